@@ -1,0 +1,146 @@
+"""Serialization of events to JSON and back, with upcasting of old payload versions.
+
+The wire form of an event is its envelope plus `data`, the payload as JSON.
+Decoding looks the type up in a registry, lifts an old payload to the current
+version through the registered upcasters, then validates it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.errors import CorruptEvent
+from ledgerflow.events.payloads import ALL_PAYLOADS, Payload
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class EventRegistry:
+    """Maps stable type names to payload classes, and holds the upcasters between versions."""
+
+    def __init__(self, payloads: Iterable[type[Payload]] = ()) -> None:
+        self._types: dict[str, type[Payload]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        for cls in payloads:
+            self.register(cls)
+
+    def register(self, cls: type[Payload]) -> None:
+        if not cls.TYPE:
+            raise ValueError(f"{cls.__name__} has no TYPE")
+        if cls.TYPE in self._types and self._types[cls.TYPE] is not cls:
+            raise ValueError(f"event type {cls.TYPE!r} is registered twice")
+        self._types[cls.TYPE] = cls
+
+    def upcaster(self, type_: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register a function lifting `type_` payloads from `from_version` to the next one."""
+
+        def decorate(fn: Upcaster) -> Upcaster:
+            self._upcasters[(type_, from_version)] = fn
+            return fn
+
+        return decorate
+
+    def payload_class(self, type_: str) -> type[Payload]:
+        try:
+            return self._types[type_]
+        except KeyError:
+            raise CorruptEvent(f"unknown event type {type_!r}") from None
+
+    def types(self) -> list[str]:
+        return sorted(self._types)
+
+    def upcast(self, type_: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
+        target = self.payload_class(type_).VERSION
+        if version > target:
+            raise CorruptEvent(
+                f"{type_} payload version {version} is newer than this build knows "
+                f"(up to {target}); upgrade Ledgerflow to read it"
+            )
+        while version < target:
+            step = self._upcasters.get((type_, version))
+            if step is None:
+                raise CorruptEvent(f"no upcaster for {type_} from version {version}")
+            data = step(data)
+            version += 1
+        return data
+
+
+REGISTRY = EventRegistry(ALL_PAYLOADS)
+
+
+def encode_data(payload: Payload) -> str:
+    return payload.model_dump_json()
+
+
+def encode(event: Event) -> bytes:
+    """The whole event as one JSON document (used on logs that store a single blob)."""
+    head = json.dumps(event.envelope(), separators=(",", ":"))
+    return (head[:-1] + ',"data":' + encode_data(event.data) + "}").encode()
+
+
+def decode_data(
+    type_: str, version: int, data: str | bytes | dict[str, Any], registry: EventRegistry = REGISTRY
+) -> Payload:
+    cls = registry.payload_class(type_)
+    try:
+        if version == cls.VERSION and not isinstance(data, dict):
+            return cls.model_validate_json(data)
+        raw = json.loads(data) if not isinstance(data, dict) else data
+        if not isinstance(raw, dict):
+            raise CorruptEvent(f"{type_} payload is not a JSON object")
+        return cls.model_validate(registry.upcast(type_, version, raw))
+    except ValidationError as e:
+        raise CorruptEvent(f"invalid {type_} payload: {_first_errors(e)}") from None
+    except ValueError as e:  # json.JSONDecodeError is a ValueError
+        raise CorruptEvent(f"undecodable {type_} payload: {e}") from None
+
+
+def decode_row(
+    *,
+    id: str,
+    type: str,
+    stream: str,
+    time: int,
+    v: int,
+    actor: str,
+    trace: str | None,
+    data: str | bytes | dict[str, Any],
+    registry: EventRegistry = REGISTRY,
+) -> Event:
+    payload = decode_data(type, v, data, registry)
+    return Event(
+        id=id,
+        type=type,
+        stream=stream,
+        time=time,
+        v=payload.VERSION,
+        actor=actor,
+        trace=trace,
+        data=payload,
+    )
+
+
+def decode(blob: bytes | str, registry: EventRegistry = REGISTRY) -> Event:
+    """Inverse of `encode`."""
+    try:
+        doc = json.loads(blob)
+        if not isinstance(doc, dict):
+            raise CorruptEvent("event is not a JSON object")
+        fields = {k: doc[k] for k in ("id", "type", "stream", "time", "v", "actor", "data")}
+    except (ValueError, KeyError) as e:
+        raise CorruptEvent(f"undecodable event: {e}") from None
+    return decode_row(**fields, trace=doc.get("trace"), registry=registry)
+
+
+def _first_errors(e: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for err in e.errors()[:limit]:
+        loc = ".".join(str(x) for x in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    more = e.error_count() - limit
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -1,0 +1,82 @@
+"""The event envelope (DESIGN.md section 4) and the ids and clocks it uses."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ledgerflow.events.payloads import Payload
+
+Position = int
+"""Where a recorded event sits on a log. Opaque to callers: compare, store, pass back."""
+
+
+def uuid7() -> str:
+    """A UUIDv7 string: 48 bits of epoch milliseconds, then randomness.
+
+    Sorts by creation time, so ids double as a rough clock in logs and indexes.
+    """
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76  # version
+    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
+    value |= 0b10 << 62  # variant
+    value |= rand & ((1 << 62) - 1)  # rand_b
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An immutable fact. `data` is the typed payload; `type` and `v` name its schema."""
+
+    type: str
+    stream: str
+    data: Payload
+    actor: str = "unknown"
+    id: str = field(default_factory=uuid7)
+    time: int = field(default_factory=now_ms)
+    v: int = 1
+    trace: str | None = None
+
+    @classmethod
+    def of(
+        cls, payload: Payload, *, actor: str = "unknown", trace: str | None = None
+    ) -> Event:
+        """Wrap a payload: type, version and stream come from the payload itself."""
+        return cls(
+            type=payload.TYPE,
+            v=payload.VERSION,
+            stream=payload.stream(),
+            data=payload,
+            actor=actor,
+            trace=trace,
+        )
+
+    def envelope(self) -> dict[str, Any]:
+        """Every field but `data`, as plain values."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "stream": self.stream,
+            "time": self.time,
+            "v": self.v,
+            "actor": self.actor,
+            "trace": self.trace,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event as it came back from a log, with the position it was stored at."""
+
+    position: Position
+    event: Event

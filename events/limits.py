@@ -1,0 +1,89 @@
+"""Validation of names and values shared by every entry point (SDK, gateway).
+
+The limits match MLflow's so that code moving between the two behaves the same.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+
+from ledgerflow.events.errors import InvalidInput
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_EXPERIMENT_NAME_LENGTH = 500
+MAX_RUN_NAME_LENGTH = 250
+
+_KEY_RE = re.compile(r"^[\w\-./ :]+$")
+
+
+def check_key(key: object, what: str) -> str:
+    """A metric, param or tag name: letters, digits, `_ - . / : ` and space, no `..` escapes."""
+    if not isinstance(key, str):
+        raise InvalidInput(f"{what} name must be a string, got {type(key).__name__}: {key!r}",
+                           field=what)
+    if not key:
+        raise InvalidInput(f"{what} name must not be empty", field=what)
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"{what} name {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}",
+            field=what,
+        )
+    if not _KEY_RE.match(key):
+        raise InvalidInput(
+            f"{what} name {key!r} has characters that are not allowed; use letters, digits, "
+            "underscores, dashes, periods, spaces, colons and slashes",
+            field=what,
+        )
+    if key.startswith("/") or any(part in ("..", ".") for part in key.split("/")):
+        raise InvalidInput(f"{what} name {key!r} must be a relative name without '.' or '..' "
+                           "segments", field=what)
+    return key
+
+
+def check_value(value: object, what: str, key: str, limit: int) -> str:
+    """Params and tags are stored as strings; anything with a str() is accepted up to `limit`."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise InvalidInput(
+            f"{what} {key!r} has a value of {len(text)} characters; the limit is {limit}",
+            field=key,
+        )
+    return text
+
+
+def check_metric_value(key: str, value: object) -> float:
+    """A metric value must be a real number; NaN and ±inf are accepted as such."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        # numpy scalars are numbers.Real; strings, None and containers are not.
+        raise InvalidInput(
+            f"metric {key!r} must be a number, got {type(value).__name__}: {value!r:.60}",
+            field=key,
+        )
+    return float(value)
+
+
+def check_step(step: object) -> int:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise InvalidInput(f"metric step must be an integer, got {step!r}", field="step")
+    s = int(step)
+    if not -(2**63) <= s < 2**63:
+        raise InvalidInput(f"metric step {s} does not fit in 64 bits", field="step")
+    return s
+
+
+def check_timestamp(ts: object) -> int:
+    if isinstance(ts, bool) or not isinstance(ts, numbers.Real) or not math.isfinite(float(ts)):
+        raise InvalidInput(f"timestamp must be epoch milliseconds, got {ts!r}", field="timestamp")
+    return int(ts)
+
+
+def check_name(name: object, what: str, limit: int) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"{what} must be a non-empty string, got {name!r}", field=what)
+    if len(name) > limit:
+        raise InvalidInput(f"{what} is {len(name)} characters; the limit is {limit}", field=what)
+    return name

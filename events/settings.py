@@ -1,0 +1,97 @@
+"""The one typed settings object, read from `LEDGERFLOW_*` environment variables.
+
+Parsed at the edge (CLI, `lf.set_tracking_uri`, service entry points) and passed
+down; nothing below reads the environment itself. An unknown `LEDGERFLOW_*`
+variable is an error naming it, so a misspelling never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledgerflow.events.errors import InvalidInput
+
+PREFIX = "LEDGERFLOW_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
+
+    tracking_uri: str = Field(
+        "./ledgerflow-data",
+        description="A data directory (embedded) or http(s)://gateway",
+    )
+    event_log: str | None = Field(None, description="sqlite:///FILE or kafka://host:port[,...]")
+    views_db: str | None = Field(None, description="SQLAlchemy URL of the views database")
+    artifacts: str | None = Field(None, description="a folder or s3://bucket/prefix")
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    redis_url: str | None = None
+    ray_address: str = "local"
+    otlp_endpoint: str | None = None
+    flush_interval_s: float = Field(1.0, gt=0, description="how often buffered metrics are written")
+    flush_max_points: int = Field(20_000, gt=0, description="buffered points that force a flush")
+    projection_timeout_s: float = Field(
+        60.0, gt=0, description="how long a command waits for its event to be projected"
+    )
+    user: str | None = Field(None, description="who the SDK reports as actor and run user")
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+    @property
+    def is_remote(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    @property
+    def data_dir(self) -> Path:
+        """The embedded data directory (`file:` prefixes allowed)."""
+        if self.is_remote:
+            raise InvalidInput(f"tracking URI {self.tracking_uri!r} is a server, not a folder")
+        uri = self.tracking_uri
+        for prefix in ("file://", "file:"):
+            if uri.startswith(prefix):
+                uri = uri[len(prefix):]
+                break
+        return Path(uri).expanduser().resolve()
+
+    @property
+    def event_log_url(self) -> str:
+        return self.event_log or f"sqlite:///{self.data_dir / 'events.db'}"
+
+    @property
+    def views_db_url(self) -> str:
+        return self.views_db or f"sqlite:///{self.data_dir / 'views.db'}"
+
+    @property
+    def artifacts_root(self) -> str:
+        return self.artifacts or str(self.data_dir / "artifacts")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment plus explicit overrides, with errors that name the key."""
+    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    for key in os.environ:
+        if key.startswith(PREFIX) and key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise InvalidInput(f"unknown setting {key}{hint}", field=key)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        raise InvalidInput(
+            f"bad setting {PREFIX}{name.upper()}: {err['msg']}", field=PREFIX + name.upper()
+        ) from None

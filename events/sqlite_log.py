@@ -1,0 +1,225 @@
+"""The embedded event log: an append-only table in a SQLite file (WAL mode).
+
+Positions are SQLite rowids with AUTOINCREMENT: writers are serialized by
+SQLite's write lock, so position order is commit order and a reader never sees
+a gap that later fills. `synchronous=FULL` makes an append durable when it
+returns. Several processes may append to the same file at once; lock waits are
+absorbed by a busy timeout and a retry, never shown to the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from ledgerflow.events.codec import REGISTRY, EventRegistry, decode_row, encode_data
+from ledgerflow.events.envelope import Event, Position, Recorded
+from ledgerflow.events.errors import CorruptEvent, InvalidInput, Unavailable
+from ledgerflow.events.log import After, CorruptRecord, Item, TypeMatcher
+from ledgerflow.events.notify import Notifier
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       TEXT    NOT NULL UNIQUE,
+    type     TEXT    NOT NULL,
+    stream   TEXT    NOT NULL,
+    time     INTEGER NOT NULL,
+    v        INTEGER NOT NULL,
+    actor    TEXT    NOT NULL,
+    trace    TEXT,
+    data     TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_stream ON events (stream, position);
+"""
+
+_COLUMNS = "position, id, type, stream, time, v, actor, trace, data"
+LOCK_RETRY_SECONDS = 120.0
+T = TypeVar("T")
+
+
+def connect(path: Path, *, busy_ms: int = 30_000) -> sqlite3.Connection:
+    """A connection tuned for many writers on one machine: WAL, FULL sync, long busy wait."""
+    conn = sqlite3.connect(path, timeout=busy_ms / 1000, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def retry_locked(fn: Callable[[], T], what: str, deadline_s: float = LOCK_RETRY_SECONDS) -> T:
+    """Run `fn`, retrying while SQLite reports the file locked or busy.
+
+    The busy timeout already waits inside SQLite; this outer loop covers the cases
+    where SQLite gives up at once (a deadlock-avoidance SQLITE_BUSY in WAL mode).
+    """
+    deadline = time.monotonic() + deadline_s
+    delay = 0.005
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            msg = str(e).lower()
+            if "locked" not in msg and "busy" not in msg:
+                raise Unavailable(f"{what} failed: {e}") from e
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"{what}: the SQLite file stayed locked by another process for "
+                    f"{deadline_s:.0f}s; is a process stuck holding a write transaction?"
+                ) from e
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+def notify_folder(path: Path) -> Path:
+    """A short folder for wake-up sockets (Unix socket paths are limited to ~100 bytes)."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "ledgerflow-notify" / digest
+
+
+class SQLiteEventLog:
+    """EventLog adapter over one SQLite file."""
+
+    def __init__(self, path: str | Path, registry: EventRegistry = REGISTRY) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InvalidInput(f"cannot create the event log folder {self.path.parent}: {e}") from e
+        self.registry = registry
+        self._local = threading.local()
+        self._notifier = Notifier(notify_folder(self.path))
+        self._closed = False
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        retry_locked(lambda: self._conn().executescript(_SCHEMA), "creating the event log")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = connect(self.path)
+            except sqlite3.Error as e:
+                raise Unavailable(f"cannot open the event log {self.path}: {e}") from e
+            self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
+        return conn
+
+    def append(self, events: Sequence[Event]) -> list[Position]:
+        if not events:
+            return []
+        rows = [
+            (e.id, e.type, e.stream, e.time, e.v, e.actor, e.trace, encode_data(e.data))
+            for e in events
+        ]
+        conn = self._conn()
+
+        def write() -> list[Position]:
+            positions: list[Position] = []
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    cur = conn.execute(
+                        "INSERT INTO events (id, type, stream, time, v, actor, trace, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                        row,
+                    )
+                    if cur.rowcount == 1:
+                        positions.append(int(cur.lastrowid or 0))
+                    else:
+                        found = conn.execute(
+                            "SELECT position FROM events WHERE id = ?", (row[0],)
+                        ).fetchone()
+                        positions.append(int(found[0]))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return positions
+
+        positions = retry_locked(write, "appending to the event log")
+        self._notifier.notify()
+        return positions
+
+    def read(
+        self, after: Position | None = None, limit: int = 1000, types: Sequence[str] | None = None
+    ) -> Iterator[Item]:
+        match = TypeMatcher(types)
+        start = after or 0
+        rows = retry_locked(
+            lambda: self._conn()
+            .execute(
+                f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (start, limit),
+            )
+            .fetchall(),
+            "reading the event log",
+        )
+        for row in rows:
+            if match(row[2]):
+                yield self._decode(row)
+
+    def _decode(self, row: tuple[object, ...]) -> Item:
+        position, id_, type_, stream, time_, v, actor, trace, data = row
+        try:
+            event = decode_row(
+                id=str(id_), type=str(type_), stream=str(stream), time=int(time_),  # type: ignore[call-overload]
+                v=int(v), actor=str(actor), trace=trace if trace is None else str(trace),  # type: ignore[call-overload]
+                data=str(data), registry=self.registry,
+            )
+        except CorruptEvent as e:
+            return CorruptRecord(int(position), str(id_), str(type_), str(stream), str(data),  # type: ignore[call-overload]
+                                 e.message)
+        return Recorded(int(position), event)  # type: ignore[call-overload]
+
+    def head(self) -> Position | None:
+        row = retry_locked(
+            lambda: self._conn().execute("SELECT MAX(position) FROM events").fetchone(),
+            "reading the event log head",
+        )
+        return None if row[0] is None else int(row[0])
+
+    def subscribe(
+        self,
+        after: After = None,
+        types: Sequence[str] | None = None,
+        *,
+        stop: threading.Event | None = None,
+        follow: bool = True,
+        batch: int = 1000,
+        idle_wait: float = 1.0,
+    ) -> Iterator[Item]:
+        position: Position | None = self.head() if after == "latest" else after  # type: ignore[assignment]
+        match = TypeMatcher(types)
+        with self._notifier.listener() as listener:
+            while not (stop is not None and stop.is_set()):
+                got = 0
+                for item in self.read(position, limit=batch):
+                    got += 1
+                    position = item.position
+                    if match(item.type if isinstance(item, CorruptRecord) else item.event.type):
+                        yield item
+                if got == batch:
+                    continue
+                if not follow:
+                    return
+                listener.wait(idle_wait)
+
+    def close(self) -> None:
+        with self._conns_lock:
+            for conn in self._all_conns:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all_conns.clear()
+        self._local = threading.local()

@@ -1,0 +1,75 @@
+"""Ledgerflow: event-sourced experiment tracking, model registry and serving.
+
+    import ledgerflow as lf
+    with lf.start_run():
+        lf.log_metric("loss", 0.1)
+
+Importing this package is cheap: the backend, pydantic, SQLAlchemy and every ML
+framework load only when first used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledgerflow.fluent import (
+    ActiveRun,
+    active_run,
+    create_experiment,
+    delete_experiment,
+    delete_run,
+    delete_tag,
+    end_run,
+    flush,
+    get_artifact_uri,
+    get_experiment,
+    get_experiment_by_name,
+    get_run,
+    get_tracking_uri,
+    last_active_run,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    search_experiments,
+    search_runs,
+    set_experiment,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+    subscribe,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Client": ("ledgerflow.client", "Client"),
+    "MlflowClient": ("ledgerflow.client", "Client"),
+    "LedgerflowError": ("ledgerflow.events.errors", "LedgerflowError"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ledgerflow' has no attribute {name!r}")
+
+
+__all__ = [
+    "ActiveRun", "Client", "LedgerflowError", "active_run", "create_experiment",
+    "delete_experiment", "delete_run", "delete_tag", "end_run", "flush", "get_artifact_uri",
+    "get_experiment", "get_experiment_by_name", "get_run", "get_tracking_uri", "last_active_run", "log_artifact",
+    "log_artifacts", "log_dict", "log_metric", "log_metrics", "log_param", "log_params",
+    "log_text", "search_experiments", "search_runs", "set_experiment", "set_tag", "set_tags",
+    "set_tracking_uri", "start_run", "subscribe",
+]

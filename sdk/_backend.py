@@ -1,0 +1,43 @@
+"""One backend per data location per process, opened on first use and closed at exit."""
+
+from __future__ import annotations
+
+
+import threading
+from typing import TYPE_CHECKING
+
+from ledgerflow.events.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from ledgerflow.events.settings import Settings
+    from ledgerflow.services.bootstrap import Backend
+
+_backends: dict[tuple[str, str, str], Backend] = {}
+_lock = threading.Lock()
+
+
+def backend_for(settings: Settings) -> Backend:
+    if settings.is_remote:
+        raise InvalidInput(
+            f"tracking URI {settings.tracking_uri!r} points at a server; this version of the "
+            "SDK works on a local data directory (set LEDGERFLOW_TRACKING_URI to a folder)",
+            field="LEDGERFLOW_TRACKING_URI",
+        )
+    key = (settings.event_log_url, settings.views_db_url, settings.artifacts_root)
+    with _lock:
+        found = _backends.get(key)
+        if found is None:
+            from ledgerflow.services.bootstrap import bootstrap
+
+            found = _backends[key] = bootstrap(settings)
+        return found
+
+
+def close_all() -> None:
+    with _lock:
+        for b in _backends.values():
+            b.close()
+        _backends.clear()
+
+
+

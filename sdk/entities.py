@@ -1,0 +1,18 @@
+"""Result types returned by the SDK (MLflow-compatible shapes)."""
+
+from ledgerflow.events.entities import (
+    Experiment,
+    FileInfo,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+
+__all__ = ["Experiment", "FileInfo", "Metric", "PagedList", "Param", "Run", "RunData",
+           "RunInfo", "RunStatus", "RunTag", "ViewType"]

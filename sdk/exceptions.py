@@ -1,0 +1,15 @@
+"""The errors the SDK raises; catch `LedgerflowError` for all of them."""
+
+from ledgerflow.events.errors import (
+    AlreadyExists,
+    Conflict,
+    CorruptEvent,
+    InvalidInput,
+    LedgerflowError,
+    NotFound,
+    Timeout,
+    Unavailable,
+)
+
+__all__ = ["AlreadyExists", "Conflict", "CorruptEvent", "InvalidInput", "LedgerflowError",
+           "NotFound", "Timeout", "Unavailable"]

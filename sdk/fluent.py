@@ -1,0 +1,444 @@
+"""The fluent API: module-level functions acting on the active run, as in MLflow.
+
+Kept light on purpose: nothing heavy is imported until the first call that
+needs the backend, so `import ledgerflow` stays fast.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ledgerflow.events import limits
+from ledgerflow.events.errors import InvalidInput, LedgerflowError
+
+if TYPE_CHECKING:
+    from ledgerflow.buffer import MetricBuffer
+    from ledgerflow.client import Client
+    from ledgerflow.entities import Experiment, Run
+    from ledgerflow.events.settings import Settings
+
+log = logging.getLogger("ledgerflow")
+
+_lock = threading.RLock()
+_tracking_uri: str | None = None
+_settings: Settings | None = None
+_experiment_id: str | None = None
+_buffer: MetricBuffer | None = None
+_local = threading.local()
+_valid_metric_keys: set[str] = set()
+_last_run_id: str | None = None
+
+
+# configuration -------------------------------------------------------------------------
+def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
+    """Where runs are recorded: a data directory (the default is ./ledgerflow-data)."""
+    global _tracking_uri, _settings, _experiment_id
+    text = os.fspath(uri)
+    if not text.strip():
+        raise InvalidInput("tracking URI must not be empty", field="tracking_uri")
+    with _lock:
+        _flush_quietly()
+        _tracking_uri, _settings, _experiment_id = text, None, None
+
+
+def get_tracking_uri() -> str:
+    return _current_settings().tracking_uri
+
+
+def _settings_for(uri: str | None) -> Settings:
+    from ledgerflow.events.settings import load_settings
+
+    if uri is None:
+        return _current_settings()
+    return load_settings(tracking_uri=uri)
+
+
+def _current_settings() -> Settings:
+    global _settings
+    with _lock:
+        if _settings is None:
+            from ledgerflow.events.settings import load_settings
+
+            _settings = load_settings(tracking_uri=_tracking_uri)
+        return _settings
+
+
+def _actor(settings: Settings) -> str:
+    from ledgerflow.context import current_user
+
+    return f"user:{settings.user or current_user()}"
+
+
+def _client() -> Client:
+    from ledgerflow.client import Client
+
+    return Client(_current_settings().tracking_uri)
+
+
+def _metric_buffer() -> MetricBuffer:
+    global _buffer
+    with _lock:
+        if _buffer is None:
+            from ledgerflow._backend import backend_for
+            from ledgerflow.buffer import MetricBuffer
+
+            s = _current_settings()
+
+            def sink(run_id: str, points: Sequence[tuple[str, float, int, int]]) -> None:
+                backend_for(s).tracking.log_metric_points(run_id, points, actor=_actor(s))
+
+            _buffer = MetricBuffer(sink, interval=s.flush_interval_s,
+                                   max_points=s.flush_max_points)
+        return _buffer
+
+
+def flush() -> None:
+    """Write every buffered metric point now; when this returns they survive a crash."""
+    if _buffer is not None:
+        _buffer.flush()
+
+
+def _buffer_flush(run_id: str | None = None) -> None:
+    if _buffer is not None:
+        _buffer.flush(run_id)
+
+
+def _flush_quietly() -> None:
+    global _buffer
+    if _buffer is not None:
+        try:
+            _buffer.flush()
+        finally:
+            _buffer.close()
+            _buffer = None
+
+
+# experiments ---------------------------------------------------------------------------
+def set_experiment(experiment_name: str | None = None,
+                   experiment_id: str | None = None) -> Experiment:
+    """Make an experiment active, creating it by name if it does not exist."""
+    global _experiment_id
+    c = _client()
+    if experiment_id is not None:
+        exp = c.get_experiment(str(experiment_id))
+    elif experiment_name is not None:
+        limits.check_name(experiment_name, "experiment name", limits.MAX_EXPERIMENT_NAME_LENGTH)
+        exp = c._backend.tracking.get_or_create_experiment(experiment_name, actor=c._actor)
+    else:
+        raise InvalidInput("set_experiment needs experiment_name or experiment_id")
+    if exp.lifecycle_stage != "active":
+        raise InvalidInput(f"experiment {exp.name!r} is deleted; restore it with "
+                           f"Client().restore_experiment({exp.experiment_id!r})")
+    _experiment_id = exp.experiment_id
+    return exp
+
+
+def create_experiment(name: str, artifact_location: str | None = None,
+                      tags: Mapping[str, Any] | None = None) -> str:
+    return _client().create_experiment(name, artifact_location, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    return _client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return _client().get_experiment_by_name(name)
+
+
+def search_experiments(**kwargs: Any) -> list[Experiment]:
+    return _client().search_experiments(**kwargs)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    _client().delete_experiment(experiment_id)
+
+
+def _active_experiment_id() -> str:
+    env = os.environ.get("MLFLOW_EXPERIMENT_ID") or os.environ.get("LEDGERFLOW_EXPERIMENT_ID")
+    if _experiment_id is not None:
+        return _experiment_id
+    if env:
+        return env
+    c = _client()
+    return c._backend.tracking.default_experiment(actor=c._actor).experiment_id
+
+
+# runs --------------------------------------------------------------------------------
+class ActiveRun:
+    """The run `start_run` returned; a context manager that ends it (FAILED on exception)."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def info(self) -> Any:
+        return self._run.info
+
+    @property
+    def data(self) -> Any:
+        return _client().get_run(self._run.info.run_id).data
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        status = "FINISHED" if exc_type is None else (
+            "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED")
+        _end(self._run.info.run_id, status)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun run_id={self._run.info.run_id} name={self._run.info.run_name!r}>"
+
+
+def _stack() -> list[ActiveRun]:
+    st: list[ActiveRun] | None = getattr(_local, "stack", None)
+    if st is None:
+        st = _local.stack = []
+    return st
+
+
+def active_run() -> ActiveRun | None:
+    st = _stack()
+    return st[-1] if st else None
+
+
+def start_run(run_id: str | None = None, experiment_id: str | None = None,
+              run_name: str | None = None, nested: bool = False,
+              tags: Mapping[str, Any] | None = None, description: str | None = None,
+              parent_run_id: str | None = None) -> ActiveRun:
+    """Start a run (or resume `run_id`) and make it active. Use it as a context manager."""
+    from ledgerflow.context import system_tags
+
+    st = _stack()
+    if st and not nested:
+        raise InvalidInput(
+            f"run {st[-1].info.run_id} is already active; end it with lf.end_run() or start "
+            "this one with nested=True"
+        )
+    c = _client()
+    t = c._backend.tracking
+    if run_id is not None:
+        info = t.resume_run(run_id, actor=c._actor)
+        extra = dict(tags or {})
+        if run_name:
+            extra["mlflow.runName"] = run_name
+        if extra:
+            t.set_tags(run_id, extra, actor=c._actor)
+        run = c.get_run(info.run_id)
+    else:
+        parent = parent_run_id or (st[-1].info.run_id if st and nested else None)
+        all_tags = system_tags(parent)
+        all_tags.update(tags or {})
+        if description:
+            all_tags["mlflow.note.content"] = description
+        exp_id = str(experiment_id) if experiment_id is not None else _active_experiment_id()
+        user = all_tags.get("mlflow.user") or c._settings.user
+        info = t.create_run(exp_id, user_id=str(user), run_name=run_name, tags=all_tags,
+                            parent_run_id=parent, actor=c._actor)
+        run = c.get_run(info.run_id)
+    active = ActiveRun(run)
+    st.append(active)
+    return active
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run, writing its buffered metrics first."""
+    st = _stack()
+    if st:
+        _end(st[-1].info.run_id, status)
+
+
+def _end(run_id: str, status: str) -> None:
+    global _last_run_id
+    st = _stack()
+    _last_run_id = run_id
+    try:
+        _buffer_flush(run_id)
+        _client().set_terminated(run_id, status)
+    finally:
+        for i in range(len(st) - 1, -1, -1):
+            if st[i].info.run_id == run_id:
+                del st[i]
+                break
+
+
+def _run_id_for_logging() -> str:
+    st = _stack()
+    if st:
+        return st[-1].info.run_id
+    return start_run().info.run_id  # as in MLflow, logging with no active run starts one
+
+
+def last_active_run() -> Run | None:
+    """The most recently ended run of this process (or the active one), if any."""
+    active = active_run()
+    rid = active.info.run_id if active else _last_run_id
+    return _client().get_run(rid) if rid else None
+
+
+def get_run(run_id: str) -> Run:
+    return _client().get_run(run_id)
+
+
+def delete_run(run_id: str) -> None:
+    _client().delete_run(run_id)
+
+
+# logging -------------------------------------------------------------------------------
+def log_param(key: str, value: Any) -> Any:
+    return _client().log_param(_run_id_for_logging(), key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    c = _client()
+    c._backend.tracking.log_params(_run_id_for_logging(), params, actor=c._actor)
+
+
+def log_metric(key: str, value: float, step: int | None = None,
+               timestamp: int | None = None, run_id: str | None = None) -> None:
+    """Buffer one metric point; it is written in the background, or by flush()/end_run()."""
+    if key not in _valid_metric_keys:
+        limits.check_key(key, "metric")
+        _valid_metric_keys.add(key)
+    t = type(value)
+    v = value if t is float else (float(value) if t is int else limits.check_metric_value(
+        key, value))
+    s = 0 if step is None else (step if type(step) is int else limits.check_step(step))
+    ts = time.time_ns() // 1_000_000 if timestamp is None else limits.check_timestamp(timestamp)
+    buf = _buffer or _metric_buffer()
+    buf.add(run_id or _run_id_for_logging(), key, v, ts, s)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None,
+                timestamp: int | None = None, run_id: str | None = None) -> None:
+    ts = time.time_ns() // 1_000_000 if timestamp is None else timestamp
+    rid = run_id or _run_id_for_logging()
+    for k, v in metrics.items():
+        log_metric(k, v, step, ts, rid)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _client().set_tag(_run_id_for_logging(), key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    c = _client()
+    c._backend.tracking.set_tags(_run_id_for_logging(), tags, actor=c._actor)
+
+
+def delete_tag(key: str) -> None:
+    _client().delete_tag(_run_id_for_logging(), key)
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    _client().log_artifact(_run_id_for_logging(), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    _client().log_artifacts(_run_id_for_logging(), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    _client().log_text(_run_id_for_logging(), text, artifact_file)
+
+
+def log_dict(dictionary: Any, artifact_file: str) -> None:
+    _client().log_dict(_run_id_for_logging(), dictionary, artifact_file)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    run = _client().get_run(_run_id_for_logging())
+    return run.info.artifact_uri + (f"/{artifact_path.strip('/')}" if artifact_path else "")
+
+
+# queries -------------------------------------------------------------------------------
+def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str = "",
+                run_view_type: int | str = 1, max_results: int = 100_000 // 2,
+                order_by: Sequence[str] | None = None, output_format: str = "pandas",
+                experiment_names: Sequence[str] | None = None) -> Any:
+    """Runs of the active (or given) experiments: a pandas DataFrame, or a list of Runs
+    with output_format="list". Pages through all results up to max_results."""
+    if output_format not in ("pandas", "list"):
+        raise InvalidInput("output_format must be 'pandas' or 'list'", field="output_format")
+    c = _client()
+    refs = list(experiment_ids or []) + list(experiment_names or [])
+    if not refs:
+        refs = [_active_experiment_id()]
+    runs: list[Run] = []
+    token = None
+    while len(runs) < max_results:
+        page = c.search_runs(refs, filter_string, run_view_type,
+                             min(max_results - len(runs), 50_000), order_by, token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    if output_format == "list":
+        return runs
+    return runs_to_frame(runs)
+
+
+def runs_to_frame(runs: Sequence[Run]) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise InvalidInput("output_format='pandas' needs pandas installed; pass "
+                           "output_format='list' for Run objects") from None
+    rows = []
+    for r in runs:
+        i = r.info
+        row: dict[str, Any] = {
+            "run_id": i.run_id, "experiment_id": i.experiment_id, "status": i.status,
+            "artifact_uri": i.artifact_uri,
+            "start_time": pd.to_datetime(i.start_time, unit="ms", utc=True),
+            "end_time": (pd.to_datetime(i.end_time, unit="ms", utc=True)
+                         if i.end_time is not None else pd.NaT),
+        }
+        row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in r.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in r.data.tags.items()})
+        rows.append(row)
+    base = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    return pd.DataFrame(rows, columns=None if rows else base)
+
+
+def subscribe(types: Sequence[str] | None = None, after: Any = None, *,
+              follow: bool = True, stop: threading.Event | None = None) -> Iterator[Any]:
+    """Events from the log: replay from `after` (None: the beginning; "latest": only new
+    ones), then follow new events as they are appended. `types` takes globs like "run.*".
+    Yields `Recorded` items with `.position` and `.event`."""
+    from ledgerflow._backend import backend_for
+    from ledgerflow.events.log import CorruptRecord
+
+    b = backend_for(_current_settings())
+    for item in b.log.subscribe(after, types, stop=stop, follow=follow):
+        if isinstance(item, CorruptRecord):
+            log.warning("ledgerflow: skipping undecodable event at position %s (%s); it is "
+                        "in the dead-letter table", item.position, item.reason)
+            continue
+        yield item
+
+
+# process exit -----------------------------------------------------------------------------
+def _at_exit() -> None:
+    from ledgerflow._backend import close_all
+
+    try:
+        st = _stack()
+        while st:
+            _end(st[-1].info.run_id, "FINISHED")
+        _flush_quietly()
+    except LedgerflowError as e:
+        log.warning("ledgerflow: could not finish cleanly at exit: %s", e)
+    finally:
+        close_all()
+
+
+atexit.register(_at_exit)

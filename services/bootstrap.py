@@ -1,0 +1,76 @@
+"""The composition root of the embedded backend: wires adapters from settings.
+
+Tests and other processes pass real or fake adapters through the keyword
+overrides; nothing here connects at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.log import EventLog
+from ledgerflow.events.settings import Settings
+from ledgerflow.services.artifacts import ArtifactStore, LocalArtifactStore
+from ledgerflow.services.projector.database import make_engine
+from ledgerflow.services.projector.projector import Projector
+from ledgerflow.services.projector.queries import Queries
+from ledgerflow.services.tracking import TrackingService
+
+
+@dataclass
+class Backend:
+    settings: Settings
+    log: EventLog
+    projector: Projector
+    queries: Queries
+    artifacts: ArtifactStore
+    tracking: TrackingService
+    engines: tuple[Engine, ...]
+
+    def close(self) -> None:
+        self.log.close()
+        for engine in self.engines:
+            engine.dispose()
+
+
+def open_event_log(url: str) -> EventLog:
+    if url.startswith("sqlite:///"):
+        from ledgerflow.events.sqlite_log import SQLiteEventLog
+
+        return SQLiteEventLog(url[len("sqlite:///"):])
+    scheme = url.split("://", 1)[0] if "://" in url else url
+    raise InvalidInput(
+        f"LEDGERFLOW_EVENT_LOG {url!r}: this build supports sqlite:///FILE; "
+        f"the {scheme!r} log is not available in this version",
+        field="LEDGERFLOW_EVENT_LOG",
+    )
+
+
+def open_artifacts(root: str) -> ArtifactStore:
+    if "://" in root and not root.startswith("file://"):
+        raise InvalidInput(
+            f"LEDGERFLOW_ARTIFACTS {root!r}: this build stores artifacts in a local folder; "
+            "object stores are not available in this version",
+            field="LEDGERFLOW_ARTIFACTS",
+        )
+    return LocalArtifactStore(root.removeprefix("file://"))
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    log: EventLog | None = None,
+    artifacts: ArtifactStore | None = None,
+) -> Backend:
+    log = log or open_event_log(settings.event_log_url)
+    writer = make_engine(settings.views_db_url, writer=True)
+    reader = make_engine(settings.views_db_url, writer=False)
+    projector = Projector(log, writer)
+    queries = Queries(reader)
+    store = artifacts or open_artifacts(settings.artifacts_root)
+    tracking = TrackingService(log, projector, queries, store,
+                               timeout=settings.projection_timeout_s)
+    return Backend(settings, log, projector, queries, store, tracking, (writer, reader))

@@ -1,0 +1,45 @@
+"""Engines for the view database: SQLite on the embedded default, PostgreSQL when distributed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ledgerflow.events.errors import InvalidInput
+
+
+def make_engine(url: str, *, writer: bool) -> Engine:
+    """An engine for `url`. SQLite writers take the write lock when a transaction begins
+    (BEGIN IMMEDIATE), so concurrent projectors queue instead of failing on upgrade."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise InvalidInput(f"LEDGERFLOW_VIEWS_DB {url!r} is not a database URL: {e}") from None
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, future=True)
+    if parsed.database and parsed.database != ":memory:":
+        from pathlib import Path
+
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode = WAL")
+        # Views can always be rebuilt from the log and the checkpoint commits with
+        # the rows, so NORMAL (consistent, maybe not the last commit) is enough.
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in PostgreSQL; ILIKE for the rest
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine

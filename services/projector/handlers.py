@@ -1,0 +1,272 @@
+"""How each experiment and run event changes the views.
+
+A handler receives the open transaction and one decoded event. When the event
+contradicts what its stream already says (a param changed, a run in a missing
+experiment), it raises `Rejected`; the projector then rolls that event's
+changes back and dead-letters it with the reason. Decisions depend only on the
+order of events within their stream, so every log adapter gives the same views.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+
+from ledgerflow.events import payloads as p
+from ledgerflow.events.envelope import Event
+from ledgerflow.services.projector.tables import (
+    Artifact,
+    Experiment,
+    ExperimentTag,
+    LatestMetric,
+    MetricPoint,
+    Param,
+    Run,
+    Tag,
+)
+
+E = Experiment.__table__  # type: ignore[attr-defined]
+ET = ExperimentTag.__table__  # type: ignore[attr-defined]
+R = Run.__table__  # type: ignore[attr-defined]
+PA = Param.__table__  # type: ignore[attr-defined]
+T = Tag.__table__  # type: ignore[attr-defined]
+MP = MetricPoint.__table__  # type: ignore[attr-defined]
+LM = LatestMetric.__table__  # type: ignore[attr-defined]
+A = Artifact.__table__  # type: ignore[attr-defined]
+
+Handler = Callable[[Connection, Event], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+class Rejected(Exception):
+    """The event cannot be applied to the current state of its stream."""
+
+
+def handles(cls: type[p.Payload]) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[cls.TYPE] = fn
+        return fn
+
+    return register
+
+
+def _experiment(conn: Connection, experiment_id: str) -> Any:
+    row = conn.execute(select(E).where(E.c.experiment_id == experiment_id)).first()
+    if row is None:
+        raise Rejected(f"experiment {experiment_id} does not exist")
+    return row
+
+
+def _run(conn: Connection, run_id: str) -> Any:
+    row = conn.execute(select(R).where(R.c.run_id == run_id)).first()
+    if row is None:
+        raise Rejected(f"run {run_id} does not exist")
+    return row
+
+
+def _upsert_kv(conn: Connection, table: Any, id_col: str, id_: str, items: dict[str, str]) -> None:
+    for key, value in items.items():
+        done = conn.execute(
+            update(table)
+            .where(and_(table.c[id_col] == id_, table.c.key == key))
+            .values(value=value)
+        )
+        if done.rowcount == 0:
+            conn.execute(insert(table).values({id_col: id_, "key": key, "value": value}))
+
+
+@handles(p.ExperimentCreated)
+def experiment_created(conn: Connection, ev: Event) -> None:
+    d: p.ExperimentCreated = ev.data  # type: ignore[assignment]
+    if conn.execute(select(E.c.experiment_id).where(E.c.experiment_id == d.experiment_id)).first():
+        raise Rejected(f"experiment id {d.experiment_id} already exists")
+    taken = conn.execute(select(E.c.experiment_id).where(E.c.name == d.name)).first()
+    if taken:
+        raise Rejected(f"an experiment named {d.name!r} already exists (id {taken[0]})")
+    conn.execute(insert(E).values(
+        experiment_id=d.experiment_id, name=d.name, artifact_location=d.artifact_location,
+        lifecycle_stage="active", creation_time=ev.time, last_update_time=ev.time,
+    ))
+    _upsert_kv(conn, ET, "experiment_id", d.experiment_id, d.tags)
+
+
+@handles(p.ExperimentRenamed)
+def experiment_renamed(conn: Connection, ev: Event) -> None:
+    d: p.ExperimentRenamed = ev.data  # type: ignore[assignment]
+    _experiment(conn, d.experiment_id)
+    taken = conn.execute(select(E.c.experiment_id).where(E.c.name == d.name)).first()
+    if taken and taken[0] != d.experiment_id:
+        raise Rejected(f"an experiment named {d.name!r} already exists (id {taken[0]})")
+    conn.execute(update(E).where(E.c.experiment_id == d.experiment_id)
+                 .values(name=d.name, last_update_time=ev.time))
+
+
+def _set_experiment_stage(conn: Connection, ev: Event, stage: str) -> None:
+    experiment_id = ev.data.experiment_id  # type: ignore[attr-defined]
+    _experiment(conn, experiment_id)
+    conn.execute(update(E).where(E.c.experiment_id == experiment_id)
+                 .values(lifecycle_stage=stage, last_update_time=ev.time))
+    # As in MLflow, an experiment's runs follow it into (and out of) deletion.
+    conn.execute(update(R).where(R.c.experiment_id == experiment_id)
+                 .values(lifecycle_stage=stage))
+
+
+@handles(p.ExperimentDeleted)
+def experiment_deleted(conn: Connection, ev: Event) -> None:
+    _set_experiment_stage(conn, ev, "deleted")
+
+
+@handles(p.ExperimentRestored)
+def experiment_restored(conn: Connection, ev: Event) -> None:
+    _set_experiment_stage(conn, ev, "active")
+
+
+@handles(p.ExperimentTagSet)
+def experiment_tag_set(conn: Connection, ev: Event) -> None:
+    d: p.ExperimentTagSet = ev.data  # type: ignore[assignment]
+    _experiment(conn, d.experiment_id)
+    _upsert_kv(conn, ET, "experiment_id", d.experiment_id, {d.key: d.value})
+
+
+@handles(p.ExperimentTagDeleted)
+def experiment_tag_deleted(conn: Connection, ev: Event) -> None:
+    d: p.ExperimentTagDeleted = ev.data  # type: ignore[assignment]
+    conn.execute(delete(ET).where(and_(ET.c.experiment_id == d.experiment_id, ET.c.key == d.key)))
+
+
+@handles(p.RunStarted)
+def run_started(conn: Connection, ev: Event) -> None:
+    d: p.RunStarted = ev.data  # type: ignore[assignment]
+    exp = _experiment(conn, d.experiment_id)
+    if exp.lifecycle_stage != "active":
+        raise Rejected(f"experiment {d.experiment_id} is deleted; restore it to start runs in it")
+    if conn.execute(select(R.c.run_id).where(R.c.run_id == d.run_id)).first():
+        raise Rejected(f"run {d.run_id} already exists")
+    conn.execute(insert(R).values(
+        run_id=d.run_id, experiment_id=d.experiment_id, run_name=d.run_name, user_id=d.user_id,
+        status="RUNNING", start_time=d.start_time, end_time=None, lifecycle_stage="active",
+        artifact_uri=d.artifact_uri, parent_run_id=d.parent_run_id,
+    ))
+    _upsert_kv(conn, T, "run_id", d.run_id, d.tags)
+
+
+@handles(p.RunResumed)
+def run_resumed(conn: Connection, ev: Event) -> None:
+    run_id = ev.data.run_id  # type: ignore[attr-defined]
+    _run(conn, run_id)
+    conn.execute(update(R).where(R.c.run_id == run_id).values(status="RUNNING", end_time=None))
+
+
+@handles(p.RunParamsLogged)
+def params_logged(conn: Connection, ev: Event) -> None:
+    d: p.RunParamsLogged = ev.data  # type: ignore[assignment]
+    _run(conn, d.run_id)
+    existing = dict(conn.execute(
+        select(PA.c.key, PA.c.value).where(
+            and_(PA.c.run_id == d.run_id, PA.c.key.in_(list(d.params)))
+        )
+    ).all())
+    for key, value in d.params.items():
+        if key in existing and existing[key] != value:
+            raise Rejected(
+                f"param {key!r} of run {d.run_id} is already {existing[key]!r}; "
+                f"params cannot change (tried {value!r})"
+            )
+    new = [{"run_id": d.run_id, "key": k, "value": v}
+           for k, v in d.params.items() if k not in existing]
+    if new:
+        conn.execute(insert(PA), new)
+
+
+@handles(p.RunMetricsLogged)
+def metrics_logged(conn: Connection, ev: Event) -> None:
+    d: p.RunMetricsLogged = ev.data  # type: ignore[assignment]
+    _run(conn, d.run_id)
+    rows = []
+    latest: dict[str, tuple[int, int, float | None]] = {}
+    run_id = d.run_id
+    for key, value, ts, step in d.points:
+        v = None if math.isnan(value) else value
+        rows.append({"run_id": run_id, "key": key, "step": step, "timestamp": ts, "value": v})
+        cur = latest.get(key)
+        if cur is None or (step, ts) >= (cur[0], cur[1]):
+            latest[key] = (step, ts, v)
+    if rows:
+        conn.execute(insert(MP), rows)
+    if not latest:
+        return
+    stored = {
+        r.key: (r.step, r.timestamp)
+        for r in conn.execute(
+            select(LM.c.key, LM.c.step, LM.c.timestamp).where(
+                and_(LM.c.run_id == run_id, LM.c.key.in_(list(latest)))
+            )
+        )
+    }
+    for key, (step, ts, v) in latest.items():
+        if key not in stored:
+            conn.execute(insert(LM).values(run_id=run_id, key=key, step=step, timestamp=ts,
+                                           value=v))
+        elif (step, ts) >= stored[key]:
+            conn.execute(update(LM).where(and_(LM.c.run_id == run_id, LM.c.key == key))
+                         .values(step=step, timestamp=ts, value=v))
+
+
+@handles(p.RunTagsSet)
+def tags_set(conn: Connection, ev: Event) -> None:
+    d: p.RunTagsSet = ev.data  # type: ignore[assignment]
+    _run(conn, d.run_id)
+    _upsert_kv(conn, T, "run_id", d.run_id, d.tags)
+    if "mlflow.runName" in d.tags:
+        conn.execute(update(R).where(R.c.run_id == d.run_id)
+                     .values(run_name=d.tags["mlflow.runName"]))
+
+
+@handles(p.RunTagDeleted)
+def tag_deleted(conn: Connection, ev: Event) -> None:
+    d: p.RunTagDeleted = ev.data  # type: ignore[assignment]
+    _run(conn, d.run_id)
+    gone = conn.execute(delete(T).where(and_(T.c.run_id == d.run_id, T.c.key == d.key)))
+    if gone.rowcount == 0:
+        raise Rejected(f"run {d.run_id} has no tag {d.key!r}")
+
+
+@handles(p.RunArtifactLogged)
+def artifact_logged(conn: Connection, ev: Event) -> None:
+    d: p.RunArtifactLogged = ev.data  # type: ignore[assignment]
+    _run(conn, d.run_id)
+    done = conn.execute(update(A).where(and_(A.c.run_id == d.run_id, A.c.path == d.path))
+                        .values(size=d.size, sha256=d.sha256, time=ev.time))
+    if done.rowcount == 0:
+        conn.execute(insert(A).values(run_id=d.run_id, path=d.path, size=d.size,
+                                      sha256=d.sha256, time=ev.time))
+
+
+@handles(p.RunFinished)
+def run_finished(conn: Connection, ev: Event) -> None:
+    d: p.RunFinished = ev.data  # type: ignore[assignment]
+    _run(conn, d.run_id)
+    conn.execute(update(R).where(R.c.run_id == d.run_id)
+                 .values(status=d.status, end_time=d.end_time))
+
+
+def _set_run_stage(conn: Connection, run_id: str, stage: str) -> None:
+    _run(conn, run_id)
+    conn.execute(update(R).where(R.c.run_id == run_id).values(lifecycle_stage=stage))
+
+
+@handles(p.RunDeleted)
+def run_deleted(conn: Connection, ev: Event) -> None:
+    _set_run_stage(conn, ev.data.run_id, "deleted")  # type: ignore[attr-defined]
+
+
+@handles(p.RunRestored)
+def run_restored(conn: Connection, ev: Event) -> None:
+    _set_run_stage(conn, ev.data.run_id, "active")  # type: ignore[attr-defined]
+
+
+def count_rows(conn: Connection, table: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())

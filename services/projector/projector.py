@@ -1,0 +1,184 @@
+"""The projector: folds the log into the view tables, exactly once per event.
+
+`catch_up()` applies every event after the stored checkpoint. The checkpoint,
+the applied-id set and the rows an event produces commit in one transaction,
+so a crash anywhere leaves views that match some prefix of the log, and the
+next catch-up resumes from there. Several processes may call it at once; the
+database's write lock serializes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import OperationalError
+
+from ledgerflow.events.envelope import Position, Recorded
+from ledgerflow.events.errors import Timeout, Unavailable
+from ledgerflow.events.log import CorruptRecord, EventLog
+from ledgerflow.services.projector.handlers import HANDLERS, Rejected
+from ledgerflow.services.projector.tables import (
+    METADATA,
+    AppliedEvent,
+    Checkpoint,
+    DeadLetter,
+)
+
+CP = Checkpoint.__table__  # type: ignore[attr-defined]
+AE = AppliedEvent.__table__  # type: ignore[attr-defined]
+DL = DeadLetter.__table__  # type: ignore[attr-defined]
+
+Progress = Callable[[int, int | None], None]
+
+
+class Projector:
+    def __init__(self, log: EventLog, engine: Engine, *, name: str = "views",
+                 batch: int = 500) -> None:
+        self.log = log
+        self.engine = engine
+        self.name = name
+        self.batch = batch
+        self._create()
+
+    def _create(self) -> None:
+        def create() -> None:
+            METADATA.create_all(self.engine)
+
+        _retry(create, "creating the view tables")
+
+    def checkpoint(self, conn: Connection | None = None) -> Position:
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.checkpoint(c)
+        row = conn.execute(select(CP.c.position).where(CP.c.name == self.name)).first()
+        return int(row[0]) if row else 0
+
+    def catch_up(self, progress: Progress | None = None) -> int:
+        """Apply everything on the log that is not applied yet; return how many events."""
+        total = 0
+        while True:
+            n = _retry(self._apply_batch, "projecting events")
+            total += n
+            if progress:
+                progress(total, None)
+            if n < self.batch:
+                return total
+
+    def wait_for(self, position: Position, timeout: float) -> None:
+        """Read-your-writes: return once `position` is applied, projecting it ourselves."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.catch_up()
+            if self.checkpoint() >= position:
+                return
+            if time.monotonic() > deadline:
+                raise Timeout(
+                    f"event at position {position} was not projected within {timeout:.0f}s; "
+                    "is the projector running?"
+                )
+            time.sleep(0.01)
+
+    def _apply_batch(self) -> int:
+        with self.engine.begin() as conn:
+            start = self.checkpoint(conn)
+            items = list(self.log.read(start, limit=self.batch))
+            if not items:
+                return 0
+            for item in items:
+                self.apply(conn, item)
+            last = items[-1].position
+            if conn.execute(update(CP).where(CP.c.name == self.name)
+                            .values(position=last)).rowcount == 0:
+                conn.execute(insert(CP).values(name=self.name, position=last))
+            return len(items)
+
+    def apply(self, conn: Connection, item: Recorded | CorruptRecord) -> None:
+        if isinstance(item, CorruptRecord):
+            self._dead_letter(conn, item.position, item.id, item.type, item.stream, "corrupt",
+                              item.reason, item.data)
+            return
+        ev = item.event
+        if conn.execute(select(AE.c.event_id).where(AE.c.event_id == ev.id)).first():
+            return  # redelivered: already applied
+        handler = HANDLERS.get(ev.type)
+        if handler is None:
+            return  # an event type these views do not fold (e.g. one another service owns)
+        savepoint = conn.begin_nested()
+        try:
+            handler(conn, ev)
+        except Rejected as r:
+            savepoint.rollback()
+            self._dead_letter(conn, item.position, ev.id, ev.type, ev.stream, "rejected", str(r),
+                              _data_json(item))
+        except OperationalError:
+            savepoint.rollback()
+            raise  # the database, not the event: retry the whole batch
+        except Exception as e:  # a bug in a handler must not stop the projector or drift silently
+            savepoint.rollback()
+            self._dead_letter(conn, item.position, ev.id, ev.type, ev.stream, "rejected",
+                              f"{type(e).__name__}: {e}", _data_json(item))
+        else:
+            savepoint.commit()
+        conn.execute(insert(AE).values(event_id=ev.id))
+
+    def _dead_letter(self, conn: Connection, position: int, event_id: str, type_: str,
+                     stream: str, kind: str, reason: str, data: str) -> None:
+        conn.execute(insert(DL).values(
+            position=position, event_id=event_id, type=type_, stream=stream, kind=kind,
+            reason=reason, data=data, time=time.time_ns() // 1_000_000,
+        ))
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Drop every view and fold the whole log again, in one transaction: a failed
+        rebuild leaves the old views in place."""
+        head = self.log.head() or 0
+
+        def run() -> int:
+            applied = 0
+            with self.engine.begin() as conn:
+                for table in reversed(METADATA.sorted_tables):
+                    conn.execute(delete(table))
+                after: Position | None = None
+                while True:
+                    items = list(self.log.read(after, limit=self.batch))
+                    if not items:
+                        break
+                    for item in items:
+                        self.apply(conn, item)
+                    after = items[-1].position
+                    applied += len(items)
+                    if progress:
+                        progress(applied, head)
+                if after is not None:
+                    conn.execute(insert(CP).values(name=self.name, position=after))
+            return applied
+
+        return _retry(run, "rebuilding the views")
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(DL).order_by(DL.c.position).limit(limit)).mappings()
+            return [dict(r) for r in rows]
+
+
+def _data_json(item: Recorded) -> str:
+    from ledgerflow.events.codec import encode_data
+
+    return encode_data(item.event.data)
+
+
+def _retry(fn: Callable[[], Any], what: str, deadline_s: float = 120.0) -> Any:
+    deadline = time.monotonic() + deadline_s
+    delay = 0.01
+    while True:
+        try:
+            return fn()
+        except OperationalError as e:
+            msg = str(e).lower()
+            if ("locked" not in msg and "busy" not in msg) or time.monotonic() > deadline:
+                raise Unavailable(f"{what} failed: {e.orig}") from e
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)

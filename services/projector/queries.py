@@ -1,0 +1,248 @@
+"""The read side: runs, experiments, metric histories and artifacts from the views."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, and_, select
+
+from ledgerflow.events.entities import (
+    Experiment,
+    FileInfo,
+    Metric,
+    PagedList,
+    Run,
+    RunData,
+    RunInfo,
+)
+from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.services.projector import search
+from ledgerflow.services.projector.filters import parse_filter, parse_order_by
+from ledgerflow.services.projector.tables import (
+    Artifact,
+    Experiment as ExperimentRow,
+    ExperimentTag,
+    LatestMetric,
+    MetricPoint,
+    Param,
+    Run as RunRow,
+    Tag,
+)
+
+E = ExperimentRow.__table__  # type: ignore[attr-defined]
+ET = ExperimentTag.__table__  # type: ignore[attr-defined]
+R = RunRow.__table__  # type: ignore[attr-defined]
+PA = Param.__table__  # type: ignore[attr-defined]
+T = Tag.__table__  # type: ignore[attr-defined]
+LM = LatestMetric.__table__  # type: ignore[attr-defined]
+MP = MetricPoint.__table__  # type: ignore[attr-defined]
+A = Artifact.__table__  # type: ignore[attr-defined]
+
+VIEW_TYPES = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",),
+              "ALL": ("active", "deleted")}
+MAX_RESULTS = 50_000
+
+
+def _stages(view_type: str | int) -> tuple[str, ...]:
+    if isinstance(view_type, int):  # MLflow's ViewType enum values
+        view_type = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}.get(view_type, "?")
+    try:
+        return VIEW_TYPES[str(view_type).upper()]
+    except KeyError:
+        raise InvalidInput(f"run_view_type must be one of {', '.join(VIEW_TYPES)}, "
+                           f"got {view_type!r}", field="run_view_type") from None
+
+
+def _value(v: float | None) -> float:
+    return math.nan if v is None else v
+
+
+class Queries:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # experiments -----------------------------------------------------------------
+    def _experiments(self, where: Any, order: Sequence[Any] = (), limit: int | None = None
+                     ) -> list[Experiment]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(E).where(where).order_by(*order).limit(limit)).all()
+            ids = [r.experiment_id for r in rows]
+            tags: dict[str, dict[str, str]] = defaultdict(dict)
+            for t in conn.execute(select(ET).where(ET.c.experiment_id.in_(ids))):
+                tags[t.experiment_id][t.key] = t.value
+        return [Experiment(r.experiment_id, r.name, r.artifact_location, r.lifecycle_stage,
+                           dict(tags[r.experiment_id]), r.creation_time, r.last_update_time)
+                for r in rows]
+
+    def find_experiment(self, experiment_id: str) -> Experiment | None:
+        found = self._experiments(E.c.experiment_id == str(experiment_id))
+        return found[0] if found else None
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        exp = self.find_experiment(experiment_id)
+        if exp is None:
+            raise NotFound(f"no experiment with id {experiment_id!r}", kind="experiment",
+                           key=str(experiment_id))
+        return exp
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        found = self._experiments(E.c.name == name)
+        return found[0] if found else None
+
+    def search_experiments(self, view_type: str | int = "ACTIVE_ONLY",
+                           max_results: int = 1000, name_like: str | None = None,
+                           order_by_name: bool = False) -> list[Experiment]:
+        where = E.c.lifecycle_stage.in_(_stages(view_type))
+        if name_like:
+            where = and_(where, E.c.name.like(name_like))
+        order = [E.c.name] if order_by_name else [E.c.creation_time.desc(),
+                                                  E.c.experiment_id]
+        return self._experiments(where, order, max_results)
+
+    # runs ------------------------------------------------------------------------
+    def find_run_info(self, run_id: str) -> RunInfo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(R).where(R.c.run_id == run_id)).first()
+        return None if row is None else _info(row)
+
+    def get_run(self, run_id: str) -> Run:
+        runs = self._load_runs([run_id])
+        if not runs:
+            raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
+        return runs[0]
+
+    def _load_runs(self, run_ids: list[str]) -> list[Run]:
+        if not run_ids:
+            return []
+        with self.engine.connect() as conn:
+            rows = {r.run_id: r for r in conn.execute(select(R).where(R.c.run_id.in_(run_ids)))}
+            params: dict[str, dict[str, str]] = defaultdict(dict)
+            tags: dict[str, dict[str, str]] = defaultdict(dict)
+            metrics: dict[str, dict[str, float]] = defaultdict(dict)
+            for rid, k, v in conn.execute(select(PA.c.run_id, PA.c.key, PA.c.value)
+                                          .where(PA.c.run_id.in_(run_ids))):
+                params[rid][k] = v
+            for rid, k, v in conn.execute(select(T.c.run_id, T.c.key, T.c.value)
+                                          .where(T.c.run_id.in_(run_ids))):
+                tags[rid][k] = v
+            for rid, k, v in conn.execute(select(LM.c.run_id, LM.c.key, LM.c.value)
+                                          .where(LM.c.run_id.in_(run_ids))):
+                metrics[rid][k] = _value(v)
+        return [
+            Run(_info(rows[rid]), RunData(metrics[rid], params[rid], tags[rid]))
+            for rid in run_ids if rid in rows
+        ]
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: str | int = "ACTIVE_ONLY",
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        if isinstance(max_results, bool) or not isinstance(max_results, int) \
+                or not 0 < max_results <= MAX_RESULTS:
+            raise InvalidInput(f"max_results must be an integer from 1 to {MAX_RESULTS}, "
+                               f"got {max_results!r}", field="max_results")
+        node = parse_filter(filter_string)
+        keys = parse_order_by(list(order_by) if order_by else None) or search.DEFAULT_ORDER
+        columns = [(search.order_column(k), k.descending) for k in keys]
+        exp_ids = [str(e) for e in experiment_ids]
+        fingerprint = hashlib.sha1(repr((exp_ids, filter_string, keys, str(run_view_type)))
+                                   .encode()).hexdigest()[:12]
+        where = and_(
+            R.c.experiment_id.in_(exp_ids),
+            R.c.lifecycle_stage.in_(_stages(run_view_type)),
+            search.compile_filter(node),
+        )
+        if page_token:
+            values, last_id = search.decode_cursor(page_token, fingerprint)
+            if len(values) != len(columns):
+                raise InvalidInput("page_token does not match this search", field="page_token")
+            where = and_(where, search.after_cursor(columns, values, last_id))
+        stmt = (
+            select(R.c.run_id, *(c.label(f"k{i}") for i, (c, _) in enumerate(columns)))
+            .where(where)
+            .order_by(*search.order_by_clauses(columns))
+            .limit(max_results + 1)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        token = None
+        if len(rows) > max_results:
+            rows = rows[:max_results]
+            last = rows[-1]
+            token = search.encode_cursor(list(last[1:]), last[0], fingerprint)
+        return PagedList(self._load_runs([r[0] for r in rows]), token)
+
+    def get_metric_history(self, run_id: str, key: str,
+                           max_points: int | None = None) -> list[Metric]:
+        if max_points is not None and (not isinstance(max_points, int) or max_points < 2):
+            raise InvalidInput(f"max_points must be an integer of at least 2, got {max_points!r}",
+                               field="max_points")
+        with self.engine.connect() as conn:
+            if conn.execute(select(R.c.run_id).where(R.c.run_id == run_id)).first() is None:
+                raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
+            rows = conn.execute(
+                select(MP.c.step, MP.c.timestamp, MP.c.value)
+                .where(MP.c.run_id == run_id, MP.c.key == key)
+                .order_by(MP.c.step, MP.c.timestamp, MP.c.id)
+            ).all()
+        if max_points is not None and len(rows) > max_points:
+            rows = downsample(rows, max_points)
+        return [Metric(key, math.nan if v is None else v, ts, step) for step, ts, v in rows]
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        prefix = (path or "").strip("/")
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(A.c.path, A.c.size).where(A.c.run_id == run_id)).all()
+        out: dict[str, FileInfo] = {}
+        base = prefix + "/" if prefix else ""
+        for p, size in rows:
+            if prefix and p == prefix:
+                return [FileInfo(p, False, size)]
+            if not p.startswith(base):
+                continue
+            head, sep, _ = p[len(base):].partition("/")
+            full = base + head
+            out[full] = FileInfo(full, True, None) if sep else FileInfo(full, False, size)
+        return sorted(out.values(), key=lambda f: f.path)
+
+    def artifact_entries(self, run_id: str) -> dict[str, tuple[int, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(A.c.path, A.c.size, A.c.sha256)
+                                .where(A.c.run_id == run_id)).all()
+        return {p: (s, h) for p, s, h in rows}
+
+
+def downsample(rows: Sequence[Any], max_points: int) -> list[Any]:
+    """Keep the first and last points and, per bucket, the lowest and highest value, so a
+    chart drawn from the result shows the same spikes and dips as the full series."""
+    n = len(rows)
+    buckets = max(1, (max_points - 2) // 2)
+    keep = {0, n - 1}
+    inner = n - 2
+    for b in range(buckets):
+        lo = 1 + b * inner // buckets
+        hi = 1 + (b + 1) * inner // buckets
+        if lo >= hi:
+            continue
+        idx = range(lo, hi)
+        finite = [i for i in idx if rows[i][2] is not None]
+        if not finite:
+            keep.add(lo)
+            continue
+        keep.add(min(finite, key=lambda i: rows[i][2]))
+        keep.add(max(finite, key=lambda i: rows[i][2]))
+    return [rows[i] for i in sorted(keep)][:max_points]
+
+
+def _info(row: Any) -> RunInfo:
+    return RunInfo(row.run_id, row.experiment_id, row.run_name, row.user_id, row.status,
+                   row.start_time, row.end_time, row.artifact_uri, row.lifecycle_stage)

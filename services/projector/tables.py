@@ -1,0 +1,129 @@
+"""The view tables. Only the projector writes them; everything else reads.
+
+Every table can be dropped and rebuilt from the log (`ledgerflow replay`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, Index, Text
+from sqlmodel import Field, SQLModel
+
+METADATA = SQLModel.metadata
+
+
+class Experiment(SQLModel, table=True):
+    __tablename__ = "experiments"
+    experiment_id: str = Field(primary_key=True)
+    name: str = Field(index=True, unique=True)
+    artifact_location: str
+    lifecycle_stage: str = "active"
+    creation_time: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_update_time: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ExperimentTag(SQLModel, table=True):
+    __tablename__ = "experiment_tags"
+    experiment_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (Index("runs_by_experiment_start", "experiment_id", "start_time"),)
+    run_id: str = Field(primary_key=True)
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time: int = Field(sa_column=Column(BigInteger, nullable=False))
+    end_time: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    lifecycle_stage: str = "active"
+    artifact_uri: str
+    parent_run_id: str | None = Field(default=None, index=True)
+
+
+class Param(SQLModel, table=True):
+    __tablename__ = "params"
+    __table_args__ = (Index("params_by_key", "key", "value"),)
+    run_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Tag(SQLModel, table=True):
+    __tablename__ = "tags"
+    __table_args__ = (Index("tags_by_key", "key", "value"),)
+    run_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class MetricPoint(SQLModel, table=True):
+    """Every logged point. `value` NULL means NaN (SQLite cannot store NaN)."""
+
+    __tablename__ = "metric_points"
+    __table_args__ = (Index("points_by_run_key_step", "run_id", "key", "step"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str
+    key: str
+    step: int = Field(sa_column=Column(BigInteger, nullable=False))
+    timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))
+    value: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+
+
+class LatestMetric(SQLModel, table=True):
+    """The point with the largest (step, timestamp) per run and key: what runs tables show."""
+
+    __tablename__ = "latest_metrics"
+    __table_args__ = (Index("latest_by_key_value", "key", "value"),)
+    run_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    step: int = Field(sa_column=Column(BigInteger, nullable=False))
+    timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))
+    value: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+
+
+class Artifact(SQLModel, table=True):
+    __tablename__ = "artifacts"
+    run_id: str = Field(primary_key=True)
+    path: str = Field(primary_key=True)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str
+    time: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Checkpoint(SQLModel, table=True):
+    """How far a projector has applied the log. Written in the same transaction as the rows."""
+
+    __tablename__ = "projector_checkpoints"
+    name: str = Field(primary_key=True)
+    position: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AppliedEvent(SQLModel, table=True):
+    """Ids already applied: redelivered events (at-least-once logs) are skipped."""
+
+    __tablename__ = "applied_events"
+    event_id: str = Field(primary_key=True)
+
+
+class DeadLetter(SQLModel, table=True):
+    """An event the projector could not apply, with the reason. Never silently dropped."""
+
+    __tablename__ = "dead_letters"
+    id: int | None = Field(default=None, primary_key=True)
+    position: int = Field(sa_column=Column(BigInteger, nullable=False))
+    event_id: str
+    type: str
+    stream: str
+    kind: str  # "corrupt" (cannot be decoded) or "rejected" (contradicts the stream)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    time: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+VIEW_TABLES = [
+    t for t in METADATA.sorted_tables
+    if t.name not in ("projector_checkpoints", "applied_events", "dead_letters")
+]

@@ -1,0 +1,67 @@
+"""Pure decisions for tracking commands: (current state, command) -> events, or an error.
+
+No I/O here; the service reads the state, calls these, and appends what they return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ledgerflow.events import payloads as p
+from ledgerflow.events.entities import Experiment, RunInfo
+from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+
+
+def require_active_run(run: RunInfo | None, run_id: str) -> RunInfo:
+    if run is None:
+        raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
+    if run.lifecycle_stage != "active":
+        raise Conflict(f"run {run_id} is deleted; restore it before logging to it")
+    return run
+
+
+def require_active_experiment(exp: Experiment | None, experiment_id: str) -> Experiment:
+    if exp is None:
+        raise NotFound(f"no experiment with id {experiment_id!r}", kind="experiment",
+                       key=experiment_id)
+    if exp.lifecycle_stage != "active":
+        raise Conflict(f"experiment {exp.name!r} ({experiment_id}) is deleted; restore it "
+                       "first (Client.restore_experiment)")
+    return exp
+
+
+def decide_create_experiment(existing: Experiment | None, payload: p.ExperimentCreated
+                             ) -> p.ExperimentCreated:
+    if existing is not None:
+        state = " (deleted; restore it or pick another name)" \
+            if existing.lifecycle_stage == "deleted" else ""
+        raise AlreadyExists(f"an experiment named {payload.name!r} already exists with id "
+                            f"{existing.experiment_id}{state}")
+    return payload
+
+
+def decide_log_params(run_id: str, stored: Mapping[str, str], new: Mapping[str, str]
+                      ) -> p.RunParamsLogged | None:
+    """Params are immutable: the same value again is a no-op, a different one an error."""
+    for key, value in new.items():
+        old = stored.get(key)
+        if old is not None and old != value:
+            raise Conflict(
+                f"param {key!r} of run {run_id} is already {old!r}; params cannot change "
+                f"(tried {value!r}). Log it under another name or start a new run."
+            )
+    fresh = {k: v for k, v in new.items() if k not in stored}
+    return p.RunParamsLogged(run_id=run_id, params=fresh) if fresh else None
+
+
+def decide_finish(run: RunInfo, status: str, end_time: int) -> p.RunFinished:
+    if status not in ("FINISHED", "FAILED", "KILLED"):
+        raise InvalidInput(f"a run ends as FINISHED, FAILED or KILLED, not {status!r}",
+                           field="status")
+    return p.RunFinished(run_id=run.run_id, status=status, end_time=end_time)  # type: ignore[arg-type]
+
+
+def decide_delete_tag(run_id: str, tags: Mapping[str, str], key: str) -> p.RunTagDeleted:
+    if key not in tags:
+        raise NotFound(f"run {run_id} has no tag {key!r}", kind="tag", key=key)
+    return p.RunTagDeleted(run_id=run_id, key=key)
