@@ -9,6 +9,7 @@ absorbed by a busy timeout and a retry, never shown to the user.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import tempfile
@@ -80,7 +81,7 @@ def retry_locked(fn: Callable[[], T], what: str, deadline_s: float = LOCK_RETRY_
 
 def notify_folder(path: Path) -> Path:
     """A short folder for wake-up sockets (Unix socket paths are limited to ~100 bytes)."""
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / "ledgerflow-notify" / digest
 
 
@@ -198,7 +199,7 @@ class SQLiteEventLog:
         batch: int = 1000,
         idle_wait: float = 1.0,
     ) -> Iterator[Item]:
-        position: Position | None = self.head() if after == "latest" else after  # type: ignore[assignment]
+        position: Position | None = self.head() if after == "latest" else after
         match = TypeMatcher(types)
         with self._notifier.listener() as listener:
             while not (stop is not None and stop.is_set()):
@@ -217,9 +218,7 @@ class SQLiteEventLog:
     def close(self) -> None:
         with self._conns_lock:
             for conn in self._all_conns:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:
-                    pass
             self._all_conns.clear()
         self._local = threading.local()

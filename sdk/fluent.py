@@ -271,9 +271,8 @@ def _end(run_id: str, status: str) -> None:
 
 def _run_id_for_logging() -> str:
     st = _stack()
-    if st:
-        return st[-1].info.run_id
-    return start_run().info.run_id  # as in MLflow, logging with no active run starts one
+    run = st[-1] if st else start_run()  # as in MLflow, logging with no active run starts one
+    return str(run.info.run_id)
 
 
 def last_active_run() -> Run | None:

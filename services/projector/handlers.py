@@ -11,34 +11,42 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
 from ledgerflow.services.projector.tables import (
-    Artifact,
-    Experiment,
-    ExperimentTag,
-    LatestMetric,
-    MetricPoint,
-    Param,
-    Run,
-    Tag,
+    ARTIFACTS,
+    EXPERIMENT_TAGS,
+    EXPERIMENTS,
+    LATEST_METRICS,
+    METRIC_POINTS,
+    PARAMS,
+    RUNS,
+    TAGS,
 )
 
-E = Experiment.__table__  # type: ignore[attr-defined]
-ET = ExperimentTag.__table__  # type: ignore[attr-defined]
-R = Run.__table__  # type: ignore[attr-defined]
-PA = Param.__table__  # type: ignore[attr-defined]
-T = Tag.__table__  # type: ignore[attr-defined]
-MP = MetricPoint.__table__  # type: ignore[attr-defined]
-LM = LatestMetric.__table__  # type: ignore[attr-defined]
-A = Artifact.__table__  # type: ignore[attr-defined]
+E = EXPERIMENTS
+ET = EXPERIMENT_TAGS
+R = RUNS
+PA = PARAMS
+T = TAGS
+MP = METRIC_POINTS
+LM = LATEST_METRICS
+A = ARTIFACTS
 
 Handler = Callable[[Connection, Event], None]
 HANDLERS: dict[str, Handler] = {}
+
+
+P = TypeVar("P", bound=p.Payload)
+
+
+def _data(ev: Event, cls: type[P]) -> P:
+    """The event's payload as the type its handler was registered for."""
+    return cast(P, ev.data)
 
 
 class Rejected(Exception):
@@ -80,7 +88,7 @@ def _upsert_kv(conn: Connection, table: Any, id_col: str, id_: str, items: dict[
 
 @handles(p.ExperimentCreated)
 def experiment_created(conn: Connection, ev: Event) -> None:
-    d: p.ExperimentCreated = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.ExperimentCreated)
     if conn.execute(select(E.c.experiment_id).where(E.c.experiment_id == d.experiment_id)).first():
         raise Rejected(f"experiment id {d.experiment_id} already exists")
     taken = conn.execute(select(E.c.experiment_id).where(E.c.name == d.name)).first()
@@ -95,7 +103,7 @@ def experiment_created(conn: Connection, ev: Event) -> None:
 
 @handles(p.ExperimentRenamed)
 def experiment_renamed(conn: Connection, ev: Event) -> None:
-    d: p.ExperimentRenamed = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.ExperimentRenamed)
     _experiment(conn, d.experiment_id)
     taken = conn.execute(select(E.c.experiment_id).where(E.c.name == d.name)).first()
     if taken and taken[0] != d.experiment_id:
@@ -105,7 +113,7 @@ def experiment_renamed(conn: Connection, ev: Event) -> None:
 
 
 def _set_experiment_stage(conn: Connection, ev: Event, stage: str) -> None:
-    experiment_id = ev.data.experiment_id  # type: ignore[attr-defined]
+    experiment_id: str = ev.data.experiment_id  # type: ignore[attr-defined]
     _experiment(conn, experiment_id)
     conn.execute(update(E).where(E.c.experiment_id == experiment_id)
                  .values(lifecycle_stage=stage, last_update_time=ev.time))
@@ -126,20 +134,20 @@ def experiment_restored(conn: Connection, ev: Event) -> None:
 
 @handles(p.ExperimentTagSet)
 def experiment_tag_set(conn: Connection, ev: Event) -> None:
-    d: p.ExperimentTagSet = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.ExperimentTagSet)
     _experiment(conn, d.experiment_id)
     _upsert_kv(conn, ET, "experiment_id", d.experiment_id, {d.key: d.value})
 
 
 @handles(p.ExperimentTagDeleted)
 def experiment_tag_deleted(conn: Connection, ev: Event) -> None:
-    d: p.ExperimentTagDeleted = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.ExperimentTagDeleted)
     conn.execute(delete(ET).where(and_(ET.c.experiment_id == d.experiment_id, ET.c.key == d.key)))
 
 
 @handles(p.RunStarted)
 def run_started(conn: Connection, ev: Event) -> None:
-    d: p.RunStarted = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.RunStarted)
     exp = _experiment(conn, d.experiment_id)
     if exp.lifecycle_stage != "active":
         raise Rejected(f"experiment {d.experiment_id} is deleted; restore it to start runs in it")
@@ -155,16 +163,16 @@ def run_started(conn: Connection, ev: Event) -> None:
 
 @handles(p.RunResumed)
 def run_resumed(conn: Connection, ev: Event) -> None:
-    run_id = ev.data.run_id  # type: ignore[attr-defined]
+    run_id = _data(ev, p.RunResumed).run_id
     _run(conn, run_id)
     conn.execute(update(R).where(R.c.run_id == run_id).values(status="RUNNING", end_time=None))
 
 
 @handles(p.RunParamsLogged)
 def params_logged(conn: Connection, ev: Event) -> None:
-    d: p.RunParamsLogged = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.RunParamsLogged)
     _run(conn, d.run_id)
-    existing = dict(conn.execute(
+    existing: dict[str, str] = dict(conn.execute(
         select(PA.c.key, PA.c.value).where(
             and_(PA.c.run_id == d.run_id, PA.c.key.in_(list(d.params)))
         )
@@ -183,7 +191,7 @@ def params_logged(conn: Connection, ev: Event) -> None:
 
 @handles(p.RunMetricsLogged)
 def metrics_logged(conn: Connection, ev: Event) -> None:
-    d: p.RunMetricsLogged = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.RunMetricsLogged)
     _run(conn, d.run_id)
     rows = []
     latest: dict[str, tuple[int, int, float | None]] = {}
@@ -217,7 +225,7 @@ def metrics_logged(conn: Connection, ev: Event) -> None:
 
 @handles(p.RunTagsSet)
 def tags_set(conn: Connection, ev: Event) -> None:
-    d: p.RunTagsSet = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.RunTagsSet)
     _run(conn, d.run_id)
     _upsert_kv(conn, T, "run_id", d.run_id, d.tags)
     if "mlflow.runName" in d.tags:
@@ -227,7 +235,7 @@ def tags_set(conn: Connection, ev: Event) -> None:
 
 @handles(p.RunTagDeleted)
 def tag_deleted(conn: Connection, ev: Event) -> None:
-    d: p.RunTagDeleted = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.RunTagDeleted)
     _run(conn, d.run_id)
     gone = conn.execute(delete(T).where(and_(T.c.run_id == d.run_id, T.c.key == d.key)))
     if gone.rowcount == 0:
@@ -236,7 +244,7 @@ def tag_deleted(conn: Connection, ev: Event) -> None:
 
 @handles(p.RunArtifactLogged)
 def artifact_logged(conn: Connection, ev: Event) -> None:
-    d: p.RunArtifactLogged = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.RunArtifactLogged)
     _run(conn, d.run_id)
     done = conn.execute(update(A).where(and_(A.c.run_id == d.run_id, A.c.path == d.path))
                         .values(size=d.size, sha256=d.sha256, time=ev.time))
@@ -247,7 +255,7 @@ def artifact_logged(conn: Connection, ev: Event) -> None:
 
 @handles(p.RunFinished)
 def run_finished(conn: Connection, ev: Event) -> None:
-    d: p.RunFinished = ev.data  # type: ignore[assignment]
+    d = _data(ev, p.RunFinished)
     _run(conn, d.run_id)
     conn.execute(update(R).where(R.c.run_id == d.run_id)
                  .values(status=d.status, end_time=d.end_time))
@@ -260,12 +268,12 @@ def _set_run_stage(conn: Connection, run_id: str, stage: str) -> None:
 
 @handles(p.RunDeleted)
 def run_deleted(conn: Connection, ev: Event) -> None:
-    _set_run_stage(conn, ev.data.run_id, "deleted")  # type: ignore[attr-defined]
+    _set_run_stage(conn, _data(ev, p.RunDeleted).run_id, "deleted")
 
 
 @handles(p.RunRestored)
 def run_restored(conn: Connection, ev: Event) -> None:
-    _set_run_stage(conn, ev.data.run_id, "active")  # type: ignore[attr-defined]
+    _set_run_stage(conn, _data(ev, p.RunRestored).run_id, "active")
 
 
 def count_rows(conn: Connection, table: Any) -> int:

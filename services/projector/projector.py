@@ -21,15 +21,15 @@ from ledgerflow.events.errors import Timeout, Unavailable
 from ledgerflow.events.log import CorruptRecord, EventLog
 from ledgerflow.services.projector.handlers import HANDLERS, Rejected
 from ledgerflow.services.projector.tables import (
+    APPLIED_EVENTS,
+    CHECKPOINTS,
+    DEAD_LETTERS,
     METADATA,
-    AppliedEvent,
-    Checkpoint,
-    DeadLetter,
 )
 
-CP = Checkpoint.__table__  # type: ignore[attr-defined]
-AE = AppliedEvent.__table__  # type: ignore[attr-defined]
-DL = DeadLetter.__table__  # type: ignore[attr-defined]
+CP = CHECKPOINTS
+AE = APPLIED_EVENTS
+DL = DEAD_LETTERS
 
 Progress = Callable[[int, int | None], None]
 
@@ -60,7 +60,7 @@ class Projector:
         """Apply everything on the log that is not applied yet; return how many events."""
         total = 0
         while True:
-            n = _retry(self._apply_batch, "projecting events")
+            n: int = _retry(self._apply_batch, "projecting events")
             total += n
             if progress:
                 progress(total, None)
@@ -156,7 +156,8 @@ class Projector:
                     conn.execute(insert(CP).values(name=self.name, position=after))
             return applied
 
-        return _retry(run, "rebuilding the views")
+        applied: int = _retry(run, "rebuilding the views")
+        return applied
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import ColumnElement, Engine, and_, select
 
 from ledgerflow.events.entities import (
     Experiment,
@@ -23,24 +23,24 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.projector import search
 from ledgerflow.services.projector.filters import parse_filter, parse_order_by
 from ledgerflow.services.projector.tables import (
-    Artifact,
-    Experiment as ExperimentRow,
-    ExperimentTag,
-    LatestMetric,
-    MetricPoint,
-    Param,
-    Run as RunRow,
-    Tag,
+    ARTIFACTS,
+    EXPERIMENT_TAGS,
+    EXPERIMENTS,
+    LATEST_METRICS,
+    METRIC_POINTS,
+    PARAMS,
+    RUNS,
+    TAGS,
 )
 
-E = ExperimentRow.__table__  # type: ignore[attr-defined]
-ET = ExperimentTag.__table__  # type: ignore[attr-defined]
-R = RunRow.__table__  # type: ignore[attr-defined]
-PA = Param.__table__  # type: ignore[attr-defined]
-T = Tag.__table__  # type: ignore[attr-defined]
-LM = LatestMetric.__table__  # type: ignore[attr-defined]
-MP = MetricPoint.__table__  # type: ignore[attr-defined]
-A = Artifact.__table__  # type: ignore[attr-defined]
+E = EXPERIMENTS
+ET = EXPERIMENT_TAGS
+R = RUNS
+PA = PARAMS
+T = TAGS
+LM = LATEST_METRICS
+MP = METRIC_POINTS
+A = ARTIFACTS
 
 VIEW_TYPES = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",),
               "ALL": ("active", "deleted")}
@@ -96,7 +96,7 @@ class Queries:
     def search_experiments(self, view_type: str | int = "ACTIVE_ONLY",
                            max_results: int = 1000, name_like: str | None = None,
                            order_by_name: bool = False) -> list[Experiment]:
-        where = E.c.lifecycle_stage.in_(_stages(view_type))
+        where: ColumnElement[bool] = E.c.lifecycle_stage.in_(_stages(view_type))
         if name_like:
             where = and_(where, E.c.name.like(name_like))
         order = [E.c.name] if order_by_name else [E.c.creation_time.desc(),
@@ -108,6 +108,12 @@ class Queries:
         with self.engine.connect() as conn:
             row = conn.execute(select(R).where(R.c.run_id == run_id)).first()
         return None if row is None else _info(row)
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        info = self.find_run_info(run_id)
+        if info is None:
+            raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
+        return info
 
     def get_run(self, run_id: str) -> Run:
         runs = self._load_runs([run_id])
@@ -154,7 +160,7 @@ class Queries:
         keys = parse_order_by(list(order_by) if order_by else None) or search.DEFAULT_ORDER
         columns = [(search.order_column(k), k.descending) for k in keys]
         exp_ids = [str(e) for e in experiment_ids]
-        fingerprint = hashlib.sha1(repr((exp_ids, filter_string, keys, str(run_view_type)))
+        fingerprint = hashlib.sha256(repr((exp_ids, filter_string, keys, str(run_view_type)))
                                    .encode()).hexdigest()[:12]
         where = and_(
             R.c.experiment_id.in_(exp_ids),

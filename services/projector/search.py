@@ -28,12 +28,17 @@ from sqlalchemy import (
 
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.projector.filters import And, Comparison, Node, Not, Or, OrderKey
-from ledgerflow.services.projector.tables import LatestMetric, Param, Run, Tag
+from ledgerflow.services.projector.tables import (
+    LATEST_METRICS,
+    PARAMS,
+    RUNS,
+    TAGS,
+)
 
-R = Run.__table__  # type: ignore[attr-defined]
-LM = LatestMetric.__table__  # type: ignore[attr-defined]
-PA = Param.__table__  # type: ignore[attr-defined]
-T = Tag.__table__  # type: ignore[attr-defined]
+R = RUNS
+LM = LATEST_METRICS
+PA = PARAMS
+T = TAGS
 
 _KV_TABLES = {"metric": LM, "param": PA, "tag": T}
 
@@ -90,9 +95,9 @@ def _comparison(c: Comparison) -> ColumnElement[bool]:
     if c.entity == "attribute":
         col = R.c[c.key]
         if c.op == "IS NULL":
-            return col.is_(None)  # type: ignore[no-any-return]
+            return col.is_(None)
         if c.op == "IS NOT NULL":
-            return col.is_not(None)  # type: ignore[no-any-return]
+            return col.is_not(None)
         return _apply_op(col, c.op, c.value)
     table = _KV_TABLES[c.entity]
     has_key = and_(table.c.run_id == R.c.run_id, table.c.key == c.key)

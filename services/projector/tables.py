@@ -5,7 +5,7 @@ Every table can be dropped and rebuilt from the log (`ledgerflow replay`).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Table, Text
 from sqlmodel import Field, SQLModel
 
 METADATA = SQLModel.metadata
@@ -122,6 +122,23 @@ class DeadLetter(SQLModel, table=True):
     data: str = Field(sa_column=Column(Text, nullable=False))
     time: int = Field(sa_column=Column(BigInteger, nullable=False))
 
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for the bulk statements the projector runs."""
+    return model.__table__  # type: ignore[attr-defined, no-any-return]
+
+
+EXPERIMENTS = table(Experiment)
+EXPERIMENT_TAGS = table(ExperimentTag)
+RUNS = table(Run)
+PARAMS = table(Param)
+TAGS = table(Tag)
+METRIC_POINTS = table(MetricPoint)
+LATEST_METRICS = table(LatestMetric)
+ARTIFACTS = table(Artifact)
+CHECKPOINTS = table(Checkpoint)
+APPLIED_EVENTS = table(AppliedEvent)
+DEAD_LETTERS = table(DeadLetter)
 
 VIEW_TABLES = [
     t for t in METADATA.sorted_tables

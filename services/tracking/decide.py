@@ -58,7 +58,7 @@ def decide_finish(run: RunInfo, status: str, end_time: int) -> p.RunFinished:
     if status not in ("FINISHED", "FAILED", "KILLED"):
         raise InvalidInput(f"a run ends as FINISHED, FAILED or KILLED, not {status!r}",
                            field="status")
-    return p.RunFinished(run_id=run.run_id, status=status, end_time=end_time)  # type: ignore[arg-type]
+    return p.RunFinished(run_id=run.run_id, status=status, end_time=end_time)
 
 
 def decide_delete_tag(run_id: str, tags: Mapping[str, str], key: str) -> p.RunTagDeleted:

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv in the repository (if missing) and install Ledgerflow with the given extras.
+# Usage: scripts/bootstrap-venv.sh demo|test|bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-demo}"
+python="${PYTHON:-python3.11}"
+if ! command -v "$python" >/dev/null 2>&1; then
+  echo "error: $python not found; Ledgerflow needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install Ledgerflow with its test tools into .venv, lint and type-check, then run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap-venv.sh test
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== mypy"
+scripts/typecheck.sh
+echo "== pytest"
+exec .venv/bin/pytest -q -p no:cacheprovider "$@"
