@@ -95,6 +95,8 @@ def decode_data(
             raise CorruptEvent(f"{type_} payload is not a JSON object")
         return cls.model_validate(registry.upcast(type_, version, raw))
     except ValidationError as e:
+        if any(err["type"] == "json_invalid" for err in e.errors()):
+            raise CorruptEvent(f"undecodable {type_} payload: {e.errors()[0]['msg']}") from None
         raise CorruptEvent(f"invalid {type_} payload: {_first_errors(e)}") from None
     except ValueError as e:  # json.JSONDecodeError is a ValueError
         raise CorruptEvent(f"undecodable {type_} payload: {e}") from None

@@ -90,18 +90,19 @@ class Listener:
             with contextlib.suppress(OSError):
                 self._path.unlink()
 
-    def wait(self, timeout: float) -> None:
-        """Return when something was appended (here or in another process) or after `timeout`."""
+    def wait(self, timeout: float) -> bool:
+        """Return True as soon as something was appended (here or in another process),
+        False after `timeout` without news."""
         cond = self._n._cond
         with cond:
             if self._n._generation != self._seen:
                 self._seen = self._n._generation
-                return
+                return True
         if self._sock is None:
             with cond:
-                cond.wait_for(lambda: self._n._generation != self._seen, timeout)
+                woke = cond.wait_for(lambda: self._n._generation != self._seen, timeout)
                 self._seen = self._n._generation
-            return
+            return woke
         # Wait on the socket, but let in-process appends (which also write to the
         # socket, since it is in the folder) wake us the same way.
         ready, _, _ = select.select([self._sock], [], [], timeout)
@@ -111,3 +112,4 @@ class Listener:
                     pass
         with cond:
             self._seen = self._n._generation
+        return bool(ready)

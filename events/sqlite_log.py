@@ -211,9 +211,14 @@ class SQLiteEventLog:
                         yield item
                 if got == batch:
                     continue
-                if not follow:
+                if not follow or (stop is not None and stop.is_set()):
                     return
-                listener.wait(idle_wait)
+                # Appends wake us at once; the slices only bound how late we notice `stop`.
+                deadline = time.monotonic() + idle_wait
+                while not (stop is not None and stop.is_set()):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or listener.wait(min(remaining, 0.5)):
+                        break
 
     def close(self) -> None:
         with self._conns_lock:

@@ -30,6 +30,7 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
     from ledgerflow.services.bootstrap import Backend
+    from ledgerflow.services.projector.queries import Queries
 
 
 class Client:
@@ -47,6 +48,13 @@ class Client:
         return backend_for(self._settings)
 
     @property
+    def _queries(self) -> Queries:
+        """The read side, brought up to the head of the log first."""
+        b = backend_for(self._settings)
+        b.refresh()
+        return b.queries
+
+    @property
     def _actor(self) -> str:
         from ledgerflow import fluent
 
@@ -59,10 +67,10 @@ class Client:
                                                         actor=self._actor)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        return self._backend.queries.get_experiment(str(experiment_id))
+        return self._queries.get_experiment(str(experiment_id))
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return self._backend.queries.get_experiment_by_name(name)
+        return self._queries.get_experiment_by_name(name)
 
     def search_experiments(self, view_type: int | str = ViewType.ACTIVE_ONLY,
                            max_results: int = 1000, filter_string: str | None = None,
@@ -72,7 +80,7 @@ class Client:
             name_like = _experiment_name_filter(filter_string)
         by_name = bool(order_by) and any(o.strip().lower().startswith("name")
                                          for o in order_by or [])
-        return self._backend.queries.search_experiments(view_type, max_results, name_like,
+        return self._queries.search_experiments(view_type, max_results, name_like,
                                                         by_name)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
@@ -102,7 +110,7 @@ class Client:
         return self.get_run(info.run_id)
 
     def get_run(self, run_id: str) -> Run:
-        return self._backend.queries.get_run(run_id)
+        return self._queries.get_run(run_id)
 
     def search_runs(self, experiment_ids: str | Sequence[str], filter_string: str = "",
                     run_view_type: int | str = ViewType.ACTIVE_ONLY, max_results: int = 1000,
@@ -111,7 +119,7 @@ class Client:
         """Runs matching the filter. Experiments may be given by id or by name."""
         ids = self._experiment_ids([experiment_ids] if isinstance(experiment_ids, str)
                                    else experiment_ids)
-        return self._backend.queries.search_runs(ids, filter_string, run_view_type,
+        return self._queries.search_runs(ids, filter_string, run_view_type,
                                                  max_results, order_by, page_token)
 
     def _experiment_ids(self, refs: Iterable[str]) -> list[str]:
@@ -180,7 +188,7 @@ class Client:
                            max_points: int | None = None) -> list[Metric]:
         """Every point of `key` in step order, or at most `max_points` of them chosen to keep
         the series' shape (first, last, and each bucket's low and high)."""
-        return self._backend.queries.get_metric_history(run_id, key, max_points)
+        return self._queries.get_metric_history(run_id, key, max_points)
 
     # artifacts -------------------------------------------------------------------------
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str],
@@ -232,7 +240,7 @@ class Client:
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         self.get_run(run_id)
-        return self._backend.queries.list_artifacts(run_id, path)
+        return self._queries.list_artifacts(run_id, path)
 
     def download_artifacts(self, run_id: str, path: str = "",
                            dst_path: str | os.PathLike[str] | None = None) -> str:

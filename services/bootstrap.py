@@ -30,6 +30,12 @@ class Backend:
     tracking: TrackingService
     engines: tuple[Engine, ...]
 
+    def refresh(self) -> None:
+        """Project whatever other processes appended but did not project (e.g. one that was
+        killed between its append and its projection), so reads see the whole log."""
+        if (self.log.head() or 0) > self.projector.checkpoint():
+            self.projector.catch_up()
+
     def close(self) -> None:
         self.log.close()
         for engine in self.engines:

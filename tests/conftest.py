@@ -1,0 +1,67 @@
+"""Shared fixtures: every test gets its own data directory; services are real."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import ledgerflow as lf
+from ledgerflow import _backend, fluent
+from ledgerflow.events.settings import Settings, load_settings
+from ledgerflow.services.bootstrap import Backend, bootstrap
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests decide their own settings; a developer's LEDGERFLOW_* must not leak in."""
+    for key in list(os.environ):
+        if key.startswith("LEDGERFLOW_") or key.startswith("MLFLOW_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "ledgerflow-data"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return load_settings(tracking_uri=str(data_dir))
+
+
+@pytest.fixture
+def backend(settings: Settings) -> Iterator[Backend]:
+    b = bootstrap(settings)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def tracking(data_dir: Path) -> Iterator[Path]:
+    """The fluent API pointed at a fresh data directory, cleaned up afterwards."""
+    lf.set_tracking_uri(str(data_dir))
+    yield data_dir
+    while lf.active_run() is not None:
+        lf.end_run()
+    fluent._flush_quietly()
+    _backend.close_all()
+    fluent._tracking_uri = None
+    fluent._settings = None
+    fluent._experiment_id = None
+
+
+def python_env(data_dir: Path | None = None) -> dict[str, str]:
+    """Environment for a child Python process running this checkout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERFLOW_")}
+    if data_dir is not None:
+        env["LEDGERFLOW_TRACKING_URI"] = str(data_dir)
+    return env
+
+
+PYTHON = sys.executable

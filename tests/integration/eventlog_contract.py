@@ -1,0 +1,131 @@
+"""The contract every EventLog adapter passes. Subclass and implement `make_log`.
+
+Later adapters (Kafka) subclass this same class; nothing here knows SQLite.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledgerflow.events import payloads as p
+from ledgerflow.events.envelope import Event, Recorded
+from ledgerflow.events.log import EventLog
+
+
+def tag_event(run: str, n: int) -> Event:
+    return Event.of(p.RunTagsSet(run_id=run, tags={"n": str(n)}), actor="test")
+
+
+class EventLogContract:
+    @pytest.fixture
+    def log(self, tmp_path: Path) -> Iterator[EventLog]:
+        log = self.make_log(tmp_path)
+        yield log
+        log.close()
+
+    def make_log(self, tmp_path: Path) -> EventLog:
+        raise NotImplementedError
+
+    def reopen(self, tmp_path: Path) -> EventLog:
+        """A second, independent handle on the same log."""
+        return self.make_log(tmp_path)
+
+    def test_an_empty_log_has_no_head_and_reads_nothing(self, log: EventLog):
+        assert log.head() is None
+        assert list(log.read()) == []
+
+    def test_appended_events_read_back_in_order_and_equal(self, log: EventLog):
+        events = [tag_event("a", i) for i in range(5)]
+        positions = log.append(events)
+        assert len(positions) == 5 and list(positions) == sorted(positions)
+        got = list(log.read())
+        assert [r.event for r in got] == events  # type: ignore[union-attr]
+        assert [r.position for r in got] == list(positions)
+        assert log.head() == positions[-1]
+
+    def test_reading_after_a_position_skips_everything_up_to_it(self, log: EventLog):
+        positions = log.append([tag_event("a", i) for i in range(10)])
+        got = list(log.read(after=positions[3]))
+        assert [r.position for r in got] == list(positions[4:])
+
+    def test_read_honours_the_limit(self, log: EventLog):
+        log.append([tag_event("a", i) for i in range(10)])
+        assert len(list(log.read(limit=3))) == 3
+
+    def test_reappending_a_known_id_is_a_no_op_returning_its_position(self, log: EventLog):
+        ev = tag_event("a", 1)
+        first = log.append([ev])
+        again = log.append([ev, tag_event("a", 2)])
+        assert again[0] == first[0]
+        assert len(list(log.read())) == 2
+
+    def test_order_within_a_stream_is_append_order(self, log: EventLog):
+        for i in range(20):
+            log.append([tag_event("a" if i % 2 else "b", i)])
+        a = [r.event.data.tags["n"] for r in log.read() if r.event.stream == "run:a"]  # type: ignore[union-attr]
+        assert a == [str(i) for i in range(1, 20, 2)]
+
+    def test_a_type_filter_selects_by_glob(self, log: EventLog):
+        log.append([tag_event("a", 1), Event.of(p.RunDeleted(run_id="a"))])
+        got = list(log.read(types=["run.del*"]))
+        assert [r.event.type for r in got] == ["run.deleted"]  # type: ignore[union-attr]
+
+    def test_appends_are_durable_and_visible_to_a_new_handle(self, log: EventLog,
+                                                            tmp_path: Path):
+        events = [tag_event("a", i) for i in range(3)]
+        log.append(events)
+        other = self.reopen(tmp_path)
+        try:
+            assert [r.event for r in other.read()] == events  # type: ignore[union-attr]
+        finally:
+            other.close()
+
+    def test_subscribe_replays_then_stops_at_the_head_without_follow(self, log: EventLog):
+        log.append([tag_event("a", i) for i in range(3)])
+        assert len(list(log.subscribe(follow=False))) == 3
+
+    def test_subscribe_from_latest_sees_only_new_events(self, log: EventLog):
+        log.append([tag_event("a", 0)])
+        stop = threading.Event()
+        it = log.subscribe("latest", stop=stop)
+        got: list[Recorded] = []
+
+        def consume() -> None:
+            for item in it:
+                got.append(item)  # type: ignore[arg-type]
+                stop.set()
+
+        t = threading.Thread(target=consume)
+        t.start()
+        time.sleep(0.3)
+        log.append([tag_event("a", 1)])
+        t.join(10)
+        assert [r.event.data.tags["n"] for r in got] == ["1"]  # type: ignore[attr-defined]
+
+    def test_a_follower_wakes_on_append_instead_of_waiting_for_its_timer(self, log: EventLog):
+        stop = threading.Event()
+        arrived: list[float] = []
+
+        def follow() -> None:
+            for _ in log.subscribe("latest", stop=stop, idle_wait=30.0):  # type: ignore[call-arg]
+                arrived.append(time.monotonic())
+                stop.set()
+
+        t = threading.Thread(target=follow)
+        t.start()
+        time.sleep(0.3)
+        sent = time.monotonic()
+        log.append([tag_event("a", 1)])
+        t.join(10)
+        assert arrived, "the follower never saw the event"
+        assert arrived[0] - sent < 5.0  # far below the 30 s fallback timer
+
+    def test_subscribe_filters_types_but_keeps_its_place(self, log: EventLog):
+        log.append([tag_event("a", 0), Event.of(p.RunDeleted(run_id="a")), tag_event("a", 1)])
+        got = list(log.subscribe(types=["run.tags_set"], follow=False))
+        assert [r.event.data.tags["n"] for r in got] == ["0", "1"]  # type: ignore[union-attr]

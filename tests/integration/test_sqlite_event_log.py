@@ -1,0 +1,56 @@
+import sqlite3
+import subprocess
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+from ledgerflow.events.log import CorruptRecord, EventLog
+from ledgerflow.events.sqlite_log import SQLiteEventLog
+from tests.conftest import PYTHON, python_env
+from tests.integration.eventlog_contract import EventLogContract, tag_event
+
+
+class TestSQLiteEventLog(EventLogContract):
+    def make_log(self, tmp_path: Path) -> EventLog:
+        return SQLiteEventLog(tmp_path / "events.db")
+
+    def test_the_file_is_in_wal_mode_with_full_sync(self, log: SQLiteEventLog):
+        conn = sqlite3.connect(log.path)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    def test_an_undecodable_row_comes_back_as_a_corrupt_record(self, log: SQLiteEventLog):
+        log.append([tag_event("a", 0)])
+        conn = sqlite3.connect(log.path)
+        conn.execute("INSERT INTO events (id, type, stream, time, v, actor, data) "
+                     "VALUES ('bad-1', 'run.tags_set', 'run:a', 0, 1, 'x', '{not json')")
+        conn.commit()
+        log.append([tag_event("a", 1)])
+        items = list(log.read())
+        assert isinstance(items[1], CorruptRecord)
+        assert items[1].id == "bad-1" and "undecodable" in items[1].reason
+        assert not isinstance(items[2], CorruptRecord)
+
+    def test_a_follower_wakes_when_another_process_appends(self, log: SQLiteEventLog):
+        stop = threading.Event()
+        arrived: list[float] = []
+
+        def follow() -> None:
+            for _ in log.subscribe("latest", stop=stop, idle_wait=30.0):
+                arrived.append(time.monotonic())
+                stop.set()
+
+        t = threading.Thread(target=follow)
+        t.start()
+        time.sleep(0.3)
+        code = textwrap.dedent(f"""
+            from ledgerflow.events.sqlite_log import SQLiteEventLog
+            from tests.integration.eventlog_contract import tag_event
+            SQLiteEventLog({str(log.path)!r}).append([tag_event("a", 1)])
+            import time; print(time.monotonic(), flush=True)
+        """)
+        out = subprocess.run([PYTHON, "-c", code], env=python_env(), capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).parents[2])
+        t.join(10)
+        assert arrived, "the follower never saw the other process's event"
+        assert arrived[0] - float(out.stdout) < 5.0

@@ -1,0 +1,127 @@
+import json
+import math
+import re
+
+import pytest
+
+from ledgerflow.events import payloads as p
+from ledgerflow.events.codec import REGISTRY, EventRegistry, decode, decode_data, encode
+from ledgerflow.events.envelope import Event, uuid7
+from ledgerflow.events.errors import CorruptEvent
+
+SAMPLES: list[p.Payload] = [
+    p.ExperimentCreated(experiment_id="1", name="exp", artifact_location="/a", tags={"t": "v"}),
+    p.ExperimentRenamed(experiment_id="1", name="new"),
+    p.ExperimentDeleted(experiment_id="1"),
+    p.ExperimentRestored(experiment_id="1"),
+    p.ExperimentTagSet(experiment_id="1", key="k", value="v"),
+    p.ExperimentTagDeleted(experiment_id="1", key="k"),
+    p.RunStarted(run_id="r", experiment_id="1", run_name="n", start_time=1, user_id="u",
+                 artifact_uri="/a", parent_run_id=None, tags={"a": "b"}),
+    p.RunResumed(run_id="r"),
+    p.RunParamsLogged(run_id="r", params={"lr": "0.1"}),
+    p.RunMetricsLogged(run_id="r", points=(("loss", 0.5, 10, 0), ("loss", 0.25, 11, 1))),
+    p.RunTagsSet(run_id="r", tags={"x": "y"}),
+    p.RunTagDeleted(run_id="r", key="x"),
+    p.RunArtifactLogged(run_id="r", path="a/b.txt", size=3, sha256="0" * 64),
+    p.RunFinished(run_id="r", status="FINISHED", end_time=5),
+    p.RunDeleted(run_id="r"),
+    p.RunRestored(run_id="r"),
+]
+
+
+def test_every_registered_type_has_a_sample_here():
+    assert sorted(s.TYPE for s in SAMPLES) == REGISTRY.types()
+
+
+@pytest.mark.parametrize("payload", SAMPLES, ids=lambda s: s.TYPE)
+def test_an_event_survives_encoding_and_decoding_unchanged(payload: p.Payload):
+    ev = Event.of(payload, actor="user:test", trace="00-abc-def-01")
+    back = decode(encode(ev))
+    assert back == ev
+    assert back.stream == payload.stream()
+
+
+def test_the_wire_form_is_plain_json_with_stable_type_names():
+    ev = Event.of(p.RunTagsSet(run_id="r", tags={"a": "b"}))
+    doc = json.loads(encode(ev))
+    assert doc["type"] == "run.tags_set"
+    assert doc["stream"] == "run:r"
+    assert doc["data"] == {"run_id": "r", "tags": {"a": "b"}}
+    assert set(doc) == {"id", "type", "stream", "time", "v", "actor", "trace", "data"}
+
+
+def test_nan_and_infinities_travel_as_strings_and_come_back_as_floats():
+    pl = p.RunMetricsLogged(run_id="r", points=(("m", math.nan, 1, 0), ("m", math.inf, 1, 1),
+                                                ("m", -math.inf, 1, 2)))
+    blob = encode(Event.of(pl))
+    assert b"NaN" in blob and b'"Infinity"' in blob
+    json.loads(blob)  # still standard JSON
+    values = [pt[1] for pt in decode(blob).data.points]  # type: ignore[attr-defined]
+    assert math.isnan(values[0]) and values[1] == math.inf and values[2] == -math.inf
+
+
+def test_an_unknown_type_is_a_corrupt_event_naming_the_type():
+    with pytest.raises(CorruptEvent, match="unknown event type 'run.exploded'"):
+        decode_data("run.exploded", 1, "{}")
+
+
+def test_an_invalid_payload_is_a_corrupt_event_naming_the_field():
+    with pytest.raises(CorruptEvent, match="params"):
+        decode_data("run.params_logged", 1, '{"run_id": "r"}')
+
+
+def test_undecodable_json_is_a_corrupt_event():
+    with pytest.raises(CorruptEvent, match="undecodable|invalid"):
+        decode_data("run.params_logged", 1, "{not json")
+
+
+def test_a_payload_from_a_newer_version_asks_for_an_upgrade():
+    with pytest.raises(CorruptEvent, match="newer than this build"):
+        decode_data("run.tags_set", 9, '{"run_id": "r", "tags": {}}')
+
+
+def test_old_payload_versions_are_lifted_by_their_upcasters():
+    class RunNoted(p.Payload):
+        """Version 3 of an imaginary event whose field was renamed twice."""
+
+        TYPE = "test.noted"
+        VERSION = 3
+        run_id: str
+        note: str
+
+        def stream(self) -> str:
+            return f"run:{self.run_id}"
+
+    registry = EventRegistry([RunNoted])
+
+    @registry.upcaster("test.noted", from_version=1)
+    def v1_to_v2(data: dict) -> dict:
+        return {"run_id": data["run"], "text": data["text"]}
+
+    @registry.upcaster("test.noted", from_version=2)
+    def v2_to_v3(data: dict) -> dict:
+        return {"run_id": data["run_id"], "note": data["text"]}
+
+    lifted = decode_data("test.noted", 1, '{"run": "r1", "text": "hi"}', registry)
+    assert lifted == RunNoted(run_id="r1", note="hi")
+    assert decode_data("test.noted", 2, '{"run_id": "r1", "text": "hi"}', registry) == lifted
+    with pytest.raises(CorruptEvent, match="no upcaster"):
+        EventRegistry([RunNoted]).upcast("test.noted", 1, {})
+
+
+def test_payloads_refuse_unknown_fields_and_are_frozen():
+    with pytest.raises(ValueError):
+        p.RunTagsSet(run_id="r", tags={}, colour="red")  # type: ignore[call-arg]
+    tags = p.RunTagsSet(run_id="r", tags={})
+    with pytest.raises(ValueError):
+        tags.run_id = "other"  # type: ignore[misc]
+
+
+def test_event_ids_are_uuid7_and_sort_by_creation_time():
+    ids = [uuid7() for _ in range(200)]
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i)
+               for i in ids)
+    assert len(set(ids)) == 200
+    prefixes = [i[:13] for i in ids]
+    assert prefixes == sorted(prefixes)
