@@ -48,9 +48,7 @@ class Event:
     trace: str | None = None
 
     @classmethod
-    def of(
-        cls, payload: Payload, *, actor: str = "unknown", trace: str | None = None
-    ) -> Event:
+    def of(cls, payload: Payload, *, actor: str = "unknown", trace: str | None = None) -> Event:
         """Wrap a payload: type, version and stream come from the payload itself."""
         return cls(
             type=payload.TYPE,

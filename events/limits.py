@@ -23,8 +23,9 @@ _KEY_RE = re.compile(r"^[\w\-./ :]+$")
 def check_key(key: object, what: str) -> str:
     """A metric, param or tag name: letters, digits, `_ - . / : ` and space, no `..` escapes."""
     if not isinstance(key, str):
-        raise InvalidInput(f"{what} name must be a string, got {type(key).__name__}: {key!r}",
-                           field=what)
+        raise InvalidInput(
+            f"{what} name must be a string, got {type(key).__name__}: {key!r}", field=what
+        )
     if not key:
         raise InvalidInput(f"{what} name must not be empty", field=what)
     if len(key) > MAX_KEY_LENGTH:
@@ -39,8 +40,9 @@ def check_key(key: object, what: str) -> str:
             field=what,
         )
     if key.startswith("/") or any(part in ("..", ".") for part in key.split("/")):
-        raise InvalidInput(f"{what} name {key!r} must be a relative name without '.' or '..' "
-                           "segments", field=what)
+        raise InvalidInput(
+            f"{what} name {key!r} must be a relative name without '.' or '..' segments", field=what
+        )
     return key
 
 

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         uri = self.tracking_uri
         for prefix in ("file://", "file:"):
             if uri.startswith(prefix):
-                uri = uri[len(prefix):]
+                uri = uri[len(prefix) :]
                 break
         return Path(uri).expanduser().resolve()
 

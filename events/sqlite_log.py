@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode_row, encode_data
 from ledgerflow.events.envelope import Event, Position, Recorded
@@ -47,8 +47,9 @@ T = TypeVar("T")
 
 def connect(path: Path, *, busy_ms: int = 30_000) -> sqlite3.Connection:
     """A connection tuned for many writers on one machine: WAL, FULL sync, long busy wait."""
-    conn = sqlite3.connect(path, timeout=busy_ms / 1000, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False
+    )
     conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
@@ -157,30 +158,30 @@ class SQLiteEventLog:
         match = TypeMatcher(types)
         start = after or 0
         rows = retry_locked(
-            lambda: self._conn()
-            .execute(
-                f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-                (start, limit),
-            )
-            .fetchall(),
+            lambda: (
+                self._conn()
+                .execute(
+                    f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                    (start, limit),
+                )
+                .fetchall()
+            ),
             "reading the event log",
         )
         for row in rows:
             if match(row[2]):
                 yield self._decode(row)
 
-    def _decode(self, row: tuple[object, ...]) -> Item:
+    def _decode(self, row: tuple[Any, ...]) -> Item:
         position, id_, type_, stream, time_, v, actor, trace, data = row
         try:
             event = decode_row(
-                id=str(id_), type=str(type_), stream=str(stream), time=int(time_),  # type: ignore[call-overload]
-                v=int(v), actor=str(actor), trace=trace if trace is None else str(trace),  # type: ignore[call-overload]
-                data=str(data), registry=self.registry,
-            )
+                id=id_, type=type_, stream=stream, time=time_, v=v, actor=actor, trace=trace,
+                data=data, registry=self.registry,
+            )  # fmt: skip
         except CorruptEvent as e:
-            return CorruptRecord(int(position), str(id_), str(type_), str(stream), str(data),  # type: ignore[call-overload]
-                                 e.message)
-        return Recorded(int(position), event)  # type: ignore[call-overload]
+            return CorruptRecord(position, id_, type_, stream, data, e.message)
+        return Recorded(position, event)
 
     def head(self) -> Position | None:
         row = retry_locked(

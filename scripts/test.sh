@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap-venv.sh test
 echo "== ruff"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check --quiet .
 echo "== mypy"
 scripts/typecheck.sh
 echo "== pytest"

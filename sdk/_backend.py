@@ -37,6 +37,3 @@ def close_all() -> None:
         for b in _backends.values():
             b.close()
         _backends.clear()
-
-
-

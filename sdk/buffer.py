@@ -47,8 +47,9 @@ class MetricBuffer:
     def _start(self) -> None:
         with self._lock:
             if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._run, name="ledgerflow-flusher",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="ledgerflow-flusher", daemon=True
+                )
                 self._thread.start()
 
     def _run(self) -> None:

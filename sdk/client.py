@@ -61,10 +61,12 @@ class Client:
         return fluent._actor(self._settings)
 
     # experiments -----------------------------------------------------------------
-    def create_experiment(self, name: str, artifact_location: str | None = None,
-                          tags: Mapping[str, Any] | None = None) -> str:
-        return self._backend.tracking.create_experiment(name, artifact_location, tags,
-                                                        actor=self._actor)
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
+    ) -> str:
+        return self._backend.tracking.create_experiment(
+            name, artifact_location, tags, actor=self._actor
+        )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._queries.get_experiment(str(experiment_id))
@@ -72,16 +74,20 @@ class Client:
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self._queries.get_experiment_by_name(name)
 
-    def search_experiments(self, view_type: int | str = ViewType.ACTIVE_ONLY,
-                           max_results: int = 1000, filter_string: str | None = None,
-                           order_by: Sequence[str] | None = None) -> list[Experiment]:
+    def search_experiments(
+        self,
+        view_type: int | str = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+    ) -> list[Experiment]:
         name_like = None
         if filter_string:
             name_like = _experiment_name_filter(filter_string)
-        by_name = bool(order_by) and any(o.strip().lower().startswith("name")
-                                         for o in order_by or [])
-        return self._queries.search_experiments(view_type, max_results, name_like,
-                                                        by_name)
+        by_name = bool(order_by) and any(
+            o.strip().lower().startswith("name") for o in order_by or []
+        )
+        return self._queries.search_experiments(view_type, max_results, name_like, by_name)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         self._backend.tracking.rename_experiment(str(experiment_id), new_name, actor=self._actor)
@@ -93,18 +99,26 @@ class Client:
         self._backend.tracking.restore_experiment(str(experiment_id), actor=self._actor)
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
-        self._backend.tracking.set_experiment_tag(str(experiment_id), key, value,
-                                                  actor=self._actor)
+        self._backend.tracking.set_experiment_tag(str(experiment_id), key, value, actor=self._actor)
 
     # runs ----------------------------------------------------------------------------
-    def create_run(self, experiment_id: str, start_time: int | None = None,
-                   tags: Mapping[str, Any] | None = None, run_name: str | None = None) -> Run:
+    def create_run(
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+    ) -> Run:
         from ledgerflow.context import current_user
 
         user = (tags or {}).get("mlflow.user") or self._settings.user or current_user()
         info = self._backend.tracking.create_run(
-            str(experiment_id), user_id=str(user), run_name=run_name, start_time=start_time,
-            tags=tags, actor=self._actor,
+            str(experiment_id),
+            user_id=str(user),
+            run_name=run_name,
+            start_time=start_time,
+            tags=tags,
+            actor=self._actor,
             parent_run_id=(tags or {}).get("mlflow.parentRunId"),
         )
         return self.get_run(info.run_id)
@@ -112,15 +126,22 @@ class Client:
     def get_run(self, run_id: str) -> Run:
         return self._queries.get_run(run_id)
 
-    def search_runs(self, experiment_ids: str | Sequence[str], filter_string: str = "",
-                    run_view_type: int | str = ViewType.ACTIVE_ONLY, max_results: int = 1000,
-                    order_by: Sequence[str] | None = None,
-                    page_token: str | None = None) -> PagedList[Run]:
+    def search_runs(
+        self,
+        experiment_ids: str | Sequence[str],
+        filter_string: str = "",
+        run_view_type: int | str = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
         """Runs matching the filter. Experiments may be given by id or by name."""
-        ids = self._experiment_ids([experiment_ids] if isinstance(experiment_ids, str)
-                                   else experiment_ids)
-        return self._queries.search_runs(ids, filter_string, run_view_type,
-                                                 max_results, order_by, page_token)
+        ids = self._experiment_ids(
+            [experiment_ids] if isinstance(experiment_ids, str) else experiment_ids
+        )
+        return self._queries.search_runs(
+            ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
 
     def _experiment_ids(self, refs: Iterable[str]) -> list[str]:
         q = self._backend.queries
@@ -132,8 +153,7 @@ class Client:
                 continue
             exp = q.get_experiment_by_name(ref)
             if exp is None:
-                raise NotFound(f"no experiment with id or name {ref!r}", kind="experiment",
-                               key=ref)
+                raise NotFound(f"no experiment with id or name {ref!r}", kind="experiment", key=ref)
             ids.append(exp.experiment_id)
         return ids
 
@@ -141,15 +161,27 @@ class Client:
         self._backend.tracking.log_params(run_id, {key: value}, actor=self._actor)
         return value
 
-    def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
-                   step: int | None = None) -> None:
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+    ) -> None:
         self._backend.tracking.log_metrics(
-            run_id, [(key, value, now_ms() if timestamp is None else timestamp, step or 0)],
+            run_id,
+            [(key, value, now_ms() if timestamp is None else timestamp, step or 0)],
             actor=self._actor,
         )
 
-    def log_batch(self, run_id: str, metrics: Sequence[Metric | Any] = (),
-                  params: Sequence[Param | Any] = (), tags: Sequence[RunTag | Any] = ()) -> None:
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric | Any] = (),
+        params: Sequence[Param | Any] = (),
+        tags: Sequence[RunTag | Any] = (),
+    ) -> None:
         t = self._backend.tracking
         if params:
             t.log_params(run_id, dict(_kv(x) for x in params), actor=self._actor)
@@ -170,13 +202,13 @@ class Client:
         if status is not None:
             self.set_terminated(run_id, status)
 
-    def set_terminated(self, run_id: str, status: str | None = None,
-                       end_time: int | None = None) -> None:
+    def set_terminated(
+        self, run_id: str, status: str | None = None, end_time: int | None = None
+    ) -> None:
         from ledgerflow import fluent
 
         fluent._buffer_flush(run_id)
-        self._backend.tracking.finish_run(run_id, status or "FINISHED", end_time,
-                                          actor=self._actor)
+        self._backend.tracking.finish_run(run_id, status or "FINISHED", end_time, actor=self._actor)
 
     def delete_run(self, run_id: str) -> None:
         self._backend.tracking.delete_run(run_id, actor=self._actor)
@@ -184,66 +216,72 @@ class Client:
     def restore_run(self, run_id: str) -> None:
         self._backend.tracking.restore_run(run_id, actor=self._actor)
 
-    def get_metric_history(self, run_id: str, key: str,
-                           max_points: int | None = None) -> list[Metric]:
+    def get_metric_history(
+        self, run_id: str, key: str, max_points: int | None = None
+    ) -> list[Metric]:
         """Every point of `key` in step order, or at most `max_points` of them chosen to keep
         the series' shape (first, last, and each bucket's low and high)."""
         return self._queries.get_metric_history(run_id, key, max_points)
 
     # artifacts -------------------------------------------------------------------------
-    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str],
-                     artifact_path: str | None = None) -> None:
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
         src = Path(local_path)
         if not src.exists():
-            raise InvalidInput(f"local_path {str(local_path)!r} does not exist",
-                               field="local_path")
+            raise InvalidInput(f"local_path {str(local_path)!r} does not exist", field="local_path")
         if src.is_dir():
-            raise InvalidInput(f"{str(local_path)!r} is a folder; use log_artifacts",
-                               field="local_path")
+            raise InvalidInput(
+                f"{str(local_path)!r} is a folder; use log_artifacts", field="local_path"
+            )
         dest = f"{artifact_path.strip('/')}/{src.name}" if artifact_path else src.name
         self._backend.tracking.log_artifact_files(run_id, [(src, dest)], actor=self._actor)
 
-    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str],
-                      artifact_path: str | None = None) -> None:
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
         root = Path(local_dir)
         if not root.is_dir():
-            raise InvalidInput(f"local_dir {str(local_dir)!r} is not a folder",
-                               field="local_dir")
+            raise InvalidInput(f"local_dir {str(local_dir)!r} is not a folder", field="local_dir")
         prefix = artifact_path.strip("/") + "/" if artifact_path else ""
-        files = [(f, prefix + f.relative_to(root).as_posix())
-                 for f in sorted(root.rglob("*")) if f.is_file()]
+        files = [
+            (f, prefix + f.relative_to(root).as_posix())
+            for f in sorted(root.rglob("*"))
+            if f.is_file()
+        ]
         if files:
             self._backend.tracking.log_artifact_files(run_id, files, actor=self._actor)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         if not isinstance(text, str):
-            raise InvalidInput(f"text must be a string, got {type(text).__name__}",
-                               field="text")
-        self._backend.tracking.log_artifact_bytes(run_id, text.encode(), artifact_file,
-                                                  actor=self._actor)
+            raise InvalidInput(f"text must be a string, got {type(text).__name__}", field="text")
+        self._backend.tracking.log_artifact_bytes(
+            run_id, text.encode(), artifact_file, actor=self._actor
+        )
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
         if artifact_file.endswith((".yaml", ".yml")):
             try:
                 import yaml
             except ImportError:
-                raise InvalidInput("writing YAML needs PyYAML installed; use a .json name")\
-                    from None
+                raise InvalidInput(
+                    "writing YAML needs PyYAML installed; use a .json name"
+                ) from None
             text = yaml.safe_dump(dictionary, sort_keys=False)
         else:
             try:
                 text = json.dumps(dictionary, indent=2)
             except TypeError as e:
-                raise InvalidInput(f"log_dict: the value is not JSON-serializable: {e}")\
-                    from None
+                raise InvalidInput(f"log_dict: the value is not JSON-serializable: {e}") from None
         self.log_text(run_id, text, artifact_file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         self.get_run(run_id)
         return self._queries.list_artifacts(run_id, path)
 
-    def download_artifacts(self, run_id: str, path: str = "",
-                           dst_path: str | os.PathLike[str] | None = None) -> str:
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+    ) -> str:
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="ledgerflow-"))
         return str(self._backend.tracking.download_artifacts(run_id, path, dst))
 
@@ -267,8 +305,9 @@ def _experiment_name_filter(text: str) -> str:
     """`name = 'x'` or `name LIKE 'x%'`: the experiment filters this version understands."""
     import re
 
-    m = re.fullmatch(r"\s*(?:attributes\.)?name\s*(=|LIKE)\s*'((?:[^']|'')*)'\s*", text,
-                     re.IGNORECASE)
+    m = re.fullmatch(
+        r"\s*(?:attributes\.)?name\s*(=|LIKE)\s*'((?:[^']|'')*)'\s*", text, re.IGNORECASE
+    )
     if not m:
         raise InvalidInput(
             f"experiment filter {text!r} is not supported; use name = '...' or name LIKE '...'",

@@ -14,5 +14,16 @@ from ledgerflow.events.entities import (
     ViewType,
 )
 
-__all__ = ["Experiment", "FileInfo", "Metric", "PagedList", "Param", "Run", "RunData",
-           "RunInfo", "RunStatus", "RunTag", "ViewType"]
+__all__ = [
+    "Experiment",
+    "FileInfo",
+    "Metric",
+    "PagedList",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]

@@ -11,5 +11,13 @@ from ledgerflow.events.errors import (
     Unavailable,
 )
 
-__all__ = ["AlreadyExists", "Conflict", "CorruptEvent", "InvalidInput", "LedgerflowError",
-           "NotFound", "Timeout", "Unavailable"]
+__all__ = [
+    "AlreadyExists",
+    "Conflict",
+    "CorruptEvent",
+    "InvalidInput",
+    "LedgerflowError",
+    "NotFound",
+    "Timeout",
+    "Unavailable",
+]

@@ -93,8 +93,7 @@ def _metric_buffer() -> MetricBuffer:
             def sink(run_id: str, points: Sequence[tuple[str, float, int, int]]) -> None:
                 backend_for(s).tracking.log_metric_points(run_id, points, actor=_actor(s))
 
-            _buffer = MetricBuffer(sink, interval=s.flush_interval_s,
-                                   max_points=s.flush_max_points)
+            _buffer = MetricBuffer(sink, interval=s.flush_interval_s, max_points=s.flush_max_points)
         return _buffer
 
 
@@ -120,8 +119,9 @@ def _flush_quietly() -> None:
 
 
 # experiments ---------------------------------------------------------------------------
-def set_experiment(experiment_name: str | None = None,
-                   experiment_id: str | None = None) -> Experiment:
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
     """Make an experiment active, creating it by name if it does not exist."""
     global _experiment_id
     c = _client()
@@ -133,14 +133,17 @@ def set_experiment(experiment_name: str | None = None,
     else:
         raise InvalidInput("set_experiment needs experiment_name or experiment_id")
     if exp.lifecycle_stage != "active":
-        raise InvalidInput(f"experiment {exp.name!r} is deleted; restore it with "
-                           f"Client().restore_experiment({exp.experiment_id!r})")
+        raise InvalidInput(
+            f"experiment {exp.name!r} is deleted; restore it with "
+            f"Client().restore_experiment({exp.experiment_id!r})"
+        )
     _experiment_id = exp.experiment_id
     return exp
 
 
-def create_experiment(name: str, artifact_location: str | None = None,
-                      tags: Mapping[str, Any] | None = None) -> str:
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
+) -> str:
     return _client().create_experiment(name, artifact_location, tags)
 
 
@@ -189,8 +192,11 @@ class ActiveRun:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        status = "FINISHED" if exc_type is None else (
-            "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED")
+        status = (
+            "FINISHED"
+            if exc_type is None
+            else ("KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED")
+        )
         _end(self._run.info.run_id, status)
 
     def __repr__(self) -> str:
@@ -209,10 +215,15 @@ def active_run() -> ActiveRun | None:
     return st[-1] if st else None
 
 
-def start_run(run_id: str | None = None, experiment_id: str | None = None,
-              run_name: str | None = None, nested: bool = False,
-              tags: Mapping[str, Any] | None = None, description: str | None = None,
-              parent_run_id: str | None = None) -> ActiveRun:
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    parent_run_id: str | None = None,
+) -> ActiveRun:
     """Start a run (or resume `run_id`) and make it active. Use it as a context manager."""
     from ledgerflow.context import system_tags
 
@@ -240,8 +251,14 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None,
             all_tags["mlflow.note.content"] = description
         exp_id = str(experiment_id) if experiment_id is not None else _active_experiment_id()
         user = all_tags.get("mlflow.user") or c._settings.user
-        info = t.create_run(exp_id, user_id=str(user), run_name=run_name, tags=all_tags,
-                            parent_run_id=parent, actor=c._actor)
+        info = t.create_run(
+            exp_id,
+            user_id=str(user),
+            run_name=run_name,
+            tags=all_tags,
+            parent_run_id=parent,
+            actor=c._actor,
+        )
         run = c.get_run(info.run_id)
     active = ActiveRun(run)
     st.append(active)
@@ -300,23 +317,35 @@ def log_params(params: Mapping[str, Any]) -> None:
     c._backend.tracking.log_params(_run_id_for_logging(), params, actor=c._actor)
 
 
-def log_metric(key: str, value: float, step: int | None = None,
-               timestamp: int | None = None, run_id: str | None = None) -> None:
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+) -> None:
     """Buffer one metric point; it is written in the background, or by flush()/end_run()."""
     if key not in _valid_metric_keys:
         limits.check_key(key, "metric")
         _valid_metric_keys.add(key)
     t = type(value)
-    v = value if t is float else (float(value) if t is int else limits.check_metric_value(
-        key, value))
+    v = (
+        value
+        if t is float
+        else (float(value) if t is int else limits.check_metric_value(key, value))
+    )
     s = 0 if step is None else (step if type(step) is int else limits.check_step(step))
     ts = time.time_ns() // 1_000_000 if timestamp is None else limits.check_timestamp(timestamp)
     buf = _buffer or _metric_buffer()
     buf.add(run_id or _run_id_for_logging(), key, v, ts, s)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None,
-                timestamp: int | None = None, run_id: str | None = None) -> None:
+def log_metrics(
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+) -> None:
     ts = time.time_ns() // 1_000_000 if timestamp is None else timestamp
     rid = run_id or _run_id_for_logging()
     for k, v in metrics.items():
@@ -358,10 +387,15 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 
 
 # queries -------------------------------------------------------------------------------
-def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str = "",
-                run_view_type: int | str = 1, max_results: int = 100_000 // 2,
-                order_by: Sequence[str] | None = None, output_format: str = "pandas",
-                experiment_names: Sequence[str] | None = None) -> Any:
+def search_runs(
+    experiment_ids: Sequence[str] | None = None,
+    filter_string: str = "",
+    run_view_type: int | str = 1,
+    max_results: int = 100_000 // 2,
+    order_by: Sequence[str] | None = None,
+    output_format: str = "pandas",
+    experiment_names: Sequence[str] | None = None,
+) -> Any:
     """Runs of the active (or given) experiments: a pandas DataFrame, or a list of Runs
     with output_format="list". Pages through all results up to max_results."""
     if output_format not in ("pandas", "list"):
@@ -373,8 +407,14 @@ def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str 
     runs: list[Run] = []
     token = None
     while len(runs) < max_results:
-        page = c.search_runs(refs, filter_string, run_view_type,
-                             min(max_results - len(runs), 50_000), order_by, token)
+        page = c.search_runs(
+            refs,
+            filter_string,
+            run_view_type,
+            min(max_results - len(runs), 50_000),
+            order_by,
+            token,
+        )
         runs.extend(page)
         token = page.token
         if not token:
@@ -388,17 +428,24 @@ def runs_to_frame(runs: Sequence[Run]) -> Any:
     try:
         import pandas as pd
     except ImportError:
-        raise InvalidInput("output_format='pandas' needs pandas installed; pass "
-                           "output_format='list' for Run objects") from None
+        raise InvalidInput(
+            "output_format='pandas' needs pandas installed; pass "
+            "output_format='list' for Run objects"
+        ) from None
     rows = []
     for r in runs:
         i = r.info
         row: dict[str, Any] = {
-            "run_id": i.run_id, "experiment_id": i.experiment_id, "status": i.status,
+            "run_id": i.run_id,
+            "experiment_id": i.experiment_id,
+            "status": i.status,
             "artifact_uri": i.artifact_uri,
             "start_time": pd.to_datetime(i.start_time, unit="ms", utc=True),
-            "end_time": (pd.to_datetime(i.end_time, unit="ms", utc=True)
-                         if i.end_time is not None else pd.NaT),
+            "end_time": (
+                pd.to_datetime(i.end_time, unit="ms", utc=True)
+                if i.end_time is not None
+                else pd.NaT
+            ),
         }
         row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
         row.update({f"params.{k}": v for k, v in r.data.params.items()})
@@ -408,8 +455,13 @@ def runs_to_frame(runs: Sequence[Run]) -> Any:
     return pd.DataFrame(rows, columns=None if rows else base)
 
 
-def subscribe(types: Sequence[str] | None = None, after: Any = None, *,
-              follow: bool = True, stop: threading.Event | None = None) -> Iterator[Any]:
+def subscribe(
+    types: Sequence[str] | None = None,
+    after: Any = None,
+    *,
+    follow: bool = True,
+    stop: threading.Event | None = None,
+) -> Iterator[Any]:
     """Events from the log: replay from `after` (None: the beginning; "latest": only new
     ones), then follow new events as they are appended. `types` takes globs like "run.*".
     Yields `Recorded` items with `.position` and `.event`."""
@@ -419,8 +471,12 @@ def subscribe(types: Sequence[str] | None = None, after: Any = None, *,
     b = backend_for(_current_settings())
     for item in b.log.subscribe(after, types, stop=stop, follow=follow):
         if isinstance(item, CorruptRecord):
-            log.warning("ledgerflow: skipping undecodable event at position %s (%s); it is "
-                        "in the dead-letter table", item.position, item.reason)
+            log.warning(
+                "ledgerflow: skipping undecodable event at position %s (%s); it is "
+                "in the dead-letter table",
+                item.position,
+                item.reason,
+            )
             continue
         yield item
 

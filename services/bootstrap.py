@@ -46,7 +46,7 @@ def open_event_log(url: str) -> EventLog:
     if url.startswith("sqlite:///"):
         from ledgerflow.events.sqlite_log import SQLiteEventLog
 
-        return SQLiteEventLog(url[len("sqlite:///"):])
+        return SQLiteEventLog(url[len("sqlite:///") :])
     scheme = url.split("://", 1)[0] if "://" in url else url
     raise InvalidInput(
         f"LEDGERFLOW_EVENT_LOG {url!r}: this build supports sqlite:///FILE; "
@@ -77,6 +77,7 @@ def bootstrap(
     projector = Projector(log, writer)
     queries = Queries(reader)
     store = artifacts or open_artifacts(settings.artifacts_root)
-    tracking = TrackingService(log, projector, queries, store,
-                               timeout=settings.projection_timeout_s)
+    tracking = TrackingService(
+        log, projector, queries, store, timeout=settings.projection_timeout_s
+    )
     return Backend(settings, log, projector, queries, store, tracking, (writer, reader))

@@ -39,8 +39,9 @@ class LocalArtifactStore:
         except FileNotFoundError:
             raise InvalidInput(f"local file {str(source)!r} does not exist") from None
         except IsADirectoryError:
-            raise InvalidInput(f"{str(source)!r} is a folder; use log_artifacts for folders")\
-                from None
+            raise InvalidInput(
+                f"{str(source)!r} is a folder; use log_artifacts for folders"
+            ) from None
 
     def put_bytes(self, key: str, data: bytes) -> StoredFile:
         return self._write(key, self._path(key), iter([data]))

@@ -39,12 +39,14 @@ def safe_relpath(path: str, what: str = "artifact path") -> str:
         raise InvalidInput(f"{what} must be a string, got {type(path).__name__}", field=what)
     p = path.replace("\\", "/").strip()
     if p.startswith("/") or (len(p) > 1 and p[1] == ":"):
-        raise InvalidInput(f"{what} {path!r} must be relative to the run's artifact root",
-                           field=what)
+        raise InvalidInput(
+            f"{what} {path!r} must be relative to the run's artifact root", field=what
+        )
     parts = [seg for seg in p.split("/") if seg not in ("", ".")]
     if any(seg == ".." for seg in parts):
-        raise InvalidInput(f"{what} {path!r} escapes the run's artifact root ('..' is not "
-                           "allowed)", field=what)
+        raise InvalidInput(
+            f"{what} {path!r} escapes the run's artifact root ('..' is not allowed)", field=what
+        )
     if any("\x00" in seg for seg in parts):
         raise InvalidInput(f"{what} {path!r} contains a NUL character", field=what)
     return posixpath.join(*parts) if parts else ""

@@ -94,10 +94,16 @@ def experiment_created(conn: Connection, ev: Event) -> None:
     taken = conn.execute(select(E.c.experiment_id).where(E.c.name == d.name)).first()
     if taken:
         raise Rejected(f"an experiment named {d.name!r} already exists (id {taken[0]})")
-    conn.execute(insert(E).values(
-        experiment_id=d.experiment_id, name=d.name, artifact_location=d.artifact_location,
-        lifecycle_stage="active", creation_time=ev.time, last_update_time=ev.time,
-    ))
+    conn.execute(
+        insert(E).values(
+            experiment_id=d.experiment_id,
+            name=d.name,
+            artifact_location=d.artifact_location,
+            lifecycle_stage="active",
+            creation_time=ev.time,
+            last_update_time=ev.time,
+        )
+    )
     _upsert_kv(conn, ET, "experiment_id", d.experiment_id, d.tags)
 
 
@@ -108,18 +114,23 @@ def experiment_renamed(conn: Connection, ev: Event) -> None:
     taken = conn.execute(select(E.c.experiment_id).where(E.c.name == d.name)).first()
     if taken and taken[0] != d.experiment_id:
         raise Rejected(f"an experiment named {d.name!r} already exists (id {taken[0]})")
-    conn.execute(update(E).where(E.c.experiment_id == d.experiment_id)
-                 .values(name=d.name, last_update_time=ev.time))
+    conn.execute(
+        update(E)
+        .where(E.c.experiment_id == d.experiment_id)
+        .values(name=d.name, last_update_time=ev.time)
+    )
 
 
 def _set_experiment_stage(conn: Connection, ev: Event, stage: str) -> None:
     experiment_id: str = ev.data.experiment_id  # type: ignore[attr-defined]
     _experiment(conn, experiment_id)
-    conn.execute(update(E).where(E.c.experiment_id == experiment_id)
-                 .values(lifecycle_stage=stage, last_update_time=ev.time))
+    conn.execute(
+        update(E)
+        .where(E.c.experiment_id == experiment_id)
+        .values(lifecycle_stage=stage, last_update_time=ev.time)
+    )
     # As in MLflow, an experiment's runs follow it into (and out of) deletion.
-    conn.execute(update(R).where(R.c.experiment_id == experiment_id)
-                 .values(lifecycle_stage=stage))
+    conn.execute(update(R).where(R.c.experiment_id == experiment_id).values(lifecycle_stage=stage))
 
 
 @handles(p.ExperimentDeleted)
@@ -153,11 +164,20 @@ def run_started(conn: Connection, ev: Event) -> None:
         raise Rejected(f"experiment {d.experiment_id} is deleted; restore it to start runs in it")
     if conn.execute(select(R.c.run_id).where(R.c.run_id == d.run_id)).first():
         raise Rejected(f"run {d.run_id} already exists")
-    conn.execute(insert(R).values(
-        run_id=d.run_id, experiment_id=d.experiment_id, run_name=d.run_name, user_id=d.user_id,
-        status="RUNNING", start_time=d.start_time, end_time=None, lifecycle_stage="active",
-        artifact_uri=d.artifact_uri, parent_run_id=d.parent_run_id,
-    ))
+    conn.execute(
+        insert(R).values(
+            run_id=d.run_id,
+            experiment_id=d.experiment_id,
+            run_name=d.run_name,
+            user_id=d.user_id,
+            status="RUNNING",
+            start_time=d.start_time,
+            end_time=None,
+            lifecycle_stage="active",
+            artifact_uri=d.artifact_uri,
+            parent_run_id=d.parent_run_id,
+        )
+    )
     _upsert_kv(conn, T, "run_id", d.run_id, d.tags)
 
 
@@ -172,19 +192,22 @@ def run_resumed(conn: Connection, ev: Event) -> None:
 def params_logged(conn: Connection, ev: Event) -> None:
     d = _data(ev, p.RunParamsLogged)
     _run(conn, d.run_id)
-    existing: dict[str, str] = dict(conn.execute(
-        select(PA.c.key, PA.c.value).where(
-            and_(PA.c.run_id == d.run_id, PA.c.key.in_(list(d.params)))
-        )
-    ).all())
+    existing: dict[str, str] = dict(
+        conn.execute(
+            select(PA.c.key, PA.c.value).where(
+                and_(PA.c.run_id == d.run_id, PA.c.key.in_(list(d.params)))
+            )
+        ).all()
+    )
     for key, value in d.params.items():
         if key in existing and existing[key] != value:
             raise Rejected(
                 f"param {key!r} of run {d.run_id} is already {existing[key]!r}; "
                 f"params cannot change (tried {value!r})"
             )
-    new = [{"run_id": d.run_id, "key": k, "value": v}
-           for k, v in d.params.items() if k not in existing]
+    new = [
+        {"run_id": d.run_id, "key": k, "value": v} for k, v in d.params.items() if k not in existing
+    ]
     if new:
         conn.execute(insert(PA), new)
 
@@ -216,11 +239,15 @@ def metrics_logged(conn: Connection, ev: Event) -> None:
     }
     for key, (step, ts, v) in latest.items():
         if key not in stored:
-            conn.execute(insert(LM).values(run_id=run_id, key=key, step=step, timestamp=ts,
-                                           value=v))
+            conn.execute(
+                insert(LM).values(run_id=run_id, key=key, step=step, timestamp=ts, value=v)
+            )
         elif (step, ts) >= stored[key]:
-            conn.execute(update(LM).where(and_(LM.c.run_id == run_id, LM.c.key == key))
-                         .values(step=step, timestamp=ts, value=v))
+            conn.execute(
+                update(LM)
+                .where(and_(LM.c.run_id == run_id, LM.c.key == key))
+                .values(step=step, timestamp=ts, value=v)
+            )
 
 
 @handles(p.RunTagsSet)
@@ -229,8 +256,9 @@ def tags_set(conn: Connection, ev: Event) -> None:
     _run(conn, d.run_id)
     _upsert_kv(conn, T, "run_id", d.run_id, d.tags)
     if "mlflow.runName" in d.tags:
-        conn.execute(update(R).where(R.c.run_id == d.run_id)
-                     .values(run_name=d.tags["mlflow.runName"]))
+        conn.execute(
+            update(R).where(R.c.run_id == d.run_id).values(run_name=d.tags["mlflow.runName"])
+        )
 
 
 @handles(p.RunTagDeleted)
@@ -246,19 +274,26 @@ def tag_deleted(conn: Connection, ev: Event) -> None:
 def artifact_logged(conn: Connection, ev: Event) -> None:
     d = _data(ev, p.RunArtifactLogged)
     _run(conn, d.run_id)
-    done = conn.execute(update(A).where(and_(A.c.run_id == d.run_id, A.c.path == d.path))
-                        .values(size=d.size, sha256=d.sha256, time=ev.time))
+    done = conn.execute(
+        update(A)
+        .where(and_(A.c.run_id == d.run_id, A.c.path == d.path))
+        .values(size=d.size, sha256=d.sha256, time=ev.time)
+    )
     if done.rowcount == 0:
-        conn.execute(insert(A).values(run_id=d.run_id, path=d.path, size=d.size,
-                                      sha256=d.sha256, time=ev.time))
+        conn.execute(
+            insert(A).values(
+                run_id=d.run_id, path=d.path, size=d.size, sha256=d.sha256, time=ev.time
+            )
+        )
 
 
 @handles(p.RunFinished)
 def run_finished(conn: Connection, ev: Event) -> None:
     d = _data(ev, p.RunFinished)
     _run(conn, d.run_id)
-    conn.execute(update(R).where(R.c.run_id == d.run_id)
-                 .values(status=d.status, end_time=d.end_time))
+    conn.execute(
+        update(R).where(R.c.run_id == d.run_id).values(status=d.status, end_time=d.end_time)
+    )
 
 
 def _set_run_stage(conn: Connection, run_id: str, stage: str) -> None:

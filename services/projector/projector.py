@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from ledgerflow.events.envelope import Position, Recorded
@@ -32,11 +32,14 @@ AE = APPLIED_EVENTS
 DL = DEAD_LETTERS
 
 Progress = Callable[[int, int | None], None]
+"""Called with (events applied so far, None) by catch_up, and with (position reached,
+head position) by rebuild, so a progress bar can show how far through the log it is."""
 
 
 class Projector:
-    def __init__(self, log: EventLog, engine: Engine, *, name: str = "views",
-                 batch: int = 500) -> None:
+    def __init__(
+        self, log: EventLog, engine: Engine, *, name: str = "views", batch: int = 500
+    ) -> None:
         self.log = log
         self.engine = engine
         self.name = name
@@ -90,15 +93,27 @@ class Projector:
             for item in items:
                 self.apply(conn, item)
             last = items[-1].position
-            if conn.execute(update(CP).where(CP.c.name == self.name)
-                            .values(position=last)).rowcount == 0:
+            if (
+                conn.execute(
+                    update(CP).where(CP.c.name == self.name).values(position=last)
+                ).rowcount
+                == 0
+            ):
                 conn.execute(insert(CP).values(name=self.name, position=last))
             return len(items)
 
     def apply(self, conn: Connection, item: Recorded | CorruptRecord) -> None:
         if isinstance(item, CorruptRecord):
-            self._dead_letter(conn, item.position, item.id, item.type, item.stream, "corrupt",
-                              item.reason, item.data)
+            self._dead_letter(
+                conn,
+                item.position,
+                item.id,
+                item.type,
+                item.stream,
+                "corrupt",
+                item.reason,
+                item.data,
+            )
             return
         ev = item.event
         if conn.execute(select(AE.c.event_id).where(AE.c.event_id == ev.id)).first():
@@ -111,25 +126,51 @@ class Projector:
             handler(conn, ev)
         except Rejected as r:
             savepoint.rollback()
-            self._dead_letter(conn, item.position, ev.id, ev.type, ev.stream, "rejected", str(r),
-                              _data_json(item))
+            self._dead_letter(
+                conn, item.position, ev.id, ev.type, ev.stream, "rejected", str(r), _data_json(item)
+            )
         except OperationalError:
             savepoint.rollback()
             raise  # the database, not the event: retry the whole batch
         except Exception as e:  # a bug in a handler must not stop the projector or drift silently
             savepoint.rollback()
-            self._dead_letter(conn, item.position, ev.id, ev.type, ev.stream, "rejected",
-                              f"{type(e).__name__}: {e}", _data_json(item))
+            self._dead_letter(
+                conn,
+                item.position,
+                ev.id,
+                ev.type,
+                ev.stream,
+                "rejected",
+                f"{type(e).__name__}: {e}",
+                _data_json(item),
+            )
         else:
             savepoint.commit()
         conn.execute(insert(AE).values(event_id=ev.id))
 
-    def _dead_letter(self, conn: Connection, position: int, event_id: str, type_: str,
-                     stream: str, kind: str, reason: str, data: str) -> None:
-        conn.execute(insert(DL).values(
-            position=position, event_id=event_id, type=type_, stream=stream, kind=kind,
-            reason=reason, data=data, time=time.time_ns() // 1_000_000,
-        ))
+    def _dead_letter(
+        self,
+        conn: Connection,
+        position: int,
+        event_id: str,
+        type_: str,
+        stream: str,
+        kind: str,
+        reason: str,
+        data: str,
+    ) -> None:
+        conn.execute(
+            insert(DL).values(
+                position=position,
+                event_id=event_id,
+                type=type_,
+                stream=stream,
+                kind=kind,
+                reason=reason,
+                data=data,
+                time=time.time_ns() // 1_000_000,
+            )
+        )
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Drop every view and fold the whole log again, in one transaction: a failed
@@ -151,13 +192,17 @@ class Projector:
                     after = items[-1].position
                     applied += len(items)
                     if progress:
-                        progress(applied, head)
+                        progress(after, head)
                 if after is not None:
                     conn.execute(insert(CP).values(name=self.name, position=after))
             return applied
 
         applied: int = _retry(run, "rebuilding the views")
         return applied
+
+    def dead_letter_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(DL)).scalar_one())
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -42,8 +42,11 @@ LM = LATEST_METRICS
 MP = METRIC_POINTS
 A = ARTIFACTS
 
-VIEW_TYPES = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",),
-              "ALL": ("active", "deleted")}
+VIEW_TYPES = {
+    "ACTIVE_ONLY": ("active",),
+    "DELETED_ONLY": ("deleted",),
+    "ALL": ("active", "deleted"),
+}
 MAX_RESULTS = 50_000
 
 
@@ -53,8 +56,10 @@ def _stages(view_type: str | int) -> tuple[str, ...]:
     try:
         return VIEW_TYPES[str(view_type).upper()]
     except KeyError:
-        raise InvalidInput(f"run_view_type must be one of {', '.join(VIEW_TYPES)}, "
-                           f"got {view_type!r}", field="run_view_type") from None
+        raise InvalidInput(
+            f"run_view_type must be one of {', '.join(VIEW_TYPES)}, got {view_type!r}",
+            field="run_view_type",
+        ) from None
 
 
 def _value(v: float | None) -> float:
@@ -66,17 +71,27 @@ class Queries:
         self.engine = engine
 
     # experiments -----------------------------------------------------------------
-    def _experiments(self, where: Any, order: Sequence[Any] = (), limit: int | None = None
-                     ) -> list[Experiment]:
+    def _experiments(
+        self, where: Any, order: Sequence[Any] = (), limit: int | None = None
+    ) -> list[Experiment]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(E).where(where).order_by(*order).limit(limit)).all()
             ids = [r.experiment_id for r in rows]
             tags: dict[str, dict[str, str]] = defaultdict(dict)
             for t in conn.execute(select(ET).where(ET.c.experiment_id.in_(ids))):
                 tags[t.experiment_id][t.key] = t.value
-        return [Experiment(r.experiment_id, r.name, r.artifact_location, r.lifecycle_stage,
-                           dict(tags[r.experiment_id]), r.creation_time, r.last_update_time)
-                for r in rows]
+        return [
+            Experiment(
+                r.experiment_id,
+                r.name,
+                r.artifact_location,
+                r.lifecycle_stage,
+                dict(tags[r.experiment_id]),
+                r.creation_time,
+                r.last_update_time,
+            )
+            for r in rows
+        ]
 
     def find_experiment(self, experiment_id: str) -> Experiment | None:
         found = self._experiments(E.c.experiment_id == str(experiment_id))
@@ -85,22 +100,28 @@ class Queries:
     def get_experiment(self, experiment_id: str) -> Experiment:
         exp = self.find_experiment(experiment_id)
         if exp is None:
-            raise NotFound(f"no experiment with id {experiment_id!r}", kind="experiment",
-                           key=str(experiment_id))
+            raise NotFound(
+                f"no experiment with id {experiment_id!r}",
+                kind="experiment",
+                key=str(experiment_id),
+            )
         return exp
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         found = self._experiments(E.c.name == name)
         return found[0] if found else None
 
-    def search_experiments(self, view_type: str | int = "ACTIVE_ONLY",
-                           max_results: int = 1000, name_like: str | None = None,
-                           order_by_name: bool = False) -> list[Experiment]:
+    def search_experiments(
+        self,
+        view_type: str | int = "ACTIVE_ONLY",
+        max_results: int = 1000,
+        name_like: str | None = None,
+        order_by_name: bool = False,
+    ) -> list[Experiment]:
         where: ColumnElement[bool] = E.c.lifecycle_stage.in_(_stages(view_type))
         if name_like:
             where = and_(where, E.c.name.like(name_like))
-        order = [E.c.name] if order_by_name else [E.c.creation_time.desc(),
-                                                  E.c.experiment_id]
+        order = [E.c.name] if order_by_name else [E.c.creation_time.desc(), E.c.experiment_id]
         return self._experiments(where, order, max_results)
 
     # runs ------------------------------------------------------------------------
@@ -129,18 +150,22 @@ class Queries:
             params: dict[str, dict[str, str]] = defaultdict(dict)
             tags: dict[str, dict[str, str]] = defaultdict(dict)
             metrics: dict[str, dict[str, float]] = defaultdict(dict)
-            for rid, k, v in conn.execute(select(PA.c.run_id, PA.c.key, PA.c.value)
-                                          .where(PA.c.run_id.in_(run_ids))):
+            for rid, k, v in conn.execute(
+                select(PA.c.run_id, PA.c.key, PA.c.value).where(PA.c.run_id.in_(run_ids))
+            ):
                 params[rid][k] = v
-            for rid, k, v in conn.execute(select(T.c.run_id, T.c.key, T.c.value)
-                                          .where(T.c.run_id.in_(run_ids))):
+            for rid, k, v in conn.execute(
+                select(T.c.run_id, T.c.key, T.c.value).where(T.c.run_id.in_(run_ids))
+            ):
                 tags[rid][k] = v
-            for rid, k, v in conn.execute(select(LM.c.run_id, LM.c.key, LM.c.value)
-                                          .where(LM.c.run_id.in_(run_ids))):
+            for rid, k, v in conn.execute(
+                select(LM.c.run_id, LM.c.key, LM.c.value).where(LM.c.run_id.in_(run_ids))
+            ):
                 metrics[rid][k] = _value(v)
         return [
             Run(_info(rows[rid]), RunData(metrics[rid], params[rid], tags[rid]))
-            for rid in run_ids if rid in rows
+            for rid in run_ids
+            if rid in rows
         ]
 
     def search_runs(
@@ -152,16 +177,22 @@ class Queries:
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[Run]:
-        if isinstance(max_results, bool) or not isinstance(max_results, int) \
-                or not 0 < max_results <= MAX_RESULTS:
-            raise InvalidInput(f"max_results must be an integer from 1 to {MAX_RESULTS}, "
-                               f"got {max_results!r}", field="max_results")
+        if (
+            isinstance(max_results, bool)
+            or not isinstance(max_results, int)
+            or not 0 < max_results <= MAX_RESULTS
+        ):
+            raise InvalidInput(
+                f"max_results must be an integer from 1 to {MAX_RESULTS}, got {max_results!r}",
+                field="max_results",
+            )
         node = parse_filter(filter_string)
         keys = parse_order_by(list(order_by) if order_by else None) or search.DEFAULT_ORDER
         columns = [(search.order_column(k), k.descending) for k in keys]
         exp_ids = [str(e) for e in experiment_ids]
-        fingerprint = hashlib.sha256(repr((exp_ids, filter_string, keys, str(run_view_type)))
-                                   .encode()).hexdigest()[:12]
+        fingerprint = hashlib.sha256(
+            repr((exp_ids, filter_string, keys, str(run_view_type))).encode()
+        ).hexdigest()[:12]
         where = and_(
             R.c.experiment_id.in_(exp_ids),
             R.c.lifecycle_stage.in_(_stages(run_view_type)),
@@ -187,11 +218,14 @@ class Queries:
             token = search.encode_cursor(list(last[1:]), last[0], fingerprint)
         return PagedList(self._load_runs([r[0] for r in rows]), token)
 
-    def get_metric_history(self, run_id: str, key: str,
-                           max_points: int | None = None) -> list[Metric]:
+    def get_metric_history(
+        self, run_id: str, key: str, max_points: int | None = None
+    ) -> list[Metric]:
         if max_points is not None and (not isinstance(max_points, int) or max_points < 2):
-            raise InvalidInput(f"max_points must be an integer of at least 2, got {max_points!r}",
-                               field="max_points")
+            raise InvalidInput(
+                f"max_points must be an integer of at least 2, got {max_points!r}",
+                field="max_points",
+            )
         with self.engine.connect() as conn:
             if conn.execute(select(R.c.run_id).where(R.c.run_id == run_id)).first() is None:
                 raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
@@ -215,25 +249,32 @@ class Queries:
                 return [FileInfo(p, False, size)]
             if not p.startswith(base):
                 continue
-            head, sep, _ = p[len(base):].partition("/")
+            head, sep, _ = p[len(base) :].partition("/")
             full = base + head
             out[full] = FileInfo(full, True, None) if sep else FileInfo(full, False, size)
         return sorted(out.values(), key=lambda f: f.path)
 
     def artifact_entries(self, run_id: str) -> dict[str, tuple[int, str]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(A.c.path, A.c.size, A.c.sha256)
-                                .where(A.c.run_id == run_id)).all()
+            rows = conn.execute(
+                select(A.c.path, A.c.size, A.c.sha256).where(A.c.run_id == run_id)
+            ).all()
         return {p: (s, h) for p, s, h in rows}
 
 
 def downsample(rows: Sequence[Any], max_points: int) -> list[Any]:
-    """Keep the first and last points and, per bucket, the lowest and highest value, so a
-    chart drawn from the result shows the same spikes and dips as the full series."""
+    """At most `max_points` rows: the first and the last, and per bucket the lowest and
+    highest value, so a chart drawn from the result shows the same spikes and dips as the
+    full series. Rows are (step, timestamp, value) with value None for NaN."""
     n = len(rows)
-    buckets = max(1, (max_points - 2) // 2)
-    keep = {0, n - 1}
+    if n <= max_points:
+        return list(rows)
     inner = n - 2
+    budget = max_points - 2
+    keep = {0, n - 1}
+    if budget <= 0:
+        return [rows[0], rows[-1]]
+    buckets = max(1, budget // 2)
     for b in range(buckets):
         lo = 1 + b * inner // buckets
         hi = 1 + (b + 1) * inner // buckets
@@ -244,11 +285,26 @@ def downsample(rows: Sequence[Any], max_points: int) -> list[Any]:
         if not finite:
             keep.add(lo)
             continue
-        keep.add(min(finite, key=lambda i: rows[i][2]))
-        keep.add(max(finite, key=lambda i: rows[i][2]))
-    return [rows[i] for i in sorted(keep)][:max_points]
+        lowest = min(finite, key=lambda i: rows[i][2])
+        highest = max(finite, key=lambda i: rows[i][2])
+        keep.add(lowest)
+        if budget >= 2 * buckets:
+            keep.add(highest)
+        elif rows[highest][2] - rows[finite[0]][2] > rows[finite[0]][2] - rows[lowest][2]:
+            keep.discard(lowest)
+            keep.add(highest)
+    return [rows[i] for i in sorted(keep)]
 
 
 def _info(row: Any) -> RunInfo:
-    return RunInfo(row.run_id, row.experiment_id, row.run_name, row.user_id, row.status,
-                   row.start_time, row.end_time, row.artifact_uri, row.lifecycle_stage)
+    return RunInfo(
+        row.run_id,
+        row.experiment_id,
+        row.run_name,
+        row.user_id,
+        row.status,
+        row.start_time,
+        row.end_time,
+        row.artifact_uri,
+        row.lifecycle_stage,
+    )

@@ -133,8 +133,9 @@ def decode_cursor(token: str, fingerprint: str) -> tuple[list[Any], str]:
         doc = json.loads(raw)
         values, run_id, fp = doc["v"], doc["id"], doc["q"]
     except (ValueError, KeyError, TypeError):
-        raise InvalidInput("page_token is not a token this server issued", field="page_token")\
-            from None
+        raise InvalidInput(
+            "page_token is not a token this server issued", field="page_token"
+        ) from None
     if fp != fingerprint:
         raise InvalidInput(
             "page_token belongs to a different search (filter, order or experiments changed); "

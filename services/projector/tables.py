@@ -141,6 +141,7 @@ APPLIED_EVENTS = table(AppliedEvent)
 DEAD_LETTERS = table(DeadLetter)
 
 VIEW_TABLES = [
-    t for t in METADATA.sorted_tables
+    t
+    for t in METADATA.sorted_tables
     if t.name not in ("projector_checkpoints", "applied_events", "dead_letters")
 ]

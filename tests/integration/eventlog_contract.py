@@ -75,8 +75,7 @@ class EventLogContract:
         got = list(log.read(types=["run.del*"]))
         assert [r.event.type for r in got] == ["run.deleted"]  # type: ignore[union-attr]
 
-    def test_appends_are_durable_and_visible_to_a_new_handle(self, log: EventLog,
-                                                            tmp_path: Path):
+    def test_appends_are_durable_and_visible_to_a_new_handle(self, log: EventLog, tmp_path: Path):
         events = [tag_event("a", i) for i in range(3)]
         log.append(events)
         other = self.reopen(tmp_path)

@@ -34,8 +34,9 @@ def test_after_flush_returns_a_sigkill_loses_nothing(tmp_path: Path):
         print(run.info.run_id, flush=True)
         time.sleep(600)
     """)
-    proc = subprocess.Popen([PYTHON, "-c", code], env=python_env(data), cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PYTHON, "-c", code], env=python_env(data), cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     run_id = proc.stdout.readline().strip()
     proc.send_signal(signal.SIGKILL)
@@ -46,13 +47,13 @@ def test_after_flush_returns_a_sigkill_loses_nothing(tmp_path: Path):
 
 
 def test_points_appended_but_not_projected_by_a_killed_process_appear_on_read(
-        tmp_path: Path, backend):
+    tmp_path: Path, backend
+):
     """The log is the truth: a reader projects what a dead writer left behind."""
     run_id = "r" * 32
     exp = backend.tracking.create_experiment("e", actor="t")
     backend.tracking.create_run(exp, user_id="u", actor="t", run_id=run_id)
-    backend.log.append([Event.of(p.RunMetricsLogged(run_id=run_id,
-                                                    points=(("m", 1.0, 1, 0),)))])
+    backend.log.append([Event.of(p.RunMetricsLogged(run_id=run_id, points=(("m", 1.0, 1, 0),)))])
     client = lf.Client(str(backend.settings.data_dir))
     assert client.get_run(run_id).data.metrics == {"m": 1.0}
 
@@ -74,9 +75,17 @@ def test_four_processes_logging_into_one_data_directory_lose_nothing(tmp_path: P
                 lf.log_text(f"run {r}", "note.txt")
         print("ok")
     """)
-    procs = [subprocess.Popen([PYTHON, "-c", code, str(w)], env=python_env(data), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for w in range(4)]
+    procs = [
+        subprocess.Popen(
+            [PYTHON, "-c", code, str(w)],
+            env=python_env(data),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(4)
+    ]
     outs = [proc.communicate(timeout=240) for proc in procs]
     for proc, (out, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err
@@ -85,7 +94,8 @@ def test_four_processes_logging_into_one_data_directory_lose_nothing(tmp_path: P
     client = lf.Client(str(data))
     runs = client.search_runs(["sweep"], max_results=100)
     assert sorted(r.info.run_name for r in runs) == sorted(
-        f"w{w}-r{r}" for w in range(4) for r in range(3))
+        f"w{w}-r{r}" for w in range(4) for r in range(3)
+    )
     for run in runs:
         assert run.info.status == "FINISHED"
         assert len(client.get_metric_history(run.info.run_id, "loss")) == 2000
@@ -99,12 +109,17 @@ def test_a_corrupt_event_is_dead_lettered_and_the_projector_keeps_going(backend)
     exp = backend.tracking.create_experiment("e", actor="t")
     run = backend.tracking.create_run(exp, user_id="u", actor="t")
     conn = sqlite3.connect(backend.settings.data_dir / "events.db")
-    rows = [("bad-json", "run.tags_set", "{not json"),
-            ("bad-type", "run.teleported", "{}"),
-            ("bad-payload", "run.params_logged", json.dumps({"run_id": run.run_id}))]
+    rows = [
+        ("bad-json", "run.tags_set", "{not json"),
+        ("bad-type", "run.teleported", "{}"),
+        ("bad-payload", "run.params_logged", json.dumps({"run_id": run.run_id})),
+    ]
     for id_, type_, data in rows:
-        conn.execute("INSERT INTO events (id, type, stream, time, v, actor, data) "
-                     "VALUES (?, ?, ?, 0, 1, 'x', ?)", (id_, type_, f"run:{run.run_id}", data))
+        conn.execute(
+            "INSERT INTO events (id, type, stream, time, v, actor, data) "
+            "VALUES (?, ?, ?, 0, 1, 'x', ?)",
+            (id_, type_, f"run:{run.run_id}", data),
+        )
     conn.commit()
     conn.close()
     backend.tracking.log_params(run.run_id, {"after": "corruption"}, actor="t")
@@ -131,5 +146,4 @@ def test_a_param_conflict_that_lost_a_race_is_rejected_by_the_projector(backend)
     assert letter["event_id"] == second.id and letter["kind"] == "rejected"
     assert "'0.1'" in letter["reason"] and "'0.2'" in letter["reason"]
     with pytest.raises(Conflict, match="cannot change"):
-        backend.tracking.commit([p.RunParamsLogged(run_id=run.run_id, params={"lr": "0.3"})],
-                                "t")
+        backend.tracking.commit([p.RunParamsLogged(run_id=run.run_id, params={"lr": "0.3"})], "t")

@@ -23,36 +23,69 @@ NAMES = ["alpha", "beta"]
 RUNS = ["r0", "r1", "r2"]
 KEYS = ["a", "b"]
 
-values = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
-                   st.integers(-5, 5).map(float))
-points = st.lists(st.tuples(st.sampled_from(KEYS), values, st.integers(0, 3),
-                            st.integers(0, 3)), min_size=1, max_size=6)
+values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32), st.integers(-5, 5).map(float)
+)
+points = st.lists(
+    st.tuples(st.sampled_from(KEYS), values, st.integers(0, 3), st.integers(0, 3)),
+    min_size=1,
+    max_size=6,
+)
 
 payload = st.one_of(
-    st.builds(lambda e, n: p.ExperimentCreated(experiment_id=e, name=n, artifact_location="/x"),
-              st.sampled_from(EXPS), st.sampled_from(NAMES)),
-    st.builds(lambda e, n: p.ExperimentRenamed(experiment_id=e, name=n + "2"),
-              st.sampled_from(EXPS), st.sampled_from(NAMES)),
+    st.builds(
+        lambda e, n: p.ExperimentCreated(experiment_id=e, name=n, artifact_location="/x"),
+        st.sampled_from(EXPS),
+        st.sampled_from(NAMES),
+    ),
+    st.builds(
+        lambda e, n: p.ExperimentRenamed(experiment_id=e, name=n + "2"),
+        st.sampled_from(EXPS),
+        st.sampled_from(NAMES),
+    ),
     st.builds(lambda e: p.ExperimentDeleted(experiment_id=e), st.sampled_from(EXPS)),
     st.builds(lambda e: p.ExperimentRestored(experiment_id=e), st.sampled_from(EXPS)),
-    st.builds(lambda r, e: p.RunStarted(run_id=r, experiment_id=e, run_name=r, start_time=1,
-                                        user_id="u", artifact_uri="/a"),
-              st.sampled_from(RUNS), st.sampled_from(EXPS)),
-    st.builds(lambda r, k, v: p.RunParamsLogged(run_id=r, params={k: v}),
-              st.sampled_from(RUNS), st.sampled_from(KEYS), st.sampled_from(["1", "2"])),
-    st.builds(lambda r, pts: p.RunMetricsLogged(run_id=r, points=tuple(
-        (k, v, ts, step) for k, v, ts, step in pts)), st.sampled_from(RUNS), points),
-    st.builds(lambda r, k, v: p.RunTagsSet(run_id=r, tags={k: v}),
-              st.sampled_from(RUNS), st.sampled_from(KEYS + ["mlflow.runName"]),
-              st.sampled_from(["x", "y"])),
-    st.builds(lambda r, k: p.RunTagDeleted(run_id=r, key=k), st.sampled_from(RUNS),
-              st.sampled_from(KEYS)),
-    st.builds(lambda r, s: p.RunFinished(run_id=r, status=s, end_time=9),
-              st.sampled_from(RUNS), st.sampled_from(["FINISHED", "FAILED"])),
+    st.builds(
+        lambda r, e: p.RunStarted(
+            run_id=r, experiment_id=e, run_name=r, start_time=1, user_id="u", artifact_uri="/a"
+        ),
+        st.sampled_from(RUNS),
+        st.sampled_from(EXPS),
+    ),
+    st.builds(
+        lambda r, k, v: p.RunParamsLogged(run_id=r, params={k: v}),
+        st.sampled_from(RUNS),
+        st.sampled_from(KEYS),
+        st.sampled_from(["1", "2"]),
+    ),
+    st.builds(
+        lambda r, pts: p.RunMetricsLogged(
+            run_id=r, points=tuple((k, v, ts, step) for k, v, ts, step in pts)
+        ),
+        st.sampled_from(RUNS),
+        points,
+    ),
+    st.builds(
+        lambda r, k, v: p.RunTagsSet(run_id=r, tags={k: v}),
+        st.sampled_from(RUNS),
+        st.sampled_from(KEYS + ["mlflow.runName"]),
+        st.sampled_from(["x", "y"]),
+    ),
+    st.builds(
+        lambda r, k: p.RunTagDeleted(run_id=r, key=k), st.sampled_from(RUNS), st.sampled_from(KEYS)
+    ),
+    st.builds(
+        lambda r, s: p.RunFinished(run_id=r, status=s, end_time=9),
+        st.sampled_from(RUNS),
+        st.sampled_from(["FINISHED", "FAILED"]),
+    ),
     st.builds(lambda r: p.RunDeleted(run_id=r), st.sampled_from(RUNS)),
     st.builds(lambda r: p.RunRestored(run_id=r), st.sampled_from(RUNS)),
-    st.builds(lambda r, path: p.RunArtifactLogged(run_id=r, path=path, size=1, sha256="a" * 64),
-              st.sampled_from(RUNS), st.sampled_from(["m.txt", "d/x.bin"])),
+    st.builds(
+        lambda r, path: p.RunArtifactLogged(run_id=r, path=path, size=1, sha256="a" * 64),
+        st.sampled_from(RUNS),
+        st.sampled_from(["m.txt", "d/x.bin"]),
+    ),
     st.just("corrupt"),
 )
 
@@ -61,16 +94,25 @@ def snapshot(b: Backend) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     with b.projector.engine.connect() as conn:
         for table in METADATA.sorted_tables:
-            cols = [c for c in table.columns if not (table.name == "dead_letters"
-                                                     and c.name == "time")]
+            cols = [
+                c for c in table.columns if not (table.name == "dead_letters" and c.name == "time")
+            ]
             rows = conn.execute(select(*cols)).all()
-            out[table.name] = sorted((tuple("NaN" if isinstance(v, float) and math.isnan(v)
-                                            else v for v in r) for r in rows), key=repr)
+            out[table.name] = sorted(
+                (
+                    tuple("NaN" if isinstance(v, float) and math.isnan(v) else v for v in r)
+                    for r in rows
+                ),
+                key=repr,
+            )
     return out
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.lists(payload, max_size=40), st.lists(st.integers(1, 5), min_size=1, max_size=10))
 def test_incremental_projection_and_replay_give_identical_rows(seq, chunks):
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,14 +123,15 @@ def test_incremental_projection_and_replay_give_identical_rows(seq, chunks):
             corrupt = 0
             while i < len(seq):
                 n = chunks[step % len(chunks)]
-                for item in seq[i:i + n]:
+                for item in seq[i : i + n]:
                     if item == "corrupt":
                         corrupt += 1
                         conn = sqlite3.connect(Path(tmp) / "data" / "events.db")
                         conn.execute(
                             "INSERT INTO events (id, type, stream, time, v, actor, data) "
                             f"VALUES ('bad-{corrupt}', 'run.tags_set', 'run:r0', 1, 1, 'x', "
-                            "'{broken')")
+                            "'{broken')"
+                        )
                         conn.commit()
                         conn.close()
                     else:
@@ -101,9 +144,12 @@ def test_incremental_projection_and_replay_give_identical_rows(seq, chunks):
             assert snapshot(b) == incremental
 
             # A projector on a brand-new views database agrees too.
-            fresh = bootstrap(load_settings(tracking_uri=str(Path(tmp) / "data"),
-                                            views_db=f"sqlite:///{tmp}/other-views.db"),
-                              log=b.log)
+            fresh = bootstrap(
+                load_settings(
+                    tracking_uri=str(Path(tmp) / "data"), views_db=f"sqlite:///{tmp}/other-views.db"
+                ),
+                log=b.log,
+            )
             fresh.projector.catch_up()
             assert snapshot(fresh) == incremental
             for e in fresh.engines:

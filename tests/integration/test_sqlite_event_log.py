@@ -22,8 +22,10 @@ class TestSQLiteEventLog(EventLogContract):
     def test_an_undecodable_row_comes_back_as_a_corrupt_record(self, log: SQLiteEventLog):
         log.append([tag_event("a", 0)])
         conn = sqlite3.connect(log.path)
-        conn.execute("INSERT INTO events (id, type, stream, time, v, actor, data) "
-                     "VALUES ('bad-1', 'run.tags_set', 'run:a', 0, 1, 'x', '{not json')")
+        conn.execute(
+            "INSERT INTO events (id, type, stream, time, v, actor, data) "
+            "VALUES ('bad-1', 'run.tags_set', 'run:a', 0, 1, 'x', '{not json')"
+        )
         conn.commit()
         log.append([tag_event("a", 1)])
         items = list(log.read())
@@ -49,8 +51,14 @@ class TestSQLiteEventLog(EventLogContract):
             SQLiteEventLog({str(log.path)!r}).append([tag_event("a", 1)])
             import time; print(time.monotonic(), flush=True)
         """)
-        out = subprocess.run([PYTHON, "-c", code], env=python_env(), capture_output=True,
-                             text=True, check=True, cwd=Path(__file__).parents[2])
+        out = subprocess.run(
+            [PYTHON, "-c", code],
+            env=python_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parents[2],
+        )
         t.join(10)
         assert arrived, "the follower never saw the other process's event"
         assert arrived[0] - float(out.stdout) < 5.0

@@ -49,7 +49,9 @@ def test_the_readme_example_records_everything(tracking: Path, tmp_path: Path, c
     found = client.search_runs(
         ["fashion-cnn"],
         "metrics.test_accuracy > 0.8 and (params.lr = '0.01' or tags.team = 'vision')",
-        order_by=["metrics.test_accuracy DESC"], max_results=50)
+        order_by=["metrics.test_accuracy DESC"],
+        max_results=50,
+    )
     assert [x.info.run_id for x in found] == [run.info.run_id]
 
     history = client.get_metric_history(run.info.run_id, "loss")
@@ -106,21 +108,24 @@ def test_changing_a_param_is_refused_and_names_both_values(tracking, client):
     assert client.get_run(run.info.run_id).data.params == {"lr": "0.1"}
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: lf.log_metric("m", "high"), "must be a number"),
-    (lambda: lf.log_metric("m", None), "must be a number"),
-    (lambda: lf.log_metric("k" * 251, 1.0), "limit is 250"),
-    (lambda: lf.log_metric("bad\nname", 1.0), "not allowed"),
-    (lambda: lf.log_metric("m", 1.0, step=0.5), "step must be an integer"),
-    (lambda: lf.log_param("p", "x" * 6001), "limit is 6000"),
-    (lambda: lf.log_param("k" * 251, 1), "limit is 250"),
-    (lambda: lf.set_tag("t", "x" * 8001), "limit is 8000"),
-    (lambda: lf.set_tag("", "x"), "must not be empty"),
-    (lambda: lf.log_dict({"x": object()}, "a.json"), "not JSON-serializable"),
-    (lambda: lf.log_text("x", "../escape.txt"), "escapes the run's artifact root"),
-    (lambda: lf.log_text("x", "/etc/passwd"), "must be relative"),
-    (lambda: lf.log_artifact("/no/such/file"), "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: lf.log_metric("m", "high"), "must be a number"),
+        (lambda: lf.log_metric("m", None), "must be a number"),
+        (lambda: lf.log_metric("k" * 251, 1.0), "limit is 250"),
+        (lambda: lf.log_metric("bad\nname", 1.0), "not allowed"),
+        (lambda: lf.log_metric("m", 1.0, step=0.5), "step must be an integer"),
+        (lambda: lf.log_param("p", "x" * 6001), "limit is 6000"),
+        (lambda: lf.log_param("k" * 251, 1), "limit is 250"),
+        (lambda: lf.set_tag("t", "x" * 8001), "limit is 8000"),
+        (lambda: lf.set_tag("", "x"), "must not be empty"),
+        (lambda: lf.log_dict({"x": object()}, "a.json"), "not JSON-serializable"),
+        (lambda: lf.log_text("x", "../escape.txt"), "escapes the run's artifact root"),
+        (lambda: lf.log_text("x", "/etc/passwd"), "must be relative"),
+        (lambda: lf.log_artifact("/no/such/file"), "does not exist"),
+    ],
+)
 def test_bad_input_gets_a_clear_error_and_stores_nothing(tracking, client, call, match):
     with lf.start_run() as run:
         with pytest.raises(InvalidInput, match=match):
@@ -146,8 +151,12 @@ def test_nan_and_infinities_are_stored_and_returned_as_such(tracking, client):
 def test_client_log_batch_takes_entities_and_tuples(tracking, client):
     exp = client.create_experiment("batchy")
     run = client.create_run(exp, run_name="r")
-    client.log_batch(run.info.run_id, metrics=[Metric("a", 1.0, 5, 0), ("a", 2.0, 6, 1)],
-                     params=[Param("p", "1")], tags=[RunTag("t", "v")])
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric("a", 1.0, 5, 0), ("a", 2.0, 6, 1)],
+        params=[Param("p", "1")],
+        tags=[RunTag("t", "v")],
+    )
     r = client.get_run(run.info.run_id)
     assert r.data.metrics == {"a": 2.0} and r.data.params == {"p": "1"}
     assert r.data.tags["t"] == "v" and r.info.status == "RUNNING"
@@ -231,40 +240,57 @@ def _names(runs):
 
 def _row(i: int) -> dict:
     """What the population fixture stored for run i, to compute expected answers."""
-    return {"lr": "0.01" if i % 2 else "0.1", "opt": ["adam", "sgd"][i % 2],
-            "team": ["cv", "nlp", "CV"][i % 3], "acc": i / 25 if i % 5 else None,
-            "status": "FAILED" if i % 4 == 0 else "RUNNING", "start": 1000 + i,
-            "name": f"run-{i:02d}"}
+    return {
+        "lr": "0.01" if i % 2 else "0.1",
+        "opt": ["adam", "sgd"][i % 2],
+        "team": ["cv", "nlp", "CV"][i % 3],
+        "acc": i / 25 if i % 5 else None,
+        "status": "FAILED" if i % 4 == 0 else "RUNNING",
+        "start": 1000 + i,
+        "name": f"run-{i:02d}",
+    }
 
 
 def _expected(pred) -> set[str]:
     return {_row(i)["name"] for i in range(25) if pred(_row(i))}
 
 
-@pytest.mark.parametrize(("text", "pred"), [
-    ("params.lr = '0.1' and (tags.team = 'nlp' or metrics.acc >= 0.9)",
-     lambda r: r["lr"] == "0.1" and (r["team"] == "nlp" or (r["acc"] or 0) >= 0.9)),
-    ("metrics.acc > 0.8 or params.opt = 'adam' and tags.team = 'nlp'",
-     lambda r: (r["acc"] or 0) > 0.8 or (r["opt"] == "adam" and r["team"] == "nlp")),
-    ("(metrics.acc > 0.8 or params.opt = 'adam') and tags.team = 'nlp'",
-     lambda r: ((r["acc"] or 0) > 0.8 or r["opt"] == "adam") and r["team"] == "nlp"),
-    ("tags.team IN ('nlp', 'CV')", lambda r: r["team"] in ("nlp", "CV")),
-    ("tags.team NOT IN ('nlp', 'CV')", lambda r: r["team"] not in ("nlp", "CV")),
-    ("tags.team LIKE 'c%'", lambda r: r["team"] == "cv"),
-    ("tags.team ILIKE 'c%'", lambda r: r["team"] in ("cv", "CV")),
-    ("metrics.acc IS NULL", lambda r: r["acc"] is None),
-    ("metrics.acc IS NOT NULL and metrics.acc < 0.2", lambda r: r["acc"] is not None
-     and r["acc"] < 0.2),
-    ("status = 'FAILED'", lambda r: r["status"] == "FAILED"),
-    ("attributes.status != 'FAILED'", lambda r: r["status"] != "FAILED"),
-    ("attributes.run_name LIKE 'run-1%' and not params.opt = 'sgd'",
-     lambda r: r["name"].startswith("run-1") and r["opt"] != "sgd"),
-    ("start_time > 1020", lambda r: r["start"] > 1020),
-    ("end_time IS NULL", lambda r: r["status"] == "RUNNING"),
-    ("metrics.acc != 0.4", lambda r: r["acc"] is not None and r["acc"] != 0.4),
-])
-def test_search_supports_or_parentheses_in_like_ilike_and_is_null(population, client, text,
-                                                                   pred):
+@pytest.mark.parametrize(
+    ("text", "pred"),
+    [
+        (
+            "params.lr = '0.1' and (tags.team = 'nlp' or metrics.acc >= 0.9)",
+            lambda r: r["lr"] == "0.1" and (r["team"] == "nlp" or (r["acc"] or 0) >= 0.9),
+        ),
+        (
+            "metrics.acc > 0.8 or params.opt = 'adam' and tags.team = 'nlp'",
+            lambda r: (r["acc"] or 0) > 0.8 or (r["opt"] == "adam" and r["team"] == "nlp"),
+        ),
+        (
+            "(metrics.acc > 0.8 or params.opt = 'adam') and tags.team = 'nlp'",
+            lambda r: ((r["acc"] or 0) > 0.8 or r["opt"] == "adam") and r["team"] == "nlp",
+        ),
+        ("tags.team IN ('nlp', 'CV')", lambda r: r["team"] in ("nlp", "CV")),
+        ("tags.team NOT IN ('nlp', 'CV')", lambda r: r["team"] not in ("nlp", "CV")),
+        ("tags.team LIKE 'c%'", lambda r: r["team"] == "cv"),
+        ("tags.team ILIKE 'c%'", lambda r: r["team"] in ("cv", "CV")),
+        ("metrics.acc IS NULL", lambda r: r["acc"] is None),
+        (
+            "metrics.acc IS NOT NULL and metrics.acc < 0.2",
+            lambda r: r["acc"] is not None and r["acc"] < 0.2,
+        ),
+        ("status = 'FAILED'", lambda r: r["status"] == "FAILED"),
+        ("attributes.status != 'FAILED'", lambda r: r["status"] != "FAILED"),
+        (
+            "attributes.run_name LIKE 'run-1%' and not params.opt = 'sgd'",
+            lambda r: r["name"].startswith("run-1") and r["opt"] != "sgd",
+        ),
+        ("start_time > 1020", lambda r: r["start"] > 1020),
+        ("end_time IS NULL", lambda r: r["status"] == "RUNNING"),
+        ("metrics.acc != 0.4", lambda r: r["acc"] is not None and r["acc"] != 0.4),
+    ],
+)
+def test_search_supports_or_parentheses_in_like_ilike_and_is_null(population, client, text, pred):
     exp, _ = population
     assert set(_names(client.search_runs([exp], text))) == _expected(pred)
 
@@ -275,7 +301,7 @@ def test_search_orders_by_metrics_with_missing_values_last(population, client):
     accs = [r.data.metrics.get("acc") for r in runs]
     present = [a for a in accs if a is not None]
     assert present == sorted(present, reverse=True)
-    assert accs[len(present):] == [None] * (25 - len(present))
+    assert accs[len(present) :] == [None] * (25 - len(present))
 
 
 def test_paging_with_the_cursor_visits_every_run_once_in_order(population, client):
@@ -346,7 +372,8 @@ def test_log_artifacts_uploads_a_folder_tree(tracking, client, tmp_path):
     rid = run.info.run_id
     assert [f.path for f in client.list_artifacts(rid)] == ["notes", "results"]
     assert [(f.path, f.file_size) for f in client.list_artifacts(rid, "results/sub")] == [
-        ("results/sub/b.txt", 2)]
+        ("results/sub/b.txt", 2)
+    ]
     out = Path(client.download_artifacts(rid, "results", tmp_path / "dl"))
     assert (out / "sub" / "b.txt").read_text() == "bb" and (out / "a.txt").read_text() == "a"
     with pytest.raises(NotFound):
@@ -363,15 +390,23 @@ def test_system_tags_record_the_git_commit_of_the_source(tmp_path):
     git = ["git", "-c", "user.email=t@e", "-c", "user.name=t"]
     subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
     script = repo / "train.py"
-    script.write_text("import ledgerflow as lf\n"
-                      "with lf.start_run() as r:\n    print(r.info.run_id)\n")
+    script.write_text(
+        "import ledgerflow as lf\nwith lf.start_run() as r:\n    print(r.info.run_id)\n"
+    )
     subprocess.run([*git, "add", "."], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "x"], cwd=repo, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
     data = tmp_path / "data"
-    out = subprocess.run([PYTHON, str(script)], cwd=repo, env=python_env(data),
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [PYTHON, str(script)],
+        cwd=repo,
+        env=python_env(data),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     tags = lf.Client(str(data)).get_run(out.stdout.strip()).data.tags
     assert tags["mlflow.source.git.commit"] == head
     assert tags["mlflow.source.name"] == str(script)

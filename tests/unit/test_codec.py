@@ -16,8 +16,16 @@ SAMPLES: list[p.Payload] = [
     p.ExperimentRestored(experiment_id="1"),
     p.ExperimentTagSet(experiment_id="1", key="k", value="v"),
     p.ExperimentTagDeleted(experiment_id="1", key="k"),
-    p.RunStarted(run_id="r", experiment_id="1", run_name="n", start_time=1, user_id="u",
-                 artifact_uri="/a", parent_run_id=None, tags={"a": "b"}),
+    p.RunStarted(
+        run_id="r",
+        experiment_id="1",
+        run_name="n",
+        start_time=1,
+        user_id="u",
+        artifact_uri="/a",
+        parent_run_id=None,
+        tags={"a": "b"},
+    ),
     p.RunResumed(run_id="r"),
     p.RunParamsLogged(run_id="r", params={"lr": "0.1"}),
     p.RunMetricsLogged(run_id="r", points=(("loss", 0.5, 10, 0), ("loss", 0.25, 11, 1))),
@@ -52,8 +60,9 @@ def test_the_wire_form_is_plain_json_with_stable_type_names():
 
 
 def test_nan_and_infinities_travel_as_strings_and_come_back_as_floats():
-    pl = p.RunMetricsLogged(run_id="r", points=(("m", math.nan, 1, 0), ("m", math.inf, 1, 1),
-                                                ("m", -math.inf, 1, 2)))
+    pl = p.RunMetricsLogged(
+        run_id="r", points=(("m", math.nan, 1, 0), ("m", math.inf, 1, 1), ("m", -math.inf, 1, 2))
+    )
     blob = encode(Event.of(pl))
     assert b"NaN" in blob and b'"Infinity"' in blob
     json.loads(blob)  # still standard JSON
@@ -120,8 +129,10 @@ def test_payloads_refuse_unknown_fields_and_are_frozen():
 
 def test_event_ids_are_uuid7_and_sort_by_creation_time():
     ids = [uuid7() for _ in range(200)]
-    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i)
-               for i in ids)
+    assert all(
+        re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i)
+        for i in ids
+    )
     assert len(set(ids)) == 200
     prefixes = [i[:13] for i in ids]
     assert prefixes == sorted(prefixes)

@@ -100,3 +100,15 @@ def test_downsampling_keeps_the_ends_and_the_extremes():
     assert out[0] == rows[0] and out[-1] == rows[-1]
     assert (5000, 5000, 1e6) in out
     assert [r[0] for r in out] == sorted(r[0] for r in out)
+
+
+@pytest.mark.parametrize(
+    ("n", "max_points"), [(5, 3), (10, 5), (10, 4), (1000, 7), (3, 2), (100, 100), (50, 2)]
+)
+def test_downsampling_never_exceeds_the_budget_and_always_keeps_both_ends(n, max_points):
+    rows = [(i, i, float((i * 7919) % 13)) for i in range(n)]
+    out = downsample(rows, max_points)
+    assert len(out) <= max_points
+    assert out[0] == rows[0] and out[-1] == rows[-1]
+    if n > max_points:
+        assert len(out) >= min(max_points, n) - 1

@@ -22,8 +22,7 @@ def test_settings_come_from_ledgerflow_environment_variables(monkeypatch):
     assert s.tracking_uri == "/srv/lf" and s.flush_interval_s == 0.25
 
 
-def test_a_misspelled_variable_is_an_error_that_names_it_and_suggests_the_right_one(
-        monkeypatch):
+def test_a_misspelled_variable_is_an_error_that_names_it_and_suggests_the_right_one(monkeypatch):
     monkeypatch.setenv("LEDGERFLOW_TRACKNG_URI", "/x")
     with pytest.raises(InvalidInput, match="LEDGERFLOW_TRACKNG_URI.*LEDGERFLOW_TRACKING_URI"):
         load_settings()
@@ -36,10 +35,20 @@ def test_a_bad_value_names_the_variable(monkeypatch):
 
 
 def test_importing_ledgerflow_loads_no_framework_or_database_library():
-    heavy = ["torch", "tensorflow", "ray", "sklearn", "pandas", "kafka", "aiokafka",
-             "sqlalchemy", "pydantic", "numpy"]
-    code = ("import sys, ledgerflow; "
-            f"print([m for m in {heavy!r} if m in sys.modules])")
-    out = subprocess.run([PYTHON, "-c", code], env=python_env(), capture_output=True,
-                         text=True, check=True)
+    heavy = [
+        "torch",
+        "tensorflow",
+        "ray",
+        "sklearn",
+        "pandas",
+        "kafka",
+        "aiokafka",
+        "sqlalchemy",
+        "pydantic",
+        "numpy",
+    ]
+    code = f"import sys, ledgerflow; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run(
+        [PYTHON, "-c", code], env=python_env(), capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

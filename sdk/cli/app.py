@@ -1,0 +1,67 @@
+"""The root `ledgerflow` command: the global options and the command groups under it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from ledgerflow.cli import demo, events, experiments, metrics, output, runs, views
+from ledgerflow.cli.context import State
+
+
+class _Root(TyperGroup):
+    """Turns any LedgerflowError raised below into `Error: …` on stderr and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context (typer may vendor click)
+        from ledgerflow.events.errors import LedgerflowError
+
+        try:
+            return super().invoke(ctx)
+        except LedgerflowError as e:
+            output.error(e.message)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Root,
+    name="ledgerflow",
+    help="Ledgerflow: event-sourced experiment tracking. Every change is an event on a log; "
+    "runs, metrics and experiments are views folded from it.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            envvar="LEDGERFLOW_TRACKING_URI",
+            show_default="./ledgerflow-data",
+            help="The data directory to work on.",
+        ),
+    ] = None,
+) -> None:
+    """Ledgerflow: event-sourced experiment tracking."""
+    ctx.obj = State(tracking_uri)
+
+
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(metrics.app, name="metrics")
+app.add_typer(events.app, name="events")
+app.command("replay")(views.replay)
+app.add_typer(views.dead_letters_app, name="dead-letters")
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    """Entry point of the `ledgerflow` console script."""
+    app()

@@ -1,0 +1,61 @@
+"""What every command shares: the tracking URI from the root option, opened on demand.
+
+Settings, backend and client are built only when a command first needs them,
+so `ledgerflow --help` and option errors never touch the data directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from ledgerflow.client import Client
+    from ledgerflow.events.settings import Settings
+    from ledgerflow.services.bootstrap import Backend
+
+
+@dataclass
+class State:
+    tracking_uri: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from ledgerflow.events.settings import load_settings
+
+            self._settings = load_settings(tracking_uri=self.tracking_uri)
+        return self._settings
+
+    def backend(self, *, catch_up: bool = True) -> Backend:
+        """The embedded backend, with the views first brought up to the head of the log
+        (so a command shows events a crashed writer appended but never projected)."""
+        from ledgerflow._backend import backend_for
+
+        settings = self.settings()
+        if not settings.is_remote and settings.event_log is None and not settings.data_dir.exists():
+            from ledgerflow.cli import output
+
+            output.note(
+                f"{settings.data_dir} did not exist; starting an empty data directory "
+                "there (set --tracking-uri or LEDGERFLOW_TRACKING_URI to use another)"
+            )
+        backend = backend_for(settings)
+        if catch_up:
+            backend.refresh()
+        return backend
+
+    def client(self) -> Client:
+        from ledgerflow.client import Client
+
+        return Client(self.settings().tracking_uri)
+
+
+def state(ctx: typer.Context) -> State:
+    """The State the root callback stored; a bare one when a command runs on its own."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State()
+    return root.obj

@@ -1,0 +1,21 @@
+"""`ledgerflow demo`: the guided example, run against the CLI's tracking URI."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ledgerflow.cli.context import state
+
+
+def demo(
+    ctx: typer.Context,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, help="How many training epochs each demo run logs.")
+    ] = 5,
+) -> None:
+    """Train a small model, tracking params, metrics and artifacts, then show the results."""
+    from ledgerflow.demo import run_demo
+
+    run_demo(epochs=epochs, tracking_uri=state(ctx).settings().tracking_uri)

@@ -1,0 +1,142 @@
+"""`ledgerflow events …`: read and follow the event log itself."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Generator, Sequence
+from contextlib import closing
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ledgerflow.cli import output
+from ledgerflow.cli.context import state
+from ledgerflow.cli.output import JsonFlag
+
+if TYPE_CHECKING:
+    from ledgerflow.events.log import EventLog, Item
+
+app = typer.Typer(help="Read and follow the event log.", no_args_is_help=True)
+
+
+@app.command("tail")
+def tail(
+    ctx: typer.Context,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep printing new events as they are appended, until Ctrl-C."
+        ),
+    ] = False,
+    types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--type",
+            "-t",
+            help="Only events whose type matches this glob, e.g. 'run.*'; repeat for several.",
+        ),
+    ] = None,
+    after: Annotated[
+        int | None,
+        typer.Option(
+            "--after", min=0, help="Start after this log position (default: the beginning)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", "-n", min=1, help="Only the last N of the events already on the log."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print events from the log, and with --follow the new ones as they come.
+
+    Without --follow: from the beginning (or --after) up to the head, or the last --limit.
+
+    --json: one JSON object per line (position, id, type, stream, time, actor, data).
+
+    Undecodable events are shown as corrupt, never skipped.
+    """
+    log = state(ctx).backend(catch_up=False).log
+    show = _print_json if as_json else _print_human
+    with closing(_items(log, after, types or None, follow, limit)) as items:
+        try:
+            for item in items:
+                show(item)
+        except KeyboardInterrupt:
+            return
+
+
+def _items(
+    log: EventLog, after: int | None, types: Sequence[str] | None, follow: bool, limit: int | None
+) -> Generator[Item, None, None]:
+    if limit is None:
+        yield from log.subscribe(after, types, follow=follow)
+        return
+    head = log.head()
+    last: deque[Item] = deque(maxlen=limit)
+    if head is not None:
+        for item in log.subscribe(after, types, follow=False):
+            if item.position <= head:  # later ones were appended since; the follow prints them
+                last.append(item)
+    yield from last
+    if follow:
+        start = after if head is None or (after is not None and after > head) else head
+        yield from log.subscribe(start, types, follow=True)
+
+
+def as_document(item: Item) -> dict[str, Any]:
+    """An event as plain JSON values; a corrupt one carries its raw data and the reason."""
+    from ledgerflow.events.codec import encode_data
+    from ledgerflow.events.log import CorruptRecord
+
+    if isinstance(item, CorruptRecord):
+        return {
+            "position": item.position,
+            "id": item.id,
+            "type": item.type,
+            "stream": item.stream,
+            "time": None,
+            "actor": None,
+            "data": item.data,
+            "corrupt": True,
+            "reason": item.reason,
+        }
+    ev = item.event
+    return {
+        "position": item.position,
+        "id": ev.id,
+        "type": ev.type,
+        "stream": ev.stream,
+        "time": ev.time,
+        "v": ev.v,
+        "actor": ev.actor,
+        "trace": ev.trace,
+        "data": json.loads(encode_data(ev.data)),
+        "corrupt": False,
+    }
+
+
+def _print_json(item: Item) -> None:
+    output.print_json_line(as_document(item))
+
+
+def _print_human(item: Item) -> None:
+    from rich.text import Text
+
+    doc = as_document(item)
+    text = Text()
+    text.append(f"{doc['position']:>8}  ", style="cyan")
+    if doc["corrupt"]:
+        text.append("CORRUPT", style="bold red")
+        text.append(f"  {doc['type']}  {doc['stream']}  id={doc['id']}  ")
+        text.append(doc["reason"], style="red")
+        text.append(f"  data={output.shorten(doc['data'])}", style="dim")
+    else:
+        text.append(f"{output.format_time_ms(doc['time'])}  ", style="dim")
+        text.append(f"{doc['type']:<24}", style="bold")
+        text.append(f"  {doc['stream']}  {doc['actor']}  ")
+        text.append(output.shorten(json.dumps(doc["data"], separators=(",", ":"))), style="dim")
+    output.console().print(text, soft_wrap=True)
