@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from ledgerflow.events.errors import Conflict, InvalidInput, LedgerflowError, NotFound
+from ledgerflow.events.errors import (
+    Conflict,
+    InvalidInput,
+    LedgerflowError,
+    NotFound,
+    Timeout,
+)
 
 log = logging.getLogger("ledgerflow")
 
-Point = tuple[str, str, float, int, int]  # run_id, key, value, timestamp, step
-Sink = Callable[[str, Sequence[tuple[str, float, int, int]]], None]
+Point = tuple[str, float, int, int]  # key, value, timestamp, step
+Sink = Callable[[str, Sequence[Point]], None]
 
 
 class MetricBuffer:
@@ -27,22 +32,27 @@ class MetricBuffer:
         self._max = max_points
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._points: list[Point] = []
+        self._pending: dict[str, list[Point]] = {}  # run id -> points in logging order
+        self._count = 0
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
 
     def add(self, run_id: str, key: str, value: float, timestamp: int, step: int) -> None:
         with self._lock:
-            self._points.append((run_id, key, value, timestamp, step))
-            n = len(self._points)
+            points = self._pending.get(run_id)
+            if points is None:
+                points = self._pending[run_id] = []
+            points.append((key, value, timestamp, step))
+            self._count += 1
+            n = self._count
         if self._thread is None:
             self._start()
         if n >= self._max:
             self._wake.set()
 
     def pending(self) -> int:
-        return len(self._points)
+        return self._count
 
     def _start(self) -> None:
         with self._lock:
@@ -58,6 +68,10 @@ class MetricBuffer:
             self._wake.clear()
             try:
                 self.flush()
+            except Timeout as e:
+                log.warning("ledgerflow: metric points are stored but not yet projected: %s", e)
+            except (NotFound, Conflict, InvalidInput) as e:
+                log.warning("ledgerflow: dropped metric points the backend refused: %s", e)
             except LedgerflowError as e:
                 log.warning("ledgerflow: background metric flush failed, will retry: %s", e)
             except Exception:
@@ -72,24 +86,23 @@ class MetricBuffer:
         with self._flush_lock:
             with self._lock:
                 if run_id is None:
-                    taken, self._points = self._points, []
+                    taken, self._pending = self._pending, {}
                 else:
-                    taken = [pt for pt in self._points if pt[0] == run_id]
-                    self._points = [pt for pt in self._points if pt[0] != run_id]
-            if not taken:
-                return
-            by_run: dict[str, list[tuple[str, float, int, int]]] = defaultdict(list)
-            for rid, key, value, ts, step in taken:
-                by_run[rid].append((key, value, ts, step))
+                    mine = self._pending.pop(run_id, None)
+                    taken = {run_id: mine} if mine else {}
+                self._count -= sum(len(pts) for pts in taken.values())
             first_error: LedgerflowError | None = None
-            for rid, pts in by_run.items():
+            for rid, pts in taken.items():
                 try:
                     self._sink(rid, pts)
-                except (NotFound, Conflict, InvalidInput) as e:
+                except (NotFound, Conflict, InvalidInput, Timeout) as e:
+                    # Refused for good, or appended (durable) but slow to project: either
+                    # way sending them again would not help, and could duplicate them.
                     first_error = first_error or e
                 except BaseException:
-                    with self._lock:  # keep them for the next attempt, in order
-                        self._points[:0] = [(rid, *pt) for pt in pts]
+                    with self._lock:  # keep them for the next attempt, ahead of newer ones
+                        self._pending[rid] = pts + self._pending.get(rid, [])
+                        self._count += len(pts)
                     raise
             if first_error is not None:
                 raise first_error

@@ -213,9 +213,12 @@ class TrackingService:
     ) -> None:
         """Points already validated by the caller (the SDK validates as it buffers)."""
         self.active_run_info(run_id)
+        # The SDK validated every point as it buffered them; skip validating them twice.
         self.commit(
             [
-                p.RunMetricsLogged(run_id=run_id, points=tuple(points[i : i + batch]))
+                p.RunMetricsLogged.model_construct(
+                    run_id=run_id, points=tuple(points[i : i + batch])
+                )
                 for i in range(0, len(points), batch)
             ],
             actor,
