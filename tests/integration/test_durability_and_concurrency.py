@@ -147,3 +147,26 @@ def test_a_param_conflict_that_lost_a_race_is_rejected_by_the_projector(backend)
     assert "'0.1'" in letter["reason"] and "'0.2'" in letter["reason"]
     with pytest.raises(Conflict, match="cannot change"):
         backend.tracking.commit([p.RunParamsLogged(run_id=run.run_id, params={"lr": "0.3"})], "t")
+
+
+def test_interpreter_exit_writes_buffered_points_and_ends_the_run(tmp_path: Path):
+    data = tmp_path / "data"
+    code = textwrap.dedent("""
+        import ledgerflow as lf
+        run = lf.start_run()
+        for i in range(3000):
+            lf.log_metric("loss", float(i), step=i)
+        print(run.info.run_id, flush=True)
+    """)
+    out = subprocess.run(
+        [PYTHON, "-c", code],
+        env=python_env(data),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    run_id = out.stdout.strip()
+    client = lf.Client(str(data))
+    assert len(client.get_metric_history(run_id, "loss")) == 3000
+    assert client.get_run(run_id).info.status == "FINISHED"
