@@ -1,0 +1,746 @@
+"""Ledgerflow against MLflow (SQLite backend) on the tracking hot paths, side by side.
+
+    .venv/bin/python bench/tracking.py              # the full run (a few minutes)
+    .venv/bin/python bench/tracking.py --quick      # smaller sizes, a smoke run
+    .venv/bin/python bench/tracking.py --only search --only import
+
+Both systems run in this one process, each in its own fresh temporary directory
+(Ledgerflow: a data directory; MLflow: `sqlite:///.../mlflow.db` plus a local
+artifact folder). Every number times the operation only, never the setup. The
+ratio is always "how many times faster Ledgerflow is": above 1 means ours wins.
+docs/benchmarks.md records a full run and explains each measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHES = ("log_metric", "log_batch", "history", "search", "import")
+HEAVY = ("torch", "tensorflow", "ray", "sklearn", "pandas", "kafka", "aiokafka")
+INFO_ONLY = ("pydantic", "sqlalchemy", "sqlmodel", "numpy")
+FILTER = "metrics.m3 > 0.5 and params.p1 = 'v7'"
+ORDER_BY = ["metrics.m5 DESC"]
+T0_MS = 1_700_000_000_000
+MLFLOW_BATCH_LIMIT = 1000  # metrics per MLflow log_batch call
+
+
+@dataclass(frozen=True)
+class Sizes:
+    loop_lf: int = 100_000  # log_metric calls, Ledgerflow
+    loop_ml: int = 500  # log_metric calls, MLflow (about 500 points/s)
+    batch: int = 100_000  # points in the log_batch benchmark
+    history: int = 100_000  # points in the metric read back
+    runs: int = 10_000  # runs searched over
+    api_runs: int = 1_000  # of those, created through each system's API (timed)
+    repeats: int = 5  # timed repetitions of reads and imports (median reported)
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    loop_lf=10_000, loop_ml=100, batch=10_000, history=10_000, runs=1_000, api_runs=200, repeats=3
+)
+
+
+@dataclass
+class Row:
+    """One line of the table. `lf` and `ml` are rates (higher is better) or seconds."""
+
+    name: str
+    unit: str
+    lf: float
+    ml: float | None = None
+    higher_is_better: bool = True
+    bar: float | None = None  # least ratio that passes
+    max_lf: float | None = None  # most Ledgerflow may take (absolute bar)
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ml is None or not self.lf or not self.ml:
+            return None
+        return self.lf / self.ml if self.higher_is_better else self.ml / self.lf
+
+    @property
+    def bar_text(self) -> str:
+        if self.bar is not None:
+            return f">= {self.bar:g}x"
+        if self.max_lf is not None:
+            return f"<= {self.max_lf:g} {self.unit}"
+        return ""
+
+    @property
+    def passed(self) -> bool | None:
+        if self.bar is not None:
+            return self.ratio is not None and self.ratio >= self.bar
+        if self.max_lf is not None:
+            return self.lf <= self.max_lf
+        return None
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)  # name, passed, detail
+    notes: list[str] = field(default_factory=list)
+
+
+# helpers ----------------------------------------------------------------------------------
+def say(msg: str) -> None:
+    print(f"  .. {msg}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    out: list[float] = []
+    t0 = time.perf_counter()
+    yield out
+    out.append(time.perf_counter() - t0)
+
+
+def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median wall time of `fn` over `repeats` calls after one untimed warm-up call."""
+    result = fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def chunks(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class Systems:
+    """Fresh Ledgerflow and MLflow stores, one temporary directory each per call."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._n = 0
+
+    def _dir(self, kind: str) -> Path:
+        self._n += 1
+        d = self.root / f"{self._n:02d}-{kind}"
+        d.mkdir()
+        return d
+
+    def ledgerflow(self) -> tuple[Any, str]:
+        import ledgerflow as lf
+
+        lf.set_tracking_uri(str(self._dir("ledgerflow")))
+        client = lf.Client()
+        exp_id = client.create_experiment("bench")
+        lf.set_experiment(experiment_id=exp_id)
+        return client, exp_id
+
+    def mlflow(self) -> tuple[Any, str]:
+        mlflow = import_mlflow()
+        d = self._dir("mlflow")
+        mlflow.set_tracking_uri(f"sqlite:///{d / 'mlflow.db'}")
+        client = mlflow.MlflowClient()
+        exp_id = client.create_experiment("bench", artifact_location=(d / "artifacts").as_uri())
+        mlflow.set_experiment(experiment_id=exp_id)
+        return client, exp_id
+
+
+def import_mlflow() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mlflow
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return mlflow
+
+
+# 1. log_metric loop -----------------------------------------------------------------------
+def bench_log_metric(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -> None:
+    import ledgerflow as lf
+
+    sys_.ledgerflow()
+    with lf.start_run(), stopwatch() as t:
+        for i in range(sz.loop_lf):
+            lf.log_metric("loss", i * 0.001, step=i)
+        lf.flush()
+    lf_rate = sz.loop_lf / t[0]
+    say(f"ledgerflow log_metric: {sz.loop_lf:,} points in {t[0]:.2f}s")
+
+    mlflow = import_mlflow()
+    sys_.mlflow()
+    with mlflow.start_run(), stopwatch() as t:
+        for i in range(sz.loop_ml):
+            mlflow.log_metric("loss", i * 0.001, step=i)
+    ml_rate = sz.loop_ml / t[0]
+    say(f"mlflow log_metric: {sz.loop_ml:,} points in {t[0]:.2f}s")
+    rep.rows.append(
+        Row(
+            "log_metric loop + flush",
+            "points/s",
+            lf_rate,
+            ml_rate,
+            bar=200,
+            note=f"Ledgerflow {sz.loop_lf:,} points, MLflow {sz.loop_ml:,}",
+        )
+    )
+
+
+# 2. log_batch -----------------------------------------------------------------------------
+def _series(n: int) -> list[tuple[str, float, int, int]]:
+    rng = random.Random(1)
+    return [("m", rng.random(), T0_MS + i, i) for i in range(n)]
+
+
+def _lf_log_batch(
+    client: Any, exp_id: str, points: Sequence[tuple[str, float, int, int]], per_call: int | None
+) -> tuple[str, float]:
+    from ledgerflow.entities import Metric
+
+    run_id = client.create_run(exp_id).info.run_id
+    metrics = [Metric(*pt) for pt in points]
+    with stopwatch() as t:
+        for part in chunks(metrics, per_call or len(metrics)):
+            client.log_batch(run_id, metrics=part)
+    return run_id, t[0]
+
+
+def _ml_log_batch(
+    client: Any, exp_id: str, points: Sequence[tuple[str, float, int, int]]
+) -> tuple[str, float]:
+    from mlflow.entities import Metric
+
+    run_id = client.create_run(exp_id).info.run_id
+    metrics = [Metric(*pt) for pt in points]
+    with stopwatch() as t:
+        for part in chunks(metrics, MLFLOW_BATCH_LIMIT):
+            client.log_batch(run_id, metrics=list(part))
+    return run_id, t[0]
+
+
+def bench_log_batch(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -> None:
+    points = _series(sz.batch)
+    lf_client, lf_exp = sys_.ledgerflow()
+    lf_run, lf_t = _lf_log_batch(lf_client, lf_exp, points, None)
+    _, lf_chunked_t = _lf_log_batch(lf_client, lf_exp, points, MLFLOW_BATCH_LIMIT)
+    say(
+        f"ledgerflow log_batch: {sz.batch:,} points in {lf_t:.2f}s "
+        f"(in calls of {MLFLOW_BATCH_LIMIT}: {lf_chunked_t:.2f}s)"
+    )
+    ml_client, ml_exp = sys_.mlflow()
+    ml_run, ml_t = _ml_log_batch(ml_client, ml_exp, points)
+    say(f"mlflow log_batch: {sz.batch:,} points in {ml_t:.2f}s")
+    cache["history"] = (sz.batch, lf_client, lf_run, ml_client, ml_run)
+    rep.rows.append(
+        Row(
+            f"log_batch {sz.batch:,} points",
+            "points/s",
+            sz.batch / lf_t,
+            sz.batch / ml_t,
+            bar=10,
+            note=f"Ledgerflow one call, MLflow calls of {MLFLOW_BATCH_LIMIT}",
+        )
+    )
+    rep.rows.append(
+        Row(
+            f"  same, both in calls of {MLFLOW_BATCH_LIMIT}",
+            "points/s",
+            sz.batch / lf_chunked_t,
+            sz.batch / ml_t,
+            note="information",
+        )
+    )
+
+
+# 3. get_metric_history --------------------------------------------------------------------
+def bench_history(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -> None:
+    if cache.get("history", (None,))[0] == sz.history:
+        _, lf_client, lf_run, ml_client, ml_run = cache["history"]
+    else:
+        points = _series(sz.history)
+        lf_client, lf_exp = sys_.ledgerflow()
+        lf_run, _ = _lf_log_batch(lf_client, lf_exp, points, None)
+        ml_client, ml_exp = sys_.mlflow()
+        ml_run, _ = _ml_log_batch(ml_client, ml_exp, points)
+    repeats = min(sz.repeats, 3)
+
+    def lf_read() -> Any:
+        return lf_client.get_metric_history(lf_run, "m")
+
+    def ml_read() -> Any:
+        return ml_client.get_metric_history(ml_run, "m")
+
+    lf_t, lf_hist = median_time(lf_read, repeats)
+    ml_t, ml_hist = median_time(ml_read, repeats)
+    say(f"get_metric_history: ledgerflow {lf_t:.3f}s, mlflow {ml_t:.3f}s")
+    del lf_hist[:], ml_hist[:]  # keep the live-object count (and so GC cost) the same below
+    gc.disable()  # how much of each is the garbage collector walking the heap
+    try:
+        lf_nogc, lf_hist = median_time(lf_read, repeats)
+        ml_nogc, ml_hist = median_time(ml_read, repeats)
+    finally:
+        gc.enable()
+    if len(lf_hist) != sz.history or len(ml_hist) != sz.history:
+        rep.notes.append(
+            f"history: expected {sz.history:,} points, got Ledgerflow "
+            f"{len(lf_hist):,} and MLflow {len(ml_hist):,}"
+        )
+    rep.rows.append(
+        Row(
+            f"get_metric_history {sz.history:,} points",
+            "s",
+            lf_t,
+            ml_t,
+            higher_is_better=False,
+            bar=10,
+            note=f"median of {repeats}, read only",
+        )
+    )
+    rep.rows.append(
+        Row(
+            "  same, garbage collector off",
+            "s",
+            lf_nogc,
+            ml_nogc,
+            higher_is_better=False,
+            note="information",
+        )
+    )
+
+
+# 4. search_runs ---------------------------------------------------------------------------
+RunSpec = tuple[str, dict[str, str], dict[str, float]]  # name, params, metrics
+
+
+def _dataset(n: int) -> list[RunSpec]:
+    """The same runs for both systems: 10 params (10 values each) and 10 metrics in [0, 1)."""
+    rng = random.Random(42)
+    return [
+        (
+            f"run-{i:05d}",
+            {f"p{j}": f"v{rng.randrange(10)}" for j in range(10)},
+            {f"m{j}": rng.random() for j in range(10)},
+        )
+        for i in range(n)
+    ]
+
+
+def _lf_populate(
+    client: Any, exp_id: str, specs: Sequence[RunSpec], api_runs: int
+) -> tuple[float, float]:
+    """The first `api_runs` through Client.create_run + log_batch, the rest as events appended
+    to the log in bulk and projected by one catch_up(): the same events the API appends."""
+    from ledgerflow._backend import backend_for
+    from ledgerflow.entities import Metric, Param
+    from ledgerflow.events import payloads as p
+    from ledgerflow.events.envelope import Event
+
+    with stopwatch() as api:
+        for i, (name, params, metrics) in enumerate(specs[:api_runs]):
+            run_id = client.create_run(exp_id, start_time=T0_MS + i, run_name=name).info.run_id
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, T0_MS + i, 0) for k, v in metrics.items()],
+                params=[Param(k, v) for k, v in params.items()],
+            )
+    backend = backend_for(client._settings)
+    actor = client._actor
+    user = client.get_run(run_id).info.user_id if api_runs else "bench"
+    with stopwatch() as bulk:
+        events: list[Any] = []
+        for i, (name, params, metrics) in enumerate(specs[api_runs:], start=api_runs):
+            rid = uuid.uuid4().hex
+            events += [
+                Event.of(
+                    p.RunStarted(
+                        run_id=rid,
+                        experiment_id=exp_id,
+                        run_name=name,
+                        start_time=T0_MS + i,
+                        user_id=user,
+                        artifact_uri=backend.artifacts.uri(f"{exp_id}/{rid}/artifacts"),
+                        tags={"mlflow.runName": name},
+                    ),
+                    actor=actor,
+                ),
+                Event.of(p.RunParamsLogged(run_id=rid, params=params), actor=actor),
+                Event.of(
+                    p.RunMetricsLogged(
+                        run_id=rid, points=tuple((k, v, T0_MS + i, 0) for k, v in metrics.items())
+                    ),
+                    actor=actor,
+                ),
+            ]
+            if len(events) >= 3000:
+                backend.log.append(events)
+                events = []
+        backend.log.append(events)
+        backend.projector.catch_up()
+    return api[0], bulk[0]
+
+
+def _ml_populate(
+    client: Any, exp_id: str, db: Path, specs: Sequence[RunSpec], api_runs: int
+) -> tuple[float, float]:
+    """The first `api_runs` through MlflowClient.create_run + log_batch; the rest as rows
+    inserted with sqlite3 into runs, tags, params, metrics and latest_metrics, every column
+    but the run's id, name and start time copied from the last API-created run."""
+    from mlflow.entities import Metric, Param
+
+    if api_runs < 1:
+        raise SystemExit("--api-runs must be at least 1: MLflow's bulk rows copy an API run")
+    with stopwatch() as api:
+        for i, (name, params, metrics) in enumerate(specs[:api_runs]):
+            run_id = client.create_run(exp_id, start_time=T0_MS + i, run_name=name).info.run_id
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, T0_MS + i, 0) for k, v in metrics.items()],
+                params=[Param(k, v) for k, v in params.items()],
+            )
+    with stopwatch() as bulk:
+        conn = sqlite3.connect(db)
+        conn.row_factory = sqlite3.Row
+        template = dict(conn.execute("SELECT * FROM runs WHERE run_uuid = ?", (run_id,)).fetchone())
+        tags = dict(
+            conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_id,)).fetchall()
+        )
+        cols = list(template)
+        run_rows, tag_rows, param_rows, metric_rows, latest_rows = [], [], [], [], []
+        for i, (name, params, metrics) in enumerate(specs[api_runs:], start=api_runs):
+            rid = uuid.uuid4().hex
+            row = dict(
+                template,
+                run_uuid=rid,
+                name=name,
+                start_time=T0_MS + i,
+                artifact_uri=template["artifact_uri"].replace(run_id, rid),
+            )
+            run_rows.append([row[c] for c in cols])
+            tag_rows += [(k, name if k == "mlflow.runName" else v, rid) for k, v in tags.items()]
+            param_rows += [(k, v, rid) for k, v in params.items()]
+            metric_rows += [(k, v, T0_MS + i, rid, 0, 0) for k, v in metrics.items()]
+            latest_rows += [(k, v, T0_MS + i, 0, 0, rid) for k, v in metrics.items()]
+        with conn:
+            conn.executemany(
+                f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                run_rows,
+            )
+            conn.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", tag_rows)
+            conn.executemany(
+                "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", param_rows
+            )
+            conn.executemany(
+                "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                metric_rows,
+            )
+            conn.executemany(
+                "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, "
+                "run_uuid) VALUES (?, ?, ?, ?, ?, ?)",
+                latest_rows,
+            )
+        conn.close()
+    return api[0], bulk[0]
+
+
+def bench_search(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -> None:
+    specs = _dataset(sz.runs)
+    api_runs = min(sz.api_runs, sz.runs)
+    lf_client, lf_exp = sys_.ledgerflow()
+    lf_api, lf_bulk = _lf_populate(lf_client, lf_exp, specs, api_runs)
+    say(
+        f"ledgerflow populate: {api_runs:,} runs by API in {lf_api:.1f}s, "
+        f"{sz.runs - api_runs:,} in bulk in {lf_bulk:.1f}s"
+    )
+    ml_client, ml_exp = sys_.mlflow()
+    ml_db = Path(ml_client.tracking_uri.removeprefix("sqlite:///"))
+    ml_api, ml_bulk = _ml_populate(ml_client, ml_exp, ml_db, specs, api_runs)
+    say(
+        f"mlflow populate: {api_runs:,} runs by API in {ml_api:.1f}s, "
+        f"{sz.runs - api_runs:,} in bulk in {ml_bulk:.1f}s"
+    )
+
+    def lf_search() -> Any:
+        return lf_client.search_runs([lf_exp], FILTER, max_results=100, order_by=ORDER_BY)
+
+    def ml_search() -> Any:
+        return ml_client.search_runs([ml_exp], FILTER, max_results=100, order_by=ORDER_BY)
+
+    lf_t, lf_res = median_time(lf_search, sz.repeats)
+    ml_t, ml_res = median_time(ml_search, sz.repeats)
+    say(f"search_runs: ledgerflow {lf_t:.4f}s, mlflow {ml_t:.4f}s")
+    lf_names = [r.info.run_name for r in lf_res]
+    ml_names = [r.info.run_name for r in ml_res]
+    same = bool(lf_names) and lf_names == ml_names
+    rep.checks.append(
+        (
+            "search_runs: both return the same runs in the same order",
+            same,
+            f"Ledgerflow {len(lf_names)}, MLflow {len(ml_names)} runs",
+        )
+    )
+    if api_runs:
+        rep.rows.append(
+            Row(
+                "create_run + log_batch(10 params, 10 metrics)",
+                "runs/s",
+                api_runs / lf_api,
+                api_runs / ml_api,
+                note=f"information: first {api_runs:,} runs, through each API",
+            )
+        )
+    rep.rows.append(
+        Row(
+            f"search_runs filter + order_by, {sz.runs:,} runs",
+            "s",
+            lf_t,
+            ml_t,
+            higher_is_better=False,
+            bar=10,
+            note=f"max_results=100, median of {sz.repeats}",
+        )
+    )
+
+
+# 5. import ------------------------------------------------------------------------------
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
+
+
+def _import_time(module: str, repeats: int) -> float:
+    _python(f"import {module}")  # warm the file cache
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _python(f"import {module}")
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_import(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -> None:
+    bare = _import_time("sys", sz.repeats)
+    lf_t = _import_time("ledgerflow", sz.repeats)
+    ml_t = _import_time("mlflow", sz.repeats)
+    say(f"import: ledgerflow {lf_t:.3f}s, mlflow {ml_t:.3f}s, bare python {bare:.3f}s")
+    rep.rows.append(
+        Row(
+            'python -c "import X" (wall)',
+            "s",
+            lf_t,
+            ml_t,
+            higher_is_better=False,
+            max_lf=0.15,
+            note=f"median of {sz.repeats}; bare python {bare:.3f}s",
+        )
+    )
+    out = _python("import json, sys, ledgerflow; print(json.dumps(sorted(sys.modules)))")
+    loaded = {m.split(".")[0] for m in json.loads(out.stdout)}
+    heavy = [m for m in HEAVY if m in loaded]
+    rep.checks.append(
+        (
+            f"import ledgerflow loads none of {', '.join(HEAVY)}",
+            not heavy,
+            f"loaded: {', '.join(heavy)}" if heavy else "none loaded",
+        )
+    )
+    info = [f"{m}: {'loaded' if m in loaded else 'not loaded'}" for m in INFO_ONLY]
+    rep.notes.append("after import ledgerflow: " + "; ".join(info))
+
+
+# report ------------------------------------------------------------------------------------
+def machine_info() -> list[tuple[str, str]]:
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "?",
+    )
+    mem = next(
+        (
+            line.split()[1]
+            for line in _read("/proc/meminfo").splitlines()
+            if line.startswith("MemTotal")
+        ),
+        None,
+    )
+    git = (
+        subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "?"
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True
+    ).stdout.strip()
+    return [
+        ("cpus", f"{os.cpu_count()} x {cpu}"),
+        ("memory", f"{int(mem) / 2**20:.1f} GiB" if mem else "?"),
+        ("os", platform.platform()),
+        ("python", f"{platform.python_version()} ({sys.executable})"),
+        (
+            "ledgerflow",
+            f"{version('ledgerflow')} at {git}" + (" with uncommitted changes" if dirty else ""),
+        ),
+        ("mlflow", version("mlflow")),
+        (
+            "sqlalchemy / pydantic / sqlmodel",
+            f"{version('sqlalchemy')} / {version('pydantic')} / {version('sqlmodel')}",
+        ),
+        ("sqlite", sqlite3.sqlite_version),
+    ]
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    if unit == "s":
+        return f"{v:.4f}" if v < 1 else f"{v:.2f}"
+    return f"{v:,.0f}"
+
+
+def print_report(rep: Report) -> None:
+    head = ("benchmark", "unit", "Ledgerflow", "MLflow", "ratio", "bar", "result")
+    lines = [
+        (
+            r.name,
+            r.unit,
+            _fmt(r.lf, r.unit),
+            _fmt(r.ml, r.unit),
+            f"{r.ratio:,.1f}x" if r.ratio is not None else "-",
+            r.bar_text,
+            {True: "PASS", False: "MISS", None: ""}[r.passed],
+        )
+        for r in rep.rows
+    ]
+    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
+    print("\n" + "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for line in lines:
+        print(
+            "  ".join(
+                c.rjust(w) if 1 < i < 5 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+    print("\nratio = how many times faster Ledgerflow is (above 1: Ledgerflow wins)")
+    for r in rep.rows:
+        if r.note:
+            print(f"  {r.name.strip()}: {r.note}")
+    for name, ok, detail in rep.checks:
+        print(f"{'PASS' if ok else 'MISS'}  {name} ({detail})")
+    for note in rep.notes:
+        print(f"note: {note}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=BENCHES,
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHES)}",
+    )
+    ap.add_argument(
+        "--api-runs",
+        type=int,
+        default=None,
+        help="runs of the search benchmark created through each API (the rest in "
+        f"bulk); default {FULL.api_runs} ({QUICK.api_runs} with --quick)",
+    )
+    ap.add_argument("--json", type=Path, help="also write the results here as JSON")
+    args = ap.parse_args(argv)
+    sz = QUICK if args.quick else FULL
+    if args.api_runs is not None:
+        sz = Sizes(**{**asdict(sz), "api_runs": args.api_runs})
+    chosen = [b for b in BENCHES if not args.only or b in args.only]
+
+    print(
+        "Ledgerflow vs MLflow (sqlite), tracking benchmarks" + (" [--quick]" if args.quick else "")
+    )
+    for k, v in machine_info():
+        print(f"  {k:34} {v}")
+    print(f"  {'sizes':34} {asdict(sz)}")
+    rep = Report()
+    benches = {
+        "log_metric": bench_log_metric,
+        "log_batch": bench_log_batch,
+        "history": bench_history,
+        "search": bench_search,
+        "import": bench_import,
+    }
+    cache: dict[str, Any] = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ledgerflow-bench-") as tmp:
+        systems = Systems(Path(tmp))
+        for name in chosen:
+            say(f"{name} ...")
+            benches[name](sz, systems, rep, cache)
+        import ledgerflow as lf
+
+        lf.set_tracking_uri(tmp)  # write any buffered points before the folder goes
+    print_report(rep)
+    if args.quick:
+        print("note: --quick sizes are smaller than the bars assume; PASS/MISS is indicative")
+    print(f"total benchmark time: {time.perf_counter() - started:.0f}s")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": dict(machine_info()),
+                    "sizes": asdict(sz),
+                    "rows": [dict(asdict(r), ratio=r.ratio, passed=r.passed) for r in rep.rows],
+                    "checks": rep.checks,
+                    "notes": rep.notes,
+                },
+                indent=2,
+            )
+        )
+    missed = [r for r in rep.rows if r.passed is False] + [c for c in rep.checks if not c[1]]
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
