@@ -7,13 +7,14 @@ so code written for MLflow reads Ledgerflow results unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
+class Metric(NamedTuple):
+    """One metric point. A named tuple: histories have hundreds of thousands of them."""
+
     key: str
     value: float
     timestamp: int

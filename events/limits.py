@@ -65,7 +65,12 @@ def check_metric_value(key: str, value: object) -> float:
             f"metric {key!r} must be a number, got {type(value).__name__}: {value!r:.60}",
             field=key,
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidInput(
+            f"metric {key!r} value {value} is too large for a 64-bit float", field=key
+        ) from None
 
 
 def check_step(step: object) -> int:

@@ -329,12 +329,8 @@ def log_metric(
         limits.check_key(key, "metric")
         _valid_metric_keys.add(key)
     t = type(value)
-    v = (
-        value
-        if t is float
-        else (float(value) if t is int else limits.check_metric_value(key, value))
-    )
-    s = 0 if step is None else (step if type(step) is int else limits.check_step(step))
+    v = value if t is float else limits.check_metric_value(key, value)
+    s = 0 if step is None else limits.check_step(step)
     ts = time.time_ns() // 1_000_000 if timestamp is None else limits.check_timestamp(timestamp)
     buf = _buffer or _metric_buffer()
     buf.add(run_id or _run_id_for_logging(), key, v, ts, s)

@@ -10,13 +10,14 @@ order of events within their stream, so every log adapter gives the same views.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
+from ledgerflow.services.projector.sql import bulk_insert, upsert
 from ledgerflow.services.projector.tables import (
     ARTIFACTS,
     EXPERIMENT_TAGS,
@@ -61,20 +62,6 @@ def handles(cls: type[p.Payload]) -> Callable[[Handler], Handler]:
     return register
 
 
-def bulk_insert(
-    conn: Connection, table: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """Insert many rows through the driver's executemany, skipping SQLAlchemy's per-row
-    parameter processing: metric points are the one place where that cost dominates."""
-    style = conn.dialect.paramstyle
-    marks = ", ".join("?" if style == "qmark" else "%s" for _ in columns)
-    if style not in ("qmark", "format", "pyformat"):
-        conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
-        return
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
-    conn.exec_driver_sql(sql, rows)
-
-
 def _experiment(conn: Connection, experiment_id: str) -> Any:
     row = conn.execute(select(E).where(E.c.experiment_id == experiment_id)).first()
     if row is None:
@@ -90,14 +77,12 @@ def _run(conn: Connection, run_id: str) -> Any:
 
 
 def _upsert_kv(conn: Connection, table: Any, id_col: str, id_: str, items: dict[str, str]) -> None:
-    for key, value in items.items():
-        done = conn.execute(
-            update(table)
-            .where(and_(table.c[id_col] == id_, table.c.key == key))
-            .values(value=value)
-        )
-        if done.rowcount == 0:
-            conn.execute(insert(table).values({id_col: id_, "key": key, "value": value}))
+    upsert(
+        conn,
+        table,
+        (id_col, "key"),
+        [{id_col: id_, "key": k, "value": v} for k, v in items.items()],
+    )
 
 
 @handles(p.ExperimentCreated)
@@ -242,27 +227,16 @@ def metrics_logged(conn: Connection, ev: Event) -> None:
             latest[key] = (step, ts, v)
     if rows:
         bulk_insert(conn, MP, ("run_id", "key", "step", "timestamp", "value"), rows)
-    if not latest:
-        return
-    stored = {
-        r.key: (r.step, r.timestamp)
-        for r in conn.execute(
-            select(LM.c.key, LM.c.step, LM.c.timestamp).where(
-                and_(LM.c.run_id == run_id, LM.c.key.in_(list(latest)))
-            )
-        )
-    }
-    for key, (step, ts, v) in latest.items():
-        if key not in stored:
-            conn.execute(
-                insert(LM).values(run_id=run_id, key=key, step=step, timestamp=ts, value=v)
-            )
-        elif (step, ts) >= stored[key]:
-            conn.execute(
-                update(LM)
-                .where(and_(LM.c.run_id == run_id, LM.c.key == key))
-                .values(step=step, timestamp=ts, value=v)
-            )
+    upsert(
+        conn,
+        LM,
+        ("run_id", "key"),
+        [
+            {"run_id": run_id, "key": k, "step": st, "timestamp": ts, "value": v}
+            for k, (st, ts, v) in latest.items()
+        ],
+        newer_only=True,
+    )
 
 
 @handles(p.RunTagsSet)
@@ -289,17 +263,12 @@ def tag_deleted(conn: Connection, ev: Event) -> None:
 def artifact_logged(conn: Connection, ev: Event) -> None:
     d = _data(ev, p.RunArtifactLogged)
     _run(conn, d.run_id)
-    done = conn.execute(
-        update(A)
-        .where(and_(A.c.run_id == d.run_id, A.c.path == d.path))
-        .values(size=d.size, sha256=d.sha256, time=ev.time)
+    upsert(
+        conn,
+        A,
+        ("run_id", "path"),
+        [{"run_id": d.run_id, "path": d.path, "size": d.size, "sha256": d.sha256, "time": ev.time}],
     )
-    if done.rowcount == 0:
-        conn.execute(
-            insert(A).values(
-                run_id=d.run_id, path=d.path, size=d.size, sha256=d.sha256, time=ev.time
-            )
-        )
 
 
 @handles(p.RunFinished)

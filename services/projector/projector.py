@@ -10,16 +10,17 @@ database's write lock serializes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.exc import OperationalError
 
 from ledgerflow.events.envelope import Position, Recorded
 from ledgerflow.events.errors import Timeout, Unavailable
-from ledgerflow.events.log import CorruptRecord, EventLog
+from ledgerflow.events.log import CorruptRecord, EventLog, Item
 from ledgerflow.services.projector.handlers import HANDLERS, Rejected
+from ledgerflow.services.projector.sql import upsert
 from ledgerflow.services.projector.tables import (
     APPLIED_EVENTS,
     CHECKPOINTS,
@@ -31,6 +32,7 @@ CP = CHECKPOINTS
 AE = APPLIED_EVENTS
 DL = DEAD_LETTERS
 
+ANALYZE_EVERY = 5_000  # events applied between refreshes of SQLite's planner statistics
 Progress = Callable[[int, int | None], None]
 """Called with (events applied so far, None) by catch_up, and with (position reached,
 head position) by rebuild, so a progress bar can show how far through the log it is."""
@@ -44,6 +46,7 @@ class Projector:
         self.engine = engine
         self.name = name
         self.batch = batch
+        self._since_analyze = 0
         self._create()
 
     def _create(self) -> None:
@@ -68,7 +71,19 @@ class Projector:
             if progress:
                 progress(total, None)
             if n < self.batch:
+                self._note_growth(total)
                 return total
+
+    def _note_growth(self, applied: int) -> None:
+        """Refresh the query planner's statistics after the views grew a lot, so searches
+        keep choosing the selective index (SQLite has no autovacuum to do it for us)."""
+        self._since_analyze += applied
+        if self._since_analyze < ANALYZE_EVERY or self.engine.dialect.name != "sqlite":
+            return
+        self._since_analyze = 0
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
+            conn.exec_driver_sql("ANALYZE")
 
     def wait_for(self, position: Position, timeout: float) -> None:
         """Read-your-writes: return once `position` is applied, projecting it ourselves."""
@@ -90,63 +105,71 @@ class Projector:
             items = list(self.log.read(start, limit=self.batch))
             if not items:
                 return 0
-            for item in items:
-                self.apply(conn, item)
-            last = items[-1].position
-            if (
-                conn.execute(
-                    update(CP).where(CP.c.name == self.name).values(position=last)
-                ).rowcount
-                == 0
-            ):
-                conn.execute(insert(CP).values(name=self.name, position=last))
+            self.apply_all(conn, items)
+            upsert(conn, CP, ("name",), [{"name": self.name, "position": items[-1].position}])
             return len(items)
 
-    def apply(self, conn: Connection, item: Recorded | CorruptRecord) -> None:
-        if isinstance(item, CorruptRecord):
-            self._dead_letter(
-                conn,
-                item.position,
-                item.id,
-                item.type,
-                item.stream,
-                "corrupt",
-                item.reason,
-                item.data,
-            )
-            return
-        ev = item.event
-        if conn.execute(select(AE.c.event_id).where(AE.c.event_id == ev.id)).first():
-            return  # redelivered: already applied
-        handler = HANDLERS.get(ev.type)
-        if handler is None:
-            return  # an event type these views do not fold (e.g. one another service owns)
-        savepoint = conn.begin_nested()
+    def apply_all(self, conn: Connection, items: Sequence[Item]) -> None:
+        """Apply a batch of log items inside the caller's transaction.
+
+        The fast path applies the whole batch under one savepoint. If any event is
+        rejected or a handler fails, that savepoint is rolled back and the batch is
+        applied again one event at a time, each under its own savepoint, so only the
+        offending events are dead-lettered. Database errors propagate for a retry.
+        """
         try:
-            handler(conn, ev)
-        except Rejected as r:
-            savepoint.rollback()
-            self._dead_letter(
-                conn, item.position, ev.id, ev.type, ev.stream, "rejected", str(r), _data_json(item)
-            )
+            with conn.begin_nested():
+                self._apply(conn, items, careful=False)
         except OperationalError:
-            savepoint.rollback()
-            raise  # the database, not the event: retry the whole batch
-        except Exception as e:  # a bug in a handler must not stop the projector or drift silently
-            savepoint.rollback()
-            self._dead_letter(
-                conn,
-                item.position,
-                ev.id,
-                ev.type,
-                ev.stream,
-                "rejected",
-                f"{type(e).__name__}: {e}",
-                _data_json(item),
+            raise
+        except Exception:
+            self._apply(conn, items, careful=True)
+
+    def _apply(self, conn: Connection, items: Sequence[Item], *, careful: bool) -> None:
+        ids = [i.event.id for i in items if isinstance(i, Recorded)]
+        done: set[str] = set()
+        for chunk in range(0, len(ids), 500):
+            done.update(
+                conn.execute(
+                    select(AE.c.event_id).where(AE.c.event_id.in_(ids[chunk : chunk + 500]))
+                ).scalars()
             )
-        else:
-            savepoint.commit()
-        conn.execute(insert(AE).values(event_id=ev.id))
+        applied: list[dict[str, str]] = []
+        for item in items:
+            if isinstance(item, CorruptRecord):
+                self._dead_letter(
+                    conn, item.position, item.id, item.type, item.stream, "corrupt",
+                    item.reason, item.data,
+                )  # fmt: skip
+                continue
+            ev = item.event
+            if ev.id in done:
+                continue  # redelivered: already applied
+            done.add(ev.id)
+            applied.append({"event_id": ev.id})
+            handler = HANDLERS.get(ev.type)
+            if handler is None:
+                continue  # an event type these views do not fold (another service owns it)
+            if not careful:
+                handler(conn, ev)
+                continue
+            savepoint = conn.begin_nested()
+            try:
+                handler(conn, ev)
+            except OperationalError:
+                savepoint.rollback()
+                raise  # the database, not the event: retry the whole batch
+            except Exception as e:
+                savepoint.rollback()
+                reason = str(e) if isinstance(e, Rejected) else f"{type(e).__name__}: {e}"
+                self._dead_letter(
+                    conn, item.position, ev.id, ev.type, ev.stream, "rejected", reason,
+                    _data_json(item),
+                )  # fmt: skip
+            else:
+                savepoint.commit()
+        if applied:
+            conn.execute(insert(AE), applied)
 
     def _dead_letter(
         self,
@@ -187,8 +210,7 @@ class Projector:
                     items = list(self.log.read(after, limit=self.batch))
                     if not items:
                         break
-                    for item in items:
-                        self.apply(conn, item)
+                    self.apply_all(conn, items)
                     after = items[-1].position
                     applied += len(items)
                     if progress:
@@ -198,6 +220,7 @@ class Projector:
             return applied
 
         applied: int = _retry(run, "rebuilding the views")
+        self._note_growth(ANALYZE_EVERY)
         return applied
 
     def dead_letter_count(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 from collections import defaultdict
@@ -22,6 +23,7 @@ from ledgerflow.events.entities import (
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.projector import search
 from ledgerflow.services.projector.filters import parse_filter, parse_order_by
+from ledgerflow.services.projector.sql import fetch_all
 from ledgerflow.services.projector.tables import (
     ARTIFACTS,
     EXPERIMENT_TAGS,
@@ -143,25 +145,25 @@ class Queries:
         return runs[0]
 
     def _load_runs(self, run_ids: list[str]) -> list[Run]:
-        if not run_ids:
-            return []
+        """Runs with their params, tags and latest metrics, in the order of `run_ids`."""
+        rows: dict[str, Any] = {}
+        params: dict[str, dict[str, str]] = defaultdict(dict)
+        tags: dict[str, dict[str, str]] = defaultdict(dict)
+        metrics: dict[str, dict[str, float]] = defaultdict(dict)
         with self.engine.connect() as conn:
-            rows = {r.run_id: r for r in conn.execute(select(R).where(R.c.run_id.in_(run_ids)))}
-            params: dict[str, dict[str, str]] = defaultdict(dict)
-            tags: dict[str, dict[str, str]] = defaultdict(dict)
-            metrics: dict[str, dict[str, float]] = defaultdict(dict)
-            for rid, k, v in conn.execute(
-                select(PA.c.run_id, PA.c.key, PA.c.value).where(PA.c.run_id.in_(run_ids))
-            ):
-                params[rid][k] = v
-            for rid, k, v in conn.execute(
-                select(T.c.run_id, T.c.key, T.c.value).where(T.c.run_id.in_(run_ids))
-            ):
-                tags[rid][k] = v
-            for rid, k, v in conn.execute(
-                select(LM.c.run_id, LM.c.key, LM.c.value).where(LM.c.run_id.in_(run_ids))
-            ):
-                metrics[rid][k] = _value(v)
+            for start in range(0, len(run_ids), 500):  # stay under bound-parameter limits
+                chunk = run_ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows.update(
+                    (r.run_id, r) for r in conn.execute(select(R).where(R.c.run_id.in_(chunk)))
+                )
+                for table, into in (("params", params), ("tags", tags)):
+                    sql = f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks})"
+                    for rid, k, v in fetch_all(conn, sql, tuple(chunk)):
+                        into[rid][k] = v
+                sql = f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})"
+                for rid, k, v in fetch_all(conn, sql, tuple(chunk)):
+                    metrics[rid][k] = _value(v)
         return [
             Run(_info(rows[rid]), RunData(metrics[rid], params[rid], tags[rid]))
             for rid in run_ids
@@ -188,7 +190,7 @@ class Queries:
             )
         node = parse_filter(filter_string)
         keys = parse_order_by(list(order_by) if order_by else None) or search.DEFAULT_ORDER
-        columns = [(search.order_column(k), k.descending) for k in keys]
+        columns, source = search.order_sources(keys)
         exp_ids = [str(e) for e in experiment_ids]
         fingerprint = hashlib.sha256(
             repr((exp_ids, filter_string, keys, str(run_view_type))).encode()
@@ -205,6 +207,7 @@ class Queries:
             where = and_(where, search.after_cursor(columns, values, last_id))
         stmt = (
             select(R.c.run_id, *(c.label(f"k{i}") for i, (c, _) in enumerate(columns)))
+            .select_from(source)
             .where(where)
             .order_by(*search.order_by_clauses(columns))
             .limit(max_results + 1)
@@ -229,14 +232,23 @@ class Queries:
         with self.engine.connect() as conn:
             if conn.execute(select(R.c.run_id).where(R.c.run_id == run_id)).first() is None:
                 raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
-            rows = conn.execute(
-                select(MP.c.step, MP.c.timestamp, MP.c.value)
-                .where(MP.c.run_id == run_id, MP.c.key == key)
-                .order_by(MP.c.step, MP.c.timestamp, MP.c.id)
-            ).all()
+            rows = fetch_all(
+                conn,
+                "SELECT step, timestamp, value FROM metric_points "
+                "WHERE run_id = ? AND key = ? ORDER BY step, timestamp, id",
+                (run_id, key),
+            )
         if max_points is not None and len(rows) > max_points:
             rows = downsample(rows, max_points)
-        return [Metric(key, math.nan if v is None else v, ts, step) for step, ts, v in rows]
+        nan = math.nan
+        # Hundreds of thousands of small tuples would set off several full collections.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return [Metric(key, nan if v is None else v, ts, step) for step, ts, v in rows]
+        finally:
+            if paused:
+                gc.enable()
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         prefix = (path or "").strip("/")

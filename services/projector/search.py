@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     and_,
     case,
-    exists,
     false,
     literal,
     not_,
@@ -99,24 +99,30 @@ def _comparison(c: Comparison) -> ColumnElement[bool]:
         if c.op == "IS NOT NULL":
             return col.is_not(None)
         return _apply_op(col, c.op, c.value)
+    # `run_id IN (runs having such a key/value)`: the subquery runs once over the
+    # (key, value) index instead of once per run, and still nests under OR and NOT.
     table = _KV_TABLES[c.entity]
-    has_key = and_(table.c.run_id == R.c.run_id, table.c.key == c.key)
+    having_key = select(table.c.run_id).where(table.c.key == c.key)
     if c.op == "IS NULL":
-        return ~exists().where(has_key)
+        return R.c.run_id.not_in(having_key)
     if c.op == "IS NOT NULL":
-        return exists().where(has_key)
-    return exists().where(has_key, _apply_op(table.c.value, c.op, c.value))
+        return R.c.run_id.in_(having_key)
+    return R.c.run_id.in_(having_key.where(_apply_op(table.c.value, c.op, c.value)))
 
 
-def order_column(key: OrderKey) -> Any:
-    if key.entity == "attribute":
-        return R.c[key.key]
-    table = _KV_TABLES[key.entity]
-    return (
-        select(table.c.value)
-        .where(table.c.run_id == R.c.run_id, table.c.key == key.key)
-        .scalar_subquery()
-    )
+def order_sources(keys: tuple[OrderKey, ...]) -> tuple[list[tuple[Any, bool]], FromClause]:
+    """The columns to order by, with `runs` LEFT JOINed to one alias per metric, param
+    or tag key (a run without that key sorts last)."""
+    source: FromClause = R
+    columns: list[tuple[Any, bool]] = []
+    for i, key in enumerate(keys):
+        if key.entity == "attribute":
+            columns.append((R.c[key.key], key.descending))
+            continue
+        alias = _KV_TABLES[key.entity].alias(f"order_{i}")
+        source = source.outerjoin(alias, and_(alias.c.run_id == R.c.run_id, alias.c.key == key.key))
+        columns.append((alias.c.value, key.descending))
+    return columns, source
 
 
 DEFAULT_ORDER = (OrderKey("attribute", "start_time", True),)

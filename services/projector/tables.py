@@ -63,7 +63,10 @@ class MetricPoint(SQLModel, table=True):
     """Every logged point. `value` NULL means NaN (SQLite cannot store NaN)."""
 
     __tablename__ = "metric_points"
-    __table_args__ = (Index("points_by_run_key_step", "run_id", "key", "step"),)
+    # Covering: a history read is one ordered index range scan, no table lookups.
+    __table_args__ = (
+        Index("points_by_run_key_step", "run_id", "key", "step", "timestamp", "id", "value"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     run_id: str
     key: str

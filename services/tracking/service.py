@@ -32,6 +32,7 @@ from ledgerflow.services.projector.tables import (
 )
 from ledgerflow.services.tracking import decide
 
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 DL = DEAD_LETTERS
@@ -228,15 +229,19 @@ class TrackingService:
         self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
     ) -> None:
         """Validate (key, value, timestamp, step) tuples and log them."""
-        pts = [
-            (
-                limits.check_key(k, "metric"),
-                limits.check_metric_value(k, v),
-                limits.check_timestamp(ts),
-                limits.check_step(st),
+        pts = []
+        keys: set[str] = set()
+        for k, v, ts, st in metrics:
+            if not isinstance(k, str) or k not in keys:  # each distinct key checked once
+                keys.add(limits.check_key(k, "metric"))
+            pts.append(
+                (
+                    k,
+                    v if type(v) is float else limits.check_metric_value(k, v),
+                    ts if type(ts) is int else limits.check_timestamp(ts),
+                    st if type(st) is int and _I64_MIN <= st <= _I64_MAX else limits.check_step(st),
+                )
             )
-            for k, v, ts, st in metrics
-        ]
         if pts:
             self.log_metric_points(run_id, pts, actor=actor)
 

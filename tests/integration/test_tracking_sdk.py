@@ -116,6 +116,16 @@ def test_changing_a_param_is_refused_and_names_both_values(tracking, client):
         (lambda: lf.log_metric("k" * 251, 1.0), "limit is 250"),
         (lambda: lf.log_metric("bad\nname", 1.0), "not allowed"),
         (lambda: lf.log_metric("m", 1.0, step=0.5), "step must be an integer"),
+        (lambda: lf.log_metric("m", 1.0, step=2**64), "does not fit in 64 bits"),
+        (lambda: lf.log_metric("m", 10**400), "too large"),
+        (
+            lambda: lf.Client().log_batch(lf.active_run().info.run_id, [("m", 1.0, 0, 2**70)]),
+            "does not fit",
+        ),
+        (
+            lambda: lf.Client().log_batch(lf.active_run().info.run_id, [(["m"], 1.0, 0, 0)]),
+            "must be a string",
+        ),
         (lambda: lf.log_param("p", "x" * 6001), "limit is 6000"),
         (lambda: lf.log_param("k" * 251, 1), "limit is 250"),
         (lambda: lf.set_tag("t", "x" * 8001), "limit is 8000"),
