@@ -72,7 +72,7 @@ def line(text: str, style: str | None = None) -> None:
 
 # JSON ----------------------------------------------------------------------------------
 def jsonable(value: Any) -> Any:
-    """Plain JSON values from dataclasses, named tuples, mappings, sequences and non-finite floats."""
+    """Plain JSON values from dataclasses, named tuples, mappings, sequences, non-finite floats."""
     if is_dataclass(value) and not isinstance(value, type):
         return jsonable(asdict(value))
     if isinstance(value, tuple) and hasattr(value, "_asdict"):  # named tuples, e.g. Metric
