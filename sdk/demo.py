@@ -378,10 +378,31 @@ def _print_summary(client: Client, experiment_id: str, parent_id: str, elapsed: 
     if where != _where(load_settings()):  # the commands below would look elsewhere
         console.print(f"  export LEDGERFLOW_TRACKING_URI={where}")
     show_id = best_id or parent_id
+    exe = _ledgerflow_command()
     for cmd in (
-        f"ledgerflow runs list --experiment {EXPERIMENT}",
-        f"ledgerflow runs show {parent_id}",
-        f"ledgerflow metrics history {show_id} val_accuracy",
-        "ledgerflow events tail --type 'run.*'",
+        f"{exe} runs list --experiment {EXPERIMENT}",
+        f"{exe} runs show {parent_id}",
+        f"{exe} metrics history {show_id} val_accuracy",
+        f"{exe} events tail --type 'run.*'",
     ):
-        console.print(f"  {cmd}", markup=False, highlight=False)
+        console.print(f"  {cmd}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _ledgerflow_command() -> str:
+    """How the user can run the CLI from here: `ledgerflow` if it is on the PATH, else the
+    script next to this interpreter (e.g. `.venv/bin/ledgerflow` before activating)."""
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    if shutil.which("ledgerflow"):
+        return "ledgerflow"
+    script = Path(sys.executable).parent / "ledgerflow"
+    if not script.exists():
+        return "ledgerflow"
+    try:
+        rel = os.path.relpath(script)
+    except ValueError:  # another drive on Windows
+        return str(script)
+    return rel if not rel.startswith("..") else str(script)
