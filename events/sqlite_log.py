@@ -78,6 +78,8 @@ def retry_locked(fn: Callable[[], T], what: str, deadline_s: float = LOCK_RETRY_
                 ) from e
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
+        except sqlite3.DatabaseError as e:  # e.g. "file is not a database"
+            raise Unavailable(f"{what} failed: {e}; is the file really a Ledgerflow log?") from e
 
 
 def notify_folder(path: Path) -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ledgerflow.events.envelope import Position, Recorded
 from ledgerflow.events.errors import Timeout, Unavailable
@@ -251,3 +251,5 @@ def _retry(fn: Callable[[], Any], what: str, deadline_s: float = 120.0) -> Any:
                 raise Unavailable(f"{what} failed: {e.orig}") from e
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
+        except DBAPIError as e:  # not a database, permission denied, connection refused
+            raise Unavailable(f"{what} failed: {e.orig}") from e
