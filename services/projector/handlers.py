@@ -19,24 +19,29 @@ from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
 from ledgerflow.services.projector.sql import bulk_insert, upsert
 from ledgerflow.services.projector.tables import (
-    ARTIFACTS,
-    EXPERIMENT_TAGS,
-    EXPERIMENTS,
-    LATEST_METRICS,
-    METRIC_POINTS,
-    PARAMS,
-    RUNS,
-    TAGS,
+    ARTIFACTS as A,
 )
-
-E = EXPERIMENTS
-ET = EXPERIMENT_TAGS
-R = RUNS
-PA = PARAMS
-T = TAGS
-MP = METRIC_POINTS
-LM = LATEST_METRICS
-A = ARTIFACTS
+from ledgerflow.services.projector.tables import (
+    EXPERIMENT_TAGS as ET,
+)
+from ledgerflow.services.projector.tables import (
+    EXPERIMENTS as E,
+)
+from ledgerflow.services.projector.tables import (
+    LATEST_METRICS as LM,
+)
+from ledgerflow.services.projector.tables import (
+    METRIC_POINTS as MP,
+)
+from ledgerflow.services.projector.tables import (
+    PARAMS as PA,
+)
+from ledgerflow.services.projector.tables import (
+    RUNS as R,
+)
+from ledgerflow.services.projector.tables import (
+    TAGS as T,
+)
 
 Handler = Callable[[Connection, Event], None]
 HANDLERS: dict[str, Handler] = {}

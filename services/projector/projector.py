@@ -22,15 +22,17 @@ from ledgerflow.events.log import CorruptRecord, EventLog, Item
 from ledgerflow.services.projector.handlers import HANDLERS, Rejected
 from ledgerflow.services.projector.sql import upsert
 from ledgerflow.services.projector.tables import (
-    APPLIED_EVENTS,
-    CHECKPOINTS,
-    DEAD_LETTERS,
+    APPLIED_EVENTS as AE,
+)
+from ledgerflow.services.projector.tables import (
+    CHECKPOINTS as CP,
+)
+from ledgerflow.services.projector.tables import (
+    DEAD_LETTERS as DL,
+)
+from ledgerflow.services.projector.tables import (
     METADATA,
 )
-
-CP = CHECKPOINTS
-AE = APPLIED_EVENTS
-DL = DEAD_LETTERS
 
 ANALYZE_EVERY = 5_000  # events applied between refreshes of SQLite's planner statistics
 Progress = Callable[[int, int | None], None]

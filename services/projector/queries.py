@@ -25,24 +25,17 @@ from ledgerflow.services.projector import search
 from ledgerflow.services.projector.filters import parse_filter, parse_order_by
 from ledgerflow.services.projector.sql import fetch_all
 from ledgerflow.services.projector.tables import (
-    ARTIFACTS,
-    EXPERIMENT_TAGS,
-    EXPERIMENTS,
-    LATEST_METRICS,
-    METRIC_POINTS,
-    PARAMS,
-    RUNS,
-    TAGS,
+    ARTIFACTS as A,
 )
-
-E = EXPERIMENTS
-ET = EXPERIMENT_TAGS
-R = RUNS
-PA = PARAMS
-T = TAGS
-LM = LATEST_METRICS
-MP = METRIC_POINTS
-A = ARTIFACTS
+from ledgerflow.services.projector.tables import (
+    EXPERIMENT_TAGS as ET,
+)
+from ledgerflow.services.projector.tables import (
+    EXPERIMENTS as E,
+)
+from ledgerflow.services.projector.tables import (
+    RUNS as R,
+)
 
 VIEW_TYPES = {
     "ACTIVE_ONLY": ("active",),

@@ -29,16 +29,17 @@ from sqlalchemy import (
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.projector.filters import And, Comparison, Node, Not, Or, OrderKey
 from ledgerflow.services.projector.tables import (
-    LATEST_METRICS,
-    PARAMS,
-    RUNS,
-    TAGS,
+    LATEST_METRICS as LM,
 )
-
-R = RUNS
-LM = LATEST_METRICS
-PA = PARAMS
-T = TAGS
+from ledgerflow.services.projector.tables import (
+    PARAMS as PA,
+)
+from ledgerflow.services.projector.tables import (
+    RUNS as R,
+)
+from ledgerflow.services.projector.tables import (
+    TAGS as T,
+)
 
 _KV_TABLES = {"metric": LM, "param": PA, "tag": T}
 

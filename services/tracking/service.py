@@ -28,14 +28,13 @@ from ledgerflow.services.artifacts import ArtifactStore, safe_relpath
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.tables import (
-    DEAD_LETTERS,
+    DEAD_LETTERS as DL,
 )
 from ledgerflow.services.tracking import decide
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
-DL = DEAD_LETTERS
 
 
 class TrackingService:
