@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         60.0, gt=0, description="how long a command waits for its event to be projected"
     )
     user: str | None = Field(None, description="who the SDK reports as actor and run user")
+    experiment_id: str | None = Field(
+        None, description="the experiment runs go to when none was set in code"
+    )
+    experiment_name: str | None = Field(
+        None, description="like experiment_id, by name (created if missing)"
+    )
 
     @field_validator("tracking_uri")
     @classmethod

@@ -164,12 +164,17 @@ def delete_experiment(experiment_id: str) -> None:
 
 
 def _active_experiment_id() -> str:
-    env = os.environ.get("MLFLOW_EXPERIMENT_ID") or os.environ.get("LEDGERFLOW_EXPERIMENT_ID")
+    """The experiment set in code, else LEDGERFLOW_EXPERIMENT_ID / _NAME, else "Default"."""
     if _experiment_id is not None:
         return _experiment_id
-    if env:
-        return env
+    settings = _current_settings()
+    if settings.experiment_id:
+        return settings.experiment_id
     c = _client()
+    if settings.experiment_name:
+        return c._backend.tracking.get_or_create_experiment(
+            settings.experiment_name, actor=c._actor
+        ).experiment_id
     return c._backend.tracking.default_experiment(actor=c._actor).experiment_id
 
 
@@ -387,7 +392,7 @@ def search_runs(
     experiment_ids: Sequence[str] | None = None,
     filter_string: str = "",
     run_view_type: int | str = 1,
-    max_results: int = 100_000 // 2,
+    max_results: int = 100_000,
     order_by: Sequence[str] | None = None,
     output_format: str = "pandas",
     experiment_names: Sequence[str] | None = None,

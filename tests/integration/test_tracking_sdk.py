@@ -420,3 +420,24 @@ def test_system_tags_record_the_git_commit_of_the_source(tmp_path):
     tags = lf.Client(str(data)).get_run(out.stdout.strip()).data.tags
     assert tags["mlflow.source.git.commit"] == head
     assert tags["mlflow.source.name"] == str(script)
+
+
+def test_the_experiment_can_come_from_the_environment(tmp_path):
+    import subprocess
+
+    from tests.conftest import PYTHON, ROOT, python_env
+
+    data = tmp_path / "data"
+    env = python_env(data) | {"LEDGERFLOW_EXPERIMENT_NAME": "from-env"}
+    code = "import ledgerflow as lf\nwith lf.start_run() as r:\n    print(r.info.experiment_id)"
+    out = subprocess.run(
+        [PYTHON, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert lf.Client(str(data)).get_experiment(out.stdout.strip()).name == "from-env"
+
+
+def test_runs_without_an_experiment_go_to_default(tracking, client):
+    with lf.start_run() as run:
+        pass
+    assert client.get_experiment(run.info.experiment_id).name == "Default"
+    assert run.info.experiment_id == "0"
