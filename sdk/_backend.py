@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -37,3 +38,17 @@ def close_all() -> None:
         for b in _backends.values():
             b.close()
         _backends.clear()
+
+
+def _forget_in_child() -> None:
+    """After fork, the child must not use the parent's database connections: drop them
+    without closing (closing would disturb the parent) and open fresh ones on demand."""
+    global _lock
+    _lock = threading.Lock()
+    for b in _backends.values():
+        for engine in b.engines:
+            engine.dispose(close=False)
+    _backends.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

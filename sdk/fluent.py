@@ -497,4 +497,13 @@ def _at_exit() -> None:
         close_all()
 
 
+def _reset_in_child() -> None:
+    """A forked child starts with an empty metric buffer: points still buffered in the
+    parent are the parent's to write, and writing them here too would duplicate them."""
+    global _buffer, _lock
+    _buffer = None
+    _lock = threading.RLock()
+
+
 atexit.register(_at_exit)
+os.register_at_fork(after_in_child=_reset_in_child)

@@ -170,3 +170,43 @@ def test_interpreter_exit_writes_buffered_points_and_ends_the_run(tmp_path: Path
     client = lf.Client(str(data))
     assert len(client.get_metric_history(run_id, "loss")) == 3000
     assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_a_forked_child_logs_its_own_run_without_replaying_the_parents_buffer(tmp_path: Path):
+    data = tmp_path / "data"
+    code = textwrap.dedent("""
+        import multiprocessing as mp
+        import ledgerflow as lf
+
+        def child(q):
+            with lf.start_run(run_name="child", nested=True) as run:
+                lf.log_metric("c", 1.0)
+            lf.flush()  # must not write the parent's buffered points a second time
+            q.put(run.info.run_id)
+
+        with lf.start_run(run_name="parent") as parent:
+            for i in range(100):
+                lf.log_metric("p", float(i), step=i)  # buffered, not yet written
+            ctx = mp.get_context("fork")
+            q = ctx.Queue()
+            proc = ctx.Process(target=child, args=(q,))
+            proc.start()
+            child_id = q.get(timeout=60)
+            proc.join(60)
+        print(parent.info.run_id, child_id, proc.exitcode)
+    """)
+    out = subprocess.run(
+        [PYTHON, "-c", code],
+        env=python_env(data),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    parent_id, child_id, exitcode = out.stdout.split()
+    assert exitcode == "0", out.stderr
+    client = lf.Client(str(data))
+    assert len(client.get_metric_history(parent_id, "p")) == 100  # once, not twice
+    assert client.get_run(child_id).data.metrics == {"c": 1.0}
+    assert client.get_run(child_id).info.status == "FINISHED"
