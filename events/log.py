@@ -50,10 +50,12 @@ class EventLog(Protocol):
         *,
         stop: threading.Event | None = None,
         follow: bool = True,
+        idle_wait: float = 1.0,
     ) -> Iterator[Item]:
         """Replay from `after`, then keep yielding new events as they are appended,
         waking on appends rather than spinning, until `stop` is set (or, with
-        follow=False, once the head is reached)."""
+        follow=False, once the head is reached). `idle_wait` bounds how long a quiet
+        follower sleeps before looking again even without a wake-up."""
         ...
 
     def head(self) -> Position | None:

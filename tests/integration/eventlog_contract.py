@@ -111,7 +111,7 @@ class EventLogContract:
         arrived: list[float] = []
 
         def follow() -> None:
-            for _ in log.subscribe("latest", stop=stop, idle_wait=30.0):  # type: ignore[call-arg]
+            for _ in log.subscribe("latest", stop=stop, idle_wait=30.0):
                 arrived.append(time.monotonic())
                 stop.set()
 
