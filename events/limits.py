@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from ledgerflow.events.errors import InvalidInput
 
@@ -94,3 +96,12 @@ def check_name(name: object, what: str, limit: int) -> str:
     if len(name) > limit:
         raise InvalidInput(f"{what} is {len(name)} characters; the limit is {limit}", field=what)
     return name
+
+
+def check_mapping(value: object, what: str) -> Mapping[Any, Any]:
+    """`log_params`, `set_tags` and friends take a dict of name -> value."""
+    if not isinstance(value, Mapping):
+        raise InvalidInput(
+            f"{what} must be a dict of name -> value, got {type(value).__name__}", field=what
+        )
+    return value

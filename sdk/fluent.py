@@ -33,6 +33,7 @@ _buffer: MetricBuffer | None = None
 _local = threading.local()
 _valid_metric_keys: set[str] = set()
 _last_run_id: str | None = None
+_known_runs: set[str] = set()  # runs this process has seen active, to skip re-checking
 
 
 # configuration -------------------------------------------------------------------------
@@ -266,6 +267,7 @@ def start_run(
         )
         run = c.get_run(info.run_id)
     active = ActiveRun(run)
+    _known_runs.add(run.info.run_id)
     st.append(active)
     return active
 
@@ -330,15 +332,19 @@ def log_metric(
     run_id: str | None = None,
 ) -> None:
     """Buffer one metric point; it is written in the background, or by flush()/end_run()."""
-    if key not in _valid_metric_keys:
-        limits.check_key(key, "metric")
-        _valid_metric_keys.add(key)
+    if type(key) is not str or key not in _valid_metric_keys:
+        _valid_metric_keys.add(limits.check_key(key, "metric"))
     t = type(value)
     v = value if t is float else limits.check_metric_value(key, value)
     s = 0 if step is None else limits.check_step(step)
     ts = time.time_ns() // 1_000_000 if timestamp is None else limits.check_timestamp(timestamp)
+    if run_id is None:
+        run_id = _run_id_for_logging()
+    elif run_id not in _known_runs:  # an explicit run: check it once, not at flush time
+        c = _client()
+        _known_runs.add(c._backend.tracking.active_run_info(run_id).run_id)
     buf = _buffer or _metric_buffer()
-    buf.add(run_id or _run_id_for_logging(), key, v, ts, s)
+    buf.add(run_id, key, v, ts, s)
 
 
 def log_metrics(
@@ -347,6 +353,7 @@ def log_metrics(
     timestamp: int | None = None,
     run_id: str | None = None,
 ) -> None:
+    limits.check_mapping(metrics, "metrics")
     ts = time.time_ns() // 1_000_000 if timestamp is None else timestamp
     rid = run_id or _run_id_for_logging()
     for k, v in metrics.items():

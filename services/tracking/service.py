@@ -200,7 +200,7 @@ class TrackingService:
             limits.check_key(k, "param"): limits.check_value(
                 v, "param", k, limits.MAX_PARAM_VALUE_LENGTH
             )
-            for k, v in params.items()
+            for k, v in limits.check_mapping(params, "params").items()
         }
         self.active_run_info(run_id)
         stored = self.queries.get_run(run_id).data.params
@@ -334,6 +334,7 @@ class TrackingService:
 
 
 def _tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    tags = limits.check_mapping(tags, "tags")
     return {
         limits.check_key(k, "tag"): limits.check_value(v, "tag", k, limits.MAX_TAG_VALUE_LENGTH)
         for k, v in tags.items()

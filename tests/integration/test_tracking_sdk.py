@@ -118,6 +118,10 @@ def test_changing_a_param_is_refused_and_names_both_values(tracking, client):
         (lambda: lf.log_metric("m", 1.0, step=0.5), "step must be an integer"),
         (lambda: lf.log_metric("m", 1.0, step=2**64), "does not fit in 64 bits"),
         (lambda: lf.log_metric("m", 10**400), "too large"),
+        (lambda: lf.log_metric(["m"], 1.0), "must be a string"),
+        (lambda: lf.log_params(["lr", 0.1]), "must be a dict"),
+        (lambda: lf.set_tags("team=cv"), "must be a dict"),
+        (lambda: lf.log_metrics([("m", 1.0)]), "must be a dict"),
         (
             lambda: lf.Client().log_batch(lf.active_run().info.run_id, [("m", 1.0, 0, 2**70)]),
             "does not fit",
@@ -441,3 +445,8 @@ def test_runs_without_an_experiment_go_to_default(tracking, client):
         pass
     assert client.get_experiment(run.info.experiment_id).name == "Default"
     assert run.info.experiment_id == "0"
+
+
+def test_logging_a_metric_to_an_unknown_run_fails_at_the_call(tracking):
+    with pytest.raises(NotFound, match="no run with id 'nope'"):
+        lf.log_metric("m", 1.0, run_id="nope")
