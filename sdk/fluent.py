@@ -33,6 +33,7 @@ _buffer: MetricBuffer | None = None
 _local = threading.local()
 _valid_metric_keys: set[str] = set()
 _last_run_id: str | None = None
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _known_runs: set[str] = set()  # runs this process has seen active, to skip re-checking
 
 
@@ -336,7 +337,12 @@ def log_metric(
         _valid_metric_keys.add(limits.check_key(key, "metric"))
     t = type(value)
     v = value if t is float else limits.check_metric_value(key, value)
-    s = 0 if step is None else limits.check_step(step)
+    if step is None:
+        s = 0
+    elif type(step) is int and _I64_MIN <= step <= _I64_MAX:
+        s = step
+    else:
+        s = limits.check_step(step)
     ts = time.time_ns() // 1_000_000 if timestamp is None else limits.check_timestamp(timestamp)
     if run_id is None:
         run_id = _run_id_for_logging()
