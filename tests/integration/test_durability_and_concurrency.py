@@ -15,7 +15,10 @@ from sqlalchemy import select
 import ledgerflow as lf
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
+from ledgerflow.events.settings import load_settings
+from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.exceptions import Conflict
+from ledgerflow.services.bootstrap import bootstrap
 from ledgerflow.services.projector.tables import PARAMS
 from tests.conftest import PYTHON, ROOT, python_env
 
@@ -210,3 +213,29 @@ def test_a_forked_child_logs_its_own_run_without_replaying_the_parents_buffer(tm
     assert len(client.get_metric_history(parent_id, "p")) == 100  # once, not twice
     assert client.get_run(child_id).data.metrics == {"c": 1.0}
     assert client.get_run(child_id).info.status == "FINISHED"
+
+
+class RedeliveringLog(SQLiteEventLog):
+    """A log that delivers every event twice, as an at-least-once broker may."""
+
+    def read(self, after=None, limit=1000, types=None):
+        for item in super().read(after, limit, types):
+            yield item
+            yield item
+
+
+def test_the_projector_applies_a_redelivered_event_once(tmp_path: Path):
+    settings = load_settings(tracking_uri=str(tmp_path / "data"))
+    log = RedeliveringLog(settings.data_dir / "events.db")
+    b = bootstrap(settings, log=log)
+    try:
+        exp = b.tracking.create_experiment("e", actor="t")
+        run = b.tracking.create_run(exp, user_id="u", actor="t")
+        b.tracking.log_metrics(run.run_id, [("m", 1.0, 1, 0), ("m", 2.0, 2, 1)], actor="t")
+        b.tracking.log_params(run.run_id, {"p": "1"}, actor="t")
+        assert len(b.queries.get_metric_history(run.run_id, "m")) == 2
+        assert b.projector.dead_letters() == []
+        b.projector.rebuild()
+        assert len(b.queries.get_metric_history(run.run_id, "m")) == 2
+    finally:
+        b.close()
