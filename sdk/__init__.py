@@ -36,14 +36,13 @@ from ledgerflow.fluent import (
     log_params,
     log_text,
     search_experiments,
-    search_runs,
     set_experiment,
     set_tag,
     set_tags,
     set_tracking_uri,
     start_run,
-    subscribe,
 )
+from ledgerflow.queries import search_runs, subscribe
 
 __version__ = "0.1.0"
 

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ledgerflow.events import limits
@@ -398,101 +398,6 @@ def log_dict(dictionary: Any, artifact_file: str) -> None:
 def get_artifact_uri(artifact_path: str | None = None) -> str:
     run = _client().get_run(_run_id_for_logging())
     return run.info.artifact_uri + (f"/{artifact_path.strip('/')}" if artifact_path else "")
-
-
-# queries -------------------------------------------------------------------------------
-def search_runs(
-    experiment_ids: Sequence[str] | None = None,
-    filter_string: str = "",
-    run_view_type: int | str = 1,
-    max_results: int = 100_000,
-    order_by: Sequence[str] | None = None,
-    output_format: str = "pandas",
-    experiment_names: Sequence[str] | None = None,
-) -> Any:
-    """Runs of the active (or given) experiments: a pandas DataFrame, or a list of Runs
-    with output_format="list". Pages through all results up to max_results."""
-    if output_format not in ("pandas", "list"):
-        raise InvalidInput("output_format must be 'pandas' or 'list'", field="output_format")
-    c = _client()
-    refs = list(experiment_ids or []) + list(experiment_names or [])
-    if not refs:
-        refs = [_active_experiment_id()]
-    runs: list[Run] = []
-    token = None
-    while len(runs) < max_results:
-        page = c.search_runs(
-            refs,
-            filter_string,
-            run_view_type,
-            min(max_results - len(runs), 50_000),
-            order_by,
-            token,
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            break
-    if output_format == "list":
-        return runs
-    return runs_to_frame(runs)
-
-
-def runs_to_frame(runs: Sequence[Run]) -> Any:
-    try:
-        import pandas as pd
-    except ImportError:
-        raise InvalidInput(
-            "output_format='pandas' needs pandas installed; pass "
-            "output_format='list' for Run objects"
-        ) from None
-    rows = []
-    for r in runs:
-        i = r.info
-        row: dict[str, Any] = {
-            "run_id": i.run_id,
-            "experiment_id": i.experiment_id,
-            "status": i.status,
-            "artifact_uri": i.artifact_uri,
-            "start_time": pd.to_datetime(i.start_time, unit="ms", utc=True),
-            "end_time": (
-                pd.to_datetime(i.end_time, unit="ms", utc=True)
-                if i.end_time is not None
-                else pd.NaT
-            ),
-        }
-        row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
-        row.update({f"params.{k}": v for k, v in r.data.params.items()})
-        row.update({f"tags.{k}": v for k, v in r.data.tags.items()})
-        rows.append(row)
-    base = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
-    return pd.DataFrame(rows, columns=None if rows else base)
-
-
-def subscribe(
-    types: Sequence[str] | None = None,
-    after: Any = None,
-    *,
-    follow: bool = True,
-    stop: threading.Event | None = None,
-) -> Iterator[Any]:
-    """Events from the log: replay from `after` (None: the beginning; "latest": only new
-    ones), then follow new events as they are appended. `types` takes globs like "run.*".
-    Yields `Recorded` items with `.position` and `.event`."""
-    from ledgerflow._backend import backend_for
-    from ledgerflow.events.log import CorruptRecord
-
-    b = backend_for(_current_settings())
-    for item in b.log.subscribe(after, types, stop=stop, follow=follow):
-        if isinstance(item, CorruptRecord):
-            log.warning(
-                "ledgerflow: skipping undecodable event at position %s (%s); it is "
-                "in the dead-letter table",
-                item.position,
-                item.reason,
-            )
-            continue
-        yield item
 
 
 # process exit -----------------------------------------------------------------------------
