@@ -18,6 +18,7 @@ from sqlalchemy import (
     FromClause,
     and_,
     case,
+    exists,
     false,
     literal,
     not_,
@@ -48,12 +49,27 @@ def compile_filter(node: Node | None) -> ColumnElement[bool]:
     if node is None:
         return true()
     if isinstance(node, And):
-        return and_(*(compile_filter(n) for n in node.items))
+        # SQLite drives an AND from its first `run_id IN (...)` list. Equality tests on a
+        # key are usually the selective ones, so they go first as IN lists, and the other
+        # key/value tests of the same AND become probes of the (run_id, key) primary key
+        # for the few runs left, instead of lists of their own.
+        selective = [n for n in node.items if _is_selective(n)]
+        rest = [n for n in node.items if not _is_selective(n)]
+        probe = bool(selective)
+        return and_(
+            *(_comparison(n) for n in selective),  # type: ignore[arg-type]
+            *(_comparison(n, probe=True) if probe and isinstance(n, Comparison)
+              else compile_filter(n) for n in rest),
+        )  # fmt: skip
     if isinstance(node, Or):
         return or_(*(compile_filter(n) for n in node.items))
     if isinstance(node, Not):
         return not_(compile_filter(node.item))
     return _comparison(node)
+
+
+def _is_selective(node: Node) -> bool:
+    return isinstance(node, Comparison) and node.entity != "attribute" and node.op in ("=", "IN")
 
 
 def _apply_op(col: Any, op: str, value: Any) -> ColumnElement[bool]:
@@ -92,7 +108,7 @@ def _apply_op(col: Any, op: str, value: Any) -> ColumnElement[bool]:
     raise InvalidInput(f"unsupported operator {op!r}")
 
 
-def _comparison(c: Comparison) -> ColumnElement[bool]:
+def _comparison(c: Comparison, *, probe: bool = False) -> ColumnElement[bool]:
     if c.entity == "attribute":
         col = R.c[c.key]
         if c.op == "IS NULL":
@@ -100,9 +116,16 @@ def _comparison(c: Comparison) -> ColumnElement[bool]:
         if c.op == "IS NOT NULL":
             return col.is_not(None)
         return _apply_op(col, c.op, c.value)
+    table = _KV_TABLES[c.entity]
+    if probe:  # correlated: one primary-key lookup per candidate run
+        has_key = and_(table.c.run_id == R.c.run_id, table.c.key == c.key)
+        if c.op == "IS NULL":
+            return ~exists().where(has_key)
+        if c.op == "IS NOT NULL":
+            return exists().where(has_key)
+        return exists().where(has_key, _apply_op(table.c.value, c.op, c.value))
     # `run_id IN (runs having such a key/value)`: the subquery runs once over the
     # (key, value) index instead of once per run, and still nests under OR and NOT.
-    table = _KV_TABLES[c.entity]
     having_key = select(table.c.run_id).where(table.c.key == c.key)
     if c.op == "IS NULL":
         return R.c.run_id.not_in(having_key)

@@ -294,6 +294,19 @@ def _expected(pred) -> set[str]:
             lambda r: r["acc"] is not None and r["acc"] < 0.2,
         ),
         ("status = 'FAILED'", lambda r: r["status"] == "FAILED"),
+        (
+            "params.opt = 'adam' and metrics.acc > 0.3 and tags.team != 'cv' "
+            "and metrics.acc IS NOT NULL and metrics.nothing IS NULL",
+            lambda r: r["opt"] == "adam" and (r["acc"] or 0) > 0.3 and r["team"] != "cv",
+        ),
+        (
+            "tags.team IN ('cv', 'CV') and params.lr LIKE '0.0%' and not metrics.acc < 0.5",
+            lambda r: (
+                r["team"] in ("cv", "CV")
+                and r["lr"] == "0.01"
+                and not (r["acc"] is not None and r["acc"] < 0.5)
+            ),
+        ),
         ("attributes.status != 'FAILED'", lambda r: r["status"] != "FAILED"),
         (
             "attributes.run_name LIKE 'run-1%' and not params.opt = 'sgd'",
