@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import CorruptEvent
+from ledgerflow.events.model_payloads import MODEL_PAYLOADS
 from ledgerflow.events.payloads import ALL_PAYLOADS, Payload
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -70,7 +71,7 @@ class EventRegistry:
         return data
 
 
-REGISTRY = EventRegistry(ALL_PAYLOADS)
+REGISTRY = EventRegistry((*ALL_PAYLOADS, *MODEL_PAYLOADS))
 
 
 def encode_data(payload: Payload) -> str:

@@ -26,6 +26,7 @@ from ledgerflow.entities import (
 )
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from ledgerflow.services.projector.queries import Queries
 
 
-class Client:
+class Client(RegistryMethods):
     def __init__(self, tracking_uri: str | None = None) -> None:
         from ledgerflow import fluent
 

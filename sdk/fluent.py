@@ -20,7 +20,7 @@ from ledgerflow.events.errors import InvalidInput, LedgerflowError
 if TYPE_CHECKING:
     from ledgerflow.buffer import MetricBuffer
     from ledgerflow.client import Client
-    from ledgerflow.entities import Experiment, Run
+    from ledgerflow.entities import Experiment, ModelVersion, Run
     from ledgerflow.events.settings import Settings
 
 log = logging.getLogger("ledgerflow")
@@ -393,6 +393,18 @@ def log_text(text: str, artifact_file: str) -> None:
 
 def log_dict(dictionary: Any, artifact_file: str) -> None:
     _client().log_dict(_run_id_for_logging(), dictionary, artifact_file)
+
+
+def register_model(
+    model_uri: str, name: str, tags: Mapping[str, Any] | None = None
+) -> ModelVersion:
+    """Register the model at `model_uri` (runs:/<run_id>/<path>, a path, ...) as the next
+    version of `name`, creating the registered model if needed; returns that version."""
+    c = _client()
+    c._backend.refresh()
+    return c._backend.registry.register_model(
+        model_uri, name, tags, actor=c._actor, user_id=c._user()
+    )
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:

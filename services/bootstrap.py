@@ -14,9 +14,12 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import EventLog
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.artifacts import ArtifactStore, LocalArtifactStore
+from ledgerflow.services.commands import Committer
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.queries import Queries
+from ledgerflow.services.projector.registry_queries import RegistryQueries
+from ledgerflow.services.registry.service import RegistryService
 from ledgerflow.services.tracking import TrackingService
 
 
@@ -28,6 +31,7 @@ class Backend:
     queries: Queries
     artifacts: ArtifactStore
     tracking: TrackingService
+    registry: RegistryService
     engines: tuple[Engine, ...]
 
     def refresh(self) -> None:
@@ -80,4 +84,7 @@ def bootstrap(
     tracking = TrackingService(
         log, projector, queries, store, timeout=settings.projection_timeout_s
     )
-    return Backend(settings, log, projector, queries, store, tracking, (writer, reader))
+    registry = RegistryService(
+        Committer(log, projector, settings.projection_timeout_s), RegistryQueries(reader), queries
+    )
+    return Backend(settings, log, projector, queries, store, tracking, registry, (writer, reader))

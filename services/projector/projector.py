@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from ledgerflow.events.envelope import Position, Recorded
 from ledgerflow.events.errors import Timeout, Unavailable
 from ledgerflow.events.log import CorruptRecord, EventLog, Item
+from ledgerflow.services.projector import registry_handlers  # noqa: F401 - registers handlers
 from ledgerflow.services.projector.handlers import HANDLERS, Rejected
 from ledgerflow.services.projector.sql import upsert
 from ledgerflow.services.projector.tables import (

@@ -16,20 +16,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from ledgerflow.events import limits
 from ledgerflow.events import payloads as p
 from ledgerflow.events.entities import Experiment, RunInfo
-from ledgerflow.events.envelope import Event, now_ms
+from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ledgerflow.events.log import EventLog
 from ledgerflow.services.artifacts import ArtifactStore, safe_relpath
+from ledgerflow.services.commands import Committer
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.queries import Queries
-from ledgerflow.services.projector.tables import (
-    DEAD_LETTERS as DL,
-)
 from ledgerflow.services.tracking import decide
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
@@ -52,23 +48,10 @@ class TrackingService:
         self.queries = queries
         self.artifacts = artifacts
         self.timeout = timeout
+        self._committer = Committer(log, projector, timeout)
 
-    # plumbing ----------------------------------------------------------------------
     def commit(self, payloads: Sequence[p.Payload], actor: str) -> None:
-        """Append, wait until projected, and surface a rejection as an error."""
-        if not payloads:
-            return
-        events = [Event.of(pl, actor=actor) for pl in payloads]
-        positions = self.log.append(events)
-        self.projector.wait_for(max(positions), self.timeout)
-        ids = [e.id for e in events]
-        with self.projector.engine.connect() as conn:
-            row = conn.execute(
-                select(DL.c.type, DL.c.reason).where(DL.c.event_id.in_(ids)).limit(1)
-            ).first()
-        if row is not None:
-            cls = AlreadyExists if "already exists" in row.reason else Conflict
-            raise cls(f"{row.type} was rejected: {row.reason}")
+        self._committer.commit(payloads, actor)
 
     # experiments -------------------------------------------------------------------
     def create_experiment(

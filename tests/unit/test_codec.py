@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from ledgerflow.events import model_payloads as m
 from ledgerflow.events import payloads as p
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode, decode_data, encode
 from ledgerflow.events.envelope import Event, uuid7
@@ -35,6 +36,22 @@ SAMPLES: list[p.Payload] = [
     p.RunFinished(run_id="r", status="FINISHED", end_time=5),
     p.RunDeleted(run_id="r"),
     p.RunRestored(run_id="r"),
+    m.RegisteredModelCreated(name="m", description="d", tags={"t": "v"}),
+    m.RegisteredModelRenamed(name="m", new_name="n"),
+    m.RegisteredModelDeleted(name="m"),
+    m.RegisteredModelDescribed(name="m", description="d"),
+    m.RegisteredModelTagSet(name="m", key="k", value="v"),
+    m.RegisteredModelTagDeleted(name="m", key="k"),
+    m.ModelVersionCreated(name="m", source="/a", run_id="r", tags={"a": "b"}, user_id="u"),
+    m.ModelVersionDescribed(name="m", version=1, description="d"),
+    m.ModelVersionTagSet(name="m", version=1, key="k", value="v"),
+    m.ModelVersionTagDeleted(name="m", version=1, key="k"),
+    m.ModelVersionStageChanged(
+        name="m", version=2, stage="Production", archive_existing_versions=True
+    ),
+    m.ModelVersionDeleted(name="m", version=1),
+    m.ModelAliasSet(name="m", version=1, alias="champion"),
+    m.ModelAliasDeleted(name="m", alias="champion"),
 ]
 
 

@@ -1,0 +1,1 @@
+"""The event-sourced model registry: commands and decisions."""
