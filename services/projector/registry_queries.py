@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, exists, or_, select, true
+from sqlalchemy import ColumnElement, Engine, and_, exists, or_, select, true, tuple_
 
 from ledgerflow.events.entities import ModelVersion, PagedList, RegisteredModel
 from ledgerflow.events.errors import InvalidInput, NotFound
@@ -132,6 +132,14 @@ class RegistryQueries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def model_exists(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(M.c.name).where(M.c.name == name)).first() is not None
+
+    def require_model(self, name: str) -> None:
+        if not self.model_exists(name):
+            raise NotFound(f"no registered model named {name!r}", kind="registered_model", key=name)
+
     def find_model(self, name: str) -> RegisteredModel | None:
         found = self._models([name])
         return found[0] if found else None
@@ -210,17 +218,17 @@ class RegistryQueries:
             keys = [(r.name, r.version) for r in rows]
             tags: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
             aliases: dict[tuple[str, int], list[str]] = defaultdict(list)
-            names = sorted({k[0] for k in keys})
-            if names:
+            for start in range(0, len(keys), 300):  # only these versions' tags and aliases
+                chunk = keys[start : start + 300]
                 for n, ver, k, v in conn.execute(
                     select(VT.c.name, VT.c.version, VT.c.key, VT.c.value).where(
-                        VT.c.name.in_(names)
+                        tuple_(VT.c.name, VT.c.version).in_(chunk)
                     )
                 ):
                     tags[(n, ver)][k] = v
                 for n, a, ver in conn.execute(
                     select(AL.c.name, AL.c.alias, AL.c.version)
-                    .where(AL.c.name.in_(names))
+                    .where(tuple_(AL.c.name, AL.c.version).in_(chunk))
                     .order_by(AL.c.alias)
                 ):
                     aliases[(n, ver)].append(a)

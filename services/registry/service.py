@@ -64,7 +64,7 @@ class RegistryService:
 
     def ensure_registered_model(self, name: str, *, actor: str) -> None:
         """Create the model unless it exists; safe when several processes race."""
-        if self.queries.find_model(check_model_name(name)) is None:
+        if not self.queries.model_exists(check_model_name(name)):
             with contextlib.suppress(AlreadyExists):
                 self.create_registered_model(name, actor=actor)
 
@@ -109,7 +109,7 @@ class RegistryService:
         actor: str,
         user_id: str = "",
     ) -> ModelVersion:
-        self.queries.get_registered_model(check_model_name(name))
+        self.queries.require_model(check_model_name(name))
         if not isinstance(source, str) or not source.strip():
             raise InvalidInput("source must name where the model files are", field="source")
         if run_id is not None and self.runs.find_run_info(run_id) is None:
