@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     experiment_name: str | None = Field(
         None, description="like experiment_id, by name (created if missing)"
     )
+    allow_pickle: bool = Field(
+        True,
+        description="load models stored as pickle/cloudpickle (loading one runs its code); "
+        "false refuses them",
+    )
 
     @field_validator("tracking_uri")
     @classmethod

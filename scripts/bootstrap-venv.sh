@@ -13,4 +13,9 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+# torch first and pinned: the CPU build lies on this machine's disk, and any
+# unpinned torch requirement would otherwise pull a multi-GB CUDA build.
+if [ "$extras" != "core" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"

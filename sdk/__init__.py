@@ -51,10 +51,21 @@ _LAZY = {
     "Client": ("ledgerflow.client", "Client"),
     "MlflowClient": ("ledgerflow.client", "Client"),
     "LedgerflowError": ("ledgerflow.events.errors", "LedgerflowError"),
+    "autolog": ("ledgerflow.autolog", "autolog"),
 }
 
 
+# Submodules reachable as attributes (`lf.pyfunc.load_model`), imported on first use.
+_SUBMODULES = frozenset({"models", "pyfunc", "sklearn", "pytorch", "tensorflow", "onnx"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        import importlib
+
+        module = importlib.import_module(f"ledgerflow.{name}")
+        globals()[name] = module
+        return module
     if name in _LAZY:
         import importlib
 
@@ -70,6 +81,7 @@ __all__ = [
     "Client",
     "LedgerflowError",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_experiment",
     "delete_run",
