@@ -63,9 +63,9 @@ def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         import importlib
 
-        module = importlib.import_module(f"ledgerflow.{name}")
-        globals()[name] = module
-        return module
+        submodule = importlib.import_module(f"ledgerflow.{name}")
+        globals()[name] = submodule
+        return submodule
     if name in _LAZY:
         import importlib
 
