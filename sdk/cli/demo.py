@@ -12,10 +12,11 @@ from ledgerflow.cli.context import state
 def demo(
     ctx: typer.Context,
     epochs: Annotated[
-        int, typer.Option("--epochs", min=1, help="How many training epochs each demo run logs.")
+        int, typer.Option("--epochs", min=1, help="How many epochs each model trains.")
     ] = 5,
 ) -> None:
-    """Train a small model, tracking params, metrics and artifacts, then show the results."""
+    """Train a Keras and a PyTorch CNN on digits, register both, alias the better one
+    champion, and load it back in a fresh process to predict."""
     from ledgerflow.demo import run_demo
 
     run_demo(epochs=epochs, tracking_uri=state(ctx).settings().tracking_uri)

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import json
-import struct
+import re
 import subprocess
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 import ledgerflow as lf
 from ledgerflow import _backend
 from ledgerflow.entities import Run
+from ledgerflow.models import Model
 from tests.conftest import PYTHON, python_env
 
 pytestmark = pytest.mark.slow
 
 EPOCHS = 2
 EXPERIMENT = "ledgerflow-demo-digits"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+REGISTERED = "digits-cnn"
+CHAMPION_URI = f"models:/{REGISTERED}@champion"
+EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,10 @@ class DemoResult:
     stdout: str
     client: lf.Client
     parent: Run
-    children: list[Run]
+    children: list[Run]  # keras-cnn, then pytorch-cnn
+
+    def child(self, run_id: str) -> Run:
+        return next(r for r in self.children if r.info.run_id == run_id)
 
 
 def run_in_subprocess(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -41,18 +47,14 @@ def run_in_subprocess(code: str, timeout: float = 120) -> subprocess.CompletedPr
     )
 
 
-def demo_code(data_dir: Path, epochs: int, times: int = 1) -> str:
-    return (
-        "from ledgerflow.demo import run_demo\n"
-        f"for _ in range({times}):\n"
-        f"    run_demo(epochs={epochs}, tracking_uri={str(data_dir)!r})\n"
-    )
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
     data_dir = tmp_path_factory.mktemp("demo") / "data"
-    out = run_in_subprocess(demo_code(data_dir, EPOCHS))
+    out = run_in_subprocess(
+        "from ledgerflow.demo import run_demo\n"
+        f"run_demo(epochs={EPOCHS}, tracking_uri={str(data_dir)!r})\n",
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     client = lf.Client(tracking_uri=str(data_dir))
     exp = client.get_experiment_by_name(EXPERIMENT)
@@ -68,70 +70,60 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
     _backend.close_all()
 
 
-def best_child(demo: DemoResult) -> Run:
-    best_id = demo.parent.data.tags["best_run_id"]
-    return next(r for r in demo.children if r.info.run_id == best_id)
+@pytest.fixture
+def data_dir(demo: DemoResult) -> Path:
+    """Point conftest's `tracking` fixture (the fluent API) at the demo's data directory."""
+    return demo.data_dir
 
 
-def test_the_demo_creates_its_experiment_with_a_parent_and_two_children_all_finished(
+def model_files(demo: DemoResult, run: Run) -> Model:
+    return Model.load(demo.client.download_artifacts(run.info.run_id, "cnn-digits/MLmodel"))
+
+
+def digit_images() -> tuple[Any, Any]:
+    """All 1797 digits in the layout both models take: float32 (n, 8, 8, 1) in [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.images / 16.0).astype(np.float32)[..., None], digits.target
+
+
+# runs ----------------------------------------------------------------------------------
+def test_the_demo_records_a_parent_run_with_a_keras_and_a_pytorch_child_all_finished(
     demo: DemoResult,
 ) -> None:
-    assert demo.parent.info.run_name == "digits-mlp"
-    assert [r.info.run_name for r in demo.children] == ["lr=0.001", "lr=0.01"]
+    assert demo.parent.info.run_name == "compare-cnns"
+    assert [r.info.run_name for r in demo.children] == ["keras-cnn", "pytorch-cnn"]
+    assert [r.data.params["framework"] for r in demo.children] == ["keras", "pytorch"]
     assert {r.info.status for r in [demo.parent, *demo.children]} == {"FINISHED"}
     assert (
         len({demo.parent.info.experiment_id, *(r.info.experiment_id for r in demo.children)}) == 1
     )
 
 
-def test_every_run_records_the_training_params(demo: DemoResult) -> None:
-    common = {
-        "model_type",
-        "hidden_layer_sizes",
-        "epochs",
-        "batch_size",
-        "random_seed",
-        "train_size",
-        "val_size",
-        "test_size",
-    }
-    assert common | {"learning_rates"} <= demo.parent.data.params.keys()
-    for run in demo.children:
-        assert common | {"learning_rate"} <= run.data.params.keys()
-        assert run.data.params["epochs"] == str(EPOCHS)
-    assert [r.data.params["learning_rate"] for r in demo.children] == ["0.001", "0.01"]
+def test_both_children_train_the_same_epochs_batch_size_and_split(demo: DemoResult) -> None:
+    shared = ("epochs", "batch_size", "learning_rate", "random_seed", "train_size", "test_size")
+    first, second = (r.data.params for r in demo.children)
+    assert {k: first[k] for k in shared} == {k: second[k] for k in shared}
+    assert first["epochs"] == demo.parent.data.params["epochs"] == str(EPOCHS)
     sizes = demo.parent.data.params
     assert int(sizes["train_size"]) + int(sizes["val_size"]) + int(sizes["test_size"]) == 1797
 
 
-def test_each_child_has_one_val_accuracy_point_per_epoch_and_finer_batch_losses(
+def test_each_child_logs_one_point_per_epoch_of_train_and_validation_metrics(
     demo: DemoResult,
 ) -> None:
     for run in demo.children:
-        val = demo.client.get_metric_history(run.info.run_id, "val_accuracy")
-        assert [p.step for p in val] == list(range(1, EPOCHS + 1))
-        assert all(0.0 <= p.value <= 1.0 for p in val)
-        for key in ("train_loss", "train_accuracy"):
-            assert len(demo.client.get_metric_history(run.info.run_id, key)) == EPOCHS
-        batches = demo.client.get_metric_history(run.info.run_id, "batch_loss")
-        assert len(batches) > EPOCHS
-        assert [p.step for p in batches] == list(range(1, len(batches) + 1))
+        for key in EPOCH_METRICS:
+            history = demo.client.get_metric_history(run.info.run_id, key)
+            assert [p.step for p in history] == list(range(1, EPOCHS + 1)), key
+            if key.endswith("accuracy"):
+                assert all(0.0 <= p.value <= 1.0 for p in history)
+        assert run.data.metrics["test_loss"] > 0.0
+        assert 0.0 < run.data.metrics["test_accuracy"] <= 1.0
 
 
-def test_the_best_child_reaches_over_80_percent_test_accuracy_and_the_parent_says_so(
-    demo: DemoResult,
-) -> None:
-    best = best_child(demo)
-    assert best.data.metrics["test_accuracy"] > 0.8
-    assert 0.0 < best.data.metrics["test_f1_macro"] <= 1.0
-    assert best.data.metrics["val_accuracy"] == max(
-        r.data.metrics["val_accuracy"] for r in demo.children
-    )
-    assert demo.parent.data.metrics["best_test_accuracy"] == best.data.metrics["test_accuracy"]
-    assert demo.parent.data.tags["best_learning_rate"] == best.data.params["learning_rate"]
-
-
-def test_each_child_has_a_10_by_10_confusion_matrix_covering_the_test_set(
+def test_each_child_logs_a_confusion_matrix_that_agrees_with_its_test_accuracy(
     demo: DemoResult, tmp_path: Path
 ) -> None:
     for run in demo.children:
@@ -139,93 +131,119 @@ def test_each_child_has_a_10_by_10_confusion_matrix_covering_the_test_set(
             run.info.run_id, "eval/confusion_matrix.csv", tmp_path / run.info.run_id
         )
         rows = [[int(x) for x in line.split(",")] for line in Path(path).read_text().splitlines()]
-        assert len(rows) == 10
-        assert all(len(row) == 10 for row in rows)
-        assert sum(map(sum, rows)) == int(run.data.params["test_size"])
+        assert [len(row) for row in rows] == [10] * 10
+        total = sum(map(sum, rows))
+        assert total == int(run.data.params["test_size"])
         correct = sum(rows[i][i] for i in range(10))
-        assert correct / sum(map(sum, rows)) == pytest.approx(run.data.metrics["test_accuracy"])
+        assert correct / total == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+        assert total - correct == run.data.metrics["test_misclassified"]
 
 
-def test_the_misclassified_digits_png_is_a_valid_grayscale_image(
-    demo: DemoResult, tmp_path: Path
+# models --------------------------------------------------------------------------------
+def test_both_children_log_a_cnn_digits_model_with_one_and_the_same_tensor_signature(
+    demo: DemoResult,
 ) -> None:
-    run = best_child(demo)
-    assert run.data.metrics["test_misclassified"] > 0
-    data = Path(
-        demo.client.download_artifacts(run.info.run_id, "eval/misclassified.png", tmp_path)
-    ).read_bytes()
-    assert data.startswith(PNG_SIGNATURE)
-    width, height, depth, color = struct.unpack(">IIBB", data[16:26])
-    assert (depth, color) == (8, 0)
-    pos, idat = 8, b""
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert zlib.crc32(kind + body) == crc
-        idat += body if kind == b"IDAT" else b""
-        pos += 12 + length
-    assert kind == b"IEND"
-    assert len(zlib.decompress(idat)) == height * (width + 1)
+    keras, torch = (model_files(demo, r) for r in demo.children)
+    assert "tensorflow" in keras.flavors
+    assert "pytorch" in torch.flavors
+    assert keras.signature is not None and torch.signature is not None
+    assert keras.signature.to_dict() == torch.signature.to_dict()
+    [spec] = keras.signature.inputs.inputs  # type: ignore[union-attr]
+    assert (str(spec.type), spec.shape) == ("float32", (-1, 8, 8, 1))
+    assert [m.artifact_path for m in (keras, torch)] == ["cnn-digits", "cnn-digits"]
 
 
-def test_the_report_and_the_dataset_info_are_logged_as_text_and_json(demo: DemoResult) -> None:
-    paths = {f.path for f in demo.client.list_artifacts(demo.parent.info.run_id)}
-    assert paths == {"data", "summary.json"}
-    for run in demo.children:
-        files = {f.path for f in demo.client.list_artifacts(run.info.run_id, "eval")}
-        assert {
-            "eval/classification_report.txt",
-            "eval/confusion_matrix.csv",
-            "eval/misclassified.png",
-            "eval/misclassified.json",
-        } <= files
-    where = Path(demo.client.download_artifacts(demo.parent.info.run_id, "data"))
-    info = json.loads((where / "dataset_info.json").read_text())
-    assert info["label_names"] == {str(i): f"digit {i}" for i in range(10)}
-    report = Path(
-        demo.client.download_artifacts(
-            best_child(demo).info.run_id, "eval/classification_report.txt"
-        )
-    ).read_text()
-    assert "macro avg" in report
+def test_digits_cnn_has_versions_1_and_2_one_per_child_run(demo: DemoResult) -> None:
+    versions = [demo.client.get_model_version(REGISTERED, v) for v in (1, 2)]
+    assert [mv.run_id for mv in versions] == [r.info.run_id for r in demo.children]
+    assert [mv.tags["framework"] for mv in versions] == ["keras", "pytorch"]
+    for mv in versions:
+        assert mv.source.endswith("/cnn-digits")
+    assert {mv.version for mv in demo.client.search_model_versions(f"name = '{REGISTERED}'")} == {
+        1,
+        2,
+    }
 
 
-def test_the_printout_names_the_runs_the_data_directory_and_next_steps(demo: DemoResult) -> None:
+def test_the_champion_alias_is_the_version_with_the_higher_test_accuracy(
+    demo: DemoResult,
+) -> None:
+    champion = demo.client.get_model_version_by_alias(REGISTERED, "champion")
+    challenger = demo.client.get_model_version_by_alias(REGISTERED, "challenger")
+    assert {champion.version, challenger.version} == {1, 2}
+    assert champion.run_id is not None and challenger.run_id is not None
+    best = demo.child(champion.run_id).data.metrics["test_accuracy"]
+    other = demo.child(challenger.run_id).data.metrics["test_accuracy"]
+    assert best >= other
+    assert demo.client.resolve_model_version(CHAMPION_URI).version == champion.version
+    assert demo.parent.data.tags["champion_run_id"] == champion.run_id
+    assert demo.parent.data.metrics["champion_test_accuracy"] == best
+
+
+def test_the_champion_loads_by_alias_with_pyfunc_and_reads_digits_better_than_60_percent(
+    tracking: Path,
+) -> None:
+    import ledgerflow.pyfunc
+
+    images, labels = digit_images()
+    model = ledgerflow.pyfunc.load_model(CHAMPION_URI)
+    probs = np.asarray(model.predict(images))
+    assert probs.shape == (len(labels), 10)
+    assert float(np.mean(probs.argmax(axis=1) == labels)) > 0.6
+
+
+def test_both_versions_load_with_pyfunc_and_answer_in_the_same_layout(tracking: Path) -> None:
+    import ledgerflow.pyfunc
+
+    images, _ = digit_images()
+    answers = [
+        np.asarray(ledgerflow.pyfunc.load_model(f"models:/{REGISTERED}/{v}").predict(images[:7]))
+        for v in (1, 2)
+    ]
+    for probs in answers:
+        assert (probs.shape, probs.dtype) == ((7, 10), np.float32)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
+
+
+# printout ------------------------------------------------------------------------------
+def test_the_printout_shows_the_fresh_process_predictions_of_the_champion(
+    demo: DemoResult,
+) -> None:
     out = demo.stdout
+    champion = demo.client.get_model_version_by_alias(REGISTERED, "champion")
+    assert f"fresh-process predictions of {CHAMPION_URI} (version {champion.version})" in out
+    assert f"a new Python process loaded run {champion.run_id}'s model" in out
+    assert re.search(r"^\s+label(\s+\d){12}$", out, re.MULTILINE)
+    assert re.search(r"^\s+predicted(\s+\d){12}$", out, re.MULTILINE)
+    found = re.search(
+        r"accuracy on all (\d+) test images: ([\d.]+) \(.*test_accuracy ([\d.]+)", out
+    )
+    assert found is not None
+    assert found[2] == found[3]  # served in a new process, it scores what training logged
+
+
+def test_the_printout_names_runs_versions_aliases_the_data_directory_and_next_steps(
+    demo: DemoResult,
+) -> None:
+    out = demo.stdout
+    champion = demo.client.get_model_version_by_alias(REGISTERED, "champion")
     assert EXPERIMENT in out
     assert demo.parent.info.experiment_id in out
     for run in [demo.parent, *demo.children]:
         assert run.info.run_id in out
+    assert re.search(rf"^{champion.version}\s+\w+\s+champion\s", out, re.MULTILINE)
+    assert re.search(r"^\d\s+\w+\s+challenger\s", out, re.MULTILINE)
     assert str(demo.data_dir) in out
-    assert f"val_accuracy history {EPOCHS} points" in out
-    assert "eval/misclassified.png" in out
-    assert f"ledgerflow runs show {demo.parent.info.run_id}" in out
-    assert "ledgerflow events tail --type 'run.*'" in out
+    assert f"val_accuracy per epoch ({EPOCHS} points)" in out
+    assert f"ledgerflow runs show {champion.run_id}" in out
+    assert "ledgerflow events tail --type 'model.*'" in out
 
 
-def test_running_the_demo_twice_with_its_fixed_seed_gives_the_same_metrics(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    out = run_in_subprocess(demo_code(data_dir, epochs=1, times=2))
-    assert out.returncode == 0, out.stderr
-    client = lf.Client(tracking_uri=str(data_dir))
-    try:
-        exp = client.get_experiment_by_name(EXPERIMENT)
-        assert exp is not None
-        children = client.search_runs(exp.experiment_id, "tags.role = 'candidate'")
-        by_lr: dict[str, list[dict[str, float]]] = {}
-        for run in children:
-            by_lr.setdefault(run.data.params["learning_rate"], []).append(run.data.metrics)
-        assert sorted(by_lr) == ["0.001", "0.01"]
-        for first, second in by_lr.values():
-            assert first == second
-    finally:
-        _backend.close_all()
-
-
-def test_importing_the_demo_does_not_import_scikit_learn_or_numpy() -> None:
+# without running the demo --------------------------------------------------------------
+def test_importing_the_demo_imports_neither_torch_nor_tensorflow() -> None:
+    heavy = {"torch", "tensorflow", "keras", "sklearn", "numpy"}
     out = run_in_subprocess(
-        "import sys, ledgerflow.demo\nprint(sorted({'sklearn', 'numpy'} & set(sys.modules)))"
+        f"import sys, ledgerflow.demo\nprint(sorted({heavy!r} & set(sys.modules)))"
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -245,5 +263,18 @@ def test_without_scikit_learn_the_demo_says_to_install_the_demo_extra(tmp_path: 
     out = run_in_subprocess(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("InvalidInput:")
+    assert "scikit-learn" in out.stdout
     assert "ledgerflow[demo]" in out.stdout
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 1.5, "2"])
+def test_the_demo_refuses_an_epoch_count_that_is_not_a_positive_whole_number(
+    epochs: Any, tmp_path: Path
+) -> None:
+    from ledgerflow.demo import run_demo
+    from ledgerflow.events.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="epochs"):
+        run_demo(epochs=epochs, tracking_uri=str(tmp_path / "data"))
     assert not (tmp_path / "data").exists()
