@@ -97,7 +97,7 @@ class Projector:
                 return
             if time.monotonic() > deadline:
                 raise Timeout(
-                    f"event at position {position} was not projected within {timeout:.0f}s; "
+                    f"event at position {position} was not projected within {timeout:g} s; "
                     "is the projector running?"
                 )
             time.sleep(0.01)

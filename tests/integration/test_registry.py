@@ -226,3 +226,22 @@ def test_eight_processes_registering_at_once_get_versions_one_to_eight(tmp_path)
     found = client.search_model_versions("name = 'raced'")
     assert sorted(v.version for v in found) == list(range(1, 9))
     assert client.get_registered_model("raced").name == "raced"
+
+
+def test_a_registration_that_is_never_projected_times_out_with_a_clear_error(backend):
+    """A projector that has stopped (here: one that never applies anything)."""
+    from ledgerflow.events.errors import Timeout
+    from ledgerflow.services.commands import Committer
+    from ledgerflow.services.projector.projector import Projector
+    from ledgerflow.services.registry.service import RegistryService
+
+    class StoppedProjector(Projector):
+        def catch_up(self, progress=None) -> int:
+            return 0
+
+    stopped = StoppedProjector(backend.log, backend.projector.engine)
+    registry = RegistryService(
+        Committer(backend.log, stopped, timeout=0.3), backend.registry.queries, backend.queries
+    )
+    with pytest.raises(Timeout, match="not projected within .*is the projector running"):
+        registry.create_registered_model("slow", actor="t")
