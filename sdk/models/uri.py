@@ -41,31 +41,10 @@ def _parse_runs_uri(uri: str) -> tuple[str, str]:
 
 
 def _version_for(uri: str) -> Any:
-    """The ModelVersion a models:/ URI names, through the registry Client methods."""
+    """The ModelVersion a models:/ URI names (/<version>, @<alias>, /latest, /<stage>)."""
     from ledgerflow.client import Client
 
-    rest = uri[len("models:/") :].strip("/")
-    c = Client()
-    if "@" in rest:
-        name, alias = rest.split("@", 1)
-        return c.get_model_version_by_alias(name, alias)
-    name, _, ref = rest.partition("/")
-    if not name or not ref or "/" in ref:
-        raise InvalidInput(
-            f"model URI {uri!r} must look like models:/<name>/<version>, "
-            "models:/<name>@<alias>, models:/<name>/latest or models:/<name>/<stage>",
-            field="uri",
-        )
-    if ref.isdigit():
-        return c.get_model_version(name, int(ref))
-    if ref.lower() == "latest":
-        versions = c.get_latest_versions(name)
-    else:
-        versions = c.get_latest_versions(name, stages=[ref])
-    if not versions:
-        where = "any version" if ref.lower() == "latest" else f"a version in stage {ref!r}"
-        raise NotFound(f"registered model {name!r} has no {where}", kind="model_version", key=uri)
-    return max(versions, key=lambda v: int(v.version))
+    return Client().resolve_model_version(uri)
 
 
 def _resolve_version(uri: str, dst: Path | None) -> Path:

@@ -237,11 +237,10 @@ class RegistryService:
             name, alias = rest.split("@", 1)
             return self.queries.get_model_version_by_alias(name, alias.strip("/"))
         name, _, ref = rest.strip("/").partition("/")
-        if not ref:
+        if not name or not ref or "/" in ref:
             raise InvalidInput(
-                f"model URI {uri!r} needs a version, alias or stage: "
-                f"models:/{name}/1, models:/{name}@champion or "
-                f"models:/{name}/latest",
+                f"model URI {uri!r} must look like models:/<name>/<version>, "
+                "models:/<name>@<alias>, models:/<name>/latest or models:/<name>/<stage>",
                 field="model_uri",
             )
         if ref.lower() == "latest":

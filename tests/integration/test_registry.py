@@ -141,7 +141,7 @@ def test_searches_filter_and_page(client, run_with_model):
         (lambda: lf.register_model("/tmp/x", ""), "non-empty"),
         (lambda: lf.Client().get_model_version("nope", 1), "no registered model named 'nope'"),
         (lambda: lf.Client().get_model_version("nope", "one"), "whole number"),
-        (lambda: lf.Client().resolve_model_version("models:/nope"), "needs a version"),
+        (lambda: lf.Client().resolve_model_version("models:/nope"), "must look like models:/"),
     ],
 )
 def test_bad_registry_input_gets_a_clear_error(tracking, call, match):
