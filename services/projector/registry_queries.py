@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, exists, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select, true, tuple_
 
 from ledgerflow.events.entities import ModelVersion, PagedList, RegisteredModel
 from ledgerflow.events.errors import InvalidInput, NotFound
@@ -87,7 +87,7 @@ def compile_registry_filter(
         key, op, value = m.group("key"), m.group("op"), _literal(m.group("value"))
         if key.lower().startswith("tags."):
             tag = key[5:].strip("`")
-            match = [t == o for t, o in zip((tags.c.name, *tags_extra(tags)), owner, strict=False)]
+            match = [t == o for t, o in zip((tags.c.name, *_tag_owner_columns(tags)), owner, strict=False)]
             parts.append(exists().where(*match, tags.c.key == tag, _op(tags.c.value, op, value)))
             continue
         col = columns.get(key.lower())
@@ -100,7 +100,7 @@ def compile_registry_filter(
     return and_(*parts)
 
 
-def tags_extra(tags: Any) -> tuple[Any, ...]:
+def _tag_owner_columns(tags: Any) -> tuple[Any, ...]:
     return (tags.c.version,) if "version" in tags.c else ()
 
 
@@ -163,11 +163,12 @@ class RegistryQueries:
                 select(AL.c.name, AL.c.alias, AL.c.version).where(AL.c.name.in_(names))
             ):
                 aliases[n][a] = v
+        latest_by_model = self._latest_versions(names)
         out = []
         for n in names:
             if n in rows:
                 r = rows[n]
-                latest = self.get_latest_versions(n)
+                latest = latest_by_model.get(n, [])
                 out.append(
                     RegisteredModel(
                         n,
@@ -287,16 +288,33 @@ class RegistryQueries:
         self, name: str, stages: Sequence[str] | None = None
     ) -> list[ModelVersion]:
         """The highest version in each stage (or in each of `stages`), as MLflow defines it."""
+        return self._latest_versions([name], stages).get(name, [])
+
+    def _latest_versions(
+        self, names: list[str], stages: Sequence[str] | None = None
+    ) -> dict[str, list[ModelVersion]]:
+        """get_latest_versions for many models at once: two queries, not two per model."""
+        if not names:
+            return {}
+        where: ColumnElement[bool] = V.c.name.in_(names)
+        if stages is not None:
+            where = and_(where, V.c.stage.in_(list(stages)))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(V.c.stage, V.c.version).where(V.c.name == name)).all()
-        best: dict[str, int] = {}
-        for stage, version in rows:
-            if stages is None or stage in stages:
-                best[stage] = max(version, best.get(stage, 0))
-        if not best:
-            return []
-        found = self._versions(and_(V.c.name == name, V.c.version.in_(list(best.values()))))
-        return sorted(found, key=lambda v: v.version)
+            keys = [
+                (n, v)
+                for n, v in conn.execute(
+                    select(V.c.name, func.max(V.c.version))
+                    .where(where)
+                    .group_by(V.c.name, V.c.stage)
+                )
+            ]
+        if not keys:
+            return {}
+        found = self._versions(tuple_(V.c.name, V.c.version).in_(keys))
+        out: dict[str, list[ModelVersion]] = defaultdict(list)
+        for mv in sorted(found, key=lambda v: v.version):
+            out[mv.name].append(mv)
+        return out
 
     def latest_version(self, name: str) -> ModelVersion:
         with self.engine.connect() as conn:
