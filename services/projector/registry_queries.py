@@ -87,7 +87,10 @@ def compile_registry_filter(
         key, op, value = m.group("key"), m.group("op"), _literal(m.group("value"))
         if key.lower().startswith("tags."):
             tag = key[5:].strip("`")
-            match = [t == o for t, o in zip((tags.c.name, *_tag_owner_columns(tags)), owner, strict=False)]
+            match = [
+                t == o
+                for t, o in zip((tags.c.name, *_tag_owner_columns(tags)), owner, strict=False)
+            ]
             parts.append(exists().where(*match, tags.c.key == tag, _op(tags.c.value, op, value)))
             continue
         col = columns.get(key.lower())
