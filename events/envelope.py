@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from ledgerflow.events.payloads import Payload
 
 Position = int
-"""Where a recorded event sits on a log. Opaque to callers: compare, store, pass back."""
+"""An offset within one partition of a log. The SQLite log has one partition (named "")
+whose positions order the whole log; a Kafka log has many, ordered only inside each.
+Readers track how far they got with a `ledgerflow.events.log.Checkpoint`."""
 
 
 def uuid7() -> str:
@@ -74,7 +76,8 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """An event as it came back from a log, with the position it was stored at."""
+    """An event as it came back from a log, with where it was stored."""
 
     position: Position
     event: Event
+    partition: str = ""

@@ -1,11 +1,17 @@
-"""The clustered event log: one Kafka topic, read by offset, through aiokafka.
+"""The clustered event log: Kafka topics per category, partitioned by stream, via aiokafka.
 
-Layout: every event goes to one topic, `<prefix>.events`, with one partition, so
-a position is simply the Kafka offset and the log has the total order the port
-promises (`read(after)`, `head()`, projector checkpoints are one integer). A topic
-per category, or several partitions keyed by stream, would keep each stream
-ordered but give no order across the log, which `Position = int` cannot express;
-that needs a contract change (see `partitions`).
+Layout: an event goes to the topic of its stream's category (`<prefix>.runs` for
+`run:` and `experiment:` streams, `<prefix>.registry` for `model:`, and so on, see
+`CATEGORIES`), in the partition its stream hashes to, so every stream stays in
+one partition and keeps its order, while different streams spread over the
+partitions and the processes that consume them. The log has no order across
+partitions; a reader's progress is a `Checkpoint` holding one offset per
+partition, named `<topic>/<partition>`.
+
+Partition counts come from settings when this adapter creates a topic; an
+existing topic keeps the count it has (all producers read it from the broker,
+so they agree on where a stream lives). Growing a topic's partitions later
+would move streams, so it is not done here.
 
 Durability: `append` returns once the broker has acknowledged every record with
 `acks=all`. The producer is idempotent by default (no duplicates from its own
@@ -13,13 +19,14 @@ retries); pass `idempotent=False` for brokers without InitProducerId support
 (Tansu's memory engine rejects aiokafka's v0 request).
 
 Dedupe: Kafka cannot refuse a duplicate key, so each handle keeps an index of
-event ids to offsets, built on open by reading the topic and caught up before
-every append. Re-appending an id this index knows is a no-op returning its first
-offset. Two handles appending the same new id at the same moment can both write
-it; readers then see it twice, which projectors absorb because they apply ids at
-most once (DESIGN §4). The index costs memory and open time in the log's size.
+event ids to where they are stored, built on open by reading the topics and
+caught up (for the partition concerned) before every append. Re-appending an
+id this index knows is a no-op reporting its first place. Two handles appending
+the same new id at the same moment can both write it; readers then see it
+twice, which projectors absorb because they apply ids at most once (DESIGN §4).
 
-Readers use no consumer group: they assign the partition and seek to an offset.
+Readers use no consumer group: they assign partitions and seek to offsets (the
+projector service is the consumer group, see services/projector/service.py).
 aiokafka is asynchronous; a private event loop thread gives the sync port.
 """
 
@@ -28,8 +35,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import heapq
 import threading
 import time
+import zlib
 from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any, TypeAlias, TypeVar
 
@@ -40,44 +49,78 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode, encode
 from ledgerflow.events.envelope import Event, Position, Recorded
 from ledgerflow.events.errors import CorruptEvent, InvalidInput, Unavailable
-from ledgerflow.events.log import After, CorruptRecord, Item, TypeMatcher
+from ledgerflow.events.log import After, Checkpoint, CorruptRecord, Item, TypeMatcher
 
 T = TypeVar("T")
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 _POLL_S = 0.5
 
+CATEGORIES = {
+    "experiment": "runs",
+    "run": "runs",
+    "model": "registry",
+    "deployment": "deployments",
+    "webhook": "webhooks",
+    "job": "jobs",
+    "bundle": "jobs",
+}
+"""Stream prefix -> topic category. Streams of any other prefix go to `other`."""
+TOPIC_CATEGORIES = sorted({*CATEGORIES.values(), "other"})
+SHARED_PARTITION = {"experiment", "model"}
+"""Prefixes whose streams all share one partition: experiment names and registered
+model names are unique across streams (and a rename moves a model to a new stream),
+so those streams need one order between them. Both are low-volume."""
+
+
+def category_of(stream: str) -> str:
+    return CATEGORIES.get(stream.split(":", 1)[0], "other")
+
+
+def partition_of(stream: str, partitions: int) -> int:
+    """Stable across processes, machines and versions (unlike Python's `hash`)."""
+    prefix = stream.split(":", 1)[0]
+    key = prefix if prefix in SHARED_PARTITION else stream
+    return zlib.crc32(key.encode()) % partitions
+
+
+def partition_name(tp: TopicPartition) -> str:
+    return f"{tp.topic}/{tp.partition}"
+
 
 class KafkaEventLog:
-    """EventLog adapter over one single-partition Kafka topic."""
+    """EventLog adapter over one topic per category, partitioned by stream."""
 
     def __init__(
         self,
         bootstrap: str,
         *,
         topic_prefix: str = "ledgerflow",
-        partitions: int = 1,
+        partitions: int = 6,
+        replication: int = 1,
         idempotent: bool = True,
         registry: EventRegistry = REGISTRY,
         timeout: float = 30.0,
     ) -> None:
-        if partitions != 1:
-            raise InvalidInput(
-                f"partitions={partitions}: the event log needs one total order, which Kafka "
-                "gives only within a partition; use partitions=1",
-                field="partitions",
-            )
+        if partitions < 1:
+            raise InvalidInput(f"partitions={partitions}: need at least 1", field="partitions")
         self.bootstrap = bootstrap
-        self.topic = f"{topic_prefix}.events"
+        self.prefix = topic_prefix
+        self.topics = {c: f"{topic_prefix}.{c}" for c in TOPIC_CATEGORIES}
         self.registry = registry
         self.timeout = timeout
-        self._tp = TopicPartition(self.topic, 0)
+        self._want_partitions = partitions
+        self._replication = replication
         self._idempotent = idempotent
-        self._ids: dict[str, Position] = {}
-        self._indexed_to = 0  # next offset the id index has not seen
+        self.partitions: dict[str, int] = {}  # topic -> its partition count on the broker
+        self._tps: list[TopicPartition] = []
+        self._names: dict[TopicPartition, str] = {}
+        self._by_name: dict[str, TopicPartition] = {}
+        self._ids: dict[str, tuple[TopicPartition, Position]] = {}
+        self._indexed: dict[TopicPartition, int] = {}  # next offset the id index has not seen
         self._closed = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"kafka-log-{self.topic}", daemon=True
+            target=self._loop.run_forever, name=f"kafka-log-{topic_prefix}", daemon=True
         )
         self._thread.start()
         self._producer: AIOKafkaProducer[bytes, bytes] | None = None
@@ -106,14 +149,15 @@ class KafkaEventLog:
         except KafkaError as e:
             raise Unavailable(f"{what} failed: {e!r}; is Kafka at {self.bootstrap} healthy?") from e
 
-    def _consumer(self, max_wait_ms: int = 500) -> AIOKafkaConsumer[bytes, bytes]:
+    def consumer(self, max_wait_ms: int = 500, **options: Any) -> AIOKafkaConsumer[bytes, bytes]:
+        """A consumer for this cluster; must be made (and used) on the log's loop."""
         return AIOKafkaConsumer(
             fetch_max_wait_ms=max_wait_ms,
             bootstrap_servers=self.bootstrap,
-            group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            **({"group_id": None} | options),
         )
 
     async def _open(self) -> None:
@@ -121,9 +165,11 @@ class KafkaEventLog:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
-            await admin.create_topics([NewTopic(self.topic, 1, 1)])
-        except TopicAlreadyExistsError:
-            pass
+            for topic in self.topics.values():
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(
+                        [NewTopic(topic, self._want_partitions, self._replication)]
+                    )
         finally:
             await admin.close()
         self._producer = p = AIOKafkaProducer(
@@ -133,51 +179,89 @@ class KafkaEventLog:
             linger_ms=0,
         )
         await p.start()
-        self._reader = r = self._consumer(max_wait_ms=10)  # short: its prefetch blocks head()
+        self._reader = r = self.consumer(max_wait_ms=10)  # short: its prefetch blocks head()
         await r.start()
-        r.assign([self._tp])
+        for topic in self.topics.values():
+            found = await self._partitions_of(r, topic)
+            self.partitions[topic] = len(found)
+            for n in sorted(found):
+                tp = TopicPartition(topic, n)
+                self._tps.append(tp)
+                self._names[tp] = name = partition_name(tp)
+                self._by_name[name] = tp
+                self._indexed[tp] = 0
+        r.assign(self._tps)
         async with self._lock:
-            await self._catch_up_index()
+            await self._catch_up_index(self._tps)
 
-    async def _end(self, consumer: AIOKafkaConsumer[bytes, bytes]) -> int:
-        ends = await consumer.end_offsets([self._tp])
-        return int(ends[self._tp])
-
-    async def _fetch(
-        self, consumer: AIOKafkaConsumer[bytes, bytes], start: int, limit: int, end: int
-    ) -> list[Record]:
-        """Records with offsets in [start, end), at most `limit`."""
-        out: list[Record] = []
-        if start >= end or limit <= 0:
-            return out
-        consumer.seek(self._tp, start)
+    async def _partitions_of(
+        self, consumer: AIOKafkaConsumer[bytes, bytes], topic: str
+    ) -> set[int]:
         deadline = time.monotonic() + self.timeout
-        while len(out) < limit:
-            batch = await consumer.getmany(
-                self._tp, timeout_ms=int(_POLL_S * 1000), max_records=limit - len(out)
-            )
-            for rec in batch.get(self._tp, []):
-                if rec.offset >= end:
-                    return out
-                out.append(rec)
-            nxt = await consumer.position(self._tp)
-            if nxt >= end:
-                return out
+        while True:
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                return set(found)
             if time.monotonic() > deadline:
+                raise Unavailable(f"topic {topic} has no partitions on Kafka at {self.bootstrap}")
+            await consumer.topics()  # refreshes the cluster metadata
+            await asyncio.sleep(0.05)
+
+    async def _ends(
+        self, consumer: AIOKafkaConsumer[bytes, bytes], tps: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        ends = await consumer.end_offsets(list(tps))
+        return {tp: int(ends[tp]) for tp in tps}
+
+    async def _fetch_many(
+        self,
+        consumer: AIOKafkaConsumer[bytes, bytes],
+        ranges: dict[TopicPartition, tuple[int, int]],
+        limit: int,
+    ) -> dict[TopicPartition, list[Record]]:
+        """Records with offsets in [start, end) of each partition, stopping once `limit`
+        arrived in all; what each partition gives is a prefix of its range."""
+        out: dict[TopicPartition, list[Record]] = {tp: [] for tp in ranges}
+        pending = {tp for tp, (start, end) in ranges.items() if start < end}
+        for tp in pending:
+            consumer.seek(tp, ranges[tp][0])
+        total = 0
+        deadline = time.monotonic() + self.timeout
+        while pending and total < limit:
+            batch = await consumer.getmany(
+                *pending, timeout_ms=int(_POLL_S * 1000), max_records=limit - total
+            )
+            for tp, records in batch.items():
+                end = ranges[tp][1]
+                for rec in records:
+                    if rec.offset >= end:
+                        break
+                    out[tp].append(rec)
+                    total += 1
+            for tp in list(pending):
+                if await consumer.position(tp) >= ranges[tp][1]:
+                    pending.discard(tp)
+            if pending and time.monotonic() > deadline:
                 raise Unavailable(
-                    f"reading {self.topic}: offsets {nxt}..{end} did not arrive in "
-                    f"{self.timeout:.0f}s; is Kafka at {self.bootstrap} healthy?"
+                    f"reading {', '.join(self._names[tp] for tp in pending)}: records did not "
+                    f"arrive in {self.timeout:.0f}s; is Kafka at {self.bootstrap} healthy?"
                 )
         return out
 
-    async def _catch_up_index(self) -> None:
-        end = await self._end(self._r)
-        while self._indexed_to < end:
-            for rec in await self._fetch(self._r, self._indexed_to, 10_000, end):
-                id_ = _header(rec, "id")
-                if id_:
-                    self._ids.setdefault(id_, rec.offset)
-                self._indexed_to = rec.offset + 1
+    async def _catch_up_index(self, tps: Sequence[TopicPartition]) -> None:
+        ends = await self._ends(self._r, tps)
+        while True:
+            ranges = {
+                tp: (self._indexed[tp], ends[tp]) for tp in tps if self._indexed[tp] < ends[tp]
+            }
+            if not ranges:
+                return
+            for tp, records in (await self._fetch_many(self._r, ranges, 10_000)).items():
+                for rec in records:
+                    id_ = _header(rec, "id")
+                    if id_:
+                        self._ids.setdefault(id_, (tp, rec.offset))
+                    self._indexed[tp] = rec.offset + 1
 
     @property
     def _p(self) -> AIOKafkaProducer[bytes, bytes]:
@@ -191,59 +275,89 @@ class KafkaEventLog:
             raise Unavailable("the Kafka event log did not open; make a new KafkaEventLog")
         return self._reader
 
+    def where(self, stream: str) -> TopicPartition:
+        """The partition a stream lives in."""
+        topic = self.topics[category_of(stream)]
+        return TopicPartition(topic, partition_of(stream, self.partitions[topic]))
+
+    def _starts(self, after: Checkpoint) -> dict[TopicPartition, int]:
+        unknown = set(after.partitions()) - set(self._by_name)
+        if unknown:
+            raise InvalidInput(
+                f"checkpoint {after.encode()!r} names partitions this log does not have "
+                f"({', '.join(sorted(unknown))}); pass a checkpoint this log gave",
+                field="after",
+            )
+        starts: dict[TopicPartition, int] = {}
+        for tp in self._tps:
+            last = after.get(self._names[tp])
+            starts[tp] = 0 if last is None else last + 1
+        return starts
+
     # -- the port ---------------------------------------------------------------
 
-    def append(self, events: Sequence[Event]) -> list[Position]:
+    def append(self, events: Sequence[Event]) -> list[Recorded]:
         if not events:
             return []
         return self._call(self._append(list(events)), "appending to the Kafka event log")
 
-    async def _append(self, events: list[Event]) -> list[Position]:
+    async def _append(self, events: list[Event]) -> list[Recorded]:
         async with self._lock:
-            await self._catch_up_index()
-            positions: list[Position] = []
+            await self._catch_up_index(sorted({self.where(e.stream) for e in events}))
+            out: list[Recorded] = []
             for ev in events:
                 if ev.id not in self._ids:
+                    tp = self.where(ev.stream)
                     # One record per produce request: Tansu reports the end offset of a
                     # multi-record batch as its base offset + 1, which would hide records.
                     meta = await self._p.send_and_wait(
-                        self.topic,
+                        tp.topic,
                         encode(ev),
                         key=ev.stream.encode(),
-                        partition=0,
+                        partition=tp.partition,
                         headers=[
                             ("id", ev.id.encode()),
                             ("type", ev.type.encode()),
                             ("stream", ev.stream.encode()),
                         ],
                     )
-                    self._ids[ev.id] = int(meta.offset)
-                    if meta.offset == self._indexed_to:
-                        self._indexed_to += 1  # nobody else wrote in between
-                positions.append(self._ids[ev.id])
-            return positions
+                    self._ids[ev.id] = (tp, int(meta.offset))
+                    if meta.offset == self._indexed[tp]:
+                        self._indexed[tp] += 1  # nobody else wrote in between
+                tp, offset = self._ids[ev.id]
+                out.append(Recorded(offset, ev, self._names[tp]))
+            return out
 
     def read(
-        self, after: Position | None = None, limit: int = 1000, types: Sequence[str] | None = None
+        self,
+        after: Checkpoint | Position | None = None,
+        limit: int = 1000,
+        types: Sequence[str] | None = None,
     ) -> Iterator[Item]:
         match = TypeMatcher(types)
-        records = self._call(self._read(after, limit), "reading the Kafka event log")
+        start = self._starts(Checkpoint.coerce(after))
+        records = self._call(self._read(start, limit), "reading the Kafka event log")
         for rec in records:
             if match(_header(rec, "type")):
                 yield self._decode(rec)
 
-    async def _read(self, after: Position | None, limit: int) -> list[Record]:
+    async def _read(self, starts: dict[TopicPartition, int], limit: int) -> list[Record]:
         async with self._lock:
-            end = await self._end(self._r)
-            return await self._fetch(self._r, _start(after), limit, end)
+            ends = await self._ends(self._r, self._tps)
+            got = await self._fetch_many(
+                self._r, {tp: (starts[tp], ends[tp]) for tp in self._tps}, limit
+            )
+        # Each partition's records in their order; partitions interleaved by time.
+        merged = heapq.merge(*got.values(), key=lambda r: r.timestamp)
+        return [rec for _, rec in zip(range(limit), merged, strict=False)]
 
-    def head(self) -> Position | None:
+    def head(self) -> Checkpoint:
         return self._call(self._head(), "reading the Kafka event log head")
 
-    async def _head(self) -> Position | None:
+    async def _head(self) -> Checkpoint:
         async with self._lock:
-            end = await self._end(self._r)
-        return end - 1 if end > 0 else None
+            ends = await self._ends(self._r, self._tps)
+        return Checkpoint({self._names[tp]: end - 1 for tp, end in ends.items() if end > 0})
 
     def subscribe(
         self,
@@ -257,45 +371,56 @@ class KafkaEventLog:
     ) -> Iterator[Item]:
         """Kafka fetches long-poll, so a follower wakes when a record lands; `idle_wait`
         is not needed for that and only caps each poll (at most 0.5 s, to notice `stop`)."""
-        position: Position | None = self.head() if after == "latest" else after
+        seen = Checkpoint.coerce(self.head() if after == "latest" else after)
         match = TypeMatcher(types)
-        consumer = self._call(self._start_follower(_start(position)), "subscribing to Kafka")
+        consumer = self._call(self._start_follower(self._starts(seen)), "subscribing to Kafka")
         poll_ms = int(min(idle_wait, _POLL_S) * 1000)
         try:
-            end = None if follow else self._call(self._end(consumer), "reading the head")
+            ends = None if follow else self._call(self._ends(consumer, self._tps), "the head")
             while not (stop is not None and stop.is_set()):
-                if end is not None:
-                    nxt = _start(position)
-                    records = self._call(self._fetch(consumer, nxt, batch, end), "reading")
+                if ends is not None:
+                    starts = self._starts(seen)
+                    ranges = {tp: (starts[tp], ends[tp]) for tp in self._tps}
+                    got = self._call(self._fetch_many(consumer, ranges, batch), "reading")
+                    records = list(heapq.merge(*got.values(), key=lambda r: r.timestamp))
                     if not records:
                         return
                 else:
                     records = self._call(self._poll(consumer, batch, poll_ms), "following")
                 for rec in records:
-                    position = rec.offset
+                    item = self._decode(rec)
+                    seen = seen.advance(item)
                     if match(_header(rec, "type")):
-                        yield self._decode(rec)
+                        yield item
         finally:
             with contextlib.suppress(Unavailable):
                 self._call(consumer.stop(), "closing a Kafka follower")
 
-    async def _start_follower(self, start: int) -> AIOKafkaConsumer[bytes, bytes]:
-        consumer = self._consumer()  # aiokafka objects must be made on their loop
+    async def _start_follower(
+        self, starts: dict[TopicPartition, int]
+    ) -> AIOKafkaConsumer[bytes, bytes]:
+        consumer = self.consumer()  # aiokafka objects must be made on their loop
         await consumer.start()
-        consumer.assign([self._tp])
-        consumer.seek(self._tp, start)
+        consumer.assign(self._tps)
+        for tp, start in starts.items():
+            consumer.seek(tp, start)
         return consumer
 
     async def _poll(
         self, consumer: AIOKafkaConsumer[bytes, bytes], batch: int, poll_ms: int
     ) -> list[Record]:
-        got = await consumer.getmany(self._tp, timeout_ms=poll_ms, max_records=batch)
-        return list(got.get(self._tp, []))
+        got = await consumer.getmany(timeout_ms=poll_ms, max_records=batch)
+        return [rec for records in got.values() for rec in records]
+
+    def decode(self, rec: Record) -> Item:
+        """A consumed record as a log item (corrupt ones kept, with the reason)."""
+        return self._decode(rec)
 
     def _decode(self, rec: Record) -> Item:
         raw = rec.value or b""
+        partition = partition_name(TopicPartition(rec.topic, rec.partition))
         try:
-            return Recorded(rec.offset, decode(raw, self.registry))
+            return Recorded(rec.offset, decode(raw, self.registry), partition)
         except CorruptEvent as e:
             return CorruptRecord(
                 rec.offset,
@@ -304,7 +429,12 @@ class KafkaEventLog:
                 _header(rec, "stream") or (rec.key or b"").decode(errors="replace"),
                 raw.decode(errors="replace"),
                 e.message,
+                partition,
             )
+
+    def run(self, coro: Coroutine[Any, Any, T], what: str, timeout: float | None = None) -> T:
+        """Run a coroutine on the log's event loop (for consumers made by `consumer()`)."""
+        return self._call(coro, what, timeout)
 
     def close(self) -> None:
         if self._closed:
@@ -324,10 +454,6 @@ class KafkaEventLog:
             await self._producer.stop()
         if self._reader is not None:
             await self._reader.stop()
-
-
-def _start(after: Position | None) -> int:
-    return 0 if after is None else after + 1
 
 
 def _header(rec: Record, name: str) -> str:

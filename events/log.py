@@ -5,13 +5,12 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ledgerflow.events.envelope import Event, Position, Recorded
-
-After = Position | Literal["latest"] | None
+from ledgerflow.events.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,23 +23,138 @@ class CorruptRecord:
     stream: str
     data: str
     reason: str
+    partition: str = ""
 
 
 Item = Recorded | CorruptRecord
 
 
-class EventLog(Protocol):
-    """An append-only, totally ordered (per stream at least) log of events."""
+class Checkpoint:
+    """How far a reader has got: the last position consumed in each partition.
 
-    def append(self, events: Sequence[Event]) -> Sequence[Position]:
+    Immutable. Logs are ordered only within a partition, so progress is one offset per
+    partition; the SQLite log's single partition is named "". `encode()` gives the
+    token a client stores and passes back (a plain integer for a single-partition
+    log, so `--after 42` keeps working there), `parse()` reads it back.
+    """
+
+    __slots__ = ("_offsets",)
+
+    def __init__(self, offsets: Mapping[str, Position] | None = None) -> None:
+        self._offsets: dict[str, Position] = dict(sorted((offsets or {}).items()))
+
+    @classmethod
+    def of(cls, items: Iterable[Item]) -> Checkpoint:
+        """The checkpoint just past `items` (the highest position seen per partition)."""
+        return cls().advance_all(items)
+
+    @classmethod
+    def coerce(cls, after: Checkpoint | Position | str | None) -> Checkpoint:
+        """Accept what callers pass as `after`: a checkpoint, its token, a bare position
+        on a single-partition log, or None for the start."""
+        if after is None:
+            return cls()
+        if isinstance(after, Checkpoint):
+            return after
+        if isinstance(after, str):
+            return cls.parse(after)
+        if isinstance(after, bool) or not isinstance(after, int):
+            raise InvalidInput(f"after={after!r}: expected a position or a checkpoint token")
+        return cls({"": after})
+
+    @classmethod
+    def parse(cls, token: str) -> Checkpoint:
+        text = token.strip()
+        if not text:
+            return cls()
+        if text.lstrip("-").isdigit():
+            return cls({"": int(text)})
+        offsets: dict[str, Position] = {}
+        for part in text.split(","):
+            name, sep, offset = part.rpartition("=")
+            if not sep or not name or not offset.lstrip("-").isdigit():
+                raise InvalidInput(
+                    f"bad checkpoint {token!r}: expected N or PARTITION=N[,PARTITION=N...]",
+                    field="after",
+                )
+            offsets[name] = int(offset)
+        return cls(offsets)
+
+    def encode(self) -> str:
+        if set(self._offsets) == {""}:
+            return str(self._offsets[""])
+        return ",".join(f"{p}={o}" for p, o in self._offsets.items())
+
+    def get(self, partition: str) -> Position | None:
+        return self._offsets.get(partition)
+
+    def partitions(self) -> dict[str, Position]:
+        return dict(self._offsets)
+
+    def advance(self, item: Item) -> Checkpoint:
+        return self.advance_all((item,))
+
+    def advance_all(self, items: Iterable[Item]) -> Checkpoint:
+        offsets = dict(self._offsets)
+        for item in items:
+            if item.position > offsets.get(item.partition, -1):
+                offsets[item.partition] = item.position
+        return Checkpoint(offsets)
+
+    def union(self, other: Checkpoint) -> Checkpoint:
+        """The later position of each partition named by either."""
+        offsets = dict(self._offsets)
+        for part, pos in other._offsets.items():
+            offsets[part] = max(pos, offsets.get(part, pos))
+        return Checkpoint(offsets)
+
+    def includes(self, item: Item) -> bool:
+        """True if `item` is at or before this checkpoint in its partition."""
+        return item.position <= self._offsets.get(item.partition, -1)
+
+    def covers(self, other: Checkpoint) -> bool:
+        """True once this reader has consumed everything `other` names."""
+        return all(self._offsets.get(p, -1) >= o for p, o in other._offsets.items())
+
+    def total(self) -> int:
+        """A rough size: the sum of positions (the event count on a single partition)."""
+        return sum(self._offsets.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._offsets)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Checkpoint) and self._offsets == other._offsets
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._offsets.items()))
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({self.encode()!r})"
+
+
+After = Checkpoint | Position | str | Literal["latest"] | None
+"""Where a reader starts: after a checkpoint (or its token, or a single-partition
+position), at the current head ("latest"), or from the beginning (None)."""
+
+
+class EventLog(Protocol):
+    """An append-only log of events, ordered within each partition; a stream always
+    lives in one partition, so each stream is read back in append order."""
+
+    def append(self, events: Sequence[Event]) -> Sequence[Recorded]:
         """Store events; durable when it returns. Re-appending a known id is a no-op
-        that returns the position it already has."""
+        that reports where it is already stored."""
         ...
 
     def read(
-        self, after: Position | None = None, limit: int = 1000, types: Sequence[str] | None = None
+        self,
+        after: Checkpoint | Position | None = None,
+        limit: int = 1000,
+        types: Sequence[str] | None = None,
     ) -> Iterator[Item]:
-        """Events after `after` (from the start when None), in log order, at most `limit`."""
+        """At most `limit` items after `after` (from the start when None), each partition
+        in its order."""
         ...
 
     def subscribe(
@@ -58,8 +172,9 @@ class EventLog(Protocol):
         follower sleeps before looking again even without a wake-up."""
         ...
 
-    def head(self) -> Position | None:
-        """Position of the last stored event, None for an empty log."""
+    def head(self) -> Checkpoint:
+        """The last stored position of every partition (empty, and falsy, for an empty
+        log): a reader whose checkpoint covers it has read everything."""
         ...
 
     def close(self) -> None: ...

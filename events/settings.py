@@ -30,6 +30,18 @@ class Settings(BaseSettings):
     event_log: str | None = Field(None, description="sqlite:///FILE or kafka://host:port[,...]")
     views_db: str | None = Field(None, description="SQLAlchemy URL of the views database")
     artifacts: str | None = Field(None, description="a folder or s3://bucket/prefix")
+    kafka_partitions: int = Field(
+        6, gt=0, description="partitions of each Kafka topic this creates (existing keep theirs)"
+    )
+    kafka_topic_prefix: str = Field("ledgerflow", min_length=1, description="Kafka topic names")
+    kafka_idempotent: bool = Field(
+        True, description="idempotent Kafka producer (false only for brokers without it)"
+    )
+    project_inline: bool | None = Field(
+        None,
+        description="commands project their own events (default: yes on SQLite, no on Kafka, "
+        "where `ledgerflow projector` does it)",
+    )
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
@@ -80,6 +92,14 @@ class Settings(BaseSettings):
     @property
     def event_log_url(self) -> str:
         return self.event_log or f"sqlite:///{self.data_dir / 'events.db'}"
+
+    @property
+    def is_kafka(self) -> bool:
+        return self.event_log_url.startswith("kafka://")
+
+    @property
+    def projects_inline(self) -> bool:
+        return self.project_inline if self.project_inline is not None else not self.is_kafka
 
     @property
     def views_db_url(self) -> str:

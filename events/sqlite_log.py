@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode_row, encode_data
 from ledgerflow.events.envelope import Event, Position, Recorded
 from ledgerflow.events.errors import CorruptEvent, InvalidInput, Unavailable
-from ledgerflow.events.log import After, CorruptRecord, Item, TypeMatcher
+from ledgerflow.events.log import After, Checkpoint, CorruptRecord, Item, TypeMatcher
 from ledgerflow.events.notify import Notifier
 
 _SCHEMA = """
@@ -117,7 +117,7 @@ class SQLiteEventLog:
                 self._all_conns.append(conn)
         return conn
 
-    def append(self, events: Sequence[Event]) -> list[Position]:
+    def append(self, events: Sequence[Event]) -> list[Recorded]:
         if not events:
             return []
         rows = [
@@ -152,13 +152,16 @@ class SQLiteEventLog:
 
         positions = retry_locked(write, "appending to the event log")
         self._notifier.notify()
-        return positions
+        return [Recorded(pos, ev) for pos, ev in zip(positions, events, strict=True)]
 
     def read(
-        self, after: Position | None = None, limit: int = 1000, types: Sequence[str] | None = None
+        self,
+        after: Checkpoint | Position | None = None,
+        limit: int = 1000,
+        types: Sequence[str] | None = None,
     ) -> Iterator[Item]:
         match = TypeMatcher(types)
-        start = after or 0
+        start = _start(after)
         rows = retry_locked(
             lambda: (
                 self._conn()
@@ -185,12 +188,12 @@ class SQLiteEventLog:
             return CorruptRecord(position, id_, type_, stream, data, e.message)
         return Recorded(position, event)
 
-    def head(self) -> Position | None:
+    def head(self) -> Checkpoint:
         row = retry_locked(
             lambda: self._conn().execute("SELECT MAX(position) FROM events").fetchone(),
             "reading the event log head",
         )
-        return None if row[0] is None else int(row[0])
+        return Checkpoint() if row[0] is None else Checkpoint({"": int(row[0])})
 
     def subscribe(
         self,
@@ -202,7 +205,7 @@ class SQLiteEventLog:
         batch: int = 1000,
         idle_wait: float = 1.0,
     ) -> Iterator[Item]:
-        position: Position | None = self.head() if after == "latest" else after
+        position = _start(self.head() if after == "latest" else after)
         match = TypeMatcher(types)
         with self._notifier.listener() as listener:
             while not (stop is not None and stop.is_set()):
@@ -230,3 +233,16 @@ class SQLiteEventLog:
                     conn.close()
             self._all_conns.clear()
         self._local = threading.local()
+
+
+def _start(after: Checkpoint | Position | str | None) -> Position:
+    """The position to read after; the SQLite log is one partition, named ""."""
+    checkpoint = Checkpoint.coerce(after)
+    foreign = set(checkpoint.partitions()) - {""}
+    if foreign:
+        raise InvalidInput(
+            f"checkpoint {checkpoint.encode()!r} names partitions of another log "
+            f"({', '.join(sorted(foreign))}); this SQLite log has one partition",
+            field="after",
+        )
+    return checkpoint.get("") or 0

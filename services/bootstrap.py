@@ -7,6 +7,7 @@ overrides; nothing here connects at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -21,6 +22,9 @@ from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.registry.service import RegistryService
 from ledgerflow.services.tracking import TrackingService
+
+if TYPE_CHECKING:
+    from ledgerflow.events.kafka_log import KafkaEventLog
 
 
 @dataclass
@@ -37,7 +41,7 @@ class Backend:
     def refresh(self) -> None:
         """Project whatever other processes appended but did not project (e.g. one that was
         killed between its append and its projection), so reads see the whole log."""
-        if (self.log.head() or 0) > self.projector.checkpoint():
+        if self.projector.inline and not self.projector.checkpoint().covers(self.log.head()):
             self.projector.catch_up()
 
     def close(self) -> None:
@@ -46,16 +50,40 @@ class Backend:
             engine.dispose()
 
 
-def open_event_log(url: str) -> EventLog:
+def open_event_log(settings: Settings) -> EventLog:
+    url = settings.event_log_url
     if url.startswith("sqlite:///"):
         from ledgerflow.events.sqlite_log import SQLiteEventLog
 
         return SQLiteEventLog(url[len("sqlite:///") :])
-    scheme = url.split("://", 1)[0] if "://" in url else url
+    if url.startswith("kafka://"):
+        return open_kafka_log(settings)
     raise InvalidInput(
-        f"LEDGERFLOW_EVENT_LOG {url!r}: this build supports sqlite:///FILE; "
-        f"the {scheme!r} log is not available in this version",
+        f"LEDGERFLOW_EVENT_LOG {url!r}: expected sqlite:///FILE or kafka://HOST:PORT[,HOST:PORT]",
         field="LEDGERFLOW_EVENT_LOG",
+    )
+
+
+def open_kafka_log(settings: Settings) -> KafkaEventLog:
+    servers = settings.event_log_url.removeprefix("kafka://").strip("/")
+    if not servers or any(":" not in s for s in servers.split(",")):
+        raise InvalidInput(
+            f"LEDGERFLOW_EVENT_LOG {settings.event_log_url!r}: name the brokers as "
+            "kafka://HOST:PORT[,HOST:PORT]",
+            field="LEDGERFLOW_EVENT_LOG",
+        )
+    try:
+        from ledgerflow.events.kafka_log import KafkaEventLog
+    except ImportError as e:
+        raise InvalidInput(
+            f"the Kafka event log needs aiokafka ({e}); pip install 'ledgerflow[kafka]'",
+            field="LEDGERFLOW_EVENT_LOG",
+        ) from None
+    return KafkaEventLog(
+        servers,
+        topic_prefix=settings.kafka_topic_prefix,
+        partitions=settings.kafka_partitions,
+        idempotent=settings.kafka_idempotent,
     )
 
 
@@ -75,10 +103,10 @@ def bootstrap(
     log: EventLog | None = None,
     artifacts: ArtifactStore | None = None,
 ) -> Backend:
-    log = log or open_event_log(settings.event_log_url)
+    log = log or open_event_log(settings)
     writer = make_engine(settings.views_db_url, writer=True)
     reader = make_engine(settings.views_db_url, writer=False)
-    projector = Projector(log, writer)
+    projector = Projector(log, writer, inline=settings.projects_inline)
     queries = Queries(reader)
     store = artifacts or open_artifacts(settings.artifacts_root)
     tracking = TrackingService(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import AlreadyExists, Conflict
-from ledgerflow.events.log import EventLog
+from ledgerflow.events.log import Checkpoint, EventLog
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.tables import DEAD_LETTERS as DL
 
@@ -26,8 +26,8 @@ class Committer:
         if not payloads:
             return []
         events = [Event.of(pl, actor=actor) for pl in payloads]
-        positions = self.log.append(events)
-        self.projector.wait_for(max(positions), self.timeout)
+        recorded = self.log.append(events)
+        self.projector.wait_for(Checkpoint.of(recorded), self.timeout)
         ids = [e.id for e in events]
         with self.projector.engine.connect() as conn:
             row = conn.execute(

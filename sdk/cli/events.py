@@ -15,7 +15,7 @@ from ledgerflow.cli.context import state
 from ledgerflow.cli.output import JsonFlag
 
 if TYPE_CHECKING:
-    from ledgerflow.events.log import EventLog, Item
+    from ledgerflow.events.log import Checkpoint, EventLog, Item
 
 app = typer.Typer(help="Read and follow the event log.", no_args_is_help=True)
 
@@ -38,9 +38,11 @@ def tail(
         ),
     ] = None,
     after: Annotated[
-        int | None,
+        str | None,
         typer.Option(
-            "--after", min=0, help="Start after this log position (default: the beginning)."
+            "--after",
+            help="Start after this checkpoint: a position on the SQLite log, or the "
+            "PARTITION=N,... token a Kafka log prints (default: the beginning).",
         ),
     ] = None,
     limit: Annotated[
@@ -59,9 +61,12 @@ def tail(
 
     Undecodable events are shown as corrupt, never skipped.
     """
+    from ledgerflow.events.log import Checkpoint
+
+    start = Checkpoint.parse(after) if after is not None else None
     log = state(ctx).backend(catch_up=False).log
     show = _print_json if as_json else _print_human
-    with closing(_items(log, after, types or None, follow, limit)) as items:
+    with closing(_items(log, start, types or None, follow, limit)) as items:
         try:
             for item in items:
                 show(item)
@@ -70,21 +75,24 @@ def tail(
 
 
 def _items(
-    log: EventLog, after: int | None, types: Sequence[str] | None, follow: bool, limit: int | None
+    log: EventLog,
+    after: Checkpoint | None,
+    types: Sequence[str] | None,
+    follow: bool,
+    limit: int | None,
 ) -> Generator[Item, None, None]:
     if limit is None:
         yield from log.subscribe(after, types, follow=follow)
         return
     head = log.head()
     last: deque[Item] = deque(maxlen=limit)
-    if head is not None:
+    if head:
         for item in log.subscribe(after, types, follow=False):
-            if item.position <= head:  # later ones were appended since; the follow prints them
+            if head.includes(item):  # later ones were appended since; the follow prints them
                 last.append(item)
     yield from last
     if follow:
-        start = after if head is None or (after is not None and after > head) else head
-        yield from log.subscribe(start, types, follow=True)
+        yield from log.subscribe(head.union(after) if after else head, types, follow=True)
 
 
 def as_document(item: Item) -> dict[str, Any]:
@@ -95,6 +103,7 @@ def as_document(item: Item) -> dict[str, Any]:
     if isinstance(item, CorruptRecord):
         return {
             "position": item.position,
+            "partition": item.partition,
             "id": item.id,
             "type": item.type,
             "stream": item.stream,
@@ -107,6 +116,7 @@ def as_document(item: Item) -> dict[str, Any]:
     ev = item.event
     return {
         "position": item.position,
+        "partition": item.partition,
         "id": ev.id,
         "type": ev.type,
         "stream": ev.stream,

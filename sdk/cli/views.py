@@ -35,10 +35,10 @@ def replay(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         transient=True,
         disable=not output.err_console().is_terminal,
     ) as bar:
-        task = bar.add_task("replay", total=backend.log.head() or 0)
+        task = bar.add_task("replay", total=backend.log.head().total())
 
-        def progress(position: int, head: int | None) -> None:
-            bar.update(task, completed=position, total=head)
+        def progress(applied: int, size: int | None) -> None:
+            bar.update(task, completed=applied, total=size)
 
         applied = backend.projector.rebuild(progress=progress)
     dead = backend.projector.dead_letter_count()

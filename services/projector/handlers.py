@@ -163,8 +163,10 @@ def experiment_tag_deleted(conn: Connection, ev: Event) -> None:
 @handles(p.RunStarted)
 def run_started(conn: Connection, ev: Event) -> None:
     d = _data(ev, p.RunStarted)
-    exp = _experiment(conn, d.experiment_id)
-    if exp.lifecycle_stage != "active":
+    # The command checked the experiment; on a partitioned log its creation may be
+    # projected after this (another partition), so only a known, deleted one rejects.
+    exp = conn.execute(select(E).where(E.c.experiment_id == d.experiment_id)).first()
+    if exp is not None and exp.lifecycle_stage != "active":
         raise Rejected(f"experiment {d.experiment_id} is deleted; restore it to start runs in it")
     if conn.execute(select(R.c.run_id).where(R.c.run_id == d.run_id)).first():
         raise Rejected(f"run {d.run_id} already exists")

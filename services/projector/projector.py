@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ledgerflow.events.envelope import Position, Recorded
+from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import Timeout, Unavailable
-from ledgerflow.events.log import CorruptRecord, EventLog, Item
+from ledgerflow.events.log import Checkpoint, CorruptRecord, EventLog, Item
 from ledgerflow.services.projector import registry_handlers  # noqa: F401 - registers handlers
 from ledgerflow.services.projector.handlers import HANDLERS, Rejected
 from ledgerflow.services.projector.sql import upsert
@@ -26,44 +26,67 @@ from ledgerflow.services.projector.tables import (
     APPLIED_EVENTS as AE,
 )
 from ledgerflow.services.projector.tables import (
-    CHECKPOINTS as CP,
-)
-from ledgerflow.services.projector.tables import (
     DEAD_LETTERS as DL,
 )
 from ledgerflow.services.projector.tables import (
     METADATA,
 )
+from ledgerflow.services.projector.tables import (
+    OFFSETS as OFF,
+)
 
 ANALYZE_EVERY = 5_000  # events applied between refreshes of SQLite's planner statistics
 Progress = Callable[[int, int | None], None]
-"""Called with (events applied so far, None) by catch_up, and with (position reached,
-head position) by rebuild, so a progress bar can show how far through the log it is."""
+"""Called with (events applied so far, None) by catch_up, and with (events applied,
+roughly how many the log holds) by rebuild, so a progress bar can show how far it is."""
 
 
 class Projector:
     def __init__(
-        self, log: EventLog, engine: Engine, *, name: str = "views", batch: int = 500
+        self,
+        log: EventLog,
+        engine: Engine,
+        *,
+        name: str = "views",
+        batch: int = 500,
+        inline: bool = True,
     ) -> None:
+        """`inline=False` is for processes beside a projector service (the gateway on
+        Kafka): they wait for the service's progress instead of projecting themselves."""
         self.log = log
         self.engine = engine
         self.name = name
         self.batch = batch
+        self.inline = inline
         self._since_analyze = 0
         self._create()
 
     def _create(self) -> None:
         def create() -> None:
             METADATA.create_all(self.engine)
+            with self.engine.begin() as conn:
+                _migrate(conn)
 
         _retry(create, "creating the view tables")
 
-    def checkpoint(self, conn: Connection | None = None) -> Position:
+    def checkpoint(self, conn: Connection | None = None) -> Checkpoint:
         if conn is None:
             with self.engine.connect() as c:
                 return self.checkpoint(c)
-        row = conn.execute(select(CP.c.position).where(CP.c.name == self.name)).first()
-        return int(row[0]) if row else 0
+        rows = conn.execute(
+            select(OFF.c.partition, OFF.c.position).where(OFF.c.name == self.name)
+        ).all()
+        return Checkpoint({r.partition: int(r.position) for r in rows})
+
+    def save_checkpoint(self, conn: Connection, before: Checkpoint, after: Checkpoint) -> None:
+        """Store the offsets that moved, inside the caller's transaction."""
+        moved = [
+            {"name": self.name, "partition": part, "position": pos}
+            for part, pos in after.partitions().items()
+            if before.get(part) != pos
+        ]
+        if moved:
+            upsert(conn, OFF, ("name", "partition"), moved)
 
     def catch_up(self, progress: Progress | None = None) -> int:
         """Apply everything on the log that is not applied yet; return how many events."""
@@ -88,19 +111,23 @@ class Projector:
             conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
             conn.exec_driver_sql("ANALYZE")
 
-    def wait_for(self, position: Position, timeout: float) -> None:
-        """Read-your-writes: return once `position` is applied, projecting it ourselves."""
+    def wait_for(self, target: Checkpoint, timeout: float) -> None:
+        """Read-your-writes: return once everything up to `target` is applied (projecting
+        it ourselves when inline, else waiting for the projector service)."""
         deadline = time.monotonic() + timeout
+        delay = 0.002
         while True:
-            self.catch_up()
-            if self.checkpoint() >= position:
+            if self.inline:
+                self.catch_up()
+            if self.checkpoint().covers(target):
                 return
             if time.monotonic() > deadline:
                 raise Timeout(
-                    f"event at position {position} was not projected within {timeout:g} s; "
-                    "is the projector running?"
+                    f"events up to {target.encode()!r} were not projected within "
+                    f"{timeout:g} s; is the projector running?"
                 )
-            time.sleep(0.01)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _apply_batch(self) -> int:
         with self.engine.begin() as conn:
@@ -109,7 +136,7 @@ class Projector:
             if not items:
                 return 0
             self.apply_all(conn, items)
-            upsert(conn, CP, ("name",), [{"name": self.name, "position": items[-1].position}])
+            self.save_checkpoint(conn, start, start.advance_all(items))
             return len(items)
 
     def apply_all(self, conn: Connection, items: Sequence[Item]) -> None:
@@ -141,8 +168,8 @@ class Projector:
         for item in items:
             if isinstance(item, CorruptRecord):
                 self._dead_letter(
-                    conn, item.position, item.id, item.type, item.stream, "corrupt",
-                    item.reason, item.data,
+                    conn, item, item.id, item.type, item.stream, "corrupt", item.reason,
+                    item.data,
                 )  # fmt: skip
                 continue
             ev = item.event
@@ -166,8 +193,7 @@ class Projector:
                 savepoint.rollback()
                 reason = str(e) if isinstance(e, Rejected) else f"{type(e).__name__}: {e}"
                 self._dead_letter(
-                    conn, item.position, ev.id, ev.type, ev.stream, "rejected", reason,
-                    _data_json(item),
+                    conn, item, ev.id, ev.type, ev.stream, "rejected", reason, _data_json(item)
                 )  # fmt: skip
             else:
                 savepoint.commit()
@@ -177,7 +203,7 @@ class Projector:
     def _dead_letter(
         self,
         conn: Connection,
-        position: int,
+        item: Item,
         event_id: str,
         type_: str,
         stream: str,
@@ -187,7 +213,8 @@ class Projector:
     ) -> None:
         conn.execute(
             insert(DL).values(
-                position=position,
+                position=item.position,
+                partition=item.partition,
                 event_id=event_id,
                 type=type_,
                 stream=stream,
@@ -201,25 +228,24 @@ class Projector:
     def rebuild(self, progress: Progress | None = None) -> int:
         """Drop every view and fold the whole log again, in one transaction: a failed
         rebuild leaves the old views in place."""
-        head = self.log.head() or 0
+        size = self.log.head().total()
 
         def run() -> int:
             applied = 0
             with self.engine.begin() as conn:
                 for table in reversed(METADATA.sorted_tables):
                     conn.execute(delete(table))
-                after: Position | None = None
+                after = Checkpoint()
                 while True:
                     items = list(self.log.read(after, limit=self.batch))
                     if not items:
                         break
                     self.apply_all(conn, items)
-                    after = items[-1].position
+                    after = after.advance_all(items)
                     applied += len(items)
                     if progress:
-                        progress(after, head)
-                if after is not None:
-                    conn.execute(insert(CP).values(name=self.name, position=after))
+                        progress(applied, size)
+                self.save_checkpoint(conn, Checkpoint(), after)
             return applied
 
         applied: int = _retry(run, "rebuilding the views")
@@ -232,8 +258,24 @@ class Projector:
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(DL).order_by(DL.c.position).limit(limit)).mappings()
+            rows = conn.execute(select(DL).order_by(DL.c.id).limit(limit)).mappings()
             return [dict(r) for r in rows]
+
+
+def _migrate(conn: Connection) -> None:
+    """Bring view databases made by earlier versions up to this schema."""
+    names = set(inspect(conn).get_table_names())
+    if "partition" not in {c["name"] for c in inspect(conn).get_columns("dead_letters")}:
+        conn.exec_driver_sql(
+            "ALTER TABLE dead_letters ADD COLUMN \"partition\" TEXT NOT NULL DEFAULT ''"
+        )
+    if "projector_checkpoints" in names:  # one position per projector, before partitions
+        conn.exec_driver_sql(
+            'INSERT INTO projector_offsets (name, "partition", position) '
+            "SELECT name, '', position FROM projector_checkpoints "
+            "WHERE name NOT IN (SELECT name FROM projector_offsets)"
+        )
+        conn.exec_driver_sql("DROP TABLE projector_checkpoints")
 
 
 def _data_json(item: Recorded) -> str:

@@ -96,11 +96,13 @@ class Artifact(SQLModel, table=True):
     time: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-class Checkpoint(SQLModel, table=True):
-    """How far a projector has applied the log. Written in the same transaction as the rows."""
+class ProjectorOffset(SQLModel, table=True):
+    """How far a projector has applied each partition of the log (the SQLite log has one,
+    named ""). Written in the same transaction as the rows, so effects are exactly once."""
 
-    __tablename__ = "projector_checkpoints"
+    __tablename__ = "projector_offsets"
     name: str = Field(primary_key=True)
+    partition: str = Field(primary_key=True)
     position: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
@@ -117,6 +119,7 @@ class DeadLetter(SQLModel, table=True):
     __tablename__ = "dead_letters"
     id: int | None = Field(default=None, primary_key=True)
     position: int = Field(sa_column=Column(BigInteger, nullable=False))
+    partition: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     event_id: str
     type: str
     stream: str
@@ -139,12 +142,12 @@ TAGS = table(Tag)
 METRIC_POINTS = table(MetricPoint)
 LATEST_METRICS = table(LatestMetric)
 ARTIFACTS = table(Artifact)
-CHECKPOINTS = table(Checkpoint)
+OFFSETS = table(ProjectorOffset)
 APPLIED_EVENTS = table(AppliedEvent)
 DEAD_LETTERS = table(DeadLetter)
 
 VIEW_TABLES = [
     t
     for t in METADATA.sorted_tables
-    if t.name not in ("projector_checkpoints", "applied_events", "dead_letters")
+    if t.name not in ("projector_offsets", "applied_events", "dead_letters")
 ]

@@ -38,7 +38,9 @@ def test_a_malformed_views_url_names_the_setting():
 
 
 def test_unsupported_log_and_artifact_schemes_say_what_this_version_supports(tmp_path: Path):
-    with pytest.raises(InvalidInput, match="LEDGERFLOW_EVENT_LOG.*sqlite:///"):
-        bootstrap(load_settings(tracking_uri=str(tmp_path), event_log="kafka://localhost:9092"))
+    with pytest.raises(InvalidInput, match="LEDGERFLOW_EVENT_LOG.*sqlite:///FILE or kafka://"):
+        bootstrap(load_settings(tracking_uri=str(tmp_path), event_log="nats://localhost:4222"))
+    with pytest.raises(InvalidInput, match="kafka://HOST:PORT"):
+        bootstrap(load_settings(tracking_uri=str(tmp_path), event_log="kafka://localhost"))
     with pytest.raises(InvalidInput, match="LEDGERFLOW_ARTIFACTS"):
         bootstrap(load_settings(tracking_uri=str(tmp_path), artifacts="s3://bucket/x"))

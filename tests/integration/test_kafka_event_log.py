@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.events.log import CorruptRecord, EventLog
+from ledgerflow.events.model_payloads import RegisteredModelCreated
 from tests.integration import kafka_fixture
 from tests.integration.eventlog_contract import EventLogContract, tag_event
 
@@ -25,7 +27,9 @@ class TestKafkaEventLog(EventLogContract):
 
     def make_log(self, tmp_path: Path) -> EventLog:
         # Tansu's memory engine rejects aiokafka's InitProducerId request, so no idempotence here.
-        return KafkaEventLog(self.bootstrap, topic_prefix=self.prefix(tmp_path), idempotent=False)
+        return KafkaEventLog(
+            self.bootstrap, topic_prefix=self.prefix(tmp_path), partitions=3, idempotent=False
+        )
 
     def prefix(self, tmp_path: Path) -> str:
         return f"test-{SESSION}-{hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]}"
@@ -37,8 +41,9 @@ class TestKafkaEventLog(EventLogContract):
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
             await producer.start()
             try:
+                tp = log.where("run:a")
                 await producer.send_and_wait(
-                    log.topic, b"{not json", key=b"run:a",
+                    tp.topic, b"{not json", key=b"run:a", partition=tp.partition,
                     headers=[("id", b"bad-1"), ("type", b"run.tags_set")],
                 )  # fmt: skip
             finally:
@@ -59,11 +64,45 @@ class TestKafkaEventLog(EventLogContract):
         first = log.append([ev])
         other = self.reopen(tmp_path)
         try:
-            assert other.append([ev]) == first
+            again = other.append([ev])
+            assert (again[0].partition, again[0].position) == (
+                first[0].partition,
+                first[0].position,
+            )
         finally:
             other.close()
         assert len(list(log.read())) == 1
 
-    def test_more_than_one_partition_is_refused_with_a_reason(self) -> None:
-        with pytest.raises(InvalidInput, match="partitions=1"):
-            KafkaEventLog(self.bootstrap, partitions=3)
+    def test_streams_go_to_their_category_topic_and_spread_over_partitions(
+        self, log: KafkaEventLog
+    ) -> None:
+        recorded = log.append(
+            [tag_event(f"r{i}", i) for i in range(30)]
+            + [Event.of(RegisteredModelCreated(name=f"m{i}")) for i in range(6)]
+        )
+        runs = {r.partition for r in recorded if r.event.stream.startswith("run:")}
+        models = {r.partition for r in recorded if r.event.stream.startswith("model:")}
+        assert all(p.startswith(log.topics["runs"] + "/") for p in runs) and len(runs) == 3
+        assert len(models) == 1 and models.pop().startswith(log.topics["registry"] + "/")
+        again = log.append([tag_event("r7", 99)])[0]
+        assert again.partition == next(r.partition for r in recorded if r.event.stream == "run:r7")
+
+    def test_a_topic_keeps_the_partition_count_it_was_created_with(
+        self, log: KafkaEventLog, tmp_path: Path
+    ) -> None:
+        other = KafkaEventLog(
+            self.bootstrap, topic_prefix=self.prefix(tmp_path), partitions=5, idempotent=False
+        )
+        try:
+            assert other.partitions == log.partitions
+            assert other.where("run:x") == log.where("run:x")
+        finally:
+            other.close()
+
+    def test_a_bare_sqlite_position_is_refused_with_a_reason(self, log: KafkaEventLog) -> None:
+        with pytest.raises(InvalidInput, match="partitions this log does not have"):
+            list(log.read(after=5))
+
+    def test_zero_partitions_is_refused_with_a_reason(self) -> None:
+        with pytest.raises(InvalidInput, match="partitions=0"):
+            KafkaEventLog(self.bootstrap, partitions=0)
