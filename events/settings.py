@@ -30,9 +30,14 @@ class Settings(BaseSettings):
     event_log: str | None = Field(None, description="sqlite:///FILE or kafka://host:port[,...]")
     views_db: str | None = Field(None, description="SQLAlchemy URL of the views database")
     artifacts: str | None = Field(None, description="a folder or s3://bucket/prefix")
-    s3_endpoint: str | None = None
+    s3_endpoint: str | None = Field(
+        None, description="the S3/MinIO endpoint as http(s)://host:port (https turns TLS on)"
+    )
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    s3_region: str | None = Field(
+        None, description="the buckets' region; unset, it is asked of the endpoint once"
+    )
     redis_url: str | None = None
     ray_address: str = "local"
     otlp_endpoint: str | None = None
@@ -60,6 +65,13 @@ class Settings(BaseSettings):
         if not v.strip():
             raise ValueError("must not be empty")
         return v.strip()
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:9000")
+        return v.strip() if v is not None else None
 
     @property
     def is_remote(self) -> bool:
