@@ -42,9 +42,14 @@ class Settings(BaseSettings):
         description="commands project their own events (default: yes on SQLite, no on Kafka, "
         "where `ledgerflow projector` does it)",
     )
-    s3_endpoint: str | None = None
+    s3_endpoint: str | None = Field(
+        None, description="the S3/MinIO endpoint as http(s)://host:port (https turns TLS on)"
+    )
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    s3_region: str | None = Field(
+        None, description="the buckets' region; unset, it is asked of the endpoint once"
+    )
     redis_url: str | None = None
     ray_address: str = "local"
     otlp_endpoint: str | None = None
@@ -72,6 +77,13 @@ class Settings(BaseSettings):
         if not v.strip():
             raise ValueError("must not be empty")
         return v.strip()
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:9000")
+        return v.strip() if v is not None else None
 
     @property
     def is_remote(self) -> bool:

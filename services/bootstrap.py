@@ -87,14 +87,44 @@ def open_kafka_log(settings: Settings) -> KafkaEventLog:
     )
 
 
-def open_artifacts(root: str) -> ArtifactStore:
-    if "://" in root and not root.startswith("file://"):
+def open_artifacts(settings: Settings) -> ArtifactStore:
+    """A local folder, or an S3 bucket for `s3://bucket/prefix` (endpoint from settings)."""
+    root = settings.artifacts_root
+    if not root.startswith("s3://"):
+        if "://" in root and not root.startswith("file://"):
+            raise InvalidInput(
+                f"LEDGERFLOW_ARTIFACTS {root!r}: use a folder or s3://bucket/prefix",
+                field="LEDGERFLOW_ARTIFACTS",
+            )
+        return LocalArtifactStore(root.removeprefix("file://"))
+    bucket, _, prefix = root[len("s3://") :].partition("/")
+    if not bucket:
         raise InvalidInput(
-            f"LEDGERFLOW_ARTIFACTS {root!r}: this build stores artifacts in a local folder; "
-            "object stores are not available in this version",
+            f"LEDGERFLOW_ARTIFACTS {root!r} names no bucket; use s3://bucket/prefix",
             field="LEDGERFLOW_ARTIFACTS",
         )
-    return LocalArtifactStore(root.removeprefix("file://"))
+    if not settings.s3_endpoint:
+        raise InvalidInput(
+            f"LEDGERFLOW_ARTIFACTS {root!r} is in S3: set LEDGERFLOW_S3_ENDPOINT "
+            "(e.g. http://127.0.0.1:9000) and the LEDGERFLOW_S3_ACCESS_KEY / "
+            "LEDGERFLOW_S3_SECRET_KEY to use",
+            field="LEDGERFLOW_S3_ENDPOINT",
+        )
+    try:
+        from ledgerflow.services.artifacts.s3 import S3ArtifactStore
+    except ImportError:
+        raise InvalidInput(
+            f"LEDGERFLOW_ARTIFACTS {root!r} needs the minio package: pip install 'ledgerflow[s3]'",
+            field="LEDGERFLOW_ARTIFACTS",
+        ) from None
+    return S3ArtifactStore(
+        settings.s3_endpoint,
+        bucket,
+        prefix.strip("/"),
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        region=settings.s3_region,
+    )
 
 
 def bootstrap(
@@ -103,12 +133,12 @@ def bootstrap(
     log: EventLog | None = None,
     artifacts: ArtifactStore | None = None,
 ) -> Backend:
+    store = artifacts or open_artifacts(settings)  # first: it may fail, leaving nothing open
     log = log or open_event_log(settings)
     writer = make_engine(settings.views_db_url, writer=True)
     reader = make_engine(settings.views_db_url, writer=False)
     projector = Projector(log, writer, inline=settings.projects_inline)
     queries = Queries(reader)
-    store = artifacts or open_artifacts(settings.artifacts_root)
     tracking = TrackingService(
         log, projector, queries, store, timeout=settings.projection_timeout_s
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ledgerflow.events.errors import InvalidInput
 
@@ -31,6 +31,29 @@ class ArtifactStore(Protocol):
     def get_file(self, key: str, dest: Path) -> Path: ...
 
     def exists(self, key: str) -> bool: ...
+
+
+@runtime_checkable
+class PresigningStore(Protocol):
+    """A store whose clients can move bytes to and from it directly, with URLs it signs.
+
+    The gateway checks `isinstance(store, PresigningStore)`: when it holds, it hands the
+    SDK a URL instead of relaying the bytes, so large artifacts never pass through it.
+    A URL is a bearer token for one object until it expires: give it to one caller only.
+    """
+
+    def presign_put(self, key: str, expires_s: int) -> str:
+        """A URL that accepts one HTTP PUT of the whole object (up to 5 GiB on S3)."""
+        ...
+
+    def presign_get(self, key: str, expires_s: int) -> str:
+        """A URL that answers HTTP GET with the object's bytes."""
+        ...
+
+    def size_of(self, key: str) -> int:
+        """The stored object's size; NotFound when absent. Lets the gateway confirm that an
+        upload the client reports really arrived before it records the artifact."""
+        ...
 
 
 def safe_relpath(path: str, what: str = "artifact path") -> str:

@@ -52,3 +52,13 @@ def test_importing_ledgerflow_loads_no_framework_or_database_library():
         [PYTHON, "-c", code], env=python_env(), capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_s3_endpoint_must_be_an_http_url_and_names_the_variable(monkeypatch):
+    monkeypatch.setenv("LEDGERFLOW_S3_ENDPOINT", "127.0.0.1:9000")
+    with pytest.raises(InvalidInput, match="LEDGERFLOW_S3_ENDPOINT.*http://"):
+        load_settings()
+    monkeypatch.setenv("LEDGERFLOW_S3_ENDPOINT", " https://minio.example:9000 ")
+    monkeypatch.setenv("LEDGERFLOW_S3_REGION", "eu-central-1")
+    s = load_settings()
+    assert s.s3_endpoint == "https://minio.example:9000" and s.s3_region == "eu-central-1"
