@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ledgerflow.cli import demo, events, experiments, metrics, output, runs, views
+from ledgerflow.cli import demo, events, experiments, metrics, output, projector, runs, views
 from ledgerflow.cli.context import State
 
 
@@ -60,6 +60,7 @@ app.add_typer(events.app, name="events")
 app.command("replay")(views.replay)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)
+app.command("projector")(projector.projector)
 
 
 def main() -> None:

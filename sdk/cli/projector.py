@@ -1,0 +1,68 @@
+"""`ledgerflow projector`: the process that keeps the views up to date."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from ledgerflow.cli import output
+from ledgerflow.cli.context import state
+
+
+def projector(
+    ctx: typer.Context,
+    group: Annotated[
+        str,
+        typer.Option(
+            "--group", help="Kafka consumer group: processes in one group share the partitions."
+        ),
+    ] = "ledgerflow-projector",
+    host: Annotated[str, typer.Option("--host", help="Address of the metrics endpoint.")] = (
+        "127.0.0.1"
+    ),
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve /metrics (Prometheus: lag per partition, events applied, dead letters) "
+            "and /health on this port.",
+        ),
+    ] = None,
+) -> None:
+    """Keep the views up to date until stopped (Ctrl-C or SIGTERM).
+
+    On Kafka (LEDGERFLOW_EVENT_LOG=kafka://...) it joins a consumer group: start several to
+    share the partitions; each stores its offsets in the views database (LEDGERFLOW_VIEWS_DB)
+    in the same transaction as the rows, so a killed process resumes without losing or
+    doubling anything. On the SQLite log it follows the log and projects what writers append.
+    """
+    from ledgerflow.services.projector.service import ProjectorService, serve_metrics
+
+    backend = state(ctx).backend(catch_up=False)
+    service = ProjectorService(backend.log, backend.projector, group=group)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = None
+    if metrics_port is not None:
+        server = serve_metrics(
+            host,
+            metrics_port,
+            lambda: service.stats.prometheus(backend.projector.dead_letter_count()),
+        )
+        output.note(f"metrics on http://{host}:{server.server_address[1]}/metrics")
+    from sqlalchemy.engine import make_url
+
+    views = make_url(backend.settings.views_db_url).render_as_string(hide_password=True)
+    output.note(f"projecting {backend.settings.event_log_url} into {views} (group {group})")
+    try:
+        service.run(stop)
+    finally:
+        if server is not None:
+            server.shutdown()
+    output.note(f"stopped after applying {service.stats.applied} events")

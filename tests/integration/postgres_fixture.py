@@ -1,0 +1,57 @@
+"""PostgreSQL for integration tests: a fresh database per test on a running server.
+
+The server comes from LEDGERFLOW_TEST_POSTGRES (a libpq URL, default
+postgresql://postgres@127.0.0.1:5432/test; these machines run one with trust
+auth). An unreachable server fails the tests with what to do: views on
+PostgreSQL that are never exercised must not look green.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+ENV = "LEDGERFLOW_TEST_POSTGRES"
+DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def admin_url() -> str:
+    return os.environ.get(ENV, DEFAULT)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of a reachable PostgreSQL server."""
+    import psycopg
+
+    url = admin_url()
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as e:
+        pytest.fail(
+            f"no PostgreSQL for the tests at {url} ({e}); start it (on these machines: "
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) "
+            f"or set {ENV}"
+        )
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A SQLAlchemy URL of a new, empty database, dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"lf_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(postgres_server).set(drivername="postgresql+psycopg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

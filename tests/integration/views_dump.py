@@ -1,0 +1,26 @@
+"""Compare view databases: every view row, as plain sorted values, whatever the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from ledgerflow.services.projector.tables import VIEW_TABLES
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 9)
+    return value
+
+
+def dump_views(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows of every view table (surrogate `id` columns left out), sorted."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in VIEW_TABLES:
+            cols = [c for c in table.columns if c.name != "id"]
+            rows = conn.execute(select(*cols)).all()
+            out[table.name] = sorted((tuple(_plain(v) for v in row) for row in rows), key=repr)
+    return out
