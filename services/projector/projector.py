@@ -63,8 +63,10 @@ class Projector:
 
     def _create(self) -> None:
         def create() -> None:
-            METADATA.create_all(self.engine)
             with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # processes starting together: one at a time
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7281)")
+                METADATA.create_all(conn)
                 _migrate(conn)
 
         _retry(create, "creating the view tables")
