@@ -52,7 +52,10 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = None
     ray_address: str = "local"
-    otlp_endpoint: str | None = None
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OpenTelemetry collector (OTLP/HTTP URL) for spans, or `console` to print them",
+    )
     flush_interval_s: float = Field(1.0, gt=0, description="how often buffered metrics are written")
     flush_max_points: int = Field(20_000, gt=0, description="buffered points that force a flush")
     projection_timeout_s: float = Field(

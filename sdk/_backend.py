@@ -27,8 +27,10 @@ def backend_for(settings: Settings) -> Backend:
     with _lock:
         found = _backends.get(key)
         if found is None:
+            from ledgerflow.events import tracing
             from ledgerflow.services.bootstrap import bootstrap
 
+            tracing.configure(settings.otlp_endpoint, "ledgerflow-sdk")
             found = _backends[key] = bootstrap(settings)
         return found
 

@@ -7,15 +7,19 @@ needs the backend, so `import ledgerflow` stays fast.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from ledgerflow.events import limits
+from ledgerflow.events import limits, tracing
 from ledgerflow.events.errors import InvalidInput, LedgerflowError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 if TYPE_CHECKING:
     from ledgerflow.buffer import MetricBuffer
@@ -58,7 +62,9 @@ def _settings_for(uri: str | None) -> Settings:
 
     if uri is None:
         return _current_settings()
-    return load_settings(tracking_uri=uri)
+    settings = load_settings(tracking_uri=uri)
+    tracing.configure(settings.otlp_endpoint, "ledgerflow-sdk")
+    return settings
 
 
 def _current_settings() -> Settings:
@@ -68,7 +74,25 @@ def _current_settings() -> Settings:
             from ledgerflow.events.settings import load_settings
 
             _settings = load_settings(tracking_uri=_tracking_uri)
+            tracing.configure(_settings.otlp_endpoint, "ledgerflow-sdk")
         return _settings
+
+
+def _sdk_call(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A span per call; the settings are read first, since they may turn tracing on."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        traced = tracing.traced(name)(fn)
+
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            if _settings is None:
+                _current_settings()
+            return traced(*args, **kwargs)
+
+        return call
+
+    return wrap
 
 
 def _actor(settings: Settings) -> str:
@@ -93,12 +117,16 @@ def _metric_buffer() -> MetricBuffer:
             s = _current_settings()
 
             def sink(run_id: str, points: Sequence[tuple[str, float, int, int]]) -> None:
-                backend_for(s).tracking.log_metric_points(run_id, points, actor=_actor(s))
+                with tracing.span(
+                    "ledgerflow.sdk.flush_metrics", {"run_id": run_id, "points": len(points)}
+                ):
+                    backend_for(s).tracking.log_metric_points(run_id, points, actor=_actor(s))
 
             _buffer = MetricBuffer(sink, interval=s.flush_interval_s, max_points=s.flush_max_points)
         return _buffer
 
 
+@_sdk_call("ledgerflow.sdk.flush")
 def flush() -> None:
     """Write every buffered metric point now; when this returns they survive a crash."""
     if _buffer is not None:
@@ -121,6 +149,7 @@ def _flush_quietly() -> None:
 
 
 # experiments ---------------------------------------------------------------------------
+@_sdk_call("ledgerflow.sdk.set_experiment")
 def set_experiment(
     experiment_name: str | None = None, experiment_id: str | None = None
 ) -> Experiment:
@@ -143,6 +172,7 @@ def set_experiment(
     return exp
 
 
+@_sdk_call("ledgerflow.sdk.create_experiment")
 def create_experiment(
     name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
 ) -> str:
@@ -161,6 +191,7 @@ def search_experiments(**kwargs: Any) -> list[Experiment]:
     return _client().search_experiments(**kwargs)
 
 
+@_sdk_call("ledgerflow.sdk.delete_experiment")
 def delete_experiment(experiment_id: str) -> None:
     _client().delete_experiment(experiment_id)
 
@@ -222,6 +253,7 @@ def active_run() -> ActiveRun | None:
     return st[-1] if st else None
 
 
+@_sdk_call("ledgerflow.sdk.start_run")
 def start_run(
     run_id: str | None = None,
     experiment_id: str | None = None,
@@ -273,6 +305,7 @@ def start_run(
     return active
 
 
+@_sdk_call("ledgerflow.sdk.end_run")
 def end_run(status: str = "FINISHED") -> None:
     """End the active run, writing its buffered metrics first."""
     st = _stack()
@@ -307,19 +340,23 @@ def last_active_run() -> Run | None:
     return _client().get_run(rid) if rid else None
 
 
+@_sdk_call("ledgerflow.sdk.get_run")
 def get_run(run_id: str) -> Run:
     return _client().get_run(run_id)
 
 
+@_sdk_call("ledgerflow.sdk.delete_run")
 def delete_run(run_id: str) -> None:
     _client().delete_run(run_id)
 
 
 # logging -------------------------------------------------------------------------------
+@_sdk_call("ledgerflow.sdk.log_param")
 def log_param(key: str, value: Any) -> Any:
     return _client().log_param(_run_id_for_logging(), key, value)
 
 
+@_sdk_call("ledgerflow.sdk.log_params")
 def log_params(params: Mapping[str, Any]) -> None:
     c = _client()
     c._backend.tracking.log_params(_run_id_for_logging(), params, actor=c._actor)
@@ -366,35 +403,43 @@ def log_metrics(
         log_metric(k, v, step, ts, rid)
 
 
+@_sdk_call("ledgerflow.sdk.set_tag")
 def set_tag(key: str, value: Any) -> None:
     _client().set_tag(_run_id_for_logging(), key, value)
 
 
+@_sdk_call("ledgerflow.sdk.set_tags")
 def set_tags(tags: Mapping[str, Any]) -> None:
     c = _client()
     c._backend.tracking.set_tags(_run_id_for_logging(), tags, actor=c._actor)
 
 
+@_sdk_call("ledgerflow.sdk.delete_tag")
 def delete_tag(key: str) -> None:
     _client().delete_tag(_run_id_for_logging(), key)
 
 
+@_sdk_call("ledgerflow.sdk.log_artifact")
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
     _client().log_artifact(_run_id_for_logging(), local_path, artifact_path)
 
 
+@_sdk_call("ledgerflow.sdk.log_artifacts")
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
     _client().log_artifacts(_run_id_for_logging(), local_dir, artifact_path)
 
 
+@_sdk_call("ledgerflow.sdk.log_text")
 def log_text(text: str, artifact_file: str) -> None:
     _client().log_text(_run_id_for_logging(), text, artifact_file)
 
 
+@_sdk_call("ledgerflow.sdk.log_dict")
 def log_dict(dictionary: Any, artifact_file: str) -> None:
     _client().log_dict(_run_id_for_logging(), dictionary, artifact_file)
 
 
+@_sdk_call("ledgerflow.sdk.register_model")
 def register_model(
     model_uri: str, name: str, tags: Mapping[str, Any] | None = None
 ) -> ModelVersion:

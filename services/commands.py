@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from ledgerflow.events import payloads as p
+from ledgerflow.events import tracing
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import AlreadyExists, Conflict
 from ledgerflow.events.log import Checkpoint, EventLog
@@ -25,9 +26,14 @@ class Committer:
         have been had the caller seen the conflicting write coming."""
         if not payloads:
             return []
-        events = [Event.of(pl, actor=actor) for pl in payloads]
-        recorded = self.log.append(events)
-        self.projector.wait_for(Checkpoint.of(recorded), self.timeout)
+        types = sorted({pl.TYPE for pl in payloads})
+        with tracing.span("ledgerflow.commit", {"event.types": types}):
+            trace = tracing.traceparent()
+            events = [Event.of(pl, actor=actor, trace=trace) for pl in payloads]
+            with tracing.span("ledgerflow.append", {"events": len(events)}):
+                recorded = self.log.append(events)
+            with tracing.span("ledgerflow.wait_for_projection"):
+                self.projector.wait_for(Checkpoint.of(recorded), self.timeout)
         ids = [e.id for e in events]
         with self.projector.engine.connect() as conn:
             row = conn.execute(

@@ -41,8 +41,11 @@ def projector(
     in the same transaction as the rows, so a killed process resumes without losing or
     doubling anything. On the SQLite log it follows the log and projects what writers append.
     """
+    from ledgerflow.events import tracing
     from ledgerflow.services.projector.service import ProjectorService, serve_metrics
 
+    settings = state(ctx).settings()
+    tracing.configure(settings.otlp_endpoint, "ledgerflow-projector")
     backend = state(ctx).backend(catch_up=False)
     service = ProjectorService(backend.log, backend.projector, group=group)
     stop = threading.Event()

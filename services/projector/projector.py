@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ledgerflow.events.envelope import Recorded
+from ledgerflow.events import tracing
+from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import Timeout, Unavailable
 from ledgerflow.events.log import Checkpoint, CorruptRecord, EventLog, Item
 from ledgerflow.services.projector import registry_handlers  # noqa: F401 - registers handlers
-from ledgerflow.services.projector.handlers import HANDLERS, Rejected
+from ledgerflow.services.projector.handlers import HANDLERS, Handler, Rejected
 from ledgerflow.services.projector.sql import upsert
 from ledgerflow.services.projector.tables import (
     APPLIED_EVENTS as AE,
@@ -182,6 +183,8 @@ class Projector:
             handler = HANDLERS.get(ev.type)
             if handler is None:
                 continue  # an event type these views do not fold (another service owns it)
+            if ev.trace is not None and tracing.enabled():  # continue the producer's trace
+                handler = _traced_handler(handler, item)
             if not careful:
                 handler(conn, ev)
                 continue
@@ -262,6 +265,18 @@ class Projector:
         with self.engine.connect() as conn:
             rows = conn.execute(select(DL).order_by(DL.c.id).limit(limit)).mappings()
             return [dict(r) for r in rows]
+
+
+def _traced_handler(handler: Handler, item: Recorded) -> Handler:
+    def run(conn: Connection, ev: Event) -> None:
+        attributes = {
+            "event.id": ev.id, "event.type": ev.type, "event.stream": ev.stream,
+            "log.partition": item.partition, "log.position": item.position,
+        }  # fmt: skip
+        with tracing.span("ledgerflow.project", attributes, parent=ev.trace):
+            handler(conn, ev)
+
+    return run
 
 
 def _migrate(conn: Connection) -> None:
