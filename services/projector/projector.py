@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+import ledgerflow.services.projector.webhook_handlers  # noqa: F401 - registers handlers
 from ledgerflow.events.envelope import Position, Recorded
 from ledgerflow.events.errors import Timeout, Unavailable
 from ledgerflow.events.log import CorruptRecord, EventLog, Item
