@@ -33,14 +33,16 @@ class WebhookDispatcher:
         log: EventLog,
         engine: Engine,
         *,
+        reader: Engine | None = None,
         backoff: Backoff | None = None,
         timeout_s: float = 10.0,
         scan_interval_s: float = 1.0,
         refresh: Callable[[], None] | None = None,
         on_attempt: OnAttempt | None = None,
     ) -> None:
-        """`engine` writes the views database (cursors live there); `refresh`, when given,
-        brings the views up to the log before each scan (the embedded backend's refresh)."""
+        """`engine` writes the views database (cursors live there), `reader` reads the
+        webhooks view (default: `engine`); `refresh`, when given, brings the views up to
+        the log before each scan (the embedded backend's `refresh`)."""
         self.log = log
         self.backoff = backoff or Backoff()
         self.timeout_s = timeout_s
@@ -48,7 +50,7 @@ class WebhookDispatcher:
         self._engine = engine
         self._refresh = refresh
         self._on_attempt = on_attempt
-        self._queries = WebhookQueries(engine)
+        self._queries = WebhookQueries(reader or engine)
         self._store: CursorStore | None = None
         self._workers: dict[str, WebhookWorker] = {}
         self._stop = threading.Event()

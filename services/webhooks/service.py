@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ledgerflow.events import webhook_payloads as w
 from ledgerflow.events.codec import REGISTRY
 from ledgerflow.events.envelope import uuid7
+from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import EventLog
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 from ledgerflow.services.commands import Committer
@@ -111,4 +112,6 @@ class WebhookService:
         return self.queries.get(name)
 
     def list_deliveries(self, name: str, limit: int = 100) -> list[WebhookDelivery]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"max_results must be a positive number, got {limit!r}")
         return self.queries.deliveries(name, limit)
