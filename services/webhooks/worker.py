@@ -20,6 +20,7 @@ import httpx
 
 from ledgerflow.events.codec import encode
 from ledgerflow.events.envelope import Recorded, now_ms, uuid7
+from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.log import EventLog, Item
 from ledgerflow.events.webhook_entities import WebhookDelivery
 from ledgerflow.services.webhooks import checkpoint, signing
@@ -92,13 +93,19 @@ class WebhookWorker:
         failures = 0
         with httpx.Client(timeout=self._timeout_s, follow_redirects=False) as http:
             while not self._stop.is_set():
+                started = time.monotonic()
                 try:
                     self._deliver_all(http)
-                except Exception:
+                except Exception as e:
                     # Nothing is skipped: the cursor stays where it was, and the worker
-                    # starts over from it after a pause (the store or log was unavailable).
+                    # starts over from it after a pause.
+                    if time.monotonic() - started > self._backoff.cap_s:
+                        failures = 0  # it had been working for a while
                     failures += 1
-                    logger.exception("webhook %s: delivery loop failed; retrying", self.hook.name)
+                    if isinstance(e, LedgerflowError):
+                        logger.warning("webhook %s: %s; starting over", self.hook.name, e.message)
+                    else:
+                        logger.exception("webhook %s: delivery failed", self.hook.name)
                     self._stop.wait(self._backoff.delay(failures))
 
     def _deliver_all(self, http: httpx.Client) -> None:

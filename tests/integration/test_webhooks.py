@@ -7,6 +7,7 @@ each test also checks that what the dispatcher signs is what receivers accept.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -18,12 +19,13 @@ from sqlalchemy import select
 import ledgerflow as lf
 from ledgerflow.events.codec import encode
 from ledgerflow.events.envelope import Recorded
-from ledgerflow.events.webhook_entities import Webhook
+from ledgerflow.events.errors import Conflict
+from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 from ledgerflow.exceptions import AlreadyExists, InvalidInput, NotFound
 from ledgerflow.services.webhooks import checkpoint
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
-from ledgerflow.services.webhooks.store import CURSORS
+from ledgerflow.services.webhooks.store import CURSORS, CursorStore
 from tests.integration.webhook_receiver import Receiver, wait_until
 
 
@@ -297,3 +299,36 @@ def test_bad_webhook_input_is_refused_with_a_clear_error(client):
     with pytest.raises(InvalidInput, match="max_results must be a positive number"):
         client.list_webhook_deliveries("taken", 0)
     assert [h.name for h in client.list_webhooks()] == ["taken"]
+
+
+def test_an_event_this_build_cannot_decode_is_delivered_raw_in_its_place(
+    client, dispatcher, receiver
+):
+    hook = hook_for(client, receiver, "future", ["model.*"])
+    client.create_registered_model("m")
+    conn = sqlite3.connect(client._backend.settings.data_dir / "events.db")
+    with conn:
+        conn.execute(
+            "INSERT INTO events (id, type, stream, time, v, actor, data) "
+            "VALUES ('future-1', 'model.from_the_future', 'model:m', 1, 1, 'x', '{\"a\": 1}')"
+        )
+    conn.close()
+    client.set_registered_model_tag("m", "k", "v")
+    got = receiver.wait_for(3)
+    model_ids = ids(logged(client, hook))
+    assert got == [model_ids[0], "future-1", model_ids[1]]
+    assert receiver.requests[1].body == {
+        "id": "future-1", "type": "model.from_the_future", "stream": "model:m",
+        "data": {"a": 1}, "corrupt": "unknown event type 'model.from_the_future'",
+    }  # fmt: skip
+
+
+def test_a_cursor_that_moved_under_a_dispatcher_is_not_moved_again(client):
+    store = CursorStore(client._backend.projector.engine)
+    assert store.load("h", "5").position == "5"
+    attempt = WebhookDelivery("d", "e", "model.created", "6", 1, True, 200, None, 1, 1)
+    store.acknowledge("h", "5", "6", attempt)
+    assert store.load("h", None).position == "6"  # created once, then as stored
+    with pytest.raises(Conflict, match="a second `ledgerflow webhooks run`"):
+        store.acknowledge("h", "5", "7", attempt)
+    assert store.load("h", None).position == "6"
