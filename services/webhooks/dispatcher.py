@@ -100,7 +100,6 @@ class WebhookDispatcher:
             self._store = CursorStore(self._engine)
         if self._refresh is not None:
             self._refresh()
-        existing = self._queries.all_ids()  # before configs: see forget_all_but below
         wanted: dict[str, HookConfig] = {c.id: c for c in self._queries.configs()}
         stale = [
             i
@@ -108,9 +107,10 @@ class WebhookDispatcher:
             if wanted.get(i) != worker.hook or not worker.is_alive()
         ]
         self._stop_workers(stale)
-        # Deleted webhooks' cursors go only after their workers stopped, and a webhook
-        # created since `existing` was read has no cursor yet, so nothing live is dropped.
-        self._store.forget_all_but(existing)
+        # A deleted webhook's cursor goes once its worker has stopped (above), so the
+        # worker cannot recreate it.
+        orphans = self._queries.orphan_cursors() - set(self._workers)
+        self._store.forget(orphans)
         for hook_id, hook in wanted.items():
             if hook_id not in self._workers and not self._stop.is_set():
                 worker = WebhookWorker(

@@ -79,8 +79,20 @@ class WebhookQueries:
             if r["active"]
         ]  # fmt: skip
 
-    def all_ids(self) -> set[str]:
-        return {r["id"] for r in self._read(true())}
+    def orphan_cursors(self) -> set[str]:
+        """Ids of webhooks that have a cursor but no longer exist (they were deleted)."""
+        ensure_tables(self.engine)
+
+        def run() -> set[str]:
+            with self.engine.connect() as conn:
+                stmt = (
+                    select(C.c.webhook_id)
+                    .select_from(C.outerjoin(W, W.c.id == C.c.webhook_id))
+                    .where(W.c.id.is_(None))
+                )
+                return set(conn.execute(stmt).scalars())
+
+        return retry(run, "reading webhook cursors")
 
     def deliveries(self, name: str, limit: int = 100) -> list[WebhookDelivery]:
         """The most recent delivery attempts of a webhook, newest first."""

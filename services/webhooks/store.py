@@ -214,16 +214,15 @@ class CursorStore:
             )
         )
 
-    def forget_all_but(self, webhook_ids: Collection[str]) -> None:
-        """Drop the state of webhooks that were deleted (paused ones keep theirs)."""
+    def forget(self, webhook_ids: Collection[str]) -> None:
+        """Drop the state of deleted webhooks (paused ones keep theirs)."""
+        if not webhook_ids:
+            return
 
         def run() -> None:
             with self.engine.begin() as conn:
-                known = set(conn.execute(select(CURSORS.c.webhook_id)).scalars())
-                gone = sorted(known - set(webhook_ids))
-                if gone:
-                    conn.execute(delete(CURSORS).where(CURSORS.c.webhook_id.in_(gone)))
-                    conn.execute(delete(DELIVERIES).where(DELIVERIES.c.webhook_id.in_(gone)))
+                conn.execute(delete(CURSORS).where(CURSORS.c.webhook_id.in_(webhook_ids)))
+                conn.execute(delete(DELIVERIES).where(DELIVERIES.c.webhook_id.in_(webhook_ids)))
 
         retry(run, "dropping the cursors of deleted webhooks")
 

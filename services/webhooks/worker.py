@@ -51,6 +51,17 @@ def _generator(items: Iterator[Item]) -> Generator[Item, None, None]:
     yield from items
 
 
+def _excerpt(response: httpx.Response, limit: int = 200) -> str:
+    """The start of an error answer, for the deliveries table; never the whole of a huge one."""
+    head = b""
+    for chunk in response.iter_bytes():
+        head += chunk
+        if len(head) >= limit:
+            break
+    text = " ".join(head[:limit].decode("utf-8", "replace").split())
+    return f": {text}" if text else ""
+
+
 def _identity(item: Item) -> tuple[str, str]:
     if isinstance(item, Recorded):
         return item.event.id, item.event.type
@@ -162,11 +173,10 @@ class WebhookWorker:
         status: int | None = None
         error: str | None = None
         try:
-            response = http.post(self.hook.url, content=body, headers=headers)
-            status = response.status_code
-            if not 200 <= status < 300:
-                text = " ".join(response.text.split())[:200]
-                error = f"HTTP {status}" + (f": {text}" if text else "")
+            with http.stream("POST", self.hook.url, content=body, headers=headers) as response:
+                status = response.status_code
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}" + _excerpt(response)
         except httpx.HTTPError as e:
             error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         record = WebhookDelivery(
