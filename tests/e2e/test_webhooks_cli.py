@@ -119,3 +119,18 @@ def test_bad_webhook_commands_fail_with_one_clear_line(tmp_path: Path):
     }  # fmt: skip
     for message, args in cases.items():
         assert message in clean_error(cli(data, "webhooks", *args))
+
+
+def test_ctrl_c_stops_the_dispatcher_cleanly(tmp_path: Path):
+    out = tmp_path / "dispatcher.log"
+    proc = start_dispatcher(tmp_path / "data", out)
+    try:
+        wait_until(lambda: "Ctrl-C or SIGTERM stops" in out.read_text(), 60)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    assert "Traceback" not in out.read_text()
+    assert "webhook dispatcher stopped" in out.read_text()
