@@ -17,6 +17,7 @@ from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import CorruptEvent
 from ledgerflow.events.model_payloads import MODEL_PAYLOADS
 from ledgerflow.events.payloads import ALL_PAYLOADS, Payload
+from ledgerflow.events.webhook_payloads import WEBHOOK_PAYLOADS
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -71,7 +72,7 @@ class EventRegistry:
         return data
 
 
-REGISTRY = EventRegistry((*ALL_PAYLOADS, *MODEL_PAYLOADS))
+REGISTRY = EventRegistry((*ALL_PAYLOADS, *MODEL_PAYLOADS, *WEBHOOK_PAYLOADS))
 
 
 def encode_data(payload: Payload) -> str:

@@ -56,7 +56,9 @@ _LAZY = {
 
 
 # Submodules reachable as attributes (`lf.pyfunc.load_model`), imported on first use.
-_SUBMODULES = frozenset({"models", "pyfunc", "sklearn", "pytorch", "tensorflow", "onnx"})
+_SUBMODULES = frozenset(
+    {"models", "pyfunc", "sklearn", "pytorch", "tensorflow", "onnx", "webhooks"}
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -30,8 +30,10 @@ from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
+    from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
     from ledgerflow.services.bootstrap import Backend
     from ledgerflow.services.projector.queries import Queries
+    from ledgerflow.services.webhooks.service import WebhookService
 
 
 class Client(RegistryMethods):
@@ -285,6 +287,64 @@ class Client(RegistryMethods):
     ) -> str:
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="ledgerflow-"))
         return str(self._backend.tracking.download_artifacts(run_id, path, dst))
+
+    # webhooks ------------------------------------------------------------------------
+    def _webhooks(self, *, refresh: bool = False) -> WebhookService:
+        from ledgerflow.services.webhooks.service import WebhookService
+
+        backend = self._backend
+        if refresh:
+            backend.refresh()
+        return WebhookService.for_backend(backend)
+
+    def create_webhook(
+        self,
+        name: str,
+        url: str,
+        events: Sequence[str],
+        secret: str | None = None,
+        description: str | None = None,
+        *,
+        from_start: bool = False,
+    ) -> Webhook:
+        """Deliver events whose type matches `events` (globs like `model.*`) to `url`,
+        signed with `secret` (generated when not given). The returned Webhook is the only
+        answer that shows the secret. Deliveries start with events appended from now on,
+        or with the first event on the log if `from_start`; `ledgerflow webhooks run`
+        makes them."""
+        return self._webhooks().create_webhook(
+            name, url, events, secret, description, from_start=from_start, actor=self._actor
+        )
+
+    def list_webhooks(self) -> list[Webhook]:
+        return self._webhooks(refresh=True).list_webhooks()
+
+    def get_webhook(self, name: str) -> Webhook:
+        return self._webhooks(refresh=True).get_webhook(name)
+
+    def update_webhook(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        secret: str | None = None,
+        description: str | None = None,
+        active: bool | None = None,
+    ) -> Webhook:
+        """Change what is given. `active=False` pauses deliveries; made active again, the
+        webhook receives everything it missed, in order."""
+        return self._webhooks().update_webhook(
+            name, url=url, events=events, secret=secret, description=description,
+            active=active, actor=self._actor,
+        )  # fmt: skip
+
+    def delete_webhook(self, name: str) -> None:
+        self._webhooks().delete_webhook(name, actor=self._actor)
+
+    def list_webhook_deliveries(self, name: str, max_results: int = 100) -> list[WebhookDelivery]:
+        """The latest delivery attempts to a webhook, newest first."""
+        return self._webhooks(refresh=True).list_deliveries(name, max_results)
 
 
 def _kv(x: Any) -> tuple[str, Any]:

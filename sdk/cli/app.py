@@ -7,7 +7,17 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ledgerflow.cli import demo, events, experiments, metrics, output, projector, runs, views
+from ledgerflow.cli import (
+    demo,
+    events,
+    experiments,
+    metrics,
+    output,
+    projector,
+    runs,
+    views,
+    webhooks,
+)
 from ledgerflow.cli.context import State
 
 
@@ -57,6 +67,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(events.app, name="events")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("replay")(views.replay)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)

@@ -20,7 +20,10 @@ from ledgerflow.events import tracing
 from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import Timeout, Unavailable
 from ledgerflow.events.log import Checkpoint, CorruptRecord, EventLog, Item
-from ledgerflow.services.projector import registry_handlers  # noqa: F401 - registers handlers
+from ledgerflow.services.projector import (  # noqa: F401 - they register handlers
+    registry_handlers,
+    webhook_handlers,
+)
 from ledgerflow.services.projector.handlers import HANDLERS, Handler, Rejected
 from ledgerflow.services.projector.sql import upsert
 from ledgerflow.services.projector.tables import (

@@ -6,6 +6,7 @@ import pytest
 
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events import payloads as p
+from ledgerflow.events import webhook_payloads as w
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode, decode_data, encode
 from ledgerflow.events.envelope import Event, uuid7
 from ledgerflow.events.errors import CorruptEvent
@@ -52,6 +53,17 @@ SAMPLES: list[p.Payload] = [
     m.ModelVersionDeleted(name="m", version=1),
     m.ModelAliasSet(name="m", version=1, alias="champion"),
     m.ModelAliasDeleted(name="m", alias="champion"),
+    w.WebhookCreated(
+        id="h",
+        name="hook",
+        url="https://example.com/x",
+        events=("model.*",),
+        secret="s" * 20,
+        description="d",
+        deliver_after="41",
+    ),
+    w.WebhookUpdated(id="h", url="http://example.com/y", events=("run.*",), active=False),
+    w.WebhookDeleted(id="h"),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Webhooks: HTTP endpoints that receive the log's events, signed, in order, none lost."""

@@ -1,0 +1,129 @@
+"""The webhook dispatcher: keeps one delivery worker running per active webhook.
+
+Every `scan_interval_s` it reads the webhooks view and starts, restarts (when
+the url, patterns or secret changed) or stops workers to match. A worker's
+progress is its durable cursor, so stopping the dispatcher at any moment, even
+by SIGKILL, loses nothing: at worst the event in flight is delivered again
+(receivers dedupe by `X-Ledgerflow-Event-Id`).
+
+Run it in the foreground with `ledgerflow webhooks run`, or embed it:
+`WebhookDispatcher(log, engine).start()` ... `.stop()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from ledgerflow.events.log import EventLog
+from ledgerflow.services.webhooks.backoff import Backoff
+from ledgerflow.services.webhooks.queries import HookConfig, WebhookQueries
+from ledgerflow.services.webhooks.store import CursorStore
+from ledgerflow.services.webhooks.worker import OnAttempt, WebhookWorker
+
+logger = logging.getLogger("ledgerflow.webhooks")
+
+
+class WebhookDispatcher:
+    def __init__(
+        self,
+        log: EventLog,
+        engine: Engine,
+        *,
+        reader: Engine | None = None,
+        backoff: Backoff | None = None,
+        timeout_s: float = 10.0,
+        scan_interval_s: float = 1.0,
+        refresh: Callable[[], None] | None = None,
+        on_attempt: OnAttempt | None = None,
+    ) -> None:
+        """`engine` writes the views database (cursors live there), `reader` reads the
+        webhooks view (default: `engine`); `refresh`, when given, brings the views up to
+        the log before each scan (the embedded backend's `refresh`)."""
+        self.log = log
+        self.backoff = backoff or Backoff()
+        self.timeout_s = timeout_s
+        self.scan_interval_s = scan_interval_s
+        self._engine = engine
+        self._refresh = refresh
+        self._on_attempt = on_attempt
+        self._queries = WebhookQueries(reader or engine)
+        self._store: CursorStore | None = None
+        self._workers: dict[str, WebhookWorker] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> WebhookDispatcher:
+        """Run in a background thread until `stop()`."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self.run, name="webhook-dispatcher", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop scanning and every worker; waits for attempts under way to be recorded."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout if timeout is not None else self.timeout_s + 30)
+
+    def __enter__(self) -> WebhookDispatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def run(self) -> None:
+        """Scan and supervise in the calling thread until `stop()` (from another thread or
+        a signal handler)."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.scan()
+                except Exception:
+                    logger.exception("webhook dispatcher: scan failed; trying again")
+                self._stop.wait(self.scan_interval_s)
+        finally:
+            self._stop_workers(list(self._workers))
+
+    @property
+    def running(self) -> dict[str, str]:
+        """Names of the webhooks being delivered to, by id."""
+        return {i: w.hook.name for i, w in self._workers.items() if w.is_alive()}
+
+    def scan(self) -> None:
+        """Make the running workers match the webhooks view once."""
+        if self._store is None:
+            self._store = CursorStore(self._engine)
+        if self._refresh is not None:
+            self._refresh()
+        wanted: dict[str, HookConfig] = {c.id: c for c in self._queries.configs()}
+        stale = [
+            i
+            for i, worker in self._workers.items()
+            if wanted.get(i) != worker.hook or not worker.is_alive()
+        ]
+        self._stop_workers(stale)
+        # A deleted webhook's cursor goes once its worker has stopped (above), so the
+        # worker cannot recreate it.
+        orphans = self._queries.orphan_cursors() - set(self._workers)
+        self._store.forget(orphans)
+        for hook_id, hook in wanted.items():
+            if hook_id not in self._workers and not self._stop.is_set():
+                worker = WebhookWorker(
+                    hook, self.log, self._store, self.backoff, self.timeout_s, self._on_attempt
+                )
+                worker.start()
+                self._workers[hook_id] = worker
+
+    def _stop_workers(self, ids: list[str]) -> None:
+        workers = [self._workers.pop(i) for i in ids if i in self._workers]
+        for worker in workers:
+            worker.stop()
+        for worker in workers:
+            worker.join(self.timeout_s + 30)
+            if worker.is_alive():
+                logger.warning("webhook %s: worker did not stop in time", worker.hook.name)

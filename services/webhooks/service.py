@@ -1,0 +1,117 @@
+"""Webhook commands: decide, append `webhook.*` events, wait until projected.
+
+A webhook created now starts at the head of the log: the head is read before the
+`webhook.created` event is appended and travels in it, so where deliveries begin
+does not depend on when a dispatcher first notices the webhook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from ledgerflow.events import webhook_payloads as w
+from ledgerflow.events.codec import REGISTRY
+from ledgerflow.events.envelope import uuid7
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.log import EventLog
+from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
+from ledgerflow.services.commands import Committer
+from ledgerflow.services.webhooks import checkpoint
+from ledgerflow.services.webhooks.decide import decide_create, decide_update
+from ledgerflow.services.webhooks.queries import WebhookQueries
+
+if TYPE_CHECKING:
+    from ledgerflow.services.bootstrap import Backend
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class WebhookService:
+    def __init__(
+        self,
+        committer: Committer,
+        queries: WebhookQueries,
+        log: EventLog,
+        known_types: Callable[[], Sequence[str]] = REGISTRY.types,
+    ) -> None:
+        self._committer = committer
+        self.queries = queries
+        self._log = log
+        self._known_types = known_types
+
+    @classmethod
+    def for_backend(cls, backend: Backend) -> WebhookService:
+        """Wired from an embedded backend's log, projector and read engine."""
+        committer = Committer(backend.log, backend.projector, backend.settings.projection_timeout_s)
+        return cls(committer, WebhookQueries(backend.queries.engine), backend.log)
+
+    def create_webhook(
+        self,
+        name: str,
+        url: str,
+        events: Sequence[str],
+        secret: str | None = None,
+        description: str | None = None,
+        *,
+        from_start: bool = False,
+        actor: str,
+    ) -> Webhook:
+        """Register a webhook. The answer is the only one that ever shows its secret."""
+        created = decide_create(
+            webhook_id=uuid7(),
+            name=name,
+            url=url,
+            events=events,
+            secret=new_secret() if secret is None else secret,
+            description=description,
+            deliver_after=None if from_start else checkpoint.head(self._log),
+            known_types=self._known_types(),
+            taken_names=self.queries.names(),
+        )
+        self._committer.commit([created], actor)
+        return dataclasses.replace(self.queries.get(created.name), secret=created.secret)
+
+    def update_webhook(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        secret: str | None = None,
+        description: str | None = None,
+        active: bool | None = None,
+        actor: str,
+    ) -> Webhook:
+        """Change what is given; deliveries continue from the same cursor (a paused
+        webhook, once active again, receives everything it missed)."""
+        update = decide_update(
+            self.queries.get(name),
+            url=url,
+            events=events,
+            secret=secret,
+            description=description,
+            active=active,
+            known_types=self._known_types(),
+        )
+        if update is not None:
+            self._committer.commit([update], actor)
+        return self.queries.get(name)
+
+    def delete_webhook(self, name: str, *, actor: str) -> None:
+        self._committer.commit([w.WebhookDeleted(id=self.queries.get(name).id)], actor)
+
+    def list_webhooks(self) -> list[Webhook]:
+        return self.queries.list_webhooks()
+
+    def get_webhook(self, name: str) -> Webhook:
+        return self.queries.get(name)
+
+    def list_deliveries(self, name: str, limit: int = 100) -> list[WebhookDelivery]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"max_results must be a positive number, got {limit!r}")
+        return self.queries.deliveries(name, limit)
