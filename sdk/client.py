@@ -29,9 +29,8 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
+    from ledgerflow._ports import BackendPort, QueriesPort
     from ledgerflow.events.settings import Settings
-    from ledgerflow.services.bootstrap import Backend
-    from ledgerflow.services.projector.queries import Queries
 
 
 class Client(RegistryMethods):
@@ -45,11 +44,11 @@ class Client(RegistryMethods):
         return self._settings.tracking_uri
 
     @property
-    def _backend(self) -> Backend:
+    def _backend(self) -> BackendPort:
         return backend_for(self._settings)
 
     @property
-    def _queries(self) -> Queries:
+    def _queries(self) -> QueriesPort:
         """The read side, brought up to the head of the log first."""
         b = backend_for(self._settings)
         b.refresh()

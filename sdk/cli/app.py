@@ -7,7 +7,17 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ledgerflow.cli import demo, events, experiments, metrics, output, runs, views
+from ledgerflow.cli import (
+    demo,
+    events,
+    experiments,
+    gateway,
+    metrics,
+    output,
+    runs,
+    sync,
+    views,
+)
 from ledgerflow.cli.context import State
 
 
@@ -45,7 +55,7 @@ def root(
             "--tracking-uri",
             envvar="LEDGERFLOW_TRACKING_URI",
             show_default="./ledgerflow-data",
-            help="The data directory to work on.",
+            help="The data directory to work on, or a gateway's http(s):// URL.",
         ),
     ] = None,
 ) -> None:
@@ -60,6 +70,8 @@ app.add_typer(events.app, name="events")
 app.command("replay")(views.replay)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)
+app.command("gateway")(gateway.gateway)
+app.command("sync")(sync.sync)
 
 
 def main() -> None:

@@ -59,7 +59,7 @@ def tail(
 
     Undecodable events are shown as corrupt, never skipped.
     """
-    log = state(ctx).backend(catch_up=False).log
+    log = state(ctx).embedded().log
     show = _print_json if as_json else _print_human
     with closing(_items(log, after, types or None, follow, limit)) as items:
         try:
