@@ -4,9 +4,9 @@ Logging (metric points, params, tags, the end of a run) is validated here with
 the same checks as embedded mode, built into events and appended to the
 spool; it never waits on the network. Everything that needs an answer from
 the server (creating experiments and runs, artifacts, deletes) is a straight
-call. Whether a run exists is asked once per run and remembered, and a run
-that cannot be asked about because the gateway is down is logged to anyway:
-the spool keeps the events until the gateway can judge them.
+call. Whether a run exists is asked once per run and remembered; a run that
+cannot be asked about because the gateway is down is logged to anyway, and
+the gateway's projector judges its events once they arrive.
 
 Params cannot change. The check runs here against the params this process
 logged (and those the run had when it was first looked up). Two processes
@@ -157,7 +157,7 @@ class RemoteTracking:
 
     def _checked(self, run_id: str, *, active: bool = True) -> _Run:
         """What this process knows of a run, looking it up the first time. When the
-        gateway cannot be asked, the run is taken on trust (and asked about later)."""
+        gateway cannot be asked, the run is taken on trust."""
         from ledgerflow.services.gateway.schemas import RunOut
         from ledgerflow.services.tracking.decide import require_active_run
 
