@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from ledgerflow.cli import output
 from ledgerflow.cli.context import state
+
+
+class LogLevel(StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
 
 
 def gateway(
@@ -19,8 +28,8 @@ def gateway(
         int, typer.Option("--port", "-p", min=0, max=65535, help="The REST port (0: any free).")
     ] = 8080,
     log_level: Annotated[
-        str, typer.Option("--log-level", help="uvicorn's log level (debug, info, warning).")
-    ] = "warning",
+        LogLevel, typer.Option("--log-level", help="The server's log level (info logs requests).")
+    ] = LogLevel.warning,
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) over the tracking URI's data.
 
@@ -41,4 +50,4 @@ def gateway(
     def ready(url: str) -> None:
         output.line(f"ledgerflow gateway listening on {url}", style="green")
 
-    serve(settings, host, port, log_level=log_level, ready=ready)
+    serve(settings, host, port, log_level=log_level.value, ready=ready)

@@ -166,8 +166,8 @@ class GatewayHTTP:
             if isinstance(source, bytes):
                 response = client.put(target, content=source)
             else:
-                with open(source, "rb") as f:
-                    response = client.put(target, content=iter(lambda: f.read(_CHUNK), b""))
+                with open(source, "rb") as f:  # streamed, with a Content-Length (S3 needs it)
+                    response = client.put(target, content=f)
         except httpx.TransportError as e:
             raise self._unreachable(e) from None
         if response.status_code >= 400:

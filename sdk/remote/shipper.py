@@ -95,15 +95,19 @@ class Shipper:
             if self._stop.is_set():
                 return
             try:
+                while self._ship_batch(wait=False, attempts=1, timeout=BACKGROUND_TIMEOUT_S):
+                    pass
                 if not adopted:
                     self.ship_orphans()
                     adopted = True
-                while self._ship_batch(wait=False, attempts=1, timeout=BACKGROUND_TIMEOUT_S):
-                    pass
             except LedgerflowError as e:  # the gateway is down or failing: keep spooling
+                if self._stop.is_set():
+                    return  # closing; what was not acknowledged stays in the spool
                 pause = min(max(pause * 2, FIRST_PAUSE_S), self.max_pause_s)
                 self._note_down(e)
             except Exception:
+                if self._stop.is_set():
+                    return
                 pause = self.max_pause_s
                 log.exception("ledgerflow: shipping the spool failed; will retry")
             else:
@@ -209,8 +213,13 @@ class Shipper:
         files = shipped = left = 0
         mine = self._claim.db if self._claim is not None else None
         for claim in orphans(self.folder, exclude=mine):
+            try:
+                spool = Spool(claim.db)
+            except InvalidInput as e:  # not a spool we can read: leave it for a person
+                log.warning("ledgerflow: skipping spool file %s: %s", claim.db, e.message)
+                claim.release(remove=False)
+                continue
             files += 1
-            spool = Spool(claim.db)
             try:
                 while rows := spool.peek(self.batch_events):
                     with self._ship_lock:
@@ -248,7 +257,9 @@ class Shipper:
                 time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
                 pause = min(pause * 2, self.max_pause_s)
         left = own.pending()
-        own.close()
+        if self._ship_lock.acquire(timeout=0.1):  # else a send is still under way: let it be
+            own.close()
+            self._ship_lock.release()
         claim.release(remove=left == 0)
         self._own = self._claim = None
         if left:

@@ -26,7 +26,11 @@ def serve(
     try:
         backend.refresh()  # project what a previous process appended but never projected
         config = uvicorn.Config(
-            create_app(backend), host=host, port=port, log_level=log_level, access_log=False
+            create_app(backend),
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=log_level in ("info", "debug"),
         )
         server = uvicorn.Server(config)
         if ready is not None:

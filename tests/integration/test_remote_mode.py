@@ -221,3 +221,18 @@ def test_replay_and_dead_letters_say_they_need_the_log_not_a_gateway(remote):  #
 
     result = CliRunner().invoke(app, ["--tracking-uri", remote.url, "replay"])
     assert result.exit_code == 1 and "is a gateway" in result.output
+
+
+def test_sync_with_the_gateway_unreachable_fails_clearly_and_keeps_the_spool(spool_dir):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from ledgerflow.cli.app import app
+
+    url = f"http://127.0.0.1:{free_port()}"
+    claim = Claim.new(folder_for(spool_dir, url))
+    Spool(claim.db).append([Event.of(p.RunTagsSet(run_id="r", tags={"a": "1"}), actor="x")])
+    claim.release(remove=False)
+    result = CliRunner().invoke(app, ["--tracking-uri", url, "sync"])
+    assert result.exit_code == 1
+    assert f"cannot reach the Ledgerflow gateway at {url}" in " ".join(result.output.split())
+    assert Spool(claim.db).pending() == 1
