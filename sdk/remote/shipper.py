@@ -215,7 +215,7 @@ class Shipper:
         for claim in orphans(self.folder, exclude=mine):
             try:
                 spool = Spool(claim.db)
-            except InvalidInput as e:  # not a spool we can read: leave it for a person
+            except Unavailable as e:  # not a spool we can read: leave it for a person
                 log.warning("ledgerflow: skipping spool file %s: %s", claim.db, e.message)
                 claim.release(remove=False)
                 continue

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ledgerflow.events import codec
 from ledgerflow.events.envelope import Event
-from ledgerflow.events.errors import InvalidInput, Unavailable
+from ledgerflow.events.errors import Unavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -70,9 +70,8 @@ class Spool:
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as e:
-            raise InvalidInput(
-                f"cannot open the spool {path}: {e}; set LEDGERFLOW_SPOOL_DIR to a writable folder",
-                field="LEDGERFLOW_SPOOL_DIR",
+            raise Unavailable(
+                f"cannot open the spool {path}: {e}; is LEDGERFLOW_SPOOL_DIR a writable folder?"
             ) from None
 
     def append(self, events: Sequence[Event]) -> None:
@@ -140,9 +139,15 @@ class Claim:
     @classmethod
     def new(cls, folder: Path) -> Claim:
         """A fresh spool file name for this process, locked before the file exists."""
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise Unavailable(
+                f"cannot create a spool in {folder}: {e}; is LEDGERFLOW_SPOOL_DIR a writable "
+                "folder?"
+            ) from None
         fcntl.flock(fd, fcntl.LOCK_EX)
         return cls(folder / f"{name}.db", fd)
 

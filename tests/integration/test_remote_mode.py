@@ -236,3 +236,19 @@ def test_sync_with_the_gateway_unreachable_fails_clearly_and_keeps_the_spool(spo
     assert result.exit_code == 1
     assert f"cannot reach the Ledgerflow gateway at {url}" in " ".join(result.output.split())
     assert Spool(claim.db).pending() == 1
+
+
+def test_a_spool_folder_that_cannot_be_written_is_unavailable_naming_the_setting(
+    gateway,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LEDGERFLOW_SPOOL_DIR", str(blocker / "spool"))
+    backend = RemoteBackend(load_settings(tracking_uri=gateway.url), exit_wait_s=1)
+    t = backend.tracking
+    rid = t.create_run(t.create_experiment("nospool", actor="a"), user_id="u", actor="a").run_id
+    with pytest.raises(Unavailable, match="LEDGERFLOW_SPOOL_DIR"):
+        t.log_params(rid, {"a": 1}, actor="a")
+    backend.close()
