@@ -95,7 +95,9 @@ class Shipper:
             if self._stop.is_set():
                 return
             try:
-                while self._ship_batch(wait=False, attempts=1, timeout=BACKGROUND_TIMEOUT_S):
+                while self._ship_batch(
+                    wait=False, attempts=1, timeout=BACKGROUND_TIMEOUT_S, lock_wait=1.0
+                ):
                     pass
                 if not adopted:
                     self.ship_orphans()
@@ -136,13 +138,19 @@ class Shipper:
 
     # sending -------------------------------------------------------------------------------
     def _ship_batch(
-        self, *, wait: bool, attempts: int | None = None, timeout: float | None = None
+        self,
+        *,
+        wait: bool,
+        attempts: int | None = None,
+        timeout: float | None = None,
+        lock_wait: float = -1,
     ) -> bool:
-        """Send the oldest batch of our own spool; False when it was empty."""
+        """Send the oldest batch of our own spool. False when there was nothing to send,
+        or another thread was sending and did not finish within `lock_wait` seconds."""
         if self._own is None:
             return False
-        if not self._ship_lock.acquire(timeout=-1 if timeout is None else timeout):
-            raise Unavailable(f"another send to {self.http.base_url} is still under way")
+        if not self._ship_lock.acquire(timeout=lock_wait):
+            return False
         try:
             rows = self._own.peek(self.batch_events)
             if rows:
@@ -247,13 +255,14 @@ class Shipper:
         if own is None or claim is None:
             return 0
         pause = FIRST_PAUSE_S
-        while own.pending():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+        while own.pending() and (remaining := deadline - time.monotonic()) > 0:
             try:
-                self._ship_batch(wait=False, attempts=1, timeout=max(remaining, 0.5))
+                shipped = self._ship_batch(
+                    wait=False, attempts=1, timeout=max(remaining, 0.5), lock_wait=remaining
+                )
             except LedgerflowError:
+                shipped = False
+            if not shipped:
                 time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
                 pause = min(pause * 2, self.max_pause_s)
         left = own.pending()

@@ -49,6 +49,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorOut, "description": "no such resource"},
     409: {"model": ErrorOut, "description": "conflicts with what is recorded"},
     503: {"model": ErrorOut, "description": "a backing service is unavailable"},
+    504: {"model": ErrorOut, "description": "not projected in time"},
 }
 
 

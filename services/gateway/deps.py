@@ -25,12 +25,15 @@ def _fresh_backend(request: Request) -> Backend:
 
 
 def _actor(
-    x_ledgerflow_actor: Annotated[
+    actor: Annotated[
         str | None,
-        Header(description="who is acting, recorded on the events (e.g. user:alice)"),
+        Header(
+            alias=ACTOR_HEADER,
+            description="who is acting, recorded on the events (e.g. user:alice)",
+        ),
     ] = None,
 ) -> str:
-    return x_ledgerflow_actor or "anonymous"
+    return actor or "anonymous"
 
 
 BackendDep = Annotated[Backend, Depends(_backend)]

@@ -75,6 +75,8 @@ def test_a_process_reads_its_own_logged_writes_immediately(remote):  # noqa: F81
     run = c.get_run(rid)
     assert run.info.status == "KILLED" and "i" not in run.data.tags
     assert len(c.get_metric_history(rid, "m")) == 50
+    actors = {i.event.type: i.event.actor for i in remote.backend.log.read(limit=10_000)}
+    assert actors["run.started"] == actors["run.tags_set"] == actors["run.finished"] == c._actor
 
 
 def test_changing_a_param_this_process_logged_is_a_conflict_at_once(remote):  # noqa: F811
