@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     experiment_name: str | None = Field(
         None, description="like experiment_id, by name (created if missing)"
     )
+    spool_dir: str | None = Field(
+        None,
+        description="where the SDK's remote mode keeps events not yet shipped to the gateway "
+        "(default ~/.cache/ledgerflow/spool)",
+    )
     allow_pickle: bool = Field(
         True,
         description="load models stored as pickle/cloudpickle (loading one runs its code); "
@@ -123,6 +128,13 @@ class Settings(BaseSettings):
     @property
     def artifacts_root(self) -> str:
         return self.artifacts or str(self.data_dir / "artifacts")
+
+    @property
+    def spool_root(self) -> Path:
+        """The folder of write-ahead spools (one subfolder per gateway URL)."""
+        if self.spool_dir:
+            return Path(self.spool_dir).expanduser().resolve()
+        return Path.home() / ".cache" / "ledgerflow" / "spool"
 
 
 def load_settings(**overrides: Any) -> Settings:

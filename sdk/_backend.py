@@ -1,4 +1,9 @@
-"""One backend per data location per process, opened on first use and closed at exit."""
+"""One backend per data location per process, opened on first use and closed at exit.
+
+A data directory (or explicit log/views/artifacts settings) gets the embedded
+backend; an http(s):// tracking URI gets the remote one, which talks to a
+`ledgerflow gateway` through a write-ahead spool.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,36 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-from ledgerflow.events.errors import InvalidInput
-
 if TYPE_CHECKING:
+    from ledgerflow._ports import BackendPort
     from ledgerflow.events.settings import Settings
-    from ledgerflow.services.bootstrap import Backend
 
-_backends: dict[tuple[str, str, str], Backend] = {}
+_backends: dict[tuple[str, ...], BackendPort] = {}
 _lock = threading.Lock()
 
 
-def backend_for(settings: Settings) -> Backend:
+def _key(settings: Settings) -> tuple[str, ...]:
     if settings.is_remote:
-        raise InvalidInput(
-            f"tracking URI {settings.tracking_uri!r} points at a server; this version of the "
-            "SDK works on a local data directory (set LEDGERFLOW_TRACKING_URI to a folder)",
-            field="LEDGERFLOW_TRACKING_URI",
-        )
-    key = (settings.event_log_url, settings.views_db_url, settings.artifacts_root)
+        return (settings.tracking_uri.rstrip("/"), str(settings.spool_root))
+    return (settings.event_log_url, settings.views_db_url, settings.artifacts_root)
+
+
+def backend_for(settings: Settings) -> BackendPort:
+    key = _key(settings)
     with _lock:
         found = _backends.get(key)
         if found is None:
             from ledgerflow.events import tracing
-            from ledgerflow.services.bootstrap import bootstrap
 
             tracing.configure(settings.otlp_endpoint, "ledgerflow-sdk")
-            found = _backends[key] = bootstrap(settings)
+            if settings.is_remote:
+                from ledgerflow.remote import RemoteBackend
+
+                found = _backends[key] = RemoteBackend(settings)
+            else:
+                from ledgerflow.services.bootstrap import bootstrap
+
+                found = _backends[key] = bootstrap(settings)
         return found
 
 
@@ -43,12 +52,13 @@ def close_all() -> None:
 
 
 def _forget_in_child() -> None:
-    """After fork, the child must not use the parent's database connections: drop them
-    without closing (closing would disturb the parent) and open fresh ones on demand."""
+    """After fork, the child must not use the parent's connections or its spool: drop
+    them without closing (closing would disturb the parent) and open fresh ones on
+    demand (a remote backend gets its own spool file)."""
     global _lock
     _lock = threading.Lock()
     for b in _backends.values():
-        for engine in b.engines:
+        for engine in getattr(b, "engines", ()):
             engine.dispose(close=False)
     _backends.clear()
 

@@ -29,10 +29,9 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
+    from ledgerflow._ports import BackendPort, QueriesPort
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
-    from ledgerflow.services.bootstrap import Backend
-    from ledgerflow.services.projector.queries import Queries
     from ledgerflow.services.webhooks.service import WebhookService
 
 
@@ -47,11 +46,11 @@ class Client(RegistryMethods):
         return self._settings.tracking_uri
 
     @property
-    def _backend(self) -> Backend:
+    def _backend(self) -> BackendPort:
         return backend_for(self._settings)
 
     @property
-    def _queries(self) -> Queries:
+    def _queries(self) -> QueriesPort:
         """The read side, brought up to the head of the log first."""
         b = backend_for(self._settings)
         b.refresh()
@@ -290,9 +289,16 @@ class Client(RegistryMethods):
 
     # webhooks ------------------------------------------------------------------------
     def _webhooks(self, *, refresh: bool = False) -> WebhookService:
+        from ledgerflow.services.bootstrap import Backend
         from ledgerflow.services.webhooks.service import WebhookService
 
         backend = self._backend
+        if not isinstance(backend, Backend):
+            raise InvalidInput(
+                f"{self.tracking_uri} is a gateway; manage webhooks where the event log is "
+                "(a data directory, or LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB)",
+                field="tracking_uri",
+            )
         if refresh:
             backend.refresh()
         return WebhookService.for_backend(backend)

@@ -12,16 +12,14 @@ from typing import TYPE_CHECKING, Any
 from ledgerflow.entities import ModelVersion, PagedList, RegisteredModel
 
 if TYPE_CHECKING:
-    from ledgerflow.services.bootstrap import Backend
-    from ledgerflow.services.projector.registry_queries import RegistryQueries
-    from ledgerflow.services.registry.service import RegistryService
+    from ledgerflow._ports import BackendPort, RegistryPort, RegistryQueriesPort
 
 
 class RegistryMethods:
     """Mixed into Client, which provides the backend and the actor."""
 
     @property
-    def _backend(self) -> Backend:
+    def _backend(self) -> BackendPort:
         raise NotImplementedError
 
     @property
@@ -29,11 +27,11 @@ class RegistryMethods:
         raise NotImplementedError
 
     @property
-    def _registry(self) -> RegistryService:
+    def _registry(self) -> RegistryPort:
         return self._backend.registry
 
     @property
-    def _registry_queries(self) -> RegistryQueries:
+    def _registry_queries(self) -> RegistryQueriesPort:
         self._backend.refresh()
         return self._backend.registry.queries
 

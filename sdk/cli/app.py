@@ -11,10 +11,12 @@ from ledgerflow.cli import (
     demo,
     events,
     experiments,
+    gateway,
     metrics,
     output,
     projector,
     runs,
+    sync,
     views,
     webhooks,
 )
@@ -55,7 +57,7 @@ def root(
             "--tracking-uri",
             envvar="LEDGERFLOW_TRACKING_URI",
             show_default="./ledgerflow-data",
-            help="The data directory to work on.",
+            help="The data directory to work on, or a gateway's http(s):// URL.",
         ),
     ] = None,
 ) -> None:
@@ -72,6 +74,8 @@ app.command("replay")(views.replay)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)
 app.command("projector")(projector.projector)
+app.command("gateway")(gateway.gateway)
+app.command("sync")(sync.sync)
 
 
 def main() -> None:

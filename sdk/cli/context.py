@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from ledgerflow._ports import BackendPort
     from ledgerflow.client import Client
     from ledgerflow.events.settings import Settings
     from ledgerflow.services.bootstrap import Backend
@@ -29,9 +30,10 @@ class State:
             self._settings = load_settings(tracking_uri=self.tracking_uri)
         return self._settings
 
-    def backend(self, *, catch_up: bool = True) -> Backend:
-        """The embedded backend, with the views first brought up to the head of the log
-        (so a command shows events a crashed writer appended but never projected)."""
+    def backend(self, *, catch_up: bool = True) -> BackendPort:
+        """The backend (embedded, or a gateway's), with the views first brought up to the
+        head of the log (so a command shows events a crashed writer appended but never
+        projected)."""
         from ledgerflow._backend import backend_for
 
         settings = self.settings()
@@ -45,6 +47,20 @@ class State:
         backend = backend_for(settings)
         if catch_up:
             backend.refresh()
+        return backend
+
+    def embedded(self) -> Backend:
+        """The embedded backend, for commands that work on the event log itself."""
+        from ledgerflow.events.errors import InvalidInput
+        from ledgerflow.services.bootstrap import Backend
+
+        backend = self.backend(catch_up=False)
+        if not isinstance(backend, Backend):
+            raise InvalidInput(
+                f"{self.settings().tracking_uri} is a gateway; this command works on the event "
+                "log itself: run it where the log is (a data directory, or LEDGERFLOW_EVENT_LOG)",
+                field="LEDGERFLOW_TRACKING_URI",
+            )
         return backend
 
     def client(self) -> Client:

@@ -64,7 +64,7 @@ def tail(
     from ledgerflow.events.log import Checkpoint
 
     start = Checkpoint.parse(after) if after is not None else None
-    log = state(ctx).backend(catch_up=False).log
+    log = state(ctx).embedded().log
     show = _print_json if as_json else _print_human
     with closing(_items(log, start, types or None, follow, limit)) as items:
         try:

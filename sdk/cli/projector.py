@@ -46,7 +46,7 @@ def projector(
 
     settings = state(ctx).settings()
     tracing.configure(settings.otlp_endpoint, "ledgerflow-projector")
-    backend = state(ctx).backend(catch_up=False)
+    backend = state(ctx).embedded()
     service = ProjectorService(backend.log, backend.projector, group=group)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -26,7 +26,7 @@ def replay(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    backend = state(ctx).backend(catch_up=False)
+    backend = state(ctx).embedded()
     with Progress(
         TextColumn("replaying"),
         BarColumn(),
@@ -62,7 +62,9 @@ def list_dead_letters(
     as_json: JsonFlag = False,
 ) -> None:
     """List dead letters: the log position, event, kind (corrupt or rejected) and reason."""
-    letters = state(ctx).backend().projector.dead_letters(limit)
+    backend = state(ctx).embedded()
+    backend.refresh()
+    letters = backend.projector.dead_letters(limit)
     if as_json:
         output.print_json(letters)
         return

@@ -238,7 +238,8 @@ def run(
     from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
 
     backoff = Backoff(backoff_base, backoff_max)
-    backend = state(ctx).backend()
+    backend = state(ctx).embedded()
+    backend.refresh()
     dispatcher = WebhookDispatcher(
         backend.log,
         backend.projector.engine,

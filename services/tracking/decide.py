@@ -5,8 +5,10 @@ No I/O here; the service reads the state, calls these, and appends what they ret
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
+from ledgerflow.events import limits
 from ledgerflow.events import payloads as p
 from ledgerflow.events.entities import Experiment, RunInfo
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -64,12 +66,54 @@ def decide_log_params(
     return p.RunParamsLogged(run_id=run_id, params=fresh) if fresh else None
 
 
+def check_end_status(status: str) -> p.RunStatus:
+    if status in p.TERMINAL_STATUSES:
+        return cast(p.RunStatus, status)
+    raise InvalidInput(f"a run ends as FINISHED, FAILED or KILLED, not {status!r}", field="status")
+
+
 def decide_finish(run: RunInfo, status: str, end_time: int) -> p.RunFinished:
-    if status not in ("FINISHED", "FAILED", "KILLED"):
-        raise InvalidInput(
-            f"a run ends as FINISHED, FAILED or KILLED, not {status!r}", field="status"
+    return p.RunFinished(run_id=run.run_id, status=check_end_status(status), end_time=end_time)
+
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Tags checked against the limits, values as strings."""
+    tags = limits.check_mapping(tags, "tags")
+    return {
+        limits.check_key(k, "tag"): limits.check_value(v, "tag", k, limits.MAX_TAG_VALUE_LENGTH)
+        for k, v in tags.items()
+    }
+
+
+def clean_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Params checked against the limits, values as strings."""
+    return {
+        limits.check_key(k, "param"): limits.check_value(
+            v, "param", k, limits.MAX_PARAM_VALUE_LENGTH
         )
-    return p.RunFinished(run_id=run.run_id, status=status, end_time=end_time)
+        for k, v in limits.check_mapping(params, "params").items()
+    }
+
+
+def clean_metrics(metrics: Iterable[tuple[str, Any, Any, Any]]) -> list[p.MetricPoint]:
+    """(key, value, timestamp, step) tuples checked against the limits."""
+    pts: list[p.MetricPoint] = []
+    keys: set[str] = set()
+    for k, v, ts, st in metrics:
+        if not isinstance(k, str) or k not in keys:  # each distinct key checked once
+            keys.add(limits.check_key(k, "metric"))
+        pts.append(
+            (
+                k,
+                v if type(v) is float else limits.check_metric_value(k, v),
+                ts if type(ts) is int else limits.check_timestamp(ts),
+                st if type(st) is int and _I64_MIN <= st <= _I64_MAX else limits.check_step(st),
+            )
+        )
+    return pts
 
 
 def decide_delete_tag(run_id: str, tags: Mapping[str, str], key: str) -> p.RunTagDeleted:

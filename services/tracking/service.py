@@ -23,12 +23,12 @@ from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ledgerflow.events.log import EventLog
 from ledgerflow.services.artifacts import ArtifactStore, safe_relpath
+from ledgerflow.services.artifacts.port import PresigningStore
 from ledgerflow.services.commands import Committer
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.tracking import decide
 
-_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 
@@ -179,12 +179,7 @@ class TrackingService:
         return decide.require_active_run(self.queries.find_run_info(run_id), run_id)
 
     def log_params(self, run_id: str, params: Mapping[str, Any], *, actor: str) -> None:
-        clean = {
-            limits.check_key(k, "param"): limits.check_value(
-                v, "param", k, limits.MAX_PARAM_VALUE_LENGTH
-            )
-            for k, v in limits.check_mapping(params, "params").items()
-        }
+        clean = decide.clean_params(params)
         self.active_run_info(run_id)
         stored = self.queries.get_run(run_id).data.params
         event = decide.decide_log_params(run_id, stored, clean)
@@ -211,19 +206,7 @@ class TrackingService:
         self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
     ) -> None:
         """Validate (key, value, timestamp, step) tuples and log them."""
-        pts = []
-        keys: set[str] = set()
-        for k, v, ts, st in metrics:
-            if not isinstance(k, str) or k not in keys:  # each distinct key checked once
-                keys.add(limits.check_key(k, "metric"))
-            pts.append(
-                (
-                    k,
-                    v if type(v) is float else limits.check_metric_value(k, v),
-                    ts if type(ts) is int else limits.check_timestamp(ts),
-                    st if type(st) is int and _I64_MIN <= st <= _I64_MAX else limits.check_step(st),
-                )
-            )
+        pts = decide.clean_metrics(metrics)
         if pts:
             self.log_metric_points(run_id, pts, actor=actor)
 
@@ -265,7 +248,8 @@ class TrackingService:
         self.commit([p.RunRestored(run_id=run_id)], actor)
 
     # artifacts -----------------------------------------------------------------------
-    def _artifact_key(self, run: RunInfo, rel: str) -> str:
+    def artifact_key(self, run: RunInfo, rel: str) -> str:
+        """The store key of `rel` under the run's artifact root."""
         return f"{run.experiment_id}/{run.run_id}/artifacts/{rel}"
 
     def log_artifact_files(
@@ -278,10 +262,36 @@ class TrackingService:
             rel = safe_relpath(dest)
             if not rel:
                 raise InvalidInput("artifact path must name a file", field="artifact_path")
-            stored = self.artifacts.put_file(self._artifact_key(run, rel), source)
+            stored = self.artifacts.put_file(self.artifact_key(run, rel), source)
             events.append(
                 p.RunArtifactLogged(run_id=run_id, path=rel, size=stored.size, sha256=stored.sha256)
             )
+        self.commit(events, actor)
+
+    def record_artifacts(
+        self, run_id: str, files: Sequence[tuple[str, int, str]], *, actor: str
+    ) -> None:
+        """Record (path, size, sha256) files a client already put in the store itself (to a
+        presigned URL, or streamed through the gateway), so they appear on the run."""
+        run = self.active_run_info(run_id)
+        events: list[p.Payload] = []
+        for path, size, sha256 in files:
+            rel = safe_relpath(path)
+            if not rel:
+                raise InvalidInput("artifact path must name a file", field="path")
+            key = self.artifact_key(run, rel)
+            if not self.artifacts.exists(key):
+                raise InvalidInput(
+                    f"artifact {rel!r} of run {run_id} is not in the store; upload it first",
+                    field="path",
+                )
+            if isinstance(self.artifacts, PresigningStore) and self.artifacts.size_of(key) != size:
+                raise InvalidInput(
+                    f"artifact {rel!r} of run {run_id} holds {self.artifacts.size_of(key)} "
+                    f"bytes, not the {size} reported; upload it again",
+                    field="size",
+                )
+            events.append(p.RunArtifactLogged(run_id=run_id, path=rel, size=size, sha256=sha256))
         self.commit(events, actor)
 
     def log_artifact_bytes(
@@ -291,7 +301,7 @@ class TrackingService:
         rel = safe_relpath(artifact_file, "artifact_file")
         if not rel:
             raise InvalidInput("artifact_file must name a file", field="artifact_file")
-        stored = self.artifacts.put_bytes(self._artifact_key(run, rel), data)
+        stored = self.artifacts.put_bytes(self.artifact_key(run, rel), data)
         self.commit(
             [p.RunArtifactLogged(run_id=run_id, path=rel, size=stored.size, sha256=stored.sha256)],
             actor,
@@ -305,23 +315,18 @@ class TrackingService:
         entries = self.queries.artifact_entries(run_id)
         if rel in entries:
             target = dst / Path(rel).name
-            return self.artifacts.get_file(self._artifact_key(run, rel), target)
+            return self.artifacts.get_file(self.artifact_key(run, rel), target)
         prefix = rel + "/" if rel else ""
         chosen = [k for k in entries if k.startswith(prefix)]
         if not chosen:
             raise NotFound(f"run {run_id} has no artifact at {path!r}", kind="artifact", key=path)
         root = dst / Path(rel).name if rel else dst
         for key in chosen:
-            self.artifacts.get_file(self._artifact_key(run, key), root / key[len(prefix) :])
+            self.artifacts.get_file(self.artifact_key(run, key), root / key[len(prefix) :])
         return root
 
 
-def _tags(tags: Mapping[str, Any]) -> dict[str, str]:
-    tags = limits.check_mapping(tags, "tags")
-    return {
-        limits.check_key(k, "tag"): limits.check_value(v, "tag", k, limits.MAX_TAG_VALUE_LENGTH)
-        for k, v in tags.items()
-    }
+_tags = decide.clean_tags
 
 
 _ADJECTIVES = (

@@ -1,0 +1,236 @@
+"""What the SDK needs from a backend, as protocols: the embedded one (services wired
+by `bootstrap`) and the remote one (`ledgerflow.remote`, over a gateway) both fit.
+
+Only the methods the fluent API, the Client and the CLI call are listed; mypy
+checks both backends against them, so a signature drifting in one mode is
+caught before a user meets it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ledgerflow.events.entities import (
+        Experiment,
+        FileInfo,
+        Metric,
+        ModelVersion,
+        PagedList,
+        RegisteredModel,
+        Run,
+        RunInfo,
+    )
+    from ledgerflow.events.log import After, Item
+    from ledgerflow.events.settings import Settings
+
+
+class TrackingPort(Protocol):
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        experiment_id: str | None = None,
+    ) -> str: ...
+    def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment: ...
+    def default_experiment(self, *, actor: str) -> Experiment: ...
+    def rename_experiment(self, experiment_id: str, new_name: str, *, actor: str) -> None: ...
+    def delete_experiment(self, experiment_id: str, *, actor: str) -> None: ...
+    def restore_experiment(self, experiment_id: str, *, actor: str) -> None: ...
+    def set_experiment_tag(
+        self, experiment_id: str, key: str, value: Any, *, actor: str
+    ) -> None: ...
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        user_id: str,
+        run_name: str | None = None,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        actor: str,
+        run_id: str | None = None,
+    ) -> RunInfo: ...
+    def resume_run(self, run_id: str, *, actor: str) -> RunInfo: ...
+    def active_run_info(self, run_id: str) -> RunInfo: ...
+    def log_params(self, run_id: str, params: Mapping[str, Any], *, actor: str) -> None: ...
+    def log_metric_points(
+        self,
+        run_id: str,
+        points: Sequence[tuple[str, float, int, int]],
+        *,
+        actor: str,
+        batch: int = 5000,
+    ) -> None: ...
+    def log_metrics(
+        self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
+    ) -> None: ...
+    def set_tags(self, run_id: str, tags: Mapping[str, Any], *, actor: str) -> None: ...
+    def delete_tag(self, run_id: str, key: str, *, actor: str) -> None: ...
+    def finish_run(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str
+    ) -> None: ...
+    def delete_run(self, run_id: str, *, actor: str) -> None: ...
+    def restore_run(self, run_id: str, *, actor: str) -> None: ...
+    def log_artifact_files(
+        self, run_id: str, files: Sequence[tuple[Path, str]], *, actor: str
+    ) -> None: ...
+    def log_artifact_bytes(
+        self, run_id: str, data: bytes, artifact_file: str, *, actor: str
+    ) -> None: ...
+    def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path: ...
+
+
+class QueriesPort(Protocol):
+    def find_experiment(self, experiment_id: str) -> Experiment | None: ...
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+    def get_experiment_by_name(self, name: str) -> Experiment | None: ...
+    def search_experiments(
+        self,
+        view_type: str | int = "ACTIVE_ONLY",
+        max_results: int = 1000,
+        name_like: str | None = None,
+        order_by_name: bool = False,
+    ) -> list[Experiment]: ...
+    def find_run_info(self, run_id: str) -> RunInfo | None: ...
+    def get_run_info(self, run_id: str) -> RunInfo: ...
+    def get_run(self, run_id: str) -> Run: ...
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: str | int = "ACTIVE_ONLY",
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]: ...
+    def get_metric_history(
+        self, run_id: str, key: str, max_points: int | None = None
+    ) -> list[Metric]: ...
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]: ...
+    def artifact_entries(self, run_id: str) -> dict[str, tuple[int, str]]: ...
+
+
+class RegistryQueriesPort(Protocol):
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]: ...
+    def get_model_version(self, name: str, version: int) -> ModelVersion: ...
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 10_000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]: ...
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str] | None = None
+    ) -> list[ModelVersion]: ...
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
+
+
+class RegistryPort(Protocol):
+    @property
+    def queries(self) -> RegistryQueriesPort: ...
+    def create_registered_model(
+        self,
+        name: str,
+        tags: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        *,
+        actor: str,
+    ) -> RegisteredModel: ...
+    def rename_registered_model(
+        self, name: str, new_name: str, *, actor: str
+    ) -> RegisteredModel: ...
+    def update_registered_model(
+        self, name: str, description: str, *, actor: str
+    ) -> RegisteredModel: ...
+    def delete_registered_model(self, name: str, *, actor: str) -> None: ...
+    def set_registered_model_tag(self, name: str, key: str, value: Any, *, actor: str) -> None: ...
+    def delete_registered_model_tag(self, name: str, key: str, *, actor: str) -> None: ...
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        *,
+        actor: str,
+        user_id: str = "",
+    ) -> ModelVersion: ...
+    def register_model(
+        self,
+        model_uri: str,
+        name: str,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        user_id: str = "",
+    ) -> ModelVersion: ...
+    def update_model_version(
+        self, name: str, version: Any, description: str, *, actor: str
+    ) -> ModelVersion: ...
+    def delete_model_version(self, name: str, version: Any, *, actor: str) -> None: ...
+    def set_model_version_tag(
+        self, name: str, version: Any, key: str, value: Any, *, actor: str
+    ) -> None: ...
+    def delete_model_version_tag(
+        self, name: str, version: Any, key: str, *, actor: str
+    ) -> None: ...
+    def transition_model_version_stage(
+        self,
+        name: str,
+        version: Any,
+        stage: str,
+        archive_existing_versions: bool = False,
+        *,
+        actor: str,
+    ) -> ModelVersion: ...
+    def set_registered_model_alias(
+        self, name: str, alias: str, version: Any, *, actor: str
+    ) -> None: ...
+    def delete_registered_model_alias(self, name: str, alias: str, *, actor: str) -> None: ...
+    def resolve_models_uri(self, uri: str) -> ModelVersion: ...
+
+
+class SubscribePort(Protocol):
+    def subscribe(
+        self,
+        after: After = None,
+        types: Sequence[str] | None = None,
+        *,
+        stop: threading.Event | None = None,
+        follow: bool = True,
+        idle_wait: float = 1.0,
+    ) -> Iterator[Item]: ...
+
+
+class BackendPort(Protocol):
+    """A backend as the SDK sees it."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def tracking(self) -> TrackingPort: ...
+    @property
+    def queries(self) -> QueriesPort: ...
+    @property
+    def registry(self) -> RegistryPort: ...
+    @property
+    def log(self) -> SubscribePort: ...
+    def refresh(self) -> None: ...
+    def close(self) -> None: ...

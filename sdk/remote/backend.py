@@ -1,0 +1,89 @@
+"""The SDK's backend when LEDGERFLOW_TRACKING_URI is a gateway URL.
+
+It offers what the SDK uses of the embedded backend (`tracking`, `queries`,
+`registry` with its `queries`, `refresh()`, `close()`), so the fluent API and
+the Client work unchanged. Logging goes through the write-ahead spool;
+everything else is a call to the gateway.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.remote.channel import Channel
+from ledgerflow.remote.http import GatewayHTTP
+from ledgerflow.remote.queries import RemoteQueries
+from ledgerflow.remote.registry import RemoteRegistry
+from ledgerflow.remote.shipper import Shipper
+from ledgerflow.remote.spool import folder_for
+from ledgerflow.remote.tracking import RemoteTracking
+
+if TYPE_CHECKING:
+    from ledgerflow.events.log import After, Item
+    from ledgerflow.events.settings import Settings
+
+EXIT_WAIT_S = 10.0
+"""How long closing (at exit) keeps trying to ship what is left in the spool."""
+
+
+class NoSubscriptions:
+    """Stands in for the event log: subscriptions need a streaming transport."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def subscribe(
+        self,
+        after: After = None,
+        types: Sequence[str] | None = None,
+        *,
+        stop: threading.Event | None = None,
+        follow: bool = True,
+        idle_wait: float = 1.0,
+    ) -> Iterator[Item]:
+        raise InvalidInput(
+            f"subscribing to events over the gateway ({self.url}) is not available yet: "
+            "subscriptions over the gateway come with SSE/gRPC; subscribe on a machine "
+            "with the data directory (LEDGERFLOW_TRACKING_URI=<folder>) meanwhile",
+            field="LEDGERFLOW_TRACKING_URI",
+        )
+
+
+class RemoteBackend:
+    def __init__(self, settings: Settings, *, exit_wait_s: float = EXIT_WAIT_S) -> None:
+        self.settings = settings
+        self.exit_wait_s = exit_wait_s
+        self.http = GatewayHTTP(
+            settings.tracking_uri, read_timeout=settings.projection_timeout_s + 30
+        )
+        self.shipper = Shipper(self.http, folder_for(settings.spool_root, settings.tracking_uri))
+        channel = Channel(self.http, self.shipper)
+        self.tracking = RemoteTracking(channel)
+        self.queries = RemoteQueries(channel)
+        self.registry = RemoteRegistry(channel)
+        self.log = NoSubscriptions(settings.tracking_uri)
+        self.shipper.start()
+
+    def refresh(self) -> None:
+        """Ship what this process logged and wait until the gateway has projected it, so
+        the reads that follow see it (read-your-writes)."""
+        self.shipper.flush()
+
+    def close(self) -> None:
+        """Ship what is left (for up to `exit_wait_s`), then let go of the spool."""
+        try:
+            self.shipper.close(self.exit_wait_s)
+        finally:
+            self.http.close()
+
+    @property
+    def projector(self) -> NoReturn:
+        raise InvalidInput(
+            f"{self.settings.tracking_uri} is a gateway; replay and dead letters work on the "
+            "event log itself: run them where the log is (LEDGERFLOW_EVENT_LOG / a data "
+            "directory)",
+            field="LEDGERFLOW_TRACKING_URI",
+        )

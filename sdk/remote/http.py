@@ -1,0 +1,194 @@
+"""The HTTP side of remote mode: one httpx client per gateway, with timeouts, retries
+and the gateway's JSON errors turned back into the exceptions embedded mode raises.
+
+Retries: a call is tried again, with growing pauses, when the gateway could not be
+reached or answered 502/503/504, but only when repeating it is harmless: reads,
+PUT/DELETE, searches and event ingest (events carry ids). A call that creates
+something (a run, a model version) is repeated only when the connection was
+never made, so it cannot have been applied.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ledgerflow.events.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    LedgerflowError,
+    NotFound,
+    Timeout,
+    Unavailable,
+)
+
+ACTOR_HEADER = "X-Ledgerflow-Actor"
+RETRY_STATUSES = frozenset({502, 503, 504})
+_CHUNK = 1 << 20
+
+
+def segment(value: str) -> str:
+    """`value` as one URL path segment: '/' and '?' escaped, and '.'/'..' too, which
+    HTTP clients would otherwise fold away as relative references."""
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if text in (".", "..") else text
+
+
+def error_from(response: httpx.Response, what: str) -> LedgerflowError:
+    """The exception a gateway error response stands for."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "error_code" not in body:
+        body = {}
+    message = body.get("message") or (
+        f"{what}: the gateway answered {response.status_code} {response.reason_phrase}"
+    )
+    code, status = body.get("error_code"), response.status_code
+    if code == InvalidInput.code or (code is None and status in (400, 422)):
+        return InvalidInput(message, field=body.get("field"))
+    if code == NotFound.code or (code is None and status == 404):
+        return NotFound(message, kind=body.get("kind") or "", key=body.get("key") or "")
+    if code == AlreadyExists.code:
+        return AlreadyExists(message)
+    if code == Conflict.code or (code is None and status == 409):
+        return Conflict(message)
+    if code == Timeout.code or (code is None and status == 504):
+        return Timeout(message)
+    if code == Unavailable.code or (code is None and status in RETRY_STATUSES):
+        return Unavailable(message)
+    return LedgerflowError(message)
+
+
+class GatewayHTTP:
+    """Requests to one gateway; thread-safe (httpx pools connections)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        read_timeout: float = 90.0,
+        connect_timeout: float = 5.0,
+        attempts: int = 4,
+        first_pause: float = 0.2,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.attempts = attempts
+        self.first_pause = first_pause
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._client = httpx.Client(base_url=self.base_url, timeout=self._timeout)
+        self._direct = httpx.Client(timeout=self._timeout)  # presigned URLs: no gateway headers
+
+    def close(self) -> None:
+        self._client.close()
+        self._direct.close()
+
+    def _unreachable(self, e: Exception) -> Unavailable:
+        reason = str(e) or type(e).__name__
+        return Unavailable(
+            f"cannot reach the Ledgerflow gateway at {self.base_url} ({reason}); is "
+            "`ledgerflow gateway` running there, and is LEDGERFLOW_TRACKING_URI right?"
+        )
+
+    def _lost(self, e: Exception, what: str) -> Unavailable:
+        reason = str(e) or type(e).__name__
+        cls = Timeout if isinstance(e, httpx.TimeoutException) else Unavailable
+        return cls(
+            f"{what}: the gateway at {self.base_url} did not answer ({reason}); the call "
+            "may or may not have been applied"
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        actor: str | None = None,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        idempotent: bool | None = None,
+        attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send one call and return its decoded JSON (None for an empty answer)."""
+        if idempotent is None:
+            idempotent = method in ("GET", "PUT", "DELETE")
+        tries = self.attempts if attempts is None else attempts
+        headers = {ACTOR_HEADER: actor} if actor else {}
+        if content is not None:
+            headers["content-type"] = "application/json"
+        what = f"{method} {path}"
+        pause = self.first_pause
+        for attempt in range(1, max(tries, 1) + 1):
+            last = attempt >= tries
+            try:
+                response = self._client.request(
+                    method,
+                    path,
+                    params={k: v for k, v in (params or {}).items() if v is not None},
+                    json=json,
+                    content=content,
+                    headers=headers,
+                    timeout=self._timeout if timeout is None else timeout,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                if last:
+                    raise self._unreachable(e) from None
+            except httpx.TransportError as e:  # sent, but the answer never came back
+                if last or not idempotent:
+                    raise self._lost(e, what) from None
+            else:
+                if response.status_code < 400:
+                    return response.json() if response.content else None
+                error = error_from(response, what)
+                if last or not idempotent or response.status_code not in RETRY_STATUSES:
+                    raise error
+            time.sleep(pause)
+            pause *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _url(self, url: str) -> tuple[httpx.Client, str]:
+        if url.startswith(("http://", "https://")):
+            return self._direct, url
+        return self._client, url
+
+    def upload(self, url: str, source: Path | bytes) -> Any:
+        """PUT a file's bytes to `url` (gateway-relative, or an absolute presigned URL)."""
+        client, target = self._url(url)
+        try:
+            if isinstance(source, bytes):
+                response = client.put(target, content=source)
+            else:
+                with open(source, "rb") as f:  # streamed, with a Content-Length (S3 needs it)
+                    response = client.put(target, content=f)
+        except httpx.TransportError as e:
+            raise self._unreachable(e) from None
+        if response.status_code >= 400:
+            raise error_from(response, f"uploading to {url}")
+        return response.json() if response.content else None
+
+    def download(self, url: str, dest: Path) -> Path:
+        """GET `url` into `dest`, written to a temporary name and moved into place."""
+        client, target = self._url(url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+        try:
+            with client.stream("GET", target) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from(response, f"downloading {url}")
+                with open(part, "wb") as out:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        out.write(chunk)
+        except httpx.TransportError as e:
+            part.unlink(missing_ok=True)
+            raise self._unreachable(e) from None
+        part.replace(dest)
+        return dest

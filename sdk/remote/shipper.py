@@ -1,0 +1,283 @@
+"""Shipping the spool to the gateway: in the background, before reads, and at exit.
+
+A daemon thread sends the spool in batches to `POST /api/v1/events` and deletes
+rows only once the gateway has acknowledged them. While the gateway is down it
+backs off exponentially (capped) and logging carries on into the spool. A read
+first ships everything this process spooled and waits until it is projected,
+so a process always reads its own writes. At exit the rest gets a bounded
+wait; what is still left stays on disk for the next process or `ledgerflow sync`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.errors import InvalidInput, LedgerflowError, Unavailable
+from ledgerflow.remote.http import GatewayHTTP
+from ledgerflow.remote.spool import Claim, Row, Spool, orphans
+
+log = logging.getLogger("ledgerflow")
+
+INGEST_PATH = "/api/v1/events"
+IDLE_WAKE_S = 1.0
+FIRST_PAUSE_S = 0.1
+BACKGROUND_TIMEOUT_S = 30.0
+
+
+def ingest_body(rows: list[Row], *, wait: bool) -> bytes:
+    """The ingest request for `rows`, spliced from their stored JSON without re-encoding."""
+    events = b",".join(r.body for r in rows)
+    return b'{"wait":' + (b"true" if wait else b"false") + b',"events":[' + events + b"]}"
+
+
+class Shipper:
+    def __init__(
+        self,
+        http: GatewayHTTP,
+        folder: Path,
+        *,
+        max_pause_s: float = 5.0,
+        batch_events: int = 1000,
+    ) -> None:
+        self.http = http
+        self.folder = folder
+        self.max_pause_s = max_pause_s
+        self.batch_events = batch_events
+        self._own: Spool | None = None
+        self._claim: Claim | None = None
+        self._create_lock = threading.Lock()
+        self._ship_lock = threading.Lock()  # one sender at a time, so rows go out in order
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._unprojected = False  # shipped without waiting since the last waited flush
+        self._down_since: float | None = None
+
+    # writing -----------------------------------------------------------------------------
+    def _spool(self) -> Spool:
+        with self._create_lock:
+            if self._own is None:
+                self._claim = Claim.new(self.folder)
+                self._own = Spool(self._claim.db)
+            return self._own
+
+    def append(self, events: list[Event]) -> None:
+        """Store events durably for shipping; never touches the network."""
+        self._spool().append(events)
+        self._wake.set()
+
+    def pending(self) -> int:
+        return 0 if self._own is None else self._own.pending()
+
+    # background --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start shipping in the background; first, whatever dead processes left."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="ledgerflow-shipper", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        pause = 0.0
+        adopted = False
+        while not self._stop.is_set():
+            if pause:
+                self._stop.wait(pause)
+            else:
+                self._wake.wait(IDLE_WAKE_S)
+                self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                while self._ship_batch(
+                    wait=False, attempts=1, timeout=BACKGROUND_TIMEOUT_S, lock_wait=1.0
+                ):
+                    pass
+                if not adopted:
+                    self.ship_orphans()
+                    adopted = True
+            except LedgerflowError as e:  # the gateway is down or failing: keep spooling
+                if self._stop.is_set():
+                    return  # closing; what was not acknowledged stays in the spool
+                pause = min(max(pause * 2, FIRST_PAUSE_S), self.max_pause_s)
+                self._note_down(e)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                pause = self.max_pause_s
+                log.exception("ledgerflow: shipping the spool failed; will retry")
+            else:
+                pause = 0.0
+                self._note_up()
+
+    def _note_down(self, e: LedgerflowError) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning(
+                "ledgerflow: cannot ship logged events to %s (%s); they wait in the spool "
+                "under %s and are sent once it answers",
+                self.http.base_url,
+                e.message,
+                self.folder,
+            )
+
+    def _note_up(self) -> None:
+        if self._down_since is not None:
+            log.warning(
+                "ledgerflow: %s answers again after %.0f s; shipping the spool",
+                self.http.base_url,
+                time.monotonic() - self._down_since,
+            )
+            self._down_since = None
+
+    # sending -------------------------------------------------------------------------------
+    def _ship_batch(
+        self,
+        *,
+        wait: bool,
+        attempts: int | None = None,
+        timeout: float | None = None,
+        lock_wait: float = -1,
+    ) -> bool:
+        """Send the oldest batch of our own spool. False when there was nothing to send,
+        or another thread was sending and did not finish within `lock_wait` seconds."""
+        if self._own is None:
+            return False
+        if not self._ship_lock.acquire(timeout=lock_wait):
+            return False
+        try:
+            rows = self._own.peek(self.batch_events)
+            if rows:
+                self._send(self._own, rows, wait=wait, attempts=attempts, timeout=timeout)
+            return bool(rows)
+        finally:
+            self._ship_lock.release()
+
+    def _send(
+        self,
+        spool: Spool,
+        rows: list[Row],
+        *,
+        wait: bool,
+        attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """POST rows; ack them once the gateway stored them. An invalid event (the
+        gateway names it) is set aside rather than blocking the rest behind it."""
+        try:
+            answer: Any = self.http.request(
+                "POST",
+                INGEST_PATH,
+                content=ingest_body(rows, wait=wait),
+                idempotent=True,
+                attempts=attempts,
+                timeout=timeout,
+            )
+        except InvalidInput as e:
+            if len(rows) == 1:
+                log.warning(
+                    "ledgerflow: the gateway refused event %s: %s; it is kept in %s",
+                    rows[0].id,
+                    e.message,
+                    spool.path.parent / "refused.jsonl",
+                )
+                spool.refuse(rows[0], e.message)
+                return
+            for row in rows:  # find the bad one(s); the good ones are stored once each
+                self._send(spool, [row], wait=wait, attempts=attempts, timeout=timeout)
+            return
+        spool.ack([r.seq for r in rows])
+        self._unprojected = self._unprojected or not wait
+        for r in (answer or {}).get("rejected", []):
+            log.warning(
+                "ledgerflow: the gateway's projector refused %s event %s: %s (it is in the "
+                "gateway's dead letters: `ledgerflow dead-letters list` there)",
+                r.get("type"),
+                r.get("id"),
+                r.get("reason"),
+            )
+
+    def flush(self) -> None:
+        """Ship everything this process spooled and wait until the gateway projected it
+        (read-your-writes). Raises Unavailable when the gateway cannot be reached."""
+        if self._own is None and not self._unprojected:
+            return
+        while self._ship_batch(wait=True):
+            pass
+        with self._ship_lock:
+            if self._unprojected:
+                self.http.request("POST", INGEST_PATH, json={"events": [], "wait": True})
+                self._unprojected = False
+
+    def ship_orphans(self) -> tuple[int, int, int]:
+        """Ship the spool files dead processes left: (files, events shipped, events left).
+        Raises Unavailable when the gateway cannot be reached; what was not shipped stays."""
+        files = shipped = left = 0
+        mine = self._claim.db if self._claim is not None else None
+        for claim in orphans(self.folder, exclude=mine):
+            try:
+                spool = Spool(claim.db)
+            except Unavailable as e:  # not a spool we can read: leave it for a person
+                log.warning("ledgerflow: skipping spool file %s: %s", claim.db, e.message)
+                claim.release(remove=False)
+                continue
+            files += 1
+            try:
+                while rows := spool.peek(self.batch_events):
+                    with self._ship_lock:
+                        self._send(
+                            spool, rows, wait=False, attempts=1, timeout=BACKGROUND_TIMEOUT_S
+                        )
+                    shipped += len(rows)
+            finally:
+                remaining = spool.pending()
+                left += remaining
+                spool.close()
+                claim.release(remove=remaining == 0)
+        return files, shipped, left
+
+    # exit ----------------------------------------------------------------------------------
+    def close(self, wait_s: float) -> int:
+        """Stop the thread, ship what is left for up to `wait_s`, and release the spool
+        file (removing it when empty). Returns how many events stay behind."""
+        self._stop.set()
+        self._wake.set()
+        deadline = time.monotonic() + wait_s
+        if self._thread is not None:
+            self._thread.join(timeout=max(0.0, min(wait_s, 5.0)))
+        own, claim = self._own, self._claim
+        if own is None or claim is None:
+            return 0
+        pause = FIRST_PAUSE_S
+        while own.pending() and (remaining := deadline - time.monotonic()) > 0:
+            try:
+                shipped = self._ship_batch(
+                    wait=False, attempts=1, timeout=max(remaining, 0.5), lock_wait=remaining
+                )
+            except LedgerflowError:
+                shipped = False
+            if not shipped:
+                time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+                pause = min(pause * 2, self.max_pause_s)
+        left = own.pending()
+        if self._ship_lock.acquire(timeout=0.1):  # else a send is still under way: let it be
+            own.close()
+            self._ship_lock.release()
+        claim.release(remove=left == 0)
+        self._own = self._claim = None
+        if left:
+            log.warning(
+                "ledgerflow: %d logged events could not be shipped to %s before exit; they "
+                "are kept in %s and will be shipped by the next process that logs there, "
+                "or now with `ledgerflow sync`",
+                left,
+                self.http.base_url,
+                claim.db,
+            )
+        return left

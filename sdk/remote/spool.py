@@ -1,0 +1,193 @@
+"""The write-ahead spool: events a process logged but has not shipped to the gateway yet.
+
+Each process logging to a gateway writes its own SQLite file in that gateway's
+folder under `LEDGERFLOW_SPOOL_DIR`, and holds an exclusive lock on it while
+it lives. A file per process keeps each process's events in the order it
+logged them and lets its reads ship exactly its own events first; the lock
+tells a newcomer (or `ledgerflow sync`) which files a dead process left: any
+file whose lock it can take. Events are stored encoded (envelope and payload,
+the JSON the gateway's ingest endpoint takes), with the ids that make sending
+them twice harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledgerflow.events import codec
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.errors import Unavailable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+    id   TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+"""
+REFUSED_FILE = "refused.jsonl"
+
+
+def folder_for(root: Path, tracking_uri: str) -> Path:
+    """The spool folder of one gateway: readable, and unique per URL."""
+    uri = tracking_uri.rstrip("/")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", uri.split("://", 1)[-1]).strip("-")[:60]
+    digest = hashlib.sha256(uri.encode()).hexdigest()[:10]
+    return root / f"{slug}-{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    seq: int
+    id: str
+    body: bytes
+
+
+class Spool:
+    """One spool file. Appends are durable (WAL, synchronous=FULL) when they return."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise Unavailable(
+                f"cannot open the spool {path}: {e}; is LEDGERFLOW_SPOOL_DIR a writable folder?"
+            ) from None
+
+    def append(self, events: Sequence[Event]) -> None:
+        rows = [(e.id, codec.encode(e)) for e in events]
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany("INSERT INTO pending (id, body) VALUES (?, ?)", rows)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise Unavailable(f"cannot write the spool {self.path}: {e}") from None
+
+    def peek(self, max_events: int = 1000, max_bytes: int = 4 << 20) -> list[Row]:
+        """The oldest pending events, at most `max_events` and about `max_bytes`."""
+        out: list[Row] = []
+        size = 0
+        with self._lock:
+            cursor = self._conn.execute(
+                "SELECT seq, id, body FROM pending ORDER BY seq LIMIT ?", (max_events,)
+            )
+            for seq, id_, body in cursor:
+                if out and size + len(body) > max_bytes:
+                    break
+                out.append(Row(seq, id_, bytes(body)))
+                size += len(body)
+        return out
+
+    def ack(self, seqs: Sequence[int]) -> None:
+        """Forget events the gateway has stored."""
+        with self._lock:
+            for start in range(0, len(seqs), 500):
+                chunk = seqs[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                self._conn.execute(f"DELETE FROM pending WHERE seq IN ({marks})", chunk)
+
+    def refuse(self, row: Row, reason: str) -> None:
+        """Move an event the gateway refused as invalid out of the way, into
+        `refused.jsonl` beside the spool, so it neither blocks the rest nor vanishes."""
+        record = {"id": row.id, "reason": reason, "time": time.time_ns() // 1_000_000}
+        record["event"] = json.loads(row.body)
+        with open(self.path.parent / REFUSED_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self.ack([row.seq])
+
+    def pending(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM pending").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class Claim:
+    """An exclusive lock on one spool file: held by its writer while it lives, then by
+    whoever ships what it left. The lock is a separate `.lock` file (flock), which
+    the operating system releases when the holder dies, however it dies."""
+
+    def __init__(self, db: Path, fd: int) -> None:
+        self.db = db
+        self._fd: int | None = fd
+
+    @classmethod
+    def new(cls, folder: Path) -> Claim:
+        """A fresh spool file name for this process, locked before the file exists."""
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise Unavailable(
+                f"cannot create a spool in {folder}: {e}; is LEDGERFLOW_SPOOL_DIR a writable "
+                "folder?"
+            ) from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return cls(folder / f"{name}.db", fd)
+
+    @classmethod
+    def take(cls, db: Path) -> Claim | None:
+        """The claim on a spool file whose writer is gone; None while someone holds it."""
+        try:
+            fd = os.open(db.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        if not db.exists():  # shipped and removed by someone else meanwhile
+            db.with_suffix(".lock").unlink(missing_ok=True)
+            os.close(fd)
+            return None
+        return cls(db, fd)
+
+    def release(self, *, remove: bool) -> None:
+        """Let go; with remove=True delete the (shipped) spool file and its lock first."""
+        if self._fd is None:
+            return
+        if remove:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.db}{suffix}").unlink(missing_ok=True)
+            self.db.with_suffix(".lock").unlink(missing_ok=True)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+
+def orphans(folder: Path, exclude: Path | None = None) -> Iterator[Claim]:
+    """Claims on the spool files in `folder` that no living process holds."""
+    if not folder.is_dir():
+        return
+    for db in sorted(folder.glob("*.db")):
+        if db != exclude:
+            claim = Claim.take(db)
+            if claim is not None:
+                yield claim

@@ -1,0 +1,349 @@
+"""Tracking commands over the gateway, with the embedded `TrackingService`'s signatures.
+
+Logging (metric points, params, tags, the end of a run) is validated here with
+the same checks as embedded mode, built into events and appended to the
+spool; it never waits on the network. Everything that needs an answer from
+the server (creating experiments and runs, artifacts, deletes) is a straight
+call. Whether a run exists is asked once per run and remembered; a run that
+cannot be asked about because the gateway is down is logged to anyway, and
+the gateway's projector judges its events once they arrive.
+
+Params cannot change. The check runs here against the params this process
+logged (and those the run had when it was first looked up). Two processes
+giving one param different values are told apart only by the gateway's
+projector, which keeps the first and dead-letters the other
+(`ledgerflow dead-letters list`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledgerflow.events import limits
+from ledgerflow.events import payloads as p
+from ledgerflow.events.entities import Experiment, RunInfo
+from ledgerflow.events.envelope import now_ms
+from ledgerflow.events.errors import InvalidInput, NotFound, Unavailable
+from ledgerflow.remote.channel import Channel, seg
+
+CHECK_TIMEOUT_S = 5.0  # looking a run up before logging to it; longer and logging would wait
+
+
+@dataclass
+class _Run:
+    info: RunInfo | None  # None: not looked up yet, the gateway was unreachable
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def _digest(source: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    size = 0
+    with open(source, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
+
+
+class RemoteTracking:
+    def __init__(self, channel: Channel) -> None:
+        self._ch = channel
+        self._runs: dict[str, _Run] = {}
+        self._lock = threading.Lock()
+
+    # experiments -------------------------------------------------------------------------
+    def _experiment(self, doc: Any) -> Experiment:
+        from ledgerflow.services.gateway.schemas import ExperimentOut
+
+        return ExperimentOut.model_validate(doc).entity()
+
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        experiment_id: str | None = None,
+    ) -> str:
+        from ledgerflow.services.tracking.decide import clean_tags
+
+        limits.check_name(name, "experiment name", limits.MAX_EXPERIMENT_NAME_LENGTH)
+        body = {
+            "name": name,
+            "artifact_location": artifact_location,
+            "tags": clean_tags(tags or {}),
+            "experiment_id": experiment_id,
+        }
+        return str(self._ch.call("POST", "/experiments", actor=actor, json=body)["experiment_id"])
+
+    def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment:
+        doc = self._ch.call("PUT", "/experiments/by-name", actor=actor, params={"name": name})
+        return self._experiment(doc)
+
+    def default_experiment(self, *, actor: str) -> Experiment:
+        return self._experiment(self._ch.call("PUT", "/experiments/default", actor=actor))
+
+    def rename_experiment(self, experiment_id: str, new_name: str, *, actor: str) -> None:
+        limits.check_name(new_name, "experiment name", limits.MAX_EXPERIMENT_NAME_LENGTH)
+        path = f"/experiments/{seg(experiment_id)}"
+        self._ch.call("PATCH", path, actor=actor, json={"name": new_name}, idempotent=True)
+
+    def delete_experiment(self, experiment_id: str, *, actor: str) -> None:
+        self._ch.call("DELETE", f"/experiments/{seg(experiment_id)}", actor=actor)
+
+    def restore_experiment(self, experiment_id: str, *, actor: str) -> None:
+        self._ch.call("POST", f"/experiments/{seg(experiment_id)}/restore", actor=actor)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any, *, actor: str) -> None:
+        limits.check_key(key, "tag")
+        text = limits.check_value(value, "tag", key, limits.MAX_TAG_VALUE_LENGTH)
+        path = f"/experiments/{seg(experiment_id)}/tags"
+        self._ch.call("PUT", path, actor=actor, json={"key": key, "value": text})
+
+    # runs ------------------------------------------------------------------------------------
+    def _remember(self, info: RunInfo) -> RunInfo:
+        with self._lock:
+            known = self._runs.get(info.run_id)
+            if known is None:
+                self._runs[info.run_id] = _Run(info)
+            else:
+                known.info = info
+        return info
+
+    def _run_info(self, doc: Any) -> RunInfo:
+        from ledgerflow.services.gateway.schemas import RunInfoOut
+
+        return self._remember(RunInfoOut.model_validate(doc).entity())
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        user_id: str,
+        run_name: str | None = None,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        actor: str,
+        run_id: str | None = None,
+    ) -> RunInfo:
+        from ledgerflow.services.tracking.decide import clean_tags
+
+        body = {
+            "experiment_id": str(experiment_id),
+            "user_id": user_id,
+            "run_name": run_name,
+            "start_time": None if start_time is None else limits.check_timestamp(start_time),
+            "tags": clean_tags(tags or {}),
+            "parent_run_id": parent_run_id,
+            "run_id": run_id,
+        }
+        return self._run_info(self._ch.call("POST", "/runs", actor=actor, json=body))
+
+    def resume_run(self, run_id: str, *, actor: str) -> RunInfo:
+        return self._run_info(self._ch.call("POST", f"/runs/{seg(run_id)}/resume", actor=actor))
+
+    def active_run_info(self, run_id: str) -> RunInfo:
+        from ledgerflow.services.tracking.decide import require_active_run
+
+        doc = self._ch.call("GET", f"/runs/{seg(run_id)}/info", flush=False)
+        return require_active_run(self._run_info(doc), run_id)
+
+    def _checked(self, run_id: str, *, active: bool = True) -> _Run:
+        """What this process knows of a run, looking it up the first time. When the
+        gateway cannot be asked, the run is taken on trust."""
+        from ledgerflow.services.gateway.schemas import RunOut
+        from ledgerflow.services.tracking.decide import require_active_run
+
+        with self._lock:
+            known = self._runs.get(run_id)
+        if known is not None:
+            if active and known.info is not None:
+                require_active_run(known.info, run_id)
+            return known
+        try:
+            doc = self._ch.call(
+                "GET", f"/runs/{seg(run_id)}", flush=False, attempts=1, timeout=CHECK_TIMEOUT_S
+            )
+        except Unavailable:
+            with self._lock:
+                return self._runs.setdefault(run_id, _Run(None))
+        run = RunOut.model_validate(doc).entity()
+        if active:
+            require_active_run(run.info, run_id)
+        with self._lock:
+            known = self._runs.setdefault(run_id, _Run(run.info))
+            known.info = run.info
+            known.params = {**run.data.params, **known.params}
+            return known
+
+    def log_params(self, run_id: str, params: Mapping[str, Any], *, actor: str) -> None:
+        from ledgerflow.services.tracking.decide import clean_params, decide_log_params
+
+        clean = clean_params(params)
+        known = self._checked(run_id)
+        with self._lock:
+            event = decide_log_params(run_id, known.params, clean)
+            if event is None:
+                return
+            self._ch.spool([event], actor)
+            known.params.update(event.params)
+
+    def log_metric_points(
+        self, run_id: str, points: Sequence[p.MetricPoint], *, actor: str, batch: int = 5000
+    ) -> None:
+        """Points already validated by the caller (the SDK validates as it buffers)."""
+        self._checked(run_id)
+        self._ch.spool(
+            [
+                p.RunMetricsLogged.model_construct(
+                    run_id=run_id, points=tuple(points[i : i + batch])
+                )
+                for i in range(0, len(points), batch)
+            ],
+            actor,
+        )
+
+    def log_metrics(
+        self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
+    ) -> None:
+        from ledgerflow.services.tracking.decide import clean_metrics
+
+        points = clean_metrics(metrics)
+        if points:
+            self.log_metric_points(run_id, points, actor=actor)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any], *, actor: str) -> None:
+        from ledgerflow.services.tracking.decide import clean_tags
+
+        clean = clean_tags(tags)
+        if clean:
+            self._checked(run_id)
+            self._ch.spool([p.RunTagsSet(run_id=run_id, tags=clean)], actor)
+
+    def delete_tag(self, run_id: str, key: str, *, actor: str) -> None:
+        self._ch.call("DELETE", f"/runs/{seg(run_id)}/tags", actor=actor, params={"key": key})
+
+    def finish_run(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str
+    ) -> None:
+        from ledgerflow.services.tracking.decide import check_end_status
+
+        self._checked(run_id, active=False)
+        self._ch.spool(
+            [
+                p.RunFinished(
+                    run_id=run_id,
+                    status=check_end_status(str(status).upper()),
+                    end_time=now_ms() if end_time is None else limits.check_timestamp(end_time),
+                )
+            ],
+            actor,
+        )
+
+    def delete_run(self, run_id: str, *, actor: str) -> None:
+        self._ch.call("DELETE", f"/runs/{seg(run_id)}", actor=actor)
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def restore_run(self, run_id: str, *, actor: str) -> None:
+        self._ch.call("POST", f"/runs/{seg(run_id)}/restore", actor=actor)
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    # artifacts -------------------------------------------------------------------------------
+    def log_artifact_files(
+        self, run_id: str, files: Sequence[tuple[Path, str]], *, actor: str
+    ) -> None:
+        """Upload files to the given paths under the run's artifact root, then record them
+        all at once (so a failed upload records none)."""
+        self._upload(run_id, [(source, dest) for source, dest in files], actor)
+
+    def log_artifact_bytes(
+        self, run_id: str, data: bytes, artifact_file: str, *, actor: str
+    ) -> None:
+        self._upload(run_id, [(data, artifact_file)], actor, what="artifact_file")
+
+    def _upload(
+        self,
+        run_id: str,
+        files: list[tuple[Path | bytes, str]],
+        actor: str,
+        what: str = "artifact_path",
+    ) -> None:
+        from ledgerflow.services.artifacts.port import safe_relpath
+        from ledgerflow.services.gateway.schemas import StoredFileOut, TransferUrls
+
+        rels = [safe_relpath(dest, what) for _, dest in files]
+        if not all(rels):
+            raise InvalidInput(f"{what} must name a file", field=what)
+        urls = TransferUrls.model_validate(
+            self._ch.call(
+                "POST",
+                f"/runs/{seg(run_id)}/artifacts/upload-urls",
+                actor=actor,
+                json={"paths": rels},
+                idempotent=True,
+            )
+        )
+        stored = []
+        for (source, _), target in zip(files, urls.files, strict=True):
+            answer = self._ch.http.upload(target.url, source)
+            if target.presigned:  # the store answers for itself; describe the file ourselves
+                size, sha = (
+                    _digest(source)
+                    if isinstance(source, Path)
+                    else (len(source), hashlib.sha256(source).hexdigest())
+                )
+                stored.append({"path": target.path, "size": size, "sha256": sha})
+            else:
+                stored.append(StoredFileOut.model_validate(answer).model_dump())
+        self._ch.call(
+            "POST",
+            f"/runs/{seg(run_id)}/artifacts/commit",
+            actor=actor,
+            json={"files": stored},
+            idempotent=True,
+            flush=False,
+        )
+
+    def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
+        from ledgerflow.services.artifacts.port import safe_relpath
+        from ledgerflow.services.gateway.schemas import StoredFileOut, TransferUrls
+
+        rel = safe_relpath(path or "")
+        docs = self._ch.call("GET", f"/runs/{seg(run_id)}/artifacts/entries")
+        entries = [StoredFileOut.model_validate(d).path for d in docs]
+        if rel in entries:
+            result = dst / Path(rel).name
+            chosen = {rel: result}
+        else:
+            prefix = rel + "/" if rel else ""
+            result = dst / Path(rel).name if rel else dst
+            chosen = {k: result / k[len(prefix) :] for k in entries if k.startswith(prefix)}
+            if not chosen:
+                raise NotFound(
+                    f"run {run_id} has no artifact at {path!r}", kind="artifact", key=path
+                )
+        names = list(chosen)
+        for start in range(0, len(names), 1000):
+            urls = TransferUrls.model_validate(
+                self._ch.call(
+                    "POST",
+                    f"/runs/{seg(run_id)}/artifacts/download-urls",
+                    json={"paths": names[start : start + 1000]},
+                    idempotent=True,
+                    flush=False,
+                )
+            )
+            for target in urls.files:
+                self._ch.http.download(target.url, chosen[target.path])
+        if not result.exists():  # an artifact folder with no files under it
+            result.mkdir(parents=True, exist_ok=True)
+        return result

@@ -1,0 +1,139 @@
+"""The gateway's FastAPI application, assembled from one router per concern.
+
+`create_app(backend)` serves any backend `bootstrap(settings)` built: embedded
+SQLite in tests and on one machine, Kafka and Postgres in a distributed
+deployment. Errors leave as JSON `{"error_code", "message", "field"}` with the
+HTTP status their kind implies, so a client can raise the same exception the
+embedded mode would have raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ledgerflow.events.errors import (
+    Conflict,
+    InvalidInput,
+    LedgerflowError,
+    NotFound,
+    Timeout,
+    Unavailable,
+)
+from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway import (
+    artifact_routes,
+    experiment_routes,
+    ingest_routes,
+    registry_routes,
+    run_routes,
+)
+from ledgerflow.services.gateway.schemas import ErrorOut, Health
+
+log = logging.getLogger("ledgerflow.gateway")
+
+API_PREFIX = "/api/v1"
+_STATUS: tuple[tuple[type[LedgerflowError], int], ...] = (
+    (InvalidInput, 400),
+    (NotFound, 404),
+    (Conflict, 409),  # AlreadyExists included
+    (Timeout, 504),
+    (Unavailable, 503),
+)
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut, "description": "invalid input; `field` names it"},
+    404: {"model": ErrorOut, "description": "no such resource"},
+    409: {"model": ErrorOut, "description": "conflicts with what is recorded"},
+    503: {"model": ErrorOut, "description": "a backing service is unavailable"},
+    504: {"model": ErrorOut, "description": "not projected in time"},
+}
+
+
+def status_of(error: LedgerflowError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def error_body(error: LedgerflowError) -> dict[str, str | None]:
+    body: dict[str, str | None] = {
+        "error_code": error.code,
+        "message": error.message,
+        "field": getattr(error, "field", None),
+    }
+    if isinstance(error, NotFound):
+        body["kind"], body["key"] = error.kind, error.key
+    return body
+
+
+def _validation_field(loc: tuple[int | str, ...]) -> str:
+    """('body', 'params', 'lr') -> 'params.lr'; ('query', 'max_points') -> 'max_points'."""
+    parts = [str(x) for x in loc]
+    if len(parts) > 1 and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def create_app(backend: Backend) -> FastAPI:
+    """The REST API over `backend`; the caller owns the backend and closes it."""
+    try:
+        release = version("ledgerflow")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        release = "0+unknown"
+    app = FastAPI(
+        title="Ledgerflow gateway",
+        version=release,
+        description="Event-sourced experiment tracking and model registry over HTTP. "
+        "Every write is an event on the log; reads come from views folded from it.",
+        responses=ERROR_RESPONSES,
+    )
+    app.state.backend = backend
+
+    @app.exception_handler(LedgerflowError)
+    def _ledgerflow_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LedgerflowError)
+        status = status_of(exc)
+        if status >= 500:
+            log.warning("gateway: %s: %s", type(exc).__name__, exc.message)
+        return JSONResponse(error_body(exc), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0]
+        field = _validation_field(tuple(first.get("loc", ())))
+        message = f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "")
+        more = len(exc.errors()) - 1
+        if more > 0:
+            message += f" (and {more} more)"
+        body = {"error_code": InvalidInput.code, "message": message, "field": field or None}
+        return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(Exception)
+    def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("gateway: unexpected error")
+        body = {
+            "error_code": LedgerflowError.code,
+            "message": f"internal error ({type(exc).__name__}); see the gateway's log",
+            "field": None,
+        }
+        return JSONResponse(body, status_code=500)
+
+    @app.get("/health", tags=["service"], summary="Ready to serve")
+    def health() -> Health:
+        return Health(version=release)
+
+    for module in (
+        experiment_routes,
+        run_routes,
+        artifact_routes,
+        registry_routes,
+        ingest_routes,
+    ):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,217 @@
+"""Request and response bodies of the tracking, query and artifact routes.
+
+The response models mirror the read-model records in `ledgerflow.events.entities`
+field for field, so the SDK's remote mode rebuilds the very objects the embedded
+mode returns. Metric values may be NaN or infinite: they travel as the strings
+"NaN", "Infinity" and "-Infinity" to keep the JSON standard.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledgerflow.events.entities import Experiment, FileInfo, Metric, Run, RunInfo
+
+
+class Body(BaseModel):
+    """Base of request bodies: an unknown field is an error naming it, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="strings")
+
+
+class ErrorOut(BaseModel):
+    error_code: str = Field(description="e.g. RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE")
+    message: str
+    field: str | None = Field(None, description="the input that was wrong, when one was")
+    kind: str | None = Field(None, description="for a missing resource: what kind it is")
+    key: str | None = Field(None, description="for a missing resource: its id or name")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+# experiments -----------------------------------------------------------------------------
+class ExperimentIn(Body):
+    name: str
+    artifact_location: str | None = None
+    tags: dict[str, Any] | None = None
+    experiment_id: str | None = Field(None, description="choose the id instead of a random one")
+
+
+class ExperimentId(Out):
+    experiment_id: str
+
+
+class ExperimentOut(Out):
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    tags: dict[str, str]
+    creation_time: int | None
+    last_update_time: int | None
+
+    def entity(self) -> Experiment:
+        return Experiment(**self.model_dump())
+
+
+class ExperimentPatch(Body):
+    name: str = Field(description="the new name")
+
+
+class TagIn(Body):
+    key: str
+    value: Any
+
+
+# runs ------------------------------------------------------------------------------------
+class RunIn(Body):
+    experiment_id: str
+    user_id: str
+    run_name: str | None = None
+    start_time: int | None = None
+    tags: dict[str, Any] | None = None
+    parent_run_id: str | None = None
+    run_id: str | None = Field(None, description="choose the id instead of a random one")
+
+
+class RunInfoOut(Out):
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str
+
+    def entity(self) -> RunInfo:
+        return RunInfo(**self.model_dump())
+
+
+class RunDataOut(Out):
+    metrics: dict[str, float]
+    params: dict[str, str]
+    tags: dict[str, str]
+
+
+class RunOut(Out):
+    info: RunInfoOut
+    data: RunDataOut
+
+    def entity(self) -> Run:
+        from ledgerflow.events.entities import RunData
+
+        return Run(self.info.entity(), RunData(**self.data.model_dump()))
+
+
+class RunPage(Out):
+    runs: list[RunOut]
+    next_page_token: str | None = Field(None, description="pass back as page_token; None: done")
+
+
+class RunSearch(Body):
+    experiment_ids: list[str]
+    filter: str | None = Field(None, description="e.g. metrics.acc > 0.9 and params.lr = '0.1'")
+    run_view_type: str | int = "ACTIVE_ONLY"
+    max_results: int = 1000
+    order_by: list[str] | None = None
+    page_token: str | None = None
+
+
+class ParamsIn(Body):
+    params: dict[str, Any]
+
+
+class MetricIn(Body):
+    key: str
+    value: float | str = Field(description="a number, or NaN / Infinity / -Infinity as text")
+    timestamp: int
+    step: int = 0
+
+
+class MetricsIn(Body):
+    metrics: list[MetricIn]
+
+
+class TagsIn(Body):
+    tags: dict[str, Any]
+
+
+class FinishIn(Body):
+    status: str = "FINISHED"
+    end_time: int | None = None
+
+
+class MetricHistoryOut(Out):
+    """One metric's points in step order, as columns: a history can be long."""
+
+    key: str
+    steps: list[int]
+    timestamps: list[int]
+    values: list[float]
+
+    @classmethod
+    def of(cls, key: str, points: list[Metric]) -> MetricHistoryOut:
+        return cls(
+            key=key,
+            steps=[m.step for m in points],
+            timestamps=[m.timestamp for m in points],
+            values=[m.value for m in points],
+        )
+
+    def entity(self) -> list[Metric]:
+        k = self.key
+        return [
+            Metric(k, v, ts, st)
+            for st, ts, v in zip(self.steps, self.timestamps, self.values, strict=True)
+        ]
+
+
+# artifacts -------------------------------------------------------------------------------
+class FileInfoOut(Out):
+    path: str
+    is_dir: bool
+    file_size: int | None
+
+    def entity(self) -> FileInfo:
+        return FileInfo(self.path, self.is_dir, self.file_size)
+
+
+class StoredFileOut(Out):
+    path: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ArtifactPaths(Body):
+    paths: list[str] = Field(min_length=1)
+
+
+class TransferUrl(Out):
+    path: str
+    url: str = Field(description="absolute (presigned, straight to the store) or gateway-relative")
+    presigned: bool
+
+
+class TransferUrls(Out):
+    files: list[TransferUrl]
+
+
+class StoredFileIn(Body):
+    path: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ArtifactCommit(Body):
+    files: list[StoredFileIn] = Field(min_length=1)

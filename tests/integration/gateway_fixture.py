@@ -1,0 +1,101 @@
+"""A real gateway for integration tests: the FastAPI app served by uvicorn on a free
+127.0.0.1 port, in a thread of the test process, over an embedded backend."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import ledgerflow as lf
+from ledgerflow import _backend, fluent
+from ledgerflow.events.settings import Settings, load_settings
+from ledgerflow.services.artifacts import ArtifactStore
+from ledgerflow.services.bootstrap import Backend, bootstrap
+from ledgerflow.services.gateway.app import create_app
+
+START_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayThread:
+    """Start, stop and start again on the same port, as an operator would."""
+
+    def __init__(
+        self, settings: Settings, port: int | None = None, artifacts: ArtifactStore | None = None
+    ) -> None:
+        self.settings = settings
+        self.artifacts = artifacts
+        self.port = port or free_port()
+        self.backend: Backend | None = None
+        self._server: object = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> GatewayThread:
+        import uvicorn
+
+        self.backend = bootstrap(self.settings, artifacts=self.artifacts)
+        config = uvicorn.Config(
+            create_app(self.backend), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(target=server.run, name="test-gateway", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail(f"the gateway did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True  # type: ignore[attr-defined]
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        if self.backend is not None:
+            self.backend.close()
+        self._server = self._thread = self.backend = None
+
+
+@pytest.fixture
+def gateway(data_dir: Path) -> Iterator[GatewayThread]:
+    g = GatewayThread(load_settings(tracking_uri=str(data_dir))).start()
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every remote test gets its own spool folder (never the user's cache)."""
+    folder = tmp_path / "spool"
+    monkeypatch.setenv("LEDGERFLOW_SPOOL_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def remote(gateway: GatewayThread, spool_dir: Path) -> Iterator[GatewayThread]:
+    """The fluent API and Client pointed at the gateway, cleaned up afterwards."""
+    lf.set_tracking_uri(gateway.url)
+    yield gateway
+    while lf.active_run() is not None:
+        lf.end_run()
+    fluent._flush_quietly()
+    _backend.close_all()
+    fluent._tracking_uri = None
+    fluent._settings = None
+    fluent._experiment_id = None

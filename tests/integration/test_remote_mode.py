@@ -1,0 +1,256 @@
+"""The SDK in remote mode (LEDGERFLOW_TRACKING_URI=http://gateway) against a real gateway:
+the same API, read-your-writes, the spool while the gateway is down, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+import ledgerflow as lf
+from ledgerflow import _backend
+from ledgerflow.events import payloads as p
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.errors import Conflict, InvalidInput, NotFound, Unavailable
+from ledgerflow.events.settings import load_settings
+from ledgerflow.remote import RemoteBackend
+from ledgerflow.remote.spool import Claim, Spool, folder_for
+from tests.integration.gateway_fixture import (  # noqa: F401
+    GatewayThread,
+    free_port,
+    gateway,
+    remote,
+    spool_dir,
+)
+
+
+def _spool_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*/*.db"))
+
+
+def test_the_fluent_api_and_client_work_unchanged_over_the_gateway(remote, tmp_path):  # noqa: F811
+    lf.set_experiment("remote")
+    with lf.start_run(run_name="first", tags={"team": "cv"}) as run:
+        lf.log_param("lr", 0.01)
+        lf.log_params({"layers": 3})
+        for step in range(20):
+            lf.log_metric("loss", 1 / (step + 1), step=step)
+        lf.log_metric("odd", math.nan)
+        lf.set_tag("phase", "train")
+        lf.log_dict({"a": 1}, "cfg/config.json")
+    rid = run.info.run_id
+    c = lf.Client()
+    got = c.get_run(rid)
+    assert got.info.status == "FINISHED" and got.info.run_name == "first"
+    assert got.data.params == {"lr": "0.01", "layers": "3"}
+    assert got.data.metrics["loss"] == pytest.approx(1 / 20) and math.isnan(got.data.metrics["odd"])
+    assert got.data.tags["team"] == "cv" and got.data.tags["phase"] == "train"
+    assert [m.step for m in c.get_metric_history(rid, "loss")] == list(range(20))
+    assert len(c.get_metric_history(rid, "loss", max_points=4)) == 4
+    assert [f.path for f in c.list_artifacts(rid, "cfg")] == ["cfg/config.json"]
+    local = c.download_artifacts(rid, "cfg/config.json", tmp_path)
+    assert json.loads(Path(local).read_text()) == {"a": 1}
+    found = lf.search_runs(filter_string="params.lr = '0.01'", output_format="list")
+    assert [r.info.run_id for r in found] == [rid]
+    page = c.search_runs(["remote"], max_results=1, order_by=["metrics.loss ASC"])
+    assert len(page) == 1 and page.token is None
+    assert c.get_experiment_by_name("remote").experiment_id == got.info.experiment_id
+    assert c.get_experiment_by_name("absent") is None
+
+
+def test_a_process_reads_its_own_logged_writes_immediately(remote):  # noqa: F811
+    c = lf.Client()
+    exp = c.create_experiment("ryw")
+    rid = c.create_run(exp).info.run_id
+    for i in range(50):
+        c.log_metric(rid, "m", i, step=i)
+        c.set_tag(rid, "i", i)
+        assert c.get_run(rid).data.tags["i"] == str(i)
+    c.log_param(rid, "p", "x")
+    c.delete_tag(rid, "i")  # a straight call sees the tag shipped from the spool before it
+    c.set_terminated(rid, "KILLED")
+    run = c.get_run(rid)
+    assert run.info.status == "KILLED" and "i" not in run.data.tags
+    assert len(c.get_metric_history(rid, "m")) == 50
+    actors = {i.event.type: i.event.actor for i in remote.backend.log.read(limit=10_000)}
+    assert actors["run.started"] == actors["run.tags_set"] == actors["run.finished"] == c._actor
+
+
+def test_changing_a_param_this_process_logged_is_a_conflict_at_once(remote):  # noqa: F811
+    with lf.start_run():
+        lf.log_param("lr", 1)
+        with pytest.raises(Conflict, match="param 'lr'.*already '1'"):
+            lf.log_param("lr", 2)
+        lf.log_param("lr", 1)  # the same value again is fine
+
+
+def test_errors_come_back_as_the_embedded_modes_exceptions(remote):  # noqa: F811
+    c = lf.Client()
+    with pytest.raises(NotFound, match="no run with id 'nope'") as missing:
+        c.get_run("nope")
+    assert missing.value.kind == "run"
+    with pytest.raises(NotFound):
+        c.log_param("nope", "a", 1)
+    rid = c.create_run(c.create_experiment("errors")).info.run_id
+    with pytest.raises(InvalidInput) as bad:
+        c.get_metric_history(rid, "m", max_points=1)
+    assert bad.value.field == "max_points"
+    with pytest.raises(InvalidInput, match="param name") as bad_key:
+        c.log_param(rid, "bad key!", 1)
+    assert bad_key.value.field == "param"
+    with pytest.raises(InvalidInput, match="filter"):
+        c.search_runs(["errors"], "metrics.x >")
+    with pytest.raises(InvalidInput, match="SSE/gRPC"):
+        next(iter(lf.subscribe()))
+
+
+def test_a_read_with_the_gateway_unreachable_is_unavailable_naming_the_url(spool_dir):  # noqa: F811
+    url = f"http://127.0.0.1:{free_port()}"
+    c = lf.Client(url)
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match=f"cannot reach the Ledgerflow gateway at {url}"):
+        c.get_run("any")
+    assert time.monotonic() - started < 10
+    _backend.close_all()
+
+
+def test_the_registry_over_the_gateway_keeps_read_your_writes(remote):  # noqa: F811
+    c = lf.Client()
+    with lf.start_run() as run:
+        lf.log_text("weights", "model/w.txt")
+    mv = lf.register_model(f"runs:/{run.info.run_id}/model", "remote-model")
+    assert mv.version == 1 and mv.run_id == run.info.run_id
+    assert lf.register_model(f"runs:/{run.info.run_id}/model", "remote-model").version == 2
+    c.set_registered_model_alias("remote-model", "champion", 1)
+    assert c.get_model_version_by_alias("remote-model", "champion").version == 1
+    assert c.resolve_model_version("models:/remote-model@champion").version == 1
+    assert c.resolve_model_version("models:/remote-model/latest").version == 2
+    c.transition_model_version_stage("remote-model", 2, "Production")
+    assert [v.version for v in c.get_latest_versions("remote-model", ["Production"])] == [2]
+    c.set_model_version_tag("remote-model", 1, "k", "v")
+    c.update_registered_model("remote-model", "digits")
+    model = c.get_registered_model("remote-model")
+    assert model.aliases == {"champion": 1} and model.description == "digits"
+    page = c.search_model_versions("name = 'remote-model'", max_results=1)
+    assert len(page) == 1 and page.token
+    assert len(c.search_model_versions("name = 'remote-model'", page_token=page.token)) == 1
+    assert [m.name for m in c.search_registered_models("name LIKE 'remote%'")] == ["remote-model"]
+    c.rename_registered_model("remote-model", "renamed")
+    assert c.get_model_version("renamed", 1).tags == {"k": "v"}
+    with pytest.raises(NotFound):
+        c.get_registered_model("remote-model")
+    with pytest.raises(InvalidInput, match="reserved"):
+        c.set_registered_model_alias("renamed", "latest", 1)
+
+
+def test_logging_carries_on_into_the_spool_while_the_gateway_is_down(data_dir, spool_dir):  # noqa: F811
+    g = GatewayThread(load_settings(tracking_uri=str(data_dir))).start()
+    backend = RemoteBackend(load_settings(tracking_uri=g.url), exit_wait_s=1)
+    t = backend.tracking
+    rid = t.create_run(t.create_experiment("down", actor="u:t"), user_id="u", actor="u:t").run_id
+    g.stop()
+    slowest = 0.0
+    for i in range(100):
+        started = time.monotonic()
+        t.log_metric_points(rid, [("m", float(i), 1000 + i, i)], actor="u:t")
+        t.log_params(rid, {f"p{i}": i}, actor="u:t")
+        t.set_tags(rid, {"last": i}, actor="u:t")
+        slowest = max(slowest, time.monotonic() - started)
+    t.finish_run(rid, actor="u:t")
+    assert slowest < 0.5  # a blocked call would wait for connection retries: seconds
+    assert backend.shipper.pending() == 301
+    with pytest.raises(Unavailable):
+        backend.queries.get_run(rid)
+    g = GatewayThread(load_settings(tracking_uri=str(data_dir)), port=g.port).start()
+    try:
+        run = backend.queries.get_run(rid)
+        assert run.info.status == "FINISHED" and len(run.data.params) == 100
+        assert run.data.tags["last"] == "99"
+        assert [m.step for m in backend.queries.get_metric_history(rid, "m")] == list(range(100))
+        assert backend.shipper.pending() == 0
+    finally:
+        backend.close()
+        g.stop()
+    assert _spool_files(spool_dir) == []  # shipped and removed
+
+
+def test_a_spool_left_by_a_dead_process_is_shipped_by_the_next_one(remote, spool_dir):  # noqa: F811
+    rid = lf.Client().create_run(lf.Client().create_experiment("orphan")).info.run_id
+    folder = folder_for(spool_dir, remote.url)
+    claim = Claim.new(folder)  # what a process that died leaves: an unlocked spool file
+    spool = Spool(claim.db)
+    spool.append([Event.of(p.RunTagsSet(run_id=rid, tags={"from": "dead"}), actor="user:x")])
+    spool.close()
+    claim.release(remove=False)
+    held = Claim.new(folder)  # a living process's spool is left alone
+    Spool(held.db).append([Event.of(p.RunTagsSet(run_id=rid, tags={"alive": "1"}), actor="x")])
+    try:
+        backend = RemoteBackend(load_settings(tracking_uri=remote.url), exit_wait_s=1)
+        deadline = time.monotonic() + 20
+        while claim.db.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not claim.db.exists()
+        tags = backend.queries.get_run(rid).data.tags
+        assert tags["from"] == "dead" and "alive" not in tags
+        assert held.db.exists()
+        backend.close()
+    finally:
+        held.release(remove=True)
+
+
+def test_an_event_the_gateway_refuses_is_set_aside_and_the_rest_still_ship(remote, spool_dir):  # noqa: F811
+    c = lf.Client()
+    rid = c.create_run(c.create_experiment("refused")).info.run_id
+    backend = _backend.backend_for(load_settings(tracking_uri=remote.url))
+    assert isinstance(backend, RemoteBackend)
+    good = Event.of(p.RunTagsSet(run_id=rid, tags={"ok": "1"}), actor="x")
+    wrong_stream = Event(type=good.type, stream="run:elsewhere", data=good.data, actor="x")
+    backend.shipper.append([wrong_stream, good])
+    assert c.get_run(rid).data.tags["ok"] == "1"
+    [line] = (folder_for(spool_dir, remote.url) / "refused.jsonl").read_text().splitlines()
+    refused = json.loads(line)
+    assert refused["id"] == wrong_stream.id and "does not match its payload" in refused["reason"]
+    assert backend.shipper.pending() == 0
+
+
+def test_replay_and_dead_letters_say_they_need_the_log_not_a_gateway(remote):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from ledgerflow.cli.app import app
+
+    result = CliRunner().invoke(app, ["--tracking-uri", remote.url, "replay"])
+    assert result.exit_code == 1 and "is a gateway" in result.output
+
+
+def test_sync_with_the_gateway_unreachable_fails_clearly_and_keeps_the_spool(spool_dir):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from ledgerflow.cli.app import app
+
+    url = f"http://127.0.0.1:{free_port()}"
+    claim = Claim.new(folder_for(spool_dir, url))
+    Spool(claim.db).append([Event.of(p.RunTagsSet(run_id="r", tags={"a": "1"}), actor="x")])
+    claim.release(remove=False)
+    result = CliRunner().invoke(app, ["--tracking-uri", url, "sync"])
+    assert result.exit_code == 1
+    assert f"cannot reach the Ledgerflow gateway at {url}" in " ".join(result.output.split())
+    assert Spool(claim.db).pending() == 1
+
+
+def test_a_spool_folder_that_cannot_be_written_is_unavailable_naming_the_setting(
+    gateway,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LEDGERFLOW_SPOOL_DIR", str(blocker / "spool"))
+    backend = RemoteBackend(load_settings(tracking_uri=gateway.url), exit_wait_s=1)
+    t = backend.tracking
+    rid = t.create_run(t.create_experiment("nospool", actor="a"), user_id="u", actor="a").run_id
+    with pytest.raises(Unavailable, match="LEDGERFLOW_SPOOL_DIR"):
+        t.log_params(rid, {"a": 1}, actor="a")
+    backend.close()
