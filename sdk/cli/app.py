@@ -16,6 +16,7 @@ from ledgerflow.cli import (
     output,
     projector,
     runs,
+    server,
     sync,
     views,
     webhooks,
@@ -76,6 +77,7 @@ app.command("demo")(demo.demo)
 app.command("projector")(projector.projector)
 app.command("gateway")(gateway.gateway)
 app.command("sync")(sync.sync)
+app.command("server")(server.server)
 
 
 def main() -> None:

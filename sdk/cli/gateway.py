@@ -45,7 +45,10 @@ def gateway(
             f"LEDGERFLOW_VIEWS_DB), not another gateway ({settings.tracking_uri})",
             field="LEDGERFLOW_TRACKING_URI",
         )
+    from ledgerflow.events import tracing
     from ledgerflow.services.gateway.server import serve
+
+    tracing.configure(settings.otlp_endpoint, "ledgerflow-gateway")
 
     def ready(url: str) -> None:
         output.line(f"ledgerflow gateway listening on {url}", style="green")

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ledgerflow.events import tracing
 from ledgerflow.events.errors import (
     AlreadyExists,
     Conflict,
@@ -124,6 +125,9 @@ class GatewayHTTP:
         headers = {ACTOR_HEADER: actor} if actor else {}
         if content is not None:
             headers["content-type"] = "application/json"
+        trace = tracing.traceparent()
+        if trace is not None:  # the gateway's span continues this process's trace
+            headers["traceparent"] = trace
         what = f"{method} {path}"
         pause = self.first_pause
         for attempt in range(1, max(tries, 1) + 1):

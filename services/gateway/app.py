@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ledgerflow.events import tracing
 from ledgerflow.events.errors import (
     Conflict,
     InvalidInput,
@@ -123,6 +125,20 @@ def create_app(backend: Backend) -> FastAPI:
             "field": None,
         }
         return JSONResponse(body, status_code=500)
+
+    @app.middleware("http")
+    async def _trace(request: Request, call_next: Any) -> Any:
+        if not tracing.enabled():
+            return await call_next(request)
+        attributes = {"http.method": request.method, "http.target": request.url.path}
+        with tracing.span(
+            f"ledgerflow.gateway {request.method}",
+            attributes,
+            parent=request.headers.get("traceparent"),
+        ) as current:
+            response = await call_next(request)
+            current.set_attribute("http.status_code", response.status_code)
+            return response
 
     @app.get("/health", tags=["service"], summary="Ready to serve")
     def health() -> Health:

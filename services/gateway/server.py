@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from ledgerflow.events.settings import Settings
-from ledgerflow.services.bootstrap import bootstrap
+from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway.app import create_app
 
 
@@ -18,11 +18,14 @@ def serve(
     *,
     log_level: str = "warning",
     ready: Callable[[str], None] | None = None,
+    backend: Backend | None = None,
 ) -> None:
-    """Serve until interrupted; `ready(url)` is called once the socket accepts requests."""
+    """Serve until interrupted; `ready(url)` is called once the socket accepts requests.
+    A `backend` given is used (and left open); otherwise one is made from `settings`."""
     import uvicorn
 
-    backend = bootstrap(settings)
+    owned = backend is None
+    backend = backend or bootstrap(settings)
     try:
         backend.refresh()  # project what a previous process appended but never projected
         config = uvicorn.Config(
@@ -39,7 +42,8 @@ def serve(
             ).start()
         server.run()
     finally:
-        backend.close()
+        if owned:
+            backend.close()
 
 
 def _announce(server: object, host: str, ready: Callable[[str], None]) -> None:

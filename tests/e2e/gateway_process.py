@@ -17,7 +17,10 @@ START_TIMEOUT_S = 60.0
 
 
 class GatewayProcess:
-    def __init__(self, data_dir: Path, log: Path, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, log: Path, port: int | None = None, command: str = "gateway"
+    ) -> None:
+        self.command = command
         self.data_dir = data_dir
         self.log = log
         self.port = port or free_port()
@@ -31,7 +34,7 @@ class GatewayProcess:
         seen = len(self.output())  # a restart appends to the same log
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [PYTHON, "-m", "ledgerflow.cli", "--tracking-uri", str(self.data_dir), "gateway"]
+                [PYTHON, "-m", "ledgerflow.cli", "--tracking-uri", str(self.data_dir), self.command]
                 + ["--port", str(self.port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -41,7 +44,7 @@ class GatewayProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(
-                    f"ledgerflow gateway exited with {self.proc.returncode}:\n{self.output()}"
+                    f"ledgerflow {self.command} exited with {self.proc.returncode}:\n{self.output()}"
                 )
             if f"listening on {self.url}" in self.output()[seen:]:
                 r = httpx.get(self.url + "/health", timeout=5)
@@ -49,7 +52,9 @@ class GatewayProcess:
                 return self
             time.sleep(0.05)
         self.kill()
-        pytest.fail(f"ledgerflow gateway did not get ready in {START_TIMEOUT_S}s:\n{self.output()}")
+        pytest.fail(
+            f"ledgerflow {self.command} did not get ready in {START_TIMEOUT_S}s:\n{self.output()}"
+        )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -1,0 +1,61 @@
+"""`ledgerflow server`: every service in one process, like `mlflow server`.
+
+The gateway (REST), the projector (following the log, so views stay fresh even
+when a writer died between its append and its projection) and the webhook
+dispatcher share one backend. On the embedded default a small team shares one
+machine this way, with nothing else to run; the same settings as the separate
+services apply, so it also runs on Kafka and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from ledgerflow.events.settings import Settings
+from ledgerflow.services.bootstrap import bootstrap
+from ledgerflow.services.gateway import server as gateway
+from ledgerflow.services.projector.service import ProjectorService
+from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
+
+logger = logging.getLogger("ledgerflow.server")
+
+
+def serve_all(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    log_level: str = "warning",
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the gateway in this thread and the other services beside it until interrupted."""
+    backend = bootstrap(settings)
+    stop = threading.Event()
+    projector = ProjectorService(backend.log, backend.projector)
+    projecting = threading.Thread(
+        target=_guarded, args=(projector.run, stop), name="projector", daemon=True
+    )
+    dispatcher = WebhookDispatcher(
+        backend.log,
+        backend.projector.engine,
+        reader=backend.queries.engine,  # the projector beside it keeps the views current
+    )
+    try:
+        backend.refresh()
+        projecting.start()
+        dispatcher.start()
+        gateway.serve(settings, host, port, log_level=log_level, ready=ready, backend=backend)
+    finally:
+        stop.set()
+        dispatcher.stop()
+        projecting.join(10)
+        backend.close()
+
+
+def _guarded(run: Callable[[threading.Event], None], stop: threading.Event) -> None:
+    try:
+        run(stop)
+    except Exception:  # the gateway keeps serving; commands still project inline
+        logger.exception("the projector stopped")

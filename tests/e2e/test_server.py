@@ -1,0 +1,88 @@
+"""`ledgerflow server`: gateway, projector and webhook dispatcher in one process."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import ledgerflow as lf
+from ledgerflow.events import payloads as p
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.sqlite_log import SQLiteEventLog
+from tests.conftest import PYTHON, python_env
+from tests.e2e.gateway_process import GatewayProcess
+from tests.integration.webhook_receiver import Receiver, wait_until
+
+pytestmark = pytest.mark.slow
+
+REMOTE = """
+import sys
+import ledgerflow as lf
+lf.set_experiment("shared")
+with lf.start_run(run_name="remote") as run:
+    lf.log_param("lr", 0.1)
+    lf.log_metric("loss", 0.5, step=1)
+    lf.log_text("weights", "model/weights.txt")
+lf.register_model(f"runs:/{run.info.run_id}/model", "served")
+print(run.info.run_id)
+"""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[GatewayProcess]:
+    s = GatewayProcess(tmp_path / "data", tmp_path / "server.log", command="server").start()
+    yield s
+    s.stop()
+
+
+def test_one_server_process_serves_the_sdk_projects_the_log_and_delivers_webhooks(
+    server: GatewayProcess, tmp_path: Path
+) -> None:
+    receiver = Receiver().up()
+    try:
+        hook = lf.Client(str(server.data_dir)).create_webhook("registry", receiver.url, ["model.*"])
+        receiver.secret = hook.secret or ""
+        env = python_env() | {
+            "LEDGERFLOW_TRACKING_URI": server.url,
+            "LEDGERFLOW_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+        out = subprocess.run(
+            [PYTHON, "-c", REMOTE], env=env, capture_output=True, text=True, timeout=120,
+            check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        run_id = out.stdout.strip().splitlines()[-1]
+        run = httpx.get(f"{server.url}/api/v1/runs/{run_id}", timeout=10).json()
+        assert run["data"]["params"] == {"lr": "0.1"}
+        receiver.wait_for(2)  # model.created and model.version_created, signed, in order
+        assert not receiver.rejected
+
+        # A writer that appended but died before projecting: the server's projector folds it.
+        log = SQLiteEventLog(server.data_dir / "events.db")
+        log.append([Event.of(p.RunTagsSet(run_id=run_id, tags={"late": "yes"}))])
+        log.close()
+
+        def projected() -> bool:  # read the view itself: a gateway read would catch up
+            with sqlite3.connect(server.data_dir / "views.db") as conn:
+                row = conn.execute(
+                    "SELECT value FROM tags WHERE run_id = ? AND key = 'late'", (run_id,)
+                ).fetchone()
+            return row == ("yes",)
+
+        wait_until(projected, 30)
+    finally:
+        receiver.down()
+
+
+def test_the_server_refuses_to_serve_another_gateway(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [PYTHON, "-m", "ledgerflow", "--tracking-uri", "http://127.0.0.1:9", "server"],
+        env=python_env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "serves a data directory" in out.stderr and "Traceback" not in out.stderr
