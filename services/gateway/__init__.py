@@ -1,0 +1,1 @@
+"""The gateway: REST and gRPC in front of the services, and live event subscriptions."""

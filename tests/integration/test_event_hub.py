@@ -1,0 +1,144 @@
+"""The event hub on the SQLite log: one follower, many subscribers, no gaps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledgerflow.events import payloads as p
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.errors import InvalidInput, Unavailable
+from ledgerflow.events.sqlite_log import SQLiteEventLog
+from ledgerflow.services.gateway.hub import Hub, SubscriberTooSlow
+from tests.integration.event_hub_helpers import positions, tags, take
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[SQLiteEventLog]:
+    log = SQLiteEventLog(tmp_path / "events.db")
+    yield log
+    log.close()
+
+
+@pytest.fixture
+def hub(log: SQLiteEventLog) -> Iterator[Hub]:
+    hub = Hub(log).start()
+    yield hub
+    hub.close()
+
+
+def test_a_subscriber_replays_history_then_goes_live_without_a_gap_or_duplicate(
+    log: SQLiteEventLog, hub: Hub
+):
+    log.append(tags("a", 0, 700))  # more than one replay batch
+    sub = hub.subscribe()
+
+    def write_while_it_reads() -> None:
+        for start in range(700, 1000, 10):
+            log.append(tags("a", start, 10))
+            time.sleep(0.001)
+
+    writer = threading.Thread(target=write_while_it_reads)
+    writer.start()
+    got = take(sub, 1000)
+    writer.join()
+
+    assert positions(got) == list(range(1, 1001))
+    assert got[-1].token == "1000"
+    assert hub.subscribers == 1  # it ended up on the live feed, not re-reading the log
+    log.append(tags("a", 1000, 1))
+    assert positions(take(sub, 1)) == [1001]
+    sub.close()
+
+
+def test_many_subscribers_share_one_log_follower_and_see_the_same_events(
+    log: SQLiteEventLog, hub: Hub
+):
+    subs = [hub.subscribe("latest") for _ in range(5)]
+    for sub in subs:
+        assert sub.next(0.05) is None  # attached to the live feed
+    log.append(tags("a", 0, 30))
+    seen = [positions(take(sub, 30)) for sub in subs]
+    assert all(s == list(range(1, 31)) for s in seen)
+    followers = [t for t in threading.enumerate() if t.name == "event-hub-follower"]
+    assert len(followers) == 1
+
+
+def test_a_subscriber_that_falls_behind_is_disconnected_with_a_token_to_resume_from(
+    log: SQLiteEventLog,
+):
+    hub = Hub(log, queue_size=5).start()
+    try:
+        slow, fast = hub.subscribe("latest"), hub.subscribe("latest", queue_size=100)
+        assert slow.next(0.05) is None and fast.next(0.05) is None
+        log.append(tags("a", 0, 20))
+        assert positions(take(fast, 20)) == list(range(1, 21))  # others are not held up
+
+        kept = take(slow, 5)  # what its inbox held is still delivered
+        with pytest.raises(SubscriberTooSlow, match="fell more than 5 events behind") as err:
+            slow.next(1.0)
+        assert slow.closed
+        assert err.value.token == kept[-1].token == "5"
+
+        resumed = hub.subscribe(after=err.value.token)
+        assert positions(take(resumed, 15)) == list(range(6, 21))
+    finally:
+        hub.close()
+
+
+def test_types_filter_and_latest_select_what_a_subscriber_gets(log: SQLiteEventLog, hub: Hub):
+    log.append(tags("a", 0, 3))
+    only_params = hub.subscribe(types=["run.params_*"])
+    only_new = hub.subscribe("latest", types=["run.*"])
+    log.append([Event.of(p.RunParamsLogged(run_id="a", params={"lr": "0.1"}), actor="t")])
+    log.append(tags("a", 3, 1))
+
+    got = take(only_params, 1)
+    assert [d.type for d in got] == ["run.params_logged"]
+    assert got[0].token == "4"
+    assert [d.type for d in take(only_new, 2)] == ["run.params_logged", "run.tags_set"]
+    # Skipped types still move the checkpoint, so a resume does not re-scan them.
+    assert only_params.next(0.3) is None
+    assert only_params.checkpoint.encode() == "5"
+
+
+def test_a_token_past_the_head_or_a_type_that_matches_nothing_is_refused(
+    log: SQLiteEventLog, hub: Hub
+):
+    log.append(tags("a", 0, 2))
+    with pytest.raises(InvalidInput, match="past the end of this event log"):
+        hub.subscribe(after="7")
+    with pytest.raises(InvalidInput, match="bad checkpoint"):
+        hub.subscribe(after="x=y")
+    with pytest.raises(InvalidInput, match="'rn.\\*' matches no event type"):
+        hub.subscribe(types=["rn.*"])
+
+
+def test_close_wakes_a_waiting_subscriber_and_the_closed_hub_takes_no_more(
+    log: SQLiteEventLog,
+):
+    hub = Hub(log).start()
+    sub = hub.subscribe("latest")
+    returned = threading.Event()
+
+    def wait_long() -> None:
+        sub.next(60.0)
+        returned.set()
+
+    waiter = threading.Thread(target=wait_long)
+    waiter.start()
+    time.sleep(0.2)
+    sub.close()
+    assert returned.wait(5.0), "close() did not wake the waiting next()"
+    waiter.join()
+
+    other = hub.subscribe("latest")
+    assert other.next(0.05) is None
+    hub.close()
+    assert other.next(0.05) is None and other.closed
+    with pytest.raises(Unavailable, match="closed"):
+        hub.subscribe()
