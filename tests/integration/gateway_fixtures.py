@@ -157,6 +157,15 @@ class SSEReader:
                 fields.setdefault(name, []).append(value)
         return None
 
+    def next_comment(self) -> str:
+        """Read on until a comment line (a heartbeat); messages on the way are dropped."""
+        for line in self._lines:
+            if line.startswith(":"):
+                return line[1:].strip()
+            if line.startswith("retry:"):
+                self.retry = line.partition(":")[2].strip()
+        raise AssertionError("the stream ended without a comment line")
+
     def take(self, n: int) -> list[SSEMessage]:
         out: list[SSEMessage] = []
         while len(out) < n:
