@@ -12,8 +12,9 @@ import pytest
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput, Unavailable
+from ledgerflow.events.log import Item
 from ledgerflow.events.sqlite_log import SQLiteEventLog
-from ledgerflow.services.gateway.hub import Hub, SubscriberTooSlow
+from ledgerflow.services.gateway.hub import Feed, Hub, SubscriberTooSlow
 from tests.integration.event_hub_helpers import positions, tags, take
 
 
@@ -53,6 +54,53 @@ def test_a_subscriber_replays_history_then_goes_live_without_a_gap_or_duplicate(
     log.append(tags("a", 1000, 1))
     assert positions(take(sub, 1)) == [1001]
     sub.close()
+
+
+class AppendsWhileAttaching(Hub):
+    """Appends an event, and lets the follower fan it out, just before (or just after)
+    a subscriber's feed is attached: the worst moments for the hand-over from replay
+    to live. Before, the event is only on the log; after, on the log and in the feed."""
+
+    def __init__(self, log: SQLiteEventLog, *, before: bool) -> None:
+        super().__init__(log)
+        self.before = before
+        self.dispatched = threading.Condition()
+        self.last = 0
+
+    def _dispatch(self, item: Item) -> None:
+        super()._dispatch(item)
+        with self.dispatched:
+            self.last = item.position
+            self.dispatched.notify_all()
+
+    def _attach(self, size: int) -> Feed:
+        if self.before:
+            self._append_one()
+        feed = super()._attach(size)
+        if not self.before:
+            self._append_one()
+        return feed
+
+    def _append_one(self) -> None:
+        [stored] = self.log.append(tags("b", self.last, 1))
+        with self.dispatched:
+            assert self.dispatched.wait_for(lambda: self.last >= stored.position, 10)
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_an_event_fanned_out_as_a_subscriber_attaches_comes_exactly_once(
+    log: SQLiteEventLog, before: bool
+):
+    log.append(tags("a", 0, 3))
+    hub = AppendsWhileAttaching(log, before=before).start()
+    try:
+        sub = hub.subscribe()
+        assert positions(take(sub, 4)) == [1, 2, 3, 4]
+        assert sub.next(0.3) is None  # not 4 again
+        log.append(tags("a", 3, 1))
+        assert positions(take(sub, 1)) == [5]
+    finally:
+        hub.close()
 
 
 def test_many_subscribers_share_one_log_follower_and_see_the_same_events(
