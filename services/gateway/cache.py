@@ -40,7 +40,8 @@ from ledgerflow.events.errors import InvalidInput, LedgerflowError, Timeout
 from ledgerflow.events.log import Checkpoint
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.cache_store import LruStore, RedisStore, Store
-from ledgerflow.services.gateway.hub import Delivery, Hub, SubscriberTooSlow, item_stream
+from ledgerflow.services.gateway.hub import Delivery, Hub, SubscriberTooSlow
+from ledgerflow.services.gateway.items import item_stream
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.projector.tables import RUNS
@@ -90,11 +91,6 @@ class ReadCache:
             self.store = LruStore(lru_size)
         self.stats = CacheStats()
         self._invalidator = Invalidator(self, hub) if hub is not None else None
-
-    @classmethod
-    def for_backend(cls, backend: Backend, hub: Hub) -> ReadCache:
-        """In Redis when LEDGERFLOW_REDIS_URL is set, in this process otherwise."""
-        return cls(backend, hub)
 
     def start(self) -> ReadCache:
         if self._invalidator is not None:
@@ -226,6 +222,8 @@ class Invalidator:
     def _run(self) -> None:
         saved_at = 0.0
         while not self._stop.is_set():
+            if self._hub.closed:
+                return  # the gateway is shutting down
             try:
                 sub = self._hub.subscribe(after=self.done, types=INVALIDATING_TYPES)
             except LedgerflowError as e:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ledgerflow.events.entities import Metric, ModelVersion, Run
 from ledgerflow.events.envelope import Recorded
-from ledgerflow.services.gateway.hub import Delivery, item_id, item_json, item_stream
+from ledgerflow.services.gateway.hub import Delivery
+from ledgerflow.services.gateway.items import item_id, item_json, item_stream
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
 
 

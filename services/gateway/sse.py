@@ -28,7 +28,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.hub import Delivery, Hub, Subscription, item_json
+from ledgerflow.services.gateway.hub import Delivery, Hub, Subscription
+from ledgerflow.services.gateway.items import item_json
 
 HEARTBEAT_S = 15.0
 RETRY_MS = 2000

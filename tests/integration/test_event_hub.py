@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ledgerflow.events import payloads as p
-from ledgerflow.events.envelope import Event
+from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.log import Item
 from ledgerflow.events.sqlite_log import SQLiteEventLog
-from ledgerflow.services.gateway.hub import Feed, Hub, SubscriberTooSlow
+from ledgerflow.services.gateway.hub import Delivery, Feed, Hub, SubscriberTooSlow
+from tests.integration import kafka_fixture
 from tests.integration.event_hub_helpers import positions, tags, take
+from tests.integration.eventlog_contract import tag_event
+
+kafka_bootstrap = kafka_fixture.kafka_bootstrap
 
 
 @pytest.fixture
@@ -190,3 +195,43 @@ def test_close_wakes_a_waiting_subscriber_and_the_closed_hub_takes_no_more(
     assert other.next(0.05) is None and other.closed
     with pytest.raises(Unavailable, match="closed"):
         hub.subscribe()
+
+
+def test_on_kafka_each_stream_keeps_its_order_across_partitions_and_resumes_exactly(
+    kafka_bootstrap: str,
+):
+    from ledgerflow.events.kafka_log import KafkaEventLog
+
+    prefix = f"test-hub-{uuid.uuid4().hex[:12]}"
+    log = KafkaEventLog(kafka_bootstrap, topic_prefix=prefix, partitions=3, idempotent=False)
+    hub = Hub(log).start()
+    try:
+        runs = [f"r{i}" for i in range(6)]  # spread over the partitions
+        log.append([tag_event(r, n) for n in range(5) for r in runs])
+        sub = hub.subscribe()
+        first = take(sub, 30)
+        assert sub.next(0.5) is None and hub.subscribers == 1  # on the live feed
+        log.append([tag_event(r, n) for n in range(5, 10) for r in runs])  # now live
+        second = take(sub, 30)
+
+        def tag_order(got: list[Delivery]) -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for d in got:
+                assert isinstance(d.item, Recorded)
+                out.setdefault(d.item.event.stream, []).append(d.item.event.data.tags["n"])
+            return out
+
+        assert tag_order(first + second) == {f"run:{r}": [str(n) for n in range(10)] for r in runs}
+        assert len({d.item.event.id for d in first + second}) == 60  # type: ignore[union-attr]
+        assert "/" in first[-1].token  # per-partition offsets
+
+        resumed = hub.subscribe(after=first[-1].token)
+        rest = take(resumed, 30)
+        assert sorted(d.item.event.id for d in rest) == sorted(  # type: ignore[union-attr]
+            d.item.event.id
+            for d in second  # type: ignore[union-attr]
+        )
+        assert resumed.next(0.5) is None
+    finally:
+        hub.close()
+        log.close()
