@@ -197,3 +197,39 @@ def test_the_head_endpoint_gives_a_token_to_subscribe_from_now(gateway: Gateway)
     gateway.backend.tracking.finish_run(run_a, actor="t")
     [finished] = grpc_until(gateway, "run.finished", after=token)
     assert finished.position == 4
+
+
+def test_a_subscriber_left_behind_is_told_where_to_resume_on_both_transports(backend: Backend):
+    from tests.integration.eventlog_contract import tag_event
+    from tests.integration.gateway_fixtures import wait_until
+
+    hub = Hub(backend.log, queue_size=5).start()
+    try:
+        with running_gateway(backend, hub) as gw:
+            backend.log.append([tag_event("a", 0)])
+            grpc_call = gw.stub.Subscribe(pb.SubscribeRequest(after="latest"), timeout=30)
+            reader = gw.sse(after="latest")
+            wait_until(lambda: hub.subscribers == 2, what="both subscribers to go live")
+            backend.log.append([tag_event("a", n) for n in range(1, 301)])  # one burst
+
+            got_grpc: list[pb.EventMessage] = []
+            with pytest.raises(grpc.RpcError) as err:
+                for message in grpc_call:
+                    got_grpc.append(message)
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "fell more than 5 events behind" in err.value.details()
+            meta = dict(err.value.trailing_metadata())
+            assert meta["ledgerflow-resume-token"] == got_grpc[-1].token
+
+            got_sse: list[SSEMessage] = []
+            while (message := reader.next()) is not None:
+                got_sse.append(message)
+            reader.close()
+            ended = json.loads(got_sse.pop().data)
+            assert ended["error_code"] == "SUBSCRIBER_TOO_SLOW"
+            assert ended["token"] == got_sse[-1].id
+
+            rest = grpc_until(gw, "run.tags_set", after=meta["ledgerflow-resume-token"])
+            assert rest[0].position == got_grpc[-1].position + 1
+    finally:
+        hub.close()
