@@ -11,11 +11,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis
-
-from ledgerflow.services.gateway.relay import text
+if TYPE_CHECKING:  # redis is an optional extra; only RedisStore needs it
+    import redis
 
 GEN_TTL_S = 86_400
 """How long Redis keeps a key's invalidation counter: far longer than any fill takes."""
@@ -137,11 +136,11 @@ class RedisStore:
 
     def get(self, key: str, field: str) -> str | None:
         raw = self._r.hget(self._key(key), field)
-        return None if raw is None else text(raw)
+        return None if raw is None else _text(raw)
 
     def ticket(self, key: str) -> str:
         raw = self._r.get(self._gen(key))
-        return "0" if raw is None else text(raw)
+        return "0" if raw is None else _text(raw)
 
     def put(self, key: str, field: str, value: str, ticket: str) -> bool:
         done = self._put(
@@ -171,10 +170,14 @@ class RedisStore:
 
     def get_marker(self, name: str) -> str | None:
         raw = self._r.get(f"{self._prefix}m:{name}")
-        return None if raw is None else text(raw)
+        return None if raw is None else _text(raw)
 
     def set_marker(self, name: str, value: str, ttl_s: float) -> None:
         self._r.set(f"{self._prefix}m:{name}", value, px=int(ttl_s * 1000))
 
     def close(self) -> None:
         self._r.close()
+
+
+def _text(raw: bytes | str) -> str:
+    return raw if isinstance(raw, str) else raw.decode()

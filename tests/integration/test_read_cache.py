@@ -114,7 +114,7 @@ def test_grpc_reads_go_through_the_cache(backend: Backend, hub: Hub, cache: Read
 
 
 def test_a_second_gateway_sharing_redis_sees_the_first_ones_invalidation(
-    settings: object, data_dir: Path, redis_url: str, redis_prefix: str
+    data_dir: Path, redis_url: str, redis_prefix: str
 ):
     first = bootstrap(load_settings(tracking_uri=str(data_dir), redis_url=redis_url))
     second = bootstrap(load_settings(tracking_uri=str(data_dir), redis_url=redis_url))
