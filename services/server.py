@@ -29,6 +29,8 @@ def serve_all(
     *,
     log_level: str = "warning",
     ready: Callable[[str], None] | None = None,
+    grpc_port: int | None = None,
+    grpc_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the gateway in this thread and the other services beside it until interrupted."""
     backend = bootstrap(settings)
@@ -46,7 +48,16 @@ def serve_all(
         backend.refresh()
         projecting.start()
         dispatcher.start()
-        gateway.serve(settings, host, port, log_level=log_level, ready=ready, backend=backend)
+        gateway.serve(
+            settings,
+            host,
+            port,
+            log_level=log_level,
+            ready=ready,
+            backend=backend,
+            grpc_port=grpc_port,
+            grpc_ready=grpc_ready,
+        )
     finally:
         stop.set()
         dispatcher.stop()

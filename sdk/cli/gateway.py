@@ -27,6 +27,15 @@ def gateway(
     port: Annotated[
         int, typer.Option("--port", "-p", min=0, max=65535, help="The REST port (0: any free).")
     ] = 8080,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=0,
+            max=65535,
+            help="Also serve gRPC (ingest, queries, Subscribe) on this port (0: any free).",
+        ),
+    ] = None,
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", help="The server's log level (info logs requests).")
     ] = LogLevel.warning,
@@ -53,4 +62,15 @@ def gateway(
     def ready(url: str) -> None:
         output.line(f"ledgerflow gateway listening on {url}", style="green")
 
-    serve(settings, host, port, log_level=log_level.value, ready=ready)
+    def grpc_ready(address: str) -> None:
+        output.line(f"ledgerflow gateway gRPC on {address}", style="green")
+
+    serve(
+        settings,
+        host,
+        port,
+        log_level=log_level.value,
+        ready=ready,
+        grpc_port=grpc_port,
+        grpc_ready=grpc_ready,
+    )

@@ -19,6 +19,15 @@ def server(
     port: Annotated[
         int, typer.Option("--port", "-p", min=0, max=65535, help="The REST port (0: any free).")
     ] = 5000,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=0,
+            max=65535,
+            help="Also serve gRPC (ingest, queries, Subscribe) on this port (0: any free).",
+        ),
+    ] = None,
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", help="The server's log level (info logs requests).")
     ] = LogLevel.warning,
@@ -46,4 +55,15 @@ def server(
         output.line(f"ledgerflow server listening on {url}", style="green")
         output.note(f"log to it with LEDGERFLOW_TRACKING_URI={url}")
 
-    serve_all(settings, host, port, log_level=log_level.value, ready=ready)
+    def grpc_ready(address: str) -> None:
+        output.line(f"ledgerflow server gRPC on {address}", style="green")
+
+    serve_all(
+        settings,
+        host,
+        port,
+        log_level=log_level.value,
+        ready=ready,
+        grpc_port=grpc_port,
+        grpc_ready=grpc_ready,
+    )

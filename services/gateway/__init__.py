@@ -1,1 +1,2 @@
-"""The gateway: the REST face of a backend, for SDKs in remote mode and other clients."""
+"""The gateway: REST and gRPC in front of the services, for SDKs in remote mode and other
+clients, and live event subscriptions (gRPC and Server-Sent Events)."""

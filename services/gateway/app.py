@@ -33,7 +33,9 @@ from ledgerflow.services.gateway import (
     ingest_routes,
     registry_routes,
     run_routes,
+    sse,
 )
+from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.schemas import ErrorOut, Health
 
 log = logging.getLogger("ledgerflow.gateway")
@@ -81,8 +83,9 @@ def _validation_field(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
-def create_app(backend: Backend) -> FastAPI:
-    """The REST API over `backend`; the caller owns the backend and closes it."""
+def create_app(backend: Backend, hub: Hub | None = None) -> FastAPI:
+    """The REST API over `backend`, with event streams (SSE) when a started `hub` is given;
+    the caller owns both and closes them."""
     try:
         release = version("ledgerflow")
     except PackageNotFoundError:  # running from a source tree that is not installed
@@ -152,4 +155,7 @@ def create_app(backend: Backend) -> FastAPI:
         ingest_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    if hub is not None:
+        app.state.hub = hub
+        app.include_router(sse.make_router(lambda: backend, lambda: hub))
     return app

@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway.app import create_app
+from ledgerflow.services.gateway.cache import ReadCache
+from ledgerflow.services.gateway.hub import Hub
 
 
 def serve(
@@ -19,17 +22,31 @@ def serve(
     log_level: str = "warning",
     ready: Callable[[str], None] | None = None,
     backend: Backend | None = None,
+    grpc_port: int | None = None,
+    grpc_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until interrupted; `ready(url)` is called once the socket accepts requests.
-    A `backend` given is used (and left open); otherwise one is made from `settings`."""
+    A `backend` given is used (and left open); otherwise one is made from `settings`.
+    With `grpc_port`, the gRPC service listens there too (0: any free port)."""
     import uvicorn
 
     owned = backend is None
     backend = backend or bootstrap(settings)
+    hub: Hub | None = None
+    cache: ReadCache | None = None
+    grpc_server: Any = None
     try:
         backend.refresh()  # project what a previous process appended but never projected
+        hub = Hub.for_backend(backend).start()
+        if grpc_port is not None:
+            from ledgerflow.services.gateway import grpc_server as grpc_service
+
+            cache = ReadCache(backend, hub).start()
+            grpc_server = grpc_service.serve(backend, hub, host, grpc_port, cache=cache)
+            if grpc_ready is not None:
+                grpc_ready(f"{host}:{grpc_server.bound_port}")
         config = uvicorn.Config(
-            create_app(backend),
+            create_app(backend, hub),
             host=host,
             port=port,
             log_level=log_level,
@@ -42,6 +59,12 @@ def serve(
             ).start()
         server.run()
     finally:
+        if grpc_server is not None:
+            grpc_server.stop(2).wait()
+        if cache is not None:
+            cache.close()
+        if hub is not None:
+            hub.close()
         if owned:
             backend.close()
 

@@ -18,9 +18,15 @@ START_TIMEOUT_S = 60.0
 
 class GatewayProcess:
     def __init__(
-        self, data_dir: Path, log: Path, port: int | None = None, command: str = "gateway"
+        self,
+        data_dir: Path,
+        log: Path,
+        port: int | None = None,
+        command: str = "gateway",
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.command = command
+        self.extra = extra
         self.data_dir = data_dir
         self.log = log
         self.port = port or free_port()
@@ -35,7 +41,7 @@ class GatewayProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [PYTHON, "-m", "ledgerflow.cli", "--tracking-uri", str(self.data_dir), self.command]
-                + ["--port", str(self.port)],
+                + ["--port", str(self.port), *self.extra],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=python_env(),

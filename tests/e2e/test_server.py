@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import grpc
 import httpx
 import pytest
 
@@ -14,8 +17,12 @@ import ledgerflow as lf
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.sqlite_log import SQLiteEventLog
+from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
+from ledgerflow.services.gateway.proto.ledgerflow_pb2_grpc import LedgerflowStub
 from tests.conftest import PYTHON, python_env
 from tests.e2e.gateway_process import GatewayProcess
+from tests.integration.gateway_fixtures import SSEReader
+from tests.integration.kafka_fixture import free_port
 from tests.integration.webhook_receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.slow
@@ -35,9 +42,74 @@ print(run.info.run_id)
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[GatewayProcess]:
-    s = GatewayProcess(tmp_path / "data", tmp_path / "server.log", command="server").start()
+    grpc_port = free_port()
+    s = GatewayProcess(
+        tmp_path / "data", tmp_path / "server.log", command="server",
+        extra=("--grpc-port", str(grpc_port)),
+    )  # fmt: skip
+    s.grpc_port = grpc_port  # type: ignore[attr-defined]
+    s.start()
     yield s
     s.stop()
+
+
+def log_remotely(server: GatewayProcess, tmp_path: Path) -> str:
+    env = python_env() | {
+        "LEDGERFLOW_TRACKING_URI": server.url,
+        "LEDGERFLOW_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    out = subprocess.run(
+        [PYTHON, "-c", REMOTE], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def grpc_events(server: GatewayProcess, after: str = "", limit: int | None = None) -> list[Any]:
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")  # type: ignore[attr-defined]
+    try:
+        call = LedgerflowStub(channel).Subscribe(pb.SubscribeRequest(after=after), timeout=30)
+        out = []
+        for message in call:
+            out.append(message)
+            if message.type == "model.version_created" or len(out) == limit:
+                break
+        call.cancel()
+        return out
+    finally:
+        channel.close()
+
+
+def sse_events(server: GatewayProcess, after: str = "", limit: int | None = None) -> list[Any]:
+    reader = SSEReader(server.url, {"after": after} if after else {})
+    out: list[Any] = []
+    try:
+        while not out or (out[-1].event != "model.version_created" and len(out) != limit):
+            got = reader.next()
+            assert got is not None, "the stream ended early"
+            out.append(got)
+    finally:
+        reader.close()
+    return out
+
+
+def test_grpc_and_sse_subscribers_see_the_same_events_in_stream_order_and_resume(
+    server: GatewayProcess, tmp_path: Path
+) -> None:
+    log_remotely(server, tmp_path)
+    over_grpc = [(m.stream, m.id, m.token) for m in grpc_events(server)]
+    over_sse = [(json.loads(m.data)["stream"], json.loads(m.data)["id"], m.id)
+                for m in sse_events(server)]  # fmt: skip
+    assert [e[:2] for e in over_grpc] == [e[:2] for e in over_sse]
+    assert len({e[1] for e in over_grpc}) == len(over_grpc)  # no duplicate
+
+    # Disconnect after three events, resume from the last token: the rest, no gap.
+    first = grpc_events(server, limit=3)
+    rest = grpc_events(server, after=first[-1].token)
+    assert [m.id for m in first + rest] == [e[1] for e in over_grpc]
+    head = sse_events(server, limit=3)
+    tail = sse_events(server, after=head[-1].id)
+    assert [m.id for m in head + tail] == [e[2] for e in over_sse]
 
 
 def test_one_server_process_serves_the_sdk_projects_the_log_and_delivers_webhooks(
@@ -47,16 +119,7 @@ def test_one_server_process_serves_the_sdk_projects_the_log_and_delivers_webhook
     try:
         hook = lf.Client(str(server.data_dir)).create_webhook("registry", receiver.url, ["model.*"])
         receiver.secret = hook.secret or ""
-        env = python_env() | {
-            "LEDGERFLOW_TRACKING_URI": server.url,
-            "LEDGERFLOW_SPOOL_DIR": str(tmp_path / "spool"),
-        }
-        out = subprocess.run(
-            [PYTHON, "-c", REMOTE], env=env, capture_output=True, text=True, timeout=120,
-            check=False,
-        )  # fmt: skip
-        assert out.returncode == 0, out.stderr
-        run_id = out.stdout.strip().splitlines()[-1]
+        run_id = log_remotely(server, tmp_path)
         run = httpx.get(f"{server.url}/api/v1/runs/{run_id}", timeout=10).json()
         assert run["data"]["params"] == {"lr": "0.1"}
         receiver.wait_for(2)  # model.created and model.version_created, signed, in order

@@ -1,0 +1,370 @@
+"""The gateway's gRPC API (`ledgerflow.v1.Ledgerflow`): ingest, hot reads, live events.
+
+gRPC serves the paths where REST costs too much: a client-streaming `Ingest`
+for metric batches at high rates (one call, many batches, no per-request HTTP
+overhead), unary reads, and a server-streaming `Subscribe`. Errors come back as
+gRPC status codes chosen by the `LedgerflowError` subclass, with its message as
+the details and its code in the `ledgerflow-error-code` trailing metadata.
+
+Threads: grpcio's sync server runs each call on a worker thread, and a
+`Subscribe` keeps its thread for as long as it lasts, so subscriptions are
+capped (`max_subscribers`) below the pool size to leave threads for the reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent import futures
+from typing import Any, TypeVar
+
+import grpc
+from sqlalchemy import func, select
+
+from ledgerflow.events.codec import decode
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.errors import (
+    AlreadyExists,
+    Conflict,
+    CorruptEvent,
+    InvalidInput,
+    LedgerflowError,
+    NotFound,
+    Timeout,
+    Unavailable,
+)
+from ledgerflow.events.log import Checkpoint
+from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.cache import ReadCache
+from ledgerflow.services.gateway.grpc_messages import (
+    event_message,
+    metric_message,
+    run_message,
+    version_message,
+)
+from ledgerflow.services.gateway.hub import Hub, SubscriberTooSlow
+from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
+from ledgerflow.services.gateway.proto import ledgerflow_pb2_grpc as pb_grpc
+from ledgerflow.services.projector.queries import Queries
+from ledgerflow.services.projector.registry_queries import RegistryQueries
+from ledgerflow.services.projector.tables import DEAD_LETTERS as DL
+
+logger = logging.getLogger(__name__)
+S = TypeVar("S")
+Q = TypeVar("Q")
+R = TypeVar("R")
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+ENVELOPE_FIELDS = {"id": str, "type": str, "stream": str, "time": int, "v": int, "actor": str}
+
+
+class TooManySubscribers(Unavailable):
+    """This gateway holds as many live subscriptions as it allows."""
+
+    code = "TOO_MANY_SUBSCRIBERS"
+
+
+_STATUS: tuple[tuple[type[LedgerflowError], grpc.StatusCode], ...] = (
+    (SubscriberTooSlow, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (TooManySubscribers, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+    (Timeout, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (CorruptEvent, grpc.StatusCode.DATA_LOSS),
+)
+
+
+def status_of(error: LedgerflowError) -> grpc.StatusCode:
+    for cls, status in _STATUS:
+        if isinstance(error, cls):
+            return status
+    return grpc.StatusCode.INTERNAL
+
+
+def serve(
+    backend: Backend,
+    hub: Hub,
+    host: str = "127.0.0.1",
+    port: int = 50051,
+    *,
+    cache: ReadCache | None = None,
+    max_workers: int = 32,
+    max_subscribers: int | None = None,
+) -> grpc.Server:
+    """Start the gRPC server on host:port (started when this returns; `.stop(grace)` it)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    subscribers = max_subscribers if max_subscribers is not None else max(1, max_workers // 2)
+    servicer = LedgerflowServicer(backend, hub, cache=cache, max_subscribers=subscribers)
+    pb_grpc.add_LedgerflowServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as e:
+        bound, reason = 0, str(e)
+    else:
+        reason = "the address is in use or not on this machine"
+    if not bound:
+        server.stop(None)
+        raise Unavailable(f"cannot listen for gRPC on {host}:{port}: {reason}")
+    server.start()
+    server.bound_port = bound  # the real one when port was 0
+    return server
+
+
+def _abort(context: Any, error: LedgerflowError, extra: Iterable[tuple[str, str]] = ()) -> None:
+    metadata = [("ledgerflow-error-code", error.code), *extra]
+    field = getattr(error, "field", None)
+    if field:
+        metadata.append(("ledgerflow-field", str(field)))
+    token = getattr(error, "token", None)
+    if token is not None:
+        metadata.append(("ledgerflow-resume-token", str(token)))
+    context.set_trailing_metadata(tuple(metadata))
+    context.abort(status_of(error), error.message)
+
+
+def _internal(context: Any, name: str) -> None:
+    logger.exception("gRPC %s failed", name)
+    context.abort(grpc.StatusCode.INTERNAL, f"{name} failed inside the gateway; see its log")
+
+
+def _unary(fn: Callable[[S, Q, Any], R]) -> Callable[[S, Q, Any], R]:
+    @functools.wraps(fn)
+    def handler(self: S, request: Q, context: Any) -> R:
+        try:
+            return fn(self, request, context)
+        except LedgerflowError as e:
+            _abort(context, e)
+        except Exception:
+            _internal(context, fn.__name__)
+        raise AssertionError("unreachable: context.abort raises")
+
+    return handler
+
+
+def _streaming(fn: Callable[[S, Q, Any], Iterator[R]]) -> Callable[[S, Q, Any], Iterator[R]]:
+    @functools.wraps(fn)
+    def handler(self: S, request: Q, context: Any) -> Iterator[R]:
+        try:
+            yield from fn(self, request, context)
+        except LedgerflowError as e:
+            _abort(context, e)
+        except Exception:
+            _internal(context, fn.__name__)
+
+    return handler
+
+
+class LedgerflowServicer:
+    """The `ledgerflow.v1.Ledgerflow` methods over a backend, a hub and maybe a cache."""
+
+    def __init__(
+        self, backend: Backend, hub: Hub, *, cache: ReadCache | None, max_subscribers: int
+    ) -> None:
+        self._backend = backend
+        self._hub = hub
+        self._runs: Queries = cache.queries() if cache else backend.queries
+        self._registry: RegistryQueries = (
+            cache.registry_queries() if cache else backend.registry.queries
+        )
+        self._max_subscribers = max_subscribers
+        self._slots = threading.BoundedSemaphore(max_subscribers)
+
+    # -- ingest -----------------------------------------------------------------------
+
+    def Ingest(self, request_iterator: Iterator[pb.EventBatch], context: Any) -> pb.IngestReply:
+        progress = _Progress()
+        try:
+            return self._ingest(request_iterator, progress)
+        except LedgerflowError as e:
+            # Earlier batches are stored: project them, and say how far they go, so the
+            # client can resend the rest (ids make resending what is stored a no-op).
+            if progress.stored:
+                with contextlib.suppress(LedgerflowError):
+                    self._project(progress.stored)
+            _abort(context, e, progress.metadata())
+        except Exception:
+            _internal(context, "Ingest")
+        raise AssertionError("unreachable: context.abort raises")
+
+    def _ingest(self, batches: Iterator[pb.EventBatch], progress: _Progress) -> pb.IngestReply:
+        ids: list[str] = []
+        for batch in batches:
+            progress.batches += 1
+            decoded = [_event(text, progress.batches, i) for i, text in enumerate(batch.events, 1)]
+            recorded = self._backend.log.append(decoded)
+            progress.stored = progress.stored.advance_all(recorded)
+            progress.events += len(recorded)
+            ids.extend(e.id for e in decoded)
+        if progress.stored:
+            self._project(progress.stored)
+        rejected, rejection = self._rejections(ids)
+        return pb.IngestReply(
+            events=progress.events,
+            batches=progress.batches,
+            checkpoint=progress.stored.encode(),
+            rejected=rejected,
+            rejection=rejection,
+        )
+
+    def _project(self, stored: Checkpoint) -> None:
+        """Read-your-writes: return once the views include `stored`."""
+        self._backend.projector.wait_for(stored, self._backend.settings.projection_timeout_s)
+
+    def _rejections(self, ids: list[str]) -> tuple[int, str]:
+        """How many of `ids` the projector dead-lettered, and the first one's reason."""
+        count, first = 0, ""
+        with self._backend.projector.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                where = DL.c.event_id.in_(chunk)
+                n = conn.execute(select(func.count()).select_from(DL).where(where)).scalar_one()
+                if n and not first:
+                    row = conn.execute(
+                        select(DL.c.event_id, DL.c.type, DL.c.reason).where(where).limit(1)
+                    ).one()
+                    first = f"{row.type} {row.event_id}: {row.reason}"
+                count += int(n)
+        return count, first
+
+    # -- reads ------------------------------------------------------------------------
+
+    @_unary
+    def GetRun(self, request: pb.GetRunRequest, context: Any) -> pb.Run:
+        return run_message(self._runs.get_run(_required(request.run_id, "run_id")))
+
+    @_unary
+    def SearchRuns(self, request: pb.SearchRunsRequest, context: Any) -> pb.SearchRunsReply:
+        page = self._runs.search_runs(
+            list(request.experiment_ids),
+            request.filter or None,
+            run_view_type=request.run_view_type or "ACTIVE_ONLY",
+            max_results=request.max_results or 1000,
+            order_by=list(request.order_by) or None,
+            page_token=request.page_token or None,
+        )
+        return pb.SearchRunsReply(
+            runs=[run_message(r) for r in page], next_page_token=page.token or ""
+        )
+
+    @_unary
+    def GetMetricHistory(
+        self, request: pb.GetMetricHistoryRequest, context: Any
+    ) -> pb.MetricHistory:
+        history = self._runs.get_metric_history(
+            _required(request.run_id, "run_id"),
+            _required(request.key, "key"),
+            max_points=request.max_points if request.HasField("max_points") else None,
+        )
+        return pb.MetricHistory(metrics=[metric_message(m) for m in history])
+
+    @_unary
+    def GetModelVersion(self, request: pb.GetModelVersionRequest, context: Any) -> pb.ModelVersion:
+        name = _required(request.name, "name")
+        selector = request.WhichOneof("selector")
+        if selector == "alias":
+            found = self._registry.get_model_version_by_alias(name, request.alias)
+        elif selector == "version":
+            found = self._registry.get_model_version(name, request.version)
+        else:
+            raise InvalidInput("say which version: set `alias` or `version`", field="selector")
+        return version_message(found)
+
+    @_unary
+    def GetLatestVersions(
+        self, request: pb.GetLatestVersionsRequest, context: Any
+    ) -> pb.ModelVersions:
+        name = _required(request.name, "name")
+        self._registry.require_model(name)
+        found = self._registry.get_latest_versions(name, list(request.stages) or None)
+        return pb.ModelVersions(versions=[version_message(v) for v in found])
+
+    # -- events -----------------------------------------------------------------------
+
+    @_streaming
+    def Subscribe(self, request: pb.SubscribeRequest, context: Any) -> Iterator[pb.EventMessage]:
+        if not self._slots.acquire(blocking=False):
+            raise TooManySubscribers(
+                f"this gateway already serves {self._max_subscribers} gRPC subscriptions; "
+                "retry later, subscribe over Server-Sent Events, or use another gateway"
+            )
+        try:
+            sub = self._hub.subscribe(request.after or None, list(request.types) or None)
+            context.add_callback(sub.close)  # a client that goes away ends it at once
+            try:
+                while context.is_active() and not sub.closed:
+                    got = sub.next(1.0)
+                    if got is not None:
+                        yield event_message(got)
+            finally:
+                sub.close()
+        finally:
+            self._slots.release()
+
+
+class _Progress:
+    """How much of an ingest call is stored so far."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.events = 0
+        self.stored = Checkpoint()
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("ledgerflow-stored-batches", str(max(self.batches - 1, 0))),
+            ("ledgerflow-stored-events", str(self.events)),
+            ("ledgerflow-stored-checkpoint", self.stored.encode()),
+        )
+
+
+def _required(value: str, field: str) -> str:
+    if not value:
+        raise InvalidInput(f"{field} is required", field=field)
+    return value
+
+
+def _event(text: str, batch: int, index: int) -> Event:
+    """Decode one ingested event, or say which one is wrong and how."""
+    where = f"batch {batch}, event {index}"
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise InvalidInput(f"{where}: not JSON ({e})", field="events") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{where}: expected a JSON object (an event envelope)", field="events")
+    for name, kind in ENVELOPE_FIELDS.items():
+        value = doc.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) or value == "":
+            raise InvalidInput(
+                f"{where} (id {doc.get('id')!r}): field {name!r} must be a non-empty "
+                f"{kind.__name__}, got {value!r}",
+                field=name,
+            )
+    if not isinstance(doc.get("data"), dict):
+        raise InvalidInput(
+            f"{where} (id {doc['id']!r}): field 'data' must be an object", field="data"
+        )
+    try:
+        event = decode(text)
+    except CorruptEvent as e:
+        raise InvalidInput(f"{where} (id {doc['id']!r}): {e.message}", field="data") from None
+    if event.stream != event.data.stream():
+        raise InvalidInput(
+            f"{where} (id {event.id!r}): stream {event.stream!r} does not match its data, "
+            f"which belongs to {event.data.stream()!r}",
+            field="stream",
+        )
+    return event

@@ -1,0 +1,1 @@
+"""Generated gRPC modules (scripts/gen-proto.sh); edit ledgerflow.proto, not them."""

@@ -1,0 +1,200 @@
+"""The read cache: served from memory or Redis, and never stale after a write."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from ledgerflow.events.log import Item
+from ledgerflow.events.settings import load_settings
+from ledgerflow.services.bootstrap import Backend, bootstrap
+from ledgerflow.services.gateway.cache import ReadCache
+from ledgerflow.services.gateway.cache_store import LruStore, RedisStore, Store
+from ledgerflow.services.gateway.hub import Hub
+from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
+from tests.integration import gateway_fixtures
+from tests.integration.gateway_fixtures import running_gateway, wait_until
+
+redis_url = gateway_fixtures.redis_url
+redis_prefix = gateway_fixtures.redis_prefix
+
+
+class LaggingHub(Hub):
+    """A hub whose live events arrive late, as on a busy gateway: the cache must not
+    serve what a write just changed while the invalidation is still on its way."""
+
+    def _dispatch(self, item: Item) -> None:
+        time.sleep(0.3)
+        super()._dispatch(item)
+
+
+@pytest.fixture
+def hub(backend: Backend) -> Iterator[Hub]:
+    hub = LaggingHub(backend.log).start()
+    yield hub
+    hub.close()
+
+
+@pytest.fixture
+def cache(backend: Backend, hub: Hub) -> Iterator[ReadCache]:
+    cache = ReadCache(backend, hub).start()
+    yield cache
+    cache.close()
+
+
+def new_run(backend: Backend, name: str = "cache") -> tuple[str, str]:
+    exp = backend.tracking.create_experiment(name, actor="t")
+    run = backend.tracking.create_run(exp, user_id="u", actor="t")
+    backend.tracking.log_metrics(run.run_id, [("acc", 0.5, 0, 0)], actor="t")
+    return exp, run.run_id
+
+
+def test_a_cached_run_is_read_once_and_a_write_shows_at_once(backend: Backend, cache: ReadCache):
+    _, run = new_run(backend)
+    queries = cache.queries()
+    wait_until(cache.fresh, what="the invalidator to catch up")
+    assert queries.get_run(run).data.metrics == {"acc": 0.5}
+    assert queries.get_run(run) == backend.queries.get_run(run)
+    assert (cache.stats.misses, cache.stats.hits) == (1, 1)
+
+    backend.tracking.log_metrics(run, [("acc", 0.9, 0, 1)], actor="t")
+    assert queries.get_run(run).data.metrics == {"acc": 0.9}  # not the cached 0.5
+    assert cache.stats.bypassed >= 1  # the invalidation was still in flight
+
+    wait_until(lambda: cache.stats.dropped >= 1, what="the invalidation")
+    wait_until(cache.fresh, what="the invalidator to catch up")
+    assert queries.get_run(run).data.metrics == {"acc": 0.9}
+    hits = cache.stats.hits
+    assert queries.get_run(run).data.metrics == {"acc": 0.9}
+    assert cache.stats.hits == hits + 1
+
+
+def test_alias_lookups_are_cached_per_model_and_follow_the_alias(
+    backend: Backend, cache: ReadCache
+):
+    registry = backend.registry
+    registry.create_registered_model("clf", actor="t")
+    for n in range(2):
+        registry.create_model_version("clf", f"/models/{n}", actor="t")
+    registry.set_registered_model_alias("clf", "champion", 1, actor="t")
+    lookups = cache.registry_queries()
+    wait_until(cache.fresh, what="the invalidator to catch up")
+    assert lookups.get_model_version_by_alias("clf", "champion").version == 1
+    assert lookups.get_model_version_by_alias("clf", "champion").version == 1
+    assert cache.stats.hits == 1
+
+    registry.set_registered_model_alias("clf", "champion", 2, actor="t")
+    assert lookups.get_model_version_by_alias("clf", "champion").version == 2
+    registry.set_model_version_tag("clf", 2, "checked", "yes", actor="t")
+    assert lookups.get_model_version_by_alias("clf", "champion").tags == {"checked": "yes"}
+
+
+def test_deleting_an_experiment_invalidates_its_runs(backend: Backend, cache: ReadCache):
+    exp, run = new_run(backend)
+    queries = cache.queries()
+    wait_until(cache.fresh, what="the invalidator to catch up")
+    assert queries.get_run(run).info.lifecycle_stage == "active"
+    backend.tracking.delete_experiment(exp, actor="t")
+    wait_until(lambda: cache.stats.dropped >= 1, what="the invalidation")
+    wait_until(cache.fresh, what="the invalidator to catch up")
+    assert queries.get_run(run).info.lifecycle_stage == "deleted"
+
+
+def test_grpc_reads_go_through_the_cache(backend: Backend, hub: Hub, cache: ReadCache):
+    _, run = new_run(backend)
+    wait_until(cache.fresh, what="the invalidator to catch up")
+    with running_gateway(backend, hub, cache=cache) as gw:
+        for _ in range(3):
+            assert gw.stub.GetRun(pb.GetRunRequest(run_id=run)).data.metrics["acc"] == 0.5
+    assert (cache.stats.misses, cache.stats.hits) == (1, 2)
+
+
+def test_a_second_gateway_sharing_redis_sees_the_first_ones_invalidation(
+    data_dir: Path, redis_url: str, redis_prefix: str
+):
+    first = bootstrap(load_settings(tracking_uri=str(data_dir), redis_url=redis_url))
+    second = bootstrap(load_settings(tracking_uri=str(data_dir), redis_url=redis_url))
+    hub = Hub(first.log, redis_url=redis_url, prefix=redis_prefix).start()
+    invalidating = ReadCache(first, hub, prefix=redis_prefix).start()
+    # No hub of its own: it only reads the shared entries (eventually fresh).
+    reading = ReadCache(second, None, prefix=redis_prefix).start()
+    try:
+        _, run = new_run(first)
+        wait_until(invalidating.fresh, what="the invalidator to catch up")
+        assert invalidating.queries().get_run(run).data.metrics == {"acc": 0.5}
+        assert reading.queries().get_run(run).data.metrics == {"acc": 0.5}
+        assert reading.stats.hits == 1  # filled by the first gateway
+
+        first.tracking.log_metrics(run, [("acc", 0.7, 0, 1)], actor="t")
+        wait_until(
+            lambda: reading.queries().get_run(run).data.metrics == {"acc": 0.7},
+            what="the second gateway to see the new value",
+        )
+        assert invalidating.stats.dropped >= 1 and reading.stats.dropped == 0
+    finally:
+        reading.close()
+        invalidating.close()
+        hub.close()
+        second.close()
+        first.close()
+
+
+def test_a_cache_starting_after_nobody_invalidated_drops_what_redis_holds(
+    backend: Backend, redis_url: str, redis_prefix: str
+):
+    client = redis.Redis.from_url(redis_url)
+    stale = RedisStore(client, redis_prefix)
+    stale.put("run:x", "run", "{}", stale.ticket("run:x"))
+    hub = Hub(backend.log).start()
+    cache = ReadCache(backend, hub, redis_url=redis_url, prefix=redis_prefix).start()
+    try:
+        assert stale.get("run:x", "run") is None
+        # A later gateway resumes from the recorded progress instead of clearing.
+        stale.put("run:y", "run", "{}", stale.ticket("run:y"))
+        again = ReadCache(backend, hub, redis_url=redis_url, prefix=redis_prefix).start()
+        assert stale.get("run:y", "run") == "{}"
+        again.close()
+    finally:
+        cache.close()
+        hub.close()
+
+
+@pytest.fixture(params=["lru", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "lru":
+        yield LruStore(size=2)
+        return
+    url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    yield RedisStore(redis.Redis.from_url(url), prefix)
+
+
+def test_a_fill_that_raced_an_invalidation_is_not_stored(store: Store):
+    ticket = store.ticket("run:a")  # a reader starts reading the views...
+    store.drop(["run:a"])  # ...an event changes the run meanwhile...
+    assert not store.put("run:a", "run", "old", ticket)  # ...so what it read is stale
+    assert store.get("run:a", "run") is None
+    assert store.put("run:a", "run", "new", store.ticket("run:a"))
+    assert store.get("run:a", "run") == "new"
+    store.drop(["run:a"])
+    assert store.get("run:a", "run") is None
+
+
+def test_the_in_process_store_evicts_the_least_recently_used():
+    store = LruStore(size=2)
+    for key in ("a", "b"):
+        store.put(key, "f", key, store.ticket(key))
+    assert store.get("a", "f") == "a"  # a is now the most recent
+    store.put("c", "f", "c", store.ticket("c"))
+    assert (store.get("a", "f"), store.get("b", "f"), store.get("c", "f")) == ("a", None, "c")
+
+
+def test_an_in_process_cache_without_a_hub_is_refused(backend: Backend):
+    from ledgerflow.events.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="needs a hub"):
+        ReadCache(backend, None)
