@@ -115,7 +115,7 @@ def _catch_up(backend: Backend) -> None:
     catch up too, so nothing waits on this)."""
     if _catching_up.acquire(blocking=False):
         try:
-            backend.projector.catch_up()
+            backend.refresh()  # nothing where a projector service keeps the views (Kafka)
         finally:
             _catching_up.release()
 

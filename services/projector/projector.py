@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ledgerflow.events import tracing
 from ledgerflow.events.envelope import Event, Recorded
@@ -137,6 +137,10 @@ class Projector:
 
     def _apply_batch(self) -> int:
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # queue behind another catch-up, as SQLite's
+                conn.exec_driver_sql(  # BEGIN IMMEDIATE does, rather than race it
+                    "SELECT pg_advisory_xact_lock(hashtext(%(name)s))", {"name": self.name}
+                )
             start = self.checkpoint(conn)
             items = list(self.log.read(start, limit=self.batch))
             if not items:
@@ -305,8 +309,12 @@ def _data_json(item: Recorded) -> str:
 
 
 def _retry(fn: Callable[[], Any], what: str, deadline_s: float = 120.0) -> Any:
+    """Run `fn`, retrying while the database is busy, and when another projector applied
+    the same events first (a unique violation on applied ids: the next try starts from
+    its checkpoint, which now covers them)."""
     deadline = time.monotonic() + deadline_s
     delay = 0.01
+    races = 0
     while True:
         try:
             return fn()
@@ -314,7 +322,11 @@ def _retry(fn: Callable[[], Any], what: str, deadline_s: float = 120.0) -> Any:
             msg = str(e).lower()
             if ("locked" not in msg and "busy" not in msg) or time.monotonic() > deadline:
                 raise Unavailable(f"{what} failed: {e.orig}") from e
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
+        except IntegrityError as e:
+            races += 1
+            if races > 20 or time.monotonic() > deadline:
+                raise Unavailable(f"{what} failed: {e.orig}") from e
         except DBAPIError as e:  # not a database, permission denied, connection refused
             raise Unavailable(f"{what} failed: {e.orig}") from e
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)

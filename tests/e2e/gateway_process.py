@@ -24,7 +24,9 @@ class GatewayProcess:
         port: int | None = None,
         command: str = "gateway",
         extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
+        self.env = env or {}
         self.command = command
         self.extra = extra
         self.data_dir = data_dir
@@ -44,7 +46,7 @@ class GatewayProcess:
                 + ["--port", str(self.port), *self.extra],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=python_env(),
+                env=python_env() | self.env,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -1,8 +1,10 @@
-"""The distributed stack as real processes: SDK writers -> Kafka -> projector group -> PostgreSQL.
+"""The distributed stack as real processes:
+SDK writers -> gateway -> Kafka -> projector group -> PostgreSQL.
 
-Four SDK processes log runs concurrently; two `ledgerflow projector` processes share
-the partitions; one is SIGKILLed midway and restarted. The views must end equal to an
-embedded replay of the same events: nothing lost, nothing doubled.
+Four SDK processes in remote mode log runs concurrently through a gateway on Kafka;
+two `ledgerflow projector` processes share the partitions; one is SIGKILLed midway
+and restarted. The views must end equal to an embedded replay of the same events:
+nothing lost, nothing doubled.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.projector import Projector
 from tests.conftest import PYTHON, python_env
+from tests.e2e.gateway_process import GatewayProcess
 from tests.integration import kafka_fixture, postgres_fixture
 from tests.integration.test_projector_service import embedded_replay
 from tests.integration.views_dump import dump_views
@@ -77,14 +80,22 @@ def start_writer(env: dict[str, str], i: int) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def test_writers_through_kafka_and_a_projector_group_with_a_killed_member_lose_and_double_nothing(
+def test_writers_through_a_gateway_on_kafka_and_a_projector_group_with_a_killed_member(
     kafka_bootstrap: str, postgres_url: str, tmp_path: Path
 ) -> None:
     prefix = f"e2e-{uuid.uuid4().hex[:10]}"
     env = stack_env(tmp_path, kafka_bootstrap, postgres_url, prefix)
     logs = tmp_path / "projector.log"
     projectors = [start_projector(env, logs) for _ in range(2)]
-    writers = [start_writer(env, i) for i in range(WRITERS)]
+    gateway = GatewayProcess(
+        tmp_path / "data", tmp_path / "gateway.log",
+        env={k: v for k, v in env.items() if k.startswith("LEDGERFLOW_")},
+    ).start()  # fmt: skip
+    remote = python_env() | {
+        "LEDGERFLOW_TRACKING_URI": gateway.url,
+        "LEDGERFLOW_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    writers = [start_writer(remote, i) for i in range(WRITERS)]
     try:
         time.sleep(6)  # writers are mid-way through their runs
         assert all(p.poll() is None for p in projectors), logs.read_text()
@@ -113,6 +124,7 @@ def test_writers_through_kafka_and_a_projector_group_with_a_killed_member_lose_a
             engine.dispose()
             log.close()
     finally:
+        gateway.stop()
         for proc in [*projectors, *writers]:
             if proc.poll() is None:
                 proc.kill()

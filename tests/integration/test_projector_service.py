@@ -147,3 +147,38 @@ def test_the_metrics_endpoint_reports_lag_applied_events_and_dead_letters(
         projector.engine.dispose()
     assert "ledgerflow_projector_events_applied_total 1" in text
     assert "ledgerflow_projector_dead_letters 1" in text
+
+
+def test_processes_catching_up_at_once_on_postgresql_each_apply_an_event_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    log = SQLiteEventLog(tmp_path / "events.db")
+    log.append(history(runs=30, steps=4))
+    projectors = [
+        Projector(log, make_engine(postgres_url, writer=True), batch=25) for _ in range(3)
+    ]
+    errors: list[BaseException] = []
+
+    def catch_up(projector: Projector) -> None:
+        try:
+            projector.catch_up()
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=catch_up, args=(p,)) for p in projectors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert errors == []
+        assert projectors[0].checkpoint().covers(log.head())
+        assert projectors[0].dead_letter_count() == 0
+        reference = make_engine(f"sqlite:///{tmp_path / 'reference.db'}", writer=True)
+        Projector(log, reference).rebuild()
+        assert dump_views(projectors[0].engine) == dump_views(reference)
+        reference.dispose()
+    finally:
+        for p in projectors:
+            p.engine.dispose()
+        log.close()
