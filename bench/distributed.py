@@ -245,6 +245,7 @@ def clean_env() -> dict[str, str]:
 @contextmanager
 def ledgerflow_stack(work: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
     """(gateway URL, views URL, client env) of gateway + Kafka + projector + PostgreSQL."""
+    work.mkdir(parents=True, exist_ok=True)
     with tansu(work) as kafka, postgres_database() as views:
         env = clean_env() | {
             "LEDGERFLOW_TRACKING_URI": str(work / "lf-data"),

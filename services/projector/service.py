@@ -121,7 +121,8 @@ class ProjectorService:
         service = self
         loop = asyncio.get_running_loop()
         consumer = log.consumer(
-            max_wait_ms=200,
+            max_wait_ms=25,  # bounds how late new records are seen where a broker (Tansu)
+            # holds a waiting fetch until it times out instead of answering when data lands
             group_id=self.group,
             max_poll_records=self.batch,
             session_timeout_ms=10_000,
