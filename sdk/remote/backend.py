@@ -20,8 +20,10 @@ from ledgerflow.remote.registry import RemoteRegistry
 from ledgerflow.remote.shipper import Shipper
 from ledgerflow.remote.spool import folder_for
 from ledgerflow.remote.tracking import RemoteTracking
+from ledgerflow.remote.webhooks import RemoteWebhooks
 
 if TYPE_CHECKING:
+    from ledgerflow._ports import WebhooksPort
     from ledgerflow.events.settings import Settings
 
 EXIT_WAIT_S = 10.0
@@ -41,6 +43,7 @@ class RemoteBackend:
         self.queries = RemoteQueries(channel)
         self.registry = RemoteRegistry(channel)
         self.log = RemoteLog(channel)
+        self.webhooks: WebhooksPort = RemoteWebhooks(channel)
         self.shipper.start()
 
     def refresh(self) -> None:
