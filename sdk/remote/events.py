@@ -89,6 +89,9 @@ class RemoteLog:
 
 
 class _Follower:
+    """One subscription across however many connections it takes: where it is (the
+    checkpoint), where it stops (`until`), and how long to wait before reconnecting."""
+
     def __init__(
         self,
         base_url: str,
