@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from ledgerflow.events.log import After, Item
     from ledgerflow.events.settings import Settings
+    from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 
 
 class TrackingPort(Protocol):
@@ -217,6 +218,37 @@ class SubscribePort(Protocol):
         follow: bool = True,
         idle_wait: float = 1.0,
     ) -> Iterator[Item]: ...
+
+
+class WebhooksPort(Protocol):
+    """Managing webhooks: the embedded `WebhookService`, or the gateway's routes."""
+
+    def create_webhook(
+        self,
+        name: str,
+        url: str,
+        events: Sequence[str],
+        secret: str | None = None,
+        description: str | None = None,
+        *,
+        from_start: bool = False,
+        actor: str,
+    ) -> Webhook: ...
+    def update_webhook(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        secret: str | None = None,
+        description: str | None = None,
+        active: bool | None = None,
+        actor: str,
+    ) -> Webhook: ...
+    def delete_webhook(self, name: str, *, actor: str) -> None: ...
+    def list_webhooks(self) -> list[Webhook]: ...
+    def get_webhook(self, name: str) -> Webhook: ...
+    def list_deliveries(self, name: str, limit: int = 100) -> list[WebhookDelivery]: ...
 
 
 class BackendPort(Protocol):

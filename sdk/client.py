@@ -29,10 +29,9 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import BackendPort, QueriesPort
+    from ledgerflow._ports import BackendPort, QueriesPort, WebhooksPort
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
-    from ledgerflow.services.webhooks.service import WebhookService
 
 
 class Client(RegistryMethods):
@@ -288,15 +287,22 @@ class Client(RegistryMethods):
         return str(self._backend.tracking.download_artifacts(run_id, path, dst))
 
     # webhooks ------------------------------------------------------------------------
-    def _webhooks(self, *, refresh: bool = False) -> WebhookService:
+    def _webhooks(self, *, refresh: bool = False) -> WebhooksPort:
+        """Where webhooks are managed: the embedded service next to the log, or the
+        gateway's webhook routes in remote mode (which read fresh views by themselves)."""
+        backend = self._backend
+        if self._settings.is_remote:
+            from ledgerflow.remote import RemoteBackend
+
+            if isinstance(backend, RemoteBackend):
+                return backend.webhooks
         from ledgerflow.services.bootstrap import Backend
         from ledgerflow.services.webhooks.service import WebhookService
 
-        backend = self._backend
         if not isinstance(backend, Backend):
             raise InvalidInput(
-                f"{self.tracking_uri} is a gateway; manage webhooks where the event log is "
-                "(a data directory, or LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB)",
+                f"{self.tracking_uri} serves no webhooks; use a data directory, "
+                "LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB, or a gateway URL",
                 field="tracking_uri",
             )
         if refresh:
@@ -316,8 +322,9 @@ class Client(RegistryMethods):
         """Deliver events whose type matches `events` (globs like `model.*`) to `url`,
         signed with `secret` (generated when not given). The returned Webhook is the only
         answer that shows the secret. Deliveries start with events appended from now on,
-        or with the first event on the log if `from_start`; `ledgerflow webhooks run`
-        makes them."""
+        or with the first event on the log if `from_start`; the dispatcher where the log
+        is (`ledgerflow webhooks run`, or `ledgerflow server`) makes them. Works the same
+        against a gateway URL."""
         return self._webhooks().create_webhook(
             name, url, events, secret, description, from_start=from_start, actor=self._actor
         )

@@ -92,11 +92,19 @@ def subscribe(
     stop: threading.Event | None = None,
 ) -> Iterator[Any]:
     """Events from the log: replay from `after` (None: the beginning; "latest": only new
-    ones), then follow new events as they are appended. `types` takes globs like "run.*".
-    Yields `Recorded` items with `.position` and `.event`."""
+    ones; a Checkpoint or its token: after it), then follow new events as they are
+    appended; with follow=False, stop at the head of the log. `types` takes globs like
+    "run.*". Yields `Recorded` items with `.position`, `.partition` and `.event`.
+
+    Works the same against a gateway URL (over its event stream, reconnecting after
+    dropped connections without repeating or skipping an event). Metric points this
+    process buffered, and in remote mode its spool, are written first, so the
+    subscription sees this process's own events."""
     from ledgerflow._backend import backend_for
     from ledgerflow.events.log import CorruptRecord
+    from ledgerflow.fluent import _buffer_flush
 
+    _buffer_flush()
     b = backend_for(_current_settings())
     for item in b.log.subscribe(after, types, stop=stop, follow=follow):
         if isinstance(item, CorruptRecord):

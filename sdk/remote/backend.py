@@ -1,55 +1,33 @@
 """The SDK's backend when LEDGERFLOW_TRACKING_URI is a gateway URL.
 
 It offers what the SDK uses of the embedded backend (`tracking`, `queries`,
-`registry` with its `queries`, `refresh()`, `close()`), so the fluent API and
-the Client work unchanged. Logging goes through the write-ahead spool;
+`registry` with its `queries`, `log.subscribe`, `refresh()`, `close()`) and the
+webhook commands, so the fluent API and the Client work unchanged. Logging goes
+through the write-ahead spool; subscriptions read the gateway's event stream;
 everything else is a call to the gateway.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.channel import Channel
+from ledgerflow.remote.events import RemoteLog
 from ledgerflow.remote.http import GatewayHTTP
 from ledgerflow.remote.queries import RemoteQueries
 from ledgerflow.remote.registry import RemoteRegistry
 from ledgerflow.remote.shipper import Shipper
 from ledgerflow.remote.spool import folder_for
 from ledgerflow.remote.tracking import RemoteTracking
+from ledgerflow.remote.webhooks import RemoteWebhooks
 
 if TYPE_CHECKING:
-    from ledgerflow.events.log import After, Item
+    from ledgerflow._ports import WebhooksPort
     from ledgerflow.events.settings import Settings
 
 EXIT_WAIT_S = 10.0
 """How long closing (at exit) keeps trying to ship what is left in the spool."""
-
-
-class NoSubscriptions:
-    """Stands in for the event log: subscriptions need a streaming transport."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def subscribe(
-        self,
-        after: After = None,
-        types: Sequence[str] | None = None,
-        *,
-        stop: threading.Event | None = None,
-        follow: bool = True,
-        idle_wait: float = 1.0,
-    ) -> Iterator[Item]:
-        raise InvalidInput(
-            f"subscribing to events over the gateway ({self.url}) is not available yet: "
-            "subscriptions over the gateway come with SSE/gRPC; subscribe on a machine "
-            "with the data directory (LEDGERFLOW_TRACKING_URI=<folder>) meanwhile",
-            field="LEDGERFLOW_TRACKING_URI",
-        )
 
 
 class RemoteBackend:
@@ -64,7 +42,8 @@ class RemoteBackend:
         self.tracking = RemoteTracking(channel)
         self.queries = RemoteQueries(channel)
         self.registry = RemoteRegistry(channel)
-        self.log = NoSubscriptions(settings.tracking_uri)
+        self.log = RemoteLog(channel)
+        self.webhooks: WebhooksPort = RemoteWebhooks(channel)
         self.shipper.start()
 
     def refresh(self) -> None:

@@ -46,6 +46,8 @@ def error_from(response: httpx.Response, what: str) -> LedgerflowError:
         body = response.json()
     except ValueError:
         body = None
+    if isinstance(body, dict) and isinstance(body.get("detail"), dict):
+        body = body["detail"]  # routes that answer with an HTTPException (event streams)
     if not isinstance(body, dict) or "error_code" not in body:
         body = {}
     message = body.get("message") or (
@@ -90,7 +92,7 @@ class GatewayHTTP:
         self._client.close()
         self._direct.close()
 
-    def _unreachable(self, e: Exception) -> Unavailable:
+    def unreachable(self, e: Exception) -> Unavailable:
         reason = str(e) or type(e).__name__
         return Unavailable(
             f"cannot reach the Ledgerflow gateway at {self.base_url} ({reason}); is "
@@ -144,7 +146,7 @@ class GatewayHTTP:
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as e:
                 if last:
-                    raise self._unreachable(e) from None
+                    raise self.unreachable(e) from None
             except httpx.TransportError as e:  # sent, but the answer never came back
                 if last or not idempotent:
                     raise self._lost(e, what) from None
@@ -173,7 +175,7 @@ class GatewayHTTP:
                 with open(source, "rb") as f:  # streamed, with a Content-Length (S3 needs it)
                     response = client.put(target, content=f)
         except httpx.TransportError as e:
-            raise self._unreachable(e) from None
+            raise self.unreachable(e) from None
         if response.status_code >= 400:
             raise error_from(response, f"uploading to {url}")
         return response.json() if response.content else None
@@ -193,6 +195,6 @@ class GatewayHTTP:
                         out.write(chunk)
         except httpx.TransportError as e:
             part.unlink(missing_ok=True)
-            raise self._unreachable(e) from None
+            raise self.unreachable(e) from None
         part.replace(dest)
         return dest

@@ -34,6 +34,7 @@ from ledgerflow.services.gateway import (
     registry_routes,
     run_routes,
     sse,
+    webhook_routes,
 )
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.schemas import ErrorOut, Health
@@ -153,6 +154,7 @@ def create_app(backend: Backend, hub: Hub | None = None) -> FastAPI:
         artifact_routes,
         registry_routes,
         ingest_routes,
+        webhook_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if hub is not None:

@@ -5,13 +5,18 @@ TOKEN and then follows it. Each event is one message: `id:` is the resume token
 just after it, `event:` its type, `data:` the event as JSON. A browser's
 `EventSource` resends the last id as `Last-Event-ID` when it reconnects, so
 resuming needs nothing from the client; other clients pass the header or
-`after=`. Comment lines go out every `heartbeat_s` so proxies keep an idle
-stream open and a vanished client is noticed. If a subscriber falls too far
-behind, the stream ends with a `subscription.ended` message naming the reason
-and the token to resume from.
+`after=`. Each event message also has `position:` (and, on a log with several
+partitions, `partition:`) fields: where the event is stored, as gRPC's
+`EventMessage` gives it; SSE clients ignore fields they do not know. Comment
+lines go out every `heartbeat_s` so proxies keep an idle stream open and a
+vanished client is noticed. If a subscriber falls too far behind, the stream
+ends with a `subscription.ended` message naming the reason and the token to
+resume from.
 
 `GET /api/v1/events/head` gives the token of the log's current end: subscribe
-with it to get only what happens from now on (or pass `after=latest`).
+with it to get only what happens from now on (or pass `after=latest`). Pass it
+as `until=` to read up to there and stop: once everything up to it has been
+delivered, the stream ends with a `subscription.caught_up` message.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route's annotations, and
@@ -27,11 +32,14 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound
+from ledgerflow.events.log import Checkpoint
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.hub import Delivery, Hub, Subscription
 from ledgerflow.services.gateway.items import item_json
 
 HEARTBEAT_S = 15.0
+CAUGHT_UP_WAIT_S = 0.2
+"""With `until`, how often a quiet stream checks whether it has got there."""
 RETRY_MS = 2000
 """How long a browser waits before reconnecting a dropped stream (the `retry:` field)."""
 
@@ -56,17 +64,25 @@ def make_router(
             str | None,
             Query(description="resume token; empty or absent: from the start; latest: new only"),
         ] = None,
+        until: Annotated[
+            str | None,
+            Query(
+                description="a token (e.g. from /events/head): end the stream with a "
+                "subscription.caught_up message once everything up to it is delivered"
+            ),
+        ] = None,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
         # A reconnecting EventSource keeps its original URL and adds Last-Event-ID.
         start = last_event_id if last_event_id is not None else after
         patterns = [t for part in types or [] for t in part.split(",")]
         try:
+            end = None if until is None else await run_in_threadpool(_until, hub, until)
             sub = await run_in_threadpool(hub.subscribe, start or None, patterns or None)
         except LedgerflowError as e:
             raise _http_error(e) from None
         return StreamingResponse(
-            _messages(sub, heartbeat_s),
+            _messages(sub, heartbeat_s, end),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -82,14 +98,38 @@ def make_router(
     return router
 
 
-async def _messages(sub: Subscription, heartbeat_s: float) -> AsyncIterator[str]:
+def _until(hub: Hub, token: str) -> Checkpoint:
+    """The `until` token, refused if it is past the log's end (it would never be reached)."""
+    try:
+        end = Checkpoint.parse(token)
+    except InvalidInput as e:
+        raise InvalidInput(e.message, field="until") from None
+    head = hub.log.head()
+    if not head.covers(end):
+        raise InvalidInput(
+            f"until={token!r} is past the end of this event log (its head is "
+            f"{head.encode() or 'empty'!r}); take it from /api/v1/events/head",
+            field="until",
+        )
+    return end
+
+
+async def _messages(
+    sub: Subscription, heartbeat_s: float, until: Checkpoint | None = None
+) -> AsyncIterator[str]:
     """The SSE body. Ends, closing the subscription, when the client goes away (the
-    server cancels this generator, or the next write fails) or the hub closes."""
+    server cancels this generator, or the next write fails), the hub closes, or the
+    subscriber has got `until`."""
     try:
         yield f"retry: {RETRY_MS}\n\n"
         quiet_since = time.monotonic()
         while not sub.closed:
+            if until is not None and sub.checkpoint.covers(until):
+                yield _caught_up(sub)
+                return
             wait = max(0.05, min(1.0, heartbeat_s - (time.monotonic() - quiet_since)))
+            if until is not None:
+                wait = min(wait, CAUGHT_UP_WAIT_S)
             try:
                 got = await anyio.to_thread.run_sync(sub.next, wait, abandon_on_cancel=True)
             except LedgerflowError as e:
@@ -106,7 +146,9 @@ async def _messages(sub: Subscription, heartbeat_s: float) -> AsyncIterator[str]
 
 
 def event_message(got: Delivery) -> str:
-    lines = [f"id: {got.token}", f"event: {got.type}"]
+    lines = [f"id: {got.token}", f"event: {got.type}", f"position: {got.item.position}"]
+    if got.item.partition:
+        lines.append(f"partition: {got.item.partition}")
     lines += [f"data: {line}" for line in item_json(got.item).split("\n")]
     return "\n".join(lines) + "\n\n"
 
@@ -117,7 +159,14 @@ def _ended(error: LedgerflowError, sub: Subscription) -> str:
     return f"event: subscription.ended\ndata: {json.dumps(body)}\n\n"
 
 
+def _caught_up(sub: Subscription) -> str:
+    token = sub.checkpoint.encode()
+    return f"id: {token}\nevent: subscription.caught_up\ndata: {json.dumps({'token': token})}\n\n"
+
+
 def _http_error(error: LedgerflowError) -> HTTPException:
     status = 400 if isinstance(error, InvalidInput) else 404 if isinstance(error, NotFound) else 503
     detail: dict[str, Any] = {"error_code": error.code, "message": error.message}
+    if isinstance(error, InvalidInput):
+        detail["field"] = error.field
     return HTTPException(status_code=status, detail=detail)

@@ -1,5 +1,6 @@
 """A real gateway for integration tests: the FastAPI app served by uvicorn on a free
-127.0.0.1 port, in a thread of the test process, over an embedded backend."""
+127.0.0.1 port, in a thread of the test process, over an embedded backend, with an
+event hub for its event streams as `ledgerflow gateway` has."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ledgerflow.events.settings import Settings, load_settings
 from ledgerflow.services.artifacts import ArtifactStore
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway.app import create_app
+from ledgerflow.services.gateway.hub import QUEUE_SIZE, Hub
 
 START_TIMEOUT_S = 20.0
 
@@ -31,12 +33,18 @@ class GatewayThread:
     """Start, stop and start again on the same port, as an operator would."""
 
     def __init__(
-        self, settings: Settings, port: int | None = None, artifacts: ArtifactStore | None = None
+        self,
+        settings: Settings,
+        port: int | None = None,
+        artifacts: ArtifactStore | None = None,
+        queue_size: int | None = None,
     ) -> None:
         self.settings = settings
         self.artifacts = artifacts
+        self.queue_size = queue_size  # the hub's bound on a subscriber's pending events
         self.port = port or free_port()
         self.backend: Backend | None = None
+        self.hub: Hub | None = None
         self._server: object = None
         self._thread: threading.Thread | None = None
 
@@ -48,9 +56,13 @@ class GatewayThread:
         import uvicorn
 
         self.backend = bootstrap(self.settings, artifacts=self.artifacts)
+        self.hub = Hub(
+            self.backend.log, queue_size=self.queue_size or QUEUE_SIZE, redis_url=None
+        ).start()
         config = uvicorn.Config(
-            create_app(self.backend), host="127.0.0.1", port=self.port, log_level="warning"
-        )
+            create_app(self.backend, self.hub), host="127.0.0.1", port=self.port,
+            log_level="warning", timeout_graceful_shutdown=2,
+        )  # fmt: skip
         server = uvicorn.Server(config)
         self._server = server
         self._thread = threading.Thread(target=server.run, name="test-gateway", daemon=True)
@@ -63,13 +75,15 @@ class GatewayThread:
         return self
 
     def stop(self) -> None:
+        if self.hub is not None:
+            self.hub.close()  # ends the event streams, so the server can stop
         if self._server is not None:
             self._server.should_exit = True  # type: ignore[attr-defined]
         if self._thread is not None:
             self._thread.join(timeout=15)
         if self.backend is not None:
             self.backend.close()
-        self._server = self._thread = self.backend = None
+        self._server = self._thread = self.backend = self.hub = None
 
 
 @pytest.fixture

@@ -233,3 +233,26 @@ def test_a_subscriber_left_behind_is_told_where_to_resume_on_both_transports(bac
             assert rest[0].position == got_grpc[-1].position + 1
     finally:
         hub.close()
+
+
+def test_sse_messages_carry_their_position_and_until_ends_the_stream_there(gateway: Gateway):
+    from ledgerflow.remote.sse import SSEParser
+
+    _, run_a = write_history(gateway.backend)
+    head = httpx.get(f"{gateway.http}/api/v1/events/head", timeout=10).json()["token"]
+    gateway.backend.tracking.finish_run(run_a, actor="t")  # after the head: not wanted
+    url = f"{gateway.http}/api/v1/events/stream"
+    parser = SSEParser()
+    with httpx.stream("GET", url, params={"types": "run.*", "until": head}, timeout=10) as r:
+        got = [e for line in r.iter_lines() if (e := parser.feed(line)) is not None]
+    assert [(e.type, e.fields.get("position"), e.id) for e in got] == [
+        ("run.started", "2", "2"),
+        ("run.metrics_logged", "3", "3"),
+        ("subscription.caught_up", None, "3"),
+    ]
+    assert json.loads(got[-1].data) == {"token": "3"}
+
+    reply = httpx.get(url, params={"until": "99"}, timeout=10)
+    assert reply.status_code == 400
+    assert reply.json()["detail"]["field"] == "until"
+    assert "past the end of this event log" in reply.json()["detail"]["message"]
