@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         Run,
         RunInfo,
     )
-    from ledgerflow.events.log import After, Item
+    from ledgerflow.events.log import After, Checkpoint, Item
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 
@@ -209,6 +209,8 @@ class RegistryPort(Protocol):
 
 
 class SubscribePort(Protocol):
+    def head(self) -> Checkpoint: ...
+
     def subscribe(
         self,
         after: After = None,

@@ -15,7 +15,8 @@ from ledgerflow.cli.context import state
 from ledgerflow.cli.output import JsonFlag
 
 if TYPE_CHECKING:
-    from ledgerflow.events.log import Checkpoint, EventLog, Item
+    from ledgerflow._ports import SubscribePort
+    from ledgerflow.events.log import Checkpoint, Item
 
 app = typer.Typer(help="Read and follow the event log.", no_args_is_help=True)
 
@@ -64,7 +65,7 @@ def tail(
     from ledgerflow.events.log import Checkpoint
 
     start = Checkpoint.parse(after) if after is not None else None
-    log = state(ctx).embedded().log
+    log = state(ctx).backend(catch_up=False).log  # a data directory's log, or a gateway's
     show = _print_json if as_json else _print_human
     with closing(_items(log, start, types or None, follow, limit)) as items:
         try:
@@ -75,7 +76,7 @@ def tail(
 
 
 def _items(
-    log: EventLog,
+    log: SubscribePort,
     after: Checkpoint | None,
     types: Sequence[str] | None,
     follow: bool,

@@ -214,6 +214,24 @@ def test_an_event_the_gateway_refuses_is_set_aside_and_the_rest_still_ship(remot
     assert backend.shipper.pending() == 0
 
 
+def test_events_tail_reads_a_gateways_log_over_its_event_stream(remote):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from ledgerflow.cli.app import app
+
+    c = lf.Client()
+    rid = c.create_run(c.create_experiment("tail")).info.run_id
+    c.set_tag(rid, "seen", "yes")
+    assert c.get_run(rid).data.tags["seen"] == "yes"  # shipped from this process's spool
+    result = CliRunner().invoke(
+        app, ["--tracking-uri", remote.url, "events", "tail", "--json", "-n", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    docs = [json.loads(line) for line in result.output.splitlines()]
+    assert [d["type"] for d in docs] == ["run.started", "run.tags_set"]
+    assert docs[1]["data"]["tags"] == {"seen": "yes"}
+
+
 def test_replay_and_dead_letters_say_they_need_the_log_not_a_gateway(remote):  # noqa: F811
     from typer.testing import CliRunner
 
