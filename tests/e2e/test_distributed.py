@@ -49,6 +49,7 @@ for r in range({RUNS}):
             lf.log_metric("loss", 1 / (s + 1), step=s)
             lf.log_metric("acc", s / {STEPS}, step=s)
         lf.set_tag("rank", str(i))
+    lf.register_model(f"runs:/{{lf.last_active_run().info.run_id}}/model", "shared")
 print("done", i)
 """
 
@@ -119,6 +120,8 @@ def test_writers_through_a_gateway_on_kafka_and_a_projector_group_with_a_killed_
             got = dump_views(engine)
             assert len(got["runs"]) == WRITERS * RUNS
             assert len(got["metric_points"]) == WRITERS * RUNS * STEPS * 2
+            versions = sorted(row[1] for row in got["model_versions"])
+            assert versions == list(range(1, WRITERS * RUNS + 1))  # gap-free, none doubled
             assert got == embedded_replay(log, tmp_path)
         finally:
             engine.dispose()

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from ledgerflow.services.projector.tables import VIEW_TABLES
+from ledgerflow.services.projector import projector  # noqa: F401 - defines every view table
+from ledgerflow.services.projector.tables import view_tables
 
 
 def _plain(value: Any) -> Any:
@@ -19,7 +20,7 @@ def dump_views(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Rows of every view table (surrogate `id` columns left out), sorted."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
-        for table in VIEW_TABLES:
+        for table in view_tables():
             cols = [c for c in table.columns if c.name != "id"]
             rows = conn.execute(select(*cols)).all()
             out[table.name] = sorted((tuple(_plain(v) for v in row) for row in rows), key=repr)
