@@ -249,3 +249,15 @@ def runtime_for(address: str) -> Runtime:
     if address == "inline":
         return InlineRuntime()
     return RayRuntime(address)
+
+
+def cluster_address() -> str | None:
+    """The address of the Ray cluster this process is part of (inside a Ray task), so a
+    child process can join the same cluster; None outside Ray."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    address: str = ray.get_runtime_context().gcs_address
+    return address
