@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ledgerflow.workers.jobs import JobLauncher
     from ledgerflow.workers.runtime import Runtime
 
-__all__ = ["Job", "cancel", "get", "list_jobs", "logs", "submit", "wait"]
+__all__ = ["Job", "cancel", "get", "list_jobs", "logs", "run_project", "submit", "wait"]
 
 _launchers: dict[tuple[str, str], JobLauncher] = {}
 _runtimes: dict[str, Runtime] = {}
@@ -231,6 +231,46 @@ def submit(
         num_workers=num_workers, plan=plan, **common,
     )  # fmt: skip
     return _job(info, tracking_uri)
+
+
+def run_project(
+    uri: str | Path,
+    entry_point: str = "main",
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    on_ray: bool = False,
+    ray_address: str | None = None,
+    experiment_name: str | None = None,
+    experiment_id: str | None = None,
+    name: str | None = None,
+    cpus: float = 1.0,
+    gpus: float = 0.0,
+    memory: int | None = None,
+    synchronous: bool = True,
+    tracking_uri: str | None = None,
+) -> Job:
+    """Run an MLproject directory's entry point (as `mlflow.projects.run`): here in a
+    child process, or on Ray with `on_ray`. Parameters are checked against their
+    declared types before anything runs. The declared environment (python_env,
+    conda_env, docker_env) is recorded on the job; the command runs in this Python
+    environment (see ledgerflow.workers.mlproject)."""
+    from ledgerflow.workers.mlproject import load_project
+
+    project = load_project(uri)
+    command, values = project.command(
+        entry_point, {str(k): str(v) for k, v in (parameters or {}).items()}
+    )
+    address = (ray_address or _client(tracking_uri)._settings.ray_address) if on_ray else "inline"
+    job = submit(
+        command, params=values, name=name or f"{project.name}:{entry_point}",
+        experiment_id=experiment_id, experiment_name=experiment_name, cpus=cpus, gpus=gpus,
+        memory=memory, ray_address=address, tracking_uri=tracking_uri, _command=command,
+        _project={"name": project.name, "entry_point": entry_point, **project.environment},
+        _cwd=str(project.directory),
+    )  # fmt: skip
+    if synchronous:
+        job.wait()
+    return job
 
 
 def _by_value(fn: Callable[..., Any]) -> Callable[..., Any]:
