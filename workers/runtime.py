@@ -150,7 +150,7 @@ class RayRuntime:
 
     def result(self, handle: Handle, timeout: float | None = None) -> Any:
         ray = self.ray
-        from ray.exceptions import GetTimeoutError, RayTaskError, TaskCancelledError
+        from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
         try:
             return ray.get(handle.ref, timeout=timeout)
@@ -161,6 +161,8 @@ class RayRuntime:
         except RayTaskError as e:
             cause = e.cause if e.cause is not None else e
             raise TaskFailed(f"{type(cause).__name__}: {cause}", str(e)) from None
+        except RayError as e:  # the worker or its node died under the task
+            raise TaskFailed(f"{type(e).__name__}: {e}") from None
 
     def state(self, handle: Handle) -> State:
         ready, _ = self.ray.wait([handle.ref], timeout=0)

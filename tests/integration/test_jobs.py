@@ -148,3 +148,39 @@ def test_a_two_worker_distributed_job_logs_every_rank_into_one_run(
         "model/weights.json"
     ]
     assert len(lf.search_runs(experiment_names=["ddp"], output_format="list")) == 1
+
+
+def crashing_loop() -> None:
+    from ledgerflow.workers.distributed import rank
+
+    lf.log_metric("loss", 1.0)
+    if rank() == 1:
+        raise RuntimeError("rank 1 ran out of data")
+
+
+def test_a_crashing_worker_fails_the_distributed_job_and_its_run_with_the_reason(
+    tracking: Path, ray_runtime: RayRuntime
+) -> None:
+    job = lf.jobs.submit(crashing_loop, num_workers=2)
+    job.wait(timeout=240)
+    assert job.status == "FAILED"
+    assert "rank 1 ran out of data" in job.logs()
+    assert job.error is not None and job.error.startswith("exit status 1")
+    assert job.run.info.status == "FAILED"
+
+
+def kill_my_supervisor() -> None:
+    import os
+    import signal
+
+    os.kill(os.getppid(), signal.SIGKILL)
+
+
+def test_a_job_whose_ray_worker_dies_is_failed_by_the_submitter_and_nothing_hangs(
+    tracking: Path, ray_runtime: RayRuntime
+) -> None:
+    job = lf.jobs.submit(kill_my_supervisor)
+    job.wait(timeout=120)
+    assert job.status == "FAILED"
+    assert job.error is not None and job.error.startswith("its worker failed:")
+    assert job.run.info.status == "FAILED"
