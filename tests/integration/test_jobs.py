@@ -68,9 +68,10 @@ def test_a_failing_job_fails_with_its_error_and_log_tail_and_fails_its_run(
     assert "exit status 1" in info.error
     assert "about to fail" in info.log_tail and "Traceback" in info.log_tail
     assert job.run.info.status == "FAILED"
-    events = [r.event for r in lf.Client()._backend.log.read()]
-    types = [e.type for e in events if e.stream == f"job:{job.job_id}"]
-    assert types == ["job.submitted", "job.started", "job.failed"]
+    events = [r.event for r in lf.subscribe(types=["job.*"], follow=False)]
+    assert [e.type for e in events] == ["job.submitted", "job.started", "job.failed"]
+    assert {e.stream for e in events} == {f"job:{job.job_id}"}
+    assert "ValueError: the data is bad" in events[-1].data.error
 
 
 def test_cancelling_a_running_job_stops_it_and_kills_its_run(
