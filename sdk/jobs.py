@@ -223,7 +223,7 @@ def submit(
         env["LEDGERFLOW_RUN_ID"] = run_id
         storage = str(job_dir(launcher.backend.settings, job_id) / "ray")
         return bytes(cloudpickle.dumps(
-            Plan(loop, dict(config or params), num_workers, gpus > 0, cpus, env, storage)
+            Plan(loop, dict(config or params), num_workers, gpus, cpus, env, storage)
         ))  # fmt: skip
 
     info = launcher.submit(

@@ -32,7 +32,7 @@ class Plan:
     loop: Callable[..., Any]
     config: dict[str, Any]
     num_workers: int
-    use_gpu: bool
+    gpus_per_worker: float
     cpus_per_worker: float
     env: dict[str, str]
     storage: str
@@ -81,14 +81,17 @@ def main() -> None:
     def per_worker(config: dict[str, Any]) -> None:
         _worker(loop, env, config)
 
+    per_worker_resources = {"CPU": plan.cpus_per_worker}
+    if plan.gpus_per_worker > 0:
+        per_worker_resources["GPU"] = plan.gpus_per_worker
     trainer = TorchTrainer(
         per_worker,
         train_loop_config=plan.config,
         torch_config=TorchConfig(backend="gloo"),
         scaling_config=ScalingConfig(
             num_workers=plan.num_workers,
-            use_gpu=plan.use_gpu,
-            resources_per_worker={"CPU": plan.cpus_per_worker},
+            use_gpu=plan.gpus_per_worker > 0,
+            resources_per_worker=per_worker_resources,
         ),
         run_config=RunConfig(
             name="train", storage_path=plan.storage, failure_config=FailureConfig(max_failures=0)

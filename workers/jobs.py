@@ -132,6 +132,8 @@ class JobLauncher:
             reason = f"its worker failed: {e.error}"
         except Exception as e:  # the runtime itself went away
             reason = f"lost track of its worker: {type(e).__name__}: {e}"
+        except SystemExit:  # Ray shutting down in this process: the log keeps what it knows
+            return
         self._fail(job, reason)
 
     def _fail(self, job: Job, reason: str) -> None:

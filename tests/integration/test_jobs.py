@@ -74,6 +74,15 @@ def test_a_failing_job_fails_with_its_error_and_log_tail_and_fails_its_run(
     assert "ValueError: the data is bad" in events[-1].data.error
 
 
+def wait_for_the_supervisor(job: lf.jobs.Job) -> None:
+    """The job's supervisor keeps the log as an artifact once it stopped the job."""
+    deadline = time.monotonic() + 30
+    while not lf.Client().list_artifacts(job.run_id, "job"):
+        assert time.monotonic() < deadline, "the supervisor did not stop the job and keep its log"
+        time.sleep(0.2)
+    assert [f.path for f in lf.Client().list_artifacts(job.run_id, "job")] == ["job/output.log"]
+
+
 def test_cancelling_a_running_job_stops_it_and_kills_its_run(
     tracking: Path, ray_runtime: RayRuntime
 ) -> None:
@@ -87,13 +96,7 @@ def test_cancelling_a_running_job_stops_it_and_kills_its_run(
     assert job.run.info.status == "KILLED"
     with pytest.raises(Conflict, match="already ended as CANCELLED"):
         job.cancel()
-    started = time.monotonic()
-    log_copy = None
-    while log_copy is None and time.monotonic() - started < 30:
-        arts = [f.path for f in lf.Client().list_artifacts(job.run_id, "job")]
-        log_copy = arts or None
-        time.sleep(0.2)
-    assert log_copy == ["job/output.log"], "the supervisor did not stop the job and keep its log"
+    wait_for_the_supervisor(job)
     assert job.info.error == "no longer needed"
 
 
@@ -101,9 +104,14 @@ def test_waiting_for_a_job_that_does_not_end_in_time_is_a_timeout(
     tracking: Path, ray_runtime: RayRuntime
 ) -> None:
     job = lf.jobs.submit(sleep_forever)
-    with pytest.raises(Timeout, match=f"job {job.job_id} is still"):
+    deadline = time.monotonic() + 120
+    while job.status != "RUNNING":
+        assert time.monotonic() < deadline, job.status
+        time.sleep(0.2)
+    with pytest.raises(Timeout, match=f"job {job.job_id} is still RUNNING after 1 s"):
         job.wait(timeout=1)
     job.cancel()
+    wait_for_the_supervisor(job)
 
 
 def test_a_distributed_job_needs_ray_and_a_function(tracking: Path) -> None:
@@ -185,3 +193,32 @@ def test_a_job_whose_ray_worker_dies_is_failed_by_the_submitter_and_nothing_hang
     assert job.status == "FAILED"
     assert job.error is not None and job.error.startswith("its worker failed:")
     assert job.run.info.status == "FAILED"
+
+
+def endless_loop() -> None:
+    from ledgerflow.workers.distributed import rank
+
+    lf.log_metric("alive", 1.0)
+    lf.flush()
+    print(f"rank {rank()} looping", flush=True)
+    time.sleep(600)
+
+
+def test_cancelling_a_distributed_job_stops_its_workers_and_frees_their_cpus(
+    tracking: Path, ray_runtime: RayRuntime
+) -> None:
+    job = lf.jobs.submit(endless_loop, num_workers=2)
+    deadline = time.monotonic() + 180
+    while job.run.data.metrics.get("alive/rank1") is None:
+        assert job.status in ("SUBMITTED", "RUNNING"), (job.error, job.logs())
+        assert time.monotonic() < deadline, job.logs()
+        time.sleep(0.5)
+    assert ray_runtime.ray.available_resources().get("CPU", 0) < 2
+    job.cancel()
+    assert job.status == "CANCELLED" and job.run.info.status == "KILLED"
+    deadline = time.monotonic() + 60
+    while ray_runtime.ray.available_resources().get("CPU", 0) < 2:
+        assert time.monotonic() < deadline, "the cancelled job's workers still hold CPUs"
+        time.sleep(0.5)
+    wait_for_the_supervisor(job)
+    assert "rank 1 looping" in job.logs()
