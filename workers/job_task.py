@@ -30,6 +30,7 @@ POLL_S = 0.5
 KILL_GRACE_S = 5.0
 TAIL_BYTES = 64 * 1024
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_live: set[subprocess.Popen[bytes]] = set()
 RUN_STATUS = {"FINISHED": "FINISHED", "FAILED": "FAILED", "CANCELLED": "KILLED"}
 
 
@@ -123,6 +124,7 @@ def supervise(
             argv, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
+        _live.add(proc)
         try:
             while True:
                 try:
@@ -135,15 +137,24 @@ def supervise(
         except BaseException:
             _stop(proc)
             raise
+        finally:
+            _live.discard(proc)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_all() -> None:
+    """Stop every job process this process supervises (it is exiting: an inline job
+    must not outlive the process that would record its end)."""
+    for proc in list(_live):
+        _stop(proc, grace=1.0)
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE_S) -> None:
     """SIGTERM to the job's process group, SIGKILL if it is still there after a grace."""
-    for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 30.0)):
+    for sig, wait_s in ((signal.SIGTERM, grace), (signal.SIGKILL, 30.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
-            proc.wait(grace)
+            proc.wait(wait_s)
             return
         except subprocess.TimeoutExpired:
             continue
@@ -190,17 +201,17 @@ def run_job(spec: JobSpec) -> str:
 
     settings = load_settings(**spec.settings)
     backend = bootstrap(settings)
-    actor = f"worker:{socket.gethostname()}"
+    host = socket.gethostname()
+    actor = f"worker:{host}"
     try:
         jobs = JobService.for_backend(backend)
-        if jobs.get(spec.job_id).done:  # cancelled while it waited for resources
-            return jobs.get(spec.job_id).status
+        job = jobs.get(spec.job_id)
+        if job.done:  # cancelled while it waited for resources
+            return job.status
         folder = job_dir(settings, spec.job_id)
         log_path = folder / "output.log"
         try:
-            jobs.started(
-                spec.job_id, host=socket.gethostname(), log_path=str(log_path), actor=actor
-            )
+            jobs.started(spec.job_id, host=host, log_path=str(log_path), actor=actor)
         except Conflict:
             return jobs.get(spec.job_id).status
         try:

@@ -10,6 +10,7 @@ nothing waits forever on a job whose worker is gone.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -21,7 +22,14 @@ from ledgerflow.events.envelope import uuid7
 from ledgerflow.events.errors import InvalidInput, NotFound, Timeout
 from ledgerflow.services.jobs.queries import Job
 from ledgerflow.services.jobs.service import JobService
-from ledgerflow.workers.job_task import RUN_STATUS, JobSpec, read_tail, run_job, wait_until
+from ledgerflow.workers.job_task import (
+    RUN_STATUS,
+    JobSpec,
+    read_tail,
+    run_job,
+    stop_all,
+    wait_until,
+)
 from ledgerflow.workers.runtime import Handle, Resources, Runtime, TaskCancelled, TaskFailed
 
 if TYPE_CHECKING:
@@ -45,6 +53,8 @@ class JobLauncher:
         self.runtime_name = runtime_name
         self.jobs = JobService.for_backend(backend)
         self._handles: dict[str, Handle] = {}
+        if runtime_name in ("local", "inline"):
+            atexit.register(self._at_exit)
 
     def submit(
         self,
@@ -135,6 +145,15 @@ class JobLauncher:
         except SystemExit:  # Ray shutting down in this process: the log keeps what it knows
             return
         self._fail(job, reason)
+
+    def _at_exit(self) -> None:
+        """Jobs on a local Ray or inline end with this process: stop their processes and
+        record why, rather than leave them RUNNING in the views forever."""
+        stop_all()
+        for job_id in list(self._handles):
+            job = self.jobs.queries.find(job_id)
+            if job is not None and not job.done:
+                self._fail(job, f"the process that ran it on {self.runtime_name} exited")
 
     def _fail(self, job: Job, reason: str) -> None:
         """End a job whose supervisor could not, unless it already ended."""

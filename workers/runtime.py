@@ -188,12 +188,16 @@ class RayRuntime:
 
 class InlineRuntime:
     """Tasks in threads of this process: the same contract, for tests without a cluster.
-    Cancelling marks a task cancelled; Python cannot stop a running thread."""
+    Cancelling marks a task cancelled; Python cannot stop a running thread.
+
+    The threads are daemons, as Ray's workers are other processes: a task still running
+    never keeps this process from exiting (whoever runs tasks here cleans up at exit)."""
 
     def __init__(self, workers: int = 4) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="task")
+        self._slots = threading.BoundedSemaphore(workers)
         self._futures: dict[str, concurrent.futures.Future[Any]] = {}
         self._cancelled: set[str] = set()
+        self._closed = False
 
     def start(self) -> None:
         pass
@@ -206,8 +210,22 @@ class InlineRuntime:
         resources: Resources = Resources(),
         env: Mapping[str, str] | None = None,
     ) -> Handle:
+        if self._closed:
+            raise Unavailable(f"cannot run {name}: the inline runtime is shut down")
         handle = Handle(id=uuid.uuid4().hex, name=name)
-        self._futures[handle.id] = self._pool.submit(fn, *args)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._futures[handle.id] = future
+
+        def run() -> None:
+            with self._slots:  # at most `workers` at once; the rest wait, as on a cluster
+                if not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as e:
+                    future.set_exception(e)
+
+        threading.Thread(target=run, name=f"task-{name}", daemon=True).start()
         return handle
 
     def _future(self, handle: Handle) -> concurrent.futures.Future[Any]:
@@ -243,7 +261,9 @@ class InlineRuntime:
         self._future(handle).cancel()
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        for future in self._futures.values():
+            future.cancel()
 
 
 def runtime_for(address: str) -> Runtime:

@@ -104,3 +104,39 @@ def test_the_jobs_view_rebuilt_from_the_log_has_the_same_rows(tracking: Path) ->
         after = sorted(conn.execute(select(JOBS)).all())
     assert len(before) == 2 and after == before
     assert {r.status for r in after} == {"FINISHED", "FAILED"}
+
+
+SUBMIT_AND_EXIT = """
+import sys
+import ledgerflow as lf
+
+lf.set_tracking_uri(sys.argv[1])
+job = lf.jobs.submit("echo $$ > pid; sleep 600", ray_address="inline")
+while "RUNNING" != job.status:
+    pass
+print(job.job_id)
+"""
+
+
+def test_an_inline_job_ends_with_the_process_that_ran_it_and_says_why(
+    tracking: Path, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+
+    from tests.conftest import PYTHON, python_env
+
+    script = tmp_path / "submit.py"
+    script.write_text(SUBMIT_AND_EXIT)
+    done = subprocess.run(
+        [PYTHON, str(script), str(tracking)], cwd=tmp_path, env=python_env(tracking),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = lf.jobs.get(done.stdout.strip())
+    assert job.status == "FAILED"
+    assert job.error == "the process that ran it on inline exited"
+    assert lf.get_run(job.run_id).info.status == "FAILED"
+    pid = int((tmp_path / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
