@@ -127,3 +127,20 @@ def test_unknown_entry_points_types_and_missing_files_are_clear_errors(project: 
     with pytest.raises(InvalidInput, match="'lr' must look like NAME=VALUE"):
         parse_assignments(["lr"])
     assert parse_assignments(["lr=0.1", "name=a=b"]) == {"lr": "0.1", "name": "a=b"}
+
+
+def test_a_job_target_is_a_function_by_module_path_or_else_a_command(tmp_path: Path) -> None:
+    from ledgerflow.jobs import command_line, resolve
+
+    assert resolve("json:dumps") is __import__("json").dumps
+    assert resolve("echo a:b") == "echo a:b"
+    with pytest.raises(InvalidInput, match="cannot load 'json:nothing_here'"):
+        resolve("json:nothing_here")
+    script = tmp_path / "train.py"
+    script.write_text("")
+    assert command_line(str(script), {"lr": 0.1, "name": "a b"}) == (
+        f"python {script.resolve()} --lr 0.1 --name 'a b'"
+    )
+    assert command_line("make train", {}) == "make train"
+    with pytest.raises(InvalidInput, match="script 'missing.py' does not exist"):
+        command_line("missing.py", {})
