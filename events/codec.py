@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import CorruptEvent
+from ledgerflow.events.job_payloads import JOB_PAYLOADS
 from ledgerflow.events.model_payloads import MODEL_PAYLOADS
 from ledgerflow.events.payloads import ALL_PAYLOADS, Payload
 from ledgerflow.events.webhook_payloads import WEBHOOK_PAYLOADS
@@ -72,7 +73,7 @@ class EventRegistry:
         return data
 
 
-REGISTRY = EventRegistry((*ALL_PAYLOADS, *MODEL_PAYLOADS, *WEBHOOK_PAYLOADS))
+REGISTRY = EventRegistry((*ALL_PAYLOADS, *MODEL_PAYLOADS, *WEBHOOK_PAYLOADS, *JOB_PAYLOADS))
 
 
 def encode_data(payload: Payload) -> str:

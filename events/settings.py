@@ -73,6 +73,17 @@ class Settings(BaseSettings):
         description="where the SDK's remote mode keeps events not yet shipped to the gateway "
         "(default ~/.cache/ledgerflow/spool)",
     )
+    run_id: str | None = Field(
+        None,
+        description="the run `lf.start_run()` resumes instead of starting a new one (as "
+        "MLFLOW_RUN_ID does); Ledgerflow jobs set it for the code they run",
+    )
+    rank: int | None = Field(
+        None,
+        ge=0,
+        description="this process's rank in a distributed job: its metrics are also recorded "
+        "as `<key>/rank<N>`, and only rank 0 logs the plain keys (set by Ledgerflow jobs)",
+    )
     allow_pickle: bool = Field(
         True,
         description="load models stored as pickle/cloudpickle (loading one runs its code); "

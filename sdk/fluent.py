@@ -117,6 +117,8 @@ def _metric_buffer() -> MetricBuffer:
             s = _current_settings()
 
             def sink(run_id: str, points: Sequence[tuple[str, float, int, int]]) -> None:
+                if s.rank is not None:
+                    points = _ranked(points, s.rank)
                 with tracing.span(
                     "ledgerflow.sdk.flush_metrics", {"run_id": run_id, "points": len(points)}
                 ):
@@ -124,6 +126,15 @@ def _metric_buffer() -> MetricBuffer:
 
             _buffer = MetricBuffer(sink, interval=s.flush_interval_s, max_points=s.flush_max_points)
         return _buffer
+
+
+def _ranked(
+    points: Sequence[tuple[str, float, int, int]], rank: int
+) -> list[tuple[str, float, int, int]]:
+    """A distributed job's worker logs `<key>/rank<N>`; rank 0 also logs the plain key,
+    so charts of `loss` show one curve and every worker's curve stays apart."""
+    out = [(f"{k}/rank{rank}", v, ts, step) for k, v, ts, step in points]
+    return [*points, *out] if rank == 0 else out
 
 
 @_sdk_call("ledgerflow.sdk.flush")
@@ -274,6 +285,8 @@ def start_run(
         )
     c = _client()
     t = c._backend.tracking
+    if run_id is None and not st and parent_run_id is None:
+        run_id = c._settings.run_id  # LEDGERFLOW_RUN_ID: the run a job's code logs into
     if run_id is not None:
         info = t.resume_run(run_id, actor=c._actor)
         extra = dict(tags or {})

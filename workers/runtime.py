@@ -150,7 +150,7 @@ class RayRuntime:
 
     def result(self, handle: Handle, timeout: float | None = None) -> Any:
         ray = self.ray
-        from ray.exceptions import GetTimeoutError, RayTaskError, TaskCancelledError
+        from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
         try:
             return ray.get(handle.ref, timeout=timeout)
@@ -161,6 +161,8 @@ class RayRuntime:
         except RayTaskError as e:
             cause = e.cause if e.cause is not None else e
             raise TaskFailed(f"{type(cause).__name__}: {cause}", str(e)) from None
+        except RayError as e:  # the worker or its node died under the task
+            raise TaskFailed(f"{type(e).__name__}: {e}") from None
 
     def state(self, handle: Handle) -> State:
         ready, _ = self.ray.wait([handle.ref], timeout=0)
@@ -186,12 +188,16 @@ class RayRuntime:
 
 class InlineRuntime:
     """Tasks in threads of this process: the same contract, for tests without a cluster.
-    Cancelling marks a task cancelled; Python cannot stop a running thread."""
+    Cancelling marks a task cancelled; Python cannot stop a running thread.
+
+    The threads are daemons, as Ray's workers are other processes: a task still running
+    never keeps this process from exiting (whoever runs tasks here cleans up at exit)."""
 
     def __init__(self, workers: int = 4) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="task")
+        self._slots = threading.BoundedSemaphore(workers)
         self._futures: dict[str, concurrent.futures.Future[Any]] = {}
         self._cancelled: set[str] = set()
+        self._closed = False
 
     def start(self) -> None:
         pass
@@ -204,8 +210,22 @@ class InlineRuntime:
         resources: Resources = Resources(),
         env: Mapping[str, str] | None = None,
     ) -> Handle:
+        if self._closed:
+            raise Unavailable(f"cannot run {name}: the inline runtime is shut down")
         handle = Handle(id=uuid.uuid4().hex, name=name)
-        self._futures[handle.id] = self._pool.submit(fn, *args)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._futures[handle.id] = future
+
+        def run() -> None:
+            with self._slots:  # at most `workers` at once; the rest wait, as on a cluster
+                if not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as e:
+                    future.set_exception(e)
+
+        threading.Thread(target=run, name=f"task-{name}", daemon=True).start()
         return handle
 
     def _future(self, handle: Handle) -> concurrent.futures.Future[Any]:
@@ -241,7 +261,9 @@ class InlineRuntime:
         self._future(handle).cancel()
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        for future in self._futures.values():
+            future.cancel()
 
 
 def runtime_for(address: str) -> Runtime:
@@ -249,3 +271,15 @@ def runtime_for(address: str) -> Runtime:
     if address == "inline":
         return InlineRuntime()
     return RayRuntime(address)
+
+
+def cluster_address() -> str | None:
+    """The address of the Ray cluster this process is part of (inside a Ray task), so a
+    child process can join the same cluster; None outside Ray."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    address: str = ray.get_runtime_context().gcs_address
+    return address

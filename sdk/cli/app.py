@@ -12,6 +12,7 @@ from ledgerflow.cli import (
     events,
     experiments,
     gateway,
+    jobs,
     metrics,
     output,
     projector,
@@ -71,6 +72,9 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(events.app, name="events")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(jobs.app, name="jobs")
+app.command("train")(jobs.train)
+app.command("run")(jobs.run)
 app.command("replay")(views.replay)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from ledgerflow.events import job_payloads as j
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events import payloads as p
 from ledgerflow.events import webhook_payloads as w
@@ -64,6 +65,25 @@ SAMPLES: list[p.Payload] = [
     ),
     w.WebhookUpdated(id="h", url="http://example.com/y", events=("run.*",), active=False),
     w.WebhookDeleted(id="h"),
+    j.JobSubmitted(
+        job_id="j",
+        name="train",
+        kind="distributed",
+        entry_point="pkg.mod:loop",
+        params={"lr": "0.1"},
+        cpus=2,
+        gpus=0.5,
+        memory=1 << 30,
+        num_workers=2,
+        experiment_id="1",
+        run_id="r",
+        runtime="ray://head:10001",
+        project={"name": "p", "python_env": "python_env.yaml"},
+    ),
+    j.JobStarted(job_id="j", host="node-1", log_path="/data/jobs/j/output.log"),
+    j.JobFinished(job_id="j", log_tail="done"),
+    j.JobFailed(job_id="j", error="exit status 1: ValueError: x", log_tail="Traceback ..."),
+    j.JobCancelled(job_id="j", reason="no longer needed"),
 ]
 
 
