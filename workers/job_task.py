@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ KILL_GRACE_S = 5.0
 TAIL_BYTES = 64 * 1024
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _live: set[subprocess.Popen[bytes]] = set()
+_live_lock = threading.Lock()
+_closing = False  # set by stop_all: no job process may start after it
 RUN_STATUS = {"FINISHED": "FINISHED", "FAILED": "FAILED", "CANCELLED": "KILLED"}
 
 
@@ -119,32 +122,38 @@ def supervise(
     cancelled: Callable[[], bool],
 ) -> tuple[int, bool]:
     """Run `argv` to its end or until `cancelled()`; (exit status, whether cancelled)."""
-    with log_path.open("ab") as log:
+    with log_path.open("ab") as log, _live_lock:
+        if _closing:
+            raise RuntimeError("the process that runs this job is exiting")
         proc = subprocess.Popen(
             argv, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         _live.add(proc)
-        try:
-            while True:
-                try:
-                    return proc.wait(POLL_S), False
-                except subprocess.TimeoutExpired:
-                    pass
-                if cancelled():
-                    _stop(proc)
-                    return proc.returncode, True
-        except BaseException:
-            _stop(proc)
-            raise
-        finally:
-            _live.discard(proc)
+    try:
+        while True:
+            try:
+                return proc.wait(POLL_S), False
+            except subprocess.TimeoutExpired:
+                pass
+            if cancelled():
+                _stop(proc)
+                return proc.returncode, True
+    except BaseException:
+        _stop(proc)
+        raise
+    finally:
+        _live.discard(proc)
 
 
 def stop_all() -> None:
     """Stop every job process this process supervises (it is exiting: an inline job
     must not outlive the process that would record its end)."""
-    for proc in list(_live):
+    global _closing
+    with _live_lock:  # a job starting now either is in _live or sees _closing
+        _closing = True
+        procs = list(_live)
+    for proc in procs:
         _stop(proc, grace=1.0)
 
 
