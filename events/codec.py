@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ledgerflow.events.bundle_payloads import BUNDLE_PAYLOADS
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import CorruptEvent
 from ledgerflow.events.model_payloads import MODEL_PAYLOADS
@@ -72,7 +73,7 @@ class EventRegistry:
         return data
 
 
-REGISTRY = EventRegistry((*ALL_PAYLOADS, *MODEL_PAYLOADS, *WEBHOOK_PAYLOADS))
+REGISTRY = EventRegistry((*ALL_PAYLOADS, *MODEL_PAYLOADS, *WEBHOOK_PAYLOADS, *BUNDLE_PAYLOADS))
 
 
 def encode_data(payload: Payload) -> str:
