@@ -82,6 +82,10 @@ def test_a_sklearn_model_becomes_an_onnx_bundle_that_answers_like_the_original(
     types = [e.type for e in _events(bundles) if e.stream == f"bundle:{bundle.id}"]
     assert types == [BundleRequested.TYPE, BundleBuilt.TYPE]
 
+    backend: Any = lf.Client()._backend
+    backend.projector.rebuild()  # the view is a fold of the log: a replay gives it back
+    assert lf.bundles.list("iris", 1) == [bundle]
+
 
 def test_a_pytorch_model_becomes_torchscript_and_onnx_bundles_within_tolerance(
     bundles: Path,
