@@ -8,6 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from ledgerflow.cli import (
+    bundles,
     demo,
     events,
     experiments,
@@ -71,6 +72,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(events.app, name="events")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(bundles.app, name="bundle")
 app.command("replay")(views.replay)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)

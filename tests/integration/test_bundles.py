@@ -233,3 +233,41 @@ def test_setting_the_policy_alias_builds_the_bundles_once(bundles: Path) -> None
     assert len(lf.bundles.list("price", include_failed=True)) == 1
     manifest = json.loads(json.dumps(bundle.manifest))
     assert manifest["parity"]["passed"]
+
+
+def test_the_cli_builds_lists_shows_and_downloads_bundles(bundles: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from typer.testing import CliRunner
+
+    from ledgerflow.cli.app import app
+
+    X, y = _iris()
+    with lf.start_run():
+        lf.sklearn.log_model(
+            LogisticRegression(max_iter=500).fit(X, y), name="model", input_example=X[:5],
+            registered_model_name="cli",
+        )  # fmt: skip
+    runner = CliRunner()
+    uri = ["--tracking-uri", str(bundles)]
+    built = runner.invoke(app, [*uri, "bundle", "build", "models:/cli/1", "-t", "onnx", "--json"])
+    assert built.exit_code == 0, built.output
+    [doc] = json.loads(built.output)
+    assert doc["status"] == "built" and doc["target"] == "onnx"
+
+    listed = runner.invoke(app, [*uri, "bundle", "list", "cli", "1"])
+    assert listed.exit_code == 0 and doc["id"] in listed.output
+    shown = runner.invoke(app, [*uri, "bundle", "show", doc["id"]])
+    assert shown.exit_code == 0 and "model.onnx" in shown.output and "max |diff|" in shown.output
+    dst = bundles.parent / "cli-bundle"
+    fetched = runner.invoke(app, [*uri, "bundle", "download", doc["id"], str(dst)])
+    assert fetched.exit_code == 0 and verify(dst) == []
+
+    failed = runner.invoke(app, [*uri, "bundle", "build", "models:/cli/1", "-t", "savedmodel"])
+    assert failed.exit_code == 1 and "cannot be converted to savedmodel" in failed.output
+    bad = runner.invoke(
+        app, [*uri, "bundle", "policy", "set", "cli", "--on-alias", "x", "-t", "tflite"]
+    )
+    assert bad.exit_code == 1 and "choose from" in bad.output
+    ok = runner.invoke(app, [*uri, "bundle", "policy", "set", "cli", "--on-alias", "champion"])
+    assert ok.exit_code == 0
+    assert lf.Client().get_registered_model("cli").tags["ledgerflow.bundle.on_alias"] == "champion"
