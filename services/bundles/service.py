@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ledgerflow.events import bundle_payloads as b
 from ledgerflow.events.bundle_entities import Bundle
 from ledgerflow.events.envelope import uuid7
-from ledgerflow.events.errors import InvalidInput, Timeout
+from ledgerflow.events.errors import InvalidInput, LedgerflowError, Timeout
 from ledgerflow.events.payloads import Payload
 from ledgerflow.services.artifacts import ArtifactStore
 from ledgerflow.services.bundles import files
@@ -168,7 +168,10 @@ class BundleService:
             return b.BundleFailed(id=r.id, reason=str(answer["error"]))
         manifest = answer["manifest"]
         prefix = files.bundle_prefix(r.name, r.version, r.target, r.id)
-        uri = files.store_bundle(self.artifacts, prefix, work / r.id)
+        try:
+            uri = files.store_bundle(self.artifacts, prefix, work / r.id)
+        except (LedgerflowError, OSError) as e:
+            return b.BundleFailed(id=r.id, reason=f"storing the bundle failed: {e}")
         return b.BundleBuilt(
             id=r.id, artifact_uri=uri, runtime=manifest["runtime"]["name"],
             size_bytes=manifest["size_bytes"], max_abs_diff=manifest["parity"]["max_abs_diff"],

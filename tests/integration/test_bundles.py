@@ -231,8 +231,12 @@ def test_setting_the_policy_alias_builds_the_bundles_once(bundles: Path) -> None
     again = PolicyRunner(backend.log, BundleService.for_backend(backend), backend.projector.engine)
     assert again.run_once() == 0
     assert len(lf.bundles.list("price", include_failed=True)) == 1
-    manifest = json.loads(json.dumps(bundle.manifest))
-    assert manifest["parity"]["passed"]
+    assert lf.bundles.get(bundle.id) == bundle and bundle.manifest["parity"]["passed"]
+
+    lf.bundles.clear_policy("price")
+    assert "ledgerflow.bundle.on_alias" not in client.get_registered_model("price").tags
+    client.set_registered_model_alias("price", "champion", 1)
+    assert runner.run_once() == 0
 
 
 def test_the_cli_builds_lists_shows_and_downloads_bundles(bundles: Path) -> None:
