@@ -275,3 +275,22 @@ def test_the_cli_builds_lists_shows_and_downloads_bundles(bundles: Path) -> None
     ok = runner.invoke(app, [*uri, "bundle", "policy", "set", "cli", "--on-alias", "champion"])
     assert ok.exit_code == 0
     assert lf.Client().get_registered_model("cli").tags["ledgerflow.bundle.on_alias"] == "champion"
+
+
+def test_a_traced_bundle_that_breaks_parity_ends_as_failed_with_the_difference(
+    bundles: Path,
+) -> None:
+    from tests.integration._bundle_models import Branchy
+
+    x = np.array([[0.5, -0.2, 1.0], [0.3, -1.0, 0.9]], dtype=np.float32)
+    with lf.start_run():
+        lf.pytorch.log_model(
+            Branchy(), name="model", input_example=x, serialization_format="pickle",
+            registered_model_name="branchy",
+        )  # fmt: skip
+    built = lf.bundles.build("models:/branchy/1")
+    assert [b.status for b in built] == ["failed", "failed"]
+    for b in built:
+        assert b.reason is not None and b.reason.startswith("parity broken on input 1")
+        assert "beyond rtol=0.0001, atol=1e-05" in b.reason
+    assert lf.bundles.list("branchy") == []
