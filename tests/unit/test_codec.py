@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from ledgerflow.events import bundle_payloads as b
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events import payloads as p
 from ledgerflow.events import webhook_payloads as w
@@ -64,6 +65,16 @@ SAMPLES: list[p.Payload] = [
     ),
     w.WebhookUpdated(id="h", url="http://example.com/y", events=("run.*",), active=False),
     w.WebhookDeleted(id="h"),
+    b.BundleRequested(id="b", name="m", version=1, target="onnx", source="/m", trigger="alias:x"),
+    b.BundleBuilt(
+        id="b",
+        artifact_uri="/a/b",
+        runtime="onnxruntime",
+        size_bytes=10,
+        max_abs_diff=1e-7,
+        manifest={"parity": {"rtol": 1e-4, "passed": True}, "files": [{"path": "model.onnx"}]},
+    ),
+    b.BundleFailed(id="b", reason="parity broken on input 1"),
 ]
 
 
