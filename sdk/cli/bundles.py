@@ -177,10 +177,16 @@ def policy_run(ctx: typer.Context) -> None:
 
     backend = state(ctx).embedded()
     backend.refresh()
-    runner = PolicyRunner(backend.log, BundleService.for_backend(backend), backend.projector.engine)
+    service = BundleService.for_backend(backend)
+    service.runtime.start()  # Ray installs its own SIGTERM handler: ours must come after
+    runner = PolicyRunner(backend.log, service, backend.projector.engine)
+    start = runner.cursor()  # pinned before saying so: aliases set from now on are seen
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    output.note("building bundles when policy aliases are set; Ctrl-C or SIGTERM stops")
+    output.note(
+        f"building bundles when policy aliases are set, after log position {start.encode()}; "
+        "Ctrl-C or SIGTERM stops"
+    )
     try:
         runner.run(stop)
     except KeyboardInterrupt:
