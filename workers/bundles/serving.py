@@ -4,7 +4,7 @@ TorchScript, a small HTTP server (`serve.py`, standard library plus the runtime)
 SavedModel bundles are served by TensorFlow Serving itself, which expects
 `/models/<name>/<version>/saved_model.pb`: the bundle already has that layout.
 The server answers `POST /predict` with `{"inputs": [[...], ...]}` and
-`GET /health`, on port 8080.
+`GET /health`, on port 8080 (or $PORT, on $HOST).
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("0.0.0.0", @PORT@), Handler).serve_forever()
+    port = int(os.environ.get("PORT", "@PORT@"))
+    ThreadingHTTPServer((os.environ.get("HOST", "0.0.0.0"), port), Handler).serve_forever()
 '''
 
 _ONNX_LOADER = """import onnxruntime as ort
