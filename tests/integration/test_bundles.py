@@ -294,3 +294,17 @@ def test_a_traced_bundle_that_breaks_parity_ends_as_failed_with_the_difference(
         assert b.reason is not None and b.reason.startswith("parity broken on input 1")
         assert "beyond rtol=0.0001, atol=1e-05" in b.reason
     assert lf.bundles.list("branchy") == []
+
+
+def test_bundles_through_a_gateway_url_say_they_need_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledgerflow import _backend
+
+    monkeypatch.setenv("LEDGERFLOW_SPOOL_DIR", str(tmp_path / "spool"))
+    client = lf.Client("http://127.0.0.1:9")
+    try:
+        with pytest.raises(lf.LedgerflowError, match="bundles are built next to the event log"):
+            client.list_bundles("iris")
+    finally:
+        _backend.close_all()
