@@ -9,6 +9,7 @@ requested bundles at once and reads their end from the view later.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from collections.abc import Sequence
@@ -27,11 +28,19 @@ from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.registry.service import RegistryService
 from ledgerflow.services.tracking import TrackingService
 from ledgerflow.workers.bundles.build import TARGETS_BY_FLAVOR, BuildRequest, build_bundle
-from ledgerflow.workers.runtime import Handle, Resources, Runtime, TaskFailed, runtime_for
+from ledgerflow.workers.runtime import (
+    Handle,
+    Resources,
+    Runtime,
+    TaskCancelled,
+    TaskFailed,
+    runtime_for,
+)
 
 if TYPE_CHECKING:
     from ledgerflow.services.bootstrap import Backend
 
+logger = logging.getLogger("ledgerflow.bundles")
 _runtimes: dict[str, Runtime] = {}
 _runtimes_lock = threading.Lock()
 
@@ -129,8 +138,9 @@ class BundleService:
             raise
         if not wait:
             threading.Thread(
-                target=self._finish, args=(handles, work, actor), name="bundle-build", daemon=True
-            ).start()
+                target=self._finish_logged, args=(handles, work, actor), name="bundle-build",
+                daemon=True,
+            ).start()  # fmt: skip
             return [self.queries.get_bundle(r.id) for r in requested]
         self._finish(handles, work, actor)
         return [self.queries.get_bundle(r.id) for r in requested]
@@ -153,6 +163,15 @@ class BundleService:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
+    def _finish_logged(
+        self, handles: list[tuple[b.BundleRequested, Handle]], work: Path, actor: str
+    ) -> None:
+        """`_finish` in a thread nobody joins: a failure to record is logged, not lost."""
+        try:
+            self._finish(handles, work, actor)
+        except Exception:
+            logger.exception("recording the end of bundles %s failed", [r.id for r, _ in handles])
+
     def _outcome(self, r: b.BundleRequested, handle: Handle, work: Path) -> Payload:
         """What the task answered, as the event that ends the bundle."""
         try:
@@ -163,6 +182,12 @@ class BundleService:
             self.runtime.cancel(handle)
             return b.BundleFailed(
                 id=r.id, reason=f"the conversion took longer than {self.task_timeout_s:g} s"
+            )
+        except TaskCancelled:
+            return b.BundleFailed(id=r.id, reason="the conversion task was cancelled")
+        except Exception as e:  # the worker died, Ray went away: the bundle must still end
+            return b.BundleFailed(
+                id=r.id, reason=f"the conversion task was lost: {type(e).__name__}: {e}"
             )
         if "error" in answer:
             return b.BundleFailed(id=r.id, reason=str(answer["error"]))

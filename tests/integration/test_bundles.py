@@ -308,3 +308,22 @@ def test_bundles_through_a_gateway_url_say_they_need_the_log(
             client.list_bundles("iris")
     finally:
         _backend.close_all()
+
+
+def test_without_waiting_the_bundle_is_requested_at_once_and_ends_later(bundles: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.integration.webhook_receiver import wait_until
+
+    X, y = _iris()
+    with lf.start_run():
+        lf.sklearn.log_model(
+            LogisticRegression(max_iter=500).fit(X, y), name="model", input_example=X[:3],
+            registered_model_name="later",
+        )  # fmt: skip
+    [bundle] = lf.bundles.build("models:/later/1", targets=["onnx"], wait=False)
+    assert bundle.status == "requested" and bundle.artifact_uri is None
+    assert lf.bundles.list("later") == []
+    wait_until(lambda: lf.bundles.get(bundle.id).status != "requested", 120)
+    assert lf.bundles.get(bundle.id).status == "built"
+    assert [b.id for b in lf.bundles.list("later", 1)] == [bundle.id]
