@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ledgerflow.events.bundle_payloads import BUNDLE_PAYLOADS
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import CorruptEvent
 from ledgerflow.events.job_payloads import JOB_PAYLOADS
@@ -73,7 +74,9 @@ class EventRegistry:
         return data
 
 
-REGISTRY = EventRegistry((*ALL_PAYLOADS, *MODEL_PAYLOADS, *WEBHOOK_PAYLOADS, *JOB_PAYLOADS))
+REGISTRY = EventRegistry(
+    (*ALL_PAYLOADS, *MODEL_PAYLOADS, *WEBHOOK_PAYLOADS, *JOB_PAYLOADS, *BUNDLE_PAYLOADS)
+)
 
 
 def encode_data(payload: Payload) -> str:

@@ -57,7 +57,7 @@ _LAZY = {
 
 # Submodules reachable as attributes (`lf.pyfunc.load_model`), imported on first use.
 _SUBMODULES = frozenset(
-    {"models", "pyfunc", "sklearn", "pytorch", "tensorflow", "onnx", "webhooks", "jobs"}
+    {"models", "pyfunc", "sklearn", "pytorch", "tensorflow", "onnx", "webhooks", "jobs", "bundles"}
 )
 
 

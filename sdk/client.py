@@ -30,8 +30,10 @@ from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
     from ledgerflow._ports import BackendPort, QueriesPort, WebhooksPort
+    from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
+    from ledgerflow.services.bundles.service import BundleService
 
 
 class Client(RegistryMethods):
@@ -358,6 +360,45 @@ class Client(RegistryMethods):
     def list_webhook_deliveries(self, name: str, max_results: int = 100) -> list[WebhookDelivery]:
         """The latest delivery attempts to a webhook, newest first."""
         return self._webhooks(refresh=True).list_deliveries(name, max_results)
+
+    # bundles -------------------------------------------------------------------------
+    def _bundles(self) -> BundleService:
+        """The bundle service next to the log: conversions run where the log is (on the
+        Ray that LEDGERFLOW_RAY_ADDRESS names), so they need the embedded backend."""
+        from ledgerflow.services.bootstrap import Backend
+        from ledgerflow.services.bundles.service import BundleService
+
+        backend = self._backend
+        if not isinstance(backend, Backend):
+            raise InvalidInput(
+                f"{self.tracking_uri}: bundles are built next to the event log; use a data "
+                "directory or LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB (not a gateway URL)",
+                field="tracking_uri",
+            )
+        backend.refresh()
+        return BundleService.for_backend(backend)
+
+    def build_bundles(
+        self, model_uri: str, targets: Sequence[str] | None = None, *, wait: bool = True
+    ) -> list[Bundle]:
+        """Convert the model version `model_uri` names (`models:/name/1`, `models:/name@prod`)
+        into deployable bundles, one per target (`onnx`, `torchscript`, `savedmodel`; all
+        its flavor supports when None), each checked for parity with the original."""
+        return self._bundles().build(model_uri, targets, wait=wait, actor=self._actor)
+
+    def list_bundles(
+        self, name: str, version: int | str | None = None, *, include_failed: bool = False
+    ) -> list[Bundle]:
+        """The built bundles of a model or of one of its versions (failed ones too if asked)."""
+        return self._bundles().list_bundles(name, version, include_failed=include_failed)
+
+    def get_bundle(self, bundle_id: str) -> Bundle:
+        return self._bundles().get_bundle(bundle_id)
+
+    def download_bundle(self, bundle_id: str, dst_path: str | None = None) -> str:
+        """Copy a built bundle's files into `dst_path` (a new temporary folder if None)."""
+        dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="ledgerflow-bundle-"))
+        return str(self._bundles().download(bundle_id, dst))
 
 
 def _kv(x: Any) -> tuple[str, Any]:

@@ -8,6 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from ledgerflow.cli import (
+    bundles,
     demo,
     events,
     experiments,
@@ -75,6 +76,7 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(jobs.app, name="jobs")
 app.command("train")(jobs.train)
 app.command("run")(jobs.run)
+app.add_typer(bundles.app, name="bundle")
 app.command("replay")(views.replay)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from ledgerflow.events import bundle_payloads as b
 from ledgerflow.events import job_payloads as j
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events import payloads as p
@@ -84,6 +85,16 @@ SAMPLES: list[p.Payload] = [
     j.JobFinished(job_id="j", log_tail="done"),
     j.JobFailed(job_id="j", error="exit status 1: ValueError: x", log_tail="Traceback ..."),
     j.JobCancelled(job_id="j", reason="no longer needed"),
+    b.BundleRequested(id="b", name="m", version=1, target="onnx", source="/m", trigger="alias:x"),
+    b.BundleBuilt(
+        id="b",
+        artifact_uri="/a/b",
+        runtime="onnxruntime",
+        size_bytes=10,
+        max_abs_diff=1e-7,
+        manifest={"parity": {"rtol": 1e-4, "passed": True}, "files": [{"path": "model.onnx"}]},
+    ),
+    b.BundleFailed(id="b", reason="parity broken on input 1"),
 ]
 
 

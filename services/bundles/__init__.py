@@ -1,0 +1,1 @@
+"""Deployable bundles: build requests, conversion on Ray, and the alias policy."""

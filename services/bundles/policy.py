@@ -1,0 +1,159 @@
+"""Bundle policy: build bundles when an alias (say `champion`) is set on a model version.
+
+The policy is per model, stored as two registered-model tags, so it is an
+ordinary registry event and shows wherever tags do:
+
+    ledgerflow.bundle.on_alias = champion[,prod]
+    ledgerflow.bundle.targets  = onnx[,torchscript]    (absent: every target of the flavor)
+
+`PolicyRunner` subscribes to `model.alias_set` events and builds the bundles a
+policy asks for. Its cursor lives in the views database but outside the views
+(its own metadata, like the webhook cursors), so `ledgerflow replay` never makes
+it build everything again. The cursor moves after each event is handled; an
+event handled again after a crash finds its bundles already built and builds
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, Text, select
+
+from ledgerflow.events import model_payloads as m
+from ledgerflow.events.envelope import Recorded, now_ms
+from ledgerflow.events.errors import InvalidInput, LedgerflowError
+from ledgerflow.events.log import Checkpoint, EventLog, Item
+from ledgerflow.services.bundles.service import BundleService, check_targets
+from ledgerflow.services.projector.sql import upsert
+from ledgerflow.services.registry.decide import check_alias
+
+logger = logging.getLogger("ledgerflow.bundles.policy")
+
+ON_ALIAS_TAG = "ledgerflow.bundle.on_alias"
+TARGETS_TAG = "ledgerflow.bundle.targets"
+ACTOR = "ledgerflow-bundle-policy"
+
+POLICY = MetaData()
+CURSORS = Table(
+    "bundle_policy_cursors",
+    POLICY,
+    Column("runner", Text, primary_key=True),
+    Column("position", Text, nullable=True),
+    Column("updated_time", BigInteger, nullable=False),
+)
+_READY: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class Policy:
+    aliases: frozenset[str]
+    targets: list[str] | None
+
+
+def policy_tags(on_alias: Sequence[str] | str, targets: Sequence[str] | None) -> dict[str, str]:
+    """The model tags that store a policy, checked."""
+    aliases = [on_alias] if isinstance(on_alias, str) else list(on_alias)
+    if not aliases:
+        raise InvalidInput("name at least one alias that triggers builds", field="on_alias")
+    tags = {ON_ALIAS_TAG: ",".join(check_alias(a.strip()) for a in aliases)}
+    chosen = check_targets(targets)
+    if chosen is not None:
+        tags[TARGETS_TAG] = ",".join(chosen)
+    return tags
+
+
+def policy_from_tags(tags: Mapping[str, str]) -> Policy | None:
+    raw = tags.get(ON_ALIAS_TAG, "")
+    aliases = frozenset(a.strip() for a in raw.split(",") if a.strip())
+    if not aliases:
+        return None
+    targets = tags.get(TARGETS_TAG)
+    return Policy(aliases, check_targets(targets.split(",")) if targets else None)
+
+
+def wants_build(policy: Policy | None, alias: str) -> bool:
+    return policy is not None and alias in policy.aliases
+
+
+class PolicyRunner:
+    """Follows the log from its cursor and builds what the policies ask for."""
+
+    def __init__(
+        self, log: EventLog, service: BundleService, engine: Engine, runner: str = "default"
+    ) -> None:
+        self.log = log
+        self.service = service
+        self.engine = engine
+        self.runner = runner
+        if engine not in _READY:
+            POLICY.create_all(engine)
+            _READY.add(engine)
+
+    def cursor(self) -> Checkpoint:
+        """Where this runner resumes; the head of the log the first time it runs, so a new
+        runner does not build bundles for every alias ever set."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(CURSORS.c.position).where(CURSORS.c.runner == self.runner)
+            ).first()
+        if row is None:
+            head = self.log.head()
+            self._save(head)
+            return head
+        return Checkpoint.parse(row.position or "")
+
+    def _save(self, at: Checkpoint) -> None:
+        with self.engine.begin() as conn:
+            upsert(conn, CURSORS, ("runner",), [
+                {"runner": self.runner, "position": at.encode(), "updated_time": now_ms()}
+            ])  # fmt: skip
+
+    def run_once(self) -> int:
+        """Handle everything appended since the cursor; how many bundles were built."""
+        return self._consume(
+            self.log.subscribe(self.cursor(), [m.ModelAliasSet.TYPE], follow=False)
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Follow the log until `stop` is set."""
+        self._consume(self.log.subscribe(self.cursor(), [m.ModelAliasSet.TYPE], stop=stop))
+
+    def _consume(self, items: Iterable[Item]) -> int:
+        at = self.cursor()
+        built = 0
+        for item in items:
+            if isinstance(item, Recorded) and isinstance(item.event.data, m.ModelAliasSet):
+                built += self._handle(item.event.data)
+            at = at.advance(item)
+            self._save(at)
+        return built
+
+    def _handle(self, d: m.ModelAliasSet) -> int:
+        try:
+            tags = self.service.registry.queries.get_registered_model(d.name).tags
+            policy = policy_from_tags(tags)
+            if policy is None or not wants_build(policy, d.alias):
+                return 0
+            trigger = f"alias:{d.alias}"
+            done = {
+                b.target
+                for b in self.service.list_bundles(d.name, d.version)
+                if b.trigger == trigger
+            }
+            targets = policy.targets
+            if targets is not None:
+                targets = [t for t in targets if t not in done]
+            if done and not targets:  # handled before a crash moved the cursor past it
+                return 0
+            bundles = self.service.build(
+                f"models:/{d.name}/{d.version}", targets, wait=True, trigger=trigger, actor=ACTOR
+            )
+        except LedgerflowError as e:  # a model or version deleted since: nothing to build
+            logger.warning("bundle policy skipped %s v%s@%s: %s", d.name, d.version, d.alias, e)
+            return 0
+        return sum(1 for b in bundles if b.status == "built")

@@ -1,0 +1,232 @@
+"""Bundle commands: request conversions, run them through the Runtime, record the end.
+
+`build` appends one `bundle.requested` per target, submits one task per target
+to the runtime (Ray, or inline in tests), and when each answers appends
+`bundle.built` (after storing the files) or `bundle.failed` with the reason.
+With `wait=False` a thread waits for the tasks, so the caller gets the
+requested bundles at once and reads their end from the view later.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ledgerflow.events import bundle_payloads as b
+from ledgerflow.events.bundle_entities import Bundle
+from ledgerflow.events.envelope import uuid7
+from ledgerflow.events.errors import InvalidInput, LedgerflowError, Timeout
+from ledgerflow.events.payloads import Payload
+from ledgerflow.services.artifacts import ArtifactStore
+from ledgerflow.services.bundles import files
+from ledgerflow.services.commands import Committer
+from ledgerflow.services.projector.bundle_queries import BundleQueries
+from ledgerflow.services.registry.service import RegistryService
+from ledgerflow.services.tracking import TrackingService
+from ledgerflow.workers.bundles.build import TARGETS_BY_FLAVOR, BuildRequest, build_bundle
+from ledgerflow.workers.runtime import (
+    Handle,
+    Resources,
+    Runtime,
+    TaskCancelled,
+    TaskFailed,
+    runtime_for,
+)
+
+if TYPE_CHECKING:
+    from ledgerflow.services.bootstrap import Backend
+
+logger = logging.getLogger("ledgerflow.bundles")
+_runtimes: dict[str, Runtime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def shared_runtime(address: str) -> Runtime:
+    """One runtime per Ray address per process: starting Ray takes seconds."""
+    with _runtimes_lock:
+        found = _runtimes.get(address)
+        if found is None:
+            found = _runtimes[address] = runtime_for(address)
+        return found
+
+
+def check_targets(targets: Sequence[str] | None) -> list[str] | None:
+    if targets is None:
+        return None
+    if isinstance(targets, str):
+        targets = [t for t in targets.split(",") if t.strip()]
+    chosen = [t.strip().lower() for t in targets]
+    unknown = sorted(set(chosen) - set(b.TARGETS))
+    if unknown or not chosen:
+        raise InvalidInput(
+            f"bundle targets {unknown or '[]'}: choose from {', '.join(b.TARGETS)}",
+            field="targets",
+        )
+    return list(dict.fromkeys(chosen))
+
+
+class BundleService:
+    def __init__(
+        self,
+        committer: Committer,
+        queries: BundleQueries,
+        registry: RegistryService,
+        tracking: TrackingService,
+        artifacts: ArtifactStore,
+        runtime: Runtime,
+        *,
+        task_timeout_s: float = 1800.0,
+    ) -> None:
+        self._committer = committer
+        self.queries = queries
+        self.registry = registry
+        self.tracking = tracking
+        self.artifacts = artifacts
+        self.runtime = runtime
+        self.task_timeout_s = task_timeout_s
+
+    @classmethod
+    def for_backend(cls, backend: Backend, runtime: Runtime | None = None) -> BundleService:
+        """Wired from an embedded backend; tasks go to LEDGERFLOW_RAY_ADDRESS unless a
+        runtime is given."""
+        settings = backend.settings
+        return cls(
+            Committer(backend.log, backend.projector, settings.projection_timeout_s),
+            BundleQueries(backend.queries.engine),
+            backend.registry,
+            backend.tracking,
+            backend.artifacts,
+            runtime or shared_runtime(settings.ray_address),
+        )
+
+    def build(
+        self,
+        model_uri: str,
+        targets: Sequence[str] | None = None,
+        *,
+        wait: bool = True,
+        trigger: str = "manual",
+        actor: str,
+    ) -> list[Bundle]:
+        """Build `targets` (every target the model's flavor has, when None) of the version
+        `model_uri` (`models:/name/3`, `models:/name@champion`...) names. With `wait`,
+        the bundles as they ended (built or failed); without, as requested."""
+        mv = self.registry.resolve_models_uri(model_uri)
+        chosen = check_targets(targets)
+        work = files.scratch()
+        try:
+            model_dir = files.local_model_dir(mv, self.tracking, work / "model")
+            if chosen is None:
+                flavors = files.flavors_of(model_dir)
+                found = [TARGETS_BY_FLAVOR[f] for f in TARGETS_BY_FLAVOR if f in flavors]
+                chosen = list(found[0]) if found else ["onnx"]  # fails with the reason
+            requested = [
+                b.BundleRequested(
+                    id=uuid7(), name=mv.name, version=mv.version, target=t,
+                    source=mv.source, trigger=trigger,
+                )
+                for t in chosen
+            ]  # fmt: skip
+            self._committer.commit(requested, actor)
+            handles = [(r, self._submit(r, model_dir, work)) for r in requested]
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        if not wait:
+            threading.Thread(
+                target=self._finish_logged, args=(handles, work, actor), name="bundle-build",
+                daemon=True,
+            ).start()  # fmt: skip
+            return [self.queries.get_bundle(r.id) for r in requested]
+        self._finish(handles, work, actor)
+        return [self.queries.get_bundle(r.id) for r in requested]
+
+    def _submit(self, r: b.BundleRequested, model_dir: Path, work: Path) -> Handle:
+        request = BuildRequest(
+            bundle_id=r.id, name=r.name, version=r.version, target=r.target, source=r.source,
+            model_dir=str(model_dir), out_dir=str(work / r.id),
+        )  # fmt: skip
+        return self.runtime.submit(
+            build_bundle, request, name=f"bundle-{r.target}-{r.id}", resources=Resources(cpus=1)
+        )
+
+    def _finish(
+        self, handles: list[tuple[b.BundleRequested, Handle]], work: Path, actor: str
+    ) -> None:
+        try:
+            for request, handle in handles:
+                self._committer.commit([self._outcome(request, handle, work)], actor)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _finish_logged(
+        self, handles: list[tuple[b.BundleRequested, Handle]], work: Path, actor: str
+    ) -> None:
+        """`_finish` in a thread nobody joins: a failure to record is logged, not lost."""
+        try:
+            self._finish(handles, work, actor)
+        except Exception:
+            logger.exception("recording the end of bundles %s failed", [r.id for r, _ in handles])
+
+    def _outcome(self, r: b.BundleRequested, handle: Handle, work: Path) -> Payload:
+        """What the task answered, as the event that ends the bundle."""
+        try:
+            answer: dict[str, Any] = self.runtime.result(handle, timeout=self.task_timeout_s)
+        except TaskFailed as e:
+            return b.BundleFailed(id=r.id, reason=f"the conversion task crashed: {e.error}")
+        except Timeout:
+            self.runtime.cancel(handle)
+            return b.BundleFailed(
+                id=r.id, reason=f"the conversion took longer than {self.task_timeout_s:g} s"
+            )
+        except TaskCancelled:
+            return b.BundleFailed(id=r.id, reason="the conversion task was cancelled")
+        except Exception as e:  # the worker died, Ray went away: the bundle must still end
+            return b.BundleFailed(
+                id=r.id, reason=f"the conversion task was lost: {type(e).__name__}: {e}"
+            )
+        if "error" in answer:
+            return b.BundleFailed(id=r.id, reason=str(answer["error"]))
+        manifest = answer["manifest"]
+        prefix = files.bundle_prefix(r.name, r.version, r.target, r.id)
+        try:
+            uri = files.store_bundle(self.artifacts, prefix, work / r.id)
+        except (LedgerflowError, OSError) as e:
+            return b.BundleFailed(id=r.id, reason=f"storing the bundle failed: {e}")
+        return b.BundleBuilt(
+            id=r.id, artifact_uri=uri, runtime=manifest["runtime"]["name"],
+            size_bytes=manifest["size_bytes"], max_abs_diff=manifest["parity"]["max_abs_diff"],
+            manifest=manifest,
+        )  # fmt: skip
+
+    # reads ---------------------------------------------------------------------------
+    def list_bundles(
+        self, name: str, version: int | str | None = None, *, include_failed: bool = False
+    ) -> list[Bundle]:
+        """Built bundles of a model, or of one version; failed ones too when asked."""
+        self.registry.queries.get_registered_model(name)
+        v = int(version) if version is not None else None
+        if v is not None:
+            self.registry.queries.get_model_version(name, v)
+        states = ("built", "failed", "requested") if include_failed else ("built",)
+        return self.queries.list_bundles(name, v, states)
+
+    def get_bundle(self, bundle_id: str) -> Bundle:
+        return self.queries.get_bundle(bundle_id)
+
+    def download(self, bundle_id: str, dst: Path) -> Path:
+        """The bundle's files, as its manifest lists them, copied into `dst`."""
+        bundle = self.queries.get_bundle(bundle_id)
+        if bundle.status != "built":
+            raise InvalidInput(
+                f"bundle {bundle_id} is {bundle.status}, not built; only built bundles have files"
+                + (f" ({bundle.reason})" if bundle.reason else ""),
+                field="bundle_id",
+            )
+        prefix = files.bundle_prefix(bundle.name, bundle.version, bundle.target, bundle.id)
+        listed = [str(f["path"]) for f in bundle.manifest.get("files", [])]
+        return files.fetch_bundle(self.artifacts, prefix, listed, dst)
