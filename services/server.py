@@ -1,10 +1,12 @@
 """`ledgerflow server`: every service in one process, like `mlflow server`.
 
-The gateway (REST), the projector (following the log, so views stay fresh even
-when a writer died between its append and its projection) and the webhook
-dispatcher share one backend. On the embedded default a small team shares one
-machine this way, with nothing else to run; the same settings as the separate
-services apply, so it also runs on Kafka and PostgreSQL.
+The gateway (REST, and gRPC with --grpc-port), the projector (following the log,
+so views stay fresh even when a writer died between its append and its
+projection), the webhook dispatcher and the bundle policy runner (builds bundles
+when a policy alias is set; Ray starts on the first build) share one backend.
+On the embedded default a small team shares one machine this way, with nothing
+else to run; the same settings as the separate services apply, so it also runs
+on Kafka and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from collections.abc import Callable
 
 from ledgerflow.events.settings import Settings
-from ledgerflow.services.bootstrap import bootstrap
+from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway import server as gateway
 from ledgerflow.services.projector.service import ProjectorService
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
@@ -44,10 +46,14 @@ def serve_all(
         backend.projector.engine,
         reader=backend.queries.engine,  # the projector beside it keeps the views current
     )
+    policies = threading.Thread(
+        target=_guarded, args=(_bundle_policies(backend), stop), name="bundles", daemon=True
+    )
     try:
         backend.refresh()
         projecting.start()
         dispatcher.start()
+        policies.start()
         gateway.serve(
             settings,
             host,
@@ -62,11 +68,26 @@ def serve_all(
         stop.set()
         dispatcher.stop()
         projecting.join(10)
+        policies.join(10)
         backend.close()
+
+
+def _bundle_policies(backend: Backend) -> Callable[[threading.Event], None]:
+    """The bundle policy runner's loop (imports Ray's wrapper only when it runs)."""
+
+    def run(stop: threading.Event) -> None:
+        from ledgerflow.services.bundles.policy import PolicyRunner
+        from ledgerflow.services.bundles.service import BundleService
+
+        PolicyRunner(backend.log, BundleService.for_backend(backend), backend.projector.engine).run(
+            stop
+        )
+
+    return run
 
 
 def _guarded(run: Callable[[threading.Event], None], stop: threading.Event) -> None:
     try:
         run(stop)
-    except Exception:  # the gateway keeps serving; commands still project inline
-        logger.exception("the projector stopped")
+    except Exception:  # the gateway keeps serving; the others go on without this one
+        logger.exception("%s stopped", threading.current_thread().name)

@@ -149,3 +149,38 @@ def test_the_server_refuses_to_serve_another_gateway(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 1
     assert "serves a data directory" in out.stderr and "Traceback" not in out.stderr
+
+
+POLICY = """
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+import ledgerflow as lf
+
+X = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
+y = (X[:, 0] > 0).astype("int64")
+with lf.start_run() as run:
+    lf.sklearn.log_model(LogisticRegression().fit(X, y), name="model", input_example=X[:5])
+mv = lf.register_model(f"runs:/{run.info.run_id}/model", "policy-model")
+lf.bundles.set_policy("policy-model", on_alias=["champion"], targets=["onnx"])
+lf.Client().set_registered_model_alias("policy-model", "champion", mv.version)
+print(mv.version)
+"""
+
+
+def test_the_server_builds_bundles_when_a_policy_alias_is_set(
+    server: GatewayProcess, tmp_path: Path
+) -> None:
+    env = python_env() | {
+        "LEDGERFLOW_TRACKING_URI": server.url,
+        "LEDGERFLOW_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    out = subprocess.run(
+        [PYTHON, "-c", POLICY], env=env, capture_output=True, text=True, timeout=180,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    version = int(out.stdout.strip().splitlines()[-1])
+    local = lf.Client(str(server.data_dir))
+    wait_until(lambda: bool(local.list_bundles("policy-model", version)), 240)
+    [bundle] = local.list_bundles("policy-model", version)
+    assert bundle.target == "onnx" and bundle.status == "built"
