@@ -116,7 +116,12 @@ def test_writers_through_a_gateway_on_kafka_and_a_projector_group_with_a_killed_
             while not views.checkpoint().covers(head):
                 assert time.monotonic() < deadline, "the projectors did not catch up"
                 time.sleep(0.2)
-            assert views.dead_letter_count() == 0
+            # Writers racing to create the shared model: the losers' model.created is
+            # refused (and register_model carries on); nothing else may be refused.
+            refused = views.dead_letters()
+            assert all(
+                d["type"] == "model.created" and "already exists" in d["reason"] for d in refused
+            ), refused
             got = dump_views(engine)
             assert len(got["runs"]) == WRITERS * RUNS
             assert len(got["metric_points"]) == WRITERS * RUNS * STEPS * 2
