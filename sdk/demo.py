@@ -194,11 +194,11 @@ def _build_bundles(candidates: list[Trained]) -> list[Built]:
             bundles = lf.bundles.build(uri, targets=targets[t.framework])
         except LedgerflowError as e:
             out += [
-                Built(t.version, t.framework, target, None, str(e))
+                Built(t.version, t.framework, target, None, error=str(e))
                 for target in targets[t.framework]
             ]
             continue
-        out += [Built(t.version, t.framework, b.target, b, b.reason) for b in bundles]
+        out += [Built(t.version, t.framework, b.target, b) for b in bundles]
     return out
 
 

@@ -57,17 +57,22 @@ class TrainingJob:
 
 @dataclass(frozen=True)
 class Built:
-    """One bundle the demo asked for: `bundle` is None when the build itself raised."""
+    """One bundle the demo asked for: `bundle` is None when the build itself raised, with
+    `error` saying why."""
 
     version: int
     framework: str
     target: str
     bundle: Bundle | None
-    reason: str | None
+    error: str | None = None
 
     @property
     def status(self) -> str:
         return self.bundle.status if self.bundle is not None else "failed"
+
+    @property
+    def reason(self) -> str | None:
+        return self.bundle.reason if self.bundle is not None else self.error
 
 
 def _where(settings: Settings) -> str:
