@@ -71,6 +71,11 @@ class Built:
         return self.bundle.status if self.bundle is not None else "failed"
 
     @property
+    def built(self) -> Bundle | None:
+        """The bundle when it was built, else None."""
+        return self.bundle if self.bundle is not None and self.bundle.status == "built" else None
+
+    @property
     def reason(self) -> str | None:
         return self.bundle.reason if self.bundle is not None else self.error
 
@@ -215,7 +220,7 @@ def _print_bundles(console: Any, bundles: list[Built]) -> None:
         ["version", "framework", "target", "status", "size", "runtime", "parity max diff"],
     )
     for b in bundles:
-        built = b.bundle if b.bundle is not None and b.bundle.status == "built" else None
+        built = b.built
         table.add_row(
             str(b.version),
             b.framework,
@@ -234,10 +239,10 @@ def _print_bundles(console: Any, bundles: list[Built]) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
-    built = [b.bundle for b in bundles if b.bundle is not None and b.bundle.status == "built"]
-    if built:
+    count = sum(b.built is not None for b in bundles)
+    if count:
         console.print(
-            f"  {len(built)} of {len(bundles)} built; files under models/{REGISTERED_MODEL}/"
+            f"  {count} of {len(bundles)} built; files under models/{REGISTERED_MODEL}/"
             "<version>/bundles/ in the artifact store",
             highlight=False,
         )
