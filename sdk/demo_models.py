@@ -3,11 +3,14 @@
 Both read scikit-learn's bundled 8x8 digit images (no download) as float32 arrays of
 shape (n, 8, 8, 1) scaled to [0, 1], and return float32 class probabilities of shape
 (n, 10): one signature, so whichever wins can be served without knowing its framework.
-Each trains in a nested run that records its params, one point per epoch of train/val
-loss and accuracy, its test metrics and a confusion matrix, logs the model as
-`cnn-digits` and registers it as the next version of `digits-cnn`, the way the MLflow
-walkthrough the demo follows does. TensorFlow, torch, scikit-learn and numpy are
-imported inside the functions, so importing this module stays cheap.
+Each trains as a Ray job (`keras_job`, `torch_job`: the function `lf.jobs.submit` runs
+in a fresh process) that logs into the job's run: its params, one point per epoch of
+train/val loss and accuracy, its test metrics and a confusion matrix, and the model as
+`cnn-digits`, the way the MLflow walkthrough the demo follows does. The submitting
+process then registers each run's model as the next version of `digits-cnn`
+(`register`), in a fixed order whichever job ends first. TensorFlow, torch,
+scikit-learn and numpy are imported inside the functions, so importing this module
+stays cheap.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import ledgerflow as lf
 
 if TYPE_CHECKING:
+    from ledgerflow.entities import Run
     from ledgerflow.models import ModelSignature
 
 SEED = 42
@@ -119,7 +123,12 @@ def _params(framework: str, epochs: int, s: Splits) -> dict[str, Any]:
 
 
 # Keras -----------------------------------------------------------------------------------
-def train_keras(s: Splits, epochs: int) -> Trained:
+def keras_job(epochs: int) -> None:
+    """The Keras job: train and log into the job's run (LEDGERFLOW_RUN_ID)."""
+    train_keras(load_digits(), epochs)
+
+
+def train_keras(s: Splits, epochs: int) -> None:
     """The walkthrough's CNN, sized for 8x8 images, fitted with validation data."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     from tensorflow import keras
@@ -141,7 +150,7 @@ def train_keras(s: Splits, epochs: int) -> Trained:
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
         metrics=["accuracy"],
     )
-    with lf.start_run(run_name="keras-cnn", nested=True, tags={"role": "candidate"}) as run:
+    with lf.start_run(tags={"role": "candidate"}):  # resumes the job's run
         lf.log_params(_params("keras", epochs, s))
         started = time.perf_counter()
         history = model.fit(
@@ -163,8 +172,10 @@ def train_keras(s: Splits, epochs: int) -> Trained:
                 },
                 step=i + 1,
             )
+        _report("keras", history["val_accuracy"])
         test_loss, test_accuracy = model.evaluate(s.x_test, s.y_test, verbose=0)
-        _log_test_metrics(s, model.predict(s.x_test, verbose=0), test_loss, test_accuracy, epochs)
+        probs = model.predict(s.x_test, verbose=0)
+        _log_test_metrics(s, probs, test_loss, test_accuracy, epochs, seconds)
         # artifact_path= is MLflow's older spelling of name=, kept as the walkthrough has it
         lf.tensorflow.log_model(
             model,
@@ -172,8 +183,7 @@ def train_keras(s: Splits, epochs: int) -> Trained:
             signature=signature(),
             input_example=s.x_train[:3],
         )
-        run_id = run.info.run_uuid  # MLflow's older name for run_id, as in the walkthrough
-        return _register("keras", run_id, float(test_loss), float(test_accuracy), seconds)
+        print(f"keras: test_accuracy {test_accuracy:.3f}, model logged as {ARTIFACT}")
 
 
 # PyTorch ---------------------------------------------------------------------------------
@@ -199,7 +209,12 @@ def _torch_cnn() -> Any:
     return DigitsCNN()
 
 
-def train_torch(s: Splits, epochs: int) -> Trained:
+def torch_job(epochs: int) -> None:
+    """The PyTorch job: train and log into the job's run (LEDGERFLOW_RUN_ID)."""
+    train_torch(load_digits(), epochs)
+
+
+def train_torch(s: Splits, epochs: int) -> None:
     """The PyTorch twin: same layers, optimizer, batch size and epochs, a plain loop."""
     import torch
 
@@ -207,12 +222,12 @@ def train_torch(s: Splits, epochs: int) -> Trained:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # batches of 32 8x8 images: thread hand-offs cost more than they save
     try:
-        return _fit_torch(s, epochs, _torch_cnn())
+        _fit_torch(s, epochs, _torch_cnn())
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_torch(s: Splits, epochs: int, model: Any) -> Trained:
+def _fit_torch(s: Splits, epochs: int, model: Any) -> None:
     import torch
     import torch.nn.functional as F
 
@@ -231,9 +246,10 @@ def _fit_torch(s: Splits, epochs: int, model: Any) -> Trained:
         probs = torch.softmax(logits, 1).numpy()
         return float(F.cross_entropy(logits, target)), float(accuracy), probs
 
-    with lf.start_run(run_name="pytorch-cnn", nested=True, tags={"role": "candidate"}) as run:
+    with lf.start_run(tags={"role": "candidate"}):  # resumes the job's run
         lf.log_params(_params("pytorch", epochs, s))
         started = time.perf_counter()
+        val_history = []
         for epoch in range(1, epochs + 1):
             model.train()
             total_loss, hits = 0.0, 0
@@ -247,6 +263,7 @@ def _fit_torch(s: Splits, epochs: int, model: Any) -> Trained:
                 total_loss += loss.item() * len(batch)
                 hits += int((logits.argmax(1) == y[batch]).sum())
             val_loss, val_accuracy, _ = evaluate(s.x_val, s.y_val)
+            val_history.append(val_accuracy)
             lf.log_metrics(
                 {
                     "train_loss": total_loss / len(y),
@@ -257,17 +274,24 @@ def _fit_torch(s: Splits, epochs: int, model: Any) -> Trained:
                 step=epoch,
             )
         seconds = time.perf_counter() - started
+        _report("pytorch", val_history)
         test_loss, test_accuracy, probs = evaluate(s.x_test, s.y_test)
-        _log_test_metrics(s, probs, test_loss, test_accuracy, epochs)
+        _log_test_metrics(s, probs, test_loss, test_accuracy, epochs, seconds)
         lf.pytorch.log_model(
             model, name=ARTIFACT, signature=signature(), input_example=s.x_train[:3]
         )
-        return _register("pytorch", run.info.run_id, test_loss, test_accuracy, seconds)
+        print(f"pytorch: test_accuracy {test_accuracy:.3f}, model logged as {ARTIFACT}")
 
 
 # both ------------------------------------------------------------------------------------
+def _report(framework: str, val_accuracy: list[float]) -> None:
+    """One line per epoch in the job's log, which the demo shows."""
+    for epoch, value in enumerate(val_accuracy, start=1):
+        print(f"{framework}: epoch {epoch}/{len(val_accuracy)} val_accuracy {value:.3f}")
+
+
 def _log_test_metrics(
-    s: Splits, probs: Any, test_loss: float, test_accuracy: float, epochs: int
+    s: Splits, probs: Any, test_loss: float, test_accuracy: float, epochs: int, seconds: float
 ) -> None:
     import numpy as np
     from sklearn.metrics import confusion_matrix
@@ -278,6 +302,7 @@ def _log_test_metrics(
             "test_loss": float(test_loss),
             "test_accuracy": float(test_accuracy),
             "test_misclassified": float(np.sum(predicted != s.y_test)),
+            "train_seconds": seconds,
         },
         step=epochs,
     )
@@ -288,14 +313,23 @@ def _log_test_metrics(
     )
 
 
-def _register(
-    framework: str, run_id: str, test_loss: float, test_accuracy: float, seconds: float
-) -> Trained:
-    """Register the run's model as the next version of REGISTERED_MODEL."""
-    model_uri = f"runs:/{run_id}/{ARTIFACT}"
+def register(run: Run) -> Trained:
+    """Register a finished job's model as the next version of REGISTERED_MODEL, with what
+    its run logged."""
+    framework = run.data.params["framework"]
+    m = run.data.metrics
+    model_uri = f"runs:/{run.info.run_id}/{ARTIFACT}"
     mv = lf.register_model(
         model_uri,
         REGISTERED_MODEL,
-        tags={"framework": framework, "test_accuracy": f"{test_accuracy:.4f}"},
+        tags={"framework": framework, "test_accuracy": f"{m['test_accuracy']:.4f}"},
     )
-    return Trained(framework, run_id, model_uri, test_loss, test_accuracy, seconds, int(mv.version))
+    return Trained(
+        framework=framework,
+        run_id=run.info.run_id,
+        model_uri=model_uri,
+        test_loss=m["test_loss"],
+        test_accuracy=m["test_accuracy"],
+        train_seconds=m["train_seconds"],
+        version=int(mv.version),
+    )

@@ -15,8 +15,10 @@ def demo(
         int, typer.Option("--epochs", min=1, help="How many epochs each model trains.")
     ] = 5,
 ) -> None:
-    """Train a Keras and a PyTorch CNN on digits, register both, alias the better one
-    champion, and load it back in a fresh process to predict."""
+    """Train a Keras and a PyTorch CNN on digits as two jobs on Ray (LEDGERFLOW_RAY_ADDRESS,
+    a local Ray by default), register both, alias the better one champion, build bundles
+    of both versions (TorchScript and ONNX, SavedModel and ONNX) checked for parity, and
+    load the champion in a fresh process to predict."""
     from ledgerflow.demo import run_demo
 
     run_demo(epochs=epochs, tracking_uri=state(ctx).settings().tracking_uri)

@@ -1,4 +1,5 @@
-"""The main job: `run_demo` in its own process, then everything read back through Client."""
+"""The main job: `run_demo` in its own process (training jobs on a local Ray, bundles),
+then everything read back through Client."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 import ledgerflow as lf
 from ledgerflow import _backend
 from ledgerflow.entities import Run
+from ledgerflow.events.bundle_entities import Bundle
 from ledgerflow.models import Model
+from ledgerflow.services.jobs.queries import Job
 from tests.conftest import PYTHON, python_env
 
 pytestmark = pytest.mark.slow
@@ -25,6 +28,8 @@ EXPERIMENT = "ledgerflow-demo-digits"
 REGISTERED = "digits-cnn"
 CHAMPION_URI = f"models:/{REGISTERED}@champion"
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+BUNDLE_TARGETS = {1: {"savedmodel", "onnx"}, 2: {"torchscript", "onnx"}}  # keras, pytorch
+BUNDLE_FILES = {"savedmodel": "saved_model.pb", "onnx": "model.onnx", "torchscript": "model.pt"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class DemoResult:
     client: lf.Client
     parent: Run
     children: list[Run]  # keras-cnn, then pytorch-cnn
+    jobs: list[Job]  # oldest first
+    bundles: list[Bundle]  # failed ones too
 
     def child(self, run_id: str) -> Run:
         return next(r for r in self.children if r.info.run_id == run_id)
@@ -66,7 +73,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
         (r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id),
         key=lambda r: r.info.start_time,
     )
-    yield DemoResult(data_dir, out.stdout, client, parents[0], children)
+    jobs = sorted(lf.jobs.list_jobs(tracking_uri=str(data_dir)), key=lambda j: j.submitted_time)
+    bundles = client.list_bundles(REGISTERED, include_failed=True)
+    yield DemoResult(data_dir, out.stdout, client, parents[0], children, jobs, bundles)
     _backend.close_all()
 
 
@@ -205,6 +214,60 @@ def test_both_versions_load_with_pyfunc_and_answer_in_the_same_layout(tracking: 
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
 
 
+# jobs ----------------------------------------------------------------------------------
+def test_each_child_run_is_the_run_of_a_training_job_that_finished_on_a_local_ray(
+    demo: DemoResult,
+) -> None:
+    assert [(j.name, j.status, j.runtime, j.kind) for j in demo.jobs] == [
+        ("keras-cnn", "FINISHED", "local", "function"),
+        ("pytorch-cnn", "FINISHED", "local", "function"),
+    ]
+    assert [j.run_id for j in demo.jobs] == [r.info.run_id for r in demo.children]
+    for job, run in zip(demo.jobs, demo.children, strict=True):
+        assert run.data.tags["ledgerflow.job_id"] == job.job_id
+        assert run.data.tags["mlflow.source.type"] == "JOB"
+        assert run.data.tags["mlflow.parentRunId"] == demo.parent.info.run_id
+        assert job.params == {"epochs": str(EPOCHS)}
+        assert job.error is None
+
+
+def test_each_jobs_log_holds_its_training_output(demo: DemoResult) -> None:
+    for job in demo.jobs:
+        framework = "keras" if job.name == "keras-cnn" else "pytorch"
+        log = lf.jobs.logs(job.job_id, tracking_uri=str(demo.data_dir))
+        assert f"{framework}: epoch {EPOCHS}/{EPOCHS} val_accuracy" in log
+        assert f"{framework}: test_accuracy" in log
+
+
+# bundles -------------------------------------------------------------------------------
+def test_each_version_gets_its_frameworks_bundles_built_with_parity_recorded(
+    demo: DemoResult,
+) -> None:
+    by_version = {v: {b.target for b in demo.bundles if b.version == v} for v in BUNDLE_TARGETS}
+    assert by_version == BUNDLE_TARGETS
+    assert len(demo.bundles) == 4
+    for bundle in demo.bundles:
+        assert (bundle.status, bundle.reason) == ("built", None), bundle.target
+        assert bundle.max_abs_diff is not None and bundle.max_abs_diff <= 1e-3
+        parity = bundle.manifest["parity"]
+        assert parity["passed"] is True
+        assert parity["max_abs_diff"] == bundle.max_abs_diff
+        assert bundle.size_bytes is not None and bundle.size_bytes > 0
+
+
+def test_each_built_bundle_downloads_with_every_file_its_manifest_lists(
+    demo: DemoResult, tmp_path: Path
+) -> None:
+    from ledgerflow.workers.bundles.manifest import verify
+
+    for bundle in demo.bundles:
+        folder = Path(demo.client.download_bundle(bundle.id, str(tmp_path / bundle.id)))
+        assert verify(folder) == [], bundle.target
+        paths = [str(f["path"]) for f in bundle.manifest["files"]]
+        assert any(p.endswith(BUNDLE_FILES[bundle.target]) for p in paths), paths
+        assert "Dockerfile" in paths
+
+
 # printout ------------------------------------------------------------------------------
 def test_the_printout_shows_the_fresh_process_predictions_of_the_champion(
     demo: DemoResult,
@@ -237,6 +300,20 @@ def test_the_printout_names_runs_versions_aliases_the_data_directory_and_next_st
     assert f"val_accuracy per epoch ({EPOCHS} points)" in out
     assert f"ledgerflow runs show {champion.run_id}" in out
     assert "ledgerflow events tail --type 'model.*'" in out
+
+
+def test_the_printout_shows_each_job_and_each_bundle_with_size_runtime_and_parity(
+    demo: DemoResult,
+) -> None:
+    out = demo.stdout
+    for job in demo.jobs:
+        assert re.search(rf"^{job.name}\s+{job.job_id}\s+FINISHED\s+{job.run_id}", out, re.M)
+        assert f"{job.name} job log (last lines):" in out
+    for b in demo.bundles:
+        assert b.runtime is not None and b.max_abs_diff is not None
+        row = rf"^{b.version}\s+\w+\s+{b.target}\s+built\s+\d+ KiB\s+{b.runtime}\s+"
+        assert re.search(row + re.escape(f"{b.max_abs_diff:.2e}"), out, re.M), b.target
+    assert "4 of 4 built" in out
 
 
 # without running the demo --------------------------------------------------------------
@@ -278,3 +355,39 @@ def test_the_demo_refuses_an_epoch_count_that_is_not_a_positive_whole_number(
     with pytest.raises(InvalidInput, match="epochs"):
         run_demo(epochs=epochs, tracking_uri=str(tmp_path / "data"))
     assert not (tmp_path / "data").exists()
+
+
+def test_a_failed_bundle_is_printed_with_its_reason_among_the_built_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rich.console import Console
+
+    from ledgerflow.demo_summary import Built, _print_bundles
+
+    def bundle(target: str, status: str, reason: str | None = None) -> Bundle:
+        built = status == "built"
+        return Bundle(
+            id=f"id-{target}", name=REGISTERED, version=1, target=target, status=status,
+            source="s", trigger="manual", creation_timestamp=0, last_updated_timestamp=0,
+            runtime="tensorflow-serving" if built else None, size_bytes=2048 if built else None,
+            max_abs_diff=0.0 if built else None, reason=reason,
+        )  # fmt: skip
+
+    _print_bundles(
+        Console(width=120),
+        [
+            Built(1, "keras", "savedmodel", bundle("savedmodel", "built")),
+            Built(
+                1, "keras", "onnx", bundle("onnx", "failed", "Keras to ONNX needs tf2onnx"), None
+            ),
+            Built(2, "pytorch", "onnx", None, error="cannot reach Ray at 'auto'"),
+        ],
+    )
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^1\s+keras\s+savedmodel\s+built\s+2 KiB\s+tensorflow-serving\s+0\.00e\+00", out, re.M
+    )
+    assert re.search(r"^1\s+keras\s+onnx\s+failed\s+-\s+-\s+-", out, re.M)
+    assert "version 1 onnx failed: Keras to ONNX needs tf2onnx" in out
+    assert "version 2 onnx failed: cannot reach Ray at 'auto'" in out
+    assert "1 of 3 built" in out

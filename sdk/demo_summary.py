@@ -1,0 +1,277 @@
+"""What `ledgerflow demo` prints at the end: runs, jobs, versions, bundles, predictions.
+
+Kept apart from the demo's steps (demo.py) so each reads on its own; everything shown
+is read back through `Client` except what the fresh process answered.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import ledgerflow as lf
+from ledgerflow.demo_models import REGISTERED_MODEL
+
+if TYPE_CHECKING:
+    from ledgerflow.client import Client
+    from ledgerflow.demo_models import Trained
+    from ledgerflow.events.bundle_entities import Bundle
+    from ledgerflow.events.settings import Settings
+
+EXPERIMENT = "ledgerflow-demo-digits"
+CHAMPION_URI = f"models:/{REGISTERED_MODEL}@champion"
+SHOWN_PREDICTIONS = 12
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the fresh process predicted for the test images, and how long it took."""
+
+    loader_module: str
+    run_id: str
+    predictions: list[int]
+    labels: list[int]
+    seconds: float
+
+    @property
+    def accuracy(self) -> float:
+        return sum(p == y for p, y in zip(self.predictions, self.labels, strict=True)) / len(
+            self.labels
+        )
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One training job as it ended, with the candidate its run became."""
+
+    job_id: str
+    name: str
+    status: str
+    run_id: str
+    runtime: str
+    log_tail: list[str]
+    trained: Trained
+
+
+@dataclass(frozen=True)
+class Built:
+    """One bundle the demo asked for: `bundle` is None when the build itself raised, with
+    `error` saying why."""
+
+    version: int
+    framework: str
+    target: str
+    bundle: Bundle | None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        return self.bundle.status if self.bundle is not None else "failed"
+
+    @property
+    def built(self) -> Bundle | None:
+        """The bundle when it was built, else None."""
+        return self.bundle if self.bundle is not None and self.bundle.status == "built" else None
+
+    @property
+    def reason(self) -> str | None:
+        return self.bundle.reason if self.bundle is not None else self.error
+
+
+def _where(settings: Settings) -> str:
+    return settings.tracking_uri if settings.is_remote else str(settings.data_dir)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _table(title: str, columns: list[str]) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    for col in columns:
+        table.add_column(col, no_wrap=True, min_width=32 if col == "run id" else None)
+    return table
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1024:.0f} KiB" if n < 1024 * 1024 else f"{n / (1024 * 1024):.1f} MiB"
+
+
+def print_summary(
+    client: Client,
+    experiment_id: str,
+    parent_id: str,
+    jobs: list[TrainingJob],
+    bundles: list[Built],
+    served: Served,
+    elapsed: float,
+) -> None:
+    from rich.console import Console
+
+    from ledgerflow.events.settings import load_settings
+
+    console = Console()
+    experiment = client.get_experiment(experiment_id)
+    parent = client.get_run(parent_id)
+    candidates = [job.trained for job in jobs]
+    by_run = {t.run_id: t for t in candidates}
+    console.print(f"\n[bold]Ledgerflow demo[/] finished in {elapsed:.1f} s")
+    console.print(f"experiment [cyan]{experiment.name}[/] (id {experiment.experiment_id})")
+
+    runs = _table("runs", ["run", "run id", "status", "val acc", "test acc"])
+    for run in [parent, *(client.get_run(t.run_id) for t in candidates)]:
+        m = run.data.metrics
+        name = run.info.run_name if run is parent else f"└ {run.info.run_name}"
+        runs.add_row(
+            name,
+            run.info.run_id,
+            run.info.status,
+            _fmt(m.get("val_accuracy")),
+            _fmt(m.get("test_accuracy", m.get("champion_test_accuracy"))),
+        )
+    console.print(runs)
+    _print_jobs(console, jobs)
+    for t in candidates:
+        history = client.get_metric_history(t.run_id, "val_accuracy")
+        console.print(
+            f"[bold]{t.framework}[/]: trained in {t.train_seconds:.1f} s, "
+            f"test_loss {t.test_loss:.3f}, test_accuracy {t.test_accuracy:.3f}\n"
+            f"  val_accuracy per epoch ({len(history)} points): "
+            f"{', '.join(f'{p.value:.3f}' for p in history)}\n"
+            f"  model: {t.model_uri}",
+            highlight=False,
+        )
+
+    versions = _table(
+        f"registered model {REGISTERED_MODEL}", ["version", "framework", "aliases", "run id"]
+    )
+    for t in sorted(candidates, key=lambda c: c.version):
+        mv = client.get_model_version(REGISTERED_MODEL, t.version)
+        versions.add_row(
+            str(mv.version), mv.tags.get("framework", ""), ", ".join(mv.aliases), mv.run_id or ""
+        )
+    console.print(versions)
+    _print_bundles(console, bundles)
+    champion = client.get_model_version_by_alias(REGISTERED_MODEL, "champion")
+    files = client.get_model_version_download_uri(REGISTERED_MODEL, champion.version)
+    console.print("the champion's files, an MLflow model directory:", highlight=False)
+    console.print(f"  {files}", highlight=False, soft_wrap=True)
+
+    console.print(
+        f"\n[bold]fresh-process predictions[/] of {CHAMPION_URI} (version {champion.version})\n"
+        f"  a new Python process loaded run {served.run_id}'s model\n"
+        f"  with ledgerflow.pyfunc (via {served.loader_module}) in {served.seconds:.1f} s:",
+        highlight=False,
+    )
+    shown = range(min(SHOWN_PREDICTIONS, len(served.labels)))
+    console.print("  label      " + " ".join(f"{served.labels[i]:>2}" for i in shown))
+    console.print("  predicted  " + " ".join(f"{served.predictions[i]:>2}" for i in shown))
+    logged = by_run[champion.run_id].test_accuracy if champion.run_id in by_run else None
+    console.print(
+        f"  accuracy on all {len(served.labels)} test images: {served.accuracy:.3f} "
+        f"(the run logged test_accuracy {_fmt(logged)})",
+        highlight=False,
+    )
+
+    settings = load_settings(tracking_uri=lf.get_tracking_uri())
+    where = _where(settings)
+    console.print(f"\ndata directory: [green]{where}[/]")
+    console.print("\n[bold]next steps[/]")
+    if where != _where(load_settings()):  # the commands below would look elsewhere
+        console.print(f"  export LEDGERFLOW_TRACKING_URI={where}")
+    exe = _ledgerflow_command()
+    for cmd in (
+        f"{exe} runs list --experiment {EXPERIMENT}",
+        f"{exe} runs show {champion.run_id}",
+        f"{exe} metrics history {champion.run_id} val_accuracy",
+        f"{exe} events tail --type 'model.*'",
+        f"{exe} jobs list",
+        f"{exe} bundle list {REGISTERED_MODEL}",
+        f'{_python_command()} -c "import ledgerflow.pyfunc as p; '
+        f"print(p.load_model('{CHAMPION_URI}').metadata.to_dict()['flavors'])\"",
+    ):
+        console.print(f"  {cmd}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_jobs(console: Any, jobs: list[TrainingJob]) -> None:
+    table = _table(
+        f"training jobs on Ray ({jobs[0].runtime})", ["job", "job id", "status", "run id"]
+    )
+    for job in jobs:
+        table.add_row(job.name, job.job_id, job.status, job.run_id)
+    console.print(table)
+    for job in jobs:
+        console.print(f"[bold]{job.name}[/] job log (last lines):", highlight=False)
+        for line in job.log_tail:
+            console.print(f"  {line}", markup=False, highlight=False)
+
+
+def _print_bundles(console: Any, bundles: list[Built]) -> None:
+    """One row per bundle; a failed one's reason follows the table, since it can be long."""
+    table = _table(
+        "bundles",
+        ["version", "framework", "target", "status", "size", "runtime", "parity max diff"],
+    )
+    for b in bundles:
+        built = b.built
+        table.add_row(
+            str(b.version),
+            b.framework,
+            b.target,
+            b.status,
+            _size(built.size_bytes if built else None),
+            (built.runtime or "-") if built else "-",
+            f"{built.max_abs_diff:.2e}" if built and built.max_abs_diff is not None else "-",
+        )
+    console.print(table)
+    for b in bundles:
+        if b.status != "built":
+            console.print(
+                f"  version {b.version} {b.target} failed: {b.reason or 'no reason recorded'}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    count = sum(b.built is not None for b in bundles)
+    if count:
+        console.print(
+            f"  {count} of {len(bundles)} built; files under models/{REGISTERED_MODEL}/"
+            "<version>/bundles/ in the artifact store",
+            highlight=False,
+        )
+
+
+def _ledgerflow_command() -> str:
+    """How the user can run the CLI from here: `ledgerflow` if it is on the PATH, else the
+    script next to this interpreter (e.g. `.venv/bin/ledgerflow` before activating)."""
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("ledgerflow"):
+        return "ledgerflow"
+    script = Path(sys.executable).parent / "ledgerflow"
+    return _short(script) if script.exists() else "ledgerflow"
+
+
+def _python_command() -> str:
+    """This interpreter as the user can type it: `python` once the environment that has
+    the `ledgerflow` command is active, else its path (e.g. `.venv/bin/python`)."""
+    import shutil
+
+    return "python" if shutil.which("ledgerflow") else _short(sys.executable)
+
+
+def _short(path: os.PathLike[str] | str) -> str:
+    """`path` relative to the working directory when that is below it, else absolute."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
