@@ -72,7 +72,7 @@ class Checkpoint:
         offsets: dict[str, Position] = {}
         for part in text.split(","):
             name, sep, offset = part.rpartition("=")
-            if not sep or not name or not offset.lstrip("-").isdigit():
+            if not sep or not offset.lstrip("-").isdigit():
                 raise InvalidInput(
                     f"bad checkpoint {token!r}: expected N or PARTITION=N[,PARTITION=N...]",
                     field="after",
