@@ -44,7 +44,6 @@ class Stats:
     """What a projector process has done, for its metrics endpoint."""
 
     applied: int = 0
-    batches: int = 0
     retries: int = 0
     lag: dict[str, int] = field(default_factory=dict)  # partition -> events not yet applied
     assigned: list[str] = field(default_factory=list)
@@ -182,7 +181,6 @@ class ProjectorService:
                         self.projector.save_checkpoint(conn, stored, stored.advance_all(fresh))
                 with self.stats.lock:
                     self.stats.applied += len(fresh)
-                    self.stats.batches += 1
                 return len(fresh)
             except DBAPIError as e:
                 # Another member still applying a partition we were just given, or a

@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PYTHON, python_env
-from tests.integration.gateway_fixture import free_port
+from tests.conftest import PYTHON, free_port, python_env
 
 START_TIMEOUT_S = 60.0
 

@@ -60,7 +60,7 @@ def test_a_downloaded_onnx_bundle_serves_predictions_with_its_own_server(
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
-    from tests.integration.gateway_fixture import free_port
+    from tests.conftest import free_port
 
     X, y = load_iris(return_X_y=True)
     with lf.start_run():

@@ -4,7 +4,6 @@ event hub for its event streams as `ledgerflow gateway` has."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,14 +18,9 @@ from ledgerflow.services.artifacts import ArtifactStore
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway.app import create_app
 from ledgerflow.services.gateway.hub import QUEUE_SIZE, Hub
+from tests.conftest import free_port
 
 START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class GatewayThread:

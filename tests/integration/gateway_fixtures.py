@@ -25,7 +25,7 @@ from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.grpc_server import serve
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.proto import ledgerflow_pb2_grpc as pb_grpc
-from tests.integration.kafka_fixture import free_port
+from tests.conftest import free_port
 
 REDIS_ENV = "LEDGERFLOW_TEST_REDIS"
 HEARTBEAT_S = 0.3

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 ENV = "LEDGERFLOW_TEST_KAFKA"
 START_TIMEOUT_S = 15.0
 
@@ -33,12 +35,6 @@ def tansu_binary() -> Path:
     if not os.access(binary, os.X_OK):
         pytest.fail(f"the Tansu broker binary is missing or not executable: {binary}")
     return binary
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.integration.kafka_fixture import free_port
+from tests.conftest import free_port
 
 ENV = "LEDGERFLOW_TEST_S3"
 START_TIMEOUT_S = 30.0

@@ -253,7 +253,7 @@ def test_each_error_kind_has_its_status_code(error: LedgerflowError, code: grpc.
 def test_a_gateway_caps_its_grpc_subscriptions_instead_of_starving_its_reads(backend: Backend):
     from ledgerflow.services.gateway.grpc_server import serve
     from ledgerflow.services.gateway.proto import ledgerflow_pb2_grpc as pb_grpc
-    from tests.integration.kafka_fixture import free_port
+    from tests.conftest import free_port
 
     hub = Hub(backend.log).start()
     port = free_port()

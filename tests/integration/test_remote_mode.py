@@ -18,9 +18,9 @@ from ledgerflow.events.errors import Conflict, InvalidInput, NotFound, Unavailab
 from ledgerflow.events.settings import load_settings
 from ledgerflow.remote import RemoteBackend
 from ledgerflow.remote.spool import Claim, Spool, folder_for
+from tests.conftest import free_port
 from tests.integration.gateway_fixture import (  # noqa: F401
     GatewayThread,
-    free_port,
     gateway,
     remote,
     spool_dir,

@@ -20,10 +20,10 @@ from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.log import Checkpoint, CorruptRecord, Item
 from ledgerflow.events.settings import load_settings
 from ledgerflow.services.bootstrap import Backend
+from tests.conftest import free_port
 from tests.integration.eventlog_contract import tag_event
 from tests.integration.gateway_fixture import (  # noqa: F401
     GatewayThread,
-    free_port,
     gateway,
     remote,
     spool_dir,

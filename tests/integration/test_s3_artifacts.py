@@ -16,9 +16,9 @@ from minio import Minio
 from ledgerflow.events.errors import InvalidInput, NotFound, Unavailable
 from ledgerflow.services.artifacts import ArtifactStore, PresigningStore
 from ledgerflow.services.artifacts.s3 import S3ArtifactStore
+from tests.conftest import free_port
 from tests.integration import s3_fixture
 from tests.integration.artifact_store_contract import ArtifactStoreContract
-from tests.integration.kafka_fixture import free_port
 from tests.integration.s3_fixture import S3Endpoint
 
 s3_endpoint = s3_fixture.s3_endpoint

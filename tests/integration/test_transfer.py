@@ -14,8 +14,8 @@ import pytest
 from ledgerflow.events.errors import Conflict, InvalidInput, NotFound, Unavailable
 from ledgerflow.services.artifacts.s3 import S3ArtifactStore
 from ledgerflow.transfer import download_file, upload_file
+from tests.conftest import free_port
 from tests.integration import s3_fixture
-from tests.integration.kafka_fixture import free_port
 from tests.integration.s3_fixture import S3Endpoint
 
 s3_endpoint = s3_fixture.s3_endpoint
