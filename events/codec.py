@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ledgerflow.events.bundle_payloads import BUNDLE_PAYLOADS
+from ledgerflow.events.deployment_payloads import DEPLOYMENT_PAYLOADS, TRAFFIC_PAYLOADS
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import CorruptEvent
 from ledgerflow.events.job_payloads import JOB_PAYLOADS
@@ -75,7 +76,15 @@ class EventRegistry:
 
 
 REGISTRY = EventRegistry(
-    (*ALL_PAYLOADS, *MODEL_PAYLOADS, *WEBHOOK_PAYLOADS, *JOB_PAYLOADS, *BUNDLE_PAYLOADS)
+    (
+        *ALL_PAYLOADS,
+        *MODEL_PAYLOADS,
+        *WEBHOOK_PAYLOADS,
+        *JOB_PAYLOADS,
+        *BUNDLE_PAYLOADS,
+        *DEPLOYMENT_PAYLOADS,
+        *TRAFFIC_PAYLOADS,
+    )
 )
 
 

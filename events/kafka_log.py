@@ -63,6 +63,7 @@ CATEGORIES = {
     "webhook": "webhooks",
     "job": "jobs",
     "bundle": "jobs",
+    "traffic": "inference",
 }
 """Stream prefix -> topic category. Streams of any other prefix go to `other`."""
 TOPIC_CATEGORIES = sorted({*CATEGORIES.values(), "other"})

@@ -12,6 +12,7 @@ from ledgerflow.events import webhook_payloads as w
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode, decode_data, encode
 from ledgerflow.events.envelope import Event, uuid7
 from ledgerflow.events.errors import CorruptEvent
+from tests.unit.deployment_samples import DEPLOYMENT_SAMPLES
 
 SAMPLES: list[p.Payload] = [
     p.ExperimentCreated(experiment_id="1", name="exp", artifact_location="/a", tags={"t": "v"}),
@@ -95,6 +96,7 @@ SAMPLES: list[p.Payload] = [
         manifest={"parity": {"rtol": 1e-4, "passed": True}, "files": [{"path": "model.onnx"}]},
     ),
     b.BundleFailed(id="b", reason="parity broken on input 1"),
+    *DEPLOYMENT_SAMPLES,
 ]
 
 
