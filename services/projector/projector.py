@@ -22,6 +22,7 @@ from ledgerflow.events.errors import Timeout, Unavailable
 from ledgerflow.events.log import Checkpoint, CorruptRecord, EventLog, Item
 from ledgerflow.services.projector import (  # noqa: F401 - they register handlers
     bundle_handlers,
+    deployment_handlers,
     job_handlers,
     registry_handlers,
     webhook_handlers,
