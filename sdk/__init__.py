@@ -57,7 +57,18 @@ _LAZY = {
 
 # Submodules reachable as attributes (`lf.pyfunc.load_model`), imported on first use.
 _SUBMODULES = frozenset(
-    {"models", "pyfunc", "sklearn", "pytorch", "tensorflow", "onnx", "webhooks", "jobs", "bundles"}
+    {
+        "models",
+        "pyfunc",
+        "sklearn",
+        "pytorch",
+        "tensorflow",
+        "onnx",
+        "webhooks",
+        "jobs",
+        "bundles",
+        "deployments",
+    }
 )
 
 

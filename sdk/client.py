@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledgerflow._backend import backend_for
+from ledgerflow._deployment_methods import DeploymentMethods
 from ledgerflow.entities import (
     Experiment,
     FileInfo,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from ledgerflow.services.bundles.service import BundleService
 
 
-class Client(RegistryMethods):
+class Client(RegistryMethods, DeploymentMethods):
     def __init__(self, tracking_uri: str | None = None) -> None:
         from ledgerflow import fluent
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.channel import Channel
+from ledgerflow.remote.deployments import RemoteDeployments
 from ledgerflow.remote.events import RemoteLog
 from ledgerflow.remote.http import GatewayHTTP
 from ledgerflow.remote.queries import RemoteQueries
@@ -23,7 +24,7 @@ from ledgerflow.remote.tracking import RemoteTracking
 from ledgerflow.remote.webhooks import RemoteWebhooks
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import WebhooksPort
+    from ledgerflow._ports import DeploymentsPort, WebhooksPort
     from ledgerflow.events.settings import Settings
 
 EXIT_WAIT_S = 10.0
@@ -44,6 +45,7 @@ class RemoteBackend:
         self.registry = RemoteRegistry(channel)
         self.log = RemoteLog(channel)
         self.webhooks: WebhooksPort = RemoteWebhooks(channel)
+        self.deployments: DeploymentsPort = RemoteDeployments(channel)
         self.shipper.start()
 
     def refresh(self) -> None:

@@ -8,6 +8,7 @@ an alias appends the registry's `model.alias_set` in the same commit as
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -248,10 +249,10 @@ class DeploymentService:
     def get(self, name: str) -> Deployment:
         return self.queries.get(name)
 
-    def list(self) -> list[Deployment]:
+    def list(self) -> builtins.list[Deployment]:
         return self.queries.list()
 
-    def history(self, name: str, limit: int = 100) -> list[DeploymentChange]:
+    def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentChange]:
         return self.queries.history(name, limit)
 
 

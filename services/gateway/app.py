@@ -29,6 +29,7 @@ from ledgerflow.events.errors import (
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway import (
     artifact_routes,
+    deployment_routes,
     experiment_routes,
     ingest_routes,
     registry_routes,
@@ -155,6 +156,7 @@ def create_app(backend: Backend, hub: Hub | None = None) -> FastAPI:
         registry_routes,
         ingest_routes,
         webhook_routes,
+        deployment_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if hub is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 
 from sqlalchemy import Engine, select
@@ -35,7 +36,7 @@ class DeploymentQueries:
         with self.engine.connect() as conn:
             return [Deployment.from_dict(json.loads(r.state)) for r in conn.execute(query)]
 
-    def history(self, name: str, limit: int = 100) -> list[DeploymentChange]:
+    def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentChange]:
         """The latest `limit` events of the deployment, oldest first."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInput(f"limit must be a positive number, got {limit!r}", field="limit")

@@ -1,0 +1,152 @@
+"""Deployment methods of `lf.Client`: A/B tests of model versions, their traffic, canary
+plans, guardrails, promotion and rollback, and feedback on served requests.
+
+Embedded, they run the `DeploymentService` next to the log; against a gateway URL,
+its `/api/v1/deployments` routes, with the same answers and the same errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ledgerflow.events.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from ledgerflow._ports import BackendPort, DeploymentsPort
+    from ledgerflow.events import deployment_payloads as dp
+    from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
+    from ledgerflow.events.settings import Settings
+
+
+class DeploymentMethods:
+    """Mixed into Client, which provides the settings, the backend and the actor."""
+
+    _settings: Settings
+
+    @property
+    def tracking_uri(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def _backend(self) -> BackendPort:
+        raise NotImplementedError
+
+    @property
+    def _actor(self) -> str:
+        raise NotImplementedError
+
+    def _deployments(self, *, refresh: bool = False) -> DeploymentsPort:
+        """Where deployments are managed: the embedded service next to the log, or the
+        gateway's deployment routes in remote mode."""
+        backend = self._backend
+        if self._settings.is_remote:
+            from ledgerflow.remote import RemoteBackend
+
+            if isinstance(backend, RemoteBackend):
+                return backend.deployments
+        from ledgerflow.services.bootstrap import Backend
+        from ledgerflow.services.deployer.service import DeploymentService
+
+        if not isinstance(backend, Backend):
+            raise InvalidInput(
+                f"{self.tracking_uri} serves no deployments; use a data directory, "
+                "LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB, or a gateway URL",
+                field="tracking_uri",
+            )
+        if refresh:
+            backend.refresh()
+        return DeploymentService.for_backend(backend)
+
+    def create_deployment(
+        self,
+        name: str,
+        variants: Sequence[dp.VariantSpec | Mapping[str, object]],
+        baseline: str | None = None,
+        *,
+        description: str = "",
+        key_header: str = "X-Ledgerflow-Key",
+        key_field: str | None = None,
+        guardrails: Sequence[dp.Guardrail | Mapping[str, object]] = (),
+        plan: dp.CanaryPlan | Mapping[str, object] | None = None,
+    ) -> Deployment:
+        """An A/B test of model versions: `variants` are arms `{name, model, version,
+        bundle_id?, weight?, shadow?}`; the baseline (default: the first non-shadow
+        variant) is what others are compared with and what rollback returns to. With a
+        canary `plan`, traffic starts at its first step. See docs/deployments.md."""
+        return self._deployments().create(
+            name, variants, baseline, description=description, key_header=key_header,
+            key_field=key_field, guardrails=guardrails, plan=plan, actor=self._actor,
+        )  # fmt: skip
+
+    def get_deployment(self, name: str) -> Deployment:
+        return self._deployments(refresh=True).get(name)
+
+    def list_deployments(self) -> list[Deployment]:
+        return self._deployments(refresh=True).list()
+
+    def add_deployment_variant(
+        self, name: str, variant: dp.VariantSpec | Mapping[str, object]
+    ) -> Deployment:
+        return self._deployments().add_variant(name, variant, actor=self._actor)
+
+    def remove_deployment_variant(self, name: str, variant: str, reason: str = "") -> Deployment:
+        return self._deployments().remove_variant(name, variant, reason, actor=self._actor)
+
+    def set_deployment_traffic(
+        self, name: str, weights: Mapping[str, float], reason: str = ""
+    ) -> Deployment:
+        """The whole split (`{"a": 90, "b": 10}`): arms not named get 0. Setting traffic by
+        hand ends a running canary plan."""
+        return self._deployments().set_traffic(name, weights, reason, actor=self._actor)
+
+    def set_deployment_plan(
+        self, name: str, plan: dp.CanaryPlan | Mapping[str, object] | None
+    ) -> Deployment:
+        """Start a canary plan at its first step (None stops the running one)."""
+        return self._deployments().set_plan(name, plan, actor=self._actor)
+
+    def set_deployment_guardrails(
+        self, name: str, guardrails: Sequence[dp.Guardrail | Mapping[str, object]]
+    ) -> Deployment:
+        return self._deployments().set_guardrails(name, guardrails, actor=self._actor)
+
+    def pause_deployment(self, name: str, reason: str = "") -> Deployment:
+        """Stop canary steps and automatic rollback; traffic stays as it is."""
+        return self._deployments().pause(name, reason, actor=self._actor)
+
+    def resume_deployment(self, name: str) -> Deployment:
+        return self._deployments().resume(name, actor=self._actor)
+
+    def rollback_deployment(self, name: str, reason: str = "") -> Deployment:
+        """All traffic back to the baseline; a running plan stops."""
+        return self._deployments().rollback(name, reason, actor=self._actor)
+
+    def promote_deployment(
+        self, name: str, variant: str, alias: str | None = "champion", reason: str = ""
+    ) -> Deployment:
+        """All traffic to `variant`, which becomes the baseline; `alias` (None: none) moves
+        to its model version in the same commit."""
+        return self._deployments().promote(name, variant, alias, reason, actor=self._actor)
+
+    def delete_deployment(self, name: str) -> None:
+        self._deployments().delete(name, actor=self._actor)
+
+    def get_deployment_history(self, name: str, max_results: int = 100) -> list[DeploymentChange]:
+        """The deployment's latest events, oldest first: why traffic moved."""
+        return self._deployments(refresh=True).history(name, max_results)
+
+    def record_deployment_feedback(
+        self,
+        name: str,
+        request_id: str,
+        value: float | bool,
+        metric: str = "conversion",
+        kind: str = "conversion",
+        variant: str | None = None,
+    ) -> dp.FeedbackRecorded:
+        """An outcome for a served request: a conversion (0/1 or True/False) or, with
+        kind="reward", any number."""
+        return self._deployments().record_feedback(
+            name, request_id, value, metric, kind, variant, actor=self._actor
+        )
