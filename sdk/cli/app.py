@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 from ledgerflow.cli import (
     bundles,
     demo,
+    deployments,
     events,
     experiments,
     gateway,
@@ -77,6 +78,7 @@ app.add_typer(jobs.app, name="jobs")
 app.command("train")(jobs.train)
 app.command("run")(jobs.run)
 app.add_typer(bundles.app, name="bundle")
+app.add_typer(deployments.app, name="deployments")
 app.command("replay")(views.replay)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)
