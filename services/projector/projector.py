@@ -186,13 +186,13 @@ class Projector:
                 )  # fmt: skip
                 continue
             ev = item.event
+            handler = HANDLERS.get(ev.type)
+            if handler is None:  # a type these views do not fold (another service owns it,
+                continue  # e.g. traffic): nothing to apply, and no applied id to remember
             if ev.id in done:
                 continue  # redelivered: already applied
             done.add(ev.id)
             applied.append({"event_id": ev.id})
-            handler = HANDLERS.get(ev.type)
-            if handler is None:
-                continue  # an event type these views do not fold (another service owns it)
             if ev.trace is not None and tracing.enabled():  # continue the producer's trace
                 handler = _traced_handler(handler, item)
             if not careful:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.deployment_entities import Deployment, fold
@@ -12,7 +12,7 @@ from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotF
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENT_VARIANTS as DV
-from ledgerflow.services.projector.tables import view_tables
+from ledgerflow.services.projector.tables import APPLIED_EVENTS, view_tables
 
 ACTOR = "user:test"
 A = {"name": "a", "model": "m", "version": 1, "weight": 90}
@@ -37,6 +37,11 @@ def dump_views(backend: Backend) -> dict[str, list[tuple[object, ...]]]:
             for t in view_tables()
             if t.name in wanted
         }
+
+
+def applied_ids(backend: Backend) -> int:
+    with backend.projector.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(APPLIED_EVENTS)).scalar_one())
 
 
 def stream_state(backend: Backend, name: str) -> Deployment | None:
@@ -139,11 +144,12 @@ def test_feedback_is_recorded_on_the_traffic_stream_and_not_projected(
     service: DeploymentService, backend: Backend
 ):
     service.create("web", [A, B], actor=ACTOR)
-    before = dump_views(backend)
+    before, applied = dump_views(backend), applied_ids(backend)
     fb = service.record_feedback("web", "req-1", True, variant="b", actor=ACTOR)
     assert (fb.stream(), fb.value, fb.kind) == ("traffic:web", 1.0, "conversion")
     service.record_feedback("web", "req-2", 12.5, metric="revenue", kind="reward", actor=ACTOR)
     assert dump_views(backend) == before
+    assert applied_ids(backend) == applied  # skipped at a lookup: not even an id remembered
     last = list(backend.log.read(None, limit=100_000))[-1]
     assert isinstance(last, Recorded) and isinstance(last.event.data, d.FeedbackRecorded)
     assert (last.event.data.value, last.event.data.metric) == (12.5, "revenue")
