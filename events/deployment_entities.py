@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ledgerflow.events import deployment_payloads as d
@@ -57,23 +57,17 @@ class Deployment:
     updated: int = 0
     version: int = 0
     """How many events of the stream are folded in (a replica's cache key)."""
-    _index: dict[str, d.VariantSpec] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", {v.name: v for v in self.variants})
 
     # reads -----------------------------------------------------------------------------
     def find(self, name: str) -> d.VariantSpec | None:
-        return self._index.get(name)
+        return next((v for v in self.variants if v.name == name), None)
 
     def variant(self, name: str) -> d.VariantSpec:
-        found = self._index.get(name)
+        found = self.find(name)
         if found is None:
             raise NotFound(
                 f"deployment {self.name!r} has no variant {name!r}; it has "
-                f"{', '.join(self._index) or 'none'}",
+                f"{', '.join(v.name for v in self.variants) or 'none'}",
                 kind="variant",
                 key=f"{self.name}/{name}",
             )

@@ -157,9 +157,12 @@ def feedback(
 ) -> dp.FeedbackRecorded:
     """An outcome for a served request: `converted=True/False`, or a `value` (0/1 for a
     conversion; any number with kind="reward", the default for non-0/1 values)."""
-    if (value is None) == (converted is None):
+    if converted is not None and value is None:
+        outcome: float | bool = converted
+    elif value is not None and converted is None:
+        outcome = value
+    else:
         raise InvalidInput("give the outcome as value or as converted (one of them)", field="value")
-    outcome: float | bool = converted if converted is not None else value  # type: ignore[assignment]
     if kind is None:
         kind = "conversion" if isinstance(outcome, bool) or outcome in (0, 1) else "reward"
     recorded: dp.FeedbackRecorded = _client().record_deployment_feedback(

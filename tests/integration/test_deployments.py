@@ -184,3 +184,18 @@ def test_replaying_the_log_gives_the_same_deployment_views(
     backend.projector.rebuild()
     assert dump_views(backend) == before
     assert service.get("web") == stream_state(backend, "web")
+
+
+def test_an_event_that_cannot_follow_the_state_is_dead_lettered_with_the_reason(
+    service: DeploymentService, backend: Backend
+):
+    from ledgerflow.services.commands import Committer
+
+    service.create("web", [A, B], actor=ACTOR)
+    committer = Committer(backend.log, backend.projector, 10.0)
+    stale = d.DeploymentStepAdvanced(name="web", step=1, weights={"b": 1})  # no plan runs
+    with pytest.raises(Conflict, match="no canary plan is running"):
+        committer.commit([stale], ACTOR)
+    [letter] = backend.projector.dead_letters()
+    assert (letter["type"], letter["kind"]) == ("deployment.step_advanced", "rejected")
+    assert service.get("web").version == 1  # the views did not move
