@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
@@ -22,6 +21,7 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.events.payloads import Payload
 from ledgerflow.services.commands import Committer
 from ledgerflow.services.deployer import decide
+from ledgerflow.services.deployer.checks import check_metric, check_name
 from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from ledgerflow.services.bootstrap import Backend
 
 DEFAULT_ALIAS = "champion"
-_METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
 class DeploymentService:
@@ -106,7 +105,7 @@ class DeploymentService:
         actor: str,
     ) -> Deployment:
         payloads = decide.create(
-            self.queries.find(decide.check_name(name)),
+            self.queries.find(check_name(name)),
             name=name,
             variants=variants,
             baseline=baseline,
@@ -223,11 +222,7 @@ class DeploymentService:
         state = self._live(name)
         if not isinstance(request_id, str) or not request_id.strip():
             raise InvalidInput("request_id must be the served request's id", field="request_id")
-        if not isinstance(metric, str) or not _METRIC_RE.fullmatch(metric):
-            raise InvalidInput(
-                f"metric {metric!r} must be a name of letters, digits, '_', '.', '-'",
-                field="metric",
-            )
+        check_metric(metric)
         if kind not in ("conversion", "reward"):
             raise InvalidInput(f"kind must be conversion or reward, got {kind!r}", field="kind")
         if variant is not None:
