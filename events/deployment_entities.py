@@ -55,6 +55,9 @@ class Deployment:
     """The variant last promoted, if any."""
     created: int = 0
     updated: int = 0
+    traffic_since: int = 0
+    """Epoch ms when the split last changed: guardrails judge the traffic since then, so a
+    variant given traffic again after a rollback is not judged on its old errors."""
     version: int = 0
     """How many events of the stream are folded in (a replica's cache key)."""
 
@@ -117,6 +120,7 @@ class Deployment:
             "promoted": self.promoted,
             "created": self.created,
             "updated": self.updated,
+            "traffic_since": self.traffic_since,
             "version": self.version,
         }
 
@@ -141,6 +145,7 @@ class Deployment:
             promoted=doc.get("promoted"),
             created=int(doc.get("created", 0)),
             updated=int(doc.get("updated", 0)),
+            traffic_since=int(doc.get("traffic_since", doc.get("created", 0))),
             version=int(doc.get("version", 0)),
         )
 
@@ -181,10 +186,12 @@ def apply(state: Deployment | None, payload: Payload, time_ms: int) -> Deploymen
     if step is None:
         raise InvalidTransition(f"{payload.TYPE} is not a deployment event")
     changes = step(state, payload, time_ms)
+    new = _sync(state, changes)
     return dataclasses.replace(
-        _sync(state, changes),
+        new,
         last_action=payload.TYPE.removeprefix("deployment."),
         updated=time_ms,
+        traffic_since=time_ms if new.weights != state.weights else state.traffic_since,
         version=state.version + 1,
     )
 
@@ -209,6 +216,7 @@ def _created(p: d.DeploymentCreated, time_ms: int, version: int) -> Deployment:
         guardrails=p.guardrails,
         created=time_ms,
         updated=time_ms,
+        traffic_since=time_ms,
         version=version + 1,
     )
     if p.baseline not in weights:

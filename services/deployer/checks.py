@@ -5,6 +5,7 @@ naming the field the way the REST body and the SDK call both spell it
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.deployment_entities import Deployment
+from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import InvalidInput
 
 MAX_NAME = 128
@@ -158,3 +160,49 @@ def check_metric(metric: object, field: str = "metric") -> str:
             f"metric {metric!r} must be a name of letters, digits, '_', '.', '-'", field=field
         )
     return metric
+
+
+def feedback(
+    state: Deployment,
+    request_id: object,
+    value: object,
+    metric: object = "conversion",
+    kind: object = "conversion",
+    variant: object = None,
+) -> d.FeedbackRecorded:
+    """An outcome for a served request as its payload: a conversion (0/1, or true/false)
+    or a reward (any finite number); the gateway and the replicas both take it this way."""
+    if not isinstance(request_id, str) or not request_id.strip():
+        raise InvalidInput("request_id must be the served request's id", field="request_id")
+    check_metric(metric)
+    if kind not in ("conversion", "reward"):
+        raise InvalidInput(f"kind must be conversion or reward, got {kind!r}", field="kind")
+    if variant is not None:
+        if not isinstance(variant, str):
+            raise InvalidInput(f"variant must be a variant name, got {variant!r}", field="variant")
+        state.variant(variant)
+    return d.FeedbackRecorded(
+        deployment=state.name,
+        request_id=request_id,
+        metric=str(metric),
+        kind=kind,
+        value=_outcome(value, kind),
+        variant=variant,
+        time=now_ms(),
+    )
+
+
+def _outcome(value: object, kind: str) -> float:
+    if isinstance(value, bool):
+        if kind != "conversion":
+            raise InvalidInput("a reward must be a number, not true/false", field="value")
+        return 1.0 if value else 0.0
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"value must be a finite number, got {value!r}", field="value")
+    if kind == "conversion" and value not in (0, 1):
+        raise InvalidInput(
+            f"a conversion is 0 or 1 (or true/false), got {value!r}; use kind='reward' for "
+            "other outcomes",
+            field="value",
+        )
+    return float(value)

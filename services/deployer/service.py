@@ -9,19 +9,17 @@ an alias appends the registry's `model.alias_set` in the same commit as
 from __future__ import annotations
 
 import builtins
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
-from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.events.payloads import Payload
 from ledgerflow.services.commands import Committer
-from ledgerflow.services.deployer import decide
-from ledgerflow.services.deployer.checks import check_metric, check_name
+from ledgerflow.services.deployer import checks, decide
+from ledgerflow.services.deployer.checks import check_name
 from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
@@ -219,24 +217,7 @@ class DeploymentService:
     ) -> d.FeedbackRecorded:
         """An outcome for a served request: a conversion (0/1, or true/false) or a reward
         (any finite number). The stream statistics join it to the variant that served it."""
-        state = self._live(name)
-        if not isinstance(request_id, str) or not request_id.strip():
-            raise InvalidInput("request_id must be the served request's id", field="request_id")
-        check_metric(metric)
-        if kind not in ("conversion", "reward"):
-            raise InvalidInput(f"kind must be conversion or reward, got {kind!r}", field="kind")
-        if variant is not None:
-            state.variant(variant)
-        number = _outcome(value, kind)
-        feedback = d.FeedbackRecorded(
-            deployment=state.name,
-            request_id=request_id,
-            metric=metric,
-            kind=kind,
-            value=number,
-            variant=variant,
-            time=now_ms(),
-        )
+        feedback = checks.feedback(self._live(name), request_id, value, metric, kind, variant)
         self._committer.commit([feedback], actor)
         return feedback
 
@@ -249,19 +230,3 @@ class DeploymentService:
 
     def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentChange]:
         return self.queries.history(name, limit)
-
-
-def _outcome(value: object, kind: str) -> float:
-    if isinstance(value, bool):
-        if kind != "conversion":
-            raise InvalidInput("a reward must be a number, not true/false", field="value")
-        return 1.0 if value else 0.0
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInput(f"value must be a finite number, got {value!r}", field="value")
-    if kind == "conversion" and value not in (0, 1):
-        raise InvalidInput(
-            f"a conversion is 0 or 1 (or true/false), got {value!r}; use kind='reward' for "
-            "other outcomes",
-            field="value",
-        )
-    return float(value)

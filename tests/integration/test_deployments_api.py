@@ -37,7 +37,7 @@ def normal(value: Any) -> Any:
         return [normal(v) for v in value]
     if isinstance(value, Deployment):
         doc = value.to_dict()
-        for key in ("created", "updated", "step_started"):
+        for key in ("created", "updated", "step_started", "traffic_since"):
             doc[key] = doc[key] is not None
         return doc
     if isinstance(value, DeploymentChange):
