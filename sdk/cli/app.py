@@ -18,6 +18,7 @@ from ledgerflow.cli import (
     output,
     projector,
     runs,
+    serve,
     server,
     sync,
     views,
@@ -84,6 +85,7 @@ app.command("projector")(projector.projector)
 app.command("gateway")(gateway.gateway)
 app.command("sync")(sync.sync)
 app.command("server")(server.server)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:
