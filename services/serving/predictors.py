@@ -55,7 +55,7 @@ def _synthetic(meta: list[TensorMeta]) -> dict[str, np.ndarray[Any, Any]]:
         shape = [1 if d < 0 else d for d in m.shape] or [1]
         dtype = DATATYPES.get(m.datatype, np.dtype(np.float64))
         out[m.name] = (
-            np.full(shape, "", dtype=object) if dtype == object else np.zeros(shape, dtype)
+            np.full(shape, "", dtype=object) if dtype.kind == "O" else np.zeros(shape, dtype)
         )
     return out
 
