@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,7 +28,7 @@ def create_app(
     repository: ModelRepository,
     *,
     extra_routes: Sequence[BaseRoute] = (),
-    on_startup: Callable[[], Awaitable[None]] | None = None,
+    on_startup: Callable[[], Coroutine[Any, Any, None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> Starlette:
     """The REST app: MLflow scoring, OIP v2 and /metrics over `repository`. `on_startup` runs
@@ -39,7 +40,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(on_startup()) if on_startup is not None else None
+        task: asyncio.Task[None] | None = (
+            asyncio.create_task(on_startup()) if on_startup is not None else None
+        )
         app.state.startup = task
         try:
             yield

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -61,11 +62,23 @@ def concatenate(parts: Sequence[Any]) -> Any | None:
     return None
 
 
+def join_key(data: Any) -> Any:
+    """What inputs must share to be concatenated (None: this one joins nothing)."""
+    if isinstance(data, np.ndarray):
+        return ("array", data.dtype.str, data.shape[1:]) if data.ndim else None
+    if isinstance(data, dict):
+        keys = tuple((k, join_key(v)) for k, v in data.items())
+        return ("dict", keys) if all(k[1] is not None for k in keys) else None
+    if type(data).__name__ == "DataFrame":
+        return ("frame", tuple(map(str, data.columns)), tuple(map(str, data.dtypes)))
+    return None
+
+
 def split(predictions: Any, rows: Sequence[int]) -> list[Any]:
     """Predictions cut back into one piece per request, by the requests' row counts."""
     total = sum(rows)
     bounds = np.cumsum([0, *rows]).tolist()
-    pieces = list(zip(bounds[:-1], bounds[1:], strict=True))
+    pieces = list(itertools.pairwise(bounds))
     if isinstance(predictions, np.ndarray):
         if predictions.ndim == 0 or predictions.shape[0] != total:
             raise Unsplittable
@@ -185,29 +198,42 @@ class Batcher:
                         p.future.set_exception(e)
 
     async def _run(self, batch: list[_Pending]) -> None:
-        loop = asyncio.get_running_loop()
         live = [p for p in batch if not p.future.done()]  # cancelled by a gone client
-        if not live:
-            return
-        joined = concatenate([p.request.data for p in live]) if len(live) > 1 else None
-        if joined is not None:
-            self.on_batch(len(live), sum(p.rows for p in live))
-            try:
-                out = await loop.run_in_executor(self.executor, self.predict, joined, None)
-                parts = split(out, [p.rows for p in live])
-            except Exception:  # noqa: S110 - retried one by one below, errors stay per request
-                pass
-            else:
-                for p, part in zip(live, parts, strict=True):
-                    if not p.future.done():
-                        p.future.set_result(part)
-                return
+        groups: dict[Any, list[_Pending]] = {}
         for p in live:
+            groups.setdefault(join_key(p.request.data) or id(p), []).append(p)
+        alone: list[_Pending] = []
+        for group in groups.values():
+            if len(group) == 1 or not await self._run_joined(group):
+                alone += group
+        if alone:
+            await self._run_alone(alone)
+
+    async def _run_joined(self, group: list[_Pending]) -> bool:
+        """Predict `group` as one batch; False when it has to be predicted one by one."""
+        joined = concatenate([p.request.data for p in group])
+        if joined is None:
+            return False
+        self.on_batch(len(group), sum(p.rows for p in group))
+        loop = asyncio.get_running_loop()
+        try:
+            out = await loop.run_in_executor(self.executor, self.predict, joined, None)
+            parts = split(out, [p.rows for p in group])
+        except Exception:  # retried one by one, so errors stay with their request
+            return False
+        for p, part in zip(group, parts, strict=True):
+            if not p.future.done():
+                p.future.set_result(part)
+        return True
+
+    async def _run_alone(self, pending: list[_Pending]) -> None:
+        for p in pending:
             self.on_batch(1, p.rows)
+        loop = asyncio.get_running_loop()
         results = await loop.run_in_executor(
-            self.executor, _one_by_one, self.predict, [p.request for p in live]
+            self.executor, _one_by_one, self.predict, [p.request for p in pending]
         )
-        for p, (ok, value) in zip(live, results, strict=True):
+        for p, (ok, value) in zip(pending, results, strict=True):
             if p.future.done():
                 continue
             if ok:

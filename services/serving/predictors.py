@@ -153,9 +153,11 @@ class BundlePredictor:
             str(self.root / "model.onnx"), providers=["CPUExecutionProvider"]
         )
         names = [o.name for o in session.get_outputs()]
+        graph_inputs = [i.name for i in session.get_inputs()]
 
         def run(feed: dict[str, np.ndarray[Any, Any]]) -> Any:
-            results = session.run(None, feed)
+            # the manifest's input names are the bundle's; the graph may name them otherwise
+            results = session.run(None, dict(zip(graph_inputs, feed.values(), strict=False)))
             return results[0] if len(results) == 1 else dict(zip(names, results, strict=True))
 
         return run
@@ -163,7 +165,9 @@ class BundlePredictor:
     def _torchscript(self) -> Any:
         import torch
 
-        module = torch.jit.load(str(self.root / "model.pt"), map_location="cpu")
+        module: Any = torch.jit.load(  # type: ignore[no-untyped-call]
+            str(self.root / "model.pt"), map_location="cpu"
+        )
         module.eval()
 
         def run(feed: dict[str, np.ndarray[Any, Any]]) -> Any:
