@@ -152,13 +152,15 @@ class BundlePredictor:
         session = ort.InferenceSession(
             str(self.root / "model.onnx"), providers=["CPUExecutionProvider"]
         )
-        names = [o.name for o in session.get_outputs()]
+        # a bundle's prediction is its graph's first output (what its parity check compared and
+        # its own serve.py answers); a converted classifier's further outputs (probabilities)
+        # are not part of it
+        self.outputs = self.outputs[:1]
         graph_inputs = [i.name for i in session.get_inputs()]
 
         def run(feed: dict[str, np.ndarray[Any, Any]]) -> Any:
             # the manifest's input names are the bundle's; the graph may name them otherwise
-            results = session.run(None, dict(zip(graph_inputs, feed.values(), strict=False)))
-            return results[0] if len(results) == 1 else dict(zip(names, results, strict=True))
+            return session.run(None, dict(zip(graph_inputs, feed.values(), strict=False)))[0]
 
         return run
 

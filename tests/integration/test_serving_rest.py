@@ -132,7 +132,9 @@ def test_malformed_json_and_unknown_content_types_are_rejected_not_crashed(
         r = await client.post("/invocations", content=b"x", headers={"Content-Type": "text/xml"})
         assert r.status_code == 415 and "text/xml" in r.json()["message"]
         r = await client.post(
-            "/invocations", content=b"{}", headers={"Content-Type": "application/json; charset=latin-1"}
+            "/invocations",
+            content=b"{}",
+            headers={"Content-Type": "application/json; charset=latin-1"},
         )
         assert r.status_code == 415
 
@@ -175,7 +177,12 @@ def test_oip_infer_answers_named_typed_outputs_with_the_request_id(
         body = {
             "id": "abc",
             "inputs": [
-                {"name": "input", "shape": [3, 64], "datatype": "FP64", "data": x[:3].ravel().tolist()}
+                {
+                    "name": "input",
+                    "shape": [3, 64],
+                    "datatype": "FP64",
+                    "data": x[:3].ravel().tolist(),
+                }
             ],
             "outputs": [{"name": "predictions"}],
         }
@@ -265,7 +272,7 @@ def test_metrics_count_requests_errors_and_latency_per_model_version_and_variant
         r = await client.get("/metrics")
         assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
         labels = 'model="digits",version="1",variant=""'
-        assert f"ledgerflow_serving_requests_total{{{labels},protocol=\"rest\"}} 2" in r.text
+        assert f'ledgerflow_serving_requests_total{{{labels},protocol="rest"}} 2' in r.text
         assert f'ledgerflow_serving_errors_total{{{labels},reason="bad_input"}} 1' in r.text
         assert f"ledgerflow_serving_request_duration_seconds_count{{{labels}}} 2" in r.text
         assert f'ledgerflow_serving_batch_rows_bucket{{{labels},le="+Inf"}}' in r.text
