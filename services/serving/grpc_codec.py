@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.services.serving.oip import DATATYPES, Tensor, check_header, to_array
+from ledgerflow.services.serving.oip import DATATYPES, Tensor, text_of, check_header, to_array
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
 
 CONTENTS_FIELD = {
@@ -67,7 +67,7 @@ def _raw_bytes_elements(name: str, raw: bytes, count: int) -> np.ndarray[Any, An
             f"input {name!r}: shape holds {count} elements, raw content has {len(items)}",
             field=f"{name}.raw_input_contents",
         )
-    return np.array(items, dtype=object)
+    return np.array([text_of(v) for v in items], dtype=object)
 
 
 def _from_raw(name: str, datatype: str, shape: list[int], raw: bytes) -> np.ndarray[Any, Any]:

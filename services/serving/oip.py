@@ -80,7 +80,7 @@ def to_array(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarra
     try:
         if datatype == "BYTES":
             flat = np.asarray(data, dtype=object).ravel()
-            flat = np.array([_text(v) for v in flat], dtype=object)
+            flat = np.array([text_of(v) for v in flat], dtype=object)
         else:
             flat = np.asarray(data, dtype=dtype).ravel()
             if datatype == "BOOL" and np.asarray(data).dtype.kind not in "bO":
@@ -98,8 +98,14 @@ def to_array(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarra
     return flat.reshape(shape)
 
 
-def _text(value: Any) -> Any:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+def text_of(value: Any) -> Any:
+    """BYTES elements reach models as str when they are UTF-8 text, as bytes otherwise."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
 
 
 def parse_rest_inputs(doc: Any) -> tuple[list[Tensor], dict[str, Any] | None, list[str] | None]:
@@ -176,7 +182,7 @@ def rest_outputs(tensors: list[Tensor]) -> list[dict[str, Any]]:
         datatype = t.datatype
         data: Any = t.array.ravel()
         if datatype == "BYTES":
-            data = [_text(v) if isinstance(v, bytes) else str(v) for v in data]
+            data = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in data]
         elif datatype == "FP16":
             data = data.astype(np.float32)
         out.append({"name": t.name, "datatype": datatype, "shape": t.shape, "data": data})
