@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.services.serving.oip import DATATYPES, Tensor, text_of, check_header, to_array
+from ledgerflow.services.serving.oip import DATATYPES, Tensor, check_header, text_of, to_array
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
 
 CONTENTS_FIELD = {
