@@ -88,6 +88,7 @@ def test_concurrent_requests_are_predicted_once_and_answered_individually() -> N
 def test_a_failing_request_gets_its_error_and_the_others_their_predictions() -> None:
     requests = [np.ones((1, 2)), np.ones((2, 2)), -np.ones((1, 2)), np.ones((1, 2)) * 3]
     results, model = run_batched(requests)
+    assert model.calls == [5, 1, 2, 1, 1]  # the batch failed, then each request on its own
     assert isinstance(results[2], ValueError) and "-1" in str(results[2])
     for i in (0, 1, 3):
         assert results[i].tolist() == (requests[i] * 2).tolist()
