@@ -19,6 +19,7 @@ from ledgerflow.cli import (
     output,
     projector,
     runs,
+    serve,
     server,
     sync,
     views,
@@ -86,6 +87,7 @@ app.command("projector")(projector.projector)
 app.command("gateway")(gateway.gateway)
 app.command("sync")(sync.sync)
 app.command("server")(server.server)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

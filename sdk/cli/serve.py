@@ -1,0 +1,67 @@
+"""`ledgerflow serve`: serve one model over REST (MLflow scoring, OIP v2) and optionally gRPC."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ledgerflow.cli import output
+from ledgerflow.cli.context import state
+
+
+def serve(
+    ctx: typer.Context,
+    model_uri: Annotated[
+        str,
+        typer.Option(
+            "--model-uri",
+            "-m",
+            help="models:/name/1, models:/name@alias, runs:/<id>/path, a model folder, "
+            "bundle:<bundle id> or a bundle folder.",
+        ),
+    ],
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535)] = 5000,
+    host: Annotated[str, typer.Option("--host", help="The interface to listen on.")] = "127.0.0.1",
+    grpc_port: Annotated[
+        int | None,
+        typer.Option("--grpc-port", min=1, max=65535, help="Also serve OIP gRPC on this port."),
+    ] = None,
+    max_batch_size: Annotated[
+        int,
+        typer.Option(
+            "--max-batch-size",
+            min=1,
+            help="Rows per batched predict; concurrent requests are joined up to it (1: off).",
+        ),
+    ] = 1,
+    max_wait_ms: Annotated[
+        float,
+        typer.Option(
+            "--max-wait-ms", min=0.0, help="How long a batch waits for more requests to join."
+        ),
+    ] = 2.0,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The served model's name (default: its registered name)."),
+    ] = None,
+) -> None:
+    """Serve a model: POST /invocations as `mlflow models serve` does, the Open Inference
+    Protocol v2 under /v2, Prometheus metrics at /metrics."""
+    from ledgerflow.services.serving.server import ServeSettings, run_server
+
+    tracking_uri = state(ctx).tracking_uri
+    if tracking_uri is not None:
+        import ledgerflow
+
+        ledgerflow.set_tracking_uri(tracking_uri)
+    settings = ServeSettings(
+        model_uri=model_uri,
+        port=port,
+        host=host,
+        grpc_port=grpc_port,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        name=name,
+    )
+    run_server(settings, announce=lambda line: output.note(line))

@@ -1,0 +1,107 @@
+"""The Open Inference Protocol `inference.GRPCInferenceService` over a ModelRepository
+(grpc.aio, on the server's event loop).
+
+Status codes: INVALID_ARGUMENT for input the model cannot take (the message names the tensor),
+NOT_FOUND for a model or version not served here, UNAVAILABLE for one still warming.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import grpc
+
+from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.services.serving.grpc_codec import decode_inputs, encode_response, parameters
+from ledgerflow.services.serving.oip import output_tensors
+from ledgerflow.services.serving.oip_routes import SERVER_NAME, model_metadata
+from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
+from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from ledgerflow.services.serving.repository import ModelRepository, ServedModel
+from ledgerflow.services.serving.scoring import ModelRequest
+from ledgerflow.services.serving.scoring_routes import _version
+
+
+class InferenceServicer:
+    """Implements the six OIP RPCs; registered with `add_GRPCInferenceServiceServicer_to_server`."""
+
+    def __init__(self, repository: ModelRepository) -> None:
+        self.repository = repository
+        self.version = _version()
+
+    async def _served(self, name: str, version: str, context: Any) -> ServedModel:
+        try:
+            return self.repository.get(name, version or None)
+        except NotFound as e:
+            await context.abort(grpc.StatusCode.NOT_FOUND, e.message)
+            raise  # unreachable: abort raises
+
+    async def ServerLive(self, request: Any, context: Any) -> Any:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request: Any, context: Any) -> Any:
+        return pb.ServerReadyResponse(ready=self.repository.ready)
+
+    async def ModelReady(self, request: Any, context: Any) -> Any:
+        served = await self._served(request.name, request.version, context)
+        return pb.ModelReadyResponse(ready=served.ready)
+
+    async def ServerMetadata(self, request: Any, context: Any) -> Any:
+        return pb.ServerMetadataResponse(name=SERVER_NAME, version=self.version, extensions=[])
+
+    async def ModelMetadata(self, request: Any, context: Any) -> Any:
+        served = await self._served(request.name, request.version, context)
+        meta = model_metadata(served)
+        response = pb.ModelMetadataResponse(
+            name=meta["name"], versions=meta["versions"], platform=meta["platform"]
+        )
+        for field in ("inputs", "outputs"):
+            for t in meta[field]:
+                getattr(response, field).add(
+                    name=t["name"], datatype=t["datatype"], shape=t["shape"]
+                )
+        return response
+
+    async def ModelInfer(self, request: Any, context: Any) -> Any:
+        served = await self._served(request.model_name, request.model_version, context)
+        if not served.ready:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"model {served.name!r} is still loading"
+            )
+        rid = request.id or uuid.uuid4().hex
+        try:
+            tensors = decode_inputs(request)
+            params = parameters(request.parameters) or None
+        except InvalidInput as e:
+            served.metrics.observe_request("grpc", 0.0, "bad_input")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, e.message)
+        data = served.predictor.assemble({t.name: t.array for t in tensors})
+        wanted = [o.name for o in request.outputs] or None
+        try:
+            predictions = await served.predict(ModelRequest(data, params), "grpc")
+            outputs = output_tensors(
+                predictions, [m.name for m in served.predictor.outputs], wanted
+            )
+        except InvalidInput as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, e.message)
+        return encode_response(
+            served.name, served.version, rid, outputs, raw=bool(request.raw_input_contents)
+        )
+
+
+async def start_grpc_server(repository: ModelRepository, host: str, port: int) -> Any:
+    """A started grpc.aio server on `host:port` (0: any free port; read `server.port`)."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        ]
+    )
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(repository), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"gRPC could not listen on {host}:{port}")
+    await server.start()
+    server.port = bound
+    return server

@@ -1,0 +1,30 @@
+"""What the REST fronts share: request ids, JSON responses and the errors they map to."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ledgerflow.services.serving import _json
+
+REQUEST_ID = "x-request-id"
+JSON_TYPE = "application/json"
+
+
+def request_id(request: Request) -> str:
+    """The caller's X-Request-Id, or a fresh one."""
+    return request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+
+
+def respond(
+    body: bytes | str, status: int = 200, rid: str | None = None, media_type: str = JSON_TYPE
+) -> Response:
+    headers = {REQUEST_ID: rid} if rid else None
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+
+def json_response(doc: Any, status: int = 200, rid: str | None = None) -> Response:
+    return respond(_json.dumps(doc), status, rid)

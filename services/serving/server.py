@@ -1,0 +1,84 @@
+"""One model-server process: the REST app under uvicorn and, with a gRPC port, the OIP gRPC
+service on the same event loop, both over one ModelRepository.
+
+The server listens at once and loads and warms the model in the background, so readiness
+probes answer 503 (not a refused connection) until the model can take traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ledgerflow.services.serving.app import create_app
+from ledgerflow.services.serving.loading import load
+from ledgerflow.services.serving.repository import ModelRepository
+
+log = logging.getLogger("ledgerflow.serving")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    model_uri: str
+    port: int = 8080
+    host: str = "127.0.0.1"
+    grpc_port: int | None = None
+    max_batch_size: int = 1
+    max_wait_ms: float = 2.0
+    name: str | None = None
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def run_server(settings: ServeSettings, announce: Callable[[str], Any] = print) -> None:
+    """Serve until interrupted. `announce` is told each event worth a line (listening,
+    ready, failures)."""
+    import uvicorn
+
+    repository = ModelRepository(
+        max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms
+    )
+    grpc_server: Any = None
+
+    async def start() -> None:
+        nonlocal grpc_server
+        loop = asyncio.get_running_loop()
+        if settings.grpc_port is not None:
+            from ledgerflow.services.serving.grpc_service import start_grpc_server
+
+            grpc_server = await start_grpc_server(repository, settings.host, settings.grpc_port)
+            announce(f"gRPC listening on {settings.host}:{settings.grpc_port}")
+        try:
+            loaded = await loop.run_in_executor(None, load, settings.model_uri, settings.name)
+            served = repository.add(loaded.name, loaded.predictor, version=loaded.version)
+            await served.warm()
+        except Exception as e:
+            announce(f"could not load {settings.model_uri}: {type(e).__name__}: {e}")
+            log.exception("loading %s failed", settings.model_uri)
+            raise
+        announce(f"model {served.name} version {served.version} ready")
+
+    async def stop() -> None:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=1.0)
+
+    app = create_app(repository, on_startup=start, on_shutdown=stop)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if _installed("uvloop") and settings.grpc_port is None else "asyncio",
+        http="httptools" if _installed("httptools") else "h11",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    announce(f"listening on http://{settings.host}:{settings.port}")
+    server.run()

@@ -1,0 +1,127 @@
+"""`ledgerflow serve` as a real process: a registered model by alias over REST and gRPC, and a
+bundle folder; readiness first, a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+
+import ledgerflow as lf
+from tests.conftest import PYTHON, free_port
+from tests.e2e.test_cli import cli_env
+
+pytestmark = pytest.mark.slow
+START_TIMEOUT_S = 90.0
+
+
+@contextmanager
+def serving(data_dir: Path, log: Path, *args: str) -> Iterator[str]:
+    """The server's URL once /ping answers 200; SIGTERM must then stop it gracefully."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "ledgerflow.cli", "serve", "-p", str(port), *args],
+            env=cli_env(data_dir), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"ledgerflow serve exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(url + "/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"ledgerflow serve never got ready:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield url
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) in (0, -signal.SIGTERM), log.read_text()  # uvicorn re-raises it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture
+def digits(tracking: Path) -> tuple[Any, np.ndarray, Path]:
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=300).fit(x, y)
+    with lf.start_run():
+        lf.sklearn.log_model(
+            model, name="model", input_example=x[:2], registered_model_name="digits"
+        )
+    lf.Client().set_registered_model_alias("digits", "champion", 1)
+    return model, x, tracking
+
+
+def test_a_registered_model_is_served_by_alias_over_rest_and_grpc(
+    digits: tuple[Any, np.ndarray, Path], tmp_path: Path
+) -> None:
+    from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
+    from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    model, x, data_dir = digits
+    grpc_port = free_port()
+    args = (
+        "-m",
+        "models:/digits@champion",
+        "--grpc-port",
+        str(grpc_port),
+        "--max-batch-size",
+        "32",
+    )
+    with serving(data_dir, tmp_path / "serve.log", *args) as url:
+        r = httpx.post(url + "/invocations", json={"inputs": x[:4].tolist()})
+        assert r.status_code == 200 and r.json() == {"predictions": model.predict(x[:4]).tolist()}
+        r = httpx.post(url + "/invocations", json={"inputs": [[1, 2]]})
+        assert r.status_code == 400 and "shape" in r.json()["message"]
+        meta = httpx.get(url + "/v2/models/digits").json()
+        assert meta["versions"] == ["1"]
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            assert stub.ServerReady(pb.ServerReadyRequest()).ready
+            t = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP64", shape=[2, 64])
+            t.contents.fp64_contents.extend(x[:2].ravel().tolist())
+            out = stub.ModelInfer(pb.ModelInferRequest(model_name="digits", inputs=[t]))
+            assert list(out.outputs[0].contents.int64_contents) == model.predict(x[:2]).tolist()
+        metrics = httpx.get(url + "/metrics").text
+        assert (
+            'ledgerflow_serving_requests_total{model="digits",version="1",variant="",protocol="grpc"} 1'
+            in metrics
+        )
+
+
+def test_a_bundle_folder_is_served_with_its_runtime(
+    digits: tuple[Any, np.ndarray, Path], tmp_path: Path
+) -> None:
+    from ledgerflow.workers.bundles.build import BuildRequest, build_bundle
+
+    model, x, data_dir = digits
+    source = tmp_path / "model"
+    lf.sklearn.save_model(model, source, input_example=x[:2])
+    out = tmp_path / "bundle"
+    built = build_bundle(
+        BuildRequest("b1", "digits", 1, "onnx", "models:/digits/1", str(source), str(out))
+    )
+    assert "manifest" in built, built
+    with serving(data_dir, tmp_path / "bundle.log", "-m", str(out), "--name", "onnx-digits") as url:
+        r = httpx.post(url + "/invocations", json={"inputs": x[:3].tolist()})
+        assert r.status_code == 200 and r.json() == {"predictions": model.predict(x[:3]).tolist()}
+        assert httpx.get(url + "/v2/models/onnx-digits").json()["platform"] == "onnxruntime_onnx"
