@@ -1,0 +1,150 @@
+"""The traffic fold: counts, latency quantiles, feedback joins, windows, merge and JSON."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledgerflow.events.deployment_payloads import (
+    FeedbackRecorded,
+    InferenceRecord,
+    InferenceRecorded,
+)
+from ledgerflow.services.deployer.histogram import LatencyHistogram
+from ledgerflow.services.deployer.window import TrafficPayload, TrafficStats
+
+
+def _inference(dep: str, *records: InferenceRecord) -> InferenceRecorded:
+    return InferenceRecorded(deployment=dep, replica="r1", records=records)
+
+
+def _rec(rid: str, variant: str, time: int, latency: float = 5.0, **kw: object) -> InferenceRecord:
+    return InferenceRecord(request_id=rid, variant=variant, time=time, latency_ms=latency, **kw)
+
+
+def _feedback(rid: str, time: int, value: float = 1.0, **kw: object) -> FeedbackRecorded:
+    return FeedbackRecorded(deployment="web", request_id=rid, value=value, time=time, **kw)
+
+
+def test_latency_quantiles_are_within_two_percent_of_the_exact_ones() -> None:
+    values = np.random.default_rng(5).lognormal(3.0, 1.2, 20_000)
+    h = LatencyHistogram()
+    for v in values:
+        h.add(float(v))
+    for q in (0.5, 0.9, 0.99):
+        assert h.quantile(q) == pytest.approx(np.quantile(values, q), rel=0.02)
+    assert LatencyHistogram().quantile(0.5) is None
+    assert LatencyHistogram.from_dict(json.loads(json.dumps(h.to_dict()))) == h
+
+
+def test_requests_errors_latency_and_shadow_agreement_are_counted_per_variant() -> None:
+    t = TrafficStats()
+    t.apply(
+        _inference(
+            "web",
+            _rec("q1", "a", 1000, 10.0),
+            _rec("q1", "s", 1000, 30.0, shadow=True, agreed=True),
+            _rec("q2", "b", 1500, 20.0, ok=False, error="boom"),
+            _rec("q2", "s", 1500, 30.0, shadow=True, agreed=False),
+        )
+    )
+    snap = t.snapshot("web")
+    assert (snap["a"].requests, snap["a"].errors) == (1, 0)
+    assert (snap["b"].requests, snap["b"].errors, snap["b"].error_rate) == (1, 1, 1.0)
+    assert snap["s"].shadow and (snap["s"].compared, snap["s"].agreed) == (2, 1)
+    assert snap["a"].latency_p99_ms == pytest.approx(10.0, rel=0.01)
+    assert t.snapshot("other") == {}
+
+
+def test_feedback_joins_the_variant_that_served_the_request_even_when_it_comes_first() -> None:
+    t = TrafficStats()
+    t.apply(_feedback("early", 900, 1.0))
+    assert t.pending == 1
+    t.apply(_inference("web", _rec("early", "b", 800), _rec("late", "a", 800)))
+    t.apply(_feedback("late", 950, 0.0))
+    t.apply(_feedback("named", 960, 3.5, metric="revenue", kind="reward", variant="a"))
+    snap = t.snapshot("web")
+    assert t.pending == 0
+    assert snap["b"].outcomes["conversion"].n == 1 and snap["b"].outcomes["conversion"].mean == 1
+    assert snap["a"].outcomes["conversion"].mean == 0
+    assert snap["a"].outcomes["revenue"].mean == 3.5
+
+
+def test_feedback_that_never_finds_its_request_is_counted_as_unjoined() -> None:
+    t = TrafficStats(max_pending=2)
+    for i in range(5):
+        t.apply(_feedback(f"ghost{i}", i))
+    assert (t.pending, t.unjoined) == (2, 3)
+
+
+def test_requests_since_counts_the_windows_from_the_one_containing_the_time() -> None:
+    t = TrafficStats(window_ms=1000)
+    t.apply(_inference("web", *[_rec(f"q{i}", "b", i * 100) for i in range(50)]))
+    assert t.requests_since("web", "b", 0) == 50
+    assert t.requests_since("web", "b", 2000) == 30  # windows 2000..4999
+    assert t.requests_since("web", "b", 2500) == 30  # 2000's window contains 2500
+    assert t.requests_since("web", "b", 5000) == 0
+    assert t.requests_since("web", "zzz", 0) == 0
+    assert t.snapshot("web", since_ms=4000)["b"].requests == 10
+
+
+def test_old_windows_are_compacted_but_still_count_for_all_time() -> None:
+    t = TrafficStats(window_ms=1000, retention_ms=10_000)
+    for s in range(40):
+        t.apply(_inference("web", _rec(f"q{s}", "a", s * 1000)))
+    series = t.deployments["web"].variants["a"]
+    assert len(series.windows) <= 20 and series.past.requests > 0
+    assert t.snapshot("web")["a"].requests == 40
+    assert t.requests_since("web", "a", 39_000) == 1
+
+
+def _random_traffic(seed: int, n: int) -> list[TrafficPayload]:
+    rng = random.Random(seed)
+    out: list[TrafficPayload] = []
+    for i in range(n):
+        v = rng.choice(["a", "b", "c"])
+        out.append(
+            _inference(
+                "web",
+                _rec(f"q{i}", v, i * 37, rng.expovariate(0.1), ok=rng.random() > 0.1),
+            )
+        )
+        out.append(_feedback(f"q{i}", i * 37 + 5, float(rng.random() < 0.3), variant=v))
+        out.append(
+            _feedback(f"q{i}", i * 37 + 5, rng.gauss(2, 1), metric="rev", kind="reward", variant=v)
+        )
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), cut=st.integers(0, 120))
+def test_folding_in_two_partitions_and_merging_equals_folding_all_at_once(
+    seed: int, cut: int
+) -> None:
+    events = _random_traffic(seed, 40)
+    whole = TrafficStats(window_ms=500)
+    whole.apply_all(events)
+    left, right = TrafficStats(window_ms=500), TrafficStats(window_ms=500)
+    left.apply_all(events[:cut])
+    right.apply_all(events[cut:])
+    left.merge(TrafficStats.from_dict(json.loads(json.dumps(right.to_dict()))))
+    a, b = whole.snapshot("web"), left.snapshot("web")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert (a[name].requests, a[name].errors) == (b[name].requests, b[name].errors)
+        assert a[name].latency_p99_ms == b[name].latency_p99_ms
+        for metric, o in a[name].outcomes.items():
+            other = b[name].outcomes[metric]
+            assert other.n == o.n
+            assert other.mean == pytest.approx(o.mean, abs=1e-12)
+            assert other.m2 == pytest.approx(o.m2, rel=1e-9, abs=1e-12)
+
+
+def test_bad_window_settings_are_rejected() -> None:
+    with pytest.raises(Exception, match="window_ms"):
+        TrafficStats(window_ms=0)
