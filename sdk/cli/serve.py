@@ -13,14 +13,23 @@ from ledgerflow.cli.context import state
 def serve(
     ctx: typer.Context,
     model_uri: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model-uri",
             "-m",
             help="models:/name/1, models:/name@alias, runs:/<id>/path, a model folder, "
             "bundle:<bundle id> or a bundle folder.",
         ),
-    ],
+    ] = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment",
+            "-d",
+            help="Serve a deployment's variants instead (a replica): requests to "
+            "/deployments/NAME/invocations are routed by its A/B split.",
+        ),
+    ] = None,
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535)] = 5000,
     host: Annotated[str, typer.Option("--host", help="The interface to listen on.")] = "127.0.0.1",
     grpc_port: Annotated[
@@ -47,8 +56,15 @@ def serve(
     ] = None,
 ) -> None:
     """Serve a model: POST /invocations as `mlflow models serve` does, the Open Inference
-    Protocol v2 under /v2, Prometheus metrics at /metrics."""
+    Protocol v2 under /v2, Prometheus metrics at /metrics. Or, with --deployment, be a
+    replica of an A/B deployment."""
     from ledgerflow.services.serving.server import ServeSettings, run_server
+
+    if (model_uri is None) == (deployment is None):
+        raise typer.BadParameter(
+            "give a model with --model-uri/-m or a deployment with --deployment/-d (one of them)",
+            param_hint="--model-uri",
+        )
 
     tracking_uri = state(ctx).tracking_uri
     if tracking_uri is not None:
@@ -56,7 +72,8 @@ def serve(
 
         ledgerflow.set_tracking_uri(tracking_uri)
     settings = ServeSettings(
-        model_uri=model_uri,
+        model_uri=model_uri or "",
+        deployment=deployment,
         port=port,
         host=host,
         grpc_port=grpc_port,
@@ -64,4 +81,8 @@ def serve(
         max_wait_ms=max_wait_ms,
         name=name,
     )
-    run_server(settings, announce=lambda line: output.note(line))
+    run_server(
+        settings,
+        announce=lambda line: output.note(line),
+        log_settings=state(ctx).settings() if deployment is not None else None,
+    )

@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.loading import load
 from ledgerflow.services.serving.repository import ModelRepository
+
+if TYPE_CHECKING:
+    from ledgerflow.events.settings import Settings
 
 log = logging.getLogger("ledgerflow.serving")
 
@@ -30,20 +35,29 @@ class ServeSettings:
     max_batch_size: int = 1
     max_wait_ms: float = 2.0
     name: str | None = None
+    deployment: str | None = None
+    """Serve this deployment's variants (a replica) instead of `model_uri`."""
 
 
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def run_server(settings: ServeSettings, announce: Callable[[str], Any] = print) -> None:
+def run_server(
+    settings: ServeSettings,
+    announce: Callable[[str], Any] = print,
+    log_settings: Settings | None = None,
+) -> None:
     """Serve until interrupted. `announce` is told each event worth a line (listening,
-    ready, failures)."""
-    import uvicorn
-
+    ready, failures). A deployment replica follows the event log `log_settings` names."""
     repository = ModelRepository(
         max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms
     )
+    if settings.deployment is not None:
+        if log_settings is None:
+            raise ValueError("a deployment replica needs the event log's settings")
+        _run_replica(settings, repository, log_settings, announce)
+        return
     grpc_server: Any = None
 
     async def start() -> None:
@@ -69,6 +83,52 @@ def run_server(settings: ServeSettings, announce: Callable[[str], Any] = print) 
             await grpc_server.stop(grace=1.0)
 
     app = create_app(repository, on_startup=start, on_shutdown=stop)
+    _serve(app, settings, announce)
+
+
+def _run_replica(
+    settings: ServeSettings,
+    repository: ModelRepository,
+    log_settings: Settings,
+    announce: Callable[[str], Any],
+) -> None:
+    """A replica of one deployment: every variant loaded, requests routed by its events,
+    what it served recorded on the log."""
+    from ledgerflow.services.bootstrap import open_event_log
+    from ledgerflow.services.deployer.traffic import TrafficRecorder
+    from ledgerflow.services.serving.deployment import DeploymentHost
+    from ledgerflow.services.serving.deployment_routes import deployment_routes
+
+    name = settings.deployment or ""
+    event_log = open_event_log(log_settings)
+    replica = f"{socket.gethostname()}:{settings.port}:{os.getpid()}"
+    recorder = TrafficRecorder(event_log, replica)
+    host = DeploymentHost(event_log, repository, replica=replica, recorder=recorder, only=name)
+
+    async def start() -> None:
+        recorder.start()
+        await host.start()
+        while not host.ready(name):
+            await asyncio.sleep(0.05)
+        announce(f"deployment {name} ready: {', '.join(host.deployment(name).serving)}")
+
+    async def stop() -> None:
+        await host.stop()
+        await asyncio.get_running_loop().run_in_executor(None, recorder.close)
+        event_log.close()
+
+    app = create_app(
+        repository,
+        extra_routes=deployment_routes(host),
+        on_startup=start,
+        on_shutdown=stop,
+    )
+    _serve(app, settings, announce)
+
+
+def _serve(app: Any, settings: ServeSettings, announce: Callable[[str], Any]) -> None:
+    import uvicorn
+
     config = uvicorn.Config(
         app,
         host=settings.host,

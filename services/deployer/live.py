@@ -1,0 +1,79 @@
+"""Live statistics of deployments' traffic, wherever they are computed.
+
+A `StatsSource` answers per-variant statistics of a deployment since a time: the
+in-process fold of the log (`FollowedStats`, the embedded default and any single
+deployer), or the snapshots the Faust stream processor publishes to Redis when
+distributed (`RedisStats`). The deployer loop, the gateway's analysis route and
+`lf.deployments.analysis` all read through one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from ledgerflow.events.deployment_entities import Deployment
+from ledgerflow.events.log import EventLog
+from ledgerflow.services.deployer.stats import VariantStats, analyze
+from ledgerflow.services.deployer.traffic import TrafficFollower
+
+
+class StatsSource(Protocol):
+    def snapshot(self, deployment: str, since_ms: int | None = None) -> Mapping[str, VariantStats]:
+        """Per-variant statistics of the traffic since `since_ms` (all of it when None)."""
+        ...
+
+    def refresh(self) -> None:
+        """Bring the statistics up to what has been recorded (a no-op for pushed ones)."""
+        ...
+
+
+class FollowedStats:
+    """The log's traffic folded in this process: followed in a thread once `start`ed,
+    or caught up to the head on each `refresh`."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.follower = TrafficFollower(log)
+
+    def start(self) -> FollowedStats:
+        self.follower.start()
+        return self
+
+    def stop(self) -> None:
+        self.follower.stop()
+
+    def refresh(self) -> None:
+        self.follower.catch_up()
+
+    def snapshot(self, deployment: str, since_ms: int | None = None) -> Mapping[str, VariantStats]:
+        with self.follower.lock:
+            return self.follower.stats.snapshot(deployment, since_ms)
+
+
+def analysis(
+    dep: Deployment,
+    source: StatsSource,
+    *,
+    metric: str | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    mde: float | None = None,
+    since_ms: int | None = None,
+) -> dict[str, Any]:
+    """The deployment's A/B analysis as JSON-able data: its split, then per variant the
+    counts, error rate, latency percentiles and the outcome with confidence intervals and
+    the significance test against the baseline (Holm-corrected for several arms)."""
+    source.refresh()
+    stats = source.snapshot(dep.name, since_ms)
+    result = analyze(stats, dep.baseline, metric=metric, alpha=alpha, power=power, mde=mde)
+    shares = dep.shares()
+    doc = result.to_dict()
+    for row in doc["variants"]:
+        row["weight"] = shares.get(row["variant"], 0.0)
+    return {
+        "deployment": dep.name,
+        "status": dep.status,
+        "step": dep.step,
+        "since": since_ms,
+        **doc,
+    }

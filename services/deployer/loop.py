@@ -1,0 +1,116 @@
+"""The deployer: watches every active deployment's live statistics and acts on them.
+
+Each tick, for each active deployment: a guardrail breach by any variant that
+gets traffic rolls traffic back to the baseline at once (one commit:
+`deployment.guardrail_tripped` + `deployment.rolled_back`, saying why); otherwise,
+when a canary plan's current step has lasted long enough and its candidate has
+served enough requests, the plan advances one step. Paused deployments are left
+alone. Decisions come from events and go out as events, so several deployers may
+run: a second one acting on the same state is refused as a conflict by the
+aggregate's version check or finds the step already advanced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ledgerflow.events.deployment_entities import Deployment
+from ledgerflow.events.envelope import now_ms
+from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.services.deployer import canary, guardrails
+from ledgerflow.services.deployer.live import StatsSource
+from ledgerflow.services.deployer.service import DeploymentService
+
+logger = logging.getLogger("ledgerflow.deployer")
+ACTOR = "deployer"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    deployment: str
+    kind: str  # "rolled_back" | "step_advanced"
+    detail: str
+
+
+class Deployer:
+    def __init__(
+        self,
+        service: DeploymentService,
+        stats: StatsSource,
+        *,
+        interval_s: float = 1.0,
+        clock: Callable[[], int] = now_ms,
+        before_tick: Callable[[], None] | None = None,
+    ) -> None:
+        """`before_tick`, when given, brings the views up to the log first (the embedded
+        backend's refresh); the statistics are refreshed by their source."""
+        self.service = service
+        self.stats = stats
+        self.interval_s = interval_s
+        self.clock = clock
+        self._before_tick = before_tick
+
+    def tick(self) -> list[Action]:
+        if self._before_tick is not None:
+            self._before_tick()
+        self.stats.refresh()
+        actions: list[Action] = []
+        for deployment in self.service.list():
+            if deployment.status != "active":
+                continue
+            try:
+                action = self.decide(deployment)
+            except LedgerflowError as e:  # raced by another deployer or a user: next tick
+                logger.info("deployment %s: %s", deployment.name, e)
+                continue
+            if action is not None:
+                logger.warning(
+                    "deployment %s %s: %s", action.deployment, action.kind, action.detail
+                )
+                actions.append(action)
+        return actions
+
+    def decide(self, dep: Deployment) -> Action | None:
+        since = max(dep.traffic_since, dep.step_started or 0)
+        window = self.stats.snapshot(dep.name, since)
+        judged = [v for v in dep.serving if v != dep.baseline] + [s.name for s in dep.shadows]
+        breaches = guardrails.evaluate(dep.guardrails, window, dep.baseline, judged)
+        if breaches:
+            b = breaches[0]
+            self.service.trip(
+                dep.name,
+                variant=b.variant,
+                guardrail=b.guardrail,
+                observed=b.observed,
+                limit=b.limit,
+                baseline_value=b.baseline,
+                samples=b.samples,
+                actor=ACTOR,
+            )
+            detail = (
+                f"{b.guardrail.metric} of {b.variant} is {b.observed:.4g}, beyond {b.limit:.4g}"
+            )
+            return Action(dep.name, "rolled_back", detail)
+        plan, step = dep.plan, dep.step
+        if plan is None or step is None or dep.step_started is None:
+            return None
+        served = window.get(plan.candidate)
+        requests = served.requests if served is not None else 0
+        now = self.clock()
+        if not canary.due(plan, step, dep.step_started, now, requests):
+            return None
+        duration_s = max(0.0, (now - dep.step_started) / 1000)
+        self.service.advance_step(dep.name, requests, duration_s, actor=ACTOR)
+        weight = plan.steps[step + 1].weight
+        return Action(dep.name, "step_advanced", f"{plan.candidate} now at {weight:g}%")
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.tick()
+            except LedgerflowError as e:
+                logger.warning("deployer tick failed: %s", e)
+            stop.wait(self.interval_s)

@@ -1,0 +1,188 @@
+"""Traffic on the log: replicas record what they served, followers fold it into statistics.
+
+`TrafficRecorder` buffers one replica's `InferenceRecord`s and appends them as
+`inference.recorded` batches every `flush_interval_s` (one append per batch and
+deployment, never one per request), off the request path.
+
+`TrafficFollower` is the in-process stream processor of the embedded default: it
+follows the log's `inference.*` and `feedback.*` events and folds them into a
+`TrafficStats`, the same fold the Faust app runs per partition when distributed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
+
+from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events.envelope import Event, Recorded
+from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.events.log import Checkpoint, EventLog, Item
+from ledgerflow.services.deployer.window import TrafficStats
+
+logger = logging.getLogger("ledgerflow.deployer")
+TRAFFIC_TYPES = (d.InferenceRecorded.TYPE, d.FeedbackRecorded.TYPE)
+
+
+class TrafficRecorder:
+    """Thread-safe and non-blocking for the request path. When the log refuses a batch the
+    records stay buffered (up to `max_buffered`, then the oldest are dropped and counted)
+    and the next flush tries again."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        replica: str,
+        *,
+        flush_interval_s: float = 0.25,
+        max_batch: int = 1000,
+        max_buffered: int = 100_000,
+        actor: str = "model-server",
+    ) -> None:
+        self.log = log
+        self.replica = replica
+        self.flush_interval_s = flush_interval_s
+        self.max_batch = max_batch
+        self.max_buffered = max_buffered
+        self.actor = actor
+        self.dropped = 0
+        self.appended = 0
+        self._buffer: dict[str, list[d.InferenceRecord]] = defaultdict(list)
+        self._buffered = 0
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, deployment: str, record: d.InferenceRecord) -> None:
+        with self._lock:
+            if self._buffered >= self.max_buffered:
+                self._drop_oldest()
+            self._buffer[deployment].append(record)
+            self._buffered += 1
+
+    def _drop_oldest(self) -> None:
+        longest = max(self._buffer.values(), key=len)
+        del longest[0]
+        self._buffered -= 1
+        self.dropped += 1
+
+    def flush(self) -> int:
+        """Append what is buffered; returns how many records went to the log."""
+        with self._flush_lock:
+            with self._lock:
+                taken, self._buffer = self._buffer, defaultdict(list)
+                self._buffered = 0
+            events = [
+                Event.of(
+                    d.InferenceRecorded(
+                        deployment=name, replica=self.replica, records=tuple(chunk)
+                    ),
+                    actor=self.actor,
+                )
+                for name, records in taken.items()
+                for chunk in _chunks(records, self.max_batch)
+            ]
+            if not events:
+                return 0
+            try:
+                self.log.append(events)
+            except LedgerflowError as e:
+                logger.warning("could not record traffic (%s); will retry", e)
+                with self._lock:
+                    for name, records in taken.items():
+                        self._buffer[name][:0] = records
+                        self._buffered += len(records)
+                    while self._buffered > self.max_buffered:
+                        self._drop_oldest()
+                return 0
+            sent = sum(len(rs) for rs in taken.values())
+            self.appended += sent
+            return sent
+
+    def start(self) -> TrafficRecorder:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="traffic-recorder", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval_s):
+            self.flush()
+
+    def close(self) -> None:
+        """Stop the timer and flush what is left."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.flush()
+
+
+def _chunks(records: Sequence[d.InferenceRecord], size: int) -> Iterator[list[d.InferenceRecord]]:
+    for i in range(0, len(records), size):
+        yield list(records[i : i + size])
+
+
+class TrafficFollower:
+    """Folds the traffic events of the log into `stats`, in a background thread
+    (`start`/`stop`) or up to the head of the log on demand (`catch_up`)."""
+
+    def __init__(self, log: EventLog, stats: TrafficStats | None = None) -> None:
+        self.log = log
+        self.stats = stats if stats is not None else TrafficStats()
+        self.checkpoint = Checkpoint()
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _apply(self, item: Item) -> None:
+        with self.lock:
+            if not self.checkpoint.includes(item):
+                if isinstance(item, Recorded) and isinstance(
+                    item.event.data, d.InferenceRecorded | d.FeedbackRecorded
+                ):
+                    self.stats.apply(item.event.data)
+                self.checkpoint = self.checkpoint.advance(item)
+
+    def catch_up(self) -> TrafficFollower:
+        """Fold everything on the log now (returns when the head is reached)."""
+        items = self.log.subscribe(self.checkpoint or None, types=list(TRAFFIC_TYPES), follow=False)
+        with closing(_generator(items)) as stream:
+            for item in stream:
+                self._apply(item)
+        return self
+
+    def start(self) -> TrafficFollower:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="traffic-follower", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                items = self.log.subscribe(
+                    self.checkpoint or None, types=list(TRAFFIC_TYPES), stop=self._stop
+                )
+                with closing(_generator(items)) as stream:
+                    for item in stream:
+                        self._apply(item)
+            except LedgerflowError as e:  # the log is away: try again shortly
+                logger.warning("traffic follower: %s; retrying", e)
+                self._stop.wait(1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+def _generator(items: Iterator[Item]) -> Generator[Item, None, None]:
+    yield from items

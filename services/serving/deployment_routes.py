@@ -1,0 +1,187 @@
+"""REST routes of a deployment replica.
+
+- `POST /deployments/{name}/invocations`: MLflow's scoring protocol, routed to a variant.
+  The sticky key comes from the deployment's key header (or its key field of a JSON
+  body); `X-Ledgerflow-Variant` forces a variant for debugging. The answer says who
+  served it in the `X-Ledgerflow-Variant` header and carries `X-Request-Id`, the id that
+  feedback refers to.
+- `POST /deployments/{name}/infer`: the same routing with an Open Inference Protocol v2
+  request body; the answer's `model_version` is the variant's model version and its
+  `parameters.variant` the variant.
+- `POST /deployments/{name}/feedback`: `{"request_id", "value" | "converted", "metric",
+  "kind"}` joined here to the variant that served the request when this replica did.
+- `GET /deployments/{name}/ready`: 200 once every variant with traffic is warmed, else 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events.deployment_entities import Deployment
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound, Unavailable
+from ledgerflow.services.deployer import checks
+from ledgerflow.services.deployer.routing import FORCE_HEADER
+from ledgerflow.services.serving import _json
+from ledgerflow.services.serving.deployment import Answer, DeploymentHost
+from ledgerflow.services.serving.http import REQUEST_ID, json_response, request_id
+from ledgerflow.services.serving.oip import output_tensors, parse_rest_inputs, rest_outputs
+from ledgerflow.services.serving.scoring import (
+    ModelRequest,
+    UnsupportedContentType,
+    parse_invocation,
+    predictions_body,
+)
+
+VARIANT_HEADER = FORCE_HEADER
+
+
+def _error(e: LedgerflowError, rid: str, oip: bool) -> Response:
+    status = 404 if isinstance(e, NotFound) else 503 if isinstance(e, Unavailable) else 400
+    if isinstance(e, UnsupportedContentType):
+        status = 415
+    if oip:
+        return json_response({"error": e.message}, status, rid)
+    codes = {404: "RESOURCE_DOES_NOT_EXIST", 503: "TEMPORARILY_UNAVAILABLE"}
+    return json_response(
+        {"error_code": codes.get(status, "BAD_REQUEST"), "message": e.message}, status, rid
+    )
+
+
+def _key(request: Request, header: str, field: str | None, body: bytes) -> str | None:
+    key = request.headers.get(header)
+    if key or field is None:
+        return key or None
+    if "json" not in (request.headers.get("content-type") or ""):
+        return None
+    try:
+        doc = _json.loads(body)
+    except (_json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return None  # the parser names the problem
+    value = doc.get(field) if isinstance(doc, dict) else None
+    return None if value is None else str(value)
+
+
+def deployment_routes(host: DeploymentHost) -> list[Route]:
+    async def route_and_answer(request: Request, oip: bool) -> tuple[Answer, Any, str] | Response:
+        rid = request_id(request)
+        name = request.path_params["name"]
+        body = await request.body()
+        try:
+            dep = host.deployment(name)
+            key = _key(request, dep.key_header, dep.key_field, body)
+            chosen = host.choose(
+                name, key=key, request_id=rid, forced=request.headers.get(FORCE_HEADER)
+            )
+            schema = host.schema_of(name, chosen.variant)
+            if oip:
+                doc = _json.loads(body)
+                if not isinstance(doc, dict):
+                    raise InvalidInput("the body must be a JSON object", field="body")
+                tensors, params, wanted = parse_rest_inputs(doc)
+                served = host.repository.get(f"{name}:{chosen.variant}")
+                data = served.predictor.assemble({t.name: t.array for t in tensors})
+                parsed = ModelRequest(data, params)
+                extra: Any = (served, wanted)
+            else:
+                parsed = parse_invocation(body, request.headers.get("content-type"), schema)
+                extra = None
+            answer = await host.invoke(name, chosen, parsed, rid, "oip_rest" if oip else "rest")
+        except (_json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+            return _error(InvalidInput(f"the body is not valid JSON: {e}", field="body"), rid, oip)
+        except LedgerflowError as e:
+            return _error(e, rid, oip)
+        return answer, extra, rid
+
+    async def invocations(request: Request) -> Response:
+        got = await route_and_answer(request, oip=False)
+        if isinstance(got, Response):
+            return got
+        answer, _, rid = got
+        response = Response(predictions_body(answer.predictions), media_type="application/json")
+        response.headers[REQUEST_ID] = rid
+        response.headers[VARIANT_HEADER] = answer.variant
+        return response
+
+    async def infer(request: Request) -> Response:
+        got = await route_and_answer(request, oip=True)
+        if isinstance(got, Response):
+            return got
+        answer, (served, wanted), rid = got
+        try:
+            outputs = output_tensors(
+                answer.predictions, [m.name for m in served.predictor.outputs], wanted
+            )
+        except InvalidInput as e:
+            return _error(e, rid, True)
+        response = json_response(
+            {
+                "model_name": request.path_params["name"],
+                "model_version": served.version,
+                "id": rid,
+                "parameters": {"variant": answer.variant},
+                "outputs": rest_outputs(outputs),
+            },
+            200,
+            rid,
+        )
+        response.headers[VARIANT_HEADER] = answer.variant
+        return response
+
+    async def feedback(request: Request) -> Response:
+        name = request.path_params["name"]
+        rid = request_id(request)
+        try:
+            state = host.deployment(name)
+            payload = parse_feedback(state, _json.loads(await request.body()), host.served_by)
+            event = Event.of(payload, actor="model-server")
+            await asyncio.get_running_loop().run_in_executor(None, host.log.append, [event])
+        except (_json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+            return _error(
+                InvalidInput(f"the body is not valid JSON: {e}", field="body"), rid, False
+            )
+        except LedgerflowError as e:
+            return _error(e, rid, False)
+        return json_response(
+            {"request_id": payload.request_id, "variant": payload.variant, "recorded": True}, 202
+        )
+
+    async def ready(request: Request) -> Response:
+        name = request.path_params["name"]
+        ok = host.ready(name)
+        return json_response({"name": name, "ready": ok}, 200 if ok else 503)
+
+    return [
+        Route("/deployments/{name}/invocations", invocations, methods=["POST"]),
+        Route("/deployments/{name}/infer", infer, methods=["POST"]),
+        Route("/deployments/{name}/feedback", feedback, methods=["POST"]),
+        Route("/deployments/{name}/ready", ready, methods=["GET"]),
+    ]
+
+
+def parse_feedback(state: Deployment, doc: Any, served_by: Any) -> d.FeedbackRecorded:
+    """A feedback body as a `feedback.recorded` payload, joined to the variant that served
+    the request when this replica remembers it; errors name the field."""
+    if not isinstance(doc, dict):
+        raise InvalidInput("the feedback body must be a JSON object", field="body")
+    if ("value" in doc) == ("converted" in doc):
+        raise InvalidInput("give the outcome as value or as converted (one of them)", field="value")
+    value = doc["converted"] if "converted" in doc else doc["value"]
+    rid = doc.get("request_id")
+    variant = doc.get("variant")
+    if variant is None and isinstance(rid, str):
+        variant = served_by(state.name, rid)
+    return checks.feedback(
+        state,
+        rid,
+        value,
+        doc.get("metric", "conversion"),
+        doc.get("kind") or "conversion",
+        variant,
+    )

@@ -1,0 +1,248 @@
+"""A deployment served in-process on the embedded backend: routing, shadows, recorded
+traffic, live statistics, and the deployer acting on them (rollback, canary steps)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import ledgerflow as lf
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.settings import load_settings
+from ledgerflow.pyfunc import PythonModel
+from ledgerflow.services.bootstrap import Backend, bootstrap
+from ledgerflow.services.deployer.live import FollowedStats, analysis
+from ledgerflow.services.deployer.loop import Deployer
+from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployer.traffic import TrafficRecorder
+from ledgerflow.services.serving.app import create_app
+from ledgerflow.services.serving.deployment import DeploymentHost
+from ledgerflow.services.serving.deployment_routes import deployment_routes
+from ledgerflow.services.serving.repository import ModelRepository
+from ledgerflow.services.serving.scoring import ModelRequest
+
+
+class Scale(PythonModel):
+    def __init__(self, k: float) -> None:
+        self.k = k
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        return np.asarray(model_input, dtype=float) * self.k
+
+
+class Broken(PythonModel):
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        raise ValueError("broken on purpose")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Registered model `scale`: v1 doubles nothing (x1), v2 doubles (x2), v3 always fails."""
+    root = tmp_path_factory.mktemp("deploy")
+    lf.set_tracking_uri(str(root))
+    with lf.start_run():
+        for i, model in enumerate((Scale(1), Scale(2), Broken())):
+            lf.pyfunc.log_model(name=f"m{i}", python_model=model, registered_model_name="scale")
+    yield root
+
+
+@pytest.fixture
+def backend(data: Path) -> Iterator[Backend]:
+    lf.set_tracking_uri(str(data))
+    b = bootstrap(load_settings(tracking_uri=str(data)))
+    yield b
+    b.close()
+
+
+def serve(backend: Backend, name: str, body: Any) -> Any:
+    """Run `body(host)` against a started host on a fresh loop, then stop it."""
+
+    async def main() -> Any:
+        recorder = TrafficRecorder(backend.log, "test")
+        host = DeploymentHost(backend.log, ModelRepository(), replica="test", recorder=recorder)
+        await host.start()
+        for _ in range(400):
+            if host.ready(name):
+                break
+            await asyncio.sleep(0.05)
+        assert host.ready(name)
+        try:
+            return await body(host)
+        finally:
+            await asyncio.sleep(0.05)  # let shadow copies finish
+            await host.stop()
+            recorder.close()
+            await host.repository.close()
+
+    return asyncio.run(main())
+
+
+async def call(host: DeploymentHost, name: str, key: str | None, rid: str, x: float = 1.0) -> Any:
+    route = host.choose(name, key=key, request_id=rid, forced=None)
+    return await host.invoke(name, route, ModelRequest(np.array([[x]])), rid, "test")
+
+
+def test_sticky_split_with_a_shadow_that_never_changes_answers(backend: Backend):
+    lf.deployments.create(
+        "split",
+        [
+            {"name": "a", "model": "scale", "version": 1, "weight": 80},
+            {"name": "b", "model": "scale", "version": 2, "weight": 20},
+            {"name": "s", "model": "scale", "version": 2, "shadow": True},
+        ],
+    )
+
+    async def body(host: DeploymentHost) -> list[tuple[str, str, float]]:
+        seen = []
+        for i in range(600):
+            answer = await call(host, "split", f"user-{i % 300}", f"r{i}", x=3.0)
+            seen.append((f"user-{i % 300}", answer.variant, float(answer.predictions[0][0])))
+        return seen
+
+    seen = serve(backend, "split", body)
+    by_user: dict[str, set[str]] = {}
+    for user, variant, value in seen:
+        by_user.setdefault(user, set()).add(variant)
+        assert value == (3.0 if variant == "a" else 6.0)  # never the shadow's answer
+    assert all(len(v) == 1 for v in by_user.values())  # sticky
+    share_b = Counter(next(iter(v)) for v in by_user.values())["b"] / len(by_user)
+    assert 0.13 < share_b < 0.27  # 20% of 300 users; ~4.6 standard errors wide
+
+    stats = FollowedStats(backend.log)
+    stats.refresh()
+    snap = stats.snapshot("split")
+    assert snap["a"].requests + snap["b"].requests == 600
+    assert snap["s"].shadow and snap["s"].requests == 600  # a copy of every request
+    assert snap["s"].agreed == snap["b"].requests  # s is b's model version: agrees with it only
+
+
+def test_a_failing_variant_trips_its_guardrail_and_traffic_returns_to_the_baseline(
+    backend: Backend,
+):
+    lf.deployments.create(
+        "guarded",
+        [
+            {"name": "good", "model": "scale", "version": 1, "weight": 50},
+            {"name": "bad", "model": "scale", "version": 3, "weight": 50},
+        ],
+        guardrails=[{"metric": "error_rate", "threshold": 0.05, "min_samples": 20}],
+    )
+
+    async def body(host: DeploymentHost) -> int:
+        failures = 0
+        for i in range(120):
+            try:
+                await call(host, "guarded", f"u{i}", f"g{i}")
+            except InvalidInput as e:
+                assert "broken on purpose" in e.message
+                failures += 1
+        return failures
+
+    failures = serve(backend, "guarded", body)
+    assert 30 < failures < 90
+    service = DeploymentService.for_backend(backend)
+    deployer = Deployer(service, FollowedStats(backend.log), before_tick=backend.refresh)
+    [action] = deployer.tick()
+    assert action.kind == "rolled_back" and "error_rate of bad" in action.detail
+    dep = service.get("guarded")
+    assert dep.weights == {"good": 50.0, "bad": 0.0} or dep.shares()["bad"] == 0.0
+    assert dep.last_action == "rolled_back"
+    assert any(c.type == "deployment.guardrail_tripped" for c in service.history("guarded"))
+    assert deployer.tick() == []  # judged on traffic since the rollback: nothing more to do
+
+
+def test_a_canary_advances_once_its_step_has_served_enough_and_analysis_reports_it(
+    backend: Backend,
+):
+    lf.deployments.create(
+        "canary",
+        [
+            {"name": "base", "model": "scale", "version": 1, "weight": 100},
+            {"name": "new", "model": "scale", "version": 2, "weight": 0},
+        ],
+        plan={
+            "candidate": "new",
+            "steps": [{"weight": 30, "min_requests": 20}, {"weight": 60}, {"weight": 100}],
+        },
+    )
+    assert lf.deployments.get("canary").shares()["new"] == pytest.approx(0.3)
+
+    async def body(host: DeploymentHost) -> list[str]:
+        return [(await call(host, "canary", None, f"c{i}")).variant for i in range(150)]
+
+    served = serve(backend, "canary", body)
+    for i, variant in enumerate(served):
+        lf.deployments.feedback("canary", f"c{i}", 1.0 if (variant == "new" or i % 3) else 0.0)
+    service = DeploymentService.for_backend(backend)
+    stats = FollowedStats(backend.log)
+    [action] = Deployer(service, stats, before_tick=backend.refresh).tick()
+    assert action.kind == "step_advanced"
+    dep = service.get("canary")
+    assert dep.step == 1 and dep.shares()["new"] == pytest.approx(0.6)
+    doc = analysis(dep, stats)
+    rows = {r["variant"]: r for r in doc["variants"]}
+    assert doc["metric"] == "conversion" and set(rows) == {"base", "new"}
+    assert rows["new"]["n"] + rows["base"]["n"] == 150
+    assert rows["new"]["value"] == 1.0 and rows["base"]["value"] < 0.8
+
+
+def test_the_replica_routes_answers_says_who_served_and_refuses_bad_input_with_400(
+    backend: Backend,
+):
+    lf.deployments.create(
+        "rest",
+        [
+            {"name": "a", "model": "scale", "version": 1, "weight": 1},
+            {"name": "b", "model": "scale", "version": 2, "weight": 1},
+        ],
+        key_header="X-User",
+    )
+    repository = ModelRepository()
+    recorder = TrafficRecorder(backend.log, "rest")
+    host = DeploymentHost(backend.log, repository, replica="rest", recorder=recorder, only="rest")
+
+    async def start() -> None:
+        await host.start()
+
+    app = create_app(repository, extra_routes=deployment_routes(host), on_startup=start,
+                     on_shutdown=host.stop)  # fmt: skip
+    with TestClient(app) as client:
+        for _ in range(200):
+            if client.get("/deployments/rest/ready").status_code == 200:
+                break
+            asyncio.run(asyncio.sleep(0.05))
+        ok = client.post("/deployments/rest/invocations", json={"inputs": [[2.0]]},
+                         headers={"X-User": "ada"})  # fmt: skip
+        assert ok.status_code == 200, ok.text
+        variant = ok.headers["X-Ledgerflow-Variant"]
+        assert ok.json()["predictions"] == [[2.0 if variant == "a" else 4.0]]
+        again = client.post("/deployments/rest/invocations", json={"inputs": [[2.0]]},
+                            headers={"X-User": "ada"})  # fmt: skip
+        assert again.headers["X-Ledgerflow-Variant"] == variant
+        forced = client.post("/deployments/rest/invocations", json={"inputs": [[2.0]]},
+                             headers={"X-Ledgerflow-Variant": "b"})  # fmt: skip
+        assert forced.json()["predictions"] == [[4.0]]
+        unknown = client.post("/deployments/rest/invocations", json={"inputs": [[2.0]]},
+                              headers={"X-Ledgerflow-Variant": "zz"})  # fmt: skip
+        assert unknown.status_code == 400 and "X-Ledgerflow-Variant" in unknown.json()["message"]
+        bad = client.post("/deployments/rest/invocations", json={"rows": [[2.0]]})
+        assert bad.status_code == 400 and "inputs" in bad.json()["message"]
+        missing = client.post("/deployments/nope/invocations", json={"inputs": [[2.0]]})
+        assert missing.status_code == 404
+        oip = client.post("/deployments/rest/infer", headers={"X-User": "ada"}, json={
+            "inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [2.0]}]})  # fmt: skip
+        assert oip.status_code == 200, oip.text
+        assert oip.json()["parameters"]["variant"] == variant
+        fb = client.post("/deployments/rest/feedback",
+                         json={"request_id": ok.headers["x-request-id"], "converted": True})  # fmt: skip
+        assert fb.status_code == 202 and fb.json()["variant"] == variant
+        no_value = client.post("/deployments/rest/feedback", json={"request_id": "x"})
+        assert no_value.status_code == 400 and "value" in no_value.json()["message"]
+    recorder.close()
