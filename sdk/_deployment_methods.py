@@ -8,7 +8,7 @@ its `/api/v1/deployments` routes, with the same answers and the same errors.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledgerflow.events.errors import InvalidInput
 
@@ -135,6 +135,25 @@ class DeploymentMethods:
     def get_deployment_history(self, name: str, max_results: int = 100) -> list[DeploymentChange]:
         """The deployment's latest events, oldest first: why traffic moved."""
         return self._deployments(refresh=True).history(name, max_results)
+
+    def get_deployment_analysis(
+        self,
+        name: str,
+        metric: str | None = None,
+        *,
+        alpha: float = 0.05,
+        power: float = 0.8,
+        mde: float | None = None,
+        since_ms: int | None = None,
+    ) -> dict[str, Any]:
+        """Live statistics per variant (requests, error rate, latency percentiles, the
+        outcome with its confidence interval) and each variant's test against the baseline:
+        a two-proportion z-test for conversions, Welch's t-test for rewards, Holm-corrected
+        for several arms, with the sample size still needed; `state` is `not_enough_data`
+        until the data can tell."""
+        return self._deployments(refresh=True).analysis(
+            name, metric=metric, alpha=alpha, power=power, mde=mde, since_ms=since_ms
+        )
 
     def record_deployment_feedback(
         self,

@@ -308,6 +308,16 @@ class DeploymentsPort(Protocol):
     def get(self, name: str) -> Deployment: ...
     def list(self) -> builtins.list[Deployment]: ...
     def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentChange]: ...
+    def analysis(
+        self,
+        name: str,
+        *,
+        metric: str | None = None,
+        alpha: float = 0.05,
+        power: float = 0.8,
+        mde: float | None = None,
+        since_ms: int | None = None,
+    ) -> dict[str, Any]: ...
 
 
 class BackendPort(Protocol):

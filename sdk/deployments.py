@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_variant",
+    "analysis",
     "create",
     "delete",
     "feedback",
@@ -143,6 +144,23 @@ def delete(name: str) -> None:
 def history(name: str, limit: int = 100) -> builtins.list[DeploymentChange]:
     changes: builtins.list[DeploymentChange] = _client().get_deployment_history(name, limit)
     return changes
+
+
+def analysis(
+    name: str,
+    metric: str | None = None,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    mde: float | None = None,
+    since_ms: int | None = None,
+) -> dict[str, Any]:
+    """Per-variant live statistics and significance against the baseline (see
+    `Client.get_deployment_analysis`)."""
+    doc: dict[str, Any] = _client().get_deployment_analysis(
+        name, metric, alpha=alpha, power=power, mde=mde, since_ms=since_ms
+    )
+    return doc
 
 
 def feedback(

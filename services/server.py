@@ -2,8 +2,10 @@
 
 The gateway (REST, and gRPC with --grpc-port), the projector (following the log,
 so views stay fresh even when a writer died between its append and its
-projection), the webhook dispatcher and the bundle policy runner (builds bundles
-when a policy alias is set; Ray starts on the first build) share one backend.
+projection), the webhook dispatcher, the bundle policy runner (builds bundles
+when a policy alias is set; Ray starts on the first build), the deployer (canary
+steps, guardrails) and a replica of every deployment (`/deployments/NAME/...` on
+the gateway's port) share one backend.
 On the embedded default a small team shares one machine this way, with nothing
 else to run; the same settings as the separate services apply, so it also runs
 on Kafka and PostgreSQL.
@@ -14,12 +16,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway import server as gateway
 from ledgerflow.services.projector.service import ProjectorService
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 logger = logging.getLogger("ledgerflow.server")
 
@@ -49,11 +55,15 @@ def serve_all(
     policies = threading.Thread(
         target=_guarded, args=(_bundle_policies(backend), stop), name="bundles", daemon=True
     )
+    deploying = threading.Thread(
+        target=_guarded, args=(_deployer(backend), stop), name="deployer", daemon=True
+    )
     try:
         backend.refresh()
         projecting.start()
         dispatcher.start()
         policies.start()
+        deploying.start()
         gateway.serve(
             settings,
             host,
@@ -63,12 +73,14 @@ def serve_all(
             backend=backend,
             grpc_port=grpc_port,
             grpc_ready=grpc_ready,
+            extend=lambda app: _host_deployments(app, backend),
         )
     finally:
         stop.set()
         dispatcher.stop()
         projecting.join(10)
         policies.join(10)
+        deploying.join(10)
         backend.close()
 
 
@@ -82,6 +94,27 @@ def _bundle_policies(backend: Backend) -> Callable[[threading.Event], None]:
         PolicyRunner(backend.log, BundleService.for_backend(backend), backend.projector.engine).run(
             stop
         )
+
+    return run
+
+
+def _host_deployments(app: FastAPI, backend: Backend) -> None:
+    """Serve every deployment's variants at /deployments/NAME/invocations on the gateway."""
+    from ledgerflow.services.serving.hosting import host_deployments
+
+    host_deployments(app, backend.log)
+
+
+def _deployer(backend: Backend) -> Callable[[threading.Event], None]:
+    """The deployer loop: guardrails and canary steps from live statistics."""
+
+    def run(stop: threading.Event) -> None:
+        from ledgerflow.services.deployer.live import stats_for
+        from ledgerflow.services.deployer.loop import Deployer
+        from ledgerflow.services.deployer.service import DeploymentService
+
+        service = DeploymentService.for_backend(backend)
+        Deployer(service, stats_for(backend.settings, backend.log)).run(stop)
 
     return run
 

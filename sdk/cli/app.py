@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 from ledgerflow.cli import (
     bundles,
     demo,
+    deployer,
     deployments,
     events,
     experiments,
@@ -84,6 +85,7 @@ app.command("replay")(views.replay)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)
 app.command("projector")(projector.projector)
+app.command("deployer")(deployer.deployer)
 app.command("gateway")(gateway.gateway)
 app.command("sync")(sync.sync)
 app.command("server")(server.server)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledgerflow.cli import output
+from ledgerflow.cli import deployment_analysis, output
 from ledgerflow.cli.context import state
 from ledgerflow.cli.deployment_args import (
     parse_canary,
@@ -406,3 +406,6 @@ def delete(ctx: typer.Context, name: Name, as_json: JsonFlag = False) -> None:
         output.print_json({"deleted": name})
     else:
         output.note(f"deleted deployment {name!r}")
+
+
+app.command("analysis")(deployment_analysis.analysis)

@@ -31,6 +31,11 @@ def server(
     settings = serving_settings(ctx, "server")
     from ledgerflow.services.server import serve_all
 
+    import ledgerflow
+
+    # the deployments' replicas load their models through the SDK, from this data
+    ledgerflow.set_tracking_uri(settings.tracking_uri)
+
     def ready(url: str) -> None:
         output.line(f"ledgerflow server listening on {url}", style="green")
         output.note(f"log to it with LEDGERFLOW_TRACKING_URI={url}")

@@ -166,3 +166,21 @@ class RemoteDeployments:
             raise InvalidInput(f"limit must be a positive number, got {limit!r}", field="limit")
         docs = self._ch.call("GET", self._path(name, "history"), params={"limit": limit})
         return [DeploymentChange(**doc) for doc in docs]
+
+    def analysis(
+        self,
+        name: str,
+        *,
+        metric: str | None = None,
+        alpha: float = 0.05,
+        power: float = 0.8,
+        mde: float | None = None,
+        since_ms: int | None = None,
+    ) -> dict[str, Any]:
+        params = {"metric": metric, "alpha": alpha, "power": power, "mde": mde, "since": since_ms}
+        doc = self._ch.call(
+            "GET",
+            self._path(name, "analysis"),
+            params={k: v for k, v in params.items() if v is not None},
+        )
+        return dict(doc)

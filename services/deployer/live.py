@@ -9,11 +9,14 @@ distributed (`RedisStats`). The deployer loop, the gateway's analysis route and
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ledgerflow.events.deployment_entities import Deployment
 from ledgerflow.events.log import EventLog
+from ledgerflow.events.settings import Settings
 from ledgerflow.services.deployer.stats import VariantStats, analyze
 from ledgerflow.services.deployer.traffic import TrafficFollower
 
@@ -48,6 +51,25 @@ class FollowedStats:
     def snapshot(self, deployment: str, since_ms: int | None = None) -> Mapping[str, VariantStats]:
         with self.follower.lock:
             return self.follower.stats.snapshot(deployment, since_ms)
+
+
+_followed: weakref.WeakKeyDictionary[EventLog, FollowedStats] = weakref.WeakKeyDictionary()
+_followed_lock = threading.Lock()
+
+
+def followed(log: EventLog) -> FollowedStats:
+    """One in-process fold per event log per process, shared by the deployer loop and the
+    analysis reads, so each traffic event is folded once."""
+    with _followed_lock:
+        found = _followed.get(log)
+        if found is None:
+            found = _followed[log] = FollowedStats(log)
+        return found
+
+
+def stats_for(settings: Settings, log: EventLog) -> StatsSource:
+    """Where this process reads live statistics: the in-process fold of `log`."""
+    return followed(log)
 
 
 def analysis(

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
-from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.events.errors import InvalidInput, NotFound, Unavailable
 from ledgerflow.events.payloads import Payload
 from ledgerflow.services.commands import Committer
-from ledgerflow.services.deployer import checks, decide
+from ledgerflow.services.deployer import checks, decide, live
 from ledgerflow.services.deployer.checks import check_name
+from ledgerflow.services.deployer.live import StatsSource
 from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
@@ -38,11 +39,14 @@ class DeploymentService:
         queries: DeploymentQueries,
         registry_queries: RegistryQueries,
         bundles: BundleQueries | None = None,
+        stats: StatsSource | None = None,
     ) -> None:
+        """`stats` is where live traffic statistics come from (for `analysis`)."""
         self._committer = committer
         self.queries = queries
         self._registry = registry_queries
         self._bundles = bundles
+        self.stats = stats
 
     @classmethod
     def for_backend(cls, backend: Backend) -> DeploymentService:
@@ -50,7 +54,11 @@ class DeploymentService:
         committer = Committer(backend.log, backend.projector, backend.settings.projection_timeout_s)
         engine = backend.queries.engine
         return cls(
-            committer, DeploymentQueries(engine), backend.registry.queries, BundleQueries(engine)
+            committer,
+            DeploymentQueries(engine),
+            backend.registry.queries,
+            BundleQueries(engine),
+            live.stats_for(backend.settings, backend.log),
         )
 
     def _commit(self, name: str, payloads: Sequence[Payload], actor: str) -> Deployment:
@@ -230,3 +238,24 @@ class DeploymentService:
 
     def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentChange]:
         return self.queries.history(name, limit)
+
+    def analysis(
+        self,
+        name: str,
+        *,
+        metric: str | None = None,
+        alpha: float = 0.05,
+        power: float = 0.8,
+        mde: float | None = None,
+        since_ms: int | None = None,
+    ) -> dict[str, Any]:
+        """Per-variant statistics of the live traffic and the significance of each
+        variant's difference from the baseline (see `live.analysis`)."""
+        if metric is not None:
+            checks.check_metric(metric)
+        if self.stats is None:
+            raise Unavailable("this deployment service was built without traffic statistics")
+        return live.analysis(
+            self.get(name), self.stats, metric=metric, alpha=alpha, power=power, mde=mde,
+            since_ms=since_ms,
+        )  # fmt: skip

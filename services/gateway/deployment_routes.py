@@ -186,6 +186,23 @@ def history(
     return [ChangeOut.model_validate(c) for c in _service(backend).history(name, limit)]
 
 
+@router.get("/{name}/analysis", summary="Live per-variant statistics and significance tests")
+def analysis(
+    name: str,
+    backend: FreshDep,
+    metric: Annotated[
+        str | None, Query(description="a feedback metric or error_rate (default: conversion)")
+    ] = None,
+    alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+    power: Annotated[float, Query(gt=0, lt=1)] = 0.8,
+    mde: Annotated[float | None, Query(gt=0, description="minimum detectable effect")] = None,
+    since: Annotated[int | None, Query(ge=0, description="epoch ms; default: all traffic")] = None,
+) -> dict[str, Any]:
+    return _service(backend).analysis(
+        name, metric=metric, alpha=alpha, power=power, mde=mde, since_ms=since
+    )
+
+
 @router.post("/{name}/feedback", status_code=202, summary="An outcome for a served request")
 def feedback(name: str, body: FeedbackIn, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     if (body.value is None) == (body.converted is None):

@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway.app import create_app
 from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.hub import Hub
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def serve(
@@ -24,10 +27,12 @@ def serve(
     backend: Backend | None = None,
     grpc_port: int | None = None,
     grpc_ready: Callable[[str], None] | None = None,
+    extend: Callable[[FastAPI], None] | None = None,
 ) -> None:
     """Serve until interrupted; `ready(url)` is called once the socket accepts requests.
     A `backend` given is used (and left open); otherwise one is made from `settings`.
-    With `grpc_port`, the gRPC service listens there too (0: any free port)."""
+    With `grpc_port`, the gRPC service listens there too (0: any free port). `extend`
+    may add routes to the app before it starts (`ledgerflow server` hosts deployments)."""
     import uvicorn
 
     owned = backend is None
@@ -45,8 +50,11 @@ def serve(
             grpc_server = grpc_service.serve(backend, hub, host, grpc_port, cache=cache)
             if grpc_ready is not None:
                 grpc_ready(f"{host}:{grpc_server.bound_port}")
+        app = create_app(backend, hub)
+        if extend is not None:
+            extend(app)
         config = uvicorn.Config(
-            create_app(backend, hub),
+            app,
             host=host,
             port=port,
             log_level=log_level,

@@ -1,0 +1,43 @@
+"""`ledgerflow deployer`: the process that acts on deployments' live traffic."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from ledgerflow.cli import output
+from ledgerflow.cli.context import state
+
+
+def deployer(
+    ctx: typer.Context,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", min=0.05, help="Seconds between looks at every deployment."),
+    ] = 1.0,
+) -> None:
+    """Watch every active deployment's live statistics until stopped (Ctrl-C or SIGTERM):
+    a guardrail breach rolls traffic back to the baseline at once, and canary plans advance
+    a step when the current one has lasted and served enough. Every decision is an event
+    (`ledgerflow deployments show NAME` says why). `ledgerflow server` runs one inside."""
+    from ledgerflow.services.deployer.live import stats_for
+    from ledgerflow.services.deployer.loop import Deployer
+    from ledgerflow.services.deployer.service import DeploymentService
+
+    backend = state(ctx).embedded()
+    stats = stats_for(backend.settings, backend.log)
+    loop = Deployer(
+        DeploymentService.for_backend(backend),
+        stats,
+        interval_s=interval,
+        before_tick=backend.refresh,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    output.note(f"deploying from {backend.settings.event_log_url} every {interval:g} s")
+    loop.run(stop)
+    output.note("deployer stopped")

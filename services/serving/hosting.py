@@ -1,0 +1,50 @@
+"""Deployments served inside another ASGI app (the gateway of `ledgerflow server`).
+
+`host_deployments(app, log)` adds the deployment routes (`/deployments/{name}/...`)
+to `app` and runs a `DeploymentHost` for every deployment beside it: variants load
+when the app starts and follow the log's deployment events while it runs, and what
+is served is recorded on the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+
+from ledgerflow.events.log import EventLog
+from ledgerflow.services.deployer.traffic import TrafficRecorder
+from ledgerflow.services.serving.deployment import DeploymentHost
+from ledgerflow.services.serving.deployment_routes import deployment_routes
+from ledgerflow.services.serving.repository import ModelRepository
+
+
+def host_deployments(
+    app: Starlette, log: EventLog, *, replica: str | None = None
+) -> DeploymentHost:
+    repository = ModelRepository()
+    name = replica or f"{socket.gethostname()}:server:{os.getpid()}"
+    recorder = TrafficRecorder(log, name)
+    host = DeploymentHost(log, repository, replica=name, recorder=recorder)
+    app.router.routes.extend(deployment_routes(host))
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            recorder.start()
+            await host.start()
+            try:
+                yield state
+            finally:
+                await host.stop()
+                await repository.close()
+                await asyncio.get_running_loop().run_in_executor(None, recorder.close)
+
+    app.router.lifespan_context = lifespan
+    return host

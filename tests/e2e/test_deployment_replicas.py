@@ -1,0 +1,94 @@
+"""A deployment served by two `ledgerflow serve --deployment` replicas and by `ledgerflow
+server`, all real processes on one data directory: they route every user alike, follow a
+traffic change live, and what they served is recorded and analysed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import ledgerflow as lf
+from tests.e2e.gateway_process import GatewayProcess
+from tests.e2e.test_serve_process import serving
+
+pytestmark = pytest.mark.slow
+USERS = [f"user-{i}" for i in range(60)]
+
+
+@pytest.fixture
+def deployment(tracking: Path) -> Path:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(80, 4))
+    y = (x[:, 0] > 0).astype(int)
+    with lf.start_run():
+        for i, c in enumerate((1.0, 0.01)):
+            lf.sklearn.log_model(LogisticRegression(C=c).fit(x, y), name=f"m{i}",
+                                 input_example=x[:2], registered_model_name="clf")  # fmt: skip
+    lf.deployments.create(
+        "ab",
+        [
+            {"name": "a", "model": "clf", "version": 1, "weight": 50},
+            {"name": "b", "model": "clf", "version": 2, "weight": 50},
+        ],
+        key_header="X-User",
+    )
+    return tracking
+
+
+def routes(url: str, users: list[str]) -> dict[str, str]:
+    body = {"inputs": [[0.5, -0.2, 0.1, 0.3]]}
+    served = {}
+    for user in users:
+        r = httpx.post(f"{url}/deployments/ab/invocations", json=body,
+                       headers={"X-User": user}, timeout=10)  # fmt: skip
+        assert r.status_code == 200, r.text
+        served[user] = r.headers["X-Ledgerflow-Variant"]
+    return served
+
+
+def test_replicas_and_the_server_route_alike_follow_traffic_changes_and_record_traffic(
+    deployment: Path, tmp_path: Path
+):
+    server = GatewayProcess(deployment, tmp_path / "server.log", command="server").start()
+    try:
+        with (
+            serving(deployment, tmp_path / "r1.log", "--deployment", "ab") as r1,
+            serving(deployment, tmp_path / "r2.log", "--deployment", "ab") as r2,
+        ):
+            first, second = routes(r1, USERS), routes(r2, USERS)
+            deadline = time.monotonic() + 30
+            while httpx.get(f"{server.url}/deployments/ab/ready").status_code != 200:
+                assert time.monotonic() < deadline, server.output()
+                time.sleep(0.1)
+            third = routes(server.url, USERS)
+            assert first == second == third
+            assert set(first.values()) == {"a", "b"}
+
+            moved = httpx.put(f"{server.url}/api/v1/deployments/ab/traffic",
+                              json={"weights": {"a": 100, "b": 0}})  # fmt: skip
+            assert moved.status_code == 200, moved.text
+            deadline = time.monotonic() + 20
+            while set(routes(r1, USERS[:10]).values()) != {"a"}:
+                assert time.monotonic() < deadline, "the replica never followed the new split"
+                time.sleep(0.2)
+            assert set(routes(r2, USERS).values()) == {"a"}
+
+            served = 3 * len(USERS) + len(USERS) + 10  # at least; r1 polled until it moved
+            deadline = time.monotonic() + 20
+            while True:
+                doc = httpx.get(f"{server.url}/api/v1/deployments/ab/analysis").json()
+                counted = sum(row["count"] for row in doc["variants"])
+                if counted >= served:
+                    break
+                assert time.monotonic() < deadline, doc
+                time.sleep(0.2)
+            assert doc["metric"] == "error_rate" and doc["baseline"] == "a"
+            assert all(row["errors"] == 0 for row in doc["variants"])
+    finally:
+        server.stop()
