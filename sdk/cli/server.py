@@ -29,9 +29,8 @@ def server(
     with LEDGERFLOW_TRACKING_URI=http://HOST:PORT. Stop it with Ctrl-C.
     """
     settings = serving_settings(ctx, "server")
-    from ledgerflow.services.server import serve_all
-
     import ledgerflow
+    from ledgerflow.services.server import serve_all
 
     # the deployments' replicas load their models through the SDK, from this data
     ledgerflow.set_tracking_uri(settings.tracking_uri)
