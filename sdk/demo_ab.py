@@ -98,18 +98,31 @@ class Verdict:
     text: str
 
 
+@dataclass(frozen=True)
+class Traffic:
+    simulator: Simulator
+    rounds: int
+    round_requests: int
+    tag: str
+    """Request ids are `<tag>-<n>`: a fresh tag per test, so ids never repeat in a log."""
+
+
 def run_ab_test(
     backend: Backend,
     splits: Splits,
     champion: Trained,
     challenger: Trained,
     bundles: list[Built],
+    *,
+    rounds: int = ROUNDS,
+    round_requests: int = ROUND_REQUESTS,
 ) -> AbTest:
-    """Deploy champion vs challenger, send simulated traffic round by round with the
-    deployer ticking in between, then promote the winner or roll back (see the module
-    docstring). Each arm serves its version's ONNX bundle when one was built (ONNX
-    Runtime answers in well under a millisecond), else the registered version itself."""
-    from ledgerflow.services.deployer.live import FollowedStats
+    """Deploy champion vs challenger, send `rounds` rounds of `round_requests` simulated
+    requests with the deployer ticking in between, then promote the winner or roll back
+    (see the module docstring). Each arm serves its version's ONNX bundle when one was
+    built (ONNX Runtime answers in well under a millisecond), else the registered version
+    itself."""
+    from ledgerflow.services.deployer.live import FollowedStats, analysis
     from ledgerflow.services.deployer.loop import Deployer
     from ledgerflow.services.deployer.service import DeploymentService
 
@@ -129,17 +142,14 @@ def run_ab_test(
     ab = AbTest(DEPLOYMENT, arms)
     stats = FollowedStats(backend.log)
     deployer = Deployer(service, stats, before_tick=backend.refresh)
-    simulator = Simulator(splits.y_test)
-    run_tag = uuid.uuid4().hex[:8]
+    traffic = Traffic(Simulator(splits.y_test), rounds, round_requests, uuid.uuid4().hex[:8])
     deployer_log = logging.getLogger("ledgerflow.deployer")
     level = deployer_log.level
     deployer_log.setLevel(logging.ERROR)  # its actions are in the timeline the summary prints
     try:
-        asyncio.run(_serve(backend, splits, simulator, deployer, ab, run_tag))
+        asyncio.run(_serve(backend, splits, traffic, deployer, ab))
     finally:
         deployer_log.setLevel(level)
-
-    from ledgerflow.services.deployer.live import analysis
 
     dep = service.get(DEPLOYMENT)
     ab.analysis = analysis(dep, stats, since_ms=dep.created)
@@ -194,12 +204,11 @@ def _spec(arm: Arm, bundles: list[Built]) -> dict[str, object]:
 async def _serve(
     backend: Backend,
     splits: Splits,
-    simulator: Simulator,
+    traffic: Traffic,
     deployer: Deployer,
     ab: AbTest,
-    run_tag: str,
 ) -> None:
-    """Host the deployment, then send ROUNDS rounds of traffic and feedback, ticking the
+    """Host the deployment, then send the rounds of traffic and feedback, ticking the
     deployer after each; stop early if a guardrail rolls the canary back."""
     from ledgerflow.services.deployer.traffic import TrafficRecorder
     from ledgerflow.services.serving.deployment import DeploymentHost
@@ -213,12 +222,14 @@ async def _serve(
     try:
         await _until_ready(host)
         slots = asyncio.Semaphore(CONCURRENCY)
-        for _ in range(ROUNDS):
-            requests = simulator.requests(ROUND_REQUESTS)
+        for _ in range(traffic.rounds):
+            requests = traffic.simulator.requests(traffic.round_requests)
             paced = asyncio.ensure_future(asyncio.sleep(ROUND_MIN_S))
             outcomes = await asyncio.gather(
                 *(
-                    _request(host, slots, splits.x_test, simulator, request, f"{run_tag}-{i}")
+                    _request(
+                        host, slots, splits.x_test, traffic.simulator, request, f"{traffic.tag}-{i}"
+                    )
                     for i, request in enumerate(requests, start=ab.requests)
                 )
             )
@@ -358,8 +369,8 @@ def print_ab_test(console: Any, ab: AbTest) -> None:
         f"in {ab.seconds:.1f} s\n"
         f"  a user converts with probability {CONVERSION_IF_RIGHT} when the digit is read "
         f"right, {CONVERSION_IF_WRONG} when not\n"
-        f"  canary plan: {CANDIDATE} at {steps}; the deployer takes the next step once "
-        "the current one has served enough",
+        f"  canary plan: {CANDIDATE} at {steps}, one step further each time it has served "
+        "enough",
         highlight=False,
     )
     for line in ab.timeline or ["the deployer did not advance the canary"]:
