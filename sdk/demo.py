@@ -1,4 +1,5 @@
-"""The main job behind `ledgerflow demo`: train on Ray, register, promote, bundle, serve.
+"""The main job behind `ledgerflow demo`: train on Ray, register, promote, bundle, serve,
+and A/B test.
 
 It follows the MLflow walkthrough (a Keras CNN logged with its params and metrics,
 registered, then deployed) on scikit-learn's bundled 8x8 digit images, and adds a
@@ -11,8 +12,11 @@ bundles (`lf.bundles.build`: TorchScript and ONNX for PyTorch, a TensorFlow Serv
 SavedModel and ONNX for Keras), each checked for parity with the original; a bundle
 that fails is reported with its reason, not raised. A fresh Python process then loads
 `models:/digits-cnn@champion` through `ledgerflow.pyfunc`, knowing nothing of its
-framework, and predicts test images. Everything printed is read back through
-`Client`, so it has gone through the event log and the views. The frameworks load
+framework, and predicts test images. Last, the champion and the challenger are deployed
+as an A/B test with a canary plan and guardrails, served in this process to simulated
+users whose outcomes depend on the answers, and the analysis decides whether a winner is
+promoted (see demo_ab). Everything printed is read back through `Client`, so it has gone
+through the event log and the views. The frameworks load
 only in the jobs and when the demo runs (see demo_models).
 """
 
@@ -27,6 +31,7 @@ import time
 from typing import TYPE_CHECKING
 
 import ledgerflow as lf
+from ledgerflow.demo_ab import embedded_backend, run_ab_test
 from ledgerflow.demo_models import REGISTERED_MODEL  # demo_models imports no framework
 from ledgerflow.demo_summary import (
     CHAMPION_URI,
@@ -39,6 +44,7 @@ from ledgerflow.demo_summary import (
 from ledgerflow.events.errors import InvalidInput, LedgerflowError
 
 if TYPE_CHECKING:
+    from ledgerflow.demo_ab import AbTest
     from ledgerflow.demo_models import Splits, Trained
     from ledgerflow.jobs import Job
 
@@ -78,7 +84,8 @@ print("LEDGERFLOW-ANSWER " + json.dumps(answer))
 
 def run_demo(epochs: int = 5, tracking_uri: str | None = None) -> None:
     """Train both CNNs for `epochs` epochs as Ray jobs, register them, bundle each version,
-    serve the champion from a fresh process, and print what was recorded where.
+    serve the champion from a fresh process, A/B test champion against challenger, and
+    print what was recorded where.
 
     `tracking_uri` (a data directory) becomes the process's tracking URI when given;
     otherwise the configured one (LEDGERFLOW_TRACKING_URI or ./ledgerflow-data) is used.
@@ -123,12 +130,30 @@ def run_demo(epochs: int = 5, tracking_uri: str | None = None) -> None:
     lf.flush()
     bundles = _build_bundles(candidates)
     served = _serve_in_fresh_process(splits)
+    ab = _ab_test(splits, champion, challenger, bundles)
     elapsed = time.perf_counter() - started
     client = lf.Client(lf.get_tracking_uri())
     summary_jobs = [_job_summary(job, t) for job, t in zip(jobs, candidates, strict=True)]
     print_summary(
-        client, experiment.experiment_id, parent_id, summary_jobs, bundles, served, elapsed
+        client, experiment.experiment_id, parent_id, summary_jobs, bundles, served, ab, elapsed
     )
+
+
+def _ab_test(
+    splits: Splits, champion: Trained, challenger: Trained, bundles: list[Built]
+) -> AbTest | str:
+    """The A/B test, or why there is none: like a failed bundle, a failure here is
+    reported in the summary rather than raised, since everything before it stands."""
+    backend = embedded_backend()
+    if backend is None:
+        return (
+            "skipped: it serves the deployment from the event log in this process, "
+            "and the tracking URI is a remote server"
+        )
+    try:
+        return run_ab_test(backend, splits, champion, challenger, bundles)
+    except LedgerflowError as e:
+        return f"failed: {e}"
 
 
 def _importable(module: str) -> bool:

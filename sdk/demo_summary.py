@@ -1,4 +1,5 @@
-"""What `ledgerflow demo` prints at the end: runs, jobs, versions, bundles, predictions.
+"""What `ledgerflow demo` prints at the end: runs, jobs, versions, bundles, predictions,
+and the A/B test (printed by demo_ab).
 
 Kept apart from the demo's steps (demo.py) so each reads on its own; everything shown
 is read back through `Client` except what the fresh process answered.
@@ -16,6 +17,7 @@ from ledgerflow.demo_models import REGISTERED_MODEL
 
 if TYPE_CHECKING:
     from ledgerflow.client import Client
+    from ledgerflow.demo_ab import AbTest
     from ledgerflow.demo_models import Trained
     from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.settings import Settings
@@ -111,6 +113,7 @@ def print_summary(
     jobs: list[TrainingJob],
     bundles: list[Built],
     served: Served,
+    ab: AbTest | str,
     elapsed: float,
 ) -> None:
     from rich.console import Console
@@ -164,8 +167,10 @@ def print_summary(
     console.print("the champion's files, an MLflow model directory:", highlight=False)
     console.print(f"  {files}", highlight=False, soft_wrap=True)
 
+    loaded = by_run.get(served.run_id)  # the champion then; the A/B test may have moved it
     console.print(
-        f"\n[bold]fresh-process predictions[/] of {CHAMPION_URI} (version {champion.version})\n"
+        f"\n[bold]fresh-process predictions[/] of {CHAMPION_URI} "
+        f"(version {loaded.version if loaded else '?'})\n"
         f"  a new Python process loaded run {served.run_id}'s model\n"
         f"  with ledgerflow.pyfunc (via {served.loader_module}) in {served.seconds:.1f} s:",
         highlight=False,
@@ -173,12 +178,19 @@ def print_summary(
     shown = range(min(SHOWN_PREDICTIONS, len(served.labels)))
     console.print("  label      " + " ".join(f"{served.labels[i]:>2}" for i in shown))
     console.print("  predicted  " + " ".join(f"{served.predictions[i]:>2}" for i in shown))
-    logged = by_run[champion.run_id].test_accuracy if champion.run_id in by_run else None
+    logged = loaded.test_accuracy if loaded else None
     console.print(
         f"  accuracy on all {len(served.labels)} test images: {served.accuracy:.3f} "
         f"(the run logged test_accuracy {_fmt(logged)})",
         highlight=False,
     )
+
+    if isinstance(ab, str):  # why there is none
+        console.print(f"\n[bold]A/B test[/] {ab}", highlight=False, soft_wrap=True)
+    else:
+        from ledgerflow.demo_ab import print_ab_test
+
+        print_ab_test(console, ab)
 
     settings = load_settings(tracking_uri=lf.get_tracking_uri())
     where = _where(settings)
@@ -194,6 +206,7 @@ def print_summary(
         f"{exe} events tail --type 'model.*'",
         f"{exe} jobs list",
         f"{exe} bundle list {REGISTERED_MODEL}",
+        *([] if isinstance(ab, str) else [f"{exe} deployments show {ab.deployment}"]),
         f'{_python_command()} -c "import ledgerflow.pyfunc as p; '
         f"print(p.load_model('{CHAMPION_URI}').metadata.to_dict()['flavors'])\"",
     ):

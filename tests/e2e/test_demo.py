@@ -17,6 +17,7 @@ import ledgerflow as lf
 from ledgerflow import _backend
 from ledgerflow.entities import Run
 from ledgerflow.events.bundle_entities import Bundle
+from ledgerflow.events.deployment_entities import DeploymentChange
 from ledgerflow.models import Model
 from ledgerflow.services.jobs.queries import Job
 from tests.conftest import PYTHON, python_env
@@ -174,19 +175,22 @@ def test_digits_cnn_has_versions_1_and_2_one_per_child_run(demo: DemoResult) -> 
     }
 
 
-def test_the_champion_alias_is_the_version_with_the_higher_test_accuracy(
+def test_the_champion_chosen_after_training_is_the_version_with_the_higher_test_accuracy(
     demo: DemoResult,
 ) -> None:
-    champion = demo.client.get_model_version_by_alias(REGISTERED, "champion")
+    tags = demo.parent.data.tags
+    champion = demo.client.get_model_version(REGISTERED, int(tags["champion_version"]))
     challenger = demo.client.get_model_version_by_alias(REGISTERED, "challenger")
     assert {champion.version, challenger.version} == {1, 2}
     assert champion.run_id is not None and challenger.run_id is not None
     best = demo.child(champion.run_id).data.metrics["test_accuracy"]
     other = demo.child(challenger.run_id).data.metrics["test_accuracy"]
     assert best >= other
-    assert demo.client.resolve_model_version(CHAMPION_URI).version == champion.version
-    assert demo.parent.data.tags["champion_run_id"] == champion.run_id
+    assert tags["champion_run_id"] == champion.run_id
     assert demo.parent.data.metrics["champion_test_accuracy"] == best
+    promoted = ab_promoted(demo)
+    now = promoted.summary["version"] if promoted is not None else champion.version
+    assert demo.client.resolve_model_version(CHAMPION_URI).version == now
 
 
 def test_the_champion_loads_by_alias_with_pyfunc_and_reads_digits_better_than_60_percent(
@@ -273,7 +277,9 @@ def test_the_printout_shows_the_fresh_process_predictions_of_the_champion(
     demo: DemoResult,
 ) -> None:
     out = demo.stdout
-    champion = demo.client.get_model_version_by_alias(REGISTERED, "champion")
+    champion = demo.client.get_model_version(
+        REGISTERED, int(demo.parent.data.tags["champion_version"])
+    )
     assert f"fresh-process predictions of {CHAMPION_URI} (version {champion.version})" in out
     assert f"a new Python process loaded run {champion.run_id}'s model" in out
     assert re.search(r"^\s+label(\s+\d){12}$", out, re.MULTILINE)
@@ -299,6 +305,7 @@ def test_the_printout_names_runs_versions_aliases_the_data_directory_and_next_st
     assert str(demo.data_dir) in out
     assert f"val_accuracy per epoch ({EPOCHS} points)" in out
     assert f"ledgerflow runs show {champion.run_id}" in out
+    assert "ledgerflow deployments show digits-ab" in out
     assert "ledgerflow events tail --type 'model.*'" in out
 
 
@@ -314,6 +321,74 @@ def test_the_printout_shows_each_job_and_each_bundle_with_size_runtime_and_parit
         row = rf"^{b.version}\s+\w+\s+{b.target}\s+built\s+\d+ KiB\s+{b.runtime}\s+"
         assert re.search(row + re.escape(f"{b.max_abs_diff:.2e}"), out, re.M), b.target
     assert "4 of 4 built" in out
+
+
+# A/B test ------------------------------------------------------------------------------
+AB = "digits-ab"
+
+
+def ab_promoted(demo: DemoResult) -> DeploymentChange | None:
+    """The A/B test's promotion, if the analysis found a winner."""
+    changes = demo.client.get_deployment_history(AB)
+    return next((c for c in changes if c.type == "deployment.promoted"), None)
+
+
+def test_the_ab_test_deploys_champion_against_challenger_and_the_canary_advances(
+    demo: DemoResult,
+) -> None:
+    tags = demo.parent.data.tags
+    dep = demo.client.get_deployment(AB)
+    assert dep.baseline in ("champion", "challenger")
+    versions = {v.name: v.version for v in dep.variants}
+    assert versions == {
+        "champion": int(tags["champion_version"]),
+        "challenger": int(tags["challenger_version"]),
+    }
+    onnx = {b.id for b in demo.bundles if b.target == "onnx"}
+    assert {v.bundle_id for v in dep.variants} <= onnx  # served from the ONNX bundles
+    changes = demo.client.get_deployment_history(AB)
+    types = [c.type.removeprefix("deployment.") for c in changes]
+    assert types[0] == "created"
+    advanced = [c for c in changes if c.type == "deployment.step_advanced"]
+    assert advanced and all(c.actor == "deployer" for c in advanced)
+    assert types[-1] in ("promoted", "rolled_back")
+    for change in advanced:
+        weight = change.summary["weights"]["challenger"]
+        assert re.search(rf"step advanced: challenger now at {weight:g}%", demo.stdout)
+
+
+def test_the_ab_decision_follows_the_analysis_and_moves_the_champion_alias_with_a_winner(
+    demo: DemoResult,
+) -> None:
+    out = demo.stdout
+    dep = demo.client.get_deployment(AB)
+    verdict = re.search(r"^verdict: (.*)", out, re.M)
+    assert verdict is not None
+    rows = {
+        m[1]: m for m in re.finditer(
+            r"^(champion|challenger)\s+(\d) \w+\s+(\d+)%\s+(\d+)\s+([\d.]+)%\s+\S+\s+"
+            r"([\d.]+) \[[\d.]+, [\d.]+\]\s+(\S+)\s+(.+?)\s*$", out, re.M
+        )
+    }  # fmt: skip
+    assert set(rows) == {"champion", "challenger"}
+    assert rows["champion"][8] == "baseline"
+    sent = re.search(r"^\s+(\d+) simulated requests from \d+ users", out, re.M)
+    assert sent is not None and int(sent[1]) >= 1000
+    assert sum(int(r[4]) for r in rows.values()) == int(sent[1])  # every request answered
+    promoted = ab_promoted(demo)
+    state = rows["challenger"][8]
+    if promoted is not None:
+        winner = promoted.summary["variant"]
+        assert state == ("better" if winner == "challenger" else "worse")
+        assert float(rows["challenger"][7]) < 0.05
+        assert dep.shares()[winner] == 1.0 and dep.baseline == winner
+        champion = demo.client.get_model_version_by_alias(REGISTERED, "champion")
+        assert champion.version == promoted.summary["version"]
+        assert f"{winner} converts significantly better" in verdict[1]
+    else:
+        assert dep.last_action == "rolled_back" and dep.shares()["champion"] == 1.0
+        assert state in ("not enough data", "no difference")
+        assert "not enough evidence" in verdict[1] or "guardrail" in verdict[1]
 
 
 # without running the demo --------------------------------------------------------------
