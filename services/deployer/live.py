@@ -26,6 +26,10 @@ class StatsSource(Protocol):
         """Per-variant statistics of the traffic since `since_ms` (all of it when None)."""
         ...
 
+    def requests_since(self, deployment: str, variant: str, since_ms: int) -> int:
+        """Requests `variant` served from `since_ms` on, never counting any from before."""
+        ...
+
     def refresh(self) -> None:
         """Bring the statistics up to what has been recorded (a no-op for pushed ones)."""
         ...
@@ -51,6 +55,10 @@ class FollowedStats:
     def snapshot(self, deployment: str, since_ms: int | None = None) -> Mapping[str, VariantStats]:
         with self.follower.lock:
             return self.follower.stats.snapshot(deployment, since_ms)
+
+    def requests_since(self, deployment: str, variant: str, since_ms: int) -> int:
+        with self.follower.lock:
+            return self.follower.stats.requests_since(deployment, variant, since_ms)
 
 
 _followed: weakref.WeakKeyDictionary[EventLog, FollowedStats] = weakref.WeakKeyDictionary()

@@ -97,8 +97,7 @@ class Deployer:
         plan, step = dep.plan, dep.step
         if plan is None or step is None or dep.step_started is None:
             return None
-        served = window.get(plan.candidate)
-        requests = served.requests if served is not None else 0
+        requests = self.stats.requests_since(dep.name, plan.candidate, dep.step_started)
         now = self.clock()
         if not canary.due(plan, step, dep.step_started, now, requests):
             return None

@@ -7,9 +7,12 @@ process; the Faust app (`faust_app`) runs the very same fold on Kafka, one parti
 deployments per worker, and publishes the serialized aggregates.
 
 Windows let callers ask for statistics since a time, which is how a canary step counts
-the requests served since it began. The answer includes the whole window containing
-`since_ms` (it may count up to one window of traffic from just before), so keep windows
-short: one second by default. Windows older than `retention_ms` are folded into one
+the requests served since it began. A snapshot includes the whole window containing
+`since_ms` (it may count up to one window of traffic from just before: guardrails would
+rather judge a little too much traffic than miss errors); `requests_since` counts only
+the windows that start at or after it (a canary step must never advance on requests its
+predecessor served; it may wait up to one window longer). Keep windows short: one
+second by default. Windows older than `retention_ms` are folded into one
 compacted aggregate that all-time questions still see.
 
 Feedback names the request it is about; when it does not name the variant, the variant
@@ -101,12 +104,17 @@ class VariantSeries:
             self.past.merge(self.windows.pop(start))
             self.past_until = max(self.past_until or 0, start + window_ms)
 
-    def total(self, since_ms: int | None, window_ms: int) -> WindowAggregate:
+    def total(
+        self, since_ms: int | None, window_ms: int, *, strict: bool = False
+    ) -> WindowAggregate:
+        """The windows from the one containing `since_ms` on (with `strict`, from the first
+        one starting at or after it)."""
         out = WindowAggregate()
         if since_ms is None or (self.past_until is not None and self.past_until > since_ms):
             out.merge(self.past)
+        first = since_ms if strict or since_ms is None else since_ms - window_ms + 1
         for start, agg in self.windows.items():
-            if since_ms is None or start + window_ms > since_ms:
+            if first is None or start >= first:
                 out.merge(agg)
         return out
 
@@ -169,8 +177,9 @@ class DeploymentTraffic:
         return out
 
     def requests_since(self, variant: str, since_ms: int) -> int:
+        """Requests in the windows starting at or after `since_ms` (never any before)."""
         series = self.variants.get(variant)
-        return 0 if series is None else series.total(since_ms, self.window_ms).requests
+        return 0 if series is None else series.total(since_ms, self.window_ms, strict=True).requests
 
     def merge(self, other: DeploymentTraffic) -> None:
         if other.window_ms != self.window_ms:

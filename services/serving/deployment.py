@@ -37,6 +37,7 @@ from ledgerflow.services.deployer import routing
 from ledgerflow.services.deployer.traffic import TrafficRecorder
 from ledgerflow.services.serving.predictors import Predictor
 from ledgerflow.services.serving.repository import ModelRepository, ServedModel
+from ledgerflow.services.serving.routing_cache import RoutingCache
 from ledgerflow.services.serving.scoring import ModelRequest
 
 logger = logging.getLogger("ledgerflow.serving")
@@ -80,13 +81,17 @@ class DeploymentHost:
         recorder: TrafficRecorder | None = None,
         only: str | None = None,
         loader: Loader = load_variant,
+        cache: RoutingCache | None = None,
     ) -> None:
+        """With a `cache` (Redis) and `only` one deployment, the host starts from the newest
+        state another replica cached and follows the log from where that state was folded."""
         self.log = log
         self.repository = repository
         self.replica = replica
         self.recorder = recorder
         self.only = only
         self.loader = loader
+        self.cache = cache if only is not None else None
         self.deployments: dict[str, Deployment] = {}
         self.load_errors: dict[str, str] = {}
         self._loaded: dict[str, d.VariantSpec] = {}
@@ -104,6 +109,10 @@ class DeploymentHost:
         """Fold what the log holds now, then follow it in a thread; variants load (in the
         background) on the running loop."""
         self._loop = asyncio.get_running_loop()
+        if self.cache is not None and self.only is not None:
+            cached = await self._loop.run_in_executor(None, self.cache.load, self.only)
+            if cached is not None:
+                self.deployments[self.only], self._checkpoint = cached
         await self._loop.run_in_executor(None, lambda: self._follow(follow=False))
         for name in list(self.deployments):
             self._schedule(name)
@@ -126,7 +135,11 @@ class DeploymentHost:
         with closing(_generator(items)) as stream:
             for item in stream:
                 changed = self._apply(item)
-                if changed is not None and follow:
+                if changed is None:
+                    continue
+                if self.cache is not None:
+                    self.cache.store(self.deployments[changed], self._checkpoint)
+                if follow:
                     self._schedule_threadsafe(changed)
 
     def _apply(self, item: Item) -> str | None:

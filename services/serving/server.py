@@ -103,7 +103,14 @@ def _run_replica(
     event_log = open_event_log(log_settings)
     replica = f"{socket.gethostname()}:{settings.port}:{os.getpid()}"
     recorder = TrafficRecorder(event_log, replica)
-    host = DeploymentHost(event_log, repository, replica=replica, recorder=recorder, only=name)
+    cache = None
+    if log_settings.redis_url:
+        from ledgerflow.services.serving.routing_cache import RoutingCache
+
+        cache = RoutingCache.from_url(log_settings.redis_url)
+    host = DeploymentHost(
+        event_log, repository, replica=replica, recorder=recorder, only=name, cache=cache
+    )
 
     async def start() -> None:
         recorder.start()

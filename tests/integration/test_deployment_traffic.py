@@ -4,6 +4,7 @@ traffic, live statistics, and the deployer acting on them (rollback, canary step
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 import ledgerflow as lf
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.settings import load_settings
+from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.pyfunc import PythonModel
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.deployer.live import FollowedStats, analysis
@@ -26,7 +28,13 @@ from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.deployment import DeploymentHost
 from ledgerflow.services.serving.deployment_routes import deployment_routes
 from ledgerflow.services.serving.repository import ModelRepository
+from ledgerflow.services.serving.routing_cache import RoutingCache
 from ledgerflow.services.serving.scoring import ModelRequest
+from tests.integration import gateway_fixtures
+
+
+redis_url = gateway_fixtures.redis_url
+redis_prefix = gateway_fixtures.redis_prefix
 
 
 class Scale(PythonModel):
@@ -173,6 +181,7 @@ def test_a_canary_advances_once_its_step_has_served_enough_and_analysis_reports_
         },
     )
     assert lf.deployments.get("canary").shares()["new"] == pytest.approx(0.3)
+    time.sleep(1.0)  # a step counts the requests of the (1 s) windows that start after it
 
     async def body(host: DeploymentHost) -> list[str]:
         return [(await call(host, "canary", None, f"c{i}")).variant for i in range(150)]
@@ -246,3 +255,49 @@ def test_the_replica_routes_answers_says_who_served_and_refuses_bad_input_with_4
         no_value = client.post("/deployments/rest/feedback", json={"request_id": "x"})
         assert no_value.status_code == 400 and "value" in no_value.json()["message"]
     recorder.close()
+
+
+class CountingLog(SQLiteEventLog):
+    """The real SQLite log, remembering where each subscription started."""
+
+    starts: list[object]
+
+    def subscribe(self, after: Any = None, *args: Any, **kwargs: Any) -> Any:
+        self.starts.append(after)
+        return super().subscribe(after, *args, **kwargs)
+
+
+def test_replicas_share_their_routing_state_through_redis_and_resume_from_it(
+    backend: Backend, data: Path, redis_url: str, redis_prefix: str
+):
+    lf.deployments.create("cached", [{"name": "a", "model": "scale", "version": 1, "weight": 1},
+                                     {"name": "b", "model": "scale", "version": 2, "weight": 1}])  # fmt: skip
+    lf.deployments.set_traffic("cached", {"a": 1, "b": 3})
+
+    def replica() -> tuple[DeploymentHost, CountingLog]:
+        log = CountingLog(data / "events.db")
+        log.starts = []
+        cache = RoutingCache.from_url(redis_url, prefix=redis_prefix)
+        return DeploymentHost(log, ModelRepository(), replica="r", only="cached", cache=cache), log
+
+    async def run(host: DeploymentHost) -> dict[str, str]:
+        await host.start()
+        for _ in range(400):
+            if host.ready("cached"):
+                break
+            await asyncio.sleep(0.05)
+        routed = {f"k{i}": host.choose("cached", key=f"k{i}", request_id="x", forced=None).variant
+                  for i in range(50)}  # fmt: skip
+        await host.stop()
+        await host.repository.close()
+        return routed
+
+    first, first_log = replica()
+    routed = asyncio.run(run(first))
+    assert first_log.starts[0] is None  # nothing cached yet: folded from the start of the log
+    cached = RoutingCache.from_url(redis_url, prefix=redis_prefix).load("cached")
+    assert cached is not None and cached[0] == lf.deployments.get("cached")
+
+    second, second_log = replica()
+    assert asyncio.run(run(second)) == routed
+    assert second_log.starts[0] == cached[1]  # resumed where the cached state was folded

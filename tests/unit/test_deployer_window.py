@@ -82,15 +82,16 @@ def test_feedback_that_never_finds_its_request_is_counted_as_unjoined() -> None:
     assert (t.pending, t.unjoined) == (2, 3)
 
 
-def test_requests_since_counts_the_windows_from_the_one_containing_the_time() -> None:
+def test_requests_since_counts_only_windows_starting_at_or_after_the_time() -> None:
     t = TrafficStats(window_ms=1000)
     t.apply(_inference("web", *[_rec(f"q{i}", "b", i * 100) for i in range(50)]))
     assert t.requests_since("web", "b", 0) == 50
     assert t.requests_since("web", "b", 2000) == 30  # windows 2000..4999
-    assert t.requests_since("web", "b", 2500) == 30  # 2000's window contains 2500
+    assert t.requests_since("web", "b", 2500) == 20  # never the 2000 window's, before 2500
     assert t.requests_since("web", "b", 5000) == 0
     assert t.requests_since("web", "zzz", 0) == 0
     assert t.snapshot("web", since_ms=4000)["b"].requests == 10
+    assert t.snapshot("web", since_ms=3500)["b"].requests == 20  # the window containing it
 
 
 def test_old_windows_are_compacted_but_still_count_for_all_time() -> None:
