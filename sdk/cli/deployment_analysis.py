@@ -87,7 +87,10 @@ def analysis(
             "--metric", "-m", help="A feedback metric, or error_rate (default: conversion)."
         ),
     ] = None,
-    alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0)] = 0.05,
+    alpha: Annotated[
+        float,
+        typer.Option("--alpha", min=0.0, max=1.0, help="Significance level of the tests."),
+    ] = 0.05,
     mde: Annotated[
         float | None,
         typer.Option("--mde", min=0.0, help="The minimum effect worth detecting (absolute)."),

@@ -199,7 +199,9 @@ def create(
     baseline: Annotated[
         str | None, typer.Option("--baseline", help="Default: the first --variant.")
     ] = None,
-    description: Annotated[str, typer.Option("--description", "-d")] = "",
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="What the deployment is for.")
+    ] = "",
     key_header: Annotated[
         str, typer.Option("--key-header", help="Request header with the sticky key (user id).")
     ] = "X-Ledgerflow-Key",
