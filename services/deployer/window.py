@@ -9,8 +9,9 @@ deployments per worker, and publishes the serialized aggregates.
 Windows let callers ask for statistics since a time, which is how a canary step counts
 the requests served since it began. The answer includes the whole window containing
 `since_ms` (it may count up to one window of traffic from just before), so keep windows
-short: one second by default. Windows older than `retention_ms` are folded into one
-compacted aggregate that all-time questions still see.
+short: one second by default. Each time event time crosses a multiple of `retention_ms`,
+the windows older than `retention_ms` are folded into one compacted aggregate that
+all-time questions still see (so at most two retention periods of windows are kept).
 
 Feedback names the request it is about; when it does not name the variant, the variant
 is found from a bounded map of recent request ids. Feedback that arrives before its
