@@ -12,8 +12,9 @@ the requests served since it began. A snapshot includes the whole window contain
 rather judge a little too much traffic than miss errors); `requests_since` counts only
 the windows that start at or after it (a canary step must never advance on requests its
 predecessor served; it may wait up to one window longer). Keep windows short: one
-second by default. Windows older than `retention_ms` are folded into one
-compacted aggregate that all-time questions still see.
+second by default. Each time event time crosses a multiple of `retention_ms`, the
+windows older than `retention_ms` are folded into one compacted aggregate that
+all-time questions still see (so at most two retention periods of windows are kept).
 
 Feedback names the request it is about; when it does not name the variant, the variant
 is found from a bounded map of recent request ids. Feedback that arrives before its
@@ -99,10 +100,13 @@ class VariantSeries:
             agg = self.windows[start] = WindowAggregate()
         return agg
 
-    def compact(self, before: int, window_ms: int) -> None:
-        for start in [s for s in self.windows if s + window_ms <= before]:
+    def compact(self, before: int, window_ms: int) -> list[int]:
+        """Fold the windows ending by `before` into `past`; returns their starts."""
+        starts = [s for s in self.windows if s + window_ms <= before]
+        for start in starts:
             self.past.merge(self.windows.pop(start))
             self.past_until = max(self.past_until or 0, start + window_ms)
+        return starts
 
     def total(
         self, since_ms: int | None, window_ms: int, *, strict: bool = False
@@ -113,7 +117,7 @@ class VariantSeries:
         if since_ms is None or (self.past_until is not None and self.past_until > since_ms):
             out.merge(self.past)
         first = since_ms if strict or since_ms is None else since_ms - window_ms + 1
-        for start, agg in self.windows.items():
+        for start, agg in sorted(self.windows.items()):  # one order: the same float sums
             if first is None or start >= first:
                 out.merge(agg)
         return out
@@ -205,6 +209,8 @@ class DeploymentTraffic:
 
 
 TrafficPayload = InferenceRecorded | FeedbackRecorded
+EntryKey = tuple[str, str, int | None]
+"""(deployment, variant, window start); None for the compacted past."""
 
 
 class TrafficStats:
@@ -231,6 +237,7 @@ class TrafficStats:
         self._recent: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._pending: OrderedDict[tuple[str, str], list[FeedbackRecorded]] = OrderedDict()
         self._newest: dict[str, int] = {}
+        self._dirty: set[EntryKey] = set()
         self.unjoined = 0
         """Feedback dropped because its request was never seen within the bounds."""
 
@@ -249,7 +256,9 @@ class TrafficStats:
         for r in payload.records:
             series = dep.series(r.variant)
             series.shadow = series.shadow or r.shadow
-            agg = series.window(self._window_of(payload.deployment, r.time))
+            start = self._window_of(payload.deployment, r.time)
+            self._dirty.add((payload.deployment, r.variant, start))
+            agg = series.window(start)
             agg.requests += 1
             agg.errors += 0 if r.ok else 1
             agg.latency.add(r.latency_ms)
@@ -324,19 +333,63 @@ class TrafficStats:
         out.unjoined = int(data.get("unjoined", 0))
         return out
 
+    def drain_changes(self) -> list[tuple[EntryKey, dict[str, Any] | None]]:
+        """The entries changed since the last drain, as (key, JSON value or None when the
+        entry is gone): what a changelog-backed table (Faust's) must write."""
+        out: list[tuple[EntryKey, dict[str, Any] | None]] = []
+        for key in sorted(self._dirty, key=lambda k: (k[0], k[1], -1 if k[2] is None else k[2])):
+            out.append((key, self.entry(key)))
+        self._dirty.clear()
+        return out
+
+    def entry(self, key: EntryKey) -> dict[str, Any] | None:
+        """One window's (or the past's) aggregate as a table value, None if there is none."""
+        deployment, variant, start = key
+        dep = self.deployments.get(deployment)
+        series = dep.variants.get(variant) if dep else None
+        if series is None:
+            return None
+        if start is None:
+            return {
+                "shadow": series.shadow,
+                "agg": series.past.to_dict(),
+                "until": series.past_until,
+            }
+        agg = series.windows.get(start)
+        return None if agg is None else {"shadow": series.shadow, "agg": agg.to_dict()}
+
+    def restore(self, key: EntryKey, value: Mapping[str, Any]) -> None:
+        """Load a table entry written from `drain_changes` (recovery after a restart)."""
+        deployment, variant, start = key
+        series = self.deployment(deployment).series(variant)
+        series.shadow = series.shadow or bool(value.get("shadow", False))
+        agg = WindowAggregate.from_dict(value["agg"])
+        if start is None:
+            series.past = agg
+            series.past_until = value.get("until")
+        else:
+            series.windows[start] = agg
+            newest = self._newest.get(deployment)
+            self._newest[deployment] = start if newest is None else max(newest, start)
+
     def _window_of(self, deployment: str, time_ms: int) -> int:
         start = time_ms - time_ms % self.window_ms
         newest = self._newest.get(deployment)
         if newest is None or start > newest:
             self._newest[deployment] = start
             if newest is not None and start // self.retention_ms != newest // self.retention_ms:
-                for series in self.deployments[deployment].variants.values():
-                    series.compact(start - self.retention_ms, self.window_ms)
+                for name, series in self.deployments[deployment].variants.items():
+                    moved = series.compact(start - self.retention_ms, self.window_ms)
+                    self._dirty.update((deployment, name, s) for s in moved)
+                    if moved:
+                        self._dirty.add((deployment, name, None))
         return start
 
     def _add_outcome(self, fb: FeedbackRecorded, variant: str) -> None:
         series = self.deployment(fb.deployment).series(variant)
-        agg = series.window(self._window_of(fb.deployment, fb.time))
+        start = self._window_of(fb.deployment, fb.time)
+        self._dirty.add((fb.deployment, variant, start))
+        agg = series.window(start)
         value = (1.0 if fb.value > 0 else 0.0) if fb.kind == "conversion" else fb.value
         current = agg.outcomes.get(fb.metric) or Outcome(kind=fb.kind)
         agg.outcomes[fb.metric] = current.add(value)

@@ -149,3 +149,28 @@ def test_folding_in_two_partitions_and_merging_equals_folding_all_at_once(
 def test_bad_window_settings_are_rejected() -> None:
     with pytest.raises(Exception, match="window_ms"):
         TrafficStats(window_ms=0)
+
+
+def test_drained_changes_restore_the_same_statistics_in_a_fresh_fold() -> None:
+    events = _random_traffic(1, 60)
+    live = TrafficStats(window_ms=500, retention_ms=1000)
+    table: dict[tuple[str, str, int | None], dict[str, object]] = {}
+    for i, e in enumerate(events):
+        live.apply(e)
+        if i % 7 == 0:
+            for key, value in live.drain_changes():
+                if value is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = json.loads(json.dumps(value))
+    for key, value in live.drain_changes():
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    assert any(k[2] is None for k in table)  # the compacted past is in the table too
+    restored = TrafficStats(window_ms=500, retention_ms=1000)
+    for key, value in table.items():
+        restored.restore(key, value)
+    assert restored.snapshot("web") == live.snapshot("web")
+    assert restored.requests_since("web", "a", 2000) == live.requests_since("web", "a", 2000)
