@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         None, description="the buckets' region; unset, it is asked of the endpoint once"
     )
     redis_url: str | None = None
+    traffic_stats: Literal["log", "redis"] = Field(
+        "log",
+        description="where the deployer and analyses read live traffic statistics: `log` "
+        "folds the log's traffic in process; `redis` reads the snapshots that "
+        "`ledgerflow traffic-stats` (a Faust worker on Kafka) publishes to LEDGERFLOW_REDIS_URL",
+    )
     ray_address: str = "local"
     otlp_endpoint: str | None = Field(
         None,

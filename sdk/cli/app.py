@@ -23,6 +23,7 @@ from ledgerflow.cli import (
     serve,
     server,
     sync,
+    traffic_stats,
     views,
     webhooks,
 )
@@ -86,6 +87,7 @@ app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)
 app.command("projector")(projector.projector)
 app.command("deployer")(deployer.deployer)
+app.command("traffic-stats")(traffic_stats.traffic_stats)
 app.command("gateway")(gateway.gateway)
 app.command("sync")(sync.sync)
 app.command("server")(server.server)

@@ -12,13 +12,17 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ledgerflow.events.deployment_entities import Deployment
+from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import EventLog
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.deployer.stats import VariantStats, analyze
 from ledgerflow.services.deployer.traffic import TrafficFollower
+
+if TYPE_CHECKING:
+    from ledgerflow.services.deployer.snapshots import RedisTrafficSnapshots
 
 
 class StatsSource(Protocol):
@@ -75,8 +79,35 @@ def followed(log: EventLog) -> FollowedStats:
         return found
 
 
+class RedisStats:
+    """The snapshots the Faust stream worker publishes (`ledgerflow traffic-stats`)."""
+
+    def __init__(self, snapshots: RedisTrafficSnapshots) -> None:
+        self.snapshots = snapshots
+
+    def refresh(self) -> None:
+        """Nothing to do: the worker pushes fresh snapshots every second."""
+
+    def snapshot(self, deployment: str, since_ms: int | None = None) -> Mapping[str, VariantStats]:
+        return self.snapshots.snapshot(deployment, since_ms)
+
+    def requests_since(self, deployment: str, variant: str, since_ms: int) -> int:
+        return self.snapshots.requests_since(deployment, variant, since_ms)
+
+
 def stats_for(settings: Settings, log: EventLog) -> StatsSource:
-    """Where this process reads live statistics: the in-process fold of `log`."""
+    """Where this process reads live statistics: the in-process fold of `log`, or with
+    LEDGERFLOW_TRAFFIC_STATS=redis the stream worker's snapshots in Redis."""
+    if settings.traffic_stats == "redis":
+        if not settings.redis_url:
+            raise InvalidInput(
+                "LEDGERFLOW_TRAFFIC_STATS=redis reads the stream worker's snapshots from Redis: "
+                "set LEDGERFLOW_REDIS_URL too",
+                field="LEDGERFLOW_REDIS_URL",
+            )
+        from ledgerflow.services.deployer.snapshots import RedisTrafficSnapshots
+
+        return RedisStats(RedisTrafficSnapshots.from_url(settings.redis_url))
     return followed(log)
 
 

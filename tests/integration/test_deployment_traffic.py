@@ -15,15 +15,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 import ledgerflow as lf
+from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.settings import load_settings
 from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.pyfunc import PythonModel
 from ledgerflow.services.bootstrap import Backend, bootstrap
-from ledgerflow.services.deployer.live import FollowedStats, analysis
+from ledgerflow.services.deployer.live import FollowedStats, RedisStats, analysis, stats_for
 from ledgerflow.services.deployer.loop import Deployer
 from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployer.snapshots import RedisTrafficSnapshots
 from ledgerflow.services.deployer.traffic import TrafficRecorder
+from ledgerflow.services.deployer.window import TrafficStats
 from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.deployment import DeploymentHost
 from ledgerflow.services.serving.deployment_routes import deployment_routes
@@ -300,3 +303,43 @@ def test_replicas_share_their_routing_state_through_redis_and_resume_from_it(
     second, second_log = replica()
     assert asyncio.run(run(second)) == routed
     assert second_log.starts[0] == cached[1]  # resumed where the cached state was folded
+
+
+def test_the_deployer_acts_on_the_stream_workers_snapshots_in_redis(
+    backend: Backend, redis_url: str, redis_prefix: str
+):
+    lf.deployments.create(
+        "streamed",
+        [
+            {"name": "a", "model": "scale", "version": 1, "weight": 1},
+            {"name": "b", "model": "scale", "version": 2, "weight": 1},
+        ],
+        guardrails=[{"metric": "latency_p99_ms", "threshold": 100, "min_samples": 20}],
+    )
+    now = lf.deployments.get("streamed").traffic_since + 1000
+    traffic = TrafficStats()
+    traffic.apply(d.InferenceRecorded(deployment="streamed", replica="w", records=tuple(
+        d.InferenceRecord(request_id=f"q{i}", variant="ab"[i % 2], time=now,
+                          latency_ms=5.0 if i % 2 == 0 else 400.0)
+        for i in range(60)
+    )))  # fmt: skip
+    snapshots = RedisTrafficSnapshots.from_url(redis_url, prefix=redis_prefix)
+    snapshots.publish("streamed", traffic.deployment("streamed"))
+    settings = backend.settings.model_copy(
+        update={"traffic_stats": "redis", "redis_url": redis_url}
+    )
+    source = stats_for(settings, backend.log)
+    assert isinstance(source, RedisStats)
+    source.snapshots.prefix = redis_prefix
+    service = DeploymentService.for_backend(backend)
+    actions = Deployer(service, source).tick()
+    [action] = [a for a in actions if a.deployment == "streamed"]  # others share the data dir
+    assert action.kind == "rolled_back" and "latency_p99_ms of b" in action.detail
+    assert service.get("streamed").shares()["b"] == 0.0
+
+
+def test_redis_statistics_without_a_redis_url_are_refused_naming_the_setting(backend: Backend):
+    settings = backend.settings.model_copy(update={"traffic_stats": "redis", "redis_url": None})
+    with pytest.raises(InvalidInput) as e:
+        stats_for(settings, backend.log)
+    assert e.value.field == "LEDGERFLOW_REDIS_URL"
