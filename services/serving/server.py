@@ -73,7 +73,7 @@ def run_server(settings: ServeSettings, announce: Callable[[str], Any] = print) 
         app,
         host=settings.host,
         port=settings.port,
-        loop="uvloop" if _installed("uvloop") and settings.grpc_port is None else "asyncio",
+        loop="uvloop" if _installed("uvloop") else "asyncio",
         http="httptools" if _installed("httptools") else "h11",
         log_level="warning",
         access_log=False,
