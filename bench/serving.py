@@ -8,13 +8,14 @@ against `mlflow models serve --env-manager local`, on the same models, side by s
 Two models, both saved once with MLflow's own `save_model` and served from the same folder by
 both servers: scikit-learn LogisticRegression on the digits data, and a PyTorch MLP
 (64 -> 256 -> 256 -> 10). Each request scores one row, JSON `{"inputs": [[...]]}` over REST
-or one FP32/FP64 tensor over gRPC. One server runs at a time, alone with the load generator.
+or one FP32/FP64 tensor over gRPC. One server runs at a time, alone with the load generator;
+every server process gets OMP_NUM_THREADS=1 (set it to override).
 
 The load generator is one separate process (uvloop when installed): `concurrency` clients,
 each with its own keep-alive connection (a raw HTTP/1.1 writer/reader, so the client costs far
 less than the servers) or gRPC stub calls on one channel, sending back-to-back for
-`duration` seconds after a warm-up. Throughput: answered requests per second; latency:
-p50/p99 of single requests. Every answer is checked for status 200.
+`duration` seconds after a warm-up on the same connections. Throughput: answered requests
+per second; latency: p50/p99 of single requests. Every answer is checked for status 200.
 
 Bar (issue 6): at concurrency 16, ledgerflow's best REST or gRPC mode >= 3x MLflow's
 throughput with p99 <= half of MLflow's.
@@ -47,8 +48,13 @@ WAIT_MS = float(os.environ.get("BENCH_MAX_WAIT_MS", "0"))
 # ---------------------------------------------------------------- load generator (subprocess)
 
 
-async def _http_worker(host: str, port: int, request: bytes, stop: float, lat: list[float]) -> int:
-    reader, writer = await asyncio.open_connection(host, port)
+async def _http_worker(
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    request: bytes,
+    stop: float,
+    lat: list[float],
+) -> int:
+    reader, writer = conn
     errors = 0
     loop = asyncio.get_running_loop()
     while loop.time() < stop:
@@ -63,7 +69,6 @@ async def _http_worker(host: str, port: int, request: bytes, stop: float, lat: l
         lat.append(time.perf_counter() - t0)
         if not head.startswith(b"HTTP/1.1 200"):
             errors += 1
-    writer.close()
     return errors
 
 
@@ -77,36 +82,37 @@ async def _grpc_worker(stub: Any, request: Any, stop: float, lat: list[float]) -
 
 
 async def _load(args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up, then measure, on the same connections (steady keep-alive traffic)."""
     spec = json.loads(Path(args.load).read_text())
     loop = asyncio.get_running_loop()
+    c = args.concurrency
+    if spec["kind"] == "grpc":
+        import grpc
+
+        from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
+        from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        grpc_request = pb.ModelInferRequest.FromString(bytes.fromhex(spec["request"]))
+        channel = grpc.aio.insecure_channel(spec["target"])
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+
+        def workers(stop: float, lat: list[float]) -> list[Any]:
+            return [_grpc_worker(stub, grpc_request, stop, lat) for _ in range(c)]
+    else:
+        body = spec["body"].encode()
+        request = (
+            f"POST {spec['path']} HTTP/1.1\r\nHost: {spec['host']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        conns = [await asyncio.open_connection(spec["host"], spec["port"]) for _ in range(c)]
+
+        def workers(stop: float, lat: list[float]) -> list[Any]:
+            return [_http_worker(conn, request, stop, lat) for conn in conns]
+
     stats: dict[str, Any] = {}
     for seconds in (args.warmup, args.duration):  # the first pass warms up, the second counts
         lat: list[float] = []
-        stop = loop.time() + seconds
-        if spec["kind"] == "grpc":
-            import grpc
-
-            from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
-            from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-
-            request = pb.ModelInferRequest.FromString(bytes.fromhex(spec["request"]))
-            async with grpc.aio.insecure_channel(spec["target"]) as channel:
-                stub = pb_grpc.GRPCInferenceServiceStub(channel)
-                errs = await asyncio.gather(
-                    *(_grpc_worker(stub, request, stop, lat) for _ in range(args.concurrency))
-                )
-        else:
-            body = spec["body"].encode()
-            request = (
-                f"POST {spec['path']} HTTP/1.1\r\nHost: {spec['host']}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
-            errs = await asyncio.gather(
-                *(
-                    _http_worker(spec["host"], spec["port"], request, stop, lat)
-                    for _ in range(args.concurrency)
-                )
-            )
+        errs = await asyncio.gather(*workers(loop.time() + seconds, lat))
         lat.sort()
         stats = {
             "requests": len(lat),
@@ -115,6 +121,11 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
             "p50_ms": 1000 * lat[len(lat) // 2] if lat else float("nan"),
             "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan"),
         }
+    if spec["kind"] == "grpc":
+        await channel.close()
+    else:
+        for _, writer in conns:
+            writer.close()
     return stats
 
 
@@ -197,6 +208,9 @@ class Server:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERFLOW_", "MLFLOW_"))}
+    # One intra-op thread for every server: on 2 cores shared with the load generator, torch's
+    # OpenMP threads spin-waiting between batches only steal the CPU the servers need.
+    env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONPATH"] = str(ROOT)
     env["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"  # mlflow runs uvicorn
     return env
@@ -250,6 +264,8 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
         work = Path(tmp)
         models = make_models(work)
         for name, (folder, row, datatype) in models.items():
+            if args.only and name != args.only:
+                continue
             body = json.dumps({"inputs": [row]})
             rest = {"kind": "http", "host": "127.0.0.1", "path": "/invocations", "body": body}
             configs: list[tuple[str, Any]] = [
@@ -332,6 +348,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter measurements")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--only", choices=["sklearn", "pytorch"], help="one model")
     parser.add_argument("--duration", type=float, default=None)
     parser.add_argument("--warmup", type=float, default=None)
     parser.add_argument("--load", help=argparse.SUPPRESS)

@@ -38,9 +38,12 @@ def serve(
     max_wait_ms: Annotated[
         float,
         typer.Option(
-            "--max-wait-ms", min=0.0, help="How long a batch waits for more requests to join."
+            "--max-wait-ms",
+            min=0.0,
+            help="How long a batch waits for more requests after its first (0: it takes what "
+            "queued while the previous predict ran, adding no latency).",
         ),
-    ] = 2.0,
+    ] = 0.0,
     name: Annotated[
         str | None,
         typer.Option("--name", help="The served model's name (default: its registered name)."),

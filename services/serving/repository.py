@@ -82,7 +82,7 @@ class ModelRepository:
     models added without their own."""
 
     max_batch_size: int = 1
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     executor: Executor = field(
         default_factory=lambda: ThreadPoolExecutor(
             max_workers=min(8, (os.cpu_count() or 1) + 2), thread_name_prefix="ledgerflow-predict"

@@ -28,7 +28,7 @@ class ServeSettings:
     host: str = "127.0.0.1"
     grpc_port: int | None = None
     max_batch_size: int = 1
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     name: str | None = None
 
 
