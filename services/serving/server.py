@@ -2,7 +2,8 @@
 service on the same event loop, both over one ModelRepository.
 
 The server listens at once and loads and warms the model in the background, so readiness
-probes answer 503 (not a refused connection) until the model can take traffic.
+probes answer 503 (not a refused connection) until the model can take traffic. A model that
+cannot be loaded stops the server, and `run_server` raises the reason.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ledgerflow.events.errors import LedgerflowError, Unavailable
 from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.loading import load
 from ledgerflow.services.serving.repository import ModelRepository
@@ -45,6 +47,8 @@ def run_server(settings: ServeSettings, announce: Callable[[str], Any] = print) 
         max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms
     )
     grpc_server: Any = None
+    failures: list[BaseException] = []
+    server: Any = None
 
     async def start() -> None:
         nonlocal grpc_server
@@ -58,10 +62,11 @@ def run_server(settings: ServeSettings, announce: Callable[[str], Any] = print) 
             loaded = await loop.run_in_executor(None, load, settings.model_uri, settings.name)
             served = repository.add(loaded.name, loaded.predictor, version=loaded.version)
             await served.warm()
-        except Exception as e:
-            announce(f"could not load {settings.model_uri}: {type(e).__name__}: {e}")
-            log.exception("loading %s failed", settings.model_uri)
-            raise
+        except Exception as e:  # the process cannot serve: stop it, and say why
+            log.debug("loading %s failed", settings.model_uri, exc_info=True)
+            failures.append(e)
+            server.should_exit = True
+            return
         announce(f"model {served.name} version {served.version} ready")
 
     async def stop() -> None:
@@ -82,3 +87,8 @@ def run_server(settings: ServeSettings, announce: Callable[[str], Any] = print) 
     server = uvicorn.Server(config)
     announce(f"listening on http://{settings.host}:{settings.port}")
     server.run()
+    if failures:
+        e = failures[0]
+        if isinstance(e, LedgerflowError):
+            raise e
+        raise Unavailable(f"could not load {settings.model_uri}: {type(e).__name__}: {e}") from e
