@@ -72,7 +72,7 @@ class InferenceServicer:
         rid = request.id or uuid.uuid4().hex
         try:
             tensors = decode_inputs(request)
-            params = parameters(request.parameters) or None
+            params = served.predictor.model_params(parameters(request.parameters))
         except InvalidInput as e:
             served.metrics.observe_request("grpc", 0.0, "bad_input")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, e.message)

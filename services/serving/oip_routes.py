@@ -91,7 +91,9 @@ def oip_routes(repository: ModelRepository, server_version: str) -> list[Route]:
             return _error(e.message, 400, rid)
         data = served.predictor.assemble({t.name: t.array for t in tensors})
         try:
-            predictions = await served.predict(ModelRequest(data, params), "oip_rest")
+            predictions = await served.predict(
+                ModelRequest(data, served.predictor.model_params(params)), "oip_rest"
+            )
             outputs = output_tensors(
                 predictions, [m.name for m in served.predictor.outputs], wanted
             )
