@@ -21,7 +21,9 @@ def serve(
             "bundle:<bundle id> or a bundle folder.",
         ),
     ],
-    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535)] = 5000,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="The REST port.")
+    ] = 5000,
     host: Annotated[str, typer.Option("--host", help="The interface to listen on.")] = "127.0.0.1",
     grpc_port: Annotated[
         int | None,
