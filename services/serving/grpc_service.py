@@ -74,7 +74,7 @@ class InferenceServicer:
             tensors = decode_inputs(request)
             params = served.predictor.model_params(parameters(request.parameters))
         except InvalidInput as e:
-            served.metrics.observe_request("grpc", 0.0, "bad_input")
+            served.metrics.observe_rejected("grpc")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, e.message)
         data = served.predictor.assemble({t.name: t.array for t in tensors})
         wanted = [o.name for o in request.outputs] or None

@@ -50,10 +50,10 @@ def scoring_routes(repository: ModelRepository) -> list[Route]:
                 body, request.headers.get("content-type"), served.predictor.input_schema
             )
         except UnsupportedContentType as e:
-            served.metrics.observe_request("rest", 0.0, "bad_input")
+            served.metrics.observe_rejected("rest")
             return _error("BAD_REQUEST", e.message, 415, rid)
         except InvalidInput as e:
-            served.metrics.observe_request("rest", 0.0, "bad_input")
+            served.metrics.observe_rejected("rest")
             return _error("BAD_REQUEST", e.message, 400, rid)
         try:
             predictions = await served.predict(parsed, "rest")

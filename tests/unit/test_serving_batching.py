@@ -111,11 +111,13 @@ def test_prometheus_exposition_has_help_type_and_labelled_cumulative_buckets() -
     m.observe_request("rest", 0.002, None)
     m.observe_request("grpc", 0.02, "bad_input")
     m.observe_batch(2, 5)
+    m.observe_rejected("rest")
     text = render([m])
     base = 'model="digits",version="3",variant="canary"'
     assert "# TYPE ledgerflow_serving_requests_total counter" in text
     assert f'ledgerflow_serving_requests_total{{{base},protocol="grpc"}} 1' in text
-    assert f'ledgerflow_serving_errors_total{{{base},reason="bad_input"}} 1' in text
+    assert f'ledgerflow_serving_requests_total{{{base},protocol="rest"}} 2' in text
+    assert f'ledgerflow_serving_errors_total{{{base},reason="bad_input"}} 2' in text
     assert f'ledgerflow_serving_request_duration_seconds_bucket{{{base},le="0.0025"}} 1' in text
     assert f'ledgerflow_serving_request_duration_seconds_bucket{{{base},le="+Inf"}} 2' in text
     assert f"ledgerflow_serving_request_duration_seconds_sum{{{base}}} 0.022" in text
