@@ -53,6 +53,7 @@ class ServedModel:
                 await loop.run_in_executor(
                     self.batcher.executor, self.predictor.predict, example, None
                 )
+                await self.batcher.measure(example)
             except Exception as e:
                 self.warm_error = f"{type(e).__name__}: {e}"
                 log.warning("warm-up predict of %s failed: %s", self.name, self.warm_error)
