@@ -122,11 +122,12 @@ INLINE_MAX_ROWS = 8
 class Batcher:
     """Runs a model's predictions on `executor`, batching when `max_batch_size` > 1.
 
-    Without batching, a small request (up to INLINE_MAX_ROWS rows) to a model whose recent
-    small predicts took under `inline_below_ms` is predicted on the event loop itself: for
-    such models the hop to a worker thread and back costs more than the predict, and blocking
-    the loop that briefly delays no one. Every predict is timed, so a model that gets slower
-    goes back to the thread pool. `inline_below_ms=0` turns this off.
+    A small request (up to INLINE_MAX_ROWS rows) predicted on its own (batching off, or
+    nothing queued to join it) runs on the event loop itself when the model's recent small
+    predicts took under `inline_below_ms`: for such models the hop to a worker thread and
+    back costs more than the predict, and blocking the loop that briefly delays no one. Every
+    predict is timed, so a model that gets slower goes back to the thread pool.
+    `inline_below_ms=0` turns this off.
 
     `on_batch(requests, rows)` is told the size of every predict call (for metrics).
     """
@@ -266,6 +267,9 @@ class Batcher:
         for p in pending:
             self.on_batch(1, p.rows)
         loop = asyncio.get_running_loop()
+        if len(pending) == 1 and pending[0].rows <= INLINE_MAX_ROWS:
+            await self._run_one(pending[0])
+            return
         results = await loop.run_in_executor(
             self.executor, _one_by_one, self.predict, [p.request for p in pending]
         )
@@ -276,3 +280,21 @@ class Batcher:
                 p.future.set_result(value)
             else:
                 p.future.set_exception(value)
+
+    async def _run_one(self, p: _Pending) -> None:
+        """A lone small request: inline when the model is fast (as without batching)."""
+        cost = self._cost_ms
+        try:
+            if cost is not None and cost < self.inline_below_ms:
+                value = self._timed(p.request.data, p.request.params)
+            else:
+                loop = asyncio.get_running_loop()
+                value = await loop.run_in_executor(
+                    self.executor, self._timed, p.request.data, p.request.params
+                )
+        except Exception as e:  # the request's own error
+            if not p.future.done():
+                p.future.set_exception(e)
+            return
+        if not p.future.done():
+            p.future.set_result(value)
