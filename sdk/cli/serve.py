@@ -30,7 +30,9 @@ def serve(
             "/deployments/NAME/invocations are routed by its A/B split.",
         ),
     ] = None,
-    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535)] = 5000,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="The REST port.")
+    ] = 5000,
     host: Annotated[str, typer.Option("--host", help="The interface to listen on.")] = "127.0.0.1",
     grpc_port: Annotated[
         int | None,
@@ -47,9 +49,12 @@ def serve(
     max_wait_ms: Annotated[
         float,
         typer.Option(
-            "--max-wait-ms", min=0.0, help="How long a batch waits for more requests to join."
+            "--max-wait-ms",
+            min=0.0,
+            help="How long a batch waits for more requests after its first (0: it takes what "
+            "queued while the previous predict ran, adding no latency).",
         ),
-    ] = 2.0,
+    ] = 0.0,
     name: Annotated[
         str | None,
         typer.Option("--name", help="The served model's name (default: its registered name)."),

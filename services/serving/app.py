@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ledgerflow.services.serving.http import respond
+from ledgerflow.services.serving.http import respond, server_version
 from ledgerflow.services.serving.metrics import CONTENT_TYPE
 from ledgerflow.services.serving.oip_routes import oip_routes
 from ledgerflow.services.serving.repository import ModelRepository
-from ledgerflow.services.serving.scoring_routes import _version, scoring_routes
+from ledgerflow.services.serving.scoring_routes import scoring_routes
 
 
 def create_app(
@@ -55,7 +55,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *scoring_routes(repository),
-        *oip_routes(repository, _version()),
+        *oip_routes(repository, server_version()),
         Route("/metrics", metrics, methods=["GET"]),
         *extra_routes,
     ]

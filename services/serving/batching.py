@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -114,9 +115,19 @@ def _one_by_one(predict: PredictFn, requests: list[ModelRequest]) -> list[tuple[
     return results
 
 
+INLINE_MAX_ROWS = 8
+
+
 @dataclass
 class Batcher:
     """Runs a model's predictions on `executor`, batching when `max_batch_size` > 1.
+
+    A small request (up to INLINE_MAX_ROWS rows) predicted on its own (batching off, or
+    nothing queued to join it) runs on the event loop itself when the model's recent small
+    predicts took under `inline_below_ms`: for such models the hop to a worker thread and
+    back costs more than the predict, and blocking the loop that briefly delays no one. Every
+    predict is timed, so a model that gets slower goes back to the thread pool.
+    `inline_below_ms=0` turns this off.
 
     `on_batch(requests, rows)` is told the size of every predict call (for metrics).
     """
@@ -126,6 +137,8 @@ class Batcher:
     max_batch_size: int = 1
     max_wait_ms: float = 0.0
     on_batch: Callable[[int, int], None] = lambda requests, rows: None
+    inline_below_ms: float = 0.5
+    _cost_ms: float | None = field(default=None, init=False)
     _queue: asyncio.Queue[_Pending] | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _carry: _Pending | None = field(default=None, init=False)
@@ -140,8 +153,15 @@ class Batcher:
         rows = count_rows(request.data)
         if not self.enabled or request.params:
             self.on_batch(1, rows)
+            if rows > INLINE_MAX_ROWS:
+                return await loop.run_in_executor(
+                    self.executor, self.predict, request.data, request.params
+                )
+            cost = self._cost_ms
+            if cost is not None and cost < self.inline_below_ms:
+                return self._timed(request.data, request.params)
             return await loop.run_in_executor(
-                self.executor, self.predict, request.data, request.params
+                self.executor, self._timed, request.data, request.params
             )
         if self._task is None:
             self._queue = asyncio.Queue()
@@ -150,6 +170,23 @@ class Batcher:
         pending = _Pending(request, rows, loop.create_future())
         self._queue.put_nowait(pending)
         return await pending.future
+
+    async def measure(self, data: Any) -> None:
+        """Time one predict of `data` on the thread pool (after the warm-up, so it is not the
+        first call), seeding the estimate that decides on predicting inline."""
+        if count_rows(data) <= INLINE_MAX_ROWS:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.executor, self._timed, data, None)
+
+    def _timed(self, data: Any, params: dict[str, Any] | None) -> Any:
+        """`predict`, folding its wall time into the running estimate of a small predict."""
+        start = time.perf_counter()
+        try:
+            return self.predict(data, params)
+        finally:
+            ms = (time.perf_counter() - start) * 1000.0
+            cost = self._cost_ms
+            self._cost_ms = ms if cost is None else 0.8 * cost + 0.2 * ms
 
     async def close(self) -> None:
         if self._task is not None:
@@ -230,6 +267,9 @@ class Batcher:
         for p in pending:
             self.on_batch(1, p.rows)
         loop = asyncio.get_running_loop()
+        if len(pending) == 1 and pending[0].rows <= INLINE_MAX_ROWS:
+            await self._run_one(pending[0])
+            return
         results = await loop.run_in_executor(
             self.executor, _one_by_one, self.predict, [p.request for p in pending]
         )
@@ -240,3 +280,21 @@ class Batcher:
                 p.future.set_result(value)
             else:
                 p.future.set_exception(value)
+
+    async def _run_one(self, p: _Pending) -> None:
+        """A lone small request: inline when the model is fast (as without batching)."""
+        cost = self._cost_ms
+        try:
+            if cost is not None and cost < self.inline_below_ms:
+                value = self._timed(p.request.data, p.request.params)
+            else:
+                loop = asyncio.get_running_loop()
+                value = await loop.run_in_executor(
+                    self.executor, self._timed, p.request.data, p.request.params
+                )
+        except Exception as e:  # the request's own error
+            if not p.future.done():
+                p.future.set_exception(e)
+            return
+        if not p.future.done():
+            p.future.set_result(value)

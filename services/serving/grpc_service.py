@@ -14,13 +14,13 @@ import grpc
 
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.serving.grpc_codec import decode_inputs, encode_response, parameters
+from ledgerflow.services.serving.http import server_version
 from ledgerflow.services.serving.oip import output_tensors
 from ledgerflow.services.serving.oip_routes import SERVER_NAME, model_metadata
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from ledgerflow.services.serving.repository import ModelRepository, ServedModel
 from ledgerflow.services.serving.scoring import ModelRequest
-from ledgerflow.services.serving.scoring_routes import _version
 
 
 class InferenceServicer:
@@ -28,7 +28,7 @@ class InferenceServicer:
 
     def __init__(self, repository: ModelRepository) -> None:
         self.repository = repository
-        self.version = _version()
+        self.version = server_version()
 
     async def _served(self, name: str, version: str, context: Any) -> ServedModel:
         try:
@@ -72,9 +72,9 @@ class InferenceServicer:
         rid = request.id or uuid.uuid4().hex
         try:
             tensors = decode_inputs(request)
-            params = parameters(request.parameters) or None
+            params = served.predictor.model_params(parameters(request.parameters))
         except InvalidInput as e:
-            served.metrics.observe_request("grpc", 0.0, "bad_input")
+            served.metrics.observe_rejected("grpc")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, e.message)
         data = served.predictor.assemble({t.name: t.array for t in tensors})
         wanted = [o.name for o in request.outputs] or None

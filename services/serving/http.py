@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +13,14 @@ from ledgerflow.services.serving import _json
 
 REQUEST_ID = "x-request-id"
 JSON_TYPE = "application/json"
+
+
+def server_version() -> str:
+    """The installed ledgerflow version, as /version and OIP server metadata report it."""
+    try:
+        return version("ledgerflow")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def request_id(request: Request) -> str:

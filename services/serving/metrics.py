@@ -96,6 +96,11 @@ class ModelMetrics:
         if error is not None:
             self.errors[error] = self.errors.get(error, 0) + 1
 
+    def observe_rejected(self, protocol: str, reason: str = "bad_input") -> None:
+        """A request refused before it reached the model (so it has no model latency)."""
+        self.requests[protocol] = self.requests.get(protocol, 0) + 1
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+
     def observe_batch(self, requests: int, rows: int) -> None:
         self.batch_requests.observe(requests)
         self.batch_rows.observe(rows)

@@ -87,11 +87,13 @@ def oip_routes(repository: ModelRepository, server_version: str) -> list[Route]:
             tensors, params, wanted = parse_rest_inputs(doc)
             rid = str(doc.get("id") or rid)
         except InvalidInput as e:
-            served.metrics.observe_request("oip_rest", 0.0, "bad_input")
+            served.metrics.observe_rejected("oip_rest")
             return _error(e.message, 400, rid)
         data = served.predictor.assemble({t.name: t.array for t in tensors})
         try:
-            predictions = await served.predict(ModelRequest(data, params), "oip_rest")
+            predictions = await served.predict(
+                ModelRequest(data, served.predictor.model_params(params)), "oip_rest"
+            )
             outputs = output_tensors(
                 predictions, [m.name for m in served.predictor.outputs], wanted
             )

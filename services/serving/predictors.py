@@ -47,6 +47,11 @@ class Predictor(Protocol):
 
     def warmup_input(self) -> Any | None: ...
 
+    def model_params(self, parameters: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The OIP request parameters the model itself takes (the rest are protocol-level,
+        such as `content_type`, and are not the model's business)."""
+        ...
+
 
 def _synthetic(meta: list[TensorMeta]) -> dict[str, np.ndarray[Any, Any]]:
     """One row of zeros (empty strings for BYTES) per input, from its declared shape."""
@@ -96,6 +101,13 @@ class PyFuncPredictor:
 
     def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
         return self.model.predict(data, params=params)
+
+    def model_params(self, parameters: dict[str, Any] | None) -> dict[str, Any] | None:
+        schema = self.model.metadata.get_params_schema()
+        if not parameters or schema is None:
+            return None
+        names = {p.name for p in schema}
+        return {k: v for k, v in parameters.items() if k in names} or None
 
     def assemble(self, tensors: dict[str, np.ndarray[Any, Any]]) -> Any:
         schema = self.input_schema
@@ -236,6 +248,9 @@ class BundlePredictor:
 
     def assemble(self, tensors: dict[str, np.ndarray[Any, Any]]) -> Any:
         return tensors if len(self.inputs) != 1 else next(iter(tensors.values()))
+
+    def model_params(self, parameters: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None
 
     def warmup_input(self) -> Any | None:
         return self.assemble(_synthetic(self.inputs)) if self.inputs else None

@@ -53,6 +53,7 @@ class ServedModel:
                 await loop.run_in_executor(
                     self.batcher.executor, self.predictor.predict, example, None
                 )
+                await self.batcher.measure(example)
             except Exception as e:
                 self.warm_error = f"{type(e).__name__}: {e}"
                 log.warning("warm-up predict of %s failed: %s", self.name, self.warm_error)
@@ -82,7 +83,7 @@ class ModelRepository:
     models added without their own."""
 
     max_batch_size: int = 1
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     executor: Executor = field(
         default_factory=lambda: ThreadPoolExecutor(
             max_workers=min(8, (os.cpu_count() or 1) + 2), thread_name_prefix="ledgerflow-predict"

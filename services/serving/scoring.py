@@ -75,7 +75,7 @@ def parse_invocation(body: bytes, content_type: str | None, schema: Schema | Non
     if mime == JSON:
         return parse_json(body, schema)
     if mime == CSV:
-        return ModelRequest(parse_csv(body))
+        return ModelRequest(frame_for(parse_csv(body), schema, "body"))
     raise UnsupportedContentType(
         f"this server takes the content types {JSON!r} and {CSV!r}, got {content_type!r}",
         field="content-type",
@@ -110,7 +110,7 @@ def parse_json(body: bytes, schema: Schema | None) -> ModelRequest:
     elif key == INSTANCES:
         data = _instances(value, schema)
     else:
-        data = _frame(value, key)
+        data = frame_for(_frame(value, key), schema, key)
     return ModelRequest(data, params)
 
 
@@ -178,6 +178,21 @@ def _frame(value: Any, field: str) -> Any:
         return pd.DataFrame(value)
     except (ValueError, TypeError, AssertionError) as e:
         raise InvalidInput(f"{field}: cannot be read as a table: {e}", field=field) from None
+
+
+def frame_for(frame: Any, schema: Schema | None, field: str) -> Any:
+    """A table for a model with one unnamed tensor input becomes that tensor, in its dtype (as
+    MLflow casts by the schema), so integers written for a float model are not refused."""
+    spec = _spec_for(schema, None)
+    if spec is None or spec.name is not None or spec.type == np.dtype(object):
+        return frame
+    try:
+        arr = frame.to_numpy(dtype=spec.type)
+    except (ValueError, TypeError) as e:
+        raise InvalidInput(
+            f"{field}: cannot be read as {spec.type.name} values: {e}", field=field
+        ) from None
+    return arr[:, 0] if len(spec.shape) == 1 and arr.shape[1] == 1 else arr
 
 
 def parse_csv(body: bytes) -> Any:

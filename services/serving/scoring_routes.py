@@ -7,14 +7,12 @@ type other than JSON or CSV, 503 while the model is still loading or warming.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ledgerflow.events.errors import InvalidInput, NotFound
-from ledgerflow.services.serving.http import json_response, request_id, respond
+from ledgerflow.services.serving.http import json_response, request_id, respond, server_version
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.serving.scoring import (
     UnsupportedContentType,
@@ -23,19 +21,12 @@ from ledgerflow.services.serving.scoring import (
 )
 
 
-def _version() -> str:
-    try:
-        return version("ledgerflow")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def _error(code: str, message: str, status: int, rid: str) -> Response:
     return json_response({"error_code": code, "message": message}, status, rid)
 
 
 def scoring_routes(repository: ModelRepository) -> list[Route]:
-    server_version = _version()
+    version = server_version()
 
     async def ping(request: Request) -> Response:
         if repository.ready:
@@ -43,7 +34,7 @@ def scoring_routes(repository: ModelRepository) -> list[Route]:
         return json_response({"status": "loading"}, 503)
 
     async def version_route(request: Request) -> Response:
-        return respond(server_version, media_type="text/plain")
+        return respond(version, media_type="text/plain")
 
     async def invocations(request: Request) -> Response:
         rid = request_id(request)
@@ -59,10 +50,10 @@ def scoring_routes(repository: ModelRepository) -> list[Route]:
                 body, request.headers.get("content-type"), served.predictor.input_schema
             )
         except UnsupportedContentType as e:
-            served.metrics.observe_request("rest", 0.0, "bad_input")
+            served.metrics.observe_rejected("rest")
             return _error("BAD_REQUEST", e.message, 415, rid)
         except InvalidInput as e:
-            served.metrics.observe_request("rest", 0.0, "bad_input")
+            served.metrics.observe_rejected("rest")
             return _error("BAD_REQUEST", e.message, 400, rid)
         try:
             predictions = await served.predict(parsed, "rest")

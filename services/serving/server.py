@@ -2,12 +2,14 @@
 service on the same event loop, both over one ModelRepository.
 
 The server listens at once and loads and warms the model in the background, so readiness
-probes answer 503 (not a refused connection) until the model can take traffic.
+probes answer 503 (not a refused connection) until the model can take traffic. A model that
+cannot be loaded stops the server, and `run_server` raises the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import logging
 import os
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ledgerflow.events.errors import LedgerflowError, Unavailable
 from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.loading import load
 from ledgerflow.services.serving.repository import ModelRepository
@@ -33,7 +36,7 @@ class ServeSettings:
     host: str = "127.0.0.1"
     grpc_port: int | None = None
     max_batch_size: int = 1
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     name: str | None = None
     deployment: str | None = None
     """Serve this deployment's variants (a replica) instead of `model_uri`."""
@@ -59,6 +62,8 @@ def run_server(
         _run_replica(settings, repository, log_settings, announce)
         return
     grpc_server: Any = None
+    failures: list[BaseException] = []
+    server: Any = None
 
     async def start() -> None:
         nonlocal grpc_server
@@ -72,10 +77,17 @@ def run_server(
             loaded = await loop.run_in_executor(None, load, settings.model_uri, settings.name)
             served = repository.add(loaded.name, loaded.predictor, version=loaded.version)
             await served.warm()
-        except Exception as e:
-            announce(f"could not load {settings.model_uri}: {type(e).__name__}: {e}")
-            log.exception("loading %s failed", settings.model_uri)
-            raise
+        except Exception as e:  # the process cannot serve: stop it, and say why
+            log.debug("loading %s failed", settings.model_uri, exc_info=True)
+            failures.append(e)
+            server.should_exit = True
+            return
+        # Everything loaded so far (the model, its libraries) lives as long as the process:
+        # move it out of the collector's sight, so full collections, which would otherwise walk
+        # millions of long-lived objects and pause every in-flight request for ~200 ms, stay
+        # short.
+        gc.collect()
+        gc.freeze()
         announce(f"model {served.name} version {served.version} ready")
 
     async def stop() -> None:
@@ -83,7 +95,14 @@ def run_server(
             await grpc_server.stop(grace=1.0)
 
     app = create_app(repository, on_startup=start, on_shutdown=stop)
-    _serve(app, settings, announce)
+    server = _uvicorn(app, settings)
+    announce(f"listening on http://{settings.host}:{settings.port}")
+    server.run()
+    if failures:
+        e = failures[0]
+        if isinstance(e, LedgerflowError):
+            raise e
+        raise Unavailable(f"could not load {settings.model_uri}: {type(e).__name__}: {e}") from e
 
 
 def _run_replica(
@@ -130,22 +149,22 @@ def _run_replica(
         on_startup=start,
         on_shutdown=stop,
     )
-    _serve(app, settings, announce)
+    server = _uvicorn(app, settings)
+    announce(f"listening on http://{settings.host}:{settings.port}")
+    server.run()
 
 
-def _serve(app: Any, settings: ServeSettings, announce: Callable[[str], Any]) -> None:
+def _uvicorn(app: Any, settings: ServeSettings) -> Any:
     import uvicorn
 
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        loop="uvloop" if _installed("uvloop") and settings.grpc_port is None else "asyncio",
+        loop="uvloop" if _installed("uvloop") else "asyncio",
         http="httptools" if _installed("httptools") else "h11",
         log_level="warning",
         access_log=False,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
-    announce(f"listening on http://{settings.host}:{settings.port}")
-    server.run()
+    return uvicorn.Server(config)

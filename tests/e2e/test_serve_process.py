@@ -125,3 +125,15 @@ def test_a_bundle_folder_is_served_with_its_runtime(
         r = httpx.post(url + "/invocations", json={"inputs": x[:3].tolist()})
         assert r.status_code == 200 and r.json() == {"predictions": model.predict(x[:3]).tolist()}
         assert httpx.get(url + "/v2/models/onnx-digits").json()["platform"] == "onnxruntime_onnx"
+
+
+def test_a_model_that_cannot_be_loaded_stops_the_server_with_the_reason(
+    tracking: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-model"
+    result = subprocess.run(
+        [PYTHON, "-m", "ledgerflow.cli", "serve", "-m", str(missing), "-p", str(free_port())],
+        env=cli_env(tracking), capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "no-such-model" in result.stderr and "Traceback" not in result.stderr

@@ -308,3 +308,102 @@ def test_an_onnx_bundle_is_served_with_its_manifest_io(
         assert r.status_code == 400 and "'input'" in r.json()["message"]
 
     serve(bundle, check)
+
+
+def test_params_reach_a_model_that_declares_them_and_protocol_parameters_are_ignored(
+    tmp_path: Path,
+) -> None:
+    import ledgerflow.pyfunc
+    from ledgerflow.models.signature import infer_signature
+
+    class Scale(ledgerflow.pyfunc.PythonModel):
+        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+            return np.asarray(model_input) * (params or {}).get("scale", 1.0)
+
+    x = np.ones((1, 2))
+    signature = infer_signature(x, x, params={"scale": 1.0})
+    ledgerflow.pyfunc.save_model(tmp_path / "scale", python_model=Scale(), signature=signature)
+    scale = load(str(tmp_path / "scale"), name="scale")
+
+    async def check(client: httpx.AsyncClient, repository: ModelRepository) -> None:
+        r = await client.post("/invocations", json={"inputs": [[1, 2]], "params": {"scale": 3}})
+        assert r.json() == {"predictions": [[3.0, 6.0]]}
+        tensor = {"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}
+        body = {"inputs": [tensor], "parameters": {"scale": 2, "content_type": "np"}}
+        r = await client.post("/v2/models/scale/infer", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"][0]["data"] == [2.0, 4.0]
+        r = await client.post("/invocations", json={"inputs": [[1, 2]], "params": {"bad": 1}})
+        assert r.status_code == 400 and "bad" in r.json()["message"]
+
+    serve(scale, check, batch=8)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated upstream
+def test_a_torchscript_bundle_is_served_with_torch_jit(tmp_path: Path) -> None:
+    import torch
+
+    from ledgerflow.workers.bundles.manifest import TensorInfo, build_manifest
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    torch.jit.trace(net, torch.from_numpy(x)).save(str(tmp_path / "model.pt"))
+    build_manifest(
+        tmp_path,
+        bundle_id="b2",
+        target="torchscript",
+        source={"name": "mlp", "version": 2},
+        runtime={"name": "torch", "version": torch.__version__},
+        inputs=[TensorInfo("input", "float32", (-1, 4))],
+        outputs=[TensorInfo("output", "float32", (-1, 3))],
+        parity={},
+        entrypoint="serve.py",
+    )
+    bundle = load(str(tmp_path))
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+
+    async def check(client: httpx.AsyncClient, repository: ModelRepository) -> None:
+        r = await client.post("/invocations", json={"inputs": x.tolist()})
+        assert r.status_code == 200, r.text
+        assert np.allclose(r.json()["predictions"], want, atol=1e-5)
+        tensor = {"name": "input", "shape": [2, 4], "datatype": "FP32", "data": x.ravel().tolist()}
+        r = await client.post("/v2/models/mlp/versions/2/infer", json={"inputs": [tensor]})
+        (out,) = r.json()["outputs"]
+        assert (out["name"], out["datatype"], out["shape"]) == ("output", "FP32", [2, 3])
+
+    serve(bundle, check, batch=16)
+
+
+def test_a_model_with_a_column_signature_takes_one_oip_tensor_per_column(tmp_path: Path) -> None:
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import ledgerflow.sklearn
+
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    model = LogisticRegression().fit(frame, [0, 0, 1, 1])
+    ledgerflow.sklearn.save_model(model, tmp_path / "cols", input_example=frame.head(2))
+    cols = load(str(tmp_path / "cols"), name="cols")
+    want = model.predict(frame).tolist()
+
+    async def check(client: httpx.AsyncClient, repository: ModelRepository) -> None:
+        meta = (await client.get("/v2/models/cols")).json()
+        assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [
+            ("a", "FP64", [-1]),
+            ("b", "FP64", [-1]),
+        ]
+        tensors = [
+            {"name": c, "shape": [4], "datatype": "FP64", "data": frame[c].tolist()}
+            for c in ("a", "b")
+        ]
+        r = await client.post("/v2/models/cols/infer", json={"inputs": tensors})
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"][0]["data"] == want
+        r = await client.post("/v2/models/cols/infer", json={"inputs": tensors[:1]})
+        assert r.status_code == 400 and "b" in r.json()["error"]
+        records = frame.to_dict(orient="records")
+        r = await client.post("/invocations", json={"dataframe_records": records})
+        assert r.json() == {"predictions": want}
+
+    serve(cols, check, batch=8)

@@ -106,16 +106,46 @@ def test_with_batching_off_each_request_is_its_own_predict() -> None:
     assert sorted(model.calls) == [1, 2] and results[1].tolist() == [[2.0], [2.0]]
 
 
+def test_without_batching_a_fast_model_is_predicted_on_the_loop_and_a_slow_one_on_threads() -> None:
+    import time
+
+    def threads_used(delay_s: float) -> set[str]:
+        seen: list[str] = []
+
+        def predict(data: Any, params: Any) -> Any:
+            seen.append(threading.current_thread().name)
+            time.sleep(delay_s)
+            return data
+
+        async def main() -> None:
+            with ThreadPoolExecutor(1, thread_name_prefix="worker") as pool:
+                batcher = Batcher(predict, pool, inline_below_ms=20)
+                await batcher.measure(np.zeros((1, 2)))
+                for _ in range(3):
+                    await batcher.submit(ModelRequest(np.zeros((1, 2))))
+                await batcher.submit(ModelRequest(np.zeros((100, 2))))  # big: always a thread
+
+        asyncio.run(main())
+        return {"loop" if name == "MainThread" else "thread" for name in seen[1:4]} | {
+            "big on thread" if seen[4].startswith("worker") else "big inline"
+        }
+
+    assert threads_used(0.0) == {"loop", "big on thread"}
+    assert threads_used(0.05) == {"thread", "big on thread"}
+
+
 def test_prometheus_exposition_has_help_type_and_labelled_cumulative_buckets() -> None:
     m = ModelMetrics("digits", "3", "canary")
     m.observe_request("rest", 0.002, None)
     m.observe_request("grpc", 0.02, "bad_input")
     m.observe_batch(2, 5)
+    m.observe_rejected("rest")
     text = render([m])
     base = 'model="digits",version="3",variant="canary"'
     assert "# TYPE ledgerflow_serving_requests_total counter" in text
     assert f'ledgerflow_serving_requests_total{{{base},protocol="grpc"}} 1' in text
-    assert f'ledgerflow_serving_errors_total{{{base},reason="bad_input"}} 1' in text
+    assert f'ledgerflow_serving_requests_total{{{base},protocol="rest"}} 2' in text
+    assert f'ledgerflow_serving_errors_total{{{base},reason="bad_input"}} 2' in text
     assert f'ledgerflow_serving_request_duration_seconds_bucket{{{base},le="0.0025"}} 1' in text
     assert f'ledgerflow_serving_request_duration_seconds_bucket{{{base},le="+Inf"}} 2' in text
     assert f"ledgerflow_serving_request_duration_seconds_sum{{{base}}} 0.022" in text

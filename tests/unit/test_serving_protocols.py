@@ -84,6 +84,16 @@ def test_malformed_scoring_bodies_raise_invalid_input_naming_the_field(
     assert e.value.field == field
 
 
+def test_tables_for_a_single_tensor_model_become_that_tensor_in_its_dtype() -> None:
+    split = parse(b'{"dataframe_split": {"data": [[1, 2], [3, 4]]}}', FLOAT32_SCHEMA).data
+    csv = parse(b"a,b\n1,2\n", FLOAT32_SCHEMA, content_type="text/csv").data
+    assert split.dtype == np.float32 and split.tolist() == [[1, 2], [3, 4]]
+    assert csv.dtype == np.float32 and csv.shape == (1, 2)
+    with pytest.raises(InvalidInput) as e:
+        parse(b'{"dataframe_records": [{"a": "x", "b": 1}]}', FLOAT32_SCHEMA)
+    assert e.value.field == "dataframe_records"
+
+
 def test_non_numeric_inputs_for_a_numeric_signature_name_the_field() -> None:
     with pytest.raises(InvalidInput, match="float32") as e:
         parse(b'{"inputs": [["a", "b"]]}', FLOAT32_SCHEMA)

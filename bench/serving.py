@@ -1,0 +1,375 @@
+"""Model serving: `ledgerflow serve` (REST without and with dynamic batching, and OIP gRPC)
+against `mlflow models serve --env-manager local`, on the same models, side by side in one run.
+
+    .venv/bin/python bench/serving.py            # what produced docs/benchmarks.md (~4 min)
+    .venv/bin/python bench/serving.py --quick    # shorter runs, a smoke test (~1.5 min)
+    .venv/bin/python bench/serving.py --json out.json
+
+Two models, both saved once with MLflow's own `save_model` and served from the same folder by
+both servers: scikit-learn LogisticRegression on the digits data, and a PyTorch MLP
+(64 -> 256 -> 256 -> 10). Each request scores one row, JSON `{"inputs": [[...]]}` over REST
+or one FP32/FP64 tensor over gRPC. One server runs at a time, alone with the load generator;
+every server process gets OMP_NUM_THREADS=1 (set it to override).
+
+The load generator is one separate process (uvloop when installed): `concurrency` clients,
+each with its own keep-alive connection (a raw HTTP/1.1 writer/reader, so the client costs far
+less than the servers) or gRPC stub calls on one channel, sending back-to-back for
+`duration` seconds after a warm-up on the same connections. Throughput: answered requests
+per second; latency: p50/p99 of single requests. Every answer is checked for status 200.
+
+Bar (issue 6): at concurrency 16, ledgerflow's best REST or gRPC mode >= 3x MLflow's
+throughput with p99 <= half of MLflow's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+CONCURRENCY = (1, 16, 64)
+WAIT_MS = float(os.environ.get("BENCH_MAX_WAIT_MS", "0"))
+
+
+# ---------------------------------------------------------------- load generator (subprocess)
+
+
+async def _http_worker(
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    request: bytes,
+    stop: float,
+    lat: list[float],
+) -> int:
+    reader, writer = conn
+    errors = 0
+    loop = asyncio.get_running_loop()
+    while loop.time() < stop:
+        t0 = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await reader.readexactly(length)
+        lat.append(time.perf_counter() - t0)
+        if not head.startswith(b"HTTP/1.1 200"):
+            errors += 1
+    return errors
+
+
+async def _grpc_worker(stub: Any, request: Any, stop: float, lat: list[float]) -> int:
+    loop = asyncio.get_running_loop()
+    while loop.time() < stop:
+        t0 = time.perf_counter()
+        await stub.ModelInfer(request)
+        lat.append(time.perf_counter() - t0)
+    return 0
+
+
+async def _load(args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up, then measure, on the same connections (steady keep-alive traffic)."""
+    spec = json.loads(Path(args.load).read_text())
+    loop = asyncio.get_running_loop()
+    c = args.concurrency
+    if spec["kind"] == "grpc":
+        import grpc
+
+        from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
+        from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        grpc_request = pb.ModelInferRequest.FromString(bytes.fromhex(spec["request"]))
+        channel = grpc.aio.insecure_channel(spec["target"])
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+
+        def workers(stop: float, lat: list[float]) -> list[Any]:
+            return [_grpc_worker(stub, grpc_request, stop, lat) for _ in range(c)]
+    else:
+        body = spec["body"].encode()
+        request = (
+            f"POST {spec['path']} HTTP/1.1\r\nHost: {spec['host']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        conns = [await asyncio.open_connection(spec["host"], spec["port"]) for _ in range(c)]
+
+        def workers(stop: float, lat: list[float]) -> list[Any]:
+            return [_http_worker(conn, request, stop, lat) for conn in conns]
+
+    stats: dict[str, Any] = {}
+    for seconds in (args.warmup, args.duration):  # the first pass warms up, the second counts
+        lat: list[float] = []
+        errs = await asyncio.gather(*workers(loop.time() + seconds, lat))
+        lat.sort()
+        stats = {
+            "requests": len(lat),
+            "errors": sum(errs),
+            "rps": len(lat) / seconds,
+            "p50_ms": 1000 * lat[len(lat) // 2] if lat else float("nan"),
+            "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan"),
+        }
+    if spec["kind"] == "grpc":
+        await channel.close()
+    else:
+        for _, writer in conns:
+            writer.close()
+    return stats
+
+
+def load_main(args: argparse.Namespace) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    print(json.dumps(asyncio.run(_load(args))))
+
+
+# ---------------------------------------------------------------- models and servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_models(root: Path) -> dict[str, tuple[Path, list[float], str]]:
+    """Both models saved with MLflow; name -> (folder, one input row, its OIP datatype)."""
+    import mlflow.pytorch
+    import mlflow.sklearn
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_digits(return_X_y=True)
+    sk = LogisticRegression(max_iter=500).fit(x, y)
+    mlflow.sklearn.save_model(sk, root / "sklearn", input_example=x[:2])
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(64, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10),
+    )  # fmt: skip
+    net.eval()
+    xf = (x / 16.0).astype(np.float32)
+    mlflow.pytorch.save_model(net, root / "pytorch", input_example=xf[:2])
+    return {
+        "sklearn": (root / "sklearn", x[0].tolist(), "FP64"),
+        "pytorch": (root / "pytorch", xf[0].tolist(), "FP32"),
+    }
+
+
+class Server:
+    def __init__(self, cmd: list[str], port: int, log: Path, env: dict[str, str]) -> None:
+        self.port, self.log = port, log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        deadline = time.monotonic() + 180
+        import httpx
+
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{cmd[:4]} exited:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{cmd[:4]} never got ready:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERFLOW_", "MLFLOW_"))}
+    # One intra-op thread for every server: on 2 cores shared with the load generator, torch's
+    # OpenMP threads spin-waiting between batches only steal the CPU the servers need.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONPATH"] = str(ROOT)
+    env["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"  # mlflow runs uvicorn
+    return env
+
+
+def start_mlflow(model: Path, work: Path) -> Server:
+    port = free_port()
+    mlflow_cli = str(Path(PYTHON).parent / "mlflow")
+    cmd = [mlflow_cli, "models", "serve", "-m", str(model), "-p", str(port), "-h", "127.0.0.1",
+           "--env-manager", "local", "-w", "1"]  # fmt: skip
+    return Server(cmd, port, work / f"mlflow-{model.name}.log", _env())
+
+
+def start_ledgerflow(model: Path, work: Path, batch: int, grpc_port: int | None) -> Server:
+    port = free_port()
+    cmd = [PYTHON, "-m", "ledgerflow.cli", "--tracking-uri", str(work / "data"), "serve",
+           "-m", str(model), "-p", str(port), "--name", model.name,
+           "--max-batch-size", str(batch), "--max-wait-ms", str(WAIT_MS)]  # fmt: skip
+    if grpc_port is not None:
+        cmd += ["--grpc-port", str(grpc_port)]
+    return Server(cmd, port, work / f"ledgerflow-{model.name}-{batch}.log", _env())
+
+
+def run_load(
+    spec: dict[str, Any], concurrency: int, args: argparse.Namespace, work: Path
+) -> dict[str, Any]:
+    path = work / "load.json"
+    path.write_text(json.dumps(spec))
+    out = subprocess.run(
+        [PYTHON, __file__, "--load", str(path), "--concurrency", str(concurrency),
+         "--duration", str(args.duration), "--warmup", str(args.warmup)],
+        capture_output=True, text=True, check=True, env=_env(),
+    )  # fmt: skip
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def grpc_request(name: str, row: list[float], datatype: str) -> str:
+    import numpy as np
+
+    from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
+
+    arr = np.asarray([row], dtype=np.float32 if datatype == "FP32" else np.float64)
+    t = pb.ModelInferRequest.InferInputTensor(name="input", datatype=datatype, shape=[1, 64])
+    req = pb.ModelInferRequest(model_name=name, inputs=[t], raw_input_contents=[arr.tobytes()])
+    return str(req.SerializeToString().hex())
+
+
+def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="lf-bench-serving-") as tmp:
+        work = Path(tmp)
+        models = make_models(work)
+        for name, (folder, row, datatype) in models.items():
+            if args.only and name != args.only:
+                continue
+            body = json.dumps({"inputs": [row]})
+            rest = {"kind": "http", "host": "127.0.0.1", "path": "/invocations", "body": body}
+            configs: list[tuple[str, Any]] = [
+                ("mlflow REST", lambda f=folder: start_mlflow(f, work)),
+                ("ledgerflow REST", lambda f=folder: start_ledgerflow(f, work, 1, None)),
+                ("ledgerflow REST batched", None),
+            ]
+            for label, starter in configs:
+                if starter is None:
+                    continue
+                server = starter()
+                try:
+                    for c in CONCURRENCY:
+                        r = run_load({**rest, "port": server.port}, c, args, work)
+                        results.append({"model": name, "server": label, "concurrency": c, **r})
+                        _print_row(results[-1])
+                finally:
+                    server.stop()
+            grpc_port = free_port()
+            server = start_ledgerflow(folder, work, 64, grpc_port)
+            try:
+                grpc_spec = {
+                    "kind": "grpc",
+                    "target": f"127.0.0.1:{grpc_port}",
+                    "request": grpc_request(folder.name, row, datatype),
+                }
+                for label, spec in (
+                    ("ledgerflow REST batched", {**rest, "port": server.port}),
+                    ("ledgerflow gRPC batched", grpc_spec),
+                ):
+                    for c in CONCURRENCY:
+                        r = run_load(spec, c, args, work)
+                        results.append({"model": name, "server": label, "concurrency": c, **r})
+                        _print_row(results[-1])
+            finally:
+                server.stop()
+    return results
+
+
+def _print_row(r: dict[str, Any]) -> None:
+    print(
+        f"  {r['model']:8} {r['server']:24} c={r['concurrency']:<3} {r['rps']:9.0f} req/s  "
+        f"p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}",
+        flush=True,
+    )
+
+
+def summary(results: list[dict[str, Any]]) -> bool:
+    """The comparison table against MLflow, and whether the bar holds for every model."""
+    ok = True
+    print(
+        "\nmodel    server                   conc    req/s   x mlflow   p50 ms   p99 ms  p99/mlflow"
+    )
+    for r in results:
+        base = next(
+            b for b in results
+            if b["model"] == r["model"] and b["server"] == "mlflow REST"
+            and b["concurrency"] == r["concurrency"]
+        )  # fmt: skip
+        print(
+            f"{r['model']:8} {r['server']:24} {r['concurrency']:4} {r['rps']:8.0f} "
+            f"{r['rps'] / base['rps']:9.1f}x {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{r['p99_ms'] / base['p99_ms']:10.2f}"
+        )
+    for model in sorted({r["model"] for r in results}):
+        at16 = [r for r in results if r["model"] == model and r["concurrency"] == 16]
+        base = next(r for r in at16 if r["server"] == "mlflow REST")
+        best = max((r for r in at16 if r["server"] != "mlflow REST"), key=lambda r: r["rps"])
+        passed = best["rps"] >= 3 * base["rps"] and best["p99_ms"] <= base["p99_ms"] / 2
+        ok &= passed
+        print(
+            f"bar {model} at c=16: {best['server']} {best['rps'] / base['rps']:.1f}x throughput, "
+            f"p99 {best['p99_ms'] / base['p99_ms']:.2f} of MLflow's -> "
+            f"{'PASS' if passed else 'MISS'}"
+        )
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter measurements")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--only", choices=["sklearn", "pytorch"], help="one model")
+    parser.add_argument("--duration", type=float, default=None)
+    parser.add_argument("--warmup", type=float, default=None)
+    parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.duration is None:
+        args.duration = 1.5 if args.quick else 4.0
+    if args.warmup is None:
+        args.warmup = 0.3 if args.quick else 1.0
+    if args.load:
+        load_main(args)
+        return
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    start = time.monotonic()
+    results = bench(args)
+    ok = summary(results)
+    print(f"total {time.monotonic() - start:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
