@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
+from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput, NotFound, Unavailable
 from ledgerflow.events.payloads import Payload
 from ledgerflow.services.commands import Committer
@@ -226,7 +227,8 @@ class DeploymentService:
         """An outcome for a served request: a conversion (0/1, or true/false) or a reward
         (any finite number). The stream statistics join it to the variant that served it."""
         feedback = checks.feedback(self._live(name), request_id, value, metric, kind, variant)
-        self._committer.commit([feedback], actor)
+        # Traffic is never projected: append it without waiting for the projector.
+        self._committer.log.append([Event.of(feedback, actor=actor)])
         return feedback
 
     # reads -----------------------------------------------------------------------------

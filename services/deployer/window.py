@@ -235,6 +235,9 @@ class TrafficStats:
         self.max_pending = max_pending
         self.deployments: dict[str, DeploymentTraffic] = {}
         self._recent: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._judged: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        """(deployment, request id, metric) of recent outcomes: a repeat is not counted."""
+        self.duplicates = 0
         self._pending: OrderedDict[tuple[str, str], list[FeedbackRecorded]] = OrderedDict()
         self._newest: dict[str, int] = {}
         self._dirty: set[EntryKey] = set()
@@ -386,6 +389,15 @@ class TrafficStats:
         return start
 
     def _add_outcome(self, fb: FeedbackRecorded, variant: str) -> None:
+        """Count the outcome once: clients retry, and at-least-once delivery redelivers,
+        so a second outcome of the same metric for the same request is a duplicate."""
+        seen = (fb.deployment, fb.request_id, fb.metric)
+        if seen in self._judged:
+            self.duplicates += 1
+            return
+        self._judged[seen] = None
+        if len(self._judged) > self.max_recent:
+            self._judged.popitem(last=False)
         series = self.deployment(fb.deployment).series(variant)
         start = self._window_of(fb.deployment, fb.time)
         self._dirty.add((fb.deployment, variant, start))

@@ -174,3 +174,16 @@ def test_drained_changes_restore_the_same_statistics_in_a_fresh_fold() -> None:
         restored.restore(key, value)
     assert restored.snapshot("web") == live.snapshot("web")
     assert restored.requests_since("web", "a", 2000) == live.requests_since("web", "a", 2000)
+
+
+def test_a_repeated_outcome_for_the_same_request_and_metric_counts_once() -> None:
+    t = TrafficStats(window_ms=1000)
+    t.apply(_inference("web", _rec("q1", "b", 100), _rec("q2", "b", 100)))
+    for _ in range(3):  # a client retrying
+        t.apply(_feedback("q1", 200, value=1.0))
+    t.apply(_feedback("q1", 200, value=9.5, metric="revenue", kind="reward"))
+    t.apply(_feedback("q2", 200, value=0.0))
+    outcomes = t.snapshot("web")["b"].outcomes
+    assert (outcomes["conversion"].n, outcomes["conversion"].successes) == (2, 1)
+    assert outcomes["revenue"].n == 1
+    assert t.duplicates == 2
