@@ -90,15 +90,20 @@ class InferenceServicer:
         )
 
 
-async def start_grpc_server(repository: ModelRepository, host: str, port: int) -> Any:
-    """A started grpc.aio server on `host:port` (0: any free port; read `server.port`)."""
+async def start_grpc_server(
+    repository: ModelRepository, host: str, port: int, *, servicer: InferenceServicer | None = None
+) -> Any:
+    """A started grpc.aio server on `host:port` (0: any free port; read `server.port`);
+    `servicer` replaces the plain one (a deployment replica's routes deployments)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
         ]
     )
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(repository), server)
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(
+        servicer or InferenceServicer(repository), server
+    )
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"gRPC could not listen on {host}:{port}")

@@ -131,14 +131,24 @@ def _run_replica(
         event_log, repository, replica=replica, recorder=recorder, only=name, cache=cache
     )
 
+    grpc_server: Any = None
+
     async def start() -> None:
+        nonlocal grpc_server
         recorder.start()
         await host.start()
+        if settings.grpc_port is not None:
+            from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc
+
+            grpc_server = await start_deployment_grpc(host, settings.host, settings.grpc_port)
+            announce(f"gRPC listening on {settings.host}:{settings.grpc_port}")
         while not host.ready(name):
             await asyncio.sleep(0.05)
         announce(f"deployment {name} ready: {', '.join(host.deployment(name).serving)}")
 
     async def stop() -> None:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=1.0)
         await host.stop()
         await asyncio.get_running_loop().run_in_executor(None, recorder.close)
         event_log.close()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -29,7 +30,10 @@ from ledgerflow.services.deployer.traffic import TrafficRecorder
 from ledgerflow.services.deployer.window import TrafficStats
 from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.deployment import DeploymentHost
+from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc
 from ledgerflow.services.serving.deployment_routes import deployment_routes
+from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
+from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.serving.routing_cache import RoutingCache
 from ledgerflow.services.serving.scoring import ModelRequest
@@ -343,3 +347,48 @@ def test_redis_statistics_without_a_redis_url_are_refused_naming_the_setting(bac
     with pytest.raises(InvalidInput) as e:
         stats_for(settings, backend.log)
     assert e.value.field == "LEDGERFLOW_REDIS_URL"
+
+
+def test_a_deployment_is_routed_over_oip_grpc_by_the_key_in_the_call_metadata(backend: Backend):
+    lf.deployments.create(
+        "grpc",
+        [
+            {"name": "a", "model": "scale", "version": 1, "weight": 1},
+            {"name": "b", "model": "scale", "version": 2, "weight": 1},
+        ],
+        key_header="X-User",
+    )
+
+    async def body(host: DeploymentHost) -> None:
+        server = await start_deployment_grpc(host, "127.0.0.1", 0)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                stub = pb_grpc.GRPCInferenceServiceStub(channel)
+                request = pb.ModelInferRequest(model_name="grpc")
+                tensor = request.inputs.add(name="x", datatype="FP64", shape=[1, 1])
+                tensor.contents.fp64_contents.extend([2.0])
+                seen = {}
+                for user in ("ada", "bob", "cy", "dee", "eve", "fay"):
+                    call = stub.ModelInfer(request, metadata=(("x-user", user),))
+                    response = await call
+                    variant = response.parameters["variant"].string_param
+                    trailing = dict(await call.trailing_metadata())
+                    assert trailing["x-ledgerflow-variant"] == variant
+                    value = response.outputs[0].contents.fp64_contents[0]
+                    assert value == (2.0 if variant == "a" else 4.0)
+                    seen[user] = variant
+                    rest = host.choose("grpc", key=user, request_id="r", forced=None).variant
+                    assert rest == variant  # the same user, the same variant as over REST
+                forced = await stub.ModelInfer(request, metadata=(("x-ledgerflow-variant", "b"),))
+                assert forced.parameters["variant"].string_param == "b"
+                with pytest.raises(grpc.aio.AioRpcError) as e:
+                    await stub.ModelInfer(request, metadata=(("x-ledgerflow-variant", "zz"),))
+                assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert "X-Ledgerflow-Variant" in (e.value.details() or "")
+                ready = await stub.ModelReady(pb.ModelReadyRequest(name="grpc"))
+                meta = await stub.ModelMetadata(pb.ModelMetadataRequest(name="grpc"))
+                assert ready.ready and meta.name == "grpc"
+        finally:
+            await server.stop(grace=0)
+
+    serve(backend, "grpc", body)
