@@ -1,7 +1,8 @@
 """Deployments served inside another ASGI app (the gateway of `ledgerflow server`).
 
 `host_deployments(app, log)` adds the deployment routes (`/deployments/{name}/...`)
-to `app` and runs a `DeploymentHost` for every deployment beside it: variants load
+and `/metrics` (the variants' requests, errors and latencies, Prometheus text) to `app`
+and runs a `DeploymentHost` for every deployment beside it: variants load
 when the app starts and follow the log's deployment events while it runs, and what
 is served is recorded on the log.
 """
@@ -16,11 +17,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from ledgerflow.events.log import EventLog
 from ledgerflow.services.deployer.traffic import TrafficRecorder
 from ledgerflow.services.serving.deployment import DeploymentHost
 from ledgerflow.services.serving.deployment_routes import deployment_routes
+from ledgerflow.services.serving.http import respond
+from ledgerflow.services.serving.metrics import CONTENT_TYPE
 from ledgerflow.services.serving.repository import ModelRepository
 
 
@@ -32,6 +38,11 @@ def host_deployments(
     recorder = TrafficRecorder(log, name)
     host = DeploymentHost(log, repository, replica=name, recorder=recorder)
     app.router.routes.extend(deployment_routes(host))
+
+    async def metrics(request: Request) -> Response:
+        return respond(repository.metrics_text(), media_type=CONTENT_TYPE)
+
+    app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

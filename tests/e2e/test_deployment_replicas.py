@@ -90,5 +90,8 @@ def test_replicas_and_the_server_route_alike_follow_traffic_changes_and_record_t
                 time.sleep(0.2)
             assert doc["metric"] == "error_rate" and doc["baseline"] == "a"
             assert all(row["errors"] == 0 for row in doc["variants"])
+            for url in (r1, server.url):  # per-variant series, on replicas and the server
+                metrics = httpx.get(f"{url}/metrics").text
+                assert 'variant="a"' in metrics and 'variant="b"' in metrics
     finally:
         server.stop()
