@@ -40,18 +40,11 @@ class StatsSource(Protocol):
 
 
 class FollowedStats:
-    """The log's traffic folded in this process: followed in a thread once `start`ed,
-    or caught up to the head on each `refresh`."""
+    """The log's traffic folded in this process, caught up to the head on each `refresh`
+    (the deployer refreshes once per tick, so each event is read once)."""
 
     def __init__(self, log: EventLog) -> None:
         self.follower = TrafficFollower(log)
-
-    def start(self) -> FollowedStats:
-        self.follower.start()
-        return self
-
-    def stop(self) -> None:
-        self.follower.stop()
 
     def refresh(self) -> None:
         self.follower.catch_up()

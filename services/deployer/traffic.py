@@ -5,8 +5,9 @@
 deployment, never one per request), off the request path.
 
 `TrafficFollower` is the in-process stream processor of the embedded default: it
-follows the log's `inference.*` and `feedback.*` events and folds them into a
-`TrafficStats`, the same fold the Faust app runs per partition when distributed.
+reads the log's `inference.*` and `feedback.*` events from where it stopped and folds
+them into a `TrafficStats`, the same fold the Faust app runs per partition when
+distributed.
 """
 
 from __future__ import annotations
@@ -129,16 +130,14 @@ def _chunks(records: Sequence[d.InferenceRecord], size: int) -> Iterator[list[d.
 
 
 class TrafficFollower:
-    """Folds the traffic events of the log into `stats`, in a background thread
-    (`start`/`stop`) or up to the head of the log on demand (`catch_up`)."""
+    """Folds the traffic events of the log into `stats`, up to the head of the log on
+    demand (`catch_up`); thread-safe, and each event is folded once."""
 
     def __init__(self, log: EventLog, stats: TrafficStats | None = None) -> None:
         self.log = log
         self.stats = stats if stats is not None else TrafficStats()
         self.checkpoint = Checkpoint()
         self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def _apply(self, item: Item) -> None:
         with self.lock:
@@ -156,32 +155,6 @@ class TrafficFollower:
             for item in stream:
                 self._apply(item)
         return self
-
-    def start(self) -> TrafficFollower:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="traffic-follower", daemon=True)
-            self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                items = self.log.subscribe(
-                    self.checkpoint or None, types=list(TRAFFIC_TYPES), stop=self._stop
-                )
-                with closing(_generator(items)) as stream:
-                    for item in stream:
-                        self._apply(item)
-            except LedgerflowError as e:  # the log is away: try again shortly
-                logger.warning("traffic follower: %s; retrying", e)
-                self._stop.wait(1.0)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
 
 
 def _generator(items: Iterator[Item]) -> Generator[Item, None, None]:

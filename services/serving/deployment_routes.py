@@ -29,7 +29,7 @@ from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound, Un
 from ledgerflow.services.deployer import checks
 from ledgerflow.services.deployer.routing import FORCE_HEADER
 from ledgerflow.services.serving import _json
-from ledgerflow.services.serving.deployment import Answer, DeploymentHost
+from ledgerflow.services.serving.deployment import Answer, DeploymentHost, served_name
 from ledgerflow.services.serving.http import REQUEST_ID, json_response, request_id
 from ledgerflow.services.serving.oip import output_tensors, parse_rest_inputs, rest_outputs
 from ledgerflow.services.serving.scoring import (
@@ -85,7 +85,7 @@ def deployment_routes(host: DeploymentHost) -> list[Route]:
                 if not isinstance(doc, dict):
                     raise InvalidInput("the body must be a JSON object", field="body")
                 tensors, params, wanted = parse_rest_inputs(doc)
-                served = host.repository.get(f"{name}:{chosen.variant}")
+                served = host.repository.get(served_name(name, chosen.variant))
                 data = served.predictor.assemble({t.name: t.array for t in tensors})
                 parsed = ModelRequest(data, params)
                 extra: Any = (served, wanted)
