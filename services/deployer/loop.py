@@ -1,7 +1,7 @@
 """The deployer: watches every active deployment's live statistics and acts on them.
 
 Each tick, for each active deployment: a guardrail breach by any variant that
-gets traffic rolls traffic back to the baseline at once (one commit:
+gets traffic (shadows excepted) rolls traffic back to the baseline at once (one commit:
 `deployment.guardrail_tripped` + `deployment.rolled_back`, saying why); otherwise,
 when a canary plan's current step has lasted long enough and its candidate has
 served enough requests, the plan advances one step. Paused deployments are left
@@ -76,7 +76,9 @@ class Deployer:
     def decide(self, dep: Deployment) -> Action | None:
         since = max(dep.traffic_since, dep.step_started or 0)
         window = self.stats.snapshot(dep.name, since)
-        judged = [v for v in dep.serving if v != dep.baseline] + [s.name for s in dep.shadows]
+        # Shadows are not judged: their answers never reach users, so a failing shadow
+        # must not roll the live split back (the analysis shows its errors).
+        judged = [v for v in dep.serving if v != dep.baseline]
         breaches = guardrails.evaluate(dep.guardrails, window, dep.baseline, judged)
         if breaches:
             b = breaches[0]

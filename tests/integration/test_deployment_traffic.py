@@ -392,3 +392,28 @@ def test_a_deployment_is_routed_over_oip_grpc_by_the_key_in_the_call_metadata(ba
             await server.stop(grace=0)
 
     serve(backend, "grpc", body)
+
+
+def test_a_failing_shadow_never_fails_a_request_nor_rolls_the_split_back(backend: Backend):
+    lf.deployments.create(
+        "shadowed",
+        [
+            {"name": "live", "model": "scale", "version": 1, "weight": 1},
+            {"name": "next", "model": "scale", "version": 2, "weight": 1},
+            {"name": "broken", "model": "scale", "version": 3, "shadow": True},
+        ],
+        guardrails=[{"metric": "error_rate", "threshold": 0.05, "min_samples": 20}],
+    )
+
+    async def body(host: DeploymentHost) -> list[str]:
+        return [(await call(host, "shadowed", f"u{i}", f"s{i}")).variant for i in range(60)]
+
+    served = serve(backend, "shadowed", body)
+    assert set(served) == {"live", "next"}  # every request answered, none by the shadow
+    service = DeploymentService.for_backend(backend)
+    stats = FollowedStats(backend.log)
+    actions = Deployer(service, stats, before_tick=backend.refresh).tick()
+    assert [a for a in actions if a.deployment == "shadowed"] == []
+    rows = {r["variant"]: r for r in analysis(service.get("shadowed"), stats)["variants"]}
+    assert rows["broken"]["shadow"] and rows["broken"]["error_rate"] == 1.0
+    assert rows["broken"]["count"] == 60
