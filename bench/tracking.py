@@ -350,7 +350,6 @@ def _lf_populate(
 ) -> tuple[float, float]:
     """The first `api_runs` through Client.create_run + log_batch, the rest as events appended
     to the log in bulk and projected by one catch_up(): the same events the API appends."""
-    from ledgerflow._backend import backend_for
     from ledgerflow.entities import Metric, Param
     from ledgerflow.events import payloads as p
     from ledgerflow.events.envelope import Event
@@ -363,7 +362,7 @@ def _lf_populate(
                 metrics=[Metric(k, v, T0_MS + i, 0) for k, v in metrics.items()],
                 params=[Param(k, v) for k, v in params.items()],
             )
-    backend = backend_for(client._settings)
+    backend = client._backend
     actor = client._actor
     user = client.get_run(run_id).info.user_id if api_runs else "bench"
     with stopwatch() as bulk:

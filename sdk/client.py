@@ -2,6 +2,8 @@
 
 Every method takes ids rather than relying on an active run, and writes
 synchronously: when a method returns, what it wrote is durable and visible.
+A Client works on the process session's backend for its tracking URI, or on the
+backend it is given (`Client(backend=...)`: tests, servers).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ledgerflow._backend import backend_for
+from ledgerflow import session
 from ledgerflow._deployment_methods import DeploymentMethods
 from ledgerflow.entities import (
     Experiment,
@@ -31,6 +33,7 @@ from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
     from ledgerflow._ports import BackendPort, QueriesPort, WebhooksPort
+    from ledgerflow.entities import RunInfo
     from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
@@ -38,10 +41,17 @@ if TYPE_CHECKING:
 
 
 class Client(RegistryMethods, DeploymentMethods):
-    def __init__(self, tracking_uri: str | None = None) -> None:
-        from ledgerflow import fluent
-
-        self._settings: Settings = fluent._settings_for(tracking_uri)
+    def __init__(self, tracking_uri: str | None = None, *, backend: BackendPort | None = None):
+        """Work where `tracking_uri` says (the session's tracking URI when None), or on
+        `backend` when one is given (its settings say where)."""
+        if backend is not None and tracking_uri is not None:
+            raise InvalidInput(
+                "give Client a tracking_uri or a backend, not both", field="tracking_uri"
+            )
+        self._own_backend = backend
+        self._settings: Settings = (
+            backend.settings if backend is not None else session.settings_for(tracking_uri)
+        )
 
     @property
     def tracking_uri(self) -> str:
@@ -49,20 +59,20 @@ class Client(RegistryMethods, DeploymentMethods):
 
     @property
     def _backend(self) -> BackendPort:
-        return backend_for(self._settings)
+        if self._own_backend is not None:
+            return self._own_backend
+        return session.backend_for(self._settings)
 
     @property
     def _queries(self) -> QueriesPort:
         """The read side, brought up to the head of the log first."""
-        b = backend_for(self._settings)
+        b = self._backend
         b.refresh()
         return b.queries
 
     @property
     def _actor(self) -> str:
-        from ledgerflow import fluent
-
-        return fluent._actor(self._settings)
+        return session.actor(self._settings)
 
     # experiments -----------------------------------------------------------------
     def create_experiment(
@@ -77,6 +87,13 @@ class Client(RegistryMethods, DeploymentMethods):
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self._queries.get_experiment_by_name(name)
+
+    def _get_or_create_experiment(self, name: str) -> Experiment:
+        return self._backend.tracking.get_or_create_experiment(name, actor=self._actor)
+
+    def _default_experiment(self) -> Experiment:
+        """The "Default" experiment, created on first use."""
+        return self._backend.tracking.default_experiment(actor=self._actor)
 
     def search_experiments(
         self,
@@ -116,16 +133,43 @@ class Client(RegistryMethods, DeploymentMethods):
         from ledgerflow.context import current_user
 
         user = (tags or {}).get("mlflow.user") or self._settings.user or current_user()
-        info = self._backend.tracking.create_run(
+        return self._new_run(
             str(experiment_id),
             user_id=str(user),
             run_name=run_name,
             start_time=start_time,
             tags=tags,
-            actor=self._actor,
             parent_run_id=(tags or {}).get("mlflow.parentRunId"),
         )
+
+    def _new_run(
+        self,
+        experiment_id: str,
+        *,
+        user_id: str,
+        run_name: str | None = None,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+    ) -> Run:
+        info = self._backend.tracking.create_run(
+            experiment_id,
+            user_id=user_id,
+            run_name=run_name,
+            start_time=start_time,
+            tags=tags,
+            actor=self._actor,
+            parent_run_id=parent_run_id,
+        )
         return self.get_run(info.run_id)
+
+    def _resume_run(self, run_id: str) -> RunInfo:
+        """Make an ended run active again (a job's code logs into the run made for it)."""
+        return self._backend.tracking.resume_run(run_id, actor=self._actor)
+
+    def _active_run_info(self, run_id: str) -> RunInfo:
+        """The run's info, or InvalidInput/NotFound when it cannot be logged to."""
+        return self._backend.tracking.active_run_info(run_id)
 
     def get_run(self, run_id: str) -> Run:
         return self._queries.get_run(run_id)
@@ -162,8 +206,11 @@ class Client(RegistryMethods, DeploymentMethods):
         return ids
 
     def log_param(self, run_id: str, key: str, value: Any) -> Any:
-        self._backend.tracking.log_params(run_id, {key: value}, actor=self._actor)
+        self._log_params(run_id, {key: value})
         return value
+
+    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        self._backend.tracking.log_params(run_id, params, actor=self._actor)
 
     def log_metric(
         self,
@@ -195,7 +242,10 @@ class Client(RegistryMethods, DeploymentMethods):
             t.set_tags(run_id, dict(_kv(x) for x in tags), actor=self._actor)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self._backend.tracking.set_tags(run_id, {key: value}, actor=self._actor)
+        self._set_tags(run_id, {key: value})
+
+    def _set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self._backend.tracking.set_tags(run_id, tags, actor=self._actor)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._backend.tracking.delete_tag(run_id, key, actor=self._actor)
@@ -209,9 +259,7 @@ class Client(RegistryMethods, DeploymentMethods):
     def set_terminated(
         self, run_id: str, status: str | None = None, end_time: int | None = None
     ) -> None:
-        from ledgerflow import fluent
-
-        fluent._buffer_flush(run_id)
+        session.flush_buffer(run_id)  # the points this process buffered for it come first
         self._backend.tracking.finish_run(run_id, status or "FINISHED", end_time, actor=self._actor)
 
     def delete_run(self, run_id: str) -> None:

@@ -166,9 +166,9 @@ def run_ab_test(
 def embedded_backend() -> Backend | None:
     """The embedded backend of the current tracking URI, whose log the deployment is
     served from in this process; None when the tracking URI is a remote server."""
-    from ledgerflow._backend import backend_for
     from ledgerflow.events.settings import load_settings
     from ledgerflow.services.bootstrap import Backend
+    from ledgerflow.session import backend_for
 
     backend = backend_for(load_settings(tracking_uri=lf.get_tracking_uri()))
     return backend if isinstance(backend, Backend) else None

@@ -7,8 +7,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ledgerflow import session
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.fluent import _active_experiment_id, _client, _current_settings
+from ledgerflow.fluent import _active_experiment_id, _client
 
 if TYPE_CHECKING:
     from ledgerflow.entities import Run
@@ -100,13 +101,10 @@ def subscribe(
     dropped connections without repeating or skipping an event). Metric points this
     process buffered, and in remote mode its spool, are written first, so the
     subscription sees this process's own events."""
-    from ledgerflow._backend import backend_for
     from ledgerflow.events.log import CorruptRecord
-    from ledgerflow.fluent import _buffer_flush
 
-    _buffer_flush()
-    b = backend_for(_current_settings())
-    for item in b.log.subscribe(after, types, stop=stop, follow=follow):
+    session.flush_buffer()
+    for item in session.backend().log.subscribe(after, types, stop=stop, follow=follow):
         if isinstance(item, CorruptRecord):
             log.warning(
                 "ledgerflow: skipping undecodable event at position %s (%s); it is "

@@ -87,6 +87,16 @@ class RegistryMethods:
             name, source, run_id, tags, description, actor=self._actor, user_id=self._user()
         )
 
+    def _register_model(
+        self, model_uri: str, name: str, tags: Mapping[str, Any] | None = None
+    ) -> ModelVersion:
+        """`lf.register_model`: the next version of `name` (created if needed) from a
+        `runs:/`, `models:/` or path URI."""
+        self._backend.refresh()
+        return self._registry.register_model(
+            model_uri, name, tags, actor=self._actor, user_id=self._user()
+        )
+
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         from ledgerflow.services.registry.decide import check_version
 

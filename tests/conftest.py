@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import ledgerflow as lf
-from ledgerflow import _backend, fluent
+from ledgerflow import session
 from ledgerflow.events.settings import Settings, load_settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
 
@@ -48,13 +48,7 @@ def tracking(data_dir: Path) -> Iterator[Path]:
     """The fluent API pointed at a fresh data directory, cleaned up afterwards."""
     lf.set_tracking_uri(str(data_dir))
     yield data_dir
-    while lf.active_run() is not None:
-        lf.end_run()
-    fluent._flush_quietly()
-    _backend.close_all()
-    fluent._tracking_uri = None
-    fluent._settings = None
-    fluent._experiment_id = None
+    session.reset()
 
 
 def python_env(data_dir: Path | None = None) -> dict[str, str]:

@@ -34,7 +34,7 @@ class State:
         """The backend (embedded, or a gateway's), with the views first brought up to the
         head of the log (so a command shows events a crashed writer appended but never
         projected)."""
-        from ledgerflow._backend import backend_for
+        from ledgerflow.session import backend_for
 
         settings = self.settings()
         if not settings.is_remote and settings.event_log is None and not settings.data_dir.exists():

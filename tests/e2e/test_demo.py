@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ledgerflow as lf
-from ledgerflow import _backend
+from ledgerflow import session
 from ledgerflow.entities import Run
 from ledgerflow.events.bundle_entities import Bundle
 from ledgerflow.events.deployment_entities import DeploymentChange
@@ -77,7 +77,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
     jobs = sorted(lf.jobs.list_jobs(tracking_uri=str(data_dir)), key=lambda j: j.submitted_time)
     bundles = client.list_bundles(REGISTERED, include_failed=True)
     yield DemoResult(data_dir, out.stdout, client, parents[0], children, jobs, bundles)
-    _backend.close_all()
+    session.reset()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import ledgerflow as lf
-from ledgerflow import _backend, fluent
+from ledgerflow import session
 from ledgerflow.events.log import Item
 from tests.conftest import PYTHON, python_env
 from tests.e2e.gateway_process import GatewayProcess
@@ -55,9 +55,7 @@ def here_remote(server: GatewayProcess, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("LEDGERFLOW_SPOOL_DIR", str(tmp_path / "spool-here"))
     lf.set_tracking_uri(server.url)
     yield server
-    _backend.close_all()
-    fluent._tracking_uri = None
-    fluent._settings = None
+    session.reset()
 
 
 def test_a_remote_sdk_process_creates_a_webhook_that_delivers_what_remote_subscribers_see(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import ledgerflow as lf
-from ledgerflow import _backend, fluent
+from ledgerflow import session
 from ledgerflow.events.settings import Settings, load_settings
 from ledgerflow.services.artifacts import ArtifactStore
 from ledgerflow.services.bootstrap import Backend, bootstrap
@@ -100,10 +100,4 @@ def remote(gateway: GatewayThread, spool_dir: Path) -> Iterator[GatewayThread]:
     """The fluent API and Client pointed at the gateway, cleaned up afterwards."""
     lf.set_tracking_uri(gateway.url)
     yield gateway
-    while lf.active_run() is not None:
-        lf.end_run()
-    fluent._flush_quietly()
-    _backend.close_all()
-    fluent._tracking_uri = None
-    fluent._settings = None
-    fluent._experiment_id = None
+    session.reset()

@@ -299,7 +299,7 @@ def test_a_traced_bundle_that_breaks_parity_ends_as_failed_with_the_difference(
 def test_bundles_through_a_gateway_url_say_they_need_the_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ledgerflow import _backend
+    from ledgerflow import session
 
     monkeypatch.setenv("LEDGERFLOW_SPOOL_DIR", str(tmp_path / "spool"))
     client = lf.Client("http://127.0.0.1:9")
@@ -307,7 +307,7 @@ def test_bundles_through_a_gateway_url_say_they_need_the_log(
         with pytest.raises(lf.LedgerflowError, match="bundles are built next to the event log"):
             client.list_bundles("iris")
     finally:
-        _backend.close_all()
+        session.reset()
 
 
 def test_without_waiting_the_bundle_is_requested_at_once_and_ends_later(bundles: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import ledgerflow as lf
-from ledgerflow import _backend
+from ledgerflow import session
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -112,7 +112,7 @@ def test_a_read_with_the_gateway_unreachable_is_unavailable_naming_the_url(spool
     with pytest.raises(Unavailable, match=f"cannot reach the Ledgerflow gateway at {url}"):
         c.get_run("any")
     assert time.monotonic() - started < 10
-    _backend.close_all()
+    session.reset()
 
 
 def test_the_registry_over_the_gateway_keeps_read_your_writes(remote):  # noqa: F811
@@ -202,7 +202,7 @@ def test_a_spool_left_by_a_dead_process_is_shipped_by_the_next_one(remote, spool
 def test_an_event_the_gateway_refuses_is_set_aside_and_the_rest_still_ship(remote, spool_dir):  # noqa: F811
     c = lf.Client()
     rid = c.create_run(c.create_experiment("refused")).info.run_id
-    backend = _backend.backend_for(load_settings(tracking_uri=remote.url))
+    backend = session.backend_for(load_settings(tracking_uri=remote.url))
     assert isinstance(backend, RemoteBackend)
     good = Event.of(p.RunTagsSet(run_id=rid, tags={"ok": "1"}), actor="x")
     wrong_stream = Event(type=good.type, stream="run:elsewhere", data=good.data, actor="x")

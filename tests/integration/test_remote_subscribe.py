@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import ledgerflow as lf
-from ledgerflow import _backend, fluent
+from ledgerflow import session
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.log import Checkpoint, CorruptRecord, Item
@@ -224,9 +224,7 @@ def impatient_gateway(data_dir: Path, spool_dir: Path) -> Iterator[GatewayThread
     gw = GatewayThread(load_settings(tracking_uri=str(data_dir)), queue_size=5).start()
     lf.set_tracking_uri(gw.url)
     yield gw
-    _backend.close_all()
-    fluent._tracking_uri = None
-    fluent._settings = None
+    session.reset()
     gw.stop()
 
 
@@ -269,7 +267,7 @@ def test_an_undecodable_stored_event_comes_through_as_a_corrupt_record(remote): 
             "INSERT INTO events (id, type, stream, time, v, actor, data) "
             "VALUES ('bad-1', 'run.tags_set', 'run:a', 0, 1, 'x', '{not json')"
         )
-    remote_log = _backend.backend_for(fluent._current_settings()).log
+    remote_log = session.backend().log
     items = list(remote_log.subscribe(follow=False))
     assert items == embedded(backend)
     assert isinstance(items[1], CorruptRecord) and items[1].position == 2
@@ -286,6 +284,4 @@ def test_subscribing_to_an_unreachable_gateway_is_unavailable_naming_the_url(spo
             next(lf.subscribe())
         assert time.monotonic() - started < 10
     finally:
-        _backend.close_all()
-        fluent._tracking_uri = None
-        fluent._settings = None
+        session.reset()

@@ -24,8 +24,7 @@ provider.add_span_processor(SimpleSpanProcessor(exporter))
 trace.set_tracer_provider(provider)
 
 import ledgerflow as lf
-from ledgerflow._backend import backend_for
-from ledgerflow.fluent import _current_settings
+from ledgerflow import session
 
 lf.set_tracking_uri(sys.argv[1])
 with trace.get_tracer("test").start_as_current_span("train"):
@@ -34,7 +33,7 @@ with trace.get_tracer("test").start_as_current_span("train"):
         lf.flush()
 events = [
     {"type": i.event.type, "trace": i.event.trace}
-    for i in backend_for(_current_settings()).log.read()
+    for i in session.backend().log.read()
 ]
 spans = [
     {
@@ -52,13 +51,12 @@ print(json.dumps({"spans": spans, "events": events}))
 UNTRACED = """
 import sys
 import ledgerflow as lf
-from ledgerflow._backend import backend_for
-from ledgerflow.fluent import _current_settings
+from ledgerflow import session
 
 lf.set_tracking_uri(sys.argv[1])
 with lf.start_run():
     lf.log_metric("loss", 0.5, step=1)
-traces = {i.event.trace for i in backend_for(_current_settings()).log.read()}
+traces = {i.event.trace for i in session.backend().log.read()}
 print(sorted(str(t) for t in traces), "opentelemetry" in sys.modules)
 """
 

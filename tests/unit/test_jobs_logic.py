@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import fluent
+from ledgerflow import session
 from ledgerflow.events import job_payloads as j
 from ledgerflow.events.errors import Conflict, InvalidInput, NotFound
 from ledgerflow.services.jobs.queries import Job
@@ -48,8 +48,8 @@ def test_settings_travel_to_a_job_as_ledgerflow_variables() -> None:
 
 def test_rank_zero_logs_plain_and_ranked_keys_and_other_ranks_only_ranked_ones() -> None:
     points = [("loss", 0.5, 1, 0)]
-    assert fluent._ranked(points, 0) == [("loss", 0.5, 1, 0), ("loss/rank0", 0.5, 1, 0)]
-    assert fluent._ranked(points, 3) == [("loss/rank3", 0.5, 1, 0)]
+    assert session._ranked(points, 0) == [("loss", 0.5, 1, 0), ("loss/rank0", 0.5, 1, 0)]
+    assert session._ranked(points, 3) == [("loss/rank3", 0.5, 1, 0)]
 
 
 MLPROJECT = """
