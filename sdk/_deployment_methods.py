@@ -10,23 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ledgerflow.events.errors import InvalidInput
-
 if TYPE_CHECKING:
     from ledgerflow._ports import BackendPort, DeploymentsPort
     from ledgerflow.events import deployment_payloads as dp
     from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
-    from ledgerflow.events.settings import Settings
 
 
 class DeploymentMethods:
-    """Mixed into Client, which provides the settings, the backend and the actor."""
-
-    _settings: Settings
-
-    @property
-    def tracking_uri(self) -> str:
-        raise NotImplementedError
+    """Mixed into Client, which provides the backend and the actor."""
 
     @property
     def _backend(self) -> BackendPort:
@@ -38,25 +29,12 @@ class DeploymentMethods:
 
     def _deployments(self, *, refresh: bool = False) -> DeploymentsPort:
         """Where deployments are managed: the embedded service next to the log, or the
-        gateway's deployment routes in remote mode."""
+        gateway's deployment routes in remote mode; with `refresh`, after the views
+        caught up."""
         backend = self._backend
-        if self._settings.is_remote:
-            from ledgerflow.remote import RemoteBackend
-
-            if isinstance(backend, RemoteBackend):
-                return backend.deployments
-        from ledgerflow.services.bootstrap import Backend
-        from ledgerflow.services.deployer.service import DeploymentService
-
-        if not isinstance(backend, Backend):
-            raise InvalidInput(
-                f"{self.tracking_uri} serves no deployments; use a data directory, "
-                "LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB, or a gateway URL",
-                field="tracking_uri",
-            )
         if refresh:
             backend.refresh()
-        return DeploymentService.for_backend(backend)
+        return backend.deployments
 
     def create_deployment(
         self,

@@ -3,7 +3,9 @@ by `bootstrap`) and the remote one (`ledgerflow.remote`, over a gateway) both fi
 
 Only the methods the fluent API, the Client and the CLI call are listed; mypy
 checks both backends against them, so a signature drifting in one mode is
-caught before a user meets it.
+caught before a user meets it. What works only next to the event log (bundle
+builds, jobs, commands on the log itself) the remote backend answers with an
+`InvalidInput` that says where to run it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ledgerflow.events import deployment_payloads as dp
+    from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
     from ledgerflow.events.entities import (
         Experiment,
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
     from ledgerflow.events.log import After, Checkpoint, Item
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
+    from ledgerflow.services.bootstrap import Backend
+    from ledgerflow.services.jobs.queries import Job
 
 
 class TrackingPort(Protocol):
@@ -320,6 +325,32 @@ class DeploymentsPort(Protocol):
     ) -> dict[str, Any]: ...
 
 
+class BundlesPort(Protocol):
+    """Building bundles: the embedded `BundleService` (conversions run where the log is)."""
+
+    def build(
+        self,
+        model_uri: str,
+        targets: Sequence[str] | None = None,
+        *,
+        wait: bool = True,
+        trigger: str = "manual",
+        actor: str,
+    ) -> builtins.list[Bundle]: ...
+    def list_bundles(
+        self, name: str, version: int | str | None = None, *, include_failed: bool = False
+    ) -> builtins.list[Bundle]: ...
+    def get_bundle(self, bundle_id: str) -> Bundle: ...
+    def download(self, bundle_id: str, dst: Path) -> Path: ...
+
+
+class JobsPort(Protocol):
+    """Reading jobs: the embedded `JobService` (jobs record their lifecycle on the log)."""
+
+    def get(self, job_id: str) -> Job: ...
+    def list_jobs(self, status: str | None = None, limit: int = 100) -> builtins.list[Job]: ...
+
+
 class BackendPort(Protocol):
     """A backend as the SDK sees it."""
 
@@ -333,5 +364,18 @@ class BackendPort(Protocol):
     def registry(self) -> RegistryPort: ...
     @property
     def log(self) -> SubscribePort: ...
+    @property
+    def webhooks(self) -> WebhooksPort: ...
+    @property
+    def deployments(self) -> DeploymentsPort: ...
+    @property
+    def bundles(self) -> BundlesPort: ...
+    @property
+    def jobs(self) -> JobsPort: ...
+    def embedded(self) -> Backend:
+        """The embedded backend itself, for work on the event log (replay, views, the
+        deployer and policy loops, jobs); a gateway's answers InvalidInput."""
+        ...
+
     def refresh(self) -> None: ...
     def close(self) -> None: ...

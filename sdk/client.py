@@ -32,12 +32,11 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import BackendPort, QueriesPort, WebhooksPort
+    from ledgerflow._ports import BackendPort, BundlesPort, QueriesPort, WebhooksPort
     from ledgerflow.entities import RunInfo
     from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
-    from ledgerflow.services.bundles.service import BundleService
 
 
 class Client(RegistryMethods, DeploymentMethods):
@@ -340,25 +339,11 @@ class Client(RegistryMethods, DeploymentMethods):
     # webhooks ------------------------------------------------------------------------
     def _webhooks(self, *, refresh: bool = False) -> WebhooksPort:
         """Where webhooks are managed: the embedded service next to the log, or the
-        gateway's webhook routes in remote mode (which read fresh views by themselves)."""
+        gateway's webhook routes in remote mode; with `refresh`, after the views caught up."""
         backend = self._backend
-        if self._settings.is_remote:
-            from ledgerflow.remote import RemoteBackend
-
-            if isinstance(backend, RemoteBackend):
-                return backend.webhooks
-        from ledgerflow.services.bootstrap import Backend
-        from ledgerflow.services.webhooks.service import WebhookService
-
-        if not isinstance(backend, Backend):
-            raise InvalidInput(
-                f"{self.tracking_uri} serves no webhooks; use a data directory, "
-                "LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB, or a gateway URL",
-                field="tracking_uri",
-            )
         if refresh:
             backend.refresh()
-        return WebhookService.for_backend(backend)
+        return backend.webhooks
 
     def create_webhook(
         self,
@@ -411,21 +396,13 @@ class Client(RegistryMethods, DeploymentMethods):
         return self._webhooks(refresh=True).list_deliveries(name, max_results)
 
     # bundles -------------------------------------------------------------------------
-    def _bundles(self) -> BundleService:
+    def _bundles(self) -> BundlesPort:
         """The bundle service next to the log: conversions run where the log is (on the
-        Ray that LEDGERFLOW_RAY_ADDRESS names), so they need the embedded backend."""
-        from ledgerflow.services.bootstrap import Backend
-        from ledgerflow.services.bundles.service import BundleService
-
+        Ray that LEDGERFLOW_RAY_ADDRESS names); a gateway URL answers that they need it."""
         backend = self._backend
-        if not isinstance(backend, Backend):
-            raise InvalidInput(
-                f"{self.tracking_uri}: bundles are built next to the event log; use a data "
-                "directory or LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB (not a gateway URL)",
-                field="tracking_uri",
-            )
+        service = backend.bundles
         backend.refresh()
-        return BundleService.for_backend(backend)
+        return service
 
     def build_bundles(
         self, model_uri: str, targets: Sequence[str] | None = None, *, wait: bool = True

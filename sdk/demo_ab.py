@@ -124,11 +124,10 @@ def run_ab_test(
     itself."""
     from ledgerflow.services.deployer.live import FollowedStats, analysis
     from ledgerflow.services.deployer.loop import Deployer
-    from ledgerflow.services.deployer.service import DeploymentService
 
     started = time.perf_counter()
     arms = [_arm(BASELINE, champion, bundles), _arm(CANDIDATE, challenger, bundles)]
-    service = DeploymentService.for_backend(backend)
+    service = backend.deployments
     with contextlib.suppress(NotFound):  # from an earlier demo in this data directory
         lf.deployments.delete(DEPLOYMENT)
     lf.deployments.create(
@@ -167,11 +166,10 @@ def embedded_backend() -> Backend | None:
     """The embedded backend of the current tracking URI, whose log the deployment is
     served from in this process; None when the tracking URI is a remote server."""
     from ledgerflow.events.settings import load_settings
-    from ledgerflow.services.bootstrap import Backend
     from ledgerflow.session import backend_for
 
-    backend = backend_for(load_settings(tracking_uri=lf.get_tracking_uri()))
-    return backend if isinstance(backend, Backend) else None
+    settings = load_settings(tracking_uri=lf.get_tracking_uri())
+    return None if settings.is_remote else backend_for(settings).embedded()
 
 
 def _arm(variant: str, trained: Trained, bundles: list[Built]) -> Arm:

@@ -24,25 +24,21 @@ import contextlib
 import importlib
 import shlex
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ledgerflow import session
 from ledgerflow.events.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from ledgerflow._ports import JobsPort
     from ledgerflow.client import Client
     from ledgerflow.entities import Run
     from ledgerflow.services.jobs.queries import Job as JobInfo
     from ledgerflow.workers.jobs import JobLauncher
-    from ledgerflow.workers.runtime import Runtime
 
 __all__ = ["Job", "cancel", "get", "list_jobs", "logs", "run_project", "submit", "wait"]
-
-_launchers: dict[tuple[str, str], JobLauncher] = {}
-_runtimes: dict[str, Runtime] = {}
-_lock = threading.Lock()
 
 
 class Job:
@@ -95,30 +91,20 @@ def _client(tracking_uri: str | None) -> Client:
     return Client(tracking_uri)
 
 
-def _launcher(tracking_uri: str | None, ray_address: str | None = None) -> JobLauncher:
-    from ledgerflow.services.bootstrap import Backend
-    from ledgerflow.workers.jobs import JobLauncher
-    from ledgerflow.workers.runtime import runtime_for
+def _jobs(tracking_uri: str | None) -> JobsPort:
+    """The job views, caught up; a gateway URL answers that jobs need the event log."""
+    backend = _client(tracking_uri)._backend
+    jobs = backend.jobs
+    backend.refresh()
+    return jobs
 
-    c = _client(tracking_uri)
-    backend = c._backend
-    if not isinstance(backend, Backend):
-        raise InvalidInput(
-            f"jobs record their lifecycle on the event log, and {c.tracking_uri} is a gateway: "
-            "submit from where the log is (a data directory, or LEDGERFLOW_EVENT_LOG with "
-            "LEDGERFLOW_VIEWS_DB); the job's code may still log through a gateway",
-            field="tracking_uri",
-        )
-    address = ray_address or backend.settings.ray_address
-    with _lock:
-        runtime = _runtimes.get(address)
-        if runtime is None:
-            runtime = _runtimes[address] = runtime_for(address)
-        key = (c.tracking_uri, address)
-        found = _launchers.get(key)
-        if found is None or found.backend is not backend:
-            found = _launchers[key] = JobLauncher(backend, runtime, runtime_name=address)
-        return found
+
+def _launcher(tracking_uri: str | None, ray_address: str | None = None) -> JobLauncher:
+    """The session's launcher for this backend and runtime (LEDGERFLOW_RAY_ADDRESS when
+    `ray_address` is None)."""
+    backend = _client(tracking_uri)._backend
+    backend.jobs  # noqa: B018 - on a gateway URL, the error that says to submit where the log is
+    return session.job_launcher(backend.embedded(), ray_address)
 
 
 def resolve(target: str) -> Callable[..., Any] | str:
@@ -298,17 +284,13 @@ def _job(info: JobInfo, tracking_uri: str | None) -> Job:
 
 
 def get(job_id: str, *, tracking_uri: str | None = None) -> JobInfo:
-    launcher = _launcher(tracking_uri)
-    launcher.backend.refresh()
-    return launcher.jobs.get(job_id)
+    return _jobs(tracking_uri).get(job_id)
 
 
 def list_jobs(
     status: str | None = None, max_results: int = 100, *, tracking_uri: str | None = None
 ) -> builtins.list[JobInfo]:
-    launcher = _launcher(tracking_uri)
-    launcher.backend.refresh()
-    return launcher.jobs.list_jobs(status, max_results)
+    return _jobs(tracking_uri).list_jobs(status, max_results)
 
 
 def logs(job_id: str, *, tracking_uri: str | None = None) -> str:

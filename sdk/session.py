@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from ledgerflow._ports import BackendPort
     from ledgerflow.buffer import MetricBuffer
     from ledgerflow.events.settings import Settings
+    from ledgerflow.services.bootstrap import Backend
+    from ledgerflow.workers.jobs import JobLauncher
 
 log = logging.getLogger("ledgerflow")
 
@@ -50,6 +52,7 @@ known_runs: set[str] = set()
 
 _backends_lock = threading.Lock()  # apart: a flush holds `_lock` and may open a backend
 _backends: dict[tuple[str, ...], BackendPort] = {}
+_launchers: dict[tuple[int, str], JobLauncher] = {}
 
 
 # settings and actor ------------------------------------------------------------------
@@ -147,6 +150,21 @@ def close_all() -> None:
         _backends.clear()
 
 
+def job_launcher(backend: Backend, address: str | None = None) -> JobLauncher:
+    """The one launcher of jobs on `backend` through the runtime at `address`
+    (LEDGERFLOW_RAY_ADDRESS when None): it watches the tasks this process submitted."""
+    from ledgerflow.workers.jobs import JobLauncher
+
+    address = address or backend.settings.ray_address
+    with _backends_lock:
+        key = (id(backend), address)
+        found = _launchers.get(key)
+        if found is None or found.backend is not backend:
+            runtime = backend.runtime(address)
+            found = _launchers[key] = JobLauncher(backend, runtime, runtime_name=address)
+        return found
+
+
 # metric buffer ---------------------------------------------------------------------------
 def metric_buffer() -> MetricBuffer:
     """The buffer `lf.log_metric` adds to; its flusher writes to the session's backend."""
@@ -239,7 +257,7 @@ def _finish() -> None:
 def reset() -> None:
     """Start the session over, as a new process would: end this thread's active runs,
     write buffered points, close every backend, and forget the tracking URI, settings,
-    and active experiment. Tests call it between tests."""
+    active experiment and job launchers. Tests call it between tests."""
     global _tracking_uri, _settings, _experiment_id, _last_run_id
     try:
         _finish()
@@ -248,6 +266,8 @@ def reset() -> None:
         with _lock:
             _tracking_uri = _settings = _experiment_id = _last_run_id = None
             known_runs.clear()
+        with _backends_lock:
+            _launchers.clear()
 
 
 def _at_exit() -> None:
@@ -273,6 +293,7 @@ def _after_fork_in_child() -> None:
         for engine in getattr(b, "engines", ()):
             engine.dispose(close=False)
     _backends.clear()
+    _launchers.clear()
 
 
 atexit.register(_at_exit)

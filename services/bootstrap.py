@@ -1,12 +1,17 @@
 """The composition root of the embedded backend: wires adapters from settings.
 
 Tests and other processes pass real or fake adapters through the keyword
-overrides; nothing here connects at import time.
+overrides; nothing here connects at import time. Every service a process needs
+comes from here: tracking and the registry at once, webhooks, deployments,
+bundles and jobs on first use (they import more), and one task runtime per
+Ray address.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -25,6 +30,11 @@ from ledgerflow.services.tracking import TrackingService
 
 if TYPE_CHECKING:
     from ledgerflow.events.kafka_log import KafkaEventLog
+    from ledgerflow.services.bundles.service import BundleService
+    from ledgerflow.services.deployer.service import DeploymentService
+    from ledgerflow.services.jobs.service import JobService
+    from ledgerflow.services.webhooks.service import WebhookService
+    from ledgerflow.workers.runtime import Runtime
 
 
 @dataclass
@@ -37,6 +47,76 @@ class Backend:
     tracking: TrackingService
     registry: RegistryService
     engines: tuple[Engine, ...]
+    _runtimes: dict[str, Runtime] = field(default_factory=dict, init=False, repr=False)
+    _runtimes_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @cached_property
+    def committer(self) -> Committer:
+        """Appends a command's events and waits until they are projected."""
+        return Committer(self.log, self.projector, self.settings.projection_timeout_s)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        from ledgerflow.services.webhooks.queries import WebhookQueries
+        from ledgerflow.services.webhooks.service import WebhookService
+
+        return WebhookService(self.committer, WebhookQueries(self.queries.engine), self.log)
+
+    @cached_property
+    def deployments(self) -> DeploymentService:
+        """Deployment commands and reads; live statistics from the log (or from Redis
+        with LEDGERFLOW_TRAFFIC_STATS=redis) for `analysis`."""
+        from ledgerflow.services.deployer.live import stats_for
+        from ledgerflow.services.deployer.service import DeploymentService
+        from ledgerflow.services.projector.bundle_queries import BundleQueries
+        from ledgerflow.services.projector.deployment_queries import DeploymentQueries
+
+        engine = self.queries.engine
+        return DeploymentService(
+            self.committer,
+            DeploymentQueries(engine),
+            self.registry.queries,
+            BundleQueries(engine),
+            stats_for(self.settings, self.log),
+        )
+
+    @cached_property
+    def bundles(self) -> BundleService:
+        """Bundle builds, on the runtime LEDGERFLOW_RAY_ADDRESS names."""
+        from ledgerflow.services.bundles.service import BundleService
+        from ledgerflow.services.projector.bundle_queries import BundleQueries
+
+        return BundleService(
+            self.committer,
+            BundleQueries(self.queries.engine),
+            self.registry,
+            self.tracking,
+            self.artifacts,
+            self.runtime(),
+        )
+
+    @cached_property
+    def jobs(self) -> JobService:
+        from ledgerflow.services.jobs.queries import JobQueries
+        from ledgerflow.services.jobs.service import JobService
+
+        return JobService(self.committer, JobQueries(self.queries.engine))
+
+    def runtime(self, address: str | None = None) -> Runtime:
+        """The task runtime at `address` (LEDGERFLOW_RAY_ADDRESS when None; `inline`
+        runs tasks in this process), one per address: starting Ray takes seconds."""
+        from ledgerflow.workers.runtime import runtime_for
+
+        address = address or self.settings.ray_address
+        with self._runtimes_lock:
+            found = self._runtimes.get(address)
+            if found is None:
+                found = self._runtimes[address] = runtime_for(address)
+            return found
+
+    def embedded(self) -> Backend:
+        """This backend: work on the event log itself may run here."""
+        return self
 
     def refresh(self) -> None:
         """Project whatever other processes appended but did not project (e.g. one that was

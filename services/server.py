@@ -89,11 +89,8 @@ def _bundle_policies(backend: Backend) -> Callable[[threading.Event], None]:
 
     def run(stop: threading.Event) -> None:
         from ledgerflow.services.bundles.policy import PolicyRunner
-        from ledgerflow.services.bundles.service import BundleService
 
-        PolicyRunner(backend.log, BundleService.for_backend(backend), backend.projector.engine).run(
-            stop
-        )
+        PolicyRunner(backend.log, backend.bundles, backend.projector.engine).run(stop)
 
     return run
 
@@ -111,10 +108,8 @@ def _deployer(backend: Backend) -> Callable[[threading.Event], None]:
     def run(stop: threading.Event) -> None:
         from ledgerflow.services.deployer.live import stats_for
         from ledgerflow.services.deployer.loop import Deployer
-        from ledgerflow.services.deployer.service import DeploymentService
 
-        service = DeploymentService.for_backend(backend)
-        Deployer(service, stats_for(backend.settings, backend.log)).run(stop)
+        Deployer(backend.deployments, stats_for(backend.settings, backend.log)).run(stop)
 
     return run
 

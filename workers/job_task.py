@@ -206,14 +206,13 @@ def call_function() -> None:
 def run_job(spec: JobSpec) -> str:
     """Run one job to its end and record it; returns the job's final status."""
     from ledgerflow.services.bootstrap import bootstrap
-    from ledgerflow.services.jobs.service import JobService
 
     settings = load_settings(**spec.settings)
     backend = bootstrap(settings)
     host = socket.gethostname()
     actor = f"worker:{host}"
     try:
-        jobs = JobService.for_backend(backend)
+        jobs = backend.jobs
         job = jobs.get(spec.job_id)
         if job.done:  # cancelled while it waited for resources
             return job.status

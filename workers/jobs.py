@@ -21,7 +21,6 @@ from ledgerflow.events import job_payloads as j
 from ledgerflow.events.envelope import uuid7
 from ledgerflow.events.errors import InvalidInput, NotFound, Timeout
 from ledgerflow.services.jobs.queries import Job
-from ledgerflow.services.jobs.service import JobService
 from ledgerflow.workers.job_task import (
     RUN_STATUS,
     JobSpec,
@@ -51,7 +50,7 @@ class JobLauncher:
         self.backend = backend
         self.runtime = runtime
         self.runtime_name = runtime_name
-        self.jobs = JobService.for_backend(backend)
+        self.jobs = backend.jobs
         self._handles: dict[str, Handle] = {}
         if runtime_name in ("local", "inline"):
             atexit.register(self._at_exit)

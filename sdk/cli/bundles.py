@@ -173,11 +173,10 @@ def policy_run(ctx: typer.Context) -> None:
     """Follow the log and build what the policies ask for, until Ctrl-C or SIGTERM. Starts
     at the head of the log the first time, then resumes where it stopped."""
     from ledgerflow.services.bundles.policy import PolicyRunner
-    from ledgerflow.services.bundles.service import BundleService
 
     backend = state(ctx).embedded()
     backend.refresh()
-    service = BundleService.for_backend(backend)
+    service = backend.bundles
     service.runtime.start()  # Ray installs its own SIGTERM handler: ours must come after
     runner = PolicyRunner(backend.log, service, backend.projector.engine)
     start = runner.cursor()  # pinned before saying so: aliases set from now on are seen

@@ -50,18 +50,9 @@ class State:
         return backend
 
     def embedded(self) -> Backend:
-        """The embedded backend, for commands that work on the event log itself."""
-        from ledgerflow.events.errors import InvalidInput
-        from ledgerflow.services.bootstrap import Backend
-
-        backend = self.backend(catch_up=False)
-        if not isinstance(backend, Backend):
-            raise InvalidInput(
-                f"{self.settings().tracking_uri} is a gateway; this command works on the event "
-                "log itself: run it where the log is (a data directory, or LEDGERFLOW_EVENT_LOG)",
-                field="LEDGERFLOW_TRACKING_URI",
-            )
-        return backend
+        """The embedded backend, for commands that work on the event log itself (a
+        gateway URL answers that they must run where the log is)."""
+        return self.backend(catch_up=False).embedded()
 
     def client(self) -> Client:
         from ledgerflow.client import Client

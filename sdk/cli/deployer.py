@@ -25,12 +25,11 @@ def deployer(
     (`ledgerflow deployments show NAME` says why). `ledgerflow server` runs one inside."""
     from ledgerflow.services.deployer.live import stats_for
     from ledgerflow.services.deployer.loop import Deployer
-    from ledgerflow.services.deployer.service import DeploymentService
 
     backend = state(ctx).embedded()
     stats = stats_for(backend.settings, backend.log)
     loop = Deployer(
-        DeploymentService.for_backend(backend),
+        backend.deployments,
         stats,
         interval_s=interval,
         before_tick=backend.refresh,

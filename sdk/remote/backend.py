@@ -1,10 +1,12 @@
 """The SDK's backend when LEDGERFLOW_TRACKING_URI is a gateway URL.
 
 It offers what the SDK uses of the embedded backend (`tracking`, `queries`,
-`registry` with its `queries`, `log.subscribe`, `refresh()`, `close()`) and the
-webhook commands, so the fluent API and the Client work unchanged. Logging goes
-through the write-ahead spool; subscriptions read the gateway's event stream;
-everything else is a call to the gateway.
+`registry` with its `queries`, `log.subscribe`, `webhooks`, `deployments`,
+`refresh()`, `close()`), so the fluent API and the Client work unchanged.
+Logging goes through the write-ahead spool; subscriptions read the gateway's
+event stream; everything else is a call to the gateway. What works only next
+to the event log (bundles, jobs, replay) answers an InvalidInput saying where
+to run it.
 """
 
 from __future__ import annotations
@@ -66,5 +68,30 @@ class RemoteBackend:
             f"{self.settings.tracking_uri} is a gateway; replay and dead letters work on the "
             "event log itself: run them where the log is (LEDGERFLOW_EVENT_LOG / a data "
             "directory)",
+            field="LEDGERFLOW_TRACKING_URI",
+        )
+
+    @property
+    def bundles(self) -> NoReturn:
+        raise InvalidInput(
+            f"{self.settings.tracking_uri}: bundles are built next to the event log; use a data "
+            "directory or LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB (not a gateway URL)",
+            field="tracking_uri",
+        )
+
+    @property
+    def jobs(self) -> NoReturn:
+        raise InvalidInput(
+            "jobs record their lifecycle on the event log, and "
+            f"{self.settings.tracking_uri} is a gateway: submit from where the log is (a data "
+            "directory, or LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB); the job's code may "
+            "still log through a gateway",
+            field="tracking_uri",
+        )
+
+    def embedded(self) -> NoReturn:
+        raise InvalidInput(
+            f"{self.settings.tracking_uri} is a gateway; this command works on the event "
+            "log itself: run it where the log is (a data directory, or LEDGERFLOW_EVENT_LOG)",
             field="LEDGERFLOW_TRACKING_URI",
         )

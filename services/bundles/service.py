@@ -14,7 +14,7 @@ import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ledgerflow.events import bundle_payloads as b
 from ledgerflow.events.bundle_entities import Bundle
@@ -34,24 +34,9 @@ from ledgerflow.workers.runtime import (
     Runtime,
     TaskCancelled,
     TaskFailed,
-    runtime_for,
 )
 
-if TYPE_CHECKING:
-    from ledgerflow.services.bootstrap import Backend
-
 logger = logging.getLogger("ledgerflow.bundles")
-_runtimes: dict[str, Runtime] = {}
-_runtimes_lock = threading.Lock()
-
-
-def shared_runtime(address: str) -> Runtime:
-    """One runtime per Ray address per process: starting Ray takes seconds."""
-    with _runtimes_lock:
-        found = _runtimes.get(address)
-        if found is None:
-            found = _runtimes[address] = runtime_for(address)
-        return found
 
 
 def check_targets(targets: Sequence[str] | None) -> list[str] | None:
@@ -88,20 +73,6 @@ class BundleService:
         self.artifacts = artifacts
         self.runtime = runtime
         self.task_timeout_s = task_timeout_s
-
-    @classmethod
-    def for_backend(cls, backend: Backend, runtime: Runtime | None = None) -> BundleService:
-        """Wired from an embedded backend; tasks go to LEDGERFLOW_RAY_ADDRESS unless a
-        runtime is given."""
-        settings = backend.settings
-        return cls(
-            Committer(backend.log, backend.projector, settings.projection_timeout_s),
-            BundleQueries(backend.queries.engine),
-            backend.registry,
-            backend.tracking,
-            backend.artifacts,
-            runtime or shared_runtime(settings.ray_address),
-        )
 
     def build(
         self,

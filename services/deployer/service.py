@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_payloads as m
@@ -26,9 +26,6 @@ from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.registry.decide import check_alias
-
-if TYPE_CHECKING:
-    from ledgerflow.services.bootstrap import Backend
 
 DEFAULT_ALIAS = "champion"
 
@@ -48,19 +45,6 @@ class DeploymentService:
         self._registry = registry_queries
         self._bundles = bundles
         self.stats = stats
-
-    @classmethod
-    def for_backend(cls, backend: Backend) -> DeploymentService:
-        """Wired from an embedded backend's log, projector and read engine."""
-        committer = Committer(backend.log, backend.projector, backend.settings.projection_timeout_s)
-        engine = backend.queries.engine
-        return cls(
-            committer,
-            DeploymentQueries(engine),
-            backend.registry.queries,
-            BundleQueries(engine),
-            live.stats_for(backend.settings, backend.log),
-        )
 
     def _commit(self, name: str, payloads: Sequence[Payload], actor: str) -> Deployment:
         self._committer.commit(payloads, actor)

@@ -82,7 +82,7 @@ class ChangeOut(Out):
 
 
 def _service(backend: Backend) -> DeploymentService:
-    return DeploymentService.for_backend(backend)
+    return backend.deployments
 
 
 def _doc(dep: Deployment) -> dict[str, Any]:

@@ -29,14 +29,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, Unavailable
 from ledgerflow.events.log import After, Checkpoint, EventLog, Item, TypeMatcher
 from ledgerflow.services.gateway.items import check_types, item_type
-
-if TYPE_CHECKING:
-    from ledgerflow.services.bootstrap import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -153,18 +150,6 @@ class Hub:
         self._lock = threading.Lock()
         self._closed = False
         self._source: Source | None = None
-
-    @classmethod
-    def for_backend(
-        cls, backend: Backend, *, prefix: str = "ledgerflow:", queue_size: int = QUEUE_SIZE
-    ) -> Hub:
-        """A hub on the backend's log, through Redis when LEDGERFLOW_REDIS_URL is set."""
-        return cls(
-            backend.log,
-            redis_url=backend.settings.redis_url,
-            prefix=prefix,
-            queue_size=queue_size,
-        )
 
     def start(self) -> Hub:
         if self._source is not None:

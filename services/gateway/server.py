@@ -42,7 +42,7 @@ def serve(
     grpc_server: Any = None
     try:
         backend.refresh()  # project what a previous process appended but never projected
-        hub = Hub.for_backend(backend).start()
+        hub = Hub(backend.log, redis_url=backend.settings.redis_url).start()
         if grpc_port is not None:
             from ledgerflow.services.gateway import grpc_server as grpc_service
 

@@ -28,7 +28,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
 def _service(backend: Backend) -> WebhookService:
-    return WebhookService.for_backend(backend)
+    return backend.webhooks
 
 
 @router.post(

@@ -10,15 +10,11 @@ treats as "someone else already ended it".
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
 from ledgerflow.events import job_payloads as j
 from ledgerflow.events.errors import Conflict
 from ledgerflow.services.commands import Committer
 from ledgerflow.services.jobs.queries import Job, JobQueries
-
-if TYPE_CHECKING:
-    from ledgerflow.services.bootstrap import Backend
 
 LOG_TAIL_CHARS = 4000
 """How much of a job's output travels in its final event."""
@@ -48,11 +44,6 @@ class JobService:
     def __init__(self, committer: Committer, queries: JobQueries) -> None:
         self._committer = committer
         self.queries = queries
-
-    @classmethod
-    def for_backend(cls, backend: Backend) -> JobService:
-        committer = Committer(backend.log, backend.projector, backend.settings.projection_timeout_s)
-        return cls(committer, JobQueries(backend.queries.engine))
 
     def submitted(self, payload: j.JobSubmitted, *, actor: str) -> Job:
         self._committer.commit([payload], actor)

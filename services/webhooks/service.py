@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from ledgerflow.events import webhook_payloads as w
 from ledgerflow.events.codec import REGISTRY
@@ -22,9 +21,6 @@ from ledgerflow.services.commands import Committer
 from ledgerflow.services.webhooks import checkpoint
 from ledgerflow.services.webhooks.decide import decide_create, decide_update
 from ledgerflow.services.webhooks.queries import WebhookQueries
-
-if TYPE_CHECKING:
-    from ledgerflow.services.bootstrap import Backend
 
 
 def new_secret() -> str:
@@ -43,12 +39,6 @@ class WebhookService:
         self.queries = queries
         self._log = log
         self._known_types = known_types
-
-    @classmethod
-    def for_backend(cls, backend: Backend) -> WebhookService:
-        """Wired from an embedded backend's log, projector and read engine."""
-        committer = Committer(backend.log, backend.projector, backend.settings.projection_timeout_s)
-        return cls(committer, WebhookQueries(backend.queries.engine), backend.log)
 
     def create_webhook(
         self,

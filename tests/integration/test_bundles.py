@@ -204,7 +204,6 @@ def test_setting_the_policy_alias_builds_the_bundles_once(bundles: Path) -> None
 
     from ledgerflow.client import Client
     from ledgerflow.services.bundles.policy import PolicyRunner
-    from ledgerflow.services.bundles.service import BundleService
 
     X, y = _iris()
     with lf.start_run():
@@ -215,7 +214,7 @@ def test_setting_the_policy_alias_builds_the_bundles_once(bundles: Path) -> None
             )  # fmt: skip
     client = Client()
     backend: Any = client._backend
-    runner = PolicyRunner(backend.log, BundleService.for_backend(backend), backend.projector.engine)
+    runner = PolicyRunner(backend.log, backend.bundles, backend.projector.engine)
     lf.bundles.set_policy("price", on_alias=["champion"], targets=["onnx"])
     assert client.get_registered_model("price").tags["ledgerflow.bundle.on_alias"] == "champion"
     assert runner.run_once() == 0  # from the head: history is not rebuilt
@@ -228,7 +227,7 @@ def test_setting_the_policy_alias_builds_the_bundles_once(bundles: Path) -> None
     assert runner.run_once() == 0
 
     # a second runner with the same cursor name resumes where the first stopped
-    again = PolicyRunner(backend.log, BundleService.for_backend(backend), backend.projector.engine)
+    again = PolicyRunner(backend.log, backend.bundles, backend.projector.engine)
     assert again.run_once() == 0
     assert len(lf.bundles.list("price", include_failed=True)) == 1
     assert lf.bundles.get(bundle.id) == bundle and bundle.manifest["parity"]["passed"]

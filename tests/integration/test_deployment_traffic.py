@@ -24,7 +24,6 @@ from ledgerflow.pyfunc import PythonModel
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.deployer.live import FollowedStats, RedisStats, analysis, stats_for
 from ledgerflow.services.deployer.loop import Deployer
-from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployer.snapshots import RedisTrafficSnapshots
 from ledgerflow.services.deployer.traffic import TrafficRecorder
 from ledgerflow.services.deployer.window import TrafficStats
@@ -161,7 +160,7 @@ def test_a_failing_variant_trips_its_guardrail_and_traffic_returns_to_the_baseli
 
     failures = serve(backend, "guarded", body)
     assert 30 < failures < 90
-    service = DeploymentService.for_backend(backend)
+    service = backend.deployments
     deployer = Deployer(service, FollowedStats(backend.log), before_tick=backend.refresh)
     [action] = deployer.tick()
     assert action.kind == "rolled_back" and "error_rate of bad" in action.detail
@@ -195,7 +194,7 @@ def test_a_canary_advances_once_its_step_has_served_enough_and_analysis_reports_
     served = serve(backend, "canary", body)
     for i, variant in enumerate(served):
         lf.deployments.feedback("canary", f"c{i}", 1.0 if (variant == "new" or i % 3) else 0.0)
-    service = DeploymentService.for_backend(backend)
+    service = backend.deployments
     stats = FollowedStats(backend.log)
     [action] = Deployer(service, stats, before_tick=backend.refresh).tick()
     assert action.kind == "step_advanced"
@@ -335,7 +334,7 @@ def test_the_deployer_acts_on_the_stream_workers_snapshots_in_redis(
     source = stats_for(settings, backend.log)
     assert isinstance(source, RedisStats)
     source.snapshots.prefix = redis_prefix
-    service = DeploymentService.for_backend(backend)
+    service = backend.deployments
     actions = Deployer(service, source).tick()
     [action] = [a for a in actions if a.deployment == "streamed"]  # others share the data dir
     assert action.kind == "rolled_back" and "latency_p99_ms of b" in action.detail
@@ -410,7 +409,7 @@ def test_a_failing_shadow_never_fails_a_request_nor_rolls_the_split_back(backend
 
     served = serve(backend, "shadowed", body)
     assert set(served) == {"live", "next"}  # every request answered, none by the shadow
-    service = DeploymentService.for_backend(backend)
+    service = backend.deployments
     stats = FollowedStats(backend.log)
     actions = Deployer(service, stats, before_tick=backend.refresh).tick()
     assert [a for a in actions if a.deployment == "shadowed"] == []

@@ -26,7 +26,7 @@ def service(backend: Backend) -> DeploymentService:
     backend.registry.create_registered_model("m", actor=ACTOR)
     for _ in range(2):
         backend.registry.create_model_version("m", "file:///tmp/model", actor=ACTOR)
-    return DeploymentService.for_backend(backend)
+    return backend.deployments
 
 
 def dump_views(backend: Backend) -> dict[str, list[tuple[object, ...]]]:

@@ -115,6 +115,20 @@ def test_a_read_with_the_gateway_unreachable_is_unavailable_naming_the_url(spool
     session.reset()
 
 
+def test_jobs_and_log_commands_through_a_gateway_url_say_to_run_where_the_log_is(spool_dir):  # noqa: F811
+    url = f"http://127.0.0.1:{free_port()}"
+    try:
+        with pytest.raises(InvalidInput, match="jobs record their lifecycle on the event log"):
+            lf.jobs.list_jobs(tracking_uri=url)
+        with pytest.raises(InvalidInput, match="jobs record their lifecycle on the event log"):
+            lf.jobs.submit("echo hi", tracking_uri=url)
+        backend = session.backend_for(load_settings(tracking_uri=url))
+        with pytest.raises(InvalidInput, match="is a gateway; this command works on the event"):
+            backend.embedded()
+    finally:
+        session.reset()
+
+
 def test_the_registry_over_the_gateway_keeps_read_your_writes(remote):  # noqa: F811
     c = lf.Client()
     with lf.start_run() as run:

@@ -463,3 +463,41 @@ def test_runs_without_an_experiment_go_to_default(tracking, client):
 def test_logging_a_metric_to_an_unknown_run_fails_at_the_call(tracking):
     with pytest.raises(NotFound, match="no run with id 'nope'"):
         lf.log_metric("m", 1.0, run_id="nope")
+
+
+def test_a_client_given_a_backend_works_on_it_not_on_the_sessions(tmp_path: Path, backend):
+    from ledgerflow import session
+
+    lf.set_tracking_uri(str(tmp_path / "elsewhere"))
+    try:
+        c = lf.Client(backend=backend)
+        assert c._backend is backend and c.tracking_uri == backend.settings.tracking_uri
+        exp_id = c.create_experiment("given")
+        rid = c.create_run(exp_id).info.run_id
+        c.log_metric(rid, "loss", 0.5)
+        c.set_terminated(rid)
+        assert backend.queries.get_run(rid).data.metrics == {"loss": 0.5}
+        assert lf.get_experiment_by_name("given") is None  # the session's backend is another
+        with pytest.raises(InvalidInput, match="a tracking_uri or a backend, not both"):
+            lf.Client(str(tmp_path), backend=backend)
+    finally:
+        session.reset()
+
+
+def test_resetting_the_session_ends_its_runs_writes_their_points_and_forgets_the_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from ledgerflow import session
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    monkeypatch.setenv("LEDGERFLOW_TRACKING_URI", str(second))
+    lf.set_tracking_uri(str(first))
+    lf.set_experiment("kept")
+    run = lf.start_run()
+    lf.log_metric("loss", 0.25)
+    session.reset()
+    assert lf.active_run() is None and lf.get_tracking_uri() == str(second)
+    got = lf.Client(str(first)).get_run(run.info.run_id)
+    assert got.info.status == "FINISHED" and got.data.metrics == {"loss": 0.25}
+    assert lf.get_experiment_by_name("kept") is None  # the environment's data directory
+    session.reset()
