@@ -8,5 +8,7 @@ echo "== ruff"
 .venv/bin/ruff format --check --quiet .
 echo "== mypy"
 scripts/typecheck.sh
+echo "== import-linter"
+scripts/lint-imports.sh
 echo "== pytest"
 exec .venv/bin/pytest -q -p no:cacheprovider "$@"
