@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledgerflow import session
+from ledgerflow._bundle_methods import BundleMethods
 from ledgerflow._deployment_methods import DeploymentMethods
 from ledgerflow.entities import (
     Experiment,
@@ -32,14 +33,13 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import BackendPort, BundlesPort, QueriesPort, WebhooksPort
+    from ledgerflow._ports import BackendPort, QueriesPort, WebhooksPort
     from ledgerflow.entities import RunInfo
-    from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 
 
-class Client(RegistryMethods, DeploymentMethods):
+class Client(RegistryMethods, DeploymentMethods, BundleMethods):
     def __init__(self, tracking_uri: str | None = None, *, backend: BackendPort | None = None):
         """Work where `tracking_uri` says (the session's tracking URI when None), or on
         `backend` when one is given (its settings say where)."""
@@ -394,37 +394,6 @@ class Client(RegistryMethods, DeploymentMethods):
     def list_webhook_deliveries(self, name: str, max_results: int = 100) -> list[WebhookDelivery]:
         """The latest delivery attempts to a webhook, newest first."""
         return self._webhooks(refresh=True).list_deliveries(name, max_results)
-
-    # bundles -------------------------------------------------------------------------
-    def _bundles(self) -> BundlesPort:
-        """The bundle service next to the log: conversions run where the log is (on the
-        Ray that LEDGERFLOW_RAY_ADDRESS names); a gateway URL answers that they need it."""
-        backend = self._backend
-        service = backend.bundles
-        backend.refresh()
-        return service
-
-    def build_bundles(
-        self, model_uri: str, targets: Sequence[str] | None = None, *, wait: bool = True
-    ) -> list[Bundle]:
-        """Convert the model version `model_uri` names (`models:/name/1`, `models:/name@prod`)
-        into deployable bundles, one per target (`onnx`, `torchscript`, `savedmodel`; all
-        its flavor supports when None), each checked for parity with the original."""
-        return self._bundles().build(model_uri, targets, wait=wait, actor=self._actor)
-
-    def list_bundles(
-        self, name: str, version: int | str | None = None, *, include_failed: bool = False
-    ) -> list[Bundle]:
-        """The built bundles of a model or of one of its versions (failed ones too if asked)."""
-        return self._bundles().list_bundles(name, version, include_failed=include_failed)
-
-    def get_bundle(self, bundle_id: str) -> Bundle:
-        return self._bundles().get_bundle(bundle_id)
-
-    def download_bundle(self, bundle_id: str, dst_path: str | None = None) -> str:
-        """Copy a built bundle's files into `dst_path` (a new temporary folder if None)."""
-        dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="ledgerflow-bundle-"))
-        return str(self._bundles().download(bundle_id, dst))
 
 
 def _kv(x: Any) -> tuple[str, Any]:
