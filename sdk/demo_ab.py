@@ -77,7 +77,7 @@ class Arm:
 @dataclass
 class AbTest:
     """What the A/B test did, for the summary: the arms, each deployer action as it
-    happened, the final analysis (see `ledgerflow.services.deployer.live.analysis`) and
+    happened, the final analysis (see `ledgerflow.services.analytics.live.analysis`) and
     what was decided from it."""
 
     deployment: str
@@ -122,7 +122,7 @@ def run_ab_test(
     (see the module docstring). Each arm serves its version's ONNX bundle when one was
     built (ONNX Runtime answers in well under a millisecond), else the registered version
     itself."""
-    from ledgerflow.services.deployer.live import FollowedStats, analysis
+    from ledgerflow.services.analytics.live import FollowedStats, analysis
     from ledgerflow.services.deployer.loop import Deployer
     from ledgerflow.services.deployer.service import DeploymentService
 
@@ -210,7 +210,7 @@ async def _serve(
 ) -> None:
     """Host the deployment, then send the rounds of traffic and feedback, ticking the
     deployer after each; stop early if a guardrail rolls the canary back."""
-    from ledgerflow.services.deployer.traffic import TrafficRecorder
+    from ledgerflow.services.analytics.traffic import TrafficRecorder
     from ledgerflow.services.serving.deployment import DeploymentHost
     from ledgerflow.services.serving.repository import ModelRepository
 
@@ -257,7 +257,7 @@ def _send_feedback(
     variant that served it exactly as a replica's `POST /deployments/{name}/feedback`
     does, appended as one batch per round."""
     from ledgerflow.events.envelope import Event
-    from ledgerflow.services.deployer import checks
+    from ledgerflow.services.deployments import checks
 
     state = host.deployment(DEPLOYMENT)
     events = [

@@ -17,8 +17,8 @@ import ledgerflow as lf
 from ledgerflow import _backend
 from ledgerflow.entities import Run
 from ledgerflow.events.bundle_entities import Bundle
-from ledgerflow.events.deployment_entities import DeploymentChange
 from ledgerflow.models import Model
+from ledgerflow.services.deployments.state import DeploymentChange
 from ledgerflow.services.jobs.queries import Job
 from tests.conftest import PYTHON, python_env
 
