@@ -5,7 +5,7 @@ challenger as a canary candidate, with guardrails), serves it in this process wi
 same `DeploymentHost` a model-server replica runs, and sends simulated traffic:
 users (sticky keys `user-N`) each ask for one test image to be read, and a user
 converts with a probability that depends only on whether the answer was right (see
-demo_traffic). Conversions go back as feedback joined by request id. Between rounds the
+`traffic`). Conversions go back as feedback joined by request id. Between rounds the
 recorder flushes and the deployer ticks, so the canary advances (or a guardrail rolls it
 back) on the live statistics, exactly as `ledgerflow deployer` would. At the end the
 analysis decides: a variant significantly better than the other is promoted (the
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import ledgerflow as lf
-from ledgerflow.demo_models import REGISTERED_MODEL
-from ledgerflow.demo_traffic import (
+from ledgerflow.demo.models import REGISTERED_MODEL
+from ledgerflow.demo.traffic import (
     CONVERSION_IF_RIGHT,
     CONVERSION_IF_WRONG,
     USERS,
@@ -38,8 +38,8 @@ from ledgerflow.events.errors import LedgerflowError, NotFound, Unavailable
 if TYPE_CHECKING:
     import numpy as np
 
-    from ledgerflow.demo_models import Splits, Trained
-    from ledgerflow.demo_summary import Built
+    from ledgerflow.demo.models import Splits, Trained
+    from ledgerflow.demo.results import Built
     from ledgerflow.services.bootstrap import Backend
     from ledgerflow.services.deployer.loop import Deployer
     from ledgerflow.services.serving.deployment import DeploymentHost
