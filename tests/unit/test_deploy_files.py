@@ -87,3 +87,14 @@ def test_the_image_installs_the_extras_the_settings_need_and_copies_every_packag
     folders = set(PYPROJECT["tool"]["setuptools"]["package-dir"].values())
     copied = set(re.findall(r"^COPY (\w+)/ ", DOCKERFILE, flags=re.M))
     assert folders <= copied, f"the image misses {sorted(folders - copied)}"
+
+
+def test_the_image_copies_everything_the_wheel_is_built_from() -> None:
+    copied = {
+        part.rstrip("/")
+        for line in DOCKERFILE.splitlines()
+        if line.startswith("COPY ")
+        for part in line.split()[1:-1]
+    }
+    assert {"pyproject.toml", "setup.py", "README.md", "sdk", "events", "services",
+            "workers"} <= copied  # fmt: skip
