@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ledgerflow._ports import BackendPort, DeploymentsPort
     from ledgerflow.events import deployment_payloads as dp
-    from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
+    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 
 class DeploymentMethods:

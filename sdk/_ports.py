@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ledgerflow.events import deployment_payloads as dp
     from ledgerflow.events.bundle_entities import Bundle
-    from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
     from ledgerflow.events.entities import (
         Experiment,
         FileInfo,
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
     from ledgerflow.services.bootstrap import Backend
+    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
     from ledgerflow.services.jobs.queries import Job
 
 

@@ -66,7 +66,7 @@ class Backend:
     def deployments(self) -> DeploymentService:
         """Deployment commands and reads; live statistics from the log (or from Redis
         with LEDGERFLOW_TRAFFIC_STATS=redis) for `analysis`."""
-        from ledgerflow.services.deployer.live import stats_for
+        from ledgerflow.services.analytics.live import stats_for
         from ledgerflow.services.deployer.service import DeploymentService
         from ledgerflow.services.projector.bundle_queries import BundleQueries
         from ledgerflow.services.projector.deployment_queries import DeploymentQueries

@@ -43,8 +43,6 @@ KNOWN_CYCLE_IMPORTS = {
     ("ledgerflow.sklearn.autolog", "ledgerflow.sklearn"),
     ("ledgerflow.tensorflow.autolog", "ledgerflow.tensorflow"),
     ("ledgerflow.onnx._runtime", "ledgerflow.onnx"),
-    # The demo's A/B test and its summary import each other (removed by branch rooms).
-    ("ledgerflow.demo_summary", "ledgerflow.demo_ab"),
 }
 
 GRAPH = """
