@@ -93,7 +93,7 @@ def _client(tracking_uri: str | None) -> Client:
 
 def _jobs(tracking_uri: str | None) -> JobsPort:
     """The job views, caught up; a gateway URL answers that jobs need the event log."""
-    backend = _client(tracking_uri)._backend
+    backend = session.backend_for(session.settings_for(tracking_uri))
     jobs = backend.jobs
     backend.refresh()
     return jobs
@@ -102,7 +102,7 @@ def _jobs(tracking_uri: str | None) -> JobsPort:
 def _launcher(tracking_uri: str | None, ray_address: str | None = None) -> JobLauncher:
     """The session's launcher for this backend and runtime (LEDGERFLOW_RAY_ADDRESS when
     `ray_address` is None)."""
-    backend = _client(tracking_uri)._backend
+    backend = session.backend_for(session.settings_for(tracking_uri))
     backend.jobs  # noqa: B018 - on a gateway URL, the error that says to submit where the log is
     return session.job_launcher(backend.embedded(), ray_address)
 
