@@ -61,6 +61,18 @@ def test_the_fluent_api_and_client_work_unchanged_over_the_gateway(remote, tmp_p
     assert c.get_experiment_by_name("absent") is None
 
 
+def test_experiment_searches_send_the_whole_filter_and_order_to_the_gateway(remote):  # noqa: F811
+    c = lf.Client()
+    for name, team in (("remote-a", "cv"), ("remote-b", "nlp"), ("remote-c", "cv")):
+        c.create_experiment(name, tags={"team": team})
+    found = c.search_experiments(filter_string="tags.team = 'cv'", order_by=["name DESC"])
+    assert [e.name for e in found] == ["remote-c", "remote-a"]
+    found = c.search_experiments(filter_string="name LIKE 'remote-%'", order_by=["name"])
+    assert [e.name for e in found] == ["remote-a", "remote-b", "remote-c"]
+    with pytest.raises(InvalidInput, match="position 7"):
+        c.search_experiments(filter_string="name = ")
+
+
 def test_a_process_reads_its_own_logged_writes_immediately(remote):  # noqa: F811
     c = lf.Client()
     exp = c.create_experiment("ryw")
