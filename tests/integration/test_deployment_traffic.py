@@ -37,10 +37,6 @@ from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grp
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.serving.routing_cache import RoutingCache
 from ledgerflow.services.serving.scoring import ModelRequest
-from tests.integration import gateway_fixtures
-
-redis_url = gateway_fixtures.redis_url
-redis_prefix = gateway_fixtures.redis_prefix
 
 
 class Scale(PythonModel):

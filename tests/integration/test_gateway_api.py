@@ -14,17 +14,14 @@ from ledgerflow.events import codec
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.settings import load_settings
-from tests.integration import s3_fixture
-from tests.integration.gateway_fixture import GatewayThread, gateway  # noqa: F401
+from tests.integration.gateway_fixture import GatewayThread
 from tests.integration.s3_fixture import S3Endpoint
-
-s3_endpoint = s3_fixture.s3_endpoint
 
 API = "/api/v1"
 
 
 @pytest.fixture
-def http(gateway: GatewayThread) -> Iterator[httpx.Client]:  # noqa: F811
+def http(gateway: GatewayThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=30) as c:
         yield c
 
@@ -111,7 +108,7 @@ def test_experiments_are_searched_by_filter_and_by_the_older_name_like(http):
     assert r.status_code == 400 and "position 7" in r.json()["message"]
 
 
-def test_ingesting_a_batch_twice_stores_each_event_once(http, run_id, gateway):  # noqa: F811
+def test_ingesting_a_batch_twice_stores_each_event_once(http, run_id, gateway):
     batch = [
         _event(p.RunMetricsLogged(run_id=run_id, points=(("m", 1.0, 1, i),))) for i in range(5)
     ]
