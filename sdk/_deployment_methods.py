@@ -15,8 +15,8 @@ from ledgerflow.events.errors import InvalidInput
 if TYPE_CHECKING:
     from ledgerflow._ports import BackendPort, DeploymentsPort
     from ledgerflow.events import deployment_payloads as dp
-    from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
     from ledgerflow.events.settings import Settings
+    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 
 class DeploymentMethods:

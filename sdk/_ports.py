@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ledgerflow.events import deployment_payloads as dp
-    from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
     from ledgerflow.events.entities import (
         Experiment,
         FileInfo,
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from ledgerflow.events.log import After, Checkpoint, Item
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
+    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 
 class TrackingPort(Protocol):

@@ -27,6 +27,7 @@ from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+
 def serve_all(
     settings: Settings,
     host: str,
@@ -98,7 +99,7 @@ def _deployer(backend: Backend) -> Callable[[threading.Event], None]:
     """The deployer loop: guardrails and canary steps from live statistics."""
 
     def run(stop: threading.Event) -> None:
-        from ledgerflow.services.deployer.live import stats_for
+        from ledgerflow.services.analytics.live import stats_for
         from ledgerflow.services.deployer.loop import Deployer
         from ledgerflow.services.deployer.service import DeploymentService
 

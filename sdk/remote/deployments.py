@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.channel import Channel, seg
+from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 ROOT = "/deployments"
 

@@ -17,12 +17,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ledgerflow.events.deployment_entities import Deployment
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.services.analytics.live import StatsSource
 from ledgerflow.services.deployer import canary, guardrails
-from ledgerflow.services.deployer.live import StatsSource
 from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployments.state import Deployment
 
 logger = logging.getLogger("ledgerflow.deployer")
 ACTOR = "deployer"

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import Field, StrictBool
 
-from ledgerflow.events.deployment_entities import Deployment
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.deployer.service import DEFAULT_ALIAS, DeploymentService
+from ledgerflow.services.deployments.state import Deployment
 from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep
 from ledgerflow.services.gateway.schemas import Body, Out
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
 from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 from tests.integration.gateway_fixture import GatewayThread
 
 A = {"name": "a", "model": "m", "version": 1, "weight": 90}
