@@ -100,8 +100,8 @@ class QueriesPort(Protocol):
         self,
         view_type: str | int = "ACTIVE_ONLY",
         max_results: int = 1000,
-        name_like: str | None = None,
-        order_by_name: bool = False,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> list[Experiment]: ...
     def find_run_info(self, run_id: str) -> RunInfo | None: ...
     def get_run_info(self, run_id: str) -> RunInfo: ...

@@ -85,13 +85,7 @@ class Client(RegistryMethods, DeploymentMethods):
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
     ) -> list[Experiment]:
-        name_like = None
-        if filter_string:
-            name_like = _experiment_name_filter(filter_string)
-        by_name = bool(order_by) and any(
-            o.strip().lower().startswith("name") for o in order_by or []
-        )
-        return self._queries.search_experiments(view_type, max_results, name_like, by_name)
+        return self._queries.search_experiments(view_type, max_results, filter_string, order_by)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         self._backend.tracking.rename_experiment(str(experiment_id), new_name, actor=self._actor)
@@ -415,18 +409,3 @@ def _metric_tuple(m: Any) -> tuple[str, Any, Any, Any]:
         step = rest[1] if len(rest) > 1 and rest[1] is not None else 0
         return key, value, ts, step
     return m.key, m.value, m.timestamp if m.timestamp is not None else now_ms(), m.step or 0
-
-
-def _experiment_name_filter(text: str) -> str:
-    """`name = 'x'` or `name LIKE 'x%'`: the experiment filters this version understands."""
-    import re
-
-    m = re.fullmatch(
-        r"\s*(?:attributes\.)?name\s*(=|LIKE)\s*'((?:[^']|'')*)'\s*", text, re.IGNORECASE
-    )
-    if not m:
-        raise InvalidInput(
-            f"experiment filter {text!r} is not supported; use name = '...' or name LIKE '...'",
-            field="filter_string",
-        )
-    return m.group(2).replace("''", "'")

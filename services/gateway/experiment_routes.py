@@ -18,6 +18,8 @@ from ledgerflow.services.gateway.schemas import (
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 VIEW_TYPES = "ACTIVE_ONLY, DELETED_ONLY or ALL (or 1, 2, 3)"
+FILTER = "e.g. name LIKE 'team-%' AND tags.owner = 'cv' (the runs' filter language)"
+ORDER_BY = "e.g. name, or creation_time DESC; newest first by default"
 
 
 def _out(exp: object) -> ExperimentOut:
@@ -41,11 +43,20 @@ def search_experiments(
     backend: FreshDep,
     view_type: Annotated[str, Query(description=VIEW_TYPES)] = "ACTIVE_ONLY",
     max_results: Annotated[int, Query(ge=1)] = 1000,
+    filter_string: Annotated[str | None, Query(alias="filter", description=FILTER)] = None,
+    order_by: Annotated[list[str] | None, Query(description=ORDER_BY)] = None,
     name_like: Annotated[str | None, Query(description="SQL LIKE pattern on the name")] = None,
     order_by_name: bool = False,
 ) -> list[ExperimentOut]:
     kind: str | int = int(view_type) if view_type.isdigit() else view_type  # MLflow's ViewType
-    found = backend.queries.search_experiments(kind, max_results, name_like, order_by_name)
+    if name_like:  # the older spelling of `name LIKE '...'`
+        escaped = name_like.replace("\\", "\\\\").replace("'", "''")
+        like = f"name LIKE '{escaped}'"
+        given = filter_string and filter_string.strip()
+        filter_string = f"({filter_string}) AND {like}" if given else like
+    if order_by_name and not order_by:
+        order_by = ["name"]
+    found = backend.queries.search_experiments(kind, max_results, filter_string, order_by)
     return [_out(e) for e in found]
 
 

@@ -15,9 +15,7 @@ from ledgerflow.events.bundle_payloads import BundleBuilt, BundleFailed, BundleR
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.workers.bundles.manifest import verify
 from ledgerflow.workers.runtime import RayRuntime
-from tests.integration import ray_fixture
 
-ray_runtime = ray_fixture.ray_runtime
 pytestmark = pytest.mark.slow
 
 

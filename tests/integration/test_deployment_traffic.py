@@ -38,10 +38,6 @@ from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.serving.routing_cache import RoutingCache
 from ledgerflow.services.serving.scoring import ModelRequest
 from ledgerflow.services.serving.sources import BackendSource
-from tests.integration import gateway_fixtures
-
-redis_url = gateway_fixtures.redis_url
-redis_prefix = gateway_fixtures.redis_prefix
 
 
 class Scale(PythonModel):

@@ -26,7 +26,7 @@ from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.grpc_server import status_of
 from ledgerflow.services.gateway.hub import Hub, SubscriberTooSlow
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
-from tests.integration.gateway_fixtures import Gateway, running_gateway
+from tests.integration.gateway_fixture import Gateway, running_gateway
 
 
 @pytest.fixture

@@ -16,11 +16,7 @@ from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.cache_store import LruStore, RedisStore, Store
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
-from tests.integration import gateway_fixtures
-from tests.integration.gateway_fixtures import running_gateway, wait_until
-
-redis_url = gateway_fixtures.redis_url
-redis_prefix = gateway_fixtures.redis_prefix
+from tests.integration.gateway_fixture import running_gateway, wait_until
 
 
 class LaggingHub(Hub):
