@@ -12,10 +12,10 @@ import builtins
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from ledgerflow.events import deployment_payloads as dp
+    from ledgerflow.events.deployment_commands import DeploymentCommand
     from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
     from ledgerflow.events.entities import (
         Experiment,
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from ledgerflow.events.log import After, Checkpoint, Item
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
+
+R = TypeVar("R")
+"""What executing a command returns."""
 
 
 class TrackingPort(Protocol):
@@ -257,54 +260,11 @@ class WebhooksPort(Protocol):
 
 
 class DeploymentsPort(Protocol):
-    """Managing deployments: the embedded `DeploymentService`, or the gateway's routes."""
+    """Managing deployments: the embedded `DeploymentService`, or the gateway's routes.
+    Commands are typed messages (`ledgerflow.events.deployment_commands`): a new one
+    needs no change here."""
 
-    def create(
-        self,
-        name: str,
-        variants: Sequence[dp.VariantSpec | Mapping[str, object]],
-        baseline: str | None = None,
-        *,
-        description: str = "",
-        key_header: str = "X-Ledgerflow-Key",
-        key_field: str | None = None,
-        guardrails: Sequence[dp.Guardrail | Mapping[str, object]] = (),
-        plan: dp.CanaryPlan | Mapping[str, object] | None = None,
-        actor: str,
-    ) -> Deployment: ...
-    def add_variant(
-        self, name: str, variant: dp.VariantSpec | Mapping[str, object], *, actor: str
-    ) -> Deployment: ...
-    def remove_variant(
-        self, name: str, variant: str, reason: str = "", *, actor: str
-    ) -> Deployment: ...
-    def set_traffic(
-        self, name: str, weights: Mapping[str, float], reason: str = "", *, actor: str
-    ) -> Deployment: ...
-    def set_plan(
-        self, name: str, plan: dp.CanaryPlan | Mapping[str, object] | None, *, actor: str
-    ) -> Deployment: ...
-    def set_guardrails(
-        self, name: str, guardrails: Sequence[dp.Guardrail | Mapping[str, object]], *, actor: str
-    ) -> Deployment: ...
-    def pause(self, name: str, reason: str = "", *, actor: str) -> Deployment: ...
-    def resume(self, name: str, *, actor: str) -> Deployment: ...
-    def rollback(self, name: str, reason: str = "", *, actor: str) -> Deployment: ...
-    def promote(
-        self, name: str, variant: str, alias: str | None = ..., reason: str = "", *, actor: str
-    ) -> Deployment: ...
-    def delete(self, name: str, *, actor: str) -> None: ...
-    def record_feedback(
-        self,
-        name: str,
-        request_id: str,
-        value: float | bool,
-        metric: str = "conversion",
-        kind: str = "conversion",
-        variant: str | None = None,
-        *,
-        actor: str,
-    ) -> dp.FeedbackRecorded: ...
+    def execute(self, command: DeploymentCommand[R], *, actor: str) -> R: ...
     def get(self, name: str) -> Deployment: ...
     def list(self) -> builtins.list[Deployment]: ...
     def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentChange]: ...

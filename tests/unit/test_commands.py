@@ -1,0 +1,92 @@
+"""Commands as typed messages: each command class is declared once, and the gateway's
+route, the remote client's call and the service's handler all come from it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from ledgerflow.events import deployment_commands as dc
+from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events.commands import Command
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.remote.commands import call_for
+from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.gateway.command_routes import body_model, operation_name
+
+DOMAINS: list[tuple[tuple[type[Command[Any]], ...], Any]] = [
+    (dc.DEPLOYMENT_COMMANDS, DeploymentService.handlers),
+]
+ALL = [c for commands, _ in DOMAINS for c in commands]
+
+
+@pytest.mark.parametrize(("commands", "handlers"), DOMAINS)
+def test_every_command_of_a_domain_has_exactly_one_handler(commands, handlers):
+    assert set(handlers.handled()) == set(commands)
+
+
+@pytest.mark.parametrize("command", [c for c in ALL if c.HTTP], ids=lambda c: c.__name__)
+def test_every_routed_command_names_fields_that_exist(command: type[Command[Any]]):
+    http = command.HTTP
+    assert http is not None
+    fields = set(command.model_fields)
+    assert set(http.path_fields) <= fields and set(http.query) <= fields
+    assert http.body_field is None or http.body_field in fields
+    assert not (http.optional_body and http.body_field)
+    assert http.path.startswith("/") and http.summary
+
+
+def test_a_hand_built_command_with_a_wrong_type_is_invalid_input_naming_the_field():
+    with pytest.raises(InvalidInput) as e:
+        dc.SetTraffic(name="web", weights=["a"])  # type: ignore[arg-type]
+    assert e.value.field == "weights"
+    assert e.value.message.startswith("weights: ")
+    with pytest.raises(InvalidInput) as e:
+        dc.Pause(name="web", colour=1)  # type: ignore[call-arg]
+    assert e.value.field == "colour"
+
+
+def test_commands_are_frozen():
+    pause = dc.Pause(name="web")
+    with pytest.raises(Exception, match="frozen"):
+        pause.reason = "x"  # type: ignore[misc]
+
+
+def test_a_command_travels_as_the_rest_call_its_class_declares():
+    call = call_for(dc.SetTraffic(name="a/b", weights={"x": 1}, reason="r"))
+    assert (call.method, call.path, call.params) == ("PUT", "/deployments/a%2Fb/traffic", None)
+    assert call.json == {"weights": {"x": 1}, "reason": "r"}
+
+    call = call_for(dc.RemoveVariant(name="web", variant="b", reason="gone"))
+    assert (call.method, call.path) == ("DELETE", "/deployments/web/variants/b")
+    assert (call.params, call.json, call.idempotent) == ({"reason": "gone"}, None, False)
+
+    spec = d.VariantSpec(name="c", model="m", version=2)
+    call = call_for(dc.AddVariant(name="web", variant=spec))
+    assert call.json == spec.model_dump(mode="json")  # the whole body is the variant
+
+    assert call_for(dc.Resume(name="web")).json is None
+    assert call_for(dc.DeleteDeployment(name="web")).path == "/deployments/web"
+    promote = call_for(dc.Promote(name="web", variant="b", alias=None))
+    assert promote.json == {"variant": "b", "alias": None, "reason": ""}
+
+
+def test_non_finite_numbers_travel_as_given_for_the_gateway_to_judge():
+    call = call_for(dc.RecordFeedback(name="web", request_id="r", value=math.inf, kind="reward"))
+    assert call.json["value"] == math.inf
+
+
+def test_the_loops_own_commands_are_not_offered_over_rest():
+    assert dc.AdvanceStep.HTTP is None
+    with pytest.raises(InvalidInput, match="not offered"):
+        call_for(dc.AdvanceStep(name="web", requests=1, duration_s=1.0))
+
+
+def test_a_commands_body_model_is_its_fields_less_path_and_query():
+    model = body_model(dc.Promote, ["variant", "alias", "reason"])
+    assert list(model.model_fields) == ["variant", "alias", "reason"]
+    assert model.model_fields["alias"].default == dc.DEFAULT_ALIAS
+    assert model.model_config.get("extra") == "forbid"
+    assert operation_name(dc.CreateDeployment) == "create_deployment"
