@@ -116,11 +116,10 @@ def print_summary(
     ab: AbTest | str,
     elapsed: float,
 ) -> None:
-    from rich.console import Console
-
+    from ledgerflow.cli.output import console as output_console
     from ledgerflow.events.settings import load_settings
 
-    console = Console()
+    console = output_console()  # as wide in a log file as the tables need, not 80 columns
     experiment = client.get_experiment(experiment_id)
     parent = client.get_run(parent_id)
     candidates = [job.trained for job in jobs]

@@ -13,7 +13,6 @@ on Kafka and PostgreSQL.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -22,13 +21,11 @@ from ledgerflow.events.settings import Settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway import server as gateway
 from ledgerflow.services.projector.service import ProjectorService
+from ledgerflow.services.watchdog import Watchdog
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-logger = logging.getLogger("ledgerflow.server")
-
 
 def serve_all(
     settings: Settings,
@@ -40,30 +37,23 @@ def serve_all(
     grpc_port: int | None = None,
     grpc_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Run the gateway in this thread and the other services beside it until interrupted."""
+    """Run the gateway in this thread and the other services beside it until interrupted.
+
+    Raises `ServiceFailed` when a background service died: `/health` answered 503
+    meanwhile, and the caller should exit non-zero so that a supervisor restarts it."""
     backend = bootstrap(settings)
-    stop = threading.Event()
-    projector = ProjectorService(backend.log, backend.projector)
-    projecting = threading.Thread(
-        target=_guarded, args=(projector.run, stop), name="projector", daemon=True
-    )
+    watchdog = Watchdog()
     dispatcher = WebhookDispatcher(
         backend.log,
         backend.projector.engine,
         reader=backend.queries.engine,  # the projector beside it keeps the views current
     )
-    policies = threading.Thread(
-        target=_guarded, args=(_bundle_policies(backend), stop), name="bundles", daemon=True
-    )
-    deploying = threading.Thread(
-        target=_guarded, args=(_deployer(backend), stop), name="deployer", daemon=True
-    )
     try:
         backend.refresh()
-        projecting.start()
-        dispatcher.start()
-        policies.start()
-        deploying.start()
+        watchdog.spawn("projector", ProjectorService(backend.log, backend.projector).run)
+        watchdog.spawn("webhooks", lambda stop: dispatcher.run())
+        watchdog.spawn("bundles", _bundle_policies(backend))
+        watchdog.spawn("deployer", _deployer(backend))
         gateway.serve(
             settings,
             host,
@@ -74,14 +64,13 @@ def serve_all(
             grpc_port=grpc_port,
             grpc_ready=grpc_ready,
             extend=lambda app: _host_deployments(app, backend),
+            watchdog=watchdog,
         )
     finally:
-        stop.set()
         dispatcher.stop()
-        projecting.join(10)
-        policies.join(10)
-        deploying.join(10)
+        watchdog.join(10)
         backend.close()
+    watchdog.check()
 
 
 def _bundle_policies(backend: Backend) -> Callable[[threading.Event], None]:
@@ -117,10 +106,3 @@ def _deployer(backend: Backend) -> Callable[[threading.Event], None]:
         Deployer(service, stats_for(backend.settings, backend.log)).run(stop)
 
     return run
-
-
-def _guarded(run: Callable[[threading.Event], None], stop: threading.Event) -> None:
-    try:
-        run(stop)
-    except Exception:  # the gateway keeps serving; the others go on without this one
-        logger.exception("%s stopped", threading.current_thread().name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -12,6 +12,7 @@ from ledgerflow.cli.context import state
 from ledgerflow.cli.output import JsonFlag
 
 if TYPE_CHECKING:
+    from ledgerflow.client import Client
     from ledgerflow.entities import Run
 
 app = typer.Typer(help="List, search and inspect runs.", no_args_is_help=True)
@@ -48,7 +49,7 @@ def list_runs(
     if as_json:
         output.print_json([r.to_dictionary() for r in runs])
         return
-    runs_table(runs)
+    runs_table(runs, _experiment_names(st.client(), runs))
 
 
 @app.command("search")
@@ -93,7 +94,7 @@ def search_runs(
             {"runs": [r.to_dictionary() for r in page], "next_page_token": page.token}
         )
         return
-    runs_table(page)
+    runs_table(page, _experiment_names(st.client(), page))
     if page.token:
         output.line(f"next page: --page-token {page.token}")
 
@@ -138,7 +139,13 @@ def show_run(
     output.key_values({p: size for p, (size, _) in artifacts}, ("artifact", "size (bytes)"))
 
 
-def runs_table(runs: Sequence[Run]) -> None:
+def _experiment_names(client: Client, runs: Sequence[Run]) -> dict[str, str]:
+    """Experiment names by id for the runs shown: people know experiments by name."""
+    ids = {r.info.experiment_id for r in runs}
+    return {i: client.get_experiment(i).name for i in sorted(ids)}
+
+
+def runs_table(runs: Sequence[Run], experiment_names: Mapping[str, str] | None = None) -> None:
     if not runs:
         output.note("no runs")
         return
@@ -148,7 +155,7 @@ def runs_table(runs: Sequence[Run]) -> None:
             (
                 r.info.run_id,
                 r.info.run_name,
-                r.info.experiment_id,
+                (experiment_names or {}).get(r.info.experiment_id, r.info.experiment_id),
                 r.info.status,
                 output.format_time(r.info.start_time),
                 output.format_duration(r.info.start_time, r.info.end_time),

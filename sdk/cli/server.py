@@ -26,11 +26,14 @@ def server(
 
     The REST API (OpenAPI at /docs), the projector and the webhook dispatcher share the
     data directory (or LEDGERFLOW_EVENT_LOG and LEDGERFLOW_VIEWS_DB). Clients log to it
-    with LEDGERFLOW_TRACKING_URI=http://HOST:PORT. Stop it with Ctrl-C.
+    with LEDGERFLOW_TRACKING_URI=http://HOST:PORT. Stop it with Ctrl-C. If a background
+    service dies, /health answers 503 naming it and the process exits with status 1, so a
+    supervisor can restart it.
     """
     settings = serving_settings(ctx, "server")
     import ledgerflow
     from ledgerflow.services.server import serve_all
+    from ledgerflow.services.watchdog import ServiceFailed
 
     # the deployments' replicas load their models through the SDK, from this data
     ledgerflow.set_tracking_uri(settings.tracking_uri)
@@ -42,12 +45,16 @@ def server(
     def grpc_ready(address: str) -> None:
         output.line(f"ledgerflow server gRPC on {address}", style="green")
 
-    serve_all(
-        settings,
-        host,
-        port,
-        log_level=log_level.value,
-        ready=ready,
-        grpc_port=grpc_port,
-        grpc_ready=grpc_ready,
-    )
+    try:
+        serve_all(
+            settings,
+            host,
+            port,
+            log_level=log_level.value,
+            ready=ready,
+            grpc_port=grpc_port,
+            grpc_ready=grpc_ready,
+        )
+    except ServiceFailed as e:  # a supervisor restarts the process on a non-zero exit
+        output.error(str(e))
+        raise typer.Exit(1) from None

@@ -10,6 +10,7 @@ embedded mode would have raised.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -85,9 +86,15 @@ def _validation_field(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
-def create_app(backend: Backend, hub: Hub | None = None) -> FastAPI:
+def create_app(
+    backend: Backend,
+    hub: Hub | None = None,
+    *,
+    failures: Callable[[], Mapping[str, str]] | None = None,
+) -> FastAPI:
     """The REST API over `backend`, with event streams (SSE) when a started `hub` is given;
-    the caller owns both and closes them."""
+    the caller owns both and closes them. `failures` names the process's background
+    services that died (`/health` then answers 503 with them)."""
     try:
         release = version("ledgerflow")
     except PackageNotFoundError:  # running from a source tree that is not installed
@@ -145,8 +152,19 @@ def create_app(backend: Backend, hub: Hub | None = None) -> FastAPI:
             current.set_attribute("http.status_code", response.status_code)
             return response
 
-    @app.get("/health", tags=["service"], summary="Ready to serve")
-    def health() -> Health:
+    @app.get(
+        "/health",
+        tags=["service"],
+        summary="Ready to serve",
+        response_model=Health,
+        response_model_exclude_none=True,
+        responses={503: {"model": Health, "description": "A background service stopped"}},
+    )
+    def health() -> Any:
+        failed = dict(failures()) if failures is not None else {}
+        if failed:
+            body = Health(status="failing", version=release, failed=failed)
+            return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
         return Health(version=release)
 
     for module in (

@@ -35,8 +35,11 @@ class ErrorOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "failing"] = "ok"
     version: str
+    failed: dict[str, str] | None = Field(
+        default=None, description="Background services that stopped, with the reason"
+    )
 
 
 # experiments -----------------------------------------------------------------------------

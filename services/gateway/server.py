@@ -12,6 +12,7 @@ from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway.app import create_app
 from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.hub import Hub
+from ledgerflow.services.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -28,11 +29,14 @@ def serve(
     grpc_port: int | None = None,
     grpc_ready: Callable[[str], None] | None = None,
     extend: Callable[[FastAPI], None] | None = None,
+    watchdog: Watchdog | None = None,
 ) -> None:
     """Serve until interrupted; `ready(url)` is called once the socket accepts requests.
     A `backend` given is used (and left open); otherwise one is made from `settings`.
     With `grpc_port`, the gRPC service listens there too (0: any free port). `extend`
-    may add routes to the app before it starts (`ledgerflow server` hosts deployments)."""
+    may add routes to the app before it starts (`ledgerflow server` hosts deployments).
+    With a `watchdog`, `/health` reports its dead threads, and the server shuts down
+    `FAILURE_GRACE_S` after one dies (health checks see the 503 first)."""
     import uvicorn
 
     owned = backend is None
@@ -50,7 +54,8 @@ def serve(
             grpc_server = grpc_service.serve(backend, hub, host, grpc_port, cache=cache)
             if grpc_ready is not None:
                 grpc_ready(f"{host}:{grpc_server.bound_port}")
-        app = create_app(backend, hub)
+        failures = None if watchdog is None else (lambda: watchdog.failures)
+        app = create_app(backend, hub, failures=failures)
         if extend is not None:
             extend(app)
         config = uvicorn.Config(
@@ -61,6 +66,8 @@ def serve(
             access_log=log_level in ("info", "debug"),
         )
         server = uvicorn.Server(config)
+        if watchdog is not None:
+            watchdog.on_failure(lambda *_: _exit_soon(server))
         if ready is not None:
             threading.Thread(
                 target=_announce, args=(server, host, ready), name="gateway-ready", daemon=True
@@ -75,6 +82,18 @@ def serve(
             hub.close()
         if owned:
             backend.close()
+
+
+FAILURE_GRACE_S = 2.0
+
+
+def _exit_soon(server: Any) -> None:
+    def exit_now() -> None:
+        server.should_exit = True
+
+    timer = threading.Timer(FAILURE_GRACE_S, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 def _announce(server: object, host: str, ready: Callable[[str], None]) -> None:

@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy.exc import DBAPIError
 
@@ -92,10 +93,12 @@ class ProjectorService:
         self.stats = Stats()
 
     def run(self, stop: threading.Event) -> None:
-        from ledgerflow.events.kafka_log import KafkaEventLog
-
-        if isinstance(self.log, KafkaEventLog):
-            self.log.run(self._consume(self.log, stop), "running the projector", timeout=1e9)
+        # A Kafka log was opened through its module; without it (no aiokafka installed, as
+        # with `pip install ledgerflow[server]`) the log cannot be one.
+        kafka = sys.modules.get("ledgerflow.events.kafka_log")
+        if kafka is not None and isinstance(self.log, kafka.KafkaEventLog):
+            log = cast("KafkaEventLog", self.log)
+            log.run(self._consume(log, stop), "running the projector", timeout=1e9)
         else:
             self._follow(stop)
 

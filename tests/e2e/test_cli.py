@@ -287,6 +287,7 @@ def test_runs_list_shows_every_active_experiments_runs(
     for run_id in (logged.good, logged.mid, logged.bad, logged.elsewhere):
         assert run_id in table
     assert "acc=0.95" in table and "lr=0.01" in table
+    assert EXPERIMENT in table and OTHER in table  # experiments by name, as people know them
     runs = {r["info"]["run_id"]: r for r in doc(reads["runs json"])}
     assert set(runs) == {logged.good, logged.mid, logged.bad, logged.elsewhere}
     assert runs[logged.good]["data"]["metrics"] == {"acc": pytest.approx(0.95)}

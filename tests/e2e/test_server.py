@@ -141,6 +141,36 @@ def test_one_server_process_serves_the_sdk_projects_the_log_and_delivers_webhook
         receiver.down()
 
 
+def test_a_dead_projector_fails_health_and_stops_the_server_with_status_1(
+    server: GatewayProcess,
+) -> None:
+    # Someone drops the projector's offsets: its next catch-up fails and the thread dies.
+    with sqlite3.connect(server.data_dir / "views.db") as conn:
+        conn.execute("DROP TABLE projector_offsets")
+    log = SQLiteEventLog(server.data_dir / "events.db")
+    log.append(
+        [Event.of(p.ExperimentCreated(experiment_id="wake", name="wake-up", artifact_location="x"))]
+    )
+    log.close()
+
+    seen: dict[str, Any] = {}
+
+    def unhealthy() -> bool:
+        try:
+            r = httpx.get(f"{server.url}/health", timeout=5)
+        except httpx.TransportError:
+            return False
+        seen.update(status=r.status_code, body=r.json())
+        return r.status_code == 503
+
+    wait_until(unhealthy, 30)
+    assert seen["body"]["status"] == "failing"
+    assert "projector" in seen["body"]["failed"]
+    assert server.proc is not None
+    assert server.proc.wait(timeout=30) == 1
+    assert "a background service stopped (projector:" in server.output()
+
+
 def test_the_server_refuses_to_serve_another_gateway(tmp_path: Path) -> None:
     out = subprocess.run(
         [PYTHON, "-m", "ledgerflow", "--tracking-uri", "http://127.0.0.1:9", "server"],

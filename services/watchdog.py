@@ -1,0 +1,93 @@
+"""The background threads of one process, watched.
+
+`ledgerflow server` runs the projector, the webhook dispatcher, the bundle policy
+runner and the deployer as threads beside the gateway. A thread that dies (raises,
+or returns before it was asked to stop) must not leave the process answering
+`/health: ok` while its views go stale: the watchdog records the failure, the
+health check reports it, and the process stops with a non-zero status so that a
+supervisor (systemd, Kubernetes, compose's `restart:`) starts it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+logger = logging.getLogger("ledgerflow.watchdog")
+
+
+class ServiceFailed(RuntimeError):
+    """A watched thread died; the process should exit non-zero."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = dict(failures)
+        named = "; ".join(f"{name}: {why}" for name, why in failures.items())
+        super().__init__(f"a background service stopped ({named}); restart the process")
+
+
+class Watchdog:
+    """Starts threads that share one stop event and remembers which of them died, and why."""
+
+    def __init__(self, stop: threading.Event | None = None) -> None:
+        self.stop = stop or threading.Event()
+        self._failures: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def spawn(self, name: str, run: Callable[[threading.Event], None]) -> threading.Thread:
+        """Run `run(stop)` in a daemon thread named `name`; it should return only once `stop`
+        is set. Raising, or returning earlier, counts as a failure."""
+        thread = threading.Thread(target=self._watch, args=(name, run), name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def on_failure(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(name, reason)` when a watched thread dies (from that thread)."""
+        with self._lock:
+            self._listeners.append(listener)
+            failed = list(self._failures.items())
+        for name, why in failed:  # a thread that died before anyone listened
+            listener(name, why)
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """The threads that died, by name, with the reason."""
+        with self._lock:
+            return dict(self._failures)
+
+    def check(self) -> None:
+        """Raise `ServiceFailed` if any watched thread died."""
+        failures = self.failures
+        if failures:
+            raise ServiceFailed(failures)
+
+    def join(self, timeout: float) -> None:
+        """Ask every thread to stop and wait up to `timeout` seconds for each."""
+        self.stop.set()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+
+    def _watch(self, name: str, run: Callable[[threading.Event], None]) -> None:
+        try:
+            run(self.stop)
+        except Exception as e:
+            logger.exception("%s stopped", name)
+            self._fail(name, f"{type(e).__name__}: {e}")
+            return
+        if not self.stop.is_set():
+            logger.error("%s returned without being asked to stop", name)
+            self._fail(name, "returned without being asked to stop")
+
+    def _fail(self, name: str, why: str) -> None:
+        with self._lock:
+            self._failures[name] = why
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(name, why)
+            except Exception:  # a listener's failure must not hide the one it was told of
+                logger.exception("watchdog: a failure listener raised")
