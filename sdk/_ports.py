@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from ledgerflow.events.log import After, Checkpoint, Item
     from ledgerflow.events.settings import Settings
+    from ledgerflow.events.webhook_commands import WebhookCommand
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 
 R = TypeVar("R")
@@ -229,31 +230,10 @@ class SubscribePort(Protocol):
 
 
 class WebhooksPort(Protocol):
-    """Managing webhooks: the embedded `WebhookService`, or the gateway's routes."""
+    """Managing webhooks: the embedded `WebhookService`, or the gateway's routes. Commands
+    are typed messages (`ledgerflow.events.webhook_commands`)."""
 
-    def create_webhook(
-        self,
-        name: str,
-        url: str,
-        events: Sequence[str],
-        secret: str | None = None,
-        description: str | None = None,
-        *,
-        from_start: bool = False,
-        actor: str,
-    ) -> Webhook: ...
-    def update_webhook(
-        self,
-        name: str,
-        *,
-        url: str | None = None,
-        events: Sequence[str] | None = None,
-        secret: str | None = None,
-        description: str | None = None,
-        active: bool | None = None,
-        actor: str,
-    ) -> Webhook: ...
-    def delete_webhook(self, name: str, *, actor: str) -> None: ...
+    def execute(self, command: WebhookCommand[R], *, actor: str) -> R: ...
     def list_webhooks(self) -> list[Webhook]: ...
     def get_webhook(self, name: str) -> Webhook: ...
     def list_deliveries(self, name: str, limit: int = 100) -> list[WebhookDelivery]: ...

@@ -328,9 +328,13 @@ class Client(RegistryMethods, DeploymentMethods):
         or with the first event on the log if `from_start`; the dispatcher where the log
         is (`ledgerflow webhooks run`, or `ledgerflow server`) makes them. Works the same
         against a gateway URL."""
-        return self._webhooks().create_webhook(
-            name, url, events, secret, description, from_start=from_start, actor=self._actor
-        )
+        from ledgerflow.events import webhook_commands as wc
+
+        command = wc.CreateWebhook(
+            name=name, url=url, events=_patterns([] if events is None else events),
+            secret=secret, description=description, from_start=from_start,
+        )  # fmt: skip
+        return self._webhooks().execute(command, actor=self._actor)
 
     def list_webhooks(self) -> list[Webhook]:
         return self._webhooks(refresh=True).list_webhooks()
@@ -350,13 +354,18 @@ class Client(RegistryMethods, DeploymentMethods):
     ) -> Webhook:
         """Change what is given. `active=False` pauses deliveries; made active again, the
         webhook receives everything it missed, in order."""
-        return self._webhooks().update_webhook(
-            name, url=url, events=events, secret=secret, description=description,
-            active=active, actor=self._actor,
+        from ledgerflow.events import webhook_commands as wc
+
+        command = wc.UpdateWebhook(
+            name=name, url=url, events=None if events is None else _patterns(events),
+            secret=secret, description=description, active=active,
         )  # fmt: skip
+        return self._webhooks().execute(command, actor=self._actor)
 
     def delete_webhook(self, name: str) -> None:
-        self._webhooks().delete_webhook(name, actor=self._actor)
+        from ledgerflow.events import webhook_commands as wc
+
+        self._webhooks().execute(wc.DeleteWebhook(name=name), actor=self._actor)
 
     def list_webhook_deliveries(self, name: str, max_results: int = 100) -> list[WebhookDelivery]:
         """The latest delivery attempts to a webhook, newest first."""
@@ -430,3 +439,13 @@ def _experiment_name_filter(text: str) -> str:
             field="filter_string",
         )
     return m.group(2).replace("''", "'")
+
+
+def _patterns(events: Any) -> Any:
+    """A single event type pattern as a list of one; any other iterable as a list; anything
+    else as it is, for the command to refuse naming `events`."""
+    if isinstance(events, str):
+        return [events]
+    if isinstance(events, Iterable) and not isinstance(events, (bytes, dict)):
+        return list(events)
+    return events

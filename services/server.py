@@ -27,6 +27,7 @@ from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+
 def serve_all(
     settings: Settings,
     host: str,

@@ -49,7 +49,9 @@ def body_model(command: type[Command[Any]], fields: Iterable[str]) -> type[BaseM
     defs: dict[str, Any] = {
         f: (command.model_fields[f].annotation, copy.copy(command.model_fields[f])) for f in fields
     }
-    made: type[BaseModel] = create_model(f"{command.__name__}Body", __base__=_BodyBase, **defs)
+    made: type[BaseModel] = create_model(
+        f"{command.__name__}Body", __base__=_BodyBase, __doc__=command.__doc__, **defs
+    )
     return made
 
 

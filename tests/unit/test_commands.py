@@ -10,14 +10,17 @@ import pytest
 
 from ledgerflow.events import deployment_commands as dc
 from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events import webhook_commands as wc
 from ledgerflow.events.commands import Command
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.commands import call_for
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.gateway.command_routes import body_model, operation_name
+from ledgerflow.services.webhooks.service import WebhookService
 
 DOMAINS: list[tuple[tuple[type[Command[Any]], ...], Any]] = [
     (dc.DEPLOYMENT_COMMANDS, DeploymentService.handlers),
+    (wc.WEBHOOK_COMMANDS, WebhookService.handlers),
 ]
 ALL = [c for commands, _ in DOMAINS for c in commands]
 
@@ -90,3 +93,15 @@ def test_a_commands_body_model_is_its_fields_less_path_and_query():
     assert model.model_fields["alias"].default == dc.DEFAULT_ALIAS
     assert model.model_config.get("extra") == "forbid"
     assert operation_name(dc.CreateDeployment) == "create_deployment"
+
+
+def test_a_webhook_patch_sends_what_is_given_and_its_answer_reads_back_without_a_secret():
+    call = call_for(wc.UpdateWebhook(name="ci", active=False))
+    assert (call.method, call.path, call.idempotent) == ("PATCH", "/webhooks/ci", True)
+    assert call.json is not None and call.json["active"] is False
+    doc = {"id": "1", "name": "ci", "url": "https://x", "events": ["model.*"],
+           "description": "", "active": True, "creation_time": 1, "last_updated_time": 2}  # fmt: skip
+    assert wc.UpdateWebhook.ANSWER.decode(doc).secret is None
+    created = wc.CreateWebhook.ANSWER.decode({**doc, "secret": "s" * 20})
+    assert created.secret == "s" * 20
+    assert wc.CreateWebhook.ANSWER.schema is wc.WebhookCreatedOut
