@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         RunInfo,
     )
     from ledgerflow.events.log import After, Checkpoint, Item
+    from ledgerflow.events.model_commands import ModelCommand
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_commands import WebhookCommand
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
@@ -150,68 +151,11 @@ class RegistryQueriesPort(Protocol):
 
 
 class RegistryPort(Protocol):
+    """Registry commands are typed messages (`ledgerflow.events.model_commands`)."""
+
     @property
     def queries(self) -> RegistryQueriesPort: ...
-    def create_registered_model(
-        self,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        *,
-        actor: str,
-    ) -> RegisteredModel: ...
-    def rename_registered_model(
-        self, name: str, new_name: str, *, actor: str
-    ) -> RegisteredModel: ...
-    def update_registered_model(
-        self, name: str, description: str, *, actor: str
-    ) -> RegisteredModel: ...
-    def delete_registered_model(self, name: str, *, actor: str) -> None: ...
-    def set_registered_model_tag(self, name: str, key: str, value: Any, *, actor: str) -> None: ...
-    def delete_registered_model_tag(self, name: str, key: str, *, actor: str) -> None: ...
-    def create_model_version(
-        self,
-        name: str,
-        source: str,
-        run_id: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        *,
-        actor: str,
-        user_id: str = "",
-    ) -> ModelVersion: ...
-    def register_model(
-        self,
-        model_uri: str,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        *,
-        actor: str,
-        user_id: str = "",
-    ) -> ModelVersion: ...
-    def update_model_version(
-        self, name: str, version: Any, description: str, *, actor: str
-    ) -> ModelVersion: ...
-    def delete_model_version(self, name: str, version: Any, *, actor: str) -> None: ...
-    def set_model_version_tag(
-        self, name: str, version: Any, key: str, value: Any, *, actor: str
-    ) -> None: ...
-    def delete_model_version_tag(
-        self, name: str, version: Any, key: str, *, actor: str
-    ) -> None: ...
-    def transition_model_version_stage(
-        self,
-        name: str,
-        version: Any,
-        stage: str,
-        archive_existing_versions: bool = False,
-        *,
-        actor: str,
-    ) -> ModelVersion: ...
-    def set_registered_model_alias(
-        self, name: str, alias: str, version: Any, *, actor: str
-    ) -> None: ...
-    def delete_registered_model_alias(self, name: str, alias: str, *, actor: str) -> None: ...
+    def execute(self, command: ModelCommand[R], *, actor: str) -> R: ...
     def resolve_models_uri(self, uri: str) -> ModelVersion: ...
 
 

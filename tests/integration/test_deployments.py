@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from ledgerflow.events import deployment_commands as dc
 from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events import model_commands as mc
 from ledgerflow.events.deployment_entities import Deployment, fold
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -27,9 +28,10 @@ PLAN = {"candidate": "b", "steps": [{"weight": 10}, {"weight": 50}, {"weight": 1
 
 @pytest.fixture
 def service(backend: Backend) -> DeploymentService:
-    backend.registry.create_registered_model("m", actor=ACTOR)
+    backend.registry.execute(mc.CreateRegisteredModel(name="m"), actor=ACTOR)
     for _ in range(2):
-        backend.registry.create_model_version("m", "file:///tmp/model", actor=ACTOR)
+        version = mc.CreateModelVersion(name="m", source="file:///tmp/model")
+        backend.registry.execute(version, actor=ACTOR)
     return DeploymentService.for_backend(backend)
 
 

@@ -11,6 +11,7 @@ import grpc
 import httpx
 import pytest
 
+from ledgerflow.events import model_commands as mc
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
@@ -43,8 +44,10 @@ def write_live(backend: Backend, exp: str, run_a: str) -> None:
         backend.tracking.log_metrics(run_b, [("acc", step / 10, 0, step)], actor="t")
     backend.tracking.set_tags(run_b, {"team": "cv"}, actor="t")
     backend.tracking.finish_run(run_a, actor="t")
-    version = backend.registry.register_model(f"runs:/{run_a}/model", "clf", actor="t")
-    backend.registry.set_registered_model_alias("clf", "champion", version.version, actor="t")
+    register = mc.RegisterModel(model_uri=f"runs:/{run_a}/model", name="clf")
+    version = backend.registry.execute(register, actor="t")
+    alias = mc.SetRegisteredModelAlias(name="clf", alias="champion", version=version.version)
+    backend.registry.execute(alias, actor="t")
 
 
 def grpc_until(gw: Gateway, last_type: str, **request: object) -> list[pb.EventMessage]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from ledgerflow.events import model_commands as mc
 from ledgerflow.events.log import Item
 from ledgerflow.events.settings import load_settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
@@ -77,19 +78,20 @@ def test_alias_lookups_are_cached_per_model_and_follow_the_alias(
     backend: Backend, cache: ReadCache
 ):
     registry = backend.registry
-    registry.create_registered_model("clf", actor="t")
+    registry.execute(mc.CreateRegisteredModel(name="clf"), actor="t")
     for n in range(2):
-        registry.create_model_version("clf", f"/models/{n}", actor="t")
-    registry.set_registered_model_alias("clf", "champion", 1, actor="t")
+        registry.execute(mc.CreateModelVersion(name="clf", source=f"/models/{n}"), actor="t")
+    registry.execute(mc.SetRegisteredModelAlias(name="clf", alias="champion", version=1), actor="t")
     lookups = cache.registry_queries()
     wait_until(cache.fresh, what="the invalidator to catch up")
     assert lookups.get_model_version_by_alias("clf", "champion").version == 1
     assert lookups.get_model_version_by_alias("clf", "champion").version == 1
     assert cache.stats.hits == 1
 
-    registry.set_registered_model_alias("clf", "champion", 2, actor="t")
+    registry.execute(mc.SetRegisteredModelAlias(name="clf", alias="champion", version=2), actor="t")
     assert lookups.get_model_version_by_alias("clf", "champion").version == 2
-    registry.set_model_version_tag("clf", 2, "checked", "yes", actor="t")
+    tag = mc.SetModelVersionTag(name="clf", version=2, key="checked", value="yes")
+    registry.execute(tag, actor="t")
     assert lookups.get_model_version_by_alias("clf", "champion").tags == {"checked": "yes"}
 
 

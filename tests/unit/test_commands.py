@@ -10,17 +10,20 @@ import pytest
 
 from ledgerflow.events import deployment_commands as dc
 from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events import model_commands as mc
 from ledgerflow.events import webhook_commands as wc
 from ledgerflow.events.commands import Command
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.commands import call_for
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.gateway.command_routes import body_model, operation_name
+from ledgerflow.services.registry.service import RegistryService
 from ledgerflow.services.webhooks.service import WebhookService
 
 DOMAINS: list[tuple[tuple[type[Command[Any]], ...], Any]] = [
     (dc.DEPLOYMENT_COMMANDS, DeploymentService.handlers),
     (wc.WEBHOOK_COMMANDS, WebhookService.handlers),
+    (mc.MODEL_COMMANDS, RegistryService.handlers),
 ]
 ALL = [c for commands, _ in DOMAINS for c in commands]
 
@@ -105,3 +108,14 @@ def test_a_webhook_patch_sends_what_is_given_and_its_answer_reads_back_without_a
     created = wc.CreateWebhook.ANSWER.decode({**doc, "secret": "s" * 20})
     assert created.secret == "s" * 20
     assert wc.CreateWebhook.ANSWER.schema is wc.WebhookCreatedOut
+
+
+def test_a_registry_command_fills_its_path_from_its_fields():
+    call = call_for(mc.DeleteModelVersionTag(name="clf", version=3, key="k"))
+    assert (call.method, call.path) == ("DELETE", "/registered-models/clf/versions/3/tags")
+    assert (call.params, call.json) == ({"key": "k"}, None)
+    call = call_for(mc.SetRegisteredModelAlias(name="clf", alias="champion", version=2))
+    assert (call.path, call.json) == ("/registered-models/clf/aliases/champion", {"version": 2})
+    call = call_for(mc.RegisterModel(model_uri="runs:/r/model", name="clf"))
+    assert call.path == "/model-versions/register" and call.json is not None
+    assert call.json["name"] == "clf"
