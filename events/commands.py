@@ -1,5 +1,7 @@
-"""Commands as typed messages: each command is one frozen model, declared once, next to
-the events it leads to (`deployment_commands.py` beside `deployment_payloads.py`).
+"""Commands as typed messages: each command is one frozen model, declared once in its
+aggregate's room: beside the payloads it leads to (`model_commands.py` beside
+`model_payloads.py`), or with the aggregate's state and decisions where the aggregate
+has a room of its own (`ledgerflow.services.deployments.commands`).
 
 A command class carries its fields with their wire validation (the same types the
 REST body has always had), and, as class-level metadata, how it travels:

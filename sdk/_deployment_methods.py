@@ -1,7 +1,7 @@
 """Deployment methods of `lf.Client`: A/B tests of model versions, their traffic, canary
 plans, guardrails, promotion and rollback, and feedback on served requests.
 
-Each method builds its typed command (`ledgerflow.events.deployment_commands`) and
+Each method builds its typed command (`ledgerflow.services.deployments.commands`) and
 executes it: embedded, on the `DeploymentService` next to the log; against a gateway
 URL, over its `/api/v1/deployments` routes, with the same answers and the same errors.
 """
@@ -16,8 +16,8 @@ from ledgerflow.events.errors import InvalidInput
 if TYPE_CHECKING:
     from ledgerflow._ports import BackendPort, DeploymentsPort
     from ledgerflow.events import deployment_payloads as dp
-    from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
     from ledgerflow.events.settings import Settings
+    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 
 class DeploymentMethods:
@@ -75,7 +75,7 @@ class DeploymentMethods:
         bundle_id?, weight?, shadow?}`; the baseline (default: the first non-shadow
         variant) is what others are compared with and what rollback returns to. With a
         canary `plan`, traffic starts at its first step. See docs/deployments.md."""
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         command = dc.CreateDeployment(
             name=name, variants=variants, baseline=baseline, description=description,
@@ -92,13 +92,13 @@ class DeploymentMethods:
     def add_deployment_variant(
         self, name: str, variant: dp.VariantSpec | Mapping[str, object]
     ) -> Deployment:
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         command = dc.AddVariant(name=name, variant=variant)
         return self._deployments().execute(command, actor=self._actor)
 
     def remove_deployment_variant(self, name: str, variant: str, reason: str = "") -> Deployment:
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         command = dc.RemoveVariant(name=name, variant=variant, reason=reason)
         return self._deployments().execute(command, actor=self._actor)
@@ -108,7 +108,7 @@ class DeploymentMethods:
     ) -> Deployment:
         """The whole split (`{"a": 90, "b": 10}`): arms not named get 0. Setting traffic by
         hand ends a running canary plan."""
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         command = dc.SetTraffic(name=name, weights=weights, reason=reason)
         return self._deployments().execute(command, actor=self._actor)
@@ -117,32 +117,32 @@ class DeploymentMethods:
         self, name: str, plan: dp.CanaryPlan | Mapping[str, object] | None
     ) -> Deployment:
         """Start a canary plan at its first step (None stops the running one)."""
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         return self._deployments().execute(dc.SetPlan(name=name, plan=plan), actor=self._actor)
 
     def set_deployment_guardrails(
         self, name: str, guardrails: Sequence[dp.Guardrail | Mapping[str, object]]
     ) -> Deployment:
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         command = dc.SetGuardrails(name=name, guardrails=guardrails)
         return self._deployments().execute(command, actor=self._actor)
 
     def pause_deployment(self, name: str, reason: str = "") -> Deployment:
         """Stop canary steps and automatic rollback; traffic stays as it is."""
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         return self._deployments().execute(dc.Pause(name=name, reason=reason), actor=self._actor)
 
     def resume_deployment(self, name: str) -> Deployment:
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         return self._deployments().execute(dc.Resume(name=name), actor=self._actor)
 
     def rollback_deployment(self, name: str, reason: str = "") -> Deployment:
         """All traffic back to the baseline; a running plan stops."""
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         command = dc.Rollback(name=name, reason=reason)
         return self._deployments().execute(command, actor=self._actor)
@@ -152,13 +152,13 @@ class DeploymentMethods:
     ) -> Deployment:
         """All traffic to `variant`, which becomes the baseline; `alias` (None: none) moves
         to its model version in the same commit."""
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         command = dc.Promote(name=name, variant=variant, alias=alias, reason=reason)
         return self._deployments().execute(command, actor=self._actor)
 
     def delete_deployment(self, name: str) -> None:
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         self._deployments().execute(dc.DeleteDeployment(name=name), actor=self._actor)
 
@@ -196,7 +196,7 @@ class DeploymentMethods:
     ) -> dp.FeedbackRecorded:
         """An outcome for a served request: a conversion (0/1 or True/False) or, with
         kind="reward", any number."""
-        from ledgerflow.events import deployment_commands as dc
+        from ledgerflow.services.deployments import commands as dc
 
         command = dc.RecordFeedback(
             name=name, request_id=request_id, value=value, metric=metric, kind=kind,

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from ledgerflow.events.deployment_commands import DeploymentCommand
-    from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
     from ledgerflow.events.entities import (
         Experiment,
         FileInfo,
@@ -32,6 +30,8 @@ if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
     from ledgerflow.events.webhook_commands import WebhookCommand
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
+    from ledgerflow.services.deployments.commands import DeploymentCommand
+    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 R = TypeVar("R")
 """What executing a command returns."""
@@ -185,7 +185,7 @@ class WebhooksPort(Protocol):
 
 class DeploymentsPort(Protocol):
     """Managing deployments: the embedded `DeploymentService`, or the gateway's routes.
-    Commands are typed messages (`ledgerflow.events.deployment_commands`): a new one
+    Commands are typed messages (`ledgerflow.services.deployments.commands`): a new one
     needs no change here."""
 
     def execute(self, command: DeploymentCommand[R], *, actor: str) -> R: ...

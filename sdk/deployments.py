@@ -28,7 +28,7 @@ from ledgerflow.events.errors import InvalidInput
 
 if TYPE_CHECKING:
     from ledgerflow.events import deployment_payloads as dp
-    from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
+    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 __all__ = [
     "add_variant",

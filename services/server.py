@@ -99,7 +99,7 @@ def _deployer(backend: Backend) -> Callable[[threading.Event], None]:
     """The deployer loop: guardrails and canary steps from live statistics."""
 
     def run(stop: threading.Event) -> None:
-        from ledgerflow.services.deployer.live import stats_for
+        from ledgerflow.services.analytics.live import stats_for
         from ledgerflow.services.deployer.loop import Deployer
         from ledgerflow.services.deployer.service import DeploymentService
 

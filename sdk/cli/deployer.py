@@ -23,7 +23,7 @@ def deployer(
     a guardrail breach rolls traffic back to the baseline at once, and canary plans advance
     a step when the current one has lasted and served enough. Every decision is an event
     (`ledgerflow deployments show NAME` says why). `ledgerflow server` runs one inside."""
-    from ledgerflow.services.deployer.live import stats_for
+    from ledgerflow.services.analytics.live import stats_for
     from ledgerflow.services.deployer.loop import Deployer
     from ledgerflow.services.deployer.service import DeploymentService
 

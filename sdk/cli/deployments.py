@@ -21,7 +21,7 @@ from ledgerflow.cli.output import JsonFlag
 
 if TYPE_CHECKING:
     from ledgerflow.client import Client
-    from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
+    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 app = typer.Typer(
     help="Deployments: model versions served as an A/B test, with sticky routing, shadows, "

@@ -21,7 +21,7 @@ def traffic_stats(
     snapshot to Redis (LEDGERFLOW_REDIS_URL) every second. Run several to share the
     partitions; set LEDGERFLOW_TRAFFIC_STATS=redis for the deployer and gateways to read
     them. On the embedded default no worker is needed: the statistics fold in process."""
-    from ledgerflow.services.deployer.faust_app import run_stream_stats
+    from ledgerflow.services.analytics.faust_app import run_stream_stats
 
     settings = state(ctx).settings()
     output.note(f"folding traffic of {settings.event_log_url} into {settings.redis_url}")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.channel import seg
 from ledgerflow.remote.commands import RemoteCommands
+from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 ROOT = "/deployments"
 

@@ -1,6 +1,7 @@
-"""The deployer: A/B rollouts of model versions as an event-sourced deployment aggregate.
+"""The deployer: A/B rollouts of model versions over the deployment aggregate
+(`ledgerflow.services.deployments`).
 
-Pure decisions: `decide` and `checks` (commands), `routing`, `stats`, `guardrails` and
-`canary`; the traffic aggregation in `window` (in-process, `traffic`/`live`) and
-`faust_app` (distributed); `service` commits, `loop` watches live traffic and acts.
+`service` commits deployment commands; `loop` watches live traffic statistics
+(`ledgerflow.services.analytics`) and acts on them, by the pure `guardrails` and
+`canary` rules; `routing` assigns requests to variants, stickily and by weight.
 """

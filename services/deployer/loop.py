@@ -17,13 +17,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ledgerflow.events import deployment_commands as dc
-from ledgerflow.events.deployment_entities import Deployment
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.services.analytics.live import StatsSource
 from ledgerflow.services.deployer import canary, guardrails
-from ledgerflow.services.deployer.live import StatsSource
 from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployments import commands as dc
+from ledgerflow.services.deployments.state import Deployment
 
 logger = logging.getLogger("ledgerflow.deployer")
 ACTOR = "deployer"

@@ -12,19 +12,20 @@ import builtins
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from ledgerflow.events import deployment_commands as dc
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events.commands import R
-from ledgerflow.events.deployment_commands import DEFAULT_ALIAS
-from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput, NotFound, Unavailable
 from ledgerflow.events.payloads import Payload
+from ledgerflow.services.analytics import live
+from ledgerflow.services.analytics.live import StatsSource
 from ledgerflow.services.commands import Committer, Handlers
-from ledgerflow.services.deployer import checks, decide, live
-from ledgerflow.services.deployer.checks import check_name
-from ledgerflow.services.deployer.live import StatsSource
+from ledgerflow.services.deployments import checks, decide
+from ledgerflow.services.deployments import commands as dc
+from ledgerflow.services.deployments.checks import check_name
+from ledgerflow.services.deployments.commands import DEFAULT_ALIAS
+from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.projector.registry_queries import RegistryQueries

@@ -2,7 +2,7 @@
 guardrails, promotion and rollback, their history, and feedback on served requests.
 
 The commands' routes are made from the command classes
-(`ledgerflow.events.deployment_commands`, via `command_routes`); the reads are here.
+(`ledgerflow.services.deployments.commands`, via `command_routes`); the reads are here.
 A deployment travels as its folded state (`Deployment.to_dict()`), exactly what the
 model servers route by. Variants, guardrails and plans are passed through to the same
 decisions as embedded mode, so a mistake is refused with the same message and the
@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ledgerflow.events.deployment_commands import DEPLOYMENT_COMMANDS
-from ledgerflow.events.deployment_entities import Deployment
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployments.commands import DEPLOYMENT_COMMANDS
+from ledgerflow.services.deployments.state import Deployment
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import FreshDep
 from ledgerflow.services.gateway.schemas import Out

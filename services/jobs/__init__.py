@@ -1,1 +1,2 @@
-"""Training jobs: commands that record a job's lifecycle as `job.*` events, and the queries."""
+"""Training jobs: the pure decisions on a job's lifecycle (`decide`), the commands that record it
+as `job.*` events (`service`), and the queries."""

@@ -13,8 +13,8 @@ import json
 from sqlalchemy import Connection, delete, insert, select, update
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.deployment_entities import Deployment, InvalidTransition, apply
 from ledgerflow.events.envelope import Event
+from ledgerflow.services.deployments.state import Deployment, InvalidTransition, apply
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENT_HISTORY as H
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENT_VARIANTS as DV
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENTS as D

@@ -7,8 +7,8 @@ import json
 
 from sqlalchemy import Engine, select
 
-from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
 from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENT_HISTORY as H
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENTS as D
 

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.deployment_entities import Deployment, apply
 from ledgerflow.events.envelope import Recorded, now_ms
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound, Unavailable
 from ledgerflow.events.log import Checkpoint, EventLog, Item
+from ledgerflow.services.analytics.traffic import TrafficRecorder
 from ledgerflow.services.deployer import routing
-from ledgerflow.services.deployer.traffic import TrafficRecorder
+from ledgerflow.services.deployments.state import Deployment, apply
 from ledgerflow.services.serving.predictors import Predictor
 from ledgerflow.services.serving.repository import ModelRepository, ServedModel
 from ledgerflow.services.serving.routing_cache import RoutingCache

@@ -23,11 +23,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.deployment_entities import Deployment
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound, Unavailable
-from ledgerflow.services.deployer import checks
 from ledgerflow.services.deployer.routing import FORCE_HEADER
+from ledgerflow.services.deployments import checks
+from ledgerflow.services.deployments.state import Deployment
 from ledgerflow.services.serving import _json
 from ledgerflow.services.serving.deployment import Answer, DeploymentHost, served_name
 from ledgerflow.services.serving.http import REQUEST_ID, json_response, request_id

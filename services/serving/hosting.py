@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ledgerflow.events.log import EventLog
-from ledgerflow.services.deployer.traffic import TrafficRecorder
+from ledgerflow.services.analytics.traffic import TrafficRecorder
 from ledgerflow.services.serving.deployment import DeploymentHost
 from ledgerflow.services.serving.deployment_routes import deployment_routes
 from ledgerflow.services.serving.http import respond

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ledgerflow.events.deployment_entities import Deployment
 from ledgerflow.events.errors import Unavailable
 from ledgerflow.events.log import Checkpoint
+from ledgerflow.services.deployments.state import Deployment
 
 if TYPE_CHECKING:
     import redis

@@ -113,8 +113,8 @@ def _run_replica(
 ) -> None:
     """A replica of one deployment: every variant loaded, requests routed by its events,
     what it served recorded on the log."""
+    from ledgerflow.services.analytics.traffic import TrafficRecorder
     from ledgerflow.services.bootstrap import open_event_log
-    from ledgerflow.services.deployer.traffic import TrafficRecorder
     from ledgerflow.services.serving.deployment import DeploymentHost
     from ledgerflow.services.serving.deployment_routes import deployment_routes
 

@@ -17,8 +17,8 @@ import ledgerflow as lf
 from ledgerflow import _backend
 from ledgerflow.entities import Run
 from ledgerflow.events.bundle_entities import Bundle
-from ledgerflow.events.deployment_entities import DeploymentChange
 from ledgerflow.models import Model
+from ledgerflow.services.deployments.state import DeploymentChange
 from ledgerflow.services.jobs.queries import Job
 from tests.conftest import PYTHON, python_env
 
@@ -437,7 +437,8 @@ def test_a_failed_bundle_is_printed_with_its_reason_among_the_built_ones(
 ) -> None:
     from rich.console import Console
 
-    from ledgerflow.demo_summary import Built, _print_bundles
+    from ledgerflow.demo.results import Built
+    from ledgerflow.demo.summary import _print_bundles
 
     def bundle(target: str, status: str, reason: str | None = None) -> Bundle:
         built = status == "built"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.demo_ab import embedded_backend, run_ab_test
-from ledgerflow.demo_models import REGISTERED_MODEL, Splits, Trained, load_digits
+from ledgerflow.demo.ab import embedded_backend, run_ab_test
+from ledgerflow.demo.models import REGISTERED_MODEL, Splits, Trained, load_digits
 from ledgerflow.pyfunc import PythonModel
 
 

@@ -21,13 +21,13 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.settings import load_settings
 from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.pyfunc import PythonModel
+from ledgerflow.services.analytics.live import FollowedStats, RedisStats, analysis, stats_for
+from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots
+from ledgerflow.services.analytics.traffic import TrafficRecorder
+from ledgerflow.services.analytics.window import TrafficStats
 from ledgerflow.services.bootstrap import Backend, bootstrap
-from ledgerflow.services.deployer.live import FollowedStats, RedisStats, analysis, stats_for
 from ledgerflow.services.deployer.loop import Deployer
 from ledgerflow.services.deployer.service import DeploymentService
-from ledgerflow.services.deployer.snapshots import RedisTrafficSnapshots
-from ledgerflow.services.deployer.traffic import TrafficRecorder
-from ledgerflow.services.deployer.window import TrafficStats
 from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.deployment import DeploymentHost
 from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc

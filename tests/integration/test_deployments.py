@@ -7,14 +7,14 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import func, select
 
-from ledgerflow.events import deployment_commands as dc
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_commands as mc
-from ledgerflow.events.deployment_entities import Deployment, fold
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployments import commands as dc
+from ledgerflow.services.deployments.state import Deployment, fold
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENT_VARIANTS as DV
 from ledgerflow.services.projector.tables import APPLIED_EVENTS, view_tables
 

@@ -12,8 +12,8 @@ import pytest
 
 import ledgerflow as lf
 from ledgerflow.events import model_commands as mc
-from ledgerflow.events.deployment_entities import Deployment, DeploymentChange
 from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 from tests.integration.gateway_fixture import (  # noqa: F401
     GatewayThread,
     gateway,

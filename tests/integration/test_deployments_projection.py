@@ -12,12 +12,12 @@ from sqlalchemy import create_engine, delete
 from sqlalchemy.pool import StaticPool
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.deployment_entities import Deployment, apply, fold
 from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.payloads import Payload
 from ledgerflow.events.sqlite_log import SQLiteEventLog
-from ledgerflow.services.deployer import decide
+from ledgerflow.services.deployments import decide
+from ledgerflow.services.deployments.state import Deployment, apply, fold
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.tables import METADATA

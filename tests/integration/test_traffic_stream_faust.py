@@ -22,9 +22,9 @@ from ledgerflow.events.deployment_payloads import (
 )
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.kafka_log import KafkaEventLog
-from ledgerflow.services.deployer.snapshots import RedisTrafficSnapshots, snapshot_key
-from ledgerflow.services.deployer.stats import VariantStats
-from ledgerflow.services.deployer.window import DeploymentTraffic, TrafficStats
+from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots, snapshot_key
+from ledgerflow.services.analytics.stats import VariantStats
+from ledgerflow.services.analytics.window import DeploymentTraffic, TrafficStats
 from tests.integration import gateway_fixtures, kafka_fixture
 
 kafka_bootstrap = kafka_fixture.kafka_bootstrap
@@ -53,12 +53,12 @@ def _batch(deployment: str, start: int, n: int) -> list[Event]:
 
 
 class Worker:
-    """`python -m ledgerflow.services.deployer.faust_app` as the CLI will start it."""
+    """`python -m ledgerflow.services.analytics.faust_app` as the CLI will start it."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ledgerflow.services.deployer.faust_app"],
+            [sys.executable, "-m", "ledgerflow.services.analytics.faust_app"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

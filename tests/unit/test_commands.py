@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from ledgerflow.events import deployment_commands as dc
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_commands as mc
 from ledgerflow.events import webhook_commands as wc
@@ -16,6 +15,7 @@ from ledgerflow.events.commands import Command
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.commands import call_for
 from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.gateway.command_routes import body_model, operation_name
 from ledgerflow.services.registry.service import RegistryService
 from ledgerflow.services.webhooks.service import WebhookService

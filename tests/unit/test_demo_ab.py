@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ledgerflow.demo_ab import Arm, judge
-from ledgerflow.demo_traffic import Simulator
+from ledgerflow.demo.ab import Arm, judge
+from ledgerflow.demo.traffic import Simulator
 
 ARMS = [Arm("champion", 1, "keras", "ONNX bundle"), Arm("challenger", 2, "pytorch", "ONNX bundle")]
 

@@ -6,9 +6,9 @@ import pytest
 
 from ledgerflow.events.deployment_payloads import CanaryPlan, CanaryStep, Guardrail
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.services.analytics.stats import Outcome, VariantStats
 from ledgerflow.services.deployer.canary import due, weights_for_step
 from ledgerflow.services.deployer.guardrails import evaluate
-from ledgerflow.services.deployer.stats import Outcome, VariantStats
 
 ERRORS = Guardrail(metric="error_rate", threshold=0.05, min_samples=100)
 SLOW = Guardrail(metric="latency_p99_ms", threshold=1.5, relative=True, min_samples=100)

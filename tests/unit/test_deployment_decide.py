@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.deployment_entities import Deployment, apply
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ledgerflow.events.payloads import Payload
-from ledgerflow.services.deployer import decide
+from ledgerflow.services.deployments import decide
+from ledgerflow.services.deployments.state import Deployment, apply
 
 A = {"name": "a", "model": "m", "version": 1, "weight": 90}
 B = {"name": "b", "model": "m", "version": 2, "weight": 10}

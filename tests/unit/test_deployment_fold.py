@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.deployment_entities import (
+from ledgerflow.events.errors import NotFound
+from ledgerflow.services.deployments.state import (
     Deployment,
     InvalidTransition,
     apply,
     fold,
 )
-from ledgerflow.events.errors import NotFound
 
 A = d.VariantSpec(name="a", model="m", version=1, weight=90)
 B = d.VariantSpec(name="b", model="m", version=2, weight=10)

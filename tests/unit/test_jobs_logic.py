@@ -9,8 +9,8 @@ import pytest
 from ledgerflow import fluent
 from ledgerflow.events import job_payloads as j
 from ledgerflow.events.errors import Conflict, InvalidInput, NotFound
+from ledgerflow.services.jobs.decide import decide_cancel, decide_end, tail
 from ledgerflow.services.jobs.queries import Job
-from ledgerflow.services.jobs.service import decide_cancel, decide_end, tail
 from ledgerflow.workers.job_task import failure_reason, settings_env
 from ledgerflow.workers.mlproject import load_project, parse_assignments
 

@@ -10,7 +10,7 @@ import numpy as np
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import Unavailable
-from ledgerflow.services.deployer.traffic import TrafficRecorder
+from ledgerflow.services.analytics.traffic import TrafficRecorder
 from ledgerflow.services.serving.deployment import agree
 
 

@@ -11,8 +11,8 @@ from ledgerflow.events.deployment_payloads import (
     InferenceRecorded,
 )
 from ledgerflow.events.envelope import Event
-from ledgerflow.services.deployer.table_fold import TableFold
-from ledgerflow.services.deployer.window import TrafficStats
+from ledgerflow.services.analytics.table_fold import TableFold
+from ledgerflow.services.analytics.window import TrafficStats
 
 
 def _records(deployment: str, n: int) -> list[bytes]:

@@ -15,7 +15,7 @@ from pydantic import Field, StrictBool, field_validator
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.commands import Answer, Command, Http, R
-from ledgerflow.events.deployment_entities import Deployment
+from ledgerflow.services.deployments.state import Deployment
 
 DEFAULT_ALIAS = "champion"
 """The registry alias a promotion moves unless told otherwise."""

@@ -22,7 +22,7 @@ from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.log import Checkpoint, EventLog, Item
-from ledgerflow.services.deployer.window import TrafficStats
+from ledgerflow.services.analytics.window import TrafficStats
 
 logger = logging.getLogger("ledgerflow.deployer")
 TRAFFIC_TYPES = (d.InferenceRecorded.TYPE, d.FeedbackRecorded.TYPE)

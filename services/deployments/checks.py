@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.deployment_entities import Deployment
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.services.deployments.state import Deployment
 
 MAX_NAME = 128
 MAX_DESCRIPTION = 5000

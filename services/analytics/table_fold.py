@@ -17,7 +17,7 @@ from collections.abc import Collection, MutableMapping
 from ledgerflow.events.codec import decode
 from ledgerflow.events.deployment_payloads import FeedbackRecorded, InferenceRecorded
 from ledgerflow.events.errors import CorruptEvent
-from ledgerflow.services.deployer.window import (
+from ledgerflow.services.analytics.window import (
     DEFAULT_RETENTION_MS,
     DEFAULT_WINDOW_MS,
     EntryKey,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.services.deployer.distributions import norm_ppf, t_ppf, t_two_sided
+from ledgerflow.services.analytics.distributions import norm_ppf, t_ppf, t_two_sided
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ledgerflow.events.deployment_payloads import ERROR_RATE, OutcomeKind
-from ledgerflow.services.deployer.significance import (
+from ledgerflow.services.analytics.significance import (
     TestResult,
     check_alpha,
     check_power,

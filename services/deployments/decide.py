@@ -21,10 +21,9 @@ import math
 from collections.abc import Mapping
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.deployment_entities import Deployment, trip_reason
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ledgerflow.events.payloads import Payload
-from ledgerflow.services.deployer.checks import (
+from ledgerflow.services.deployments.checks import (
     MAX_DESCRIPTION,
     check_guardrails,
     check_key,
@@ -33,6 +32,7 @@ from ledgerflow.services.deployer.checks import (
     check_variant,
     check_variants,
 )
+from ledgerflow.services.deployments.state import Deployment, trip_reason
 
 
 def step_weights(state: Deployment, plan: d.CanaryPlan, step: int) -> dict[str, float]:

@@ -15,9 +15,9 @@ that fails is reported with its reason, not raised. A fresh Python process then 
 framework, and predicts test images. Last, the champion and the challenger are deployed
 as an A/B test with a canary plan and guardrails, served in this process to simulated
 users whose outcomes depend on the answers, and the analysis decides whether a winner is
-promoted (see demo_ab). Everything printed is read back through `Client`, so it has gone
+promoted (see `ab`). Everything printed is read back through `Client`, so it has gone
 through the event log and the views. The frameworks load
-only in the jobs and when the demo runs (see demo_models).
+only in the jobs and when the demo runs (see `models`).
 """
 
 from __future__ import annotations
@@ -31,21 +31,15 @@ import time
 from typing import TYPE_CHECKING
 
 import ledgerflow as lf
-from ledgerflow.demo_ab import embedded_backend, run_ab_test
-from ledgerflow.demo_models import REGISTERED_MODEL  # demo_models imports no framework
-from ledgerflow.demo_summary import (
-    CHAMPION_URI,
-    EXPERIMENT,
-    Built,
-    Served,
-    TrainingJob,
-    print_summary,
-)
+from ledgerflow.demo.ab import embedded_backend, run_ab_test
+from ledgerflow.demo.models import REGISTERED_MODEL  # demo.models imports no framework
+from ledgerflow.demo.results import Built, Served, TrainingJob
+from ledgerflow.demo.summary import CHAMPION_URI, EXPERIMENT, print_summary
 from ledgerflow.events.errors import InvalidInput, LedgerflowError
 
 if TYPE_CHECKING:
-    from ledgerflow.demo_ab import AbTest
-    from ledgerflow.demo_models import Splits, Trained
+    from ledgerflow.demo.ab import AbTest
+    from ledgerflow.demo.models import Splits, Trained
     from ledgerflow.jobs import Job
 
 PARENT_RUN = "compare-cnns"
@@ -101,7 +95,7 @@ def run_demo(epochs: int = 5, tracking_uri: str | None = None) -> None:
     if tracking_uri is not None:
         lf.set_tracking_uri(tracking_uri)
 
-    from ledgerflow import demo_models as dm
+    from ledgerflow.demo import models as dm
 
     started = time.perf_counter()
     splits = dm.load_digits()
@@ -168,7 +162,7 @@ def _train_as_jobs(experiment_id: str, parent_id: str, epochs: int) -> list[Job]
     """Submit both trainings as Ray jobs, each with one CPU (so on two CPUs they train
     side by side), link their runs to the parent, and wait for both. A job that did not
     finish stops the demo with its reason and the end of its output."""
-    from ledgerflow import demo_models as dm
+    from ledgerflow.demo import models as dm
 
     client = lf.Client(lf.get_tracking_uri())
     jobs = []

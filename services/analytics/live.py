@@ -14,15 +14,15 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ledgerflow.events.deployment_entities import Deployment
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import EventLog
 from ledgerflow.events.settings import Settings
-from ledgerflow.services.deployer.stats import VariantStats, analyze
-from ledgerflow.services.deployer.traffic import TrafficFollower
+from ledgerflow.services.analytics.stats import VariantStats, analyze
+from ledgerflow.services.analytics.traffic import TrafficFollower
+from ledgerflow.services.deployments.state import Deployment
 
 if TYPE_CHECKING:
-    from ledgerflow.services.deployer.snapshots import RedisTrafficSnapshots
+    from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots
 
 
 class StatsSource(Protocol):
@@ -98,7 +98,7 @@ def stats_for(settings: Settings, log: EventLog) -> StatsSource:
                 "set LEDGERFLOW_REDIS_URL too",
                 field="LEDGERFLOW_REDIS_URL",
             )
-        from ledgerflow.services.deployer.snapshots import RedisTrafficSnapshots
+        from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots
 
         return RedisStats(RedisTrafficSnapshots.from_url(settings.redis_url))
     return followed(log)

@@ -15,8 +15,8 @@ from ledgerflow.events.deployment_payloads import (
     InferenceRecord,
     InferenceRecorded,
 )
-from ledgerflow.services.deployer.histogram import LatencyHistogram
-from ledgerflow.services.deployer.window import TrafficPayload, TrafficStats
+from ledgerflow.services.analytics.histogram import LatencyHistogram
+from ledgerflow.services.analytics.window import TrafficPayload, TrafficStats
 
 
 def _inference(dep: str, *records: InferenceRecord) -> InferenceRecorded:

@@ -1,5 +1,5 @@
 """The deployment aggregate: its state, and the pure fold that builds it from
-`deployment.*` events.
+`deployment.*` events (the decisions that produce them are `decide`, beside it).
 
 Every model-server replica routes from this fold, the projector stores it as the
 deployments view, and the deployer decides from it, so all three agree: the fold is

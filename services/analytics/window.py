@@ -34,8 +34,8 @@ from typing import Any
 
 from ledgerflow.events.deployment_payloads import FeedbackRecorded, InferenceRecorded
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.services.deployer.histogram import LatencyHistogram
-from ledgerflow.services.deployer.stats import Outcome, VariantStats
+from ledgerflow.services.analytics.histogram import LatencyHistogram
+from ledgerflow.services.analytics.stats import Outcome, VariantStats
 
 DEFAULT_WINDOW_MS = 1_000
 DEFAULT_RETENTION_MS = 3_600_000

@@ -5,7 +5,7 @@ challenger as a canary candidate, with guardrails), serves it in this process wi
 same `DeploymentHost` a model-server replica runs, and sends simulated traffic:
 users (sticky keys `user-N`) each ask for one test image to be read, and a user
 converts with a probability that depends only on whether the answer was right (see
-demo_traffic). Conversions go back as feedback joined by request id. Between rounds the
+`traffic`). Conversions go back as feedback joined by request id. Between rounds the
 recorder flushes and the deployer ticks, so the canary advances (or a guardrail rolls it
 back) on the live statistics, exactly as `ledgerflow deployer` would. At the end the
 analysis decides: a variant significantly better than the other is promoted (the
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import ledgerflow as lf
-from ledgerflow.demo_models import REGISTERED_MODEL
-from ledgerflow.demo_traffic import (
+from ledgerflow.demo.models import REGISTERED_MODEL
+from ledgerflow.demo.traffic import (
     CONVERSION_IF_RIGHT,
     CONVERSION_IF_WRONG,
     USERS,
@@ -38,8 +38,8 @@ from ledgerflow.events.errors import LedgerflowError, NotFound, Unavailable
 if TYPE_CHECKING:
     import numpy as np
 
-    from ledgerflow.demo_models import Splits, Trained
-    from ledgerflow.demo_summary import Built
+    from ledgerflow.demo.models import Splits, Trained
+    from ledgerflow.demo.results import Built
     from ledgerflow.services.bootstrap import Backend
     from ledgerflow.services.deployer.loop import Deployer
     from ledgerflow.services.serving.deployment import DeploymentHost
@@ -77,7 +77,7 @@ class Arm:
 @dataclass
 class AbTest:
     """What the A/B test did, for the summary: the arms, each deployer action as it
-    happened, the final analysis (see `ledgerflow.services.deployer.live.analysis`) and
+    happened, the final analysis (see `ledgerflow.services.analytics.live.analysis`) and
     what was decided from it."""
 
     deployment: str
@@ -122,7 +122,7 @@ def run_ab_test(
     (see the module docstring). Each arm serves its version's ONNX bundle when one was
     built (ONNX Runtime answers in well under a millisecond), else the registered version
     itself."""
-    from ledgerflow.services.deployer.live import FollowedStats, analysis
+    from ledgerflow.services.analytics.live import FollowedStats, analysis
     from ledgerflow.services.deployer.loop import Deployer
     from ledgerflow.services.deployer.service import DeploymentService
 
@@ -210,7 +210,7 @@ async def _serve(
 ) -> None:
     """Host the deployment, then send the rounds of traffic and feedback, ticking the
     deployer after each; stop early if a guardrail rolls the canary back."""
-    from ledgerflow.services.deployer.traffic import TrafficRecorder
+    from ledgerflow.services.analytics.traffic import TrafficRecorder
     from ledgerflow.services.serving.deployment import DeploymentHost
     from ledgerflow.services.serving.repository import ModelRepository
 
@@ -257,7 +257,7 @@ def _send_feedback(
     variant that served it exactly as a replica's `POST /deployments/{name}/feedback`
     does, appended as one batch per round."""
     from ledgerflow.events.envelope import Event
-    from ledgerflow.services.deployer import checks
+    from ledgerflow.services.deployments import checks
 
     state = host.deployment(DEPLOYMENT)
     events = [

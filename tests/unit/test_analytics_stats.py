@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from scipy import special, stats
 
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.services.deployer import distributions as d
-from ledgerflow.services.deployer.stats import (
+from ledgerflow.services.analytics import distributions as d
+from ledgerflow.services.analytics.stats import (
     MIN_OBSERVATIONS,
     Outcome,
     VariantStats,

@@ -1,85 +1,29 @@
 """What `ledgerflow demo` prints at the end: runs, jobs, versions, bundles, predictions,
-and the A/B test (printed by demo_ab).
+and the A/B test (printed by `ab`).
 
-Kept apart from the demo's steps (demo.py) so each reads on its own; everything shown
-is read back through `Client` except what the fresh process answered.
+Kept apart from the demo's steps (`main`) so each reads on its own; everything shown
+is read back through `Client` except what the fresh process answered (the steps'
+records are in `results`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import ledgerflow as lf
-from ledgerflow.demo_models import REGISTERED_MODEL
+from ledgerflow.demo.ab import AbTest, print_ab_test
+from ledgerflow.demo.models import REGISTERED_MODEL
 
 if TYPE_CHECKING:
     from ledgerflow.client import Client
-    from ledgerflow.demo_ab import AbTest
-    from ledgerflow.demo_models import Trained
-    from ledgerflow.events.bundle_entities import Bundle
+    from ledgerflow.demo.results import Built, Served, TrainingJob
     from ledgerflow.events.settings import Settings
 
 EXPERIMENT = "ledgerflow-demo-digits"
 CHAMPION_URI = f"models:/{REGISTERED_MODEL}@champion"
 SHOWN_PREDICTIONS = 12
-
-
-@dataclass(frozen=True)
-class Served:
-    """What the fresh process predicted for the test images, and how long it took."""
-
-    loader_module: str
-    run_id: str
-    predictions: list[int]
-    labels: list[int]
-    seconds: float
-
-    @property
-    def accuracy(self) -> float:
-        return sum(p == y for p, y in zip(self.predictions, self.labels, strict=True)) / len(
-            self.labels
-        )
-
-
-@dataclass(frozen=True)
-class TrainingJob:
-    """One training job as it ended, with the candidate its run became."""
-
-    job_id: str
-    name: str
-    status: str
-    run_id: str
-    runtime: str
-    log_tail: list[str]
-    trained: Trained
-
-
-@dataclass(frozen=True)
-class Built:
-    """One bundle the demo asked for: `bundle` is None when the build itself raised, with
-    `error` saying why."""
-
-    version: int
-    framework: str
-    target: str
-    bundle: Bundle | None
-    error: str | None = None
-
-    @property
-    def status(self) -> str:
-        return self.bundle.status if self.bundle is not None else "failed"
-
-    @property
-    def built(self) -> Bundle | None:
-        """The bundle when it was built, else None."""
-        return self.bundle if self.bundle is not None and self.bundle.status == "built" else None
-
-    @property
-    def reason(self) -> str | None:
-        return self.bundle.reason if self.bundle is not None else self.error
 
 
 def _where(settings: Settings) -> str:
@@ -187,8 +131,6 @@ def print_summary(
     if isinstance(ab, str):  # why there is none
         console.print(f"\n[bold]A/B test[/] {ab}", highlight=False, soft_wrap=True)
     else:
-        from ledgerflow.demo_ab import print_ab_test
-
         print_ab_test(console, ab)
 
     settings = load_settings(tracking_uri=lf.get_tracking_uri())
