@@ -40,15 +40,25 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from ledgerflow.events.errors import InvalidInput
 
 R = TypeVar("R")
 Method = Literal["POST", "PUT", "PATCH", "DELETE"]
+
+
+def _text(value: object) -> object:
+    return value if isinstance(value, str) else str(value)
+
+
+AsText = Annotated[str, BeforeValidator(_text, json_schema_input_type=Any)]
+"""A tag value: any value, kept as its text (`str(value)`), as tags are stored; made text
+where the command is built, so every mode stores the same text for a number or a date."""
+Tags = dict[str, AsText] | None
 
 
 def dotted(loc: Sequence[int | str]) -> str:

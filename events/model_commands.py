@@ -13,7 +13,7 @@ from typing import Any, Generic
 
 from pydantic import Field
 
-from ledgerflow.events.commands import Answer, Command, Http, Out, R
+from ledgerflow.events.commands import Answer, AsText, Command, Http, Out, R, Tags
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
 
 _MODELS = "/registered-models"
@@ -97,7 +97,7 @@ class _VersionCommand(ModelCommand[R], Generic[R]):
 class CreateRegisteredModel(ModelCommand[RegisteredModel]):
     HTTP = Http("POST", _MODELS, "Create a registered model", 201)
     ANSWER = MODEL
-    tags: dict[str, Any] | None = None
+    tags: Tags = None
     description: str | None = None
 
 
@@ -120,7 +120,7 @@ class DeleteRegisteredModel(ModelCommand[None]):
 class SetRegisteredModelTag(ModelCommand[None]):
     HTTP = Http("PUT", _MODEL + "/tags", "Set a registered model tag", 204)
     key: str
-    value: Any
+    value: AsText
 
 
 class DeleteRegisteredModelTag(ModelCommand[None]):
@@ -134,7 +134,7 @@ class CreateModelVersion(ModelCommand[ModelVersion]):
     ANSWER = VERSION
     source: str
     run_id: str | None = None
-    tags: dict[str, Any] | None = None
+    tags: Tags = None
     description: str | None = None
     user_id: str = ""
 
@@ -152,7 +152,7 @@ class RegisterModel(ModelCommand[ModelVersion]):
     ANSWER = VERSION
     model_uri: str = Field(description="runs:/<run_id>/<path>, or where the files are")
     name: str
-    tags: dict[str, Any] | None = None
+    tags: Tags = None
     user_id: str = ""
 
 
@@ -169,7 +169,7 @@ class DeleteModelVersion(_VersionCommand[None]):
 class SetModelVersionTag(_VersionCommand[None]):
     HTTP = Http("PUT", _VERSION + "/tags", "Set a model version tag", 204)
     key: str
-    value: Any
+    value: AsText
 
 
 class DeleteModelVersionTag(_VersionCommand[None]):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerflow.events.commands import Out as Out
 from ledgerflow.events.entities import Experiment, FileInfo, Metric, Run, RunInfo
+from ledgerflow.events.tracking_commands import ExperimentId as ExperimentId
 from ledgerflow.events.webhook_commands import WebhookCreatedOut as WebhookCreatedOut
 from ledgerflow.events.webhook_commands import WebhookOut as WebhookOut
 from ledgerflow.events.webhook_entities import WebhookDelivery
@@ -42,17 +43,6 @@ class Health(BaseModel):
 
 
 # experiments -----------------------------------------------------------------------------
-class ExperimentIn(Body):
-    name: str
-    artifact_location: str | None = None
-    tags: dict[str, Any] | None = None
-    experiment_id: str | None = Field(None, description="choose the id instead of a random one")
-
-
-class ExperimentId(Out):
-    experiment_id: str
-
-
 class ExperimentOut(Out):
     experiment_id: str
     name: str
@@ -64,15 +54,6 @@ class ExperimentOut(Out):
 
     def entity(self) -> Experiment:
         return Experiment(**self.model_dump())
-
-
-class ExperimentPatch(Body):
-    name: str = Field(description="the new name")
-
-
-class TagIn(Body):
-    key: str
-    value: Any
 
 
 # runs ------------------------------------------------------------------------------------

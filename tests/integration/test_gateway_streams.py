@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from ledgerflow.events import model_commands as mc
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
@@ -31,7 +32,7 @@ def gateway(backend: Backend) -> Iterator[Gateway]:
 
 
 def write_history(backend: Backend) -> tuple[str, str]:
-    exp = backend.tracking.create_experiment("streams", actor="t")
+    exp = backend.tracking.execute(tc.CreateExperiment(name="streams"), actor="t")
     run = backend.tracking.create_run(exp, user_id="u", actor="t")
     backend.tracking.log_metrics(run.run_id, [("loss", 1.0, 0, 0)], actor="t")
     return exp, run.run_id

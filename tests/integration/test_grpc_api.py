@@ -12,6 +12,7 @@ import pytest
 
 from ledgerflow.events import model_commands as mc
 from ledgerflow.events import payloads as p
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.codec import encode
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import (
@@ -263,7 +264,7 @@ def test_a_gateway_caps_its_grpc_subscriptions_instead_of_starving_its_reads(bac
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     stub = pb_grpc.LedgerflowStub(channel)
     try:
-        backend.tracking.create_experiment("x", actor="t")
+        backend.tracking.execute(tc.CreateExperiment(name="x"), actor="t")
         first = stub.Subscribe(pb.SubscribeRequest(), timeout=30)
         assert next(iter(first)).type == "experiment.created"
         with pytest.raises(grpc.RpcError) as err:

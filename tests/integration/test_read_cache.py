@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from ledgerflow.events import model_commands as mc
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.log import Item
 from ledgerflow.events.settings import load_settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
@@ -48,7 +49,7 @@ def cache(backend: Backend, hub: Hub) -> Iterator[ReadCache]:
 
 
 def new_run(backend: Backend, name: str = "cache") -> tuple[str, str]:
-    exp = backend.tracking.create_experiment(name, actor="t")
+    exp = backend.tracking.execute(tc.CreateExperiment(name=name), actor="t")
     run = backend.tracking.create_run(exp, user_id="u", actor="t")
     backend.tracking.log_metrics(run.run_id, [("acc", 0.5, 0, 0)], actor="t")
     return exp, run.run_id
@@ -100,7 +101,7 @@ def test_deleting_an_experiment_invalidates_its_runs(backend: Backend, cache: Re
     queries = cache.queries()
     wait_until(cache.fresh, what="the invalidator to catch up")
     assert queries.get_run(run).info.lifecycle_stage == "active"
-    backend.tracking.delete_experiment(exp, actor="t")
+    backend.tracking.execute(tc.DeleteExperiment(experiment_id=exp), actor="t")
     wait_until(lambda: cache.stats.dropped >= 1, what="the invalidation")
     wait_until(cache.fresh, what="the invalidator to catch up")
     assert queries.get_run(run).info.lifecycle_stage == "deleted"

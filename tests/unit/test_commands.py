@@ -10,6 +10,7 @@ import pytest
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_commands as mc
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events import webhook_commands as wc
 from ledgerflow.events.commands import Command
 from ledgerflow.events.errors import InvalidInput
@@ -18,12 +19,14 @@ from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.gateway.command_routes import body_model, operation_name
 from ledgerflow.services.registry.service import RegistryService
+from ledgerflow.services.tracking.service import TrackingService
 from ledgerflow.services.webhooks.service import WebhookService
 
 DOMAINS: list[tuple[tuple[type[Command[Any]], ...], Any]] = [
     (dc.DEPLOYMENT_COMMANDS, DeploymentService.handlers),
     (wc.WEBHOOK_COMMANDS, WebhookService.handlers),
     (mc.MODEL_COMMANDS, RegistryService.handlers),
+    (tc.TRACKING_COMMANDS, TrackingService.handlers),
 ]
 ALL = [c for commands, _ in DOMAINS for c in commands]
 
@@ -119,3 +122,19 @@ def test_a_registry_command_fills_its_path_from_its_fields():
     call = call_for(mc.RegisterModel(model_uri="runs:/r/model", name="clf"))
     assert call.path == "/model-versions/register" and call.json is not None
     assert call.json["name"] == "clf"
+
+
+def test_tag_values_are_made_text_where_the_command_is_built():
+    import datetime
+
+    when = datetime.date(2024, 5, 1)
+    tag = tc.SetExperimentTag(experiment_id="1", key="k", value=when)
+    assert tag.value == str(when) and call_for(tag).json == {"key": "k", "value": "2024-05-01"}
+    created = mc.CreateRegisteredModel(name="m", tags={"n": 5, "f": 0.5})
+    assert created.tags == {"n": "5", "f": "0.5"}
+    assert call_for(tc.DeleteTag(run_id="r", key="k")).params == {"key": "k"}
+
+
+def test_creating_an_experiment_answers_its_id():
+    answer = tc.CreateExperiment.ANSWER
+    assert answer.decode(answer.encode("42").model_dump()) == "42"
