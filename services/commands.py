@@ -1,9 +1,9 @@
 """Executing commands: which handler takes a command (`Handlers`), and appending its
 events and waiting until they are projected (read-your-writes, `Committer`).
 
-The commands themselves are typed models declared beside their events
-(`ledgerflow.events.commands`); a service declares one handler per command class and
-one `execute(command, *, actor)` that dispatches through its `Handlers`.
+The commands themselves are typed models (see `ledgerflow.events.commands`); a service
+declares one handler per command class and one `execute(command, *, actor)` that
+dispatches through its `Handlers`, so a new command needs no new port method.
 """
 
 from __future__ import annotations
