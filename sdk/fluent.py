@@ -458,11 +458,7 @@ def register_model(
 ) -> ModelVersion:
     """Register the model at `model_uri` (runs:/<run_id>/<path>, a path, ...) as the next
     version of `name`, creating the registered model if needed; returns that version."""
-    c = _client()
-    c._backend.refresh()
-    return c._backend.registry.register_model(
-        model_uri, name, tags, actor=c._actor, user_id=c._user()
-    )
+    return _client()._register_model(model_uri, name, tags)
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 import ledgerflow as lf
+from ledgerflow.events import model_commands as mc
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 from tests.integration.gateway_fixture import GatewayThread
@@ -107,9 +108,10 @@ def test_the_rest_routes_answer_with_statuses_and_named_fields(
     with httpx.Client(base_url=api, headers={"X-Ledgerflow-Actor": "user:rest"}) as http:
         backend = gateway.backend
         assert backend is not None
-        backend.registry.create_registered_model("m2", actor="t")
+        backend.registry.execute(mc.CreateRegisteredModel(name="m2"), actor="t")
         for _ in range(2):
-            backend.registry.create_model_version("m2", "file:///tmp/x", actor="t")
+            version = mc.CreateModelVersion(name="m2", source="file:///tmp/x")
+            backend.registry.execute(version, actor="t")
         v = [{"name": "a", "model": "m2", "version": 1, "weight": 1},
              {"name": "b", "model": "m2", "version": 2}]  # fmt: skip
 

@@ -255,6 +255,7 @@ def test_eight_processes_registering_at_once_get_versions_one_to_eight(tmp_path)
 
 def test_a_registration_that_is_never_projected_times_out_with_a_clear_error(backend):
     """A projector that has stopped (here: one that never applies anything)."""
+    from ledgerflow.events import model_commands as mc
     from ledgerflow.events.errors import Timeout
     from ledgerflow.services.commands import Committer
     from ledgerflow.services.projector.projector import Projector
@@ -269,4 +270,4 @@ def test_a_registration_that_is_never_projected_times_out_with_a_clear_error(bac
         Committer(backend.log, stopped, timeout=0.3), backend.registry.queries, backend.queries
     )
     with pytest.raises(Timeout, match="not projected within .*is the projector running"):
-        registry.create_registered_model("slow", actor="t")
+        registry.execute(mc.CreateRegisteredModel(name="slow"), actor="t")

@@ -13,6 +13,7 @@ import pytest
 import ledgerflow as lf
 from ledgerflow import _backend
 from ledgerflow.events import payloads as p
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import Conflict, InvalidInput, NotFound, Unavailable
 from ledgerflow.events.settings import load_settings
@@ -155,7 +156,9 @@ def test_logging_carries_on_into_the_spool_while_the_gateway_is_down(data_dir, s
     g = GatewayThread(load_settings(tracking_uri=str(data_dir))).start()
     backend = RemoteBackend(load_settings(tracking_uri=g.url), exit_wait_s=1)
     t = backend.tracking
-    rid = t.create_run(t.create_experiment("down", actor="u:t"), user_id="u", actor="u:t").run_id
+    rid = t.create_run(
+        t.execute(tc.CreateExperiment(name="down"), actor="u:t"), user_id="u", actor="u:t"
+    ).run_id
     g.stop()
     slowest = 0.0
     for i in range(100):
@@ -273,7 +276,9 @@ def test_a_spool_folder_that_cannot_be_written_is_unavailable_naming_the_setting
     monkeypatch.setenv("LEDGERFLOW_SPOOL_DIR", str(blocker / "spool"))
     backend = RemoteBackend(load_settings(tracking_uri=gateway.url), exit_wait_s=1)
     t = backend.tracking
-    rid = t.create_run(t.create_experiment("nospool", actor="a"), user_id="u", actor="a").run_id
+    rid = t.create_run(
+        t.execute(tc.CreateExperiment(name="nospool"), actor="a"), user_id="u", actor="a"
+    ).run_id
     with pytest.raises(Unavailable, match="LEDGERFLOW_SPOOL_DIR"):
         t.log_params(rid, {"a": 1}, actor="a")
     backend.close()
