@@ -213,6 +213,13 @@ class DeploymentHost:
         self._loaded[key] = spec
         await served.warm()
 
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait (up to `timeout` seconds) for the shadow copies under way to be answered and
+        recorded, e.g. before a graceful stop, which cancels the ones still running."""
+        pending = set(self._shadow_tasks)
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
     async def stop(self) -> None:
         self._stop.set()
         for task in [*self._reconciling.values(), *self._shadow_tasks]:

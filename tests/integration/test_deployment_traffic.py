@@ -98,7 +98,7 @@ def serve(backend: Backend, name: str, body: Any) -> Any:
         try:
             return await body(host)
         finally:
-            await asyncio.sleep(0.05)  # let shadow copies finish
+            await host.settle()  # every shadow copy answered and recorded
             await host.stop()
             recorder.close()
             await host.repository.close()
