@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledgerflow._version import __version__ as __version__
 from ledgerflow.fluent import (
     ActiveRun,
     active_run,
@@ -44,8 +45,6 @@ from ledgerflow.fluent import (
     start_run,
 )
 from ledgerflow.queries import search_runs, subscribe
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "Client": ("ledgerflow.client", "Client"),

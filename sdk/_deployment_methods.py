@@ -1,8 +1,9 @@
 """Deployment methods of `lf.Client`: A/B tests of model versions, their traffic, canary
 plans, guardrails, promotion and rollback, and feedback on served requests.
 
-Embedded, they run the `DeploymentService` next to the log; against a gateway URL,
-its `/api/v1/deployments` routes, with the same answers and the same errors.
+Each method builds its typed command (`ledgerflow.services.deployments.commands`) and
+executes it: embedded, on the `DeploymentService` next to the log; against a gateway
+URL, over its `/api/v1/deployments` routes, with the same answers and the same errors.
 """
 
 from __future__ import annotations
@@ -52,10 +53,13 @@ class DeploymentMethods:
         bundle_id?, weight?, shadow?}`; the baseline (default: the first non-shadow
         variant) is what others are compared with and what rollback returns to. With a
         canary `plan`, traffic starts at its first step. See docs/deployments.md."""
-        return self._deployments().create(
-            name, variants, baseline, description=description, key_header=key_header,
-            key_field=key_field, guardrails=guardrails, plan=plan, actor=self._actor,
+        from ledgerflow.services.deployments import commands as dc
+
+        command = dc.CreateDeployment(
+            name=name, variants=variants, baseline=baseline, description=description,
+            key_header=key_header, key_field=key_field, guardrails=guardrails, plan=plan,
         )  # fmt: skip
+        return self._deployments().execute(command, actor=self._actor)
 
     def get_deployment(self, name: str) -> Deployment:
         return self._deployments(refresh=True).get(name)
@@ -66,49 +70,75 @@ class DeploymentMethods:
     def add_deployment_variant(
         self, name: str, variant: dp.VariantSpec | Mapping[str, object]
     ) -> Deployment:
-        return self._deployments().add_variant(name, variant, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        command = dc.AddVariant(name=name, variant=variant)
+        return self._deployments().execute(command, actor=self._actor)
 
     def remove_deployment_variant(self, name: str, variant: str, reason: str = "") -> Deployment:
-        return self._deployments().remove_variant(name, variant, reason, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        command = dc.RemoveVariant(name=name, variant=variant, reason=reason)
+        return self._deployments().execute(command, actor=self._actor)
 
     def set_deployment_traffic(
         self, name: str, weights: Mapping[str, float], reason: str = ""
     ) -> Deployment:
         """The whole split (`{"a": 90, "b": 10}`): arms not named get 0. Setting traffic by
         hand ends a running canary plan."""
-        return self._deployments().set_traffic(name, weights, reason, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        command = dc.SetTraffic(name=name, weights=weights, reason=reason)
+        return self._deployments().execute(command, actor=self._actor)
 
     def set_deployment_plan(
         self, name: str, plan: dp.CanaryPlan | Mapping[str, object] | None
     ) -> Deployment:
         """Start a canary plan at its first step (None stops the running one)."""
-        return self._deployments().set_plan(name, plan, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        return self._deployments().execute(dc.SetPlan(name=name, plan=plan), actor=self._actor)
 
     def set_deployment_guardrails(
         self, name: str, guardrails: Sequence[dp.Guardrail | Mapping[str, object]]
     ) -> Deployment:
-        return self._deployments().set_guardrails(name, guardrails, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        command = dc.SetGuardrails(name=name, guardrails=guardrails)
+        return self._deployments().execute(command, actor=self._actor)
 
     def pause_deployment(self, name: str, reason: str = "") -> Deployment:
         """Stop canary steps and automatic rollback; traffic stays as it is."""
-        return self._deployments().pause(name, reason, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        return self._deployments().execute(dc.Pause(name=name, reason=reason), actor=self._actor)
 
     def resume_deployment(self, name: str) -> Deployment:
-        return self._deployments().resume(name, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        return self._deployments().execute(dc.Resume(name=name), actor=self._actor)
 
     def rollback_deployment(self, name: str, reason: str = "") -> Deployment:
         """All traffic back to the baseline; a running plan stops."""
-        return self._deployments().rollback(name, reason, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        command = dc.Rollback(name=name, reason=reason)
+        return self._deployments().execute(command, actor=self._actor)
 
     def promote_deployment(
         self, name: str, variant: str, alias: str | None = "champion", reason: str = ""
     ) -> Deployment:
         """All traffic to `variant`, which becomes the baseline; `alias` (None: none) moves
         to its model version in the same commit."""
-        return self._deployments().promote(name, variant, alias, reason, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        command = dc.Promote(name=name, variant=variant, alias=alias, reason=reason)
+        return self._deployments().execute(command, actor=self._actor)
 
     def delete_deployment(self, name: str) -> None:
-        self._deployments().delete(name, actor=self._actor)
+        from ledgerflow.services.deployments import commands as dc
+
+        self._deployments().execute(dc.DeleteDeployment(name=name), actor=self._actor)
 
     def get_deployment_history(self, name: str, max_results: int = 100) -> list[DeploymentChange]:
         """The deployment's latest events, oldest first: why traffic moved."""
@@ -144,6 +174,10 @@ class DeploymentMethods:
     ) -> dp.FeedbackRecorded:
         """An outcome for a served request: a conversion (0/1 or True/False) or, with
         kind="reward", any number."""
-        return self._deployments().record_feedback(
-            name, request_id, value, metric, kind, variant, actor=self._actor
-        )
+        from ledgerflow.services.deployments import commands as dc
+
+        command = dc.RecordFeedback(
+            name=name, request_id=request_id, value=value, metric=metric, kind=kind,
+            variant=variant,
+        )  # fmt: skip
+        return self._deployments().execute(command, actor=self._actor)

@@ -14,10 +14,9 @@ import builtins
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from ledgerflow.events import deployment_payloads as dp
     from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.entities import (
         Experiment,
@@ -30,31 +29,27 @@ if TYPE_CHECKING:
         RunInfo,
     )
     from ledgerflow.events.log import After, Checkpoint, Item
+    from ledgerflow.events.model_commands import ModelCommand
     from ledgerflow.events.settings import Settings
+    from ledgerflow.events.tracking_commands import TrackingCommand
+    from ledgerflow.events.webhook_commands import WebhookCommand
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
     from ledgerflow.services.bootstrap import Backend
+    from ledgerflow.services.deployments.commands import DeploymentCommand
     from ledgerflow.services.deployments.state import Deployment, DeploymentChange
     from ledgerflow.services.jobs.queries import Job
 
+R = TypeVar("R")
+"""What executing a command returns."""
+
 
 class TrackingPort(Protocol):
-    def create_experiment(
-        self,
-        name: str,
-        artifact_location: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        *,
-        actor: str,
-        experiment_id: str | None = None,
-    ) -> str: ...
+    """Experiment commands and runs' lifecycle commands are typed messages
+    (`ledgerflow.events.tracking_commands`); logging keeps its methods (the hot path)."""
+
+    def execute(self, command: TrackingCommand[R], *, actor: str) -> R: ...
     def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment: ...
     def default_experiment(self, *, actor: str) -> Experiment: ...
-    def rename_experiment(self, experiment_id: str, new_name: str, *, actor: str) -> None: ...
-    def delete_experiment(self, experiment_id: str, *, actor: str) -> None: ...
-    def restore_experiment(self, experiment_id: str, *, actor: str) -> None: ...
-    def set_experiment_tag(
-        self, experiment_id: str, key: str, value: Any, *, actor: str
-    ) -> None: ...
     def create_run(
         self,
         experiment_id: str,
@@ -82,12 +77,9 @@ class TrackingPort(Protocol):
         self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
     ) -> None: ...
     def set_tags(self, run_id: str, tags: Mapping[str, Any], *, actor: str) -> None: ...
-    def delete_tag(self, run_id: str, key: str, *, actor: str) -> None: ...
     def finish_run(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str
     ) -> None: ...
-    def delete_run(self, run_id: str, *, actor: str) -> None: ...
-    def restore_run(self, run_id: str, *, actor: str) -> None: ...
     def log_artifact_files(
         self, run_id: str, files: Sequence[tuple[Path, str]], *, actor: str
     ) -> None: ...
@@ -105,8 +97,8 @@ class QueriesPort(Protocol):
         self,
         view_type: str | int = "ACTIVE_ONLY",
         max_results: int = 1000,
-        name_like: str | None = None,
-        order_by_name: bool = False,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> list[Experiment]: ...
     def find_run_info(self, run_id: str) -> RunInfo | None: ...
     def get_run_info(self, run_id: str) -> RunInfo: ...
@@ -151,68 +143,11 @@ class RegistryQueriesPort(Protocol):
 
 
 class RegistryPort(Protocol):
+    """Registry commands are typed messages (`ledgerflow.events.model_commands`)."""
+
     @property
     def queries(self) -> RegistryQueriesPort: ...
-    def create_registered_model(
-        self,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        *,
-        actor: str,
-    ) -> RegisteredModel: ...
-    def rename_registered_model(
-        self, name: str, new_name: str, *, actor: str
-    ) -> RegisteredModel: ...
-    def update_registered_model(
-        self, name: str, description: str, *, actor: str
-    ) -> RegisteredModel: ...
-    def delete_registered_model(self, name: str, *, actor: str) -> None: ...
-    def set_registered_model_tag(self, name: str, key: str, value: Any, *, actor: str) -> None: ...
-    def delete_registered_model_tag(self, name: str, key: str, *, actor: str) -> None: ...
-    def create_model_version(
-        self,
-        name: str,
-        source: str,
-        run_id: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        *,
-        actor: str,
-        user_id: str = "",
-    ) -> ModelVersion: ...
-    def register_model(
-        self,
-        model_uri: str,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        *,
-        actor: str,
-        user_id: str = "",
-    ) -> ModelVersion: ...
-    def update_model_version(
-        self, name: str, version: Any, description: str, *, actor: str
-    ) -> ModelVersion: ...
-    def delete_model_version(self, name: str, version: Any, *, actor: str) -> None: ...
-    def set_model_version_tag(
-        self, name: str, version: Any, key: str, value: Any, *, actor: str
-    ) -> None: ...
-    def delete_model_version_tag(
-        self, name: str, version: Any, key: str, *, actor: str
-    ) -> None: ...
-    def transition_model_version_stage(
-        self,
-        name: str,
-        version: Any,
-        stage: str,
-        archive_existing_versions: bool = False,
-        *,
-        actor: str,
-    ) -> ModelVersion: ...
-    def set_registered_model_alias(
-        self, name: str, alias: str, version: Any, *, actor: str
-    ) -> None: ...
-    def delete_registered_model_alias(self, name: str, alias: str, *, actor: str) -> None: ...
+    def execute(self, command: ModelCommand[R], *, actor: str) -> R: ...
     def resolve_models_uri(self, uri: str) -> ModelVersion: ...
 
 
@@ -231,85 +166,21 @@ class SubscribePort(Protocol):
 
 
 class WebhooksPort(Protocol):
-    """Managing webhooks: the embedded `WebhookService`, or the gateway's routes."""
+    """Managing webhooks: the embedded `WebhookService`, or the gateway's routes. Commands
+    are typed messages (`ledgerflow.events.webhook_commands`)."""
 
-    def create_webhook(
-        self,
-        name: str,
-        url: str,
-        events: Sequence[str],
-        secret: str | None = None,
-        description: str | None = None,
-        *,
-        from_start: bool = False,
-        actor: str,
-    ) -> Webhook: ...
-    def update_webhook(
-        self,
-        name: str,
-        *,
-        url: str | None = None,
-        events: Sequence[str] | None = None,
-        secret: str | None = None,
-        description: str | None = None,
-        active: bool | None = None,
-        actor: str,
-    ) -> Webhook: ...
-    def delete_webhook(self, name: str, *, actor: str) -> None: ...
+    def execute(self, command: WebhookCommand[R], *, actor: str) -> R: ...
     def list_webhooks(self) -> list[Webhook]: ...
     def get_webhook(self, name: str) -> Webhook: ...
     def list_deliveries(self, name: str, limit: int = 100) -> list[WebhookDelivery]: ...
 
 
 class DeploymentsPort(Protocol):
-    """Managing deployments: the embedded `DeploymentService`, or the gateway's routes."""
+    """Managing deployments: the embedded `DeploymentService`, or the gateway's routes.
+    Commands are typed messages (`ledgerflow.services.deployments.commands`): a new one
+    needs no change here."""
 
-    def create(
-        self,
-        name: str,
-        variants: Sequence[dp.VariantSpec | Mapping[str, object]],
-        baseline: str | None = None,
-        *,
-        description: str = "",
-        key_header: str = "X-Ledgerflow-Key",
-        key_field: str | None = None,
-        guardrails: Sequence[dp.Guardrail | Mapping[str, object]] = (),
-        plan: dp.CanaryPlan | Mapping[str, object] | None = None,
-        actor: str,
-    ) -> Deployment: ...
-    def add_variant(
-        self, name: str, variant: dp.VariantSpec | Mapping[str, object], *, actor: str
-    ) -> Deployment: ...
-    def remove_variant(
-        self, name: str, variant: str, reason: str = "", *, actor: str
-    ) -> Deployment: ...
-    def set_traffic(
-        self, name: str, weights: Mapping[str, float], reason: str = "", *, actor: str
-    ) -> Deployment: ...
-    def set_plan(
-        self, name: str, plan: dp.CanaryPlan | Mapping[str, object] | None, *, actor: str
-    ) -> Deployment: ...
-    def set_guardrails(
-        self, name: str, guardrails: Sequence[dp.Guardrail | Mapping[str, object]], *, actor: str
-    ) -> Deployment: ...
-    def pause(self, name: str, reason: str = "", *, actor: str) -> Deployment: ...
-    def resume(self, name: str, *, actor: str) -> Deployment: ...
-    def rollback(self, name: str, reason: str = "", *, actor: str) -> Deployment: ...
-    def promote(
-        self, name: str, variant: str, alias: str | None = ..., reason: str = "", *, actor: str
-    ) -> Deployment: ...
-    def delete(self, name: str, *, actor: str) -> None: ...
-    def record_feedback(
-        self,
-        name: str,
-        request_id: str,
-        value: float | bool,
-        metric: str = "conversion",
-        kind: str = "conversion",
-        variant: str | None = None,
-        *,
-        actor: str,
-    ) -> dp.FeedbackRecorded: ...
+    def execute(self, command: DeploymentCommand[R], *, actor: str) -> R: ...
     def get(self, name: str) -> Deployment: ...
     def list(self) -> builtins.list[Deployment]: ...
     def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentChange]: ...

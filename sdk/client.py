@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ledgerflow import session
 from ledgerflow._bundle_methods import BundleMethods
 from ledgerflow._deployment_methods import DeploymentMethods
+from ledgerflow._webhook_methods import WebhookMethods
 from ledgerflow.entities import (
     Experiment,
     FileInfo,
@@ -33,13 +34,12 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import BackendPort, QueriesPort, WebhooksPort
+    from ledgerflow._ports import BackendPort, QueriesPort
     from ledgerflow.entities import RunInfo
     from ledgerflow.events.settings import Settings
-    from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 
 
-class Client(RegistryMethods, DeploymentMethods, BundleMethods):
+class Client(RegistryMethods, DeploymentMethods, WebhookMethods, BundleMethods):
     def __init__(self, tracking_uri: str | None = None, *, backend: BackendPort | None = None):
         """Work where `tracking_uri` says (the session's tracking URI when None), or on
         `backend` when one is given (its settings say where)."""
@@ -77,9 +77,10 @@ class Client(RegistryMethods, DeploymentMethods, BundleMethods):
     def create_experiment(
         self, name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
     ) -> str:
-        return self._backend.tracking.create_experiment(
-            name, artifact_location, tags, actor=self._actor
-        )
+        from ledgerflow.events import tracking_commands as tc
+
+        command = tc.CreateExperiment(name=name, artifact_location=artifact_location, tags=tags)
+        return self._backend.tracking.execute(command, actor=self._actor)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._queries.get_experiment(str(experiment_id))
@@ -101,25 +102,31 @@ class Client(RegistryMethods, DeploymentMethods, BundleMethods):
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
     ) -> list[Experiment]:
-        name_like = None
-        if filter_string:
-            name_like = _experiment_name_filter(filter_string)
-        by_name = bool(order_by) and any(
-            o.strip().lower().startswith("name") for o in order_by or []
-        )
-        return self._queries.search_experiments(view_type, max_results, name_like, by_name)
+        return self._queries.search_experiments(view_type, max_results, filter_string, order_by)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        self._backend.tracking.rename_experiment(str(experiment_id), new_name, actor=self._actor)
+        from ledgerflow.events import tracking_commands as tc
+
+        command = tc.RenameExperiment(experiment_id=str(experiment_id), name=new_name)
+        self._backend.tracking.execute(command, actor=self._actor)
 
     def delete_experiment(self, experiment_id: str) -> None:
-        self._backend.tracking.delete_experiment(str(experiment_id), actor=self._actor)
+        from ledgerflow.events import tracking_commands as tc
+
+        command = tc.DeleteExperiment(experiment_id=str(experiment_id))
+        self._backend.tracking.execute(command, actor=self._actor)
 
     def restore_experiment(self, experiment_id: str) -> None:
-        self._backend.tracking.restore_experiment(str(experiment_id), actor=self._actor)
+        from ledgerflow.events import tracking_commands as tc
+
+        command = tc.RestoreExperiment(experiment_id=str(experiment_id))
+        self._backend.tracking.execute(command, actor=self._actor)
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
-        self._backend.tracking.set_experiment_tag(str(experiment_id), key, value, actor=self._actor)
+        from ledgerflow.events import tracking_commands as tc
+
+        command = tc.SetExperimentTag(experiment_id=str(experiment_id), key=key, value=value)
+        self._backend.tracking.execute(command, actor=self._actor)
 
     # runs ----------------------------------------------------------------------------
     def create_run(
@@ -247,7 +254,9 @@ class Client(RegistryMethods, DeploymentMethods, BundleMethods):
         self._backend.tracking.set_tags(run_id, tags, actor=self._actor)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self._backend.tracking.delete_tag(run_id, key, actor=self._actor)
+        from ledgerflow.events import tracking_commands as tc
+
+        self._backend.tracking.execute(tc.DeleteTag(run_id=run_id, key=key), actor=self._actor)
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
         if name is not None:
@@ -262,10 +271,14 @@ class Client(RegistryMethods, DeploymentMethods, BundleMethods):
         self._backend.tracking.finish_run(run_id, status or "FINISHED", end_time, actor=self._actor)
 
     def delete_run(self, run_id: str) -> None:
-        self._backend.tracking.delete_run(run_id, actor=self._actor)
+        from ledgerflow.events import tracking_commands as tc
+
+        self._backend.tracking.execute(tc.DeleteRun(run_id=run_id), actor=self._actor)
 
     def restore_run(self, run_id: str) -> None:
-        self._backend.tracking.restore_run(run_id, actor=self._actor)
+        from ledgerflow.events import tracking_commands as tc
+
+        self._backend.tracking.execute(tc.RestoreRun(run_id=run_id), actor=self._actor)
 
     def get_metric_history(
         self, run_id: str, key: str, max_points: int | None = None
@@ -336,65 +349,6 @@ class Client(RegistryMethods, DeploymentMethods, BundleMethods):
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="ledgerflow-"))
         return str(self._backend.tracking.download_artifacts(run_id, path, dst))
 
-    # webhooks ------------------------------------------------------------------------
-    def _webhooks(self, *, refresh: bool = False) -> WebhooksPort:
-        """Where webhooks are managed: the embedded service next to the log, or the
-        gateway's webhook routes in remote mode; with `refresh`, after the views caught up."""
-        backend = self._backend
-        if refresh:
-            backend.refresh()
-        return backend.webhooks
-
-    def create_webhook(
-        self,
-        name: str,
-        url: str,
-        events: Sequence[str],
-        secret: str | None = None,
-        description: str | None = None,
-        *,
-        from_start: bool = False,
-    ) -> Webhook:
-        """Deliver events whose type matches `events` (globs like `model.*`) to `url`,
-        signed with `secret` (generated when not given). The returned Webhook is the only
-        answer that shows the secret. Deliveries start with events appended from now on,
-        or with the first event on the log if `from_start`; the dispatcher where the log
-        is (`ledgerflow webhooks run`, or `ledgerflow server`) makes them. Works the same
-        against a gateway URL."""
-        return self._webhooks().create_webhook(
-            name, url, events, secret, description, from_start=from_start, actor=self._actor
-        )
-
-    def list_webhooks(self) -> list[Webhook]:
-        return self._webhooks(refresh=True).list_webhooks()
-
-    def get_webhook(self, name: str) -> Webhook:
-        return self._webhooks(refresh=True).get_webhook(name)
-
-    def update_webhook(
-        self,
-        name: str,
-        *,
-        url: str | None = None,
-        events: Sequence[str] | None = None,
-        secret: str | None = None,
-        description: str | None = None,
-        active: bool | None = None,
-    ) -> Webhook:
-        """Change what is given. `active=False` pauses deliveries; made active again, the
-        webhook receives everything it missed, in order."""
-        return self._webhooks().update_webhook(
-            name, url=url, events=events, secret=secret, description=description,
-            active=active, actor=self._actor,
-        )  # fmt: skip
-
-    def delete_webhook(self, name: str) -> None:
-        self._webhooks().delete_webhook(name, actor=self._actor)
-
-    def list_webhook_deliveries(self, name: str, max_results: int = 100) -> list[WebhookDelivery]:
-        """The latest delivery attempts to a webhook, newest first."""
-        return self._webhooks(refresh=True).list_deliveries(name, max_results)
-
 
 def _kv(x: Any) -> tuple[str, Any]:
     if isinstance(x, tuple) and len(x) == 2:
@@ -409,18 +363,3 @@ def _metric_tuple(m: Any) -> tuple[str, Any, Any, Any]:
         step = rest[1] if len(rest) > 1 and rest[1] is not None else 0
         return key, value, ts, step
     return m.key, m.value, m.timestamp if m.timestamp is not None else now_ms(), m.step or 0
-
-
-def _experiment_name_filter(text: str) -> str:
-    """`name = 'x'` or `name LIKE 'x%'`: the experiment filters this version understands."""
-    import re
-
-    m = re.fullmatch(
-        r"\s*(?:attributes\.)?name\s*(=|LIKE)\s*'((?:[^']|'')*)'\s*", text, re.IGNORECASE
-    )
-    if not m:
-        raise InvalidInput(
-            f"experiment filter {text!r} is not supported; use name = '...' or name LIKE '...'",
-            field="filter_string",
-        )
-    return m.group(2).replace("''", "'")

@@ -21,14 +21,19 @@ replica routes from its fold. See docs/deployments.md.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from ledgerflow._deployment_methods import DeploymentMethods
 from ledgerflow.events.errors import InvalidInput
 
 if TYPE_CHECKING:
     from ledgerflow.events import deployment_payloads as dp
-    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
+    from ledgerflow.services.deployments.state import DeploymentChange
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 __all__ = [
     "add_variant",
@@ -56,111 +61,41 @@ def _client() -> Any:
     return Client()
 
 
-def create(
-    name: str,
-    variants: Sequence[dp.VariantSpec | Mapping[str, object]],
-    baseline: str | None = None,
-    *,
-    description: str = "",
-    key_header: str = "X-Ledgerflow-Key",
-    key_field: str | None = None,
-    guardrails: Sequence[dp.Guardrail | Mapping[str, object]] = (),
-    plan: dp.CanaryPlan | Mapping[str, object] | None = None,
-) -> Deployment:
-    """A deployment of `variants` (`{name, model, version, bundle_id?, weight?, shadow?}`);
-    the baseline defaults to the first non-shadow variant."""
-    dep: Deployment = _client().create_deployment(
-        name, variants, baseline, description=description, key_header=key_header,
-        key_field=key_field, guardrails=guardrails, plan=plan,
-    )  # fmt: skip
-    return dep
+def _on_client(method: Callable[Concatenate[DeploymentMethods, P], T], name: str) -> Callable[P, T]:
+    """`lf.Client`'s deployment method as a function of this module, with the method's
+    own signature and docstring: the signature is written once, on the Client."""
+
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        return method(_client(), *args, **kwargs)
+
+    signature = inspect.signature(method)
+    call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=builtins.list(signature.parameters.values())[1:]
+    )
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = method.__doc__
+    return call
 
 
-def get(name: str) -> Deployment:
-    dep: Deployment = _client().get_deployment(name)
-    return dep
-
-
-def list() -> builtins.list[Deployment]:
-    deps: builtins.list[Deployment] = _client().list_deployments()
-    return deps
-
-
-def add_variant(name: str, variant: dp.VariantSpec | Mapping[str, object]) -> Deployment:
-    dep: Deployment = _client().add_deployment_variant(name, variant)
-    return dep
-
-
-def remove_variant(name: str, variant: str, reason: str = "") -> Deployment:
-    dep: Deployment = _client().remove_deployment_variant(name, variant, reason)
-    return dep
-
-
-def set_traffic(name: str, weights: Mapping[str, float], reason: str = "") -> Deployment:
-    """The whole split; arms not named get 0. Ends a running canary plan."""
-    dep: Deployment = _client().set_deployment_traffic(name, weights, reason)
-    return dep
-
-
-def set_plan(name: str, plan: dp.CanaryPlan | Mapping[str, object] | None) -> Deployment:
-    dep: Deployment = _client().set_deployment_plan(name, plan)
-    return dep
-
-
-def set_guardrails(
-    name: str, guardrails: Sequence[dp.Guardrail | Mapping[str, object]]
-) -> Deployment:
-    dep: Deployment = _client().set_deployment_guardrails(name, guardrails)
-    return dep
-
-
-def pause(name: str, reason: str = "") -> Deployment:
-    dep: Deployment = _client().pause_deployment(name, reason)
-    return dep
-
-
-def resume(name: str) -> Deployment:
-    dep: Deployment = _client().resume_deployment(name)
-    return dep
-
-
-def rollback(name: str, reason: str = "") -> Deployment:
-    dep: Deployment = _client().rollback_deployment(name, reason)
-    return dep
-
-
-def promote(
-    name: str, variant: str, alias: str | None = "champion", reason: str = ""
-) -> Deployment:
-    """All traffic to `variant`, which becomes the baseline; `alias` moves with it."""
-    dep: Deployment = _client().promote_deployment(name, variant, alias, reason)
-    return dep
-
-
-def delete(name: str) -> None:
-    _client().delete_deployment(name)
+create = _on_client(DeploymentMethods.create_deployment, "create")
+get = _on_client(DeploymentMethods.get_deployment, "get")
+list = _on_client(DeploymentMethods.list_deployments, "list")
+add_variant = _on_client(DeploymentMethods.add_deployment_variant, "add_variant")
+remove_variant = _on_client(DeploymentMethods.remove_deployment_variant, "remove_variant")
+set_traffic = _on_client(DeploymentMethods.set_deployment_traffic, "set_traffic")
+set_plan = _on_client(DeploymentMethods.set_deployment_plan, "set_plan")
+set_guardrails = _on_client(DeploymentMethods.set_deployment_guardrails, "set_guardrails")
+pause = _on_client(DeploymentMethods.pause_deployment, "pause")
+resume = _on_client(DeploymentMethods.resume_deployment, "resume")
+rollback = _on_client(DeploymentMethods.rollback_deployment, "rollback")
+promote = _on_client(DeploymentMethods.promote_deployment, "promote")
+delete = _on_client(DeploymentMethods.delete_deployment, "delete")
+analysis = _on_client(DeploymentMethods.get_deployment_analysis, "analysis")
 
 
 def history(name: str, limit: int = 100) -> builtins.list[DeploymentChange]:
     changes: builtins.list[DeploymentChange] = _client().get_deployment_history(name, limit)
     return changes
-
-
-def analysis(
-    name: str,
-    metric: str | None = None,
-    *,
-    alpha: float = 0.05,
-    power: float = 0.8,
-    mde: float | None = None,
-    since_ms: int | None = None,
-) -> dict[str, Any]:
-    """Per-variant live statistics and significance against the baseline (see
-    `Client.get_deployment_analysis`)."""
-    doc: dict[str, Any] = _client().get_deployment_analysis(
-        name, metric, alpha=alpha, power=power, mde=mde, since_ms=since_ms
-    )
-    return doc
 
 
 def feedback(

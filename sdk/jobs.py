@@ -209,7 +209,8 @@ def submit(
         env["LEDGERFLOW_RUN_ID"] = run_id
         storage = str(job_dir(launcher.backend.settings, job_id) / "ray")
         return bytes(cloudpickle.dumps(
-            Plan(loop, dict(config or params), num_workers, gpus, cpus, env, storage)
+            Plan(loop, dict(config or params), num_workers, gpus, cpus, env, storage,
+                 _worker_session)
         ))  # fmt: skip
 
     info = launcher.submit(
@@ -217,6 +218,27 @@ def submit(
         num_workers=num_workers, plan=plan, **common,
     )  # fmt: skip
     return _job(info, tracking_uri)
+
+
+def _worker_session(loop: Callable[..., Any], config: dict[str, Any]) -> None:
+    """A distributed job's worker running the user's loop: the SDK pointed at the job's run
+    with this worker's rank (both in its environment), and what it buffered written
+    before Ray stops the worker."""
+    import inspect
+    import os
+
+    from ledgerflow import fluent
+    from ledgerflow.events.settings import PREFIX
+
+    fluent.set_tracking_uri(os.environ[PREFIX + "TRACKING_URI"])  # re-read with the rank
+    fluent.start_run()
+    try:
+        if inspect.signature(loop).parameters:
+            loop(config)
+        else:
+            loop()
+    finally:
+        fluent.flush()
 
 
 def run_project(

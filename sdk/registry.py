@@ -1,4 +1,5 @@
-"""Model registry methods of `lf.Client`, named as MlflowClient's.
+"""Model registry methods of `lf.Client`, named as MlflowClient's: each write builds its
+typed command (`ledgerflow.events.model_commands`) and executes it on the backend.
 
 Every write appends a `model.*` event and returns once it is projected, so a
 version number returned here is the one every replay of the log will assign.
@@ -42,7 +43,10 @@ class RegistryMethods:
     def create_registered_model(
         self, name: str, tags: Mapping[str, Any] | None = None, description: str | None = None
     ) -> RegisteredModel:
-        return self._registry.create_registered_model(name, tags, description, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.CreateRegisteredModel(name=name, tags=tags, description=description)
+        return self._registry.execute(command, actor=self._actor)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return self._registry_queries.get_registered_model(name)
@@ -59,19 +63,32 @@ class RegistryMethods:
         )
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
-        return self._registry.rename_registered_model(name, new_name, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.RenameRegisteredModel(name=name, new_name=new_name)
+        return self._registry.execute(command, actor=self._actor)
 
     def update_registered_model(self, name: str, description: str) -> RegisteredModel:
-        return self._registry.update_registered_model(name, description, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.UpdateRegisteredModel(name=name, description=str(description))
+        return self._registry.execute(command, actor=self._actor)
 
     def delete_registered_model(self, name: str) -> None:
-        self._registry.delete_registered_model(name, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        self._registry.execute(mc.DeleteRegisteredModel(name=name), actor=self._actor)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
-        self._registry.set_registered_model_tag(name, key, value, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.SetRegisteredModelTag(name=name, key=key, value=value)
+        self._registry.execute(command, actor=self._actor)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        self._registry.delete_registered_model_tag(name, key, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        self._registry.execute(mc.DeleteRegisteredModelTag(name=name, key=key), actor=self._actor)
 
     # versions --------------------------------------------------------------------------
     def create_model_version(
@@ -83,19 +100,13 @@ class RegistryMethods:
         run_link: str | None = None,
         description: str | None = None,
     ) -> ModelVersion:
-        return self._registry.create_model_version(
-            name, source, run_id, tags, description, actor=self._actor, user_id=self._user()
-        )
+        from ledgerflow.events import model_commands as mc
 
-    def _register_model(
-        self, model_uri: str, name: str, tags: Mapping[str, Any] | None = None
-    ) -> ModelVersion:
-        """`lf.register_model`: the next version of `name` (created if needed) from a
-        `runs:/`, `models:/` or path URI."""
-        self._backend.refresh()
-        return self._registry.register_model(
-            model_uri, name, tags, actor=self._actor, user_id=self._user()
-        )
+        command = mc.CreateModelVersion(
+            name=name, source=source, run_id=run_id, tags=tags, description=description,
+            user_id=self._user(),
+        )  # fmt: skip
+        return self._registry.execute(command, actor=self._actor)
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         from ledgerflow.services.registry.decide import check_version
@@ -114,25 +125,43 @@ class RegistryMethods:
         )
 
     def update_model_version(self, name: str, version: int | str, description: str) -> ModelVersion:
-        return self._registry.update_model_version(name, version, description, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.UpdateModelVersion(
+            name=name, version=_version(version), description=str(description)
+        )
+        return self._registry.execute(command, actor=self._actor)
 
     def delete_model_version(self, name: str, version: int | str) -> None:
-        self._registry.delete_model_version(name, version, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.DeleteModelVersion(name=name, version=_version(version))
+        self._registry.execute(command, actor=self._actor)
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: Any) -> None:
-        self._registry.set_model_version_tag(name, version, key, value, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.SetModelVersionTag(name=name, version=_version(version), key=key, value=value)
+        self._registry.execute(command, actor=self._actor)
 
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
-        self._registry.delete_model_version_tag(name, version, key, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.DeleteModelVersionTag(name=name, version=_version(version), key=key)
+        self._registry.execute(command, actor=self._actor)
 
     def transition_model_version_stage(
         self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
     ) -> ModelVersion:
         """The older stage workflow (None, Staging, Production, Archived); aliases are the
         newer way to name a version."""
-        return self._registry.transition_model_version_stage(
-            name, version, stage, archive_existing_versions, actor=self._actor
-        )
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.TransitionModelVersionStage(
+            name=name, version=_version(version), stage=stage,
+            archive_existing_versions=bool(archive_existing_versions),
+        )  # fmt: skip
+        return self._registry.execute(command, actor=self._actor)
 
     def get_latest_versions(
         self, name: str, stages: Sequence[str] | None = None
@@ -145,13 +174,30 @@ class RegistryMethods:
 
     # aliases ---------------------------------------------------------------------------
     def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
-        self._registry.set_registered_model_alias(name, alias, version, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.SetRegisteredModelAlias(name=name, alias=alias, version=_version(version))
+        self._registry.execute(command, actor=self._actor)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
-        self._registry.delete_registered_model_alias(name, alias, actor=self._actor)
+        from ledgerflow.events import model_commands as mc
+
+        command = mc.DeleteRegisteredModelAlias(name=name, alias=alias)
+        self._registry.execute(command, actor=self._actor)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         return self._registry_queries.get_model_version_by_alias(name, alias)
+
+    def _register_model(
+        self, model_uri: str, name: str, tags: Mapping[str, Any] | None = None
+    ) -> ModelVersion:
+        """`lf.register_model`: the model at `model_uri` as the next version of `name`,
+        creating the registered model if needed."""
+        from ledgerflow.events import model_commands as mc
+
+        self._backend.refresh()
+        command = mc.RegisterModel(model_uri=model_uri, name=name, tags=tags, user_id=self._user())
+        return self._registry.execute(command, actor=self._actor)
 
     # files ---------------------------------------------------------------------------
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
@@ -161,3 +207,11 @@ class RegistryMethods:
         """The version a models:/ URI names (/<version>, @<alias>, /latest, /<stage>)."""
         self._backend.refresh()
         return self._registry.resolve_models_uri(model_uri)
+
+
+def _version(version: int | str) -> int:
+    """A version as the registry numbers it: checked here first, as the registry checks it
+    before anything else, so `True` or `2.5` is refused, not taken for a number."""
+    from ledgerflow.services.registry.decide import check_version
+
+    return check_version(version)

@@ -93,6 +93,7 @@ class Backend:
             self.tracking,
             self.artifacts,
             self.runtime(),
+            allow_pickle=self.settings.allow_pickle,
         )
 
     @cached_property

@@ -1,13 +1,21 @@
-"""Appending commands' events and waiting until they are projected (read-your-writes)."""
+"""Executing commands: which handler takes a command (`Handlers`), and appending its
+events and waiting until they are projected (read-your-writes, `Committer`).
+
+The commands themselves are typed models (see `ledgerflow.events.commands`); a service
+declares one handler per command class and one `execute(command, *, actor)` that
+dispatches through its `Handlers`, so a new command needs no new port method.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 
 from ledgerflow.events import payloads as p
 from ledgerflow.events import tracing
+from ledgerflow.events.commands import Command
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import AlreadyExists, Conflict
 from ledgerflow.events.log import Checkpoint, EventLog
@@ -43,3 +51,45 @@ class Committer:
             cls = AlreadyExists if "already exists" in row.reason else Conflict
             raise cls(f"{row.type} was rejected: {row.reason}")
         return events
+
+
+S = TypeVar("S")
+C = TypeVar("C", bound=Command[Any])
+R = TypeVar("R")
+Handler = Callable[[S, C, str], R]
+
+
+class Handlers(Generic[S]):
+    """The handlers of one service's commands, by command class:
+
+    class DeploymentService:
+        handlers = Handlers["DeploymentService"]()
+
+        @handlers.on(dc.Pause)
+        def _pause(self, command: dc.Pause, actor: str) -> Deployment: ...
+
+        def execute(self, command, *, actor):
+            return self.handlers.run(self, command, actor)
+    """
+
+    def __init__(self) -> None:
+        self._table: dict[type[Command[Any]], Callable[[S, Any, str], Any]] = {}
+
+    def on(self, command: type[C]) -> Callable[[Handler[S, C, R]], Handler[S, C, R]]:
+        def register(handler: Handler[S, C, R]) -> Handler[S, C, R]:
+            if command in self._table:
+                raise TypeError(f"{command.__name__} already has a handler")
+            self._table[command] = handler
+            return handler
+
+        return register
+
+    def run(self, service: S, command: Command[R], actor: str) -> R:
+        handler = self._table.get(type(command))
+        if handler is None:
+            raise TypeError(f"{type(service).__name__} has no handler for {type(command).__name__}")
+        result: R = handler(service, command, actor)
+        return result
+
+    def handled(self) -> Iterable[type[Command[Any]]]:
+        return tuple(self._table)

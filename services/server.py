@@ -87,9 +87,12 @@ def _bundle_policies(backend: Backend) -> Callable[[threading.Event], None]:
 
 def _host_deployments(app: FastAPI, backend: Backend) -> None:
     """Serve every deployment's variants at /deployments/NAME/invocations on the gateway."""
+    from ledgerflow.services.serving.deployment import variant_loader
     from ledgerflow.services.serving.hosting import host_deployments
+    from ledgerflow.services.serving.sources import BackendSource
 
-    host_deployments(app, backend.log)
+    loader = variant_loader(BackendSource(backend), allow_pickle=backend.settings.allow_pickle)
+    host_deployments(app, backend.log, loader=loader)
 
 
 def _deployer(backend: Backend) -> Callable[[threading.Event], None]:

@@ -15,6 +15,17 @@ from ledgerflow import session
 from ledgerflow.events.settings import Settings, load_settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
 
+# Fixtures of the real services, for every test that names one (and no import to forget).
+# pytest only reads pytest_plugins in this top-level conftest.
+pytest_plugins = (
+    "tests.integration.gateway_fixture",
+    "tests.integration.kafka_fixture",
+    "tests.integration.postgres_fixture",
+    "tests.integration.ray_fixture",
+    "tests.integration.redis_fixture",
+    "tests.integration.s3_fixture",
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -14,7 +14,6 @@ imports Ray.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ledgerflow.events.settings import PREFIX
+
+WorkerSession = Callable[[Callable[..., Any], dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class Plan:
     cpus_per_worker: float
     env: dict[str, str]
     storage: str
+    session: WorkerSession
+    """`session(loop, config)` runs the loop with the SDK pointed at the job's run, once
+    the worker's environment names the run and its rank (`ledgerflow.jobs` plans it:
+    workers do not import the fluent API)."""
 
 
 def rank() -> int:
@@ -47,24 +52,19 @@ def is_rank_zero() -> bool:
     return rank() == 0
 
 
-def _worker(loop: Callable[..., Any], env: Mapping[str, str], config: dict[str, Any]) -> None:
-    """One Ray Train worker: point the SDK at the job's run with this worker's rank,
-    run the user's loop, and write what it buffered before Ray stops the worker."""
+def _worker(
+    session: WorkerSession,
+    loop: Callable[..., Any],
+    env: Mapping[str, str],
+    config: dict[str, Any],
+) -> None:
+    """One Ray Train worker: name the job's run and this worker's rank in its
+    environment, then run the user's loop in the planned session."""
     import ray.train
-
-    import ledgerflow as lf
 
     os.environ.update(env)
     os.environ[PREFIX + "RANK"] = str(ray.train.get_context().get_world_rank())
-    lf.set_tracking_uri(env[PREFIX + "TRACKING_URI"])  # re-read settings with the rank
-    lf.start_run()
-    try:
-        if inspect.signature(loop).parameters:
-            loop(config)
-        else:
-            loop()
-    finally:
-        lf.flush()
+    session(loop, config)
 
 
 def main() -> None:
@@ -76,10 +76,10 @@ def main() -> None:
 
     plan: Plan = cloudpickle.loads(Path(sys.argv[1]).read_bytes())
     ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True, configure_logging=False)
-    loop, env = plan.loop, plan.env
+    session, loop, env = plan.session, plan.loop, plan.env
 
     def per_worker(config: dict[str, Any]) -> None:
-        _worker(loop, env, config)
+        _worker(session, loop, env, config)
 
     per_worker_resources = {"CPU": plan.cpus_per_worker}
     if plan.gpus_per_worker > 0:

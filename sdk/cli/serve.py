@@ -86,8 +86,12 @@ def serve(
         max_wait_ms=max_wait_ms,
         name=name,
     )
+    # Models, runs and bundles come from the backend these settings name, under their
+    # pickle policy.
     run_server(
         settings,
         announce=lambda line: output.note(line),
         log_settings=state(ctx).settings() if deployment is not None else None,
+        source=state(ctx).client(),
+        allow_pickle=state(ctx).settings().allow_pickle,
     )

@@ -209,13 +209,16 @@ async def _serve(
     """Host the deployment, then send the rounds of traffic and feedback, ticking the
     deployer after each; stop early if a guardrail rolls the canary back."""
     from ledgerflow.services.analytics.traffic import TrafficRecorder
-    from ledgerflow.services.serving.deployment import DeploymentHost
+    from ledgerflow.services.serving.deployment import DeploymentHost, variant_loader
     from ledgerflow.services.serving.repository import ModelRepository
+    from ledgerflow.services.serving.sources import BackendSource
 
     recorder = TrafficRecorder(backend.log, "demo", flush_interval_s=3600)  # flushed per round
+    loader = variant_loader(BackendSource(backend), allow_pickle=backend.settings.allow_pickle)
     host = DeploymentHost(
-        backend.log, ModelRepository(), replica="demo", recorder=recorder, only=DEPLOYMENT
-    )
+        backend.log, ModelRepository(), replica="demo", recorder=recorder, only=DEPLOYMENT,
+        loader=loader,
+    )  # fmt: skip
     await host.start()
     try:
         await _until_ready(host)

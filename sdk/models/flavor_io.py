@@ -8,7 +8,10 @@ A flavor's `save_model` is:
                                pip_requirements=..., extra_pip_requirements=...,
                                default_requirements=["scikit-learn"])
 
-and its `log_model(...)` is `flavor_io.log_model(this_module, name=..., ...)`.
+Loading takes the pickle policy as an argument (`allow_pickle`, from the caller's
+settings) and checks it with `check_pickle_allowed` before unpickling anything. Logging
+to a run is the fluent edge's part (`ledgerflow._flavor_fluent.log_model`): nothing here
+knows about runs, clients or the process session.
 """
 
 from __future__ import annotations
@@ -17,9 +20,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
-import types
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -27,12 +27,11 @@ from typing import Any, Literal
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.models.environment import resolve_requirements, write_environment
 from ledgerflow.models.example import save_example, split_example
-from ledgerflow.models.model import MLMODEL_FILE_NAME, Model, ModelInfo
+from ledgerflow.models.model import MLMODEL_FILE_NAME, Model
 from ledgerflow.models.signature import ModelSignature, infer_param_schema, infer_schema
 
 log = logging.getLogger("ledgerflow.models")
 
-DEFAULT_NAME = "model"
 SignatureArg = ModelSignature | Literal[False] | None
 Requirements = str | os.PathLike[str] | Sequence[str] | None
 
@@ -111,11 +110,10 @@ def model_dir_of(data_path: str | os.PathLike[str]) -> Path:
     return d if (d / MLMODEL_FILE_NAME).is_file() else (p if p.is_dir() else p.parent)
 
 
-def check_pickle_allowed(what: str) -> None:
-    """Refuse to unpickle when LEDGERFLOW_ALLOW_PICKLE=false: unpickling runs code."""
-    from ledgerflow import fluent
-
-    if not fluent._current_settings().allow_pickle:
+def check_pickle_allowed(what: str, allow_pickle: bool) -> None:
+    """Refuse to unpickle unless the caller's policy allows it (LEDGERFLOW_ALLOW_PICKLE):
+    unpickling runs code."""
+    if not allow_pickle:
         raise InvalidInput(
             f"loading {what} refused: LEDGERFLOW_ALLOW_PICKLE=false, and loading a pickle runs "
             "code stored in the model. Load only models you trust, and set "
@@ -187,55 +185,3 @@ def finish_model_dir(
         path, resolve_requirements(default_requirements, pip_requirements, extra_pip_requirements)
     )
     return mlmodel
-
-
-def _artifact_name(name: str | None, artifact_path: str | None) -> str:
-    if artifact_path is not None:
-        warnings.warn(
-            "artifact_path= is deprecated; use name= (the model's path in the run's artifacts)",
-            DeprecationWarning,
-            stacklevel=4,
-        )
-        if name is not None and name != artifact_path:
-            raise InvalidInput(
-                f"name={name!r} and artifact_path={artifact_path!r} disagree; pass only name",
-                field="name",
-            )
-    chosen = (name if name is not None else artifact_path) or DEFAULT_NAME
-    clean = chosen.strip("/")
-    if not clean or ".." in clean.split("/") or "\\" in clean:
-        raise InvalidInput(f"model name {chosen!r} is not a relative artifact path", field="name")
-    return clean
-
-
-def log_model(
-    flavor_module: types.ModuleType | Any,
-    *,
-    name: str | None = None,
-    artifact_path: str | None = None,
-    registered_model_name: str | None = None,
-    **save_kwargs: Any,
-) -> ModelInfo:
-    """Save with `flavor_module.save_model`, log the directory to the active run (starting
-    one if none is active) under `name`, and register it if `registered_model_name` is set."""
-    from ledgerflow import fluent
-
-    artifact = _artifact_name(name, artifact_path)
-    run_id = fluent._run_id_for_logging()
-    with tempfile.TemporaryDirectory(prefix="ledgerflow-model-") as tmp:
-        local = Path(tmp) / "model"
-        flavor_module.save_model(path=str(local), **save_kwargs)
-        mlmodel = Model.load(local)
-        mlmodel.run_id = run_id
-        mlmodel.artifact_path = artifact
-        mlmodel.save(local / MLMODEL_FILE_NAME)
-        fluent._client().log_artifacts(run_id, local, artifact)
-    version = None
-    if registered_model_name is not None:
-        import ledgerflow
-
-        mv = ledgerflow.register_model(f"runs:/{run_id}/{artifact}", registered_model_name)
-        version = int(mv.version)
-    return ModelInfo.from_model(
-        mlmodel, run_id=run_id, name=artifact, registered_model_version=version
-    )

@@ -65,7 +65,7 @@ class Model:
         self.model_size_bytes = model_size_bytes
         self.extra: dict[str, Any] = {"model_id": None, "prompts": None, **extra}
         if not any(k in extra for k in ("mlflow_version", LEDGERFLOW_VERSION_KEY)):
-            from ledgerflow import __version__
+            from ledgerflow._version import __version__
 
             self.extra[LEDGERFLOW_VERSION_KEY] = __version__
 

@@ -3,6 +3,10 @@
 Accepted: a local path, `file:` URIs, `runs:/<run_id>/<path>`, and registry URIs
 `models:/<name>/<version>`, `models:/<name>@<alias>`, `models:/<name>/latest`,
 `models:/<name>/<stage>`.
+
+Local paths need nothing else. `runs:/` and `models:/` URIs are looked up in an
+`ArtifactSource` the caller passes: a `ledgerflow.Client` at the fluent edge, the
+model server's own backend in serving. The model format never picks one itself.
 """
 
 from __future__ import annotations
@@ -10,10 +14,25 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
 from ledgerflow.events.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from ledgerflow.events.entities import ModelVersion, Run
+
+
+class ArtifactSource(Protocol):
+    """Where `runs:/` and `models:/` URIs are looked up (a `ledgerflow.Client` is one)."""
+
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+    ) -> str: ...
+
+    def resolve_model_version(self, model_uri: str) -> ModelVersion: ...
+
+    def get_run(self, run_id: str) -> Run: ...
 
 
 def _file_path(uri: str) -> Path:
@@ -25,11 +44,11 @@ def _file_path(uri: str) -> Path:
     return Path(unquote(uri[len("file:") :]))
 
 
-def _download_run_artifact(run_id: str, path: str, dst: Path | None) -> Path:
-    from ledgerflow.client import Client
-
+def _download_run_artifact(
+    source: ArtifactSource, run_id: str, path: str, dst: Path | None
+) -> Path:
     target = dst if dst is not None else Path(tempfile.mkdtemp(prefix="ledgerflow-model-"))
-    return Path(Client().download_artifacts(run_id, path, target))
+    return Path(source.download_artifacts(run_id, path, target))
 
 
 def _parse_runs_uri(uri: str) -> tuple[str, str]:
@@ -40,30 +59,21 @@ def _parse_runs_uri(uri: str) -> tuple[str, str]:
     return run_id, path
 
 
-def _version_for(uri: str) -> Any:
-    """The ModelVersion a models:/ URI names (/<version>, @<alias>, /latest, /<stage>)."""
-    from ledgerflow.client import Client
-
-    return Client().resolve_model_version(uri)
-
-
-def _resolve_version(uri: str, dst: Path | None) -> Path:
-    from ledgerflow.client import Client
-
-    mv = _version_for(uri)
-    source = Client().get_model_version_download_uri(mv.name, mv.version)
-    local = _local(source)
+def _resolve_version(source: ArtifactSource, uri: str, dst: Path | None) -> Path:
+    mv = source.resolve_model_version(uri)  # /<version>, @<alias>, /latest, /<stage>
+    files = mv.source
+    local = _local(files)
     if local is not None and local.exists():
         return local
-    if source.startswith("runs:/"):
-        return resolve(source, dst)
+    if files.startswith("runs:/"):
+        return resolve(files, dst, source=source)
     if mv.run_id:
-        artifact_uri = Client().get_run(mv.run_id).info.artifact_uri.rstrip("/")
-        if source.startswith(artifact_uri + "/"):
-            return _download_run_artifact(mv.run_id, source[len(artifact_uri) + 1 :], dst)
+        artifact_uri = source.get_run(mv.run_id).info.artifact_uri.rstrip("/")
+        if files.startswith(artifact_uri + "/"):
+            return _download_run_artifact(source, mv.run_id, files[len(artifact_uri) + 1 :], dst)
     raise NotFound(
         f"the files of {uri!r} (model {mv.name!r} version {mv.version}) are not at "
-        f"{source!r} any more",
+        f"{files!r} any more",
         kind="model_version",
         key=uri,
     )
@@ -78,18 +88,34 @@ def _local(uri: str) -> Path | None:
     return Path(uri).expanduser()
 
 
-def resolve(uri: str | os.PathLike[str], dst_path: str | os.PathLike[str] | None = None) -> Path:
-    """A local directory holding the model at `uri` (downloaded into `dst_path` or a fresh
-    temporary folder when it is not local)."""
+def _needs_source(uri: str, source: ArtifactSource | None) -> ArtifactSource:
+    if source is None:
+        raise InvalidInput(
+            f"model URI {uri!r} names a run or a registered model: resolving it needs a "
+            "tracking backend (pass source=ledgerflow.Client(), or load it with "
+            "ledgerflow.pyfunc.load_model or the flavor's load_model)",
+            field="uri",
+        )
+    return source
+
+
+def resolve(
+    uri: str | os.PathLike[str],
+    dst_path: str | os.PathLike[str] | None = None,
+    *,
+    source: ArtifactSource | None = None,
+) -> Path:
+    """A local directory holding the model at `uri` (downloaded from `source` into
+    `dst_path`, or a fresh temporary folder, when it is not local)."""
     text = os.fspath(uri)
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("model URI must be a non-empty string or path", field="uri")
     dst = Path(dst_path) if dst_path is not None else None
     if text.startswith("runs:/"):
         run_id, path = _parse_runs_uri(text)
-        return _download_run_artifact(run_id, path, dst)
+        return _download_run_artifact(_needs_source(text, source), run_id, path, dst)
     if text.startswith("models:/"):
-        return _resolve_version(text, dst)
+        return _resolve_version(_needs_source(text, source), text, dst)
     local = _local(text)
     if local is None:
         raise InvalidInput(

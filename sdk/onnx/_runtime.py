@@ -12,6 +12,7 @@ from ledgerflow.events.errors import InvalidInput
 log = logging.getLogger("ledgerflow.onnx")
 
 _CPU = "CPUExecutionProvider"
+ONNX_EXECUTION_PROVIDERS = ["CUDAExecutionProvider", _CPU]
 
 
 def _provider_name(entry: Any) -> str | None:
@@ -50,15 +51,10 @@ class OnnxModelWrapper:
     DataFrame feeds its values (one input) or one column per input. float64 feeds for
     float inputs become float32. Returns a dict of outputs, or a DataFrame for a DataFrame."""
 
-    def __init__(self, model_file: Path, conf: dict[str, Any] | None = None) -> None:
-        """`conf` is the MLmodel's onnx block, read from the model directory when not given."""
+    def __init__(self, model_file: Path, conf: dict[str, Any]) -> None:
+        """`conf` is the MLmodel's onnx block (providers, session options)."""
         import onnxruntime
 
-        from ledgerflow.models import flavor_io
-        from ledgerflow.onnx import FLAVOR_NAME, ONNX_EXECUTION_PROVIDERS
-
-        if conf is None:
-            conf = flavor_io.flavor_conf(flavor_io.model_dir_of(model_file), FLAVOR_NAME)
         providers = conf.get("providers") or list(ONNX_EXECUTION_PROVIDERS)
         if isinstance(providers, str):
             providers = [providers]

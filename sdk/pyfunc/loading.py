@@ -4,7 +4,11 @@ The MLmodel's `python_function` block names a loader module. `mlflow.<x>` maps t
 Ledgerflow's own `ledgerflow.<x>`; where Ledgerflow has no such module (an MLflow
 flavor we do not implement) the MLflow module is imported as written, if MLflow is
 installed. Any other loader module (a custom `loader_module` model) is imported as
-written. The module's `_load_pyfunc(data_path)` builds the implementation.
+written. The module's `_load_pyfunc(data_path)` builds the implementation; a loader that
+takes `allow_pickle` (Ledgerflow's own) gets the caller's pickle policy.
+
+`load` is the model format's loader: `runs:/` and `models:/` URIs are looked up in the
+`source` the caller passes. `ledgerflow.pyfunc.load_model` passes the session's.
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ import inspect
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.models import flavor_io, uri
 from ledgerflow.models.example import load_example
 from ledgerflow.models.model import Model
 from ledgerflow.models.signature import enforce_params, enforce_schema
+
+if TYPE_CHECKING:
+    from ledgerflow.models.uri import ArtifactSource
 
 log = logging.getLogger("ledgerflow.models")
 
@@ -117,13 +124,27 @@ class PyFuncModel:
         )
 
 
-def load_model(
+def _call_loader(module: Any, data_path: str, config: dict[str, Any], allow_pickle: bool) -> Any:
+    fn = module._load_pyfunc
+    try:
+        takes_policy = "allow_pickle" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        takes_policy = False
+    policy = {"allow_pickle": allow_pickle} if takes_policy else {}
+    return fn(data_path, config, **policy) if config else fn(data_path, **policy)
+
+
+def load(
     model_uri: str | os.PathLike[str],
     dst_path: str | os.PathLike[str] | None = None,
     model_config: dict[str, Any] | None = None,
+    *,
+    source: ArtifactSource | None = None,
+    allow_pickle: bool,
 ) -> PyFuncModel:
-    """Load the model at `model_uri` (path, file:, runs:/, models:/) as a PyFuncModel."""
-    local = uri.resolve(model_uri, dst_path)
+    """Load the model at `model_uri` (path, file:, or runs:/ and models:/ through `source`)
+    as a PyFuncModel, unpickling only if `allow_pickle`."""
+    local = uri.resolve(model_uri, dst_path, source=source)
     if local.is_file() and local.name == "MLmodel":
         local = local.parent
     metadata = Model.load(local)
@@ -142,7 +163,7 @@ def load_model(
     data_path = str(local / conf["data"]) if conf.get("data") else str(local)
     config = {**(conf.get("config") or {}), **(model_config or {})}
     module = _import_loader(loader)
-    impl = module._load_pyfunc(data_path, config) if config else module._load_pyfunc(data_path)
+    impl = _call_loader(module, data_path, config, allow_pickle)
     model = PyFuncModel(
         metadata, impl, predict_fn=conf.get("predict_fn", "predict"), loader_module=loader
     )

@@ -16,12 +16,15 @@ import lzma
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import cloudpickle
 
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.models import flavor_io
+
+if TYPE_CHECKING:
+    from ledgerflow.models.uri import ArtifactSource
 
 PYTHON_MODEL_FILE = "python_model.pkl"
 LOADER_MODULE = "mlflow.pyfunc.model"
@@ -112,8 +115,10 @@ def save_python_model(
     path: Path,
     python_model: Any,
     artifacts: Mapping[str, str | os.PathLike[str]] | None,
+    source: ArtifactSource | None = None,
 ) -> dict[str, Any]:
-    """Pickle `python_model` and copy its artifacts into `path`; return the flavor keys."""
+    """Pickle `python_model` and copy its artifacts (local paths, or URIs looked up in
+    `source`) into `path`; return the flavor keys."""
     if not hasattr(python_model, "predict") and callable(python_model):
         python_model = _FunctionPythonModel(python_model)
     if not callable(getattr(python_model, "predict", None)):
@@ -139,7 +144,7 @@ def save_python_model(
         for name, src in artifacts.items():
             from ledgerflow.models import uri as model_uri
 
-            local = model_uri.resolve(src)
+            local = model_uri.resolve(src, source=source)
             rel = f"artifacts/{local.name}"
             if (path / rel).exists():
                 rel = f"artifacts/{name}/{local.name}"
@@ -188,9 +193,13 @@ def example_predictor(
     return predict
 
 
-def _load_pyfunc(data_path: str, model_config: dict[str, Any] | None = None) -> PythonModelWrapper:
+def _load_pyfunc(
+    data_path: str, model_config: dict[str, Any] | None = None, *, allow_pickle: bool
+) -> PythonModelWrapper:
     """The loader `mlflow.pyfunc.model` maps to: unpickle, call load_context, wrap."""
     model_dir = flavor_io.model_dir_of(data_path)
     conf = flavor_io.flavor_conf(model_dir, "python_function")
-    flavor_io.check_pickle_allowed(f"the python model {conf.get('python_model')} (cloudpickle)")
+    flavor_io.check_pickle_allowed(
+        f"the python model {conf.get('python_model')} (cloudpickle)", allow_pickle
+    )
     return wrapper_from_dir(model_dir, conf, model_config)

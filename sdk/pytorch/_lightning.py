@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,12 @@ if TYPE_CHECKING:
     from ledgerflow.models.signature import ModelSignature
 
 INTEGRATION = "pytorch"
+
+
+def lightning_module(package: str, sub: str = "") -> Any:
+    """`package`'s module holding Trainer, Callback and callbacks (or its submodule `sub`)."""
+    base = "lightning.pytorch" if package == "lightning" else package
+    return importlib.import_module(f"{base}.{sub}" if sub else base)
 
 
 def make_callback(package: str, config: _autologging.Config, run_id: str) -> Any:
@@ -164,8 +171,6 @@ def _safe(hook: Callable[..., None], what: str) -> Callable[..., None]:
 
 @functools.cache
 def _callback_class(package: str) -> type:
-    from ledgerflow.pytorch.autolog import lightning_module
-
     callback_base = lightning_module(package).Callback
 
     class LedgerflowAutologCallback(Recorder, callback_base):  # type: ignore[misc, valid-type]

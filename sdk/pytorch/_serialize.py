@@ -31,12 +31,6 @@ MLFLOW_PICKLE_MODULE = "mlflow.pytorch.pickle_module"
 _OUR_PICKLE_MODULE = "ledgerflow.pytorch.pickle_module"
 
 
-def pickle_allowed() -> bool:
-    from ledgerflow import fluent
-
-    return bool(fluent._current_settings().allow_pickle)
-
-
 def pickle_module_name(module: ModuleType) -> str:
     return MLFLOW_PICKLE_MODULE if module.__name__ == _OUR_PICKLE_MODULE else module.__name__
 
@@ -119,8 +113,11 @@ def _is_torchscript(file: Path) -> bool:
         return False
 
 
-def load_data_dir(data: Path, device: str | None = None, **torch_load_kwargs: Any) -> Any:
-    """The model in a flavor's `data/` folder (or a bare `torch.save` file), on `device`."""
+def load_data_dir(
+    data: Path, device: str | None = None, *, allow_pickle: bool, **torch_load_kwargs: Any
+) -> Any:
+    """The model in a flavor's `data/` folder (or a bare `torch.save` file), on `device`;
+    a pickled one only if `allow_pickle`, a pt2 one checked to hold no pickle otherwise."""
     import torch
 
     from ledgerflow.models import flavor_io
@@ -133,7 +130,7 @@ def load_data_dir(data: Path, device: str | None = None, **torch_load_kwargs: An
                 f"{data} holds neither {PICKLED_FILE} nor {EXPORTED_FILE}: is it the data folder "
                 "of a pytorch model?"
             )
-        if not pickle_allowed():
+        if not allow_pickle:
             from ledgerflow.pytorch._pt2_safety import check_pickle_free
 
             check_pickle_free(exported)
@@ -144,7 +141,7 @@ def load_data_dir(data: Path, device: str | None = None, **torch_load_kwargs: An
 
     # Pickled (and TorchScript) models run code from the file when loaded; pt2 is the safe
     # format (`serialization_format='pt2'`).
-    flavor_io.check_pickle_allowed(f"the pickled pytorch model {pickled}")
+    flavor_io.check_pickle_allowed(f"the pickled pytorch model {pickled}", allow_pickle)
     if _is_torchscript(pickled):
         jit_load: Any = torch.jit.load  # untyped in torch
         model = jit_load(str(pickled), map_location=torch_load_kwargs.get("map_location"))

@@ -15,7 +15,6 @@ itself propagate unchanged (a run autolog started then ends FAILED).
 from __future__ import annotations
 
 import functools
-import importlib
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ledgerflow import _autologging
+from ledgerflow.pytorch._lightning import Recorder, lightning_module, make_callback
 
 INTEGRATION = "pytorch"
 _LIBRARIES = ("lightning", "pytorch_lightning")
@@ -69,12 +69,6 @@ def autolog(
         _autologging.when_imported(library, _patch)
 
 
-def lightning_module(package: str, sub: str = "") -> Any:
-    """`package`'s module holding Trainer, Callback and callbacks (or its submodule `sub`)."""
-    base = "lightning.pytorch" if package == "lightning" else package
-    return importlib.import_module(f"{base}.{sub}" if sub else base)
-
-
 def _patch(module: Any) -> None:
     package = module.__name__
     trainer_cls = lightning_module(package).Trainer
@@ -97,8 +91,6 @@ def _before(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> tuple[tuple[Any, ...], dict[str, Any], Callable[[Any], None]]:
-    from ledgerflow.pytorch._lightning import Recorder, make_callback
-
     trainer = args[0]
     callback = make_callback(package, cfg, run_id)
     for stale in [c for c in trainer.callbacks if isinstance(c, Recorder)]:
@@ -146,7 +138,7 @@ def _log_summary(package: str, trainer: Any, run_id: str) -> None:
 
 def _log_model(trainer: Any, callback: Any, cfg: _autologging.Config) -> None:
     import ledgerflow as lf
-    from ledgerflow.pytorch import log_model
+    from ledgerflow.pytorch.fluent import log_model
 
     active = lf.active_run()
     if active is None or active.info.run_id != callback.run_id:

@@ -40,8 +40,8 @@ class RemoteQueries:
         self,
         view_type: str | int = "ACTIVE_ONLY",
         max_results: int = 1000,
-        name_like: str | None = None,
-        order_by_name: bool = False,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> list[Experiment]:
         from ledgerflow.services.gateway.schemas import ExperimentOut
 
@@ -51,8 +51,8 @@ class RemoteQueries:
             params={
                 "view_type": view_type,
                 "max_results": max_results,
-                "name_like": name_like,
-                "order_by_name": order_by_name,
+                "filter": filter_string,
+                "order_by": list(order_by) if order_by else None,
             },
         )
         return [ExperimentOut.model_validate(d).entity() for d in docs]

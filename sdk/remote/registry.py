@@ -1,46 +1,37 @@
-"""Registry commands and reads over the gateway, with the embedded service's signatures.
+"""Registry commands and reads over the gateway, offering what the embedded registry
+service offers: commands travel as their typed models (`RemoteCommands.execute`), reads
+as GETs and searches.
 
 Every command is a straight call that the gateway answers once its event is
-projected, so version numbers and aliases read back right after are current.
-Names, versions, stages and aliases are checked here first with the same
-functions the service uses, so a bad one fails the same way in both modes.
+projected, so version numbers and aliases read back right after are current. The
+gateway checks names, versions, stages and aliases with the same functions as embedded
+mode, so a bad one fails the same way in both modes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ledgerflow.events.entities import ModelVersion, PagedList, RegisteredModel
 from ledgerflow.remote.channel import Channel, seg
-
-
-def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
-    from ledgerflow.services.tracking.decide import clean_tags
-
-    return clean_tags(tags or {})
+from ledgerflow.remote.commands import RemoteCommands
 
 
 def _model(doc: Any) -> RegisteredModel:
-    from ledgerflow.services.gateway.registry_schemas import RegisteredModelOut
+    from ledgerflow.events.model_commands import MODEL
 
-    return RegisteredModelOut.model_validate(doc).entity()
+    return MODEL.decode(doc)
 
 
 def _version(doc: Any) -> ModelVersion:
-    from ledgerflow.services.gateway.registry_schemas import ModelVersionOut
+    from ledgerflow.events.model_commands import VERSION
 
-    return ModelVersionOut.model_validate(doc).entity()
+    return VERSION.decode(doc)
 
 
 def _model_path(name: str) -> str:
     return f"/registered-models/{seg(name)}"
-
-
-def _check_name(name: str) -> str:
-    from ledgerflow.services.registry.decide import check_model_name
-
-    return check_model_name(name)
 
 
 def _version_path(name: str, version: Any) -> str:
@@ -112,131 +103,12 @@ class RemoteRegistryQueries:
         return _version(self._ch.call("GET", f"{_model_path(name)}/aliases/{seg(alias)}"))
 
 
-class RemoteRegistry:
+class RemoteRegistry(RemoteCommands):
+    """Registry commands (`execute`) and reads over the gateway."""
+
     def __init__(self, channel: Channel) -> None:
-        self._ch = channel
+        super().__init__(channel)
         self.queries = RemoteRegistryQueries(channel)
-
-    # registered models -------------------------------------------------------------------
-    def create_registered_model(
-        self,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        *,
-        actor: str,
-    ) -> RegisteredModel:
-        _check_name(name)
-        body = {"name": name, "tags": _tags(tags), "description": description}
-        return _model(self._ch.call("POST", "/registered-models", actor=actor, json=body))
-
-    def rename_registered_model(self, name: str, new_name: str, *, actor: str) -> RegisteredModel:
-        _check_name(new_name)
-        path = _model_path(name) + "/rename"
-        return _model(self._ch.call("POST", path, actor=actor, json={"new_name": new_name}))
-
-    def update_registered_model(
-        self, name: str, description: str, *, actor: str
-    ) -> RegisteredModel:
-        body = {"description": str(description)}
-        return _model(
-            self._ch.call("PATCH", _model_path(name), actor=actor, json=body, idempotent=True)
-        )
-
-    def delete_registered_model(self, name: str, *, actor: str) -> None:
-        self._ch.call("DELETE", _model_path(name), actor=actor)
-
-    def set_registered_model_tag(self, name: str, key: str, value: Any, *, actor: str) -> None:
-        [(k, v)] = _tags({key: value}).items()
-        self._ch.call("PUT", _model_path(name) + "/tags", actor=actor, json={"key": k, "value": v})
-
-    def delete_registered_model_tag(self, name: str, key: str, *, actor: str) -> None:
-        self._ch.call("DELETE", _model_path(name) + "/tags", actor=actor, params={"key": key})
-
-    # versions ------------------------------------------------------------------------------
-    def create_model_version(
-        self,
-        name: str,
-        source: str,
-        run_id: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        *,
-        actor: str,
-        user_id: str = "",
-    ) -> ModelVersion:
-        body = {
-            "source": source,
-            "run_id": run_id,
-            "tags": _tags(tags),
-            "description": description,
-            "user_id": user_id,
-        }
-        path = _model_path(name) + "/versions"
-        return _version(self._ch.call("POST", path, actor=actor, json=body))
-
-    def register_model(
-        self,
-        model_uri: str,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        *,
-        actor: str,
-        user_id: str = "",
-    ) -> ModelVersion:
-        _check_name(name)
-        body = {"model_uri": model_uri, "name": name, "tags": _tags(tags), "user_id": user_id}
-        return _version(self._ch.call("POST", "/model-versions/register", actor=actor, json=body))
-
-    def update_model_version(
-        self, name: str, version: Any, description: str, *, actor: str
-    ) -> ModelVersion:
-        body = {"description": str(description)}
-        path = _version_path(name, version)
-        return _version(self._ch.call("PATCH", path, actor=actor, json=body, idempotent=True))
-
-    def delete_model_version(self, name: str, version: Any, *, actor: str) -> None:
-        self._ch.call("DELETE", _version_path(name, version), actor=actor)
-
-    def set_model_version_tag(
-        self, name: str, version: Any, key: str, value: Any, *, actor: str
-    ) -> None:
-        [(k, v)] = _tags({key: value}).items()
-        path = _version_path(name, version) + "/tags"
-        self._ch.call("PUT", path, actor=actor, json={"key": k, "value": v})
-
-    def delete_model_version_tag(self, name: str, version: Any, key: str, *, actor: str) -> None:
-        path = _version_path(name, version) + "/tags"
-        self._ch.call("DELETE", path, actor=actor, params={"key": key})
-
-    def transition_model_version_stage(
-        self,
-        name: str,
-        version: Any,
-        stage: str,
-        archive_existing_versions: bool = False,
-        *,
-        actor: str,
-    ) -> ModelVersion:
-        from ledgerflow.services.registry.decide import check_stage
-
-        body = {
-            "stage": check_stage(stage),
-            "archive_existing_versions": bool(archive_existing_versions),
-        }
-        path = _version_path(name, version) + "/stage"
-        return _version(self._ch.call("POST", path, actor=actor, json=body, idempotent=True))
-
-    def set_registered_model_alias(
-        self, name: str, alias: str, version: Any, *, actor: str
-    ) -> None:
-        from ledgerflow.services.registry.decide import check_alias, check_version
-
-        path = f"{_model_path(name)}/aliases/{seg(check_alias(alias))}"
-        self._ch.call("PUT", path, actor=actor, json={"version": check_version(version)})
-
-    def delete_registered_model_alias(self, name: str, alias: str, *, actor: str) -> None:
-        self._ch.call("DELETE", f"{_model_path(name)}/aliases/{seg(alias)}", actor=actor)
 
     # URIs ----------------------------------------------------------------------------------
     def resolve_models_uri(self, uri: str) -> ModelVersion:

@@ -1,12 +1,13 @@
-"""Tracking commands over the gateway, with the embedded `TrackingService`'s signatures.
+"""Tracking over the gateway, offering what the embedded `TrackingService` offers.
 
 Logging (metric points, params, tags, the end of a run) is validated here with
 the same checks as embedded mode, built into events and appended to the
 spool; it never waits on the network. Everything that needs an answer from
 the server (creating experiments and runs, artifacts, deletes) is a straight
-call. Whether a run exists is asked once per run and remembered; a run that
-cannot be asked about because the gateway is down is logged to anyway, and
-the gateway's projector judges its events once they arrive.
+call; the commands among them travel as their typed models (`RemoteCommands`).
+Whether a run exists is asked once per run and remembered; a run that cannot be asked
+about because the gateway is down is logged to anyway, and the gateway's projector
+judges its events once they arrive.
 
 Params cannot change. The check runs here against the params this process
 logged (and those the run had when it was first looked up). Two processes
@@ -26,10 +27,13 @@ from typing import Any
 
 from ledgerflow.events import limits
 from ledgerflow.events import payloads as p
+from ledgerflow.events import tracking_commands as tc
+from ledgerflow.events.commands import R
 from ledgerflow.events.entities import Experiment, RunInfo
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import InvalidInput, NotFound, Unavailable
 from ledgerflow.remote.channel import Channel, seg
+from ledgerflow.remote.commands import RemoteCommands
 
 CHECK_TIMEOUT_S = 5.0  # looking a run up before logging to it; longer and logging would wait
 
@@ -53,6 +57,7 @@ def _digest(source: Path) -> tuple[int, str]:
 class RemoteTracking:
     def __init__(self, channel: Channel) -> None:
         self._ch = channel
+        self._commands = RemoteCommands(channel)
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
 
@@ -62,25 +67,14 @@ class RemoteTracking:
 
         return ExperimentOut.model_validate(doc).entity()
 
-    def create_experiment(
-        self,
-        name: str,
-        artifact_location: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        *,
-        actor: str,
-        experiment_id: str | None = None,
-    ) -> str:
-        from ledgerflow.services.tracking.decide import clean_tags
-
-        limits.check_name(name, "experiment name", limits.MAX_EXPERIMENT_NAME_LENGTH)
-        body = {
-            "name": name,
-            "artifact_location": artifact_location,
-            "tags": clean_tags(tags or {}),
-            "experiment_id": experiment_id,
-        }
-        return str(self._ch.call("POST", "/experiments", actor=actor, json=body)["experiment_id"])
+    def execute(self, command: tc.TrackingCommand[R], *, actor: str) -> R:
+        """A tracking command over the gateway; a deleted or restored run is forgotten
+        here, so the next logging call checks its state again."""
+        result = self._commands.execute(command, actor=actor)
+        if isinstance(command, (tc.DeleteRun, tc.RestoreRun)):
+            with self._lock:
+                self._runs.pop(command.run_id, None)
+        return result
 
     def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment:
         doc = self._ch.call("PUT", "/experiments/by-name", actor=actor, params={"name": name})
@@ -88,23 +82,6 @@ class RemoteTracking:
 
     def default_experiment(self, *, actor: str) -> Experiment:
         return self._experiment(self._ch.call("PUT", "/experiments/default", actor=actor))
-
-    def rename_experiment(self, experiment_id: str, new_name: str, *, actor: str) -> None:
-        limits.check_name(new_name, "experiment name", limits.MAX_EXPERIMENT_NAME_LENGTH)
-        path = f"/experiments/{seg(experiment_id)}"
-        self._ch.call("PATCH", path, actor=actor, json={"name": new_name}, idempotent=True)
-
-    def delete_experiment(self, experiment_id: str, *, actor: str) -> None:
-        self._ch.call("DELETE", f"/experiments/{seg(experiment_id)}", actor=actor)
-
-    def restore_experiment(self, experiment_id: str, *, actor: str) -> None:
-        self._ch.call("POST", f"/experiments/{seg(experiment_id)}/restore", actor=actor)
-
-    def set_experiment_tag(self, experiment_id: str, key: str, value: Any, *, actor: str) -> None:
-        limits.check_key(key, "tag")
-        text = limits.check_value(value, "tag", key, limits.MAX_TAG_VALUE_LENGTH)
-        path = f"/experiments/{seg(experiment_id)}/tags"
-        self._ch.call("PUT", path, actor=actor, json={"key": key, "value": text})
 
     # runs ------------------------------------------------------------------------------------
     def _remember(self, info: RunInfo) -> RunInfo:
@@ -227,9 +204,6 @@ class RemoteTracking:
             self._checked(run_id)
             self._ch.spool([p.RunTagsSet(run_id=run_id, tags=clean)], actor)
 
-    def delete_tag(self, run_id: str, key: str, *, actor: str) -> None:
-        self._ch.call("DELETE", f"/runs/{seg(run_id)}/tags", actor=actor, params={"key": key})
-
     def finish_run(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str
     ) -> None:
@@ -246,16 +220,6 @@ class RemoteTracking:
             ],
             actor,
         )
-
-    def delete_run(self, run_id: str, *, actor: str) -> None:
-        self._ch.call("DELETE", f"/runs/{seg(run_id)}", actor=actor)
-        with self._lock:
-            self._runs.pop(run_id, None)
-
-    def restore_run(self, run_id: str, *, actor: str) -> None:
-        self._ch.call("POST", f"/runs/{seg(run_id)}/restore", actor=actor)
-        with self._lock:
-            self._runs.pop(run_id, None)
 
     # artifacts -------------------------------------------------------------------------------
     def log_artifact_files(

@@ -214,7 +214,7 @@ def _before(
 
 def _log_model(estimator: Any, name: str, example: Any, cfg: _autologging.Config) -> None:
     from ledgerflow.models.signature import infer_signature
-    from ledgerflow.sklearn import log_model
+    from ledgerflow.sklearn.fluent import log_model
 
     signature: Any = False
     if cfg["log_model_signatures"] and example is not None:

@@ -187,7 +187,7 @@ def _log_early_stop(run_id: str, callback: Any) -> None:
 
 def _log_model(model: Any, example: Any, cfg: _autologging.Config) -> None:
     from ledgerflow.models.signature import infer_signature
-    from ledgerflow.tensorflow import log_model
+    from ledgerflow.tensorflow.fluent import log_model
 
     signature: Any = False
     if cfg["log_model_signatures"] and example is not None:

@@ -65,7 +65,10 @@ class BundleService:
         runtime: Runtime,
         *,
         task_timeout_s: float = 1800.0,
+        allow_pickle: bool = True,
     ) -> None:
+        """`allow_pickle`: LEDGERFLOW_ALLOW_PICKLE of the settings the service runs with,
+        passed to each conversion task (loading a pickled model runs its code)."""
         self._committer = committer
         self.queries = queries
         self.registry = registry
@@ -73,6 +76,7 @@ class BundleService:
         self.artifacts = artifacts
         self.runtime = runtime
         self.task_timeout_s = task_timeout_s
+        self.allow_pickle = allow_pickle
 
     def build(
         self,
@@ -119,7 +123,7 @@ class BundleService:
     def _submit(self, r: b.BundleRequested, model_dir: Path, work: Path) -> Handle:
         request = BuildRequest(
             bundle_id=r.id, name=r.name, version=r.version, target=r.target, source=r.source,
-            model_dir=str(model_dir), out_dir=str(work / r.id),
+            model_dir=str(model_dir), out_dir=str(work / r.id), allow_pickle=self.allow_pickle,
         )  # fmt: skip
         return self.runtime.submit(
             build_bundle, request, name=f"bundle-{r.target}-{r.id}", resources=Resources(cpus=1)

@@ -22,6 +22,7 @@ from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.services.analytics.live import StatsSource
 from ledgerflow.services.deployer import canary, guardrails
 from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.deployments.state import Deployment
 
 logger = logging.getLogger("ledgerflow.deployer")
@@ -82,16 +83,16 @@ class Deployer:
         breaches = guardrails.evaluate(dep.guardrails, window, dep.baseline, judged)
         if breaches:
             b = breaches[0]
-            self.service.trip(
-                dep.name,
+            trip = dc.TripGuardrail(
+                name=dep.name,
                 variant=b.variant,
                 guardrail=b.guardrail,
                 observed=b.observed,
                 limit=b.limit,
                 baseline_value=b.baseline,
                 samples=b.samples,
-                actor=ACTOR,
             )
+            self.service.execute(trip, actor=ACTOR)
             detail = (
                 f"{b.guardrail.metric} of {b.variant} is {b.observed:.4g}, beyond {b.limit:.4g}"
             )
@@ -104,7 +105,8 @@ class Deployer:
         if not canary.due(plan, step, dep.step_started, now, requests):
             return None
         duration_s = max(0.0, (now - dep.step_started) / 1000)
-        self.service.advance_step(dep.name, requests, duration_s, actor=ACTOR)
+        step_on = dc.AdvanceStep(name=dep.name, requests=requests, duration_s=duration_s)
+        self.service.execute(step_on, actor=ACTOR)
         weight = plan.steps[step + 1].weight
         return Action(dep.name, "step_advanced", f"{plan.candidate} now at {weight:g}%")
 

@@ -9,26 +9,29 @@ an alias appends the registry's `model.alias_set` in the same commit as
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_payloads as m
+from ledgerflow.events.commands import R
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput, NotFound, Unavailable
 from ledgerflow.events.payloads import Payload
 from ledgerflow.services.analytics import live
 from ledgerflow.services.analytics.live import StatsSource
-from ledgerflow.services.commands import Committer
+from ledgerflow.services.commands import Committer, Handlers
 from ledgerflow.services.deployments import checks, decide
+from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.deployments.checks import check_name
+from ledgerflow.services.deployments.commands import DEFAULT_ALIAS
 from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.registry.decide import check_alias
 
-DEFAULT_ALIAS = "champion"
+__all__ = ["DEFAULT_ALIAS", "DeploymentService"]
 
 
 class DeploymentService:
@@ -83,135 +86,109 @@ class DeploymentService:
                 )
 
     # commands --------------------------------------------------------------------------
-    def create(
-        self,
-        name: str,
-        variants: Sequence[d.VariantSpec | Mapping[str, object]],
-        baseline: str | None = None,
-        *,
-        description: str = "",
-        key_header: str = "X-Ledgerflow-Key",
-        key_field: str | None = None,
-        guardrails: Sequence[d.Guardrail | Mapping[str, object]] = (),
-        plan: d.CanaryPlan | Mapping[str, object] | None = None,
-        actor: str,
-    ) -> Deployment:
+    handlers = Handlers["DeploymentService"]()
+
+    def execute(self, command: dc.DeploymentCommand[R], *, actor: str) -> R:
+        """Decide on `command` against the deployment's state and commit its events."""
+        return self.handlers.run(self, command, actor)
+
+    @handlers.on(dc.CreateDeployment)
+    def _create(self, c: dc.CreateDeployment, actor: str) -> Deployment:
         payloads = decide.create(
-            self.queries.find(check_name(name)),
-            name=name,
-            variants=variants,
-            baseline=baseline,
-            description=description,
-            key_header=key_header,
-            key_field=key_field,
-            guardrails=guardrails,
-            plan=plan,
+            self.queries.find(check_name(c.name)),
+            name=c.name,
+            variants=c.variants,
+            baseline=c.baseline,
+            description=c.description,
+            key_header=c.key_header,
+            key_field=c.key_field,
+            guardrails=c.guardrails,
+            plan=c.plan,
         )
         created = cast(d.DeploymentCreated, payloads[0])
         self._check_sources(created.variants, "variants")
-        return self._commit(name, payloads, actor)
+        return self._commit(c.name, payloads, actor)
 
-    def add_variant(
-        self, name: str, variant: d.VariantSpec | Mapping[str, object], *, actor: str
-    ) -> Deployment:
-        payloads = decide.add_variant(self._live(name), variant)
+    @handlers.on(dc.AddVariant)
+    def _add_variant(self, c: dc.AddVariant, actor: str) -> Deployment:
+        payloads = decide.add_variant(self._live(c.name), c.variant)
         added = cast(d.DeploymentVariantAdded, payloads[0])
         self._check_sources([added.variant], "variant")
-        return self._commit(name, payloads, actor)
+        return self._commit(c.name, payloads, actor)
 
-    def remove_variant(
-        self, name: str, variant: str, reason: str = "", *, actor: str
-    ) -> Deployment:
-        return self._commit(name, decide.remove_variant(self._live(name), variant, reason), actor)
+    @handlers.on(dc.RemoveVariant)
+    def _remove_variant(self, c: dc.RemoveVariant, actor: str) -> Deployment:
+        payloads = decide.remove_variant(self._live(c.name), c.variant, c.reason)
+        return self._commit(c.name, payloads, actor)
 
-    def set_traffic(
-        self, name: str, weights: Mapping[str, float], reason: str = "", *, actor: str
-    ) -> Deployment:
-        return self._commit(name, decide.set_traffic(self._live(name), weights, reason), actor)
+    @handlers.on(dc.SetTraffic)
+    def _set_traffic(self, c: dc.SetTraffic, actor: str) -> Deployment:
+        payloads = decide.set_traffic(self._live(c.name), c.weights, c.reason)
+        return self._commit(c.name, payloads, actor)
 
-    def set_plan(
-        self, name: str, plan: d.CanaryPlan | Mapping[str, object] | None, *, actor: str
-    ) -> Deployment:
-        return self._commit(name, decide.set_plan(self._live(name), plan), actor)
+    @handlers.on(dc.SetPlan)
+    def _set_plan(self, c: dc.SetPlan, actor: str) -> Deployment:
+        return self._commit(c.name, decide.set_plan(self._live(c.name), c.plan), actor)
 
-    def set_guardrails(
-        self, name: str, guardrails: Sequence[d.Guardrail | Mapping[str, object]], *, actor: str
-    ) -> Deployment:
-        return self._commit(name, decide.set_guardrails(self._live(name), guardrails), actor)
+    @handlers.on(dc.SetGuardrails)
+    def _set_guardrails(self, c: dc.SetGuardrails, actor: str) -> Deployment:
+        return self._commit(c.name, decide.set_guardrails(self._live(c.name), c.guardrails), actor)
 
-    def pause(self, name: str, reason: str = "", *, actor: str) -> Deployment:
-        return self._commit(name, decide.pause(self._live(name), reason), actor)
+    @handlers.on(dc.Pause)
+    def _pause(self, c: dc.Pause, actor: str) -> Deployment:
+        return self._commit(c.name, decide.pause(self._live(c.name), c.reason), actor)
 
-    def resume(self, name: str, *, actor: str) -> Deployment:
-        return self._commit(name, decide.resume(self._live(name)), actor)
+    @handlers.on(dc.Resume)
+    def _resume(self, c: dc.Resume, actor: str) -> Deployment:
+        return self._commit(c.name, decide.resume(self._live(c.name)), actor)
 
-    def rollback(self, name: str, reason: str = "", *, actor: str) -> Deployment:
-        return self._commit(name, decide.rollback(self._live(name), reason), actor)
+    @handlers.on(dc.Rollback)
+    def _rollback(self, c: dc.Rollback, actor: str) -> Deployment:
+        return self._commit(c.name, decide.rollback(self._live(c.name), c.reason), actor)
 
-    def promote(
-        self,
-        name: str,
-        variant: str,
-        alias: str | None = DEFAULT_ALIAS,
-        reason: str = "",
-        *,
-        actor: str,
-    ) -> Deployment:
-        """All traffic to `variant`, which becomes the baseline; with `alias`, the alias
+    @handlers.on(dc.Promote)
+    def _promote(self, c: dc.Promote, actor: str) -> Deployment:
+        """All traffic to the variant, which becomes the baseline; with an alias, the alias
         moves to the variant's model version in the same commit."""
-        checked = None if alias is None else check_alias(alias)
-        payloads = decide.promote(self._live(name), variant, checked, reason)
+        checked = None if c.alias is None else check_alias(c.alias)
+        payloads = decide.promote(self._live(c.name), c.variant, checked, c.reason)
         promoted = cast(d.DeploymentPromoted, payloads[0])
         if checked is not None:
             self._registry.get_model_version(promoted.model, promoted.version)
             payloads.append(
                 m.ModelAliasSet(name=promoted.model, alias=checked, version=promoted.version)
             )
-        return self._commit(name, payloads, actor)
+        return self._commit(c.name, payloads, actor)
 
-    def delete(self, name: str, *, actor: str) -> None:
-        self._committer.commit(decide.delete(self._live(name)), actor)
+    @handlers.on(dc.DeleteDeployment)
+    def _delete(self, c: dc.DeleteDeployment, actor: str) -> None:
+        self._committer.commit(decide.delete(self._live(c.name)), actor)
 
-    # the deployer loop's commands ------------------------------------------------------
-    def advance_step(
-        self, name: str, requests: int, duration_s: float, *, actor: str
-    ) -> Deployment:
-        return self._commit(
-            name, decide.advance_step(self._live(name), requests, duration_s), actor
-        )
+    @handlers.on(dc.AdvanceStep)
+    def _advance_step(self, c: dc.AdvanceStep, actor: str) -> Deployment:
+        payloads = decide.advance_step(self._live(c.name), c.requests, c.duration_s)
+        return self._commit(c.name, payloads, actor)
 
-    def trip(
-        self,
-        name: str,
-        variant: str,
-        guardrail: d.Guardrail,
-        observed: float,
-        limit: float,
-        baseline_value: float | None,
-        samples: int,
-        *,
-        actor: str,
-    ) -> Deployment:
+    @handlers.on(dc.TripGuardrail)
+    def _trip(self, c: dc.TripGuardrail, actor: str) -> Deployment:
         payloads = decide.trip(
-            self._live(name), variant, guardrail, observed, limit, baseline_value, samples
-        )
-        return self._commit(name, payloads, actor)
+            self._live(c.name), c.variant, c.guardrail, c.observed, c.limit, c.baseline_value,
+            c.samples,
+        )  # fmt: skip
+        return self._commit(c.name, payloads, actor)
 
-    # traffic ---------------------------------------------------------------------------
-    def record_feedback(
-        self,
-        name: str,
-        request_id: str,
-        value: float | bool,
-        metric: str = "conversion",
-        kind: str = "conversion",
-        variant: str | None = None,
-        *,
-        actor: str,
-    ) -> d.FeedbackRecorded:
+    @handlers.on(dc.RecordFeedback)
+    def _record_feedback(self, c: dc.RecordFeedback, actor: str) -> d.FeedbackRecorded:
         """An outcome for a served request: a conversion (0/1, or true/false) or a reward
         (any finite number). The stream statistics join it to the variant that served it."""
-        feedback = checks.feedback(self._live(name), request_id, value, metric, kind, variant)
+        if (c.value is None) == (c.converted is None):
+            raise InvalidInput(
+                "give the outcome as value or as converted (one of them)", field="value"
+            )
+        value = c.converted if c.converted is not None else c.value
+        feedback = checks.feedback(
+            self._live(c.name), c.request_id, value, c.metric, c.kind or "conversion", c.variant
+        )
         # Traffic is never projected: append it without waiting for the projector.
         self._committer.log.append([Event.of(feedback, actor=actor)])
         return feedback

@@ -1,6 +1,7 @@
 """The model registry: models, versions, tags, stages, aliases and models:/ URIs.
 
-Every write waits until its event is projected before it answers, so a version
+The commands' routes are made from their classes (`ledgerflow.events.model_commands`);
+the reads are here. Every write waits until its event is projected before it answers, so a version
 number or alias a client gets back is what any later read returns.
 """
 
@@ -11,27 +12,27 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
-from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep
+from ledgerflow.events.model_commands import MODEL_COMMANDS
+from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.command_routes import command_router
+from ledgerflow.services.gateway.deps import FreshDep
 from ledgerflow.services.gateway.registry_schemas import (
-    AliasIn,
-    DescriptionIn,
-    ModelVersionIn,
     ModelVersionOut,
     ModelVersionPage,
-    RegisteredModelIn,
     RegisteredModelOut,
     RegisteredModelPage,
-    RegisterIn,
     RegistrySearch,
-    RenameIn,
-    StageIn,
 )
-from ledgerflow.services.gateway.schemas import TagIn
 from ledgerflow.services.registry.decide import check_stage, check_version
+from ledgerflow.services.registry.service import RegistryService
 
-router = APIRouter(tags=["registry"])
+reads = APIRouter(tags=["registry"])
 MODELS = "/registered-models"
 VERSION = MODELS + "/{name}/versions/{version}"
+
+
+def _service(backend: Backend) -> RegistryService:
+    return backend.registry
 
 
 def _model(m: RegisteredModel) -> RegisteredModelOut:
@@ -43,18 +44,9 @@ def _version(v: ModelVersion) -> ModelVersionOut:
 
 
 # registered models -------------------------------------------------------------------------
-@router.post(MODELS, status_code=201, summary="Create a registered model")
-def create_registered_model(
-    body: RegisteredModelIn, backend: BackendDep, actor: ActorDep
-) -> RegisteredModelOut:
-    return _model(
-        backend.registry.create_registered_model(
-            body.name, body.tags, body.description, actor=actor
-        )
-    )
 
 
-@router.post(MODELS + "/search", summary="Search registered models (filter, order, paging)")
+@reads.post(MODELS + "/search", summary="Search registered models (filter, order, paging)")
 def search_registered_models(body: RegistrySearch, backend: FreshDep) -> RegisteredModelPage:
     page = backend.registry.queries.search_registered_models(
         body.filter,
@@ -67,41 +59,12 @@ def search_registered_models(body: RegistrySearch, backend: FreshDep) -> Registe
     )
 
 
-@router.get(MODELS + "/{name}", summary="Get a registered model")
+@reads.get(MODELS + "/{name}", summary="Get a registered model")
 def get_registered_model(name: str, backend: FreshDep) -> RegisteredModelOut:
     return _model(backend.registry.queries.get_registered_model(name))
 
 
-@router.patch(MODELS + "/{name}", summary="Change a registered model's description")
-def update_registered_model(
-    name: str, body: DescriptionIn, backend: BackendDep, actor: ActorDep
-) -> RegisteredModelOut:
-    return _model(backend.registry.update_registered_model(name, body.description, actor=actor))
-
-
-@router.post(MODELS + "/{name}/rename", summary="Rename a registered model")
-def rename_registered_model(
-    name: str, body: RenameIn, backend: BackendDep, actor: ActorDep
-) -> RegisteredModelOut:
-    return _model(backend.registry.rename_registered_model(name, body.new_name, actor=actor))
-
-
-@router.delete(MODELS + "/{name}", status_code=204, summary="Delete a registered model")
-def delete_registered_model(name: str, backend: BackendDep, actor: ActorDep) -> None:
-    backend.registry.delete_registered_model(name, actor=actor)
-
-
-@router.put(MODELS + "/{name}/tags", status_code=204, summary="Set a registered model tag")
-def set_registered_model_tag(name: str, body: TagIn, backend: BackendDep, actor: ActorDep) -> None:
-    backend.registry.set_registered_model_tag(name, body.key, body.value, actor=actor)
-
-
-@router.delete(MODELS + "/{name}/tags", status_code=204, summary="Delete a registered model tag")
-def delete_registered_model_tag(name: str, key: str, backend: BackendDep, actor: ActorDep) -> None:
-    backend.registry.delete_registered_model_tag(name, key, actor=actor)
-
-
-@router.get(MODELS + "/{name}/latest-versions", summary="The newest version in each stage")
+@reads.get(MODELS + "/{name}/latest-versions", summary="The newest version in each stage")
 def get_latest_versions(
     name: str,
     backend: FreshDep,
@@ -114,37 +77,9 @@ def get_latest_versions(
 
 
 # versions ----------------------------------------------------------------------------------
-@router.post(MODELS + "/{name}/versions", status_code=201, summary="Create a model version")
-def create_model_version(
-    name: str, body: ModelVersionIn, backend: BackendDep, actor: ActorDep
-) -> ModelVersionOut:
-    return _version(
-        backend.registry.create_model_version(
-            name,
-            body.source,
-            body.run_id,
-            body.tags,
-            body.description,
-            actor=actor,
-            user_id=body.user_id,
-        )
-    )
 
 
-@router.post(
-    "/model-versions/register",
-    status_code=201,
-    summary="Register a model URI as the next version of a model, creating the model if needed",
-)
-def register_model(body: RegisterIn, backend: BackendDep, actor: ActorDep) -> ModelVersionOut:
-    return _version(
-        backend.registry.register_model(
-            body.model_uri, body.name, body.tags, actor=actor, user_id=body.user_id
-        )
-    )
-
-
-@router.post("/model-versions/search", summary="Search model versions (filter, order, paging)")
+@reads.post("/model-versions/search", summary="Search model versions (filter, order, paging)")
 def search_model_versions(body: RegistrySearch, backend: FreshDep) -> ModelVersionPage:
     page = backend.registry.queries.search_model_versions(
         body.filter,
@@ -155,7 +90,7 @@ def search_model_versions(body: RegistrySearch, backend: FreshDep) -> ModelVersi
     return ModelVersionPage(model_versions=[_version(v) for v in page], next_page_token=page.token)
 
 
-@router.get(
+@reads.get(
     "/model-versions/resolve",
     summary="The version a models:/ URI names (/<version>, @<alias>, /latest, /<stage>)",
 )
@@ -165,65 +100,19 @@ def resolve_model_uri(
     return _version(backend.registry.resolve_models_uri(uri))
 
 
-@router.get(VERSION, summary="Get a model version")
+@reads.get(VERSION, summary="Get a model version")
 def get_model_version(name: str, version: str, backend: FreshDep) -> ModelVersionOut:
     return _version(backend.registry.queries.get_model_version(name, check_version(version)))
 
 
-@router.patch(VERSION, summary="Change a model version's description")
-def update_model_version(
-    name: str, version: str, body: DescriptionIn, backend: BackendDep, actor: ActorDep
-) -> ModelVersionOut:
-    return _version(
-        backend.registry.update_model_version(name, version, body.description, actor=actor)
-    )
-
-
-@router.delete(VERSION, status_code=204, summary="Delete a model version")
-def delete_model_version(name: str, version: str, backend: BackendDep, actor: ActorDep) -> None:
-    backend.registry.delete_model_version(name, version, actor=actor)
-
-
-@router.put(VERSION + "/tags", status_code=204, summary="Set a model version tag")
-def set_model_version_tag(
-    name: str, version: str, body: TagIn, backend: BackendDep, actor: ActorDep
-) -> None:
-    backend.registry.set_model_version_tag(name, version, body.key, body.value, actor=actor)
-
-
-@router.delete(VERSION + "/tags", status_code=204, summary="Delete a model version tag")
-def delete_model_version_tag(
-    name: str, version: str, key: str, backend: BackendDep, actor: ActorDep
-) -> None:
-    backend.registry.delete_model_version_tag(name, version, key, actor=actor)
-
-
-@router.post(VERSION + "/stage", summary="Move a version to a stage (the older workflow)")
-def transition_model_version_stage(
-    name: str, version: str, body: StageIn, backend: BackendDep, actor: ActorDep
-) -> ModelVersionOut:
-    return _version(
-        backend.registry.transition_model_version_stage(
-            name, version, body.stage, body.archive_existing_versions, actor=actor
-        )
-    )
-
-
 # aliases -----------------------------------------------------------------------------------
-@router.get(MODELS + "/{name}/aliases/{alias}", summary="The version an alias points at")
+
+
+@reads.get(MODELS + "/{name}/aliases/{alias}", summary="The version an alias points at")
 def get_model_version_by_alias(name: str, alias: str, backend: FreshDep) -> ModelVersionOut:
     return _version(backend.registry.queries.get_model_version_by_alias(name, alias))
 
 
-@router.put(MODELS + "/{name}/aliases/{alias}", status_code=204, summary="Point an alias")
-def set_registered_model_alias(
-    name: str, alias: str, body: AliasIn, backend: BackendDep, actor: ActorDep
-) -> None:
-    backend.registry.set_registered_model_alias(name, alias, body.version, actor=actor)
-
-
-@router.delete(MODELS + "/{name}/aliases/{alias}", status_code=204, summary="Remove an alias")
-def delete_registered_model_alias(
-    name: str, alias: str, backend: BackendDep, actor: ActorDep
-) -> None:
-    backend.registry.delete_registered_model_alias(name, alias, actor=actor)
+router = APIRouter()
+router.include_router(command_router(MODEL_COMMANDS, _service, tag="registry"))
+router.include_router(reads)

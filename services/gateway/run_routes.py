@@ -1,4 +1,8 @@
-"""Runs: start, resume, log, tag, end, delete, restore, get, search, metric history."""
+"""Runs: start, resume, log, tag, end, delete, restore, get, search, metric history.
+
+Deleting and restoring a run and deleting its tags are commands whose routes are made
+from their classes (`ledgerflow.events.tracking_commands`); logging stays here, as the
+hot path it is."""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ledgerflow.events.tracking_commands import RUN_COMMANDS
+from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep
 from ledgerflow.services.gateway.schemas import (
     FinishIn,
@@ -19,11 +26,12 @@ from ledgerflow.services.gateway.schemas import (
     RunSearch,
     TagsIn,
 )
+from ledgerflow.services.tracking.service import TrackingService
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+reads = APIRouter(prefix="/runs", tags=["runs"])
 
 
-@router.post("", status_code=201, summary="Start a run")
+@reads.post("", status_code=201, summary="Start a run")
 def create_run(body: RunIn, backend: BackendDep, actor: ActorDep) -> RunInfoOut:
     info = backend.tracking.create_run(
         body.experiment_id,
@@ -38,7 +46,7 @@ def create_run(body: RunIn, backend: BackendDep, actor: ActorDep) -> RunInfoOut:
     return RunInfoOut.model_validate(info)
 
 
-@router.post("/search", summary="Search runs (filter, order, cursor paging)")
+@reads.post("/search", summary="Search runs (filter, order, cursor paging)")
 def search_runs(body: RunSearch, backend: FreshDep) -> RunPage:
     page = backend.queries.search_runs(
         body.experiment_ids,
@@ -51,27 +59,27 @@ def search_runs(body: RunSearch, backend: FreshDep) -> RunPage:
     return RunPage(runs=[RunOut.model_validate(r) for r in page], next_page_token=page.token)
 
 
-@router.get("/{run_id}", summary="Get a run with its params, tags and latest metrics")
+@reads.get("/{run_id}", summary="Get a run with its params, tags and latest metrics")
 def get_run(run_id: str, backend: FreshDep) -> RunOut:
     return RunOut.model_validate(backend.queries.get_run(run_id))
 
 
-@router.get("/{run_id}/info", summary="Get a run's info only (no params, tags or metrics)")
+@reads.get("/{run_id}/info", summary="Get a run's info only (no params, tags or metrics)")
 def get_run_info(run_id: str, backend: FreshDep) -> RunInfoOut:
     return RunInfoOut.model_validate(backend.queries.get_run_info(run_id))
 
 
-@router.post("/{run_id}/resume", summary="Reopen a run (no-op when it is running)")
+@reads.post("/{run_id}/resume", summary="Reopen a run (no-op when it is running)")
 def resume_run(run_id: str, backend: BackendDep, actor: ActorDep) -> RunInfoOut:
     return RunInfoOut.model_validate(backend.tracking.resume_run(run_id, actor=actor))
 
 
-@router.post("/{run_id}/params", status_code=204, summary="Log params (immutable once logged)")
+@reads.post("/{run_id}/params", status_code=204, summary="Log params (immutable once logged)")
 def log_params(run_id: str, body: ParamsIn, backend: BackendDep, actor: ActorDep) -> None:
     backend.tracking.log_params(run_id, body.params, actor=actor)
 
 
-@router.post("/{run_id}/metrics", status_code=204, summary="Log metric points")
+@reads.post("/{run_id}/metrics", status_code=204, summary="Log metric points")
 def log_metrics(run_id: str, body: MetricsIn, backend: BackendDep, actor: ActorDep) -> None:
     backend.tracking.log_metrics(
         run_id,
@@ -87,7 +95,7 @@ def _number(value: float | str) -> float | str:
     return value
 
 
-@router.get(
+@reads.get(
     "/{run_id}/metrics/history",
     summary="A metric's points in step order, optionally downsampled to keep its shape",
 )
@@ -100,26 +108,20 @@ def get_metric_history(
     return MetricHistoryOut.of(key, backend.queries.get_metric_history(run_id, key, max_points))
 
 
-@router.put("/{run_id}/tags", status_code=204, summary="Set run tags")
+@reads.put("/{run_id}/tags", status_code=204, summary="Set run tags")
 def set_tags(run_id: str, body: TagsIn, backend: BackendDep, actor: ActorDep) -> None:
     backend.tracking.set_tags(run_id, body.tags, actor=actor)
 
 
-@router.delete("/{run_id}/tags", status_code=204, summary="Delete a run tag")
-def delete_tag(run_id: str, key: str, backend: BackendDep, actor: ActorDep) -> None:
-    backend.tracking.delete_tag(run_id, key, actor=actor)
-
-
-@router.post("/{run_id}/finish", status_code=204, summary="End a run")
+@reads.post("/{run_id}/finish", status_code=204, summary="End a run")
 def finish_run(run_id: str, body: FinishIn, backend: BackendDep, actor: ActorDep) -> None:
     backend.tracking.finish_run(run_id, body.status, body.end_time, actor=actor)
 
 
-@router.delete("/{run_id}", status_code=204, summary="Delete a run (restorable)")
-def delete_run(run_id: str, backend: BackendDep, actor: ActorDep) -> None:
-    backend.tracking.delete_run(run_id, actor=actor)
+def _service(backend: Backend) -> TrackingService:
+    return backend.tracking
 
 
-@router.post("/{run_id}/restore", status_code=204, summary="Restore a deleted run")
-def restore_run(run_id: str, backend: BackendDep, actor: ActorDep) -> None:
-    backend.tracking.restore_run(run_id, actor=actor)
+router = APIRouter()
+router.include_router(command_router(RUN_COMMANDS, _service, tag="runs"))
+router.include_router(reads)

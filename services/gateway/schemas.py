@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field
 
+from ledgerflow.events.commands import Out as Out
 from ledgerflow.events.entities import Experiment, FileInfo, Metric, Run, RunInfo
-from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
+from ledgerflow.events.tracking_commands import ExperimentId as ExperimentId
+from ledgerflow.events.webhook_commands import WebhookCreatedOut as WebhookCreatedOut
+from ledgerflow.events.webhook_commands import WebhookOut as WebhookOut
+from ledgerflow.events.webhook_entities import WebhookDelivery
 
 
 class Body(BaseModel):
     """Base of request bodies: an unknown field is an error naming it, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="strings")
 
 
 class ErrorOut(BaseModel):
@@ -43,17 +43,6 @@ class Health(BaseModel):
 
 
 # experiments -----------------------------------------------------------------------------
-class ExperimentIn(Body):
-    name: str
-    artifact_location: str | None = None
-    tags: dict[str, Any] | None = None
-    experiment_id: str | None = Field(None, description="choose the id instead of a random one")
-
-
-class ExperimentId(Out):
-    experiment_id: str
-
-
 class ExperimentOut(Out):
     experiment_id: str
     name: str
@@ -65,15 +54,6 @@ class ExperimentOut(Out):
 
     def entity(self) -> Experiment:
         return Experiment(**self.model_dump())
-
-
-class ExperimentPatch(Body):
-    name: str = Field(description="the new name")
-
-
-class TagIn(Body):
-    key: str
-    value: Any
 
 
 # runs ------------------------------------------------------------------------------------
@@ -222,51 +202,6 @@ class ArtifactCommit(Body):
 
 
 # webhooks --------------------------------------------------------------------------------
-class WebhookIn(Body):
-    name: str = Field(description="unique; letters, digits, '_', '-' and '.'")
-    url: str = Field(description="the http(s) endpoint events are POSTed to")
-    events: list[str] = Field(description="event type globs, e.g. model.* or run.finished")
-    secret: str | None = Field(None, description="16-256 characters; generated when absent")
-    description: str | None = None
-    from_start: StrictBool = Field(
-        False, description="deliver the events already on the log too, from the first one"
-    )
-
-
-class WebhookPatch(Body):
-    """Only the fields given change; deliveries go on from the same place in the log."""
-
-    url: str | None = None
-    events: list[str] | None = None
-    secret: str | None = Field(None, description="a new secret (rotation); never shown again")
-    description: str | None = None
-    active: StrictBool | None = Field(None, description="false pauses deliveries, true resumes")
-
-
-class WebhookOut(Out):
-    """A webhook without its secret: only the answer to creating it shows that."""
-
-    id: str
-    name: str
-    url: str
-    events: list[str]
-    description: str
-    active: bool
-    creation_time: int
-    last_updated_time: int
-    cursor: str | None = Field(None, description="the log token deliveries resume after")
-    failed_attempts: int = Field(0, description="failed attempts at the event now due")
-    next_attempt_time: int | None = None
-    last_error: str | None = None
-
-    def entity(self) -> Webhook:
-        return Webhook(**self.model_dump())
-
-
-class WebhookCreatedOut(WebhookOut):
-    secret: str = Field(description="shown this once: store it where the receiver can read it")
-
-
 class WebhookDeliveryOut(Out):
     delivery_id: str
     event_id: str

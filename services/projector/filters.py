@@ -1,9 +1,11 @@
-"""Parser for the run-search ``filter`` and ``order_by`` languages.
+"""Parser for the search ``filter`` and ``order_by`` languages of every entity.
 
 Turns text such as ``metrics.acc > 0.9 AND params.opt IN ('adam', 'sgd')`` into a
 small frozen AST (:class:`Comparison`, :class:`And`, :class:`Or`, :class:`Not`) and
-checks it against the types of each field. It only parses: building a query from
-the AST is the caller's job. Positions in error messages are 0-based offsets.
+checks it against the types of each field. Runs, experiments, registered models and
+model versions share the grammar; a :class:`~.filter_fields.Fields` names the fields
+of each (runs by default). It only parses: building a query from the AST is
+:mod:`.search`'s job. Positions in error messages are 0-based offsets.
 """
 
 from __future__ import annotations
@@ -15,32 +17,26 @@ from dataclasses import dataclass
 from typing import NoReturn, TypeAlias
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.services.projector.filter_fields import (
+    RUN_ATTRIBUTES,
+    RUN_FIELDS,
+    RUN_STATUSES,
+    Fields,
+)
 
 __all__ = [
     "ATTRIBUTES", "MAX_COMPARISONS", "MAX_DEPTH", "MAX_ORDER_KEYS", "STATUSES", "And",
-    "Comparison", "Node", "Not", "Or", "OrderKey", "Scalar", "Value", "parse_filter",
-    "parse_order_by",
+    "Comparison", "Fields", "Node", "Not", "Or", "OrderKey", "Scalar", "Value",
+    "parse_filter", "parse_order_by",
 ]  # fmt: skip
 
 MAX_COMPARISONS = 200
 MAX_DEPTH = 50
 MAX_ORDER_KEYS = 10
 
-ATTRIBUTES: dict[str, str] = {
-    "run_id": "string", "run_name": "string", "status": "string", "start_time": "number",
-    "end_time": "number", "experiment_id": "string", "user_id": "string",
-    "lifecycle_stage": "string", "artifact_uri": "string",
-}  # fmt: skip
-STATUSES: tuple[str, ...] = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+ATTRIBUTES = RUN_ATTRIBUTES  # the run attributes and their types
+STATUSES = RUN_STATUSES
 
-_ATTR_ALIASES = {name: name for name in ATTRIBUTES}
-_ATTR_ALIASES.update(runname="run_name", run_uuid="run_id", user="user_id")
-_ENTITIES = {
-    "metrics": "metric", "metric": "metric",
-    "params": "param", "param": "param", "parameter": "param", "parameters": "param",
-    "tags": "tag", "tag": "tag",
-    "attributes": "attribute", "attribute": "attribute", "attr": "attribute", "run": "attribute",
-}  # fmt: skip
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL"})
 _OPS = ("<=", ">=", "<>", "!=", "=", "<", ">")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_\-./:]*")
@@ -48,8 +44,6 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _SIGNED_INF = re.compile(r"[+-]infinity(?![A-Za-z0-9_\-./:])", re.IGNORECASE)
 _INT = re.compile(r"[+-]?\d+", re.ASCII)
 _JUNK = re.compile(r"[A-Za-z0-9_\-./:+]*")
-_FIELD_HELP = "a field such as metrics.acc, params.lr, tags.name or an attribute"
-_ATTR_LIST = ", ".join(ATTRIBUTES)
 
 Scalar: TypeAlias = int | float | str
 Value: TypeAlias = Scalar | tuple[Scalar, ...] | None
@@ -91,7 +85,7 @@ Node: TypeAlias = Comparison | And | Or | Not
 
 @dataclass(frozen=True, slots=True)
 class OrderKey:
-    """One ``order_by`` entry: sort runs by ``entity.key``."""
+    """One ``order_by`` entry: sort by ``entity.key``."""
 
     entity: str
     key: str
@@ -115,8 +109,8 @@ def _describe(tok: _Tok) -> str:
 class _Parser:
     """Recursive-descent parser over one piece of text; raises InvalidInput."""
 
-    def __init__(self, text: str, what: str, field: str) -> None:
-        self.text, self.what, self.field = text, what, field
+    def __init__(self, text: str, what: str, field: str, fields: Fields) -> None:
+        self.text, self.what, self.field, self.fields = text, what, field, fields
         self.i = self.count = self.depth = 0
         self.toks = self._tokenize()
 
@@ -243,24 +237,30 @@ class _Parser:
             prefix, dot, key = tok.text.partition(".")
             bare, key = (not dot), (key if dot else prefix)
         else:
-            self.expected(tok, _FIELD_HELP)
+            self.expected(tok, self.fields.example)
+        fields, attrs = self.fields, ", ".join(self.fields.attributes)
         if bare:
-            attr = _ATTR_ALIASES.get(key.lower())
+            attr = fields.attribute(key)
             if attr is None:
-                hint = f"write {key}.<key>" if key.lower() in _ENTITIES else f"use {_FIELD_HELP}"
-                self.fail(tok.pos, f"unknown field '{key}'; {hint} (attributes: {_ATTR_LIST})")
+                bad = f"unknown {fields.noun} '{key}'"
+                hint = (
+                    f"write {key}.<key>"
+                    if key.lower() in fields.entities
+                    else f"use {fields.example}"
+                )
+                self.fail(tok.pos, f"{bad}; {hint} (attributes: {attrs})")
             return "attribute", attr, tok.text
-        entity = _ENTITIES.get(prefix.lower())
+        entity = fields.entities.get(prefix.lower())
         if entity is None:
             self.fail(tok.pos, f"unknown entity '{prefix}' in '{tok.text}'; "
-                      "expected metrics, params, tags or attributes")  # fmt: skip
+                      f"expected {fields.prefixes}")  # fmt: skip
         if not key:
             self.fail(tok.pos + len(prefix) + 1, f"expected a key name after '{prefix}.'")
         if entity == "attribute":
-            attr = _ATTR_ALIASES.get(key.lower())
+            attr = fields.attribute(key)
             if attr is None:
                 self.fail(tok.pos, f"unknown attribute '{key}' in '{tok.text}'; "
-                          f"valid attributes are {_ATTR_LIST}")  # fmt: skip
+                          f"valid attributes are {attrs}")  # fmt: skip
             key = attr
         return entity, key, tok.text
 
@@ -291,7 +291,7 @@ class _Parser:
                 self.expected(sep, f"',' or ')' in the {neg}IN list")
             return Comparison(entity, key, neg + word, tuple(values))
         if word in ("LIKE", "ILIKE"):
-            if _numeric(entity, key):
+            if self.fields.numeric(entity, key):
                 self.fail(tok.pos, f"{word} cannot be used with {name}, which is compared as a "
                           "number; use =, !=, <, <=, >, >=, IN or IS NULL")  # fmt: skip
             pat = self.next()
@@ -313,9 +313,11 @@ class _Parser:
         tok = self.next()
         if tok.kind not in ("num", "str"):
             self.expected(tok, f"a value after '{after.text}'")
-        if _numeric(entity, key):
+        if self.fields.numeric(entity, key):
             if isinstance(tok.value, str):
                 raw = tok.value.strip()
+                if self.fields.quoted_numbers and _INT.fullmatch(raw):
+                    return int(raw)
                 hint = f"; write {name} {op} {raw} without quotes" if _NUMBER.fullmatch(raw) else ""
                 self.fail(tok.pos, f"{name} is compared as a number but found {tok.text}{hint}")
             assert isinstance(tok.value, int | float)
@@ -325,26 +327,24 @@ class _Parser:
         if not isinstance(tok.value, str):
             fix = f"quote it: '{tok.text}'" if "IN" in op else f"write {name} {op} '{tok.text}'"
             self.fail(tok.pos, f"{name} is compared as a string; {fix}")
-        if entity == "attribute" and key == "status" and op in ("=", "!=", "IN", "NOT IN"):
-            if tok.value.upper() not in STATUSES:
+        choices = self.fields.choices.get(key) if entity == "attribute" else None
+        if choices is not None and op in ("=", "!=", "IN", "NOT IN"):
+            if tok.value.upper() not in choices:
                 self.fail(
-                    tok.pos, f"invalid {name} {tok.text}; expected one of {', '.join(STATUSES)}"
+                    tok.pos, f"invalid {name} {tok.text}; expected one of {', '.join(choices)}"
                 )
             return tok.value.upper()
         return tok.value
 
 
-def _numeric(entity: str, key: str) -> bool:
-    return entity == "metric" or (entity == "attribute" and ATTRIBUTES[key] == "number")
-
-
-def parse_filter(text: str | None) -> Node | None:
-    """Parse a run-search filter; None for an empty filter, InvalidInput on errors."""
+def parse_filter(text: str | None, fields: Fields = RUN_FIELDS) -> Node | None:
+    """Parse a filter on ``fields`` (runs' by default); None for an empty filter,
+    InvalidInput on errors."""
     if text is not None and not isinstance(text, str):
         raise InvalidInput(f"Invalid filter {text!r}: expected a string", field="filter")
     if text is None or not text.strip():
         return None
-    parser = _Parser(text, "filter", "filter")
+    parser = _Parser(text, "filter", "filter", fields)
     node = parser.or_expr()
     tok = parser.peek()
     if tok.kind == ")":
@@ -354,8 +354,11 @@ def parse_filter(text: str | None) -> Node | None:
     return node
 
 
-def parse_order_by(items: Sequence[str] | None) -> tuple[OrderKey, ...]:
-    """Parse ``order_by`` entries like ``"metrics.acc DESC"``; ascending by default."""
+def parse_order_by(
+    items: Sequence[str] | None, fields: Fields = RUN_FIELDS
+) -> tuple[OrderKey, ...]:
+    """Parse ``order_by`` entries like ``"metrics.acc DESC"`` on ``fields`` (runs' by
+    default); ascending by default."""
     if not items:
         return ()
     items = [items] if isinstance(items, str) else items
@@ -365,9 +368,9 @@ def parse_order_by(items: Sequence[str] | None) -> tuple[OrderKey, ...]:
     keys = []
     for item in items:
         if not isinstance(item, str) or not item.strip():
-            raise InvalidInput(f"Invalid order_by item {item!r}: expected {_FIELD_HELP}, "
+            raise InvalidInput(f"Invalid order_by item {item!r}: expected {fields.example}, "
                                "optionally followed by ASC or DESC", field="order_by")  # fmt: skip
-        parser = _Parser(item, f"order_by item {item!r}", "order_by")
+        parser = _Parser(item, f"order_by item {item!r}", "order_by", fields)
         entity, key, _ = parser.ident()
         tok = parser.next()
         descending = parser.is_kw(tok, "DESC")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, select
+from sqlalchemy import Engine, FromClause, and_, select
 
 from ledgerflow.events.entities import (
     Experiment,
@@ -21,8 +20,16 @@ from ledgerflow.events.entities import (
     RunInfo,
 )
 from ledgerflow.events.errors import InvalidInput, NotFound
-from ledgerflow.services.projector import search
+from ledgerflow.services.projector import cursor
+from ledgerflow.services.projector.filter_fields import EXPERIMENT_FIELDS
 from ledgerflow.services.projector.filters import parse_filter, parse_order_by
+from ledgerflow.services.projector.search import (
+    EXPERIMENT_SEARCH,
+    RUN_SEARCH,
+    compile_filter,
+    order_sources,
+    search_page,
+)
 from ledgerflow.services.projector.sql import fetch_all
 from ledgerflow.services.projector.tables import (
     ARTIFACTS as A,
@@ -67,10 +74,15 @@ class Queries:
 
     # experiments -----------------------------------------------------------------
     def _experiments(
-        self, where: Any, order: Sequence[Any] = (), limit: int | None = None
+        self,
+        where: Any,
+        order: Sequence[Any] = (),
+        limit: int | None = None,
+        source: FromClause = E,
     ) -> list[Experiment]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(E).where(where).order_by(*order).limit(limit)).all()
+            stmt = select(E).select_from(source).where(where).order_by(*order).limit(limit)
+            rows = conn.execute(stmt).all()
             ids = [r.experiment_id for r in rows]
             tags: dict[str, dict[str, str]] = defaultdict(dict)
             for t in conn.execute(select(ET).where(ET.c.experiment_id.in_(ids))):
@@ -110,14 +122,18 @@ class Queries:
         self,
         view_type: str | int = "ACTIVE_ONLY",
         max_results: int = 1000,
-        name_like: str | None = None,
-        order_by_name: bool = False,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> list[Experiment]:
-        where: ColumnElement[bool] = E.c.lifecycle_stage.in_(_stages(view_type))
-        if name_like:
-            where = and_(where, E.c.name.like(name_like))
-        order = [E.c.name] if order_by_name else [E.c.creation_time.desc(), E.c.experiment_id]
-        return self._experiments(where, order, max_results)
+        """Experiments matching `filter_string` (the runs' filter language on name,
+        tags.<key> and the other attributes), newest first unless `order_by` says."""
+        node = parse_filter(filter_string, EXPERIMENT_FIELDS)
+        keys = parse_order_by(list(order_by) if order_by else None, EXPERIMENT_FIELDS)
+        where = and_(
+            E.c.lifecycle_stage.in_(_stages(view_type)), compile_filter(node, EXPERIMENT_SEARCH)
+        )
+        sort, source = order_sources(keys, EXPERIMENT_SEARCH)
+        return self._experiments(where, cursor.order(sort), max_results, source)
 
     # runs ------------------------------------------------------------------------
     def find_run_info(self, run_id: str) -> RunInfo | None:
@@ -182,37 +198,19 @@ class Queries:
                 field="max_results",
             )
         node = parse_filter(filter_string)
-        keys = parse_order_by(list(order_by) if order_by else None) or search.DEFAULT_ORDER
-        columns, source = search.order_sources(keys)
+        keys = parse_order_by(list(order_by) if order_by else None)
         exp_ids = [str(e) for e in experiment_ids]
-        fingerprint = hashlib.sha256(
-            repr((exp_ids, filter_string, keys, str(run_view_type))).encode()
-        ).hexdigest()[:12]
         where = and_(
             R.c.experiment_id.in_(exp_ids),
             R.c.lifecycle_stage.in_(_stages(run_view_type)),
-            search.compile_filter(node),
+            compile_filter(node, RUN_SEARCH),
         )
-        if page_token:
-            values, last_id = search.decode_cursor(page_token, fingerprint)
-            if len(values) != len(columns):
-                raise InvalidInput("page_token does not match this search", field="page_token")
-            where = and_(where, search.after_cursor(columns, values, last_id))
-        stmt = (
-            select(R.c.run_id, *(c.label(f"k{i}") for i, (c, _) in enumerate(columns)))
-            .select_from(source)
-            .where(where)
-            .order_by(*search.order_by_clauses(columns))
-            .limit(max_results + 1)
-        )
+        query = (exp_ids, filter_string, keys, str(run_view_type))
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        token = None
-        if len(rows) > max_results:
-            rows = rows[:max_results]
-            last = rows[-1]
-            token = search.encode_cursor(list(last[1:]), last[0], fingerprint)
-        return PagedList(self._load_runs([r[0] for r in rows]), token)
+            page = search_page(
+                conn, RUN_SEARCH, where, keys, limit=max_results, page_token=page_token, query=query
+            )
+        return PagedList(self._load_runs([run_id for (run_id,) in page.owners]), page.token)
 
     def get_metric_history(
         self, run_id: str, key: str, max_points: int | None = None

@@ -1,23 +1,26 @@
 """The read side of the registry: models, versions, aliases, and their searches.
 
-Registry filters are what MLflow accepts for its registry, AND-ed comparisons:
-`name = 'x'`, `name LIKE 'x%'`, `run_id IN ('a', 'b')`, `version_number > 2`,
-`source_path = '...'`, `tags.team = 'cv'`. Paging is by opaque cursor.
+Registry searches take the runs' filter language (filters.py) on the registry's
+fields: what MLflow accepts (`name = 'x'`, `name LIKE 'x%'`, `run_id IN ('a', 'b')`,
+`version_number > 2`, `source_path = '...'`, `tags.team = 'cv'`) and also OR, NOT,
+parentheses and IS NULL. Paging is by opaque cursor (cursor.py).
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Engine, and_, func, select, tuple_
 
 from ledgerflow.events.entities import ModelVersion, PagedList, RegisteredModel
 from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.services.projector.filter_fields import (
+    MODEL_VERSION_FIELDS,
+    REGISTERED_MODEL_FIELDS,
+)
+from ledgerflow.services.projector.filters import parse_filter, parse_order_by
 from ledgerflow.services.projector.registry_tables import (
     MODEL_ALIASES as AL,
 )
@@ -33,95 +36,12 @@ from ledgerflow.services.projector.registry_tables import (
 from ledgerflow.services.projector.registry_tables import (
     REGISTERED_MODELS as M,
 )
-
-_COND = re.compile(
-    r"""\s*(?P<key>tags\.`[^`]+`|tags\.[\w.\-/: ]+?|[a-z_]+)\s*
-        (?P<op>=|!=|<>|<=|>=|<|>|NOT\s+LIKE|LIKE|NOT\s+ILIKE|ILIKE|NOT\s+IN|IN)\s*
-        (?P<value>'(?:[^']|'')*'|"(?:[^"]|"")*"|-?\d+|\((?:[^()'"]|'(?:[^']|'')*'|"[^"]*")*\))\s*""",
-    re.IGNORECASE | re.VERBOSE,
+from ledgerflow.services.projector.search import (
+    MODEL_VERSION_SEARCH,
+    REGISTERED_MODEL_SEARCH,
+    compile_filter,
+    search_page,
 )
-_SPLIT_AND = re.compile(r"\s+AND\s+(?=(?:[^'\"]|'[^']*'|\"[^\"]*\")*$)", re.IGNORECASE)
-
-
-def _literal(text: str) -> Any:
-    if text.startswith("("):
-        return tuple(
-            _literal(v.strip()) for v in re.findall(r"'(?:[^']|'')*'|\"[^\"]*\"|-?\d+", text)
-        )
-    if text[0] in "'\"":
-        q = text[0]
-        return text[1:-1].replace(q * 2, q)
-    return int(text)
-
-
-def _op(col: Any, op: str, value: Any) -> ColumnElement[bool]:
-    op = re.sub(r"\s+", " ", op.upper()).replace("<>", "!=")
-    table = {
-        "=": lambda: col == value, "!=": lambda: col != value, "<": lambda: col < value,
-        "<=": lambda: col <= value, ">": lambda: col > value, ">=": lambda: col >= value,
-        "LIKE": lambda: col.like(value), "NOT LIKE": lambda: col.not_like(value),
-        "ILIKE": lambda: col.ilike(value), "NOT ILIKE": lambda: col.not_ilike(value),
-        "IN": lambda: col.in_(list(value)), "NOT IN": lambda: col.not_in(list(value)),
-    }  # fmt: skip
-    if op in ("IN", "NOT IN") and not isinstance(value, tuple):
-        raise InvalidInput(f"{op} needs a parenthesized list, got {value!r}", field="filter")
-    return table[op]()  # type: ignore[no-any-return]
-
-
-def compile_registry_filter(
-    text: str | None, columns: dict[str, Any], tags: Any, owner: Sequence[Any]
-) -> ColumnElement[bool]:
-    """AND-ed comparisons on `columns` (attribute name -> column) and `tags.<key>`."""
-    if not text or not text.strip():
-        return true()
-    parts: list[ColumnElement[bool]] = []
-    for chunk in _SPLIT_AND.split(text.strip()):
-        m = _COND.fullmatch(chunk)
-        if m is None:
-            raise InvalidInput(
-                f"cannot read {chunk.strip()!r} in filter {text!r}; write comparisons like "
-                f"name = 'x' or tags.k LIKE 'v%' joined by AND (keys: {', '.join(columns)}, "
-                "tags.<key>)",
-                field="filter",
-            )
-        key, op, value = m.group("key"), m.group("op"), _literal(m.group("value"))
-        if key.lower().startswith("tags."):
-            tag = key[5:].strip("`")
-            match = [
-                t == o
-                for t, o in zip((tags.c.name, *_tag_owner_columns(tags)), owner, strict=False)
-            ]
-            parts.append(exists().where(*match, tags.c.key == tag, _op(tags.c.value, op, value)))
-            continue
-        col = columns.get(key.lower())
-        if col is None:
-            raise InvalidInput(
-                f"unknown key {key!r} in filter; use one of {', '.join(columns)} or tags.<key>",
-                field="filter",
-            )
-        parts.append(_op(col, op, value))
-    return and_(*parts)
-
-
-def _tag_owner_columns(tags: Any) -> tuple[Any, ...]:
-    return (tags.c.version,) if "version" in tags.c else ()
-
-
-def _token(values: list[Any]) -> str:
-    raw = json.dumps(values, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _untoken(token: str) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except ValueError:
-        raise InvalidInput(
-            "page_token is not a token this server issued", field="page_token"
-        ) from None
-    if not isinstance(values, list):
-        raise InvalidInput("page_token is not a token this server issued", field="page_token")
-    return values
 
 
 def _check_max(max_results: int) -> None:
@@ -193,25 +113,16 @@ class RegistryQueries:
         page_token: str | None = None,
     ) -> PagedList[RegisteredModel]:
         _check_max(max_results)
-        cols = {
-            "name": M.c.name,
-            "creation_timestamp": M.c.creation_time,
-            "last_updated_timestamp": M.c.last_updated_time,
-        }
-        where = compile_registry_filter(filter_string, cols, MT, (M.c.name,))
-        col, desc = _order(order_by, cols, default=("name", False))
-        keys, dirs = (
-            ([col, M.c.name], [desc, False]) if col is not M.c.name else ([M.c.name], [desc])
-        )
-        stmt = select(*keys).where(where)
-        if page_token:
-            stmt = stmt.where(_after(keys, dirs, _untoken(page_token)))
-        stmt = stmt.order_by(*(k.desc() if d else k.asc() for k, d in zip(keys, dirs, strict=True)))
+        node = parse_filter(filter_string, REGISTERED_MODEL_FIELDS)
+        keys = parse_order_by(order_by, REGISTERED_MODEL_FIELDS)
+        where = compile_filter(node, REGISTERED_MODEL_SEARCH)
+        query = ("registered_models", filter_string, keys)
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt.limit(max_results + 1)).all()
-        token = _token(list(rows[max_results - 1])) if len(rows) > max_results else None
-        names = [r[-1] for r in rows[:max_results]]
-        return PagedList(self._models(names), token)
+            page = search_page(
+                conn, REGISTERED_MODEL_SEARCH, where, keys,
+                limit=max_results, page_token=page_token, query=query,
+            )  # fmt: skip
+        return PagedList(self._models([name for (name,) in page.owners]), page.token)
 
     # versions -------------------------------------------------------------------------
     def _versions(
@@ -337,65 +248,18 @@ class RegistryQueries:
         page_token: str | None = None,
     ) -> PagedList[ModelVersion]:
         _check_max(max_results)
-        cols = {
-            "name": V.c.name,
-            "run_id": V.c.run_id,
-            "source_path": V.c.source,
-            "source": V.c.source,
-            "version_number": V.c.version,
-            "version": V.c.version,
-            "current_stage": V.c.stage,
-            "creation_timestamp": V.c.creation_time,
-            "last_updated_timestamp": V.c.last_updated_time,
-            "user_id": V.c.user_id,
-        }
-        where = compile_registry_filter(filter_string, cols, VT, (V.c.name, V.c.version))
-        if order_by:
-            col, desc = _order(order_by, cols, default=("name", False))
-            keys, dirs = [col, V.c.name, V.c.version], [desc, False, True]
-        else:
-            keys, dirs = [V.c.name, V.c.version], [False, True]
-        if page_token:
-            where = and_(where, _after(keys, dirs, _untoken(page_token)))
-        order = [k.desc() if d else k.asc() for k, d in zip(keys, dirs, strict=True)]
-        found = self._versions(where, order, max_results + 1)
-        token = None
-        if len(found) > max_results:
-            last = found[max_results - 1]
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(*keys).where(and_(V.c.name == last.name, V.c.version == last.version))
-                ).one()
-            token = _token(list(row))
-        return PagedList(found[:max_results], token)
-
-
-def _order(
-    order_by: Sequence[str] | None, cols: dict[str, Any], default: tuple[str, bool]
-) -> tuple[Any, bool]:
-    if not order_by:
-        return cols[default[0]], default[1]
-    if len(order_by) > 1:
-        raise InvalidInput("registry searches order by one key", field="order_by")
-    parts = order_by[0].split()
-    key = parts[0].lower() if parts else ""
-    if (
-        key not in cols
-        or len(parts) > 2
-        or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC"))
-    ):
-        raise InvalidInput(
-            f"cannot order by {order_by[0]!r}; use one of {', '.join(cols)} with ASC or DESC",
-            field="order_by",
-        )
-    return cols[key], len(parts) == 2 and parts[1].upper() == "DESC"
-
-
-def _after(keys: list[Any], desc: list[bool], values: list[Any]) -> ColumnElement[bool]:
-    if len(values) != len(keys):
-        raise InvalidInput("page_token does not match this search", field="page_token")
-    ors = []
-    for i, (k, d, v) in enumerate(zip(keys, desc, values, strict=True)):
-        eqs = [kk == vv for kk, vv in zip(keys[:i], values[:i], strict=True)]
-        ors.append(and_(*eqs, k < v if d else k > v))
-    return or_(*ors)
+        node = parse_filter(filter_string, MODEL_VERSION_FIELDS)
+        keys = parse_order_by(order_by, MODEL_VERSION_FIELDS)
+        where = compile_filter(node, MODEL_VERSION_SEARCH)
+        query = ("model_versions", filter_string, keys)
+        with self.engine.connect() as conn:
+            page = search_page(
+                conn, MODEL_VERSION_SEARCH, where, keys,
+                limit=max_results, page_token=page_token, query=query,
+            )  # fmt: skip
+        found: dict[tuple[Any, ...], ModelVersion] = {}
+        for start in range(0, len(page.owners), 300):  # stay under bound-parameter limits
+            chunk = page.owners[start : start + 300]
+            for mv in self._versions(tuple_(V.c.name, V.c.version).in_(chunk)):
+                found[(mv.name, mv.version)] = mv
+        return PagedList([found[k] for k in page.owners if k in found], page.token)

@@ -1,26 +1,28 @@
-"""Compiles parsed run filters and orderings to SQLAlchemy expressions, and pages with
-an opaque keyset cursor.
+"""Compiles parsed filters and orderings to SQLAlchemy expressions, and runs one page of
+a keyset-paged search, for every searchable entity.
 
-Values always travel as bound parameters; nothing from the filter text is ever
-concatenated into SQL. Metric, param and tag conditions are EXISTS subqueries
-over the indexed (key, value) tables, so they combine freely under AND, OR, NOT.
+A :class:`Searchable` says where an entity's fields live: its table, the column of each
+attribute, and its key/value tables (metrics, params, tags). Values always travel as
+bound parameters; nothing from the filter text is ever concatenated into SQL. Key/value
+conditions are subqueries over the indexed (key, value) tables, so they combine freely
+under AND, OR, NOT.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     FromClause,
+    Table,
     and_,
-    case,
     exists,
     false,
-    literal,
     not_,
     or_,
     select,
@@ -28,24 +30,49 @@ from sqlalchemy import (
 )
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.services.projector import cursor
+from ledgerflow.services.projector.cursor import SortKey
+from ledgerflow.services.projector.filter_fields import (
+    EXPERIMENT_FIELDS,
+    MODEL_VERSION_FIELDS,
+    REGISTERED_MODEL_FIELDS,
+    RUN_FIELDS,
+    Fields,
+)
 from ledgerflow.services.projector.filters import And, Comparison, Node, Not, Or, OrderKey
-from ledgerflow.services.projector.tables import (
-    LATEST_METRICS as LM,
+from ledgerflow.services.projector.registry_tables import (
+    MODEL_VERSION_TAGS,
+    MODEL_VERSIONS,
+    REGISTERED_MODEL_TAGS,
+    REGISTERED_MODELS,
 )
 from ledgerflow.services.projector.tables import (
-    PARAMS as PA,
-)
-from ledgerflow.services.projector.tables import (
-    RUNS as R,
-)
-from ledgerflow.services.projector.tables import (
-    TAGS as T,
+    EXPERIMENT_TAGS,
+    EXPERIMENTS,
+    LATEST_METRICS,
+    PARAMS,
+    RUNS,
+    TAGS,
 )
 
-_KV_TABLES = {"metric": LM, "param": PA, "tag": T}
+
+@dataclass(frozen=True)
+class Searchable:
+    """Where one entity's fields live in the views."""
+
+    fields: Fields
+    table: Table  # one row per entity
+    columns: Mapping[str, str]  # attribute -> column of `table`
+    owner: tuple[str, ...]  # the entity's key; the key/value tables carry the same columns
+    key_values: Mapping[str, Table]  # entity ("metric", "param", "tag") -> (owner, key, value)
+    tie_break: tuple[SortKey, ...]  # the owner columns, last in every order
+    default_order: tuple[OrderKey, ...] = ()
+
+    def column(self, attribute: str) -> Any:
+        return self.table.c[self.columns[attribute]]
 
 
-def compile_filter(node: Node | None) -> ColumnElement[bool]:
+def compile_filter(node: Node | None, target: Searchable) -> ColumnElement[bool]:
     if node is None:
         return true()
     if isinstance(node, And):
@@ -57,15 +84,15 @@ def compile_filter(node: Node | None) -> ColumnElement[bool]:
         rest = [n for n in node.items if not _is_selective(n)]
         probe = bool(selective)
         return and_(
-            *(_comparison(n) for n in selective),  # type: ignore[arg-type]
-            *(_comparison(n, probe=True) if probe and isinstance(n, Comparison)
-              else compile_filter(n) for n in rest),
+            *(_comparison(n, target) for n in selective),  # type: ignore[arg-type]
+            *(_comparison(n, target, probe=True) if probe and isinstance(n, Comparison)
+              else compile_filter(n, target) for n in rest),
         )  # fmt: skip
     if isinstance(node, Or):
-        return or_(*(compile_filter(n) for n in node.items))
+        return or_(*(compile_filter(n, target) for n in node.items))
     if isinstance(node, Not):
-        return not_(compile_filter(node.item))
-    return _comparison(node)
+        return not_(compile_filter(node.item, target))
+    return _comparison(node, target)
 
 
 def _is_selective(node: Node) -> bool:
@@ -108,97 +135,132 @@ def _apply_op(col: Any, op: str, value: Any) -> ColumnElement[bool]:
     raise InvalidInput(f"unsupported operator {op!r}")
 
 
-def _comparison(c: Comparison, *, probe: bool = False) -> ColumnElement[bool]:
+def _comparison(c: Comparison, target: Searchable, *, probe: bool = False) -> ColumnElement[bool]:
     if c.entity == "attribute":
-        col = R.c[c.key]
+        col = target.column(c.key)
         if c.op == "IS NULL":
-            return col.is_(None)
+            return col.is_(None)  # type: ignore[no-any-return]
         if c.op == "IS NOT NULL":
-            return col.is_not(None)
+            return col.is_not(None)  # type: ignore[no-any-return]
         return _apply_op(col, c.op, c.value)
-    table = _KV_TABLES[c.entity]
-    if probe:  # correlated: one primary-key lookup per candidate run
-        has_key = and_(table.c.run_id == R.c.run_id, table.c.key == c.key)
+    table, owner = target.key_values[c.entity], target.owner
+    if probe or len(owner) > 1:  # correlated: one primary-key lookup per candidate row
+        has_key = and_(*(table.c[o] == target.table.c[o] for o in owner), table.c.key == c.key)
         if c.op == "IS NULL":
             return ~exists().where(has_key)
         if c.op == "IS NOT NULL":
             return exists().where(has_key)
         return exists().where(has_key, _apply_op(table.c.value, c.op, c.value))
-    # `run_id IN (runs having such a key/value)`: the subquery runs once over the
-    # (key, value) index instead of once per run, and still nests under OR and NOT.
-    having_key = select(table.c.run_id).where(table.c.key == c.key)
+    # `id IN (rows having such a key/value)`: the subquery runs once over the (key, value)
+    # index instead of once per row, and still nests under OR and NOT.
+    [own] = owner
+    having_key = select(table.c[own]).where(table.c.key == c.key)
     if c.op == "IS NULL":
-        return R.c.run_id.not_in(having_key)
+        return target.table.c[own].not_in(having_key)
     if c.op == "IS NOT NULL":
-        return R.c.run_id.in_(having_key)
-    return R.c.run_id.in_(having_key.where(_apply_op(table.c.value, c.op, c.value)))
+        return target.table.c[own].in_(having_key)
+    where = having_key.where(_apply_op(table.c.value, c.op, c.value))
+    return target.table.c[own].in_(where)
 
 
-def order_sources(keys: tuple[OrderKey, ...]) -> tuple[list[tuple[Any, bool]], FromClause]:
-    """The columns to order by, with `runs` LEFT JOINed to one alias per metric, param
-    or tag key (a run without that key sorts last)."""
-    source: FromClause = R
-    columns: list[tuple[Any, bool]] = []
-    for i, key in enumerate(keys):
+def order_sources(
+    keys: tuple[OrderKey, ...], target: Searchable
+) -> tuple[list[SortKey], FromClause]:
+    """The sort keys for ``keys`` (or the default order) then the tie-break, with the
+    entity's table LEFT JOINed to one alias per key/value field (missing values sort
+    last)."""
+    source: FromClause = target.table
+    sort: list[SortKey] = []
+    for i, key in enumerate(keys or target.default_order):
         if key.entity == "attribute":
-            columns.append((R.c[key.key], key.descending))
+            sort.append(SortKey(target.column(key.key), key.descending))
             continue
-        alias = _KV_TABLES[key.entity].alias(f"order_{i}")
-        source = source.outerjoin(alias, and_(alias.c.run_id == R.c.run_id, alias.c.key == key.key))
-        columns.append((alias.c.value, key.descending))
-    return columns, source
+        alias = target.key_values[key.entity].alias(f"order_{i}")
+        on = (alias.c[o] == target.table.c[o] for o in target.owner)
+        source = source.outerjoin(alias, and_(*on, alias.c.key == key.key))
+        sort.append(SortKey(alias.c.value, key.descending))
+    return [*sort, *target.tie_break], source
 
 
-DEFAULT_ORDER = (OrderKey("attribute", "start_time", True),)
+@dataclass(frozen=True)
+class Page:
+    """One page of a search: each row's owner values, in order, and the next token."""
+
+    owners: list[tuple[Any, ...]]
+    token: str | None
 
 
-def encode_cursor(values: list[Any], run_id: str, fingerprint: str) -> str:
-    raw = json.dumps({"v": values, "id": run_id, "q": fingerprint}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def search_page(
+    conn: Connection,
+    target: Searchable,
+    where: ColumnElement[bool],
+    order: tuple[OrderKey, ...],
+    *,
+    limit: int,
+    page_token: str | None = None,
+    query: object = None,
+) -> Page:
+    """Up to ``limit`` rows matching ``where`` in ``order``, after ``page_token``.
+    ``query`` is what the search asked for: a token only resumes the same query."""
+    keys, source = order_sources(order, target)
+    fp = cursor.fingerprint(query)
+    if page_token:
+        values = cursor.decode_cursor(page_token, fp, len(keys))
+        where = and_(where, cursor.after_cursor(keys, values))
+    stmt = (
+        select(*(k.column.label(f"k{i}") for i, k in enumerate(keys)))
+        .select_from(source)
+        .where(where)
+        .order_by(*cursor.order(keys))
+        .limit(limit + 1)
+    )
+    rows = conn.execute(stmt).all()
+    token = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        token = cursor.encode_cursor(list(rows[-1]), fp)
+    width = len(target.tie_break)
+    return Page([tuple(r[len(r) - width :]) for r in rows], token)
 
 
-def decode_cursor(token: str, fingerprint: str) -> tuple[list[Any], str]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        doc = json.loads(raw)
-        values, run_id, fp = doc["v"], doc["id"], doc["q"]
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput(
-            "page_token is not a token this server issued", field="page_token"
-        ) from None
-    if fp != fingerprint:
-        raise InvalidInput(
-            "page_token belongs to a different search (filter, order or experiments changed); "
-            "start again without a token",
-            field="page_token",
-        )
-    return list(values), str(run_id)
+def _same_names(names: tuple[str, ...]) -> dict[str, str]:
+    return {name: name for name in names}
 
 
-def after_cursor(
-    columns: list[tuple[Any, bool]], values: list[Any], run_id: str
-) -> ColumnElement[bool]:
-    """Rows strictly after the cursor in (col1 dir1 NULLS LAST, ..., run_id ASC) order."""
-    comps: list[tuple[ColumnElement[bool], ColumnElement[bool]]] = []
-    for (col, desc), v in zip(columns, values, strict=True):
-        flag = case((col.is_(None), 1), else_=0)
-        fv = 1 if v is None else 0
-        comps.append((flag > fv, flag == fv))
-        if v is None:
-            comps.append((false(), true()))
-        else:
-            comps.append(((col < v) if desc else (col > v), col == v))
-    comps.append((R.c.run_id > run_id, R.c.run_id == literal(run_id)))
-    ors = []
-    for i, (gt, _) in enumerate(comps):
-        ors.append(and_(*(eq for _, eq in comps[:i]), gt))
-    return or_(*ors)
-
-
-def order_by_clauses(columns: list[tuple[Any, bool]]) -> list[Any]:
-    clauses: list[Any] = []
-    for col, desc in columns:
-        clauses.append(case((col.is_(None), 1), else_=0))
-        clauses.append(col.desc() if desc else col.asc())
-    clauses.append(R.c.run_id.asc())
-    return clauses
+RUN_SEARCH = Searchable(
+    RUN_FIELDS,
+    RUNS,
+    _same_names(tuple(RUN_FIELDS.attributes)),
+    ("run_id",),
+    {"metric": LATEST_METRICS, "param": PARAMS, "tag": TAGS},
+    (SortKey(RUNS.c.run_id, nulls_last=False),),
+    (OrderKey("attribute", "start_time", True),),
+)
+EXPERIMENT_SEARCH = Searchable(
+    EXPERIMENT_FIELDS,
+    EXPERIMENTS,
+    _same_names(tuple(EXPERIMENT_FIELDS.attributes)),
+    ("experiment_id",),
+    {"tag": EXPERIMENT_TAGS},
+    (SortKey(EXPERIMENTS.c.experiment_id, nulls_last=False),),
+    (OrderKey("attribute", "creation_time", True),),
+)
+_TIMES = {"creation_timestamp": "creation_time", "last_updated_timestamp": "last_updated_time"}
+REGISTERED_MODEL_SEARCH = Searchable(
+    REGISTERED_MODEL_FIELDS,
+    REGISTERED_MODELS,
+    {"name": "name", **_TIMES},
+    ("name",),
+    {"tag": REGISTERED_MODEL_TAGS},
+    (SortKey(REGISTERED_MODELS.c.name, nulls_last=False),),
+)
+MODEL_VERSION_SEARCH = Searchable(
+    MODEL_VERSION_FIELDS,
+    MODEL_VERSIONS,
+    {**_same_names(("name", "version", "run_id", "source", "user_id")), **_TIMES,
+     "current_stage": "stage"},
+    ("name", "version"),
+    {"tag": MODEL_VERSION_TAGS},
+    (SortKey(MODEL_VERSIONS.c.name, nulls_last=False),
+     SortKey(MODEL_VERSIONS.c.version, descending=True, nulls_last=False)),
+)  # fmt: skip

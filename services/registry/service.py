@@ -1,6 +1,7 @@
-"""Registry commands: decide, append `model.*` events, wait until projected.
+"""Registry commands (`ledgerflow.events.model_commands`): check, append `model.*`
+events, wait until projected.
 
-`create_model_version` is where read-your-writes matters most: the version
+Creating a model version is where read-your-writes matters most: the version
 number is assigned by the projector, so the call appends its event, waits for
 the projection, and reads back the version its own event received.
 """
@@ -12,11 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledgerflow.events import limits
+from ledgerflow.events import model_commands as mc
 from ledgerflow.events import model_payloads as m
+from ledgerflow.events.commands import R
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ledgerflow.events.payloads import Payload
-from ledgerflow.services.commands import Committer
+from ledgerflow.services.commands import Committer, Handlers
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.registry.decide import (
@@ -44,71 +47,70 @@ class RegistryService:
     def _commit(self, payload: Payload, actor: str) -> None:
         self._committer.commit([payload], actor)
 
+    handlers = Handlers["RegistryService"]()
+
+    def execute(self, command: mc.ModelCommand[R], *, actor: str) -> R:
+        """Check `command` against the registry views and commit its event."""
+        return self.handlers.run(self, command, actor)
+
     # registered models ---------------------------------------------------------------
-    def create_registered_model(
-        self,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        *,
-        actor: str,
-    ) -> RegisteredModel:
-        check_model_name(name)
-        if self.queries.find_model(name) is not None:
-            raise AlreadyExists(f"registered model {name!r} already exists")
+    @handlers.on(mc.CreateRegisteredModel)
+    def _create_model(self, c: mc.CreateRegisteredModel, actor: str) -> RegisteredModel:
+        check_model_name(c.name)
+        if self.queries.find_model(c.name) is not None:
+            raise AlreadyExists(f"registered model {c.name!r} already exists")
         self._commit(
-            m.RegisteredModelCreated(name=name, description=description or "", tags=_tags(tags)),
+            m.RegisteredModelCreated(
+                name=c.name, description=c.description or "", tags=_tags(c.tags)
+            ),
             actor,
         )
-        return self.queries.get_registered_model(name)
+        return self.queries.get_registered_model(c.name)
 
     def ensure_registered_model(self, name: str, *, actor: str) -> None:
         """Create the model unless it exists; safe when several processes race."""
         if not self.queries.model_exists(check_model_name(name)):
             with contextlib.suppress(AlreadyExists):
-                self.create_registered_model(name, actor=actor)
+                self._create_model(mc.CreateRegisteredModel(name=name), actor)
 
-    def rename_registered_model(self, name: str, new_name: str, *, actor: str) -> RegisteredModel:
-        self.queries.get_registered_model(name)
-        check_model_name(new_name)
-        if self.queries.find_model(new_name) is not None:
-            raise AlreadyExists(f"registered model {new_name!r} already exists")
-        self._commit(m.RegisteredModelRenamed(name=name, new_name=new_name), actor)
-        return self.queries.get_registered_model(new_name)
+    @handlers.on(mc.RenameRegisteredModel)
+    def _rename_model(self, c: mc.RenameRegisteredModel, actor: str) -> RegisteredModel:
+        self.queries.get_registered_model(c.name)
+        check_model_name(c.new_name)
+        if self.queries.find_model(c.new_name) is not None:
+            raise AlreadyExists(f"registered model {c.new_name!r} already exists")
+        self._commit(m.RegisteredModelRenamed(name=c.name, new_name=c.new_name), actor)
+        return self.queries.get_registered_model(c.new_name)
 
-    def update_registered_model(
-        self, name: str, description: str, *, actor: str
-    ) -> RegisteredModel:
-        self.queries.get_registered_model(name)
-        self._commit(m.RegisteredModelDescribed(name=name, description=str(description)), actor)
-        return self.queries.get_registered_model(name)
+    @handlers.on(mc.UpdateRegisteredModel)
+    def _describe_model(self, c: mc.UpdateRegisteredModel, actor: str) -> RegisteredModel:
+        self.queries.get_registered_model(c.name)
+        self._commit(m.RegisteredModelDescribed(name=c.name, description=c.description), actor)
+        return self.queries.get_registered_model(c.name)
 
-    def delete_registered_model(self, name: str, *, actor: str) -> None:
-        self.queries.get_registered_model(name)
-        self._commit(m.RegisteredModelDeleted(name=name), actor)
+    @handlers.on(mc.DeleteRegisteredModel)
+    def _delete_model(self, c: mc.DeleteRegisteredModel, actor: str) -> None:
+        self.queries.get_registered_model(c.name)
+        self._commit(m.RegisteredModelDeleted(name=c.name), actor)
 
-    def set_registered_model_tag(self, name: str, key: str, value: Any, *, actor: str) -> None:
-        self.queries.get_registered_model(name)
-        [(k, v)] = _tags({key: value}).items()
-        self._commit(m.RegisteredModelTagSet(name=name, key=k, value=v), actor)
+    @handlers.on(mc.SetRegisteredModelTag)
+    def _set_model_tag(self, c: mc.SetRegisteredModelTag, actor: str) -> None:
+        self.queries.get_registered_model(c.name)
+        [(k, v)] = _tags({c.key: c.value}).items()
+        self._commit(m.RegisteredModelTagSet(name=c.name, key=k, value=v), actor)
 
-    def delete_registered_model_tag(self, name: str, key: str, *, actor: str) -> None:
-        if key not in self.queries.get_registered_model(name).tags:
-            raise NotFound(f"registered model {name!r} has no tag {key!r}", kind="tag", key=key)
-        self._commit(m.RegisteredModelTagDeleted(name=name, key=key), actor)
+    @handlers.on(mc.DeleteRegisteredModelTag)
+    def _delete_model_tag(self, c: mc.DeleteRegisteredModelTag, actor: str) -> None:
+        if c.key not in self.queries.get_registered_model(c.name).tags:
+            raise NotFound(
+                f"registered model {c.name!r} has no tag {c.key!r}", kind="tag", key=c.key
+            )
+        self._commit(m.RegisteredModelTagDeleted(name=c.name, key=c.key), actor)
 
     # versions --------------------------------------------------------------------------
-    def create_model_version(
-        self,
-        name: str,
-        source: str,
-        run_id: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        *,
-        actor: str,
-        user_id: str = "",
-    ) -> ModelVersion:
+    @handlers.on(mc.CreateModelVersion)
+    def _create_version(self, c: mc.CreateModelVersion, actor: str) -> ModelVersion:
+        name, source, run_id = c.name, c.source, c.run_id
         self.queries.require_model(check_model_name(name))
         if not isinstance(source, str) or not source.strip():
             raise InvalidInput("source must name where the model files are", field="source")
@@ -120,9 +122,9 @@ class RegistryService:
                     name=name,
                     source=source,
                     run_id=run_id,
-                    description=description or "",
-                    tags=_tags(tags),
-                    user_id=user_id,
+                    description=c.description or "",
+                    tags=_tags(c.tags),
+                    user_id=c.user_id,
                 )
             ],
             actor,
@@ -132,20 +134,16 @@ class RegistryService:
             raise Conflict(f"registered model {name!r} was deleted while registering")
         return version
 
-    def register_model(
-        self,
-        model_uri: str,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        *,
-        actor: str,
-        user_id: str = "",
-    ) -> ModelVersion:
+    @handlers.on(mc.RegisterModel)
+    def _register(self, c: mc.RegisterModel, actor: str) -> ModelVersion:
         """Register the model at `model_uri` as the next version of `name`, creating the
         registered model first if needed."""
-        source, run_id = self.resolve_source(model_uri)
-        self.ensure_registered_model(name, actor=actor)
-        return self.create_model_version(name, source, run_id, tags, actor=actor, user_id=user_id)
+        source, run_id = self.resolve_source(c.model_uri)
+        self.ensure_registered_model(c.name, actor=actor)
+        version = mc.CreateModelVersion(
+            name=c.name, source=source, run_id=run_id, tags=c.tags, user_id=c.user_id
+        )
+        return self._create_version(version, actor)
 
     def resolve_source(self, model_uri: str) -> tuple[str, str | None]:
         """(where the files are, the run they came from) for a model URI."""
@@ -168,64 +166,59 @@ class RegistryService:
         self.queries.get_model_version(name, v)
         return v
 
-    def update_model_version(
-        self, name: str, version: Any, description: str, *, actor: str
-    ) -> ModelVersion:
-        v = self._existing(name, version)
+    @handlers.on(mc.UpdateModelVersion)
+    def _describe_version(self, c: mc.UpdateModelVersion, actor: str) -> ModelVersion:
+        v = self._existing(c.name, c.version)
         self._commit(
-            m.ModelVersionDescribed(name=name, version=v, description=str(description)), actor
+            m.ModelVersionDescribed(name=c.name, version=v, description=c.description), actor
         )
-        return self.queries.get_model_version(name, v)
+        return self.queries.get_model_version(c.name, v)
 
-    def delete_model_version(self, name: str, version: Any, *, actor: str) -> None:
-        v = self._existing(name, version)
-        self._commit(m.ModelVersionDeleted(name=name, version=v), actor)
+    @handlers.on(mc.DeleteModelVersion)
+    def _delete_version(self, c: mc.DeleteModelVersion, actor: str) -> None:
+        v = self._existing(c.name, c.version)
+        self._commit(m.ModelVersionDeleted(name=c.name, version=v), actor)
 
-    def set_model_version_tag(
-        self, name: str, version: Any, key: str, value: Any, *, actor: str
-    ) -> None:
-        v = self._existing(name, version)
-        [(k, val)] = _tags({key: value}).items()
-        self._commit(m.ModelVersionTagSet(name=name, version=v, key=k, value=val), actor)
+    @handlers.on(mc.SetModelVersionTag)
+    def _set_version_tag(self, c: mc.SetModelVersionTag, actor: str) -> None:
+        v = self._existing(c.name, c.version)
+        [(k, val)] = _tags({c.key: c.value}).items()
+        self._commit(m.ModelVersionTagSet(name=c.name, version=v, key=k, value=val), actor)
 
-    def delete_model_version_tag(self, name: str, version: Any, key: str, *, actor: str) -> None:
-        v = self._existing(name, version)
-        if key not in self.queries.get_model_version(name, v).tags:
-            raise NotFound(f"model {name!r} version {v} has no tag {key!r}", kind="tag", key=key)
-        self._commit(m.ModelVersionTagDeleted(name=name, version=v, key=key), actor)
+    @handlers.on(mc.DeleteModelVersionTag)
+    def _delete_version_tag(self, c: mc.DeleteModelVersionTag, actor: str) -> None:
+        v = self._existing(c.name, c.version)
+        if c.key not in self.queries.get_model_version(c.name, v).tags:
+            raise NotFound(
+                f"model {c.name!r} version {v} has no tag {c.key!r}", kind="tag", key=c.key
+            )
+        self._commit(m.ModelVersionTagDeleted(name=c.name, version=v, key=c.key), actor)
 
-    def transition_model_version_stage(
-        self,
-        name: str,
-        version: Any,
-        stage: str,
-        archive_existing_versions: bool = False,
-        *,
-        actor: str,
-    ) -> ModelVersion:
-        v = self._existing(name, version)
-        target = check_stage(stage)
+    @handlers.on(mc.TransitionModelVersionStage)
+    def _transition(self, c: mc.TransitionModelVersionStage, actor: str) -> ModelVersion:
+        v = self._existing(c.name, c.version)
+        target = check_stage(c.stage)
         self._commit(
             m.ModelVersionStageChanged(
-                name=name,
+                name=c.name,
                 version=v,
                 stage=target,
-                archive_existing_versions=bool(archive_existing_versions),
+                archive_existing_versions=c.archive_existing_versions,
             ),
             actor,
         )
-        return self.queries.get_model_version(name, v)
+        return self.queries.get_model_version(c.name, v)
 
-    def set_registered_model_alias(
-        self, name: str, alias: str, version: Any, *, actor: str
-    ) -> None:
-        v = self._existing(name, version)
-        self._commit(m.ModelAliasSet(name=name, alias=check_alias(alias), version=v), actor)
+    @handlers.on(mc.SetRegisteredModelAlias)
+    def _set_alias(self, c: mc.SetRegisteredModelAlias, actor: str) -> None:
+        v = self._existing(c.name, c.version)
+        self._commit(m.ModelAliasSet(name=c.name, alias=check_alias(c.alias), version=v), actor)
 
-    def delete_registered_model_alias(self, name: str, alias: str, *, actor: str) -> None:
-        if alias not in self.queries.get_registered_model(name).aliases:
-            raise NotFound(f"model {name!r} has no alias {alias!r}", kind="alias", key=alias)
-        self._commit(m.ModelAliasDeleted(name=name, alias=alias), actor)
+    @handlers.on(mc.DeleteRegisteredModelAlias)
+    def _delete_alias(self, c: mc.DeleteRegisteredModelAlias, actor: str) -> None:
+        if c.alias not in self.queries.get_registered_model(c.name).aliases:
+            raise NotFound(f"model {c.name!r} has no alias {c.alias!r}", kind="alias", key=c.alias)
+        self._commit(m.ModelAliasDeleted(name=c.name, alias=c.alias), actor)
 
     # URIs ----------------------------------------------------------------------------
     def resolve_models_uri(self, uri: str) -> ModelVersion:

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,22 +40,30 @@ from ledgerflow.services.serving.repository import ModelRepository, ServedModel
 from ledgerflow.services.serving.routing_cache import RoutingCache
 from ledgerflow.services.serving.scoring import ModelRequest
 
+if TYPE_CHECKING:
+    from ledgerflow.services.serving.loading import ModelSource
+
 logger = logging.getLogger("ledgerflow.serving")
 Loader = Callable[[d.VariantSpec], Predictor]
 RECENT_REQUESTS = 100_000
 """Request ids remembered per replica to join feedback to the variant that served it."""
 
 
-def load_variant(spec: d.VariantSpec) -> Predictor:
-    """The variant's model: its bundle when it names one, else the pyfunc model version."""
-    from ledgerflow.services.serving.loading import BUNDLE_PREFIX, load
+def variant_loader(source: ModelSource, *, allow_pickle: bool) -> Loader:
+    """Loads each variant's model from `source` (the backend the deployments live in):
+    its bundle when it names one, else the pyfunc model version."""
 
-    uri = (
-        f"{BUNDLE_PREFIX}{spec.bundle_id}"
-        if spec.bundle_id
-        else f"models:/{spec.model}/{spec.version}"
-    )
-    return load(uri, spec.name).predictor
+    def load_variant(spec: d.VariantSpec) -> Predictor:
+        from ledgerflow.services.serving.loading import BUNDLE_PREFIX, load
+
+        uri = (
+            f"{BUNDLE_PREFIX}{spec.bundle_id}"
+            if spec.bundle_id
+            else f"models:/{spec.model}/{spec.version}"
+        )
+        return load(uri, spec.name, source=source, allow_pickle=allow_pickle).predictor
+
+    return load_variant
 
 
 def served_name(deployment: str, variant: str) -> str:
@@ -80,11 +88,12 @@ class DeploymentHost:
         replica: str,
         recorder: TrafficRecorder | None = None,
         only: str | None = None,
-        loader: Loader = load_variant,
+        loader: Loader,
         cache: RoutingCache | None = None,
     ) -> None:
-        """With a `cache` (Redis) and `only` one deployment, the host starts from the newest
-        state another replica cached and follows the log from where that state was folded."""
+        """`loader` builds a variant's predictor (`variant_loader(source, ...)`). With a
+        `cache` (Redis) and `only` one deployment, the host starts from the newest state
+        another replica cached and follows the log from where that state was folded."""
         self.log = log
         self.repository = repository
         self.replica = replica
@@ -203,6 +212,13 @@ class DeploymentHost:
         served = self.repository.add(key, predictor, version=str(spec.version), variant=spec.name)
         self._loaded[key] = spec
         await served.warm()
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait (up to `timeout` seconds) for the shadow copies under way to be answered and
+        recorded, e.g. before a graceful stop, which cancels the ones still running."""
+        pending = set(self._shadow_tasks)
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     async def stop(self) -> None:
         self._stop.set()

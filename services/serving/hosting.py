@@ -1,10 +1,11 @@
 """Deployments served inside another ASGI app (the gateway of `ledgerflow server`).
 
-`host_deployments(app, log)` adds the deployment routes (`/deployments/{name}/...`)
-and `/metrics` (the variants' requests, errors and latencies, Prometheus text) to `app`
-and runs a `DeploymentHost` for every deployment beside it: variants load
-when the app starts and follow the log's deployment events while it runs, and what
-is served is recorded on the log.
+`host_deployments(app, log, loader=...)` adds the deployment routes
+(`/deployments/{name}/...`) and `/metrics` (the variants' requests, errors and latencies,
+Prometheus text) to `app` and runs a `DeploymentHost` for every deployment beside it:
+variants load (through `loader`, from the app's own backend) when the app starts and
+follow the log's deployment events while it runs, and what is served is recorded on
+the log.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.routing import Route
 
 from ledgerflow.events.log import EventLog
 from ledgerflow.services.analytics.traffic import TrafficRecorder
-from ledgerflow.services.serving.deployment import DeploymentHost
+from ledgerflow.services.serving.deployment import DeploymentHost, Loader
 from ledgerflow.services.serving.deployment_routes import deployment_routes
 from ledgerflow.services.serving.http import respond
 from ledgerflow.services.serving.metrics import CONTENT_TYPE
@@ -31,12 +32,13 @@ from ledgerflow.services.serving.repository import ModelRepository
 
 
 def host_deployments(
-    app: Starlette, log: EventLog, *, replica: str | None = None
+    app: Starlette, log: EventLog, *, loader: Loader, replica: str | None = None
 ) -> DeploymentHost:
+    """`loader` builds each variant's predictor (`variant_loader` over the app's backend)."""
     repository = ModelRepository()
     name = replica or f"{socket.gethostname()}:server:{os.getpid()}"
     recorder = TrafficRecorder(log, name)
-    host = DeploymentHost(log, repository, replica=name, recorder=recorder)
+    host = DeploymentHost(log, repository, replica=name, recorder=recorder, loader=loader)
     app.router.routes.extend(deployment_routes(host))
 
     async def metrics(request: Request) -> Response:

@@ -1,14 +1,22 @@
 """From a model URI to a predictor with a name and version: registered models
 (`models:/name/1`, `models:/name@alias`), runs (`runs:/...`), local model folders, and
-bundles (`bundle:<id>`, or a folder with a manifest.json)."""
+bundles (`bundle:<id>`, or a folder with a manifest.json).
+
+Registered models, runs and bundles are looked up in the `ModelSource` the process
+that serves passes (its own backend), and models are unpickled only under the pickle
+policy it passes (its settings' LEDGERFLOW_ALLOW_PICKLE): nothing here reads the
+environment or builds a client."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.models.uri import ArtifactSource
 from ledgerflow.services.serving.predictors import (
     Predictor,
     PyFuncPredictor,
@@ -19,6 +27,14 @@ from ledgerflow.services.serving.predictors import (
 BUNDLE_PREFIX = "bundle:"
 
 
+class ModelSource(ArtifactSource, Protocol):
+    """Where served models come from: runs and registered models (the model format's
+    `ArtifactSource`), and built bundles. A `ledgerflow.Client` is one; so is
+    `BackendSource` over an embedded backend."""
+
+    def download_bundle(self, bundle_id: str, dst_path: str | None = None) -> str: ...
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     name: str
@@ -26,16 +42,24 @@ class LoadedModel:
     predictor: Predictor
 
 
-def _registered(uri: str) -> tuple[str, str] | None:
+def _needs_source(uri: str, source: ModelSource | None) -> ModelSource:
+    if source is None:
+        raise InvalidInput(
+            f"{uri!r} names a registered model or a bundle, and this server was given no "
+            "backend to look it up in; serve a local model folder, or start it with one",
+            field="model_uri",
+        )
+    return source
+
+
+def _registered(uri: str, source: ModelSource | None) -> tuple[str, str] | None:
     """(name, version) of a models:/ URI, resolving an alias or `latest` in the registry."""
     m = re.fullmatch(r"models:/([^/@]+)(?:/(\d+))?.*", uri)
     if m is None:
         return None
     if m.group(2):
         return m.group(1), m.group(2)
-    from ledgerflow.client import Client
-
-    mv = Client().resolve_model_version(uri)
+    mv = _needs_source(uri, source).resolve_model_version(uri)
     return str(mv.name), str(mv.version)
 
 
@@ -47,26 +71,33 @@ def _default_name(uri: str, path: Path | None) -> str:
     return "model"
 
 
-def load(uri: str, name: str | None = None) -> LoadedModel:
-    """Load the model `uri` names. Blocking (downloads, imports, deserializes)."""
+def load(
+    uri: str,
+    name: str | None = None,
+    *,
+    source: ModelSource | None = None,
+    allow_pickle: bool = True,
+) -> LoadedModel:
+    """Load the model `uri` names, looking registered models, runs and bundles up in
+    `source` (None: local folders only), unpickling only if `allow_pickle`. Blocking
+    (downloads, imports, deserializes)."""
     if uri.startswith(BUNDLE_PREFIX) or is_bundle_dir(Path(uri)):
         if uri.startswith(BUNDLE_PREFIX):
-            from ledgerflow import bundles
-
-            root = Path(bundles.download(uri[len(BUNDLE_PREFIX) :]))
+            bundle_id = uri[len(BUNDLE_PREFIX) :]
+            root = Path(_needs_source(uri, source).download_bundle(bundle_id))
         else:
             root = Path(uri)
         bundle = load_bundle(root)
-        source = bundle.manifest.get("source", {})
+        origin = bundle.manifest.get("source", {})
         return LoadedModel(
-            name or str(source.get("name") or root.name),
-            str(source.get("version") or "1"),
+            name or str(origin.get("name") or root.name),
+            str(origin.get("version") or "1"),
             bundle,
         )
-    from ledgerflow.pyfunc import load_model
+    from ledgerflow.pyfunc.loading import load as load_pyfunc
 
-    model = load_model(uri)
-    registered = _registered(uri)
+    model = load_pyfunc(uri, source=source, allow_pickle=allow_pickle)
+    registered = _registered(uri, source)
     if registered is not None:
         return LoadedModel(name or registered[0], registered[1], PyFuncPredictor(model))
     local = None

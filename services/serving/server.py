@@ -9,6 +9,7 @@ cannot be loaded stops the server, and `run_server` raises the reason.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import importlib.util
 import logging
@@ -25,6 +26,8 @@ from ledgerflow.services.serving.repository import ModelRepository
 
 if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
+    from ledgerflow.services.serving.deployment import Loader
+    from ledgerflow.services.serving.loading import ModelSource
 
 log = logging.getLogger("ledgerflow.serving")
 
@@ -50,17 +53,28 @@ def run_server(
     settings: ServeSettings,
     announce: Callable[[str], Any] = print,
     log_settings: Settings | None = None,
+    *,
+    source: ModelSource | None = None,
+    allow_pickle: bool = True,
 ) -> None:
     """Serve until interrupted. `announce` is told each event worth a line (listening,
-    ready, failures). A deployment replica follows the event log `log_settings` names."""
+    ready, failures). A deployment replica follows the event log `log_settings` names.
+    Registered models, runs and bundles are looked up in `source` (the backend of the
+    settings the server was started with); `allow_pickle` is their LEDGERFLOW_ALLOW_PICKLE."""
     repository = ModelRepository(
         max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms
     )
     if settings.deployment is not None:
-        if log_settings is None:
-            raise ValueError("a deployment replica needs the event log's settings")
-        _run_replica(settings, repository, log_settings, announce)
+        if log_settings is None or source is None:
+            raise ValueError("a deployment replica needs the event log's settings and a source")
+        from ledgerflow.services.serving.deployment import variant_loader
+
+        loader = variant_loader(source, allow_pickle=allow_pickle)
+        _run_replica(settings, repository, log_settings, loader, announce)
         return
+    load_model = functools.partial(
+        load, settings.model_uri, settings.name, source=source, allow_pickle=allow_pickle
+    )
     grpc_server: Any = None
     failures: list[BaseException] = []
     server: Any = None
@@ -74,7 +88,7 @@ def run_server(
             grpc_server = await start_grpc_server(repository, settings.host, settings.grpc_port)
             announce(f"gRPC listening on {settings.host}:{settings.grpc_port}")
         try:
-            loaded = await loop.run_in_executor(None, load, settings.model_uri, settings.name)
+            loaded = await loop.run_in_executor(None, load_model)
             served = repository.add(loaded.name, loaded.predictor, version=loaded.version)
             await served.warm()
         except Exception as e:  # the process cannot serve: stop it, and say why
@@ -109,6 +123,7 @@ def _run_replica(
     settings: ServeSettings,
     repository: ModelRepository,
     log_settings: Settings,
+    loader: Loader,
     announce: Callable[[str], Any],
 ) -> None:
     """A replica of one deployment: every variant loaded, requests routed by its events,
@@ -128,7 +143,13 @@ def _run_replica(
 
         cache = RoutingCache.from_url(log_settings.redis_url)
     host = DeploymentHost(
-        event_log, repository, replica=replica, recorder=recorder, only=name, cache=cache
+        event_log,
+        repository,
+        replica=replica,
+        recorder=recorder,
+        only=name,
+        loader=loader,
+        cache=cache,
     )
 
     grpc_server: Any = None

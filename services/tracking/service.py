@@ -18,13 +18,15 @@ from typing import Any
 
 from ledgerflow.events import limits
 from ledgerflow.events import payloads as p
+from ledgerflow.events import tracking_commands as tc
+from ledgerflow.events.commands import R
 from ledgerflow.events.entities import Experiment, RunInfo
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ledgerflow.events.log import EventLog
 from ledgerflow.services.artifacts import ArtifactStore, safe_relpath
 from ledgerflow.services.artifacts.port import PresigningStore
-from ledgerflow.services.commands import Committer
+from ledgerflow.services.commands import Committer, Handlers
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.tracking import decide
@@ -53,23 +55,22 @@ class TrackingService:
     def commit(self, payloads: Sequence[p.Payload], actor: str) -> None:
         self._committer.commit(payloads, actor)
 
+    handlers = Handlers["TrackingService"]()
+
+    def execute(self, command: tc.TrackingCommand[R], *, actor: str) -> R:
+        """Check `command` against the views, commit its events, wait until projected."""
+        return self.handlers.run(self, command, actor)
+
     # experiments -------------------------------------------------------------------
-    def create_experiment(
-        self,
-        name: str,
-        artifact_location: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        *,
-        actor: str,
-        experiment_id: str | None = None,
-    ) -> str:
-        limits.check_name(name, "experiment name", limits.MAX_EXPERIMENT_NAME_LENGTH)
-        exp_id = experiment_id or str(random.SystemRandom().randrange(10**17, 10**18))
+    @handlers.on(tc.CreateExperiment)
+    def _create_experiment(self, c: tc.CreateExperiment, actor: str) -> str:
+        name = limits.check_name(c.name, "experiment name", limits.MAX_EXPERIMENT_NAME_LENGTH)
+        exp_id = c.experiment_id or str(random.SystemRandom().randrange(10**17, 10**18))
         payload = p.ExperimentCreated(
             experiment_id=exp_id,
             name=name,
-            artifact_location=artifact_location or self.artifacts.uri(exp_id),
-            tags=_tags(tags or {}),
+            artifact_location=c.artifact_location or self.artifacts.uri(exp_id),
+            tags=_tags(c.tags or {}),
         )
         decide.decide_create_experiment(self.queries.get_experiment_by_name(name), payload)
         self.commit([payload], actor)
@@ -81,7 +82,7 @@ class TrackingService:
         if exp is None:
             # another process may create it between our read and our append
             with contextlib.suppress(AlreadyExists):
-                self.create_experiment(name, actor=actor)
+                self._create_experiment(tc.CreateExperiment(name=name), actor)
             exp = self.queries.get_experiment_by_name(name)
             if exp is None:  # created and deleted-and-renamed in between: vanishingly rare
                 raise Conflict(f"experiment {name!r} changed while it was being created; retry")
@@ -91,37 +92,44 @@ class TrackingService:
         exp = self.queries.find_experiment(DEFAULT_EXPERIMENT_ID)
         if exp is None:
             with contextlib.suppress(AlreadyExists, Conflict):
-                self.create_experiment(
-                    DEFAULT_EXPERIMENT_NAME, actor=actor, experiment_id=DEFAULT_EXPERIMENT_ID
+                default = tc.CreateExperiment(
+                    name=DEFAULT_EXPERIMENT_NAME, experiment_id=DEFAULT_EXPERIMENT_ID
                 )
+                self._create_experiment(default, actor)
             exp = self.queries.get_experiment(DEFAULT_EXPERIMENT_ID)
         return exp
 
-    def rename_experiment(self, experiment_id: str, new_name: str, *, actor: str) -> None:
+    @handlers.on(tc.RenameExperiment)
+    def _rename_experiment(self, c: tc.RenameExperiment, actor: str) -> None:
+        exp_id, new_name = c.experiment_id, c.name
         limits.check_name(new_name, "experiment name", limits.MAX_EXPERIMENT_NAME_LENGTH)
-        self.queries.get_experiment(experiment_id)
+        self.queries.get_experiment(exp_id)
         other = self.queries.get_experiment_by_name(new_name)
-        if other is not None and other.experiment_id != experiment_id:
+        if other is not None and other.experiment_id != exp_id:
             raise AlreadyExists(f"an experiment named {new_name!r} already exists")
-        self.commit([p.ExperimentRenamed(experiment_id=experiment_id, name=new_name)], actor)
+        self.commit([p.ExperimentRenamed(experiment_id=exp_id, name=new_name)], actor)
 
-    def delete_experiment(self, experiment_id: str, *, actor: str) -> None:
-        exp = self.queries.get_experiment(experiment_id)
+    @handlers.on(tc.DeleteExperiment)
+    def _delete_experiment(self, c: tc.DeleteExperiment, actor: str) -> None:
+        exp = self.queries.get_experiment(c.experiment_id)
         if exp.lifecycle_stage == "deleted":
-            raise Conflict(f"experiment {experiment_id} is already deleted")
-        self.commit([p.ExperimentDeleted(experiment_id=experiment_id)], actor)
+            raise Conflict(f"experiment {c.experiment_id} is already deleted")
+        self.commit([p.ExperimentDeleted(experiment_id=c.experiment_id)], actor)
 
-    def restore_experiment(self, experiment_id: str, *, actor: str) -> None:
-        exp = self.queries.get_experiment(experiment_id)
+    @handlers.on(tc.RestoreExperiment)
+    def _restore_experiment(self, c: tc.RestoreExperiment, actor: str) -> None:
+        exp = self.queries.get_experiment(c.experiment_id)
         if exp.lifecycle_stage == "active":
-            raise Conflict(f"experiment {experiment_id} is not deleted")
-        self.commit([p.ExperimentRestored(experiment_id=experiment_id)], actor)
+            raise Conflict(f"experiment {c.experiment_id} is not deleted")
+        self.commit([p.ExperimentRestored(experiment_id=c.experiment_id)], actor)
 
-    def set_experiment_tag(self, experiment_id: str, key: str, value: Any, *, actor: str) -> None:
-        limits.check_key(key, "tag")
-        text = limits.check_value(value, "tag", key, limits.MAX_TAG_VALUE_LENGTH)
-        self.queries.get_experiment(experiment_id)
-        self.commit([p.ExperimentTagSet(experiment_id=experiment_id, key=key, value=text)], actor)
+    @handlers.on(tc.SetExperimentTag)
+    def _set_experiment_tag(self, c: tc.SetExperimentTag, actor: str) -> None:
+        key = limits.check_key(c.key, "tag")
+        text = limits.check_value(c.value, "tag", key, limits.MAX_TAG_VALUE_LENGTH)
+        self.queries.get_experiment(c.experiment_id)
+        tag = p.ExperimentTagSet(experiment_id=c.experiment_id, key=key, value=text)
+        self.commit([tag], actor)
 
     # runs ----------------------------------------------------------------------------
     def create_run(
@@ -217,10 +225,11 @@ class TrackingService:
         self.active_run_info(run_id)
         self.commit([p.RunTagsSet(run_id=run_id, tags=clean)], actor)
 
-    def delete_tag(self, run_id: str, key: str, *, actor: str) -> None:
-        self.active_run_info(run_id)
-        tags = self.queries.get_run(run_id).data.tags
-        self.commit([decide.decide_delete_tag(run_id, tags, key)], actor)
+    @handlers.on(tc.DeleteTag)
+    def _delete_tag(self, c: tc.DeleteTag, actor: str) -> None:
+        self.active_run_info(c.run_id)
+        tags = self.queries.get_run(c.run_id).data.tags
+        self.commit([decide.decide_delete_tag(c.run_id, tags, c.key)], actor)
 
     def finish_run(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str
@@ -231,21 +240,23 @@ class TrackingService:
         ts = limits.check_timestamp(end_time) if end_time is not None else now_ms()
         self.commit([decide.decide_finish(run, str(status).upper(), ts)], actor)
 
-    def delete_run(self, run_id: str, *, actor: str) -> None:
-        run = self.queries.find_run_info(run_id)
+    @handlers.on(tc.DeleteRun)
+    def _delete_run(self, c: tc.DeleteRun, actor: str) -> None:
+        run = self.queries.find_run_info(c.run_id)
         if run is None:
-            raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
+            raise NotFound(f"no run with id {c.run_id!r}", kind="run", key=c.run_id)
         if run.lifecycle_stage == "deleted":
-            raise Conflict(f"run {run_id} is already deleted")
-        self.commit([p.RunDeleted(run_id=run_id)], actor)
+            raise Conflict(f"run {c.run_id} is already deleted")
+        self.commit([p.RunDeleted(run_id=c.run_id)], actor)
 
-    def restore_run(self, run_id: str, *, actor: str) -> None:
-        run = self.queries.find_run_info(run_id)
+    @handlers.on(tc.RestoreRun)
+    def _restore_run(self, c: tc.RestoreRun, actor: str) -> None:
+        run = self.queries.find_run_info(c.run_id)
         if run is None:
-            raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
+            raise NotFound(f"no run with id {c.run_id!r}", kind="run", key=c.run_id)
         if run.lifecycle_stage == "active":
-            raise Conflict(f"run {run_id} is not deleted")
-        self.commit([p.RunRestored(run_id=run_id)], actor)
+            raise Conflict(f"run {c.run_id} is not deleted")
+        self.commit([p.RunRestored(run_id=c.run_id)], actor)
 
     # artifacts -----------------------------------------------------------------------
     def artifact_key(self, run: RunInfo, rel: str) -> str:

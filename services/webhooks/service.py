@@ -1,4 +1,5 @@
-"""Webhook commands: decide, append `webhook.*` events, wait until projected.
+"""Webhook commands (`ledgerflow.events.webhook_commands`): decide, append `webhook.*`
+events, wait until projected.
 
 A webhook created now starts at the head of the log: the head is read before the
 `webhook.created` event is appended and travels in it, so where deliveries begin
@@ -11,13 +12,15 @@ import dataclasses
 import secrets
 from collections.abc import Callable, Sequence
 
+from ledgerflow.events import webhook_commands as wc
 from ledgerflow.events import webhook_payloads as w
 from ledgerflow.events.codec import REGISTRY
+from ledgerflow.events.commands import R
 from ledgerflow.events.envelope import uuid7
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import EventLog
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
-from ledgerflow.services.commands import Committer
+from ledgerflow.services.commands import Committer, Handlers
 from ledgerflow.services.webhooks import checkpoint
 from ledgerflow.services.webhooks.decide import decide_create, decide_update
 from ledgerflow.services.webhooks.queries import WebhookQueries
@@ -40,60 +43,49 @@ class WebhookService:
         self._log = log
         self._known_types = known_types
 
-    def create_webhook(
-        self,
-        name: str,
-        url: str,
-        events: Sequence[str],
-        secret: str | None = None,
-        description: str | None = None,
-        *,
-        from_start: bool = False,
-        actor: str,
-    ) -> Webhook:
+    handlers = Handlers["WebhookService"]()
+
+    def execute(self, command: wc.WebhookCommand[R], *, actor: str) -> R:
+        """Decide on `command` and commit its event."""
+        return self.handlers.run(self, command, actor)
+
+    @handlers.on(wc.CreateWebhook)
+    def _create(self, c: wc.CreateWebhook, actor: str) -> Webhook:
         """Register a webhook. The answer is the only one that ever shows its secret."""
         created = decide_create(
             webhook_id=uuid7(),
-            name=name,
-            url=url,
-            events=events,
-            secret=new_secret() if secret is None else secret,
-            description=description,
-            deliver_after=None if from_start else checkpoint.head(self._log),
+            name=c.name,
+            url=c.url,
+            events=c.events,
+            secret=new_secret() if c.secret is None else c.secret,
+            description=c.description,
+            deliver_after=None if c.from_start else checkpoint.head(self._log),
             known_types=self._known_types(),
             taken_names=self.queries.names(),
         )
         self._committer.commit([created], actor)
         return dataclasses.replace(self.queries.get(created.name), secret=created.secret)
 
-    def update_webhook(
-        self,
-        name: str,
-        *,
-        url: str | None = None,
-        events: Sequence[str] | None = None,
-        secret: str | None = None,
-        description: str | None = None,
-        active: bool | None = None,
-        actor: str,
-    ) -> Webhook:
+    @handlers.on(wc.UpdateWebhook)
+    def _update(self, c: wc.UpdateWebhook, actor: str) -> Webhook:
         """Change what is given; deliveries continue from the same cursor (a paused
         webhook, once active again, receives everything it missed)."""
         update = decide_update(
-            self.queries.get(name),
-            url=url,
-            events=events,
-            secret=secret,
-            description=description,
-            active=active,
+            self.queries.get(c.name),
+            url=c.url,
+            events=c.events,
+            secret=c.secret,
+            description=c.description,
+            active=c.active,
             known_types=self._known_types(),
         )
         if update is not None:
             self._committer.commit([update], actor)
-        return self.queries.get(name)
+        return self.queries.get(c.name)
 
-    def delete_webhook(self, name: str, *, actor: str) -> None:
-        self._committer.commit([w.WebhookDeleted(id=self.queries.get(name).id)], actor)
+    @handlers.on(wc.DeleteWebhook)
+    def _delete(self, c: wc.DeleteWebhook, actor: str) -> None:
+        self._committer.commit([w.WebhookDeleted(id=self.queries.get(c.name).id)], actor)
 
     def list_webhooks(self) -> list[Webhook]:
         return self.queries.list_webhooks()

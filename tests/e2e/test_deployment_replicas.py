@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import ledgerflow as lf
-from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.test_serve_process import serving
+from tests.integration.gateway_fixture import GatewayProcess
 
 pytestmark = pytest.mark.slow
 USERS = [f"user-{i}" for i in range(60)]

@@ -22,15 +22,11 @@ from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.projector import Projector
 from tests.conftest import PYTHON, python_env
-from tests.e2e.gateway_process import GatewayProcess
-from tests.integration import kafka_fixture, postgres_fixture
+from tests.integration.gateway_fixture import GatewayProcess
 from tests.integration.test_projector_service import embedded_replay
 from tests.integration.views_dump import dump_views
 
 pytestmark = pytest.mark.slow
-kafka_bootstrap = kafka_fixture.kafka_bootstrap
-postgres_server = postgres_fixture.postgres_server
-postgres_url = postgres_fixture.postgres_url
 
 WRITERS = 4
 RUNS = 3

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import PYTHON, python_env
-from tests.e2e.gateway_process import GatewayProcess
+from tests.integration.gateway_fixture import GatewayProcess
 
 pytestmark = pytest.mark.slow
 

@@ -14,12 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PYTHON, python_env
-from tests.e2e.gateway_process import GatewayProcess
-from tests.integration import s3_fixture
+from tests.integration.gateway_fixture import GatewayProcess
 from tests.integration.s3_fixture import S3Endpoint
 
 pytestmark = pytest.mark.slow
-s3_endpoint = s3_fixture.s3_endpoint
 SIZE = 200 * 1024 * 1024
 
 CLIENT = """

@@ -18,7 +18,7 @@ import ledgerflow as lf
 from ledgerflow import session
 from ledgerflow.events.log import Item
 from tests.conftest import PYTHON, python_env
-from tests.e2e.gateway_process import GatewayProcess
+from tests.integration.gateway_fixture import GatewayProcess
 from tests.integration.webhook_receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.slow

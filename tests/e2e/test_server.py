@@ -20,8 +20,7 @@ from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
 from ledgerflow.services.gateway.proto.ledgerflow_pb2_grpc import LedgerflowStub
 from tests.conftest import PYTHON, free_port, python_env
-from tests.e2e.gateway_process import GatewayProcess
-from tests.integration.gateway_fixtures import SSEReader
+from tests.integration.gateway_fixture import GatewayProcess, SSEReader
 from tests.integration.webhook_receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.slow

@@ -15,9 +15,7 @@ from ledgerflow.events.bundle_payloads import BundleBuilt, BundleFailed, BundleR
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.workers.bundles.manifest import verify
 from ledgerflow.workers.runtime import RayRuntime
-from tests.integration import ray_fixture
 
-ray_runtime = ray_fixture.ray_runtime
 pytestmark = pytest.mark.slow
 
 
@@ -326,3 +324,24 @@ def test_without_waiting_the_bundle_is_requested_at_once_and_ends_later(bundles:
     wait_until(lambda: lf.bundles.get(bundle.id).status != "requested", 120)
     assert lf.bundles.get(bundle.id).status == "built"
     assert [b.id for b in lf.bundles.list("later", 1)] == [bundle.id]
+
+
+def test_a_conversion_task_refuses_a_pickled_model_when_the_service_refuses_pickles(
+    tmp_path: Path,
+) -> None:
+    """The task takes the bundle service's pickle policy with its request."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ledgerflow.workers.bundles.build import BuildRequest, build_bundle
+
+    X, y = _iris()
+    model_dir = tmp_path / "model"
+    lf.sklearn.save_model(
+        LogisticRegression(max_iter=500).fit(X, y), model_dir, input_example=X[:5],
+        serialization_format="cloudpickle",
+    )  # fmt: skip
+    request = BuildRequest(
+        "b1", "iris", 1, "onnx", "models:/iris/1", str(model_dir), str(tmp_path / "out"),
+        allow_pickle=False,
+    )  # fmt: skip
+    assert "refused: LEDGERFLOW_ALLOW_PICKLE=false" in build_bundle(request)["error"]

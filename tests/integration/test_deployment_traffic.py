@@ -28,7 +28,7 @@ from ledgerflow.services.analytics.window import TrafficStats
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.deployer.loop import Deployer
 from ledgerflow.services.serving.app import create_app
-from ledgerflow.services.serving.deployment import DeploymentHost
+from ledgerflow.services.serving.deployment import DeploymentHost, Loader, variant_loader
 from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc
 from ledgerflow.services.serving.deployment_routes import deployment_routes
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
@@ -36,10 +36,7 @@ from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grp
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.serving.routing_cache import RoutingCache
 from ledgerflow.services.serving.scoring import ModelRequest
-from tests.integration import gateway_fixtures
-
-redis_url = gateway_fixtures.redis_url
-redis_prefix = gateway_fixtures.redis_prefix
+from ledgerflow.services.serving.sources import BackendSource
 
 
 class Scale(PythonModel):
@@ -74,12 +71,23 @@ def backend(data: Path) -> Iterator[Backend]:
     b.close()
 
 
+def loader(backend: Backend) -> Loader:
+    """Variants load from the backend the deployments live in."""
+    return variant_loader(BackendSource(backend), allow_pickle=True)
+
+
 def serve(backend: Backend, name: str, body: Any) -> Any:
     """Run `body(host)` against a started host on a fresh loop, then stop it."""
 
     async def main() -> Any:
         recorder = TrafficRecorder(backend.log, "test")
-        host = DeploymentHost(backend.log, ModelRepository(), replica="test", recorder=recorder)
+        host = DeploymentHost(
+            backend.log,
+            ModelRepository(),
+            replica="test",
+            recorder=recorder,
+            loader=loader(backend),
+        )
         await host.start()
         for _ in range(400):
             if host.ready(name):
@@ -89,7 +97,7 @@ def serve(backend: Backend, name: str, body: Any) -> Any:
         try:
             return await body(host)
         finally:
-            await asyncio.sleep(0.05)  # let shadow copies finish
+            await host.settle()  # every shadow copy answered and recorded
             await host.stop()
             recorder.close()
             await host.repository.close()
@@ -220,7 +228,8 @@ def test_the_replica_routes_answers_says_who_served_and_refuses_bad_input_with_4
     )
     repository = ModelRepository()
     recorder = TrafficRecorder(backend.log, "rest")
-    host = DeploymentHost(backend.log, repository, replica="rest", recorder=recorder, only="rest")
+    host = DeploymentHost(backend.log, repository, replica="rest", recorder=recorder, only="rest",
+                          loader=loader(backend))  # fmt: skip
 
     async def start() -> None:
         await host.start()
@@ -283,7 +292,9 @@ def test_replicas_share_their_routing_state_through_redis_and_resume_from_it(
         log = CountingLog(data / "events.db")
         log.starts = []
         cache = RoutingCache.from_url(redis_url, prefix=redis_prefix)
-        return DeploymentHost(log, ModelRepository(), replica="r", only="cached", cache=cache), log
+        host = DeploymentHost(log, ModelRepository(), replica="r", only="cached", cache=cache,
+                              loader=loader(backend))  # fmt: skip
+        return host, log
 
     async def run(host: DeploymentHost) -> dict[str, str]:
         await host.start()

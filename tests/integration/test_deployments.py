@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
 from sqlalchemy import func, select
 
 from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events import model_commands as mc
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.deployments.state import Deployment, fold
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENT_VARIANTS as DV
 from ledgerflow.services.projector.tables import APPLIED_EVENTS, view_tables
 
+T = TypeVar("T")
 ACTOR = "user:test"
 A = {"name": "a", "model": "m", "version": 1, "weight": 90}
 B = {"name": "b", "model": "m", "version": 2, "weight": 10}
@@ -23,10 +28,15 @@ PLAN = {"candidate": "b", "steps": [{"weight": 10}, {"weight": 50}, {"weight": 1
 
 @pytest.fixture
 def service(backend: Backend) -> DeploymentService:
-    backend.registry.create_registered_model("m", actor=ACTOR)
+    backend.registry.execute(mc.CreateRegisteredModel(name="m"), actor=ACTOR)
     for _ in range(2):
-        backend.registry.create_model_version("m", "file:///tmp/model", actor=ACTOR)
+        version = mc.CreateModelVersion(name="m", source="file:///tmp/model")
+        backend.registry.execute(version, actor=ACTOR)
     return backend.deployments
+
+
+def run(service: DeploymentService, command: dc.DeploymentCommand[T], actor: str = ACTOR) -> T:
+    return service.execute(command, actor=actor)
 
 
 def dump_views(backend: Backend) -> dict[str, list[tuple[object, ...]]]:
@@ -54,8 +64,8 @@ def stream_state(backend: Backend, name: str) -> Deployment | None:
 
 
 def test_a_created_deployment_reads_back_as_its_fold(service: DeploymentService, backend: Backend):
-    dep = service.create("web", [A, B, S], guardrails=[{"metric": "error_rate", "threshold": 0.1}],
-                         actor=ACTOR)  # fmt: skip
+    guard = {"metric": "error_rate", "threshold": 0.1}
+    dep = run(service, dc.CreateDeployment(name="web", variants=[A, B, S], guardrails=[guard]))
     assert (dep.baseline, dep.weights, dep.status) == ("a", {"a": 90.0, "b": 10.0}, "active")
     assert service.get("web") == stream_state(backend, "web") == dep
     assert [x.name for x in service.list()] == ["web"]
@@ -71,22 +81,22 @@ def test_a_created_deployment_reads_back_as_its_fold(service: DeploymentService,
 
 def test_variants_must_name_registered_versions_and_built_bundles(service: DeploymentService):
     with pytest.raises(InvalidInput, match="has no version 7") as e:
-        service.create("web", [A, {**B, "version": 7}], actor=ACTOR)
+        run(service, dc.CreateDeployment(name="web", variants=[A, {**B, "version": 7}]))
     assert e.value.field == "variants[1]"
     with pytest.raises(InvalidInput, match="no bundle") as e:
-        service.create("web", [A, {**B, "bundle_id": "nope"}], actor=ACTOR)
+        run(service, dc.CreateDeployment(name="web", variants=[A, {**B, "bundle_id": "nope"}]))
     assert e.value.field == "variants[1].bundle_id"
-    service.create("web", [A], actor=ACTOR)
+    run(service, dc.CreateDeployment(name="web", variants=[A]))
     with pytest.raises(InvalidInput, match="no registered model|does not exist|not exist") as e:
-        service.add_variant("web", {"name": "c", "model": "zz", "version": 1}, actor=ACTOR)
+        run(service, dc.AddVariant(name="web", variant={"name": "c", "model": "zz", "version": 1}))
     assert e.value.field == "variant"
     with pytest.raises(AlreadyExists):
-        service.create("web", [A], actor=ACTOR)
+        run(service, dc.CreateDeployment(name="web", variants=[A]))
 
 
 def test_promote_moves_the_alias_in_the_same_commit(service: DeploymentService, backend: Backend):
-    service.create("web", [A, B], plan=PLAN, actor=ACTOR)
-    dep = service.promote("web", "b", actor=ACTOR)
+    run(service, dc.CreateDeployment(name="web", variants=[A, B], plan=PLAN))
+    dep = run(service, dc.Promote(name="web", variant="b"))
     assert (dep.baseline, dep.weights, dep.plan) == ("b", {"a": 0.0, "b": 100.0}, None)
     assert backend.registry.queries.get_model_version_by_alias("m", "champion").version == 2
     tail = list(backend.log.read(None, limit=100_000))[-2:]
@@ -94,19 +104,21 @@ def test_promote_moves_the_alias_in_the_same_commit(service: DeploymentService, 
         "deployment.promoted",
         "model.alias_set",
     ]
-    service.promote("web", "a", alias=None, actor=ACTOR)
+    run(service, dc.Promote(name="web", variant="a", alias=None))
     assert backend.registry.queries.get_model_version_by_alias("m", "champion").version == 2
     with pytest.raises(InvalidInput, match="reserved"):
-        service.promote("web", "b", alias="latest", actor=ACTOR)
+        run(service, dc.Promote(name="web", variant="b", alias="latest"))
 
 
 def test_the_canary_flow_and_its_history(service: DeploymentService):
-    service.create("web", [A, B], actor=ACTOR)
-    service.set_plan("web", PLAN, actor=ACTOR)
-    dep = service.advance_step("web", 120, 30.0, actor="deployer")
+    run(service, dc.CreateDeployment(name="web", variants=[A, B]))
+    run(service, dc.SetPlan(name="web", plan=PLAN))
+    dep = run(service, dc.AdvanceStep(name="web", requests=120, duration_s=30.0), "deployer")
     assert (dep.step, dep.weights) == (1, {"a": 50.0, "b": 50.0})
     guard = d.Guardrail(metric="error_rate", threshold=0.05)
-    dep = service.trip("web", "b", guard, 0.4, 0.05, 0.01, 90, actor="deployer")
+    trip = dc.TripGuardrail(name="web", variant="b", guardrail=guard, observed=0.4, limit=0.05,
+                            baseline_value=0.01, samples=90)  # fmt: skip
+    dep = run(service, trip, "deployer")
     assert dep.on_baseline and dep.plan is None
     history = service.history("web")
     assert [h.type.removeprefix("deployment.") for h in history] == [
@@ -118,36 +130,40 @@ def test_the_canary_flow_and_its_history(service: DeploymentService):
 
 
 def test_manual_commands_and_their_errors(service: DeploymentService):
-    service.create("web", [A, B], actor=ACTOR)
-    assert service.set_traffic("web", {"a": 1, "b": 3}, actor=ACTOR).weights == {"a": 1.0, "b": 3.0}
-    service.add_variant("web", {"name": "c", "model": "m", "version": 2}, actor=ACTOR)
-    assert service.remove_variant("web", "c", actor=ACTOR).find("c") is None
-    service.set_guardrails("web", [{"metric": "conversion", "bound": "min", "threshold": 0.9,
-                                    "relative": True}], actor=ACTOR)  # fmt: skip
-    assert service.pause("web", "look", actor=ACTOR).status == "paused"
-    assert service.rollback("web", actor=ACTOR).on_baseline  # paused takes manual commands
+    run(service, dc.CreateDeployment(name="web", variants=[A, B]))
+    traffic = dc.SetTraffic(name="web", weights={"a": 1, "b": 3})
+    assert run(service, traffic).weights == {"a": 1.0, "b": 3.0}
+    run(service, dc.AddVariant(name="web", variant={"name": "c", "model": "m", "version": 2}))
+    assert run(service, dc.RemoveVariant(name="web", variant="c")).find("c") is None
+    run(service, dc.SetGuardrails(name="web", guardrails=[{"metric": "conversion", "bound": "min",
+                                                           "threshold": 0.9, "relative": True}]))  # fmt: skip
+    assert run(service, dc.Pause(name="web", reason="look")).status == "paused"
+    assert run(service, dc.Rollback(name="web")).on_baseline  # paused takes manual commands
     with pytest.raises(Conflict, match="paused"):
-        service.advance_step("web", 1, 1.0, actor=ACTOR)
-    assert service.resume("web", actor=ACTOR).status == "active"
+        run(service, dc.AdvanceStep(name="web", requests=1, duration_s=1.0))
+    assert run(service, dc.Resume(name="web")).status == "active"
     with pytest.raises(Conflict, match="baseline"):
-        service.remove_variant("web", "a", actor=ACTOR)
-    service.delete("web", actor=ACTOR)
+        run(service, dc.RemoveVariant(name="web", variant="a"))
+    run(service, dc.DeleteDeployment(name="web"))
     with pytest.raises(NotFound):
         service.get("web")
     with pytest.raises(NotFound):
-        service.pause("web", actor=ACTOR)
+        run(service, dc.Pause(name="web"))
     assert service.list() == []
-    assert service.create("web", [B], actor=ACTOR).version == 10  # the stream goes on
+    assert (
+        run(service, dc.CreateDeployment(name="web", variants=[B])).version == 10
+    )  # the stream goes on
 
 
 def test_feedback_is_recorded_on_the_traffic_stream_and_not_projected(
     service: DeploymentService, backend: Backend
 ):
-    service.create("web", [A, B], actor=ACTOR)
+    run(service, dc.CreateDeployment(name="web", variants=[A, B]))
     before, applied = dump_views(backend), applied_ids(backend)
-    fb = service.record_feedback("web", "req-1", True, variant="b", actor=ACTOR)
+    fb = run(service, dc.RecordFeedback(name="web", request_id="req-1", value=True, variant="b"))
     assert (fb.stream(), fb.value, fb.kind) == ("traffic:web", 1.0, "conversion")
-    service.record_feedback("web", "req-2", 12.5, metric="revenue", kind="reward", actor=ACTOR)
+    run(service, dc.RecordFeedback(name="web", request_id="req-2", value=12.5, metric="revenue",
+                                   kind="reward"))  # fmt: skip
     assert dump_views(backend) == before
     assert applied_ids(backend) == applied  # skipped at a lookup: not even an id remembered
     last = list(backend.log.read(None, limit=100_000))[-1]
@@ -162,24 +178,24 @@ def test_feedback_is_recorded_on_the_traffic_stream_and_not_projected(
     ):
         args = {"request_id": "r", **kwargs}
         with pytest.raises(InvalidInput) as e:
-            service.record_feedback("web", actor=ACTOR, **args)  # type: ignore[arg-type]
+            run(service, dc.RecordFeedback(name="web", **args))
         assert e.value.field == field
     with pytest.raises(NotFound, match="no variant 'zz'"):
-        service.record_feedback("web", "r", 1, variant="zz", actor=ACTOR)
+        run(service, dc.RecordFeedback(name="web", request_id="r", value=1, variant="zz"))
     with pytest.raises(NotFound):
-        service.record_feedback("nope", "r", 1, actor=ACTOR)
+        run(service, dc.RecordFeedback(name="nope", request_id="r", value=1))
 
 
 def test_replaying_the_log_gives_the_same_deployment_views(
     service: DeploymentService, backend: Backend
 ):
-    service.create("web", [A, B, S], actor=ACTOR)
-    service.create("api", [B], actor=ACTOR)
-    service.set_plan("web", PLAN, actor=ACTOR)
-    service.advance_step("web", 10, 1.0, actor=ACTOR)
-    service.promote("web", "b", actor=ACTOR)
-    service.record_feedback("web", "r1", 0, actor=ACTOR)
-    service.delete("api", actor=ACTOR)
+    run(service, dc.CreateDeployment(name="web", variants=[A, B, S]))
+    run(service, dc.CreateDeployment(name="api", variants=[B]))
+    run(service, dc.SetPlan(name="web", plan=PLAN))
+    run(service, dc.AdvanceStep(name="web", requests=10, duration_s=1.0))
+    run(service, dc.Promote(name="web", variant="b"))
+    run(service, dc.RecordFeedback(name="web", request_id="r1", value=0))
+    run(service, dc.DeleteDeployment(name="api"))
     before = dump_views(backend)
     backend.projector.rebuild()
     assert dump_views(backend) == before
@@ -191,7 +207,7 @@ def test_an_event_that_cannot_follow_the_state_is_dead_lettered_with_the_reason(
 ):
     from ledgerflow.services.commands import Committer
 
-    service.create("web", [A, B], actor=ACTOR)
+    run(service, dc.CreateDeployment(name="web", variants=[A, B]))
     committer = Committer(backend.log, backend.projector, 10.0)
     stale = d.DeploymentStepAdvanced(name="web", step=1, weights={"b": 1})  # no plan runs
     with pytest.raises(Conflict, match="no canary plan is running"):

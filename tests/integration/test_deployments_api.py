@@ -11,14 +11,10 @@ import httpx
 import pytest
 
 import ledgerflow as lf
+from ledgerflow.events import model_commands as mc
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.services.deployments.state import Deployment, DeploymentChange
-from tests.integration.gateway_fixture import (  # noqa: F401
-    GatewayThread,
-    gateway,
-    remote,
-    spool_dir,
-)
+from tests.integration.gateway_fixture import GatewayThread
 
 A = {"name": "a", "model": "m", "version": 1, "weight": 90}
 B = {"name": "b", "model": "m", "version": 2, "weight": 10}
@@ -90,7 +86,7 @@ def exercise(c: lf.Client) -> list[Any]:
 
 
 def test_deployment_commands_over_the_gateway_answer_as_embedded_mode_does(
-    remote: GatewayThread,  # noqa: F811
+    remote: GatewayThread,
     tmp_path: Path,
 ) -> None:
     over_gateway = exercise(lf.Client())
@@ -106,15 +102,16 @@ def test_deployment_commands_over_the_gateway_answer_as_embedded_mode_does(
 
 
 def test_the_rest_routes_answer_with_statuses_and_named_fields(
-    gateway: GatewayThread,  # noqa: F811
+    gateway: GatewayThread,
 ) -> None:
     api = f"{gateway.url}/api/v1"
     with httpx.Client(base_url=api, headers={"X-Ledgerflow-Actor": "user:rest"}) as http:
         backend = gateway.backend
         assert backend is not None
-        backend.registry.create_registered_model("m2", actor="t")
+        backend.registry.execute(mc.CreateRegisteredModel(name="m2"), actor="t")
         for _ in range(2):
-            backend.registry.create_model_version("m2", "file:///tmp/x", actor="t")
+            version = mc.CreateModelVersion(name="m2", source="file:///tmp/x")
+            backend.registry.execute(version, actor="t")
         v = [{"name": "a", "model": "m2", "version": 1, "weight": 1},
              {"name": "b", "model": "m2", "version": 2}]  # fmt: skip
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 import ledgerflow as lf
 from ledgerflow.events import payloads as p
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.settings import load_settings
 from ledgerflow.events.sqlite_log import SQLiteEventLog
@@ -54,7 +55,7 @@ def test_points_appended_but_not_projected_by_a_killed_process_appear_on_read(
 ):
     """The log is the truth: a reader projects what a dead writer left behind."""
     run_id = "r" * 32
-    exp = backend.tracking.create_experiment("e", actor="t")
+    exp = backend.tracking.execute(tc.CreateExperiment(name="e"), actor="t")
     backend.tracking.create_run(exp, user_id="u", actor="t", run_id=run_id)
     backend.log.append([Event.of(p.RunMetricsLogged(run_id=run_id, points=(("m", 1.0, 1, 0),)))])
     client = lf.Client(str(backend.settings.data_dir))
@@ -109,7 +110,7 @@ def test_four_processes_logging_into_one_data_directory_lose_nothing(tmp_path: P
 
 
 def test_a_corrupt_event_is_dead_lettered_and_the_projector_keeps_going(backend):
-    exp = backend.tracking.create_experiment("e", actor="t")
+    exp = backend.tracking.execute(tc.CreateExperiment(name="e"), actor="t")
     run = backend.tracking.create_run(exp, user_id="u", actor="t")
     conn = sqlite3.connect(backend.settings.data_dir / "events.db")
     rows = [
@@ -137,7 +138,7 @@ def test_a_corrupt_event_is_dead_lettered_and_the_projector_keeps_going(backend)
 
 def test_a_param_conflict_that_lost_a_race_is_rejected_by_the_projector(backend):
     """Two writers both saw no param and both appended; the stream order decides."""
-    exp = backend.tracking.create_experiment("e", actor="t")
+    exp = backend.tracking.execute(tc.CreateExperiment(name="e"), actor="t")
     run = backend.tracking.create_run(exp, user_id="u", actor="t")
     first = Event.of(p.RunParamsLogged(run_id=run.run_id, params={"lr": "0.1"}))
     second = Event.of(p.RunParamsLogged(run_id=run.run_id, params={"lr": "0.2"}))
@@ -229,7 +230,7 @@ def test_the_projector_applies_a_redelivered_event_once(tmp_path: Path):
     log = RedeliveringLog(settings.data_dir / "events.db")
     b = bootstrap(settings, log=log)
     try:
-        exp = b.tracking.create_experiment("e", actor="t")
+        exp = b.tracking.execute(tc.CreateExperiment(name="e"), actor="t")
         run = b.tracking.create_run(exp, user_id="u", actor="t")
         b.tracking.log_metrics(run.run_id, [("m", 1.0, 1, 0), ("m", 2.0, 2, 1)], actor="t")
         b.tracking.log_params(run.run_id, {"p": "1"}, actor="t")

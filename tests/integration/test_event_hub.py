@@ -16,11 +16,8 @@ from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.log import Item
 from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.gateway.hub import Delivery, Feed, Hub, SubscriberTooSlow
-from tests.integration import kafka_fixture
 from tests.integration.event_hub_helpers import positions, tags, take
 from tests.integration.eventlog_contract import tag_event
-
-kafka_bootstrap = kafka_fixture.kafka_bootstrap
 
 
 @pytest.fixture

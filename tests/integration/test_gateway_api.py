@@ -14,17 +14,14 @@ from ledgerflow.events import codec
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.settings import load_settings
-from tests.integration import s3_fixture
-from tests.integration.gateway_fixture import GatewayThread, gateway  # noqa: F401
+from tests.integration.gateway_fixture import GatewayThread
 from tests.integration.s3_fixture import S3Endpoint
-
-s3_endpoint = s3_fixture.s3_endpoint
 
 API = "/api/v1"
 
 
 @pytest.fixture
-def http(gateway: GatewayThread) -> Iterator[httpx.Client]:  # noqa: F811
+def http(gateway: GatewayThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=30) as c:
         yield c
 
@@ -93,7 +90,25 @@ def test_a_changed_param_is_a_409(http, run_id):
     assert r.status_code == 409 and r.json()["error_code"] == "INVALID_STATE"
 
 
-def test_ingesting_a_batch_twice_stores_each_event_once(http, run_id, gateway):  # noqa: F811
+def test_experiments_are_searched_by_filter_and_by_the_older_name_like(http):
+    for name, team in (("it's-a", "cv"), ("it's-b", "nlp"), ("other", "cv")):
+        r = http.post(f"{API}/experiments", json={"name": name, "tags": {"team": team}})
+        assert r.status_code == 201, r.text
+
+    def names(**params: object) -> list[str]:
+        r = http.get(f"{API}/experiments", params=params)
+        assert r.status_code == 200, r.text
+        return [e["name"] for e in r.json()]
+
+    assert names(name_like="it's%", order_by_name=True) == ["it's-a", "it's-b"]
+    assert names(filter="tags.team = 'cv'", order_by=["name DESC"]) == ["other", "it's-a"]
+    either = names(filter="tags.team = 'cv' OR name = 'it''s-b'", name_like="it%", order_by="name")
+    assert either == ["it's-a", "it's-b"]
+    r = http.get(f"{API}/experiments", params={"filter": "name = "})
+    assert r.status_code == 400 and "position 7" in r.json()["message"]
+
+
+def test_ingesting_a_batch_twice_stores_each_event_once(http, run_id, gateway):
     batch = [
         _event(p.RunMetricsLogged(run_id=run_id, points=(("m", 1.0, 1, i),))) for i in range(5)
     ]

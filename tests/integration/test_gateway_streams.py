@@ -11,10 +11,12 @@ import grpc
 import httpx
 import pytest
 
+from ledgerflow.events import model_commands as mc
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
-from tests.integration.gateway_fixtures import Gateway, SSEMessage, running_gateway
+from tests.integration.gateway_fixture import Gateway, SSEMessage, running_gateway
 
 LAST_TYPE = "model.alias_set"
 
@@ -30,7 +32,7 @@ def gateway(backend: Backend) -> Iterator[Gateway]:
 
 
 def write_history(backend: Backend) -> tuple[str, str]:
-    exp = backend.tracking.create_experiment("streams", actor="t")
+    exp = backend.tracking.execute(tc.CreateExperiment(name="streams"), actor="t")
     run = backend.tracking.create_run(exp, user_id="u", actor="t")
     backend.tracking.log_metrics(run.run_id, [("loss", 1.0, 0, 0)], actor="t")
     return exp, run.run_id
@@ -43,8 +45,10 @@ def write_live(backend: Backend, exp: str, run_a: str) -> None:
         backend.tracking.log_metrics(run_b, [("acc", step / 10, 0, step)], actor="t")
     backend.tracking.set_tags(run_b, {"team": "cv"}, actor="t")
     backend.tracking.finish_run(run_a, actor="t")
-    version = backend.registry.register_model(f"runs:/{run_a}/model", "clf", actor="t")
-    backend.registry.set_registered_model_alias("clf", "champion", version.version, actor="t")
+    register = mc.RegisterModel(model_uri=f"runs:/{run_a}/model", name="clf")
+    version = backend.registry.execute(register, actor="t")
+    alias = mc.SetRegisteredModelAlias(name="clf", alias="champion", version=version.version)
+    backend.registry.execute(alias, actor="t")
 
 
 def grpc_until(gw: Gateway, last_type: str, **request: object) -> list[pb.EventMessage]:
@@ -156,7 +160,7 @@ def test_sse_sends_heartbeats_and_a_retry_hint_on_a_quiet_stream(gateway: Gatewa
 
 
 def test_a_closed_sse_connection_ends_its_subscription(gateway: Gateway):
-    from tests.integration.gateway_fixtures import wait_until
+    from tests.integration.gateway_fixture import wait_until
 
     reader = gateway.sse(after="latest")
     wait_until(lambda: gateway.hub.subscribers == 1, what="the SSE subscriber to attach")
@@ -201,7 +205,7 @@ def test_the_head_endpoint_gives_a_token_to_subscribe_from_now(gateway: Gateway)
 
 def test_a_subscriber_left_behind_is_told_where_to_resume_on_both_transports(backend: Backend):
     from tests.integration.eventlog_contract import tag_event
-    from tests.integration.gateway_fixtures import wait_until
+    from tests.integration.gateway_fixture import wait_until
 
     hub = Hub(backend.log, queue_size=5).start()
     try:

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from ledgerflow.events import model_commands as mc
 from ledgerflow.events import payloads as p
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.codec import encode
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import (
@@ -26,7 +28,7 @@ from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.grpc_server import status_of
 from ledgerflow.services.gateway.hub import Hub, SubscriberTooSlow
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
-from tests.integration.gateway_fixtures import Gateway, running_gateway
+from tests.integration.gateway_fixture import Gateway, running_gateway
 
 
 @pytest.fixture
@@ -164,11 +166,12 @@ def test_events_the_projector_rejects_are_counted_in_the_reply(gateway: Gateway)
 
 def test_model_versions_are_found_by_alias_by_number_and_as_latest(gateway: Gateway):
     registry = gateway.backend.registry
-    registry.create_registered_model("clf", actor="t")
+    registry.execute(mc.CreateRegisteredModel(name="clf"), actor="t")
     for n in range(3):
-        registry.create_model_version("clf", f"/models/{n}", actor="t")
-    registry.set_registered_model_alias("clf", "champion", 2, actor="t")
-    registry.transition_model_version_stage("clf", 1, "Production", actor="t")
+        registry.execute(mc.CreateModelVersion(name="clf", source=f"/models/{n}"), actor="t")
+    registry.execute(mc.SetRegisteredModelAlias(name="clf", alias="champion", version=2), actor="t")
+    stage = mc.TransitionModelVersionStage(name="clf", version=1, stage="Production")
+    registry.execute(stage, actor="t")
 
     by_alias = gateway.stub.GetModelVersion(pb.GetModelVersionRequest(name="clf", alias="champion"))
     assert (by_alias.version, list(by_alias.aliases), by_alias.source) == (
@@ -261,7 +264,7 @@ def test_a_gateway_caps_its_grpc_subscriptions_instead_of_starving_its_reads(bac
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     stub = pb_grpc.LedgerflowStub(channel)
     try:
-        backend.tracking.create_experiment("x", actor="t")
+        backend.tracking.execute(tc.CreateExperiment(name="x"), actor="t")
         first = stub.Subscribe(pb.SubscribeRequest(), timeout=30)
         assert next(iter(first)).type == "experiment.created"
         with pytest.raises(grpc.RpcError) as err:

@@ -12,9 +12,6 @@ import pytest
 import ledgerflow as lf
 from ledgerflow.events.errors import Conflict, InvalidInput, Timeout
 from ledgerflow.workers.runtime import RayRuntime
-from tests.integration import ray_fixture
-
-ray_runtime = ray_fixture.ray_runtime
 
 pytestmark = pytest.mark.slow
 

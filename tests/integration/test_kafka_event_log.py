@@ -11,10 +11,8 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.events.log import CorruptRecord, EventLog
 from ledgerflow.events.model_payloads import RegisteredModelCreated
-from tests.integration import kafka_fixture
 from tests.integration.eventlog_contract import EventLogContract, tag_event
 
-kafka_bootstrap = kafka_fixture.kafka_bootstrap
 SESSION = uuid.uuid4().hex[:8]
 
 

@@ -12,9 +12,6 @@ from sqlalchemy import select
 import ledgerflow as lf
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.projector.job_tables import JOBS
-from tests.integration import ray_fixture
-
-ray_runtime = ray_fixture.ray_runtime
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,5 @@
-"""The model directory core: the MLmodel file, flavor_io helpers, and model URIs."""
+"""The model directory core: the MLmodel file, flavor_io helpers, model URIs, and the
+fluent edge every flavor's log_model goes through."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 import ledgerflow as lf
+from ledgerflow import _flavor_fluent
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.models import Model, ModelInfo, flavor_io, infer_signature
 from ledgerflow.models.uri import resolve
@@ -143,11 +145,11 @@ def test_a_signature_that_is_not_one_is_refused(tmp_path: Path):
 def test_log_model_logs_the_folder_into_the_active_run(tracking: Path):
     flavor = _Doubler()
     with lf.start_run() as run:
-        info = flavor_io.log_model(flavor, name="doubled", value=7)
+        info = _flavor_fluent.log_model(flavor, name="doubled", value=7)
     assert isinstance(info, ModelInfo)
     assert info.model_uri == f"runs:/{run.info.run_id}/doubled"
     assert info.name == info.artifact_path == "doubled" and info.registered_model_version is None
-    local = resolve(info.model_uri)
+    local = resolve(info.model_uri, source=lf.Client())
     assert (local / "value.txt").read_text() == "7"
     m = Model.load(local)
     assert m.run_id == run.info.run_id and m.artifact_path == "doubled"
@@ -158,38 +160,38 @@ def test_log_model_logs_the_folder_into_the_active_run(tracking: Path):
 
 def test_log_model_without_a_run_starts_one_and_the_old_spelling_still_works(tracking: Path):
     with pytest.warns(DeprecationWarning, match="artifact_path= is deprecated"):
-        info = flavor_io.log_model(_Doubler(), artifact_path="m", value=1)
+        info = _flavor_fluent.log_model(_Doubler(), artifact_path="m", value=1)
     assert lf.active_run() is not None and lf.active_run().info.run_id == info.run_id
     assert info.artifact_path == "m"
     with pytest.raises(InvalidInput, match="disagree"), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        flavor_io.log_model(_Doubler(), name="a", artifact_path="b", value=1)
+        _flavor_fluent.log_model(_Doubler(), name="a", artifact_path="b", value=1)
     with pytest.raises(InvalidInput, match="not a relative artifact path"):
-        flavor_io.log_model(_Doubler(), name="../up", value=1)
+        _flavor_fluent.log_model(_Doubler(), name="../up", value=1)
     lf.end_run()
 
 
 def test_a_registered_model_resolves_by_version_alias_latest_and_stage(tracking: Path):
     flavor = _Doubler()
     with lf.start_run():
-        first = flavor_io.log_model(flavor, name="m", registered_model_name="dbl", value=1)
-        second = flavor_io.log_model(flavor, name="m2", registered_model_name="dbl", value=2)
+        first = _flavor_fluent.log_model(flavor, name="m", registered_model_name="dbl", value=1)
+        second = _flavor_fluent.log_model(flavor, name="m2", registered_model_name="dbl", value=2)
     assert (first.registered_model_version, second.registered_model_version) == (1, 2)
     c = lf.Client()
     c.set_registered_model_alias("dbl", "champion", 1)
     c.transition_model_version_stage("dbl", 2, "Production")
 
     def value(uri: str) -> str:
-        return (resolve(uri) / "value.txt").read_text()
+        return (resolve(uri, source=c) / "value.txt").read_text()
 
     assert value("models:/dbl/1") == "1"
     assert value("models:/dbl@champion") == "1"
     assert value("models:/dbl/latest") == "2"
     assert value("models:/dbl/Production") == "2"
     with pytest.raises(NotFound):
-        resolve("models:/dbl/Staging")
+        resolve("models:/dbl/Staging", source=c)
     with pytest.raises(InvalidInput, match="must look like models:/"):
-        resolve("models:/dbl")
+        resolve("models:/dbl", source=c)
 
 
 def test_local_paths_and_file_uris_resolve_in_place(tmp_path: Path):
@@ -202,6 +204,13 @@ def test_local_paths_and_file_uris_resolve_in_place(tmp_path: Path):
         resolve(tmp_path / "missing")
     with pytest.raises(InvalidInput, match="not supported"):
         resolve("s3://bucket/model")
+
+
+def test_run_and_registry_uris_need_a_source_the_caller_passes():
+    for uri in ("runs:/abc/model", "models:/m/1"):
+        with pytest.raises(InvalidInput, match="needs a tracking backend") as e:
+            resolve(uri)
+        assert e.value.field == "uri"
 
 
 def test_importing_the_model_packages_loads_no_framework():

@@ -19,12 +19,7 @@ from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.service import ProjectorService, serve_metrics
-from tests.integration import kafka_fixture, postgres_fixture
 from tests.integration.views_dump import dump_views
-
-kafka_bootstrap = kafka_fixture.kafka_bootstrap
-postgres_server = postgres_fixture.postgres_server
-postgres_url = postgres_fixture.postgres_url
 
 
 @pytest.fixture

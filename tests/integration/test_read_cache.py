@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from ledgerflow.events import model_commands as mc
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.log import Item
 from ledgerflow.events.settings import load_settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
@@ -16,11 +18,7 @@ from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.cache_store import LruStore, RedisStore, Store
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
-from tests.integration import gateway_fixtures
-from tests.integration.gateway_fixtures import running_gateway, wait_until
-
-redis_url = gateway_fixtures.redis_url
-redis_prefix = gateway_fixtures.redis_prefix
+from tests.integration.gateway_fixture import running_gateway, wait_until
 
 
 class LaggingHub(Hub):
@@ -47,7 +45,7 @@ def cache(backend: Backend, hub: Hub) -> Iterator[ReadCache]:
 
 
 def new_run(backend: Backend, name: str = "cache") -> tuple[str, str]:
-    exp = backend.tracking.create_experiment(name, actor="t")
+    exp = backend.tracking.execute(tc.CreateExperiment(name=name), actor="t")
     run = backend.tracking.create_run(exp, user_id="u", actor="t")
     backend.tracking.log_metrics(run.run_id, [("acc", 0.5, 0, 0)], actor="t")
     return exp, run.run_id
@@ -77,19 +75,20 @@ def test_alias_lookups_are_cached_per_model_and_follow_the_alias(
     backend: Backend, cache: ReadCache
 ):
     registry = backend.registry
-    registry.create_registered_model("clf", actor="t")
+    registry.execute(mc.CreateRegisteredModel(name="clf"), actor="t")
     for n in range(2):
-        registry.create_model_version("clf", f"/models/{n}", actor="t")
-    registry.set_registered_model_alias("clf", "champion", 1, actor="t")
+        registry.execute(mc.CreateModelVersion(name="clf", source=f"/models/{n}"), actor="t")
+    registry.execute(mc.SetRegisteredModelAlias(name="clf", alias="champion", version=1), actor="t")
     lookups = cache.registry_queries()
     wait_until(cache.fresh, what="the invalidator to catch up")
     assert lookups.get_model_version_by_alias("clf", "champion").version == 1
     assert lookups.get_model_version_by_alias("clf", "champion").version == 1
     assert cache.stats.hits == 1
 
-    registry.set_registered_model_alias("clf", "champion", 2, actor="t")
+    registry.execute(mc.SetRegisteredModelAlias(name="clf", alias="champion", version=2), actor="t")
     assert lookups.get_model_version_by_alias("clf", "champion").version == 2
-    registry.set_model_version_tag("clf", 2, "checked", "yes", actor="t")
+    tag = mc.SetModelVersionTag(name="clf", version=2, key="checked", value="yes")
+    registry.execute(tag, actor="t")
     assert lookups.get_model_version_by_alias("clf", "champion").tags == {"checked": "yes"}
 
 
@@ -98,7 +97,7 @@ def test_deleting_an_experiment_invalidates_its_runs(backend: Backend, cache: Re
     queries = cache.queries()
     wait_until(cache.fresh, what="the invalidator to catch up")
     assert queries.get_run(run).info.lifecycle_stage == "active"
-    backend.tracking.delete_experiment(exp, actor="t")
+    backend.tracking.execute(tc.DeleteExperiment(experiment_id=exp), actor="t")
     wait_until(lambda: cache.stats.dropped >= 1, what="the invalidation")
     wait_until(cache.fresh, what="the invalidator to catch up")
     assert queries.get_run(run).info.lifecycle_stage == "deleted"

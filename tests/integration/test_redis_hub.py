@@ -19,12 +19,9 @@ from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.relay import RedisRelay
 from tests.conftest import PYTHON, python_env
-from tests.integration import gateway_fixtures
 from tests.integration.event_hub_helpers import positions, tags, take
-from tests.integration.gateway_fixtures import wait_until
+from tests.integration.gateway_fixture import wait_until
 
-redis_url = gateway_fixtures.redis_url
-redis_prefix = gateway_fixtures.redis_prefix
 LEASE_S = 1.0
 
 

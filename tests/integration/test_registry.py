@@ -132,6 +132,31 @@ def test_searches_filter_and_page(client, run_with_model):
         client.search_model_versions("colour = 'red'")
 
 
+def test_registry_searches_take_the_runs_filter_language(client, run_with_model):
+    for name in ("alpha", "beta", "gamma"):
+        lf.register_model(f"runs:/{run_with_model}/model", name, tags={"fam": name[0]})
+        client.set_registered_model_tag(name, "fam", name[0])
+    lf.register_model(f"runs:/{run_with_model}/model", "beta")
+    models = client.search_registered_models("name = 'alpha' OR tags.fam = 'g'")
+    assert [m.name for m in models] == ["alpha", "gamma"]
+    models = client.search_registered_models("NOT name ILIKE 'A%'", order_by=["name DESC"])
+    assert [m.name for m in models] == ["gamma", "beta"]
+    versions = client.search_model_versions("name IN ('beta', 'gamma') AND version_number >= 1")
+    assert [(v.name, v.version) for v in versions] == [("beta", 2), ("beta", 1), ("gamma", 1)]
+    versions = client.search_model_versions("version IN (2, 3) OR tags.fam = 'a'")
+    assert [(v.name, v.version) for v in versions] == [("alpha", 1), ("beta", 2)]
+    assert [v.version for v in client.search_model_versions("version_number = '2'")] == [2]
+    page = client.search_model_versions("tags.fam IS NOT NULL", 2, ["version DESC"])
+    rest = client.search_model_versions("tags.fam IS NOT NULL", 2, ["version DESC"], page.token)
+    assert [(v.name, v.version) for v in [*page, *rest]] == [
+        ("alpha", 1), ("beta", 1), ("gamma", 1),
+    ]  # fmt: skip
+    with pytest.raises(InvalidInput, match="position 11: expected AND, OR or end of input"):
+        client.search_registered_models("name = 'x' ORR name = 'y'")
+    with pytest.raises(InvalidInput, match="different search"):
+        client.search_model_versions("name = 'beta'", page_token=page.token)
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [
@@ -230,6 +255,7 @@ def test_eight_processes_registering_at_once_get_versions_one_to_eight(tmp_path)
 
 def test_a_registration_that_is_never_projected_times_out_with_a_clear_error(backend):
     """A projector that has stopped (here: one that never applies anything)."""
+    from ledgerflow.events import model_commands as mc
     from ledgerflow.events.errors import Timeout
     from ledgerflow.services.commands import Committer
     from ledgerflow.services.projector.projector import Projector
@@ -244,4 +270,4 @@ def test_a_registration_that_is_never_projected_times_out_with_a_clear_error(bac
         Committer(backend.log, stopped, timeout=0.3), backend.registry.queries, backend.queries
     )
     with pytest.raises(Timeout, match="not projected within .*is the projector running"):
-        registry.create_registered_model("slow", actor="t")
+        registry.execute(mc.CreateRegisteredModel(name="slow"), actor="t")

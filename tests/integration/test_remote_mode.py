@@ -13,25 +13,21 @@ import pytest
 import ledgerflow as lf
 from ledgerflow import session
 from ledgerflow.events import payloads as p
+from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import Conflict, InvalidInput, NotFound, Unavailable
 from ledgerflow.events.settings import load_settings
 from ledgerflow.remote import RemoteBackend
 from ledgerflow.remote.spool import Claim, Spool, folder_for
 from tests.conftest import free_port
-from tests.integration.gateway_fixture import (  # noqa: F401
-    GatewayThread,
-    gateway,
-    remote,
-    spool_dir,
-)
+from tests.integration.gateway_fixture import GatewayThread
 
 
 def _spool_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*/*.db"))
 
 
-def test_the_fluent_api_and_client_work_unchanged_over_the_gateway(remote, tmp_path):  # noqa: F811
+def test_the_fluent_api_and_client_work_unchanged_over_the_gateway(remote, tmp_path):
     lf.set_experiment("remote")
     with lf.start_run(run_name="first", tags={"team": "cv"}) as run:
         lf.log_param("lr", 0.01)
@@ -61,7 +57,19 @@ def test_the_fluent_api_and_client_work_unchanged_over_the_gateway(remote, tmp_p
     assert c.get_experiment_by_name("absent") is None
 
 
-def test_a_process_reads_its_own_logged_writes_immediately(remote):  # noqa: F811
+def test_experiment_searches_send_the_whole_filter_and_order_to_the_gateway(remote):
+    c = lf.Client()
+    for name, team in (("remote-a", "cv"), ("remote-b", "nlp"), ("remote-c", "cv")):
+        c.create_experiment(name, tags={"team": team})
+    found = c.search_experiments(filter_string="tags.team = 'cv'", order_by=["name DESC"])
+    assert [e.name for e in found] == ["remote-c", "remote-a"]
+    found = c.search_experiments(filter_string="name LIKE 'remote-%'", order_by=["name"])
+    assert [e.name for e in found] == ["remote-a", "remote-b", "remote-c"]
+    with pytest.raises(InvalidInput, match="position 7"):
+        c.search_experiments(filter_string="name = ")
+
+
+def test_a_process_reads_its_own_logged_writes_immediately(remote):
     c = lf.Client()
     exp = c.create_experiment("ryw")
     rid = c.create_run(exp).info.run_id
@@ -79,7 +87,7 @@ def test_a_process_reads_its_own_logged_writes_immediately(remote):  # noqa: F81
     assert actors["run.started"] == actors["run.tags_set"] == actors["run.finished"] == c._actor
 
 
-def test_changing_a_param_this_process_logged_is_a_conflict_at_once(remote):  # noqa: F811
+def test_changing_a_param_this_process_logged_is_a_conflict_at_once(remote):
     with lf.start_run():
         lf.log_param("lr", 1)
         with pytest.raises(Conflict, match="param 'lr'.*already '1'"):
@@ -87,7 +95,7 @@ def test_changing_a_param_this_process_logged_is_a_conflict_at_once(remote):  # 
         lf.log_param("lr", 1)  # the same value again is fine
 
 
-def test_errors_come_back_as_the_embedded_modes_exceptions(remote):  # noqa: F811
+def test_errors_come_back_as_the_embedded_modes_exceptions(remote):
     c = lf.Client()
     with pytest.raises(NotFound, match="no run with id 'nope'") as missing:
         c.get_run("nope")
@@ -105,7 +113,7 @@ def test_errors_come_back_as_the_embedded_modes_exceptions(remote):  # noqa: F81
         c.search_runs(["errors"], "metrics.x >")
 
 
-def test_a_read_with_the_gateway_unreachable_is_unavailable_naming_the_url(spool_dir):  # noqa: F811
+def test_a_read_with_the_gateway_unreachable_is_unavailable_naming_the_url(spool_dir):
     url = f"http://127.0.0.1:{free_port()}"
     c = lf.Client(url)
     started = time.monotonic()
@@ -115,7 +123,7 @@ def test_a_read_with_the_gateway_unreachable_is_unavailable_naming_the_url(spool
     session.reset()
 
 
-def test_jobs_and_log_commands_through_a_gateway_url_say_to_run_where_the_log_is(spool_dir):  # noqa: F811
+def test_jobs_and_log_commands_through_a_gateway_url_say_to_run_where_the_log_is(spool_dir):
     url = f"http://127.0.0.1:{free_port()}"
     try:
         with pytest.raises(InvalidInput, match="jobs record their lifecycle on the event log"):
@@ -129,7 +137,7 @@ def test_jobs_and_log_commands_through_a_gateway_url_say_to_run_where_the_log_is
         session.reset()
 
 
-def test_the_registry_over_the_gateway_keeps_read_your_writes(remote):  # noqa: F811
+def test_the_registry_over_the_gateway_keeps_read_your_writes(remote):
     c = lf.Client()
     with lf.start_run() as run:
         lf.log_text("weights", "model/w.txt")
@@ -158,11 +166,13 @@ def test_the_registry_over_the_gateway_keeps_read_your_writes(remote):  # noqa: 
         c.set_registered_model_alias("renamed", "latest", 1)
 
 
-def test_logging_carries_on_into_the_spool_while_the_gateway_is_down(data_dir, spool_dir):  # noqa: F811
+def test_logging_carries_on_into_the_spool_while_the_gateway_is_down(data_dir, spool_dir):
     g = GatewayThread(load_settings(tracking_uri=str(data_dir))).start()
     backend = RemoteBackend(load_settings(tracking_uri=g.url), exit_wait_s=1)
     t = backend.tracking
-    rid = t.create_run(t.create_experiment("down", actor="u:t"), user_id="u", actor="u:t").run_id
+    rid = t.create_run(
+        t.execute(tc.CreateExperiment(name="down"), actor="u:t"), user_id="u", actor="u:t"
+    ).run_id
     g.stop()
     slowest = 0.0
     for i in range(100):
@@ -189,7 +199,7 @@ def test_logging_carries_on_into_the_spool_while_the_gateway_is_down(data_dir, s
     assert _spool_files(spool_dir) == []  # shipped and removed
 
 
-def test_a_spool_left_by_a_dead_process_is_shipped_by_the_next_one(remote, spool_dir):  # noqa: F811
+def test_a_spool_left_by_a_dead_process_is_shipped_by_the_next_one(remote, spool_dir):
     rid = lf.Client().create_run(lf.Client().create_experiment("orphan")).info.run_id
     folder = folder_for(spool_dir, remote.url)
     claim = Claim.new(folder)  # what a process that died leaves: an unlocked spool file
@@ -213,7 +223,7 @@ def test_a_spool_left_by_a_dead_process_is_shipped_by_the_next_one(remote, spool
         held.release(remove=True)
 
 
-def test_an_event_the_gateway_refuses_is_set_aside_and_the_rest_still_ship(remote, spool_dir):  # noqa: F811
+def test_an_event_the_gateway_refuses_is_set_aside_and_the_rest_still_ship(remote, spool_dir):
     c = lf.Client()
     rid = c.create_run(c.create_experiment("refused")).info.run_id
     backend = session.backend_for(load_settings(tracking_uri=remote.url))
@@ -228,7 +238,7 @@ def test_an_event_the_gateway_refuses_is_set_aside_and_the_rest_still_ship(remot
     assert backend.shipper.pending() == 0
 
 
-def test_events_tail_reads_a_gateways_log_over_its_event_stream(remote):  # noqa: F811
+def test_events_tail_reads_a_gateways_log_over_its_event_stream(remote):
     from typer.testing import CliRunner
 
     from ledgerflow.cli.app import app
@@ -246,7 +256,7 @@ def test_events_tail_reads_a_gateways_log_over_its_event_stream(remote):  # noqa
     assert docs[1]["data"]["tags"] == {"seen": "yes"}
 
 
-def test_replay_and_dead_letters_say_they_need_the_log_not_a_gateway(remote):  # noqa: F811
+def test_replay_and_dead_letters_say_they_need_the_log_not_a_gateway(remote):
     from typer.testing import CliRunner
 
     from ledgerflow.cli.app import app
@@ -255,7 +265,7 @@ def test_replay_and_dead_letters_say_they_need_the_log_not_a_gateway(remote):  #
     assert result.exit_code == 1 and "is a gateway" in result.output
 
 
-def test_sync_with_the_gateway_unreachable_fails_clearly_and_keeps_the_spool(spool_dir):  # noqa: F811
+def test_sync_with_the_gateway_unreachable_fails_clearly_and_keeps_the_spool(spool_dir):
     from typer.testing import CliRunner
 
     from ledgerflow.cli.app import app
@@ -271,7 +281,7 @@ def test_sync_with_the_gateway_unreachable_fails_clearly_and_keeps_the_spool(spo
 
 
 def test_a_spool_folder_that_cannot_be_written_is_unavailable_naming_the_setting(
-    gateway,  # noqa: F811
+    gateway,
     tmp_path,
     monkeypatch,
 ):
@@ -280,7 +290,9 @@ def test_a_spool_folder_that_cannot_be_written_is_unavailable_naming_the_setting
     monkeypatch.setenv("LEDGERFLOW_SPOOL_DIR", str(blocker / "spool"))
     backend = RemoteBackend(load_settings(tracking_uri=gateway.url), exit_wait_s=1)
     t = backend.tracking
-    rid = t.create_run(t.create_experiment("nospool", actor="a"), user_id="u", actor="a").run_id
+    rid = t.create_run(
+        t.execute(tc.CreateExperiment(name="nospool"), actor="a"), user_id="u", actor="a"
+    ).run_id
     with pytest.raises(Unavailable, match="LEDGERFLOW_SPOOL_DIR"):
         t.log_params(rid, {"a": 1}, actor="a")
     backend.close()

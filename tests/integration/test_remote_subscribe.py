@@ -22,13 +22,7 @@ from ledgerflow.events.settings import load_settings
 from ledgerflow.services.bootstrap import Backend
 from tests.conftest import free_port
 from tests.integration.eventlog_contract import tag_event
-from tests.integration.gateway_fixture import (  # noqa: F401
-    GatewayThread,
-    gateway,
-    remote,
-    spool_dir,
-)
-from tests.integration.gateway_fixtures import wait_until
+from tests.integration.gateway_fixture import GatewayThread, wait_until
 
 
 def log_history() -> str:
@@ -105,7 +99,7 @@ def collectors() -> Iterator[Callable[..., Collector]]:
 
 
 def test_a_remote_subscription_replays_the_log_and_follows_it_as_the_embedded_one(
-    remote,  # noqa: F811
+    remote,
     collectors,
 ):
     run_id = log_history()
@@ -126,7 +120,7 @@ def test_a_remote_subscription_replays_the_log_and_follows_it_as_the_embedded_on
     assert len(follower.items) == len(everything)
 
 
-def test_a_process_sees_its_own_spooled_events_in_a_subscription_at_once(remote):  # noqa: F811
+def test_a_process_sees_its_own_spooled_events_in_a_subscription_at_once(remote):
     lf.set_experiment("own")
     with lf.start_run():
         lf.log_metric("m", 1.0)  # spooled, not yet shipped
@@ -134,14 +128,14 @@ def test_a_process_sees_its_own_spooled_events_in_a_subscription_at_once(remote)
     assert [i.event.data.points[0][:2] for i in got] == [("m", 1.0)]
 
 
-def test_the_types_filter_gives_what_the_embedded_log_gives(remote):  # noqa: F811
+def test_the_types_filter_gives_what_the_embedded_log_gives(remote):
     log_history()
     backend = the_backend(remote)
     for types in (["run.*"], ["run.params_logged", "experiment.*"], ["run.tags_set"]):
         assert list(lf.subscribe(types=types, follow=False)) == embedded(backend, types)
 
 
-def test_follow_false_stops_at_the_head_as_of_the_call(remote):  # noqa: F811
+def test_follow_false_stops_at_the_head_as_of_the_call(remote):
     run_id = log_history()
     backend = the_backend(remote)
     history = embedded(backend)
@@ -152,7 +146,7 @@ def test_follow_false_stops_at_the_head_as_of_the_call(remote):  # noqa: F811
     assert list(lf.subscribe(after="latest", follow=False)) == []
 
 
-def test_follow_false_ends_even_when_the_last_events_are_filtered_out(remote):  # noqa: F811
+def test_follow_false_ends_even_when_the_last_events_are_filtered_out(remote):
     log_history()
     backend = the_backend(remote)
     backend.log.append([tag_event("other", n) for n in range(50)])  # none of them matches
@@ -168,7 +162,7 @@ def test_follow_false_ends_even_when_the_last_events_are_filtered_out(remote):  
     assert got == embedded(backend, ["experiment.*"]) and len(got) == 1
 
 
-def test_after_takes_a_checkpoint_its_token_or_latest(remote, collectors):  # noqa: F811
+def test_after_takes_a_checkpoint_its_token_or_latest(remote, collectors):
     log_history()
     backend = the_backend(remote)
     history = embedded(backend)
@@ -184,7 +178,7 @@ def test_after_takes_a_checkpoint_its_token_or_latest(remote, collectors):  # no
     assert new == embedded(backend)[-1]
 
 
-def test_bad_arguments_are_refused_naming_them(remote):  # noqa: F811
+def test_bad_arguments_are_refused_naming_them(remote):
     log_history()
     with pytest.raises(InvalidInput, match="matches no event type") as bad_types:
         next(lf.subscribe(types=["rn.*"]))
@@ -198,7 +192,7 @@ def test_bad_arguments_are_refused_naming_them(remote):  # noqa: F811
 
 
 def test_a_subscription_resumes_across_a_gateway_restart_with_no_gap_or_duplicate(
-    remote,  # noqa: F811
+    remote,
     collectors,
 ):
     run_id = log_history()
@@ -219,7 +213,7 @@ def test_a_subscription_resumes_across_a_gateway_restart_with_no_gap_or_duplicat
 
 
 @pytest.fixture
-def impatient_gateway(data_dir: Path, spool_dir: Path) -> Iterator[GatewayThread]:  # noqa: F811
+def impatient_gateway(data_dir: Path, spool_dir: Path) -> Iterator[GatewayThread]:
     """A gateway whose hub ends any subscriber more than 5 events behind."""
     gw = GatewayThread(load_settings(tracking_uri=str(data_dir)), queue_size=5).start()
     lf.set_tracking_uri(gw.url)
@@ -243,7 +237,7 @@ def test_a_subscriber_the_gateway_ends_for_being_slow_resumes_where_it_was_told(
     assert got == embedded(backend)[1:]
 
 
-def test_setting_stop_ends_a_quiet_subscription_promptly(remote):  # noqa: F811
+def test_setting_stop_ends_a_quiet_subscription_promptly(remote):
     stop = threading.Event()
     done = threading.Event()
 
@@ -259,7 +253,7 @@ def test_setting_stop_ends_a_quiet_subscription_promptly(remote):  # noqa: F811
     wait_until(lambda: remote.hub.subscribers == 0, what="the gateway to end the subscription")
 
 
-def test_an_undecodable_stored_event_comes_through_as_a_corrupt_record(remote):  # noqa: F811
+def test_an_undecodable_stored_event_comes_through_as_a_corrupt_record(remote):
     backend = the_backend(remote)
     backend.log.append([tag_event("a", 0)])
     with sqlite3.connect(Path(remote.settings.data_dir) / "events.db") as conn:
@@ -275,7 +269,7 @@ def test_an_undecodable_stored_event_comes_through_as_a_corrupt_record(remote): 
     assert [i.position for i in lf.subscribe(follow=False)] == [1]  # skipped, with a warning
 
 
-def test_subscribing_to_an_unreachable_gateway_is_unavailable_naming_the_url(spool_dir):  # noqa: F811
+def test_subscribing_to_an_unreachable_gateway_is_unavailable_naming_the_url(spool_dir):
     url = f"http://127.0.0.1:{free_port()}"
     lf.set_tracking_uri(url)
     try:

@@ -14,12 +14,7 @@ import pytest
 import ledgerflow as lf
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.events.webhook_entities import Webhook
-from tests.integration.gateway_fixture import (  # noqa: F401
-    GatewayThread,
-    gateway,
-    remote,
-    spool_dir,
-)
+from tests.integration.gateway_fixture import GatewayThread
 
 GIVEN_SECRET = "s3cret-" + "x" * 20
 
@@ -78,7 +73,7 @@ def exercise(c: lf.Client) -> list[Any]:
 
 
 def test_webhook_commands_over_the_gateway_answer_as_embedded_mode_does(
-    remote: GatewayThread,  # noqa: F811
+    remote: GatewayThread,
     tmp_path: Path,
 ):
     over_gateway = exercise(lf.Client())
@@ -97,7 +92,7 @@ def test_webhook_commands_over_the_gateway_answer_as_embedded_mode_does(
     assert over_gateway[12][0] == "NotFound" and over_gateway[-2][0] == "NotFound"
 
 
-def test_remote_webhook_errors_are_the_embedded_exceptions_naming_the_field(remote):  # noqa: F811
+def test_remote_webhook_errors_are_the_embedded_exceptions_naming_the_field(remote):
     c = lf.Client()
     c.create_webhook("ci", "https://ci.example.com/hook", ["model.*"])
     with pytest.raises(NotFound) as missing:
@@ -115,7 +110,7 @@ def test_remote_webhook_errors_are_the_embedded_exceptions_naming_the_field(remo
 
 
 def test_the_webhook_routes_record_the_caller_and_show_a_secret_only_when_created(
-    remote: GatewayThread,  # noqa: F811
+    remote: GatewayThread,
 ):
     c = lf.Client()
     c.create_webhook("ci", "https://ci.example.com/hook", ["model.*"], secret=GIVEN_SECRET)

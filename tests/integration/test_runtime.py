@@ -16,9 +16,6 @@ from ledgerflow.workers.runtime import (
     TaskCancelled,
     TaskFailed,
 )
-from tests.integration import ray_fixture
-
-ray_runtime = ray_fixture.ray_runtime
 
 
 def square(x: int) -> int:

@@ -21,7 +21,6 @@ from tests.integration import s3_fixture
 from tests.integration.artifact_store_contract import ArtifactStoreContract
 from tests.integration.s3_fixture import S3Endpoint
 
-s3_endpoint = s3_fixture.s3_endpoint
 BUCKET = f"lf-test-{uuid.uuid4().hex[:8]}"
 MIB = 1 << 20
 

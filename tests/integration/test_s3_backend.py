@@ -12,10 +12,8 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.settings import load_settings
 from ledgerflow.services.artifacts.s3 import S3ArtifactStore
 from ledgerflow.services.bootstrap import bootstrap
-from tests.integration import s3_fixture
 from tests.integration.s3_fixture import S3Endpoint
 
-s3_endpoint = s3_fixture.s3_endpoint
 BUCKET = f"lf-backend-{uuid.uuid4().hex[:8]}"
 
 

@@ -407,3 +407,21 @@ def test_a_model_with_a_column_signature_takes_one_oip_tensor_per_column(tmp_pat
         assert r.json() == {"predictions": want}
 
     serve(cols, check, batch=8)
+
+
+def test_the_server_loads_under_the_pickle_policy_and_from_the_source_it_was_given(
+    digits: tuple[Path, Any, np.ndarray, Any], tmp_path: Path
+) -> None:
+    """Nothing is read from the process environment: the caller's policy and source."""
+    import ledgerflow.sklearn
+    from ledgerflow.events.errors import InvalidInput
+
+    path, model, _, _ = digits
+    pickled = tmp_path / "pickled"
+    ledgerflow.sklearn.save_model(model, pickled, serialization_format="cloudpickle")
+    with pytest.raises(InvalidInput, match="refused: LEDGERFLOW_ALLOW_PICKLE=false"):
+        load(str(pickled), allow_pickle=False)
+    assert load(str(path), allow_pickle=False).version == "1"  # skops: nothing to refuse
+    for uri in ("models:/digits/1", "models:/digits@champion", "runs:/abc/model", "bundle:b1"):
+        with pytest.raises(InvalidInput, match="backend"):
+            load(uri)

@@ -207,6 +207,22 @@ def test_experiments_are_created_renamed_deleted_and_restored(tracking, client):
         client.get_experiment("404")
 
 
+def test_experiments_are_searched_with_the_runs_filter_language(tracking, client):
+    for name, team in (("vision-a", "cv"), ("vision-b", "nlp"), ("speech", "cv")):
+        client.create_experiment(name, tags={"team": team})
+
+    def names(text: str, order_by: list[str] | None = None) -> list[str]:
+        return [e.name for e in client.search_experiments(filter_string=text, order_by=order_by)]
+
+    assert names("name = 'vision-a'") == ["vision-a"]
+    assert names("attributes.name LIKE 'vision%'", ["name"]) == ["vision-a", "vision-b"]
+    assert names("tags.team = 'cv'", ["name DESC"]) == ["vision-a", "speech"]
+    assert names("tags.team = 'nlp' OR name IN ('speech')", ["name"]) == ["speech", "vision-b"]
+    assert names("NOT tags.team = 'cv' AND creation_time > 0 AND tags.x IS NULL") == ["vision-b"]
+    with pytest.raises(InvalidInput, match="position 14: unknown entity 'metrics'"):
+        names("name = 'a' OR metrics.acc > 1")
+
+
 def test_runs_are_deleted_and_restored_and_refuse_logging_while_deleted(tracking, client):
     with lf.start_run() as run:
         pass

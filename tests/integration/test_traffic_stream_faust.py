@@ -25,10 +25,6 @@ from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots, snapshot_key
 from ledgerflow.services.analytics.stats import VariantStats
 from ledgerflow.services.analytics.window import DeploymentTraffic, TrafficStats
-from tests.integration import gateway_fixtures, kafka_fixture
-
-kafka_bootstrap = kafka_fixture.kafka_bootstrap
-redis_url = gateway_fixtures.redis_url
 
 pytestmark = pytest.mark.slow
 WAIT_S = 60.0

@@ -15,10 +15,8 @@ from ledgerflow.events.errors import Conflict, InvalidInput, NotFound, Unavailab
 from ledgerflow.services.artifacts.s3 import S3ArtifactStore
 from ledgerflow.transfer import download_file, upload_file
 from tests.conftest import free_port
-from tests.integration import s3_fixture
 from tests.integration.s3_fixture import S3Endpoint
 
-s3_endpoint = s3_fixture.s3_endpoint
 BUCKET = f"lf-transfer-{uuid.uuid4().hex[:8]}"
 MIB = 1 << 20
 

@@ -1,4 +1,5 @@
-"""Tests for the run-search filter and order_by parser (services/projector/filters.py)."""
+"""Tests for the search filter and order_by parser (services/projector/filters.py): runs,
+and the same grammar on the fields of experiments and the registry."""
 
 from __future__ import annotations
 
@@ -511,6 +512,52 @@ def test_order_by_allows_at_most_ten_keys() -> None:
     ten = [f"metrics.m{i}" for i in range(F.MAX_ORDER_KEYS)]
     assert len(parse_order_by(ten)) == 10
     order_fails([*ten, "metrics.x"], "11 keys", "at most 10")
+
+
+# -- other entities ----------------------------------------------------------
+
+FF = importlib.import_module("ledgerflow.services.projector.filter_fields")
+
+
+def test_registry_and_experiment_filters_use_the_same_grammar_on_their_own_fields() -> None:
+    models, versions, experiments = (
+        FF.REGISTERED_MODEL_FIELDS, FF.MODEL_VERSION_FIELDS, FF.EXPERIMENT_FIELDS,
+    )  # fmt: skip
+    assert parse_filter("name LIKE 'a%' OR NOT tags.team = 'cv'", models) == Or(
+        (C("attribute", "name", "LIKE", "a%"), Not(C("tag", "team", "=", "cv")))
+    )
+    assert parse_filter("version_number IN (1, 2) AND source_path = 's'", versions) == And(
+        (C("attribute", "version", "IN", (1, 2)), C("attribute", "source", "=", "s"))
+    )
+    assert parse_filter("attributes.run_id IS NULL", versions) == C(
+        "attribute", "run_id", "IS NULL", None
+    )
+    assert parse_filter("creation_time > 5 AND tags.k = 'v'", experiments) == And(
+        (C("attribute", "creation_time", ">", 5), C("tag", "k", "=", "v"))
+    )
+    assert parse_order_by(["name DESC", "tags.k"], experiments) == (
+        OrderKey("attribute", "name", True),
+        OrderKey("tag", "k", False),
+    )
+
+
+def test_registry_filters_accept_quoted_version_numbers_as_mlflow_clients_send_them() -> None:
+    versions = FF.MODEL_VERSION_FIELDS
+    assert parse_filter("version = '2'", versions) == C("attribute", "version", "=", 2)
+    with pytest.raises(InvalidInput, match="position 8: version is compared as a number"):
+        parse_filter("version='two'", versions)
+    fails("start_time = '2'", "position 13", "write start_time = 2 without quotes")
+
+
+def test_errors_on_other_entities_name_their_fields_and_positions() -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_filter("name = 'x' AND colour = 'red'", FF.MODEL_VERSION_FIELDS)
+    assert str(info.value).startswith("Invalid filter at position 15: unknown key 'colour'")
+    assert "version" in str(info.value) and info.value.field == "filter"
+    with pytest.raises(InvalidInput, match="position 0: unknown entity 'metrics'.*tags or attr"):
+        parse_filter("metrics.acc > 1", FF.REGISTERED_MODEL_FIELDS)
+    with pytest.raises(InvalidInput, match="position 0: unknown attribute 'status'"):
+        parse_order_by(["attr.status"], FF.EXPERIMENT_FIELDS)
 
 
 # -- properties --------------------------------------------------------------

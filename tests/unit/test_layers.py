@@ -3,9 +3,8 @@ under TYPE_CHECKING (DESIGN.md §3).
 
 The graph is built by grimp (import-linter's engine) on the tree of links
 scripts/link-tree.sh lays out, in a child process so that `ledgerflow` resolves to
-that tree. A few imports still close cycles today; they are listed below with the
-branch removing them. The list only shrinks: the test fails when a listed import no
-longer exists (delete it from the list) and when any other import closes a cycle.
+that tree. The layers themselves are import-linter's contract (scripts/lint-imports.sh);
+this test also catches a cycle inside one layer.
 """
 
 from __future__ import annotations
@@ -17,33 +16,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-
-KNOWN_CYCLE_IMPORTS = {
-    # The model format reaches up into the fluent API and the Client (removed by branch
-    # format): flavors -> autologging -> fluent -> client -> session -> bootstrap ->
-    # bundle service -> bundle workers -> flavors.
-    ("ledgerflow.models.flavor_io", "ledgerflow"),
-    ("ledgerflow.models.flavor_io", "ledgerflow.fluent"),
-    ("ledgerflow.models.model", "ledgerflow"),
-    ("ledgerflow.models.uri", "ledgerflow.client"),
-    ("ledgerflow.pytorch._lightning", "ledgerflow._autologging"),
-    ("ledgerflow.pytorch._lightning", "ledgerflow.fluent"),
-    ("ledgerflow.pytorch._serialize", "ledgerflow.fluent"),
-    ("ledgerflow.pytorch.autolog", "ledgerflow"),
-    ("ledgerflow.pytorch.autolog", "ledgerflow._autologging"),
-    ("ledgerflow.pytorch.autolog", "ledgerflow.fluent"),
-    ("ledgerflow.sklearn.autolog", "ledgerflow._autologging"),
-    ("ledgerflow.tensorflow.autolog", "ledgerflow._autologging"),
-    ("ledgerflow.tensorflow.callback", "ledgerflow._autologging"),
-    ("ledgerflow.tensorflow.callback", "ledgerflow.fluent"),
-    ("ledgerflow.services.serving.loading", "ledgerflow.client"),
-    # Flavor packages and their autologging import each other (removed by branch format).
-    ("ledgerflow.pytorch._lightning", "ledgerflow.pytorch.autolog"),
-    ("ledgerflow.pytorch.autolog", "ledgerflow.pytorch"),
-    ("ledgerflow.sklearn.autolog", "ledgerflow.sklearn"),
-    ("ledgerflow.tensorflow.autolog", "ledgerflow.tensorflow"),
-    ("ledgerflow.onnx._runtime", "ledgerflow.onnx"),
-}
 
 GRAPH = """
 import json, grimp
@@ -72,10 +44,8 @@ def _cycles(imports: set[tuple[str, str]]) -> list[list[str]]:
     return sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)
 
 
-def test_no_import_closes_a_cycle_but_the_known_ones_being_removed(tmp_path: Path) -> None:
+def test_no_import_closes_a_cycle(tmp_path: Path) -> None:
     imports = _imports(tmp_path)
     assert ("ledgerflow.fluent", "ledgerflow.client") in imports  # the graph is the real one
-    gone = sorted(KNOWN_CYCLE_IMPORTS - imports)
-    assert not gone, f"these imports are gone: delete them from KNOWN_CYCLE_IMPORTS: {gone}"
-    cycles = _cycles(imports - KNOWN_CYCLE_IMPORTS)
+    cycles = _cycles(imports)
     assert not cycles, f"import cycles (imports inside functions count too): {cycles}"

@@ -6,9 +6,11 @@ events. It never raises for a model that cannot be converted: it answers
 `{"error": reason}`, so the reason reaches `bundle.failed` as written here and
 not as a remote traceback.
 
-The model is loaded through Ledgerflow's own flavors (`ledgerflow.pytorch` and
-so on), imported inside the task: a flavor owns its on-disk format, and a
-worker, like a training job, runs with the SDK installed.
+The model is loaded through the format modules of Ledgerflow's own flavors
+(`ledgerflow.pytorch.flavor` and so on), imported inside the task: a flavor owns
+its on-disk format, and a worker, like a training job, runs with the SDK
+installed. The model folder is local and the pickle policy comes with the
+request (the service's settings), so nothing here reads a session or a client.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class BuildRequest:
     source: str
     model_dir: str
     out_dir: str
+    allow_pickle: bool = True
+    """The service's LEDGERFLOW_ALLOW_PICKLE: whether the model may be unpickled."""
 
 
 def source_flavor(flavors: dict[str, Any]) -> str:
@@ -80,7 +84,7 @@ def _build(request: BuildRequest) -> dict[str, Any]:
     flavor = source_flavor(mlmodel.flavors)
     example = _example(model_dir, mlmodel)
     converted = _convert(flavor, model_dir, request, example, out)
-    original = _original(model_dir)
+    original = _original(model_dir, request.allow_pickle)
     inputs = [example, *parity.generated_inputs(example)]
     record = parity.check(original, converted.predict, inputs, converted.tolerance)
     if request.target == "savedmodel":
@@ -106,26 +110,28 @@ def _build(request: BuildRequest) -> dict[str, Any]:
 def _convert(
     flavor: str, model_dir: Path, request: BuildRequest, example: Array, out: Path
 ) -> Converted:
+    allow_pickle = request.allow_pickle
     if flavor == "pytorch":
         from ledgerflow.workers.bundles import pytorch
 
-        return pytorch.convert(model_dir, request.target, example, out)
+        return pytorch.convert(model_dir, request.target, example, out, allow_pickle=allow_pickle)
     if flavor == "sklearn":
         from ledgerflow.workers.bundles import sklearn
 
-        return sklearn.convert(model_dir, request.target, example, out)
+        return sklearn.convert(model_dir, request.target, example, out, allow_pickle=allow_pickle)
     from ledgerflow.workers.bundles import keras
 
     return keras.convert(
-        model_dir, request.target, example, out, name=request.name, version=request.version
-    )
+        model_dir, request.target, example, out, name=request.name, version=request.version,
+        allow_pickle=allow_pickle,
+    )  # fmt: skip
 
 
-def _original(model_dir: Path) -> parity.Predict:
+def _original(model_dir: Path, allow_pickle: bool) -> parity.Predict:
     """The logged model as users call it, through pyfunc: what the bundle must match."""
-    from ledgerflow.pyfunc import load_model
+    from ledgerflow.pyfunc.loading import load
 
-    model = load_model(model_dir)
+    model = load(model_dir, allow_pickle=allow_pickle)
 
     def predict(x: Array) -> Array:
         result = model.predict(x)

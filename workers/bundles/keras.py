@@ -31,16 +31,23 @@ TARGETS = ("savedmodel", "onnx")
 
 
 def convert(
-    model_dir: Path, target: str, example: Array, out: Path, *, name: str, version: int
+    model_dir: Path,
+    target: str,
+    example: Array,
+    out: Path,
+    *,
+    name: str,
+    version: int,
+    allow_pickle: bool,
 ) -> Converted:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from ledgerflow.tensorflow import load_model
+    from ledgerflow.tensorflow.flavor import load as load_model
 
     if target not in TARGETS:
         raise unsupported("Keras", target, TARGETS)
-    model = load_model(model_dir)
+    model = load_model(model_dir, allow_pickle=allow_pickle)
     if not isinstance(model, tf.keras.Model):
         raise ConversionFailed(
             "only Keras models convert; this tensorflow model is a plain tf.Module"

@@ -29,14 +29,16 @@ from ledgerflow.workers.bundles.serving import pinned
 TARGETS = ("torchscript", "onnx")
 
 
-def convert(model_dir: Path, target: str, example: Array, out: Path) -> Converted:
+def convert(
+    model_dir: Path, target: str, example: Array, out: Path, *, allow_pickle: bool
+) -> Converted:
     import torch
 
-    from ledgerflow.pytorch import load_model
+    from ledgerflow.pytorch.flavor import load as load_model
 
     if target not in TARGETS:
         raise unsupported("PyTorch", target, TARGETS)
-    model = load_model(model_dir)
+    model = load_model(model_dir, allow_pickle=allow_pickle)
     sample = torch.from_numpy(np.ascontiguousarray(example))
     with quiet(), torch.no_grad():
         trace: Any = torch.jit.trace  # untyped in torch's stubs

@@ -24,8 +24,10 @@ from ledgerflow.workers.bundles.parity import Array
 TARGETS = ("onnx",)
 
 
-def convert(model_dir: Path, target: str, example: Array, out: Path) -> Converted:
-    from ledgerflow.sklearn import load_model
+def convert(
+    model_dir: Path, target: str, example: Array, out: Path, *, allow_pickle: bool
+) -> Converted:
+    from ledgerflow.sklearn.flavor import load as load_model
 
     if target not in TARGETS:
         raise unsupported("scikit-learn", target, TARGETS)
@@ -35,7 +37,7 @@ def convert(model_dir: Path, target: str, example: Array, out: Path) -> Converte
         raise ConversionFailed(
             "scikit-learn to ONNX needs skl2onnx: pip install skl2onnx"
         ) from None
-    model = load_model(model_dir)
+    model = load_model(model_dir, allow_pickle=allow_pickle)
     sample = np.ascontiguousarray(example, dtype=np.float32)
     options: dict[Any, Any] = {}
     if hasattr(model, "predict_proba"):

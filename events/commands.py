@@ -1,0 +1,150 @@
+"""Commands as typed messages: each command is one frozen model, declared once in its
+aggregate's room: beside the payloads it leads to (`model_commands.py` beside
+`model_payloads.py`), or with the aggregate's state and decisions where the aggregate
+has a room of its own (`ledgerflow.services.deployments.commands`).
+
+A command class carries its fields with their wire validation (the same types the
+REST body has always had), and, as class-level metadata, how it travels:
+
+- `HTTP`: the REST route that carries it (method, path template under `/api/v1`
+  whose placeholders name fields, which fields ride in the query string, whether the
+  body may be left out or is one field's value, the success status, the summary);
+- `ANSWER`: how its result is written to JSON and read back (and the response
+  model the OpenAPI document shows).
+
+Everything else follows from the class, in one place per concern:
+
+- the service's `execute(command, *, actor)` dispatches it to its handler
+  (`ledgerflow.services.commands.Handlers`), which reads the state, calls the pure
+  decide function and commits the events;
+- the gateway registers one route per command class from `HTTP`, parses the body
+  into the command's own fields and merges the path and query parameters
+  (`ledgerflow.services.gateway.command_routes`);
+- the remote backend serialises the same model to that method and path
+  (`ledgerflow.remote.commands`);
+- the Client and the fluent functions keep their MLflow-style signatures and only
+  build the command.
+
+So adding a command is one model here, one decide function, one handler; its REST
+route and its remote call come with it. Semantic checks that need the state or the
+registry (a variant's model version exists, a weight is finite...) stay in the decide
+functions and handlers, so they fail with the same message in every mode.
+
+Built by hand (the Client edge), an invalid command raises `InvalidInput` naming the
+field the way the gateway names it for a bad body (`variants.0`, `weights`), never a
+pydantic `ValidationError`.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+
+from ledgerflow.events.errors import InvalidInput
+
+R = TypeVar("R")
+Method = Literal["POST", "PUT", "PATCH", "DELETE"]
+
+
+def _text(value: object) -> object:
+    return value if isinstance(value, str) else str(value)
+
+
+AsText = Annotated[str, BeforeValidator(_text, json_schema_input_type=Any)]
+"""A tag value: any value, kept as its text (`str(value)`), as tags are stored; made text
+where the command is built, so every mode stores the same text for a number or a date."""
+Tags = dict[str, AsText] | None
+
+
+def dotted(loc: Sequence[int | str]) -> str:
+    """('params', 'lr') -> 'params.lr'."""
+    return ".".join(str(x) for x in loc)
+
+
+def invalid_input(
+    errors: Sequence[ErrorDetails], field_of: Callable[[tuple[int | str, ...]], str] = dotted
+) -> InvalidInput:
+    """The first validation error as `InvalidInput` naming its field, saying how many more
+    there were: the one error shape for a bad body and a bad hand-built command."""
+    first = errors[0]
+    field = field_of(tuple(first.get("loc", ())))
+    message = f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "")
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return InvalidInput(message, field=field or None)
+
+
+@dataclass(frozen=True)
+class Http:
+    """How a command travels over REST. Placeholders in `path` (`{name}`) are filled
+    from the fields of the same name; `query` fields go in the query string; the
+    remaining fields make the JSON body (or, with `body_field`, that one field's value is
+    the whole body)."""
+
+    method: Method
+    path: str
+    summary: str
+    status: int = 200
+    query: tuple[str, ...] = ()
+    optional_body: bool = False
+    """The body may be left out: the fields take their defaults."""
+    body_field: str | None = None
+    idempotent: bool | None = None
+    """Whether the remote client may resend it after a lost answer (None: by method)."""
+
+    @property
+    def path_fields(self) -> tuple[str, ...]:
+        return tuple(f for _, f, _, _ in string.Formatter().parse(self.path) if f)
+
+    def body_fields(self, fields: Sequence[str]) -> tuple[str, ...]:
+        """The fields that travel in the body, in declaration order."""
+        elsewhere = {*self.path_fields, *self.query}
+        return tuple(f for f in fields if f not in elsewhere)
+
+
+@dataclass(frozen=True)
+class Answer(Generic[R]):
+    """A command's result on the wire: `encode` for the gateway's answer (a JSON-ready
+    value, or an instance of `schema`), `decode` for the remote client."""
+
+    encode: Callable[[R], Any]
+    decode: Callable[[Any], R]
+    schema: Any = None
+    """The response model the OpenAPI document shows (None: no body)."""
+
+
+class Out(BaseModel):
+    """Base of answers' wire models: built from a record's attributes, non-finite numbers
+    as the strings "NaN", "Infinity" and "-Infinity" so the JSON stays standard."""
+
+    model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="strings")
+
+
+def _nothing(_: object) -> None:
+    return None
+
+
+NOTHING: Answer[None] = Answer(_nothing, _nothing)
+"""For commands that answer `204 No Content`."""
+
+
+class Command(BaseModel, Generic[R]):
+    """Base of every command; `R` is what executing it returns."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    HTTP: ClassVar[Http | None] = None
+    """None: not exposed over REST (commands of the services' own loops)."""
+    ANSWER: ClassVar[Answer[Any]] = NOTHING
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_invalid_input(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as e:
+            raise invalid_input(e.errors()) from None

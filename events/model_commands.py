@@ -1,0 +1,218 @@
+"""Model registry commands (see `ledgerflow.events.commands`), each with the REST route
+that carries it, and registered models and versions as they travel in the answers.
+
+Names, versions, stages, aliases and tags travel as given and are checked by the
+registry service with the functions of `ledgerflow.services.registry.decide`, so a
+mistake is refused with the same message and field in every mode. A version travels
+as a number or its text (`3`, `"3"`), as in a URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic
+
+from pydantic import Field
+
+from ledgerflow.events.commands import Answer, AsText, Command, Http, Out, R, Tags
+from ledgerflow.events.entities import ModelVersion, RegisteredModel
+
+_MODELS = "/registered-models"
+_MODEL = _MODELS + "/{name}"
+_VERSION = _MODEL + "/versions/{version}"
+_ALIAS = _MODEL + "/aliases/{alias}"
+
+
+class ModelVersionOut(Out):
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str
+    user_id: str
+    current_stage: str
+    source: str
+    run_id: str | None
+    status: str
+    status_message: str | None
+    tags: dict[str, str]
+    run_link: str | None
+    aliases: list[str]
+
+    def entity(self) -> ModelVersion:
+        return ModelVersion(**self.model_dump())
+
+
+class RegisteredModelOut(Out):
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str
+    latest_versions: list[ModelVersionOut]
+    tags: dict[str, str]
+    aliases: dict[str, int]
+
+    def entity(self) -> RegisteredModel:
+        return RegisteredModel(
+            self.name,
+            self.creation_timestamp,
+            self.last_updated_timestamp,
+            self.description,
+            [v.entity() for v in self.latest_versions],
+            dict(self.tags),
+            dict(self.aliases),
+        )
+
+
+def _model_out(model: RegisteredModel) -> RegisteredModelOut:
+    return RegisteredModelOut.model_validate(model)
+
+
+def _model_in(doc: Any) -> RegisteredModel:
+    return RegisteredModelOut.model_validate(doc).entity()
+
+
+def _version_out(version: ModelVersion) -> ModelVersionOut:
+    return ModelVersionOut.model_validate(version)
+
+
+def _version_in(doc: Any) -> ModelVersion:
+    return ModelVersionOut.model_validate(doc).entity()
+
+
+MODEL: Answer[RegisteredModel] = Answer(_model_out, _model_in, RegisteredModelOut)
+VERSION: Answer[ModelVersion] = Answer(_version_out, _version_in, ModelVersionOut)
+
+
+class ModelCommand(Command[R], Generic[R]):
+    """A command on the `model:<name>` aggregate: a registered model and its versions."""
+
+    name: str
+
+
+class _VersionCommand(ModelCommand[R], Generic[R]):
+    version: int | str
+
+
+# registered models ---------------------------------------------------------------------
+class CreateRegisteredModel(ModelCommand[RegisteredModel]):
+    HTTP = Http("POST", _MODELS, "Create a registered model", 201)
+    ANSWER = MODEL
+    tags: Tags = None
+    description: str | None = None
+
+
+class RenameRegisteredModel(ModelCommand[RegisteredModel]):
+    HTTP = Http("POST", _MODEL + "/rename", "Rename a registered model")
+    ANSWER = MODEL
+    new_name: str
+
+
+class UpdateRegisteredModel(ModelCommand[RegisteredModel]):
+    HTTP = Http("PATCH", _MODEL, "Change a registered model's description", idempotent=True)
+    ANSWER = MODEL
+    description: str
+
+
+class DeleteRegisteredModel(ModelCommand[None]):
+    HTTP = Http("DELETE", _MODEL, "Delete a registered model", 204)
+
+
+class SetRegisteredModelTag(ModelCommand[None]):
+    HTTP = Http("PUT", _MODEL + "/tags", "Set a registered model tag", 204)
+    key: str
+    value: AsText
+
+
+class DeleteRegisteredModelTag(ModelCommand[None]):
+    HTTP = Http("DELETE", _MODEL + "/tags", "Delete a registered model tag", 204, query=("key",))
+    key: str
+
+
+# versions ------------------------------------------------------------------------------
+class CreateModelVersion(ModelCommand[ModelVersion]):
+    HTTP = Http("POST", _MODEL + "/versions", "Create a model version", 201)
+    ANSWER = VERSION
+    source: str
+    run_id: str | None = None
+    tags: Tags = None
+    description: str | None = None
+    user_id: str = ""
+
+
+class RegisterModel(ModelCommand[ModelVersion]):
+    """The model at `model_uri` as the next version of `name`, creating the registered
+    model first if needed."""
+
+    HTTP = Http(
+        "POST",
+        "/model-versions/register",
+        "Register a model URI as the next version of a model, creating the model if needed",
+        201,
+    )
+    ANSWER = VERSION
+    model_uri: str = Field(description="runs:/<run_id>/<path>, or where the files are")
+    name: str
+    tags: Tags = None
+    user_id: str = ""
+
+
+class UpdateModelVersion(_VersionCommand[ModelVersion]):
+    HTTP = Http("PATCH", _VERSION, "Change a model version's description", idempotent=True)
+    ANSWER = VERSION
+    description: str
+
+
+class DeleteModelVersion(_VersionCommand[None]):
+    HTTP = Http("DELETE", _VERSION, "Delete a model version", 204)
+
+
+class SetModelVersionTag(_VersionCommand[None]):
+    HTTP = Http("PUT", _VERSION + "/tags", "Set a model version tag", 204)
+    key: str
+    value: AsText
+
+
+class DeleteModelVersionTag(_VersionCommand[None]):
+    HTTP = Http("DELETE", _VERSION + "/tags", "Delete a model version tag", 204, query=("key",))
+    key: str
+
+
+class TransitionModelVersionStage(_VersionCommand[ModelVersion]):
+    HTTP = Http(
+        "POST", _VERSION + "/stage", "Move a version to a stage (the older workflow)",
+        idempotent=True,
+    )  # fmt: skip
+    ANSWER = VERSION
+    stage: str = Field(description="None, Staging, Production or Archived")
+    archive_existing_versions: bool = False
+
+
+# aliases -------------------------------------------------------------------------------
+class SetRegisteredModelAlias(ModelCommand[None]):
+    HTTP = Http("PUT", _ALIAS, "Point an alias", 204)
+    alias: str
+    version: int | str
+
+
+class DeleteRegisteredModelAlias(ModelCommand[None]):
+    HTTP = Http("DELETE", _ALIAS, "Remove an alias", 204)
+    alias: str
+
+
+MODEL_COMMANDS: tuple[type[ModelCommand[Any]], ...] = (
+    CreateRegisteredModel,
+    RenameRegisteredModel,
+    UpdateRegisteredModel,
+    DeleteRegisteredModel,
+    SetRegisteredModelTag,
+    DeleteRegisteredModelTag,
+    CreateModelVersion,
+    RegisterModel,
+    UpdateModelVersion,
+    DeleteModelVersion,
+    SetModelVersionTag,
+    DeleteModelVersionTag,
+    TransitionModelVersionStage,
+    SetRegisteredModelAlias,
+    DeleteRegisteredModelAlias,
+)

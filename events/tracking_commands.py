@@ -1,0 +1,102 @@
+"""Tracking commands (see `ledgerflow.events.commands`) on experiments and on runs'
+lifecycle and tags, each with the REST route that carries it.
+
+Logging itself (params, metrics, tags set during a run, a run's start and end) is not
+here: it is the hot path, appended straight to the log (embedded) or to the spool
+(remote) without a round trip per call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic
+
+from pydantic import Field
+
+from ledgerflow.events.commands import NOTHING, Answer, AsText, Command, Http, Out, R, Tags
+
+_EXPERIMENTS = "/experiments"
+_EXPERIMENT = _EXPERIMENTS + "/{experiment_id}"
+_RUN = "/runs/{run_id}"
+
+
+class ExperimentId(Out):
+    experiment_id: str
+
+
+def _id_out(experiment_id: str) -> ExperimentId:
+    return ExperimentId(experiment_id=experiment_id)
+
+
+def _id_in(doc: Any) -> str:
+    return str(ExperimentId.model_validate(doc).experiment_id)
+
+
+EXPERIMENT_ID: Answer[str] = Answer(_id_out, _id_in, ExperimentId)
+
+
+class TrackingCommand(Command[R], Generic[R]):
+    """A command on experiments and runs."""
+
+
+class CreateExperiment(TrackingCommand[str]):
+    """Answers the new experiment's id."""
+
+    HTTP = Http("POST", _EXPERIMENTS, "Create an experiment", 201)
+    ANSWER = EXPERIMENT_ID
+    name: str
+    artifact_location: str | None = None
+    tags: Tags = None
+    experiment_id: str | None = Field(None, description="choose the id instead of a random one")
+
+
+class RenameExperiment(TrackingCommand[None]):
+    HTTP = Http("PATCH", _EXPERIMENT, "Rename an experiment", 204, idempotent=True)
+    ANSWER = NOTHING
+    experiment_id: str
+    name: str = Field(description="the new name")
+
+
+class DeleteExperiment(TrackingCommand[None]):
+    HTTP = Http("DELETE", _EXPERIMENT, "Delete an experiment (restorable)", 204)
+    experiment_id: str
+
+
+class RestoreExperiment(TrackingCommand[None]):
+    HTTP = Http("POST", _EXPERIMENT + "/restore", "Restore a deleted experiment", 204)
+    experiment_id: str
+
+
+class SetExperimentTag(TrackingCommand[None]):
+    HTTP = Http("PUT", _EXPERIMENT + "/tags", "Set an experiment tag", 204)
+    experiment_id: str
+    key: str
+    value: AsText
+
+
+class DeleteRun(TrackingCommand[None]):
+    HTTP = Http("DELETE", _RUN, "Delete a run (restorable)", 204)
+    run_id: str
+
+
+class RestoreRun(TrackingCommand[None]):
+    HTTP = Http("POST", _RUN + "/restore", "Restore a deleted run", 204)
+    run_id: str
+
+
+class DeleteTag(TrackingCommand[None]):
+    """Delete a run's tag."""
+
+    HTTP = Http("DELETE", _RUN + "/tags", "Delete a run tag", 204, query=("key",))
+    run_id: str
+    key: str
+
+
+EXPERIMENT_COMMANDS: tuple[type[TrackingCommand[Any]], ...] = (
+    CreateExperiment,
+    RenameExperiment,
+    DeleteExperiment,
+    RestoreExperiment,
+    SetExperimentTag,
+)
+RUN_COMMANDS: tuple[type[TrackingCommand[Any]], ...] = (DeleteRun, RestoreRun, DeleteTag)
+TRACKING_COMMANDS = EXPERIMENT_COMMANDS + RUN_COMMANDS

@@ -1,0 +1,118 @@
+"""What every flavor's fluent functions share: the process session's side of a model.
+
+The model format (`ledgerflow.models`, each flavor's `flavor` module, `ledgerflow.pyfunc`'s
+`flavor`, `loading` and `model`) saves and loads model directories and takes what it
+needs as arguments: an `ArtifactSource` for `runs:/` and `models:/` URIs, and the
+pickle policy. The fluent functions (`ledgerflow.<flavor>.log_model`, `load_model`,
+autolog) supply both from the session here: the default `Client` and the settings'
+`allow_pickle`, and log saved directories to the active run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import types
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.models.model import MLMODEL_FILE_NAME, Model, ModelInfo
+
+if TYPE_CHECKING:
+    from ledgerflow.client import Client
+    from ledgerflow.events.entities import ModelVersion, Run
+
+DEFAULT_NAME = "model"
+
+
+class SessionSource:
+    """The session's default `Client` as the model format's `ArtifactSource`, built at
+    each lookup (as `Client()` is), so that loading a local path never reads settings."""
+
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+    ) -> str:
+        return _default_client().download_artifacts(run_id, path, dst_path)
+
+    def resolve_model_version(self, model_uri: str) -> ModelVersion:
+        return _default_client().resolve_model_version(model_uri)
+
+    def get_run(self, run_id: str) -> Run:
+        return _default_client().get_run(run_id)
+
+
+def _default_client() -> Client:
+    from ledgerflow.client import Client
+
+    return Client()
+
+
+def source() -> SessionSource:
+    """Where the fluent API resolves `runs:/` and `models:/` URIs: the session's client."""
+    return SessionSource()
+
+
+def allow_pickle() -> bool:
+    """The session's pickle policy (LEDGERFLOW_ALLOW_PICKLE)."""
+    from ledgerflow import fluent
+
+    return bool(fluent._current_settings().allow_pickle)
+
+
+def resolve(uri: str | os.PathLike[str], dst_path: str | os.PathLike[str] | None = None) -> Path:
+    """A local directory holding the model at `uri`, looked up through the session."""
+    from ledgerflow.models import uri as model_uri
+
+    return model_uri.resolve(uri, dst_path, source=source())
+
+
+def _artifact_name(name: str | None, artifact_path: str | None) -> str:
+    if artifact_path is not None:
+        warnings.warn(
+            "artifact_path= is deprecated; use name= (the model's path in the run's artifacts)",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        if name is not None and name != artifact_path:
+            raise InvalidInput(
+                f"name={name!r} and artifact_path={artifact_path!r} disagree; pass only name",
+                field="name",
+            )
+    chosen = (name if name is not None else artifact_path) or DEFAULT_NAME
+    clean = chosen.strip("/")
+    if not clean or ".." in clean.split("/") or "\\" in clean:
+        raise InvalidInput(f"model name {chosen!r} is not a relative artifact path", field="name")
+    return clean
+
+
+def log_model(
+    flavor_module: types.ModuleType | Any,
+    *,
+    name: str | None = None,
+    artifact_path: str | None = None,
+    registered_model_name: str | None = None,
+    **save_kwargs: Any,
+) -> ModelInfo:
+    """Save with `flavor_module.save_model`, log the directory to the active run (starting
+    one if none is active) under `name`, and register it if `registered_model_name` is set."""
+    from ledgerflow import fluent
+
+    artifact = _artifact_name(name, artifact_path)
+    run_id = fluent._run_id_for_logging()
+    with tempfile.TemporaryDirectory(prefix="ledgerflow-model-") as tmp:
+        local = Path(tmp) / "model"
+        flavor_module.save_model(path=str(local), **save_kwargs)
+        mlmodel = Model.load(local)
+        mlmodel.run_id = run_id
+        mlmodel.artifact_path = artifact
+        mlmodel.save(local / MLMODEL_FILE_NAME)
+        fluent._client().log_artifacts(run_id, local, artifact)
+    version = None
+    if registered_model_name is not None:
+        mv = fluent.register_model(f"runs:/{run_id}/{artifact}", registered_model_name)
+        version = int(mv.version)
+    return ModelInfo.from_model(
+        mlmodel, run_id=run_id, name=artifact, registered_model_version=version
+    )

@@ -1,0 +1,43 @@
+"""The fluent side of `ledgerflow.sklearn`: log to the active run, load by URI through the
+session's client, under its pickle policy."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ledgerflow import _flavor_fluent
+from ledgerflow.models.model import ModelInfo
+from ledgerflow.sklearn import flavor
+
+
+def log_model(
+    sk_model: Any,
+    name: str | None = None,
+    *,
+    artifact_path: str | None = None,
+    registered_model_name: str | None = None,
+    **kwargs: Any,
+) -> ModelInfo:
+    """`save_model`, then log the directory to the active run under `name` (default
+    "model"); with `registered_model_name`, also register it."""
+    return _flavor_fluent.log_model(
+        flavor,
+        name=name,
+        artifact_path=artifact_path,
+        registered_model_name=registered_model_name,
+        sk_model=sk_model,
+        **kwargs,
+    )
+
+
+def load_model(
+    model_uri: str | os.PathLike[str], dst_path: str | os.PathLike[str] | None = None
+) -> Any:
+    """The scikit-learn estimator saved at `model_uri` (path, file:, runs:/, models:/)."""
+    return flavor.load(
+        model_uri,
+        dst_path,
+        source=_flavor_fluent.source(),
+        allow_pickle=_flavor_fluent.allow_pickle(),
+    )

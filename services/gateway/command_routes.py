@@ -1,0 +1,131 @@
+"""REST routes made from command classes (see `ledgerflow.events.commands`).
+
+For each command class with `HTTP` metadata, one route: its path parameters and query
+fields come from the command's fields of the same names, and its JSON body is a model
+derived from the command's remaining fields (same types, defaults and descriptions,
+unknown fields refused), so a bad body is a 400 naming the field exactly as a
+hand-written route's would be. The handler merges path, query and body into the
+command, has the domain's service execute it as the calling actor, and answers with
+the command's `ANSWER` and status.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter
+from fastapi import Body as BodyParam
+from fastapi import Query as QueryParam
+from pydantic import BaseModel, ConfigDict, create_model
+
+from ledgerflow.events.commands import Command, Http
+from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.deps import ActorDep, BackendDep
+
+_RESERVED = frozenset({"body", "backend", "actor"})
+
+
+class Executor(Protocol):
+    def execute(self, command: Any, *, actor: str) -> Any: ...
+
+
+class _BodyBase(BaseModel):
+    """A command's body: an unknown field is an error naming it, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def operation_name(command: type[Command[Any]]) -> str:
+    """`CreateDeployment` -> `create_deployment` (the route's name and operation id)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", command.__name__).lower()
+
+
+def body_model(command: type[Command[Any]], fields: Iterable[str]) -> type[BaseModel]:
+    """The command's body fields as a request model of their own."""
+    defs: dict[str, Any] = {
+        f: (command.model_fields[f].annotation, copy.copy(command.model_fields[f])) for f in fields
+    }
+    made: type[BaseModel] = create_model(
+        f"{command.__name__}Body", __base__=_BodyBase, __doc__=command.__doc__, **defs
+    )
+    return made
+
+
+def _parameters(command: type[Command[Any]], http: Http) -> list[inspect.Parameter]:
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter(p, kw, annotation=str) for p in http.path_fields]
+    for q in http.query:
+        info = command.model_fields[q]
+        default = inspect.Parameter.empty if info.is_required() else info.get_default()
+        query = QueryParam(description=info.description)
+        annotation = Annotated[info.annotation, query]  # type: ignore[name-defined]
+        params.append(inspect.Parameter(q, kw, annotation=annotation, default=default))
+    fields = http.body_fields(list(command.model_fields))
+    if http.body_field is not None:
+        info = command.model_fields[http.body_field]
+        whole = Annotated[info.annotation, BodyParam()]  # type: ignore[name-defined]
+        params.append(inspect.Parameter("body", kw, annotation=whole))
+    elif fields:
+        model = body_model(command, fields)
+        if http.optional_body:
+            params.append(inspect.Parameter("body", kw, annotation=model | None, default=None))
+        else:
+            params.append(inspect.Parameter("body", kw, annotation=model))
+    params.append(inspect.Parameter("backend", kw, annotation=BackendDep))
+    params.append(inspect.Parameter("actor", kw, annotation=ActorDep))
+    return params
+
+
+def add_command_route(
+    router: APIRouter,
+    command: type[Command[Any]],
+    service: Callable[[Backend], Executor],
+    *,
+    tags: list[str],
+) -> None:
+    http = command.HTTP
+    if http is None:
+        return
+    taken = _RESERVED & set(command.model_fields)
+    if taken:
+        raise TypeError(f"{command.__name__} has fields the gateway uses itself: {taken}")
+    answer = command.ANSWER
+
+    def endpoint(*, body: Any = None, backend: Backend, actor: str, **given: Any) -> Any:
+        fields = dict(given)
+        if http.body_field is not None:
+            fields[http.body_field] = body
+        elif isinstance(body, BaseModel):
+            fields.update((k, getattr(body, k)) for k in type(body).model_fields)
+        result = service(backend).execute(command.model_validate(fields), actor=actor)
+        return answer.encode(result)
+
+    endpoint.__signature__ = inspect.Signature(_parameters(command, http))  # type: ignore[attr-defined]
+    endpoint.__name__ = operation_name(command)
+    router.add_api_route(
+        http.path,
+        endpoint,
+        methods=[http.method],
+        status_code=http.status,
+        summary=http.summary,
+        tags=list(tags),
+        name=operation_name(command),
+        response_model=answer.schema,
+    )
+
+
+def command_router(
+    commands: Iterable[type[Command[Any]]],
+    service: Callable[[Backend], Executor],
+    *,
+    tag: str,
+) -> APIRouter:
+    """One route per command class that has `HTTP` metadata."""
+    router = APIRouter()
+    for command in commands:
+        add_command_route(router, command, service, tags=[tag])
+    return router

@@ -1,0 +1,140 @@
+"""Commands as typed messages: each command class is declared once, and the gateway's
+route, the remote client's call and the service's handler all come from it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events import model_commands as mc
+from ledgerflow.events import tracking_commands as tc
+from ledgerflow.events import webhook_commands as wc
+from ledgerflow.events.commands import Command
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.remote.commands import call_for
+from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployments import commands as dc
+from ledgerflow.services.gateway.command_routes import body_model, operation_name
+from ledgerflow.services.registry.service import RegistryService
+from ledgerflow.services.tracking.service import TrackingService
+from ledgerflow.services.webhooks.service import WebhookService
+
+DOMAINS: list[tuple[tuple[type[Command[Any]], ...], Any]] = [
+    (dc.DEPLOYMENT_COMMANDS, DeploymentService.handlers),
+    (wc.WEBHOOK_COMMANDS, WebhookService.handlers),
+    (mc.MODEL_COMMANDS, RegistryService.handlers),
+    (tc.TRACKING_COMMANDS, TrackingService.handlers),
+]
+ALL = [c for commands, _ in DOMAINS for c in commands]
+
+
+@pytest.mark.parametrize(("commands", "handlers"), DOMAINS)
+def test_every_command_of_a_domain_has_exactly_one_handler(commands, handlers):
+    assert set(handlers.handled()) == set(commands)
+
+
+@pytest.mark.parametrize("command", [c for c in ALL if c.HTTP], ids=lambda c: c.__name__)
+def test_every_routed_command_names_fields_that_exist(command: type[Command[Any]]):
+    http = command.HTTP
+    assert http is not None
+    fields = set(command.model_fields)
+    assert set(http.path_fields) <= fields and set(http.query) <= fields
+    assert http.body_field is None or http.body_field in fields
+    assert not (http.optional_body and http.body_field)
+    assert http.path.startswith("/") and http.summary
+
+
+def test_a_hand_built_command_with_a_wrong_type_is_invalid_input_naming_the_field():
+    with pytest.raises(InvalidInput) as e:
+        dc.SetTraffic(name="web", weights=["a"])  # type: ignore[arg-type]
+    assert e.value.field == "weights"
+    assert e.value.message.startswith("weights: ")
+    with pytest.raises(InvalidInput) as e:
+        dc.Pause(name="web", colour=1)  # type: ignore[call-arg]
+    assert e.value.field == "colour"
+
+
+def test_commands_are_frozen():
+    pause = dc.Pause(name="web")
+    with pytest.raises(Exception, match="frozen"):
+        pause.reason = "x"  # type: ignore[misc]
+
+
+def test_a_command_travels_as_the_rest_call_its_class_declares():
+    call = call_for(dc.SetTraffic(name="a/b", weights={"x": 1}, reason="r"))
+    assert (call.method, call.path, call.params) == ("PUT", "/deployments/a%2Fb/traffic", None)
+    assert call.json == {"weights": {"x": 1}, "reason": "r"}
+
+    call = call_for(dc.RemoveVariant(name="web", variant="b", reason="gone"))
+    assert (call.method, call.path) == ("DELETE", "/deployments/web/variants/b")
+    assert (call.params, call.json, call.idempotent) == ({"reason": "gone"}, None, False)
+
+    spec = d.VariantSpec(name="c", model="m", version=2)
+    call = call_for(dc.AddVariant(name="web", variant=spec))
+    assert call.json == spec.model_dump(mode="json")  # the whole body is the variant
+
+    assert call_for(dc.Resume(name="web")).json is None
+    assert call_for(dc.DeleteDeployment(name="web")).path == "/deployments/web"
+    promote = call_for(dc.Promote(name="web", variant="b", alias=None))
+    assert promote.json == {"variant": "b", "alias": None, "reason": ""}
+
+
+def test_non_finite_numbers_travel_as_given_for_the_gateway_to_judge():
+    call = call_for(dc.RecordFeedback(name="web", request_id="r", value=math.inf, kind="reward"))
+    assert call.json["value"] == math.inf
+
+
+def test_the_loops_own_commands_are_not_offered_over_rest():
+    assert dc.AdvanceStep.HTTP is None
+    with pytest.raises(InvalidInput, match="not offered"):
+        call_for(dc.AdvanceStep(name="web", requests=1, duration_s=1.0))
+
+
+def test_a_commands_body_model_is_its_fields_less_path_and_query():
+    model = body_model(dc.Promote, ["variant", "alias", "reason"])
+    assert list(model.model_fields) == ["variant", "alias", "reason"]
+    assert model.model_fields["alias"].default == dc.DEFAULT_ALIAS
+    assert model.model_config.get("extra") == "forbid"
+    assert operation_name(dc.CreateDeployment) == "create_deployment"
+
+
+def test_a_webhook_patch_sends_what_is_given_and_its_answer_reads_back_without_a_secret():
+    call = call_for(wc.UpdateWebhook(name="ci", active=False))
+    assert (call.method, call.path, call.idempotent) == ("PATCH", "/webhooks/ci", True)
+    assert call.json is not None and call.json["active"] is False
+    doc = {"id": "1", "name": "ci", "url": "https://x", "events": ["model.*"],
+           "description": "", "active": True, "creation_time": 1, "last_updated_time": 2}  # fmt: skip
+    assert wc.UpdateWebhook.ANSWER.decode(doc).secret is None
+    created = wc.CreateWebhook.ANSWER.decode({**doc, "secret": "s" * 20})
+    assert created.secret == "s" * 20
+    assert wc.CreateWebhook.ANSWER.schema is wc.WebhookCreatedOut
+
+
+def test_a_registry_command_fills_its_path_from_its_fields():
+    call = call_for(mc.DeleteModelVersionTag(name="clf", version=3, key="k"))
+    assert (call.method, call.path) == ("DELETE", "/registered-models/clf/versions/3/tags")
+    assert (call.params, call.json) == ({"key": "k"}, None)
+    call = call_for(mc.SetRegisteredModelAlias(name="clf", alias="champion", version=2))
+    assert (call.path, call.json) == ("/registered-models/clf/aliases/champion", {"version": 2})
+    call = call_for(mc.RegisterModel(model_uri="runs:/r/model", name="clf"))
+    assert call.path == "/model-versions/register" and call.json is not None
+    assert call.json["name"] == "clf"
+
+
+def test_tag_values_are_made_text_where_the_command_is_built():
+    import datetime
+
+    when = datetime.date(2024, 5, 1)
+    tag = tc.SetExperimentTag(experiment_id="1", key="k", value=when)
+    assert tag.value == str(when) and call_for(tag).json == {"key": "k", "value": "2024-05-01"}
+    created = mc.CreateRegisteredModel(name="m", tags={"n": 5, "f": 0.5})
+    assert created.tags == {"n": "5", "f": "0.5"}
+    assert call_for(tc.DeleteTag(run_id="r", key="k")).params == {"key": "k"}
+
+
+def test_creating_an_experiment_answers_its_id():
+    answer = tc.CreateExperiment.ANSWER
+    assert answer.decode(answer.encode("42").model_dump()) == "42"
