@@ -234,8 +234,14 @@ def run_job(spec: JobSpec) -> str:
         except Exception as e:
             text, error = read_tail(log_path), f"{type(e).__name__}: {e}"
         _keep_log(backend, spec, log_path, actor)
+        # The run ends before its job does, so whoever sees the job done sees its run
+        # ended too; a cancel that won the race makes the run KILLED after all.
+        seen = "FINISHED" if error is None else "FAILED"
+        if jobs.get(spec.job_id).status != "CANCELLED":
+            backend.tracking.finish_run(spec.run_id, seen, actor=actor)
         final = jobs.ended(spec.job_id, error, text, actor=actor)
-        backend.tracking.finish_run(spec.run_id, RUN_STATUS[final.status], actor=actor)
+        if RUN_STATUS[final.status] != seen:
+            backend.tracking.finish_run(spec.run_id, RUN_STATUS[final.status], actor=actor)
         return final.status
     finally:
         backend.close()

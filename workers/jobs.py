@@ -159,10 +159,13 @@ class JobLauncher:
         try:
             current = self.jobs.get(job.job_id)
             tail = read_tail(Path(current.log_path)) if current.log_path else ""
+            if not current.done:  # the run ends before its job, as in run_job
+                self.backend.tracking.finish_run(job.run_id, "FAILED", actor="service:jobs")
             final = self.jobs.ended(job.job_id, reason, tail, actor="service:jobs")
-            self.backend.tracking.finish_run(
-                job.run_id, RUN_STATUS[final.status], actor="service:jobs"
-            )
+            if RUN_STATUS[final.status] != "FAILED":
+                self.backend.tracking.finish_run(
+                    job.run_id, RUN_STATUS[final.status], actor="service:jobs"
+                )
         except Exception:  # noqa: S110 - the backend is closing: the job stays as the log says
             pass
 
