@@ -68,6 +68,7 @@ def serve_all(
             watchdog=watchdog,
         )
     finally:
+        watchdog.stop.set()  # first: a thread returning after this is not a failure
         dispatcher.stop()
         watchdog.join(10)
         backend.close()

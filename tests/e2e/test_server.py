@@ -140,6 +140,12 @@ def test_one_server_process_serves_the_sdk_projects_the_log_and_delivers_webhook
         receiver.down()
 
 
+def test_stopping_a_healthy_server_is_an_interrupt_not_a_failure(server: GatewayProcess) -> None:
+    server.stop()  # SIGINT, as Ctrl-C: the watched threads stop when asked, no failure
+    assert server.proc is not None and server.proc.returncode == 130, server.output()
+    assert "background service stopped" not in server.output()
+
+
 def test_a_dead_projector_fails_health_and_stops_the_server_with_status_1(
     server: GatewayProcess,
 ) -> None:
