@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ledgerflow.events.auth_payloads import AUTH_PAYLOADS
 from ledgerflow.events.bundle_payloads import BUNDLE_PAYLOADS
 from ledgerflow.events.deployment_payloads import DEPLOYMENT_PAYLOADS, TRAFFIC_PAYLOADS
 from ledgerflow.events.envelope import Event
@@ -84,6 +85,7 @@ REGISTRY = EventRegistry(
         *BUNDLE_PAYLOADS,
         *DEPLOYMENT_PAYLOADS,
         *TRAFFIC_PAYLOADS,
+        *AUTH_PAYLOADS,
     )
 )
 

@@ -66,3 +66,22 @@ class CorruptEvent(LedgerflowError):
     """An event on the log cannot be decoded, has an unknown type or an invalid payload."""
 
     code = "CORRUPT_EVENT"
+
+
+class Unauthenticated(LedgerflowError):
+    """No identity, or one that could not be verified (wrong password, unknown, expired or
+    revoked token, a JWT from the wrong issuer)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(LedgerflowError):
+    """The caller is known but lacks the level the action needs on that resource."""
+
+    code = "PERMISSION_DENIED"
+
+    def __init__(self, message: str, *, kind: str = "", key: str = "", needs: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.key = key
+        self.needs = needs

@@ -96,6 +96,37 @@ class Settings(BaseSettings):
         "false refuses them",
     )
 
+    auth: bool = Field(
+        False,
+        description="require an identity on every gateway route, stream and webhook "
+        "(users, API tokens, OIDC); see docs/security.md",
+    )
+    auth_default: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = Field(
+        "READ", description="the level on a resource where no grant names the caller"
+    )
+    admin_user: str | None = Field(
+        None, description="with auth on, the admin created at first start if no admin exists"
+    )
+    admin_password: str | None = Field(
+        None, repr=False, description="that admin's password (needed only at first start)"
+    )
+    tracking_token: str | None = Field(
+        None, repr=False, description="the API token the SDK and CLI send (Bearer)"
+    )
+    tracking_username: str | None = Field(
+        None, description="with LEDGERFLOW_TRACKING_PASSWORD: HTTP Basic credentials"
+    )
+    tracking_password: str | None = Field(None, repr=False)
+    oidc_issuer: str | None = Field(
+        None, description="accept bearer JWTs from this issuer (the `iss` claim)"
+    )
+    oidc_audience: str | None = Field(None, description="the `aud` those JWTs must name")
+    oidc_jwks: str | None = Field(
+        None, description="the issuer's signing keys: a JWKS URL, or a file path"
+    )
+    oidc_user_claim: str = Field("preferred_username", description="the claim naming the user")
+    oidc_groups_claim: str = Field("groups", description="the claim listing the user's groups")
+
     @field_validator("tracking_uri")
     @classmethod
     def _not_blank(cls, v: str) -> str:
@@ -154,6 +185,11 @@ class Settings(BaseSettings):
         return Path.home() / ".cache" / "ledgerflow" / "spool"
 
 
+MLFLOW_CREDENTIALS = ("tracking_token", "tracking_username", "tracking_password")
+"""Read from MLFLOW_TRACKING_TOKEN / _USERNAME / _PASSWORD where the LEDGERFLOW_ name is
+not set, so a team's MLflow credentials work unchanged."""
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment plus explicit overrides, with errors that name the key."""
     known = {PREFIX + name.upper() for name in Settings.model_fields}
@@ -162,6 +198,10 @@ def load_settings(**overrides: Any) -> Settings:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise InvalidInput(f"unknown setting {key}{hint}", field=key)
+    for name in MLFLOW_CREDENTIALS:
+        mlflow_value = os.environ.get("MLFLOW_" + name.upper())
+        if mlflow_value and PREFIX + name.upper() not in os.environ:
+            overrides.setdefault(name, mlflow_value)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:

@@ -30,6 +30,9 @@ from ledgerflow.services.tracking import TrackingService
 
 if TYPE_CHECKING:
     from ledgerflow.events.kafka_log import KafkaEventLog
+    from ledgerflow.services.auth.authenticate import Authenticator
+    from ledgerflow.services.auth.authorize import Authorizer
+    from ledgerflow.services.auth.service import AuthService
     from ledgerflow.services.bundles.service import BundleService
     from ledgerflow.services.deployer.service import DeploymentService
     from ledgerflow.services.jobs.service import JobService
@@ -102,6 +105,33 @@ class Backend:
         from ledgerflow.services.jobs.service import JobService
 
         return JobService(self.committer, JobQueries(self.queries.engine))
+
+    @cached_property
+    def auth(self) -> AuthService:
+        """Users, groups, API tokens and grants (the commands; docs/security.md)."""
+        from ledgerflow.services.auth.queries import AuthQueries
+        from ledgerflow.services.auth.service import AuthService
+
+        return AuthService(self.committer, AuthQueries(self.queries.engine))
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        """Who a request's credentials say it is (with auth on)."""
+        from ledgerflow.services.auth.authenticate import Authenticator
+
+        return Authenticator(self.auth.queries, self.settings)
+
+    @cached_property
+    def authorizer(self) -> Authorizer:
+        """What a principal may do on a resource (with auth on)."""
+        from ledgerflow.events.permissions import Level
+        from ledgerflow.services.auth.authorize import Authorizer
+
+        def experiment_of_run(run_id: str) -> str | None:
+            info = self.queries.find_run_info(run_id)
+            return None if info is None else info.experiment_id
+
+        return Authorizer(self.auth.queries, Level[self.settings.auth_default], experiment_of_run)
 
     def runtime(self, address: str | None = None) -> Runtime:
         """The task runtime at `address` (LEDGERFLOW_RAY_ADDRESS when None; `inline`

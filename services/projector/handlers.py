@@ -59,12 +59,33 @@ class Rejected(Exception):
     """The event cannot be applied to the current state of its stream."""
 
 
-def handles(cls: type[p.Payload]) -> Callable[[Handler], Handler]:
+def handles(cls: type[p.Payload], *, also: bool = False) -> Callable[[Handler], Handler]:
+    """Register the handler of an event type. With `also`, a second view folds the same
+    type: its handler runs after the first, in the same savepoint (a rejection by either
+    undoes both)."""
+
     def register(fn: Handler) -> Handler:
-        HANDLERS[cls.TYPE] = fn
+        first = HANDLERS.get(cls.TYPE)
+        if also:
+            if first is None:
+                raise TypeError(f"{cls.TYPE} has no handler to add {fn.__name__} to")
+            HANDLERS[cls.TYPE] = _both(first, fn)
+        elif first is not None:
+            raise TypeError(f"{cls.TYPE} already has a handler ({first.__name__})")
+        else:
+            HANDLERS[cls.TYPE] = fn
         return fn
 
     return register
+
+
+def _both(first: Handler, then: Handler) -> Handler:
+    def both(conn: Connection, ev: Event) -> None:
+        first(conn, ev)
+        then(conn, ev)
+
+    both.__name__ = f"{first.__name__}+{then.__name__}"
+    return both
 
 
 def _experiment(conn: Connection, experiment_id: str) -> Any:

@@ -21,6 +21,7 @@ from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import Timeout, Unavailable
 from ledgerflow.events.log import Checkpoint, CorruptRecord, EventLog, Item
 from ledgerflow.services.projector import (  # noqa: F401 - they register handlers
+    auth_handlers,
     bundle_handlers,
     deployment_handlers,
     job_handlers,

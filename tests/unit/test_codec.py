@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from ledgerflow.events import auth_payloads as a
 from ledgerflow.events import bundle_payloads as b
 from ledgerflow.events import job_payloads as j
 from ledgerflow.events import model_payloads as m
@@ -97,6 +98,18 @@ SAMPLES: list[p.Payload] = [
     ),
     b.BundleFailed(id="b", reason="parity broken on input 1"),
     *DEPLOYMENT_SAMPLES,
+    a.UserCreated(name="alice", password_hash="$argon2id$v=19$...", admin=True),
+    a.UserPasswordChanged(name="alice", password_hash=None),
+    a.UserAdminChanged(name="alice", admin=False),
+    a.UserDeleted(name="alice"),
+    a.GroupCreated(group="g", description="d"),
+    a.GroupMemberAdded(group="g", user="alice"),
+    a.GroupMemberRemoved(group="g", user="alice"),
+    a.GroupDeleted(group="g"),
+    a.TokenCreated(id="t", user="alice", token_hash="0" * 64, description="ci", expires=9),
+    a.TokenRevoked(id="t"),
+    a.PermissionSet(kind="model", key="m", principal="group:g", level="MANAGE"),
+    a.PermissionRemoved(kind="model", key="m", principal="group:g"),
 ]
 
 

@@ -1,0 +1,172 @@
+"""Identity and permission commands (see `ledgerflow.events.commands`), each with the REST
+route that carries it, and the records their answers hold.
+
+The records are declared once, as the wire models themselves: the SDK returns the same
+frozen objects the gateway writes. Names, levels and lifetimes are checked by
+`ledgerflow.services.auth.decide`, so a mistake is refused with the same message in
+every mode; who may run each command is the gateway's business (admins manage users and
+groups; anyone creates tokens for themselves; MANAGE on a resource grants on it).
+
+A password travels only in the command that sets it, never in an event, a record or a
+log line (`repr` hides it); a token is shown once, in the answer to creating it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict, Field, StrictBool
+
+from ledgerflow.events.commands import Answer, Command, Http, Out
+from ledgerflow.events.permissions import Kind, LevelName
+
+
+class Record(Out):
+    model_config = ConfigDict(frozen=True)
+
+
+class User(Record):
+    name: str
+    admin: bool
+    has_password: bool = Field(description="false: signs in with tokens or OIDC only")
+    groups: list[str] = Field(default_factory=list)
+    creation_time: int
+
+
+class Group(Record):
+    name: str
+    description: str
+    members: list[str]
+    creation_time: int
+
+
+class Token(Record):
+    """An API token as listed: never the token itself."""
+
+    id: str
+    user: str
+    description: str
+    creation_time: int
+    expires: int | None = Field(None, description="epoch ms; None: never")
+    revoked: bool = False
+    last_used: int | None = Field(None, description="epoch ms of its last use, if recorded")
+
+
+class CreatedToken(Token):
+    token: str = Field(description="shown this once: Authorization: Bearer <token>")
+
+
+class Permission(Record):
+    kind: Kind
+    key: str
+    principal: str = Field(description="user:<name> or group:<name>")
+    level: LevelName
+    source: str = Field("grant", description="`grant`, or `creator` for the creator's MANAGE")
+
+
+def _record(cls: type[Record]) -> Answer[Any]:
+    return Answer(lambda r: r, cls.model_validate, cls)
+
+
+_USERS = "/users"
+_USER = _USERS + "/{name}"
+_GROUPS = "/groups"
+_GROUP = _GROUPS + "/{group}"
+_MEMBER = _GROUP + "/members/{user}"
+_TOKENS = "/tokens"
+_PERMISSION = "/permissions/{kind}/{key}/{principal}"
+
+_PASSWORD = Field(None, repr=False, description="at least 8 characters; None: tokens or OIDC only")
+
+
+class CreateUser(Command[User]):
+    HTTP = Http("POST", _USERS, "Create a user (admins only)", 201)
+    ANSWER = _record(User)
+    name: str = Field(description="letters, digits, '_', '-', '.' and '@'")
+    password: str | None = _PASSWORD
+    admin: StrictBool = False
+
+
+class UpdateUser(Command[User]):
+    """Only the fields given change."""
+
+    HTTP = Http("PATCH", _USER, "Change a user's password or admin flag", idempotent=True)
+    ANSWER = _record(User)
+    name: str
+    password: str | None = _PASSWORD
+    admin: StrictBool | None = None
+
+
+class DeleteUser(Command[None]):
+    HTTP = Http("DELETE", _USER, "Delete a user: their tokens stop working", 204)
+    name: str
+
+
+class CreateGroup(Command[Group]):
+    HTTP = Http("POST", _GROUPS, "Create a group of users (admins only)", 201)
+    ANSWER = _record(Group)
+    group: str
+    description: str = ""
+
+
+class AddGroupMember(Command[Group]):
+    HTTP = Http("PUT", _MEMBER, "Add a user to a group", idempotent=True, optional_body=True)
+    ANSWER = _record(Group)
+    group: str
+    user: str
+
+
+class RemoveGroupMember(Command[Group]):
+    HTTP = Http("DELETE", _MEMBER, "Remove a user from a group")
+    ANSWER = _record(Group)
+    group: str
+    user: str
+
+
+class DeleteGroup(Command[None]):
+    HTTP = Http("DELETE", _GROUP, "Delete a group and its grants", 204)
+    group: str
+
+
+class CreateToken(Command[CreatedToken]):
+    HTTP = Http("POST", _TOKENS, "Create an API token; only this answer shows it", 201)
+    ANSWER = _record(CreatedToken)
+    user: str | None = Field(None, description="whom it acts as (admins only); None: the caller")
+    description: str = ""
+    expires_in_s: float | None = Field(None, gt=0, description="lifetime in seconds; None: never")
+
+
+class RevokeToken(Command[None]):
+    HTTP = Http("DELETE", _TOKENS + "/{id}", "Revoke an API token", 204)
+    id: str
+
+
+class SetPermission(Command[Permission]):
+    HTTP = Http("PUT", _PERMISSION, "Grant a user or group a level on a resource", idempotent=True)
+    ANSWER = _record(Permission)
+    kind: Kind
+    key: str = Field(description="an experiment id, or a model, deployment or webhook name")
+    principal: str = Field(description="user:<name> or group:<name>")
+    level: LevelName
+
+
+class RemovePermission(Command[None]):
+    HTTP = Http("DELETE", _PERMISSION, "Remove a user's or group's grant on a resource", 204)
+    kind: Kind
+    key: str
+    principal: str
+
+
+AUTH_COMMANDS: tuple[type[Command[Any]], ...] = (
+    CreateUser,
+    UpdateUser,
+    DeleteUser,
+    CreateGroup,
+    AddGroupMember,
+    RemoveGroupMember,
+    DeleteGroup,
+    CreateToken,
+    RevokeToken,
+    SetPermission,
+    RemovePermission,
+)
