@@ -17,8 +17,17 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, StrictBool
 
-from ledgerflow.events.commands import Answer, Command, Http, Out
-from ledgerflow.events.permissions import Kind, LevelName
+from ledgerflow.events.commands import (
+    ADMIN,
+    Answer,
+    Command,
+    Http,
+    Need,
+    Out,
+    on,
+    self_or_admin,
+)
+from ledgerflow.events.permissions import Kind, Level, LevelName
 
 
 class Record(Out):
@@ -81,29 +90,40 @@ _PASSWORD = Field(None, repr=False, description="at least 8 characters; None: to
 
 class CreateUser(Command[User]):
     HTTP = Http("POST", _USERS, "Create a user (admins only)", 201)
+    NEEDS = ADMIN
     ANSWER = _record(User)
     name: str = Field(description="letters, digits, '_', '-', '.' and '@'")
     password: str | None = _PASSWORD
     admin: StrictBool = False
 
 
-class UpdateUser(Command[User]):
-    """Only the fields given change."""
-
-    HTTP = Http("PATCH", _USER, "Change a user's password or admin flag", idempotent=True)
+class SetPassword(Command[User]):
+    HTTP = Http("PUT", _USER + "/password", "Set or remove a user's password", idempotent=True)
+    NEEDS = self_or_admin("name")
     ANSWER = _record(User)
     name: str
-    password: str | None = _PASSWORD
-    admin: StrictBool | None = None
+    password: str | None = Field(
+        repr=False, description="at least 8 characters; null removes it (tokens or OIDC only)"
+    )
+
+
+class SetAdmin(Command[User]):
+    HTTP = Http("PUT", _USER + "/admin", "Make a user an admin, or not", idempotent=True)
+    NEEDS = ADMIN
+    ANSWER = _record(User)
+    name: str
+    admin: StrictBool
 
 
 class DeleteUser(Command[None]):
     HTTP = Http("DELETE", _USER, "Delete a user: their tokens stop working", 204)
+    NEEDS = ADMIN
     name: str
 
 
 class CreateGroup(Command[Group]):
     HTTP = Http("POST", _GROUPS, "Create a group of users (admins only)", 201)
+    NEEDS = ADMIN
     ANSWER = _record(Group)
     group: str
     description: str = ""
@@ -111,6 +131,7 @@ class CreateGroup(Command[Group]):
 
 class AddGroupMember(Command[Group]):
     HTTP = Http("PUT", _MEMBER, "Add a user to a group", idempotent=True, optional_body=True)
+    NEEDS = ADMIN
     ANSWER = _record(Group)
     group: str
     user: str
@@ -118,6 +139,7 @@ class AddGroupMember(Command[Group]):
 
 class RemoveGroupMember(Command[Group]):
     HTTP = Http("DELETE", _MEMBER, "Remove a user from a group")
+    NEEDS = ADMIN
     ANSWER = _record(Group)
     group: str
     user: str
@@ -125,11 +147,13 @@ class RemoveGroupMember(Command[Group]):
 
 class DeleteGroup(Command[None]):
     HTTP = Http("DELETE", _GROUP, "Delete a group and its grants", 204)
+    NEEDS = ADMIN
     group: str
 
 
 class CreateToken(Command[CreatedToken]):
     HTTP = Http("POST", _TOKENS, "Create an API token; only this answer shows it", 201)
+    NEEDS = self_or_admin("user")
     ANSWER = _record(CreatedToken)
     user: str | None = Field(None, description="whom it acts as (admins only); None: the caller")
     description: str = ""
@@ -138,11 +162,13 @@ class CreateToken(Command[CreatedToken]):
 
 class RevokeToken(Command[None]):
     HTTP = Http("DELETE", _TOKENS + "/{id}", "Revoke an API token", 204)
+    NEEDS = Need("self", "token", "id")
     id: str
 
 
 class SetPermission(Command[Permission]):
     HTTP = Http("PUT", _PERMISSION, "Grant a user or group a level on a resource", idempotent=True)
+    NEEDS = on("@kind", "key", Level.MANAGE)
     ANSWER = _record(Permission)
     kind: Kind
     key: str = Field(description="an experiment id, or a model, deployment or webhook name")
@@ -152,6 +178,7 @@ class SetPermission(Command[Permission]):
 
 class RemovePermission(Command[None]):
     HTTP = Http("DELETE", _PERMISSION, "Remove a user's or group's grant on a resource", 204)
+    NEEDS = on("@kind", "key", Level.MANAGE)
     kind: Kind
     key: str
     principal: str
@@ -159,7 +186,8 @@ class RemovePermission(Command[None]):
 
 AUTH_COMMANDS: tuple[type[Command[Any]], ...] = (
     CreateUser,
-    UpdateUser,
+    SetPassword,
+    SetAdmin,
     DeleteUser,
     CreateGroup,
     AddGroupMember,

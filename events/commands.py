@@ -46,6 +46,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, mo
 from pydantic_core import ErrorDetails
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.permissions import Level
 
 R = TypeVar("R")
 Method = Literal["POST", "PUT", "PATCH", "DELETE"]
@@ -107,6 +108,54 @@ class Http:
         return tuple(f for f in fields if f not in elsewhere)
 
 
+Scope = Literal["resource", "admin", "anyone", "self"]
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a caller must hold to run a command when auth is on (docs/security.md):
+
+    - `on(kind, field, level)`: `level` on the resource whose key is the command's `field`
+      (`kind` "run" means the run's experiment); a `kind` of "@field" reads the kind from
+      that field of the command (granting on any kind of resource);
+    - `ADMIN`: an admin; `ANYONE`: any identity (creating a new experiment or model);
+    - `self_or_admin(field)`: the user the field names (the caller when it is empty), or
+      an admin.
+    """
+
+    scope: Scope
+    kind: str = ""
+    field: str = ""
+    level: Level = Level.READ
+    or_new: bool = False
+    """Any identity may when the resource does not exist yet (the command creates it, and
+    its caller becomes its creator: registering the first version of a new model)."""
+
+    def resource(self, command: BaseModel) -> tuple[str, str]:
+        """(kind, key) of the resource this need is on, read from `command`."""
+        kind = str(getattr(command, self.kind[1:])) if self.kind.startswith("@") else self.kind
+        return kind, str(getattr(command, self.field))
+
+    def describe(self) -> str:
+        if self.scope == "resource":
+            return f"{self.level.name} on the {self.kind.lstrip('@')} named by `{self.field}`"
+        if self.scope == "self":
+            return f"the user named by `{self.field}` (or the caller), or an admin"
+        return {"admin": "an admin", "anyone": "any identity"}[self.scope]
+
+
+def on(kind: str, field: str, level: Level, *, or_new: bool = False) -> Need:
+    return Need("resource", kind, field, level, or_new)
+
+
+def self_or_admin(field: str) -> Need:
+    return Need("self", field=field)
+
+
+ADMIN = Need("admin")
+ANYONE = Need("anyone")
+
+
 @dataclass(frozen=True)
 class Answer(Generic[R]):
     """A command's result on the wire: `encode` for the gateway's answer (a JSON-ready
@@ -139,6 +188,8 @@ class Command(BaseModel, Generic[R]):
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
     HTTP: ClassVar[Http | None] = None
     """None: not exposed over REST (commands of the services' own loops)."""
+    NEEDS: ClassVar[Need | None] = None
+    """What the caller must hold when auth is on; a command with `HTTP` must say."""
     ANSWER: ClassVar[Answer[Any]] = NOTHING
 
     @model_validator(mode="wrap")

@@ -13,8 +13,9 @@ from typing import Any, Generic
 
 from pydantic import Field
 
-from ledgerflow.events.commands import Answer, AsText, Command, Http, Out, R, Tags
+from ledgerflow.events.commands import ANYONE, Answer, AsText, Command, Http, Out, R, Tags, on
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
+from ledgerflow.events.permissions import Level
 
 _MODELS = "/registered-models"
 _MODEL = _MODELS + "/{name}"
@@ -96,6 +97,7 @@ class _VersionCommand(ModelCommand[R], Generic[R]):
 # registered models ---------------------------------------------------------------------
 class CreateRegisteredModel(ModelCommand[RegisteredModel]):
     HTTP = Http("POST", _MODELS, "Create a registered model", 201)
+    NEEDS = ANYONE
     ANSWER = MODEL
     tags: Tags = None
     description: str | None = None
@@ -103,34 +105,40 @@ class CreateRegisteredModel(ModelCommand[RegisteredModel]):
 
 class RenameRegisteredModel(ModelCommand[RegisteredModel]):
     HTTP = Http("POST", _MODEL + "/rename", "Rename a registered model")
+    NEEDS = on("model", "name", Level.MANAGE)
     ANSWER = MODEL
     new_name: str
 
 
 class UpdateRegisteredModel(ModelCommand[RegisteredModel]):
     HTTP = Http("PATCH", _MODEL, "Change a registered model's description", idempotent=True)
+    NEEDS = on("model", "name", Level.EDIT)
     ANSWER = MODEL
     description: str
 
 
 class DeleteRegisteredModel(ModelCommand[None]):
     HTTP = Http("DELETE", _MODEL, "Delete a registered model", 204)
+    NEEDS = on("model", "name", Level.MANAGE)
 
 
 class SetRegisteredModelTag(ModelCommand[None]):
     HTTP = Http("PUT", _MODEL + "/tags", "Set a registered model tag", 204)
+    NEEDS = on("model", "name", Level.EDIT)
     key: str
     value: AsText
 
 
 class DeleteRegisteredModelTag(ModelCommand[None]):
     HTTP = Http("DELETE", _MODEL + "/tags", "Delete a registered model tag", 204, query=("key",))
+    NEEDS = on("model", "name", Level.EDIT)
     key: str
 
 
 # versions ------------------------------------------------------------------------------
 class CreateModelVersion(ModelCommand[ModelVersion]):
     HTTP = Http("POST", _MODEL + "/versions", "Create a model version", 201)
+    NEEDS = on("model", "name", Level.EDIT)
     ANSWER = VERSION
     source: str
     run_id: str | None = None
@@ -149,6 +157,7 @@ class RegisterModel(ModelCommand[ModelVersion]):
         "Register a model URI as the next version of a model, creating the model if needed",
         201,
     )
+    NEEDS = on("model", "name", Level.EDIT, or_new=True)
     ANSWER = VERSION
     model_uri: str = Field(description="runs:/<run_id>/<path>, or where the files are")
     name: str
@@ -158,22 +167,26 @@ class RegisterModel(ModelCommand[ModelVersion]):
 
 class UpdateModelVersion(_VersionCommand[ModelVersion]):
     HTTP = Http("PATCH", _VERSION, "Change a model version's description", idempotent=True)
+    NEEDS = on("model", "name", Level.EDIT)
     ANSWER = VERSION
     description: str
 
 
 class DeleteModelVersion(_VersionCommand[None]):
     HTTP = Http("DELETE", _VERSION, "Delete a model version", 204)
+    NEEDS = on("model", "name", Level.MANAGE)
 
 
 class SetModelVersionTag(_VersionCommand[None]):
     HTTP = Http("PUT", _VERSION + "/tags", "Set a model version tag", 204)
+    NEEDS = on("model", "name", Level.EDIT)
     key: str
     value: AsText
 
 
 class DeleteModelVersionTag(_VersionCommand[None]):
     HTTP = Http("DELETE", _VERSION + "/tags", "Delete a model version tag", 204, query=("key",))
+    NEEDS = on("model", "name", Level.EDIT)
     key: str
 
 
@@ -182,6 +195,7 @@ class TransitionModelVersionStage(_VersionCommand[ModelVersion]):
         "POST", _VERSION + "/stage", "Move a version to a stage (the older workflow)",
         idempotent=True,
     )  # fmt: skip
+    NEEDS = on("model", "name", Level.MANAGE)
     ANSWER = VERSION
     stage: str = Field(description="None, Staging, Production or Archived")
     archive_existing_versions: bool = False
@@ -190,12 +204,14 @@ class TransitionModelVersionStage(_VersionCommand[ModelVersion]):
 # aliases -------------------------------------------------------------------------------
 class SetRegisteredModelAlias(ModelCommand[None]):
     HTTP = Http("PUT", _ALIAS, "Point an alias", 204)
+    NEEDS = on("model", "name", Level.MANAGE)
     alias: str
     version: int | str
 
 
 class DeleteRegisteredModelAlias(ModelCommand[None]):
     HTTP = Http("DELETE", _ALIAS, "Remove an alias", 204)
+    NEEDS = on("model", "name", Level.MANAGE)
     alias: str
 
 

@@ -12,7 +12,19 @@ from typing import Any, Generic
 
 from pydantic import Field
 
-from ledgerflow.events.commands import NOTHING, Answer, AsText, Command, Http, Out, R, Tags
+from ledgerflow.events.commands import (
+    ANYONE,
+    NOTHING,
+    Answer,
+    AsText,
+    Command,
+    Http,
+    Out,
+    R,
+    Tags,
+    on,
+)
+from ledgerflow.events.permissions import Level
 
 _EXPERIMENTS = "/experiments"
 _EXPERIMENT = _EXPERIMENTS + "/{experiment_id}"
@@ -42,6 +54,7 @@ class CreateExperiment(TrackingCommand[str]):
     """Answers the new experiment's id."""
 
     HTTP = Http("POST", _EXPERIMENTS, "Create an experiment", 201)
+    NEEDS = ANYONE
     ANSWER = EXPERIMENT_ID
     name: str
     artifact_location: str | None = None
@@ -51,6 +64,7 @@ class CreateExperiment(TrackingCommand[str]):
 
 class RenameExperiment(TrackingCommand[None]):
     HTTP = Http("PATCH", _EXPERIMENT, "Rename an experiment", 204, idempotent=True)
+    NEEDS = on("experiment", "experiment_id", Level.EDIT)
     ANSWER = NOTHING
     experiment_id: str
     name: str = Field(description="the new name")
@@ -58,16 +72,19 @@ class RenameExperiment(TrackingCommand[None]):
 
 class DeleteExperiment(TrackingCommand[None]):
     HTTP = Http("DELETE", _EXPERIMENT, "Delete an experiment (restorable)", 204)
+    NEEDS = on("experiment", "experiment_id", Level.MANAGE)
     experiment_id: str
 
 
 class RestoreExperiment(TrackingCommand[None]):
     HTTP = Http("POST", _EXPERIMENT + "/restore", "Restore a deleted experiment", 204)
+    NEEDS = on("experiment", "experiment_id", Level.MANAGE)
     experiment_id: str
 
 
 class SetExperimentTag(TrackingCommand[None]):
     HTTP = Http("PUT", _EXPERIMENT + "/tags", "Set an experiment tag", 204)
+    NEEDS = on("experiment", "experiment_id", Level.EDIT)
     experiment_id: str
     key: str
     value: AsText
@@ -75,11 +92,13 @@ class SetExperimentTag(TrackingCommand[None]):
 
 class DeleteRun(TrackingCommand[None]):
     HTTP = Http("DELETE", _RUN, "Delete a run (restorable)", 204)
+    NEEDS = on("run", "run_id", Level.MANAGE)
     run_id: str
 
 
 class RestoreRun(TrackingCommand[None]):
     HTTP = Http("POST", _RUN + "/restore", "Restore a deleted run", 204)
+    NEEDS = on("run", "run_id", Level.MANAGE)
     run_id: str
 
 
@@ -87,6 +106,7 @@ class DeleteTag(TrackingCommand[None]):
     """Delete a run's tag."""
 
     HTTP = Http("DELETE", _RUN + "/tags", "Delete a run tag", 204, query=("key",))
+    NEEDS = on("run", "run_id", Level.EDIT)
     run_id: str
     key: str
 

@@ -12,7 +12,8 @@ from typing import Any, Generic
 
 from pydantic import Field, StrictBool
 
-from ledgerflow.events.commands import Answer, Command, Http, Out, R
+from ledgerflow.events.commands import ANYONE, Answer, Command, Http, Out, R, on
+from ledgerflow.events.permissions import Level
 from ledgerflow.events.webhook_entities import Webhook
 
 _ROOT = "/webhooks"
@@ -73,6 +74,7 @@ class CreateWebhook(WebhookCommand[Webhook]):
     HTTP = Http(
         "POST", _ROOT, "Create a webhook; the answer is the only one that shows its secret", 201
     )
+    NEEDS = ANYONE
     ANSWER = CREATED
     name: str = Field(description="unique; letters, digits, '_', '-' and '.'")
     url: str = Field(description="the http(s) endpoint events are POSTed to")
@@ -90,6 +92,7 @@ class UpdateWebhook(WebhookCommand[Webhook]):
     HTTP = Http(
         "PATCH", _ONE, "Change a webhook, pause or resume it, rotate its secret", idempotent=True
     )
+    NEEDS = on("webhook", "name", Level.EDIT)
     ANSWER = SHOWN
     url: str | None = None
     events: list[str] | None = None
@@ -100,6 +103,7 @@ class UpdateWebhook(WebhookCommand[Webhook]):
 
 class DeleteWebhook(WebhookCommand[None]):
     HTTP = Http("DELETE", _ONE, "Delete a webhook and its pending deliveries", 204)
+    NEEDS = on("webhook", "name", Level.MANAGE)
 
 
 WEBHOOK_COMMANDS: tuple[type[WebhookCommand[Any]], ...] = (

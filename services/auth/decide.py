@@ -65,23 +65,31 @@ def create_user(
     return a.UserCreated(name=command.name, password_hash=password_hash, admin=command.admin)
 
 
-def update_user(
-    command: ac.UpdateUser, user: ac.User | None, *, password_hash: str | None
-) -> list[a.UserPasswordChanged | a.UserAdminChanged]:
+def _existing(user: ac.User | None, name: str) -> ac.User:
     if user is None:
-        raise NotFound(f"user {command.name!r} does not exist", kind="user", key=command.name)
-    changes: list[a.UserPasswordChanged | a.UserAdminChanged] = []
-    if command.password is not None:
-        changes.append(a.UserPasswordChanged(name=user.name, password_hash=password_hash))
-    if command.admin is not None and command.admin != user.admin:
-        changes.append(a.UserAdminChanged(name=user.name, admin=command.admin))
-    return changes
+        raise NotFound(f"user {name!r} does not exist", kind="user", key=name)
+    return user
+
+
+def set_password(
+    command: ac.SetPassword, user: ac.User | None, *, password_hash: str | None
+) -> a.UserPasswordChanged:
+    return a.UserPasswordChanged(
+        name=_existing(user, command.name).name, password_hash=password_hash
+    )
+
+
+def set_admin(command: ac.SetAdmin, user: ac.User | None) -> list[a.UserAdminChanged]:
+    found = _existing(user, command.name)
+    return (
+        []
+        if found.admin == command.admin
+        else [a.UserAdminChanged(name=found.name, admin=command.admin)]
+    )
 
 
 def delete_user(command: ac.DeleteUser, user: ac.User | None) -> a.UserDeleted:
-    if user is None:
-        raise NotFound(f"user {command.name!r} does not exist", kind="user", key=command.name)
-    return a.UserDeleted(name=user.name)
+    return a.UserDeleted(name=_existing(user, command.name).name)
 
 
 def create_group(command: ac.CreateGroup, *, exists: bool) -> a.GroupCreated:

@@ -50,11 +50,16 @@ class AuthService:
         )
         return self._user(command.name)
 
-    @handlers.on(ac.UpdateUser)
-    def _update_user(self, command: ac.UpdateUser, actor: str) -> ac.User:
+    @handlers.on(ac.SetPassword)
+    def _set_password(self, command: ac.SetPassword, actor: str) -> ac.User:
         user = self.queries.user(command.name)
         hashed = self._hash(command.password) if user is not None else None
-        self._committer.commit(decide.update_user(command, user, password_hash=hashed), actor)
+        self._committer.commit([decide.set_password(command, user, password_hash=hashed)], actor)
+        return self._user(command.name)
+
+    @handlers.on(ac.SetAdmin)
+    def _set_admin(self, command: ac.SetAdmin, actor: str) -> ac.User:
+        self._committer.commit(decide.set_admin(command, self.queries.user(command.name)), actor)
         return self._user(command.name)
 
     @handlers.on(ac.DeleteUser)
@@ -158,5 +163,6 @@ class AuthService:
         if self.queries.user(name) is None:
             self.execute(ac.CreateUser(name=name, password=password, admin=True), actor=actor)
         else:
-            self.execute(ac.UpdateUser(name=name, password=password, admin=True), actor=actor)
+            self.execute(ac.SetPassword(name=name, password=password), actor=actor)
+            self.execute(ac.SetAdmin(name=name, admin=True), actor=actor)
         return name

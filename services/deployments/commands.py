@@ -14,7 +14,8 @@ from typing import Any, Generic
 from pydantic import Field, StrictBool, field_validator
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.commands import Answer, Command, Http, R
+from ledgerflow.events.commands import ANYONE, Answer, Command, Http, R, on
+from ledgerflow.events.permissions import Level
 from ledgerflow.services.deployments.state import Deployment
 
 DEFAULT_ALIAS = "champion"
@@ -45,6 +46,7 @@ class DeploymentCommand(Command[R], Generic[R]):
 
 class CreateDeployment(DeploymentCommand[Deployment]):
     HTTP = Http("POST", _ROOT, "Create a deployment (an A/B test of model versions)", 201)
+    NEEDS = ANYONE
     ANSWER = STATE
     name: str = Field(description="unique; letters, digits, '_', '-' and '.'")
     variants: list[Any] = Field(description=f"the arms, each {_VARIANT}")
@@ -58,10 +60,12 @@ class CreateDeployment(DeploymentCommand[Deployment]):
 
 class DeleteDeployment(DeploymentCommand[None]):
     HTTP = Http("DELETE", _ONE, "Delete a deployment", 204, idempotent=False)
+    NEEDS = on("deployment", "name", Level.MANAGE)
 
 
 class AddVariant(DeploymentCommand[Deployment]):
     HTTP = Http("POST", _ONE + "/variants", f"Add a variant {_VARIANT}", body_field="variant")
+    NEEDS = on("deployment", "name", Level.EDIT)
     ANSWER = STATE
     variant: dict[str, Any]
 
@@ -80,6 +84,7 @@ class RemoveVariant(DeploymentCommand[Deployment]):
         query=("reason",),
         idempotent=False,
     )
+    NEEDS = on("deployment", "name", Level.EDIT)
     ANSWER = STATE
     variant: str
     reason: str = Field("", description="why, recorded in the history")
@@ -87,6 +92,7 @@ class RemoveVariant(DeploymentCommand[Deployment]):
 
 class SetTraffic(DeploymentCommand[Deployment]):
     HTTP = Http("PUT", _ONE + "/traffic", "Set the whole traffic split (ends a canary plan)")
+    NEEDS = on("deployment", "name", Level.MANAGE)
     ANSWER = STATE
     weights: dict[str, Any] = Field(description="the whole split; arms not named get 0")
     reason: str = ""
@@ -94,12 +100,14 @@ class SetTraffic(DeploymentCommand[Deployment]):
 
 class SetPlan(DeploymentCommand[Deployment]):
     HTTP = Http("PUT", _ONE + "/plan", "Start a canary plan at its first step, or stop it (null)")
+    NEEDS = on("deployment", "name", Level.MANAGE)
     ANSWER = STATE
     plan: Any = Field(description=f"{_PLAN}, or null to stop the running plan")
 
 
 class SetGuardrails(DeploymentCommand[Deployment]):
     HTTP = Http("PUT", _ONE + "/guardrails", "Replace the guardrails")
+    NEEDS = on("deployment", "name", Level.EDIT)
     ANSWER = STATE
     guardrails: list[Any] = Field(description=f"each {_GUARDRAIL}; [] removes them all")
 
@@ -108,12 +116,14 @@ class Pause(DeploymentCommand[Deployment]):
     HTTP = Http(
         "POST", _ONE + "/pause", "Stop canary steps and automatic rollback", optional_body=True
     )
+    NEEDS = on("deployment", "name", Level.EDIT)
     ANSWER = STATE
     reason: str = ""
 
 
 class Resume(DeploymentCommand[Deployment]):
     HTTP = Http("POST", _ONE + "/resume", "Resume canary steps and guardrails")
+    NEEDS = on("deployment", "name", Level.EDIT)
     ANSWER = STATE
 
 
@@ -124,6 +134,7 @@ class Rollback(DeploymentCommand[Deployment]):
         "All traffic back to the baseline; the plan stops",
         optional_body=True,
     )
+    NEEDS = on("deployment", "name", Level.MANAGE)
     ANSWER = STATE
     reason: str = ""
 
@@ -134,6 +145,7 @@ class Promote(DeploymentCommand[Deployment]):
         _ONE + "/promote",
         "All traffic to a variant, which becomes the baseline; the alias moves with it",
     )
+    NEEDS = on("deployment", "name", Level.MANAGE)
     ANSWER = STATE
     variant: str
     alias: str | None = Field(
@@ -147,6 +159,7 @@ class RecordFeedback(DeploymentCommand[d.FeedbackRecorded]):
     `converted`; appended to the traffic stream without waiting for a projection."""
 
     HTTP = Http("POST", _ONE + "/feedback", "An outcome for a served request", 202)
+    NEEDS = on("deployment", "name", Level.EDIT)
     ANSWER = FEEDBACK
     request_id: str = Field(description="the served request's id (X-Request-Id of its answer)")
     value: Any = Field(None, description="0/1 for a conversion, any number for a reward")

@@ -19,17 +19,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ledgerflow.events import tracing
-from ledgerflow.events.errors import (
-    Conflict,
-    InvalidInput,
-    LedgerflowError,
-    NotFound,
-    Timeout,
-    Unavailable,
-)
+from ledgerflow.events.errors import InvalidInput, LedgerflowError
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway import (
     artifact_routes,
+    auth,
+    auth_routes,
     deployment_routes,
     experiment_routes,
     ingest_routes,
@@ -38,44 +33,13 @@ from ledgerflow.services.gateway import (
     sse,
     webhook_routes,
 )
+from ledgerflow.services.gateway.errors import ERROR_RESPONSES, error_response, status_of
 from ledgerflow.services.gateway.hub import Hub
-from ledgerflow.services.gateway.schemas import ErrorOut, Health
+from ledgerflow.services.gateway.schemas import Health
 
 log = logging.getLogger("ledgerflow.gateway")
 
 API_PREFIX = "/api/v1"
-_STATUS: tuple[tuple[type[LedgerflowError], int], ...] = (
-    (InvalidInput, 400),
-    (NotFound, 404),
-    (Conflict, 409),  # AlreadyExists included
-    (Timeout, 504),
-    (Unavailable, 503),
-)
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorOut, "description": "invalid input; `field` names it"},
-    404: {"model": ErrorOut, "description": "no such resource"},
-    409: {"model": ErrorOut, "description": "conflicts with what is recorded"},
-    503: {"model": ErrorOut, "description": "a backing service is unavailable"},
-    504: {"model": ErrorOut, "description": "not projected in time"},
-}
-
-
-def status_of(error: LedgerflowError) -> int:
-    for cls, status in _STATUS:
-        if isinstance(error, cls):
-            return status
-    return 500
-
-
-def error_body(error: LedgerflowError) -> dict[str, str | None]:
-    body: dict[str, str | None] = {
-        "error_code": error.code,
-        "message": error.message,
-        "field": getattr(error, "field", None),
-    }
-    if isinstance(error, NotFound):
-        body["kind"], body["key"] = error.kind, error.key
-    return body
 
 
 def _validation_field(loc: tuple[int | str, ...]) -> str:
@@ -111,10 +75,9 @@ def create_app(
     @app.exception_handler(LedgerflowError)
     def _ledgerflow_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, LedgerflowError)
-        status = status_of(exc)
-        if status >= 500:
+        if status_of(exc) >= 500:
             log.warning("gateway: %s: %s", type(exc).__name__, exc.message)
-        return JSONResponse(error_body(exc), status_code=status)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
@@ -175,9 +138,12 @@ def create_app(
         ingest_routes,
         webhook_routes,
         deployment_routes,
+        auth_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if hub is not None:
         app.state.hub = hub
         app.include_router(sse.make_router(lambda: backend, lambda: hub))
+    auth.install(app, backend)
+    auth.guard_routes(app)
     return app

@@ -21,9 +21,11 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.events.permissions import Level
 from ledgerflow.services.artifacts import ArtifactStore, safe_relpath
 from ledgerflow.services.artifacts.port import PresigningStore
 from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.auth import requires
 from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep
 from ledgerflow.services.gateway.schemas import (
     ArtifactCommit,
@@ -35,6 +37,8 @@ from ledgerflow.services.gateway.schemas import (
 )
 
 router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
+_READ = requires("run", "run_id", Level.READ)
+_EDIT = requires("run", "run_id", Level.EDIT)
 PRESIGN_EXPIRES_S = 3600
 
 
@@ -54,13 +58,17 @@ def _content_path(request: Request, run_id: str, rel: str) -> str:
     return request.url_for("download_artifact", run_id=run_id, path=quote(rel)).path
 
 
-@router.get("", summary="List artifacts directly under a folder of the run")
+@router.get("", summary="List artifacts directly under a folder of the run", dependencies=[_READ])
 def list_artifacts(run_id: str, backend: FreshDep, path: str | None = None) -> list[FileInfoOut]:
     backend.queries.get_run_info(run_id)
     return [FileInfoOut.model_validate(f) for f in backend.queries.list_artifacts(run_id, path)]
 
 
-@router.get("/entries", summary="Every artifact file of the run with its size and sha256")
+@router.get(
+    "/entries",
+    summary="Every artifact file of the run with its size and sha256",
+    dependencies=[_READ],
+)
 def artifact_entries(run_id: str, backend: FreshDep) -> list[StoredFileOut]:
     backend.queries.get_run_info(run_id)
     return [
@@ -72,6 +80,7 @@ def artifact_entries(run_id: str, backend: FreshDep) -> list[StoredFileOut]:
 @router.post(
     "/upload-urls",
     summary="Where to upload files: presigned store URLs, or the gateway's content endpoint",
+    dependencies=[_EDIT],
 )
 def upload_urls(
     run_id: str, body: ArtifactPaths, request: Request, backend: BackendDep
@@ -94,6 +103,7 @@ def upload_urls(
     "/content/{path:path}",
     summary="Upload one file's bytes through the gateway (stores it; commit to record it)",
     openapi_extra={"requestBody": {"content": {"application/octet-stream": {}}, "required": True}},
+    dependencies=[_EDIT],
 )
 async def upload_artifact(run_id: str, path: str, request: Request) -> StoredFileOut:
     backend: Backend = request.app.state.backend
@@ -113,7 +123,12 @@ async def upload_artifact(run_id: str, path: str, request: Request) -> StoredFil
         return await run_in_threadpool(store)
 
 
-@router.post("/commit", status_code=204, summary="Record uploaded files on the run")
+@router.post(
+    "/commit",
+    status_code=204,
+    summary="Record uploaded files on the run",
+    dependencies=[_EDIT],
+)
 def commit_artifacts(
     run_id: str, body: ArtifactCommit, backend: BackendDep, actor: ActorDep
 ) -> None:
@@ -125,6 +140,7 @@ def commit_artifacts(
 @router.post(
     "/download-urls",
     summary="Where to download files: presigned store URLs, or the gateway's content endpoint",
+    dependencies=[_READ],
 )
 def download_urls(
     run_id: str, body: ArtifactPaths, request: Request, backend: FreshDep
@@ -151,6 +167,7 @@ def download_urls(
     name="download_artifact",
     summary="Download one file's bytes through the gateway",
     response_class=FileResponse,
+    dependencies=[_READ],
 )
 def download_artifact(run_id: str, path: str, backend: FreshDep) -> FileResponse:
     run = backend.queries.get_run_info(run_id)

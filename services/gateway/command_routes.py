@@ -17,16 +17,18 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi import Body as BodyParam
 from fastapi import Query as QueryParam
 from pydantic import BaseModel, ConfigDict, create_model
 
 from ledgerflow.events.commands import Command, Http
+from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.deps import ActorDep, BackendDep
+from ledgerflow.services.gateway.auth import PrincipalDep, Requires, check
+from ledgerflow.services.gateway.deps import BackendDep
 
-_RESERVED = frozenset({"body", "backend", "actor"})
+_RESERVED = frozenset({"body", "backend", "caller"})
 
 
 class Executor(Protocol):
@@ -76,7 +78,7 @@ def _parameters(command: type[Command[Any]], http: Http) -> list[inspect.Paramet
         else:
             params.append(inspect.Parameter("body", kw, annotation=model))
     params.append(inspect.Parameter("backend", kw, annotation=BackendDep))
-    params.append(inspect.Parameter("actor", kw, annotation=ActorDep))
+    params.append(inspect.Parameter("caller", kw, annotation=PrincipalDep))
     return params
 
 
@@ -94,15 +96,26 @@ def add_command_route(
     if taken:
         raise TypeError(f"{command.__name__} has fields the gateway uses itself: {taken}")
     answer = command.ANSWER
+    need = command.NEEDS
+    if need is None:
+        raise TypeError(f"{command.__name__} has a route but no NEEDS (docs/security.md)")
+    read = {f for f in (need.field, need.kind[1:] if need.kind.startswith("@") else "") if f}
+    in_path = read <= set(http.path_fields)
+    """Checked before the body is read when the path names the resource; else after."""
 
-    def endpoint(*, body: Any = None, backend: Backend, actor: str, **given: Any) -> Any:
+    def endpoint(*, body: Any = None, backend: Backend, caller: Principal, **given: Any) -> Any:
         fields = dict(given)
         if http.body_field is not None:
             fields[http.body_field] = body
         elif isinstance(body, BaseModel):
             fields.update((k, getattr(body, k)) for k in type(body).model_fields)
-        result = service(backend).execute(command.model_validate(fields), actor=actor)
+        made = command.model_validate(fields)
+        if not in_path:
+            check(backend, caller, need, made)
+        result = service(backend).execute(made, actor=caller.actor)
         return answer.encode(result)
+
+    endpoint.__ledgerflow_needs__ = need  # type: ignore[attr-defined]
 
     endpoint.__signature__ = inspect.Signature(_parameters(command, http))  # type: ignore[attr-defined]
     endpoint.__name__ = operation_name(command)
@@ -115,6 +128,8 @@ def add_command_route(
         tags=list(tags),
         name=operation_name(command),
         response_model=answer.schema,
+        dependencies=[Depends(Requires(need))] if in_path else None,
+        description=f"Needs {need.describe()} when auth is on.",
     )
 
 

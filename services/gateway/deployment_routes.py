@@ -15,12 +15,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from ledgerflow.events.permissions import Level
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments.commands import DEPLOYMENT_COMMANDS
 from ledgerflow.services.deployments.state import Deployment
+from ledgerflow.services.gateway.auth import checked, may_read, requires
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import FreshDep
+from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import Out
 
 reads = APIRouter(prefix="/deployments", tags=["deployments"])
@@ -34,6 +36,9 @@ class ChangeOut(Out):
     summary: dict[str, Any]
 
 
+_READ = requires("deployment", "name", Level.READ)
+
+
 def _service(backend: Backend) -> DeploymentService:
     return backend.deployments
 
@@ -42,17 +47,30 @@ def _doc(dep: Deployment) -> dict[str, Any]:
     return dep.to_dict()
 
 
-@reads.get("", summary="List deployments (not deleted ones) with their state")
-def list_deployments(backend: FreshDep) -> list[dict[str, Any]]:
-    return [_doc(d) for d in _service(backend).list()]
+@reads.get(
+    "",
+    summary="List deployments (not deleted ones) with their state",
+    dependencies=[checked("any identity; only deployments the caller may READ are listed")],
+)
+def list_deployments(backend: FreshDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    readable = may_read(backend, principal, "deployment")
+    return [_doc(d) for d in _service(backend).list() if readable(d.name)]
 
 
-@reads.get("/{name}", summary="A deployment's state: variants, weights, plan, guardrails")
+@reads.get(
+    "/{name}",
+    summary="A deployment's state: variants, weights, plan, guardrails",
+    dependencies=[_READ],
+)
 def get_deployment(name: str, backend: FreshDep) -> dict[str, Any]:
     return _doc(_service(backend).get(name))
 
 
-@reads.get("/{name}/history", summary="The deployment's events, oldest first (why it changed)")
+@reads.get(
+    "/{name}/history",
+    summary="The deployment's events, oldest first (why it changed)",
+    dependencies=[_READ],
+)
 def history(
     name: str,
     backend: FreshDep,
@@ -61,7 +79,11 @@ def history(
     return [ChangeOut.model_validate(c) for c in _service(backend).history(name, limit)]
 
 
-@reads.get("/{name}/analysis", summary="Live per-variant statistics and significance tests")
+@reads.get(
+    "/{name}/analysis",
+    summary="Live per-variant statistics and significance tests",
+    dependencies=[_READ],
+)
 def analysis(
     name: str,
     backend: FreshDep,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.auth import ACTOR_HEADER, ActorDep, PrincipalDep
 
-ACTOR_HEADER = "X-Ledgerflow-Actor"
+__all__ = ["ACTOR_HEADER", "ActorDep", "BackendDep", "FreshDep", "PrincipalDep"]
 
 
 def _backend(request: Request) -> Backend:
@@ -24,20 +25,7 @@ def _fresh_backend(request: Request) -> Backend:
     return backend
 
 
-def _actor(
-    actor: Annotated[
-        str | None,
-        Header(
-            alias=ACTOR_HEADER,
-            description="who is acting, recorded on the events (e.g. user:alice)",
-        ),
-    ] = None,
-) -> str:
-    return actor or "anonymous"
-
-
 BackendDep = Annotated[Backend, Depends(_backend)]
 """For commands: they read what they need and wait for their own events."""
 FreshDep = Annotated[Backend, Depends(_fresh_backend)]
 """For reads."""
-ActorDep = Annotated[str, Depends(_actor)]

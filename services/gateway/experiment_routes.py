@@ -9,17 +9,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ledgerflow.events.commands import on
 from ledgerflow.events.errors import NotFound
+from ledgerflow.events.permissions import Level
 from ledgerflow.events.tracking_commands import EXPERIMENT_COMMANDS
 from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.auth import check, checked, may_read, requires
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep
+from ledgerflow.services.gateway.deps import BackendDep, FreshDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import ExperimentOut
 from ledgerflow.services.tracking.service import TrackingService
 
 reads = APIRouter(prefix="/experiments", tags=["experiments"])
 VIEW_TYPES = "ACTIVE_ONLY, DELETED_ONLY or ALL (or 1, 2, 3)"
 FILTER = "e.g. name LIKE 'team-%' AND tags.owner = 'cv' (the runs' filter language)"
+READABLE = "any identity; only experiments the caller may READ are listed"
+NAMED = "READ on the experiment found"
 ORDER_BY = "e.g. name, or creation_time DESC; newest first by default"
 
 
@@ -27,9 +32,10 @@ def _out(exp: object) -> ExperimentOut:
     return ExperimentOut.model_validate(exp)
 
 
-@reads.get("", summary="Search experiments")
+@reads.get("", summary="Search experiments", dependencies=[checked(READABLE)])
 def search_experiments(
     backend: FreshDep,
+    principal: PrincipalDep,
     view_type: Annotated[str, Query(description=VIEW_TYPES)] = "ACTIVE_ONLY",
     max_results: Annotated[int, Query(ge=1)] = 1000,
     filter_string: Annotated[str | None, Query(alias="filter", description=FILTER)] = None,
@@ -46,28 +52,48 @@ def search_experiments(
     if order_by_name and not order_by:
         order_by = ["name"]
     found = backend.queries.search_experiments(kind, max_results, filter_string, order_by)
-    return [_out(e) for e in found]
+    readable = may_read(backend, principal, "experiment")
+    return [_out(e) for e in found if readable(e.experiment_id)]
 
 
-@reads.get("/by-name", summary="The experiment with this name")
-def get_experiment_by_name(name: str, backend: FreshDep) -> ExperimentOut:
+@reads.get("/by-name", summary="The experiment with this name", dependencies=[checked(NAMED)])
+def get_experiment_by_name(name: str, backend: FreshDep, principal: PrincipalDep) -> ExperimentOut:
     exp = backend.queries.get_experiment_by_name(name)
     if exp is None:
         raise NotFound(f"no experiment named {name!r}", kind="experiment", key=name)
+    check(backend, principal, on("experiment", "experiment_id", Level.READ), exp)
     return _out(exp)
 
 
-@reads.put("/by-name", summary="The experiment with this name, created if missing")
-def get_or_create_experiment(name: str, backend: BackendDep, actor: ActorDep) -> ExperimentOut:
-    return _out(backend.tracking.get_or_create_experiment(name, actor=actor))
+@reads.put(
+    "/by-name",
+    summary="The experiment with this name, created if missing",
+    dependencies=[checked(f"any identity creates; {NAMED}")],
+)
+def get_or_create_experiment(
+    name: str, backend: BackendDep, principal: PrincipalDep
+) -> ExperimentOut:
+    exp = backend.tracking.get_or_create_experiment(name, actor=principal.actor)
+    check(backend, principal, on("experiment", "experiment_id", Level.READ), exp)
+    return _out(exp)
 
 
-@reads.put("/default", summary="The Default experiment, created if missing")
-def default_experiment(backend: BackendDep, actor: ActorDep) -> ExperimentOut:
-    return _out(backend.tracking.default_experiment(actor=actor))
+@reads.put(
+    "/default",
+    summary="The Default experiment, created if missing",
+    dependencies=[checked(f"any identity creates; {NAMED}")],
+)
+def default_experiment(backend: BackendDep, principal: PrincipalDep) -> ExperimentOut:
+    exp = backend.tracking.default_experiment(actor=principal.actor)
+    check(backend, principal, on("experiment", "experiment_id", Level.READ), exp)
+    return _out(exp)
 
 
-@reads.get("/{experiment_id}", summary="Get an experiment")
+@reads.get(
+    "/{experiment_id}",
+    summary="Get an experiment",
+    dependencies=[requires("experiment", "experiment_id", Level.READ)],
+)
 def get_experiment(experiment_id: str, backend: FreshDep) -> ExperimentOut:
     return _out(backend.queries.get_experiment(experiment_id))
 

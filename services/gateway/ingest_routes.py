@@ -10,6 +10,7 @@ field instead of reaching the log as a dead letter.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks
@@ -17,15 +18,21 @@ from pydantic import Field, ValidationError
 from sqlalchemy import select
 
 from ledgerflow.events import codec
+from ledgerflow.events import payloads as p
+from ledgerflow.events.commands import on
 from ledgerflow.events.envelope import Event
-from ledgerflow.events.errors import CorruptEvent, InvalidInput
+from ledgerflow.events.errors import CorruptEvent, InvalidInput, PermissionDenied
 from ledgerflow.events.log import Checkpoint
+from ledgerflow.events.permissions import Level
+from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.deps import BackendDep
+from ledgerflow.services.gateway.auth import check, checked
+from ledgerflow.services.gateway.deps import BackendDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import Body, Out
 from ledgerflow.services.projector.tables import DEAD_LETTERS as DL
 
 router = APIRouter(tags=["events"])
+_EDIT_RUN = on("run", "run_id", Level.EDIT)
 MAX_BATCH = 10_000
 
 
@@ -120,13 +127,48 @@ def _catch_up(backend: Backend) -> None:
             _catching_up.release()
 
 
+TELEMETRY = frozenset(
+    cls.TYPE
+    for cls in (
+        p.RunResumed, p.RunParamsLogged, p.RunMetricsLogged, p.RunTagsSet, p.RunTagDeleted,
+        p.RunArtifactLogged, p.RunFinished,
+    )
+)  # fmt: skip
+"""With auth on, what ingest accepts: what a run's logging spool ships. Everything else
+(experiments, the registry, deployments, webhooks, identities) goes through commands."""
+
+
+def authorize(backend: Backend, principal: Principal, events: list[Event]) -> list[Event]:
+    """With auth on: only telemetry, only on runs the caller may EDIT, and stamped with the
+    caller (whatever actor the client wrote). PermissionDenied names the first offender;
+    then nothing of the batch is appended."""
+    if not backend.settings.auth:
+        return events
+    stamped = []
+    for i, ev in enumerate(events):
+        if ev.type not in TELEMETRY:
+            raise PermissionDenied(
+                f"events[{i}] is a {ev.type}: ingest takes only run telemetry "
+                f"({', '.join(sorted(TELEMETRY))}); use the command's route for the rest",
+                kind="event",
+                key=ev.type,
+                needs="a command",
+            )
+        check(backend, principal, _EDIT_RUN, ev.data)
+        stamped.append(replace(ev, actor=principal.actor))
+    return stamped
+
+
 @router.post(
     "/events",
     summary="Append a batch of events (idempotent by event id)",
     responses={400: {"description": "an event is invalid; `field` names it: events[i].data..."}},
+    dependencies=[checked("only run telemetry, on runs the caller may EDIT")],
 )
-def ingest(body: EventBatch, backend: BackendDep, background: BackgroundTasks) -> IngestOut:
-    events = [decode(i, raw) for i, raw in enumerate(body.events)]
+def ingest(
+    body: EventBatch, backend: BackendDep, principal: PrincipalDep, background: BackgroundTasks
+) -> IngestOut:
+    events = authorize(backend, principal, [decode(i, raw) for i, raw in enumerate(body.events)])
     recorded = list(backend.log.append(events)) if events else []
     if not body.wait:
         if events:

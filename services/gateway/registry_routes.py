@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from ledgerflow.events.commands import on
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
 from ledgerflow.events.model_commands import MODEL_COMMANDS
+from ledgerflow.events.permissions import Level
 from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.auth import Requires, check, checked, may_read
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import FreshDep
+from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
 from ledgerflow.services.gateway.registry_schemas import (
     ModelVersionOut,
     ModelVersionPage,
@@ -29,6 +32,9 @@ from ledgerflow.services.registry.service import RegistryService
 reads = APIRouter(tags=["registry"])
 MODELS = "/registered-models"
 VERSION = MODELS + "/{name}/versions/{version}"
+_READ_MODEL = on("model", "name", Level.READ)
+_READ = Depends(Requires(_READ_MODEL))
+_LISTED = "any identity; only models the caller may READ are listed"
 
 
 def _service(backend: Backend) -> RegistryService:
@@ -46,25 +52,37 @@ def _version(v: ModelVersion) -> ModelVersionOut:
 # registered models -------------------------------------------------------------------------
 
 
-@reads.post(MODELS + "/search", summary="Search registered models (filter, order, paging)")
-def search_registered_models(body: RegistrySearch, backend: FreshDep) -> RegisteredModelPage:
+@reads.post(
+    MODELS + "/search",
+    summary="Search registered models (filter, order, paging)",
+    dependencies=[checked(_LISTED)],
+)
+def search_registered_models(
+    body: RegistrySearch, backend: FreshDep, principal: PrincipalDep
+) -> RegisteredModelPage:
     page = backend.registry.queries.search_registered_models(
         body.filter,
         100 if body.max_results is None else body.max_results,
         body.order_by,
         body.page_token,
     )
+    readable = may_read(backend, principal, "model")
     return RegisteredModelPage(
-        registered_models=[_model(m) for m in page], next_page_token=page.token
+        registered_models=[_model(m) for m in page if readable(m.name)],
+        next_page_token=page.token,
     )
 
 
-@reads.get(MODELS + "/{name}", summary="Get a registered model")
+@reads.get(MODELS + "/{name}", summary="Get a registered model", dependencies=[_READ])
 def get_registered_model(name: str, backend: FreshDep) -> RegisteredModelOut:
     return _model(backend.registry.queries.get_registered_model(name))
 
 
-@reads.get(MODELS + "/{name}/latest-versions", summary="The newest version in each stage")
+@reads.get(
+    MODELS + "/{name}/latest-versions",
+    summary="The newest version in each stage",
+    dependencies=[_READ],
+)
 def get_latest_versions(
     name: str,
     backend: FreshDep,
@@ -79,28 +97,42 @@ def get_latest_versions(
 # versions ----------------------------------------------------------------------------------
 
 
-@reads.post("/model-versions/search", summary="Search model versions (filter, order, paging)")
-def search_model_versions(body: RegistrySearch, backend: FreshDep) -> ModelVersionPage:
+@reads.post(
+    "/model-versions/search",
+    summary="Search model versions (filter, order, paging)",
+    dependencies=[checked(_LISTED)],
+)
+def search_model_versions(
+    body: RegistrySearch, backend: FreshDep, principal: PrincipalDep
+) -> ModelVersionPage:
     page = backend.registry.queries.search_model_versions(
         body.filter,
         10_000 if body.max_results is None else body.max_results,
         body.order_by,
         body.page_token,
     )
-    return ModelVersionPage(model_versions=[_version(v) for v in page], next_page_token=page.token)
+    readable = may_read(backend, principal, "model")
+    return ModelVersionPage(
+        model_versions=[_version(v) for v in page if readable(v.name)], next_page_token=page.token
+    )
 
 
 @reads.get(
     "/model-versions/resolve",
     summary="The version a models:/ URI names (/<version>, @<alias>, /latest, /<stage>)",
+    dependencies=[checked("READ on the model the URI names")],
 )
 def resolve_model_uri(
-    backend: FreshDep, uri: Annotated[str, Query(description="e.g. models:/digits@champion")]
+    backend: FreshDep,
+    principal: PrincipalDep,
+    uri: Annotated[str, Query(description="e.g. models:/digits@champion")],
 ) -> ModelVersionOut:
-    return _version(backend.registry.resolve_models_uri(uri))
+    found = backend.registry.resolve_models_uri(uri)
+    check(backend, principal, _READ_MODEL, found)
+    return _version(found)
 
 
-@reads.get(VERSION, summary="Get a model version")
+@reads.get(VERSION, summary="Get a model version", dependencies=[_READ])
 def get_model_version(name: str, version: str, backend: FreshDep) -> ModelVersionOut:
     return _version(backend.registry.queries.get_model_version(name, check_version(version)))
 
@@ -108,7 +140,11 @@ def get_model_version(name: str, version: str, backend: FreshDep) -> ModelVersio
 # aliases -----------------------------------------------------------------------------------
 
 
-@reads.get(MODELS + "/{name}/aliases/{alias}", summary="The version an alias points at")
+@reads.get(
+    MODELS + "/{name}/aliases/{alias}",
+    summary="The version an alias points at",
+    dependencies=[_READ],
+)
 def get_model_version_by_alias(name: str, alias: str, backend: FreshDep) -> ModelVersionOut:
     return _version(backend.registry.queries.get_model_version_by_alias(name, alias))
 

@@ -6,14 +6,18 @@ hot path it is."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ledgerflow.events.commands import on
+from ledgerflow.events.permissions import Level
 from ledgerflow.events.tracking_commands import RUN_COMMANDS
 from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.auth import check, checked, requires
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep
+from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import (
     FinishIn,
     MetricHistoryOut,
@@ -29,10 +33,18 @@ from ledgerflow.services.gateway.schemas import (
 from ledgerflow.services.tracking.service import TrackingService
 
 reads = APIRouter(prefix="/runs", tags=["runs"])
+_READ_EXPERIMENT = on("experiment", "experiment_id", Level.READ)
 
 
-@reads.post("", status_code=201, summary="Start a run")
-def create_run(body: RunIn, backend: BackendDep, actor: ActorDep) -> RunInfoOut:
+@reads.post(
+    "",
+    status_code=201,
+    summary="Start a run",
+    dependencies=[checked("EDIT on the body's experiment_id")],
+)
+def create_run(body: RunIn, backend: BackendDep, principal: PrincipalDep) -> RunInfoOut:
+    check(backend, principal, on("experiment", "experiment_id", Level.EDIT), body)
+    actor = principal.actor
     info = backend.tracking.create_run(
         body.experiment_id,
         user_id=body.user_id,
@@ -46,8 +58,14 @@ def create_run(body: RunIn, backend: BackendDep, actor: ActorDep) -> RunInfoOut:
     return RunInfoOut.model_validate(info)
 
 
-@reads.post("/search", summary="Search runs (filter, order, cursor paging)")
-def search_runs(body: RunSearch, backend: FreshDep) -> RunPage:
+@reads.post(
+    "/search",
+    summary="Search runs (filter, order, cursor paging)",
+    dependencies=[checked("READ on every experiment in experiment_ids")],
+)
+def search_runs(body: RunSearch, backend: FreshDep, principal: PrincipalDep) -> RunPage:
+    for experiment_id in body.experiment_ids:
+        check(backend, principal, _READ_EXPERIMENT, SimpleNamespace(experiment_id=experiment_id))
     page = backend.queries.search_runs(
         body.experiment_ids,
         body.filter,
@@ -59,27 +77,49 @@ def search_runs(body: RunSearch, backend: FreshDep) -> RunPage:
     return RunPage(runs=[RunOut.model_validate(r) for r in page], next_page_token=page.token)
 
 
-@reads.get("/{run_id}", summary="Get a run with its params, tags and latest metrics")
+@reads.get(
+    "/{run_id}",
+    summary="Get a run with its params, tags and latest metrics",
+    dependencies=[requires("run", "run_id", Level.READ)],
+)
 def get_run(run_id: str, backend: FreshDep) -> RunOut:
     return RunOut.model_validate(backend.queries.get_run(run_id))
 
 
-@reads.get("/{run_id}/info", summary="Get a run's info only (no params, tags or metrics)")
+@reads.get(
+    "/{run_id}/info",
+    summary="Get a run's info only (no params, tags or metrics)",
+    dependencies=[requires("run", "run_id", Level.READ)],
+)
 def get_run_info(run_id: str, backend: FreshDep) -> RunInfoOut:
     return RunInfoOut.model_validate(backend.queries.get_run_info(run_id))
 
 
-@reads.post("/{run_id}/resume", summary="Reopen a run (no-op when it is running)")
+@reads.post(
+    "/{run_id}/resume",
+    summary="Reopen a run (no-op when it is running)",
+    dependencies=[requires("run", "run_id", Level.EDIT)],
+)
 def resume_run(run_id: str, backend: BackendDep, actor: ActorDep) -> RunInfoOut:
     return RunInfoOut.model_validate(backend.tracking.resume_run(run_id, actor=actor))
 
 
-@reads.post("/{run_id}/params", status_code=204, summary="Log params (immutable once logged)")
+@reads.post(
+    "/{run_id}/params",
+    status_code=204,
+    summary="Log params (immutable once logged)",
+    dependencies=[requires("run", "run_id", Level.EDIT)],
+)
 def log_params(run_id: str, body: ParamsIn, backend: BackendDep, actor: ActorDep) -> None:
     backend.tracking.log_params(run_id, body.params, actor=actor)
 
 
-@reads.post("/{run_id}/metrics", status_code=204, summary="Log metric points")
+@reads.post(
+    "/{run_id}/metrics",
+    status_code=204,
+    summary="Log metric points",
+    dependencies=[requires("run", "run_id", Level.EDIT)],
+)
 def log_metrics(run_id: str, body: MetricsIn, backend: BackendDep, actor: ActorDep) -> None:
     backend.tracking.log_metrics(
         run_id,
@@ -98,6 +138,7 @@ def _number(value: float | str) -> float | str:
 @reads.get(
     "/{run_id}/metrics/history",
     summary="A metric's points in step order, optionally downsampled to keep its shape",
+    dependencies=[requires("run", "run_id", Level.READ)],
 )
 def get_metric_history(
     run_id: str,
@@ -108,12 +149,22 @@ def get_metric_history(
     return MetricHistoryOut.of(key, backend.queries.get_metric_history(run_id, key, max_points))
 
 
-@reads.put("/{run_id}/tags", status_code=204, summary="Set run tags")
+@reads.put(
+    "/{run_id}/tags",
+    status_code=204,
+    summary="Set run tags",
+    dependencies=[requires("run", "run_id", Level.EDIT)],
+)
 def set_tags(run_id: str, body: TagsIn, backend: BackendDep, actor: ActorDep) -> None:
     backend.tracking.set_tags(run_id, body.tags, actor=actor)
 
 
-@reads.post("/{run_id}/finish", status_code=204, summary="End a run")
+@reads.post(
+    "/{run_id}/finish",
+    status_code=204,
+    summary="End a run",
+    dependencies=[requires("run", "run_id", Level.EDIT)],
+)
 def finish_run(run_id: str, body: FinishIn, backend: BackendDep, actor: ActorDep) -> None:
     backend.tracking.finish_run(run_id, body.status, body.end_time, actor=actor)
 

@@ -31,9 +31,13 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.events.log import Checkpoint
+from ledgerflow.services.auth.principal import Principal
+from ledgerflow.services.auth.visibility import visible
 from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.auth import PrincipalDep, checked
 from ledgerflow.services.gateway.hub import Delivery, Hub, Subscription
 from ledgerflow.services.gateway.items import item_json
 
@@ -53,9 +57,15 @@ def make_router(
     """The event-stream routes; `get_backend` and `get_hub` are FastAPI dependencies."""
     router = APIRouter(tags=["events"])
 
-    @router.get("/api/v1/events/stream", response_class=StreamingResponse)
+    @router.get(
+        "/api/v1/events/stream",
+        response_class=StreamingResponse,
+        dependencies=[checked("any identity; only events on what the caller may READ")],
+    )
     async def stream(
         hub: Annotated[Hub, Depends(get_hub)],
+        backend: Annotated[Backend, Depends(get_backend)],
+        principal: PrincipalDep,
         types: Annotated[
             list[str] | None,
             Query(description="event type globs, e.g. run.* (repeat, or separate by commas)"),
@@ -82,12 +92,12 @@ def make_router(
         except LedgerflowError as e:
             raise _http_error(e) from None
         return StreamingResponse(
-            _messages(sub, heartbeat_s, end),
+            _messages(sub, heartbeat_s, end, shown_to(backend, principal)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @router.get("/api/v1/events/head")
+    @router.get("/api/v1/events/head", dependencies=[checked("any identity")])
     def head(backend: Annotated[Backend, Depends(get_backend)]) -> dict[str, str]:
         """The token of the log's current end (empty for an empty log)."""
         try:
@@ -114,8 +124,24 @@ def _until(hub: Hub, token: str) -> Checkpoint:
     return end
 
 
+def shown_to(backend: Backend, principal: Principal) -> Callable[[Delivery], bool]:
+    """Which deliveries `principal` sees (all of them with auth off)."""
+    if not backend.settings.auth or principal.admin:
+        return lambda _got: True
+    authorizer = backend.authorizer
+
+    def show(got: Delivery) -> bool:
+        item = got.item
+        return isinstance(item, Recorded) and visible(authorizer, principal, item.event)
+
+    return show
+
+
 async def _messages(
-    sub: Subscription, heartbeat_s: float, until: Checkpoint | None = None
+    sub: Subscription,
+    heartbeat_s: float,
+    until: Checkpoint | None = None,
+    show: Callable[[Delivery], bool] = lambda _got: True,
 ) -> AsyncIterator[str]:
     """The SSE body. Ends, closing the subscription, when the client goes away (the
     server cancels this generator, or the next write fails), the hub closes, or the
@@ -135,7 +161,7 @@ async def _messages(
             except LedgerflowError as e:
                 yield _ended(e, sub)
                 return
-            if got is not None:
+            if got is not None and show(got):
                 yield event_message(got)
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since >= heartbeat_s:

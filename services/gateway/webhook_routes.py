@@ -13,31 +13,44 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ledgerflow.events.permissions import Level
 from ledgerflow.events.webhook_commands import WEBHOOK_COMMANDS, WebhookOut
 from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.auth import checked, may_read, requires
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import FreshDep
+from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import WebhookDeliveryOut
 from ledgerflow.services.webhooks.service import WebhookService
 
 reads = APIRouter(prefix="/webhooks", tags=["webhooks"])
+_READ = requires("webhook", "name", Level.READ)
 
 
 def _service(backend: Backend) -> WebhookService:
     return backend.webhooks
 
 
-@reads.get("", summary="List webhooks with where their deliveries stand (no secrets)")
-def list_webhooks(backend: FreshDep) -> list[WebhookOut]:
-    return [WebhookOut.model_validate(h) for h in _service(backend).list_webhooks()]
+@reads.get(
+    "",
+    summary="List webhooks with where their deliveries stand (no secrets)",
+    dependencies=[checked("any identity; only webhooks the caller may READ are listed")],
+)
+def list_webhooks(backend: FreshDep, principal: PrincipalDep) -> list[WebhookOut]:
+    readable = may_read(backend, principal, "webhook")
+    hooks = _service(backend).list_webhooks()
+    return [WebhookOut.model_validate(h) for h in hooks if readable(h.name)]
 
 
-@reads.get("/{name}", summary="Get a webhook (without its secret)")
+@reads.get("/{name}", summary="Get a webhook (without its secret)", dependencies=[_READ])
 def get_webhook(name: str, backend: FreshDep) -> WebhookOut:
     return WebhookOut.model_validate(_service(backend).get_webhook(name))
 
 
-@reads.get("/{name}/deliveries", summary="A webhook's latest delivery attempts, newest first")
+@reads.get(
+    "/{name}/deliveries",
+    summary="A webhook's latest delivery attempts, newest first",
+    dependencies=[_READ],
+)
 def list_webhook_deliveries(
     name: str,
     backend: FreshDep,

@@ -88,7 +88,7 @@ def test_passwords_authenticate_until_changed_or_deleted(backend: Backend) -> No
     for wrong in (basic("alice", "nope-nope"), basic("mallory", "first-password")):
         with pytest.raises(Unauthenticated, match="wrong user name or password"):
             backend.authenticator.authenticate(wrong)
-    backend.auth.execute(ac.UpdateUser(name="alice", password="second-password"), actor=ADMIN)
+    backend.auth.execute(ac.SetPassword(name="alice", password="second-password"), actor=ADMIN)
     with pytest.raises(Unauthenticated):
         backend.authenticator.authenticate(basic("alice", "first-password"))
     assert backend.authenticator.authenticate(basic("alice", "second-password")).user == "alice"
@@ -261,7 +261,7 @@ def test_oidc_bearer_jwts_are_checked_and_mapped(backend: Backend, tmp_path: Pat
     who = auth.authenticate("Bearer " + issuer.token(preferred_username="dana", groups=["ml-team"]))
     assert (who.user, who.groups, who.method, who.admin) == ("dana", ("ml-team",), "oidc", False)
     make_user(backend, "dana")
-    backend.auth.execute(ac.UpdateUser(name="dana", admin=True), actor=ADMIN)
+    backend.auth.execute(ac.SetAdmin(name="dana", admin=True), actor=ADMIN)
     assert auth.authenticate("Bearer " + issuer.token(preferred_username="dana")).admin
     for bad in (
         issuer.token(iss="https://evil.test", sub="x"),

@@ -1,0 +1,51 @@
+"""Which events a principal may see on a stream, a subscription or a webhook: those on
+resources it may READ. Streams name their resource (`run:<id>`, `model:<name>`...), so
+deciding costs a cached lookup per event.
+
+Never shown but to admins: identities and grants (`user:`, `group:`, `token:`,
+`permission:` streams carry password and token hashes and who may do what) and webhooks
+(their events carry signing secrets). Events whose stream names no resource a grant can
+be on (jobs and bundles after their first event) are shown only to admins too: when in
+doubt, nothing leaks.
+"""
+
+from __future__ import annotations
+
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.permissions import Level
+from ledgerflow.services.auth.authorize import Authorizer
+from ledgerflow.services.auth.principal import Principal
+
+_KIND_OF_STREAM = {
+    "experiment": "experiment",
+    "run": "run",
+    "model": "model",
+    "deployment": "deployment",
+    "traffic": "deployment",
+}
+
+
+def resource_of(event: Event) -> tuple[str, str] | None:
+    """(kind, key) of the resource whose READ shows `event`; None: admins only."""
+    prefix, _, key = event.stream.partition(":")
+    kind = _KIND_OF_STREAM.get(prefix)
+    if kind == "run":
+        experiment = getattr(event.data, "experiment_id", None)  # run.started names it
+        if isinstance(experiment, str):
+            return "experiment", experiment
+    if kind is not None:
+        return kind, key
+    if prefix == "job":
+        experiment = getattr(event.data, "experiment_id", None)
+        return ("experiment", experiment) if isinstance(experiment, str) else None
+    if prefix == "bundle":
+        model = getattr(event.data, "name", None)
+        return ("model", model) if isinstance(model, str) else None
+    return None
+
+
+def visible(authorizer: Authorizer, principal: Principal, event: Event) -> bool:
+    if principal.admin:
+        return True
+    resource = resource_of(event)
+    return resource is not None and authorizer.may(principal, *resource, Level.READ)

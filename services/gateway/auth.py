@@ -1,0 +1,217 @@
+"""Who is calling the gateway, and whether they may (docs/security.md).
+
+With auth off (the default), every caller is the local user: the actor is what
+`X-Ledgerflow-Actor` says (or "anonymous"), and nothing is checked, as before.
+
+With auth on (`LEDGERFLOW_AUTH=true`), a middleware authenticates every request under
+`/api/` before anything else runs (no credentials: 401, before a body is even read),
+and every route declares what the caller needs:
+
+- a command route, its command's `NEEDS` (`ledgerflow.events.commands.Need`);
+- a hand-written route, a `Requires(need)` dependency, or `Checked(why)` where the
+  handler checks itself because the resource is named in the body or the answer is
+  filtered by what the caller may read.
+
+`guard_routes` refuses to build an app in which any `/api/` route declares nothing, so
+a route added later without a check cannot ship. The actor recorded on events is the
+authenticated principal's, never a header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from ledgerflow.events.commands import Need
+from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.events.permissions import Level
+from ledgerflow.services.auth.principal import Principal
+from ledgerflow.services.bootstrap import Backend
+
+ACTOR_HEADER = "X-Ledgerflow-Actor"
+PROTECTED_PREFIX = "/api/"
+
+
+def _exists(backend: Backend, kind: str, key: str) -> bool:
+    finders: dict[str, Callable[[str], object]] = {
+        "experiment": backend.queries.find_experiment,
+        "run": backend.queries.find_run_info,
+        "model": backend.registry.queries.find_model,
+        "deployment": backend.deployments.queries.find,
+        "webhook": backend.webhooks.queries.find,
+    }
+    find = finders.get(kind)
+    return find is not None and find(key) is not None
+
+
+def check(backend: Backend, principal: Principal, need: Need, values: object) -> None:
+    """Raise PermissionDenied unless `principal` holds `need`; `values` is the command (or
+    the request's parameters) the need reads its resource from."""
+    if not backend.settings.auth or principal.admin or need.scope == "anyone":
+        return
+    z = backend.authorizer
+    if need.scope == "admin":
+        z.require_admin(principal)
+    elif need.scope == "self":
+        named = getattr(values, need.field, None)
+        if need.kind == "token":
+            token = backend.auth.queries.token(str(named)) if named else None
+            owner = token.user if token is not None else None
+            z.require_self_or_admin(principal, owner or "", "revoke tokens")
+        else:
+            z.require_self_or_admin(principal, str(named or principal.user), "do this")
+    else:
+        kind, key = need.resource(values)  # type: ignore[arg-type]
+        if need.or_new and not _exists(backend, kind, key):
+            return
+        z.require(principal, kind, key, need.level)
+
+
+# the principal ------------------------------------------------------------------------
+
+
+def _local(actor: str | None) -> Principal:
+    return Principal(actor or "anonymous", admin=True, method="local")
+
+
+def _principal(
+    request: Request,
+    actor: Annotated[
+        str | None,
+        Header(
+            alias=ACTOR_HEADER,
+            description="who is acting, recorded on the events (e.g. user:alice); "
+            "ignored when auth is on: events carry the authenticated identity",
+        ),
+    ] = None,
+) -> Principal:
+    found: Principal | None = getattr(request.state, "principal", None)
+    return found if found is not None else _local(actor)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def _actor(principal: PrincipalDep) -> str:
+    return principal.actor
+
+
+ActorDep = Annotated[str, Depends(_actor)]
+
+
+def install(app: FastAPI, backend: Backend) -> None:
+    """With auth on, authenticate every `/api/` request first (401 without a valid
+    identity); the principal is then what `PrincipalDep` gives the routes."""
+    if not backend.settings.auth:
+        return
+    from ledgerflow.services.gateway.errors import error_response
+
+    @app.middleware("http")
+    async def _authenticate(request: Request, call_next: Any) -> Any:
+        if request.url.path.startswith(PROTECTED_PREFIX):
+            try:
+                request.state.principal = backend.authenticator.authenticate(
+                    request.headers.get("authorization")
+                )
+            except LedgerflowError as e:
+                response: JSONResponse = error_response(e)
+                response.headers["WWW-Authenticate"] = 'Basic realm="ledgerflow", Bearer'
+                return response
+        return await call_next(request)
+
+
+# what a route needs -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Requires:
+    """A route dependency: the caller must hold `need`, read from the path and query
+    parameters."""
+
+    need: Need
+
+    def __call__(self, request: Request, principal: PrincipalDep) -> Principal:
+        values = {**request.query_params, **request.path_params}
+        check(request.app.state.backend, principal, self.need, SimpleNamespace(**values))
+        return principal
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A route dependency saying the handler checks the caller itself (the resource is in
+    the body, or the answer is filtered to what the caller may read), and how."""
+
+    how: str
+
+    def __call__(self, principal: PrincipalDep) -> Principal:
+        return principal
+
+
+def requires(kind: str, field: str, level: Level) -> Any:
+    from ledgerflow.events.commands import on
+
+    return Depends(Requires(on(kind, field, level)))
+
+
+def checked(how: str) -> Any:
+    return Depends(Checked(how))
+
+
+def _declared(dependant: Dependant) -> bool:
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, Requires | Checked) or _declared(sub):
+            return True
+    return getattr(dependant.call, "__ledgerflow_needs__", None) is not None
+
+
+def _api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
+    """(full path, route) of every API route, through included routers."""
+    try:  # FastAPI >= 0.160 keeps included routers as such
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older ones copy their routes into the app's
+        for route in app.routes:
+            if isinstance(route, APIRoute):
+                yield route.path, route
+        return
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if isinstance(route, APIRoute):
+            yield ctx.path or route.path, route
+
+
+def unguarded(app: FastAPI) -> list[str]:
+    """`METHOD path` of every `/api/` route that declares no need."""
+    return [
+        f"{method} {path}"
+        for path, route in _api_routes(app)
+        if path.startswith(PROTECTED_PREFIX) and not _declared(route.dependant)
+        for method in sorted(route.methods or ())
+    ]
+
+
+def guard_routes(app: FastAPI) -> None:
+    missing = unguarded(app)
+    if missing:
+        raise TypeError(
+            "these routes declare no permission check (Requires, Checked, or a command's "
+            "NEEDS): " + ", ".join(missing)
+        )
+
+
+def may_read(backend: Backend, principal: Principal, kind: str) -> Callable[[str], bool]:
+    """A predicate: may `principal` read the resource of `kind` with this key?"""
+    if not backend.settings.auth or principal.admin:
+        return lambda _key: True
+    z = backend.authorizer
+    return lambda key: z.may(principal, kind, key, Level.READ)
+
+
+def values_of(mapping: Mapping[str, Any]) -> SimpleNamespace:
+    return SimpleNamespace(**mapping)

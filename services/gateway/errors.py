@@ -1,0 +1,61 @@
+"""Ledgerflow errors as HTTP answers: one status per kind of error, one JSON body shape
+(`error_code`, `message`, `field`; `kind` and `key` for what is missing or denied)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from ledgerflow.events.errors import (
+    Conflict,
+    InvalidInput,
+    LedgerflowError,
+    NotFound,
+    PermissionDenied,
+    Timeout,
+    Unauthenticated,
+    Unavailable,
+)
+from ledgerflow.services.gateway.schemas import ErrorOut
+
+_STATUS: tuple[tuple[type[LedgerflowError], int], ...] = (
+    (InvalidInput, 400),
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
+    (NotFound, 404),
+    (Conflict, 409),  # AlreadyExists included
+    (Timeout, 504),
+    (Unavailable, 503),
+)
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut, "description": "invalid input; `field` names it"},
+    401: {"model": ErrorOut, "description": "no identity, or one that could not be verified"},
+    403: {"model": ErrorOut, "description": "the caller lacks the level this needs"},
+    404: {"model": ErrorOut, "description": "no such resource"},
+    409: {"model": ErrorOut, "description": "conflicts with what is recorded"},
+    503: {"model": ErrorOut, "description": "a backing service is unavailable"},
+    504: {"model": ErrorOut, "description": "not projected in time"},
+}
+
+
+def status_of(error: LedgerflowError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def error_body(error: LedgerflowError) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "error_code": error.code,
+        "message": error.message,
+        "field": getattr(error, "field", None),
+    }
+    if isinstance(error, NotFound | PermissionDenied):
+        body["kind"], body["key"] = error.kind, error.key
+    return body
+
+
+def error_response(error: LedgerflowError) -> JSONResponse:
+    return JSONResponse(error_body(error), status_code=status_of(error))
