@@ -47,7 +47,8 @@ def create_run(body: RunIn, backend: BackendDep, principal: PrincipalDep) -> Run
     actor = principal.actor
     info = backend.tracking.create_run(
         body.experiment_id,
-        user_id=body.user_id,
+        # with auth on, the run's user is who started it, whatever the body says
+        user_id=principal.user if backend.settings.auth else body.user_id,
         run_name=body.run_name,
         start_time=body.start_time,
         tags=body.tags,
