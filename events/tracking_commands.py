@@ -12,7 +12,8 @@ from typing import Any, Generic
 
 from pydantic import Field
 
-from ledgerflow.events.commands import NOTHING, Answer, AsText, Command, Http, Out, R, Tags
+from ledgerflow.events.commands import NOTHING, Answer, AsText, Command, Http, R, Tags
+from ledgerflow.events.wire import Out
 
 _EXPERIMENTS = "/experiments"
 _EXPERIMENT = _EXPERIMENTS + "/{experiment_id}"
