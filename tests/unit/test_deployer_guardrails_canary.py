@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledgerflow.events.deployment_payloads import CanaryPlan, CanaryStep, Guardrail, VariantSpec
-from ledgerflow.services.analytics.stats import Outcome, VariantStats
+from ledgerflow.services.analytics.aggregates import Outcome, VariantStats
 from ledgerflow.services.deployer.canary import due
 from ledgerflow.services.deployer.guardrails import evaluate
 from ledgerflow.services.deployments.decide import step_weights
