@@ -23,11 +23,11 @@ from ledgerflow.events.commands import (
     Command,
     Http,
     Need,
-    Out,
     on,
     self_or_admin,
 )
 from ledgerflow.events.permissions import Kind, Level, LevelName
+from ledgerflow.events.wire import Out
 
 
 class Record(Out):

@@ -167,13 +167,6 @@ class Answer(Generic[R]):
     """The response model the OpenAPI document shows (None: no body)."""
 
 
-class Out(BaseModel):
-    """Base of answers' wire models: built from a record's attributes, non-finite numbers
-    as the strings "NaN", "Infinity" and "-Infinity" so the JSON stays standard."""
-
-    model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="strings")
-
-
 def _nothing(_: object) -> None:
     return None
 

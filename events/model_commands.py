@@ -13,9 +13,10 @@ from typing import Any, Generic
 
 from pydantic import Field
 
-from ledgerflow.events.commands import ANYONE, Answer, AsText, Command, Http, Out, R, Tags, on
+from ledgerflow.events.commands import ANYONE, Answer, AsText, Command, Http, R, Tags, on
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
 from ledgerflow.events.permissions import Level
+from ledgerflow.events.wire import RecordOut, from_record
 
 _MODELS = "/registered-models"
 _MODEL = _MODELS + "/{name}"
@@ -23,45 +24,14 @@ _VERSION = _MODEL + "/versions/{version}"
 _ALIAS = _MODEL + "/aliases/{alias}"
 
 
-class ModelVersionOut(Out):
-    name: str
-    version: int
-    creation_timestamp: int
-    last_updated_timestamp: int
-    description: str
-    user_id: str
-    current_stage: str
-    source: str
-    run_id: str | None
-    status: str
-    status_message: str | None
-    tags: dict[str, str]
-    run_link: str | None
-    aliases: list[str]
-
-    def entity(self) -> ModelVersion:
-        return ModelVersion(**self.model_dump())
+@from_record(ModelVersion)
+class ModelVersionOut(RecordOut[ModelVersion]):
+    pass
 
 
-class RegisteredModelOut(Out):
-    name: str
-    creation_timestamp: int
-    last_updated_timestamp: int
-    description: str
-    latest_versions: list[ModelVersionOut]
-    tags: dict[str, str]
-    aliases: dict[str, int]
-
-    def entity(self) -> RegisteredModel:
-        return RegisteredModel(
-            self.name,
-            self.creation_timestamp,
-            self.last_updated_timestamp,
-            self.description,
-            [v.entity() for v in self.latest_versions],
-            dict(self.tags),
-            dict(self.aliases),
-        )
+@from_record(RegisteredModel, types={"latest_versions": list[ModelVersionOut]})
+class RegisteredModelOut(RecordOut[RegisteredModel]):
+    pass
 
 
 def _model_out(model: RegisteredModel) -> RegisteredModelOut:

@@ -12,19 +12,9 @@ from typing import Any, Generic
 
 from pydantic import Field
 
-from ledgerflow.events.commands import (
-    ANYONE,
-    NOTHING,
-    Answer,
-    AsText,
-    Command,
-    Http,
-    Out,
-    R,
-    Tags,
-    on,
-)
+from ledgerflow.events.commands import ANYONE, NOTHING, Answer, AsText, Command, Http, R, Tags, on
 from ledgerflow.events.permissions import Level
+from ledgerflow.events.wire import Out
 
 _EXPERIMENTS = "/experiments"
 _EXPERIMENT = _EXPERIMENTS + "/{experiment_id}"

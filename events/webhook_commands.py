@@ -12,32 +12,26 @@ from typing import Any, Generic
 
 from pydantic import Field, StrictBool
 
-from ledgerflow.events.commands import ANYONE, Answer, Command, Http, Out, R, on
+from ledgerflow.events.commands import ANYONE, Answer, Command, Http, R, on
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.webhook_entities import Webhook
+from ledgerflow.events.wire import RecordOut, from_record
 
 _ROOT = "/webhooks"
 _ONE = _ROOT + "/{name}"
 
 
-class WebhookOut(Out):
+@from_record(
+    Webhook,
+    exclude={"secret"},
+    descriptions={
+        "cursor": "the log token deliveries resume after",
+        "failed_attempts": "failed attempts at the event now due",
+    },
+    defaults=True,
+)
+class WebhookOut(RecordOut[Webhook]):
     """A webhook without its secret: only the answer to creating it shows that."""
-
-    id: str
-    name: str
-    url: str
-    events: list[str]
-    description: str
-    active: bool
-    creation_time: int
-    last_updated_time: int
-    cursor: str | None = Field(None, description="the log token deliveries resume after")
-    failed_attempts: int = Field(0, description="failed attempts at the event now due")
-    next_attempt_time: int | None = None
-    last_error: str | None = None
-
-    def entity(self) -> Webhook:
-        return Webhook(**self.model_dump())
 
 
 class WebhookCreatedOut(WebhookOut):

@@ -48,6 +48,21 @@ def configure(integration: str, settings: Mapping[str, Any]) -> None:
         _configs[integration] = dict(settings)
 
 
+def install(
+    integration: str, settings: Mapping[str, Any], libraries: Sequence[str], patch: Hook
+) -> None:
+    """A flavor's `autolog(...)`: store its settings, then `patch` each of `libraries` as
+    soon as it is imported (at once if it is); with `settings["disable"]`, take the
+    integration's patches out instead."""
+    configure(integration, settings)
+    if settings.get("disable"):
+        cancel_hooks(libraries)
+        unpatch(integration)
+        return
+    for library in libraries:
+        when_imported(library, patch)
+
+
 def config(integration: str) -> Config | None:
     """The integration's settings, or None when it is not enabled."""
     cfg = _configs.get(integration)

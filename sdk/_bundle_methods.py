@@ -12,21 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ledgerflow._client_methods import ClientMethods
+
 if TYPE_CHECKING:
-    from ledgerflow._ports import BackendPort, BundlesPort
+    from ledgerflow._ports import BundlesPort
     from ledgerflow.events.bundle_entities import Bundle
 
 
-class BundleMethods:
+class BundleMethods(ClientMethods):
     """Mixed into Client, which provides the backend and the actor."""
-
-    @property
-    def _backend(self) -> BackendPort:
-        raise NotImplementedError
-
-    @property
-    def _actor(self) -> str:
-        raise NotImplementedError
 
     def _bundles(self) -> BundlesPort:
         """The bundle service next to the log: conversions run where the log is (on the

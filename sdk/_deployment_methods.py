@@ -11,22 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ledgerflow._client_methods import ClientMethods
+
 if TYPE_CHECKING:
-    from ledgerflow._ports import BackendPort, DeploymentsPort
+    from ledgerflow._ports import DeploymentsPort
     from ledgerflow.events import deployment_payloads as dp
     from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 
-class DeploymentMethods:
+class DeploymentMethods(ClientMethods):
     """Mixed into Client, which provides the backend and the actor."""
-
-    @property
-    def _backend(self) -> BackendPort:
-        raise NotImplementedError
-
-    @property
-    def _actor(self) -> str:
-        raise NotImplementedError
 
     def _deployments(self, *, refresh: bool = False) -> DeploymentsPort:
         """Where deployments are managed: the embedded service next to the log, or the

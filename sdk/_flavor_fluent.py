@@ -14,8 +14,9 @@ import os
 import tempfile
 import types
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.models.model import MLMODEL_FILE_NAME, Model, ModelInfo
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from ledgerflow.events.entities import ModelVersion, Run
 
 DEFAULT_NAME = "model"
+T = TypeVar("T")
 
 
 class SessionSource:
@@ -59,6 +61,18 @@ def allow_pickle() -> bool:
     from ledgerflow import fluent
 
     return bool(fluent._current_settings().allow_pickle)
+
+
+def load_model(
+    load: Callable[..., T],
+    model_uri: str | os.PathLike[str],
+    dst_path: str | os.PathLike[str] | None = None,
+    *args: Any,
+    **kwargs: Any,
+) -> T:
+    """`load` (a flavor's `load`) of the model at `model_uri`, with `runs:/` and `models:/`
+    URIs looked up through the session and unpickling under its policy."""
+    return load(model_uri, dst_path, *args, source=source(), allow_pickle=allow_pickle(), **kwargs)
 
 
 def resolve(uri: str | os.PathLike[str], dst_path: str | os.PathLike[str] | None = None) -> Path:

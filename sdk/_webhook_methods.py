@@ -10,21 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ledgerflow._client_methods import ClientMethods
+
 if TYPE_CHECKING:
-    from ledgerflow._ports import BackendPort, WebhooksPort
+    from ledgerflow._ports import WebhooksPort
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 
 
-class WebhookMethods:
+class WebhookMethods(ClientMethods):
     """Mixed into Client, which provides the backend and the actor."""
-
-    @property
-    def _backend(self) -> BackendPort:
-        raise NotImplementedError
-
-    @property
-    def _actor(self) -> str:
-        raise NotImplementedError
 
     def _webhooks(self, *, refresh: bool = False) -> WebhooksPort:
         """Where webhooks are managed: the embedded service next to the log, or the

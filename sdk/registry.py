@@ -10,22 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ledgerflow._client_methods import ClientMethods
 from ledgerflow.entities import ModelVersion, PagedList, RegisteredModel
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import BackendPort, RegistryPort, RegistryQueriesPort
+    from ledgerflow._ports import RegistryPort, RegistryQueriesPort
 
 
-class RegistryMethods:
+class RegistryMethods(ClientMethods):
     """Mixed into Client, which provides the backend and the actor."""
-
-    @property
-    def _backend(self) -> BackendPort:
-        raise NotImplementedError
-
-    @property
-    def _actor(self) -> str:
-        raise NotImplementedError
 
     @property
     def _registry(self) -> RegistryPort:

@@ -17,11 +17,11 @@ from ledgerflow.cli.deployment_args import (
     pinned_version,
     split_assignment,
 )
+from ledgerflow.cli.deployment_text import change_text, plan_text, print_deployment, show_state
 from ledgerflow.cli.output import JsonFlag
 
 if TYPE_CHECKING:
     from ledgerflow.client import Client
-    from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 
 app = typer.Typer(
     help="Deployments: model versions served as an A/B test, with sticky routing, shadows, "
@@ -90,105 +90,6 @@ def _bundle_map(items: list[str] | None) -> dict[str, str]:
     return dict(split_assignment(i, "--bundle", "VARIANT=BUNDLE_ID") for i in items or [])
 
 
-def _doc(dep: Deployment) -> dict[str, Any]:
-    return dep.to_dict()
-
-
-def _print(dep: Deployment, as_json: bool) -> None:
-    if as_json:
-        output.print_json(_doc(dep))
-    else:
-        _show_state(dep)
-
-
-def _plan_text(dep: Deployment) -> str:
-    if dep.plan is None or dep.step is None:
-        return ""
-    steps = ",".join(output.format_number(s.weight) for s in dep.plan.steps)
-    return f"{dep.plan.candidate}:{steps} (step {dep.step + 1} of {len(dep.plan.steps)})"
-
-
-def _show_state(dep: Deployment) -> None:
-    summary = {
-        "name": dep.name,
-        "status": dep.status,
-        "baseline": dep.baseline,
-        "description": dep.description,
-        "sticky key": dep.key_header + (f" or body field {dep.key_field}" if dep.key_field else ""),
-        "canary plan": _plan_text(dep),
-        "guardrails": "; ".join(_guardrail_text(g.model_dump()) for g in dep.guardrails),
-        "last action": dep.last_action,
-        "last reason": dep.last_reason,
-        "version": dep.version,
-        "updated": output.format_time(dep.updated),
-    }
-    output.table(["field", "value"], list(summary.items()), no_wrap=["field"])
-    shares = dep.shares()
-    output.table(
-        ["variant", "model", "version", "bundle", "weight", "share", "role"],
-        [
-            (
-                v.name,
-                v.model,
-                v.version,
-                v.bundle_id or "",
-                "" if v.shadow else dep.weights.get(v.name, 0.0),
-                "" if v.shadow else f"{100 * shares.get(v.name, 0.0):.1f}%",
-                "shadow" if v.shadow else ("baseline" if v.name == dep.baseline else ""),
-            )
-            for v in dep.variants
-        ],
-        no_wrap=["variant"],
-    )
-
-
-def _guardrail_text(g: dict[str, Any]) -> str:
-    op = "<=" if g["bound"] == "max" else ">="
-    limit = output.format_number(g["threshold"]) + ("x" if g["relative"] else "")
-    return f"{g['metric']}{op}{limit}"
-
-
-def _change_text(change: DeploymentChange) -> str:
-    """One line saying what an event changed (and why, when it says)."""
-    s = change.summary
-    parts: list[str] = []
-    if change.type == "deployment.guardrail_tripped":
-        g = s["guardrail"]
-        parts.append(f"{s['variant']} broke {_guardrail_text(g)}: observed "
-                     f"{output.format_number(s['observed'])} > limit "
-                     f"{output.format_number(s['limit'])} over {s['samples']} samples")  # fmt: skip
-    elif isinstance(s.get("variant"), dict):
-        parts.append(f"variant: {_variant_text(s['variant'])}")
-    elif s.get("variant"):
-        parts.append(f"variant: {s['variant']}")
-    if s.get("variants"):
-        parts.append("variants: " + ", ".join(_variant_text(v) for v in s["variants"]))
-    for key in ("baseline", "to", "step", "alias"):
-        if s.get(key) not in (None, ""):
-            parts.append(f"{key}: {s[key]}")
-    if s.get("plan") or change.type == "deployment.plan_set":
-        parts.append("plan: " + (_plan_doc_text(s["plan"]) if s["plan"] else "cleared"))
-    if s.get("weights"):
-        split = " ".join(f"{k}={output.format_number(w)}" for k, w in s["weights"].items())
-        parts.append(f"weights: {split}")
-    if s.get("guardrails") or change.type == "deployment.guardrails_set":
-        parts.append("guardrails: " + ("; ".join(map(_guardrail_text, s["guardrails"])) or "none"))
-    if s.get("reason"):
-        parts.append(f"reason: {s['reason']}")
-    return "; ".join(parts)
-
-
-def _variant_text(v: dict[str, Any]) -> str:
-    extra = ", shadow" if v.get("shadow") else ""
-    extra += f", bundle {v['bundle_id']}" if v.get("bundle_id") else ""
-    return f"{v['name']} ({v['model']}/{v['version']}{extra})"
-
-
-def _plan_doc_text(plan: dict[str, Any]) -> str:
-    steps = ",".join(output.format_number(st["weight"]) for st in plan["steps"])
-    return f"{plan['candidate']}:{steps}"
-
-
 @app.command("create")
 def create(
     ctx: typer.Context,
@@ -232,7 +133,7 @@ def create(
         name, specs, baseline, description=description, key_header=key_header,
         key_field=key_field, guardrails=[parse_guardrail(g) for g in guardrails or []], plan=plan,
     )  # fmt: skip
-    _print(dep, as_json)
+    print_deployment(dep, as_json)
 
 
 @app.command("list")
@@ -240,7 +141,7 @@ def list_deployments(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List deployments with their split."""
     deps = state(ctx).client().list_deployments()
     if as_json:
-        output.print_json([_doc(d) for d in deps])
+        output.print_json([d.to_dict() for d in deps])
         return
     if not deps:
         output.note("no deployments; create one with: ledgerflow deployments create NAME "
@@ -254,7 +155,7 @@ def list_deployments(ctx: typer.Context, as_json: JsonFlag = False) -> None:
                 d.status,
                 d.baseline,
                 " ".join(f"{k}={100 * s:.0f}%" for k, s in d.shares().items()),
-                _plan_text(d),
+                plan_text(d),
                 d.last_action,
             )
             for d in deps
@@ -275,9 +176,9 @@ def show(
     dep = client.get_deployment(name)
     history = client.get_deployment_history(name, limit)
     if as_json:
-        output.print_json({"deployment": _doc(dep), "history": history})
+        output.print_json({"deployment": dep.to_dict(), "history": history})
         return
-    _show_state(dep)
+    show_state(dep)
     output.table(
         ["#", "time", "event", "actor", "details"],
         [
@@ -286,7 +187,7 @@ def show(
                 output.format_time(c.time),
                 c.type.removeprefix("deployment."),
                 c.actor,
-                _change_text(c),
+                change_text(c),
             )
             for c in history
         ],
@@ -305,7 +206,7 @@ def traffic(
 ) -> None:
     """Set the whole split (variants not named get 0); ends a running canary plan."""
     split = parse_weights(weights, "WEIGHTS")
-    _print(state(ctx).client().set_deployment_traffic(name, split, reason), as_json)
+    print_deployment(state(ctx).client().set_deployment_traffic(name, split, reason), as_json)
 
 
 @app.command("plan")
@@ -322,7 +223,7 @@ def plan(
     if (canary is None) == (not clear):
         raise typer.BadParameter("give --canary or --clear", param_hint="'--canary'")
     new = None if clear else parse_canary(canary or "", step_min_requests, step_min_seconds)
-    _print(state(ctx).client().set_deployment_plan(name, new), as_json)
+    print_deployment(state(ctx).client().set_deployment_plan(name, new), as_json)
 
 
 @app.command("guardrails")
@@ -331,7 +232,7 @@ def guardrails(
 ) -> None:
     """Replace the guardrails (none given: remove them all)."""
     checked = [parse_guardrail(g) for g in guardrails or []]
-    _print(state(ctx).client().set_deployment_guardrails(name, checked), as_json)
+    print_deployment(state(ctx).client().set_deployment_guardrails(name, checked), as_json)
 
 
 @app.command("add-variant")
@@ -348,7 +249,7 @@ def add_variant(
     [spec] = _variants(client, [variant], "VARIANT", shadow=shadow, bundles={})
     if bundle is not None:
         spec["bundle_id"] = bundle
-    _print(client.add_deployment_variant(name, spec), as_json)
+    print_deployment(client.add_deployment_variant(name, spec), as_json)
 
 
 @app.command("remove-variant")
@@ -360,19 +261,19 @@ def remove_variant(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove a variant (not the baseline, not a running plan's candidate)."""
-    _print(state(ctx).client().remove_deployment_variant(name, variant, reason), as_json)
+    print_deployment(state(ctx).client().remove_deployment_variant(name, variant, reason), as_json)
 
 
 @app.command("pause")
 def pause(ctx: typer.Context, name: Name, reason: Reason = "", as_json: JsonFlag = False) -> None:
     """Stop canary steps and automatic rollback; traffic stays as it is."""
-    _print(state(ctx).client().pause_deployment(name, reason), as_json)
+    print_deployment(state(ctx).client().pause_deployment(name, reason), as_json)
 
 
 @app.command("resume")
 def resume(ctx: typer.Context, name: Name, as_json: JsonFlag = False) -> None:
     """Resume canary steps and guardrails."""
-    _print(state(ctx).client().resume_deployment(name), as_json)
+    print_deployment(state(ctx).client().resume_deployment(name), as_json)
 
 
 @app.command("rollback")
@@ -380,7 +281,7 @@ def rollback(
     ctx: typer.Context, name: Name, reason: Reason = "", as_json: JsonFlag = False
 ) -> None:
     """Send all traffic back to the baseline; a running plan stops."""
-    _print(state(ctx).client().rollback_deployment(name, reason), as_json)
+    print_deployment(state(ctx).client().rollback_deployment(name, reason), as_json)
 
 
 @app.command("promote")
@@ -397,7 +298,7 @@ def promote(
 ) -> None:
     """Send all traffic to VARIANT, make it the baseline, and move the alias to it."""
     dep = state(ctx).client().promote_deployment(name, variant, None if no_alias else alias, reason)
-    _print(dep, as_json)
+    print_deployment(dep, as_json)
 
 
 @app.command("delete")

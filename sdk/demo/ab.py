@@ -27,9 +27,6 @@ from typing import TYPE_CHECKING, Any
 import ledgerflow as lf
 from ledgerflow.demo.models import REGISTERED_MODEL
 from ledgerflow.demo.traffic import (
-    CONVERSION_IF_RIGHT,
-    CONVERSION_IF_WRONG,
-    USERS,
     SimulatedRequest,
     Simulator,
 )
@@ -320,7 +317,7 @@ def judge(analysis: Mapping[str, Any], arms: Sequence[Arm], *, tripped: bool) ->
             "rolled_back", None, f"a guardrail tripped: all traffic went back to {BASELINE}"
         )
     row = next((r for r in analysis["variants"] if r["variant"] == CANDIDATE), None)
-    p = _num(row["adjusted_p_value"] if row is not None else None)
+    p = p_text(row["adjusted_p_value"] if row is not None else None)
     if row is not None and row["significant"] and row["state"] in ("better", "worse"):
         winner, loser = (CANDIDATE, BASELINE) if row["state"] == "better" else (BASELINE, CANDIDATE)
         version = next(a.version for a in arms if a.variant == winner)
@@ -345,65 +342,6 @@ def judge(analysis: Mapping[str, Any], arms: Sequence[Arm], *, tripped: bool) ->
     return Verdict("inconclusive", None, text)
 
 
-def _num(value: float | None) -> str:
+def p_text(value: float | None) -> str:
+    """A p-value as the demo prints it."""
     return "-" if value is None else f"{value:.2g}"
-
-
-def print_ab_test(console: Any, ab: AbTest) -> None:
-    """The A/B section of the demo's summary: the deployer's actions, the per-variant
-    statistics with confidence intervals and p-values, and the verdict."""
-    from rich import box
-    from rich.table import Table
-
-    arms = {a.variant: a for a in ab.arms}
-    steps = " -> ".join(f"{s['weight']:g}%" for s in STEPS)
-    sources = {a.served_as for a in ab.arms}
-    served = (
-        f"both from their {sources.pop()}s"
-        if len(sources) == 1
-        else ", ".join(f"{a.variant} from its {a.served_as}" for a in ab.arms)
-    )
-    console.print(
-        f"\n[bold]A/B test[/] [cyan]{ab.deployment}[/]: {BASELINE} (baseline) vs {CANDIDATE}\n"
-        f"  served in this process, {served}\n"
-        f"  {ab.requests} simulated requests from {USERS} users, routed by user id (sticky), "
-        f"in {ab.seconds:.1f} s\n"
-        f"  a user converts with probability {CONVERSION_IF_RIGHT} when the digit is read "
-        f"right, {CONVERSION_IF_WRONG} when not\n"
-        f"  canary plan: {CANDIDATE} at {steps}, one step further each time it has served "
-        "enough",
-        highlight=False,
-    )
-    for line in ab.timeline or ["the deployer did not advance the canary"]:
-        console.print(f"  {line}", markup=False, highlight=False)
-    table = Table(
-        title=f"{ab.deployment}: {ab.analysis['metric']} per variant",
-        box=box.SIMPLE_HEAD, show_edge=False, padding=0,  # nine columns fit 100 characters
-    )  # fmt: skip
-    for col in ("variant", "version", "weight", "requests", "errors", "p50/p99 ms",
-                "conversion, 95% CI", "p adj", "state"):  # fmt: skip
-        table.add_column(col, no_wrap=True)
-    for r in ab.analysis["variants"]:
-        arm = arms.get(r["variant"])
-        ci = r["value_ci"]
-        conversion = "-" if r["value"] is None else f"{r['value']:.3f}"
-        if ci is not None:
-            conversion += f" [{ci[0]:.3f}, {ci[1]:.3f}]"
-        table.add_row(
-            r["variant"],
-            f"{arm.version} {arm.framework}" if arm else "-",
-            f"{r['weight']:.0%}",
-            str(r["count"]),
-            "-" if r["error_rate"] is None else f"{r['error_rate']:.1%}",
-            f"{_ms(r['latency_p50_ms'])}/{_ms(r['latency_p99_ms'])}",
-            conversion,
-            _num(r["adjusted_p_value"]),
-            r["state"].replace("_", " "),
-        )
-    console.print(table)
-    if ab.verdict is not None:
-        console.print(f"[bold]verdict[/]: {ab.verdict.text}", highlight=False)
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"

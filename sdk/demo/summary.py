@@ -1,5 +1,5 @@
 """What `ledgerflow demo` prints at the end: runs, jobs, versions, bundles, predictions,
-and the A/B test (printed by `ab`).
+and the A/B test.
 
 Kept apart from the demo's steps (`main`) so each reads on its own; everything shown
 is read back through `Client` except what the fresh process answered (the steps'
@@ -13,8 +13,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import ledgerflow as lf
-from ledgerflow.demo.ab import AbTest, print_ab_test
+from ledgerflow.demo.ab import BASELINE, CANDIDATE, STEPS, AbTest, p_text
 from ledgerflow.demo.models import REGISTERED_MODEL
+from ledgerflow.demo.traffic import CONVERSION_IF_RIGHT, CONVERSION_IF_WRONG, USERS
 
 if TYPE_CHECKING:
     from ledgerflow.client import Client
@@ -229,3 +230,63 @@ def _short(path: os.PathLike[str] | str) -> str:
     except ValueError:  # another drive on Windows
         return str(path)
     return rel if not rel.startswith("..") else str(path)
+
+
+def print_ab_test(console: Any, ab: AbTest) -> None:
+    """The A/B section of the demo's summary: the deployer's actions, the per-variant
+    statistics with confidence intervals and p-values, and the verdict."""
+    from rich import box
+    from rich.table import Table
+
+    arms = {a.variant: a for a in ab.arms}
+    steps = " -> ".join(f"{s['weight']:g}%" for s in STEPS)
+    sources = {a.served_as for a in ab.arms}
+    served = (
+        f"both from their {sources.pop()}s"
+        if len(sources) == 1
+        else ", ".join(f"{a.variant} from its {a.served_as}" for a in ab.arms)
+    )
+    console.print(
+        f"\n[bold]A/B test[/] [cyan]{ab.deployment}[/]: {BASELINE} (baseline) vs {CANDIDATE}\n"
+        f"  served in this process, {served}\n"
+        f"  {ab.requests} simulated requests from {USERS} users, routed by user id (sticky), "
+        f"in {ab.seconds:.1f} s\n"
+        f"  a user converts with probability {CONVERSION_IF_RIGHT} when the digit is read "
+        f"right, {CONVERSION_IF_WRONG} when not\n"
+        f"  canary plan: {CANDIDATE} at {steps}, one step further each time it has served "
+        "enough",
+        highlight=False,
+    )
+    for line in ab.timeline or ["the deployer did not advance the canary"]:
+        console.print(f"  {line}", markup=False, highlight=False)
+    table = Table(
+        title=f"{ab.deployment}: {ab.analysis['metric']} per variant",
+        box=box.SIMPLE_HEAD, show_edge=False, padding=0,  # nine columns fit 100 characters
+    )  # fmt: skip
+    for col in ("variant", "version", "weight", "requests", "errors", "p50/p99 ms",
+                "conversion, 95% CI", "p adj", "state"):  # fmt: skip
+        table.add_column(col, no_wrap=True)
+    for r in ab.analysis["variants"]:
+        arm = arms.get(r["variant"])
+        ci = r["value_ci"]
+        conversion = "-" if r["value"] is None else f"{r['value']:.3f}"
+        if ci is not None:
+            conversion += f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+        table.add_row(
+            r["variant"],
+            f"{arm.version} {arm.framework}" if arm else "-",
+            f"{r['weight']:.0%}",
+            str(r["count"]),
+            "-" if r["error_rate"] is None else f"{r['error_rate']:.1%}",
+            f"{_ms(r['latency_p50_ms'])}/{_ms(r['latency_p99_ms'])}",
+            conversion,
+            p_text(r["adjusted_p_value"]),
+            r["state"].replace("_", " "),
+        )
+    console.print(table)
+    if ab.verdict is not None:
+        console.print(f"[bold]verdict[/]: {ab.verdict.text}", highlight=False)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"

@@ -8,10 +8,11 @@ A flavor's `save_model` is:
                                pip_requirements=..., extra_pip_requirements=...,
                                default_requirements=["scikit-learn"])
 
-Loading takes the pickle policy as an argument (`allow_pickle`, from the caller's
-settings) and checks it with `check_pickle_allowed` before unpickling anything. Logging
-to a run is the fluent edge's part (`ledgerflow._flavor_fluent.log_model`): nothing here
-knows about runs, clients or the process session.
+A flavor's `load` starts with `local, conf = flavor_io.open_model(...)`. Loading takes
+the pickle policy as an argument (`allow_pickle`, from the caller's settings) and checks
+it with `check_pickle_allowed` before unpickling anything. Logging to a run is the fluent
+edge's part (`ledgerflow._flavor_fluent.log_model`): nothing here knows about runs,
+clients or the process session.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ledgerflow.models.environment import resolve_requirements, write_environmen
 from ledgerflow.models.example import save_example, split_example
 from ledgerflow.models.model import MLMODEL_FILE_NAME, Model
 from ledgerflow.models.signature import ModelSignature, infer_param_schema, infer_schema
+from ledgerflow.models.uri import ArtifactSource, resolve
 
 log = logging.getLogger("ledgerflow.models")
 
@@ -99,6 +101,22 @@ def flavor_conf(model_dir: Path, flavor: str) -> dict[str, Any]:
             key=flavor,
         )
     return conf
+
+
+def open_model(
+    model_uri: str | os.PathLike[str],
+    dst_path: str | os.PathLike[str] | None,
+    flavor: str,
+    *,
+    source: ArtifactSource | None,
+) -> tuple[Path, dict[str, Any]]:
+    """The first steps of a flavor's `load`: the local model directory behind `model_uri`
+    (a path, or a `runs:/` or `models:/` URI looked up in `source`), its `flavor` block, and
+    the model's code on `sys.path`."""
+    local = resolve(model_uri, dst_path, source=source)
+    conf = flavor_conf(local, flavor)
+    add_code_to_sys_path(local, conf)
+    return local, conf
 
 
 def model_dir_of(data_path: str | os.PathLike[str]) -> Path:

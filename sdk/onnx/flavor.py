@@ -100,11 +100,8 @@ def load(
     import onnx
 
     from ledgerflow.models import flavor_io
-    from ledgerflow.models.uri import resolve
 
-    local = resolve(str(model_uri), dst_path, source=source)
-    conf = flavor_io.flavor_conf(local, FLAVOR_NAME)
-    flavor_io.add_code_to_sys_path(local, conf)
+    local, conf = flavor_io.open_model(model_uri, dst_path, FLAVOR_NAME, source=source)
     model_file = str(local / conf["data"])
     onnx.checker.check_model(model_file)
     return onnx.load(model_file)

@@ -49,10 +49,4 @@ def load_model(
     model_config: dict[str, Any] | None = None,
 ) -> PyFuncModel:
     """Load the model at `model_uri` (path, file:, runs:/, models:/) as a PyFuncModel."""
-    return load(
-        model_uri,
-        dst_path,
-        model_config,
-        source=_flavor_fluent.source(),
-        allow_pickle=_flavor_fluent.allow_pickle(),
-    )
+    return _flavor_fluent.load_model(load, model_uri, dst_path, model_config)

@@ -47,7 +47,7 @@ def autolog(
     (unless `exclusive=True`, which then logs nothing). `log_datasets` and
     `disable_for_unsupported_versions` are accepted for MLflow compatibility and do nothing.
     """
-    _autologging.configure(
+    _autologging.install(
         INTEGRATION,
         {
             "log_every_n_epoch": max(1, int(log_every_n_epoch)),
@@ -60,13 +60,9 @@ def autolog(
             "extra_tags": dict(extra_tags) if extra_tags else None,
             "log_model_signatures": log_model_signatures,
         },
+        _LIBRARIES,
+        _patch,
     )
-    if disable:
-        _autologging.cancel_hooks(list(_LIBRARIES))
-        _autologging.unpatch(INTEGRATION)
-        return
-    for library in _LIBRARIES:
-        _autologging.when_imported(library, _patch)
 
 
 def _patch(module: Any) -> None:

@@ -134,11 +134,8 @@ def load(
     import torch
 
     from ledgerflow.models import flavor_io
-    from ledgerflow.models.uri import resolve
 
-    local = resolve(str(model_uri), dst_path, source=source)
-    conf = flavor_io.flavor_conf(local, FLAVOR_NAME)
-    flavor_io.add_code_to_sys_path(local, conf)
+    local, conf = flavor_io.open_model(model_uri, dst_path, FLAVOR_NAME, source=source)
     if conf.get("pytorch_version") != str(torch.__version__):
         log.warning(
             "The model was saved with torch %s; torch %s is installed",

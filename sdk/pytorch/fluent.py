@@ -37,10 +37,4 @@ def load_model(model_uri: str | Path, dst_path: str | None = None, **kwargs: Any
 
     `device=` moves it there; other `kwargs` go to `torch.load` for pickled models.
     """
-    return flavor.load(
-        model_uri,
-        dst_path,
-        source=_flavor_fluent.source(),
-        allow_pickle=_flavor_fluent.allow_pickle(),
-        **kwargs,
-    )
+    return _flavor_fluent.load_model(flavor.load, model_uri, dst_path, **kwargs)

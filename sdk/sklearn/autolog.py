@@ -68,7 +68,7 @@ def autolog(
     `log_datasets` and `disable_for_unsupported_versions` are accepted for MLflow
     compatibility and do nothing.
     """
-    _autologging.configure(
+    _autologging.install(
         INTEGRATION,
         {
             "log_input_examples": log_input_examples,
@@ -82,12 +82,9 @@ def autolog(
             "pos_label": pos_label,
             "extra_tags": dict(extra_tags) if extra_tags else None,
         },
+        ("sklearn",),
+        _patch_estimators,
     )
-    if disable:
-        _autologging.cancel_hooks(["sklearn"])
-        _autologging.unpatch(INTEGRATION)
-        return
-    _autologging.when_imported("sklearn", _patch_estimators)
 
 
 def _estimators() -> list[type]:

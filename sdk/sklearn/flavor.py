@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledgerflow.events.errors import InvalidInput, NotFound
-from ledgerflow.models import flavor_io, uri
+from ledgerflow.models import flavor_io
 from ledgerflow.models.model import Model
 from ledgerflow.pyfunc.flavor import add_to_model
 
@@ -190,9 +190,7 @@ def load(
 ) -> Any:
     """The scikit-learn estimator saved at `model_uri` (path, file:, or runs:/ and models:/
     looked up in `source`), unpickling only if `allow_pickle`."""
-    local = uri.resolve(model_uri, dst_path, source=source)
-    conf = flavor_io.flavor_conf(local, FLAVOR_NAME)
-    flavor_io.add_code_to_sys_path(local, conf)
+    local, conf = flavor_io.open_model(model_uri, dst_path, FLAVOR_NAME, source=source)
     return _load_file(
         local / conf["pickled_model"],
         conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE),

@@ -35,9 +35,4 @@ def load_model(
     model_uri: str | os.PathLike[str], dst_path: str | os.PathLike[str] | None = None
 ) -> Any:
     """The scikit-learn estimator saved at `model_uri` (path, file:, runs:/, models:/)."""
-    return flavor.load(
-        model_uri,
-        dst_path,
-        source=_flavor_fluent.source(),
-        allow_pickle=_flavor_fluent.allow_pickle(),
-    )
+    return _flavor_fluent.load_model(flavor.load, model_uri, dst_path)

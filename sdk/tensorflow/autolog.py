@@ -52,7 +52,7 @@ def autolog(
         from ledgerflow.events.errors import InvalidInput
 
         raise InvalidInput("log_every_n_steps must be None when log_every_epoch=True")
-    _autologging.configure(
+    _autologging.install(
         INTEGRATION,
         {
             "log_models": log_models,
@@ -67,12 +67,9 @@ def autolog(
             "log_every_epoch": log_every_epoch,
             "log_every_n_steps": log_every_n_steps,
         },
+        (_LIBRARY,),
+        _patch,
     )
-    if disable:
-        _autologging.cancel_hooks([_LIBRARY])
-        _autologging.unpatch(INTEGRATION)
-        return
-    _autologging.when_imported(_LIBRARY, _patch)
 
 
 def _patch(keras: Any) -> None:

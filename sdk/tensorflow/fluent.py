@@ -59,11 +59,6 @@ def load_model(
 ) -> Any:
     """The Keras model (or the loaded `tf.Module`) at `model_uri`: a path, `runs:/...` or
     `models:/...` URI, saved by Ledgerflow or by MLflow."""
-    return flavor.load(
-        model_uri,
-        dst_path,
-        saved_model_kwargs,
-        keras_model_kwargs,
-        source=_flavor_fluent.source(),
-        allow_pickle=_flavor_fluent.allow_pickle(),
+    return _flavor_fluent.load_model(
+        flavor.load, model_uri, dst_path, saved_model_kwargs, keras_model_kwargs
     )

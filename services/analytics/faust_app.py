@@ -34,9 +34,10 @@ from faust.types import TP
 
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.settings import Settings
+from ledgerflow.services.analytics.series import DEFAULT_WINDOW_MS
 from ledgerflow.services.analytics.snapshots import KEY_PREFIX, encode_snapshot, snapshot_key
 from ledgerflow.services.analytics.table_fold import TableFold
-from ledgerflow.services.analytics.window import DEFAULT_RETENTION_MS, DEFAULT_WINDOW_MS
+from ledgerflow.services.analytics.window import DEFAULT_RETENTION_MS
 
 log = logging.getLogger(__name__)
 TABLE = "traffic-windows"

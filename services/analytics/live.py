@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import EventLog
 from ledgerflow.events.settings import Settings
-from ledgerflow.services.analytics.stats import VariantStats, analyze
+from ledgerflow.services.analytics.aggregates import VariantStats
+from ledgerflow.services.analytics.stats import analyze
 from ledgerflow.services.analytics.traffic import TrafficFollower
 from ledgerflow.services.deployments.state import Deployment
 

@@ -16,8 +16,8 @@ from typing import Any
 import redis
 
 from ledgerflow.events.errors import CorruptEvent, Unavailable
-from ledgerflow.services.analytics.stats import VariantStats
-from ledgerflow.services.analytics.window import DeploymentTraffic
+from ledgerflow.services.analytics.aggregates import VariantStats
+from ledgerflow.services.analytics.series import DeploymentTraffic
 
 KEY_PREFIX = "ledgerflow:traffic:"
 

@@ -17,12 +17,8 @@ from collections.abc import Collection, MutableMapping
 from ledgerflow.events.codec import decode
 from ledgerflow.events.deployment_payloads import FeedbackRecorded, InferenceRecorded
 from ledgerflow.events.errors import CorruptEvent
-from ledgerflow.services.analytics.window import (
-    DEFAULT_RETENTION_MS,
-    DEFAULT_WINDOW_MS,
-    EntryKey,
-    TrafficStats,
-)
+from ledgerflow.services.analytics.series import DEFAULT_WINDOW_MS
+from ledgerflow.services.analytics.window import DEFAULT_RETENTION_MS, EntryKey, TrafficStats
 
 log = logging.getLogger(__name__)
 

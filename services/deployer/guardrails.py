@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ledgerflow.events.deployment_payloads import ERROR_RATE, LATENCY_P99, Guardrail
-from ledgerflow.services.analytics.stats import VariantStats
+from ledgerflow.services.analytics.aggregates import VariantStats
 
 
 @dataclass(frozen=True)

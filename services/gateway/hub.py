@@ -5,7 +5,7 @@ Events, the read cache's invalidator). Following the log once per subscriber
 would multiply the load on SQLite or Kafka by that number, so a `Hub` follows
 it once and copies each new item into every subscriber's bounded inbox (a
 `Feed`). With a Redis URL the follower runs once per *cluster* instead: see
-`ledgerflow.services.gateway.relay`.
+`ledgerflow.services.gateway.follower` and `relay`.
 
 A subscriber that starts from an older position first reads the log itself
 (the live feed only has what happens from now on), then joins the feed. The
@@ -24,18 +24,16 @@ the log again rather than let a gap through.
 from __future__ import annotations
 
 import enum
-import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple, Protocol
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
-from ledgerflow.events.errors import InvalidInput, LedgerflowError, Unavailable
+from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.log import After, Checkpoint, EventLog, Item, TypeMatcher
+from ledgerflow.services.gateway.follower import LogFollower, Source
 from ledgerflow.services.gateway.items import check_types, item_type
-
-logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
 """Live items a subscriber may have pending before it counts as too slow."""
@@ -112,14 +110,6 @@ class Feed:
             if self._items:
                 return self._items.popleft()
             return self.signal
-
-
-class Source(Protocol):
-    """Where a hub's live items come from: the log itself, or a Redis relay."""
-
-    def start(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class Hub:
@@ -365,38 +355,6 @@ class Subscription:
             if time.monotonic() > deadline:
                 yield None  # long stretches of other types: let the consumer look up
                 deadline = time.monotonic() + self._wait
-
-
-class LogFollower:
-    """The hub's source without Redis: one thread following the log from its head."""
-
-    def __init__(self, log: EventLog, dispatch: Callable[[Item], None]) -> None:
-        self._log = log
-        self._dispatch = dispatch
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="event-hub-follower", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        after: Checkpoint | None = None
-        while not self._stop.is_set():
-            try:
-                if after is None:
-                    after = self._log.head()
-                for item in self._log.subscribe(after=after, stop=self._stop):
-                    after = after.advance(item)
-                    self._dispatch(item)
-            except LedgerflowError as e:
-                # Subscribers keep their place; they get what follows once the log answers.
-                logger.warning("event hub: following the log failed (%s); retrying", e)
-                self._stop.wait(1.0)
 
 
 def _check_start(start: Checkpoint, head: Checkpoint) -> None:

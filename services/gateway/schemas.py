@@ -1,9 +1,10 @@
 """Request and response bodies of the tracking, query, artifact and webhook routes.
 
-The response models mirror the read-model records in `ledgerflow.events.entities`
-field for field, so the SDK's remote mode rebuilds the very objects the embedded
-mode returns. Metric values may be NaN or infinite: they travel as the strings
-"NaN", "Infinity" and "-Infinity" to keep the JSON standard.
+The response models of read-model records (`ledgerflow.events.entities`) take their
+fields from the records (`ledgerflow.events.wire.from_record`), so the SDK's remote
+mode rebuilds the very objects the embedded mode returns. Metric values may be NaN or
+infinite: they travel as the strings "NaN", "Infinity" and "-Infinity" to keep the JSON
+standard.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledgerflow.events.commands import Out as Out
-from ledgerflow.events.entities import Experiment, FileInfo, Metric, Run, RunInfo
+from ledgerflow.events.entities import Experiment, FileInfo, Metric, Run, RunData, RunInfo
 from ledgerflow.events.tracking_commands import ExperimentId as ExperimentId
 from ledgerflow.events.webhook_commands import WebhookCreatedOut as WebhookCreatedOut
 from ledgerflow.events.webhook_commands import WebhookOut as WebhookOut
 from ledgerflow.events.webhook_entities import WebhookDelivery
+from ledgerflow.events.wire import Out as Out
+from ledgerflow.events.wire import RecordOut, from_record
 
 
 class Body(BaseModel):
@@ -43,17 +45,9 @@ class Health(BaseModel):
 
 
 # experiments -----------------------------------------------------------------------------
-class ExperimentOut(Out):
-    experiment_id: str
-    name: str
-    artifact_location: str
-    lifecycle_stage: str
-    tags: dict[str, str]
-    creation_time: int | None
-    last_update_time: int | None
-
-    def entity(self) -> Experiment:
-        return Experiment(**self.model_dump())
+@from_record(Experiment)
+class ExperimentOut(RecordOut[Experiment]):
+    pass
 
 
 # runs ------------------------------------------------------------------------------------
@@ -67,35 +61,19 @@ class RunIn(Body):
     run_id: str | None = Field(None, description="choose the id instead of a random one")
 
 
-class RunInfoOut(Out):
-    run_id: str
-    experiment_id: str
-    run_name: str
-    user_id: str
-    status: str
-    start_time: int
-    end_time: int | None
-    artifact_uri: str
-    lifecycle_stage: str
-
-    def entity(self) -> RunInfo:
-        return RunInfo(**self.model_dump())
+@from_record(RunInfo)
+class RunInfoOut(RecordOut[RunInfo]):
+    pass
 
 
-class RunDataOut(Out):
-    metrics: dict[str, float]
-    params: dict[str, str]
-    tags: dict[str, str]
+@from_record(RunData)
+class RunDataOut(RecordOut[RunData]):
+    pass
 
 
-class RunOut(Out):
-    info: RunInfoOut
-    data: RunDataOut
-
-    def entity(self) -> Run:
-        from ledgerflow.events.entities import RunData
-
-        return Run(self.info.entity(), RunData(**self.data.model_dump()))
+@from_record(Run, types={"info": RunInfoOut, "data": RunDataOut})
+class RunOut(RecordOut[Run]):
+    pass
 
 
 class RunPage(Out):
@@ -162,13 +140,9 @@ class MetricHistoryOut(Out):
 
 
 # artifacts -------------------------------------------------------------------------------
-class FileInfoOut(Out):
-    path: str
-    is_dir: bool
-    file_size: int | None
-
-    def entity(self) -> FileInfo:
-        return FileInfo(self.path, self.is_dir, self.file_size)
+@from_record(FileInfo)
+class FileInfoOut(RecordOut[FileInfo]):
+    pass
 
 
 class StoredFileOut(Out):
@@ -202,17 +176,6 @@ class ArtifactCommit(Body):
 
 
 # webhooks --------------------------------------------------------------------------------
-class WebhookDeliveryOut(Out):
-    delivery_id: str
-    event_id: str
-    event_type: str
-    position: str
-    attempt: int
-    ok: bool
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-    time: int
-
-    def entity(self) -> WebhookDelivery:
-        return WebhookDelivery(**self.model_dump())
+@from_record(WebhookDelivery)
+class WebhookDeliveryOut(RecordOut[WebhookDelivery]):
+    pass

@@ -19,6 +19,7 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.projector.filter_fields import (
     MODEL_VERSION_FIELDS,
     REGISTERED_MODEL_FIELDS,
+    Fields,
 )
 from ledgerflow.services.projector.filters import parse_filter, parse_order_by
 from ledgerflow.services.projector.registry_tables import (
@@ -39,6 +40,8 @@ from ledgerflow.services.projector.registry_tables import (
 from ledgerflow.services.projector.search import (
     MODEL_VERSION_SEARCH,
     REGISTERED_MODEL_SEARCH,
+    Page,
+    Searchable,
     compile_filter,
     search_page,
 )
@@ -54,6 +57,28 @@ def _check_max(max_results: int) -> None:
 class RegistryQueries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def _search(
+        self,
+        kind: str,
+        fields: Fields,
+        target: Searchable,
+        filter_string: str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> Page:
+        """One page of a registry search: the filter and order parsed on `fields`, compiled
+        for `target`; a page token resumes only the same `kind` of search and query."""
+        _check_max(max_results)
+        node = parse_filter(filter_string, fields)
+        keys = parse_order_by(order_by, fields)
+        where = compile_filter(node, target)
+        query = (kind, filter_string, keys)
+        with self.engine.connect() as conn:
+            return search_page(
+                conn, target, where, keys, limit=max_results, page_token=page_token, query=query
+            )
 
     def model_exists(self, name: str) -> bool:
         with self.engine.connect() as conn:
@@ -112,16 +137,10 @@ class RegistryQueries:
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[RegisteredModel]:
-        _check_max(max_results)
-        node = parse_filter(filter_string, REGISTERED_MODEL_FIELDS)
-        keys = parse_order_by(order_by, REGISTERED_MODEL_FIELDS)
-        where = compile_filter(node, REGISTERED_MODEL_SEARCH)
-        query = ("registered_models", filter_string, keys)
-        with self.engine.connect() as conn:
-            page = search_page(
-                conn, REGISTERED_MODEL_SEARCH, where, keys,
-                limit=max_results, page_token=page_token, query=query,
-            )  # fmt: skip
+        page = self._search(
+            "registered_models", REGISTERED_MODEL_FIELDS, REGISTERED_MODEL_SEARCH,
+            filter_string, max_results, order_by, page_token,
+        )  # fmt: skip
         return PagedList(self._models([name for (name,) in page.owners]), page.token)
 
     # versions -------------------------------------------------------------------------
@@ -247,16 +266,10 @@ class RegistryQueries:
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[ModelVersion]:
-        _check_max(max_results)
-        node = parse_filter(filter_string, MODEL_VERSION_FIELDS)
-        keys = parse_order_by(order_by, MODEL_VERSION_FIELDS)
-        where = compile_filter(node, MODEL_VERSION_SEARCH)
-        query = ("model_versions", filter_string, keys)
-        with self.engine.connect() as conn:
-            page = search_page(
-                conn, MODEL_VERSION_SEARCH, where, keys,
-                limit=max_results, page_token=page_token, query=query,
-            )  # fmt: skip
+        page = self._search(
+            "model_versions", MODEL_VERSION_FIELDS, MODEL_VERSION_SEARCH,
+            filter_string, max_results, order_by, page_token,
+        )  # fmt: skip
         found: dict[tuple[Any, ...], ModelVersion] = {}
         for start in range(0, len(page.owners), 300):  # stay under bound-parameter limits
             chunk = page.owners[start : start + 300]

@@ -30,6 +30,7 @@ from ledgerflow.services.commands import Committer, Handlers
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.tracking import decide
+from ledgerflow.services.tracking.run_names import random_run_name
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -338,76 +339,3 @@ class TrackingService:
 
 
 _tags = decide.clean_tags
-
-
-_ADJECTIVES = (
-    "amber",
-    "bold",
-    "brave",
-    "bright",
-    "calm",
-    "clever",
-    "crisp",
-    "dapper",
-    "eager",
-    "fancy",
-    "gentle",
-    "glad",
-    "honest",
-    "keen",
-    "lively",
-    "lucky",
-    "merry",
-    "nimble",
-    "polite",
-    "quick",
-    "quiet",
-    "rare",
-    "sharp",
-    "silent",
-    "sunny",
-    "swift",
-    "tidy",
-    "vivid",
-    "warm",
-    "wise",
-)
-_NOUNS = (
-    "ant",
-    "bass",
-    "bear",
-    "crab",
-    "crane",
-    "deer",
-    "dove",
-    "eel",
-    "finch",
-    "fox",
-    "gnu",
-    "hare",
-    "hawk",
-    "heron",
-    "ibis",
-    "jay",
-    "koala",
-    "lark",
-    "lynx",
-    "mole",
-    "moth",
-    "newt",
-    "otter",
-    "owl",
-    "panda",
-    "quail",
-    "seal",
-    "snail",
-    "swan",
-    "trout",
-    "wolf",
-    "yak",
-)
-
-
-def random_run_name() -> str:
-    r = random.SystemRandom()
-    return f"{r.choice(_ADJECTIVES)}-{r.choice(_NOUNS)}-{r.randrange(1000)}"

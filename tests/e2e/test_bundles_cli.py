@@ -12,7 +12,7 @@ import pytest
 import ledgerflow as lf
 from tests.conftest import PYTHON
 from tests.e2e.test_cli import cli, cli_env
-from tests.integration.webhook_receiver import wait_until
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,8 @@ from ledgerflow import session
 from ledgerflow.events.log import Item
 from tests.conftest import PYTHON, python_env
 from tests.integration.gateway_fixture import GatewayProcess
-from tests.integration.webhook_receiver import Receiver, wait_until
+from tests.integration.webhook_receiver import Receiver
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

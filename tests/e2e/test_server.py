@@ -21,7 +21,8 @@ from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
 from ledgerflow.services.gateway.proto.ledgerflow_pb2_grpc import LedgerflowStub
 from tests.conftest import PYTHON, free_port, python_env
 from tests.integration.gateway_fixture import GatewayProcess, SSEReader
-from tests.integration.webhook_receiver import Receiver, wait_until
+from tests.integration.webhook_receiver import Receiver
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,8 @@ from ledgerflow.events.envelope import Recorded
 from ledgerflow.services.webhooks import checkpoint
 from tests.conftest import PYTHON
 from tests.e2e.test_cli import clean_error, cli, cli_env, doc
-from tests.integration.webhook_receiver import Receiver, wait_until
+from tests.integration.webhook_receiver import Receiver
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,14 +260,6 @@ class SSEReader:
     def close(self) -> None:
         self._ctx.__exit__(None, None, None)
         self._client.close()
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 # -- a gateway process, for the end-to-end tests ------------------------------------------

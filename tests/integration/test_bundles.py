@@ -310,7 +310,7 @@ def test_bundles_through_a_gateway_url_say_they_need_the_log(
 def test_without_waiting_the_bundle_is_requested_at_once_and_ends_later(bundles: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from tests.integration.webhook_receiver import wait_until
+    from tests.waiting import wait_until
 
     X, y = _iris()
     with lf.start_run():

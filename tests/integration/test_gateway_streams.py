@@ -160,7 +160,7 @@ def test_sse_sends_heartbeats_and_a_retry_hint_on_a_quiet_stream(gateway: Gatewa
 
 
 def test_a_closed_sse_connection_ends_its_subscription(gateway: Gateway):
-    from tests.integration.gateway_fixture import wait_until
+    from tests.waiting import wait_until
 
     reader = gateway.sse(after="latest")
     wait_until(lambda: gateway.hub.subscribers == 1, what="the SSE subscriber to attach")
@@ -205,7 +205,7 @@ def test_the_head_endpoint_gives_a_token_to_subscribe_from_now(gateway: Gateway)
 
 def test_a_subscriber_left_behind_is_told_where_to_resume_on_both_transports(backend: Backend):
     from tests.integration.eventlog_contract import tag_event
-    from tests.integration.gateway_fixture import wait_until
+    from tests.waiting import wait_until
 
     hub = Hub(backend.log, queue_size=5).start()
     try:

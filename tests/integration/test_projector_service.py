@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.service import ProjectorService, serve_metrics
 from tests.integration.views_dump import dump_views
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -69,14 +69,6 @@ def embedded_replay(log: KafkaEventLog, tmp_path: Path) -> dict[str, list[tuple[
     finally:
         engine.dispose()
         local.close()
-
-
-def wait_until(check: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.1)
 
 
 def test_two_members_share_the_partitions_and_the_views_equal_an_embedded_replay(

@@ -18,7 +18,8 @@ from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.cache_store import LruStore, RedisStore, Store
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
-from tests.integration.gateway_fixture import running_gateway, wait_until
+from tests.integration.gateway_fixture import running_gateway
+from tests.waiting import wait_until
 
 
 class LaggingHub(Hub):

@@ -20,7 +20,7 @@ from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.relay import RedisRelay
 from tests.conftest import PYTHON, python_env
 from tests.integration.event_hub_helpers import positions, tags, take
-from tests.integration.gateway_fixture import wait_until
+from tests.waiting import wait_until
 
 LEASE_S = 1.0
 

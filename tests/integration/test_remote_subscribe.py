@@ -22,7 +22,8 @@ from ledgerflow.events.settings import load_settings
 from ledgerflow.services.bootstrap import Backend
 from tests.conftest import free_port
 from tests.integration.eventlog_contract import tag_event
-from tests.integration.gateway_fixture import GatewayThread, wait_until
+from tests.integration.gateway_fixture import GatewayThread
+from tests.waiting import wait_until
 
 
 def log_history() -> str:

@@ -22,9 +22,10 @@ from ledgerflow.events.deployment_payloads import (
 )
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.kafka_log import KafkaEventLog
+from ledgerflow.services.analytics.aggregates import VariantStats
+from ledgerflow.services.analytics.series import DeploymentTraffic
 from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots, snapshot_key
-from ledgerflow.services.analytics.stats import VariantStats
-from ledgerflow.services.analytics.window import DeploymentTraffic, TrafficStats
+from ledgerflow.services.analytics.window import TrafficStats
 
 pytestmark = pytest.mark.slow
 WAIT_S = 60.0

@@ -26,7 +26,8 @@ from ledgerflow.services.webhooks import checkpoint
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
 from ledgerflow.services.webhooks.store import CURSORS, CursorStore
-from tests.integration.webhook_receiver import Receiver, wait_until
+from tests.integration.webhook_receiver import Receiver
+from tests.waiting import wait_until
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ from typing import Any
 
 from ledgerflow.webhooks import WebhookSignatureError, verify_signature
 from tests.conftest import free_port
+from tests.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -103,15 +103,5 @@ class Receiver:
     def wait_for(self, count: int, timeout: float = 60) -> list[str]:
         """Wait until `count` distinct events were accepted; return all accepted ids."""
         wait_until(lambda: self.distinct_accepted() >= count, timeout,
-                   lambda: f"{self.distinct_accepted()} of {count} events arrived")  # fmt: skip
+                   lambda: f"{count} events ({self.distinct_accepted()} arrived)")  # fmt: skip
         return self.accepted()
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float = 60, what: Callable[[], str] = lambda: ""
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s: {what()}")
-        time.sleep(0.05)

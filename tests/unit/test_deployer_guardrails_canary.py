@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ledgerflow.events.deployment_payloads import CanaryPlan, CanaryStep, Guardrail
-from ledgerflow.events.errors import InvalidInput
-from ledgerflow.services.analytics.stats import Outcome, VariantStats
-from ledgerflow.services.deployer.canary import due, weights_for_step
+from ledgerflow.events.deployment_payloads import CanaryPlan, CanaryStep, Guardrail, VariantSpec
+from ledgerflow.services.analytics.aggregates import Outcome, VariantStats
+from ledgerflow.services.deployer.canary import due
 from ledgerflow.services.deployer.guardrails import evaluate
+from ledgerflow.services.deployments.decide import step_weights
+from ledgerflow.services.deployments.state import Deployment
 
 ERRORS = Guardrail(metric="error_rate", threshold=0.05, min_samples=100)
 SLOW = Guardrail(metric="latency_p99_ms", threshold=1.5, relative=True, min_samples=100)
@@ -69,16 +70,19 @@ PLAN = CanaryPlan(
 )
 
 
+def _web(*arms: VariantSpec) -> Deployment:
+    return Deployment(name="web", baseline="a", variants=arms, weights={})
+
+
+def _arm(name: str, *, shadow: bool = False) -> VariantSpec:
+    return VariantSpec(name=name, model="m", version=1, shadow=shadow)
+
+
 def test_each_step_gives_the_candidate_its_percent_and_the_baseline_the_rest() -> None:
-    assert weights_for_step(PLAN, 0, "a", ["a", "b", "c"]) == {"a": 95.0, "b": 5.0, "c": 0.0}
-    assert weights_for_step(PLAN, 2, "a", ["a", "b"]) == {"a": 0.0, "b": 100.0}
-    with pytest.raises(InvalidInput) as e:
-        weights_for_step(PLAN, 3, "a", ["a", "b"])
-    assert e.value.field == "step"
-    with pytest.raises(InvalidInput):
-        weights_for_step(PLAN, 0, "b", ["a", "b"])
-    with pytest.raises(InvalidInput):
-        weights_for_step(PLAN, 0, "a", ["a"])
+    three = _web(_arm("a"), _arm("b"), _arm("c"))
+    assert step_weights(three, PLAN, 0) == {"a": 95.0, "b": 5.0, "c": 0.0}
+    with_shadow = _web(_arm("a"), _arm("b"), _arm("s", shadow=True))
+    assert step_weights(with_shadow, PLAN, 2) == {"a": 0.0, "b": 100.0}
 
 
 def test_the_next_step_is_due_only_after_its_duration_and_requests_and_if_it_exists() -> None:
