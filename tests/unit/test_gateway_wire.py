@@ -25,7 +25,8 @@ from ledgerflow.events.settings import load_settings
 from ledgerflow.remote.http import error_from, segment
 from ledgerflow.remote.shipper import ingest_body
 from ledgerflow.remote.spool import Row, folder_for
-from ledgerflow.services.gateway.app import _validation_field, error_body, status_of
+from ledgerflow.services.gateway.app import _validation_field
+from ledgerflow.services.gateway.errors import error_body, status_of
 from ledgerflow.services.gateway.ingest_routes import EventIn, decode
 from ledgerflow.services.gateway.schemas import MetricHistoryOut
 
