@@ -23,6 +23,7 @@ from ledgerflow.services.gateway import server as gateway
 from ledgerflow.services.projector.service import ProjectorService
 from ledgerflow.services.watchdog import Watchdog
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
+from ledgerflow.services.webhooks.worker import MayDeliver
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -48,6 +49,7 @@ def serve_all(
         backend.log,
         backend.projector.engine,
         reader=backend.queries.engine,  # the projector beside it keeps the views current
+        may_deliver=delivery_filter(backend),
     )
     try:
         backend.refresh()
@@ -73,6 +75,15 @@ def serve_all(
         watchdog.join(10)
         backend.close()
     watchdog.check()
+
+
+def delivery_filter(backend: Backend) -> MayDeliver | None:
+    """With auth on, a webhook delivers only what its owner may read."""
+    if not backend.settings.auth:
+        return None
+    from ledgerflow.services.auth.visibility import webhook_filter
+
+    return webhook_filter(backend.auth.queries, backend.authorizer)
 
 
 def _bundle_policies(backend: Backend) -> Callable[[threading.Event], None]:

@@ -234,6 +234,7 @@ def run(
     and the events behind it wait. Progress is durable: stopped or killed, a restarted
     dispatcher resumes where each webhook left off. Run one per deployment.
     """
+    from ledgerflow.services.server import delivery_filter
     from ledgerflow.services.webhooks.backoff import Backoff
     from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
 
@@ -249,6 +250,7 @@ def run(
         scan_interval_s=scan_interval,
         refresh=backend.refresh,
         on_attempt=None if quiet else _print_attempt,
+        may_deliver=delivery_filter(backend),
     )
     signal.signal(signal.SIGTERM, lambda *_: dispatcher.stop())
     output.note(

@@ -11,10 +11,13 @@ doubt, nothing leaks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.authorize import Authorizer
 from ledgerflow.services.auth.principal import Principal
+from ledgerflow.services.auth.queries import AuthQueries
 
 _KIND_OF_STREAM = {
     "experiment": "experiment",
@@ -49,3 +52,28 @@ def visible(authorizer: Authorizer, principal: Principal, event: Event) -> bool:
         return True
     resource = resource_of(event)
     return resource is not None and authorizer.may(principal, *resource, Level.READ)
+
+
+def webhook_owner(queries: AuthQueries, webhook: str) -> Principal | None:
+    """Whose eyes a webhook delivers through: the user who created it, as they are now
+    (admin flag and groups); None when that user is gone (then it delivers nothing)."""
+    creators = [
+        p.principal for p in queries.permissions("webhook", webhook) if p.source == "creator"
+    ]
+    if not creators:
+        return None
+    creds = queries.credentials(creators[0].removeprefix("user:"))
+    if creds is None:
+        return None
+    return Principal(creds.name, creds.admin, creds.groups, method="token")
+
+
+def webhook_filter(queries: AuthQueries, authorizer: Authorizer) -> Callable[[str, Event], bool]:
+    """For the dispatcher with auth on: may the webhook named so deliver this event? Asked
+    at delivery time, so revoking the owner's READ stops deliveries from the next event."""
+
+    def may_deliver(webhook: str, event: Event) -> bool:
+        owner = webhook_owner(queries, webhook)
+        return owner is not None and visible(authorizer, owner, event)
+
+    return may_deliver

@@ -22,7 +22,7 @@ from ledgerflow.events.log import EventLog
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.queries import HookConfig, WebhookQueries
 from ledgerflow.services.webhooks.store import CursorStore
-from ledgerflow.services.webhooks.worker import OnAttempt, WebhookWorker
+from ledgerflow.services.webhooks.worker import MayDeliver, OnAttempt, WebhookWorker
 
 logger = logging.getLogger("ledgerflow.webhooks")
 
@@ -39,10 +39,12 @@ class WebhookDispatcher:
         scan_interval_s: float = 1.0,
         refresh: Callable[[], None] | None = None,
         on_attempt: OnAttempt | None = None,
+        may_deliver: MayDeliver | None = None,
     ) -> None:
         """`engine` writes the views database (cursors live there), `reader` reads the
         webhooks view (default: `engine`); `refresh`, when given, brings the views up to
-        the log before each scan (the embedded backend's `refresh`)."""
+        the log before each scan (the embedded backend's `refresh`); `may_deliver`, with
+        auth on, keeps from each webhook the events its owner may not read."""
         self.log = log
         self.backoff = backoff or Backoff()
         self.timeout_s = timeout_s
@@ -50,6 +52,7 @@ class WebhookDispatcher:
         self._engine = engine
         self._refresh = refresh
         self._on_attempt = on_attempt
+        self._may_deliver = may_deliver
         self._queries = WebhookQueries(reader or engine)
         self._store: CursorStore | None = None
         self._workers: dict[str, WebhookWorker] = {}
@@ -114,8 +117,9 @@ class WebhookDispatcher:
         for hook_id, hook in wanted.items():
             if hook_id not in self._workers and not self._stop.is_set():
                 worker = WebhookWorker(
-                    hook, self.log, self._store, self.backoff, self.timeout_s, self._on_attempt
-                )
+                    hook, self.log, self._store, self.backoff, self.timeout_s, self._on_attempt,
+                    self._may_deliver,
+                )  # fmt: skip
                 worker.start()
                 self._workers[hook_id] = worker
 

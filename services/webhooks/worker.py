@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from ledgerflow.events.codec import encode
-from ledgerflow.events.envelope import Recorded, now_ms, uuid7
+from ledgerflow.events.envelope import Event, Recorded, now_ms, uuid7
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.log import EventLog, Item
 from ledgerflow.events.webhook_entities import WebhookDelivery
@@ -31,6 +31,8 @@ from ledgerflow.services.webhooks.store import CursorStore
 
 logger = logging.getLogger("ledgerflow.webhooks")
 OnAttempt = Callable[[HookConfig, WebhookDelivery], None]
+MayDeliver = Callable[[str, Event], bool]
+"""(webhook name, event) -> whether to deliver it (see ledgerflow.services.auth.visibility)."""
 
 
 def request_body(item: Item) -> bytes:
@@ -77,8 +79,10 @@ class WebhookWorker:
         backoff: Backoff,
         timeout_s: float,
         on_attempt: OnAttempt | None = None,
+        may_deliver: MayDeliver | None = None,
     ) -> None:
         self.hook = hook
+        self._may = may_deliver
         self._log = log
         self._store = store
         self._backoff = backoff
@@ -132,6 +136,8 @@ class WebhookWorker:
                 event_id, event_type = _identity(item)
                 if event_type.startswith(OWN_PREFIX):
                     continue
+                if not self._may_deliver(item):
+                    continue
                 if event_id != pending:  # the stored retry state was for another event
                     failures, next_time = 0, None
                 body, after = request_body(item), checkpoint.advance(cursor, item)
@@ -149,6 +155,13 @@ class WebhookWorker:
                     pending = event_id
                 if self._stop.is_set():
                     return
+
+    def _may_deliver(self, item: Item) -> bool:
+        """With auth on, only events the webhook's owner may read (asked per event, so a
+        revoked permission stops deliveries at once); unreadable records never."""
+        if self._may is None:
+            return True
+        return isinstance(item, Recorded) and self._may(self.hook.name, item.event)
 
     def _sleep_until(self, epoch_ms: int) -> bool:
         """Wait for a retry time (bounded by the cap, should the clock jump); False if

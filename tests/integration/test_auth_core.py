@@ -271,3 +271,61 @@ def test_oidc_bearer_jwts_are_checked_and_mapped(backend: Backend, tmp_path: Pat
     ):
         with pytest.raises(Unauthenticated):
             auth.authenticate(f"Bearer {bad}")
+
+
+def test_a_webhook_delivers_only_what_its_owner_may_read_until_revoked(
+    tmp_path: Path,
+) -> None:
+    from ledgerflow.events import webhook_commands as wc
+    from ledgerflow.services.auth.visibility import webhook_filter
+    from ledgerflow.services.webhooks.backoff import Backoff
+    from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
+    from tests.integration.webhook_receiver import Receiver
+
+    b = bootstrap(
+        load_settings(tracking_uri=str(tmp_path / "data"), auth=True, auth_default="NO_PERMISSIONS")
+    )
+    receiver = Receiver().up()
+    dispatcher = WebhookDispatcher(
+        b.log, b.projector.engine, reader=b.queries.engine,
+        backoff=Backoff(base_s=0.05, cap_s=0.4), scan_interval_s=0.1, refresh=b.refresh,
+        may_deliver=webhook_filter(b.auth.queries, b.authorizer),
+    )  # fmt: skip
+    try:
+        make_user(b, "alice")
+        b.registry.execute(mc.CreateRegisteredModel(name="hers"), actor="alice")
+        b.registry.execute(mc.CreateRegisteredModel(name="secret"), actor=ADMIN)
+        hook = b.webhooks.execute(
+            wc.CreateWebhook(name="alices", url=receiver.url, events=["model.*"]),
+            actor="alice#token:t",
+        )
+        receiver.secret = hook.secret or ""
+        dispatcher.start()
+        tag = mc.SetRegisteredModelTag
+        b.registry.execute(tag(name="secret", key="k", value="hidden"), actor=ADMIN)
+        b.registry.execute(tag(name="hers", key="k", value="1"), actor="alice")
+        receiver.wait_for(1)
+        b.registry.execute(mc.SetRegisteredModelTag(name="hers", key="k", value="2"), actor="alice")
+        receiver.wait_for(2)
+        # alice loses READ on her own model: the next change is not delivered
+        b.auth.execute(
+            ac.SetPermission(
+                kind="model", key="hers", principal="user:alice", level="NO_PERMISSIONS"
+            ),
+            actor=ADMIN,
+        )
+        b.registry.execute(tag(name="hers", key="k", value="3"), actor=ADMIN)
+        b.registry.execute(mc.CreateRegisteredModel(name="theirs"), actor=ADMIN)
+        b.auth.execute(
+            ac.SetPermission(kind="model", key="theirs", principal="user:alice", level="READ"),
+            actor=ADMIN,
+        )
+        b.registry.execute(tag(name="theirs", key="k", value="seen"), actor=ADMIN)
+        receiver.wait_for(3)
+        bodies = [r.body for r in receiver.requests]
+        names = [body["data"]["name"] for body in bodies]
+        assert names == ["hers", "hers", "theirs"], names
+    finally:
+        dispatcher.stop()
+        receiver.down()
+        b.close()
