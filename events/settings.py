@@ -117,6 +117,16 @@ class Settings(BaseSettings):
         None, description="with LEDGERFLOW_TRACKING_PASSWORD: HTTP Basic credentials"
     )
     tracking_password: str | None = Field(None, repr=False)
+    max_request_mb: float = Field(
+        16, gt=0, description="the largest request body the gateway reads (413 above it)"
+    )
+    max_ingest_mb: float = Field(64, gt=0, description="the largest ingest batch body")
+    rate_limit_writes: float = Field(
+        100, ge=0, description="with auth on, writes a second per user (burst: twice it; 0: off)"
+    )
+    rate_limit_ingest_events: float = Field(
+        200_000, ge=0, description="with auth on, ingested events a second per user (0: off)"
+    )
     oidc_issuer: str | None = Field(
         None, description="accept bearer JWTs from this issuer (the `iss` claim)"
     )

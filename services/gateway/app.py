@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -35,6 +36,7 @@ from ledgerflow.services.gateway import (
 )
 from ledgerflow.services.gateway.errors import ERROR_RESPONSES, error_response, status_of
 from ledgerflow.services.gateway.hub import Hub
+from ledgerflow.services.gateway.limits import BodyLimit, MiB, body_limit
 from ledgerflow.services.gateway.schemas import Health
 
 log = logging.getLogger("ledgerflow.gateway")
@@ -146,4 +148,13 @@ def create_app(
         app.include_router(sse.make_router(lambda: backend, lambda: hub))
     auth.install(app, backend)
     auth.guard_routes(app)
+    settings = backend.settings
+    app.add_middleware(
+        BodyLimit,
+        limit_for=partial(
+            body_limit,
+            default=int(settings.max_request_mb * MiB),
+            ingest=int(settings.max_ingest_mb * MiB),
+        ),
+    )
     return app

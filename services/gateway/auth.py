@@ -34,9 +34,11 @@ from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.limits import RateLimited, RateLimiter
 
 ACTOR_HEADER = "X-Ledgerflow-Actor"
 PROTECTED_PREFIX = "/api/"
+INGEST_PATH = "/api/v1/events"
 
 
 def _exists(backend: Backend, kind: str, key: str) -> bool:
@@ -113,18 +115,36 @@ def install(app: FastAPI, backend: Backend) -> None:
         return
     from ledgerflow.services.gateway.errors import error_response
 
+    settings = backend.settings
+    writes = RateLimiter(settings.rate_limit_writes, 2 * settings.rate_limit_writes)
+    app.state.ingest_limiter = RateLimiter(
+        settings.rate_limit_ingest_events, 2 * settings.rate_limit_ingest_events
+    )
+
     @app.middleware("http")
     async def _authenticate(request: Request, call_next: Any) -> Any:
-        if request.url.path.startswith(PROTECTED_PREFIX):
+        path = request.url.path
+        if path.startswith(PROTECTED_PREFIX):
             try:
-                request.state.principal = backend.authenticator.authenticate(
-                    request.headers.get("authorization")
-                )
+                principal = backend.authenticator.authenticate(request.headers.get("authorization"))
             except LedgerflowError as e:
                 response: JSONResponse = error_response(e)
                 response.headers["WWW-Authenticate"] = 'Basic realm="ledgerflow", Bearer'
                 return response
+            request.state.principal = principal
+            if request.method not in ("GET", "HEAD") and path != INGEST_PATH:
+                try:
+                    writes.take(principal.user, what="writes")
+                except RateLimited as e:
+                    return error_response(e)
         return await call_next(request)
+
+
+def take_ingest(request: Request, principal: Principal, events: int) -> None:
+    """With auth on, count `events` against the caller's ingest rate (429 beyond it)."""
+    limiter: RateLimiter | None = getattr(request.app.state, "ingest_limiter", None)
+    if limiter is not None and events:
+        limiter.take(principal.user, events, what="ingested events")
 
 
 # what a route needs -------------------------------------------------------------------

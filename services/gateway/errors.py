@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -17,6 +18,7 @@ from ledgerflow.events.errors import (
     Unauthenticated,
     Unavailable,
 )
+from ledgerflow.services.gateway.limits import RateLimited, TooLarge
 from ledgerflow.services.gateway.schemas import ErrorOut
 
 _STATUS: tuple[tuple[type[LedgerflowError], int], ...] = (
@@ -25,6 +27,8 @@ _STATUS: tuple[tuple[type[LedgerflowError], int], ...] = (
     (PermissionDenied, 403),
     (NotFound, 404),
     (Conflict, 409),  # AlreadyExists included
+    (TooLarge, 413),
+    (RateLimited, 429),
     (Timeout, 504),
     (Unavailable, 503),
 )
@@ -34,6 +38,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorOut, "description": "the caller lacks the level this needs"},
     404: {"model": ErrorOut, "description": "no such resource"},
     409: {"model": ErrorOut, "description": "conflicts with what is recorded"},
+    413: {"model": ErrorOut, "description": "the request body is over the route's limit"},
+    429: {"model": ErrorOut, "description": "over the caller's rate; see Retry-After"},
     503: {"model": ErrorOut, "description": "a backing service is unavailable"},
     504: {"model": ErrorOut, "description": "not projected in time"},
 }
@@ -58,4 +64,7 @@ def error_body(error: LedgerflowError) -> dict[str, Any]:
 
 
 def error_response(error: LedgerflowError) -> JSONResponse:
-    return JSONResponse(error_body(error), status_code=status_of(error))
+    response = JSONResponse(error_body(error), status_code=status_of(error))
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+    return response

@@ -13,7 +13,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import Field, ValidationError
 from sqlalchemy import select
 
@@ -26,7 +26,7 @@ from ledgerflow.events.log import Checkpoint
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.auth import check, checked
+from ledgerflow.services.gateway.auth import check, checked, take_ingest
 from ledgerflow.services.gateway.deps import BackendDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import Body, Out
 from ledgerflow.services.projector.tables import DEAD_LETTERS as DL
@@ -166,8 +166,13 @@ def authorize(backend: Backend, principal: Principal, events: list[Event]) -> li
     dependencies=[checked("only run telemetry, on runs the caller may EDIT")],
 )
 def ingest(
-    body: EventBatch, backend: BackendDep, principal: PrincipalDep, background: BackgroundTasks
+    body: EventBatch,
+    backend: BackendDep,
+    principal: PrincipalDep,
+    background: BackgroundTasks,
+    request: Request,
 ) -> IngestOut:
+    take_ingest(request, principal, len(body.events))
     events = authorize(backend, principal, [decode(i, raw) for i, raw in enumerate(body.events)])
     recorded = list(backend.log.append(events)) if events else []
     if not body.wait:
