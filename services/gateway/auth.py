@@ -116,9 +116,9 @@ def install(app: FastAPI, backend: Backend) -> None:
     from ledgerflow.services.gateway.errors import error_response
 
     settings = backend.settings
-    writes = RateLimiter(settings.rate_limit_writes, 2 * settings.rate_limit_writes)
+    writes = RateLimiter(settings.rate_limit_writes, max(1, 2 * settings.rate_limit_writes))
     app.state.ingest_limiter = RateLimiter(
-        settings.rate_limit_ingest_events, 2 * settings.rate_limit_ingest_events
+        settings.rate_limit_ingest_events, max(1, 2 * settings.rate_limit_ingest_events)
     )
 
     @app.middleware("http")
