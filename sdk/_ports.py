@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from ledgerflow.events.bundle_commands import BundleCommand
     from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.entities import (
         Experiment,
@@ -197,17 +198,11 @@ class DeploymentsPort(Protocol):
 
 
 class BundlesPort(Protocol):
-    """Building bundles: the embedded `BundleService` (conversions run where the log is)."""
+    """Bundles: the embedded `BundleService` (conversions run where the log is), or over a
+    gateway the policy commands, the rest answering where to run it. Commands are typed
+    messages (`ledgerflow.events.bundle_commands`)."""
 
-    def build(
-        self,
-        model_uri: str,
-        targets: Sequence[str] | None = None,
-        *,
-        wait: bool = True,
-        trigger: str = "manual",
-        actor: str,
-    ) -> builtins.list[Bundle]: ...
+    def execute(self, command: BundleCommand[R], *, actor: str) -> R: ...
     def list_bundles(
         self, name: str, version: int | str | None = None, *, include_failed: bool = False
     ) -> builtins.list[Bundle]: ...

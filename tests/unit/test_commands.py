@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ledgerflow.events import bundle_commands as bc
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_commands as mc
 from ledgerflow.events import tracking_commands as tc
@@ -15,6 +16,7 @@ from ledgerflow.events import webhook_commands as wc
 from ledgerflow.events.commands import Command
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.commands import call_for
+from ledgerflow.services.bundles.service import BundleService
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.gateway.command_routes import body_model, operation_name
@@ -27,6 +29,7 @@ DOMAINS: list[tuple[tuple[type[Command[Any]], ...], Any]] = [
     (wc.WEBHOOK_COMMANDS, WebhookService.handlers),
     (mc.MODEL_COMMANDS, RegistryService.handlers),
     (tc.TRACKING_COMMANDS, TrackingService.handlers),
+    (bc.BUNDLE_COMMANDS, BundleService.handlers),
 ]
 ALL = [c for commands, _ in DOMAINS for c in commands]
 
@@ -138,3 +141,14 @@ def test_tag_values_are_made_text_where_the_command_is_built():
 def test_creating_an_experiment_answers_its_id():
     answer = tc.CreateExperiment.ANSWER
     assert answer.decode(answer.encode("42").model_dump()) == "42"
+
+
+def test_the_bundle_policy_travels_to_its_route_and_building_is_not_offered_over_rest():
+    call = call_for(bc.SetBundlePolicy(name="iris", on_alias=("champion",), targets="onnx"))
+    assert (call.method, call.path) == ("PUT", "/registered-models/iris/bundle-policy")
+    assert call.json == {"on_alias": ["champion"], "targets": "onnx"}
+    clear = call_for(bc.ClearBundlePolicy(name="iris"))
+    assert (clear.method, clear.path, clear.json) == ("DELETE", clear.path, None)
+    assert bc.BuildBundles.HTTP is None
+    with pytest.raises(InvalidInput, match="not offered"):
+        call_for(bc.BuildBundles(model_uri="models:/iris/1"))
