@@ -29,6 +29,8 @@ if TYPE_CHECKING:
         Run,
         RunInfo,
     )
+    from ledgerflow.events.job_commands import JobCommand
+    from ledgerflow.events.job_entities import Job
     from ledgerflow.events.log import After, Checkpoint, Item
     from ledgerflow.events.model_commands import ModelCommand
     from ledgerflow.events.settings import Settings
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from ledgerflow.services.bootstrap import Backend
     from ledgerflow.services.deployments.commands import DeploymentCommand
     from ledgerflow.services.deployments.state import Deployment, DeploymentChange
-    from ledgerflow.services.jobs.queries import Job
 
 R = TypeVar("R")
 """What executing a command returns."""
@@ -211,8 +212,10 @@ class BundlesPort(Protocol):
 
 
 class JobsPort(Protocol):
-    """Reading jobs: the embedded `JobService` (jobs record their lifecycle on the log)."""
+    """Jobs: the embedded `JobService` (jobs record their lifecycle on the log). Commands
+    are typed messages (`ledgerflow.events.job_commands`)."""
 
+    def execute(self, command: JobCommand[R], *, actor: str) -> R: ...
     def get(self, job_id: str) -> Job: ...
     def list_jobs(self, status: str | None = None, limit: int = 100) -> builtins.list[Job]: ...
 

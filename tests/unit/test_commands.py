@@ -10,6 +10,7 @@ import pytest
 
 from ledgerflow.events import bundle_commands as bc
 from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events import job_commands as jc
 from ledgerflow.events import model_commands as mc
 from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events import webhook_commands as wc
@@ -20,6 +21,7 @@ from ledgerflow.services.bundles.service import BundleService
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.gateway.command_routes import body_model, operation_name
+from ledgerflow.services.jobs.service import JobService
 from ledgerflow.services.registry.service import RegistryService
 from ledgerflow.services.tracking.service import TrackingService
 from ledgerflow.services.webhooks.service import WebhookService
@@ -30,6 +32,7 @@ DOMAINS: list[tuple[tuple[type[Command[Any]], ...], Any]] = [
     (mc.MODEL_COMMANDS, RegistryService.handlers),
     (tc.TRACKING_COMMANDS, TrackingService.handlers),
     (bc.BUNDLE_COMMANDS, BundleService.handlers),
+    (jc.JOB_COMMANDS, JobService.handlers),
 ]
 ALL = [c for commands, _ in DOMAINS for c in commands]
 
@@ -152,3 +155,15 @@ def test_the_bundle_policy_travels_to_its_route_and_building_is_not_offered_over
     assert bc.BuildBundles.HTTP is None
     with pytest.raises(InvalidInput, match="not offered"):
         call_for(bc.BuildBundles(model_uri="models:/iris/1"))
+
+
+def test_job_commands_have_no_rest_route_and_a_submitted_function_survives_json():
+    assert jc.SubmitJob.HTTP is None and jc.CancelJob.HTTP is None
+    submit = jc.SubmitJob(
+        name="f", kind="function", entry_point="m:f", experiment_id="0", user_id="u",
+        function=bytes(range(256)), params={"n": 3},
+    )  # fmt: skip
+    assert submit.params == {"n": "3"}
+    assert jc.SubmitJob.model_validate_json(submit.model_dump_json()) == submit
+    with pytest.raises(InvalidInput, match="not offered"):
+        call_for(jc.CancelJob(job_id="j"))
