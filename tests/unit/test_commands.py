@@ -167,3 +167,16 @@ def test_job_commands_have_no_rest_route_and_a_submitted_function_survives_json(
     assert jc.SubmitJob.model_validate_json(submit.model_dump_json()) == submit
     with pytest.raises(InvalidInput, match="not offered"):
         call_for(jc.CancelJob(job_id="j"))
+
+
+def test_the_gateway_offers_every_command_with_a_route_by_its_name_and_no_other():
+    from ledgerflow.services.gateway.command_registry import DOMAINS, UnknownCommand, offered
+
+    with_route = {c for c in ALL if c.HTTP is not None}
+    assert {c for domain in DOMAINS for c in domain.offered()} == with_route
+    for command in with_route:
+        assert offered(command.__name__)[0] is command
+    with pytest.raises(UnknownCommand, match="not offered by the gateway"):
+        offered("AdvanceStep")
+    with pytest.raises(UnknownCommand, match="unknown command 'Nope'; the gateway offers: "):
+        offered("Nope")
