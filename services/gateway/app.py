@@ -30,6 +30,7 @@ from ledgerflow.events.errors import (
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway import (
     artifact_routes,
+    bundle_routes,
     deployment_routes,
     experiment_routes,
     ingest_routes,
@@ -172,6 +173,7 @@ def create_app(
         run_routes,
         artifact_routes,
         registry_routes,
+        bundle_routes,
         ingest_routes,
         webhook_routes,
         deployment_routes,

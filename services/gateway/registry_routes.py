@@ -12,8 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
-from ledgerflow.events.model_commands import MODEL_COMMANDS
-from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.command_registry import REGISTRY
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import FreshDep
 from ledgerflow.services.gateway.registry_schemas import (
@@ -24,15 +23,10 @@ from ledgerflow.services.gateway.registry_schemas import (
     RegistrySearch,
 )
 from ledgerflow.services.registry.decide import check_stage, check_version
-from ledgerflow.services.registry.service import RegistryService
 
 reads = APIRouter(tags=["registry"])
 MODELS = "/registered-models"
 VERSION = MODELS + "/{name}/versions/{version}"
-
-
-def _service(backend: Backend) -> RegistryService:
-    return backend.registry
 
 
 def _model(m: RegisteredModel) -> RegisteredModelOut:
@@ -114,5 +108,5 @@ def get_model_version_by_alias(name: str, alias: str, backend: FreshDep) -> Mode
 
 
 router = APIRouter()
-router.include_router(command_router(MODEL_COMMANDS, _service, tag="registry"))
+router.include_router(command_router(REGISTRY))
 router.include_router(reads)

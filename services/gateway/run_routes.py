@@ -10,8 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ledgerflow.events.tracking_commands import RUN_COMMANDS
-from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.command_registry import RUNS
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep
 from ledgerflow.services.gateway.schemas import (
@@ -26,7 +25,6 @@ from ledgerflow.services.gateway.schemas import (
     RunSearch,
     TagsIn,
 )
-from ledgerflow.services.tracking.service import TrackingService
 
 reads = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -118,10 +116,6 @@ def finish_run(run_id: str, body: FinishIn, backend: BackendDep, actor: ActorDep
     backend.tracking.finish_run(run_id, body.status, body.end_time, actor=actor)
 
 
-def _service(backend: Backend) -> TrackingService:
-    return backend.tracking
-
-
 router = APIRouter()
-router.include_router(command_router(RUN_COMMANDS, _service, tag="runs"))
+router.include_router(command_router(RUNS))
 router.include_router(reads)
