@@ -13,7 +13,8 @@ from typing import Any, Generic
 from pydantic import Field, StrictBool
 
 from ledgerflow.events.bundle_entities import Bundle
-from ledgerflow.events.commands import NOTHING, Answer, Command, Http, Out, R
+from ledgerflow.events.commands import NOTHING, Answer, Command, Http, R
+from ledgerflow.events.wire import Out
 
 _POLICY = "/registered-models/{name}/bundle-policy"
 
