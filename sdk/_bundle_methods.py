@@ -1,16 +1,18 @@
 """Bundle methods of `lf.Client`: convert registered model versions into deployable
-bundles (ONNX, TorchScript, SavedModel), each checked for parity, and fetch them.
+bundles (ONNX, TorchScript, SavedModel), each checked for parity, fetch them, and set
+the per-model policy that builds them when an alias moves.
 
-Conversions run next to the event log; against a gateway URL these methods answer an
-InvalidInput that says so.
+Each write builds its typed command (`ledgerflow.events.bundle_commands`) and executes
+it. Conversions run next to the event log; against a gateway URL they and the reads
+answer an InvalidInput that says so, while the policy goes through the gateway's route.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledgerflow._client_methods import ClientMethods
 
@@ -36,7 +38,31 @@ class BundleMethods(ClientMethods):
         """Convert the model version `model_uri` names (`models:/name/1`, `models:/name@prod`)
         into deployable bundles, one per target (`onnx`, `torchscript`, `savedmodel`; all
         its flavor supports when None), each checked for parity with the original."""
-        return self._bundles().build(model_uri, targets, wait=wait, actor=self._actor)
+        from ledgerflow.events import bundle_commands as bc
+
+        command = bc.BuildBundles(model_uri=model_uri, targets=_listed(targets), wait=wait)
+        return self._bundles().execute(command, actor=self._actor)
+
+    def set_bundle_policy(
+        self, name: str, on_alias: Sequence[str], targets: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        """Build bundles of the registered model `name` whenever one of `on_alias` is set on
+        a version (`targets`: all its flavor supports when None). Replaces the model's
+        policy; answers the model tags that store it (`ledgerflow.bundle.on_alias`,
+        `ledgerflow.bundle.targets`). The policy runner (`ledgerflow bundle policy run`,
+        or `ledgerflow server`) acts on it. Works the same against a gateway URL."""
+        from ledgerflow.events import bundle_commands as bc
+
+        command = bc.SetBundlePolicy(
+            name=name, on_alias=_listed(on_alias), targets=_listed(targets)
+        )
+        return self._backend.bundles.execute(command, actor=self._actor)
+
+    def clear_bundle_policy(self, name: str) -> None:
+        """Stop building bundles of `name` when aliases move (nothing to do without one)."""
+        from ledgerflow.events import bundle_commands as bc
+
+        self._backend.bundles.execute(bc.ClearBundlePolicy(name=name), actor=self._actor)
 
     def list_bundles(
         self, name: str, version: int | str | None = None, *, include_failed: bool = False
@@ -51,3 +77,11 @@ class BundleMethods(ClientMethods):
         """Copy a built bundle's files into `dst_path` (a new temporary folder if None)."""
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="ledgerflow-bundle-"))
         return str(self._bundles().download(bundle_id, dst))
+
+
+def _listed(values: Any) -> Any:
+    """Any iterable as a list (a tuple, say); one string (`"onnx,savedmodel"`) and anything
+    else as it is, for the command to take or to refuse naming the field."""
+    if isinstance(values, Iterable) and not isinstance(values, (str, bytes, dict)):
+        return list(values)
+    return values

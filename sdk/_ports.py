@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from ledgerflow.events.bundle_commands import BundleCommand
     from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.entities import (
         Experiment,
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
         Run,
         RunInfo,
     )
+    from ledgerflow.events.job_commands import JobCommand
+    from ledgerflow.events.job_entities import Job
     from ledgerflow.events.log import After, Checkpoint, Item
     from ledgerflow.events.model_commands import ModelCommand
     from ledgerflow.events.settings import Settings
@@ -37,7 +40,6 @@ if TYPE_CHECKING:
     from ledgerflow.services.bootstrap import Backend
     from ledgerflow.services.deployments.commands import DeploymentCommand
     from ledgerflow.services.deployments.state import Deployment, DeploymentChange
-    from ledgerflow.services.jobs.queries import Job
 
 R = TypeVar("R")
 """What executing a command returns."""
@@ -197,17 +199,11 @@ class DeploymentsPort(Protocol):
 
 
 class BundlesPort(Protocol):
-    """Building bundles: the embedded `BundleService` (conversions run where the log is)."""
+    """Bundles: the embedded `BundleService` (conversions run where the log is), or over a
+    gateway the policy commands, the rest answering where to run it. Commands are typed
+    messages (`ledgerflow.events.bundle_commands`)."""
 
-    def build(
-        self,
-        model_uri: str,
-        targets: Sequence[str] | None = None,
-        *,
-        wait: bool = True,
-        trigger: str = "manual",
-        actor: str,
-    ) -> builtins.list[Bundle]: ...
+    def execute(self, command: BundleCommand[R], *, actor: str) -> R: ...
     def list_bundles(
         self, name: str, version: int | str | None = None, *, include_failed: bool = False
     ) -> builtins.list[Bundle]: ...
@@ -216,8 +212,10 @@ class BundlesPort(Protocol):
 
 
 class JobsPort(Protocol):
-    """Reading jobs: the embedded `JobService` (jobs record their lifecycle on the log)."""
+    """Jobs: the embedded `JobService` (jobs record their lifecycle on the log). Commands
+    are typed messages (`ledgerflow.events.job_commands`)."""
 
+    def execute(self, command: JobCommand[R], *, actor: str) -> R: ...
     def get(self, job_id: str) -> Job: ...
     def list_jobs(self, status: str | None = None, limit: int = 100) -> builtins.list[Job]: ...
 

@@ -61,21 +61,12 @@ def download(bundle_id: str, dst_path: str | None = None) -> str:
 
 
 def set_policy(name: str, on_alias: Sequence[str], targets: Sequence[str] | None = None) -> None:
-    """Build bundles of `name` whenever one of `on_alias` is set on a version. Stored as
-    the model tags `ledgerflow.bundle.on_alias` and `ledgerflow.bundle.targets`; the
-    policy runner (`ledgerflow bundle policy run`) acts on them."""
-    from ledgerflow.services.bundles.policy import policy_tags
-
-    client = _client()
-    for key, value in policy_tags(on_alias, targets).items():
-        client.set_registered_model_tag(name, key, value)
+    """Build bundles of `name` whenever one of `on_alias` is set on a version (`targets`:
+    every target of the flavor when None). Replaces the model's policy, stored as the
+    model tags `ledgerflow.bundle.on_alias` and `ledgerflow.bundle.targets`; the policy
+    runner (`ledgerflow bundle policy run`) acts on them."""
+    _client().set_bundle_policy(name, on_alias, targets)
 
 
 def clear_policy(name: str) -> None:
-    from ledgerflow.services.bundles.policy import ON_ALIAS_TAG, TARGETS_TAG
-
-    client = _client()
-    tags = client.get_registered_model(name).tags
-    for key in (ON_ALIAS_TAG, TARGETS_TAG):
-        if key in tags:
-            client.delete_registered_model_tag(name, key)
+    _client().clear_bundle_policy(name)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ledgerflow._ports import JobsPort
     from ledgerflow.client import Client
     from ledgerflow.entities import Run
-    from ledgerflow.services.jobs.queries import Job as JobInfo
+    from ledgerflow.events.job_entities import Job as JobInfo
     from ledgerflow.workers.jobs import JobLauncher
 
 __all__ = ["Job", "cancel", "get", "list_jobs", "logs", "run_project", "submit", "wait"]
@@ -156,15 +156,16 @@ def submit(
     import cloudpickle
 
     from ledgerflow import fluent
-    from ledgerflow.workers.runtime import Resources
+    from ledgerflow.events import job_commands as jc
 
     params = dict(params or {})
     if isinstance(target, str) and _command is None:
         target = resolve(target)
     distributed = num_workers > 1 if distributed is None else distributed
     c = _client(tracking_uri)
-    launcher = _launcher(tracking_uri, ray_address)
-    tracking = launcher.backend.tracking
+    backend = session.backend_for(session.settings_for(tracking_uri))
+    jobs = backend.jobs  # on a gateway URL, the error that says to submit where the log is
+    tracking = backend.tracking
     if experiment_name is not None:
         exp_id = tracking.get_or_create_experiment(experiment_name, actor=c._actor).experiment_id
     elif experiment_id is not None:
@@ -173,51 +174,44 @@ def submit(
         exp_id = fluent._active_experiment_id()
     else:
         exp_id = tracking.default_experiment(actor=c._actor).experiment_id
-    resources = Resources(cpus=cpus, gpus=gpus, memory=memory)
     common: dict[str, Any] = {
         "experiment_id": exp_id,
         "user_id": str(c._settings.user or _user()),
-        "actor": c._actor,
         "params": {**params, **(config or {})},
-        "resources": resources,
-        "project": _project,
+        "cpus": cpus,
+        "gpus": gpus,
+        "memory": memory,
+        "project": dict(_project or {}),
         "cwd": _cwd,
+        "runtime": ray_address,
     }
     if isinstance(target, str):
         if distributed:
             raise InvalidInput("a distributed job runs a function, not a command", field="target")
         cmd = _command or command_line(target, params)
-        info = launcher.submit(
+        command = jc.SubmitJob(
             name=name or target.split()[0], kind="command", entry_point=cmd, command=cmd, **common
         )
-        return _job(info, tracking_uri)
-    label = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
-    if not distributed:
-        fn_bytes = cloudpickle.dumps((_by_value(target), params))
-        info = launcher.submit(
-            name=name or label, kind="function", entry_point=label, function=fn_bytes, **common
-        )
-        return _job(info, tracking_uri)
+    else:
+        label = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
+        if not distributed:
+            fn_bytes = cloudpickle.dumps((_by_value(target), params))
+            command = jc.SubmitJob(
+                name=name or label, kind="function", entry_point=label, function=fn_bytes,
+                **common,
+            )  # fmt: skip
+        else:
+            from ledgerflow.workers.distributed import Plan
 
-    from ledgerflow.workers.distributed import Plan
-    from ledgerflow.workers.job_task import job_dir, settings_env
-
-    loop = _by_value(target)
-
-    def plan(settings: dict[str, Any], run_id: str, job_id: str) -> bytes:
-        env = settings_env(settings)
-        env["LEDGERFLOW_RUN_ID"] = run_id
-        storage = str(job_dir(launcher.backend.settings, job_id) / "ray")
-        return bytes(cloudpickle.dumps(
-            Plan(loop, dict(config or params), num_workers, gpus, cpus, env, storage,
-                 _worker_session)
-        ))  # fmt: skip
-
-    info = launcher.submit(
-        name=name or label, kind="distributed", entry_point=label,
-        num_workers=num_workers, plan=plan, **common,
-    )  # fmt: skip
-    return _job(info, tracking_uri)
+            plan = Plan(
+                _by_value(target), dict(config or params), num_workers, gpus, cpus,
+                _worker_session,
+            )  # fmt: skip
+            command = jc.SubmitJob(
+                name=name or label, kind="distributed", entry_point=label,
+                function=cloudpickle.dumps(plan), num_workers=num_workers, **common,
+            )  # fmt: skip
+    return _job(jobs.execute(command, actor=c._actor), tracking_uri)
 
 
 def _worker_session(loop: Callable[..., Any], config: dict[str, Any]) -> None:
@@ -324,8 +318,10 @@ def wait(job_id: str, timeout: float | None = None, *, tracking_uri: str | None 
 
 
 def cancel(job_id: str, reason: str = "", *, tracking_uri: str | None = None) -> JobInfo:
+    from ledgerflow.events import job_commands as jc
+
     c = _client(tracking_uri)
-    return _launcher(tracking_uri).cancel(job_id, reason, actor=c._actor)
+    return _jobs(tracking_uri).execute(jc.CancelJob(job_id=job_id, reason=reason), actor=c._actor)
 
 
 list = list_jobs  # `lf.jobs.list()` reads like the CLI's `jobs list`

@@ -133,7 +133,7 @@ def backend_for(settings: Settings) -> BackendPort:
             else:
                 from ledgerflow.services.bootstrap import bootstrap
 
-                found = _backends[key] = bootstrap(settings)
+                found = _backends[key] = bootstrap(settings, launchers=job_launcher)
         return found
 
 

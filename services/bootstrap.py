@@ -4,12 +4,14 @@ Tests and other processes pass real or fake adapters through the keyword
 overrides; nothing here connects at import time. Every service a process needs
 comes from here: tracking and the registry at once, webhooks, deployments,
 bundles and jobs on first use (they import more), and one task runtime per
-Ray address.
+Ray address. Submitting jobs needs a launcher (`launchers`): the SDK's session
+passes its own, since the launcher watches the jobs its process submitted.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from ledgerflow.services.auth.service import AuthService
     from ledgerflow.services.bundles.service import BundleService
     from ledgerflow.services.deployer.service import DeploymentService
-    from ledgerflow.services.jobs.service import JobService
+    from ledgerflow.services.jobs.service import JobService, Launcher
     from ledgerflow.services.webhooks.service import WebhookService
     from ledgerflow.workers.runtime import Runtime
 
@@ -50,6 +52,8 @@ class Backend:
     tracking: TrackingService
     registry: RegistryService
     engines: tuple[Engine, ...]
+    launchers: Callable[[Backend, str | None], Launcher] | None = None
+    """Where submitted jobs go: the launcher for this backend and a runtime address."""
     _runtimes: dict[str, Runtime] = field(default_factory=dict, init=False, repr=False)
     _runtimes_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -104,7 +108,13 @@ class Backend:
         from ledgerflow.services.jobs.queries import JobQueries
         from ledgerflow.services.jobs.service import JobService
 
-        return JobService(self.committer, JobQueries(self.queries.engine))
+        launchers = self.launchers
+        return JobService(
+            self.committer,
+            JobQueries(self.queries.engine),
+            self.tracking,
+            None if launchers is None else (lambda address: launchers(self, address)),
+        )
 
     @cached_property
     def auth(self) -> AuthService:
@@ -243,6 +253,7 @@ def bootstrap(
     *,
     log: EventLog | None = None,
     artifacts: ArtifactStore | None = None,
+    launchers: Callable[[Backend, str | None], Launcher] | None = None,
 ) -> Backend:
     store = artifacts or open_artifacts(settings)  # first: it may fail, leaving nothing open
     log = log or open_event_log(settings)
@@ -256,4 +267,6 @@ def bootstrap(
     registry = RegistryService(
         Committer(log, projector, settings.projection_timeout_s), RegistryQueries(reader), queries
     )
-    return Backend(settings, log, projector, queries, store, tracking, registry, (writer, reader))
+    return Backend(
+        settings, log, projector, queries, store, tracking, registry, (writer, reader), launchers
+    )

@@ -28,15 +28,15 @@ WorkerSession = Callable[[Callable[..., Any], dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class Plan:
-    """What the driver needs: the per-worker loop, its config and the scaling."""
+    """What the driver needs: the per-worker loop, its config and the scaling. Nothing
+    in it depends on the job's id or run, so the submitter pickles it before the job is
+    recorded; the driver takes those from its own process (see `main`)."""
 
     loop: Callable[..., Any]
     config: dict[str, Any]
     num_workers: int
     gpus_per_worker: float
     cpus_per_worker: float
-    env: dict[str, str]
-    storage: str
     session: WorkerSession
     """`session(loop, config)` runs the loop with the SDK pointed at the job's run, once
     the worker's environment names the run and its rank (`ledgerflow.jobs` plans it:
@@ -68,15 +68,21 @@ def _worker(
 
 
 def main() -> None:
-    """Entry of a distributed job's driver process: `python -c ... PLAN_FILE`."""
+    """Entry of a distributed job's driver process: `python -c ... PLAN_FILE`, started by
+    the job's supervisor with the plan file in the job's folder and the job's settings
+    and run in its `LEDGERFLOW_*` environment. The workers get that environment, and
+    Ray Train keeps its files in the job's folder."""
     import cloudpickle
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    plan: Plan = cloudpickle.loads(Path(sys.argv[1]).read_bytes())
+    plan_file = Path(sys.argv[1])
+    plan: Plan = cloudpickle.loads(plan_file.read_bytes())
+    env = {k: v for k, v in os.environ.items() if k.startswith(PREFIX)}
+    storage = str(plan_file.resolve().parent / "ray")
     ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True, configure_logging=False)
-    session, loop, env = plan.session, plan.loop, plan.env
+    session, loop = plan.session, plan.loop
 
     def per_worker(config: dict[str, Any]) -> None:
         _worker(session, loop, env, config)
@@ -94,7 +100,7 @@ def main() -> None:
             resources_per_worker=per_worker_resources,
         ),
         run_config=RunConfig(
-            name="train", storage_path=plan.storage, failure_config=FailureConfig(max_failures=0)
+            name="train", storage_path=storage, failure_config=FailureConfig(max_failures=0)
         ),
     )
     trainer.fit()

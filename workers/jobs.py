@@ -1,8 +1,8 @@
 """Submitting training jobs and following them: the submitter's side.
 
-`JobLauncher.submit` starts the job's run (so its id is known before any code
-runs), records `job.submitted`, and hands a `JobSpec` to the runtime (Ray, or a
-thread for `inline`). The job's supervisor (job_task.run_job) records the rest.
+The `JobService` records a submitted job (its run, then `job.submitted`) and gives it to
+`JobLauncher.launch`, which hands a `JobSpec` to the runtime (Ray, or a thread for
+`inline`). The job's supervisor (job_task.run_job) records the rest.
 A watcher thread here turns a task that died without recording its end (a
 worker process killed, a node lost) into `job.failed` and a FAILED run, so
 nothing waits forever on a job whose worker is gone.
@@ -13,14 +13,12 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ledgerflow.events import job_payloads as j
-from ledgerflow.events.envelope import uuid7
-from ledgerflow.events.errors import InvalidInput, NotFound, Timeout
-from ledgerflow.services.jobs.queries import Job
+from ledgerflow.events.errors import NotFound, Timeout
+from ledgerflow.events.job_commands import SubmitJob
+from ledgerflow.events.job_entities import Job
 from ledgerflow.workers.job_task import (
     RUN_STATUS,
     JobSpec,
@@ -55,81 +53,31 @@ class JobLauncher:
         if runtime_name in ("local", "inline"):
             atexit.register(self._at_exit)
 
-    def submit(
-        self,
-        *,
-        name: str,
-        kind: j.JobKind,
-        entry_point: str,
-        experiment_id: str,
-        user_id: str,
-        actor: str,
-        params: Mapping[str, Any] | None = None,
-        command: str | None = None,
-        function: bytes | None = None,
-        resources: Resources = Resources(),
-        num_workers: int = 1,
-        cwd: str | None = None,
-        project: Mapping[str, str] | None = None,
-        plan: Callable[[dict[str, Any], str, str], bytes] | None = None,
-    ) -> Job:
-        """Start the run, record the job, and hand it to the runtime. `plan` builds the
-        pickled payload of a distributed job from (job settings, run id, job id)."""
-        if num_workers < 1:
-            raise InvalidInput(f"num_workers must be at least 1, got {num_workers}")
-        if kind == "distributed" and self.runtime_name == "inline":
-            raise InvalidInput(
-                "a distributed job runs on Ray: use ray_address local, auto or "
-                "ray://host:port (LEDGERFLOW_RAY_ADDRESS), not inline",
-                field="ray_address",
-            )
-        text_params = {str(k): str(v) for k, v in (params or {}).items()}
-        job_id = uuid7()
-        tracking = self.backend.tracking
-        run = tracking.create_run(
-            experiment_id,
-            user_id=user_id,
-            run_name=name,
-            tags={
-                "ledgerflow.job_id": job_id,
-                "mlflow.source.type": "JOB" if not project else "PROJECT",
-                "mlflow.source.name": entry_point,
-            },
-            actor=actor,
-        )
-        if text_params:
-            tracking.log_params(run.run_id, text_params, actor=actor)
-        settings = job_settings(self.backend)
-        if plan is not None:
-            function = plan(settings, run.run_id, job_id)
+    def launch(self, job: Job, command: SubmitJob, *, actor: str) -> None:
+        """Hand the recorded `job` to the runtime and watch its task; a job the runtime
+        refuses is failed with the reason, and the error raised."""
         spec = JobSpec(
-            job_id=job_id, run_id=run.run_id, kind=kind, settings=settings,
-            command=command, function=function, cwd=cwd or os.getcwd(), actor=actor,
-        )  # fmt: skip
-        job = self.jobs.submitted(
-            j.JobSubmitted(
-                job_id=job_id, name=name, kind=kind, entry_point=entry_point,
-                params=text_params, cpus=resources.cpus, gpus=resources.gpus,
-                memory=resources.memory, num_workers=num_workers,
-                experiment_id=experiment_id, run_id=run.run_id, runtime=self.runtime_name,
-                project=dict(project or {}),
-            ),
-            actor=actor,
+            job_id=job.job_id, run_id=job.run_id, kind=command.kind,
+            settings=job_settings(self.backend), command=command.command,
+            function=command.function, cwd=command.cwd or os.getcwd(), actor=actor,
         )  # fmt: skip
         # A distributed job's driver only coordinates; its workers hold the resources.
-        task_resources = Resources(cpus=0) if kind == "distributed" else resources
+        resources = (
+            Resources(cpus=0)
+            if command.kind == "distributed"
+            else Resources(cpus=command.cpus, gpus=command.gpus, memory=command.memory)
+        )
         try:
             handle = self.runtime.submit(
-                run_job, spec, name=f"ledgerflow-job-{job_id}", resources=task_resources
+                run_job, spec, name=f"ledgerflow-job-{job.job_id}", resources=resources
             )
         except Exception as e:
             self._fail(job, f"could not submit to {self.runtime_name}: {e}")
             raise
-        self._handles[job_id] = handle
+        self._handles[job.job_id] = handle
         threading.Thread(
-            target=self._watch, args=(job, handle), name=f"job-{job_id}", daemon=True
+            target=self._watch, args=(job, handle), name=f"job-{job.job_id}", daemon=True
         ).start()
-        return job
 
     def _watch(self, job: Job, handle: Handle) -> None:
         try:
@@ -181,13 +129,6 @@ class JobLauncher:
 
         if not wait_until(done, float("inf") if timeout is None else timeout):
             raise Timeout(f"job {job_id} is still {job.status} after {timeout:g} s")
-        return job
-
-    def cancel(self, job_id: str, reason: str = "", *, actor: str) -> Job:
-        """Record the cancellation; the job's supervisor stops its process within a
-        second, wherever it runs. The run is KILLED at once."""
-        job = self.jobs.cancel(job_id, reason or f"cancelled by {actor}", actor=actor)
-        self.backend.tracking.finish_run(job.run_id, "KILLED", actor=actor)
         return job
 
     def logs(self, job_id: str) -> str:

@@ -157,14 +157,7 @@ def policy_set(
 ) -> None:
     """Build bundles of NAME whenever one of these aliases is set on a version (stored as
     the model tags ledgerflow.bundle.on_alias / ledgerflow.bundle.targets)."""
-    from ledgerflow.services.bundles.policy import TARGETS_TAG, policy_tags
-
-    client = state(ctx).client()
-    tags = policy_tags(on_alias, targets)
-    for key, value in tags.items():
-        client.set_registered_model_tag(name, key, value)
-    if TARGETS_TAG not in tags and TARGETS_TAG in client.get_registered_model(name).tags:
-        client.delete_registered_model_tag(name, TARGETS_TAG)
+    tags = state(ctx).client().set_bundle_policy(name, on_alias, targets)
     output.line(f"policy of {name}: " + ", ".join(f"{k}={v}" for k, v in tags.items()))
 
 

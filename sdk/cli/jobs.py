@@ -15,8 +15,8 @@ from ledgerflow.cli.context import state
 from ledgerflow.cli.output import JsonFlag
 
 if TYPE_CHECKING:
+    from ledgerflow.events.job_entities import Job as JobInfo
     from ledgerflow.jobs import Job
-    from ledgerflow.services.jobs.queries import Job as JobInfo
 
 app = typer.Typer(
     help="Training jobs: list them, show one, read its output, cancel it.",

@@ -2,11 +2,11 @@
 
 It offers what the SDK uses of the embedded backend (`tracking`, `queries`,
 `registry` with its `queries`, `log.subscribe`, `webhooks`, `deployments`,
-`refresh()`, `close()`), so the fluent API and the Client work unchanged.
-Logging goes through the write-ahead spool; subscriptions read the gateway's
-event stream; everything else is a call to the gateway. What works only next
-to the event log (bundles, jobs, replay) answers an InvalidInput saying where
-to run it.
+`bundles`' policy, `refresh()`, `close()`), so the fluent API and the Client work
+unchanged. Logging goes through the write-ahead spool; subscriptions read the
+gateway's event stream; everything else is a call to the gateway. What works only
+next to the event log (building bundles, jobs, replay) answers an InvalidInput saying
+where to run it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NoReturn
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.remote.bundles import RemoteBundles
 from ledgerflow.remote.channel import Channel
 from ledgerflow.remote.deployments import RemoteDeployments
 from ledgerflow.remote.events import RemoteLog
@@ -26,7 +27,7 @@ from ledgerflow.remote.tracking import RemoteTracking
 from ledgerflow.remote.webhooks import RemoteWebhooks
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import DeploymentsPort, WebhooksPort
+    from ledgerflow._ports import BundlesPort, DeploymentsPort, WebhooksPort
     from ledgerflow.events.settings import Settings
 
 EXIT_WAIT_S = 10.0
@@ -48,6 +49,7 @@ class RemoteBackend:
         self.log = RemoteLog(channel)
         self.webhooks: WebhooksPort = RemoteWebhooks(channel)
         self.deployments: DeploymentsPort = RemoteDeployments(channel)
+        self.bundles: BundlesPort = RemoteBundles(channel, settings.tracking_uri)
         self.shipper.start()
 
     def refresh(self) -> None:
@@ -69,14 +71,6 @@ class RemoteBackend:
             "event log itself: run them where the log is (LEDGERFLOW_EVENT_LOG / a data "
             "directory)",
             field="LEDGERFLOW_TRACKING_URI",
-        )
-
-    @property
-    def bundles(self) -> NoReturn:
-        raise InvalidInput(
-            f"{self.settings.tracking_uri}: bundles are built next to the event log; use a data "
-            "directory or LEDGERFLOW_EVENT_LOG with LEDGERFLOW_VIEWS_DB (not a gateway URL)",
-            field="tracking_uri",
         )
 
     @property

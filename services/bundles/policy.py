@@ -1,10 +1,8 @@
 """Bundle policy: build bundles when an alias (say `champion`) is set on a model version.
 
-The policy is per model, stored as two registered-model tags, so it is an
-ordinary registry event and shows wherever tags do:
-
-    ledgerflow.bundle.on_alias = champion[,prod]
-    ledgerflow.bundle.targets  = onnx[,torchscript]    (absent: every target of the flavor)
+The policy is per model, stored as two registered-model tags (`ledgerflow.bundle.on_alias`
+and `ledgerflow.bundle.targets`, see `ledgerflow.services.bundles.decide`); the commands
+`SetBundlePolicy` and `ClearBundlePolicy` set and clear them.
 
 `PolicyRunner` subscribes to `model.alias_set` events and builds the bundles a
 policy asks for. Its cursor lives in the views database but outside the views
@@ -19,23 +17,39 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, Text, select
 
+from ledgerflow.events import bundle_commands as bc
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events.envelope import Recorded, now_ms
-from ledgerflow.events.errors import InvalidInput, LedgerflowError
+from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.log import Checkpoint, EventLog, Item
-from ledgerflow.services.bundles.service import BundleService, check_targets
+from ledgerflow.services.bundles.decide import (
+    ON_ALIAS_TAG,
+    TARGETS_TAG,
+    Policy,
+    policy_from_tags,
+    policy_tags,
+    wants_build,
+)
+from ledgerflow.services.bundles.service import BundleService
 from ledgerflow.services.projector.sql import upsert
-from ledgerflow.services.registry.decide import check_alias
+
+__all__ = [
+    "ACTOR",
+    "ON_ALIAS_TAG",
+    "TARGETS_TAG",
+    "Policy",
+    "PolicyRunner",
+    "policy_from_tags",
+    "policy_tags",
+    "wants_build",
+]
 
 logger = logging.getLogger("ledgerflow.bundles.policy")
 
-ON_ALIAS_TAG = "ledgerflow.bundle.on_alias"
-TARGETS_TAG = "ledgerflow.bundle.targets"
 ACTOR = "ledgerflow-bundle-policy"
 
 POLICY = MetaData()
@@ -47,37 +61,6 @@ CURSORS = Table(
     Column("updated_time", BigInteger, nullable=False),
 )
 _READY: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-@dataclass(frozen=True)
-class Policy:
-    aliases: frozenset[str]
-    targets: list[str] | None
-
-
-def policy_tags(on_alias: Sequence[str] | str, targets: Sequence[str] | None) -> dict[str, str]:
-    """The model tags that store a policy, checked."""
-    aliases = [on_alias] if isinstance(on_alias, str) else list(on_alias)
-    if not aliases:
-        raise InvalidInput("name at least one alias that triggers builds", field="on_alias")
-    tags = {ON_ALIAS_TAG: ",".join(check_alias(a.strip()) for a in aliases)}
-    chosen = check_targets(targets)
-    if chosen is not None:
-        tags[TARGETS_TAG] = ",".join(chosen)
-    return tags
-
-
-def policy_from_tags(tags: Mapping[str, str]) -> Policy | None:
-    raw = tags.get(ON_ALIAS_TAG, "")
-    aliases = frozenset(a.strip() for a in raw.split(",") if a.strip())
-    if not aliases:
-        return None
-    targets = tags.get(TARGETS_TAG)
-    return Policy(aliases, check_targets(targets.split(",")) if targets else None)
-
-
-def wants_build(policy: Policy | None, alias: str) -> bool:
-    return policy is not None and alias in policy.aliases
 
 
 class PolicyRunner:
@@ -150,9 +133,10 @@ class PolicyRunner:
                 targets = [t for t in targets if t not in done]
             if done and not targets:  # handled before a crash moved the cursor past it
                 return 0
-            bundles = self.service.build(
-                f"models:/{d.name}/{d.version}", targets, wait=True, trigger=trigger, actor=ACTOR
+            build = bc.BuildBundles(
+                model_uri=f"models:/{d.name}/{d.version}", targets=targets, trigger=trigger
             )
+            bundles = self.service.execute(build, actor=ACTOR)
         except LedgerflowError as e:  # a model or version deleted since: nothing to build
             logger.warning("bundle policy skipped %s v%s@%s: %s", d.name, d.version, d.alias, e)
             return 0

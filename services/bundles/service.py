@@ -1,9 +1,10 @@
-"""Bundle commands: request conversions, run them through the Runtime, record the end.
+"""Bundle commands (`ledgerflow.events.bundle_commands`): request conversions, run them
+through the Runtime, record the end; set and clear the policy that builds them.
 
-`build` appends one `bundle.requested` per target, submits one task per target
+`BuildBundles` appends one `bundle.requested` per target, submits one task per target
 to the runtime (Ray, or inline in tests), and when each answers appends
 `bundle.built` (after storing the files) or `bundle.failed` with the reason.
-With `wait=False` a thread waits for the tasks, so the caller gets the
+Without `wait` a thread waits for the tasks, so the caller gets the
 requested bundles at once and reads their end from the view later.
 """
 
@@ -12,18 +13,25 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ledgerflow.events import bundle_commands as bc
 from ledgerflow.events import bundle_payloads as b
+from ledgerflow.events import model_payloads as m
 from ledgerflow.events.bundle_entities import Bundle
+from ledgerflow.events.commands import R
 from ledgerflow.events.envelope import uuid7
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, Timeout
 from ledgerflow.events.payloads import Payload
 from ledgerflow.services.artifacts import ArtifactStore
 from ledgerflow.services.bundles import files
-from ledgerflow.services.commands import Committer
+from ledgerflow.services.bundles.decide import (
+    check_targets,
+    decide_clear_policy,
+    decide_set_policy,
+)
+from ledgerflow.services.commands import Committer, Handlers
 from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.registry.service import RegistryService
 from ledgerflow.services.tracking import TrackingService
@@ -37,21 +45,6 @@ from ledgerflow.workers.runtime import (
 )
 
 logger = logging.getLogger("ledgerflow.bundles")
-
-
-def check_targets(targets: Sequence[str] | None) -> list[str] | None:
-    if targets is None:
-        return None
-    if isinstance(targets, str):
-        targets = [t for t in targets.split(",") if t.strip()]
-    chosen = [t.strip().lower() for t in targets]
-    unknown = sorted(set(chosen) - set(b.TARGETS))
-    if unknown or not chosen:
-        raise InvalidInput(
-            f"bundle targets {unknown or '[]'}: choose from {', '.join(b.TARGETS)}",
-            field="targets",
-        )
-    return list(dict.fromkeys(chosen))
 
 
 class BundleService:
@@ -78,20 +71,18 @@ class BundleService:
         self.task_timeout_s = task_timeout_s
         self.allow_pickle = allow_pickle
 
-    def build(
-        self,
-        model_uri: str,
-        targets: Sequence[str] | None = None,
-        *,
-        wait: bool = True,
-        trigger: str = "manual",
-        actor: str,
-    ) -> list[Bundle]:
+    handlers = Handlers["BundleService"]()
+
+    def execute(self, command: bc.BundleCommand[R], *, actor: str) -> R:
+        return self.handlers.run(self, command, actor)
+
+    @handlers.on(bc.BuildBundles)
+    def _build(self, c: bc.BuildBundles, actor: str) -> list[Bundle]:
         """Build `targets` (every target the model's flavor has, when None) of the version
         `model_uri` (`models:/name/3`, `models:/name@champion`...) names. With `wait`,
         the bundles as they ended (built or failed); without, as requested."""
-        mv = self.registry.resolve_models_uri(model_uri)
-        chosen = check_targets(targets)
+        mv = self.registry.resolve_models_uri(c.model_uri)
+        chosen = check_targets(c.targets)
         work = files.scratch()
         try:
             model_dir = files.local_model_dir(mv, self.tracking, work / "model")
@@ -102,7 +93,7 @@ class BundleService:
             requested = [
                 b.BundleRequested(
                     id=uuid7(), name=mv.name, version=mv.version, target=t,
-                    source=mv.source, trigger=trigger,
+                    source=mv.source, trigger=c.trigger,
                 )
                 for t in chosen
             ]  # fmt: skip
@@ -111,7 +102,7 @@ class BundleService:
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        if not wait:
+        if not c.wait:
             threading.Thread(
                 target=self._finish_logged, args=(handles, work, actor), name="bundle-build",
                 daemon=True,
@@ -119,6 +110,17 @@ class BundleService:
             return [self.queries.get_bundle(r.id) for r in requested]
         self._finish(handles, work, actor)
         return [self.queries.get_bundle(r.id) for r in requested]
+
+    @handlers.on(bc.SetBundlePolicy)
+    def _set_policy(self, c: bc.SetBundlePolicy, actor: str) -> dict[str, str]:
+        events = decide_set_policy(self.registry.queries.get_registered_model(c.name), c)
+        self._committer.commit(events, actor)
+        return {e.key: e.value for e in events if isinstance(e, m.RegisteredModelTagSet)}
+
+    @handlers.on(bc.ClearBundlePolicy)
+    def _clear_policy(self, c: bc.ClearBundlePolicy, actor: str) -> None:
+        model = self.registry.queries.get_registered_model(c.name)
+        self._committer.commit(decide_clear_policy(model), actor)
 
     def _submit(self, r: b.BundleRequested, model_dir: Path, work: Path) -> Handle:
         request = BuildRequest(

@@ -17,9 +17,8 @@ from ledgerflow.events import auth_commands as ac
 from ledgerflow.events.commands import ADMIN, Need, on, self_or_admin
 from ledgerflow.events.errors import NotFound
 from ledgerflow.events.permissions import Kind, Level
-from ledgerflow.services.auth.service import AuthService
-from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import Requires, checked
+from ledgerflow.services.gateway.command_registry import AUTH
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
 
@@ -103,10 +102,6 @@ def list_permissions(
     return backend.auth.queries.permissions(kind, key)
 
 
-def _service(backend: Backend) -> AuthService:
-    return backend.auth
-
-
 router = APIRouter()
-router.include_router(command_router(ac.AUTH_COMMANDS, _service, tag="auth"))
+router.include_router(command_router(AUTH))
 router.include_router(reads)

@@ -1,4 +1,5 @@
-"""REST routes made from command classes (see `ledgerflow.events.commands`).
+"""REST routes made from command classes (see `ledgerflow.events.commands`), for the
+domains the gateway offers (`ledgerflow.services.gateway.command_registry`).
 
 For each command class with `HTTP` metadata, one route: its path parameters and query
 fields come from the command's fields of the same names, and its JSON body is a model
@@ -15,7 +16,7 @@ import copy
 import inspect
 import re
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi import Body as BodyParam
@@ -26,13 +27,10 @@ from ledgerflow.events.commands import Command, Http
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import PrincipalDep, Requires, check
+from ledgerflow.services.gateway.command_registry import Domain, Executor
 from ledgerflow.services.gateway.deps import BackendDep
 
 _RESERVED = frozenset({"body", "backend", "caller"})
-
-
-class Executor(Protocol):
-    def execute(self, command: Any, *, actor: str) -> Any: ...
 
 
 class _BodyBase(BaseModel):
@@ -133,14 +131,9 @@ def add_command_route(
     )
 
 
-def command_router(
-    commands: Iterable[type[Command[Any]]],
-    service: Callable[[Backend], Executor],
-    *,
-    tag: str,
-) -> APIRouter:
-    """One route per command class that has `HTTP` metadata."""
+def command_router(domain: Domain) -> APIRouter:
+    """One route per command of `domain` that has `HTTP` metadata."""
     router = APIRouter()
-    for command in commands:
-        add_command_route(router, command, service, tags=[tag])
+    for command in domain.offered():
+        add_command_route(router, command, domain.service, tags=[domain.tag])
     return router

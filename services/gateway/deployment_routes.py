@@ -18,9 +18,9 @@ from fastapi import APIRouter, Query
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.deployer.service import DeploymentService
-from ledgerflow.services.deployments.commands import DEPLOYMENT_COMMANDS
 from ledgerflow.services.deployments.state import Deployment
 from ledgerflow.services.gateway.auth import checked, may_read, requires
+from ledgerflow.services.gateway.command_registry import DEPLOYMENTS
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import Out
@@ -101,5 +101,5 @@ def analysis(
 
 
 router = APIRouter()
-router.include_router(command_router(DEPLOYMENT_COMMANDS, _service, tag="deployments"))
+router.include_router(command_router(DEPLOYMENTS))
 router.include_router(reads)

@@ -12,13 +12,11 @@ from fastapi import APIRouter, Query
 from ledgerflow.events.commands import on
 from ledgerflow.events.errors import NotFound
 from ledgerflow.events.permissions import Level
-from ledgerflow.events.tracking_commands import EXPERIMENT_COMMANDS
-from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import check, checked, may_read, requires
+from ledgerflow.services.gateway.command_registry import EXPERIMENTS
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import BackendDep, FreshDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import ExperimentOut
-from ledgerflow.services.tracking.service import TrackingService
 
 reads = APIRouter(prefix="/experiments", tags=["experiments"])
 VIEW_TYPES = "ACTIVE_ONLY, DELETED_ONLY or ALL (or 1, 2, 3)"
@@ -98,10 +96,6 @@ def get_experiment(experiment_id: str, backend: FreshDep) -> ExperimentOut:
     return _out(backend.queries.get_experiment(experiment_id))
 
 
-def _service(backend: Backend) -> TrackingService:
-    return backend.tracking
-
-
 router = APIRouter()
-router.include_router(command_router(EXPERIMENT_COMMANDS, _service, tag="experiments"))
+router.include_router(command_router(EXPERIMENTS))
 router.include_router(reads)

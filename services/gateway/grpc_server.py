@@ -1,8 +1,12 @@
-"""The gateway's gRPC API (`ledgerflow.v1.Ledgerflow`): ingest, hot reads, live events.
+"""The gateway's gRPC API (`ledgerflow.v1.Ledgerflow`): ingest, hot reads, live events,
+and the gateway's commands.
 
 gRPC serves the paths where REST costs too much: a client-streaming `Ingest`
 for metric batches at high rates (one call, many batches, no per-request HTTP
-overhead), unary reads, and a server-streaming `Subscribe`. Errors come back as
+overhead), unary reads, and a server-streaming `Subscribe`. `Execute` takes any
+command the gateway offers over REST, by its class name with its fields as JSON,
+from the same registry the REST routes are made from (`command_registry`), so a new
+command needs no code here. Errors come back as
 gRPC status codes chosen by the `LedgerflowError` subclass, with its message as
 the details and its code in the `ledgerflow-error-code` trailing metadata.
 
@@ -23,9 +27,11 @@ from concurrent import futures
 from typing import Any, TypeVar
 
 import grpc
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
 
 from ledgerflow.events.codec import decode
+from ledgerflow.events.commands import Command, invalid_input
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import (
     AlreadyExists,
@@ -40,6 +46,8 @@ from ledgerflow.events.errors import (
 from ledgerflow.events.log import Checkpoint
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.cache import ReadCache
+from ledgerflow.services.gateway.command_registry import UnknownCommand, offered
+from ledgerflow.services.gateway.deps import ACTOR_HEADER
 from ledgerflow.services.gateway.grpc_messages import (
     event_message,
     metric_message,
@@ -59,6 +67,8 @@ Q = TypeVar("Q")
 R = TypeVar("R")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+ACTOR_METADATA = ACTOR_HEADER.lower()
+"""Who is acting, as REST's `X-Ledgerflow-Actor` header (gRPC metadata keys are lower case)."""
 ENVELOPE_FIELDS = {"id": str, "type": str, "stream": str, "time": int, "v": int, "actor": str}
 
 
@@ -71,6 +81,7 @@ class TooManySubscribers(Unavailable):
 _STATUS: tuple[tuple[type[LedgerflowError], grpc.StatusCode], ...] = (
     (SubscriberTooSlow, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (TooManySubscribers, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (UnknownCommand, grpc.StatusCode.UNIMPLEMENTED),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
@@ -312,6 +323,30 @@ class LedgerflowServicer:
                 sub.close()
         finally:
             self._slots.release()
+
+    # -- commands ---------------------------------------------------------------------
+
+    @_unary
+    def Execute(self, request: pb.CommandRequest, context: Any) -> pb.CommandReply:
+        cls, domain = offered(_required(request.command, "command"))
+        try:
+            command = cls.model_validate_json(request.body or b"{}")
+        except ValidationError as e:  # not JSON at all; the fields' errors are InvalidInput
+            raise invalid_input(e.errors()) from None
+        result = domain.service(self._backend).execute(command, actor=_actor(context))
+        return pb.CommandReply(body=_answer(cls).dump_json(cls.ANSWER.encode(result)))
+
+
+def _actor(context: Any) -> str:
+    metadata = dict(context.invocation_metadata() or ())
+    return str(metadata.get(ACTOR_METADATA) or "anonymous")
+
+
+@functools.cache
+def _answer(cls: type[Command[Any]]) -> TypeAdapter[Any]:
+    """How the REST route writes the command's answer (`null` when it has none)."""
+    schema = cls.ANSWER.schema
+    return TypeAdapter(Any if schema is None else schema)
 
 
 class _Progress:

@@ -13,10 +13,9 @@ from fastapi import APIRouter, Depends, Query
 
 from ledgerflow.events.commands import on
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
-from ledgerflow.events.model_commands import MODEL_COMMANDS
 from ledgerflow.events.permissions import Level
-from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import Requires, check, checked, may_read
+from ledgerflow.services.gateway.command_registry import REGISTRY
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
 from ledgerflow.services.gateway.registry_schemas import (
@@ -27,7 +26,6 @@ from ledgerflow.services.gateway.registry_schemas import (
     RegistrySearch,
 )
 from ledgerflow.services.registry.decide import check_stage, check_version
-from ledgerflow.services.registry.service import RegistryService
 
 reads = APIRouter(tags=["registry"])
 MODELS = "/registered-models"
@@ -35,10 +33,6 @@ VERSION = MODELS + "/{name}/versions/{version}"
 _READ_MODEL = on("model", "name", Level.READ)
 _READ = Depends(Requires(_READ_MODEL))
 _LISTED = "any identity; only models the caller may READ are listed"
-
-
-def _service(backend: Backend) -> RegistryService:
-    return backend.registry
 
 
 def _model(m: RegisteredModel) -> RegisteredModelOut:
@@ -150,5 +144,5 @@ def get_model_version_by_alias(name: str, alias: str, backend: FreshDep) -> Mode
 
 
 router = APIRouter()
-router.include_router(command_router(MODEL_COMMANDS, _service, tag="registry"))
+router.include_router(command_router(REGISTRY))
 router.include_router(reads)

@@ -13,9 +13,8 @@ from fastapi import APIRouter, Query
 
 from ledgerflow.events.commands import on
 from ledgerflow.events.permissions import Level
-from ledgerflow.events.tracking_commands import RUN_COMMANDS
-from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import check, checked, requires
+from ledgerflow.services.gateway.command_registry import RUNS
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import (
@@ -30,7 +29,6 @@ from ledgerflow.services.gateway.schemas import (
     RunSearch,
     TagsIn,
 )
-from ledgerflow.services.tracking.service import TrackingService
 
 reads = APIRouter(prefix="/runs", tags=["runs"])
 _READ_EXPERIMENT = on("experiment", "experiment_id", Level.READ)
@@ -170,10 +168,6 @@ def finish_run(run_id: str, body: FinishIn, backend: BackendDep, actor: ActorDep
     backend.tracking.finish_run(run_id, body.status, body.end_time, actor=actor)
 
 
-def _service(backend: Backend) -> TrackingService:
-    return backend.tracking
-
-
 router = APIRouter()
-router.include_router(command_router(RUN_COMMANDS, _service, tag="runs"))
+router.include_router(command_router(RUNS))
 router.include_router(reads)

@@ -14,9 +14,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ledgerflow.events.permissions import Level
-from ledgerflow.events.webhook_commands import WEBHOOK_COMMANDS, WebhookOut
+from ledgerflow.events.webhook_commands import WebhookOut
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import checked, may_read, requires
+from ledgerflow.services.gateway.command_registry import WEBHOOKS
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import WebhookDeliveryOut
@@ -63,5 +64,5 @@ def list_webhook_deliveries(
 
 
 router = APIRouter()
-router.include_router(command_router(WEBHOOK_COMMANDS, _service, tag="webhooks"))
+router.include_router(command_router(WEBHOOKS))
 router.include_router(reads)

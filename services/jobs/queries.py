@@ -3,52 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine, RowMapping, select
 
 from ledgerflow.events.errors import InvalidInput, NotFound
-from ledgerflow.events.job_payloads import JOB_TERMINAL
+from ledgerflow.events.job_entities import Job
 from ledgerflow.services.projector.job_tables import JOBS as J
 
+__all__ = ["STATUSES", "Job", "JobQueries"]
+
 STATUSES = ("SUBMITTED", "RUNNING", "FINISHED", "FAILED", "CANCELLED")
-
-
-@dataclass(frozen=True)
-class Job:
-    """A training job as the views know it. `run_id` is the run it logs into."""
-
-    job_id: str
-    name: str
-    kind: str
-    entry_point: str
-    status: str
-    run_id: str
-    experiment_id: str
-    runtime: str
-    params: dict[str, str] = field(default_factory=dict)
-    cpus: float = 1.0
-    gpus: float = 0.0
-    memory: int | None = None
-    num_workers: int = 1
-    project: dict[str, str] = field(default_factory=dict)
-    host: str = ""
-    log_path: str = ""
-    error: str | None = None
-    log_tail: str = ""
-    submitted_time: int = 0
-    start_time: int | None = None
-    end_time: int | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.status in JOB_TERMINAL
-
-    def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return asdict(self)
 
 
 def _job(r: RowMapping) -> Job:

@@ -111,6 +111,27 @@ def test_grpc_and_sse_subscribers_see_the_same_events_in_stream_order_and_resume
     assert [m.id for m in head + tail] == [e[2] for e in over_sse]
 
 
+def test_a_command_executed_over_the_servers_grpc_port_is_what_its_rest_route_shows(
+    server: GatewayProcess,
+) -> None:
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")  # type: ignore[attr-defined]
+    try:
+        stub = LedgerflowStub(channel)
+        body = json.dumps({"name": "grpc-made", "tags": {"team": "cv"}}).encode()
+        reply = stub.Execute(
+            pb.CommandRequest(command="CreateRegisteredModel", body=body),
+            metadata=(("x-ledgerflow-actor", "user:ana"),), timeout=30,
+        )  # fmt: skip
+        made = json.loads(reply.body)
+        shown = httpx.get(f"{server.url}/api/v1/registered-models/grpc-made", timeout=10).json()
+        assert made == shown and shown["tags"] == {"team": "cv"}
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Execute(pb.CommandRequest(command="CreateRegisteredModel", body=body), timeout=30)
+        assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    finally:
+        channel.close()
+
+
 def test_one_server_process_serves_the_sdk_projects_the_log_and_delivers_webhooks(
     server: GatewayProcess, tmp_path: Path
 ) -> None:

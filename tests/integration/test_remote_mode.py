@@ -166,6 +166,28 @@ def test_the_registry_over_the_gateway_keeps_read_your_writes(remote):
         c.set_registered_model_alias("renamed", "latest", 1)
 
 
+def test_the_bundle_policy_is_set_and_cleared_through_the_gateway_and_builds_are_refused(
+    remote,
+):
+    c = lf.Client()
+    c.create_registered_model("policy-remote")
+    lf.bundles.set_policy("policy-remote", on_alias=["champion"], targets=["onnx"])
+    tags = c.get_registered_model("policy-remote").tags
+    assert tags == {"ledgerflow.bundle.on_alias": "champion", "ledgerflow.bundle.targets": "onnx"}
+    assert c.set_bundle_policy("policy-remote", ["prod"]) == {"ledgerflow.bundle.on_alias": "prod"}
+    assert c.get_registered_model("policy-remote").tags == {"ledgerflow.bundle.on_alias": "prod"}
+    with pytest.raises(InvalidInput, match="choose from") as e:
+        c.set_bundle_policy("policy-remote", ["prod"], ["tflite"])
+    assert e.value.field == "targets"
+    with pytest.raises(NotFound):
+        lf.bundles.set_policy("no-such-model", on_alias=["champion"])
+    lf.bundles.clear_policy("policy-remote")
+    lf.bundles.clear_policy("policy-remote")  # nothing left: nothing to do
+    assert c.get_registered_model("policy-remote").tags == {}
+    with pytest.raises(InvalidInput, match="bundles are built next to the event log"):
+        lf.bundles.build("models:/policy-remote/1")
+
+
 def test_logging_carries_on_into_the_spool_while_the_gateway_is_down(data_dir, spool_dir):
     g = GatewayThread(load_settings(tracking_uri=str(data_dir))).start()
     backend = RemoteBackend(load_settings(tracking_uri=g.url), exit_wait_s=1)

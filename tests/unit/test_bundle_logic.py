@@ -161,6 +161,31 @@ def test_a_policy_round_trips_through_model_tags_and_triggers_only_on_its_aliase
         policy_tags([], None)
 
 
+def test_setting_a_policy_replaces_the_old_one_and_clearing_deletes_only_its_tags() -> None:
+    from ledgerflow.events import bundle_commands as bc
+    from ledgerflow.events import model_payloads as m
+    from ledgerflow.events.entities import RegisteredModel
+    from ledgerflow.services.bundles.decide import decide_clear_policy, decide_set_policy
+
+    def model(tags: dict[str, str]) -> RegisteredModel:
+        return RegisteredModel("iris", 1, 1, "", tags=tags)
+
+    old = model({ON_ALIAS_TAG: "prod", TARGETS_TAG: "onnx", "team": "cv"})
+    events = decide_set_policy(old, bc.SetBundlePolicy(name="iris", on_alias="champion"))
+    assert events == [
+        m.RegisteredModelTagSet(name="iris", key=ON_ALIAS_TAG, value="champion"),
+        m.RegisteredModelTagDeleted(name="iris", key=TARGETS_TAG),
+    ]
+    with pytest.raises(InvalidInput, match=r"\['tflite'\]") as e:
+        decide_set_policy(old, bc.SetBundlePolicy(name="iris", on_alias=["a"], targets="tflite"))
+    assert e.value.field == "targets"
+    assert decide_clear_policy(old) == [
+        m.RegisteredModelTagDeleted(name="iris", key=ON_ALIAS_TAG),
+        m.RegisteredModelTagDeleted(name="iris", key=TARGETS_TAG),
+    ]
+    assert decide_clear_policy(model({"team": "cv"})) == []
+
+
 def test_bundle_events_live_on_their_own_stream_and_are_registered() -> None:
     req = BundleRequested(id="b1", name="m", version=2, target="onnx", source="/x")
     assert req.stream() == "bundle:b1"

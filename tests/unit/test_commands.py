@@ -8,16 +8,22 @@ from typing import Any
 
 import pytest
 
+from ledgerflow.events import auth_commands as ac
+from ledgerflow.events import bundle_commands as bc
 from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events import job_commands as jc
 from ledgerflow.events import model_commands as mc
 from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events import webhook_commands as wc
 from ledgerflow.events.commands import Command
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.commands import call_for
+from ledgerflow.services.auth.service import AuthService
+from ledgerflow.services.bundles.service import BundleService
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.gateway.command_routes import body_model, operation_name
+from ledgerflow.services.jobs.service import JobService
 from ledgerflow.services.registry.service import RegistryService
 from ledgerflow.services.tracking.service import TrackingService
 from ledgerflow.services.webhooks.service import WebhookService
@@ -27,6 +33,9 @@ DOMAINS: list[tuple[tuple[type[Command[Any]], ...], Any]] = [
     (wc.WEBHOOK_COMMANDS, WebhookService.handlers),
     (mc.MODEL_COMMANDS, RegistryService.handlers),
     (tc.TRACKING_COMMANDS, TrackingService.handlers),
+    (bc.BUNDLE_COMMANDS, BundleService.handlers),
+    (jc.JOB_COMMANDS, JobService.handlers),
+    (ac.AUTH_COMMANDS, AuthService.handlers),
 ]
 ALL = [c for commands, _ in DOMAINS for c in commands]
 
@@ -34,6 +43,14 @@ ALL = [c for commands, _ in DOMAINS for c in commands]
 @pytest.mark.parametrize(("commands", "handlers"), DOMAINS)
 def test_every_command_of_a_domain_has_exactly_one_handler(commands, handlers):
     assert set(handlers.handled()) == set(commands)
+
+
+@pytest.mark.parametrize("command", [c for c in ALL if c.HTTP], ids=lambda c: c.__name__)
+def test_every_routed_command_says_what_its_caller_needs(command: type[Command[Any]]):
+    need = command.NEEDS
+    assert need is not None, f"{command.__name__} has a route but no NEEDS"
+    for field in (need.field, need.kind[1:] if need.kind.startswith("@") else ""):
+        assert not field or field in command.model_fields, (command.__name__, field)
 
 
 @pytest.mark.parametrize("command", [c for c in ALL if c.HTTP], ids=lambda c: c.__name__)
@@ -138,3 +155,39 @@ def test_tag_values_are_made_text_where_the_command_is_built():
 def test_creating_an_experiment_answers_its_id():
     answer = tc.CreateExperiment.ANSWER
     assert answer.decode(answer.encode("42").model_dump()) == "42"
+
+
+def test_the_bundle_policy_travels_to_its_route_and_building_is_not_offered_over_rest():
+    call = call_for(bc.SetBundlePolicy(name="iris", on_alias=("champion",), targets="onnx"))
+    assert (call.method, call.path) == ("PUT", "/registered-models/iris/bundle-policy")
+    assert call.json == {"on_alias": ["champion"], "targets": "onnx"}
+    clear = call_for(bc.ClearBundlePolicy(name="iris"))
+    assert (clear.method, clear.path, clear.json) == ("DELETE", clear.path, None)
+    assert bc.BuildBundles.HTTP is None
+    with pytest.raises(InvalidInput, match="not offered"):
+        call_for(bc.BuildBundles(model_uri="models:/iris/1"))
+
+
+def test_job_commands_have_no_rest_route_and_a_submitted_function_survives_json():
+    assert jc.SubmitJob.HTTP is None and jc.CancelJob.HTTP is None
+    submit = jc.SubmitJob(
+        name="f", kind="function", entry_point="m:f", experiment_id="0", user_id="u",
+        function=bytes(range(256)), params={"n": 3},
+    )  # fmt: skip
+    assert submit.params == {"n": "3"}
+    assert jc.SubmitJob.model_validate_json(submit.model_dump_json()) == submit
+    with pytest.raises(InvalidInput, match="not offered"):
+        call_for(jc.CancelJob(job_id="j"))
+
+
+def test_the_gateway_offers_every_command_with_a_route_by_its_name_and_no_other():
+    from ledgerflow.services.gateway.command_registry import DOMAINS, UnknownCommand, offered
+
+    with_route = {c for c in ALL if c.HTTP is not None}
+    assert {c for domain in DOMAINS for c in domain.offered()} == with_route
+    for command in with_route:
+        assert offered(command.__name__)[0] is command
+    with pytest.raises(UnknownCommand, match="not offered by the gateway"):
+        offered("AdvanceStep")
+    with pytest.raises(UnknownCommand, match="unknown command 'Nope'; the gateway offers: "):
+        offered("Nope")

@@ -235,3 +235,17 @@ class EventMessage(_message.Message):
     id: str
     corrupt: str
     def __init__(self, token: _Optional[str] = ..., type: _Optional[str] = ..., stream: _Optional[str] = ..., partition: _Optional[str] = ..., position: _Optional[int] = ..., json: _Optional[str] = ..., id: _Optional[str] = ..., corrupt: _Optional[str] = ...) -> None: ...
+
+class CommandRequest(_message.Message):
+    __slots__ = ("command", "body")
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    command: str
+    body: bytes
+    def __init__(self, command: _Optional[str] = ..., body: _Optional[bytes] = ...) -> None: ...
+
+class CommandReply(_message.Message):
+    __slots__ = ("body",)
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    def __init__(self, body: _Optional[bytes] = ...) -> None: ...

@@ -69,6 +69,11 @@ class LedgerflowStub:
                 request_serializer=ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.EventMessage.FromString,
                 _registered_method=True)
+        self.Execute = channel.unary_unary(
+                '/ledgerflow.v1.Ledgerflow/Execute',
+                request_serializer=ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.CommandRequest.SerializeToString,
+                response_deserializer=ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.CommandReply.FromString,
+                _registered_method=True)
 
 
 class LedgerflowServicer:
@@ -120,6 +125,15 @@ class LedgerflowServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Execute(self, request, context):
+        """Any command the gateway offers over REST, named by its class (CreateWebhook,
+        SetTraffic, RegisterModel, ...): the same fields, checks, answer and errors as its
+        REST route. The caller is the `x-ledgerflow-actor` metadata ("anonymous" without).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerflowServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -157,6 +171,11 @@ def add_LedgerflowServicer_to_server(servicer, server):
                     servicer.Subscribe,
                     request_deserializer=ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.SubscribeRequest.FromString,
                     response_serializer=ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.EventMessage.SerializeToString,
+            ),
+            'Execute': grpc.unary_unary_rpc_method_handler(
+                    servicer.Execute,
+                    request_deserializer=ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.CommandRequest.FromString,
+                    response_serializer=ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.CommandReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -348,6 +367,33 @@ class Ledgerflow:
             '/ledgerflow.v1.Ledgerflow/Subscribe',
             ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.SubscribeRequest.SerializeToString,
             ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.EventMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Execute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ledgerflow.v1.Ledgerflow/Execute',
+            ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.CommandRequest.SerializeToString,
+            ledgerflow_dot_services_dot_gateway_dot_proto_dot_ledgerflow__pb2.CommandReply.FromString,
             options,
             channel_credentials,
             insecure,
