@@ -28,6 +28,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from ledgerflow.events.commands import Need
 from ledgerflow.events.errors import LedgerflowError
@@ -126,7 +127,9 @@ def install(app: FastAPI, backend: Backend) -> None:
         path = request.url.path
         if path.startswith(PROTECTED_PREFIX):
             try:
-                principal = backend.authenticator.authenticate(request.headers.get("authorization"))
+                principal = await run_in_threadpool(
+                    identify, backend, request.headers.get("authorization")
+                )
             except LedgerflowError as e:
                 response: JSONResponse = error_response(e)
                 response.headers["WWW-Authenticate"] = 'Basic realm="ledgerflow", Bearer'
@@ -138,6 +141,15 @@ def install(app: FastAPI, backend: Backend) -> None:
                 except RateLimited as e:
                     return error_response(e)
         return await call_next(request)
+
+
+def identify(backend: Backend, authorization: str | None) -> Principal:
+    """Who the credentials say (off the event loop: a password check is an argon2 hash).
+    Identities and grants are views: they are first brought up to the log, so a token or
+    grant made through another gateway counts here at once (nothing to do where a
+    projector service keeps the views, as on Kafka)."""
+    backend.refresh()
+    return backend.authenticator.authenticate(authorization)
 
 
 def take_ingest(request: Request, principal: Principal, events: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -299,3 +300,38 @@ def test_revoking_a_token_takes_effect_on_the_next_request(world: World) -> None
     )
     assert r.status_code == 204, r.text
     assert httpx.get(url, headers=headers).status_code == 401
+
+
+def test_two_gateways_behind_one_log_agree_on_identities_and_grants(tmp_path: Path) -> None:
+    """Each gateway folds its own views from the shared log: a token or grant made through
+    one counts on the other from its next request."""
+    data = tmp_path / "data"
+    common = {"tracking_uri": str(data), "auth": True, "auth_default": "NO_PERMISSIONS"}
+    a = GatewayThread(load_settings(**common, views_db=f"sqlite:///{tmp_path / 'a.db'}")).start()
+    b = GatewayThread(load_settings(**common, views_db=f"sqlite:///{tmp_path / 'b.db'}")).start()
+    try:
+        assert a.backend is not None
+        a.backend.auth.ensure_admin(*ADMIN, actor="test")
+        admin = basic(*ADMIN)
+        r = httpx.post(
+            f"{a.url}/api/v1/users", json={"name": "carol", "password": PASSWORD}, headers=admin
+        )
+        assert r.status_code == 201, r.text
+        made = httpx.post(f"{a.url}/api/v1/tokens", json={"user": "carol"}, headers=admin).json()
+        bearer = {"Authorization": f"Bearer {made['token']}"}
+        assert httpx.get(f"{b.url}/api/v1/whoami", headers=bearer).json()["user"] == "carol"
+        exp = httpx.post(f"{b.url}/api/v1/experiments", json={"name": "shared"}, headers=admin)
+        experiment = exp.json()["experiment_id"]
+        assert (
+            httpx.get(f"{b.url}/api/v1/experiments/{experiment}", headers=bearer).status_code == 403
+        )
+        grant = f"{a.url}/api/v1/permissions/experiment/{experiment}/user:carol"
+        assert httpx.put(grant, json={"level": "READ"}, headers=admin).status_code == 200
+        assert (
+            httpx.get(f"{b.url}/api/v1/experiments/{experiment}", headers=bearer).status_code == 200
+        )
+        assert httpx.delete(f"{a.url}/api/v1/tokens/{made['id']}", headers=admin).status_code == 204
+        assert httpx.get(f"{b.url}/api/v1/whoami", headers=bearer).status_code == 401
+    finally:
+        b.stop()
+        a.stop()
