@@ -10,8 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ledgerflow.events.commands import on
+from ledgerflow.events.entities import Experiment
 from ledgerflow.events.errors import NotFound
 from ledgerflow.events.permissions import Level
+from ledgerflow.services.auth.principal import Principal
+from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import check, checked, may_read, requires
 from ledgerflow.services.gateway.command_registry import EXPERIMENTS
 from ledgerflow.services.gateway.command_routes import command_router
@@ -28,6 +31,15 @@ ORDER_BY = "e.g. name, or creation_time DESC; newest first by default"
 
 def _out(exp: object) -> ExperimentOut:
     return ExperimentOut.model_validate(exp)
+
+
+_READ = on("experiment", "experiment_id", Level.READ)
+
+
+def _shown(backend: Backend, principal: Principal, exp: Experiment) -> ExperimentOut:
+    """The experiment found by name, if the caller may read it."""
+    check(backend, principal, _READ, exp)
+    return _out(exp)
 
 
 @reads.get("", summary="Search experiments", dependencies=[checked(READABLE)])
@@ -59,8 +71,7 @@ def get_experiment_by_name(name: str, backend: FreshDep, principal: PrincipalDep
     exp = backend.queries.get_experiment_by_name(name)
     if exp is None:
         raise NotFound(f"no experiment named {name!r}", kind="experiment", key=name)
-    check(backend, principal, on("experiment", "experiment_id", Level.READ), exp)
-    return _out(exp)
+    return _shown(backend, principal, exp)
 
 
 @reads.put(
@@ -72,8 +83,7 @@ def get_or_create_experiment(
     name: str, backend: BackendDep, principal: PrincipalDep
 ) -> ExperimentOut:
     exp = backend.tracking.get_or_create_experiment(name, actor=principal.actor)
-    check(backend, principal, on("experiment", "experiment_id", Level.READ), exp)
-    return _out(exp)
+    return _shown(backend, principal, exp)
 
 
 @reads.put(
@@ -83,8 +93,7 @@ def get_or_create_experiment(
 )
 def default_experiment(backend: BackendDep, principal: PrincipalDep) -> ExperimentOut:
     exp = backend.tracking.default_experiment(actor=principal.actor)
-    check(backend, principal, on("experiment", "experiment_id", Level.READ), exp)
-    return _out(exp)
+    return _shown(backend, principal, exp)
 
 
 @reads.get(
