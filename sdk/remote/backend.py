@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.channel import Channel
+from ledgerflow.remote.credentials import credentials_from
 from ledgerflow.remote.deployments import RemoteDeployments
 from ledgerflow.remote.events import RemoteLog
 from ledgerflow.remote.http import GatewayHTTP
@@ -38,7 +39,9 @@ class RemoteBackend:
         self.settings = settings
         self.exit_wait_s = exit_wait_s
         self.http = GatewayHTTP(
-            settings.tracking_uri, read_timeout=settings.projection_timeout_s + 30
+            settings.tracking_uri,
+            credentials=credentials_from(settings),
+            read_timeout=settings.projection_timeout_s + 30,
         )
         self.shipper = Shipper(self.http, folder_for(settings.spool_root, settings.tracking_uri))
         channel = Channel(self.http, self.shipper)
