@@ -1,7 +1,7 @@
 """The SDK's backend when LEDGERFLOW_TRACKING_URI is a gateway URL.
 
 It offers what the SDK uses of the embedded backend (`tracking`, `queries`,
-`registry` with its `queries`, `log.subscribe`, `webhooks`, `deployments`,
+`registry` with its `queries`, `log.subscribe`, `webhooks`, `deployments`, `auth`,
 `refresh()`, `close()`), so the fluent API and the Client work unchanged.
 Logging goes through the write-ahead spool; subscriptions read the gateway's
 event stream; everything else is a call to the gateway. What works only next
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NoReturn
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.remote.auth import RemoteAuth
 from ledgerflow.remote.channel import Channel
 from ledgerflow.remote.credentials import credentials_from
 from ledgerflow.remote.deployments import RemoteDeployments
@@ -27,7 +28,7 @@ from ledgerflow.remote.tracking import RemoteTracking
 from ledgerflow.remote.webhooks import RemoteWebhooks
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import DeploymentsPort, WebhooksPort
+    from ledgerflow._ports import AuthPort, DeploymentsPort, WebhooksPort
     from ledgerflow.events.settings import Settings
 
 EXIT_WAIT_S = 10.0
@@ -51,6 +52,7 @@ class RemoteBackend:
         self.log = RemoteLog(channel)
         self.webhooks: WebhooksPort = RemoteWebhooks(channel)
         self.deployments: DeploymentsPort = RemoteDeployments(channel)
+        self.auth: AuthPort = RemoteAuth(channel)
         self.shipper.start()
 
     def refresh(self) -> None:
