@@ -188,13 +188,10 @@ class AuthMethods:
         LEDGERFLOW_TRACKING_TOKEN."""
         from ledgerflow.events import auth_commands as ac
 
-        auth = self._auth()
-        if user is None and not self._backend.settings.is_remote:
-            user = auth.whoami(self._actor).user  # next to the log, the caller is local
         command = ac.CreateToken(
             user=user, description=description, expires_in_s=parse_duration(expires_in)
         )
-        return auth.execute(command, actor=self._actor)
+        return self._auth().execute(command, actor=self._actor)
 
     def revoke_token(self, token_id: str) -> None:
         """Revoke an API token by its id: the next request with it is refused."""

@@ -152,7 +152,7 @@ class AuthService:
         """Who acts next to the log (embedded mode): the local user the SDK's actor names
         (`user:<name>`), who may do everything, since nothing is checked there; their
         groups as the views record them, should a user of that name exist."""
-        name = user_of(actor).removeprefix("user:")
+        name = user_of(actor)
         user = self.queries.user(name)
         return ac.WhoAmI(
             user=name, admin=True, groups=user.groups if user is not None else [],
