@@ -13,7 +13,7 @@ log line (`repr` hides it); a token is shown once, in the answer to creating it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic
 
 from pydantic import ConfigDict, Field, StrictBool
 
@@ -23,6 +23,7 @@ from ledgerflow.events.commands import (
     Command,
     Http,
     Need,
+    R,
     on,
     self_or_admin,
 )
@@ -62,7 +63,7 @@ class Token(Record):
 
 
 class CreatedToken(Token):
-    token: str = Field(description="shown this once: Authorization: Bearer <token>")
+    token: str = Field(repr=False, description="shown this once: Authorization: Bearer <token>")
 
 
 class Permission(Record):
@@ -71,6 +72,18 @@ class Permission(Record):
     principal: str = Field(description="user:<name> or group:<name>")
     level: LevelName
     source: str = Field("grant", description="`grant`, or `creator` for the creator's MANAGE")
+
+
+class WhoAmI(Record):
+    """Who the caller is taken for: over a gateway, the identity it authenticated; next to
+    the log (embedded), the local user, who may do everything (nothing is checked there)."""
+
+    user: str
+    admin: bool
+    groups: list[str]
+    token_id: str | None = Field(description="the API token the call came through, if any")
+    method: str = Field(description="password, token, oidc, or local")
+    auth: bool = Field(description="whether the server checks identities (LEDGERFLOW_AUTH)")
 
 
 def _record(cls: type[Record]) -> Answer[Any]:
@@ -88,7 +101,11 @@ _PERMISSION = "/permissions/{kind}/{key}/{principal}"
 _PASSWORD = Field(None, repr=False, description="at least 8 characters; None: tokens or OIDC only")
 
 
-class CreateUser(Command[User]):
+class AuthCommand(Command[R], Generic[R]):
+    """A command on identities or grants (what the auth service and port execute)."""
+
+
+class CreateUser(AuthCommand[User]):
     HTTP = Http("POST", _USERS, "Create a user (admins only)", 201)
     NEEDS = ADMIN
     ANSWER = _record(User)
@@ -97,7 +114,7 @@ class CreateUser(Command[User]):
     admin: StrictBool = False
 
 
-class SetPassword(Command[User]):
+class SetPassword(AuthCommand[User]):
     HTTP = Http("PUT", _USER + "/password", "Set or remove a user's password", idempotent=True)
     NEEDS = self_or_admin("name")
     ANSWER = _record(User)
@@ -107,7 +124,7 @@ class SetPassword(Command[User]):
     )
 
 
-class SetAdmin(Command[User]):
+class SetAdmin(AuthCommand[User]):
     HTTP = Http("PUT", _USER + "/admin", "Make a user an admin, or not", idempotent=True)
     NEEDS = ADMIN
     ANSWER = _record(User)
@@ -115,13 +132,13 @@ class SetAdmin(Command[User]):
     admin: StrictBool
 
 
-class DeleteUser(Command[None]):
+class DeleteUser(AuthCommand[None]):
     HTTP = Http("DELETE", _USER, "Delete a user: their tokens stop working", 204)
     NEEDS = ADMIN
     name: str
 
 
-class CreateGroup(Command[Group]):
+class CreateGroup(AuthCommand[Group]):
     HTTP = Http("POST", _GROUPS, "Create a group of users (admins only)", 201)
     NEEDS = ADMIN
     ANSWER = _record(Group)
@@ -129,7 +146,7 @@ class CreateGroup(Command[Group]):
     description: str = ""
 
 
-class AddGroupMember(Command[Group]):
+class AddGroupMember(AuthCommand[Group]):
     HTTP = Http("PUT", _MEMBER, "Add a user to a group", idempotent=True, optional_body=True)
     NEEDS = ADMIN
     ANSWER = _record(Group)
@@ -137,7 +154,7 @@ class AddGroupMember(Command[Group]):
     user: str
 
 
-class RemoveGroupMember(Command[Group]):
+class RemoveGroupMember(AuthCommand[Group]):
     HTTP = Http("DELETE", _MEMBER, "Remove a user from a group")
     NEEDS = ADMIN
     ANSWER = _record(Group)
@@ -145,13 +162,13 @@ class RemoveGroupMember(Command[Group]):
     user: str
 
 
-class DeleteGroup(Command[None]):
+class DeleteGroup(AuthCommand[None]):
     HTTP = Http("DELETE", _GROUP, "Delete a group and its grants", 204)
     NEEDS = ADMIN
     group: str
 
 
-class CreateToken(Command[CreatedToken]):
+class CreateToken(AuthCommand[CreatedToken]):
     HTTP = Http("POST", _TOKENS, "Create an API token; only this answer shows it", 201)
     NEEDS = self_or_admin("user")
     ANSWER = _record(CreatedToken)
@@ -160,13 +177,13 @@ class CreateToken(Command[CreatedToken]):
     expires_in_s: float | None = Field(None, gt=0, description="lifetime in seconds; None: never")
 
 
-class RevokeToken(Command[None]):
+class RevokeToken(AuthCommand[None]):
     HTTP = Http("DELETE", _TOKENS + "/{id}", "Revoke an API token", 204)
     NEEDS = Need("self", "token", "id")
     id: str
 
 
-class SetPermission(Command[Permission]):
+class SetPermission(AuthCommand[Permission]):
     HTTP = Http("PUT", _PERMISSION, "Grant a user or group a level on a resource", idempotent=True)
     NEEDS = on("@kind", "key", Level.MANAGE)
     ANSWER = _record(Permission)
@@ -176,7 +193,7 @@ class SetPermission(Command[Permission]):
     level: LevelName
 
 
-class RemovePermission(Command[None]):
+class RemovePermission(AuthCommand[None]):
     HTTP = Http("DELETE", _PERMISSION, "Remove a user's or group's grant on a resource", 204)
     NEEDS = on("@kind", "key", Level.MANAGE)
     kind: Kind
@@ -184,7 +201,7 @@ class RemovePermission(Command[None]):
     principal: str
 
 
-AUTH_COMMANDS: tuple[type[Command[Any]], ...] = (
+AUTH_COMMANDS: tuple[type[AuthCommand[Any]], ...] = (
     CreateUser,
     SetPassword,
     SetAdmin,

@@ -57,9 +57,15 @@ def actor_of(user: str, token_id: str | None = None) -> str:
     return f"{user}{TOKEN_MARK}{token_id}" if token_id else user
 
 
+LOCAL_MARK = "user:"
+"""Prefixes the actor of a caller nobody authenticated: the SDK records `user:<name>`
+(LEDGERFLOW_USER or the OS user) next to the log and on a gateway without auth."""
+
+
 def user_of(actor: str) -> str:
-    """The user an actor names (`alice#token:…` -> `alice`)."""
-    return actor.split(TOKEN_MARK, 1)[0]
+    """The user an actor names (`alice#token:…` -> `alice`, the SDK's `user:alice` ->
+    `alice`; user names hold no ':', so the two cannot be confused)."""
+    return actor.split(TOKEN_MARK, 1)[0].removeprefix(LOCAL_MARK)
 
 
 def token_of(actor: str) -> str | None:

@@ -17,6 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from ledgerflow.events.auth_commands import (
+        AuthCommand,
+        Group,
+        Permission,
+        Token,
+        User,
+        WhoAmI,
+    )
     from ledgerflow.events.bundle_commands import BundleCommand
     from ledgerflow.events.bundle_entities import Bundle
     from ledgerflow.events.entities import (
@@ -198,6 +206,31 @@ class DeploymentsPort(Protocol):
     ) -> dict[str, Any]: ...
 
 
+class AuthQueriesPort(Protocol):
+    """Reading identities and grants: the auth views next to the log, or the gateway's
+    `/users`, `/groups`, `/tokens` and `/permissions` (where the caller's rights apply)."""
+
+    def users(self) -> builtins.list[User]: ...
+    def user(self, name: str) -> User | None: ...
+    def groups(self) -> builtins.list[Group]: ...
+    def group(self, name: str) -> Group | None: ...
+    def tokens(self, user: str | None = None) -> builtins.list[Token]: ...
+    def permissions(self, kind: str, key: str) -> builtins.list[Permission]: ...
+
+
+class AuthPort(Protocol):
+    """Users, groups, API tokens and grants: the embedded `AuthService`, or the gateway's
+    routes. Commands are typed messages (`ledgerflow.events.auth_commands`)."""
+
+    @property
+    def queries(self) -> AuthQueriesPort: ...
+    def execute(self, command: AuthCommand[R], *, actor: str) -> R: ...
+    def whoami(self, actor: str) -> WhoAmI:
+        """Who the caller is taken for (`actor` names the local user where nothing is
+        authenticated)."""
+        ...
+
+
 class BundlesPort(Protocol):
     """Bundles: the embedded `BundleService` (conversions run where the log is), or over a
     gateway the policy commands, the rest answering where to run it. Commands are typed
@@ -237,6 +270,8 @@ class BackendPort(Protocol):
     def webhooks(self) -> WebhooksPort: ...
     @property
     def deployments(self) -> DeploymentsPort: ...
+    @property
+    def auth(self) -> AuthPort: ...
     @property
     def bundles(self) -> BundlesPort: ...
     @property

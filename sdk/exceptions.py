@@ -7,7 +7,9 @@ from ledgerflow.events.errors import (
     InvalidInput,
     LedgerflowError,
     NotFound,
+    PermissionDenied,
     Timeout,
+    Unauthenticated,
     Unavailable,
 )
 
@@ -18,6 +20,8 @@ __all__ = [
     "InvalidInput",
     "LedgerflowError",
     "NotFound",
+    "PermissionDenied",
     "Timeout",
+    "Unauthenticated",
     "Unavailable",
 ]

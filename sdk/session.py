@@ -113,7 +113,10 @@ def set_experiment_id(experiment_id: str | None) -> None:
 # backends --------------------------------------------------------------------------------
 def _key(settings: Settings) -> tuple[str, ...]:
     if settings.is_remote:
-        return (settings.tracking_uri.rstrip("/"), str(settings.spool_root))
+        from ledgerflow.remote.credentials import fingerprint
+
+        # one per identity too: a Client given other credentials must not borrow ours
+        return (settings.tracking_uri.rstrip("/"), str(settings.spool_root), fingerprint(settings))
     return (settings.event_log_url, settings.views_db_url, settings.artifacts_root)
 
 

@@ -38,8 +38,11 @@ def serve_all(
     ready: Callable[[str], None] | None = None,
     grpc_port: int | None = None,
     grpc_ready: Callable[[str], None] | None = None,
+    on_auth: Callable[[gateway.AuthStatus], None] | None = None,
 ) -> None:
     """Run the gateway in this thread and the other services beside it until interrupted.
+    With auth on, first make sure someone can sign in (`on_auth` is told who), or raise
+    InvalidInput saying what to set.
 
     Raises `ServiceFailed` when a background service died: `/health` answered 503
     meanwhile, and the caller should exit non-zero so that a supervisor restarts it."""
@@ -53,6 +56,9 @@ def serve_all(
     )
     try:
         backend.refresh()
+        status = gateway.open_auth(backend, grpc=grpc_port is not None)  # before any thread
+        if status is not None and on_auth is not None:
+            on_auth(status)
         watchdog.spawn("projector", ProjectorService(backend.log, backend.projector).run)
         watchdog.spawn("webhooks", lambda stop: dispatcher.run())
         watchdog.spawn("bundles", _bundle_policies(backend))

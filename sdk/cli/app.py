@@ -18,12 +18,15 @@ from ledgerflow.cli import (
     jobs,
     metrics,
     output,
+    permissions,
     projector,
     runs,
     serve,
     server,
     sync,
+    tokens,
     traffic_stats,
+    users,
     views,
     webhooks,
 )
@@ -77,6 +80,11 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(events.app, name="events")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(users.app, name="users")
+app.add_typer(users.groups_app, name="groups")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(permissions.app, name="permissions")
+app.command("whoami")(tokens.whoami)
 app.add_typer(jobs.app, name="jobs")
 app.command("train")(jobs.train)
 app.command("run")(jobs.run)

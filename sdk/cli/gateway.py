@@ -12,6 +12,7 @@ from ledgerflow.cli.context import state
 
 if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
+    from ledgerflow.services.gateway.server import AuthStatus
 
 
 class LogLevel(StrEnum):
@@ -38,14 +39,26 @@ GrpcPortOption = Annotated[
 LogLevelOption = Annotated[
     LogLevel, typer.Option("--log-level", help="The server's log level (info logs requests).")
 ]
+AuthOption = Annotated[
+    bool,
+    typer.Option(
+        "--auth",
+        help="Require an identity on every API call, stream and webhook (as "
+        "LEDGERFLOW_AUTH=true does). The first start needs LEDGERFLOW_ADMIN_USER and "
+        "LEDGERFLOW_ADMIN_PASSWORD. See docs/security.md.",
+    ),
+]
 
 
-def serving_settings(ctx: typer.Context, service: str) -> Settings:
-    """The settings of a serving process, refusing a tracking URI that is itself a server."""
+def serving_settings(ctx: typer.Context, service: str, *, auth: bool = False) -> Settings:
+    """The settings of a serving process, refusing a tracking URI that is itself a server;
+    `auth` turns auth on (LEDGERFLOW_AUTH may have already)."""
     from ledgerflow.events import tracing
     from ledgerflow.events.errors import InvalidInput
 
     settings = state(ctx).settings()
+    if auth and not settings.auth:
+        settings = settings.model_copy(update={"auth": True})
     if settings.is_remote:
         raise InvalidInput(
             f"the {service} serves a data directory (or LEDGERFLOW_EVENT_LOG and "
@@ -56,19 +69,37 @@ def serving_settings(ctx: typer.Context, service: str) -> Settings:
     return settings
 
 
+def announce_auth(status: AuthStatus) -> None:
+    """Tell the operator that auth is on and who can sign in (never a password)."""
+    admins = ", ".join(status.admins)
+    made = (
+        f" ({status.created} made admin now, from LEDGERFLOW_ADMIN_USER)"
+        if status.created is not None
+        else ""
+    )
+    output.line(f"auth is on: every API call needs an identity; admins: {admins}{made}")
+    output.note(
+        f"where no grant names a caller they get {status.default} (LEDGERFLOW_AUTH_DEFAULT); "
+        "clients sign in with LEDGERFLOW_TRACKING_TOKEN (ledgerflow tokens create) or "
+        "LEDGERFLOW_TRACKING_USERNAME / _PASSWORD"
+    )
+
+
 def gateway(
     ctx: typer.Context,
     host: HostOption = "127.0.0.1",
     port: PortOption = 8080,
     grpc_port: GrpcPortOption = None,
     log_level: LogLevelOption = LogLevel.warning,
+    auth: AuthOption = False,
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) over the tracking URI's data.
 
     SDKs elsewhere log to it with LEDGERFLOW_TRACKING_URI=http://HOST:PORT. Prints the URL
     once it accepts requests; GET /health answers from then on. Stop it with Ctrl-C.
+    With --auth every API call needs a user's password, an API token or an OIDC token.
     """
-    settings = serving_settings(ctx, "gateway")
+    settings = serving_settings(ctx, "gateway", auth=auth)
     from ledgerflow.services.gateway.server import serve
 
     def ready(url: str) -> None:
@@ -85,4 +116,5 @@ def gateway(
         ready=ready,
         grpc_port=grpc_port,
         grpc_ready=grpc_ready,
+        on_auth=announce_auth,
     )

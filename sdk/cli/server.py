@@ -6,11 +6,13 @@ import typer
 
 from ledgerflow.cli import output
 from ledgerflow.cli.gateway import (
+    AuthOption,
     GrpcPortOption,
     HostOption,
     LogLevel,
     LogLevelOption,
     PortOption,
+    announce_auth,
     serving_settings,
 )
 
@@ -21,6 +23,7 @@ def server(
     port: PortOption = 5000,
     grpc_port: GrpcPortOption = None,
     log_level: LogLevelOption = LogLevel.warning,
+    auth: AuthOption = False,
 ) -> None:
     """Serve everything in one process on the tracking URI's data (like `mlflow server`).
 
@@ -28,9 +31,11 @@ def server(
     data directory (or LEDGERFLOW_EVENT_LOG and LEDGERFLOW_VIEWS_DB). Clients log to it
     with LEDGERFLOW_TRACKING_URI=http://HOST:PORT. Stop it with Ctrl-C. If a background
     service dies, /health answers 503 naming it and the process exits with status 1, so a
-    supervisor can restart it.
+    supervisor can restart it. With --auth every API call needs a user's password, an API
+    token or an OIDC token; the first start creates the admin LEDGERFLOW_ADMIN_USER and
+    LEDGERFLOW_ADMIN_PASSWORD name.
     """
-    settings = serving_settings(ctx, "server")
+    settings = serving_settings(ctx, "server", auth=auth)
     import ledgerflow
     from ledgerflow.services.server import serve_all
     from ledgerflow.services.watchdog import ServiceFailed
@@ -54,6 +59,7 @@ def server(
             ready=ready,
             grpc_port=grpc_port,
             grpc_ready=grpc_ready,
+            on_auth=announce_auth,
         )
     except ServiceFailed as e:  # a supervisor restarts the process on a non-zero exit
         output.error(str(e))

@@ -16,6 +16,7 @@ def sync(ctx: typer.Context) -> None:
     killed, is shipped by the next process that logs there, or by this command. Spools of
     processes still running are theirs to ship and are left alone.
     """
+    from ledgerflow.remote.credentials import credentials_from
     from ledgerflow.remote.http import GatewayHTTP
     from ledgerflow.remote.shipper import Shipper
     from ledgerflow.remote.spool import folder_for
@@ -27,7 +28,7 @@ def sync(ctx: typer.Context) -> None:
             "straight to its log"
         )
         return
-    http = GatewayHTTP(settings.tracking_uri)
+    http = GatewayHTTP(settings.tracking_uri, credentials=credentials_from(settings))
     try:
         shipper = Shipper(http, folder_for(settings.spool_root, settings.tracking_uri))
         files, shipped, left = shipper.ship_orphans()

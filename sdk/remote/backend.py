@@ -1,7 +1,7 @@
 """The SDK's backend when LEDGERFLOW_TRACKING_URI is a gateway URL.
 
 It offers what the SDK uses of the embedded backend (`tracking`, `queries`,
-`registry` with its `queries`, `log.subscribe`, `webhooks`, `deployments`,
+`registry` with its `queries`, `log.subscribe`, `webhooks`, `deployments`, `auth`,
 `bundles`' policy, `refresh()`, `close()`), so the fluent API and the Client work
 unchanged. Logging goes through the write-ahead spool; subscriptions read the
 gateway's event stream; everything else is a call to the gateway. What works only
@@ -14,8 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NoReturn
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.remote.auth import RemoteAuth
 from ledgerflow.remote.bundles import RemoteBundles
 from ledgerflow.remote.channel import Channel
+from ledgerflow.remote.credentials import credentials_from
 from ledgerflow.remote.deployments import RemoteDeployments
 from ledgerflow.remote.events import RemoteLog
 from ledgerflow.remote.http import GatewayHTTP
@@ -27,7 +29,7 @@ from ledgerflow.remote.tracking import RemoteTracking
 from ledgerflow.remote.webhooks import RemoteWebhooks
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import BundlesPort, DeploymentsPort, WebhooksPort
+    from ledgerflow._ports import AuthPort, BundlesPort, DeploymentsPort, WebhooksPort
     from ledgerflow.events.settings import Settings
 
 EXIT_WAIT_S = 10.0
@@ -39,7 +41,9 @@ class RemoteBackend:
         self.settings = settings
         self.exit_wait_s = exit_wait_s
         self.http = GatewayHTTP(
-            settings.tracking_uri, read_timeout=settings.projection_timeout_s + 30
+            settings.tracking_uri,
+            credentials=credentials_from(settings),
+            read_timeout=settings.projection_timeout_s + 30,
         )
         self.shipper = Shipper(self.http, folder_for(settings.spool_root, settings.tracking_uri))
         channel = Channel(self.http, self.shipper)
@@ -50,6 +54,7 @@ class RemoteBackend:
         self.webhooks: WebhooksPort = RemoteWebhooks(channel)
         self.deployments: DeploymentsPort = RemoteDeployments(channel)
         self.bundles: BundlesPort = RemoteBundles(channel, settings.tracking_uri)
+        self.auth: AuthPort = RemoteAuth(channel)
         self.shipper.start()
 
     def refresh(self) -> None:

@@ -32,6 +32,7 @@ from ledgerflow.remote.sse import Closed, EventStream, Opened, SSEEvent
 
 if TYPE_CHECKING:
     from ledgerflow.remote.channel import Channel
+    from ledgerflow.remote.http import GatewayHTTP
 
 log = logging.getLogger("ledgerflow")
 
@@ -84,7 +85,7 @@ class RemoteLog:
         start = self.head() if after == "latest" else Checkpoint.coerce(after)
         until = None if follow else self.head()
         patterns = [t for t in types or [] if t]
-        follower = _Follower(self.url, start, patterns, until, stop, idle_wait)
+        follower = _Follower(self._ch.http, start, patterns, until, stop, idle_wait)
         yield from follower.items()
 
 
@@ -94,14 +95,15 @@ class _Follower:
 
     def __init__(
         self,
-        base_url: str,
+        http: GatewayHTTP,
         start: Checkpoint,
         types: list[str],
         until: Checkpoint | None,
         stop: threading.Event | None,
         idle_wait: float,
     ) -> None:
-        self.base_url = base_url
+        self.http = http
+        self.base_url = http.base_url
         self.checkpoint = start
         self.types = types
         self.until = until
@@ -129,7 +131,13 @@ class _Follower:
         while not self.stop.is_set() and not self._done():
             if self.pause and self.stop.wait(self.pause):
                 return
-            stream = EventStream(self.base_url + STREAM_PATH, self._params(), timeout=timeout)
+            stream = EventStream(
+                self.base_url + STREAM_PATH,
+                self._params(),
+                timeout=timeout,
+                auth=self.http.credentials,
+                refused=self.http.error,
+            )
             stream.start()
             try:
                 while not self.stop.is_set():

@@ -1,5 +1,7 @@
-"""The HTTP side of remote mode: one httpx client per gateway, with timeouts, retries
-and the gateway's JSON errors turned back into the exceptions embedded mode raises.
+"""The HTTP side of remote mode: one httpx client per gateway, with timeouts, retries,
+the caller's credentials on every request (`ledgerflow.remote.credentials`), and the
+gateway's JSON errors turned back into the exceptions embedded mode raises (401 and 403
+as `Unauthenticated` and `PermissionDenied`, saying what to set or whom to ask).
 
 Retries: a call is tried again, with growing pauses, when the gateway could not be
 reached or answered 502/503/504, but only when repeating it is harmless: reads,
@@ -24,9 +26,13 @@ from ledgerflow.events.errors import (
     InvalidInput,
     LedgerflowError,
     NotFound,
+    PermissionDenied,
     Timeout,
+    Unauthenticated,
     Unavailable,
 )
+from ledgerflow.events.permissions import KINDS
+from ledgerflow.remote.credentials import HOW_TO_SIGN_IN, Credentials
 
 ACTOR_HEADER = "X-Ledgerflow-Actor"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -60,6 +66,10 @@ def error_from(response: httpx.Response, what: str) -> LedgerflowError:
         return NotFound(message, kind=body.get("kind") or "", key=body.get("key") or "")
     if code == AlreadyExists.code:
         return AlreadyExists(message)
+    if code == Unauthenticated.code or (code is None and status == 401):
+        return Unauthenticated(message)
+    if code == PermissionDenied.code or (code is None and status == 403):
+        return PermissionDenied(message, kind=body.get("kind") or "", key=body.get("key") or "")
     if code == Conflict.code or (code is None and status == 409):
         return Conflict(message)
     if code == Timeout.code or (code is None and status == 504):
@@ -69,24 +79,55 @@ def error_from(response: httpx.Response, what: str) -> LedgerflowError:
     return LedgerflowError(message)
 
 
+def explain(
+    error: LedgerflowError, base_url: str, credentials: Credentials | None
+) -> LedgerflowError:
+    """A 401 or 403 told in terms of this client: which credential was refused or is
+    missing, and what to do. Other errors pass through unchanged."""
+    if isinstance(error, Unauthenticated):
+        if credentials is None:
+            return Unauthenticated(
+                f"the gateway at {base_url} requires credentials: {HOW_TO_SIGN_IN}"
+            )
+        return Unauthenticated(
+            f"the gateway at {base_url} refused {credentials.describe()}: {error.message}"
+        )
+    if isinstance(error, PermissionDenied):
+        message = f"{error.message} (the gateway at {base_url})"
+        if error.kind in KINDS and error.key:
+            message += (
+                f"; an admin, or someone with MANAGE on it, can grant it: `ledgerflow "
+                f"permissions set {error.kind} {error.key} USER LEVEL`"
+            )
+        return PermissionDenied(message, kind=error.kind, key=error.key, needs=error.needs)
+    return error
+
+
 class GatewayHTTP:
-    """Requests to one gateway; thread-safe (httpx pools connections)."""
+    """Requests to one gateway; thread-safe (httpx pools connections). `credentials` go
+    on every request to the gateway, never on presigned object-store URLs."""
 
     def __init__(
         self,
         base_url: str,
         *,
+        credentials: Credentials | None = None,
         read_timeout: float = 90.0,
         connect_timeout: float = 5.0,
         attempts: int = 4,
         first_pause: float = 0.2,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
         self.attempts = attempts
         self.first_pause = first_pause
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-        self._client = httpx.Client(base_url=self.base_url, timeout=self._timeout)
+        self._client = httpx.Client(base_url=self.base_url, timeout=self._timeout, auth=credentials)
         self._direct = httpx.Client(timeout=self._timeout)  # presigned URLs: no gateway headers
+
+    def error(self, response: httpx.Response, what: str) -> LedgerflowError:
+        """The exception a gateway error response stands for, told for this client."""
+        return explain(error_from(response, what), self.base_url, self.credentials)
 
     def close(self) -> None:
         self._client.close()
@@ -153,7 +194,7 @@ class GatewayHTTP:
             else:
                 if response.status_code < 400:
                     return response.json() if response.content else None
-                error = error_from(response, what)
+                error = self.error(response, what)
                 if last or not idempotent or response.status_code not in RETRY_STATUSES:
                     raise error
             time.sleep(pause)
@@ -164,6 +205,12 @@ class GatewayHTTP:
         if url.startswith(("http://", "https://")):
             return self._direct, url
         return self._client, url
+
+    def _refused(
+        self, client: httpx.Client, response: httpx.Response, what: str
+    ) -> LedgerflowError:
+        """An error answer: the gateway's, told for this client; an object store's as is."""
+        return self.error(response, what) if client is self._client else error_from(response, what)
 
     def upload(self, url: str, source: Path | bytes) -> Any:
         """PUT a file's bytes to `url` (gateway-relative, or an absolute presigned URL)."""
@@ -177,7 +224,7 @@ class GatewayHTTP:
         except httpx.TransportError as e:
             raise self.unreachable(e) from None
         if response.status_code >= 400:
-            raise error_from(response, f"uploading to {url}")
+            raise self._refused(client, response, f"uploading to {url}")
         return response.json() if response.content else None
 
     def download(self, url: str, dest: Path) -> Path:
@@ -189,7 +236,7 @@ class GatewayHTTP:
             with client.stream("GET", target) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise error_from(response, f"downloading {url}")
+                    raise self._refused(client, response, f"downloading {url}")
                 with open(part, "wb") as out:
                     for chunk in response.iter_bytes(_CHUNK):
                         out.write(chunk)

@@ -6,10 +6,18 @@ backs off exponentially (capped) and logging carries on into the spool. A read
 first ships everything this process spooled and waits until it is projected,
 so a process always reads its own writes. At exit the rest gets a bounded
 wait; what is still left stays on disk for the next process or `ledgerflow sync`.
+
+A gateway with auth on may refuse what was spooled. Refused credentials (401) concern
+every event alike: nothing is dropped, shipping slows to one try a minute and says so
+once, loudly, and reads raise `Unauthenticated`. Events on a run the caller may not EDIT
+(403) are set aside into `refused.jsonl` with the reason, like invalid events (400), so
+they do not hold up the rest; the warning says so, and the next read or flush raises
+`PermissionDenied` saying how many were refused.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -17,9 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from ledgerflow.events.envelope import Event
-from ledgerflow.events.errors import InvalidInput, LedgerflowError, Unavailable
+from ledgerflow.events.errors import (
+    InvalidInput,
+    LedgerflowError,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from ledgerflow.remote.http import GatewayHTTP
-from ledgerflow.remote.spool import Claim, Row, Spool, orphans
+from ledgerflow.remote.spool import REFUSED_FILE, Claim, Row, Spool, orphans
 
 log = logging.getLogger("ledgerflow")
 
@@ -27,6 +41,8 @@ INGEST_PATH = "/api/v1/events"
 IDLE_WAKE_S = 1.0
 FIRST_PAUSE_S = 0.1
 BACKGROUND_TIMEOUT_S = 30.0
+REFUSED_PAUSE_S = 60.0
+"""How often the background thread tries again while the gateway refuses our credentials."""
 
 
 def ingest_body(rows: list[Row], *, wait: bool) -> bytes:
@@ -57,6 +73,9 @@ class Shipper:
         self._thread: threading.Thread | None = None
         self._unprojected = False  # shipped without waiting since the last waited flush
         self._down_since: float | None = None
+        self._unauthenticated = False  # said once until the gateway accepts us again
+        self._denied: list[tuple[int, PermissionDenied]] = []  # set aside since the last flush
+        self._denied_lock = threading.Lock()
 
     # writing -----------------------------------------------------------------------------
     def _spool(self) -> Spool:
@@ -102,6 +121,11 @@ class Shipper:
                 if not adopted:
                     self.ship_orphans()
                     adopted = True
+            except Unauthenticated as e:  # retrying soon will not help: say it, slow down
+                if self._stop.is_set():
+                    return
+                pause = max(REFUSED_PAUSE_S, self.max_pause_s)
+                self._note_refused(e)
             except LedgerflowError as e:  # the gateway is down or failing: keep spooling
                 if self._stop.is_set():
                     return  # closing; what was not acknowledged stays in the spool
@@ -127,7 +151,19 @@ class Shipper:
                 self.folder,
             )
 
+    def _note_refused(self, e: Unauthenticated) -> None:
+        if not self._unauthenticated:
+            self._unauthenticated = True
+            log.error(
+                "ledgerflow: %s; logged events are NOT being shipped: they wait in the spool "
+                "under %s (nothing is dropped), and go once the gateway accepts this process's "
+                "credentials, or later with `ledgerflow sync` run with credentials set",
+                e.message,
+                self.folder,
+            )
+
     def _note_up(self) -> None:
+        self._unauthenticated = False
         if self._down_since is not None:
             log.warning(
                 "ledgerflow: %s answers again after %.0f s; shipping the spool",
@@ -179,6 +215,9 @@ class Shipper:
                 attempts=attempts,
                 timeout=timeout,
             )
+        except PermissionDenied as e:
+            self._denied_rows(spool, rows, e, wait=wait, attempts=attempts, timeout=timeout)
+            return
         except InvalidInput as e:
             if len(rows) == 1:
                 log.warning(
@@ -203,17 +242,66 @@ class Shipper:
                 r.get("reason"),
             )
 
+    def _denied_rows(
+        self,
+        spool: Spool,
+        rows: list[Row],
+        e: PermissionDenied,
+        *,
+        wait: bool,
+        attempts: int | None,
+        timeout: float | None,
+    ) -> None:
+        """The gateway refused a batch because the caller may not log to one of its runs
+        (it names the first). Runs are judged apart: a batch of several runs' events is
+        sent again run by run, in order within each run; one run's events are set aside."""
+        streams: dict[str, list[Row]] = {}
+        for row in rows:
+            streams.setdefault(_stream(row), []).append(row)
+        if len(streams) > 1:
+            for group in streams.values():
+                self._send(spool, group, wait=wait, attempts=attempts, timeout=timeout)
+            return
+        log.error(
+            "ledgerflow: the gateway refused %d logged event(s) of %s: %s; they are kept "
+            "in %s and will not be sent again",
+            len(rows),
+            next(iter(streams)),
+            e.message,
+            spool.path.parent / REFUSED_FILE,
+        )
+        spool.refuse_all(rows, e.message)
+        with self._denied_lock:
+            self._denied.append((len(rows), e))
+
+    def _raise_denied(self) -> None:
+        """Tell the caller about events set aside as not theirs to log, once."""
+        with self._denied_lock:
+            denied, self._denied = self._denied, []
+        if denied:
+            count = sum(n for n, _ in denied)
+            first = denied[0][1]
+            raise PermissionDenied(
+                f"{count} logged event(s) were refused and set aside in "
+                f"{self.folder / REFUSED_FILE}: {first.message}",
+                kind=first.kind,
+                key=first.key,
+                needs=first.needs,
+            )
+
     def flush(self) -> None:
         """Ship everything this process spooled and wait until the gateway projected it
-        (read-your-writes). Raises Unavailable when the gateway cannot be reached."""
-        if self._own is None and not self._unprojected:
-            return
-        while self._ship_batch(wait=True):
-            pass
-        with self._ship_lock:
-            if self._unprojected:
-                self.http.request("POST", INGEST_PATH, json={"events": [], "wait": True})
-                self._unprojected = False
+        (read-your-writes). Raises Unavailable when the gateway cannot be reached,
+        Unauthenticated when it refuses our credentials, and PermissionDenied once after
+        events were set aside because the caller may not log to their run."""
+        if self._own is not None or self._unprojected:
+            while self._ship_batch(wait=True):
+                pass
+            with self._ship_lock:
+                if self._unprojected:
+                    self.http.request("POST", INGEST_PATH, json={"events": [], "wait": True})
+                    self._unprojected = False
+        self._raise_denied()
 
     def ship_orphans(self) -> tuple[int, int, int]:
         """Ship the spool files dead processes left: (files, events shipped, events left).
@@ -260,6 +348,9 @@ class Shipper:
                 shipped = self._ship_batch(
                     wait=False, attempts=1, timeout=max(remaining, 0.5), lock_wait=remaining
                 )
+            except Unauthenticated as e:  # waiting will not change the answer
+                self._note_refused(e)
+                break
             except LedgerflowError:
                 shipped = False
             if not shipped:
@@ -281,3 +372,11 @@ class Shipper:
                 claim.db,
             )
         return left
+
+
+def _stream(row: Row) -> str:
+    """The stream (run) a spooled event belongs to."""
+    try:
+        return str(json.loads(row.body).get("stream", ""))
+    except ValueError:
+        return ""

@@ -110,13 +110,21 @@ class Spool:
                 self._conn.execute(f"DELETE FROM pending WHERE seq IN ({marks})", chunk)
 
     def refuse(self, row: Row, reason: str) -> None:
-        """Move an event the gateway refused as invalid out of the way, into
-        `refused.jsonl` beside the spool, so it neither blocks the rest nor vanishes."""
-        record = {"id": row.id, "reason": reason, "time": time.time_ns() // 1_000_000}
-        record["event"] = json.loads(row.body)
+        """Move an event the gateway refused (invalid, or not the caller's to log) out of
+        the way, into `refused.jsonl` beside the spool, so it neither blocks the rest nor
+        vanishes."""
+        self.refuse_all([row], reason)
+
+    def refuse_all(self, rows: Sequence[Row], reason: str) -> None:
+        """`refuse` for several events at once, for one reason."""
+        now = time.time_ns() // 1_000_000
+        lines = [
+            json.dumps({"id": r.id, "reason": reason, "time": now, "event": json.loads(r.body)})
+            for r in rows
+        ]
         with open(self.path.parent / REFUSED_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        self.ack([row.seq])
+            f.write("".join(line + "\n" for line in lines))
+        self.ack([r.seq for r in rows])
 
     def pending(self) -> int:
         with self._lock:

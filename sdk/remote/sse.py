@@ -19,7 +19,7 @@ import contextlib
 import queue
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +105,8 @@ Got = SSEEvent | Opened | Closed
 class EventStream:
     """One `GET` of an event stream: a daemon thread reads it into a bounded queue
     (a slow consumer slows the socket, and the gateway ends a subscriber that stays
-    behind), the consumer takes from the queue with a timeout."""
+    behind), the consumer takes from the queue with a timeout. `auth` adds the caller's
+    credentials to the request; `refused` turns an error answer into the exception."""
 
     def __init__(
         self,
@@ -114,12 +115,16 @@ class EventStream:
         *,
         timeout: httpx.Timeout,
         headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        refused: Callable[[httpx.Response, str], LedgerflowError] = error_from,
         queue_size: int = 1000,
     ) -> None:
         self.url = url
         self._params = dict(params)
         self._headers = {"Accept": "text/event-stream", **(headers or {})}
         self._timeout = timeout
+        self._auth = auth
+        self._refused = refused
         self._queue: queue.Queue[Got] = queue.Queue(maxsize=queue_size)
         self._closing = threading.Event()
         self._network: Any = None
@@ -158,12 +163,12 @@ class EventStream:
     def _read(self) -> None:
         try:
             with (
-                httpx.Client(timeout=self._timeout) as client,
+                httpx.Client(timeout=self._timeout, auth=self._auth) as client,
                 client.stream("GET", self.url, params=self._params, headers=self._headers) as r,
             ):
                 if r.status_code >= 400:
                     r.read()
-                    error = error_from(r, f"GET {self.url}")
+                    error = self._refused(r, f"GET {self.url}")
                     self._put(Closed(error.message, error=error, status=r.status_code))
                     return
                 self._network = r.extensions.get("network_stream")

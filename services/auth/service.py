@@ -146,6 +146,19 @@ class AuthService:
         current = self.queries.permission(command.kind, command.key, command.principal)
         self._committer.commit(decide.remove_permission(command, current), actor)
 
+    # who acts ------------------------------------------------------------------------
+
+    def whoami(self, actor: str) -> ac.WhoAmI:
+        """Who acts next to the log (embedded mode): the local user the SDK's actor names
+        (`user:<name>`), who may do everything, since nothing is checked there; their
+        groups as the views record them, should a user of that name exist."""
+        name = user_of(actor)
+        user = self.queries.user(name)
+        return ac.WhoAmI(
+            user=name, admin=True, groups=user.groups if user is not None else [],
+            token_id=None, method="local", auth=False,
+        )  # fmt: skip
+
     # first start ---------------------------------------------------------------------
 
     def ensure_admin(self, name: str | None, password: str | None, *, actor: str) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, params
-from pydantic import BaseModel
 
 from ledgerflow.events import auth_commands as ac
 from ledgerflow.events.commands import ADMIN, Need, on, self_or_admin
@@ -29,23 +28,17 @@ def _needs(need: Need) -> list[params.Depends]:
     return [Depends(Requires(need))]
 
 
-class WhoAmI(BaseModel):
-    user: str
-    admin: bool
-    groups: list[str]
-    token_id: str | None
-    method: str
-    auth: bool
-
-
 @reads.get(
     "/whoami",
     summary="Who the gateway takes the caller for",
     dependencies=[checked("any identity")],
 )
-def whoami(backend: FreshDep, principal: PrincipalDep) -> WhoAmI:
-    return WhoAmI(
-        user=principal.user, admin=principal.admin, groups=list(principal.groups),
+def whoami(backend: FreshDep, principal: PrincipalDep) -> ac.WhoAmI:
+    user = principal.user
+    if principal.method == "local":  # auth off: the SDK's X-Ledgerflow-Actor, `user:<name>`
+        user = user.removeprefix("user:")
+    return ac.WhoAmI(
+        user=user, admin=principal.admin, groups=list(principal.groups),
         token_id=principal.token_id, method=principal.method, auth=backend.settings.auth,
     )  # fmt: skip
 

@@ -1,12 +1,15 @@
-"""Running the gateway: bootstrap the backend, serve the app with uvicorn, close at exit."""
+"""Running the gateway: bootstrap the backend, make sure someone can sign in when auth is
+on, serve the app with uvicorn, close at exit."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway.app import create_app
@@ -16,6 +19,43 @@ from ledgerflow.services.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+
+SERVICE_ACTOR = "service:ledgerflow-server"
+"""The actor of what a server does at its own start (creating the configured admin)."""
+
+
+@dataclass(frozen=True)
+class AuthStatus:
+    """What a server with auth on starts with, to be told to the operator (never a
+    password)."""
+
+    admins: list[str]
+    created: str | None
+    """The admin created (or promoted) from LEDGERFLOW_ADMIN_USER at this start, if any."""
+    default: str
+    """The level where no grant names the caller (LEDGERFLOW_AUTH_DEFAULT)."""
+
+
+def open_auth(backend: Backend, *, grpc: bool = False) -> AuthStatus | None:
+    """With auth on, make sure an admin can sign in: one in the views already, or the one
+    LEDGERFLOW_ADMIN_USER and LEDGERFLOW_ADMIN_PASSWORD name (created, or promoted with
+    that password). InvalidInput, saying what to set, when there is neither: a server that
+    nobody could sign in to must not start. None with auth off."""
+    settings = backend.settings
+    if not settings.auth:
+        return None
+    if grpc:
+        raise InvalidInput(
+            "the gRPC service does not check identities yet: with auth on, serve REST only "
+            "(leave out --grpc-port)",
+            field="--grpc-port",
+        )
+    created = backend.auth.ensure_admin(
+        settings.admin_user, settings.admin_password, actor=SERVICE_ACTOR
+    )
+    admins = [u.name for u in backend.auth.queries.users() if u.admin]
+    return AuthStatus(admins, created, settings.auth_default)
 
 
 def serve(
@@ -30,9 +70,12 @@ def serve(
     grpc_ready: Callable[[str], None] | None = None,
     extend: Callable[[FastAPI], None] | None = None,
     watchdog: Watchdog | None = None,
+    on_auth: Callable[[AuthStatus], None] | None = None,
 ) -> None:
     """Serve until interrupted; `ready(url)` is called once the socket accepts requests.
-    A `backend` given is used (and left open); otherwise one is made from `settings`.
+    A `backend` given is used (and left open; its owner has made sure of an admin with
+    `open_auth`); otherwise one is made from `settings`, and with auth on `on_auth` is told
+    who can sign in (InvalidInput when nobody could).
     With `grpc_port`, the gRPC service listens there too (0: any free port). `extend`
     may add routes to the app before it starts (`ledgerflow server` hosts deployments).
     With a `watchdog`, `/health` reports its dead threads, and the server shuts down
@@ -46,6 +89,10 @@ def serve(
     grpc_server: Any = None
     try:
         backend.refresh()  # project what a previous process appended but never projected
+        if owned:
+            status = open_auth(backend, grpc=grpc_port is not None)
+            if status is not None and on_auth is not None:
+                on_auth(status)
         hub = Hub(backend.log, redis_url=backend.settings.redis_url).start()
         if grpc_port is not None:
             from ledgerflow.services.gateway import grpc_server as grpc_service

@@ -18,7 +18,9 @@ from ledgerflow.events.errors import (
     InvalidInput,
     LedgerflowError,
     NotFound,
+    PermissionDenied,
     Timeout,
+    Unauthenticated,
     Unavailable,
 )
 from ledgerflow.events.settings import load_settings
@@ -38,6 +40,8 @@ ERRORS = [
     Timeout("slow"),
     Unavailable("down"),
     LedgerflowError("odd"),
+    Unauthenticated("who are you"),
+    PermissionDenied("bob needs EDIT on experiment '1' for this", kind="experiment", key="1"),
 ]
 
 
@@ -51,10 +55,12 @@ def test_every_error_kind_crosses_http_and_comes_back_as_the_same_exception(erro
         assert back.field == "lr"
     if isinstance(error, NotFound):
         assert (back.kind, back.key) == ("run", "x")
+    if isinstance(error, PermissionDenied):
+        assert (back.kind, back.key) == ("experiment", "1")
 
 
 def test_error_kinds_get_the_http_status_their_meaning_implies():
-    assert [status_of(e) for e in ERRORS] == [400, 404, 409, 409, 504, 503, 500]
+    assert [status_of(e) for e in ERRORS] == [400, 404, 409, 409, 504, 503, 500, 401, 403]
     assert status_of(CorruptEvent("x")) == 500
 
 
@@ -64,6 +70,8 @@ def test_an_answer_without_our_error_body_is_mapped_by_its_status_and_names_the_
     assert isinstance(error_from(httpx.Response(502), "x"), Unavailable)
     assert isinstance(error_from(httpx.Response(504), "x"), Timeout)
     assert type(error_from(httpx.Response(500), "x")) is LedgerflowError
+    assert isinstance(error_from(httpx.Response(401), "x"), Unauthenticated)
+    assert isinstance(error_from(httpx.Response(403), "x"), PermissionDenied)
 
 
 def test_validation_errors_name_the_field_without_the_request_part():
