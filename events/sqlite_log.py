@@ -9,8 +9,10 @@ absorbed by a busy timeout and a retry, never shown to the user.
 Each row carries the hash chain (`ledgerflow.events.chain`): `prev`, the hash of
 its stream's previous row, read inside the same write transaction that assigns the
 position, and `hash`. Appends are serialized, so a stream's chain never forks.
-Files from before the chain get the two columns on open; their old rows keep NULL
-there, and `verify` reports them as written before the chain.
+The two columns come before `data`, so reading a stream's last hash stays on the
+first page of its row whatever the payload's size. Files from before the chain get
+them (after `data`) on open; their old rows keep NULL there, and `verify` reports
+them as written before the chain.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ CREATE TABLE IF NOT EXISTS events (
     v        INTEGER NOT NULL,
     actor    TEXT    NOT NULL,
     trace    TEXT,
-    data     TEXT    NOT NULL,
     prev     TEXT,
-    hash     TEXT
+    hash     TEXT,
+    data     TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_stream ON events (stream, position);
 """
