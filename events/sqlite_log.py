@@ -18,6 +18,7 @@ them as written before the chain.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import sqlite3
 import tempfile
@@ -243,22 +244,29 @@ class SQLiteEventLog:
 
     def _stored(self) -> Iterator[StoredEvent]:
         conn = retry_locked(lambda: connect(self.path), "opening the event log to verify it")
-        # Bytes that are not UTF-8 must come back as a mismatch, not stop the walk.
-        conn.text_factory = lambda raw: raw.decode(errors="replace")
-        try:
-            rows = retry_locked(
-                lambda: conn.execute(
-                    "SELECT position, id, type, stream, time, v, actor, trace, "
-                    "CAST(data AS BLOB), prev, hash FROM events ORDER BY position"
-                ),
-                "reading the event log",
+
+        def rows_after(start: Position) -> sqlite3.Cursor:
+            return conn.execute(
+                "SELECT position, id, type, stream, time, v, actor, trace, CAST(data AS BLOB), "
+                "prev, hash FROM events WHERE position > ? ORDER BY position",
+                (start,),
             )
-            for position, id_, type_, stream, time_, v, actor, trace, data, prev, hash_ in rows:
+
+        last = 0
+        try:
+            while True:
+                rows = retry_locked(functools.partial(rows_after, last), "reading the event log")
                 try:
-                    doc = document(id_, type_, stream, time_, v, actor, trace, data)
-                except (TypeError, ValueError):  # a column of the wrong type: no appender's row
-                    doc = repr((id_, type_, stream, time_, v, actor, trace, data)).encode()
-                yield StoredEvent("", position, str(id_), str(stream), doc, prev, hash_)
+                    for row in rows:
+                        last = row[0]
+                        yield _stored_event(row)
+                    return
+                except sqlite3.OperationalError as e:
+                    if "decode" not in str(e) or conn.text_factory is not str:
+                        raise
+                    # Text that is not UTF-8 must come back as a mismatch, not stop the walk;
+                    # decoding leniently costs, so only from the row that needs it on.
+                    conn.text_factory = _lenient_text
         except sqlite3.Error as e:
             raise Unavailable(f"reading the event log {self.path} failed: {e}") from e
         finally:
@@ -309,6 +317,19 @@ class SQLiteEventLog:
                     conn.close()
             self._all_conns.clear()
         self._local = threading.local()
+
+
+def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
+    position, id_, type_, stream, time_, v, actor, trace, data, prev, hash_ = row
+    try:
+        doc = document(id_, type_, stream, time_, v, actor, trace, data)
+    except (TypeError, ValueError):  # a column of the wrong type: no appender wrote this row
+        doc = repr(row).encode()
+    return StoredEvent("", position, str(id_), str(stream), doc, prev, hash_)
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode(errors="replace")
 
 
 def _start(after: Checkpoint | Position | str | None) -> Position:

@@ -37,6 +37,18 @@ class TestSQLiteEventLog(EventLogContract):
             conn.close()
         return self.reopen(tmp_path)
 
+    def test_an_edit_into_bytes_that_are_not_utf8_is_named_not_a_crash(
+        self, log: SQLiteEventLog
+    ) -> None:
+        recorded = log.append([tag_event("a", i) for i in range(3)])
+        conn = sqlite3.connect(log.path)
+        with conn:
+            conn.execute("UPDATE events SET actor = CAST(X'FF' AS TEXT) WHERE position = 2")
+        conn.close()
+        report = verify(log)
+        assert [(pr.kind, pr.position) for pr in report.problems] == [("altered", 2)]
+        assert report.problems[0].id == recorded[1].event.id and report.checked == 3
+
     def test_a_log_file_from_before_the_chain_gets_its_columns_and_verifies(
         self, tmp_path: Path
     ) -> None:
