@@ -402,23 +402,39 @@ class KafkaEventLog:
     def _stored(
         self, begins: dict[TopicPartition, int], ends: dict[TopicPartition, int]
     ) -> Iterator[StoredEvent]:
-        consumer = self._call(self._start_follower(begins), "reading Kafka to verify it")
+        consumer = self._call(self._verifying_consumer(), "reading Kafka to verify it")
         try:
             for tp in self._tps:
                 start, end = begins[tp], ends[tp]
                 while start < end:
-                    got = self._call(
-                        self._fetch_many(consumer, {tp: (start, end)}, 10_000),
+                    records = self._call(
+                        self._stored_range(consumer, tp, start, end),
                         f"reading {self._names[tp]} to verify it",
                     )
-                    if not got[tp]:
+                    if not records:
                         break
-                    for rec in got[tp]:
+                    for rec in records:
                         yield _stored_event(rec, self._names[tp])
-                    start = got[tp][-1].offset + 1
+                    start = records[-1].offset + 1
         finally:
             with contextlib.suppress(Unavailable):
                 self._call(consumer.stop(), "closing the verifying consumer")
+
+    async def _verifying_consumer(self) -> AIOKafkaConsumer[bytes, bytes]:
+        # Made on the log's loop, as aiokafka needs; a short fetch wait, since a partition
+        # read to its end must not hold the walk for the broker's long poll.
+        consumer = self.consumer(max_wait_ms=10)
+        await consumer.start()
+        return consumer
+
+    async def _stored_range(
+        self, consumer: AIOKafkaConsumer[bytes, bytes], tp: TopicPartition, start: int, end: int
+    ) -> list[Record]:
+        """Records from [start, end) of one partition, a chunk at a time; only that partition
+        is assigned, so the consumer prefetches nothing it will not read next."""
+        if consumer.assignment() != {tp}:
+            consumer.assign([tp])
+        return (await self._fetch_many(consumer, {tp: (start, end)}, 10_000))[tp]
 
     async def _head(self) -> Checkpoint:
         async with self._lock:
