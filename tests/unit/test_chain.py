@@ -153,3 +153,13 @@ def test_an_anchor_fails_past_the_end_and_on_a_partition_the_log_lacks() -> None
     assert [pr.kind for pr in report.problems] == [ANCHOR, ANCHOR]
     details = " / ".join(pr.detail for pr in report.problems)
     assert "ends at position 2" in details and "does not have" in details
+
+
+def test_an_anchored_event_deleted_mid_log_is_a_mismatch_not_an_early_end() -> None:
+    records = list(chained("abab"))
+    anchor = check(records[:3]).partitions[""].anchor()
+    assert anchor is not None and anchor.position == 3
+    report = verify(MemoryLog(records[:2] + records[3:]), [anchor])
+    problems = [pr for pr in report.problems if pr.kind == ANCHOR]
+    assert [pr.position for pr in problems] == [3]
+    assert "not what the anchor recorded" in problems[0].detail
