@@ -24,6 +24,7 @@ from ledgerflow.cli import (
     server,
     sync,
     traffic_stats,
+    verify,
     views,
     webhooks,
 )
@@ -83,6 +84,7 @@ app.command("run")(jobs.run)
 app.add_typer(bundles.app, name="bundle")
 app.add_typer(deployments.app, name="deployments")
 app.command("replay")(views.replay)
+app.command("verify")(verify.verify)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)
 app.command("projector")(projector.projector)
