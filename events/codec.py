@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from ledgerflow.events.auth_payloads import AUTH_PAYLOADS
 from ledgerflow.events.bundle_payloads import BUNDLE_PAYLOADS
+from ledgerflow.events.chain import document
 from ledgerflow.events.deployment_payloads import DEPLOYMENT_PAYLOADS, TRAFFIC_PAYLOADS
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import CorruptEvent
@@ -95,9 +96,12 @@ def encode_data(payload: Payload) -> str:
 
 
 def encode(event: Event) -> bytes:
-    """The whole event as one JSON document (used on logs that store a single blob)."""
-    head = json.dumps(event.envelope(), separators=(",", ":"))
-    return (head[:-1] + ',"data":' + encode_data(event.data) + "}").encode()
+    """The whole event as one JSON document (used on logs that store a single blob); the
+    form the hash chain covers (`ledgerflow.events.chain.document`)."""
+    return document(
+        event.id, event.type, event.stream, event.time, event.v, event.actor, event.trace,
+        encode_data(event.data).encode(),
+    )  # fmt: skip
 
 
 def decode_data(

@@ -25,6 +25,16 @@ id this index knows is a no-op reporting its first place. Two handles appending
 the same new id at the same moment can both write it; readers then see it
 twice, which projectors absorb because they apply ids at most once (DESIGN §4).
 
+Hash chain (`ledgerflow.events.chain`): each record carries `prev` and `hash`
+headers over its value. `prev` is the hash of its stream's last record as this handle
+knows it: the same catch-up that keeps the id index also keeps every stream's last
+hash, and it runs (until the partition is quiet) under the handle's lock right before
+each append. Another handle can still append to the same stream between that catch-up
+and this produce; both records then name the same predecessor. Such a fork is the
+price of producers that do not coordinate: `verify` accepts a record that chains onto
+a recent earlier record of its stream (`StoredLog.forks`), and checks it like any
+other link.
+
 Readers use no consumer group: they assign partitions and seek to offsets (the
 projector service is the consumer group, see services/projector/service.py).
 aiokafka is asynchronous; a private event loop thread gives the sync port.
@@ -36,6 +46,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import heapq
+import json
 import threading
 import time
 import zlib
@@ -46,6 +57,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from ledgerflow.events.chain import GENESIS, StoredEvent, StoredLog, chain_hash
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode, encode
 from ledgerflow.events.envelope import Event, Position, Recorded
 from ledgerflow.events.errors import CorruptEvent, InvalidInput, Unavailable
@@ -117,6 +129,7 @@ class KafkaEventLog:
         self._names: dict[TopicPartition, str] = {}
         self._by_name: dict[str, TopicPartition] = {}
         self._ids: dict[str, tuple[TopicPartition, Position]] = {}
+        self._tips: dict[str, str] = {}  # stream -> the hash of its last record (chain)
         self._indexed: dict[TopicPartition, int] = {}  # next offset the id index has not seen
         self._closed = False
         self._loop = asyncio.new_event_loop()
@@ -250,19 +263,31 @@ class KafkaEventLog:
         return out
 
     async def _catch_up_index(self, tps: Sequence[TopicPartition]) -> None:
-        ends = await self._ends(self._r, tps)
+        """Read what others appended to `tps` into the id index and the streams' last
+        hashes, until a look at the ends finds nothing new (so the window in which
+        another handle's append can race this one's is one produce, not one catch-up)."""
         while True:
+            ends = await self._ends(self._r, tps)
             ranges = {
                 tp: (self._indexed[tp], ends[tp]) for tp in tps if self._indexed[tp] < ends[tp]
             }
             if not ranges:
                 return
-            for tp, records in (await self._fetch_many(self._r, ranges, 10_000)).items():
-                for rec in records:
-                    id_ = _header(rec, "id")
-                    if id_:
-                        self._ids.setdefault(id_, (tp, rec.offset))
-                    self._indexed[tp] = rec.offset + 1
+            while ranges:
+                for tp, records in (await self._fetch_many(self._r, ranges, 10_000)).items():
+                    for rec in records:
+                        id_ = _header(rec, "id")
+                        if id_:
+                            self._ids.setdefault(id_, (tp, rec.offset))
+                        stream = _header(rec, "stream")
+                        if stream:  # one without a hash restarts its stream's chain
+                            self._tips[stream] = _header(rec, "hash") or GENESIS
+                        self._indexed[tp] = rec.offset + 1
+                ranges = {
+                    tp: (self._indexed[tp], end)
+                    for tp, (_, end) in ranges.items()
+                    if self._indexed[tp] < end
+                }
 
     @property
     def _p(self) -> AIOKafkaProducer[bytes, bytes]:
@@ -309,19 +334,25 @@ class KafkaEventLog:
             for ev in events:
                 if ev.id not in self._ids:
                     tp = self.where(ev.stream)
+                    value = encode(ev)
+                    prev = self._tips.get(ev.stream, GENESIS)
+                    hash_ = chain_hash(prev, value)
                     # One record per produce request: Tansu reports the end offset of a
                     # multi-record batch as its base offset + 1, which would hide records.
                     meta = await self._p.send_and_wait(
                         tp.topic,
-                        encode(ev),
+                        value,
                         key=ev.stream.encode(),
                         partition=tp.partition,
                         headers=[
                             ("id", ev.id.encode()),
                             ("type", ev.type.encode()),
                             ("stream", ev.stream.encode()),
+                            ("prev", prev.encode()),
+                            ("hash", hash_.encode()),
                         ],
                     )
+                    self._tips[ev.stream] = hash_
                     self._ids[ev.id] = (tp, int(meta.offset))
                     if meta.offset == self._indexed[tp]:
                         self._indexed[tp] += 1  # nobody else wrote in between
@@ -354,6 +385,56 @@ class KafkaEventLog:
 
     def head(self) -> Checkpoint:
         return self._call(self._head(), "reading the Kafka event log head")
+
+    def stored(self) -> StoredLog:
+        """Every record as stored, partition by partition up to today's ends, for
+        `verify`; through a consumer of its own, so appends go on meanwhile."""
+        begins, ends = self._call(self._bounds(), "reading the Kafka event log's bounds")
+        trimmed = {self._names[tp]: begin for tp, begin in begins.items() if begin > 0}
+        return StoredLog(self._stored(begins, ends), forks=True, trimmed=trimmed)
+
+    async def _bounds(self) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        async with self._lock:
+            begins = await self._r.beginning_offsets(self._tps)
+            ends = await self._ends(self._r, self._tps)
+        return {tp: int(begins[tp]) for tp in self._tps}, ends
+
+    def _stored(
+        self, begins: dict[TopicPartition, int], ends: dict[TopicPartition, int]
+    ) -> Iterator[StoredEvent]:
+        consumer = self._call(self._verifying_consumer(), "reading Kafka to verify it")
+        try:
+            for tp in self._tps:
+                start, end = begins[tp], ends[tp]
+                while start < end:
+                    records = self._call(
+                        self._stored_range(consumer, tp, start, end),
+                        f"reading {self._names[tp]} to verify it",
+                    )
+                    if not records:
+                        break
+                    for rec in records:
+                        yield _stored_event(rec, self._names[tp])
+                    start = records[-1].offset + 1
+        finally:
+            with contextlib.suppress(Unavailable):
+                self._call(consumer.stop(), "closing the verifying consumer")
+
+    async def _verifying_consumer(self) -> AIOKafkaConsumer[bytes, bytes]:
+        # Made on the log's loop, as aiokafka needs; a short fetch wait, since a partition
+        # read to its end must not hold the walk for the broker's long poll.
+        consumer = self.consumer(max_wait_ms=10)
+        await consumer.start()
+        return consumer
+
+    async def _stored_range(
+        self, consumer: AIOKafkaConsumer[bytes, bytes], tp: TopicPartition, start: int, end: int
+    ) -> list[Record]:
+        """Records from [start, end) of one partition, a chunk at a time; only that partition
+        is assigned, so the consumer prefetches nothing it will not read next."""
+        if consumer.assignment() != {tp}:
+            consumer.assign([tp])
+        return (await self._fetch_many(consumer, {tp: (start, end)}, 10_000))[tp]
 
     async def _head(self) -> Checkpoint:
         async with self._lock:
@@ -455,6 +536,23 @@ class KafkaEventLog:
             await self._producer.stop()
         if self._reader is not None:
             await self._reader.stop()
+
+
+def _stored_event(rec: Record, partition: str) -> StoredEvent:
+    """A record as the verifier sees it: the value is the hashed document; id and stream
+    come from it (the headers only where it is not a Ledgerflow event)."""
+    value = rec.value or b""
+    cut = value.find(b',"data":')
+    try:
+        head = json.loads(value[:cut] + b"}") if cut > 0 else {}
+        id_, stream = head["id"], head["stream"]
+        if not isinstance(id_, str) or not isinstance(stream, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        id_, stream = _header(rec, "id"), _header(rec, "stream")
+    hash_ = _header(rec, "hash") or None
+    prev = _header(rec, "prev") if hash_ else None
+    return StoredEvent(partition, rec.offset, id_, stream, value, prev, hash_)
 
 
 def _header(rec: Record, name: str) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from ledgerflow.events.chain import StoredLog
 from ledgerflow.events.envelope import Event, Position, Recorded
 from ledgerflow.events.errors import InvalidInput
 
@@ -140,7 +141,8 @@ position), at the current head ("latest"), or from the beginning (None)."""
 
 class EventLog(Protocol):
     """An append-only log of events, ordered within each partition; a stream always
-    lives in one partition, so each stream is read back in append order."""
+    lives in one partition, so each stream is read back in append order. The appender
+    chains each event to its stream's previous one by hash (`ledgerflow.events.chain`)."""
 
     def append(self, events: Sequence[Event]) -> Sequence[Recorded]:
         """Store events; durable when it returns. Re-appending a known id is a no-op
@@ -175,6 +177,11 @@ class EventLog(Protocol):
     def head(self) -> Checkpoint:
         """The last stored position of every partition (empty, and falsy, for an empty
         log): a reader whose checkpoint covers it has read everything."""
+        ...
+
+    def stored(self) -> StoredLog:
+        """Every record as stored, with its hash chain, undecoded, up to the head as it is
+        now: what `ledgerflow.events.verify` walks to find tampering."""
         ...
 
     def close(self) -> None: ...

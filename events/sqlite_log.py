@@ -5,11 +5,20 @@ SQLite's write lock, so position order is commit order and a reader never sees
 a gap that later fills. `synchronous=FULL` makes an append durable when it
 returns. Several processes may append to the same file at once; lock waits are
 absorbed by a busy timeout and a retry, never shown to the user.
+
+Each row carries the hash chain (`ledgerflow.events.chain`): `prev`, the hash of
+its stream's previous row, read inside the same write transaction that assigns the
+position, and `hash`. Appends are serialized, so a stream's chain never forks.
+The two columns come before `data`, so reading a stream's last hash stays on the
+first page of its row whatever the payload's size. Files from before the chain get
+them (after `data`) on open; their old rows keep NULL there, and `verify` reports
+them as written before the chain.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import sqlite3
 import tempfile
@@ -19,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ledgerflow.events.chain import GENESIS, StoredEvent, StoredLog, chain_hash, document
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode_row, encode_data
 from ledgerflow.events.envelope import Event, Position, Recorded
 from ledgerflow.events.errors import CorruptEvent, InvalidInput, Unavailable
@@ -35,12 +45,15 @@ CREATE TABLE IF NOT EXISTS events (
     v        INTEGER NOT NULL,
     actor    TEXT    NOT NULL,
     trace    TEXT,
+    prev     TEXT,
+    hash     TEXT,
     data     TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_stream ON events (stream, position);
 """
 
 _COLUMNS = "position, id, type, stream, time, v, actor, trace, data"
+_CHAIN_COLUMNS = (("prev", "TEXT"), ("hash", "TEXT"))
 LOCK_RETRY_SECONDS = 120.0
 T = TypeVar("T")
 
@@ -104,6 +117,28 @@ class SQLiteEventLog:
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         retry_locked(lambda: self._conn().executescript(_SCHEMA), "creating the event log")
+        retry_locked(self._add_chain_columns, "adding the hash chain to the event log")
+
+    def _add_chain_columns(self) -> None:
+        """Give a log file from before the hash chain its two columns (once, whoever of
+        several processes opening it first gets the write lock)."""
+        conn = self._conn()
+
+        def missing() -> list[tuple[str, str]]:
+            have = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+            return [col for col in _CHAIN_COLUMNS if col[0] not in have]
+
+        if not missing():
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for name, kind in missing():
+                conn.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -124,19 +159,33 @@ class SQLiteEventLog:
             (e.id, e.type, e.stream, e.time, e.v, e.actor, e.trace, encode_data(e.data))
             for e in events
         ]
+        docs = [document(*row[:7], row[7].encode()) for row in rows]
         conn = self._conn()
 
         def write() -> list[Position]:
             positions: list[Position] = []
+            tips: dict[str, str] = {}  # stream -> the hash of its last row, in this transaction
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for row in rows:
+                for row, doc in zip(rows, docs, strict=True):
+                    stream = row[2]
+                    prev = tips.get(stream)
+                    if prev is None:
+                        last = conn.execute(
+                            "SELECT hash FROM events WHERE stream = ? ORDER BY position DESC "
+                            "LIMIT 1",
+                            (stream,),
+                        ).fetchone()
+                        prev = (last[0] if last else None) or GENESIS
+                    hash_ = chain_hash(prev, doc)
                     cur = conn.execute(
-                        "INSERT INTO events (id, type, stream, time, v, actor, trace, data) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                        row,
+                        "INSERT INTO events (id, type, stream, time, v, actor, trace, data, "
+                        "prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (id) DO NOTHING",
+                        (*row, prev, hash_),
                     )
                     if cur.rowcount == 1:
+                        tips[stream] = hash_
                         positions.append(int(cur.lastrowid or 0))
                     else:
                         found = conn.execute(
@@ -188,6 +237,41 @@ class SQLiteEventLog:
             return CorruptRecord(position, id_, type_, stream, data, e.message)
         return Recorded(position, event)
 
+    def stored(self) -> StoredLog:
+        """Every row as stored, in position order, for `verify`: one read transaction
+        (a consistent snapshot while writers go on), streamed, payloads never decoded."""
+        return StoredLog(self._stored(), forks=False)
+
+    def _stored(self) -> Iterator[StoredEvent]:
+        conn = retry_locked(lambda: connect(self.path), "opening the event log to verify it")
+
+        def rows_after(start: Position) -> sqlite3.Cursor:
+            return conn.execute(
+                "SELECT position, id, type, stream, time, v, actor, trace, CAST(data AS BLOB), "
+                "prev, hash FROM events WHERE position > ? ORDER BY position",
+                (start,),
+            )
+
+        last = 0
+        try:
+            while True:
+                rows = retry_locked(functools.partial(rows_after, last), "reading the event log")
+                try:
+                    for row in rows:
+                        last = row[0]
+                        yield _stored_event(row)
+                    return
+                except sqlite3.OperationalError as e:
+                    if "decode" not in str(e) or conn.text_factory is not str:
+                        raise
+                    # Text that is not UTF-8 must come back as a mismatch, not stop the walk;
+                    # decoding leniently costs, so only from the row that needs it on.
+                    conn.text_factory = _lenient_text
+        except sqlite3.Error as e:
+            raise Unavailable(f"reading the event log {self.path} failed: {e}") from e
+        finally:
+            conn.close()
+
     def head(self) -> Checkpoint:
         row = retry_locked(
             lambda: self._conn().execute("SELECT MAX(position) FROM events").fetchone(),
@@ -233,6 +317,19 @@ class SQLiteEventLog:
                     conn.close()
             self._all_conns.clear()
         self._local = threading.local()
+
+
+def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
+    position, id_, type_, stream, time_, v, actor, trace, data, prev, hash_ = row
+    try:
+        doc = document(id_, type_, stream, time_, v, actor, trace, data)
+    except (TypeError, ValueError):  # a column of the wrong type: no appender wrote this row
+        doc = repr(row).encode()
+    return StoredEvent("", position, str(id_), str(stream), doc, prev, hash_)
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode(errors="replace")
 
 
 def _start(after: Checkpoint | Position | str | None) -> Position:

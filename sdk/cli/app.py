@@ -27,6 +27,7 @@ from ledgerflow.cli import (
     tokens,
     traffic_stats,
     users,
+    verify,
     views,
     webhooks,
 )
@@ -91,6 +92,7 @@ app.command("run")(jobs.run)
 app.add_typer(bundles.app, name="bundle")
 app.add_typer(deployments.app, name="deployments")
 app.command("replay")(views.replay)
+app.command("verify")(verify.verify)
 app.add_typer(views.dead_letters_app, name="dead-letters")
 app.command("demo")(demo.demo)
 app.command("projector")(projector.projector)

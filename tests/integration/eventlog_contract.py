@@ -1,4 +1,5 @@
-"""The contract every EventLog adapter passes. Subclass and implement `make_log`.
+"""The contract every EventLog adapter passes. Subclass and implement `make_log` (and
+`rewrite`, for the tamper-evidence tests it inherits from eventlog_tamper_contract.py).
 
 Later adapters (Kafka) subclass this same class; nothing here knows SQLite.
 """
@@ -15,13 +16,14 @@ import pytest
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.log import Checkpoint, EventLog
+from tests.integration.eventlog_tamper_contract import TamperEvidenceContract
 
 
 def tag_event(run: str, n: int) -> Event:
     return Event.of(p.RunTagsSet(run_id=run, tags={"n": str(n)}), actor="test")
 
 
-class EventLogContract:
+class EventLogContract(TamperEvidenceContract):
     @pytest.fixture
     def log(self, tmp_path: Path) -> Iterator[EventLog]:
         log = self.make_log(tmp_path)

@@ -6,12 +6,14 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from ledgerflow.events.chain import StoredEvent
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.events.log import CorruptRecord, EventLog
 from ledgerflow.events.model_payloads import RegisteredModelCreated
 from tests.integration.eventlog_contract import EventLogContract, tag_event
+from tests.integration.eventlog_tamper_contract import split_document
 
 SESSION = uuid.uuid4().hex[:8]
 
@@ -31,6 +33,40 @@ class TestKafkaEventLog(EventLogContract):
 
     def prefix(self, tmp_path: Path) -> str:
         return f"test-{SESSION}-{hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]}"
+
+    def rewrite(self, log: EventLog, tmp_path: Path, records: list[StoredEvent]) -> EventLog:
+        """A copy of the topics under a new prefix, produced record by record with a raw
+        producer (Kafka cannot change a record in place: a rewrite is a new topic)."""
+        copy = KafkaEventLog(
+            self.bootstrap,
+            topic_prefix=f"{self.prefix(tmp_path)}-copy-{uuid.uuid4().hex[:8]}",
+            partitions=3,
+            idempotent=False,
+        )
+
+        async def produce() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            await producer.start()
+            try:
+                for r in records:
+                    topic, _, partition = r.partition.rpartition("/")
+                    head, _ = split_document(r.document)
+                    headers = [(k, str(head[k]).encode()) for k in ("id", "type", "stream")]
+                    if r.hash is not None:
+                        headers += [("prev", (r.prev or "").encode()), ("hash", r.hash.encode())]
+                    await producer.send_and_wait(
+                        copy.topics[topic.rsplit(".", 1)[1]], r.document, key=r.stream.encode(),
+                        partition=int(partition), headers=headers,
+                    )  # fmt: skip
+            finally:
+                await producer.stop()
+
+        try:
+            asyncio.run(produce())
+        except BaseException:
+            copy.close()
+            raise
+        return copy
 
     def test_an_undecodable_record_comes_back_as_a_corrupt_record(self, log: KafkaEventLog) -> None:
         log.append([tag_event("a", 0)])

@@ -5,15 +5,72 @@ import threading
 import time
 from pathlib import Path
 
+from ledgerflow.events.chain import StoredEvent
 from ledgerflow.events.log import CorruptRecord, EventLog
 from ledgerflow.events.sqlite_log import SQLiteEventLog
+from ledgerflow.events.verify import verify
 from tests.conftest import PYTHON, python_env
 from tests.integration.eventlog_contract import EventLogContract, tag_event
+from tests.integration.eventlog_tamper_contract import split_document
 
 
 class TestSQLiteEventLog(EventLogContract):
     def make_log(self, tmp_path: Path) -> EventLog:
         return SQLiteEventLog(tmp_path / "events.db")
+
+    def rewrite(self, log: EventLog, tmp_path: Path, records: list[StoredEvent]) -> EventLog:
+        """Rows replaced with plain SQL; the positions the log had, given out in list order."""
+        conn = sqlite3.connect(tmp_path / "events.db")
+        try:
+            with conn:
+                conn.execute("DELETE FROM events")
+                positions = sorted(r.position for r in records)
+                for position, r in zip(positions, records, strict=True):
+                    head, data = split_document(r.document)
+                    conn.execute(
+                        "INSERT INTO events (position, id, type, stream, time, v, actor, trace, "
+                        "data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (position, head["id"], head["type"], head["stream"], head["time"],
+                         head["v"], head["actor"], head["trace"], data, r.prev, r.hash),
+                    )  # fmt: skip
+        finally:
+            conn.close()
+        return self.reopen(tmp_path)
+
+    def test_an_edit_into_bytes_that_are_not_utf8_is_named_not_a_crash(
+        self, log: SQLiteEventLog
+    ) -> None:
+        recorded = log.append([tag_event("a", i) for i in range(3)])
+        conn = sqlite3.connect(log.path)
+        with conn:
+            conn.execute("UPDATE events SET actor = CAST(X'FF' AS TEXT) WHERE position = 2")
+        conn.close()
+        report = verify(log)
+        assert [(pr.kind, pr.position) for pr in report.problems] == [("altered", 2)]
+        assert report.problems[0].id == recorded[1].event.id and report.checked == 3
+
+    def test_a_log_file_from_before_the_chain_gets_its_columns_and_verifies(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "old.db"
+        conn = sqlite3.connect(path)
+        conn.executescript(
+            "CREATE TABLE events (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL "
+            "UNIQUE, type TEXT NOT NULL, stream TEXT NOT NULL, time INTEGER NOT NULL, v INTEGER "
+            "NOT NULL, actor TEXT NOT NULL, trace TEXT, data TEXT NOT NULL);"
+            "INSERT INTO events (id, type, stream, time, v, actor, data) VALUES "
+            "('old-1', 'run.tags_set', 'run:a', 0, 1, 'x', '{\"run_id\":\"a\",\"tags\":{}}');"
+        )
+        conn.close()
+        log = SQLiteEventLog(path)
+        try:
+            log.append([tag_event("a", 1)])
+            report = verify(log)
+            assert report.ok and report.partitions[""].legacy == 1
+            assert report.partitions[""].first_chained == 2
+            assert next(r.event.id for r in log.read()) == "old-1"  # type: ignore[union-attr]
+        finally:
+            log.close()
 
     def test_the_file_is_in_wal_mode_with_full_sync(self, log: SQLiteEventLog):
         conn = sqlite3.connect(log.path)
