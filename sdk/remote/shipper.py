@@ -309,6 +309,9 @@ class Shipper:
         files = shipped = left = 0
         mine = self._claim.db if self._claim is not None else None
         for claim in orphans(self.folder, exclude=mine):
+            if self._stop.is_set():  # closing: our own file is no orphan, leave the rest
+                claim.release(remove=False)
+                break
             try:
                 spool = Spool(claim.db)
             except Unavailable as e:  # not a spool we can read: leave it for a person
