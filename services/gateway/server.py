@@ -12,6 +12,7 @@ from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway.app import create_app
 from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.hub import Hub
+from ledgerflow.services.gateway.limits import Rates
 from ledgerflow.services.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def serve(
     hub: Hub | None = None
     cache: ReadCache | None = None
     grpc_server: Any = None
+    rates = Rates.of(backend.settings)  # one caller's rate over REST and gRPC together
     try:
         backend.refresh()  # project what a previous process appended but never projected
         hub = Hub(backend.log, redis_url=backend.settings.redis_url).start()
@@ -51,11 +53,13 @@ def serve(
             from ledgerflow.services.gateway import grpc_server as grpc_service
 
             cache = ReadCache(backend, hub).start()
-            grpc_server = grpc_service.serve(backend, hub, host, grpc_port, cache=cache)
+            grpc_server = grpc_service.serve(
+                backend, hub, host, grpc_port, cache=cache, rates=rates
+            )
             if grpc_ready is not None:
                 grpc_ready(f"{host}:{grpc_server.bound_port}")
         failures = None if watchdog is None else (lambda: watchdog.failures)
-        app = create_app(backend, hub, failures=failures)
+        app = create_app(backend, hub, failures=failures, rates=rates)
         if extend is not None:
             extend(app)
         config = uvicorn.Config(
