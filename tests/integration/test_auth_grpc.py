@@ -212,7 +212,17 @@ def test_ingest_takes_only_telemetry_on_runs_the_caller_may_edit_stamped_with_th
     last = [r.event for r in b.log.read() if isinstance(r, Recorded)][-2:]
     assert [(e.type, e.actor) for e in last] == [("run.metrics_logged", "editor")] * 2
 
+    elsewhere = b.tracking.execute(tc.CreateExperiment(name="not-editors"), actor="admin")
+    other_run = b.tracking.create_run(elsewhere, user_id="admin", actor="admin").run_id
     head = b.log.head()
+    mixed = pb.EventBatch(
+        events=[metric_event(w.run), metric_event(w.run), metric_event(other_run)]
+    )
+    with pytest.raises(grpc.RpcError) as e:  # every run of a batch is checked, once each
+        s.Ingest(iter([mixed]), metadata=basic("editor"))
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED and other_run in e.value.details()
+    assert b.log.head() == head
+
     alias = Event.of(ModelAliasSet(name="m", alias="champion", version=2), actor="user:x")
     for who in (basic("manager"), basic(*ADMIN)):
         with pytest.raises(grpc.RpcError) as e:
