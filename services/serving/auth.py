@@ -11,9 +11,11 @@ metadata), verified against the same auth views.
 - Health, readiness, version and `/metrics` answer anyone: probes and scrapers carry no
   credentials.
 
-The fast path stays on the event loop: a credential verified before is looked up in the
-Authenticator's cache, valid until the auth views change (one primary-key read), and the
-level comes from the Authorizer's cached grants. A credential seen for the first time is
+The fast path stays on the event loop and off the database: a credential verified before
+is answered from the Authenticator's cache and the level from the Authorizer's cached
+grants, both kept until the auth views change. A model server reads the views' generation
+at most once a second (`GENERATION_TTL_S`; the gateway reads it on every request), so a
+revocation reaches inference within a second. A credential seen for the first time is
 verified off the loop (a password is an argon2 hash: tens of milliseconds).
 """
 
@@ -40,6 +42,8 @@ from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.serving.http import json_response, request_id
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from ledgerflow.events.settings import Settings
     from ledgerflow.services.bootstrap import Backend
 
@@ -49,6 +53,9 @@ CHALLENGE = 'Basic realm="ledgerflow", Bearer'
 AUTH_METADATA = "authorization"
 CALLER = "ledgerflow.caller"
 """Where a guarded route finds its caller in the request's scope."""
+GENERATION_TTL_S = 1.0
+"""How long a model server reuses its read of the auth views' generation: a revocation,
+a deleted user or a changed grant reaches its inference path within this much."""
 
 
 @dataclass(frozen=True)
@@ -59,17 +66,39 @@ class ServingAuth:
     """Whether inference (and model metadata) needs an identity; feedback always does."""
 
     @classmethod
-    def of(cls, backend: Backend, *, inference: bool) -> ServingAuth:
-        """Over a backend's auth views (`ledgerflow server`'s own, or the data directory's)."""
-        return cls(backend.authenticator, backend.authorizer, inference)
+    def over(
+        cls,
+        engine: Engine,
+        settings: Settings,
+        *,
+        inference: bool,
+        generation_ttl_s: float = GENERATION_TTL_S,
+    ) -> ServingAuth:
+        """Over the views in `engine`, with caches of its own whose generation is read at
+        most every `generation_ttl_s`."""
+        from ledgerflow.services.auth.queries import AuthQueries
+        from ledgerflow.services.projector.queries import Queries
+
+        queries = AuthQueries(engine, generation_ttl_s=generation_ttl_s)
+        runs = Queries(engine)
+
+        def experiment_of_run(run_id: str) -> str | None:
+            info = runs.find_run_info(run_id)
+            return None if info is None else info.experiment_id
+
+        authorizer = Authorizer(queries, Level[settings.auth_default], experiment_of_run)
+        return cls(Authenticator(queries, settings), authorizer, inference)
 
     @classmethod
-    def over_views(cls, settings: Settings, *, inference: bool) -> ServingAuth:
+    def of(cls, backend: Backend, *, inference: bool, **how: float) -> ServingAuth:
+        """Over a backend's auth views (`ledgerflow server`'s own, or the data directory's)."""
+        return cls.over(backend.queries.engine, backend.settings, inference=inference, **how)
+
+    @classmethod
+    def over_views(cls, settings: Settings, *, inference: bool, **how: float) -> ServingAuth:
         """Over the views database `settings` name, read only: a model server beside a
         gateway (LEDGERFLOW_VIEWS_DB, as the gateway's)."""
-        from ledgerflow.services.auth.queries import AuthQueries
         from ledgerflow.services.projector.database import make_engine
-        from ledgerflow.services.projector.queries import Queries
 
         if settings.is_remote and not settings.views_db:
             raise InvalidInput(
@@ -79,14 +108,7 @@ class ServingAuth:
                 field="LEDGERFLOW_VIEWS_DB",
             )
         engine = make_engine(settings.views_db_url, writer=False)
-        queries, runs = AuthQueries(engine), Queries(engine)
-
-        def experiment_of_run(run_id: str) -> str | None:
-            info = runs.find_run_info(run_id)
-            return None if info is None else info.experiment_id
-
-        authorizer = Authorizer(queries, Level[settings.auth_default], experiment_of_run)
-        return cls(Authenticator(queries, settings), authorizer, inference)
+        return cls.over(engine, settings, inference=inference, **how)
 
     async def caller(self, authorization: str | None) -> Principal:
         """Who `authorization` says the caller is, or Unauthenticated."""

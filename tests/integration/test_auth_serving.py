@@ -304,3 +304,20 @@ def test_a_model_server_beside_a_remote_gateway_reads_its_views_database(
             await auth.caller("Bearer lf_nope")
 
     asyncio.run(check())
+
+
+def test_a_revocation_reaches_a_model_server_within_its_generation_ttl(world: World) -> None:
+    b = world.backend
+    auth = ServingAuth.of(b, inference=True, generation_ttl_s=0.3)
+    made = b.auth.execute(ac.CreateToken(user="reader"), actor="admin")
+    header = f"Bearer {made.token}"
+
+    async def check() -> None:
+        assert (await auth.caller(header)).user == "reader"
+        b.auth.execute(ac.RevokeToken(id=made.id), actor="admin")
+        assert (await auth.caller(header)).user == "reader"  # the generation read is reused
+        await asyncio.sleep(0.35)
+        with pytest.raises(Unauthenticated, match="revoked"):
+            await auth.caller(header)
+
+    asyncio.run(check())
