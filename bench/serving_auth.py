@@ -2,8 +2,8 @@
 without and with `--auth` (an API token, and Basic credentials), over REST and OIP gRPC,
 one request at a time and 16 at once; and the check alone, in-process.
 
-    .venv/bin/python bench/serving_auth.py            # about 1.5 minutes on 2 cores
-    .venv/bin/python bench/serving_auth.py --quick    # shorter measurements
+    .venv/bin/python bench/serving_auth.py            # about 3.5 minutes on 2 cores
+    .venv/bin/python bench/serving_auth.py --quick    # one shorter round, about 1.5 minutes
     .venv/bin/python bench/serving_auth.py --json out.json
 
 The model is scikit-learn LogisticRegression on the digits data (one row per request),
