@@ -5,6 +5,9 @@ against `mlflow models serve --env-manager local`, on the same models, side by s
     .venv/bin/python bench/serving.py --quick    # shorter runs, a smoke test (~1.5 min)
     .venv/bin/python bench/serving.py --json out.json
 
+A load spec may carry `headers` (sent on every HTTP request, and as gRPC metadata):
+bench/serving_auth.py uses them to measure inference with `ledgerflow serve --auth`.
+
 Two models, both saved once with MLflow's own `save_model` and served from the same folder by
 both servers: scikit-learn LogisticRegression on the digits data, and a PyTorch MLP
 (64 -> 256 -> 256 -> 10). Each request scores one row, JSON `{"inputs": [[...]]}` over REST
@@ -72,11 +75,13 @@ async def _http_worker(
     return errors
 
 
-async def _grpc_worker(stub: Any, request: Any, stop: float, lat: list[float]) -> int:
+async def _grpc_worker(
+    stub: Any, request: Any, stop: float, lat: list[float], metadata: Any = None
+) -> int:
     loop = asyncio.get_running_loop()
     while loop.time() < stop:
         t0 = time.perf_counter()
-        await stub.ModelInfer(request)
+        await stub.ModelInfer(request, metadata=metadata)
         lat.append(time.perf_counter() - t0)
     return 0
 
@@ -96,12 +101,15 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
         channel = grpc.aio.insecure_channel(spec["target"])
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
 
+        metadata = tuple((k.lower(), v) for k, v in spec.get("headers", {}).items()) or None
+
         def workers(stop: float, lat: list[float]) -> list[Any]:
-            return [_grpc_worker(stub, grpc_request, stop, lat) for _ in range(c)]
+            return [_grpc_worker(stub, grpc_request, stop, lat, metadata) for _ in range(c)]
     else:
         body = spec["body"].encode()
+        extra = "".join(f"{k}: {v}\r\n" for k, v in spec.get("headers", {}).items())
         request = (
-            f"POST {spec['path']} HTTP/1.1\r\nHost: {spec['host']}\r\n"
+            f"POST {spec['path']} HTTP/1.1\r\nHost: {spec['host']}\r\n{extra}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
         conns = [await asyncio.open_connection(spec["host"], spec["port"]) for _ in range(c)]

@@ -56,7 +56,7 @@ def serve_all(
     )
     try:
         backend.refresh()
-        status = gateway.open_auth(backend, grpc=grpc_port is not None)  # before any thread
+        status = gateway.open_auth(backend)  # before any thread
         if status is not None and on_auth is not None:
             on_auth(status)
         watchdog.spawn("projector", ProjectorService(backend.log, backend.projector).run)
@@ -104,13 +104,19 @@ def _bundle_policies(backend: Backend) -> Callable[[threading.Event], None]:
 
 
 def _host_deployments(app: FastAPI, backend: Backend) -> None:
-    """Serve every deployment's variants at /deployments/NAME/invocations on the gateway."""
+    """Serve every deployment's variants at /deployments/NAME/invocations on the gateway;
+    with auth on, inference needs READ on the deployment and feedback EDIT."""
     from ledgerflow.services.serving.deployment import variant_loader
     from ledgerflow.services.serving.hosting import host_deployments
     from ledgerflow.services.serving.sources import BackendSource
 
     loader = variant_loader(BackendSource(backend), allow_pickle=backend.settings.allow_pickle)
-    host_deployments(app, backend.log, loader=loader)
+    auth = None
+    if backend.settings.auth:  # like every route of the server: an identity, and its level
+        from ledgerflow.services.serving.auth import ServingAuth
+
+        auth = ServingAuth.of(backend, inference=True)
+    host_deployments(app, backend.log, loader=loader, auth=auth)
 
 
 def _deployer(backend: Backend) -> Callable[[threading.Event], None]:

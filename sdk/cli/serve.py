@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ledgerflow.cli import output
 from ledgerflow.cli.context import state
+
+if TYPE_CHECKING:
+    from ledgerflow.services.serving.auth import ServingAuth
 
 
 def serve(
@@ -59,6 +62,16 @@ def serve(
         str | None,
         typer.Option("--name", help="The served model's name (default: its registered name)."),
     ] = None,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Inference needs an identity (Authorization: Bearer/Basic, as the gateway's) "
+            "and READ on the model or deployment. Feedback needs EDIT whenever "
+            "LEDGERFLOW_AUTH is on. Checked against the auth views: the data directory's, "
+            "or LEDGERFLOW_VIEWS_DB.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a model: POST /invocations as `mlflow models serve` does, the Open Inference
     Protocol v2 under /v2, Prometheus metrics at /metrics. Or, with --deployment, be a
@@ -94,4 +107,18 @@ def serve(
         log_settings=state(ctx).settings() if deployment is not None else None,
         source=state(ctx).client(),
         allow_pickle=state(ctx).settings().allow_pickle,
+        auth=_serving_auth(ctx, inference=auth, feedback=deployment is not None),
     )
+
+
+def _serving_auth(ctx: typer.Context, *, inference: bool, feedback: bool) -> ServingAuth | None:
+    """Who may call the server: with --auth, inference needs an identity; a replica's
+    feedback needs one whenever LEDGERFLOW_AUTH is on. None: anyone may."""
+    settings = state(ctx).settings()
+    if not inference and not (feedback and settings.auth):
+        return None
+    from ledgerflow.services.serving.auth import ServingAuth
+
+    if settings.is_remote:  # no data directory here: the gateway's views database
+        return ServingAuth.over_views(settings, inference=inference)
+    return ServingAuth.of(state(ctx).embedded(), inference=inference)

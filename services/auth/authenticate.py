@@ -103,6 +103,18 @@ class Authenticator:
             raise Unauthenticated("this token has expired: create a new one")
         return principal
 
+    def cached(self, authorization: str | None) -> Principal | None:
+        """What `authorization` verified as, if that is still known and unexpired; None
+        means `authenticate` must verify it. For callers on an event loop, which verify
+        off the loop (argon2 takes tens of milliseconds) only when this misses."""
+        if not authorization or not authorization.strip():
+            return None
+        key = hashlib.sha256(authorization.strip().encode()).hexdigest()
+        hit = self._verified.get(self.queries.generation(), key)
+        if hit is None or (hit[1] is not None and self._clock() * 1000 >= hit[1]):
+            return None
+        return hit[0]
+
     def _verify(self, scheme: str, value: str) -> tuple[Principal, int | None]:
         if scheme == "basic":
             return self._password(value), None

@@ -3,7 +3,9 @@ authentication and authorization look up (a token by its hash, a user's grants).
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -15,6 +17,8 @@ from ledgerflow.services.projector.auth_tables import GROUPS as G
 from ledgerflow.services.projector.auth_tables import PERMISSIONS as PM
 from ledgerflow.services.projector.auth_tables import TOKENS as TK
 from ledgerflow.services.projector.auth_tables import USERS as U
+
+_GENERATION = select(GEN.c.epoch, GEN.c.n).where(GEN.c.id == 1)
 
 
 @dataclass(frozen=True)
@@ -36,14 +40,34 @@ class StoredToken:
 
 
 class AuthQueries:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        generation_ttl_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`generation_ttl_s` > 0: the generation read is reused for that long (a model
+        server's inference path: one read a second instead of two a request), so a change
+        to the auth views reaches its caches that much later. 0 (the gateway): every call
+        reads it, and a revocation holds from the next request."""
         self.engine = engine
+        self._ttl = generation_ttl_s
+        self._clock = clock
+        self._seen: tuple[float, tuple[str, int]] | None = None
 
     def generation(self) -> tuple[str, int]:
         """Changes whenever any auth view changes (see AuthGenerationRow)."""
+        now = self._clock()
+        seen = self._seen
+        if seen is not None and now - seen[0] < self._ttl:
+            return seen[1]
         with self.engine.connect() as conn:
-            row = conn.execute(select(GEN.c.epoch, GEN.c.n).where(GEN.c.id == 1)).first()
-        return ("", 0) if row is None else (row.epoch, row.n)
+            row = conn.execute(_GENERATION).first()
+        found = ("", 0) if row is None else (row.epoch, row.n)
+        if self._ttl > 0:
+            self._seen = (now, found)
+        return found
 
     # users and groups ---------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from ledgerflow.services.gateway import (
 )
 from ledgerflow.services.gateway.errors import ERROR_RESPONSES, error_response, status_of
 from ledgerflow.services.gateway.hub import Hub
-from ledgerflow.services.gateway.limits import BodyLimit, MiB, body_limit
+from ledgerflow.services.gateway.limits import BodyLimit, MiB, Rates, body_limit
 from ledgerflow.services.gateway.schemas import Health
 
 log = logging.getLogger("ledgerflow.gateway")
@@ -58,10 +58,12 @@ def create_app(
     hub: Hub | None = None,
     *,
     failures: Callable[[], Mapping[str, str]] | None = None,
+    rates: Rates | None = None,
 ) -> FastAPI:
     """The REST API over `backend`, with event streams (SSE) when a started `hub` is given;
     the caller owns both and closes them. `failures` names the process's background
-    services that died (`/health` then answers 503 with them)."""
+    services that died (`/health` then answers 503 with them). With auth on, `rates` are
+    the per-user buckets (shared with the process's gRPC service; made here if None)."""
     try:
         release = version("ledgerflow")
     except PackageNotFoundError:  # running from a source tree that is not installed
@@ -148,7 +150,7 @@ def create_app(
     if hub is not None:
         app.state.hub = hub
         app.include_router(sse.make_router(lambda: backend, lambda: hub))
-    auth.install(app, backend)
+    auth.install(app, backend, rates)
     auth.guard_routes(app)
     settings = backend.settings
     app.add_middleware(

@@ -35,7 +35,7 @@ from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.limits import RateLimited, RateLimiter
+from ledgerflow.services.gateway.limits import RateLimited, RateLimiter, Rates
 
 ACTOR_HEADER = "X-Ledgerflow-Actor"
 PROTECTED_PREFIX = "/api/"
@@ -80,7 +80,8 @@ def check(backend: Backend, principal: Principal, need: Need, values: object) ->
 # the principal ------------------------------------------------------------------------
 
 
-def _local(actor: str | None) -> Principal:
+def local_principal(actor: str | None) -> Principal:
+    """With auth off: the local user, acting as `actor` says ("anonymous" without)."""
     return Principal(actor or "anonymous", admin=True, method="local")
 
 
@@ -96,7 +97,7 @@ def _principal(
     ] = None,
 ) -> Principal:
     found: Principal | None = getattr(request.state, "principal", None)
-    return found if found is not None else _local(actor)
+    return found if found is not None else local_principal(actor)
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
@@ -109,18 +110,17 @@ def _actor(principal: PrincipalDep) -> str:
 ActorDep = Annotated[str, Depends(_actor)]
 
 
-def install(app: FastAPI, backend: Backend) -> None:
+def install(app: FastAPI, backend: Backend, rates: Rates | None = None) -> None:
     """With auth on, authenticate every `/api/` request first (401 without a valid
-    identity); the principal is then what `PrincipalDep` gives the routes."""
+    identity); the principal is then what `PrincipalDep` gives the routes. `rates`: the
+    per-user buckets to count against (shared with the gRPC service of the process)."""
     if not backend.settings.auth:
         return
     from ledgerflow.services.gateway.errors import error_response
 
-    settings = backend.settings
-    writes = RateLimiter(settings.rate_limit_writes, max(1, 2 * settings.rate_limit_writes))
-    app.state.ingest_limiter = RateLimiter(
-        settings.rate_limit_ingest_events, max(1, 2 * settings.rate_limit_ingest_events)
-    )
+    rates = rates or Rates.of(backend.settings)
+    writes = rates.writes
+    app.state.ingest_limiter = rates.ingest
 
     @app.middleware("http")
     async def _authenticate(request: Request, call_next: Any) -> Any:

@@ -8,7 +8,14 @@ command the gateway offers over REST, by its class name with its fields as JSON,
 from the same registry the REST routes are made from (`command_registry`), so a new
 command needs no code here. Errors come back as
 gRPC status codes chosen by the `LedgerflowError` subclass, with its message as
-the details and its code in the `ledgerflow-error-code` trailing metadata.
+the details and its code in the `ledgerflow-error-code` trailing metadata
+(`grpc_errors`).
+
+With auth on, every call carries `authorization` metadata (HTTP's `Basic` or `Bearer`
+value) and each method declares what its caller needs (`grpc_auth`): reads need READ on
+what they read, `Ingest` what REST's ingest needs (run telemetry on runs the caller may
+EDIT, stamped with the caller), `Execute` the command's `NEEDS` with the caller as the
+actor, and `Subscribe` sends only the events the caller may read.
 
 Threads: grpcio's sync server runs each call on a worker thread, and a
 `Subscribe` keeps its thread for as long as it lasts, so subscriptions are
@@ -20,83 +27,56 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any
 
 import grpc
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
 
 from ledgerflow.events.codec import decode
-from ledgerflow.events.commands import Command, invalid_input
+from ledgerflow.events.commands import ADMIN, Command, invalid_input, on
 from ledgerflow.events.envelope import Event
-from ledgerflow.events.errors import (
-    AlreadyExists,
-    Conflict,
-    CorruptEvent,
-    InvalidInput,
-    LedgerflowError,
-    NotFound,
-    Timeout,
-    Unavailable,
-)
+from ledgerflow.events.errors import CorruptEvent, InvalidInput, LedgerflowError, Unavailable
 from ledgerflow.events.log import Checkpoint
+from ledgerflow.events.permissions import Level
+from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.auth import check
 from ledgerflow.services.gateway.cache import ReadCache
-from ledgerflow.services.gateway.command_registry import UnknownCommand, offered
-from ledgerflow.services.gateway.deps import ACTOR_HEADER
+from ledgerflow.services.gateway.command_registry import offered
+from ledgerflow.services.gateway.grpc_auth import guard_rpcs, rpc
+from ledgerflow.services.gateway.grpc_errors import (
+    TooManySubscribers,
+    abort,
+    internal,
+    streaming,
+    unary,
+)
 from ledgerflow.services.gateway.grpc_messages import (
     event_message,
     metric_message,
     run_message,
     version_message,
 )
-from ledgerflow.services.gateway.hub import Hub, SubscriberTooSlow
+from ledgerflow.services.gateway.hub import Hub
+from ledgerflow.services.gateway.ingest_routes import authorize
+from ledgerflow.services.gateway.limits import Rates
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
 from ledgerflow.services.gateway.proto import ledgerflow_pb2_grpc as pb_grpc
+from ledgerflow.services.gateway.sse import shown_to
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.projector.tables import DEAD_LETTERS as DL
 
-logger = logging.getLogger(__name__)
-S = TypeVar("S")
-Q = TypeVar("Q")
-R = TypeVar("R")
-
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-ACTOR_METADATA = ACTOR_HEADER.lower()
-"""Who is acting, as REST's `X-Ledgerflow-Actor` header (gRPC metadata keys are lower case)."""
 ENVELOPE_FIELDS = {"id": str, "type": str, "stream": str, "time": int, "v": int, "actor": str}
-
-
-class TooManySubscribers(Unavailable):
-    """This gateway holds as many live subscriptions as it allows."""
-
-    code = "TOO_MANY_SUBSCRIBERS"
-
-
-_STATUS: tuple[tuple[type[LedgerflowError], grpc.StatusCode], ...] = (
-    (SubscriberTooSlow, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (TooManySubscribers, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (UnknownCommand, grpc.StatusCode.UNIMPLEMENTED),
-    (NotFound, grpc.StatusCode.NOT_FOUND),
-    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
-    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
-    (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
-    (Timeout, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (Unavailable, grpc.StatusCode.UNAVAILABLE),
-    (CorruptEvent, grpc.StatusCode.DATA_LOSS),
-)
-
-
-def status_of(error: LedgerflowError) -> grpc.StatusCode:
-    for cls, status in _STATUS:
-        if isinstance(error, cls):
-            return status
-    return grpc.StatusCode.INTERNAL
+_READ_RUN = on("run", "run_id", Level.READ)
+_READ_MODEL = on("model", "name", Level.READ)
+_READ_EXPERIMENT = on("experiment", "experiment_id", Level.READ)
 
 
 def serve(
@@ -108,8 +88,16 @@ def serve(
     cache: ReadCache | None = None,
     max_workers: int = 32,
     max_subscribers: int | None = None,
+    rates: Rates | None = None,
 ) -> grpc.Server:
-    """Start the gRPC server on host:port (started when this returns; `.stop(grace)` it)."""
+    """Start the gRPC server on host:port (started when this returns; `.stop(grace)` it).
+    With auth on, `rates` are the per-user buckets (shared with the REST app of the
+    process; made here if None)."""
+    subscribers = max_subscribers if max_subscribers is not None else max(1, max_workers // 2)
+    servicer = LedgerflowServicer(
+        backend, hub, cache=cache, max_subscribers=subscribers, rates=rates
+    )
+    guard_rpcs(servicer)  # before listening: an RPC that checks nothing never serves
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=[
@@ -117,8 +105,6 @@ def serve(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    subscribers = max_subscribers if max_subscribers is not None else max(1, max_workers // 2)
-    servicer = LedgerflowServicer(backend, hub, cache=cache, max_subscribers=subscribers)
     pb_grpc.add_LedgerflowServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
@@ -134,57 +120,20 @@ def serve(
     return server
 
 
-def _abort(context: Any, error: LedgerflowError, extra: Iterable[tuple[str, str]] = ()) -> None:
-    metadata = [("ledgerflow-error-code", error.code), *extra]
-    field = getattr(error, "field", None)
-    if field:
-        metadata.append(("ledgerflow-field", str(field)))
-    token = getattr(error, "token", None)
-    if token is not None:
-        metadata.append(("ledgerflow-resume-token", str(token)))
-    context.set_trailing_metadata(tuple(metadata))
-    context.abort(status_of(error), error.message)
-
-
-def _internal(context: Any, name: str) -> None:
-    logger.exception("gRPC %s failed", name)
-    context.abort(grpc.StatusCode.INTERNAL, f"{name} failed inside the gateway; see its log")
-
-
-def _unary(fn: Callable[[S, Q, Any], R]) -> Callable[[S, Q, Any], R]:
-    @functools.wraps(fn)
-    def handler(self: S, request: Q, context: Any) -> R:
-        try:
-            return fn(self, request, context)
-        except LedgerflowError as e:
-            _abort(context, e)
-        except Exception:
-            _internal(context, fn.__name__)
-        raise AssertionError("unreachable: context.abort raises")
-
-    return handler
-
-
-def _streaming(fn: Callable[[S, Q, Any], Iterator[R]]) -> Callable[[S, Q, Any], Iterator[R]]:
-    @functools.wraps(fn)
-    def handler(self: S, request: Q, context: Any) -> Iterator[R]:
-        try:
-            yield from fn(self, request, context)
-        except LedgerflowError as e:
-            _abort(context, e)
-        except Exception:
-            _internal(context, fn.__name__)
-
-    return handler
-
-
 class LedgerflowServicer:
-    """The `ledgerflow.v1.Ledgerflow` methods over a backend, a hub and maybe a cache."""
+    """The `ledgerflow.v1.Ledgerflow` methods over a backend, a hub and maybe a cache. Each
+    says what its caller needs (`@rpc`, `grpc_auth`) and gets the caller it verified."""
 
     def __init__(
-        self, backend: Backend, hub: Hub, *, cache: ReadCache | None, max_subscribers: int
+        self,
+        backend: Backend,
+        hub: Hub,
+        *,
+        cache: ReadCache | None,
+        max_subscribers: int,
+        rates: Rates | None = None,
     ) -> None:
-        self._backend = backend
+        self.backend = backend
         self._hub = hub
         self._runs: Queries = cache.queries() if cache else backend.queries
         self._registry: RegistryQueries = (
@@ -192,30 +141,46 @@ class LedgerflowServicer:
         )
         self._max_subscribers = max_subscribers
         self._slots = threading.BoundedSemaphore(max_subscribers)
+        self._rates = rates or Rates.of(backend.settings)
+
+    def _take(self, caller: Principal, n: int, ingest: bool) -> None:
+        """With auth on, count against the caller's rate (RESOURCE_EXHAUSTED beyond it)."""
+        if self.backend.settings.auth and n:
+            if ingest:
+                self._rates.ingest.take(caller.user, n, what="ingested events")
+            else:
+                self._rates.writes.take(caller.user, n, what="writes")
 
     # -- ingest -----------------------------------------------------------------------
 
-    def Ingest(self, request_iterator: Iterator[pb.EventBatch], context: Any) -> pb.IngestReply:
+    @rpc("only run telemetry, on runs the caller may EDIT, stamped with the caller")
+    def Ingest(
+        self, request_iterator: Iterator[pb.EventBatch], context: Any, caller: Principal
+    ) -> pb.IngestReply:
         progress = _Progress()
         try:
-            return self._ingest(request_iterator, progress)
+            return self._ingest(request_iterator, progress, caller)
         except LedgerflowError as e:
             # Earlier batches are stored: project them, and say how far they go, so the
             # client can resend the rest (ids make resending what is stored a no-op).
             if progress.stored:
                 with contextlib.suppress(LedgerflowError):
                     self._project(progress.stored)
-            _abort(context, e, progress.metadata())
+            abort(context, e, progress.metadata())
         except Exception:
-            _internal(context, "Ingest")
+            internal(context, "Ingest")
         raise AssertionError("unreachable: context.abort raises")
 
-    def _ingest(self, batches: Iterator[pb.EventBatch], progress: _Progress) -> pb.IngestReply:
+    def _ingest(
+        self, batches: Iterator[pb.EventBatch], progress: _Progress, caller: Principal
+    ) -> pb.IngestReply:
         ids: list[str] = []
         for batch in batches:
             progress.batches += 1
+            self._take(caller, len(batch.events), ingest=True)
             decoded = [_event(text, progress.batches, i) for i, text in enumerate(batch.events, 1)]
-            recorded = self._backend.log.append(decoded)
+            decoded = authorize(self.backend, caller, decoded)
+            recorded = self.backend.log.append(decoded)
             progress.stored = progress.stored.advance_all(recorded)
             progress.events += len(recorded)
             ids.extend(e.id for e in decoded)
@@ -232,12 +197,12 @@ class LedgerflowServicer:
 
     def _project(self, stored: Checkpoint) -> None:
         """Read-your-writes: return once the views include `stored`."""
-        self._backend.projector.wait_for(stored, self._backend.settings.projection_timeout_s)
+        self.backend.projector.wait_for(stored, self.backend.settings.projection_timeout_s)
 
     def _rejections(self, ids: list[str]) -> tuple[int, str]:
         """How many of `ids` the projector dead-lettered, and the first one's reason."""
         count, first = 0, ""
-        with self._backend.projector.engine.connect() as conn:
+        with self.backend.projector.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 where = DL.c.event_id.in_(chunk)
@@ -252,12 +217,19 @@ class LedgerflowServicer:
 
     # -- reads ------------------------------------------------------------------------
 
-    @_unary
-    def GetRun(self, request: pb.GetRunRequest, context: Any) -> pb.Run:
+    @rpc(_READ_RUN)
+    @unary
+    def GetRun(self, request: pb.GetRunRequest, context: Any, caller: Principal) -> pb.Run:
         return run_message(self._runs.get_run(_required(request.run_id, "run_id")))
 
-    @_unary
-    def SearchRuns(self, request: pb.SearchRunsRequest, context: Any) -> pb.SearchRunsReply:
+    @rpc("READ on every experiment in experiment_ids")
+    @unary
+    def SearchRuns(
+        self, request: pb.SearchRunsRequest, context: Any, caller: Principal
+    ) -> pb.SearchRunsReply:
+        for experiment_id in request.experiment_ids:
+            named = SimpleNamespace(experiment_id=experiment_id)
+            check(self.backend, caller, _READ_EXPERIMENT, named)
         page = self._runs.search_runs(
             list(request.experiment_ids),
             request.filter or None,
@@ -270,9 +242,10 @@ class LedgerflowServicer:
             runs=[run_message(r) for r in page], next_page_token=page.token or ""
         )
 
-    @_unary
+    @rpc(_READ_RUN)
+    @unary
     def GetMetricHistory(
-        self, request: pb.GetMetricHistoryRequest, context: Any
+        self, request: pb.GetMetricHistoryRequest, context: Any, caller: Principal
     ) -> pb.MetricHistory:
         history = self._runs.get_metric_history(
             _required(request.run_id, "run_id"),
@@ -281,8 +254,11 @@ class LedgerflowServicer:
         )
         return pb.MetricHistory(metrics=[metric_message(m) for m in history])
 
-    @_unary
-    def GetModelVersion(self, request: pb.GetModelVersionRequest, context: Any) -> pb.ModelVersion:
+    @rpc(_READ_MODEL)
+    @unary
+    def GetModelVersion(
+        self, request: pb.GetModelVersionRequest, context: Any, caller: Principal
+    ) -> pb.ModelVersion:
         name = _required(request.name, "name")
         selector = request.WhichOneof("selector")
         if selector == "alias":
@@ -293,9 +269,10 @@ class LedgerflowServicer:
             raise InvalidInput("say which version: set `alias` or `version`", field="selector")
         return version_message(found)
 
-    @_unary
+    @rpc(_READ_MODEL)
+    @unary
     def GetLatestVersions(
-        self, request: pb.GetLatestVersionsRequest, context: Any
+        self, request: pb.GetLatestVersionsRequest, context: Any, caller: Principal
     ) -> pb.ModelVersions:
         name = _required(request.name, "name")
         self._registry.require_model(name)
@@ -304,20 +281,24 @@ class LedgerflowServicer:
 
     # -- events -----------------------------------------------------------------------
 
-    @_streaming
-    def Subscribe(self, request: pb.SubscribeRequest, context: Any) -> Iterator[pb.EventMessage]:
+    @rpc("any identity; only events on what the caller may READ are sent")
+    @streaming
+    def Subscribe(
+        self, request: pb.SubscribeRequest, context: Any, caller: Principal
+    ) -> Iterator[pb.EventMessage]:
         if not self._slots.acquire(blocking=False):
             raise TooManySubscribers(
                 f"this gateway already serves {self._max_subscribers} gRPC subscriptions; "
                 "retry later, subscribe over Server-Sent Events, or use another gateway"
             )
         try:
+            show = shown_to(self.backend, caller)
             sub = self._hub.subscribe(request.after or None, list(request.types) or None)
             context.add_callback(sub.close)  # a client that goes away ends it at once
             try:
                 while context.is_active() and not sub.closed:
                     got = sub.next(1.0)
-                    if got is not None:
+                    if got is not None and show(got):
                         yield event_message(got)
             finally:
                 sub.close()
@@ -326,20 +307,20 @@ class LedgerflowServicer:
 
     # -- commands ---------------------------------------------------------------------
 
-    @_unary
-    def Execute(self, request: pb.CommandRequest, context: Any) -> pb.CommandReply:
+    @rpc("the command's NEEDS, as on its REST route, checked once its fields are read")
+    @unary
+    def Execute(
+        self, request: pb.CommandRequest, context: Any, caller: Principal
+    ) -> pb.CommandReply:
         cls, domain = offered(_required(request.command, "command"))
+        self._take(caller, 1, ingest=False)
         try:
             command = cls.model_validate_json(request.body or b"{}")
         except ValidationError as e:  # not JSON at all; the fields' errors are InvalidInput
             raise invalid_input(e.errors()) from None
-        result = domain.service(self._backend).execute(command, actor=_actor(context))
+        check(self.backend, caller, cls.NEEDS or ADMIN, command)
+        result = domain.service(self.backend).execute(command, actor=caller.actor)
         return pb.CommandReply(body=_answer(cls).dump_json(cls.ANSWER.encode(result)))
-
-
-def _actor(context: Any) -> str:
-    metadata = dict(context.invocation_metadata() or ())
-    return str(metadata.get(ACTOR_METADATA) or "anonymous")
 
 
 @functools.cache

@@ -15,9 +15,11 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.events.settings import Settings
 
 MiB = 1 << 20
 _UNLIMITED = re.compile(r"^/api/v1/runs/[^/]+/artifacts/content/")
@@ -138,3 +140,19 @@ class RateLimiter:
                 self._buckets = {
                     k: v for k, v in self._buckets.items() if now - v[1] < self.burst / self.rate
                 }
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The per-user buckets with auth on: writes (every REST request but a read or ingest,
+    every gRPC `Execute`) and ingested events (REST and gRPC ingest). One process shares
+    one `Rates` between its REST app and its gRPC service, so a caller gets the same rate
+    whichever it uses."""
+
+    writes: RateLimiter
+    ingest: RateLimiter
+
+    @classmethod
+    def of(cls, settings: Settings) -> Rates:
+        writes, events = settings.rate_limit_writes, settings.rate_limit_ingest_events
+        return cls(RateLimiter(writes, max(1, 2 * writes)), RateLimiter(events, max(1, 2 * events)))

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway.app import create_app
 from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.hub import Hub
+from ledgerflow.services.gateway.limits import Rates
 from ledgerflow.services.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class AuthStatus:
     """The level where no grant names the caller (LEDGERFLOW_AUTH_DEFAULT)."""
 
 
-def open_auth(backend: Backend, *, grpc: bool = False) -> AuthStatus | None:
+def open_auth(backend: Backend) -> AuthStatus | None:
     """With auth on, make sure an admin can sign in: one in the views already, or the one
     LEDGERFLOW_ADMIN_USER and LEDGERFLOW_ADMIN_PASSWORD name (created, or promoted with
     that password). InvalidInput, saying what to set, when there is neither: a server that
@@ -45,12 +45,6 @@ def open_auth(backend: Backend, *, grpc: bool = False) -> AuthStatus | None:
     settings = backend.settings
     if not settings.auth:
         return None
-    if grpc:
-        raise InvalidInput(
-            "the gRPC service does not check identities yet: with auth on, serve REST only "
-            "(leave out --grpc-port)",
-            field="--grpc-port",
-        )
     created = backend.auth.ensure_admin(
         settings.admin_user, settings.admin_password, actor=SERVICE_ACTOR
     )
@@ -87,10 +81,11 @@ def serve(
     hub: Hub | None = None
     cache: ReadCache | None = None
     grpc_server: Any = None
+    rates = Rates.of(backend.settings)  # one caller's rate over REST and gRPC together
     try:
         backend.refresh()  # project what a previous process appended but never projected
         if owned:
-            status = open_auth(backend, grpc=grpc_port is not None)
+            status = open_auth(backend)
             if status is not None and on_auth is not None:
                 on_auth(status)
         hub = Hub(backend.log, redis_url=backend.settings.redis_url).start()
@@ -98,11 +93,13 @@ def serve(
             from ledgerflow.services.gateway import grpc_server as grpc_service
 
             cache = ReadCache(backend, hub).start()
-            grpc_server = grpc_service.serve(backend, hub, host, grpc_port, cache=cache)
+            grpc_server = grpc_service.serve(
+                backend, hub, host, grpc_port, cache=cache, rates=rates
+            )
             if grpc_ready is not None:
                 grpc_ready(f"{host}:{grpc_server.bound_port}")
         failures = None if watchdog is None else (lambda: watchdog.failures)
-        app = create_app(backend, hub, failures=failures)
+        app = create_app(backend, hub, failures=failures, rates=rates)
         if extend is not None:
             extend(app)
         config = uvicorn.Config(

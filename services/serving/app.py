@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ledgerflow.services.serving.auth import ServingAuth
 from ledgerflow.services.serving.http import respond, server_version
 from ledgerflow.services.serving.metrics import CONTENT_TYPE
 from ledgerflow.services.serving.oip_routes import oip_routes
@@ -30,10 +31,12 @@ def create_app(
     extra_routes: Sequence[BaseRoute] = (),
     on_startup: Callable[[], Coroutine[Any, Any, None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    auth: ServingAuth | None = None,
 ) -> Starlette:
     """The REST app: MLflow scoring, OIP v2 and /metrics over `repository`. `on_startup` runs
     in the background once the server listens (loading and warming models), so readiness
-    probes get 503 until it is done rather than no answer."""
+    probes get 503 until it is done rather than no answer. With `auth` requiring it,
+    inference and model metadata need an identity (`ledgerflow.services.serving.auth`)."""
 
     async def metrics(request: Request) -> Response:
         return respond(repository.metrics_text(), media_type=CONTENT_TYPE)
@@ -54,8 +57,8 @@ def create_app(
             await repository.close()
 
     routes: list[BaseRoute] = [
-        *scoring_routes(repository),
-        *oip_routes(repository, server_version()),
+        *scoring_routes(repository, auth),
+        *oip_routes(repository, server_version(), auth),
         Route("/metrics", metrics, methods=["GET"]),
         *extra_routes,
     ]

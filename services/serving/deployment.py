@@ -196,11 +196,11 @@ class DeploymentHost:
                 key = served_name(name, spec.name)
                 if key in self._loaded:
                     continue
-                await self._load(key, spec)
+                await self._load(name, key, spec)
             if name not in self._dirty:
                 return
 
-    async def _load(self, key: str, spec: d.VariantSpec) -> None:
+    async def _load(self, deployment: str, key: str, spec: d.VariantSpec) -> None:
         loop = asyncio.get_running_loop()
         try:
             predictor = await loop.run_in_executor(None, self.loader, spec)
@@ -209,7 +209,13 @@ class DeploymentHost:
             logger.error("could not load variant %s: %s", key, self.load_errors[key])
             return
         self.load_errors.pop(key, None)
-        served = self.repository.add(key, predictor, version=str(spec.version), variant=spec.name)
+        served = self.repository.add(
+            key,
+            predictor,
+            version=str(spec.version),
+            variant=spec.name,
+            resource=("deployment", deployment),  # by its own name too, READ on the deployment
+        )
         self._loaded[key] = spec
         await served.warm()
 

@@ -4,7 +4,8 @@ A replica's gRPC service answers `ModelInfer` for a deployment's name by routing
 the REST routes do: the sticky key comes from the call's metadata (the deployment's key
 header, lower-cased, as gRPC metadata keys are), `x-ledgerflow-variant` forces a
 variant, and the answer names the variant in `parameters["variant"]` and in the
-trailing metadata. Other model names fall through to the plain repository.
+trailing metadata. Other model names fall through to the plain repository. Where
+inference needs an identity, a deployment's `ModelInfer` needs READ on the deployment.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import grpc
 
 from ledgerflow.events.errors import LedgerflowError, NotFound, Unavailable
 from ledgerflow.services.deployer.routing import FORCE_HEADER
+from ledgerflow.services.serving.auth import ServingAuth
 from ledgerflow.services.serving.deployment import DeploymentHost, served_name
 from ledgerflow.services.serving.grpc_codec import decode_inputs, encode_response, parameters
 from ledgerflow.services.serving.grpc_service import InferenceServicer
@@ -33,8 +35,8 @@ def _status(e: LedgerflowError) -> grpc.StatusCode:
 
 
 class DeploymentServicer(InferenceServicer):
-    def __init__(self, host: DeploymentHost) -> None:
-        super().__init__(host.repository)
+    def __init__(self, host: DeploymentHost, auth: ServingAuth | None = None) -> None:
+        super().__init__(host.repository, auth)
         self.host = host
 
     def _hosts(self, name: str) -> bool:
@@ -61,6 +63,8 @@ class DeploymentServicer(InferenceServicer):
         name = request.model_name
         if not self._hosts(name):
             return await super().ModelInfer(request, context)
+        caller = await self._caller(context)
+        await self._require(caller, ("deployment", name), context)
         rid = request.id or uuid.uuid4().hex
         metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
         try:
@@ -92,8 +96,11 @@ class DeploymentServicer(InferenceServicer):
         return response
 
 
-async def start_deployment_grpc(host: DeploymentHost, bind: str, port: int) -> Any:
+async def start_deployment_grpc(
+    host: DeploymentHost, bind: str, port: int, auth: ServingAuth | None = None
+) -> Any:
     """A started grpc.aio server routing deployments (0: any free port; read `.port`)."""
     from ledgerflow.services.serving.grpc_service import start_grpc_server
 
-    return await start_grpc_server(host.repository, bind, port, servicer=DeploymentServicer(host))
+    servicer = DeploymentServicer(host, auth)
+    return await start_grpc_server(host.repository, bind, port, servicer=servicer)

@@ -11,6 +11,10 @@
 - `POST /deployments/{name}/feedback`: `{"request_id", "value" | "converted", "metric",
   "kind"}` joined here to the variant that served the request when this replica did.
 - `GET /deployments/{name}/ready`: 200 once every variant with traffic is warmed, else 503.
+
+With auth (`ledgerflow.services.serving.auth`): invocations and infer need READ on the
+deployment where inference needs an identity, feedback always needs EDIT on it and is
+recorded as the caller's; readiness answers anyone.
 """
 
 from __future__ import annotations
@@ -25,10 +29,19 @@ from starlette.routing import Route
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound, Unavailable
+from ledgerflow.events.permissions import Level
 from ledgerflow.services.deployer.routing import FORCE_HEADER
 from ledgerflow.services.deployments import checks
 from ledgerflow.services.deployments.state import Deployment
 from ledgerflow.services.serving import _json
+from ledgerflow.services.serving.auth import (
+    Resource,
+    ServingAuth,
+    caller_of,
+    guarded,
+    mlflow_body,
+    oip_body,
+)
 from ledgerflow.services.serving.deployment import Answer, DeploymentHost, served_name
 from ledgerflow.services.serving.http import REQUEST_ID, json_response, request_id
 from ledgerflow.services.serving.oip import output_tensors, parse_rest_inputs, rest_outputs
@@ -68,7 +81,11 @@ def _key(request: Request, header: str, field: str | None, body: bytes) -> str |
     return None if value is None else str(value)
 
 
-def deployment_routes(host: DeploymentHost) -> list[Route]:
+def _deployment(request: Request) -> Resource:
+    return "deployment", request.path_params["name"]
+
+
+def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> list[Route]:
     async def route_and_answer(request: Request, oip: bool) -> tuple[Answer, Any, str] | Response:
         rid = request_id(request)
         name = request.path_params["name"]
@@ -140,7 +157,8 @@ def deployment_routes(host: DeploymentHost) -> list[Route]:
         try:
             state = host.deployment(name)
             payload = parse_feedback(state, _json.loads(await request.body()), host.served_by)
-            event = Event.of(payload, actor="model-server")
+            caller = caller_of(request)
+            event = Event.of(payload, actor=caller.actor if caller else "model-server")
             await asyncio.get_running_loop().run_in_executor(None, host.log.append, [event])
         except (_json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
             return _error(
@@ -157,10 +175,21 @@ def deployment_routes(host: DeploymentHost) -> list[Route]:
         ok = host.ready(name)
         return json_response({"name": name, "ready": ok}, 200 if ok else 503)
 
+    def guard(endpoint: Any, **how: Any) -> Any:
+        return guarded(auth, endpoint, resource=_deployment, **how)
+
     return [
-        Route("/deployments/{name}/invocations", invocations, methods=["POST"]),
-        Route("/deployments/{name}/infer", infer, methods=["POST"]),
-        Route("/deployments/{name}/feedback", feedback, methods=["POST"]),
+        Route(
+            "/deployments/{name}/invocations",
+            guard(invocations, body=mlflow_body),
+            methods=["POST"],
+        ),
+        Route("/deployments/{name}/infer", guard(infer, body=oip_body), methods=["POST"]),
+        Route(
+            "/deployments/{name}/feedback",
+            guard(feedback, level=Level.EDIT, feedback=True),
+            methods=["POST"],
+        ),
         Route("/deployments/{name}/ready", ready, methods=["GET"]),
     ]
 

@@ -2,7 +2,10 @@
 (grpc.aio, on the server's event loop).
 
 Status codes: INVALID_ARGUMENT for input the model cannot take (the message names the tensor),
-NOT_FOUND for a model or version not served here, UNAVAILABLE for one still warming.
+NOT_FOUND for a model or version not served here, UNAVAILABLE for one still warming. Where
+inference needs an identity (`ledgerflow serve --auth`), `ModelInfer` and `ModelMetadata`
+need `authorization` metadata (UNAUTHENTICATED without) and READ on what is served
+(PERMISSION_DENIED); liveness and readiness answer anyone.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from typing import Any
 
 import grpc
 
-from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.events.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from ledgerflow.events.permissions import Level
+from ledgerflow.services.auth.principal import Principal
+from ledgerflow.services.serving.auth import AUTH_METADATA, Resource, ServingAuth
 from ledgerflow.services.serving.grpc_codec import decode_inputs, encode_response, parameters
 from ledgerflow.services.serving.http import server_version
 from ledgerflow.services.serving.oip import output_tensors
@@ -26,9 +32,32 @@ from ledgerflow.services.serving.scoring import ModelRequest
 class InferenceServicer:
     """Implements the six OIP RPCs; registered with `add_GRPCInferenceServiceServicer_to_server`."""
 
-    def __init__(self, repository: ModelRepository) -> None:
+    def __init__(self, repository: ModelRepository, auth: ServingAuth | None = None) -> None:
         self.repository = repository
         self.version = server_version()
+        self.auth = auth if auth is not None and auth.inference else None
+
+    async def _caller(self, context: Any) -> Principal | None:
+        """Who is calling, where inference needs an identity (None where it does not)."""
+        if self.auth is None:
+            return None
+        metadata = context.invocation_metadata() or ()
+        given = next((str(v) for k, v in metadata if k == AUTH_METADATA), None)
+        try:
+            return await self.auth.caller(given)
+        except Unauthenticated as e:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, e.message)
+            raise  # unreachable: abort raises
+
+    async def _require(
+        self, caller: Principal | None, resource: Resource | None, context: Any
+    ) -> None:
+        if self.auth is None or caller is None:
+            return
+        try:
+            self.auth.require(caller, resource, Level.READ)
+        except PermissionDenied as e:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, e.message)
 
     async def _served(self, name: str, version: str, context: Any) -> ServedModel:
         try:
@@ -51,7 +80,9 @@ class InferenceServicer:
         return pb.ServerMetadataResponse(name=SERVER_NAME, version=self.version, extensions=[])
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:
+        caller = await self._caller(context)
         served = await self._served(request.name, request.version, context)
+        await self._require(caller, served.resource, context)
         meta = model_metadata(served)
         response = pb.ModelMetadataResponse(
             name=meta["name"], versions=meta["versions"], platform=meta["platform"]
@@ -64,7 +95,9 @@ class InferenceServicer:
         return response
 
     async def ModelInfer(self, request: Any, context: Any) -> Any:
+        caller = await self._caller(context)
         served = await self._served(request.model_name, request.model_version, context)
+        await self._require(caller, served.resource, context)
         if not served.ready:
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, f"model {served.name!r} is still loading"
@@ -91,7 +124,12 @@ class InferenceServicer:
 
 
 async def start_grpc_server(
-    repository: ModelRepository, host: str, port: int, *, servicer: InferenceServicer | None = None
+    repository: ModelRepository,
+    host: str,
+    port: int,
+    *,
+    servicer: InferenceServicer | None = None,
+    auth: ServingAuth | None = None,
 ) -> Any:
     """A started grpc.aio server on `host:port` (0: any free port; read `server.port`);
     `servicer` replaces the plain one (a deployment replica's routes deployments)."""
@@ -102,7 +140,7 @@ async def start_grpc_server(
         ]
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-        servicer or InferenceServicer(repository), server
+        servicer or InferenceServicer(repository, auth), server
     )
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:

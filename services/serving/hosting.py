@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from ledgerflow.events.log import EventLog
 from ledgerflow.services.analytics.traffic import TrafficRecorder
+from ledgerflow.services.serving.auth import ServingAuth
 from ledgerflow.services.serving.deployment import DeploymentHost, Loader
 from ledgerflow.services.serving.deployment_routes import deployment_routes
 from ledgerflow.services.serving.http import respond
@@ -32,14 +33,20 @@ from ledgerflow.services.serving.repository import ModelRepository
 
 
 def host_deployments(
-    app: Starlette, log: EventLog, *, loader: Loader, replica: str | None = None
+    app: Starlette,
+    log: EventLog,
+    *,
+    loader: Loader,
+    replica: str | None = None,
+    auth: ServingAuth | None = None,
 ) -> DeploymentHost:
-    """`loader` builds each variant's predictor (`variant_loader` over the app's backend)."""
+    """`loader` builds each variant's predictor (`variant_loader` over the app's backend);
+    `auth` guards the routes (`ledgerflow server` with auth on passes its backend's)."""
     repository = ModelRepository()
     name = replica or f"{socket.gethostname()}:server:{os.getpid()}"
     recorder = TrafficRecorder(log, name)
     host = DeploymentHost(log, repository, replica=name, recorder=recorder, loader=loader)
-    app.router.routes.extend(deployment_routes(host))
+    app.router.routes.extend(deployment_routes(host, auth))
 
     async def metrics(request: Request) -> Response:
         return respond(repository.metrics_text(), media_type=CONTENT_TYPE)

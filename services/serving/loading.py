@@ -40,6 +40,8 @@ class LoadedModel:
     name: str
     version: str
     predictor: Predictor
+    resource: tuple[str, str] | None = None
+    """(kind, key) whose READ a caller needs to use it (`ServedModel.resource`)."""
 
 
 def _needs_source(uri: str, source: ModelSource | None) -> ModelSource:
@@ -89,20 +91,28 @@ def load(
             root = Path(uri)
         bundle = load_bundle(root)
         origin = bundle.manifest.get("source", {})
+        registered_name = str(origin.get("name") or "")
+        from_registry = registered_name and uri.startswith(BUNDLE_PREFIX)
         return LoadedModel(
-            name or str(origin.get("name") or root.name),
+            name or registered_name or root.name,
             str(origin.get("version") or "1"),
             bundle,
+            ("model", registered_name) if from_registry else None,
         )
     from ledgerflow.pyfunc.loading import load as load_pyfunc
 
     model = load_pyfunc(uri, source=source, allow_pickle=allow_pickle)
     registered = _registered(uri, source)
     if registered is not None:
-        return LoadedModel(name or registered[0], registered[1], PyFuncPredictor(model))
+        resource = ("model", registered[0])
+        return LoadedModel(name or registered[0], registered[1], PyFuncPredictor(model), resource)
+    run = re.fullmatch(r"runs:/([^/]+).*", uri)
     local = None
     if uri.startswith("file:"):
         local = Path(urlparse(uri).path)
     elif ":/" not in uri:
         local = Path(uri)
-    return LoadedModel(name or _default_name(uri, local), "1", PyFuncPredictor(model))
+    predictor = PyFuncPredictor(model)
+    return LoadedModel(
+        name or _default_name(uri, local), "1", predictor, ("run", run[1]) if run else None
+    )

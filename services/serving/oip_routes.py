@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.serving import _json
+from ledgerflow.services.serving.auth import Resource, ServingAuth, guarded, oip_body
 from ledgerflow.services.serving.http import json_response, request_id
 from ledgerflow.services.serving.oip import output_tensors, parse_rest_inputs, rest_outputs
 from ledgerflow.services.serving.repository import ModelRepository, ServedModel
@@ -39,9 +40,20 @@ def _error(message: str, status: int, rid: str | None = None) -> Response:
     return json_response({"error": message}, status, rid)
 
 
-def oip_routes(repository: ModelRepository, server_version: str) -> list[Route]:
+def oip_routes(
+    repository: ModelRepository, server_version: str, auth: ServingAuth | None = None
+) -> list[Route]:
+    """With `auth` requiring it, a model's metadata and inference need READ on its
+    resource; health and readiness answer anyone."""
+
     def lookup(request: Request) -> ServedModel:
         return repository.get(request.path_params["model"], request.path_params.get("version"))
+
+    def resource(request: Request) -> Resource | None:
+        try:
+            return lookup(request).resource
+        except NotFound:
+            return None  # answered 404 by the route
 
     async def live(request: Request) -> Response:
         return json_response({"live": True})
@@ -118,8 +130,16 @@ def oip_routes(repository: ModelRepository, server_version: str) -> list[Route]:
     ]
     for prefix in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
         routes += [
-            Route(prefix, metadata, methods=["GET"]),
+            Route(
+                prefix,
+                guarded(auth, metadata, resource=resource, body=oip_body),
+                methods=["GET"],
+            ),
             Route(prefix + "/ready", model_ready, methods=["GET"]),
-            Route(prefix + "/infer", infer, methods=["POST"]),
+            Route(
+                prefix + "/infer",
+                guarded(auth, infer, resource=resource, body=oip_body),
+                methods=["POST"],
+            ),
         ]
     return routes

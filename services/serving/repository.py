@@ -42,6 +42,10 @@ class ServedModel:
     variant: str = ""
     ready: bool = False
     warm_error: str | None = None
+    resource: tuple[str, str] | None = None
+    """(kind, key) of what a caller must READ to use it when inference needs an identity:
+    its deployment, or the registered model or run it was loaded from (None: a local
+    folder, which any identity may use)."""
 
     async def warm(self) -> None:
         """Predict once on the input example (or a synthetic input from the signature) so the
@@ -100,6 +104,7 @@ class ModelRepository:
         variant: str = "",
         max_batch_size: int | None = None,
         max_wait_ms: float | None = None,
+        resource: tuple[str, str] | None = None,
     ) -> ServedModel:
         """Serve `predictor` as `name`; it is not ready until `warm()` ran."""
         if name in self._models:
@@ -112,7 +117,7 @@ class ModelRepository:
             max_wait_ms=self.max_wait_ms if max_wait_ms is None else max_wait_ms,
             on_batch=metrics.observe_batch,
         )
-        served = ServedModel(name, version, predictor, batcher, metrics, variant)
+        served = ServedModel(name, version, predictor, batcher, metrics, variant, resource=resource)
         self._models[name] = served
         return served
 

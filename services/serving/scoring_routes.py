@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.services.serving.auth import Resource, ServingAuth, guarded
 from ledgerflow.services.serving.http import json_response, request_id, respond, server_version
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.serving.scoring import (
@@ -25,8 +26,15 @@ def _error(code: str, message: str, status: int, rid: str) -> Response:
     return json_response({"error_code": code, "message": message}, status, rid)
 
 
-def scoring_routes(repository: ModelRepository) -> list[Route]:
+def scoring_routes(repository: ModelRepository, auth: ServingAuth | None = None) -> list[Route]:
+    """With `auth` requiring it, /invocations needs READ on the served model's resource."""
     version = server_version()
+
+    def served_resource(request: Request) -> Resource | None:
+        try:
+            return repository.default().resource
+        except NotFound:
+            return None  # answered 404 by the route
 
     async def ping(request: Request) -> Response:
         if repository.ready:
@@ -65,5 +73,9 @@ def scoring_routes(repository: ModelRepository) -> list[Route]:
         Route("/ping", ping, methods=["GET"]),
         Route("/health", ping, methods=["GET"]),
         Route("/version", version_route, methods=["GET"]),
-        Route("/invocations", invocations, methods=["POST"]),
+        Route(
+            "/invocations",
+            guarded(auth, invocations, resource=served_resource),
+            methods=["POST"],
+        ),
     ]

@@ -26,6 +26,7 @@ from ledgerflow.services.serving.repository import ModelRepository
 
 if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
+    from ledgerflow.services.serving.auth import ServingAuth
     from ledgerflow.services.serving.deployment import Loader
     from ledgerflow.services.serving.loading import ModelSource
 
@@ -56,11 +57,13 @@ def run_server(
     *,
     source: ModelSource | None = None,
     allow_pickle: bool = True,
+    auth: ServingAuth | None = None,
 ) -> None:
     """Serve until interrupted. `announce` is told each event worth a line (listening,
     ready, failures). A deployment replica follows the event log `log_settings` names.
     Registered models, runs and bundles are looked up in `source` (the backend of the
-    settings the server was started with); `allow_pickle` is their LEDGERFLOW_ALLOW_PICKLE."""
+    settings the server was started with); `allow_pickle` is their LEDGERFLOW_ALLOW_PICKLE.
+    `auth` says who may call it (`ledgerflow.services.serving.auth`; None: anyone)."""
     repository = ModelRepository(
         max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms
     )
@@ -70,7 +73,7 @@ def run_server(
         from ledgerflow.services.serving.deployment import variant_loader
 
         loader = variant_loader(source, allow_pickle=allow_pickle)
-        _run_replica(settings, repository, log_settings, loader, announce)
+        _run_replica(settings, repository, log_settings, loader, announce, auth)
         return
     load_model = functools.partial(
         load, settings.model_uri, settings.name, source=source, allow_pickle=allow_pickle
@@ -85,11 +88,15 @@ def run_server(
         if settings.grpc_port is not None:
             from ledgerflow.services.serving.grpc_service import start_grpc_server
 
-            grpc_server = await start_grpc_server(repository, settings.host, settings.grpc_port)
+            grpc_server = await start_grpc_server(
+                repository, settings.host, settings.grpc_port, auth=auth
+            )
             announce(f"gRPC listening on {settings.host}:{settings.grpc_port}")
         try:
             loaded = await loop.run_in_executor(None, load_model)
-            served = repository.add(loaded.name, loaded.predictor, version=loaded.version)
+            served = repository.add(
+                loaded.name, loaded.predictor, version=loaded.version, resource=loaded.resource
+            )
             await served.warm()
         except Exception as e:  # the process cannot serve: stop it, and say why
             log.debug("loading %s failed", settings.model_uri, exc_info=True)
@@ -108,7 +115,7 @@ def run_server(
         if grpc_server is not None:
             await grpc_server.stop(grace=1.0)
 
-    app = create_app(repository, on_startup=start, on_shutdown=stop)
+    app = create_app(repository, on_startup=start, on_shutdown=stop, auth=auth)
     server = _uvicorn(app, settings)
     announce(f"listening on http://{settings.host}:{settings.port}")
     server.run()
@@ -125,6 +132,7 @@ def _run_replica(
     log_settings: Settings,
     loader: Loader,
     announce: Callable[[str], Any],
+    auth: ServingAuth | None = None,
 ) -> None:
     """A replica of one deployment: every variant loaded, requests routed by its events,
     what it served recorded on the log."""
@@ -161,7 +169,7 @@ def _run_replica(
         if settings.grpc_port is not None:
             from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc
 
-            grpc_server = await start_deployment_grpc(host, settings.host, settings.grpc_port)
+            grpc_server = await start_deployment_grpc(host, settings.host, settings.grpc_port, auth)
             announce(f"gRPC listening on {settings.host}:{settings.grpc_port}")
         while not host.ready(name):
             await asyncio.sleep(0.05)
@@ -176,9 +184,10 @@ def _run_replica(
 
     app = create_app(
         repository,
-        extra_routes=deployment_routes(host),
+        extra_routes=deployment_routes(host, auth),
         on_startup=start,
         on_shutdown=stop,
+        auth=auth,
     )
     server = _uvicorn(app, settings)
     announce(f"listening on http://{settings.host}:{settings.port}")

@@ -67,13 +67,6 @@ def test_a_server_with_auth_and_no_admin_refuses_to_start_saying_what_to_set(
     assert "no admin exists: set LEDGERFLOW_ADMIN_USER and LEDGERFLOW_ADMIN_PASSWORD" in line
 
 
-def test_auth_with_grpc_is_refused_as_grpc_checks_no_identity_yet(tmp_path: Path) -> None:
-    result = run_cli(str(tmp_path / "data"), "gateway", "--auth", "--port", "0",
-                     "--grpc-port", "0", LEDGERFLOW_ADMIN_USER=ADMIN,
-                     LEDGERFLOW_ADMIN_PASSWORD=ADMIN_PW)  # fmt: skip
-    assert "the gRPC service does not check identities yet" in clean_error(result)
-
-
 def test_a_server_with_auth_ensures_its_admin_and_answers_who_is_calling(
     server: GatewayProcess,
 ) -> None:

@@ -25,13 +25,15 @@ START_TIMEOUT_S = 90.0
 
 
 @contextmanager
-def serving(data_dir: Path, log: Path, *args: str) -> Iterator[str]:
+def serving(
+    data_dir: Path, log: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """The server's URL once /ping answers 200; SIGTERM must then stop it gracefully."""
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [PYTHON, "-m", "ledgerflow.cli", "serve", "-p", str(port), *args],
-            env=cli_env(data_dir), stdout=out, stderr=subprocess.STDOUT,
+            env=cli_env(data_dir) | (env or {}), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -106,6 +108,59 @@ def test_a_registered_model_is_served_by_alias_over_rest_and_grpc(
             'ledgerflow_serving_requests_total{model="digits",version="1",variant="",protocol="grpc"} 1'
             in metrics
         )
+
+
+def test_with_auth_a_model_answers_only_those_who_may_read_it_over_rest_and_grpc(
+    digits: tuple[Any, np.ndarray, Path], tmp_path: Path
+) -> None:
+    from ledgerflow.events import auth_commands as ac
+    from ledgerflow.events.settings import load_settings
+    from ledgerflow.services.bootstrap import bootstrap
+    from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
+    from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    model, x, data_dir = digits
+    backend = bootstrap(load_settings(tracking_uri=str(data_dir)))
+    try:
+        for user in ("nobody", "reader"):
+            backend.auth.execute(ac.CreateUser(name=user, password="password-123"), actor="t")
+        grant = ac.SetPermission(kind="model", key="digits", principal="user:reader", level="READ")
+        backend.auth.execute(grant, actor="t")
+        token = backend.auth.execute(ac.CreateToken(user="reader"), actor="t").token
+        other = backend.auth.execute(ac.CreateToken(user="nobody"), actor="t").token
+    finally:
+        backend.close()
+    reader, nobody = f"Bearer {token}", f"Bearer {other}"
+    grpc_port = free_port()
+    args = ("-m", "models:/digits@champion", "--auth", "--grpc-port", str(grpc_port))
+    env = {"LEDGERFLOW_AUTH_DEFAULT": "NO_PERMISSIONS"}
+    with serving(data_dir, tmp_path / "auth.log", *args, env=env) as url:  # /ping: anyone
+        body = {"inputs": x[:2].tolist()}
+        anonymous = httpx.post(url + "/invocations", json=body)
+        assert anonymous.status_code == 401 and "WWW-Authenticate" in anonymous.headers
+        assert anonymous.json()["error_code"] == "UNAUTHENTICATED"
+        denied = httpx.post(url + "/invocations", json=body, headers={"Authorization": nobody})
+        assert denied.status_code == 403 and "READ on model 'digits'" in denied.json()["message"]
+        ok = httpx.post(url + "/invocations", json=body, headers={"Authorization": reader})
+        assert ok.json() == {"predictions": model.predict(x[:2]).tolist()}
+        assert httpx.get(url + "/v2/models/digits").status_code == 401
+        meta = httpx.get(url + "/v2/models/digits", headers={"Authorization": reader})
+        assert meta.json()["versions"] == ["1"]
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            assert stub.ServerReady(pb.ServerReadyRequest()).ready
+            t = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP64", shape=[2, 64])
+            t.contents.fp64_contents.extend(x[:2].ravel().tolist())
+            request = pb.ModelInferRequest(model_name="digits", inputs=[t])
+            for metadata, code in (
+                (None, grpc.StatusCode.UNAUTHENTICATED),
+                ((("authorization", nobody),), grpc.StatusCode.PERMISSION_DENIED),
+            ):
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.ModelInfer(request, metadata=metadata)
+                assert e.value.code() == code
+            out = stub.ModelInfer(request, metadata=(("authorization", reader),))
+            assert list(out.outputs[0].contents.int64_contents) == model.predict(x[:2]).tolist()
 
 
 def test_a_bundle_folder_is_served_with_its_runtime(

@@ -132,6 +132,44 @@ def test_a_command_executed_over_the_servers_grpc_port_is_what_its_rest_route_sh
         channel.close()
 
 
+def test_with_auth_on_the_servers_grpc_port_wants_credentials_and_records_their_owner(
+    tmp_path: Path,
+) -> None:
+    from ledgerflow.events import auth_commands as ac
+    from ledgerflow.events.settings import load_settings
+    from ledgerflow.services.bootstrap import bootstrap
+
+    data = tmp_path / "data"
+    backend = bootstrap(load_settings(tracking_uri=str(data)))
+    try:
+        backend.auth.ensure_admin("admin", "admin-password-1", actor="setup")
+        token = backend.auth.execute(ac.CreateToken(user="admin"), actor="setup")
+    finally:
+        backend.close()
+    grpc_port = free_port()
+    server = GatewayProcess(
+        data, tmp_path / "server.log", command="server", extra=("--grpc-port", str(grpc_port)),
+        env={"LEDGERFLOW_AUTH": "true"},
+    ).start()  # fmt: skip
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = LedgerflowStub(channel)
+            create = pb.CommandRequest(command="CreateRegisteredModel", body=b'{"name": "m"}')
+            with pytest.raises(grpc.RpcError) as e:
+                stub.Execute(create, metadata=(("x-ledgerflow-actor", "admin"),), timeout=30)
+            assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            bearer = (("authorization", f"Bearer {token.token}"),)
+            assert json.loads(stub.Execute(create, metadata=bearer, timeout=30).body)["name"] == "m"
+            found = stub.GetLatestVersions(pb.GetLatestVersionsRequest(name="m"), metadata=bearer)
+            assert list(found.versions) == []
+        log = SQLiteEventLog(str(data / "events.db"))
+        events = list(log.read())
+        log.close()
+        assert events[-1].event.actor == f"admin#token:{token.id}"
+    finally:
+        server.stop()
+
+
 def test_one_server_process_serves_the_sdk_projects_the_log_and_delivers_webhooks(
     server: GatewayProcess, tmp_path: Path
 ) -> None:

@@ -140,6 +140,29 @@ def test_tokens_are_shown_once_and_stop_on_revoke_expiry_and_user_deletion(
         ac.CreateToken(user="x", expires_in_s=-1)
 
 
+def test_the_cache_answers_only_what_was_verified_until_the_auth_views_change(
+    backend: Backend,
+) -> None:
+    """What a model server asks on its event loop before verifying off it."""
+    make_user(backend, "svc-serve", password=None)
+    made = backend.auth.execute(ac.CreateToken(user="svc-serve"), actor="admin")
+    header = f"Bearer {made.token}"
+    clock = [time.time()]
+    z = Authenticator(backend.auth.queries, backend.settings, clock=lambda: clock[0])
+    assert z.cached(header) is None and z.cached(None) is None  # never verified here yet
+    assert z.authenticate(header).user == "svc-serve"
+    assert z.cached(header) == z.authenticate(header)
+    assert z.cached("Bearer lf_other") is None  # a refused one is never kept
+    backend.auth.execute(ac.RevokeToken(id=made.id), actor="admin")
+    assert z.cached(header) is None  # the views changed: verify again, and be refused
+    with pytest.raises(Unauthenticated, match="revoked"):
+        z.authenticate(header)
+    short = backend.auth.execute(ac.CreateToken(user="svc-serve", expires_in_s=60), actor="a")
+    z.authenticate(f"Bearer {short.token}")
+    clock[0] += 61
+    assert z.cached(f"Bearer {short.token}") is None
+
+
 def test_a_token_defaults_to_its_caller(backend: Backend) -> None:
     make_user(backend, "alice")
     made = backend.auth.execute(ac.CreateToken(), actor="alice#token:abc")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,9 @@ class World:
         return by_name[name]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    data = tmp_path_factory.mktemp("auth-gateway") / "data"
+@contextmanager
+def running_world(data: Path) -> Iterator[World]:
+    """A gateway with auth on over the data directory `data`, and its World."""
     settings = load_settings(
         tracking_uri=str(data), auth=True, auth_default="NO_PERMISSIONS",
         admin_user=ADMIN[0], admin_password=ADMIN[1],
@@ -109,6 +110,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(gateway)
     finally:
         gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with running_world(tmp_path_factory.mktemp("auth-gateway") / "data") as w:
+        yield w
 
 
 def operations(world: World) -> list[tuple[str, str, str]]:

@@ -21,12 +21,15 @@ from ledgerflow.events.errors import (
     InvalidInput,
     LedgerflowError,
     NotFound,
+    PermissionDenied,
     Timeout,
+    Unauthenticated,
     Unavailable,
 )
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.grpc_server import status_of
+from ledgerflow.services.gateway.grpc_errors import status_of
 from ledgerflow.services.gateway.hub import Hub, SubscriberTooSlow
+from ledgerflow.services.gateway.limits import RateLimited
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
 from tests.integration.gateway_fixture import Gateway, running_gateway
 
@@ -246,6 +249,9 @@ def test_errors_come_back_as_grpc_status_codes_with_readable_details(
         (Timeout("x"), grpc.StatusCode.DEADLINE_EXCEEDED),
         (Unavailable("x"), grpc.StatusCode.UNAVAILABLE),
         (SubscriberTooSlow("x", token="1"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (RateLimited("x", retry_after_s=1), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (Unauthenticated("x"), grpc.StatusCode.UNAUTHENTICATED),
+        (PermissionDenied("x"), grpc.StatusCode.PERMISSION_DENIED),
         (LedgerflowError("x"), grpc.StatusCode.INTERNAL),
     ],
 )

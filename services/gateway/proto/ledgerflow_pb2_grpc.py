@@ -119,7 +119,8 @@ class LedgerflowServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Subscribe(self, request, context):
-        """Server streaming: replay the log after `after`, then follow it.
+        """Server streaming: replay the log after `after`, then follow it. With auth on, only
+        the events on what the caller may READ are sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -128,7 +129,8 @@ class LedgerflowServicer:
     def Execute(self, request, context):
         """Any command the gateway offers over REST, named by its class (CreateWebhook,
         SetTraffic, RegisterModel, ...): the same fields, checks, answer and errors as its
-        REST route. The caller is the `x-ledgerflow-actor` metadata ("anonymous" without).
+        REST route. With auth on, the caller needs the command's level and is its actor;
+        with auth off, the actor is the `x-ledgerflow-actor` metadata ("anonymous" without).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
