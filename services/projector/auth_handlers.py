@@ -10,7 +10,6 @@ same name starts with no one's grants but its creator's.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -46,7 +45,7 @@ def handles(cls: type[Payload], *, also: bool = False) -> Callable[[Handler], Ha
     def register(fn: Handler) -> Handler:
         def bumping(conn: Connection, ev: Event) -> None:
             fn(conn, ev)
-            _bump(conn)
+            _bump(conn, ev)
 
         bumping.__name__ = fn.__name__
         _handles(cls, also=also)(bumping)
@@ -55,10 +54,12 @@ def handles(cls: type[Payload], *, also: bool = False) -> Callable[[Handler], Ha
     return register
 
 
-def _bump(conn: Connection) -> None:
-    """Tell gateways that what they cached of these views is stale (see AuthGenerationRow)."""
+def _bump(conn: Connection, ev: Event) -> None:
+    """Tell gateways that what they cached of these views is stale (see AuthGenerationRow).
+    The epoch is the id of the event that started the count: a rebuild of the views from
+    the same log counts through the same states, so a replay folds equal views."""
     if conn.execute(update(GEN).where(GEN.c.id == 1).values(n=GEN.c.n + 1)).rowcount == 0:
-        conn.execute(insert(GEN).values(id=1, epoch=uuid.uuid4().hex, n=1))
+        conn.execute(insert(GEN).values(id=1, epoch=ev.id, n=1))
 
 
 def _user(conn: Connection, name: str) -> None:

@@ -64,8 +64,8 @@ PERMISSIONS = table(PermissionRow)
 class AuthGenerationRow(SQLModel, table=True):
     """Bumped in the same transaction as every change to the tables above, so a gateway
     can keep what it verified (tokens, passwords, levels) until the next bump: one
-    primary-key read per request instead of the lookups. `epoch` changes when the views
-    are rebuilt, so a count that restarts is not mistaken for an old one."""
+    primary-key read per request instead of the lookups. `epoch` names the event that
+    started the count, so views folded from another log never share a generation."""
 
     __tablename__ = "auth_generation"
     id: int = Field(default=1, primary_key=True)
