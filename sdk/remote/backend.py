@@ -17,7 +17,7 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.auth import RemoteAuth
 from ledgerflow.remote.bundles import RemoteBundles
 from ledgerflow.remote.channel import Channel
-from ledgerflow.remote.credentials import credentials_from
+from ledgerflow.remote.credentials import credentials_from, fingerprint
 from ledgerflow.remote.deployments import RemoteDeployments
 from ledgerflow.remote.events import RemoteLog
 from ledgerflow.remote.http import GatewayHTTP
@@ -45,7 +45,11 @@ class RemoteBackend:
             credentials=credentials_from(settings),
             read_timeout=settings.projection_timeout_s + 30,
         )
-        self.shipper = Shipper(self.http, folder_for(settings.spool_root, settings.tracking_uri))
+        self.shipper = Shipper(
+            self.http,
+            folder_for(settings.spool_root, settings.tracking_uri),
+            owner=fingerprint(settings),
+        )
         channel = Channel(self.http, self.shipper)
         self.tracking = RemoteTracking(channel)
         self.queries = RemoteQueries(channel)

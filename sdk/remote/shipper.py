@@ -59,9 +59,14 @@ class Shipper:
         *,
         max_pause_s: float = 5.0,
         batch_events: int = 1000,
+        owner: str = "",
     ) -> None:
+        """`owner` is a digest of the credentials events are shipped with: the files a
+        dead process left are adopted in the background only under the same identity (the
+        gateway records whoever ships them as their actor); `ledgerflow sync` ships any."""
         self.http = http
         self.folder = folder
+        self.owner = owner
         self.max_pause_s = max_pause_s
         self.batch_events = batch_events
         self._own: Spool | None = None
@@ -81,7 +86,7 @@ class Shipper:
     def _spool(self) -> Spool:
         with self._create_lock:
             if self._own is None:
-                self._claim = Claim.new(self.folder)
+                self._claim = Claim.new(self.folder, self.owner)
                 self._own = Spool(self._claim.db)
             return self._own
 
@@ -119,7 +124,7 @@ class Shipper:
                 ):
                     pass
                 if not adopted:
-                    self.ship_orphans()
+                    self.ship_orphans(any_owner=False)
                     adopted = True
             except Unauthenticated as e:  # retrying soon will not help: say it, slow down
                 if self._stop.is_set():
@@ -303,12 +308,14 @@ class Shipper:
                     self._unprojected = False
         self._raise_denied()
 
-    def ship_orphans(self) -> tuple[int, int, int]:
-        """Ship the spool files dead processes left: (files, events shipped, events left).
+    def ship_orphans(self, *, any_owner: bool = True) -> tuple[int, int, int]:
+        """Ship the spool files dead processes left (with `any_owner` False, only those
+        written under this shipper's identity): (files, events shipped, events left).
         Raises Unavailable when the gateway cannot be reached; what was not shipped stays."""
         files = shipped = left = 0
         mine = self._claim.db if self._claim is not None else None
-        for claim in orphans(self.folder, exclude=mine):
+        owner = None if any_owner else self.owner
+        for claim in orphans(self.folder, exclude=mine, owner=owner):
             if self._stop.is_set():  # closing: our own file is no orphan, leave the rest
                 claim.release(remove=False)
                 break

@@ -145,12 +145,16 @@ class Claim:
         self._fd: int | None = fd
 
     @classmethod
-    def new(cls, folder: Path) -> Claim:
-        """A fresh spool file name for this process, locked before the file exists."""
+    def new(cls, folder: Path, owner: str = "") -> Claim:
+        """A fresh spool file name for this process, locked before the file exists;
+        `owner` (a digest of the credentials it ships with, '' for none) is written beside
+        it, so another process adopts it only under the same identity."""
         name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            if owner:
+                (folder / f"{name}.owner").write_text(owner)
         except OSError as e:
             raise Unavailable(
                 f"cannot create a spool in {folder}: {e}; is LEDGERFLOW_SPOOL_DIR a writable "
@@ -184,18 +188,28 @@ class Claim:
         if remove:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.db}{suffix}").unlink(missing_ok=True)
+            self.db.with_suffix(".owner").unlink(missing_ok=True)
             self.db.with_suffix(".lock").unlink(missing_ok=True)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
 
 
-def orphans(folder: Path, exclude: Path | None = None) -> Iterator[Claim]:
-    """Claims on the spool files in `folder` that no living process holds."""
+def owner_of(db: Path) -> str:
+    """The credentials digest a spool file was written with ('' for none)."""
+    try:
+        return db.with_suffix(".owner").read_text().strip()
+    except OSError:
+        return ""
+
+
+def orphans(folder: Path, exclude: Path | None = None, owner: str | None = None) -> Iterator[Claim]:
+    """Claims on the spool files in `folder` that no living process holds; with `owner`,
+    only those written under that identity."""
     if not folder.is_dir():
         return
     for db in sorted(folder.glob("*.db")):
-        if db != exclude:
+        if db != exclude and (owner is None or owner_of(db) == owner):
             claim = Claim.take(db)
             if claim is not None:
                 yield claim

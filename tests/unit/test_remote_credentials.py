@@ -123,3 +123,26 @@ def test_presigned_urls_get_no_gateway_credentials() -> None:
     finally:
         http.close()
     assert seen == {"gateway.example": f"Bearer {TOKEN}", "bucket.s3.example": None}
+
+
+def test_a_spool_file_is_adopted_in_the_background_only_under_its_writers_identity(
+    tmp_path,
+) -> None:
+    from ledgerflow.remote.spool import Claim, orphans, owner_of
+
+    alice = Claim.new(tmp_path, "alice-digest")
+    anonymous = Claim.new(tmp_path)
+    for claim in (alice, anonymous):
+        claim.db.write_bytes(b"")
+        claim.release(remove=False)  # its process is gone
+    assert owner_of(alice.db) == "alice-digest" and owner_of(anonymous.db) == ""
+    found = {c.db: c for c in orphans(tmp_path, owner="bob-digest")}
+    assert found == {}
+    found = {c.db: c for c in orphans(tmp_path, owner="alice-digest")}
+    assert list(found) == [alice.db]
+    for c in found.values():
+        c.release(remove=True)
+    assert not alice.db.with_suffix(".owner").exists()
+    everyone = list(orphans(tmp_path))  # `ledgerflow sync` ships whatever is left
+    assert [c.db for c in everyone] == [anonymous.db]
+    everyone[0].release(remove=False)
