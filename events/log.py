@@ -152,9 +152,12 @@ class EventLog(Protocol):
         after: Checkpoint | Position | None = None,
         limit: int = 1000,
         types: Sequence[str] | None = None,
+        *,
+        until: Checkpoint | None = None,
     ) -> Iterator[Item]:
         """At most `limit` items after `after` (from the start when None), each partition
-        in its order."""
+        in its order. With `until`, nothing past it is read: only items it includes (a
+        partition it does not name gives nothing)."""
         ...
 
     def subscribe(
@@ -175,6 +178,13 @@ class EventLog(Protocol):
     def head(self) -> Checkpoint:
         """The last stored position of every partition (empty, and falsy, for an empty
         log): a reader whose checkpoint covers it has read everything."""
+        ...
+
+    def checkpoint_at(self, time_ms: int) -> Checkpoint:
+        """Where the log stood at `time_ms` by its events' own times: in each partition,
+        everything before its first event stamped later than `time_ms` (partitions with
+        nothing before it are left out). An event stamped later was appended later, so
+        nothing after it can have been there at `time_ms`."""
         ...
 
     def close(self) -> None: ...
