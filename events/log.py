@@ -108,6 +108,17 @@ class Checkpoint:
             offsets[part] = max(pos, offsets.get(part, pos))
         return Checkpoint(offsets)
 
+    def meet(self, other: Checkpoint) -> Checkpoint:
+        """The earlier position of each partition named by both (as a bound on reading, a
+        partition left out gives nothing)."""
+        return Checkpoint(
+            {
+                p: min(pos, other._offsets[p])
+                for p, pos in self._offsets.items()
+                if p in other._offsets
+            }
+        )
+
     def includes(self, item: Item) -> bool:
         """True if `item` is at or before this checkpoint in its partition."""
         return item.position <= self._offsets.get(item.partition, -1)
