@@ -158,7 +158,7 @@ class Backend:
         """The views folded up to past points of the log, the last few kept."""
         return TimeTravel(self.log, keep=self.settings.as_of_snapshots)
 
-    def as_of(self, point: AsOf | str) -> Backend:
+    def as_of(self, point: AsOf | str) -> AsOfBackend:
         """This backend as it was at `point` (a position or a time): read-only."""
         return AsOfBackend(self, self.time_travel.snapshot(AsOf.parse(point)))
 
@@ -249,7 +249,7 @@ class AsOfBackend(Backend):
     def time_travel(self) -> TimeTravel:
         return self.live.time_travel
 
-    def as_of(self, point: AsOf | str) -> Backend:
+    def as_of(self, point: AsOf | str) -> AsOfBackend:
         return self.live.as_of(point)
 
     def embedded(self) -> Backend:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -33,6 +33,7 @@ from ledgerflow.services.gateway import (
     sse,
     webhook_routes,
 )
+from ledgerflow.services.gateway.deps import refuse_stray_as_of
 from ledgerflow.services.gateway.errors import ERROR_RESPONSES, error_response, status_of
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.schemas import Health
@@ -69,6 +70,7 @@ def create_app(
         description="Event-sourced experiment tracking and model registry over HTTP. "
         "Every write is an event on the log; reads come from views folded from it.",
         responses=ERROR_RESPONSES,
+        dependencies=[Depends(refuse_stray_as_of)],
     )
     app.state.backend = backend
 

@@ -21,7 +21,7 @@ from ledgerflow.services.auth.service import AuthService
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import Requires, checked
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
+from ledgerflow.services.gateway.deps import LiveDep, PrincipalDep
 
 reads = APIRouter(tags=["auth"])
 
@@ -44,7 +44,7 @@ class WhoAmI(BaseModel):
     summary="Who the gateway takes the caller for",
     dependencies=[checked("any identity")],
 )
-def whoami(backend: FreshDep, principal: PrincipalDep) -> WhoAmI:
+def whoami(backend: LiveDep, principal: PrincipalDep) -> WhoAmI:
     return WhoAmI(
         user=principal.user, admin=principal.admin, groups=list(principal.groups),
         token_id=principal.token_id, method=principal.method, auth=backend.settings.auth,
@@ -52,7 +52,7 @@ def whoami(backend: FreshDep, principal: PrincipalDep) -> WhoAmI:
 
 
 @reads.get("/users", summary="List users (admins only)", dependencies=_needs(ADMIN))
-def list_users(backend: FreshDep) -> list[ac.User]:
+def list_users(backend: LiveDep) -> list[ac.User]:
     return backend.auth.queries.users()
 
 
@@ -61,7 +61,7 @@ def list_users(backend: FreshDep) -> list[ac.User]:
     summary="Get a user (themselves, or an admin)",
     dependencies=_needs(self_or_admin("name")),
 )
-def get_user(name: str, backend: FreshDep) -> ac.User:
+def get_user(name: str, backend: LiveDep) -> ac.User:
     user = backend.auth.queries.user(name)
     if user is None:
         raise NotFound(f"user {name!r} does not exist", kind="user", key=name)
@@ -71,7 +71,7 @@ def get_user(name: str, backend: FreshDep) -> ac.User:
 @reads.get(
     "/groups", summary="List groups with their members (admins only)", dependencies=_needs(ADMIN)
 )
-def list_groups(backend: FreshDep) -> list[ac.Group]:
+def list_groups(backend: LiveDep) -> list[ac.Group]:
     return backend.auth.queries.groups()
 
 
@@ -81,7 +81,7 @@ def list_groups(backend: FreshDep) -> list[ac.Group]:
     dependencies=_needs(self_or_admin("user")),
 )
 def list_tokens(
-    backend: FreshDep,
+    backend: LiveDep,
     principal: PrincipalDep,
     user: Annotated[str | None, Query(description="whose tokens (default: the caller's)")] = None,
 ) -> list[ac.Token]:
@@ -94,7 +94,7 @@ def list_tokens(
     dependencies=_needs(on("@kind", "key", Level.MANAGE)),
 )
 def list_permissions(
-    backend: FreshDep,
+    backend: LiveDep,
     kind: Annotated[Kind, Query(description="experiment, model, deployment or webhook")],
     key: Annotated[
         str, Query(description="an experiment id, or a model, deployment or webhook name")
