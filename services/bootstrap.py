@@ -177,7 +177,7 @@ class Backend:
 TRACKING_READS = ("queries", "artifacts", "artifact_key", "download_artifacts")
 REGISTRY_READS = ("queries", "resolve_models_uri", "resolve_source")
 DEPLOYMENT_READS = ("queries", "get", "list", "history")
-WEBHOOK_READS = ("queries", "list_webhooks", "get_webhook", "list_deliveries")
+WEBHOOK_READS = ("queries", "list_webhooks", "get_webhook")
 BUNDLE_READS = ("queries", "list_bundles", "get_bundle", "download")
 JOB_READS = ("queries", "get", "list_jobs")
 
@@ -219,7 +219,10 @@ class AsOfBackend(Backend):
     # replaces it there with the read-only one).
     @cached_property
     def webhooks(self) -> WebhookService:
-        return reads_only(super().webhooks, WEBHOOK_READS)
+        """Webhooks as defined then; their delivery attempts are the dispatcher's record,
+        not folded from the log, so they are today's."""
+        today = {"list_deliveries": self.live.webhooks.list_deliveries}
+        return reads_only(super().webhooks, WEBHOOK_READS, today=today)
 
     @cached_property
     def deployments(self) -> DeploymentService:

@@ -8,7 +8,7 @@ missed still stores nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn, TypeVar, cast
 
 from ledgerflow.events.as_of import read_only
@@ -17,13 +17,16 @@ T = TypeVar("T")
 
 
 class _ReadOnly:
-    def __init__(self, target: object, reads: frozenset[str]) -> None:
+    def __init__(self, target: object, reads: frozenset[str], today: Mapping[str, Any]) -> None:
         self._target = target
         self._reads = reads
+        self._today = today
 
     def __getattr__(self, name: str) -> Any:
         if name in self._reads:
             return getattr(self._target, name)
+        if name in self._today:
+            return self._today[name]
         if name.startswith("__"):
             raise AttributeError(name)
 
@@ -37,6 +40,7 @@ class _ReadOnly:
         return f"ReadOnly({self._target!r})"
 
 
-def reads_only(service: T, reads: Iterable[str]) -> T:
-    """`service` answering only `reads` (attribute names); a stand-in of its type."""
-    return cast(T, _ReadOnly(service, frozenset(reads)))
+def reads_only(service: T, reads: Iterable[str], *, today: Mapping[str, Any] | None = None) -> T:
+    """`service` answering only `reads` (attribute names); a stand-in of its type. `today`
+    answers what is not history (e.g. a webhook's delivery attempts) from the present."""
+    return cast(T, _ReadOnly(service, frozenset(reads), today or {}))

@@ -344,3 +344,19 @@ def test_time_travel_on_a_kafka_log_cuts_every_partition_at_the_same_point(
             assert answers(Client(backend=backend, as_of=moment), runs) == live
     finally:
         backend.close()
+
+
+def test_a_webhook_as_of_then_has_its_definition_then_and_todays_deliveries(
+    backend: Backend,
+) -> None:
+    c = Client(backend=backend)
+    c.create_webhook("hook", "http://127.0.0.1:9/a", ["model.*"])
+    before = backend.log.head()
+    c.update_webhook("hook", url="http://127.0.0.1:9/b", events=["run.*"])
+    past = Client(backend=backend, as_of=before)
+    hook = past.get_webhook("hook")
+    assert (hook.url, hook.events) == ("http://127.0.0.1:9/a", ["model.*"])
+    assert [h.url for h in past.list_webhooks()] == ["http://127.0.0.1:9/a"]
+    assert past.list_webhook_deliveries("hook") == c.list_webhook_deliveries("hook")
+    with pytest.raises(InvalidInput, match="read-only"):
+        past.update_webhook("hook", active=False)
