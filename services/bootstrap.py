@@ -226,7 +226,17 @@ class AsOfBackend(Backend):
 
     @cached_property
     def deployments(self) -> DeploymentService:
-        return reads_only(super().deployments, DEPLOYMENT_READS)
+        """Without live statistics (they are not history, and following this backend's log
+        for them would keep a follower per as_of backend)."""
+        from ledgerflow.services.deployer.service import DeploymentService
+        from ledgerflow.services.projector.bundle_queries import BundleQueries
+        from ledgerflow.services.projector.deployment_queries import DeploymentQueries
+
+        engine = self.queries.engine
+        service = DeploymentService(
+            self.committer, DeploymentQueries(engine), self.registry.queries, BundleQueries(engine)
+        )
+        return reads_only(service, DEPLOYMENT_READS)
 
     @cached_property
     def bundles(self) -> BundleService:

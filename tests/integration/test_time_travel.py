@@ -360,3 +360,21 @@ def test_a_webhook_as_of_then_has_its_definition_then_and_todays_deliveries(
     assert past.list_webhook_deliveries("hook") == c.list_webhook_deliveries("hook")
     with pytest.raises(InvalidInput, match="read-only"):
         past.update_webhook("hook", active=False)
+
+
+def test_a_snapshot_is_freed_once_neither_the_cache_nor_a_reader_holds_it(
+    backend: Backend, history: tuple[Client, str, Checkpoint, int]
+) -> None:
+    import gc
+    import weakref
+
+    _, run, before, _ = history
+    past = backend.as_of(before)
+    snapshot = weakref.ref(past.snapshot)
+    backend.time_travel.clear()
+    gc.collect()
+    assert snapshot() is not None  # a reader still holds it, and can still read
+    assert past.queries.get_run(run).data.params == {"lr": "0.1"}
+    del past
+    gc.collect()
+    assert snapshot() is None
