@@ -344,6 +344,7 @@ class KafkaEventLog:
                         value,
                         key=ev.stream.encode(),
                         partition=tp.partition,
+                        timestamp_ms=ev.time,  # the record's time is the event's (checkpoint_at)
                         headers=[
                             ("id", ev.id.encode()),
                             ("type", ev.type.encode()),
@@ -365,17 +366,33 @@ class KafkaEventLog:
         after: Checkpoint | Position | None = None,
         limit: int = 1000,
         types: Sequence[str] | None = None,
+        *,
+        until: Checkpoint | None = None,
     ) -> Iterator[Item]:
         match = TypeMatcher(types)
         start = self._starts(Checkpoint.coerce(after))
-        records = self._call(self._read(start, limit), "reading the Kafka event log")
+        bounds = None if until is None else self._bounds(until)
+        records = self._call(self._read(start, limit, bounds), "reading the Kafka event log")
         for rec in records:
             if match(_header(rec, "type")):
                 yield self._decode(rec)
 
-    async def _read(self, starts: dict[TopicPartition, int], limit: int) -> list[Record]:
+    def _bounds(self, until: Checkpoint) -> dict[TopicPartition, int]:
+        """The offset each partition is read up to (exclusive) when reading `until`."""
+        self._starts(until)  # names only partitions of this log
+        offsets = until.partitions()
+        return {tp: offsets.get(self._names[tp], -1) + 1 for tp in self._tps}
+
+    async def _read(
+        self,
+        starts: dict[TopicPartition, int],
+        limit: int,
+        bounds: dict[TopicPartition, int] | None = None,
+    ) -> list[Record]:
         async with self._lock:
             ends = await self._ends(self._r, self._tps)
+            if bounds is not None:
+                ends = {tp: min(end, bounds[tp]) for tp, end in ends.items()}
             got = await self._fetch_many(
                 self._r, {tp: (starts[tp], ends[tp]) for tp in self._tps}, limit
             )
@@ -389,11 +406,12 @@ class KafkaEventLog:
     def stored(self) -> StoredLog:
         """Every record as stored, partition by partition up to today's ends, for
         `verify`; through a consumer of its own, so appends go on meanwhile."""
-        begins, ends = self._call(self._bounds(), "reading the Kafka event log's bounds")
+        begins, ends = self._call(self._extent(), "reading the Kafka event log's bounds")
         trimmed = {self._names[tp]: begin for tp, begin in begins.items() if begin > 0}
         return StoredLog(self._stored(begins, ends), forks=True, trimmed=trimmed)
 
-    async def _bounds(self) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    async def _extent(self) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        """Where each partition begins (retention may have trimmed it) and ends now."""
         async with self._lock:
             begins = await self._r.beginning_offsets(self._tps)
             ends = await self._ends(self._r, self._tps)
@@ -440,6 +458,41 @@ class KafkaEventLog:
         async with self._lock:
             ends = await self._ends(self._r, self._tps)
         return Checkpoint({self._names[tp]: end - 1 for tp, end in ends.items() if end > 0})
+
+    def checkpoint_at(self, time_ms: int) -> Checkpoint:
+        """Scans each partition from its start for its first record stamped after
+        `time_ms` (records carry their event's time; ones written before that carry the
+        moment they were sent, a few milliseconds after it). It reads on a consumer of
+        its own, so appends do not wait for it."""
+        return self._call(self._checkpoint_at(time_ms), "finding a time in the Kafka log")
+
+    async def _checkpoint_at(self, time_ms: int) -> Checkpoint:
+        consumer = self.consumer()
+        await consumer.start()
+        try:
+            consumer.assign(self._tps)
+            ends = await self._ends(consumer, self._tps)
+            stops: dict[TopicPartition, int] = {}  # where each partition's prefix ends
+            scanned = dict.fromkeys(self._tps, 0)
+            while ranges := {
+                tp: (scanned[tp], ends[tp])
+                for tp in self._tps
+                if tp not in stops and scanned[tp] < ends[tp]
+            }:
+                got = await self._fetch_many(consumer, ranges, 10_000)
+                if not any(got.values()):
+                    break  # only markers left before the ends
+                for tp, records in got.items():
+                    for rec in records:
+                        if rec.timestamp > time_ms:
+                            stops[tp] = rec.offset
+                            break
+                        scanned[tp] = rec.offset + 1
+        finally:
+            await consumer.stop()
+        return Checkpoint(
+            {self._names[tp]: stop - 1 for tp in self._tps if (stop := stops.get(tp, ends[tp])) > 0}
+        )
 
     def subscribe(
         self,

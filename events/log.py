@@ -109,6 +109,17 @@ class Checkpoint:
             offsets[part] = max(pos, offsets.get(part, pos))
         return Checkpoint(offsets)
 
+    def meet(self, other: Checkpoint) -> Checkpoint:
+        """The earlier position of each partition named by both (as a bound on reading, a
+        partition left out gives nothing)."""
+        return Checkpoint(
+            {
+                p: min(pos, other._offsets[p])
+                for p, pos in self._offsets.items()
+                if p in other._offsets
+            }
+        )
+
     def includes(self, item: Item) -> bool:
         """True if `item` is at or before this checkpoint in its partition."""
         return item.position <= self._offsets.get(item.partition, -1)
@@ -154,9 +165,12 @@ class EventLog(Protocol):
         after: Checkpoint | Position | None = None,
         limit: int = 1000,
         types: Sequence[str] | None = None,
+        *,
+        until: Checkpoint | None = None,
     ) -> Iterator[Item]:
         """At most `limit` items after `after` (from the start when None), each partition
-        in its order."""
+        in its order. With `until`, nothing past it is read: only items it includes (a
+        partition it does not name gives nothing)."""
         ...
 
     def subscribe(
@@ -182,6 +196,13 @@ class EventLog(Protocol):
     def stored(self) -> StoredLog:
         """Every record as stored, with its hash chain, undecoded, up to the head as it is
         now: what `ledgerflow.events.verify` walks to find tampering."""
+        ...
+
+    def checkpoint_at(self, time_ms: int) -> Checkpoint:
+        """Where the log stood at `time_ms` by its events' own times: in each partition,
+        everything before its first event stamped later than `time_ms` (partitions with
+        nothing before it are left out). An event stamped later was appended later, so
+        nothing after it can have been there at `time_ms`."""
         ...
 
     def close(self) -> None: ...

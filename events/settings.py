@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         description="this process's rank in a distributed job: its metrics are also recorded "
         "as `<key>/rank<N>`, and only rank 0 logs the plain keys (set by Ledgerflow jobs)",
     )
+    as_of_snapshots: int = Field(
+        4,
+        gt=0,
+        description="how many as_of views (the views folded up to a past point of the log) "
+        "a process keeps in memory for reuse, least recently used dropped first",
+    )
     allow_pickle: bool = Field(
         True,
         description="load models stored as pickle/cloudpickle (loading one runs its code); "

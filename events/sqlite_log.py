@@ -208,16 +208,18 @@ class SQLiteEventLog:
         after: Checkpoint | Position | None = None,
         limit: int = 1000,
         types: Sequence[str] | None = None,
+        *,
+        until: Checkpoint | None = None,
     ) -> Iterator[Item]:
         match = TypeMatcher(types)
         start = _start(after)
+        sql, params = f"SELECT {_COLUMNS} FROM events WHERE position > ?", [start]
+        if until is not None:
+            sql, params = sql + " AND position <= ?", [*params, _start(until)]
         rows = retry_locked(
             lambda: (
                 self._conn()
-                .execute(
-                    f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-                    (start, limit),
-                )
+                .execute(sql + " ORDER BY position LIMIT ?", (*params, limit))
                 .fetchall()
             ),
             "reading the event log",
@@ -278,6 +280,25 @@ class SQLiteEventLog:
             "reading the event log head",
         )
         return Checkpoint() if row[0] is None else Checkpoint({"": int(row[0])})
+
+    def checkpoint_at(self, time_ms: int) -> Checkpoint:
+        """Positions order the whole log, so this is everything before the first event
+        stamped after `time_ms` (a scan from the start that stops there)."""
+        row = retry_locked(
+            lambda: (
+                self._conn()
+                .execute(
+                    "SELECT position FROM events WHERE time > ? ORDER BY position LIMIT 1",
+                    (time_ms,),
+                )
+                .fetchone()
+            ),
+            "finding a time in the event log",
+        )
+        if row is None:
+            return self.head()
+        last = int(row[0]) - 1
+        return Checkpoint({"": last}) if last > 0 else Checkpoint()
 
     def subscribe(
         self,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from ledgerflow.events.as_of import AsOf
     from ledgerflow.events.auth_commands import (
         AuthCommand,
         Group,
@@ -279,6 +280,11 @@ class BackendPort(Protocol):
     def embedded(self) -> Backend:
         """The embedded backend itself, for work on the event log (replay, views, the
         deployer and policy loops, jobs); a gateway's answers InvalidInput."""
+        ...
+
+    def as_of(self, point: AsOf) -> BackendPort:
+        """This backend's views as they were at `point` (a log position or a time),
+        read-only: commands are refused."""
         ...
 
     def refresh(self) -> None: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,20 +31,36 @@ from ledgerflow.entities import (
     RunTag,
     ViewType,
 )
+from ledgerflow.events.as_of import AsOf
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ledgerflow._ports import BackendPort, QueriesPort
     from ledgerflow.entities import RunInfo
+    from ledgerflow.events.log import Checkpoint
     from ledgerflow.events.settings import Settings
 
 
 class Client(RegistryMethods, DeploymentMethods, WebhookMethods, BundleMethods, AuthMethods):
-    def __init__(self, tracking_uri: str | None = None, *, backend: BackendPort | None = None):
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        *,
+        backend: BackendPort | None = None,
+        as_of: AsOf | Checkpoint | datetime | int | str | None = None,
+    ):
         """Work where `tracking_uri` says (the session's tracking URI when None), or on
-        `backend` when one is given (its settings say where)."""
+        `backend` when one is given (its settings say where).
+
+        With `as_of` (a log position such as `/api/v1/events/head` gives, or a time:
+        ISO-8601, epoch milliseconds or a datetime), every read shows the views as they
+        were then, and every command is refused (docs/time-travel.md). A time is resolved
+        to a log position on first use, so the Client's answers never change after that.
+        """
         if backend is not None and tracking_uri is not None:
             raise InvalidInput(
                 "give Client a tracking_uri or a backend, not both", field="tracking_uri"
@@ -52,6 +69,9 @@ class Client(RegistryMethods, DeploymentMethods, WebhookMethods, BundleMethods, 
         self._settings: Settings = (
             backend.settings if backend is not None else session.settings_for(tracking_uri)
         )
+        self._as_of = None if as_of is None else AsOf.parse(as_of)
+        self._past: BackendPort | None = None
+        self._past_lock = threading.Lock()
 
     @property
     def tracking_uri(self) -> str:
@@ -59,9 +79,14 @@ class Client(RegistryMethods, DeploymentMethods, WebhookMethods, BundleMethods, 
 
     @property
     def _backend(self) -> BackendPort:
-        if self._own_backend is not None:
-            return self._own_backend
-        return session.backend_for(self._settings)
+        own = self._own_backend
+        present = own if own is not None else session.backend_for(self._settings)
+        if self._as_of is None:
+            return present
+        with self._past_lock:
+            if self._past is None:
+                self._past = present.as_of(self._as_of)
+            return self._past
 
     @property
     def _queries(self) -> QueriesPort:

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from ledgerflow.events.as_of import AsOf, read_only
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.events.log import EventLog
+from ledgerflow.events.log import Checkpoint, EventLog
+from ledgerflow.events.log_prefix import LogPrefix
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.artifacts import ArtifactStore, LocalArtifactStore
 from ledgerflow.services.commands import Committer
@@ -28,6 +30,8 @@ from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.registry.service import RegistryService
+from ledgerflow.services.timetravel.read_only import reads_only
+from ledgerflow.services.timetravel.snapshots import Snapshot, TimeTravel
 from ledgerflow.services.tracking import TrackingService
 
 if TYPE_CHECKING:
@@ -159,6 +163,15 @@ class Backend:
         """This backend: work on the event log itself may run here."""
         return self
 
+    @cached_property
+    def time_travel(self) -> TimeTravel:
+        """The views folded up to past points of the log, the last few kept."""
+        return TimeTravel(self.log, keep=self.settings.as_of_snapshots)
+
+    def as_of(self, point: AsOf | str) -> AsOfBackend:
+        """This backend as it was at `point` (a position or a time): read-only."""
+        return AsOfBackend(self, self.time_travel.snapshot(AsOf.parse(point)))
+
     def refresh(self) -> None:
         """Project whatever other processes appended but did not project (e.g. one that was
         killed between its append and its projection), so reads see the whole log."""
@@ -169,6 +182,107 @@ class Backend:
         self.log.close()
         for engine in self.engines:
             engine.dispose()
+
+
+TRACKING_READS = ("queries", "artifacts", "artifact_key", "download_artifacts")
+REGISTRY_READS = ("queries", "resolve_models_uri", "resolve_source")
+DEPLOYMENT_READS = ("queries", "get", "list", "history")
+WEBHOOK_READS = ("queries", "list_webhooks", "get_webhook")
+BUNDLE_READS = ("queries", "list_bundles", "get_bundle", "download")
+JOB_READS = ("queries", "get", "list_jobs")
+
+
+class AsOfBackend(Backend):
+    """The views as they were at a past point of the log (docs/time-travel.md).
+
+    Reads come from a snapshot folded up to `checkpoint`; its log is the log up to
+    there, so it cannot be appended to, and its services answer reads only (the
+    `*_READS` above) and refuse the rest as read-only. Who may read what is today's
+    question: identities and permissions are the live backend's.
+    """
+
+    def __init__(self, live: Backend, snapshot: Snapshot) -> None:
+        log = LogPrefix(live.log, snapshot.checkpoint)
+        projector, engine = snapshot.projector, snapshot.engine
+        queries = Queries(engine)
+        timeout = live.settings.projection_timeout_s
+        tracking = TrackingService(log, projector, queries, live.artifacts, timeout=timeout)
+        registry = RegistryService(
+            Committer(log, projector, timeout), RegistryQueries(engine), queries
+        )
+        super().__init__(
+            live.settings,
+            log,
+            projector,
+            queries,
+            live.artifacts,
+            reads_only(tracking, TRACKING_READS),
+            reads_only(registry, REGISTRY_READS),
+            (),
+        )
+        self.live = live
+        self.snapshot = snapshot  # held: the snapshot's database lives as long as we do
+        self.checkpoint: Checkpoint = snapshot.checkpoint
+
+    # Each service is Backend's, built on this backend's views and committer, behind
+    # reads_only (Backend's cached_property caches it under the same name; ours then
+    # replaces it there with the read-only one).
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        """Webhooks as defined then; their delivery attempts are the dispatcher's record,
+        not folded from the log, so they are today's."""
+        today = {"list_deliveries": self.live.webhooks.list_deliveries}
+        return reads_only(super().webhooks, WEBHOOK_READS, today=today)
+
+    @cached_property
+    def deployments(self) -> DeploymentService:
+        """Without live statistics (they are not history, and following this backend's log
+        for them would keep a follower per as_of backend)."""
+        from ledgerflow.services.deployer.service import DeploymentService
+        from ledgerflow.services.projector.bundle_queries import BundleQueries
+        from ledgerflow.services.projector.deployment_queries import DeploymentQueries
+
+        engine = self.queries.engine
+        service = DeploymentService(
+            self.committer, DeploymentQueries(engine), self.registry.queries, BundleQueries(engine)
+        )
+        return reads_only(service, DEPLOYMENT_READS)
+
+    @cached_property
+    def bundles(self) -> BundleService:
+        return reads_only(super().bundles, BUNDLE_READS)
+
+    @cached_property
+    def jobs(self) -> JobService:
+        return reads_only(super().jobs, JOB_READS)
+
+    @cached_property
+    def auth(self) -> AuthService:
+        return reads_only(self.live.auth, ("queries",))
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        return self.live.authenticator
+
+    @cached_property
+    def authorizer(self) -> Authorizer:
+        return self.live.authorizer
+
+    @cached_property
+    def time_travel(self) -> TimeTravel:
+        return self.live.time_travel
+
+    def as_of(self, point: AsOf | str) -> AsOfBackend:
+        return self.live.as_of(point)
+
+    def embedded(self) -> Backend:
+        raise read_only("work on the event log itself (replay, projector, jobs)")
+
+    def refresh(self) -> None:
+        """Nothing to catch up with: the past does not change."""
+
+    def close(self) -> None:
+        """The live backend and the snapshot cache own what this reads."""
 
 
 def open_event_log(settings: Settings) -> EventLog:

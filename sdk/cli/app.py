@@ -17,6 +17,7 @@ from ledgerflow.cli import (
     gateway,
     jobs,
     metrics,
+    models,
     output,
     permissions,
     projector,
@@ -79,6 +80,7 @@ def root(
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(metrics.app, name="metrics")
+app.add_typer(models.app, name="models")
 app.add_typer(events.app, name="events")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(users.app, name="users")

@@ -7,7 +7,7 @@ so `ledgerflow --help` and option errors never touch the data directory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,17 @@ if TYPE_CHECKING:
     from ledgerflow.client import Client
     from ledgerflow.events.settings import Settings
     from ledgerflow.services.bootstrap import Backend
+
+
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Show it as it was at this point of the log: a position (a token from "
+        "/api/v1/events/head) or a time (ISO-8601 such as 2026-12-01T10:00Z, UTC when no "
+        "zone is given, or epoch milliseconds).",
+    ),
+]
 
 
 @dataclass
@@ -48,6 +59,24 @@ class State:
         if catch_up:
             backend.refresh()
         return backend
+
+    def reader(self, as_of: str | None) -> BackendPort:
+        """The backend to read from: up to the head of the log, or as it was at `as_of`
+        (read-only; stderr says which position that is)."""
+        if as_of is None:
+            return self.backend()
+        from ledgerflow.cli import output
+        from ledgerflow.events.as_of import AsOf
+
+        point = AsOf.parse(as_of)
+        past = self.backend(catch_up=False).as_of(point)
+        position = f"log position {past.log.head().encode() or 0}"
+        output.note(
+            f"as of {position}"
+            if point.time_ms is None
+            else f"as of {point.describe()} ({position})"
+        )
+        return past
 
     def embedded(self) -> Backend:
         """The embedded backend, for commands that work on the event log itself (a

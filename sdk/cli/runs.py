@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ledgerflow.cli import output
-from ledgerflow.cli.context import state
+from ledgerflow.cli.context import AsOfOption, state
 from ledgerflow.cli.output import JsonFlag
 
 if TYPE_CHECKING:
@@ -103,10 +103,12 @@ def search_runs(
 def show_run(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    as_of: AsOfOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show one run: its info, params, latest metrics, tags and artifacts."""
-    backend = state(ctx).backend()
+    """Show one run: its info, params, latest metrics, tags and artifacts (now, or as they
+    were at --as-of)."""
+    backend = state(ctx).reader(as_of)
     run = backend.queries.get_run(run_id)
     artifacts = sorted(backend.queries.artifact_entries(run_id).items())
     if as_json:

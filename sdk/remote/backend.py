@@ -11,12 +11,15 @@ where to run it.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+from ledgerflow.events.as_of import AsOf
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.remote.auth import RemoteAuth
 from ledgerflow.remote.bundles import RemoteBundles
-from ledgerflow.remote.channel import Channel
+from ledgerflow.remote.channel import Channel, PastChannel
 from ledgerflow.remote.credentials import credentials_from, fingerprint
 from ledgerflow.remote.deployments import RemoteDeployments
 from ledgerflow.remote.events import RemoteLog
@@ -30,6 +33,7 @@ from ledgerflow.remote.webhooks import RemoteWebhooks
 
 if TYPE_CHECKING:
     from ledgerflow._ports import AuthPort, BundlesPort, DeploymentsPort, WebhooksPort
+    from ledgerflow.events.log import After, Item
     from ledgerflow.events.settings import Settings
 
 EXIT_WAIT_S = 10.0
@@ -50,16 +54,28 @@ class RemoteBackend:
             folder_for(settings.spool_root, settings.tracking_uri),
             owner=fingerprint(settings),
         )
-        channel = Channel(self.http, self.shipper)
+        self._serve(Channel(self.http, self.shipper))
+        self.shipper.start()
+
+    def _serve(self, channel: Channel) -> None:
+        self.channel = channel
         self.tracking = RemoteTracking(channel)
         self.queries = RemoteQueries(channel)
         self.registry = RemoteRegistry(channel)
         self.log = RemoteLog(channel)
         self.webhooks: WebhooksPort = RemoteWebhooks(channel)
         self.deployments: DeploymentsPort = RemoteDeployments(channel)
-        self.bundles: BundlesPort = RemoteBundles(channel, settings.tracking_uri)
+        self.bundles: BundlesPort = RemoteBundles(channel, self.settings.tracking_uri)
         self.auth: AuthPort = RemoteAuth(channel)
-        self.shipper.start()
+
+    def as_of(self, point: AsOf) -> RemoteBackend:
+        """The gateway's views as they were at `point`, read-only. A time is resolved once,
+        here, to the log position it names (after shipping what this process logged), so
+        every later read is at that same position."""
+        token = point.checkpoint.encode() if point.checkpoint is not None else None
+        if token is None:
+            token = str(self.channel.call("GET", HEAD, params={"as_of": point.encode()})["token"])
+        return PastRemoteBackend(self, token or "0")
 
     def refresh(self) -> None:
         """Ship what this process logged and wait until the gateway has projected it, so
@@ -98,3 +114,46 @@ class RemoteBackend:
             "log itself: run it where the log is (a data directory, or LEDGERFLOW_EVENT_LOG)",
             field="LEDGERFLOW_TRACKING_URI",
         )
+
+
+HEAD = "/events/head"
+
+
+class PastRemoteBackend(RemoteBackend):
+    """A gateway's views as they were at the log position `token`: every read carries
+    `?as_of=`, and everything else is refused (`PastChannel`)."""
+
+    def __init__(self, live: RemoteBackend, token: str) -> None:
+        self.settings = live.settings
+        self.exit_wait_s = live.exit_wait_s
+        self.http = live.http
+        self.shipper = live.shipper
+        self.live = live
+        self.token = token
+        channel = PastChannel(self.http, self.shipper, token)
+        self._serve(channel)
+        self.log = PastRemoteLog(channel)
+
+    def as_of(self, point: AsOf) -> RemoteBackend:
+        return self.live.as_of(point)
+
+    def refresh(self) -> None:
+        """Nothing to wait for: the past does not change."""
+
+    def close(self) -> None:
+        """The live backend owns the connection and the spool."""
+
+
+class PastRemoteLog(RemoteLog):
+    """Subscriptions replay up to the position and end there: the past gets no more events."""
+
+    def subscribe(
+        self,
+        after: After = None,
+        types: Sequence[str] | None = None,
+        *,
+        stop: threading.Event | None = None,
+        follow: bool = True,
+        idle_wait: float = 1.0,
+    ) -> Iterator[Item]:
+        return super().subscribe(after, types, stop=stop, follow=False, idle_wait=idle_wait)

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ledgerflow.events.as_of import read_only
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.payloads import Payload
 from ledgerflow.remote.http import GatewayHTTP, segment
 from ledgerflow.remote.shipper import Shipper
 
 API = "/api/v1"
+READ_POSTS = ("/search", "/download-urls")
+"""The POST routes that only read (their question does not fit in a query string)."""
 
 
 class Channel:
@@ -44,3 +47,29 @@ class Channel:
 
 def seg(value: object) -> str:
     return segment(str(value))
+
+
+class PastChannel(Channel):
+    """Reads at one point of the log (`?as_of=TOKEN` on every call); anything that is
+    not a read is refused here, before it leaves the process."""
+
+    def __init__(self, http: GatewayHTTP, shipper: Shipper, token: str) -> None:
+        super().__init__(http, shipper)
+        self.token = token
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        actor: str | None = None,
+        flush: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        if not (method == "GET" or (method == "POST" and path.endswith(READ_POSTS))):
+            raise read_only(f"{method} {path}")
+        params = {**(kwargs.pop("params", None) or {}), "as_of": self.token}
+        return super().call(method, path, actor=actor, flush=False, params=params, **kwargs)
+
+    def spool(self, payloads: Sequence[Payload], actor: str) -> None:
+        raise read_only(f"log {len(payloads)} events")

@@ -15,7 +15,7 @@ from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -35,6 +35,7 @@ from ledgerflow.services.gateway import (
     sse,
     webhook_routes,
 )
+from ledgerflow.services.gateway.deps import refuse_stray_as_of
 from ledgerflow.services.gateway.errors import ERROR_RESPONSES, error_response, status_of
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.limits import BodyLimit, MiB, Rates, body_limit
@@ -74,6 +75,7 @@ def create_app(
         description="Event-sourced experiment tracking and model registry over HTTP. "
         "Every write is an event on the log; reads come from views folded from it.",
         responses=ERROR_RESPONSES,
+        dependencies=[Depends(refuse_stray_as_of)],
     )
     app.state.backend = backend
 

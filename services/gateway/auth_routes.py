@@ -19,7 +19,7 @@ from ledgerflow.events.permissions import Kind, Level
 from ledgerflow.services.gateway.auth import Requires, checked
 from ledgerflow.services.gateway.command_registry import AUTH
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
+from ledgerflow.services.gateway.deps import LiveDep, PrincipalDep
 
 reads = APIRouter(tags=["auth"])
 
@@ -33,7 +33,7 @@ def _needs(need: Need) -> list[params.Depends]:
     summary="Who the gateway takes the caller for",
     dependencies=[checked("any identity")],
 )
-def whoami(backend: FreshDep, principal: PrincipalDep) -> ac.WhoAmI:
+def whoami(backend: LiveDep, principal: PrincipalDep) -> ac.WhoAmI:
     user = principal.user
     if principal.method == "local":  # auth off: the SDK's X-Ledgerflow-Actor, `user:<name>`
         user = user.removeprefix("user:")
@@ -44,7 +44,7 @@ def whoami(backend: FreshDep, principal: PrincipalDep) -> ac.WhoAmI:
 
 
 @reads.get("/users", summary="List users (admins only)", dependencies=_needs(ADMIN))
-def list_users(backend: FreshDep) -> list[ac.User]:
+def list_users(backend: LiveDep) -> list[ac.User]:
     return backend.auth.queries.users()
 
 
@@ -53,7 +53,7 @@ def list_users(backend: FreshDep) -> list[ac.User]:
     summary="Get a user (themselves, or an admin)",
     dependencies=_needs(self_or_admin("name")),
 )
-def get_user(name: str, backend: FreshDep) -> ac.User:
+def get_user(name: str, backend: LiveDep) -> ac.User:
     user = backend.auth.queries.user(name)
     if user is None:
         raise NotFound(f"user {name!r} does not exist", kind="user", key=name)
@@ -63,7 +63,7 @@ def get_user(name: str, backend: FreshDep) -> ac.User:
 @reads.get(
     "/groups", summary="List groups with their members (admins only)", dependencies=_needs(ADMIN)
 )
-def list_groups(backend: FreshDep) -> list[ac.Group]:
+def list_groups(backend: LiveDep) -> list[ac.Group]:
     return backend.auth.queries.groups()
 
 
@@ -73,7 +73,7 @@ def list_groups(backend: FreshDep) -> list[ac.Group]:
     dependencies=_needs(self_or_admin("user")),
 )
 def list_tokens(
-    backend: FreshDep,
+    backend: LiveDep,
     principal: PrincipalDep,
     user: Annotated[str | None, Query(description="whose tokens (default: the caller's)")] = None,
 ) -> list[ac.Token]:
@@ -86,7 +86,7 @@ def list_tokens(
     dependencies=_needs(on("@kind", "key", Level.MANAGE)),
 )
 def list_permissions(
-    backend: FreshDep,
+    backend: LiveDep,
     kind: Annotated[Kind, Query(description="experiment, model, deployment or webhook")],
     key: Annotated[
         str, Query(description="an experiment id, or a model, deployment or webhook name")

@@ -22,7 +22,7 @@ from ledgerflow.services.deployments.state import Deployment
 from ledgerflow.services.gateway.auth import checked, may_read, requires
 from ledgerflow.services.gateway.command_registry import DEPLOYMENTS
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
+from ledgerflow.services.gateway.deps import FreshDep, LiveDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import Out
 
 reads = APIRouter(prefix="/deployments", tags=["deployments"])
@@ -86,7 +86,7 @@ def history(
 )
 def analysis(
     name: str,
-    backend: FreshDep,
+    backend: LiveDep,
     metric: Annotated[
         str | None, Query(description="a feedback metric or error_rate (default: conversion)")
     ] = None,

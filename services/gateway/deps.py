@@ -1,15 +1,31 @@
-"""What route handlers share: the backend behind the app and who is calling."""
+"""What route handlers share: the backend behind the app and who is calling.
+
+Reads of the views take `?as_of=` (docs/time-travel.md) through `FreshDep`: given, the
+handler gets the backend as it was at that point (read-only, folded on demand), and the
+answer names the position it was read at in the `X-Ledgerflow-As-Of` header. Any other
+route given `as_of` refuses it rather than ignore it (a command would change the present).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request, Response
+from fastapi.dependencies.models import Dependant
 
+from ledgerflow.events.as_of import FORMS, read_only
+from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import ACTOR_HEADER, ActorDep, PrincipalDep
 
-__all__ = ["ACTOR_HEADER", "ActorDep", "BackendDep", "FreshDep", "PrincipalDep"]
+__all__ = ["ACTOR_HEADER", "AS_OF", "ActorDep", "BackendDep", "FreshDep", "LiveDep", "PrincipalDep"]
+
+AS_OF = "as_of"
+AS_OF_HEADER = "X-Ledgerflow-As-Of"
+AS_OF_HELP = (
+    f"read the views as they were at this point: {FORMS}; read-only, and permissions "
+    "are checked as they are now"
+)
 
 
 def _backend(request: Request) -> Backend:
@@ -17,7 +33,7 @@ def _backend(request: Request) -> Backend:
     return backend
 
 
-def _fresh_backend(request: Request) -> Backend:
+def _live_backend(request: Request) -> Backend:
     """The backend with its views first brought up to the head of the log, so a read sees
     events ingested without waiting (or appended by another process)."""
     backend = _backend(request)
@@ -25,7 +41,43 @@ def _fresh_backend(request: Request) -> Backend:
     return backend
 
 
+def _views_backend(
+    request: Request,
+    response: Response,
+    as_of: Annotated[str | None, Query(alias=AS_OF, description=AS_OF_HELP)] = None,
+) -> Backend:
+    if as_of is None:
+        return _live_backend(request)
+    past = _backend(request).as_of(as_of)
+    response.headers[AS_OF_HEADER] = past.checkpoint.encode() or "0"
+    return past
+
+
 BackendDep = Annotated[Backend, Depends(_backend)]
 """For commands: they read what they need and wait for their own events."""
-FreshDep = Annotated[Backend, Depends(_fresh_backend)]
-"""For reads."""
+FreshDep = Annotated[Backend, Depends(_views_backend)]
+"""For reads of the views: up to the head of the log, or as of `?as_of=`."""
+LiveDep = Annotated[Backend, Depends(_live_backend)]
+"""For reads that are about today whatever the views said then: identities and
+permissions, live traffic statistics."""
+
+
+def refuse_stray_as_of(request: Request) -> None:
+    """An app-wide dependency: `as_of` on a route that does not read views at it is an
+    error, never silently ignored."""
+    if AS_OF not in request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if isinstance(dependant, Dependant) and _takes_as_of(dependant):
+        return
+    what = f"{request.method} {request.url.path}"
+    if request.method in ("GET", "HEAD"):
+        raise InvalidInput(f"{what} answers about now and takes no as_of", field=AS_OF)
+    raise read_only(what)
+
+
+def _takes_as_of(dependant: Dependant) -> bool:
+    return any(p.alias == AS_OF for p in dependant.query_params) or any(
+        _takes_as_of(d) for d in dependant.dependencies
+    )

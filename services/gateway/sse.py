@@ -31,6 +31,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from ledgerflow.events.as_of import FORMS, AsOf
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.events.log import Checkpoint
@@ -98,9 +99,18 @@ def make_router(
         )
 
     @router.get("/api/v1/events/head", dependencies=[checked("any identity")])
-    def head(backend: Annotated[Backend, Depends(get_backend)]) -> dict[str, str]:
-        """The token of the log's current end (empty for an empty log)."""
+    def head(
+        backend: Annotated[Backend, Depends(get_backend)],
+        as_of: Annotated[
+            str | None,
+            Query(description=f"where the log stood at this point instead: {FORMS}"),
+        ] = None,
+    ) -> dict[str, str]:
+        """The token of the log's current end (empty for an empty log), or of where it
+        stood at `as_of` (a time; a position is checked and given back)."""
         try:
+            if as_of is not None:
+                return {"token": backend.time_travel.resolve(AsOf.parse(as_of)).encode()}
             return {"token": backend.log.head().encode()}
         except LedgerflowError as e:
             raise _http_error(e) from None

@@ -19,7 +19,7 @@ from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import checked, may_read, requires
 from ledgerflow.services.gateway.command_registry import WEBHOOKS
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
+from ledgerflow.services.gateway.deps import FreshDep, LiveDep, PrincipalDep
 from ledgerflow.services.gateway.schemas import WebhookDeliveryOut
 from ledgerflow.services.webhooks.service import WebhookService
 
@@ -54,7 +54,7 @@ def get_webhook(name: str, backend: FreshDep) -> WebhookOut:
 )
 def list_webhook_deliveries(
     name: str,
-    backend: FreshDep,
+    backend: LiveDep,
     max_results: Annotated[
         int, Query(ge=1, description="at most this many; 100 are kept per webhook")
     ] = 100,

@@ -11,20 +11,21 @@ from sqlalchemy.exc import ArgumentError
 from ledgerflow.events.errors import InvalidInput
 
 
-def make_engine(url: str, *, writer: bool) -> Engine:
+def make_engine(url: str, *, writer: bool, **options: Any) -> Engine:
     """An engine for `url`. SQLite writers take the write lock when a transaction begins
-    (BEGIN IMMEDIATE), so concurrent projectors queue instead of failing on upgrade."""
+    (BEGIN IMMEDIATE), so concurrent projectors queue instead of failing on upgrade.
+    `options` go to SQLAlchemy's `create_engine` (e.g. a pool class)."""
     try:
         parsed = make_url(url)
     except ArgumentError as e:
         raise InvalidInput(f"LEDGERFLOW_VIEWS_DB {url!r} is not a database URL: {e}") from None
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, future=True)
+        return create_engine(url, pool_pre_ping=True, future=True, **options)
     if parsed.database and parsed.database != ":memory:":
         from pathlib import Path
 
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -6,6 +6,7 @@ Later adapters (Kafka) subclass this same class; nothing here knows SQLite.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ from ledgerflow.events.log import Checkpoint, EventLog
 from tests.integration.eventlog_tamper_contract import TamperEvidenceContract
 
 
-def tag_event(run: str, n: int) -> Event:
-    return Event.of(p.RunTagsSet(run_id=run, tags={"n": str(n)}), actor="test")
+def tag_event(run: str, n: int, *, time_ms: int | None = None) -> Event:
+    ev = Event.of(p.RunTagsSet(run_id=run, tags={"n": str(n)}), actor="test")
+    return ev if time_ms is None else dataclasses.replace(ev, time=time_ms)
 
 
 class EventLogContract(TamperEvidenceContract):
@@ -72,6 +74,33 @@ class EventLogContract(TamperEvidenceContract):
             after = after.advance_all(page)
         assert sorted(ids) == sorted(r.event.id for r in recorded)
         assert after == log.head()
+
+    def test_reading_until_a_checkpoint_stops_exactly_there(self, log: EventLog):
+        recorded = log.append([tag_event(f"s{i % 3}", i) for i in range(12)])
+        until = Checkpoint.of(recorded[:7])
+        after, got = Checkpoint(), []
+        while page := list(log.read(after, limit=2, until=until)):
+            got += page
+            after = after.advance_all(page)
+        assert sorted(r.event.id for r in got) == sorted(  # type: ignore[union-attr]
+            r.event.id for r in recorded if until.includes(r)
+        )
+        assert after == until
+        assert list(log.read(until=Checkpoint())) == []  # names no partition: nothing
+
+    def test_checkpoint_at_a_time_ends_before_the_first_event_stamped_later(self, log: EventLog):
+        times = [1_000, 2_000, 1_500, 3_000, 2_500, 4_000]  # one stream: one partition
+        recorded = log.append([tag_event("a", i, time_ms=t) for i, t in enumerate(times)])
+        for at, count in [(999, 0), (1_000, 1), (1_999, 1), (2_000, 3), (2_700, 3), (3_000, 5),
+                          (9_999, 6)]:  # fmt: skip
+            assert log.checkpoint_at(at) == Checkpoint.of(recorded[:count]), at
+
+    def test_checkpoint_at_a_time_cuts_every_partition_by_its_own_events(self, log: EventLog):
+        early = log.append([tag_event(f"s{i}", i, time_ms=1_000 + i) for i in range(6)])
+        log.append([tag_event(f"s{i}", i, time_ms=5_000 + i) for i in range(6)])
+        assert log.checkpoint_at(2_000) == Checkpoint.of(early)
+        assert log.checkpoint_at(99_999) == log.head()
+        assert not log.checkpoint_at(0)
 
     def test_reappending_a_known_id_is_a_no_op_returning_its_position(self, log: EventLog):
         ev = tag_event("a", 1)

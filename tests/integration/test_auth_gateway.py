@@ -342,3 +342,31 @@ def test_two_gateways_behind_one_log_agree_on_identities_and_grants(tmp_path: Pa
     finally:
         b.stop()
         a.stop()
+
+
+def test_as_of_reads_are_checked_with_todays_permissions(world: World) -> None:
+    """As of the moment the experiment was made, nobody had been granted anything yet;
+    what counts is what the caller holds now."""
+    made = next(
+        item.position
+        for item in world.backend.log.read()
+        if getattr(item, "event", None) is not None and item.event.type == "experiment.created"
+    )
+    then = {"as_of": str(made)}
+    url = world.gateway.url + "/api/v1"
+    with httpx.Client(timeout=10, headers=basic("reader", PASSWORD)) as http:
+        got = http.get(f"{url}/experiments/{world.experiment}", params=then)
+        assert got.status_code == 200 and got.json()["name"] == "exp"
+        assert [e["name"] for e in http.get(f"{url}/experiments", params=then).json()] == ["exp"]
+        found = http.post(
+            f"{url}/runs/search", params=then, json={"experiment_ids": [world.experiment]}
+        )
+        assert found.status_code == 200 and found.json()["runs"] == []  # no run yet
+    with httpx.Client(timeout=10, headers=basic("nobody", PASSWORD)) as http:
+        refused = http.get(f"{url}/experiments/{world.experiment}", params=then)
+        assert refused.status_code == 403
+        assert http.get(f"{url}/experiments", params=then).json() == []
+        searched = http.post(
+            f"{url}/runs/search", params=then, json={"experiment_ids": [world.experiment]}
+        )
+        assert searched.status_code == 403

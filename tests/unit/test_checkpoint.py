@@ -61,3 +61,13 @@ def test_only_positions_and_tokens_are_accepted_as_after() -> None:
         Checkpoint.coerce(1.5)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         Checkpoint.coerce(True)
+
+
+@given(checkpoints, checkpoints)
+def test_meet_keeps_the_earlier_position_of_partitions_both_name(
+    a: Checkpoint, b: Checkpoint
+) -> None:
+    met = a.meet(b)
+    assert met == b.meet(a)
+    assert a.covers(met) and b.covers(met)
+    assert set(met.partitions()) == set(a.partitions()) & set(b.partitions())

@@ -1,0 +1,89 @@
+"""What an `as_of` names: a point of the log to read the views at (docs/time-travel.md).
+
+Either a log position, given as the checkpoint token `/api/v1/events/head` and
+`ledgerflow events head` give (`42` on the SQLite log, `topic/partition=N,...` on
+Kafka), or a time: ISO-8601 (`2026-12-01T10:00Z`; without a zone it is UTC), epoch
+milliseconds, or a `datetime`. A bare integer below `TIME_FROM` is a position (0: the
+start of any log), at or above it a time: no log holds a hundred billion events, and no
+event predates 1973.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.log import Checkpoint
+
+TIME_FROM = 100_000_000_000
+"""Bare integers from here up are epoch milliseconds (1973-03-03T09:46:40Z onwards)."""
+FORMS = (
+    "a log position (a token from /api/v1/events/head, e.g. 42), an ISO-8601 time "
+    "(e.g. 2026-12-01T10:00Z) or epoch milliseconds"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """A point of the log: exactly one of `checkpoint` and `time_ms` is set."""
+
+    checkpoint: Checkpoint | None = None
+    time_ms: int | None = None
+
+    @classmethod
+    def parse(cls, value: AsOf | Checkpoint | datetime | int | str) -> AsOf:
+        if isinstance(value, AsOf):
+            return value
+        if isinstance(value, Checkpoint):
+            return cls(checkpoint=value)
+        if isinstance(value, datetime):
+            return cls(time_ms=_epoch_ms(value))
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls._number(value, str(value))
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"as_of={value!r}: expected {FORMS}", field="as_of")
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return cls._number(int(text), text)
+        if "=" in text:  # a token naming partitions (Kafka)
+            return cls(checkpoint=Checkpoint.parse(text))
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(f"as_of={value!r}: expected {FORMS}", field="as_of") from None
+        return cls(time_ms=_epoch_ms(moment))
+
+    @classmethod
+    def _number(cls, number: int, text: str) -> AsOf:
+        if number < 0:
+            raise InvalidInput(f"as_of={text}: a position or a time is not negative", field="as_of")
+        if number >= TIME_FROM:
+            return cls(time_ms=number)
+        return cls(checkpoint=Checkpoint({"": number} if number else {}))  # 0: the start
+
+    def encode(self) -> str:
+        """The text form, which `parse` reads back as the same point (for `?as_of=`)."""
+        if self.checkpoint is not None:
+            return self.checkpoint.encode() or "0"
+        return self.describe()
+
+    def describe(self) -> str:
+        if self.checkpoint is not None:
+            return f"position {self.encode()}"
+        moment = datetime.fromtimestamp((self.time_ms or 0) / 1000, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _epoch_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
+def read_only(what: str) -> InvalidInput:
+    """The error every write through an as_of view raises."""
+    return InvalidInput(
+        f"as_of views are read-only: cannot {what}; drop as_of to change the present",
+        field="as_of",
+    )
