@@ -55,6 +55,9 @@ CREATE INDEX IF NOT EXISTS events_by_stream ON events (stream, position);
 _COLUMNS = "position, id, type, stream, time, v, actor, trace, data"
 _CHAIN_COLUMNS = (("prev", "TEXT"), ("hash", "TEXT"))
 LOCK_RETRY_SECONDS = 120.0
+STOP_CHECK_S = 0.1
+"""How late an idle follower may notice its `stop` (appends wake it at once): a
+gateway, server or dispatcher stopping waits this long for each of its followers."""
 T = TypeVar("T")
 
 
@@ -328,7 +331,7 @@ class SQLiteEventLog:
                 deadline = time.monotonic() + idle_wait
                 while not (stop is not None and stop.is_set()):
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0 or listener.wait(min(remaining, 0.5)):
+                    if remaining <= 0 or listener.wait(min(remaining, STOP_CHECK_S)):
                         break
 
     def close(self) -> None:

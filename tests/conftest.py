@@ -18,6 +18,7 @@ from ledgerflow.services.bootstrap import Backend, bootstrap
 # Fixtures of the real services, for every test that names one (and no import to forget).
 # pytest only reads pytest_plugins in this top-level conftest.
 pytest_plugins = (
+    "tests.e2e.demo_fixture",
     "tests.integration.gateway_fixture",
     "tests.integration.kafka_fixture",
     "tests.integration.postgres_fixture",

@@ -68,7 +68,14 @@ def test_a_downloaded_onnx_bundle_serves_predictions_with_its_own_server(
             LogisticRegression(max_iter=500).fit(X, y), name="model", input_example=X[:3],
             registered_model_name="served",
         )  # fmt: skip
-    built = cli(tracking, "bundle", "build", "models:/served/1", "-t", "onnx", "--json")
+    # Built inline (no Ray of its own to start and stop, ~4 s): what this test is about is
+    # the downloaded bundle; the test above builds on a process's own Ray.
+    built = subprocess.run(
+        [PYTHON, "-m", "ledgerflow.cli", "bundle", "build", "models:/served/1", "-t", "onnx",
+         "--json"],
+        env=cli_env(tracking) | {"LEDGERFLOW_RAY_ADDRESS": "inline"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
     assert built.returncode == 0, built.stderr
     [bundle] = lf.bundles.list("served", 1)
     folder = Path(lf.bundles.download(bundle.id, str(tmp_path / "bundle")))

@@ -24,6 +24,7 @@ import pytest
 
 import ledgerflow as lf
 from tests.conftest import PYTHON, python_env
+from tests.e2e.demo_fixture import DemoRun
 
 pytestmark = pytest.mark.slow
 
@@ -127,14 +128,8 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cli-demo") / "data"
-
-
-@pytest.fixture(scope="module")
-def reads(logged: Logged, demo_dir: Path) -> dict[str, Result]:
-    """Every read-only command, human and --json, run once in parallel (and the demo, which
-    writes to a directory of its own)."""
+def reads(logged: Logged) -> dict[str, Result]:
+    """Every read-only command, human and --json, run once in parallel."""
     search = [
         "runs",
         "search",
@@ -173,7 +168,6 @@ def reads(logged: Logged, demo_dir: Path) -> dict[str, Result]:
             "dead letters json": ["dead-letters", "list", "--json"],
             "unknown run": ["runs", "show", "0123456789abcdef0123456789abcdef", "--json"],
             "bad filter": ["runs", "search", "-e", EXPERIMENT, "--filter", "metrics.acc >"],
-            "demo": ["--tracking-uri", str(demo_dir), "demo", "--epochs", "1"],
         },
     )
 
@@ -539,12 +533,13 @@ def test_a_malformed_filter_is_a_one_line_error(reads: dict[str, Result]) -> Non
 
 
 # demo ----------------------------------------------------------------------------------
-def test_demo_records_its_runs_where_the_tracking_uri_option_points(
-    reads: dict[str, Result], demo_dir: Path
-) -> None:
-    ok(reads["demo"])
-    client = lf.Client(tracking_uri=str(demo_dir))
+def test_demo_records_its_runs_where_the_tracking_uri_option_points(demo_run: DemoRun) -> None:
+    # the session's one demo run (tests/e2e/demo_fixture.py): `ledgerflow --tracking-uri
+    # DIR demo` with LEDGERFLOW_TRACKING_URI naming another directory
+    ok(demo_run.process)
+    client = lf.Client(tracking_uri=str(demo_run.data_dir))
     [experiment] = client.search_experiments()
     runs = client.search_runs(experiment.experiment_id)
     assert runs
-    assert all(r.info.artifact_uri.startswith(str(demo_dir)) for r in runs)
+    assert all(r.info.artifact_uri.startswith(str(demo_run.data_dir)) for r in runs)
+    assert not demo_run.env_data_dir.exists()

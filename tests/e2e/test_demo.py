@@ -1,5 +1,6 @@
-"""The main job: `run_demo` in its own process (training jobs on a local Ray, bundles),
-then everything read back through Client."""
+"""The main job: `ledgerflow demo` in its own process (training jobs on a local Ray,
+bundles, an A/B test), then everything read back through Client. The demo runs once per
+session (tests/e2e/demo_fixture.py), shared with the CLI tests."""
 
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from ledgerflow.models import Model
 from ledgerflow.services.deployments.state import DeploymentChange
 from ledgerflow.services.jobs.queries import Job
 from tests.conftest import PYTHON, python_env
+from tests.e2e.demo_fixture import DEMO_EPOCHS, DemoRun
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 2
+EPOCHS = DEMO_EPOCHS
 EXPERIMENT = "ledgerflow-demo-digits"
 REGISTERED = "digits-cnn"
 CHAMPION_URI = f"models:/{REGISTERED}@champion"
@@ -56,13 +58,9 @@ def run_in_subprocess(code: str, timeout: float = 120) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
-    data_dir = tmp_path_factory.mktemp("demo") / "data"
-    out = run_in_subprocess(
-        "from ledgerflow.demo import run_demo\n"
-        f"run_demo(epochs={EPOCHS}, tracking_uri={str(data_dir)!r})\n",
-        timeout=300,
-    )
+def demo(demo_run: DemoRun) -> Iterator[DemoResult]:
+    """The session's one demo run (tests/e2e/demo_fixture.py), read back through Client."""
+    out, data_dir = demo_run.process, demo_run.data_dir
     assert out.returncode == 0, out.stderr
     client = lf.Client(tracking_uri=str(data_dir))
     exp = client.get_experiment_by_name(EXPERIMENT)

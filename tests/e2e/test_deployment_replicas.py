@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import ledgerflow as lf
-from tests.e2e.test_serve_process import serving
+from tests.e2e.test_serve_process import serving_all
 from tests.integration.gateway_fixture import GatewayProcess
 
 pytestmark = pytest.mark.slow
@@ -55,12 +55,13 @@ def routes(url: str, users: list[str]) -> dict[str, str]:
 def test_replicas_and_the_server_route_alike_follow_traffic_changes_and_record_traffic(
     deployment: Path, tmp_path: Path
 ):
-    server = GatewayProcess(deployment, tmp_path / "server.log", command="server").start()
+    # the server and both replicas start side by side
+    server = GatewayProcess(deployment, tmp_path / "server.log", command="server").launch()
     try:
-        with (
-            serving(deployment, tmp_path / "r1.log", "--deployment", "ab") as r1,
-            serving(deployment, tmp_path / "r2.log", "--deployment", "ab") as r2,
-        ):
+        replica = ("--deployment", "ab")
+        with serving_all(deployment, (tmp_path / "r1.log", replica),
+                         (tmp_path / "r2.log", replica)) as [r1, r2]:  # fmt: skip
+            server.wait_ready()
             first, second = routes(r1, USERS), routes(r2, USERS)
             deadline = time.monotonic() + 30
             while httpx.get(f"{server.url}/deployments/ab/ready").status_code != 200:

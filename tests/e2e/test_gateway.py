@@ -64,11 +64,26 @@ def test_remote_mode_gives_what_embedded_mode_gives(gateway: GatewayProcess, tmp
     assert list((tmp_path / "spool").glob("*/*.db")) == []  # all shipped, spool removed
 
 
+def served_steps(gateway: GatewayProcess, run_id: str) -> list[int]:
+    """The steps of the outage run's `loss` the gateway holds now ([] while it has none)."""
+    r = httpx.get(f"{gateway.url}/api/v1/runs/{run_id}/metrics/history", params={"key": "loss"})
+    return list(r.json()["steps"]) if r.status_code == 200 else []
+
+
+def wait_for_steps(gateway: GatewayProcess, run_id: str, more_than: int) -> int:
+    deadline = time.monotonic() + 60
+    while len(got := served_steps(gateway, run_id)) <= more_than:
+        assert time.monotonic() < deadline, f"the gateway got {len(got)} of > {more_than} points"
+        time.sleep(0.1)
+    return len(got)
+
+
 def test_a_30_second_gateway_outage_never_blocks_training_and_loses_nothing(
     gateway: GatewayProcess, tmp_path: Path
 ):
+    stop = tmp_path / "stop-training"
     trainer = subprocess.Popen(
-        [PYTHON, str(SCRIPTS / "outage_trainer.py"), str(OUTAGE_S + 12)],
+        [PYTHON, str(SCRIPTS / "outage_trainer.py"), str(stop), str(OUTAGE_S + 60)],
         env=remote_env(gateway.url, tmp_path / "spool"),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -78,10 +93,12 @@ def test_a_30_second_gateway_outage_never_blocks_training_and_loses_nothing(
     try:
         assert trainer.stdout is not None
         run_id = json.loads(trainer.stdout.readline())["run_id"]
-        time.sleep(4)
+        before = wait_for_steps(gateway, run_id, 100)  # points ship while the gateway is up
         gateway.kill()
         time.sleep(OUTAGE_S)
         gateway.start()
+        wait_for_steps(gateway, run_id, before)  # and ship again once it is back
+        stop.touch()
         out, err = trainer.communicate(timeout=180)
     finally:
         if trainer.poll() is None:
@@ -94,10 +111,7 @@ def test_a_30_second_gateway_outage_never_blocks_training_and_loses_nothing(
     assert report["steps"] == list(range(report["logged"]))  # every point, once
     assert report["tags"]["progress"] == str((report["logged"] - 1) // 200 * 200)
     assert "cannot ship logged events" in err  # the outage was noticed, and logged past
-    served = httpx.get(
-        f"{gateway.url}/api/v1/runs/{run_id}/metrics/history", params={"key": "loss"}
-    ).json()
-    assert served["steps"] == report["steps"]
+    assert served_steps(gateway, run_id) == report["steps"]
 
 
 def test_sync_ships_the_spool_of_a_process_killed_while_the_gateway_was_down(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,33 +29,51 @@ def serving(
     data_dir: Path, log: Path, *args: str, env: dict[str, str] | None = None
 ) -> Iterator[str]:
     """The server's URL once /ping answers 200; SIGTERM must then stop it gracefully."""
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [PYTHON, "-m", "ledgerflow.cli", "serve", "-p", str(port), *args],
-            env=cli_env(data_dir) | (env or {}), stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ledgerflow serve exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(url + "/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"ledgerflow serve never got ready:\n{log.read_text()}")
-            time.sleep(0.1)
+    with serving_all(data_dir, (log, args), env=env) as [url]:
         yield url
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) in (0, -signal.SIGTERM), log.read_text()  # uvicorn re-raises it
+
+
+@contextmanager
+def serving_all(
+    data_dir: Path, *servers: tuple[Path, Sequence[str]], env: dict[str, str] | None = None
+) -> Iterator[list[str]]:
+    """Several `ledgerflow serve` processes (log, args), started side by side; their URLs
+    once each /ping answers 200. SIGTERM must then stop each gracefully."""
+    procs: list[tuple[subprocess.Popen[bytes], str, Path]] = []
+    try:
+        for log, args in servers:
+            port = free_port()
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [PYTHON, "-m", "ledgerflow.cli", "serve", "-p", str(port), *args],
+                    env=cli_env(data_dir) | (env or {}), stdout=out, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            procs.append((proc, f"http://127.0.0.1:{port}", log))
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for proc, url, log in procs:
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(
+                        f"ledgerflow serve exited with {proc.returncode}:\n{log.read_text()}"
+                    )
+                try:
+                    if httpx.get(url + "/ping", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"ledgerflow serve never got ready:\n{log.read_text()}")
+                time.sleep(0.1)
+        yield [url for _, url, _ in procs]
+        for proc, _, _ in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc, _, log in procs:
+            assert proc.wait(30) in (0, -signal.SIGTERM), log.read_text()  # uvicorn re-raises it
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        for proc, _, _ in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
 
 
 @pytest.fixture

@@ -42,9 +42,11 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
          "-q", ROOT, "-w", tmp / "dist", timeout=300)  # fmt: skip
     (wheel,) = (tmp / "dist").glob("ledgerflow-*.whl")
-    _run(sys.executable, "-m", "venv", tmp / "venv")
+    # No pip of its own (ensurepip takes seconds): this checkout's pip installs into it
+    # (`pip --python`), the wheel and what it declares for the server, nothing else.
+    _run(sys.executable, "-m", "venv", "--without-pip", tmp / "venv")
     py = tmp / "venv" / "bin" / "python"
-    _run(py, "-m", "pip", "install", "-q", f"{wheel}[server]")
+    _run(sys.executable, "-m", "pip", "--python", py, "install", "-q", f"{wheel}[server]")
     return tmp / "venv"
 
 

@@ -284,13 +284,19 @@ class GatewayProcess:
         self.log = log
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self._seen = 0  # how much of the log came before the latest launch
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> GatewayProcess:
-        seen = len(self.output())  # a restart appends to the same log
+        return self.launch().wait_ready()
+
+    def launch(self) -> GatewayProcess:
+        """Start the process without waiting for it (other processes can start meanwhile);
+        `wait_ready` then waits until it answers."""
+        self._seen = len(self.output())  # a restart appends to the same log
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [PYTHON, "-m", "ledgerflow.cli", "--tracking-uri", str(self.data_dir), self.command]
@@ -299,13 +305,17 @@ class GatewayProcess:
                 stderr=subprocess.STDOUT,
                 env=python_env() | self.env,
             )
+        return self
+
+    def wait_ready(self) -> GatewayProcess:
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(
                     f"ledgerflow {self.command} exited with {self.proc.returncode}:\n{self.output()}"
                 )
-            if f"listening on {self.url}" in self.output()[seen:]:
+            if f"listening on {self.url}" in self.output()[self._seen :]:
                 r = httpx.get(self.url + "/health", timeout=5)
                 assert r.status_code == 200 and r.json()["status"] == "ok"
                 return self

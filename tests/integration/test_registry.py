@@ -222,26 +222,30 @@ def test_eight_processes_registering_at_once_get_versions_one_to_eight(tmp_path)
         check=True,
     ).stdout.strip()
     code = textwrap.dedent(f"""
-        import sys, time
+        import sys
         import ledgerflow as lf
-        start = float(sys.argv[1])
-        time.sleep(max(0.0, start - time.time()))  # all eight go at the same moment
+        print("ready", flush=True)
+        sys.stdin.readline()  # all eight go at the same moment, once all are ready
         print(lf.register_model("runs:/{run_id}/model", "raced").version)
     """)
-    import time
-
-    start = str(time.time() + 3)
     procs = [
         subprocess.Popen(
-            [PYTHON, "-c", code, start],
+            [PYTHON, "-c", code],
             env=python_env(data),
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(8)
     ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline() == "ready\n", p.communicate()
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
     results = [p.communicate(timeout=180) for p in procs]
     for p, (_, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err

@@ -130,7 +130,7 @@ class Collector(BaseHTTPRequestHandler):
 
 def test_spans_are_exported_over_otlp_when_an_endpoint_is_set(tmp_path: Path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         endpoint = f"http://127.0.0.1:{server.server_address[1]}"
         run(UNTRACED, tmp_path / "data", LEDGERFLOW_OTLP_ENDPOINT=endpoint)

@@ -1,13 +1,15 @@
-"""A training loop for the outage test: logs a metric every ~10 ms for DURATION seconds,
-timing every logging call, then reads the history back and prints a JSON report."""
+"""A training loop for the outage test: logs a metric every ~10 ms until the file STOP
+exists (or MAX_DURATION seconds passed), timing every logging call, then reads the history
+back and prints a JSON report."""
 
 import json
 import sys
 import time
+from pathlib import Path
 
 import ledgerflow as lf
 
-duration = float(sys.argv[1])
+stop, duration = Path(sys.argv[1]), float(sys.argv[2])
 lf.set_experiment("outage")
 calls: list[float] = []
 with lf.start_run() as run:
@@ -15,7 +17,7 @@ with lf.start_run() as run:
     print(json.dumps({"run_id": run.info.run_id}), flush=True)
     step = 0
     end = time.monotonic() + duration
-    while time.monotonic() < end:
+    while time.monotonic() < end and not stop.exists():
         started = time.perf_counter()
         lf.log_metric("loss", 1.0 / (step + 1), step=step)
         if step % 200 == 0:
