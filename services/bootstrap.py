@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ledgerflow.services.bundles.service import BundleService
     from ledgerflow.services.deployer.service import DeploymentService
     from ledgerflow.services.jobs.service import JobService
+    from ledgerflow.services.projector.audit_queries import AuditQueries
     from ledgerflow.services.webhooks.service import WebhookService
     from ledgerflow.workers.runtime import Runtime
 
@@ -120,6 +121,13 @@ class Backend:
         from ledgerflow.services.auth.authenticate import Authenticator
 
         return Authenticator(self.auth.queries, self.settings)
+
+    @cached_property
+    def audit(self) -> AuditQueries:
+        """The audit trail: who did what, when, through which token (docs/audit.md)."""
+        from ledgerflow.services.projector.audit_queries import AuditQueries
+
+        return AuditQueries(self.queries.engine)
 
     @cached_property
     def authorizer(self) -> Authorizer:
