@@ -49,7 +49,8 @@ class AuditEntry:
     """How many events the entry stands for: more than 1 for a rollup of metric batches
     (one entry per run, identity and minute)."""
     detail: dict[str, Any] | None = None
-    """For a rollup: points, keys, last_time."""
+    """For a rollup: points, keys, last_time. For a refused request (`auth.denied`): status,
+    method, path, route, needs, reason, claimed_user, credential, client, suppressed."""
 
 
 @from_record(

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ledgerflow.events.kafka_log import KafkaEventLog
     from ledgerflow.services.auth.authenticate import Authenticator
     from ledgerflow.services.auth.authorize import Authorizer
+    from ledgerflow.services.auth.denials import DenialRecorder
     from ledgerflow.services.auth.service import AuthService
     from ledgerflow.services.bundles.service import BundleService
     from ledgerflow.services.deployer.service import DeploymentService
@@ -128,6 +129,13 @@ class Backend:
         from ledgerflow.services.projector.audit_queries import AuditQueries
 
         return AuditQueries(self.queries.engine)
+
+    @cached_property
+    def denials(self) -> DenialRecorder:
+        """Records refused requests on the log (`auth.denied`), rate limited."""
+        from ledgerflow.services.auth.denials import DenialLimiter, DenialRecorder
+
+        return DenialRecorder(self.log, DenialLimiter(self.settings.auth_denied_interval_s))
 
     @cached_property
     def authorizer(self) -> Authorizer:

@@ -221,10 +221,15 @@ def note(conn: Connection, item: Recorded) -> tuple[Any, ...] | Recorded:
         return item
     change = change_of(conn, ev)
     before, after = change if change is not None else (None, None)
+    token = token_of(ev.actor)
+    detail = None
+    if isinstance(ev.data, a.AuthDenied):  # what a security review asks about a refusal
+        detail = ev.data.model_dump(mode="json", exclude={"token_id"})
+        token = token or ev.data.token_id  # a 401's presented (refused) token
     return (
         ev.id, item.partition, item.position, ev.time, ev.type, ev.stream,
-        audit_resource(conn, ev), user_of(ev.actor), token_of(ev.actor), summarize(ev),
-        _json(before), _json(after), 1, None, None,
+        audit_resource(conn, ev), user_of(ev.actor), token, summarize(ev),
+        _json(before), _json(after), 1, None, _json(detail),
     )  # fmt: skip
 
 

@@ -52,7 +52,7 @@ class AuditEntryRow(SQLModel, table=True):
     """For a rollup of metric batches: `<stream>|<actor>|<minute>`, what folds into it
     (found through the stream index: a rollup's time is in its minute)."""
     detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    """For a rollup (JSON): points, keys, steps [first, last], last_time."""
+    """JSON. A rollup's points, keys and last_time; a refused request's particulars."""
 
 
 AUDIT_ENTRIES = table(AuditEntryRow)
