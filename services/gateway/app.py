@@ -23,6 +23,7 @@ from ledgerflow.events.errors import InvalidInput, LedgerflowError, PermissionDe
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway import (
     artifact_routes,
+    audit_routes,
     auth,
     auth_routes,
     denials,
@@ -142,6 +143,7 @@ def create_app(
         webhook_routes,
         deployment_routes,
         auth_routes,
+        audit_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if hub is not None:

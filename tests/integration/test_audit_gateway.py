@@ -153,3 +153,68 @@ def test_a_burst_of_bad_requests_records_a_few_denials_that_count_the_rest(
     assert len(burst) <= 2 + elapsed / INTERVAL_S
     assert len(burst) + sum(e.detail["suppressed"] for e in burst) == 101
     assert burst[0].detail["suppressed"] > 0  # the newest, after the pause
+
+
+def audit(gateway: GatewayThread, who: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    r = httpx.get(gateway.url + "/api/v1/audit", params=params, headers=who)
+    assert r.status_code == 200, r.text
+    entries: list[dict[str, Any]] = r.json()["entries"]
+    return entries
+
+
+def test_each_caller_sees_the_entries_of_what_they_may_read_and_their_own_refusals(
+    gateway: GatewayThread,
+) -> None:
+    as_admin = audit(gateway, basic(*ADMIN), max_results=1000)
+    streams = {e["stream"] for e in as_admin}
+    assert {"model:m", "model:secret-model", "permission:model:m", "user:reader"} <= streams
+
+    # READ on m: its entries, not the other model's, nor who holds which grant on it
+    reader = audit(gateway, basic("reader", PASSWORD), max_results=1000)
+    assert {e["stream"] for e in reader if e["type"] != "auth.denied"} == {"model:m"}
+    assert audit(gateway, basic("reader", PASSWORD), entity="model:secret-model") == []
+    # MANAGE on m: the grants on it too
+    manager = {e["stream"] for e in audit(gateway, basic("manager", PASSWORD), max_results=1000)}
+    assert "permission:model:m" in manager and "model:secret-model" not in manager
+
+    # their own refusals, not anybody else's
+    r = httpx.get(gateway.url + "/api/v1/registered-models/secret-model",
+                  headers=basic("reader", PASSWORD))  # fmt: skip
+    assert r.status_code == 403
+    mine = audit(gateway, basic("reader", PASSWORD), type="auth.denied")
+    assert [(e["actor"], e["detail"]["path"]) for e in mine] == [
+        ("reader", "/api/v1/registered-models/secret-model")
+    ]
+    assert audit(gateway, basic("nobody", PASSWORD), max_results=1000) == [
+        e for e in audit(gateway, basic(*ADMIN), actor="nobody", type="auth.denied")
+    ]
+
+
+def test_the_route_filters_and_pages_like_the_client(gateway: GatewayThread) -> None:
+    b = backend_of(gateway)
+    for version in ("1", "2"):
+        b.registry.execute(
+            mc.SetRegisteredModelAlias(name="m", alias="champion", version=version),
+            actor="manager",
+        )
+    moves = audit(gateway, basic("reader", PASSWORD), entity="model:m", type="model.alias_*",
+                  since="1h")  # fmt: skip
+    assert [(e["before"], e["after"]) for e in moves[:2]] == [
+        ({"version": 1}, {"version": 2}),
+        (None, {"version": 1}),
+    ]
+    pages, token = [], None
+    while True:
+        params = {"entity": "model:m", "max_results": 2, "page_token": token}
+        r = httpx.get(gateway.url + "/api/v1/audit", headers=basic(*ADMIN),
+                      params={k: v for k, v in params.items() if v is not None})  # fmt: skip
+        pages.append(r.json()["entries"])
+        token = r.json()["next_page_token"]
+        if token is None:
+            break
+    flat = [e["event_id"] for page in pages for e in page]
+    every = audit(gateway, basic(*ADMIN), entity="model:m", max_results=1000)
+    assert flat == [e["event_id"] for e in every] and len(pages) > 1
+    r = httpx.get(gateway.url + "/api/v1/audit", params={"since": "last tuesday"},
+                  headers=basic(*ADMIN))  # fmt: skip
+    assert r.status_code == 400 and r.json()["field"] == "since"

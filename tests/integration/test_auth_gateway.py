@@ -147,6 +147,7 @@ ANYONE: dict[tuple[str, str], Any] = {
     ("GET", "/api/v1/tokens"): None,
     ("GET", "/api/v1/events/stream"): None,
     ("GET", "/api/v1/events/head"): None,
+    ("GET", "/api/v1/audit"): None,  # filtered to what the caller may see (test_audit_gateway)
 }
 
 
