@@ -4,9 +4,10 @@ flag, a deployment's traffic, baseline or status).
 
 Each function runs before the event's own handler, so the views still hold the old value;
 the new one is in the event (or, for deployments, in the pure fold applied to the old
-state). Both are small JSON objects, keyed by what changed (`version`, `stage`,
-`tags.owner`, `weights`); None on one side means there was nothing (a new alias) or is
-nothing any more (a deleted one).
+state). Both are small JSON objects keyed by the path of what changed on the entity
+(`aliases.champion`, `versions.2.stage`, `tags.owner`, `weights`), so each key reads on
+its own; None on one side means there was nothing (a new alias) or is nothing any more
+(a deleted one).
 """
 
 from __future__ import annotations
@@ -80,36 +81,49 @@ def _pair(key: str, old: Any, new: Any) -> Change:
 def _alias(conn: Connection, ev: Event) -> Change:
     d = cast(m.ModelAliasSet | m.ModelAliasDeleted, ev.data)
     old = _one(conn, AL.c.version, AL.c.name == d.name, AL.c.alias == d.alias)
-    return _pair("version", old, getattr(d, "version", None))
+    return _pair(f"aliases.{d.alias}", old, getattr(d, "version", None))
 
 
 @changes(m.ModelVersionStageChanged)
 def _stage(conn: Connection, ev: Event) -> Change:
+    """The version's stage, and those of the versions it archives."""
     d = cast(m.ModelVersionStageChanged, ev.data)
     old = _one(conn, V.c.stage, V.c.name == d.name, V.c.version == d.version)
-    after: dict[str, Any] = {"stage": d.stage}
+    if old is None:
+        return None, None
+    key = f"versions.{d.version}.stage"
+    before: dict[str, Any] = {key: old}
+    after: dict[str, Any] = {key: d.stage}
     if d.archive_existing_versions and d.stage in ("Staging", "Production"):
         others = conn.execute(
             select(V.c.version)
             .where(V.c.name == d.name, V.c.stage == d.stage, V.c.version != d.version)
             .order_by(V.c.version)
         ).scalars()
-        archived = list(others)
-        if archived:
-            after["archived_versions"] = archived
-    return (None if old is None else {"stage": old}), after
+        for other in others:
+            before[f"versions.{other}.stage"], after[f"versions.{other}.stage"] = (
+                d.stage,
+                "Archived",
+            )
+    return before, after
 
 
 @changes(m.ModelVersionDeleted)
 def _version_deleted(conn: Connection, ev: Event) -> Change:
+    """The version's stage, and the aliases that named it (they go with it)."""
     d = cast(m.ModelVersionDeleted, ev.data)
     stage = _one(conn, V.c.stage, V.c.name == d.name, V.c.version == d.version)
+    if stage is None:
+        return None, None
     aliases = conn.execute(
         select(AL.c.alias)
         .where(AL.c.name == d.name, AL.c.version == d.version)
         .order_by(AL.c.alias)
     ).scalars()
-    return {"stage": stage, "aliases": list(aliases)}, None
+    return {
+        f"versions.{d.version}.stage": stage,
+        **{f"aliases.{a}": d.version for a in aliases},
+    }, None
 
 
 @changes(m.RegisteredModelDescribed)
@@ -122,7 +136,7 @@ def _model_described(conn: Connection, ev: Event) -> Change:
 def _version_described(conn: Connection, ev: Event) -> Change:
     d = cast(m.ModelVersionDescribed, ev.data)
     old = _one(conn, V.c.description, V.c.name == d.name, V.c.version == d.version)
-    return _pair("description", old, d.description)
+    return _pair(f"versions.{d.version}.description", old, d.description)
 
 
 @changes(m.RegisteredModelRenamed)
@@ -142,7 +156,7 @@ def _model_tag(conn: Connection, ev: Event) -> Change:
 def _version_tag(conn: Connection, ev: Event) -> Change:
     d = cast(m.ModelVersionTagSet | m.ModelVersionTagDeleted, ev.data)
     old = _one(conn, VT.c.value, VT.c.name == d.name, VT.c.version == d.version, VT.c.key == d.key)
-    return _pair(f"tags.{d.key}", old, getattr(d, "value", None))
+    return _pair(f"versions.{d.version}.tags.{d.key}", old, getattr(d, "value", None))
 
 
 # experiments and runs (not the telemetry: metrics, params and tags only add) -------------

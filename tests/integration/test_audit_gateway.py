@@ -200,8 +200,8 @@ def test_the_route_filters_and_pages_like_the_client(gateway: GatewayThread) -> 
     moves = audit(gateway, basic("reader", PASSWORD), entity="model:m", type="model.alias_*",
                   since="1h")  # fmt: skip
     assert [(e["before"], e["after"]) for e in moves[:2]] == [
-        ({"version": 1}, {"version": 2}),
-        (None, {"version": 1}),
+        ({"aliases.champion": 1}, {"aliases.champion": 2}),
+        (None, {"aliases.champion": 1}),
     ]
     pages, token = [], None
     while True:

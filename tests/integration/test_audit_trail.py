@@ -48,10 +48,11 @@ def test_an_alias_moved_twice_shows_the_version_before_and_after(backend: Backen
             actor="bob",
         )
     moves = search(backend, entity="model:digits-cnn", type="model.alias_set")
+    champion = "aliases.champion"
     assert [(e.before, e.after) for e in moves] == [  # newest first
-        ({"version": 2}, {"version": 3}),
-        ({"version": 1}, {"version": 2}),
-        (None, {"version": 1}),
+        ({champion: 2}, {champion: 3}),
+        ({champion: 1}, {champion: 2}),
+        (None, {champion: 1}),
     ]
     assert {e.actor for e in moves} == {"bob"} and moves[0].stream == "model:digits-cnn"
     assert "alias=champion" in moves[0].summary
@@ -60,7 +61,7 @@ def test_an_alias_moved_twice_shows_the_version_before_and_after(backend: Backen
         mc.DeleteRegisteredModelAlias(name="digits-cnn", alias="champion"), actor="bob"
     )
     (gone,) = search(backend, type="model.alias_deleted")
-    assert (gone.before, gone.after) == ({"version": 3}, None)
+    assert (gone.before, gone.after) == ({champion: 3}, None)
 
 
 def test_registry_changes_show_what_they_replaced(backend: Backend) -> None:
@@ -85,8 +86,11 @@ def test_registry_changes_show_what_they_replaced(backend: Backend) -> None:
     assert ("model.tag_set", {"tags.team": "cv"}, {"tags.team": "nlp"}) in changes
     stages = [(b, a) for t, b, a in changes if t == "model.version_stage_changed"]
     assert stages == [
-        ({"stage": "None"}, {"stage": "Production"}),
-        ({"stage": "None"}, {"stage": "Production", "archived_versions": [1]}),
+        ({"versions.1.stage": "None"}, {"versions.1.stage": "Production"}),
+        (
+            {"versions.2.stage": "None", "versions.1.stage": "Production"},
+            {"versions.2.stage": "Production", "versions.1.stage": "Archived"},
+        ),
     ]
 
 
@@ -127,7 +131,7 @@ def test_permission_and_deployment_changes_show_before_and_after(backend: Backen
     assert promoted.after == {"baseline": "b", "weights": {"a": 0.0, "b": 100.0}}
     # the alias the promotion moved, in the same commit
     (alias,) = search(backend, type="model.alias_set", actor="ops")
-    assert (alias.before, alias.after) == (None, {"version": 2})
+    assert (alias.before, alias.after) == (None, {"aliases.champion": 2})
 
 
 def _at(backend: Backend, when: int, payload: p.Payload, actor: str) -> Event:
