@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledgerflow import session
+from ledgerflow._audit_methods import AuditMethods
 from ledgerflow._bundle_methods import BundleMethods
 from ledgerflow._deployment_methods import DeploymentMethods
 from ledgerflow._webhook_methods import WebhookMethods
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
 
 
-class Client(RegistryMethods, DeploymentMethods, WebhookMethods, BundleMethods):
+class Client(RegistryMethods, DeploymentMethods, WebhookMethods, BundleMethods, AuditMethods):
     def __init__(self, tracking_uri: str | None = None, *, backend: BackendPort | None = None):
         """Work where `tracking_uri` says (the session's tracking URI when None), or on
         `backend` when one is given (its settings say where)."""

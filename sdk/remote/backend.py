@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NoReturn
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.remote.audit import RemoteAudit
 from ledgerflow.remote.channel import Channel
 from ledgerflow.remote.deployments import RemoteDeployments
 from ledgerflow.remote.events import RemoteLog
@@ -26,7 +27,7 @@ from ledgerflow.remote.tracking import RemoteTracking
 from ledgerflow.remote.webhooks import RemoteWebhooks
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import DeploymentsPort, WebhooksPort
+    from ledgerflow._ports import AuditPort, DeploymentsPort, WebhooksPort
     from ledgerflow.events.settings import Settings
 
 EXIT_WAIT_S = 10.0
@@ -48,6 +49,7 @@ class RemoteBackend:
         self.log = RemoteLog(channel)
         self.webhooks: WebhooksPort = RemoteWebhooks(channel)
         self.deployments: DeploymentsPort = RemoteDeployments(channel)
+        self.audit: AuditPort = RemoteAudit(channel)
         self.shipper.start()
 
     def refresh(self) -> None:
