@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy import Connection, select
 
 from ledgerflow.events import auth_payloads as a
@@ -32,13 +33,7 @@ from ledgerflow.services.projector.audit_tables import AUDIT_ENTRIES as AU
 from ledgerflow.services.projector.bundle_tables import BUNDLES as B
 from ledgerflow.services.projector.handlers import EveryEvent, _data, every_event, handles
 from ledgerflow.services.projector.job_tables import JOBS as J
-from ledgerflow.services.projector.sql import (
-    bulk_insert,
-    execute_many,
-    fetch_all,
-    fetch_in,
-    fetch_many,
-)
+from ledgerflow.services.projector.sql import bulk_insert, execute_many, fetch_all, fetch_in
 from ledgerflow.services.projector.webhook_tables import WEBHOOKS as W
 
 ROLLUP_MS = 60_000
@@ -55,15 +50,20 @@ _STREAM_KEYS = frozenset(
 """Payload fields that name the stream's aggregate: the stream column says them already."""
 _COLUMNS = (
     "event_id", "partition", "position", "time", "type", "stream", "resource", "actor",
-    "token_id", "summary", "before", "after", "events", "rollup", "detail",
+    "token_id", "summary", "before", "after", "detail", "events", "rollup", "points",
+    "last_time", "metric_keys",
 )  # fmt: skip
 _RUN_EXPERIMENT = "SELECT experiment_id FROM runs WHERE run_id = ?"
 _RUN_EXPERIMENTS = "SELECT run_id, experiment_id FROM runs WHERE run_id IN ({})"
 _FIND_ROLLUPS = (
-    "SELECT id, rollup, events, detail FROM audit_entries "
-    "WHERE stream = ? AND time >= ? AND rollup IS NOT NULL"
+    "SELECT rollup, id, events, points, last_time, metric_keys FROM audit_entries "
+    "WHERE rollup IS NOT NULL AND time >= {since} AND stream IN ({{}})"
 )
-_GROW_ROLLUP = "UPDATE audit_entries SET events = ?, summary = ?, detail = ? WHERE id = ?"
+_GROW = "UPDATE audit_entries SET events = ?, points = ?, last_time = ? WHERE id = ?"
+_GROW_KEYS = (
+    "UPDATE audit_entries SET events = ?, points = ?, last_time = ?, metric_keys = ?, "
+    "summary = ? WHERE id = ?"
+)
 
 
 # where an entry belongs ------------------------------------------------------------------
@@ -105,7 +105,12 @@ def audit_resource(conn: Connection, ev: Event) -> str | None:
 def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return ",".join(f"{k}:{v}" for k, v in value.items())  # params, tags
+    plain = to_jsonable_python(value)
+    return json.dumps(plain, separators=(",", ":"), sort_keys=True, default=str)
 
 
 def _short(text: str) -> str:
@@ -124,14 +129,23 @@ def summarize(ev: Event) -> str:
         if data.suppressed:
             text += f"; {data.suppressed} more like it not recorded"
         return _short(text)
-    stream_parts = set(ev.stream.split(":")[1:])
-    fields = data.model_dump(mode="json", exclude=set(_SECRET | _BULKY))
-    parts = [
-        f"{k}={_text(v)}"
-        for k, v in fields.items()
-        if v not in (None, "", [], {}) and not (k in _STREAM_KEYS and str(v) in stream_parts)
-    ]
-    parts += [f"{k}=(set)" for k in sorted(_SECRET) if getattr(data, k, None)]
+    stream_parts = ev.stream.split(":")[1:]
+    parts: list[str] = []
+    length = 0
+    for name in type(data).model_fields:  # written until the line is full
+        value = getattr(data, name)
+        if value is None or value == "" or value == () or value == {} or name in _BULKY:
+            continue
+        if name in _SECRET:
+            text = f"{name}=(set)"
+        elif name in _STREAM_KEYS and str(value) in stream_parts:
+            continue
+        else:
+            text = f"{name}={_text(value)}"
+        parts.append(text)
+        length += len(text) + 1
+        if length > SUMMARY_LENGTH:
+            break
     return _short(" ".join(parts))
 
 
@@ -161,36 +175,35 @@ class _Rollup:
         self.keys.update(map(itemgetter(0), points))
         self.last_time = max(self.last_time, item.event.time)
 
-    def add_stored(self, events: int, detail: str) -> None:
-        """Count what the row already holds (the earlier batches)."""
-        old = json.loads(detail)
-        self.events += events
-        self.points += old["points"]
-        self.keys.update(old["keys"])
-        self.last_time = max(self.last_time, old["last_time"])
-
-    def detail(self) -> str:
-        doc = {"keys": sorted(self.keys), "last_time": self.last_time, "points": self.points}
-        return json.dumps(doc, separators=(",", ":"))
-
-    def summary(self) -> str:
-        keys = sorted(self.keys)
-        named = ", ".join(keys[:ROLLUP_KEYS]) + (
-            f" and {len(keys) - ROLLUP_KEYS} more" if len(keys) > ROLLUP_KEYS else ""
-        )
-        batches = f"{self.events} batch{'es' if self.events != 1 else ''}"
-        return _short(f"{self.points} points in {batches}: {named}")
-
     def row(self, experiments: dict[str, str]) -> tuple[Any, ...]:
         """The new row of a rollup the index does not hold yet."""
         ev, item = self.item.event, self.item
         experiment = experiments.get(ev.stream.partition(":")[2])
+        keys = sorted(self.keys)
         return (
             ev.id, item.partition, item.position, ev.time, ev.type, ev.stream,
             None if experiment is None else f"experiment:{experiment}", user_of(ev.actor),
-            token_of(ev.actor), self.summary(), None, None, self.events, self.key,
-            self.detail(),
+            token_of(ev.actor), rollup_summary(keys), None, None, None, self.events,
+            self.key, self.points, self.last_time, json.dumps(keys),
         )  # fmt: skip
+
+    def grown(self, stored: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
+        """The update of the stored row (id, events, points, last_time, metric_keys) that
+        adds these batches after it, and whether its keys change."""
+        row_id, events, points, last_time, keys_json = stored
+        counts = (events + self.events, points + self.points, max(last_time, self.last_time))
+        keys = json.loads(keys_json)
+        if self.keys.issubset(keys):
+            return (*counts, row_id), False
+        both = sorted(self.keys.union(keys))
+        return (*counts, json.dumps(both), rollup_summary(both), row_id), True
+
+
+def rollup_summary(keys: Sequence[str]) -> str:
+    named = ", ".join(keys[:ROLLUP_KEYS])
+    if len(keys) > ROLLUP_KEYS:
+        named += f" and {len(keys) - ROLLUP_KEYS} more"
+    return _short(f"metrics {named}")
 
 
 def _minute(ev: Event) -> int:
@@ -202,13 +215,11 @@ def _rollup_key(ev: Event) -> str:
 
 
 def _stored(conn: Connection, rollups: Iterable[_Rollup]) -> list[tuple[Any, ...]]:
-    """The rows of these rollups (and maybe others of the same runs) the index holds:
-    by run from the earliest minute on, an index range each."""
-    since: dict[str, int] = {}
-    for r in rollups:
-        stream, minute = r.item.event.stream, _minute(r.item.event)
-        since[stream] = min(since.get(stream, minute), minute)
-    return fetch_many(conn, _FIND_ROLLUPS, list(since.items()))
+    """The rows of these rollups (and maybe others of the same runs) the index holds: a
+    range of the stream index per run, from the batch's earliest minute on."""
+    streams = {r.item.event.stream for r in rollups}
+    since = min(_minute(r.item.event) for r in rollups)
+    return fetch_in(conn, _FIND_ROLLUPS.format(since=int(since)), sorted(streams))
 
 
 # the view --------------------------------------------------------------------------------
@@ -229,7 +240,7 @@ def note(conn: Connection, item: Recorded) -> tuple[Any, ...] | Recorded:
     return (
         ev.id, item.partition, item.position, ev.time, ev.type, ev.stream,
         audit_resource(conn, ev), user_of(ev.actor), token, summarize(ev),
-        _json(before), _json(after), 1, None, _json(detail),
+        _json(before), _json(after), _json(detail), 1, None, None, None, None,
     )  # fmt: skip
 
 
@@ -250,28 +261,29 @@ def write(conn: Connection, notes: Sequence[tuple[Any, ...] | Recorded]) -> None
             r.add_batch(n)
         else:
             order.append(n)
-    stored: dict[str, tuple[int, int, str]] = {}
+    stored: dict[str, tuple[Any, ...]] = {}
     experiments: dict[str, str] = {}
     if rollups:
-        for row_id, key, events, detail in _stored(conn, rollups.values()):
+        for key, *row in _stored(conn, rollups.values()):
             if key in rollups:
-                stored[key] = (row_id, events, detail)
+                stored[key] = tuple(row)
         runs = {r.item.event.stream[len("run:") :] for k, r in rollups.items() if k not in stored}
         experiments = dict(fetch_in(conn, _RUN_EXPERIMENTS, sorted(runs))) if runs else {}
     rows: list[tuple[Any, ...]] = []
     grown: list[tuple[Any, ...]] = []
+    grown_keys: list[tuple[Any, ...]] = []
     for entry in order:
         if not isinstance(entry, _Rollup):
             rows.append(entry)
         elif entry.key in stored:
-            row_id, events, detail = stored[entry.key]
-            entry.add_stored(events, detail)
-            grown.append((entry.events, entry.summary(), entry.detail(), row_id))
+            update, new_keys = entry.grown(stored[entry.key])
+            (grown_keys if new_keys else grown).append(update)
         else:
             rows.append(entry.row(experiments))
     if rows:
         bulk_insert(conn, AU, _COLUMNS, rows)
-    execute_many(conn, _GROW_ROLLUP, grown)
+    execute_many(conn, _GROW, grown)
+    execute_many(conn, _GROW_KEYS, grown_keys)
 
 
 every_event(EveryEvent(note, write))

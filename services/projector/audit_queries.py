@@ -1,4 +1,5 @@
-"""Reading the audit index: newest first, filtered, in pages (keyset on time and event id),
+"""Reading the audit index: newest first, filtered, in pages (keyset on time, then the
+order entries were indexed in),
 and, for a reader who is not an admin, only the entries they may see.
 
 Each filter has an index (stream or resource, actor, time), so a search reads the range
@@ -28,7 +29,7 @@ SCAN_LIMIT = 5_000
 early, with a token to go on."""
 _ORDER = (
     cursor.SortKey(AU.c.time, descending=True, nulls_last=False),
-    cursor.SortKey(AU.c.event_id, descending=True, nulls_last=False),
+    cursor.SortKey(AU.c.id, descending=True, nulls_last=False),
 )
 
 
@@ -47,22 +48,35 @@ def _like(pattern: str) -> str:
     return escaped.replace("*", "%")
 
 
-def _match(column: Any, pattern: str) -> ColumnElement[bool]:
-    if "*" not in pattern:
+def _match(column: Any, pattern: str, dialect: str) -> ColumnElement[bool]:
+    """`column` matches the glob: equal without `*`; on SQLite, whose LIKE uses no index,
+    `prefix*` (`deployment.*`) as the index range of the prefix (its text sorts by code
+    point there, not by a locale as it may on PostgreSQL); LIKE otherwise."""
+    star = pattern.find("*")
+    if star < 0:
         return column == pattern  # type: ignore[no-any-return]
+    prefix = pattern[:star]
+    if dialect == "sqlite" and star == len(pattern) - 1 and prefix:
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return and_(column >= prefix, column < upper)
     return column.like(_like(pattern), escape="\\")  # type: ignore[no-any-return]
 
 
-def _where(query: AuditQuery, reader: Reader | None) -> list[ColumnElement[bool]]:
+def _where(query: AuditQuery, reader: Reader | None, dialect: str) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if query.entity:
-        where.append(or_(_match(AU.c.stream, query.entity), _match(AU.c.resource, query.entity)))
+        where.append(
+            or_(
+                _match(AU.c.stream, query.entity, dialect),
+                _match(AU.c.resource, query.entity, dialect),
+            )
+        )
     if query.actor:
-        where.append(_match(AU.c.actor, query.actor))
+        where.append(_match(AU.c.actor, query.actor, dialect))
     if query.token:
         where.append(AU.c.token_id == query.token)
     if query.type:
-        where.append(_match(AU.c.type, query.type))
+        where.append(_match(AU.c.type, query.type, dialect))
     if query.since is not None:
         where.append(AU.c.time >= query.since)
     if query.until is not None:
@@ -77,11 +91,17 @@ def _entry(row: Any) -> AuditEntry:
     def doc(text: str | None) -> dict[str, Any] | None:
         return None if text is None else dict(json.loads(text))
 
+    summary, detail = row.summary, doc(row.detail)
+    if row.rollup is not None:  # its counts, as of now
+        batches = f"{row.events} batch{'es' if row.events != 1 else ''}"
+        summary = f"{row.points} points in {batches}: {summary.removeprefix('metrics ')}"
+        detail = {"points": row.points, "keys": json.loads(row.metric_keys),
+                  "last_time": row.last_time}  # fmt: skip
     return AuditEntry(
         event_id=row.event_id, time=row.time, type=row.type, stream=row.stream,
-        actor=row.actor, token_id=row.token_id, summary=row.summary, before=doc(row.before),
+        actor=row.actor, token_id=row.token_id, summary=summary, before=doc(row.before),
         after=doc(row.after), resource=row.resource, partition=row.partition,
-        position=row.position, events=row.events, detail=doc(row.detail),
+        position=row.position, events=row.events, detail=detail,
     )  # fmt: skip
 
 
@@ -118,7 +138,7 @@ class AuditQueries:
             raise InvalidInput("until must be after since", field="until")
         scope = (query, None if reader is None else reader.user)
         fp = cursor.fingerprint(scope)
-        where = _where(query, reader)
+        where = _where(query, reader, self.engine.dialect.name)
         after = cursor.decode_cursor(page_token, fp, 2) if page_token else None
         found: list[AuditEntry] = []
         scanned = 0
@@ -132,7 +152,7 @@ class AuditQueries:
                 for i, row in enumerate(rows):
                     more = i + 1 < len(rows) or len(rows) == chunk
                     scanned += 1
-                    after = [row.time, row.event_id]
+                    after = [row.time, row.id]
                     entry = _entry(row)
                     if _visible(reader, entry):
                         found.append(entry)

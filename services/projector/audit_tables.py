@@ -22,12 +22,14 @@ from ledgerflow.services.projector.tables import table
 
 class AuditEntryRow(SQLModel, table=True):
     __tablename__ = "audit_entries"
-    # Newest first by (time, event_id) everywhere: each filter has its own range.
+    # Newest first by (time, id) everywhere: each filter has its own range, and the
+    # integer tie-breaker keeps the entries small (an index entry is written per row).
     __table_args__ = (
-        Index("audit_by_time", "time", "event_id"),
-        Index("audit_by_stream", "stream", "time", "event_id"),
-        Index("audit_by_resource", "resource", "time", "event_id"),
-        Index("audit_by_actor", "actor", "time", "event_id"),
+        Index("audit_by_time", "time", "id"),
+        Index("audit_by_stream", "stream", "time", "id"),
+        Index("audit_by_resource", "resource", "time", "id"),
+        Index("audit_by_actor", "actor", "time", "id"),
+        Index("audit_by_type", "type", "time", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     event_id: str
@@ -46,13 +48,18 @@ class AuditEntryRow(SQLModel, table=True):
     summary: str = Field(sa_column=Column(Text, nullable=False))
     before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
     after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """JSON: a refused request's particulars."""
     events: int = 1
     """How many events the row stands for: 1, or a rollup's batches."""
+    # a rollup of metric batches
     rollup: str | None = None
-    """For a rollup of metric batches: `<stream>|<actor>|<minute>`, what folds into it
-    (found through the stream index: a rollup's time is in its minute)."""
-    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    """JSON. A rollup's points, keys and last_time; a refused request's particulars."""
+    """`<stream>|<actor>|<minute>`: what folds into it (found through the stream index:
+    a rollup's time is in its minute)."""
+    points: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    last_time: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    metric_keys: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """JSON: the metric keys logged, sorted."""
 
 
 AUDIT_ENTRIES = table(AuditEntryRow)

@@ -99,20 +99,3 @@ def fetch_in(
         part = tuple(values[start : start + chunk])
         out += fetch_all(conn, sql.format(", ".join("?" for _ in part)), part)
     return out
-
-
-def fetch_many(
-    conn: Connection, sql: str, params: Sequence[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """`fetch_all` once per parameter tuple, on one raw cursor, rows together."""
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    out: list[tuple[Any, ...]] = []
-    try:
-        for one in params:
-            cursor.execute(sql, one)
-            out += cursor.fetchall()
-        return out
-    finally:
-        cursor.close()
