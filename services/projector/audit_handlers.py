@@ -30,6 +30,7 @@ from ledgerflow.events.permissions import token_of, user_of
 from ledgerflow.services.auth.visibility import resource_of
 from ledgerflow.services.projector.audit_changes import change_of
 from ledgerflow.services.projector.audit_tables import AUDIT_ENTRIES as AU
+from ledgerflow.services.projector.audit_tables import rollup_summary
 from ledgerflow.services.projector.bundle_tables import BUNDLES as B
 from ledgerflow.services.projector.handlers import EveryEvent, _data, every_event, handles
 from ledgerflow.services.projector.job_tables import JOBS as J
@@ -38,8 +39,6 @@ from ledgerflow.services.projector.webhook_tables import WEBHOOKS as W
 
 ROLLUP_MS = 60_000
 """Metric batches of one run and identity fold into one row per this many milliseconds."""
-ROLLUP_KEYS = 50
-"""A rollup names at most this many metric keys (and says how many more there were)."""
 SUMMARY_LENGTH = 240
 _SECRET = frozenset({"password_hash", "token_hash", "secret"})
 """Never in a summary (the log keeps them; the audit index need not show them)."""
@@ -82,7 +81,7 @@ def audit_resource(conn: Connection, ev: Event) -> str | None:
     found = resource_of(ev)
     if found is not None and found[0] != "run":
         return f"{found[0]}:{found[1]}"
-    if prefix == "run":  # often (metric rollups): the driver's cursor, not a select()
+    if prefix == "run":  # one per params, tags, artifact...: the driver's cursor, not select()
         rows = fetch_all(conn, _RUN_EXPERIMENT, (key,))
         return f"experiment:{rows[0][0]}" if rows else None
     if prefix == "job":
@@ -109,7 +108,7 @@ def _text(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
         return ",".join(f"{k}:{v}" for k, v in value.items())  # params, tags
-    plain = to_jsonable_python(value)
+    plain = to_jsonable_python(value, exclude_none=True)
     return json.dumps(plain, separators=(",", ":"), sort_keys=True, default=str)
 
 
@@ -183,7 +182,7 @@ class _Rollup:
         return (
             ev.id, item.partition, item.position, ev.time, ev.type, ev.stream,
             None if experiment is None else f"experiment:{experiment}", user_of(ev.actor),
-            token_of(ev.actor), rollup_summary(keys), None, None, None, self.events,
+            token_of(ev.actor), _short(rollup_summary(keys)), None, None, None, self.events,
             self.key, self.points, self.last_time, json.dumps(keys),
         )  # fmt: skip
 
@@ -196,14 +195,7 @@ class _Rollup:
         if self.keys.issubset(keys):
             return (*counts, row_id), False
         both = sorted(self.keys.union(keys))
-        return (*counts, json.dumps(both), rollup_summary(both), row_id), True
-
-
-def rollup_summary(keys: Sequence[str]) -> str:
-    named = ", ".join(keys[:ROLLUP_KEYS])
-    if len(keys) > ROLLUP_KEYS:
-        named += f" and {len(keys) - ROLLUP_KEYS} more"
-    return _short(f"metrics {named}")
+        return (*counts, json.dumps(both), _short(rollup_summary(both)), row_id), True
 
 
 def _minute(ev: Event) -> int:

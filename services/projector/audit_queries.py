@@ -23,6 +23,7 @@ from ledgerflow.events.entities import PagedList
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.projector import cursor
 from ledgerflow.services.projector.audit_tables import AUDIT_ENTRIES as AU
+from ledgerflow.services.projector.audit_tables import rollup_summary
 
 SCAN_LIMIT = 5_000
 """Rows one call reads at most for a reader who may see few of them; the page then ends
@@ -93,10 +94,9 @@ def _entry(row: Any) -> AuditEntry:
 
     summary, detail = row.summary, doc(row.detail)
     if row.rollup is not None:  # its counts, as of now
-        batches = f"{row.events} batch{'es' if row.events != 1 else ''}"
-        summary = f"{row.points} points in {batches}: {summary.removeprefix('metrics ')}"
-        detail = {"points": row.points, "keys": json.loads(row.metric_keys),
-                  "last_time": row.last_time}  # fmt: skip
+        keys = json.loads(row.metric_keys)
+        summary = rollup_summary(keys, row.events, row.points)
+        detail = {"points": row.points, "keys": keys, "last_time": row.last_time}
     return AuditEntry(
         event_id=row.event_id, time=row.time, type=row.type, stream=row.stream,
         actor=row.actor, token_id=row.token_id, summary=summary, before=doc(row.before),

@@ -14,6 +14,8 @@ keys, so the index grows with the runs being logged to, not with their traffic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
@@ -63,3 +65,20 @@ class AuditEntryRow(SQLModel, table=True):
 
 
 AUDIT_ENTRIES = table(AuditEntryRow)
+
+ROLLUP_KEYS = 50
+"""A rollup's summary names at most this many metric keys (and counts the others)."""
+
+
+def rollup_summary(
+    keys: Sequence[str], events: int | None = None, points: int | None = None
+) -> str:
+    """`metrics acc, loss` (stored), or with the counts `120 points in 12 batches: acc,
+    loss` (as read: the counts change with every batch, the stored line only with a new
+    key)."""
+    named = ", ".join(keys[:ROLLUP_KEYS])
+    if len(keys) > ROLLUP_KEYS:
+        named += f" and {len(keys) - ROLLUP_KEYS} more"
+    if events is None or points is None:
+        return f"metrics {named}"
+    return f"{points} points in {events} batch{'es' if events != 1 else ''}: {named}"
