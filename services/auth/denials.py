@@ -68,8 +68,9 @@ class DenialRecorder:
         """Append the refusal `denial(suppressed)` builds, unless the limiter holds it back
         (then `denial` is not even called). Whether it was appended.
 
-        A log that cannot take it is logged, not raised: the request is refused either
-        way, and its answer must not turn into a 500."""
+        A failure to record is logged (a log that cannot take it as a warning, anything
+        else with its traceback), not raised: the request is refused either way, and its
+        answer must not turn into a 500."""
         suppressed = self.limiter.admit(key)
         if suppressed is None:
             return False
@@ -77,5 +78,8 @@ class DenialRecorder:
             self._log.append([Event.of(denial(suppressed), actor=actor)])
         except LedgerflowError as e:
             log.warning("could not record a refused request on the log: %s", e.message)
+            return False
+        except Exception:
+            log.exception("could not record a refused request on the log")
             return False
         return True

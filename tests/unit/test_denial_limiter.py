@@ -1,9 +1,18 @@
 """The rate limit on recording refused requests: one per key per interval, the rest counted
-and carried by the next one recorded, in bounded memory."""
+and carried by the next one recorded, in bounded memory; and a record that cannot be made
+never changes the answer."""
 
 from __future__ import annotations
 
-from ledgerflow.services.auth.denials import DenialLimiter
+from collections.abc import Sequence
+
+import pytest
+
+from ledgerflow.events.auth_payloads import AuthDenied
+from ledgerflow.events.envelope import Event, Recorded
+from ledgerflow.events.errors import Unavailable
+from ledgerflow.events.log import EventLog
+from ledgerflow.services.auth.denials import DenialLimiter, DenialRecorder
 
 
 class Clock:
@@ -48,3 +57,24 @@ def test_memory_is_bounded_the_least_recently_refused_key_going_first() -> None:
 def test_an_interval_of_zero_records_every_refusal() -> None:
     limiter = DenialLimiter(0.0, clock=Clock())
     assert [limiter.admit("k") for _ in range(3)] == [0, 0, 0]
+
+
+class _DownLog(EventLog):
+    """A log that refuses every append, as one whose broker is down."""
+
+    def append(self, events: Sequence[Event]) -> Sequence[Recorded]:
+        raise Unavailable("the log is down")
+
+
+def test_a_refusal_that_cannot_be_recorded_is_logged_and_the_caller_still_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = DenialRecorder(_DownLog(), DenialLimiter(clock=Clock()))
+    denial = AuthDenied(status=401, method="GET", path="/api/v1/x")
+
+    def broken(_: int) -> AuthDenied:
+        raise RuntimeError("a bug building the record")
+
+    assert recorder.record("k", "anonymous", lambda _: denial) is False
+    assert recorder.record("other", "anonymous", broken) is False
+    assert "the log is down" in caplog.text and "a bug building the record" in caplog.text
