@@ -8,10 +8,13 @@ API token as the SHA-256 of the token (tokens are 256 random bits, so the hash c
 be reversed or guessed); the token itself is shown once, to whoever created it.
 
 Streams: `user:<name>`, `group:<name>`, `token:<id>`, and `permission:<kind>:<key>`
-for the grants on one resource (so a resource's grants are ordered among themselves).
+for the grants on one resource (so a resource's grants are ordered among themselves);
+`audit:denied` for the requests the gateway refused (`auth.denied`).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
@@ -120,6 +123,45 @@ class PermissionRemoved(_PermissionPayload):
     TYPE = "permission.removed"
 
 
+DENIED_STREAM = "audit:denied"
+Credential = Literal["none", "basic", "token", "jwt", "other"]
+
+
+class AuthDenied(Payload):
+    """A request the gateway refused: 401 (no identity, or one that could not be
+    verified) or 403 (an identity without the level it needed). Recorded so a security
+    review sees who tried; never the credentials themselves.
+
+    The event's actor is the authenticated identity for a 403 and `anonymous` for a
+    401: a name typed into a failed sign-in is a claim, kept as `claimed_user`, not an
+    actor. Rate limited per (caller, route): `suppressed` counts the refusals of the
+    same caller on the same route that were not recorded since the previous one.
+    """
+
+    TYPE = "auth.denied"
+    status: Literal[401, 403]
+    method: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    """The path asked for, without its query string."""
+    route: str = ""
+    """The route's template (`/api/v1/registered-models/{name}`), when one matched."""
+    needs: str = ""
+    """What was missing: `MANAGE on model 'm'`, `ADMIN`, or `an identity`."""
+    reason: str = ""
+    """The message the caller got."""
+    token_id: str | None = None
+    """The API token presented, when it is one this server issued (even revoked)."""
+    claimed_user: str | None = None
+    """For a failed sign-in with a password: the user name given (unverified)."""
+    credential: Credential = "none"
+    client: str | None = None
+    """The client's address as the gateway saw it."""
+    suppressed: int = Field(default=0, ge=0)
+
+    def stream(self) -> str:
+        return DENIED_STREAM
+
+
 AUTH_PAYLOADS: tuple[type[Payload], ...] = (
     UserCreated,
     UserPasswordChanged,
@@ -133,4 +175,5 @@ AUTH_PAYLOADS: tuple[type[Payload], ...] = (
     TokenRevoked,
     PermissionSet,
     PermissionRemoved,
+    AuthDenied,
 )

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     )
     oidc_user_claim: str = Field("preferred_username", description="the claim naming the user")
     oidc_groups_claim: str = Field("groups", description="the claim listing the user's groups")
+    auth_denied_interval_s: float = Field(
+        10.0,
+        ge=0,
+        description="record at most one refused request (auth.denied) per caller and route "
+        "in this many seconds; the next one recorded counts the others (0: record every one)",
+    )
 
     @field_validator("tracking_uri")
     @classmethod

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ledgerflow.events.as_of import AsOf
+    from ledgerflow.events.audit_entities import AuditEntry, AuditQuery
     from ledgerflow.events.auth_commands import (
         AuthCommand,
         Group,
@@ -254,6 +255,17 @@ class JobsPort(Protocol):
     def list_jobs(self, status: str | None = None, limit: int = 100) -> builtins.list[Job]: ...
 
 
+class AuditPort(Protocol):
+    """Reading the audit trail: the embedded index, or the gateway's `/audit` route."""
+
+    def search(
+        self,
+        query: AuditQuery | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> PagedList[AuditEntry]: ...
+
+
 class BackendPort(Protocol):
     """A backend as the SDK sees it."""
 
@@ -277,6 +289,8 @@ class BackendPort(Protocol):
     def bundles(self) -> BundlesPort: ...
     @property
     def jobs(self) -> JobsPort: ...
+    @property
+    def audit(self) -> AuditPort: ...
     def embedded(self) -> Backend:
         """The embedded backend itself, for work on the event log (replay, views, the
         deployer and policy loops, jobs); a gateway's answers InvalidInput."""

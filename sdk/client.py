@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledgerflow import session
+from ledgerflow._audit_methods import AuditMethods
 from ledgerflow._auth_methods import AuthMethods
 from ledgerflow._bundle_methods import BundleMethods
 from ledgerflow._deployment_methods import DeploymentMethods
@@ -45,7 +46,9 @@ if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
 
 
-class Client(RegistryMethods, DeploymentMethods, WebhookMethods, BundleMethods, AuthMethods):
+class Client(
+    RegistryMethods, DeploymentMethods, WebhookMethods, BundleMethods, AuthMethods, AuditMethods
+):
     def __init__(
         self,
         tracking_uri: str | None = None,

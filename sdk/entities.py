@@ -1,5 +1,6 @@
 """Result types returned by the SDK (MLflow-compatible shapes)."""
 
+from ledgerflow.events.audit_entities import AuditEntry
 from ledgerflow.events.entities import (
     Experiment,
     FileInfo,
@@ -17,6 +18,7 @@ from ledgerflow.events.entities import (
 )
 
 __all__ = [
+    "AuditEntry",
     "Experiment",
     "FileInfo",
     "Metric",

@@ -38,10 +38,12 @@ if TYPE_CHECKING:
     from ledgerflow.events.kafka_log import KafkaEventLog
     from ledgerflow.services.auth.authenticate import Authenticator
     from ledgerflow.services.auth.authorize import Authorizer
+    from ledgerflow.services.auth.denials import DenialRecorder
     from ledgerflow.services.auth.service import AuthService
     from ledgerflow.services.bundles.service import BundleService
     from ledgerflow.services.deployer.service import DeploymentService
     from ledgerflow.services.jobs.service import JobService, Launcher
+    from ledgerflow.services.projector.audit_queries import AuditQueries
     from ledgerflow.services.webhooks.service import WebhookService
     from ledgerflow.workers.runtime import Runtime
 
@@ -134,6 +136,20 @@ class Backend:
         from ledgerflow.services.auth.authenticate import Authenticator
 
         return Authenticator(self.auth.queries, self.settings)
+
+    @cached_property
+    def audit(self) -> AuditQueries:
+        """The audit trail: who did what, when, through which token (docs/audit.md)."""
+        from ledgerflow.services.projector.audit_queries import AuditQueries
+
+        return AuditQueries(self.queries.engine)
+
+    @cached_property
+    def denials(self) -> DenialRecorder:
+        """Records refused requests on the log (`auth.denied`), rate limited."""
+        from ledgerflow.services.auth.denials import DenialLimiter, DenialRecorder
+
+        return DenialRecorder(self.log, DenialLimiter(self.settings.auth_denied_interval_s))
 
     @cached_property
     def authorizer(self) -> Authorizer:

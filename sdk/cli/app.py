@@ -8,6 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from ledgerflow.cli import (
+    audit,
     bundles,
     demo,
     deployer,
@@ -104,6 +105,7 @@ app.command("gateway")(gateway.gateway)
 app.command("sync")(sync.sync)
 app.command("server")(server.server)
 app.command("serve")(serve.serve)
+app.command("audit")(audit.audit)
 
 
 def main() -> None:

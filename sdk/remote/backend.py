@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ledgerflow.events.as_of import AsOf
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.remote.audit import RemoteAudit
 from ledgerflow.remote.auth import RemoteAuth
 from ledgerflow.remote.bundles import RemoteBundles
 from ledgerflow.remote.channel import Channel, PastChannel
@@ -32,7 +33,7 @@ from ledgerflow.remote.tracking import RemoteTracking
 from ledgerflow.remote.webhooks import RemoteWebhooks
 
 if TYPE_CHECKING:
-    from ledgerflow._ports import AuthPort, BundlesPort, DeploymentsPort, WebhooksPort
+    from ledgerflow._ports import AuditPort, AuthPort, BundlesPort, DeploymentsPort, WebhooksPort
     from ledgerflow.events.log import After, Item
     from ledgerflow.events.settings import Settings
 
@@ -67,6 +68,7 @@ class RemoteBackend:
         self.deployments: DeploymentsPort = RemoteDeployments(channel)
         self.bundles: BundlesPort = RemoteBundles(channel, self.settings.tracking_uri)
         self.auth: AuthPort = RemoteAuth(channel)
+        self.audit: AuditPort = RemoteAudit(channel)
 
     def as_of(self, point: AsOf) -> RemoteBackend:
         """The gateway's views as they were at `point`, read-only. A time is resolved once,

@@ -18,6 +18,7 @@ from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.authorize import Authorizer
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.auth.queries import AuthQueries
+from ledgerflow.services.projector.audit_queries import Reader
 
 _KIND_OF_STREAM = {
     "experiment": "experiment",
@@ -52,6 +53,21 @@ def visible(authorizer: Authorizer, principal: Principal, event: Event) -> bool:
         return True
     resource = resource_of(event)
     return resource is not None and authorizer.may(principal, *resource, Level.READ)
+
+
+def audit_reader(authorizer: Authorizer, principal: Principal) -> Reader | None:
+    """Which audit entries `principal` sees: all for an admin (None); otherwise those on
+    resources they may READ, the grants on resources they MANAGE (as `/permissions`
+    shows them), and their own refused requests."""
+    if principal.admin:
+        return None
+
+    def may_see(resource: str, stream: str) -> bool:
+        kind, _, key = resource.partition(":")
+        level = Level.MANAGE if stream.startswith("permission:") else Level.READ
+        return authorizer.may(principal, kind, key, level)
+
+    return Reader(principal.user, may_see)
 
 
 def webhook_owner(queries: AuthQueries, webhook: str) -> Principal | None:

@@ -20,13 +20,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ledgerflow.events import tracing
-from ledgerflow.events.errors import InvalidInput, LedgerflowError
+from ledgerflow.events.errors import InvalidInput, LedgerflowError, PermissionDenied
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway import (
     artifact_routes,
+    audit_routes,
     auth,
     auth_routes,
     bundle_routes,
+    denials,
     deployment_routes,
     experiment_routes,
     ingest_routes,
@@ -80,8 +82,10 @@ def create_app(
     app.state.backend = backend
 
     @app.exception_handler(LedgerflowError)
-    def _ledgerflow_error(_: Request, exc: Exception) -> JSONResponse:
+    def _ledgerflow_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, LedgerflowError)
+        if isinstance(exc, PermissionDenied) and backend.settings.auth:
+            denials.forbidden(request, exc)  # on the log as auth.denied, rate limited
         if status_of(exc) >= 500:
             log.warning("gateway: %s: %s", type(exc).__name__, exc.message)
         return error_response(exc)
@@ -147,6 +151,7 @@ def create_app(
         webhook_routes,
         deployment_routes,
         auth_routes,
+        audit_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if hub is not None:

@@ -19,7 +19,7 @@ authenticated principal's, never a header.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -27,7 +27,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from ledgerflow.events.commands import Need
@@ -36,6 +35,7 @@ from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.limits import RateLimited, RateLimiter, Rates
+from ledgerflow.services.gateway.route_table import api_routes
 
 ACTOR_HEADER = "X-Ledgerflow-Actor"
 PROTECTED_PREFIX = "/api/"
@@ -116,6 +116,8 @@ def install(app: FastAPI, backend: Backend, rates: Rates | None = None) -> None:
     per-user buckets to count against (shared with the gRPC service of the process)."""
     if not backend.settings.auth:
         return
+
+    from ledgerflow.services.gateway import denials
     from ledgerflow.services.gateway.errors import error_response
 
     rates = rates or Rates.of(backend.settings)
@@ -131,6 +133,7 @@ def install(app: FastAPI, backend: Backend, rates: Rates | None = None) -> None:
                     identify, backend, request.headers.get("authorization")
                 )
             except LedgerflowError as e:
+                await run_in_threadpool(denials.unauthenticated, request, e)  # auth.denied
                 response: JSONResponse = error_response(e)
                 response.headers["WWW-Authenticate"] = 'Basic realm="ledgerflow", Bearer'
                 return response
@@ -203,26 +206,11 @@ def _declared(dependant: Dependant) -> bool:
     return getattr(dependant.call, "__ledgerflow_needs__", None) is not None
 
 
-def _api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
-    """(full path, route) of every API route, through included routers."""
-    try:  # FastAPI >= 0.160 keeps included routers as such
-        from fastapi.routing import iter_route_contexts
-    except ImportError:  # older ones copy their routes into the app's
-        for route in app.routes:
-            if isinstance(route, APIRoute):
-                yield route.path, route
-        return
-    for ctx in iter_route_contexts(app.routes):
-        route = ctx.original_route
-        if isinstance(route, APIRoute):
-            yield ctx.path or route.path, route
-
-
 def unguarded(app: FastAPI) -> list[str]:
     """`METHOD path` of every `/api/` route that declares no need."""
     return [
         f"{method} {path}"
-        for path, route in _api_routes(app)
+        for path, route in api_routes(app)
         if path.startswith(PROTECTED_PREFIX) and not _declared(route.dependant)
         for method in sorted(route.methods or ())
     ]

@@ -21,7 +21,8 @@ from ledgerflow.services.projector.deployment_tables import DEPLOYMENTS as D
 from ledgerflow.services.projector.handlers import Rejected, handles
 
 
-def _load(conn: Connection, name: str) -> Deployment | None:
+def load_deployment(conn: Connection, name: str) -> Deployment | None:
+    """The deployment as folded so far (None: no such deployment yet)."""
     row = conn.execute(select(D.c.state).where(D.c.name == name)).first()
     return None if row is None else Deployment.from_dict(json.loads(row.state))
 
@@ -53,7 +54,7 @@ def _store(conn: Connection, before: Deployment | None, after: Deployment) -> No
 
 def deployment_event(conn: Connection, ev: Event) -> None:
     name = str(getattr(ev.data, "name", ""))
-    before = _load(conn, name)
+    before = load_deployment(conn, name)
     try:
         after = apply(before, ev.data, ev.time)
     except InvalidTransition as e:

@@ -10,13 +10,14 @@ order of events within their stream, so every log adapter gives the same views.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from ledgerflow.events import payloads as p
-from ledgerflow.events.envelope import Event
+from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.services.projector.sql import bulk_insert, upsert
 from ledgerflow.services.projector.tables import (
     ARTIFACTS as A,
@@ -77,6 +78,30 @@ def handles(cls: type[p.Payload], *, also: bool = False) -> Callable[[Handler], 
         return fn
 
     return register
+
+
+@dataclass(frozen=True)
+class EveryEvent:
+    """A view over every event the views fold, whatever its type (the audit index).
+
+    `note` runs just before the event's own handler, so it sees the views as they were
+    before the event (an alias's old version); what it returns is kept only if the event
+    is applied, and `write` gets the kept notes once per batch, in log order, inside the
+    same transaction: one bulk statement per batch rather than one per event, which
+    matters on the metric hot path. A `note` that raises rejects the event like a handler.
+    """
+
+    note: Callable[[Connection, Recorded], Any]
+    write: Callable[[Connection, Sequence[Any]], None]
+
+
+EVERY_EVENT: list[EveryEvent] = []
+
+
+def every_event(view: EveryEvent) -> EveryEvent:
+    """Register a view over every folded event."""
+    EVERY_EVENT.append(view)
+    return view
 
 
 def _both(first: Handler, then: Handler) -> Handler:

@@ -21,6 +21,7 @@ from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import Timeout, Unavailable
 from ledgerflow.events.log import Checkpoint, CorruptRecord, EventLog, Item
 from ledgerflow.services.projector import (  # noqa: F401 - they register handlers
+    audit_handlers,
     auth_handlers,
     bundle_handlers,
     deployment_handlers,
@@ -28,7 +29,7 @@ from ledgerflow.services.projector import (  # noqa: F401 - they register handle
     registry_handlers,
     webhook_handlers,
 )
-from ledgerflow.services.projector.handlers import HANDLERS, Handler, Rejected
+from ledgerflow.services.projector.handlers import EVERY_EVENT, HANDLERS, Handler, Rejected
 from ledgerflow.services.projector.sql import upsert
 from ledgerflow.services.projector.tables import (
     APPLIED_EVENTS as AE,
@@ -179,6 +180,7 @@ class Projector:
                 ).scalars()
             )
         applied: list[dict[str, str]] = []
+        notes: list[list[Any]] = [[] for _ in EVERY_EVENT]  # per view over every event
         for item in items:
             if isinstance(item, CorruptRecord):
                 self._dead_letter(
@@ -197,10 +199,12 @@ class Projector:
             if ev.trace is not None and tracing.enabled():  # continue the producer's trace
                 handler = _traced_handler(handler, item)
             if not careful:
+                _keep(notes, [view.note(conn, item) for view in EVERY_EVENT])
                 handler(conn, ev)
                 continue
             savepoint = conn.begin_nested()
             try:
+                pending = [view.note(conn, item) for view in EVERY_EVENT]
                 handler(conn, ev)
             except OperationalError:
                 savepoint.rollback()
@@ -213,6 +217,10 @@ class Projector:
                 )  # fmt: skip
             else:
                 savepoint.commit()
+                _keep(notes, pending)
+        for view, kept in zip(EVERY_EVENT, notes, strict=True):
+            if kept:
+                view.write(conn, kept)
         if applied:
             conn.execute(insert(AE), applied)
 
@@ -276,6 +284,13 @@ class Projector:
         with self.engine.connect() as conn:
             rows = conn.execute(select(DL).order_by(DL.c.id).limit(limit)).mappings()
             return [dict(r) for r in rows]
+
+
+def _keep(notes: list[list[Any]], pending: list[Any]) -> None:
+    """Keep what each view over every event noted for an applied event (None: nothing)."""
+    for kept, note in zip(notes, pending, strict=True):
+        if note is not None:
+            kept.append(note)
 
 
 def _traced_handler(handler: Handler, item: Recorded) -> Handler:

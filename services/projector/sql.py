@@ -73,3 +73,29 @@ def upsert(
     """Insert rows, or update the row with the same `keys` (every other column)."""
     if rows:
         conn.execute(_upsert_statement(conn.dialect.name, table, keys, newer_only), rows)
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run one statement (written with ? placeholders) for each of `rows`, through the
+    driver's executemany: for the projector's hot path, where SQLAlchemy's own work per
+    row costs more than the database's."""
+    if not rows:
+        return
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def fetch_in(
+    conn: Connection, sql: str, values: Sequence[Any], chunk: int = 500
+) -> list[tuple[Any, ...]]:
+    """`sql` ending in `IN ({})` for every value, asked in chunks, rows as plain tuples."""
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), chunk):
+        part = tuple(values[start : start + chunk])
+        out += fetch_all(conn, sql.format(", ".join("?" for _ in part)), part)
+    return out

@@ -110,6 +110,18 @@ SAMPLES: list[p.Payload] = [
     a.TokenRevoked(id="t"),
     a.PermissionSet(kind="model", key="m", principal="group:g", level="MANAGE"),
     a.PermissionRemoved(kind="model", key="m", principal="group:g"),
+    a.AuthDenied(
+        status=403,
+        method="PUT",
+        path="/api/v1/registered-models/m/aliases/champion",
+        route="/api/v1/registered-models/{name}/aliases/{alias}",
+        needs="MANAGE on model 'm'",
+        reason="alice needs MANAGE on model 'm' for this",
+        token_id="t",
+        credential="token",
+        client="10.0.0.7",
+        suppressed=3,
+    ),
 ]
 
 

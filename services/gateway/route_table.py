@@ -1,0 +1,48 @@
+"""The app's routes as they are served: every API route with its full path (through
+included routers), and which route template a request's path goes to."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import compile_path
+
+
+def api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
+    """(full path, route) of every API route, through included routers."""
+    try:  # FastAPI >= 0.160 keeps included routers as such
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older ones copy their routes into the app's
+        for route in app.routes:
+            if isinstance(route, APIRoute):
+                yield route.path, route
+        return
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if isinstance(route, APIRoute):
+            yield ctx.path or route.path, route
+
+
+def _templates(app: FastAPI) -> list[tuple[re.Pattern[str], frozenset[str], str]]:
+    """(regex, methods, template) of every API route; made once per app."""
+    found: list[tuple[re.Pattern[str], frozenset[str], str]] | None = getattr(
+        app.state, "route_templates", None
+    )
+    if found is None:
+        found = [
+            (compile_path(path)[0], frozenset(route.methods or ()), path)
+            for path, route in api_routes(app)
+        ]
+        app.state.route_templates = found
+    return found
+
+
+def route_of(app: FastAPI, method: str, path: str) -> str:
+    """The template of the API route `method path` goes to ("" when none does)."""
+    for regex, methods, template in _templates(app):
+        if method in methods and regex.match(path):
+            return template
+    return ""
