@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import ledgerflow as lf
 from ledgerflow.cli.app import app
 from ledgerflow.entities import AuditEntry
+from ledgerflow.events.permissions import user_of
 from tests.integration.gateway_fixture import GatewayThread
 
 
@@ -53,7 +54,8 @@ def test_the_client_reads_the_trail_through_a_gateway_as_embedded(
     assert list(over_http) == list(lf.Client(backend=remote.backend).audit(
         entity="model:digits-cnn", max_results=1000
     ))  # fmt: skip
-    assert over_http[0].type == "model.alias_set" and over_http[0].actor == c._actor
+    assert over_http[0].type == "model.alias_set"
+    assert over_http[0].actor == user_of(c._actor)  # the user, without `user:`
 
 
 def test_the_cli_prints_who_changed_what_before_and_after(tracking: Path) -> None:
