@@ -275,6 +275,6 @@ def test_the_server_builds_bundles_when_a_policy_alias_is_set(
     assert out.returncode == 0, out.stderr
     version = int(out.stdout.strip().splitlines()[-1])
     local = lf.Client(str(server.data_dir))
-    wait_until(lambda: bool(local.list_bundles("policy-model", version)), 240)
+    wait_until(lambda: bool(local.list_bundles("policy-model", version)), 240, server.output)
     [bundle] = local.list_bundles("policy-model", version)
     assert bundle.target == "onnx" and bundle.status == "built"
