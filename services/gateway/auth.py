@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ledgerflow.events.commands import Need
-from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.events.errors import LedgerflowError, Unauthenticated
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
@@ -132,11 +132,13 @@ def install(app: FastAPI, backend: Backend, rates: Rates | None = None) -> None:
                 principal = await run_in_threadpool(
                     identify, backend, request.headers.get("authorization")
                 )
-            except LedgerflowError as e:
+            except Unauthenticated as e:
                 await run_in_threadpool(denials.unauthenticated, request, e)  # auth.denied
                 response: JSONResponse = error_response(e)
                 response.headers["WWW-Authenticate"] = 'Basic realm="ledgerflow", Bearer'
                 return response
+            except LedgerflowError as e:  # the views could not be read: not a refusal
+                return error_response(e)
             request.state.principal = principal
             if request.method not in ("GET", "HEAD") and path != INGEST_PATH:
                 try:
