@@ -1,13 +1,12 @@
 """Secrets at rest: passwords hashed with argon2id, API tokens as SHA-256 of 256 random bits.
 
-Nothing here keeps a secret: hashes are what the log and views store, and the checks
-compare in constant time.
+Nothing here keeps a secret: hashes are what the log and views store. A password is
+checked by argon2 (constant time); a token is found by its hash's unique index.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -40,8 +39,3 @@ def token_hash(token: str) -> str:
     """What is stored for a token: its hex SHA-256 (a token has too much entropy to need
     a slow hash)."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def same(a: str, b: str) -> bool:
-    """Constant-time equality of two secrets (or their hashes)."""
-    return hmac.compare_digest(a.encode(), b.encode())

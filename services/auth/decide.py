@@ -13,7 +13,7 @@ import re
 from ledgerflow.events import auth_commands as ac
 from ledgerflow.events import auth_payloads as a
 from ledgerflow.events.errors import AlreadyExists, InvalidInput, NotFound
-from ledgerflow.events.permissions import KINDS, TOKEN_MARK, Level
+from ledgerflow.events.permissions import TOKEN_MARK, Level
 
 MAX_NAME = 128
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
@@ -179,8 +179,6 @@ def check_principal(principal: str) -> tuple[str, str]:
 
 
 def set_permission(command: ac.SetPermission, *, principal_exists: bool) -> a.PermissionSet:
-    if command.kind not in KINDS:  # the command's type already says so; kept for clarity
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
     who, name = check_principal(command.principal)
     if not principal_exists:
         raise NotFound(f"{who} {name!r} does not exist", kind=who, key=name)

@@ -19,7 +19,7 @@ authenticated principal's, never a header.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -29,7 +29,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ledgerflow.events.commands import Need
+from ledgerflow.events.commands import Need, on
 from ledgerflow.events.errors import LedgerflowError, Unauthenticated
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
@@ -192,8 +192,6 @@ class Checked:
 
 
 def requires(kind: str, field: str, level: Level) -> Any:
-    from ledgerflow.events.commands import on
-
     return Depends(Requires(on(kind, field, level)))
 
 
@@ -233,7 +231,3 @@ def may_read(backend: Backend, principal: Principal, kind: str) -> Callable[[str
         return lambda _key: True
     z = backend.authorizer
     return lambda key: z.may(principal, kind, key, Level.READ)
-
-
-def values_of(mapping: Mapping[str, Any]) -> SimpleNamespace:
-    return SimpleNamespace(**mapping)
