@@ -14,7 +14,8 @@ from typing import Any, Generic
 from pydantic import Field, StrictBool, field_validator
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.commands import ANYONE, Answer, Command, Http, R, on
+from ledgerflow.events.commands import ANYONE, Answer, Command, Http, Names, R, on
+from ledgerflow.events.named_resources import model_of_variant, models_of_variants
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.deployments.state import Deployment
 
@@ -32,6 +33,17 @@ def _dump_feedback(recorded: d.FeedbackRecorded) -> dict[str, Any]:
     return recorded.model_dump(mode="json")
 
 
+def _variants_models(c: Any) -> list[str]:
+    return models_of_variants(c.variants)
+
+
+def _variant_model(c: Any) -> list[str]:
+    return model_of_variant(c.variant)
+
+
+VARIANT_MODELS = Names("model", _variants_models, "every variant's registered model")
+VARIANT_MODEL = Names("model", _variant_model, "the variant's registered model")
+
 STATE: Answer[Deployment] = Answer(Deployment.to_dict, Deployment.from_dict, dict[str, Any])
 FEEDBACK: Answer[d.FeedbackRecorded] = Answer(
     _dump_feedback, d.FeedbackRecorded.model_validate, dict[str, Any]
@@ -46,7 +58,7 @@ class DeploymentCommand(Command[R], Generic[R]):
 
 class CreateDeployment(DeploymentCommand[Deployment]):
     HTTP = Http("POST", _ROOT, "Create a deployment (an A/B test of model versions)", 201)
-    NEEDS = ANYONE
+    NEEDS = ANYONE.plus(VARIANT_MODELS)
     ANSWER = STATE
     name: str = Field(description="unique; letters, digits, '_', '-' and '.'")
     variants: list[Any] = Field(description=f"the arms, each {_VARIANT}")
@@ -65,7 +77,7 @@ class DeleteDeployment(DeploymentCommand[None]):
 
 class AddVariant(DeploymentCommand[Deployment]):
     HTTP = Http("POST", _ONE + "/variants", f"Add a variant {_VARIANT}", body_field="variant")
-    NEEDS = on("deployment", "name", Level.EDIT)
+    NEEDS = on("deployment", "name", Level.EDIT).plus(VARIANT_MODEL)
     ANSWER = STATE
     variant: dict[str, Any]
 

@@ -77,6 +77,22 @@ def check(backend: Backend, principal: Principal, need: Need, values: object) ->
         z.require(principal, kind, key, need.level)
 
 
+def check_named(backend: Backend, principal: Principal, need: Need, command: object) -> None:
+    """Raise PermissionDenied unless `principal` holds the level `need.also` asks on every
+    other resource the command's payload names (a deployment's variants' models...)."""
+    if not need.also or not backend.settings.auth or principal.admin:
+        return
+    for names in need.also:
+        for key in dict.fromkeys(names.keys(command)):
+            backend.authorizer.require(principal, names.kind, key, names.level)
+
+
+def check_command(backend: Backend, principal: Principal, need: Need, command: object) -> None:
+    """`need` on the command's own resource, then on the others its payload names."""
+    check(backend, principal, need, command)
+    check_named(backend, principal, need, command)
+
+
 # the principal ------------------------------------------------------------------------
 
 
