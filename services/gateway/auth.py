@@ -36,6 +36,7 @@ from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.limits import RateLimited, RateLimiter, Rates
 from ledgerflow.services.gateway.route_table import api_routes
+from ledgerflow.services.projector.readable import Readable
 
 ACTOR_HEADER = "X-Ledgerflow-Actor"
 PROTECTED_PREFIX = "/api/"
@@ -241,9 +242,9 @@ def guard_routes(app: FastAPI) -> None:
         )
 
 
-def may_read(backend: Backend, principal: Principal, kind: str) -> Callable[[str], bool]:
-    """A predicate: may `principal` read the resource of `kind` with this key?"""
+def readable(backend: Backend, principal: Principal, kind: str) -> Readable | None:
+    """The keys of `kind` the caller may READ, for the list query's WHERE clause (None:
+    all of them: auth is off, or the caller is an admin)."""
     if not backend.settings.auth or principal.admin:
-        return lambda _key: True
-    z = backend.authorizer
-    return lambda key: z.may(principal, kind, key, Level.READ)
+        return None
+    return backend.authorizer.readable(principal, kind)

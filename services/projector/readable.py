@@ -1,0 +1,47 @@
+"""Which keys of one kind of resource a reader may see, as a condition a query puts in
+its WHERE clause, so a page holds `max_results` readable rows and its cursor goes on
+from the last of them (filtering after paging gives short or empty pages while more
+readable rows exist).
+
+`ledgerflow.services.auth.authorize.Authorizer.readable` builds one from the reader's
+grants and the default level: either every key but those a grant hides (the default
+lets them read), or only the keys a grant shows (it does not). Either list is as long
+as the reader's grants on that kind, not as the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, true
+
+_CHUNK = 500
+"""Keys per IN list, under every driver's bound-parameter limit."""
+
+
+@dataclass(frozen=True)
+class Readable:
+    """`all_but`: every key except `keys`; otherwise only `keys`."""
+
+    all_but: bool
+    keys: frozenset[str]
+
+    @classmethod
+    def everything(cls) -> Readable:
+        return cls(True, frozenset())
+
+    def prefixed(self, prefix: str) -> Readable:
+        """The same keys, each written `prefix + key` (the audit's `kind:key`)."""
+        return Readable(self.all_but, frozenset(prefix + k for k in self.keys))
+
+    def __contains__(self, key: object) -> bool:
+        return (key not in self.keys) if self.all_but else (key in self.keys)
+
+    def where(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+        """`column` holds a readable key."""
+        keys = sorted(self.keys)
+        chunks = [keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
+        if self.all_but:
+            return and_(true(), *(column.not_in(c) for c in chunks))
+        return or_(false(), *(column.in_(c) for c in chunks))
