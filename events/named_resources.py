@@ -32,8 +32,12 @@ def model_in_uri(uri: object) -> list[str]:
 
 
 def model_of_variant(variant: object) -> list[str]:
-    """The registered model a variant spec (`{name, model, version, ...}`) serves."""
-    model = variant.get("model") if isinstance(variant, Mapping) else None
+    """The registered model a variant spec (`{name, model, version, ...}`, as it travels,
+    or the typed spec a Client was handed) serves."""
+    if isinstance(variant, Mapping):
+        model = variant.get("model")
+    else:
+        model = getattr(variant, "model", None)
     return [model] if isinstance(model, str) and model else []
 
 

@@ -9,6 +9,7 @@ import pytest
 from ledgerflow.events import bundle_commands as bc
 from ledgerflow.events import model_commands as mc
 from ledgerflow.events.commands import Command
+from ledgerflow.events.deployment_payloads import VariantSpec
 from ledgerflow.events.named_resources import model_in_uri, models_of_variants, run_in_uri
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.deployments import commands as dc
@@ -43,6 +44,8 @@ def test_malformed_variants_name_nothing_and_the_deployer_refuses_them_later():
         "a",
         "b",
     ]
+    spec = VariantSpec(name="c", model="typed", version=1)
+    assert models_of_variants([spec]) == ["typed"]
     assert models_of_variants("not a list") == []
     assert models_of_variants({"model": "a"}) == []
 
