@@ -62,9 +62,7 @@ def test_a_deployment_needs_read_on_every_variants_model():
 
 
 def test_a_model_version_needs_read_on_the_run_or_model_its_source_names():
-    assert named(mc.RegisterModel(name="m", model_uri="runs:/r1/model")) == {
-        ("run", "r1", "READ")
-    }
+    assert named(mc.RegisterModel(name="m", model_uri="runs:/r1/model")) == {("run", "r1", "READ")}
     assert named(mc.RegisterModel(name="m", model_uri="models:/other/2")) == {
         ("model", "other", "READ")
     }
