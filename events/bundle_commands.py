@@ -13,7 +13,7 @@ from typing import Any, Generic
 from pydantic import Field, StrictBool
 
 from ledgerflow.events.bundle_entities import Bundle
-from ledgerflow.events.commands import ANYONE, NOTHING, Answer, Command, Http, Names, R, on
+from ledgerflow.events.commands import ANYONE, NOTHING, Answer, Command, Http, Lookup, Names, R, on
 from ledgerflow.events.named_resources import model_in_uri, run_in_uri
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import Out
@@ -60,11 +60,11 @@ def _tags_in(doc: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(doc).items()}
 
 
-def _uri_models(c: Any) -> list[str]:
+def _uri_models(c: Any, _: Lookup) -> list[str]:
     return model_in_uri(c.model_uri)
 
 
-def _uri_runs(c: Any) -> list[str]:
+def _uri_runs(c: Any, _: Lookup) -> list[str]:
     return run_in_uri(c.model_uri)
 
 

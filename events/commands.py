@@ -40,7 +40,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import ErrorDetails
@@ -111,6 +111,13 @@ class Http:
 Scope = Literal["resource", "admin", "anyone", "self"]
 
 
+class Lookup(Protocol):
+    """What a `Names` may read of the current state, for a resource a command reaches
+    through its own (the model a deployment's variant serves)."""
+
+    def variant_model(self, deployment: str, variant: str) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Names:
     """Another resource a command's payload names besides its own (the models a
@@ -120,7 +127,7 @@ class Names:
     refuse that, with the field it names."""
 
     kind: str
-    keys: Callable[[Any], Iterable[str]]
+    keys: Callable[[Any, Lookup], Iterable[str]]
     what: str
     """Where the keys come from, for the docs (`every variant's model`)."""
     level: Level = Level.READ

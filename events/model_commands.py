@@ -19,6 +19,7 @@ from ledgerflow.events.commands import (
     AsText,
     Command,
     Http,
+    Lookup,
     Names,
     R,
     Tags,
@@ -61,19 +62,19 @@ def _version_in(doc: Any) -> ModelVersion:
     return ModelVersionOut.model_validate(doc).entity()
 
 
-def _source_runs(c: Any) -> list[str]:
+def _source_runs(c: Any, _: Lookup) -> list[str]:
     return [*([c.run_id] if isinstance(c.run_id, str) and c.run_id else []), *run_in_uri(c.source)]
 
 
-def _source_models(c: Any) -> list[str]:
+def _source_models(c: Any, _: Lookup) -> list[str]:
     return model_in_uri(c.source)
 
 
-def _uri_runs(c: Any) -> list[str]:
+def _uri_runs(c: Any, _: Lookup) -> list[str]:
     return run_in_uri(c.model_uri)
 
 
-def _uri_models(c: Any) -> list[str]:
+def _uri_models(c: Any, _: Lookup) -> list[str]:
     return model_in_uri(c.model_uri)
 
 

@@ -78,13 +78,26 @@ def check(backend: Backend, principal: Principal, need: Need, values: object) ->
         z.require(principal, kind, key, need.level)
 
 
+@dataclass(frozen=True)
+class _Views:
+    """The `Lookup` the needs of a command read the current state through."""
+
+    backend: Backend
+
+    def variant_model(self, deployment: str, variant: str) -> str | None:
+        found = self.backend.deployments.queries.find(deployment)
+        arms = () if found is None else found.variants
+        return next((v.model for v in arms if v.name == variant), None)
+
+
 def check_named(backend: Backend, principal: Principal, need: Need, command: object) -> None:
     """Raise PermissionDenied unless `principal` holds the level `need.also` asks on every
-    other resource the command's payload names (a deployment's variants' models...)."""
+    other resource the command names (a deployment's variants' models...)."""
     if not need.also or not backend.settings.auth or principal.admin:
         return
+    views = _Views(backend)
     for names in need.also:
-        for key in dict.fromkeys(names.keys(command)):
+        for key in dict.fromkeys(names.keys(command, views)):
             backend.authorizer.require(principal, names.kind, key, names.level)
 
 

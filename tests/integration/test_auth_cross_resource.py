@@ -178,3 +178,24 @@ def test_an_admin_needs_no_grant_on_the_models_a_deployment_serves(gw: GrpcWorld
     ) as h:
         body = {"name": fresh("dep"), "variants": arms(theirs)}
         assert h.post("/api/v1/deployments", json=body).status_code == 201
+
+
+def test_promoting_with_an_alias_needs_manage_on_the_model_it_moves(
+    gw: GrpcWorld, http: httpx.Client
+) -> None:
+    model = secret_model(gw)
+    grant(gw, "model", model)  # READ: enough to deploy it
+    name = fresh("dep")
+    both = [*arms(model), {"name": "b", "model": model, "version": 1, "weight": 0}]
+    assert http.post("/api/v1/deployments", json={"name": name, "variants": both}).is_success
+    promote = f"/api/v1/deployments/{name}/promote"  # its creator MANAGEs the deployment
+    answer = http.post(promote, json={"variant": "b"})  # moves `champion` by default
+    assert answer.status_code == 403, answer.text
+    assert (answer.json()["kind"], answer.json()["key"]) == ("model", model)
+    assert f"{USER} needs MANAGE on model {model!r}" in answer.json()["message"]
+    assert http.post(promote, json={"variant": "b", "alias": None}).is_success
+
+    grant(gw, "model", model, "MANAGE")
+    assert http.post(promote, json={"variant": "a", "alias": "prod"}).is_success
+    moved = gw.backend.registry.queries.get_model_version_by_alias(model, "prod")
+    assert moved.version == 1

@@ -15,10 +15,17 @@ from ledgerflow.events.permissions import Level
 from ledgerflow.services.deployments import commands as dc
 
 
+class Views:
+    """The state a need reads: one deployment `web` whose variant `b` serves `m-b`."""
+
+    def variant_model(self, deployment: str, variant: str) -> str | None:
+        return "m-b" if (deployment, variant) == ("web", "b") else None
+
+
 def named(command: Command[Any]) -> set[tuple[str, str, str]]:
     need = type(command).NEEDS
     assert need is not None
-    return {(n.kind, key, n.level.name) for n in need.also for key in n.keys(command)}
+    return {(n.kind, key, n.level.name) for n in need.also for key in n.keys(command, Views())}
 
 
 @pytest.mark.parametrize(
@@ -59,6 +66,12 @@ def test_a_deployment_needs_read_on_every_variants_model():
     added = dc.AddVariant(name="web", variant={"name": "c", "model": "m3", "version": 1})
     assert named(added) == {("model", "m3", "READ")}
     assert dc.AddVariant.NEEDS is not None and dc.AddVariant.NEEDS.level == Level.EDIT
+
+
+def test_promoting_with_an_alias_needs_manage_on_the_variants_model():
+    assert named(dc.Promote(name="web", variant="b")) == {("model", "m-b", "MANAGE")}
+    assert named(dc.Promote(name="web", variant="b", alias=None)) == set()
+    assert named(dc.Promote(name="web", variant="gone")) == set()  # the deployer says why
 
 
 def test_a_model_version_needs_read_on_the_run_or_model_its_source_names():
