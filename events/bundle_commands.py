@@ -13,7 +13,8 @@ from typing import Any, Generic
 from pydantic import Field, StrictBool
 
 from ledgerflow.events.bundle_entities import Bundle
-from ledgerflow.events.commands import NOTHING, Answer, Command, Http, R, on
+from ledgerflow.events.commands import ANYONE, NOTHING, Answer, Command, Http, Lookup, Names, R, on
+from ledgerflow.events.named_resources import model_in_uri, run_in_uri
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import Out
 
@@ -59,6 +60,14 @@ def _tags_in(doc: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(doc).items()}
 
 
+def _uri_models(c: Any, _: Lookup) -> list[str]:
+    return model_in_uri(c.model_uri)
+
+
+def _uri_runs(c: Any, _: Lookup) -> list[str]:
+    return run_in_uri(c.model_uri)
+
+
 BUNDLES: Answer[list[Bundle]] = Answer(_bundles_out, _bundles_in, list[BundleOut])
 POLICY_TAGS: Answer[dict[str, str]] = Answer(_tags_out, _tags_in, dict[str, str])
 
@@ -77,6 +86,12 @@ class BuildBundles(BundleCommand[list[Bundle]]):
     takes minutes; a gateway URL answers an InvalidInput saying where to run it.
     """
 
+    NEEDS = ANYONE.plus(
+        Names("model", _uri_models, "the model `model_uri` names"),
+        Names("run", _uri_runs, "the experiment of the run a `runs:/` model_uri names"),
+    )
+    """Not offered over the gateway today (see above); declared so it holds wherever it
+    is: a bundle shows a model version's files, so building one needs READ on the model."""
     ANSWER = BUNDLES
     model_uri: str = Field(description="models:/NAME/VERSION, models:/NAME@ALIAS or .../latest")
     targets: list[str] | str | None = Field(

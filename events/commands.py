@@ -38,9 +38,9 @@ pydantic `ValidationError`.
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import ErrorDetails
@@ -111,6 +111,31 @@ class Http:
 Scope = Literal["resource", "admin", "anyone", "self"]
 
 
+class Lookup(Protocol):
+    """What a `Names` may read of the current state, for a resource a command reaches
+    through its own (the model a deployment's variant serves)."""
+
+    def variant_model(self, deployment: str, variant: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Names:
+    """Another resource a command's payload names besides its own (the models a
+    deployment's variants serve, the run a model version comes from): the caller needs
+    `level` on each key `keys` reads from the command, or the command could reach through
+    it to what they may not see. `keys` skips what is malformed: the command's own checks
+    refuse that, with the field it names."""
+
+    kind: str
+    keys: Callable[[Any, Lookup], Iterable[str]]
+    what: str
+    """Where the keys come from, for the docs (`every variant's model`)."""
+    level: Level = Level.READ
+
+    def describe(self) -> str:
+        return f"{self.level.name} on {self.what}"
+
+
 @dataclass(frozen=True)
 class Need:
     """What a caller must hold to run a command when auth is on (docs/security.md):
@@ -120,7 +145,9 @@ class Need:
       that field of the command (granting on any kind of resource);
     - `ADMIN`: an admin; `ANYONE`: any identity (creating a new experiment or model);
     - `self_or_admin(field)`: the user the field names (the caller when it is empty), or
-      an admin.
+      an admin;
+    - `.plus(Names(...))`: and the level on every other resource the payload names
+      (checked once the body is read, on every way a command arrives).
     """
 
     scope: Scope
@@ -130,6 +157,11 @@ class Need:
     or_new: bool = False
     """Any identity may when the resource does not exist yet (the command creates it, and
     its caller becomes its creator: registering the first version of a new model)."""
+    also: tuple[Names, ...] = ()
+    """The other resources the payload names, each checked besides this need."""
+
+    def plus(self, *names: Names) -> Need:
+        return replace(self, also=(*self.also, *names))
 
     def resource(self, command: BaseModel) -> tuple[str, str]:
         """(kind, key) of the resource this need is on, read from `command`."""
@@ -137,6 +169,9 @@ class Need:
         return kind, str(getattr(command, self.field))
 
     def describe(self) -> str:
+        return " and ".join((self._describe_own(), *(n.describe() for n in self.also)))
+
+    def _describe_own(self) -> str:
         if self.scope == "resource":
             return f"{self.level.name} on the {self.kind.lstrip('@')} named by `{self.field}`"
         if self.scope == "self":

@@ -13,8 +13,20 @@ from typing import Any, Generic
 
 from pydantic import Field
 
-from ledgerflow.events.commands import ANYONE, Answer, AsText, Command, Http, R, Tags, on
+from ledgerflow.events.commands import (
+    ANYONE,
+    Answer,
+    AsText,
+    Command,
+    Http,
+    Lookup,
+    Names,
+    R,
+    Tags,
+    on,
+)
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
+from ledgerflow.events.named_resources import model_in_uri, run_in_uri
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import RecordOut, from_record
 
@@ -49,6 +61,27 @@ def _version_out(version: ModelVersion) -> ModelVersionOut:
 def _version_in(doc: Any) -> ModelVersion:
     return ModelVersionOut.model_validate(doc).entity()
 
+
+def _source_runs(c: Any, _: Lookup) -> list[str]:
+    return [*([c.run_id] if isinstance(c.run_id, str) and c.run_id else []), *run_in_uri(c.source)]
+
+
+def _source_models(c: Any, _: Lookup) -> list[str]:
+    return model_in_uri(c.source)
+
+
+def _uri_runs(c: Any, _: Lookup) -> list[str]:
+    return run_in_uri(c.model_uri)
+
+
+def _uri_models(c: Any, _: Lookup) -> list[str]:
+    return model_in_uri(c.model_uri)
+
+
+SOURCE_RUN = Names("run", _source_runs, "the experiment of the run `run_id` or `source` names")
+SOURCE_MODEL = Names("model", _source_models, "the model a `models:/` source names")
+URI_RUN = Names("run", _uri_runs, "the experiment of the run a `runs:/` model_uri names")
+URI_MODEL = Names("model", _uri_models, "the model a `models:/` model_uri names")
 
 MODEL: Answer[RegisteredModel] = Answer(_model_out, _model_in, RegisteredModelOut)
 VERSION: Answer[ModelVersion] = Answer(_version_out, _version_in, ModelVersionOut)
@@ -108,7 +141,7 @@ class DeleteRegisteredModelTag(ModelCommand[None]):
 # versions ------------------------------------------------------------------------------
 class CreateModelVersion(ModelCommand[ModelVersion]):
     HTTP = Http("POST", _MODEL + "/versions", "Create a model version", 201)
-    NEEDS = on("model", "name", Level.EDIT)
+    NEEDS = on("model", "name", Level.EDIT).plus(SOURCE_RUN, SOURCE_MODEL)
     ANSWER = VERSION
     source: str
     run_id: str | None = None
@@ -127,7 +160,7 @@ class RegisterModel(ModelCommand[ModelVersion]):
         "Register a model URI as the next version of a model, creating the model if needed",
         201,
     )
-    NEEDS = on("model", "name", Level.EDIT, or_new=True)
+    NEEDS = on("model", "name", Level.EDIT, or_new=True).plus(URI_RUN, URI_MODEL)
     ANSWER = VERSION
     model_uri: str = Field(description="runs:/<run_id>/<path>, or where the files are")
     name: str

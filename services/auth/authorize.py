@@ -24,6 +24,7 @@ from ledgerflow.events.errors import PermissionDenied
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.auth.queries import AuthQueries
+from ledgerflow.services.projector.readable import Readable
 
 Grants = dict[tuple[str, str], list[tuple[str, str]]]
 _RUNS_KEPT = 100_000
@@ -68,13 +69,32 @@ class Authorizer:
                 return self.default
             kind, key = "experiment", experiment
         found = self._grants_of(principal).get((kind, key))
-        if not found:
-            return self.default
+        return self._granted(principal, found) if found else self.default
+
+    @staticmethod
+    def _granted(principal: Principal, found: list[tuple[str, str]]) -> Level:
+        """The level the grants on one resource give: the user's own, else the highest
+        of their groups'."""
         user = f"user:{principal.user}"
         for who, level in found:
             if who == user:
                 return Level[level]
         return max(Level[level] for _, level in found)
+
+    def readable(self, principal: Principal, kind: str, level: Level = Level.READ) -> Readable:
+        """The keys of `kind` on which `principal` holds `level`, for a query's WHERE
+        clause: every key but those a grant lowers below it (when the default level
+        reaches it), or only those a grant raises to it (when it does not)."""
+        if principal.admin:
+            return Readable.everything()
+        granted = {
+            key: self._granted(principal, found)
+            for (k, key), found in self._grants_of(principal).items()
+            if k == kind
+        }
+        if self.default >= level:
+            return Readable(True, frozenset(k for k, got in granted.items() if got < level))
+        return Readable(False, frozenset(k for k, got in granted.items() if got >= level))
 
     def experiment_of(self, run_id: str) -> str | None:
         with self._lock:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ledgerflow.events.envelope import Event
-from ledgerflow.events.permissions import Level
+from ledgerflow.events.permissions import KINDS, Level
 from ledgerflow.services.auth.authorize import Authorizer
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.auth.queries import AuthQueries
@@ -61,13 +61,11 @@ def audit_reader(authorizer: Authorizer, principal: Principal) -> Reader | None:
     shows them), and their own refused requests."""
     if principal.admin:
         return None
-
-    def may_see(resource: str, stream: str) -> bool:
-        kind, _, key = resource.partition(":")
-        level = Level.MANAGE if stream.startswith("permission:") else Level.READ
-        return authorizer.may(principal, kind, key, level)
-
-    return Reader(principal.user, may_see)
+    return Reader(
+        principal.user,
+        read={k: authorizer.readable(principal, k, Level.READ) for k in KINDS},
+        manage={k: authorizer.readable(principal, k, Level.MANAGE) for k in KINDS},
+    )
 
 
 def webhook_owner(queries: AuthQueries, webhook: str) -> Principal | None:

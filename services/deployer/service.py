@@ -28,6 +28,7 @@ from ledgerflow.services.deployments.commands import DEFAULT_ALIAS
 from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
+from ledgerflow.services.projector.readable import Readable
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.registry.decide import check_alias
 
@@ -197,8 +198,9 @@ class DeploymentService:
     def get(self, name: str) -> Deployment:
         return self.queries.get(name)
 
-    def list(self) -> builtins.list[Deployment]:
-        return self.queries.list()
+    def list(self, *, readable: Readable | None = None) -> builtins.list[Deployment]:
+        """The deployments (not deleted ones); with `readable`, those a reader may see."""
+        return self.queries.list(readable=readable)
 
     def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentChange]:
         return self.queries.history(name, limit)

@@ -14,7 +14,8 @@ from typing import Any, Generic
 from pydantic import Field, StrictBool, field_validator
 
 from ledgerflow.events import deployment_payloads as d
-from ledgerflow.events.commands import ANYONE, Answer, Command, Http, R, on
+from ledgerflow.events.commands import ANYONE, Answer, Command, Http, Lookup, Names, R, on
+from ledgerflow.events.named_resources import model_of_variant, models_of_variants
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.deployments.state import Deployment
 
@@ -32,6 +33,31 @@ def _dump_feedback(recorded: d.FeedbackRecorded) -> dict[str, Any]:
     return recorded.model_dump(mode="json")
 
 
+def _variants_models(c: Any, _: Lookup) -> list[str]:
+    return models_of_variants(c.variants)
+
+
+def _variant_model(c: Any, _: Lookup) -> list[str]:
+    return model_of_variant(c.variant)
+
+
+VARIANT_MODELS = Names("model", _variants_models, "every variant's registered model")
+VARIANT_MODEL = Names("model", _variant_model, "the variant's registered model")
+
+
+def _promoted_model(c: Any, lookup: Lookup) -> list[str]:
+    """The model whose alias a promotion moves (none without an alias)."""
+    model = None if c.alias is None else lookup.variant_model(c.name, c.variant)
+    return [model] if model else []
+
+
+PROMOTED_MODEL = Names(
+    "model",
+    _promoted_model,
+    "the promoted variant's registered model when an alias moves with it",
+    Level.MANAGE,
+)
+
 STATE: Answer[Deployment] = Answer(Deployment.to_dict, Deployment.from_dict, dict[str, Any])
 FEEDBACK: Answer[d.FeedbackRecorded] = Answer(
     _dump_feedback, d.FeedbackRecorded.model_validate, dict[str, Any]
@@ -46,7 +72,7 @@ class DeploymentCommand(Command[R], Generic[R]):
 
 class CreateDeployment(DeploymentCommand[Deployment]):
     HTTP = Http("POST", _ROOT, "Create a deployment (an A/B test of model versions)", 201)
-    NEEDS = ANYONE
+    NEEDS = ANYONE.plus(VARIANT_MODELS)
     ANSWER = STATE
     name: str = Field(description="unique; letters, digits, '_', '-' and '.'")
     variants: list[Any] = Field(description=f"the arms, each {_VARIANT}")
@@ -65,7 +91,7 @@ class DeleteDeployment(DeploymentCommand[None]):
 
 class AddVariant(DeploymentCommand[Deployment]):
     HTTP = Http("POST", _ONE + "/variants", f"Add a variant {_VARIANT}", body_field="variant")
-    NEEDS = on("deployment", "name", Level.EDIT)
+    NEEDS = on("deployment", "name", Level.EDIT).plus(VARIANT_MODEL)
     ANSWER = STATE
     variant: dict[str, Any]
 
@@ -145,7 +171,7 @@ class Promote(DeploymentCommand[Deployment]):
         _ONE + "/promote",
         "All traffic to a variant, which becomes the baseline; the alias moves with it",
     )
-    NEEDS = on("deployment", "name", Level.MANAGE)
+    NEEDS = on("deployment", "name", Level.MANAGE).plus(PROMOTED_MODEL)
     ANSWER = STATE
     variant: str
     alias: str | None = Field(

@@ -36,6 +36,7 @@ from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.limits import RateLimited, RateLimiter, Rates
 from ledgerflow.services.gateway.route_table import api_routes
+from ledgerflow.services.projector.readable import Readable
 
 ACTOR_HEADER = "X-Ledgerflow-Actor"
 PROTECTED_PREFIX = "/api/"
@@ -75,6 +76,35 @@ def check(backend: Backend, principal: Principal, need: Need, values: object) ->
         if need.or_new and not _exists(backend, kind, key):
             return
         z.require(principal, kind, key, need.level)
+
+
+@dataclass(frozen=True)
+class _Views:
+    """The `Lookup` the needs of a command read the current state through."""
+
+    backend: Backend
+
+    def variant_model(self, deployment: str, variant: str) -> str | None:
+        found = self.backend.deployments.queries.find(deployment)
+        arms = () if found is None else found.variants
+        return next((v.model for v in arms if v.name == variant), None)
+
+
+def check_named(backend: Backend, principal: Principal, need: Need, command: object) -> None:
+    """Raise PermissionDenied unless `principal` holds the level `need.also` asks on every
+    other resource the command names (a deployment's variants' models...)."""
+    if not need.also or not backend.settings.auth or principal.admin:
+        return
+    views = _Views(backend)
+    for names in need.also:
+        for key in dict.fromkeys(names.keys(command, views)):
+            backend.authorizer.require(principal, names.kind, key, names.level)
+
+
+def check_command(backend: Backend, principal: Principal, need: Need, command: object) -> None:
+    """`need` on the command's own resource, then on the others its payload names."""
+    check(backend, principal, need, command)
+    check_named(backend, principal, need, command)
 
 
 # the principal ------------------------------------------------------------------------
@@ -225,9 +255,9 @@ def guard_routes(app: FastAPI) -> None:
         )
 
 
-def may_read(backend: Backend, principal: Principal, kind: str) -> Callable[[str], bool]:
-    """A predicate: may `principal` read the resource of `kind` with this key?"""
+def readable(backend: Backend, principal: Principal, kind: str) -> Readable | None:
+    """The keys of `kind` the caller may READ, for the list query's WHERE clause (None:
+    all of them: auth is off, or the caller is an admin)."""
     if not backend.settings.auth or principal.admin:
-        return lambda _key: True
-    z = backend.authorizer
-    return lambda key: z.may(principal, kind, key, Level.READ)
+        return None
+    return backend.authorizer.readable(principal, kind)

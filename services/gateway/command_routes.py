@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from ledgerflow.events.commands import Command, Http
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.auth import PrincipalDep, Requires, check
+from ledgerflow.services.gateway.auth import PrincipalDep, Requires, check_command, check_named
 from ledgerflow.services.gateway.command_registry import Domain, Executor
 from ledgerflow.services.gateway.deps import BackendDep
 
@@ -108,8 +108,10 @@ def add_command_route(
         elif isinstance(body, BaseModel):
             fields.update((k, getattr(body, k)) for k in type(body).model_fields)
         made = command.model_validate(fields)
-        if not in_path:
-            check(backend, caller, need, made)
+        if in_path:  # its own resource was checked before the body was read
+            check_named(backend, caller, need, made)
+        else:
+            check_command(backend, caller, need, made)
         result = service(backend).execute(made, actor=caller.actor)
         return answer.encode(result)
 

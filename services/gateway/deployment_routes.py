@@ -19,7 +19,7 @@ from ledgerflow.events.permissions import Level
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments.state import Deployment
-from ledgerflow.services.gateway.auth import checked, may_read, requires
+from ledgerflow.services.gateway.auth import checked, readable, requires
 from ledgerflow.services.gateway.command_registry import DEPLOYMENTS
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import FreshDep, LiveDep, PrincipalDep
@@ -53,8 +53,8 @@ def _doc(dep: Deployment) -> dict[str, Any]:
     dependencies=[checked("any identity; only deployments the caller may READ are listed")],
 )
 def list_deployments(backend: FreshDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    readable = may_read(backend, principal, "deployment")
-    return [_doc(d) for d in _service(backend).list() if readable(d.name)]
+    shown = readable(backend, principal, "deployment")
+    return [_doc(d) for d in _service(backend).list(readable=shown)]
 
 
 @reads.get(

@@ -15,7 +15,7 @@ from ledgerflow.events.errors import NotFound
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.auth import check, checked, may_read, requires
+from ledgerflow.services.gateway.auth import check, checked, readable, requires
 from ledgerflow.services.gateway.command_registry import EXPERIMENTS
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import BackendDep, FreshDep, PrincipalDep
@@ -61,9 +61,11 @@ def search_experiments(
         filter_string = f"({filter_string}) AND {like}" if given else like
     if order_by_name and not order_by:
         order_by = ["name"]
-    found = backend.queries.search_experiments(kind, max_results, filter_string, order_by)
-    readable = may_read(backend, principal, "experiment")
-    return [_out(e) for e in found if readable(e.experiment_id)]
+    shown = readable(backend, principal, "experiment")
+    found = backend.queries.search_experiments(
+        kind, max_results, filter_string, order_by, readable=shown
+    )
+    return [_out(e) for e in found]
 
 
 @reads.get("/by-name", summary="The experiment with this name", dependencies=[checked(NAMED)])

@@ -45,7 +45,7 @@ from ledgerflow.events.log import Checkpoint
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.auth import check
+from ledgerflow.services.gateway.auth import check, check_command
 from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.command_registry import offered
 from ledgerflow.services.gateway.grpc_auth import guard_rpcs, rpc
@@ -318,7 +318,7 @@ class LedgerflowServicer:
             command = cls.model_validate_json(request.body or b"{}")
         except ValidationError as e:  # not JSON at all; the fields' errors are InvalidInput
             raise invalid_input(e.errors()) from None
-        check(self.backend, caller, cls.NEEDS or ADMIN, command)
+        check_command(self.backend, caller, cls.NEEDS or ADMIN, command)
         result = domain.service(self.backend).execute(command, actor=caller.actor)
         return pb.CommandReply(body=_answer(cls).dump_json(cls.ANSWER.encode(result)))
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from ledgerflow.events.commands import on
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
 from ledgerflow.events.permissions import Level
-from ledgerflow.services.gateway.auth import Requires, check, checked, may_read
+from ledgerflow.services.gateway.auth import Requires, check, checked, readable
 from ledgerflow.services.gateway.command_registry import REGISTRY
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
@@ -59,11 +59,10 @@ def search_registered_models(
         100 if body.max_results is None else body.max_results,
         body.order_by,
         body.page_token,
+        readable=readable(backend, principal, "model"),
     )
-    readable = may_read(backend, principal, "model")
     return RegisteredModelPage(
-        registered_models=[_model(m) for m in page if readable(m.name)],
-        next_page_token=page.token,
+        registered_models=[_model(m) for m in page], next_page_token=page.token
     )
 
 
@@ -104,11 +103,9 @@ def search_model_versions(
         10_000 if body.max_results is None else body.max_results,
         body.order_by,
         body.page_token,
+        readable=readable(backend, principal, "model"),
     )
-    readable = may_read(backend, principal, "model")
-    return ModelVersionPage(
-        model_versions=[_version(v) for v in page if readable(v.name)], next_page_token=page.token
-    )
+    return ModelVersionPage(model_versions=[_version(v) for v in page], next_page_token=page.token)
 
 
 @reads.get(

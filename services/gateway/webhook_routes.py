@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.webhook_commands import WebhookOut
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.auth import checked, may_read, requires
+from ledgerflow.services.gateway.auth import checked, readable, requires
 from ledgerflow.services.gateway.command_registry import WEBHOOKS
 from ledgerflow.services.gateway.command_routes import command_router
 from ledgerflow.services.gateway.deps import FreshDep, LiveDep, PrincipalDep
@@ -37,9 +37,8 @@ def _service(backend: Backend) -> WebhookService:
     dependencies=[checked("any identity; only webhooks the caller may READ are listed")],
 )
 def list_webhooks(backend: FreshDep, principal: PrincipalDep) -> list[WebhookOut]:
-    readable = may_read(backend, principal, "webhook")
-    hooks = _service(backend).list_webhooks()
-    return [WebhookOut.model_validate(h) for h in hooks if readable(h.name)]
+    hooks = _service(backend).list_webhooks(readable=readable(backend, principal, "webhook"))
+    return [WebhookOut.model_validate(h) for h in hooks]
 
 
 @reads.get("/{name}", summary="Get a webhook (without its secret)", dependencies=[_READ])

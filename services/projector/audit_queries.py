@@ -3,19 +3,19 @@ order entries were indexed in),
 and, for a reader who is not an admin, only the entries they may see.
 
 Each filter has an index (stream or resource, actor, time), so a search reads the range
-it asks for, not the whole trail. A non-admin's pages are filtered as they are read: a
-page may hold fewer than `max_results` entries (none, when a long stretch is hidden)
-and still have a next page; follow `next_page_token` until it is None.
+it asks for, not the whole trail. What a reader who is not an admin may see is part of
+the query too (the resources they may READ, the grants on those they MANAGE, their own
+refused requests), so every page holds `max_results` entries while more remain.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, false, or_, select
 
 from ledgerflow.events.audit_entities import MAX_RESULTS, AuditEntry, AuditQuery
 from ledgerflow.events.auth_payloads import AuthDenied
@@ -24,10 +24,8 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.projector import cursor
 from ledgerflow.services.projector.audit_tables import AUDIT_ENTRIES as AU
 from ledgerflow.services.projector.audit_tables import rollup_summary
+from ledgerflow.services.projector.readable import Readable
 
-SCAN_LIMIT = 5_000
-"""Rows one call reads at most for a reader who may see few of them; the page then ends
-early, with a token to go on."""
 _ORDER = (
     cursor.SortKey(AU.c.time, descending=True, nulls_last=False),
     cursor.SortKey(AU.c.id, descending=True, nulls_last=False),
@@ -36,12 +34,14 @@ _ORDER = (
 
 @dataclass(frozen=True)
 class Reader:
-    """Who is reading, when not an admin: `may_see(resource, stream)` says whether they
-    may see an entry on that resource (see `ledgerflow.services.auth.visibility`); their
-    own refused requests they always see."""
+    """Who is reading, when not an admin: the keys of each kind they may READ (entries on
+    those resources) and MANAGE (the grants on them), as
+    `ledgerflow.services.auth.visibility.audit_reader` works them out; their own refused
+    requests they always see."""
 
     user: str
-    may_see: Callable[[str, str], bool]
+    read: Mapping[str, Readable]
+    manage: Mapping[str, Readable]
 
 
 def _like(pattern: str) -> str:
@@ -82,10 +82,35 @@ def _where(query: AuditQuery, reader: Reader | None, dialect: str) -> list[Colum
         where.append(AU.c.time >= query.since)
     if query.until is not None:
         where.append(AU.c.time < query.until)
-    if reader is not None:  # what names no resource is theirs to see only if they were refused
-        own = and_(AU.c.type == AuthDenied.TYPE, AU.c.actor == reader.user)
-        where.append(or_(AU.c.resource.is_not(None), own))
+    if reader is not None:
+        where.append(_shown_to(reader, dialect))
     return where
+
+
+def _resources(readable: Mapping[str, Readable], dialect: str) -> ColumnElement[bool]:
+    """The entry's resource (`kind:key`) is one of these."""
+    return or_(
+        false(),
+        *(
+            and_(
+                _match(AU.c.resource, f"{kind}:*", dialect),
+                keys.prefixed(f"{kind}:").where(AU.c.resource),
+            )
+            for kind, keys in readable.items()
+        ),
+    )
+
+
+def _shown_to(reader: Reader, dialect: str) -> ColumnElement[bool]:
+    """What names no resource is theirs to see only if they were refused; a grant, if
+    they MANAGE what it is on; anything else, if they may READ its resource."""
+    own = and_(AU.c.type == AuthDenied.TYPE, AU.c.actor == reader.user)
+    grant = _match(AU.c.stream, "permission:*", dialect)
+    return or_(
+        own,
+        and_(AU.c.resource.is_not(None), grant, _resources(reader.manage, dialect)),
+        and_(AU.c.resource.is_not(None), ~grant, _resources(reader.read, dialect)),
+    )
 
 
 def _entry(row: Any) -> AuditEntry:
@@ -103,14 +128,6 @@ def _entry(row: Any) -> AuditEntry:
         after=doc(row.after), resource=row.resource, partition=row.partition,
         position=row.position, events=row.events, detail=detail,
     )  # fmt: skip
-
-
-def _visible(reader: Reader | None, entry: AuditEntry) -> bool:
-    if reader is None:
-        return True
-    if entry.type == AuthDenied.TYPE and entry.actor == reader.user:
-        return True
-    return entry.resource is not None and reader.may_see(entry.resource, entry.stream)
 
 
 class AuditQueries:
@@ -140,27 +157,13 @@ class AuditQueries:
         fp = cursor.fingerprint(scope)
         where = _where(query, reader, self.engine.dialect.name)
         after = cursor.decode_cursor(page_token, fp, 2) if page_token else None
-        found: list[AuditEntry] = []
-        scanned = 0
-        chunk = max_results + 1 if reader is None else max(2 * max_results, 200)
+        stmt = select(AU).where(*where)
+        if after is not None:
+            stmt = stmt.where(cursor.after_cursor(_ORDER, after))
         with self.engine.connect() as conn:
-            while True:
-                stmt = select(AU).where(*where)
-                if after is not None:
-                    stmt = stmt.where(cursor.after_cursor(_ORDER, after))
-                rows = conn.execute(stmt.order_by(*cursor.order(_ORDER)).limit(chunk)).all()
-                for i, row in enumerate(rows):
-                    more = i + 1 < len(rows) or len(rows) == chunk
-                    scanned += 1
-                    after = [row.time, row.id]
-                    entry = _entry(row)
-                    if _visible(reader, entry):
-                        found.append(entry)
-                        if len(found) == max_results:
-                            return PagedList(
-                                found, cursor.encode_cursor(after, fp) if more else None
-                            )
-                    if scanned >= SCAN_LIMIT and more:
-                        return PagedList(found, cursor.encode_cursor(after, fp))
-                if len(rows) < chunk:
-                    return PagedList(found, None)
+            rows = conn.execute(stmt.order_by(*cursor.order(_ORDER)).limit(max_results + 1)).all()
+        token = None
+        if len(rows) > max_results:
+            rows = rows[:max_results]
+            token = cursor.encode_cursor([rows[-1].time, rows[-1].id], fp)
+        return PagedList([_entry(r) for r in rows], token)

@@ -11,6 +11,7 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.deployments.state import Deployment, DeploymentChange
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENT_HISTORY as H
 from ledgerflow.services.projector.deployment_tables import DEPLOYMENTS as D
+from ledgerflow.services.projector.readable import Readable
 
 
 class DeploymentQueries:
@@ -29,10 +30,14 @@ class DeploymentQueries:
             raise NotFound(f"no deployment named {name!r}", kind="deployment", key=name)
         return found
 
-    def list(self, *, include_deleted: bool = False) -> list[Deployment]:
+    def list(
+        self, *, include_deleted: bool = False, readable: Readable | None = None
+    ) -> list[Deployment]:
         query = select(D.c.state).order_by(D.c.name)
         if not include_deleted:
             query = query.where(D.c.status != "deleted")
+        if readable is not None:
+            query = query.where(readable.where(D.c.name))
         with self.engine.connect() as conn:
             return [Deployment.from_dict(json.loads(r.state)) for r in conn.execute(query)]
 

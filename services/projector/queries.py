@@ -23,6 +23,7 @@ from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.projector import cursor
 from ledgerflow.services.projector.filter_fields import EXPERIMENT_FIELDS
 from ledgerflow.services.projector.filters import parse_filter, parse_order_by
+from ledgerflow.services.projector.readable import Readable
 from ledgerflow.services.projector.search import (
     EXPERIMENT_SEARCH,
     RUN_SEARCH,
@@ -124,14 +125,20 @@ class Queries:
         max_results: int = 1000,
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
+        *,
+        readable: Readable | None = None,
     ) -> list[Experiment]:
         """Experiments matching `filter_string` (the runs' filter language on name,
-        tags.<key> and the other attributes), newest first unless `order_by` says."""
+        tags.<key> and the other attributes), newest first unless `order_by` says; with
+        `readable`, only those a reader may see (in the query, so `max_results` counts
+        only them)."""
         node = parse_filter(filter_string, EXPERIMENT_FIELDS)
         keys = parse_order_by(list(order_by) if order_by else None, EXPERIMENT_FIELDS)
         where = and_(
             E.c.lifecycle_stage.in_(_stages(view_type)), compile_filter(node, EXPERIMENT_SEARCH)
         )
+        if readable is not None:
+            where = and_(where, readable.where(E.c.experiment_id))
         sort, source = order_sources(keys, EXPERIMENT_SEARCH)
         return self._experiments(where, cursor.order(sort), max_results, source)
 

@@ -22,6 +22,7 @@ from ledgerflow.services.projector.filter_fields import (
     Fields,
 )
 from ledgerflow.services.projector.filters import parse_filter, parse_order_by
+from ledgerflow.services.projector.readable import Readable
 from ledgerflow.services.projector.registry_tables import (
     MODEL_ALIASES as AL,
 )
@@ -67,13 +68,17 @@ class RegistryQueries:
         max_results: int,
         order_by: Sequence[str] | None,
         page_token: str | None,
+        readable: Readable | None,
     ) -> Page:
         """One page of a registry search: the filter and order parsed on `fields`, compiled
-        for `target`; a page token resumes only the same `kind` of search and query."""
+        for `target`; a page token resumes only the same `kind` of search and query. With
+        `readable`, only the models a reader may see, filtered in the query itself."""
         _check_max(max_results)
         node = parse_filter(filter_string, fields)
         keys = parse_order_by(order_by, fields)
         where = compile_filter(node, target)
+        if readable is not None:
+            where = and_(where, readable.where(target.table.c.name))
         query = (kind, filter_string, keys)
         with self.engine.connect() as conn:
             return search_page(
@@ -136,10 +141,12 @@ class RegistryQueries:
         max_results: int = 100,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        *,
+        readable: Readable | None = None,
     ) -> PagedList[RegisteredModel]:
         page = self._search(
             "registered_models", REGISTERED_MODEL_FIELDS, REGISTERED_MODEL_SEARCH,
-            filter_string, max_results, order_by, page_token,
+            filter_string, max_results, order_by, page_token, readable,
         )  # fmt: skip
         return PagedList(self._models([name for (name,) in page.owners]), page.token)
 
@@ -265,10 +272,12 @@ class RegistryQueries:
         max_results: int = 10_000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        *,
+        readable: Readable | None = None,
     ) -> PagedList[ModelVersion]:
         page = self._search(
             "model_versions", MODEL_VERSION_FIELDS, MODEL_VERSION_SEARCH,
-            filter_string, max_results, order_by, page_token,
+            filter_string, max_results, order_by, page_token, readable,
         )  # fmt: skip
         found: dict[tuple[Any, ...], ModelVersion] = {}
         for start in range(0, len(page.owners), 300):  # stay under bound-parameter limits

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, select, tr
 
 from ledgerflow.events.errors import NotFound
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
+from ledgerflow.services.projector.readable import Readable
 from ledgerflow.services.projector.webhook_tables import WEBHOOKS as W
 from ledgerflow.services.webhooks.store import CURSORS as C
 from ledgerflow.services.webhooks.store import ensure_tables, read_deliveries, retry
@@ -48,8 +49,9 @@ class WebhookQueries:
 
         return retry(run, "reading webhooks")
 
-    def list_webhooks(self) -> list[Webhook]:
-        return [_webhook(r) for r in self._read(true())]
+    def list_webhooks(self, readable: Readable | None = None) -> list[Webhook]:
+        where = true() if readable is None else readable.where(W.c.name)
+        return [_webhook(r) for r in self._read(where)]
 
     def find(self, name: str) -> Webhook | None:
         rows = self._read(W.c.name == name)

@@ -21,6 +21,7 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import EventLog
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 from ledgerflow.services.commands import Committer, Handlers
+from ledgerflow.services.projector.readable import Readable
 from ledgerflow.services.webhooks import checkpoint
 from ledgerflow.services.webhooks.decide import decide_create, decide_update
 from ledgerflow.services.webhooks.queries import WebhookQueries
@@ -87,8 +88,9 @@ class WebhookService:
     def _delete(self, c: wc.DeleteWebhook, actor: str) -> None:
         self._committer.commit([w.WebhookDeleted(id=self.queries.get(c.name).id)], actor)
 
-    def list_webhooks(self) -> list[Webhook]:
-        return self.queries.list_webhooks()
+    def list_webhooks(self, *, readable: Readable | None = None) -> list[Webhook]:
+        """The webhooks; with `readable`, those a reader may see."""
+        return self.queries.list_webhooks(readable)
 
     def get_webhook(self, name: str) -> Webhook:
         return self.queries.get(name)

@@ -16,6 +16,7 @@ import json
 import queue
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,18 +58,25 @@ class GrpcWorld:
         return self.world.backend
 
 
+@contextmanager
+def serving_grpc(world: World) -> Iterator[GrpcWorld]:
+    """The world's gateway's gRPC service, on a free port, with a channel to it."""
+    gateway = world.gateway
+    assert gateway.backend is not None and gateway.hub is not None
+    server = serve(gateway.backend, gateway.hub, "127.0.0.1", 0)
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.bound_port}")
+    try:
+        yield GrpcWorld(world, channel, LedgerflowStub(channel))
+    finally:
+        channel.close()
+        server.stop(None).wait(5)
+
+
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrpcWorld]:
-    with running_world(tmp_path_factory.mktemp("auth-grpc") / "data") as world:
-        gateway = world.gateway
-        assert gateway.backend is not None and gateway.hub is not None
-        server = serve(gateway.backend, gateway.hub, "127.0.0.1", 0)
-        channel = grpc.insecure_channel(f"127.0.0.1:{server.bound_port}")
-        try:
-            yield GrpcWorld(world, channel, LedgerflowStub(channel))
-        finally:
-            channel.close()
-            server.stop(None).wait(5)
+    data = tmp_path_factory.mktemp("auth-grpc") / "data"
+    with running_world(data) as world, serving_grpc(world) as served:
+        yield served
 
 
 def metric_event(run_id: str, actor: str = "user:someone-else") -> str:
