@@ -142,6 +142,16 @@ class Settings(BaseSettings):
     )
     oidc_user_claim: str = Field("preferred_username", description="the claim naming the user")
     oidc_groups_claim: str = Field("groups", description="the claim listing the user's groups")
+    secret_key: str | None = Field(
+        None,
+        repr=False,
+        description="the Fernet key that encrypts webhook secrets in events and views "
+        "(default: secret.key beside a SQLite event log, generated at first use)",
+    )
+    secret_key_file: str | None = Field(None, description="a file holding that key instead")
+    old_secret_keys: str | None = Field(
+        None, repr=False, description="earlier keys, comma-separated: they still decrypt"
+    )
     auth_denied_interval_s: float = Field(
         10.0,
         ge=0,

@@ -51,6 +51,7 @@ def serve_all(
     dispatcher = WebhookDispatcher(
         backend.log,
         backend.projector.engine,
+        secrets=backend.secret_box,
         reader=backend.queries.engine,  # the projector beside it keeps the views current
         may_deliver=delivery_filter(backend),
     )
