@@ -142,6 +142,15 @@ class Settings(BaseSettings):
     )
     oidc_user_claim: str = Field("preferred_username", description="the claim naming the user")
     oidc_groups_claim: str = Field("groups", description="the claim listing the user's groups")
+    auth_failures_per_user: float = Field(
+        10,
+        ge=0,
+        description="failed sign-ins a minute per user name before the next is refused with "
+        "429, unchecked (0: off); per gateway process",
+    )
+    auth_failures_per_client: float = Field(
+        60, ge=0, description="failed sign-ins (passwords and tokens) a minute per client address"
+    )
     secret_key: str | None = Field(
         None,
         repr=False,

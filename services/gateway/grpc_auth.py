@@ -74,7 +74,7 @@ def caller(backend: Backend, context: Any) -> Principal:
     on; Unauthenticated otherwise), or the local user (auth off)."""
     if not backend.settings.auth:
         return local_principal(_metadata(context, ACTOR_METADATA))
-    return backend.authenticator.authenticate(_metadata(context, AUTH_METADATA))
+    return backend.authenticator.authenticate(_metadata(context, AUTH_METADATA), _client(context))
 
 
 def rpc(
