@@ -69,6 +69,11 @@ def _metadata(context: Any, key: str) -> str | None:
     return None
 
 
+def authorization(context: Any) -> str | None:
+    """The call's `authorization` metadata (HTTP's `Authorization` value)."""
+    return _metadata(context, AUTH_METADATA)
+
+
 def caller(backend: Backend, context: Any) -> Principal:
     """Who made this call: the identity its `authorization` metadata verifies as (auth
     on; Unauthenticated otherwise), or the local user (auth off)."""

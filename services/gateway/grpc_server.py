@@ -48,7 +48,8 @@ from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import check
 from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.command_registry import offered
-from ledgerflow.services.gateway.grpc_auth import guard_rpcs, rpc
+from ledgerflow.services.gateway.grpc_auth import authorization, guard_rpcs, rpc
+from ledgerflow.services.gateway.stream_guard import StreamGuard
 from ledgerflow.services.gateway.grpc_errors import (
     TooManySubscribers,
     abort,
@@ -293,11 +294,14 @@ class LedgerflowServicer:
             )
         try:
             show = shown_to(self.backend, caller)
+            guard = StreamGuard(self.backend, caller, authorization(context))
             sub = self._hub.subscribe(request.after or None, list(request.types) or None)
             context.add_callback(sub.close)  # a client that goes away ends it at once
             try:
                 while context.is_active() and not sub.closed:
-                    got = sub.next(1.0)
+                    if guard.due():  # ends the call UNAUTHENTICATED / PERMISSION_DENIED
+                        guard.check()
+                    got = sub.next(guard.ttl_s)
                     if got is not None and show(got):
                         yield event_message(got)
             finally:
