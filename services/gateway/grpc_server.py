@@ -50,6 +50,7 @@ from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.command_registry import offered
 from ledgerflow.services.gateway.grpc_auth import authorization, guard_rpcs, rpc
 from ledgerflow.services.gateway.stream_guard import StreamGuard
+from ledgerflow.services.tls import Tls
 from ledgerflow.services.gateway.grpc_errors import (
     TooManySubscribers,
     abort,
@@ -90,8 +91,10 @@ def serve(
     max_workers: int = 32,
     max_subscribers: int | None = None,
     rates: Rates | None = None,
+    tls: Tls | None = None,
 ) -> grpc.Server:
-    """Start the gRPC server on host:port (started when this returns; `.stop(grace)` it).
+    """Start the gRPC server on host:port (started when this returns; `.stop(grace)` it),
+    over TLS with `tls`.
     With auth on, `rates` are the per-user buckets (shared with the REST app of the
     process; made here if None)."""
     subscribers = max_subscribers if max_subscribers is not None else max(1, max_workers // 2)
@@ -108,7 +111,11 @@ def serve(
     )
     pb_grpc.add_LedgerflowServicer_to_server(servicer, server)
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, tls.grpc_credentials())
     except RuntimeError as e:
         bound, reason = 0, str(e)
     else:
