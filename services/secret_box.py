@@ -81,7 +81,8 @@ def _key_bytes(key: bytes | str, source: str) -> bytes:
     except (ValueError, TypeError):
         raise InvalidInput(
             f"{source} is not a Fernet key (32 url-safe base64-encoded bytes); make one with "
-            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`",
+            "`python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`",
             field="LEDGERFLOW_SECRET_KEY",
         ) from None
     return raw
@@ -118,15 +119,15 @@ def open_secret_box(settings: Settings) -> SecretBox:
     if settings.secret_key:
         return SecretBox(_key_bytes(settings.secret_key, "LEDGERFLOW_SECRET_KEY"), old)
     if settings.secret_key_file:
-        path = Path(settings.secret_key_file).expanduser()
+        given = Path(settings.secret_key_file).expanduser()
         try:
-            data = path.read_bytes()
+            data = given.read_bytes()
         except OSError as e:
             raise InvalidInput(
-                f"LEDGERFLOW_SECRET_KEY_FILE {str(path)!r} cannot be read: {e.strerror}",
+                f"LEDGERFLOW_SECRET_KEY_FILE {str(given)!r} cannot be read: {e.strerror}",
                 field="LEDGERFLOW_SECRET_KEY_FILE",
             ) from None
-        return SecretBox(_key_bytes(data, f"the key file {path}"), old)
+        return SecretBox(_key_bytes(data, f"the key file {given}"), old)
     path = default_key_file(settings)
     if path is None:
         raise InvalidInput(

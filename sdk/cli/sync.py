@@ -18,9 +18,9 @@ def sync(ctx: typer.Context) -> None:
     """
     from ledgerflow.remote.credentials import credentials_from
     from ledgerflow.remote.http import GatewayHTTP
-    from ledgerflow.remote.tls import verify_from
     from ledgerflow.remote.shipper import Shipper
     from ledgerflow.remote.spool import folder_for
+    from ledgerflow.remote.tls import verify_from
 
     settings = state(ctx).settings()
     if not settings.is_remote:

@@ -133,13 +133,16 @@ def _record(
     """An `auth.denied` for a refused call, as REST records one (rate limited the same)."""
     if not backend.settings.auth:
         return
-    where = {"method": "GRPC", "path": path, "route": path, "client": _client(context)}
+    client = _client(context)
     if isinstance(error, Unauthenticated):
         denials.record_unauthenticated(
-            backend, error, authorization=_metadata(context, AUTH_METADATA), **where
-        )
+            backend, error, method="GRPC", path=path, route=path, client=client,
+            authorization=_metadata(context, AUTH_METADATA),
+        )  # fmt: skip
     elif isinstance(error, PermissionDenied) and who is not None:
-        denials.record_forbidden(backend, who, error, **where)
+        denials.record_forbidden(
+            backend, who, error, method="GRPC", path=path, route=path, client=client
+        )
 
 
 class _Recording:

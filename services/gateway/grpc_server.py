@@ -49,8 +49,6 @@ from ledgerflow.services.gateway.auth import check
 from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.command_registry import offered
 from ledgerflow.services.gateway.grpc_auth import authorization, guard_rpcs, rpc
-from ledgerflow.services.gateway.stream_guard import StreamGuard
-from ledgerflow.services.tls import Tls
 from ledgerflow.services.gateway.grpc_errors import (
     TooManySubscribers,
     abort,
@@ -70,9 +68,11 @@ from ledgerflow.services.gateway.limits import Rates
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
 from ledgerflow.services.gateway.proto import ledgerflow_pb2_grpc as pb_grpc
 from ledgerflow.services.gateway.sse import shown_to
+from ledgerflow.services.gateway.stream_guard import StreamGuard
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.projector.tables import DEAD_LETTERS as DL
+from ledgerflow.services.tls import Tls
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 ENVELOPE_FIELDS = {"id": str, "type": str, "stream": str, "time": int, "v": int, "actor": str}

@@ -68,7 +68,8 @@ def serve(
     on_auth: Callable[[AuthStatus], None] | None = None,
     tls: Tls | None = None,
 ) -> None:
-    """Serve until interrupted (over TLS on both ports with `tls`); `ready(url)` is called once the socket accepts requests.
+    """Serve until interrupted (over TLS on both ports with `tls`); `ready(url)` is called
+    once the socket accepts requests.
     A `backend` given is used (and left open; its owner has made sure of an admin with
     `open_auth`); otherwise one is made from `settings`, and with auth on `on_auth` is told
     who can sign in (InvalidInput when nobody could).
@@ -117,7 +118,9 @@ def serve(
             watchdog.on_failure(lambda *_: _exit_soon(server))
         if ready is not None:
             threading.Thread(
-                target=_announce, args=(server, host, ready, scheme(tls)), name="gateway-ready",
+                target=_announce,
+                args=(server, host, ready, scheme(tls)),
+                name="gateway-ready",
                 daemon=True,
             ).start()
         server.run()

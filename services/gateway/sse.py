@@ -96,9 +96,12 @@ def make_router(
             raise _http_error(e) from None
         return StreamingResponse(
             _messages(
-                sub, heartbeat_s, end, shown_to(backend, principal),
+                sub,
+                heartbeat_s,
+                end,
+                shown_to(backend, principal),
                 StreamGuard(backend, principal, request.headers.get("authorization")),
-            ),  # fmt: skip
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -60,9 +60,9 @@ class StreamGuard:
             ) from None
         except RateLimited:  # someone is guessing this user's password: not a verdict
             return
-        before = self._principal
-        if (now.user, now.admin, set(now.groups)) != (before.user, before.admin, set(before.groups)):
+        was = self._principal
+        if (now.user, now.admin, set(now.groups)) != (was.user, was.admin, set(was.groups)):
             raise PermissionDenied(
-                f"the subscription ended: {before.user}'s admin flag or groups changed since it "
+                f"the subscription ended: {was.user}'s admin flag or groups changed since it "
                 "began; subscribe again to be shown what they allow now"
             )

@@ -234,9 +234,7 @@ def test_ingest_takes_only_telemetry_on_runs_the_caller_may_edit_stamped_with_th
 
 def only_denials_since(b: Any, head: Any) -> bool:
     """Nothing but refusals (`auth.denied`) reached the log after `head`."""
-    return all(
-        isinstance(r, Recorded) and r.event.type == "auth.denied" for r in b.log.read(head)
-    )
+    return all(isinstance(r, Recorded) and r.event.type == "auth.denied" for r in b.log.read(head))
 
 
 def _subscribe(gw: GrpcWorld, metadata: Any, after: str) -> tuple[queue.Queue[Any], Any]:
@@ -304,7 +302,9 @@ def _grpc_denials(gw: GrpcWorld, after: Any = None) -> list[Any]:
     return [
         r.event
         for r in gw.backend.log.read(after)
-        if isinstance(r, Recorded) and r.event.type == "auth.denied" and r.event.data.method == "GRPC"
+        if isinstance(r, Recorded)
+        and r.event.type == "auth.denied"
+        and r.event.data.method == "GRPC"
     ]
 
 
@@ -325,7 +325,12 @@ def test_grpc_refusals_are_recorded_as_auth_denied_and_rate_limited_like_rest(
     unknown = [e for e in denied if e.data.path == path and e.data.status == 401]
     assert unknown and unknown[-1].actor == "anonymous"
     d = unknown[-1].data
-    assert (d.route, d.claimed_user, d.credential, d.client) == (path, "nobody", "basic", "127.0.0.1")
+    assert (d.route, d.claimed_user, d.credential, d.client) == (
+        path,
+        "nobody",
+        "basic",
+        "127.0.0.1",
+    )
     assert "not-the-password" not in json.dumps([e.data.model_dump() for e in denied])
     lacking = [e for e in denied if e.data.path == path and e.data.status == 403]
     assert lacking and lacking[-1].actor == "nobody"

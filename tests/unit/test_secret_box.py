@@ -39,7 +39,10 @@ def test_a_secret_sealed_with_a_key_the_server_lacks_names_the_key_id_and_what_t
     with pytest.raises(Unavailable) as e:
         other.open(sealed, what="webhook 'ci'")
     assert f"webhook 'ci''s secret was encrypted with key id {sealed.key_id}" in e.value.message
-    assert "LEDGERFLOW_SECRET_KEY" in e.value.message and "LEDGERFLOW_OLD_SECRET_KEYS" in e.value.message
+    assert (
+        "LEDGERFLOW_SECRET_KEY" in e.value.message
+        and "LEDGERFLOW_OLD_SECRET_KEYS" in e.value.message
+    )
 
 
 def test_a_key_that_is_not_a_fernet_key_is_refused_naming_the_setting():

@@ -127,13 +127,20 @@ def test_a_given_secret_must_be_long_enough_and_without_spaces(secret):
 
 def test_an_update_carries_only_what_changes():
     update = decide_update(
-        existing(), url="https://example.com/hooks", events=["run.*"], known_types=TYPES, seal=BOX.seal
+        existing(),
+        url="https://example.com/hooks",
+        events=["run.*"],
+        known_types=TYPES,
+        seal=BOX.seal,
     )
     assert update == w.WebhookUpdated(id="h1", events=("run.*",))
 
 
 def test_an_update_to_the_current_state_is_no_event():
-    assert decide_update(existing(), active=True, events=["model.*"], known_types=TYPES, seal=BOX.seal) is None
+    assert (
+        decide_update(existing(), active=True, events=["model.*"], known_types=TYPES, seal=BOX.seal)
+        is None
+    )
 
 
 def test_a_new_secret_is_always_applied_since_nobody_can_see_the_old_one():
