@@ -194,3 +194,52 @@ def test_a_key_without_its_certificate_is_refused_naming_the_flag(tmp_path: Path
     assert done.returncode != 0
     assert "--ssl-certfile is missing" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_a_model_server_speaks_tls_over_rest_and_grpc(tracking: Path, tmp_path: Path):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import ledgerflow as lf
+    from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as oip
+    from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as oip_grpc
+    from tests.e2e.test_cli import cli_env
+
+    x = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    model = LogisticRegression().fit(x, [0, 1, 1, 0])
+    with lf.start_run():
+        lf.sklearn.log_model(model, name="model", registered_model_name="tiny")
+    pki = make_pki(tmp_path)
+    port, grpc_port = free_port(), free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "ledgerflow.cli", "serve", "-m", "models:/tiny/1", "-p", str(port),
+             "--grpc-port", str(grpc_port),
+             "--ssl-keyfile", str(pki.key), "--ssl-certfile", str(pki.cert)],
+            env=cli_env(tracking), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    trusting = ssl.create_default_context(cafile=str(pki.ca))
+    url = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(url + "/ping", verify=trusting, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        r = httpx.post(url + "/invocations", json={"inputs": x.tolist()}, verify=trusting)
+        assert r.json() == {"predictions": model.predict(x).tolist()}
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/ping", timeout=5)
+        credentials = grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes())
+        with grpc.secure_channel(f"127.0.0.1:{grpc_port}", credentials) as channel:
+            stub = oip_grpc.GRPCInferenceServiceStub(channel)
+            assert stub.ServerLive(oip.ServerLiveRequest(), timeout=30).live
+    finally:
+        proc.terminate()
+        proc.wait(30)
