@@ -15,7 +15,13 @@ from typing import Any
 
 import grpc
 
-from ledgerflow.events.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from ledgerflow.events.errors import (
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.serving.auth import AUTH_METADATA, Resource, ServingAuth
@@ -49,6 +55,9 @@ class InferenceServicer:
         except Unauthenticated as e:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, e.message)
             raise  # unreachable: abort raises
+        except RateLimited as e:  # too many failed sign-ins from this name
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, e.message)
+            raise
 
     async def _require(
         self, caller: Principal | None, resource: Resource | None, context: Any
