@@ -135,3 +135,36 @@ def test_failed_sign_ins_are_throttled_per_user_and_address_before_any_check(
             assert http.get(url, headers=signed_in).status_code == 200
     finally:
         g.stop()
+
+
+def test_failed_sign_ins_over_grpc_are_throttled_with_resource_exhausted(tmp_path: Path) -> None:
+    import grpc
+
+    from ledgerflow.services.gateway.grpc_server import serve
+    from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
+    from ledgerflow.services.gateway.proto.ledgerflow_pb2_grpc import LedgerflowStub
+
+    settings = load_settings(
+        tracking_uri=str(tmp_path / "data"), auth=True, auth_failures_per_user=2
+    )
+    g = GatewayThread(settings).start()
+    assert g.backend is not None and g.hub is not None
+    g.backend.auth.ensure_admin("admin", "admin-password", actor="test")
+    server = serve(g.backend, g.hub, "127.0.0.1", 0)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.bound_port}") as channel:
+            stub = LedgerflowStub(channel)
+            request = pb.GetRunRequest(run_id="r")
+
+            def code(password: str) -> grpc.StatusCode:
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.GetRun(request, metadata=[("authorization", auth("admin", password)
+                                                    ["Authorization"])], timeout=30)  # fmt: skip
+                return e.value.code()
+
+            assert [code("guess"), code("guess")] == [grpc.StatusCode.UNAUTHENTICATED] * 2
+            assert code("guess") == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert code("admin-password") == grpc.StatusCode.RESOURCE_EXHAUSTED  # unchecked
+    finally:
+        server.stop(None).wait(5)
+        g.stop()
