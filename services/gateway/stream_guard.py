@@ -50,7 +50,6 @@ class StreamGuard:
         if not self.active:
             return
         self._checked = self._clock()
-        self._backend.refresh()  # a revocation through another gateway counts too
         try:
             now = self._backend.authenticator.authenticate(self._authorization)
         except Unauthenticated as e:
