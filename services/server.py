@@ -53,7 +53,7 @@ def serve_all(
     dispatcher = WebhookDispatcher(
         backend.log,
         backend.projector.engine,
-        secrets=backend.secret_box,
+        secrets=lambda: backend.secret_box,
         reader=backend.queries.engine,  # the projector beside it keeps the views current
         may_deliver=delivery_filter(backend),
     )

@@ -244,7 +244,7 @@ def run(
     dispatcher = WebhookDispatcher(
         backend.log,
         backend.projector.engine,
-        secrets=backend.secret_box,
+        secrets=lambda: backend.secret_box,
         reader=backend.queries.engine,
         backoff=backoff,
         timeout_s=timeout,

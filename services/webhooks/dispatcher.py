@@ -7,8 +7,8 @@ by SIGKILL, loses nothing: at worst the event in flight is delivered again
 (receivers dedupe by `X-Ledgerflow-Event-Id`).
 
 Run it in the foreground with `ledgerflow webhooks run`, or embed it:
-`WebhookDispatcher(log, engine, secrets=box).start()` ... `.stop()`; `box` is the
-server's SecretBox, which opens the webhooks' sealed secrets at delivery.
+`WebhookDispatcher(log, engine, secrets=lambda: box).start()` ... `.stop()`; `box` is
+the server's SecretBox, which opens the webhooks' sealed secrets at delivery.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from ledgerflow.events.log import EventLog
-from ledgerflow.services.secret_box import SecretBox
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.queries import HookConfig, WebhookQueries
 from ledgerflow.services.webhooks.store import CursorStore
-from ledgerflow.services.webhooks.worker import MayDeliver, OnAttempt, WebhookWorker
+from ledgerflow.services.webhooks.worker import MayDeliver, OnAttempt, SecretSource, WebhookWorker
 
 logger = logging.getLogger("ledgerflow.webhooks")
 
@@ -35,7 +34,7 @@ class WebhookDispatcher:
         log: EventLog,
         engine: Engine,
         *,
-        secrets: SecretBox,
+        secrets: SecretSource,
         reader: Engine | None = None,
         backoff: Backoff | None = None,
         timeout_s: float = 10.0,

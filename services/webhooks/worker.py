@@ -32,6 +32,9 @@ from ledgerflow.services.webhooks.store import CursorStore
 
 logger = logging.getLogger("ledgerflow.webhooks")
 OnAttempt = Callable[[HookConfig, WebhookDelivery], None]
+SecretSource = Callable[[], SecretBox]
+"""The server's key, asked for at delivery (a server without one still starts; its
+deliveries of sealed secrets fail with what to set)."""
 MayDeliver = Callable[[str, Event], bool]
 """(webhook name, event) -> whether to deliver it (see ledgerflow.services.auth.visibility)."""
 
@@ -79,7 +82,7 @@ class WebhookWorker:
         store: CursorStore,
         backoff: Backoff,
         timeout_s: float,
-        secrets: SecretBox,
+        secrets: SecretSource,
         on_attempt: OnAttempt | None = None,
         may_deliver: MayDeliver | None = None,
     ) -> None:
@@ -183,7 +186,7 @@ class WebhookWorker:
         try:
             # Opened per attempt, so the plain secret lives only as long as the request.
             headers = signing.headers(
-                secret=self.hook.signing_secret(self._secrets),
+                secret=self.hook.signing_secret(self._secrets()),
                 event_id=event_id,
                 event_type=event_type,
                 delivery_id=delivery_id,
@@ -196,7 +199,7 @@ class WebhookWorker:
                     error = f"HTTP {status}" + _excerpt(response)
         except httpx.HTTPError as e:
             error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        except LedgerflowError as e:  # the key that sealed the secret is missing: say so
+        except LedgerflowError as e:  # no key, or not the one that sealed it: say so
             logger.error("webhook %s: %s", self.hook.name, e.message)
             error = e.message
         record = WebhookDelivery(

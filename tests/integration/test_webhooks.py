@@ -41,7 +41,7 @@ def dispatcher(client: lf.Client) -> Iterator[WebhookDispatcher]:
     d = WebhookDispatcher(
         b.log,
         b.projector.engine,
-        secrets=b.secret_box,
+        secrets=lambda: b.secret_box,
         reader=b.queries.engine,
         backoff=Backoff(base_s=0.05, cap_s=0.4),
         timeout_s=30,
@@ -399,7 +399,7 @@ def test_a_secret_sealed_with_a_key_this_dispatcher_lacks_fails_its_delivery_nam
     b = client._backend
     stranger = SecretBox(Fernet.generate_key())
     with WebhookDispatcher(
-        b.log, b.projector.engine, secrets=stranger, reader=b.queries.engine,
+        b.log, b.projector.engine, secrets=lambda: stranger, reader=b.queries.engine,
         backoff=Backoff(base_s=0.05, cap_s=0.4), scan_interval_s=0.1, refresh=b.refresh,
     ):  # fmt: skip
         client.create_registered_model("m")
@@ -410,4 +410,22 @@ def test_a_secret_sealed_with_a_key_this_dispatcher_lacks_fails_its_delivery_nam
         "which this server does not have"
     ) in error
     assert "LEDGERFLOW_SECRET_KEY" in error
+    assert receiver.requests == []
+
+
+def test_a_dispatcher_without_a_server_key_starts_and_says_what_to_set(client, receiver):
+    from ledgerflow.events.settings import load_settings
+    from ledgerflow.services.secret_box import open_secret_box
+
+    hook_for(client, receiver, "keyless", ["model.*"])
+    b = client._backend
+    kafka = load_settings(event_log="kafka://127.0.0.1:9092")  # no key file beside a log
+    with WebhookDispatcher(
+        b.log, b.projector.engine, secrets=lambda: open_secret_box(kafka),
+        reader=b.queries.engine, backoff=Backoff(base_s=0.05, cap_s=0.4), scan_interval_s=0.1,
+        refresh=b.refresh,
+    ):  # fmt: skip
+        client.create_registered_model("m")
+        wait_until(lambda: client.get_webhook("keyless").last_error is not None)
+    assert "set LEDGERFLOW_SECRET_KEY" in (client.get_webhook("keyless").last_error or "")
     assert receiver.requests == []
