@@ -62,6 +62,16 @@ class Timeout(Unavailable):
     code = "DEADLINE_EXCEEDED"
 
 
+class RateLimited(LedgerflowError):
+    """Over a rate (a caller's writes, failed sign-ins): come back after `retry_after_s`."""
+
+    code = "REQUEST_LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class CorruptEvent(LedgerflowError):
     """An event on the log cannot be decoded, has an unknown type or an invalid payload."""
 

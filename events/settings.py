@@ -123,6 +123,14 @@ class Settings(BaseSettings):
         None, description="with LEDGERFLOW_TRACKING_PASSWORD: HTTP Basic credentials"
     )
     tracking_password: str | None = Field(None, repr=False)
+    tracking_server_cert_path: str | None = Field(
+        None,
+        description="a PEM file of the CA (or certificate) the SDK and CLI trust for an "
+        "https:// gateway, e.g. a private CA's",
+    )
+    tracking_insecure_tls: bool = Field(
+        False, description="do not verify the gateway's TLS certificate (testing only)"
+    )
     max_request_mb: float = Field(
         16, gt=0, description="the largest request body the gateway reads (413 above it)"
     )
@@ -142,6 +150,25 @@ class Settings(BaseSettings):
     )
     oidc_user_claim: str = Field("preferred_username", description="the claim naming the user")
     oidc_groups_claim: str = Field("groups", description="the claim listing the user's groups")
+    auth_failures_per_user: float = Field(
+        10,
+        ge=0,
+        description="failed sign-ins a minute per user name before the next is refused with "
+        "429, unchecked (0: off); per gateway process",
+    )
+    auth_failures_per_client: float = Field(
+        60, ge=0, description="failed sign-ins (passwords and tokens) a minute per client address"
+    )
+    secret_key: str | None = Field(
+        None,
+        repr=False,
+        description="the Fernet key that encrypts webhook secrets in events and views "
+        "(default: secret.key beside a SQLite event log, generated at first use)",
+    )
+    secret_key_file: str | None = Field(None, description="a file holding that key instead")
+    old_secret_keys: str | None = Field(
+        None, repr=False, description="earlier keys, comma-separated: they still decrypt"
+    )
     auth_denied_interval_s: float = Field(
         10.0,
         ge=0,
@@ -210,6 +237,8 @@ class Settings(BaseSettings):
 MLFLOW_CREDENTIALS = ("tracking_token", "tracking_username", "tracking_password")
 """Read from MLFLOW_TRACKING_TOKEN / _USERNAME / _PASSWORD where the LEDGERFLOW_ name is
 not set, so a team's MLflow credentials work unchanged."""
+MLFLOW_TLS = ("tracking_server_cert_path", "tracking_insecure_tls")
+"""Likewise MLFLOW_TRACKING_SERVER_CERT_PATH and MLFLOW_TRACKING_INSECURE_TLS."""
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -220,7 +249,7 @@ def load_settings(**overrides: Any) -> Settings:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise InvalidInput(f"unknown setting {key}{hint}", field=key)
-    for name in MLFLOW_CREDENTIALS:
+    for name in (*MLFLOW_CREDENTIALS, *MLFLOW_TLS):
         mlflow_value = os.environ.get("MLFLOW_" + name.upper())
         if mlflow_value and PREFIX + name.upper() not in os.environ:
             overrides.setdefault(name, mlflow_value)

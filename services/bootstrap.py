@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ledgerflow.services.deployer.service import DeploymentService
     from ledgerflow.services.jobs.service import JobService, Launcher
     from ledgerflow.services.projector.audit_queries import AuditQueries
+    from ledgerflow.services.secret_box import SecretBox
     from ledgerflow.services.webhooks.service import WebhookService
     from ledgerflow.workers.runtime import Runtime
 
@@ -73,7 +74,19 @@ class Backend:
         from ledgerflow.services.webhooks.queries import WebhookQueries
         from ledgerflow.services.webhooks.service import WebhookService
 
-        return WebhookService(self.committer, WebhookQueries(self.queries.engine), self.log)
+        return WebhookService(
+            self.committer,
+            WebhookQueries(self.queries.engine),
+            self.log,
+            lambda: self.secret_box,
+        )
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        """The server key that seals webhook secrets (docs/security.md, secrets at rest)."""
+        from ledgerflow.services.secret_box import open_secret_box
+
+        return open_secret_box(self.settings)
 
     @cached_property
     def deployments(self) -> DeploymentService:
@@ -279,6 +292,10 @@ class AsOfBackend(Backend):
     @cached_property
     def authenticator(self) -> Authenticator:
         return self.live.authenticator
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        return self.live.secret_box
 
     @cached_property
     def authorizer(self) -> Authorizer:

@@ -21,6 +21,7 @@ from ledgerflow.events.settings import Settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.gateway import server as gateway
 from ledgerflow.services.projector.service import ProjectorService
+from ledgerflow.services.tls import Tls
 from ledgerflow.services.watchdog import Watchdog
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
 from ledgerflow.services.webhooks.worker import MayDeliver
@@ -39,6 +40,7 @@ def serve_all(
     grpc_port: int | None = None,
     grpc_ready: Callable[[str], None] | None = None,
     on_auth: Callable[[gateway.AuthStatus], None] | None = None,
+    tls: Tls | None = None,
 ) -> None:
     """Run the gateway in this thread and the other services beside it until interrupted.
     With auth on, first make sure someone can sign in (`on_auth` is told who), or raise
@@ -51,6 +53,7 @@ def serve_all(
     dispatcher = WebhookDispatcher(
         backend.log,
         backend.projector.engine,
+        secrets=lambda: backend.secret_box,
         reader=backend.queries.engine,  # the projector beside it keeps the views current
         may_deliver=delivery_filter(backend),
     )
@@ -74,6 +77,7 @@ def serve_all(
             grpc_ready=grpc_ready,
             extend=lambda app: _host_deployments(app, backend),
             watchdog=watchdog,
+            tls=tls,
         )
     finally:
         watchdog.stop.set()  # first: a thread returning after this is not a failure

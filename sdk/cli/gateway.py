@@ -49,6 +49,22 @@ AuthOption = Annotated[
     ),
 ]
 
+SslKeyfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ssl-keyfile",
+        help="Serve over TLS (REST and gRPC) with this PEM private key; needs --ssl-certfile.",
+    ),
+]
+SslCertfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ssl-certfile",
+        help="The PEM certificate (chain) that goes with --ssl-keyfile. Clients trusting a "
+        "private CA set LEDGERFLOW_TRACKING_SERVER_CERT_PATH.",
+    ),
+]
+
 
 def serving_settings(ctx: typer.Context, service: str, *, auth: bool = False) -> Settings:
     """The settings of a serving process, refusing a tracking URI that is itself a server;
@@ -92,15 +108,21 @@ def gateway(
     grpc_port: GrpcPortOption = None,
     log_level: LogLevelOption = LogLevel.warning,
     auth: AuthOption = False,
+    ssl_keyfile: SslKeyfileOption = None,
+    ssl_certfile: SslCertfileOption = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) over the tracking URI's data.
 
     SDKs elsewhere log to it with LEDGERFLOW_TRACKING_URI=http://HOST:PORT. Prints the URL
     once it accepts requests; GET /health answers from then on. Stop it with Ctrl-C.
     With --auth every API call needs a user's password, an API token or an OIDC token.
+    With --ssl-keyfile and --ssl-certfile both ports speak TLS (https://, gRPC over TLS).
     """
     settings = serving_settings(ctx, "gateway", auth=auth)
     from ledgerflow.services.gateway.server import serve
+    from ledgerflow.services.tls import Tls
+
+    tls = Tls.of(ssl_keyfile, ssl_certfile)
 
     def ready(url: str) -> None:
         output.line(f"ledgerflow gateway listening on {url}", style="green")
@@ -117,4 +139,5 @@ def gateway(
         grpc_port=grpc_port,
         grpc_ready=grpc_ready,
         on_auth=announce_auth,
+        tls=tls,
     )

@@ -8,6 +8,7 @@ import typer
 
 from ledgerflow.cli import output
 from ledgerflow.cli.context import state
+from ledgerflow.cli.gateway import SslCertfileOption, SslKeyfileOption
 
 if TYPE_CHECKING:
     from ledgerflow.services.serving.auth import ServingAuth
@@ -72,11 +73,14 @@ def serve(
             "or LEDGERFLOW_VIEWS_DB.",
         ),
     ] = False,
+    ssl_keyfile: SslKeyfileOption = None,
+    ssl_certfile: SslCertfileOption = None,
 ) -> None:
     """Serve a model: POST /invocations as `mlflow models serve` does, the Open Inference
     Protocol v2 under /v2, Prometheus metrics at /metrics. Or, with --deployment, be a
     replica of an A/B deployment."""
     from ledgerflow.services.serving.server import ServeSettings, run_server
+    from ledgerflow.services.tls import Tls
 
     if (model_uri is None) == (deployment is None):
         raise typer.BadParameter(
@@ -98,6 +102,7 @@ def serve(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
         name=name,
+        tls=Tls.of(ssl_keyfile, ssl_certfile),
     )
     # Models, runs and bundles come from the backend these settings name, under their
     # pickle policy.

@@ -12,6 +12,8 @@ from ledgerflow.cli.gateway import (
     LogLevel,
     LogLevelOption,
     PortOption,
+    SslCertfileOption,
+    SslKeyfileOption,
     announce_auth,
     serving_settings,
 )
@@ -24,6 +26,8 @@ def server(
     grpc_port: GrpcPortOption = None,
     log_level: LogLevelOption = LogLevel.warning,
     auth: AuthOption = False,
+    ssl_keyfile: SslKeyfileOption = None,
+    ssl_certfile: SslCertfileOption = None,
 ) -> None:
     """Serve everything in one process on the tracking URI's data (like `mlflow server`).
 
@@ -33,11 +37,14 @@ def server(
     service dies, /health answers 503 naming it and the process exits with status 1, so a
     supervisor can restart it. With --auth every API call needs a user's password, an API
     token or an OIDC token; the first start creates the admin LEDGERFLOW_ADMIN_USER and
-    LEDGERFLOW_ADMIN_PASSWORD name.
+    LEDGERFLOW_ADMIN_PASSWORD name. With --ssl-keyfile and --ssl-certfile it speaks TLS.
     """
     settings = serving_settings(ctx, "server", auth=auth)
     import ledgerflow
     from ledgerflow.services.server import serve_all
+    from ledgerflow.services.tls import Tls
+
+    tls = Tls.of(ssl_keyfile, ssl_certfile)
     from ledgerflow.services.watchdog import ServiceFailed
 
     # the deployments' replicas load their models through the SDK, from this data
@@ -60,6 +67,7 @@ def server(
             grpc_port=grpc_port,
             grpc_ready=grpc_ready,
             on_auth=announce_auth,
+            tls=tls,
         )
     except ServiceFailed as e:  # a supervisor restarts the process on a non-zero exit
         output.error(str(e))

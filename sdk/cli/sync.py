@@ -20,6 +20,7 @@ def sync(ctx: typer.Context) -> None:
     from ledgerflow.remote.http import GatewayHTTP
     from ledgerflow.remote.shipper import Shipper
     from ledgerflow.remote.spool import folder_for
+    from ledgerflow.remote.tls import verify_from
 
     settings = state(ctx).settings()
     if not settings.is_remote:
@@ -28,7 +29,11 @@ def sync(ctx: typer.Context) -> None:
             "straight to its log"
         )
         return
-    http = GatewayHTTP(settings.tracking_uri, credentials=credentials_from(settings))
+    http = GatewayHTTP(
+        settings.tracking_uri,
+        credentials=credentials_from(settings),
+        verify=verify_from(settings),
+    )
     try:
         shipper = Shipper(http, folder_for(settings.spool_root, settings.tracking_uri))
         files, shipped, left = shipper.ship_orphans()

@@ -244,6 +244,7 @@ def run(
     dispatcher = WebhookDispatcher(
         backend.log,
         backend.projector.engine,
+        secrets=lambda: backend.secret_box,
         reader=backend.queries.engine,
         backoff=backoff,
         timeout_s=timeout,

@@ -29,6 +29,7 @@ from ledgerflow.remote.queries import RemoteQueries
 from ledgerflow.remote.registry import RemoteRegistry
 from ledgerflow.remote.shipper import Shipper
 from ledgerflow.remote.spool import folder_for
+from ledgerflow.remote.tls import verify_from
 from ledgerflow.remote.tracking import RemoteTracking
 from ledgerflow.remote.webhooks import RemoteWebhooks
 
@@ -48,6 +49,7 @@ class RemoteBackend:
         self.http = GatewayHTTP(
             settings.tracking_uri,
             credentials=credentials_from(settings),
+            verify=verify_from(settings),
             read_timeout=settings.projection_timeout_s + 30,
         )
         self.shipper = Shipper(

@@ -136,6 +136,7 @@ class _Follower:
                 self._params(),
                 timeout=timeout,
                 auth=self.http.credentials,
+                verify=self.http.verify,
                 refused=self.http.error,
             )
             stream.start()

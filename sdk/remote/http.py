@@ -33,6 +33,7 @@ from ledgerflow.events.errors import (
 )
 from ledgerflow.events.permissions import KINDS
 from ledgerflow.remote.credentials import HOW_TO_SIGN_IN, Credentials
+from ledgerflow.remote.tls import Verify
 
 ACTOR_HEADER = "X-Ledgerflow-Actor"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -105,13 +106,15 @@ def explain(
 
 class GatewayHTTP:
     """Requests to one gateway; thread-safe (httpx pools connections). `credentials` go
-    on every request to the gateway, never on presigned object-store URLs."""
+    on every request to the gateway, never on presigned object-store URLs; `verify` is
+    what an https:// gateway's certificate is checked against (`remote.tls`)."""
 
     def __init__(
         self,
         base_url: str,
         *,
         credentials: Credentials | None = None,
+        verify: Verify = True,
         read_timeout: float = 90.0,
         connect_timeout: float = 5.0,
         attempts: int = 4,
@@ -119,10 +122,13 @@ class GatewayHTTP:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
+        self.verify = verify
         self.attempts = attempts
         self.first_pause = first_pause
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-        self._client = httpx.Client(base_url=self.base_url, timeout=self._timeout, auth=credentials)
+        self._client = httpx.Client(
+            base_url=self.base_url, timeout=self._timeout, auth=credentials, verify=verify
+        )
         self._direct = httpx.Client(timeout=self._timeout)  # presigned URLs: no gateway headers
 
     def error(self, response: httpx.Response, what: str) -> LedgerflowError:

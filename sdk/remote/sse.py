@@ -27,6 +27,7 @@ import httpx
 
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.remote.http import error_from
+from ledgerflow.remote.tls import Verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ class EventStream:
         timeout: httpx.Timeout,
         headers: Mapping[str, str] | None = None,
         auth: httpx.Auth | None = None,
+        verify: Verify = True,
         refused: Callable[[httpx.Response, str], LedgerflowError] = error_from,
         queue_size: int = 1000,
     ) -> None:
@@ -124,6 +126,7 @@ class EventStream:
         self._headers = {"Accept": "text/event-stream", **(headers or {})}
         self._timeout = timeout
         self._auth = auth
+        self._verify = verify
         self._refused = refused
         self._queue: queue.Queue[Got] = queue.Queue(maxsize=queue_size)
         self._closing = threading.Event()
@@ -163,7 +166,7 @@ class EventStream:
     def _read(self) -> None:
         try:
             with (
-                httpx.Client(timeout=self._timeout, auth=self._auth) as client,
+                httpx.Client(timeout=self._timeout, auth=self._auth, verify=self._verify) as client,
                 client.stream("GET", self.url, params=self._params, headers=self._headers) as r,
             ):
                 if r.status_code >= 400:

@@ -31,6 +31,7 @@ from ledgerflow.events.settings import Settings
 from ledgerflow.services.auth import credentials
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.auth.queries import AuthQueries
+from ledgerflow.services.auth.throttle import LoginThrottle
 
 _CACHE_SIZE = 10_000
 
@@ -78,9 +79,15 @@ class Authenticator:
         self.settings = settings
         self._clock = clock
         self._verified = _Verified()
+        self.throttle = LoginThrottle(
+            settings.auth_failures_per_user, settings.auth_failures_per_client
+        )
         self._oidc = OidcVerifier(settings) if settings.oidc_issuer else None
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    def authenticate(self, authorization: str | None, client: str | None = None) -> Principal:
+        """Who `authorization` says the caller is. A credential not verified before is
+        verified only if its user name and the caller's address `client` have not failed
+        too often lately (`RateLimited` otherwise: see `throttle`)."""
         if not authorization or not authorization.strip():
             raise Unauthenticated(
                 "this server requires an identity: send Authorization: Bearer <token> "
@@ -96,7 +103,13 @@ class Authenticator:
         key = hashlib.sha256(authorization.strip().encode()).hexdigest()
         hit = self._verified.get(generation, key)
         if hit is None:
-            hit = self._verify(scheme, value)
+            user = _basic_user(value) if scheme == "basic" else None
+            self.throttle.check(user, client)
+            try:
+                hit = self._verify(scheme, value)
+            except Unauthenticated:
+                self.throttle.failed(user, client)
+                raise
             self._verified.put(generation, key, hit)
         principal, expires = hit
         if expires is not None and self._clock() * 1000 >= expires:
@@ -148,6 +161,14 @@ class Authenticator:
             raise Unauthenticated(f"token {stored.id} belongs to a user who no longer exists")
         principal = Principal(creds.name, creds.admin, creds.groups, stored.id, "token")
         return principal, stored.expires
+
+
+def _basic_user(value: str) -> str | None:
+    """The user name of a Basic credential (None if it is malformed)."""
+    try:
+        return base64.b64decode(value, validate=True).decode().partition(":")[0][:200]
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 class OidcVerifier:

@@ -160,7 +160,10 @@ def install(app: FastAPI, backend: Backend, rates: Rates | None = None) -> None:
         if path.startswith(PROTECTED_PREFIX):
             try:
                 principal = await run_in_threadpool(
-                    identify, backend, request.headers.get("authorization")
+                    identify,
+                    backend,
+                    request.headers.get("authorization"),
+                    request.client.host if request.client is not None else None,
                 )
             except Unauthenticated as e:
                 await run_in_threadpool(denials.unauthenticated, request, e)  # auth.denied
@@ -178,13 +181,13 @@ def install(app: FastAPI, backend: Backend, rates: Rates | None = None) -> None:
         return await call_next(request)
 
 
-def identify(backend: Backend, authorization: str | None) -> Principal:
+def identify(backend: Backend, authorization: str | None, client: str | None = None) -> Principal:
     """Who the credentials say (off the event loop: a password check is an argon2 hash).
     Identities and grants are views: they are first brought up to the log, so a token or
     grant made through another gateway counts here at once (nothing to do where a
     projector service keeps the views, as on Kafka)."""
     backend.refresh()
-    return backend.authenticator.authenticate(authorization)
+    return backend.authenticator.authenticate(authorization, client)
 
 
 def take_ingest(request: Request, principal: Principal, events: int) -> None:

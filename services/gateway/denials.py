@@ -1,5 +1,7 @@
 """The gateway's refusals as `auth.denied` events (with auth on): a 401 from the
-authentication middleware, a 403 from any `PermissionDenied` a route raises.
+authentication middleware, a 403 from any `PermissionDenied` a route raises, and the
+same two from gRPC calls (`grpc_auth`: method `GRPC`, the path `/ledgerflow.v1.Ledgerflow/
+Method`, UNAUTHENTICATED recorded as 401 and PERMISSION_DENIED as 403).
 
 Recorded: who (the authenticated actor for a 403; for a 401 `anonymous`, with the user
 name a failed password sign-in gave, and the id of a presented token this server
@@ -52,10 +54,38 @@ def _credential(authorization: str | None) -> tuple[Credential, str | None, str 
 
 def unauthenticated(request: Request, error: LedgerflowError) -> None:
     """Record a 401 (the middleware refused the request's credentials)."""
-    backend: Backend = request.app.state.backend
-    method, path, client = request.method, request.url.path, _client(request)
-    route = route_of(request.app, method, path)
-    kind, user, token = _credential(request.headers.get("authorization"))
+    method, path = request.method, request.url.path
+    record_unauthenticated(
+        request.app.state.backend, error, method=method, path=path,
+        route=route_of(request.app, method, path), client=_client(request),
+        authorization=request.headers.get("authorization"),
+    )  # fmt: skip
+
+
+def forbidden(request: Request, error: PermissionDenied) -> None:
+    """Record a 403 (an authenticated caller without the level the route needs)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # auth off: the local user is an admin, nothing is refused here
+        return
+    method, path = request.method, request.url.path
+    record_forbidden(
+        request.app.state.backend, principal, error, method=method, path=path,
+        route=route_of(request.app, method, path), client=_client(request),
+    )  # fmt: skip
+
+
+def record_unauthenticated(
+    backend: Backend,
+    error: LedgerflowError,
+    *,
+    method: str,
+    path: str,
+    route: str,
+    client: str | None,
+    authorization: str | None,
+) -> None:
+    """Record refused credentials, from REST (401) or gRPC (UNAUTHENTICATED, as 401)."""
+    kind, user, token = _credential(authorization)
 
     def denial(suppressed: int) -> AuthDenied:
         queries = backend.auth.queries
@@ -69,14 +99,17 @@ def unauthenticated(request: Request, error: LedgerflowError) -> None:
     backend.denials.record((401, client, method, route or "?"), ANONYMOUS, denial)
 
 
-def forbidden(request: Request, error: PermissionDenied) -> None:
-    """Record a 403 (an authenticated caller without the level the route needs)."""
-    backend: Backend = request.app.state.backend
-    principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None:  # auth off: the local user is an admin, nothing is refused here
-        return
-    method, path = request.method, request.url.path
-    route = route_of(request.app, method, path)
+def record_forbidden(
+    backend: Backend,
+    principal: Principal,
+    error: PermissionDenied,
+    *,
+    method: str,
+    path: str,
+    route: str,
+    client: str | None,
+) -> None:
+    """Record a known caller refused for a missing level (403, or PERMISSION_DENIED)."""
     needs = error.needs or "?"
     if error.kind and error.key:
         needs += f" on {error.kind} {error.key!r}"
@@ -86,7 +119,7 @@ def forbidden(request: Request, error: PermissionDenied) -> None:
             status=403, method=method, path=path, route=route, needs=needs,
             reason=error.message, token_id=principal.token_id,
             credential="token" if principal.token_id else _method(principal),
-            client=_client(request), suppressed=suppressed,
+            client=client, suppressed=suppressed,
         )  # fmt: skip
 
     backend.denials.record((403, principal.user, method, route or "?"), principal.actor, denial)

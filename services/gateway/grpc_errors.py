@@ -75,6 +75,8 @@ def abort(context: Any, error: LedgerflowError, extra: Iterable[tuple[str, str]]
         metadata.append(("ledgerflow-resume-token", str(token)))
     if isinstance(error, NotFound | PermissionDenied) and error.kind:
         metadata += [("ledgerflow-kind", error.kind), ("ledgerflow-key", error.key)]
+    if isinstance(error, PermissionDenied) and error.needs:
+        metadata.append(("ledgerflow-needs", error.needs))
     if isinstance(error, RateLimited):
         metadata.append(("retry-after", str(max(1, math.ceil(error.retry_after_s)))))
     context.set_trailing_metadata(tuple(metadata))

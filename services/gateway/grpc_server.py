@@ -48,7 +48,7 @@ from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import check, check_command
 from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.command_registry import offered
-from ledgerflow.services.gateway.grpc_auth import guard_rpcs, rpc
+from ledgerflow.services.gateway.grpc_auth import authorization, guard_rpcs, rpc
 from ledgerflow.services.gateway.grpc_errors import (
     TooManySubscribers,
     abort,
@@ -68,9 +68,11 @@ from ledgerflow.services.gateway.limits import Rates
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
 from ledgerflow.services.gateway.proto import ledgerflow_pb2_grpc as pb_grpc
 from ledgerflow.services.gateway.sse import shown_to
+from ledgerflow.services.gateway.stream_guard import StreamGuard
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.projector.tables import DEAD_LETTERS as DL
+from ledgerflow.services.tls import Tls
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 ENVELOPE_FIELDS = {"id": str, "type": str, "stream": str, "time": int, "v": int, "actor": str}
@@ -89,8 +91,10 @@ def serve(
     max_workers: int = 32,
     max_subscribers: int | None = None,
     rates: Rates | None = None,
+    tls: Tls | None = None,
 ) -> grpc.Server:
-    """Start the gRPC server on host:port (started when this returns; `.stop(grace)` it).
+    """Start the gRPC server on host:port (started when this returns; `.stop(grace)` it),
+    over TLS with `tls`.
     With auth on, `rates` are the per-user buckets (shared with the REST app of the
     process; made here if None)."""
     subscribers = max_subscribers if max_subscribers is not None else max(1, max_workers // 2)
@@ -107,7 +111,11 @@ def serve(
     )
     pb_grpc.add_LedgerflowServicer_to_server(servicer, server)
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, tls.grpc_credentials())
     except RuntimeError as e:
         bound, reason = 0, str(e)
     else:
@@ -293,11 +301,14 @@ class LedgerflowServicer:
             )
         try:
             show = shown_to(self.backend, caller)
+            guard = StreamGuard(self.backend, caller, authorization(context))
             sub = self._hub.subscribe(request.after or None, list(request.types) or None)
             context.add_callback(sub.close)  # a client that goes away ends it at once
             try:
                 while context.is_active() and not sub.closed:
-                    got = sub.next(1.0)
+                    if guard.due():  # ends the call UNAUTHENTICATED / PERMISSION_DENIED
+                        guard.check()
+                    got = sub.next(guard.ttl_s)
                     if got is not None and show(got):
                         yield event_message(got)
             finally:

@@ -18,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.events.errors import LedgerflowError, RateLimited
+
+__all__ = ["BodyLimit", "RateLimited", "RateLimiter", "Rates", "TooLarge", "body_limit"]
 from ledgerflow.events.settings import Settings
 
 MiB = 1 << 20
@@ -28,14 +30,6 @@ _INGEST = "/api/v1/events"
 
 class TooLarge(LedgerflowError):
     code = "REQUEST_TOO_LARGE"
-
-
-class RateLimited(LedgerflowError):
-    code = "REQUEST_LIMIT_EXCEEDED"
-
-    def __init__(self, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 def body_limit(method: str, path: str, *, default: int, ingest: int) -> int | None:

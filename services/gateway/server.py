@@ -15,6 +15,7 @@ from ledgerflow.services.gateway.app import create_app
 from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.limits import Rates
+from ledgerflow.services.tls import Tls, scheme
 from ledgerflow.services.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -65,8 +66,10 @@ def serve(
     extend: Callable[[FastAPI], None] | None = None,
     watchdog: Watchdog | None = None,
     on_auth: Callable[[AuthStatus], None] | None = None,
+    tls: Tls | None = None,
 ) -> None:
-    """Serve until interrupted; `ready(url)` is called once the socket accepts requests.
+    """Serve until interrupted (over TLS on both ports with `tls`); `ready(url)` is called
+    once the socket accepts requests.
     A `backend` given is used (and left open; its owner has made sure of an admin with
     `open_auth`); otherwise one is made from `settings`, and with auth on `on_auth` is told
     who can sign in (InvalidInput when nobody could).
@@ -94,7 +97,7 @@ def serve(
 
             cache = ReadCache(backend, hub).start()
             grpc_server = grpc_service.serve(
-                backend, hub, host, grpc_port, cache=cache, rates=rates
+                backend, hub, host, grpc_port, cache=cache, rates=rates, tls=tls
             )
             if grpc_ready is not None:
                 grpc_ready(f"{host}:{grpc_server.bound_port}")
@@ -108,13 +111,17 @@ def serve(
             port=port,
             log_level=log_level,
             access_log=log_level in ("info", "debug"),
+            **(tls.uvicorn_options() if tls is not None else {}),
         )
         server = uvicorn.Server(config)
         if watchdog is not None:
             watchdog.on_failure(lambda *_: _exit_soon(server))
         if ready is not None:
             threading.Thread(
-                target=_announce, args=(server, host, ready), name="gateway-ready", daemon=True
+                target=_announce,
+                args=(server, host, ready, scheme(tls)),
+                name="gateway-ready",
+                daemon=True,
             ).start()
         server.run()
     finally:
@@ -140,7 +147,9 @@ def _exit_soon(server: Any) -> None:
     timer.start()
 
 
-def _announce(server: object, host: str, ready: Callable[[str], None]) -> None:
+def _announce(
+    server: object, host: str, ready: Callable[[str], None], url_scheme: str = "http"
+) -> None:
     while not getattr(server, "started", False):
         if getattr(server, "should_exit", False):
             return
@@ -148,4 +157,4 @@ def _announce(server: object, host: str, ready: Callable[[str], None]) -> None:
     sockets = [s for srv in getattr(server, "servers", []) for s in srv.sockets]
     port = sockets[0].getsockname()[1] if sockets else 0
     shown = f"[{host}]" if ":" in host else host
-    ready(f"http://{shown}:{port}")
+    ready(f"{url_scheme}://{shown}:{port}")

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -41,6 +41,7 @@ from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import PrincipalDep, checked
 from ledgerflow.services.gateway.hub import Delivery, Hub, Subscription
 from ledgerflow.services.gateway.items import item_json
+from ledgerflow.services.gateway.stream_guard import StreamGuard
 
 HEARTBEAT_S = 15.0
 CAUGHT_UP_WAIT_S = 0.2
@@ -64,6 +65,7 @@ def make_router(
         dependencies=[checked("any identity; only events on what the caller may READ")],
     )
     async def stream(
+        request: Request,
         hub: Annotated[Hub, Depends(get_hub)],
         backend: Annotated[Backend, Depends(get_backend)],
         principal: PrincipalDep,
@@ -93,7 +95,13 @@ def make_router(
         except LedgerflowError as e:
             raise _http_error(e) from None
         return StreamingResponse(
-            _messages(sub, heartbeat_s, end, shown_to(backend, principal)),
+            _messages(
+                sub,
+                heartbeat_s,
+                end,
+                shown_to(backend, principal),
+                StreamGuard(backend, principal, request.headers.get("authorization")),
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -152,10 +160,11 @@ async def _messages(
     heartbeat_s: float,
     until: Checkpoint | None = None,
     show: Callable[[Delivery], bool] = lambda _got: True,
+    guard: StreamGuard | None = None,
 ) -> AsyncIterator[str]:
     """The SSE body. Ends, closing the subscription, when the client goes away (the
-    server cancels this generator, or the next write fails), the hub closes, or the
-    subscriber has got `until`."""
+    server cancels this generator, or the next write fails), the hub closes, the
+    subscriber has got `until`, or `guard` finds its credentials no longer good."""
     try:
         yield f"retry: {RETRY_MS}\n\n"
         quiet_since = time.monotonic()
@@ -163,6 +172,12 @@ async def _messages(
             if until is not None and sub.checkpoint.covers(until):
                 yield _caught_up(sub)
                 return
+            if guard is not None and guard.due():  # checked while busy and while idle
+                try:
+                    await anyio.to_thread.run_sync(guard.check)
+                except LedgerflowError as e:
+                    yield _ended(e, sub)
+                    return
             wait = max(0.05, min(1.0, heartbeat_s - (time.monotonic() - quiet_since)))
             if until is not None:
                 wait = min(wait, CAUGHT_UP_WAIT_S)

@@ -226,11 +226,12 @@ def _webhook(conn: Connection, ev: Event) -> Change:
         return None, None
     now = {"url": row.url, "events": json.loads(row.events), "description": row.description,
            "active": bool(row.active)}  # fmt: skip
-    new = {k: v for k, v in d.model_dump(mode="json", exclude={"id", "secret"}).items()
+    hidden = {"id", "secret", "sealed_secret", "secret_key_id"}
+    new = {k: v for k, v in d.model_dump(mode="json", exclude=hidden).items()
            if v is not None}  # fmt: skip
     before = {k: now[k] for k in new if now[k] != new[k]}
     after = {k: new[k] for k in before}
-    if d.secret is not None:
+    if d.secret is not None or d.sealed_secret is not None:
         before["secret"], after["secret"] = "(old)", "(new)"
     return before or None, after or None
 

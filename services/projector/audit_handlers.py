@@ -40,7 +40,7 @@ from ledgerflow.services.projector.webhook_tables import WEBHOOKS as W
 ROLLUP_MS = 60_000
 """Metric batches of one run and identity fold into one row per this many milliseconds."""
 SUMMARY_LENGTH = 240
-_SECRET = frozenset({"password_hash", "token_hash", "secret"})
+_SECRET = frozenset({"password_hash", "token_hash", "secret", "sealed_secret", "secret_key_id"})
 """Never in a summary (the log keeps them; the audit index need not show them)."""
 _BULKY = frozenset({"manifest", "log_tail", "points", "records"})
 _STREAM_KEYS = frozenset(

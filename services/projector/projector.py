@@ -319,6 +319,10 @@ def _migrate(conn: Connection) -> None:
             "WHERE name NOT IN (SELECT name FROM projector_offsets)"
         )
         conn.exec_driver_sql("DROP TABLE projector_checkpoints")
+    webhook_columns = {c["name"] for c in inspect(conn).get_columns("webhooks")}
+    for column in ("sealed_secret", "secret_key_id"):  # secrets sealed with the server key
+        if column not in webhook_columns:
+            conn.exec_driver_sql(f"ALTER TABLE webhooks ADD COLUMN {column} TEXT")
 
 
 def _data_json(item: Recorded) -> str:

@@ -32,7 +32,8 @@ def webhook_created(conn: Connection, ev: Event) -> None:
         raise Rejected(f"webhook id {d.id} already exists")
     conn.execute(
         insert(W).values(
-            id=d.id, name=d.name, url=d.url, events=json.dumps(list(d.events)), secret=d.secret,
+            id=d.id, name=d.name, url=d.url, events=json.dumps(list(d.events)),
+            secret=d.secret or "", sealed_secret=d.sealed_secret, secret_key_id=d.secret_key_id,
             description=d.description, active=True, deliver_after=d.deliver_after,
             creation_time=ev.time, last_updated_time=ev.time,
         )
@@ -44,10 +45,14 @@ def webhook_updated(conn: Connection, ev: Event) -> None:
     d = _data(ev, w.WebhookUpdated)
     _exists(conn, d.id)
     changes: dict[str, Any] = {"last_updated_time": ev.time}
-    for field in ("url", "secret", "description", "active"):
+    for field in ("url", "description", "active"):
         value = getattr(d, field)
         if value is not None:
             changes[field] = value
+    if d.sealed_secret is not None or d.secret is not None:
+        changes.update(
+            secret=d.secret or "", sealed_secret=d.sealed_secret, secret_key_id=d.secret_key_id
+        )
     if d.events is not None:
         changes["events"] = json.dumps(list(d.events))
     conn.execute(update(W).where(W.c.id == d.id).values(**changes))

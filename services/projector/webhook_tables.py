@@ -1,6 +1,8 @@
 """The webhooks view, folded from `webhook.*` events.
 
-Only the configuration lives here. Delivery progress (cursors, attempts) is not a
+Only the configuration lives here, the signing secret as the events carry it: sealed
+with the server's key (and the key's id), or, for webhooks from before sealing, the
+plain text their events hold. Delivery progress (cursors, attempts) is not a
 view of the log but the dispatcher's own state, kept in services/webhooks/store.py
 so that `ledgerflow replay` never resets it.
 """
@@ -20,6 +22,9 @@ class WebhookRow(SQLModel, table=True):
     url: str = Field(sa_column=Column(Text, nullable=False))
     events: str = Field(sa_column=Column(Text, nullable=False))  # a JSON list of patterns
     secret: str = Field(sa_column=Column(Text, nullable=False))
+    """Plain text only for webhooks whose events predate sealing, else ''."""
+    sealed_secret: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    secret_key_id: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
     active: bool = True
     deliver_after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

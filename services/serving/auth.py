@@ -22,6 +22,7 @@ verified off the loop (a password is an argon2 hash: tens of milliseconds).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ from ledgerflow.events.errors import (
     InvalidInput,
     LedgerflowError,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
 )
 from ledgerflow.events.permissions import Level
@@ -125,7 +127,12 @@ class ServingAuth:
 
 
 def refusal(error: LedgerflowError, body: dict[str, object], rid: str | None = None) -> Response:
-    """401 (with the challenge) or 403 with `body`, in the shape the route answers errors."""
+    """401 (with the challenge), 403, or 429 for too many failed sign-ins (with
+    `Retry-After`), with `body`, in the shape the route answers errors."""
+    if isinstance(error, RateLimited):
+        response = json_response(body, 429, rid)
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+        return response
     unauthenticated = isinstance(error, Unauthenticated)
     response = json_response(body, 401 if unauthenticated else 403, rid)
     if unauthenticated:
@@ -161,7 +168,7 @@ def guarded(
         try:
             caller = await auth.caller(request.headers.get(AUTH_METADATA))
             auth.require(caller, resource(request), level)
-        except (Unauthenticated, PermissionDenied) as e:
+        except (Unauthenticated, PermissionDenied, RateLimited) as e:
             return refusal(e, body(e), request_id(request))
         request.scope[CALLER] = caller
         return await endpoint(request)

@@ -24,6 +24,7 @@ from ledgerflow.services.serving.grpc_service import InferenceServicer
 from ledgerflow.services.serving.oip import output_tensors
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
 from ledgerflow.services.serving.scoring import ModelRequest
+from ledgerflow.services.tls import Tls
 
 
 def _status(e: LedgerflowError) -> grpc.StatusCode:
@@ -97,10 +98,15 @@ class DeploymentServicer(InferenceServicer):
 
 
 async def start_deployment_grpc(
-    host: DeploymentHost, bind: str, port: int, auth: ServingAuth | None = None
+    host: DeploymentHost,
+    bind: str,
+    port: int,
+    auth: ServingAuth | None = None,
+    *,
+    tls: Tls | None = None,
 ) -> Any:
     """A started grpc.aio server routing deployments (0: any free port; read `.port`)."""
     from ledgerflow.services.serving.grpc_service import start_grpc_server
 
     servicer = DeploymentServicer(host, auth)
-    return await start_grpc_server(host.repository, bind, port, servicer=servicer)
+    return await start_grpc_server(host.repository, bind, port, servicer=servicer, tls=tls)

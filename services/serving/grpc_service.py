@@ -15,7 +15,13 @@ from typing import Any
 
 import grpc
 
-from ledgerflow.events.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from ledgerflow.events.errors import (
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.serving.auth import AUTH_METADATA, Resource, ServingAuth
@@ -27,6 +33,7 @@ from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from ledgerflow.services.serving.repository import ModelRepository, ServedModel
 from ledgerflow.services.serving.scoring import ModelRequest
+from ledgerflow.services.tls import Tls
 
 
 class InferenceServicer:
@@ -48,6 +55,9 @@ class InferenceServicer:
         except Unauthenticated as e:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, e.message)
             raise  # unreachable: abort raises
+        except RateLimited as e:  # too many failed sign-ins from this name
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, e.message)
+            raise
 
     async def _require(
         self, caller: Principal | None, resource: Resource | None, context: Any
@@ -130,6 +140,7 @@ async def start_grpc_server(
     *,
     servicer: InferenceServicer | None = None,
     auth: ServingAuth | None = None,
+    tls: Tls | None = None,
 ) -> Any:
     """A started grpc.aio server on `host:port` (0: any free port; read `server.port`);
     `servicer` replaces the plain one (a deployment replica's routes deployments)."""
@@ -142,7 +153,11 @@ async def start_grpc_server(
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(
         servicer or InferenceServicer(repository, auth), server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if tls is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, tls.grpc_credentials())
     if bound == 0:
         raise OSError(f"gRPC could not listen on {host}:{port}")
     await server.start()

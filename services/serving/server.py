@@ -23,6 +23,7 @@ from ledgerflow.events.errors import LedgerflowError, Unavailable
 from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.loading import load
 from ledgerflow.services.serving.repository import ModelRepository
+from ledgerflow.services.tls import Tls, scheme
 
 if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
@@ -44,6 +45,8 @@ class ServeSettings:
     name: str | None = None
     deployment: str | None = None
     """Serve this deployment's variants (a replica) instead of `model_uri`."""
+    tls: Tls | None = None
+    """Serve REST and gRPC over TLS with this key and certificate."""
 
 
 def _installed(module: str) -> bool:
@@ -89,7 +92,7 @@ def run_server(
             from ledgerflow.services.serving.grpc_service import start_grpc_server
 
             grpc_server = await start_grpc_server(
-                repository, settings.host, settings.grpc_port, auth=auth
+                repository, settings.host, settings.grpc_port, auth=auth, tls=settings.tls
             )
             announce(f"gRPC listening on {settings.host}:{settings.grpc_port}")
         try:
@@ -117,7 +120,7 @@ def run_server(
 
     app = create_app(repository, on_startup=start, on_shutdown=stop, auth=auth)
     server = _uvicorn(app, settings)
-    announce(f"listening on http://{settings.host}:{settings.port}")
+    announce(f"listening on {scheme(settings.tls)}://{settings.host}:{settings.port}")
     server.run()
     if failures:
         e = failures[0]
@@ -169,7 +172,9 @@ def _run_replica(
         if settings.grpc_port is not None:
             from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc
 
-            grpc_server = await start_deployment_grpc(host, settings.host, settings.grpc_port, auth)
+            grpc_server = await start_deployment_grpc(
+                host, settings.host, settings.grpc_port, auth, tls=settings.tls
+            )
             announce(f"gRPC listening on {settings.host}:{settings.grpc_port}")
         while not host.ready(name):
             await asyncio.sleep(0.05)
@@ -190,7 +195,7 @@ def _run_replica(
         auth=auth,
     )
     server = _uvicorn(app, settings)
-    announce(f"listening on http://{settings.host}:{settings.port}")
+    announce(f"listening on {scheme(settings.tls)}://{settings.host}:{settings.port}")
     server.run()
 
 
@@ -206,5 +211,6 @@ def _uvicorn(app: Any, settings: ServeSettings) -> Any:
         log_level="warning",
         access_log=False,
         lifespan="on",
+        **(settings.tls.uvicorn_options() if settings.tls is not None else {}),
     )
     return uvicorn.Server(config)

@@ -7,13 +7,17 @@ Nothing here touches a store or the network: the service passes in what it read
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from urllib.parse import urlsplit
 
 from ledgerflow.events import webhook_payloads as w
 from ledgerflow.events.errors import AlreadyExists, InvalidInput
 from ledgerflow.events.log import TypeMatcher
 from ledgerflow.events.webhook_entities import Webhook
+from ledgerflow.services.secret_box import Sealed
+
+Seal = Callable[[str], Sealed]
+"""Seals a checked secret with the server's key (SecretBox.seal)."""
 
 MAX_NAME = 128
 MAX_URL = 2048
@@ -127,6 +131,7 @@ def decide_create(
     url: object,
     events: object,
     secret: str,
+    seal: Seal,
     description: object,
     deliver_after: str | None,
     known_types: Iterable[str],
@@ -135,12 +140,15 @@ def decide_create(
     name = check_name(name)
     if name in taken_names:
         raise AlreadyExists(f"webhook {name!r} already exists; pick another name or update it")
+    url, events = check_url(url), check_patterns(events, known_types)
+    sealed = seal(check_secret(secret))
     return w.WebhookCreated(
         id=webhook_id,
         name=name,
-        url=check_url(url),
-        events=check_patterns(events, known_types),
-        secret=check_secret(secret),
+        url=url,
+        events=events,
+        sealed_secret=sealed.ciphertext,
+        secret_key_id=sealed.key_id,
         description=check_description(description or ""),
         deliver_after=deliver_after,
     )
@@ -155,6 +163,7 @@ def decide_update(
     description: object = None,
     active: object = None,
     known_types: Iterable[str],
+    seal: Seal,
 ) -> w.WebhookUpdated | None:
     """The event that brings `current` to the requested state, or None if it is there."""
     if all(v is None for v in (url, events, secret, description, active)):
@@ -165,13 +174,15 @@ def decide_update(
         raise InvalidInput(f"active must be true or false, got {active!r}", field="active")
     new_url = None if url is None else check_url(url)
     new_events = None if events is None else check_patterns(events, known_types)
-    new_secret = None if secret is None else check_secret(secret)
     new_description = None if description is None else check_description(description)
+    # Never shown, so always applied: the caller may be rotating it.
+    sealed = None if secret is None else seal(check_secret(secret))
     update = w.WebhookUpdated(
         id=current.id,
         url=None if new_url == current.url else new_url,
         events=None if new_events is None or list(new_events) == current.events else new_events,
-        secret=new_secret,  # never shown, so always applied: the caller may be rotating it
+        sealed_secret=None if sealed is None else sealed.ciphertext,
+        secret_key_id=None if sealed is None else sealed.key_id,
         description=None if new_description == current.description else new_description,
         active=None if active == current.active else active,
     )

@@ -7,7 +7,8 @@ by SIGKILL, loses nothing: at worst the event in flight is delivered again
 (receivers dedupe by `X-Ledgerflow-Event-Id`).
 
 Run it in the foreground with `ledgerflow webhooks run`, or embed it:
-`WebhookDispatcher(log, engine).start()` ... `.stop()`.
+`WebhookDispatcher(log, engine, secrets=lambda: box).start()` ... `.stop()`; `box` is
+the server's SecretBox, which opens the webhooks' sealed secrets at delivery.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ledgerflow.events.log import EventLog
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.queries import HookConfig, WebhookQueries
 from ledgerflow.services.webhooks.store import CursorStore
-from ledgerflow.services.webhooks.worker import MayDeliver, OnAttempt, WebhookWorker
+from ledgerflow.services.webhooks.worker import MayDeliver, OnAttempt, SecretSource, WebhookWorker
 
 logger = logging.getLogger("ledgerflow.webhooks")
 
@@ -33,6 +34,7 @@ class WebhookDispatcher:
         log: EventLog,
         engine: Engine,
         *,
+        secrets: SecretSource,
         reader: Engine | None = None,
         backoff: Backoff | None = None,
         timeout_s: float = 10.0,
@@ -46,6 +48,7 @@ class WebhookDispatcher:
         the log before each scan (the embedded backend's `refresh`); `may_deliver`, with
         auth on, keeps from each webhook the events its owner may not read."""
         self.log = log
+        self._secrets = secrets
         self.backoff = backoff or Backoff()
         self.timeout_s = timeout_s
         self.scan_interval_s = scan_interval_s
@@ -117,8 +120,8 @@ class WebhookDispatcher:
         for hook_id, hook in wanted.items():
             if hook_id not in self._workers and not self._stop.is_set():
                 worker = WebhookWorker(
-                    hook, self.log, self._store, self.backoff, self.timeout_s, self._on_attempt,
-                    self._may_deliver,
+                    hook, self.log, self._store, self.backoff, self.timeout_s, self._secrets,
+                    self._on_attempt, self._may_deliver,
                 )  # fmt: skip
                 worker.start()
                 self._workers[hook_id] = worker

@@ -11,20 +11,30 @@ from ledgerflow.events.errors import NotFound
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 from ledgerflow.services.projector.readable import Readable
 from ledgerflow.services.projector.webhook_tables import WEBHOOKS as W
+from ledgerflow.services.secret_box import Sealed, SecretBox
 from ledgerflow.services.webhooks.store import CURSORS as C
 from ledgerflow.services.webhooks.store import ensure_tables, read_deliveries, retry
 
 
 @dataclass(frozen=True, slots=True)
 class HookConfig:
-    """What the dispatcher needs to deliver to one webhook (secret included)."""
+    """What the dispatcher needs to deliver to one webhook (its secret still sealed)."""
 
     id: str
     name: str
     url: str
     events: tuple[str, ...]
-    secret: str
+    sealed: Sealed | None
+    plain_secret: str
+    """Only for a webhook whose events predate sealing (else '')."""
     deliver_after: str | None
+
+    def signing_secret(self, box: SecretBox) -> str:
+        """The secret deliveries are signed with; Unavailable naming the key if `box`
+        lacks the key that sealed it."""
+        if self.sealed is None:
+            return self.plain_secret
+        return box.open(self.sealed, what=f"webhook {self.name!r}")
 
 
 class WebhookQueries:
@@ -74,8 +84,10 @@ class WebhookQueries:
         """The active webhooks, for the dispatcher; paused ones keep their cursor meanwhile."""
         return [
             HookConfig(
-                r["id"], r["name"], r["url"], tuple(json.loads(r["events"])), r["secret"],
-                r["deliver_after"],
+                r["id"], r["name"], r["url"], tuple(json.loads(r["events"])),
+                None if r["sealed_secret"] is None
+                else Sealed(r["sealed_secret"], r["secret_key_id"]),
+                r["secret"], r["deliver_after"],
             )
             for r in self._read(true())
             if r["active"]

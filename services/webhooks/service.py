@@ -22,6 +22,7 @@ from ledgerflow.events.log import EventLog
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 from ledgerflow.services.commands import Committer, Handlers
 from ledgerflow.services.projector.readable import Readable
+from ledgerflow.services.secret_box import Sealed, SecretBox
 from ledgerflow.services.webhooks import checkpoint
 from ledgerflow.services.webhooks.decide import decide_create, decide_update
 from ledgerflow.services.webhooks.queries import WebhookQueries
@@ -37,9 +38,13 @@ class WebhookService:
         committer: Committer,
         queries: WebhookQueries,
         log: EventLog,
+        secrets: Callable[[], SecretBox],
         known_types: Callable[[], Sequence[str]] = REGISTRY.types,
     ) -> None:
+        """`secrets` gives the server's key (asked only when a secret is sealed, so a
+        server without one still lists and deletes webhooks)."""
         self._committer = committer
+        self._secrets = secrets
         self.queries = queries
         self._log = log
         self._known_types = known_types
@@ -53,19 +58,21 @@ class WebhookService:
     @handlers.on(wc.CreateWebhook)
     def _create(self, c: wc.CreateWebhook, actor: str) -> Webhook:
         """Register a webhook. The answer is the only one that ever shows its secret."""
+        secret = new_secret() if c.secret is None else c.secret
         created = decide_create(
             webhook_id=uuid7(),
             name=c.name,
             url=c.url,
             events=c.events,
-            secret=new_secret() if c.secret is None else c.secret,
+            secret=secret,
+            seal=self._seal,
             description=c.description,
             deliver_after=None if c.from_start else checkpoint.head(self._log),
             known_types=self._known_types(),
             taken_names=self.queries.names(),
         )
         self._committer.commit([created], actor)
-        return dataclasses.replace(self.queries.get(created.name), secret=created.secret)
+        return dataclasses.replace(self.queries.get(created.name), secret=secret)
 
     @handlers.on(wc.UpdateWebhook)
     def _update(self, c: wc.UpdateWebhook, actor: str) -> Webhook:
@@ -79,10 +86,14 @@ class WebhookService:
             description=c.description,
             active=c.active,
             known_types=self._known_types(),
+            seal=self._seal,
         )
         if update is not None:
             self._committer.commit([update], actor)
         return self.queries.get(c.name)
+
+    def _seal(self, secret: str) -> Sealed:
+        return self._secrets().seal(secret)
 
     @handlers.on(wc.DeleteWebhook)
     def _delete(self, c: wc.DeleteWebhook, actor: str) -> None:

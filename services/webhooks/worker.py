@@ -23,6 +23,7 @@ from ledgerflow.events.envelope import Event, Recorded, now_ms, uuid7
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.log import EventLog, Item
 from ledgerflow.events.webhook_entities import WebhookDelivery
+from ledgerflow.services.secret_box import SecretBox
 from ledgerflow.services.webhooks import checkpoint, signing
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.decide import OWN_PREFIX
@@ -31,6 +32,9 @@ from ledgerflow.services.webhooks.store import CursorStore
 
 logger = logging.getLogger("ledgerflow.webhooks")
 OnAttempt = Callable[[HookConfig, WebhookDelivery], None]
+SecretSource = Callable[[], SecretBox]
+"""The server's key, asked for at delivery (a server without one still starts; its
+deliveries of sealed secrets fail with what to set)."""
 MayDeliver = Callable[[str, Event], bool]
 """(webhook name, event) -> whether to deliver it (see ledgerflow.services.auth.visibility)."""
 
@@ -78,10 +82,12 @@ class WebhookWorker:
         store: CursorStore,
         backoff: Backoff,
         timeout_s: float,
+        secrets: SecretSource,
         on_attempt: OnAttempt | None = None,
         may_deliver: MayDeliver | None = None,
     ) -> None:
         self.hook = hook
+        self._secrets = secrets
         self._may = may_deliver
         self._log = log
         self._store = store
@@ -174,24 +180,28 @@ class WebhookWorker:
     ) -> WebhookDelivery:
         event_id, event_type = _identity(item)
         delivery_id = uuid7()
-        headers = signing.headers(
-            secret=self.hook.secret,
-            event_id=event_id,
-            event_type=event_type,
-            delivery_id=delivery_id,
-            timestamp=int(time.time()),
-            body=body,
-        )
         started, start_ms = time.monotonic(), now_ms()
         status: int | None = None
         error: str | None = None
         try:
+            # Opened per attempt, so the plain secret lives only as long as the request.
+            headers = signing.headers(
+                secret=self.hook.signing_secret(self._secrets()),
+                event_id=event_id,
+                event_type=event_type,
+                delivery_id=delivery_id,
+                timestamp=int(time.time()),
+                body=body,
+            )
             with http.stream("POST", self.hook.url, content=body, headers=headers) as response:
                 status = response.status_code
                 if not 200 <= status < 300:
                     error = f"HTTP {status}" + _excerpt(response)
         except httpx.HTTPError as e:
             error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        except LedgerflowError as e:  # no key, or not the one that sealed it: say so
+            logger.error("webhook %s: %s", self.hook.name, e.message)
+            error = e.message
         record = WebhookDelivery(
             delivery_id=delivery_id,
             event_id=event_id,

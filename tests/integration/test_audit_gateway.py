@@ -37,6 +37,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayThread]
         tracking_uri=str(tmp_path_factory.mktemp("audit-gateway") / "data"), auth=True,
         auth_default="NO_PERMISSIONS", admin_user=ADMIN[0], admin_password=ADMIN[1],
         auth_denied_interval_s=INTERVAL_S,
+        auth_failures_per_client=0,  # a burst of 101 refusals is what is tested here
     )  # fmt: skip
     g = GatewayThread(settings).start()
     b = g.backend

@@ -310,7 +310,7 @@ def test_a_webhook_delivers_only_what_its_owner_may_read_until_revoked(
     )
     receiver = Receiver().up()
     dispatcher = WebhookDispatcher(
-        b.log, b.projector.engine, reader=b.queries.engine,
+        b.log, b.projector.engine, secrets=lambda: b.secret_box, reader=b.queries.engine,
         backoff=Backoff(base_s=0.05, cap_s=0.4), scan_interval_s=0.1, refresh=b.refresh,
         may_deliver=webhook_filter(b.auth.queries, b.authorizer),
     )  # fmt: skip

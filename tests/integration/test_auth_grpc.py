@@ -229,7 +229,7 @@ def test_ingest_takes_only_telemetry_on_runs_the_caller_may_edit_stamped_with_th
     with pytest.raises(grpc.RpcError) as e:  # every run of a batch is checked, once each
         s.Ingest(iter([mixed]), metadata=basic("editor"))
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED and other_run in e.value.details()
-    assert b.log.head() == head
+    assert only_denials_since(b, head)
 
     alias = Event.of(ModelAliasSet(name="m", alias="champion", version=2), actor="user:x")
     for who in (basic("manager"), basic(*ADMIN)):
@@ -237,7 +237,12 @@ def test_ingest_takes_only_telemetry_on_runs_the_caller_may_edit_stamped_with_th
             s.Ingest(iter([pb.EventBatch(events=[encode(alias).decode()])]), metadata=who)
         assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "only run telemetry" in e.value.details()
-    assert b.log.head() == head
+    assert only_denials_since(b, head)
+
+
+def only_denials_since(b: Any, head: Any) -> bool:
+    """Nothing but refusals (`auth.denied`) reached the log after `head`."""
+    return all(isinstance(r, Recorded) and r.event.type == "auth.denied" for r in b.log.read(head))
 
 
 def _subscribe(gw: GrpcWorld, metadata: Any, after: str) -> tuple[queue.Queue[Any], Any]:
@@ -299,3 +304,48 @@ def test_a_callers_writes_and_ingested_events_are_rate_limited(gw: GrpcWorld) ->
             assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
         server.stop(None).wait(5)
+
+
+def _grpc_denials(gw: GrpcWorld, after: Any = None) -> list[Any]:
+    return [
+        r.event
+        for r in gw.backend.log.read(after)
+        if isinstance(r, Recorded)
+        and r.event.type == "auth.denied"
+        and r.event.data.method == "GRPC"
+    ]
+
+
+def test_grpc_refusals_are_recorded_as_auth_denied_and_rate_limited_like_rest(
+    gw: GrpcWorld,
+) -> None:
+    w = gw.world
+    path = f"/{SERVICE.full_name}/GetRun"
+    head = gw.backend.log.head()
+    request = pb.GetRunRequest(run_id=w.run)
+    for _ in range(5):  # a wrong password, five times: one recorded in the interval
+        refused(gw, "GetRun", basic("nobody", "not-the-password"), request)
+    for _ in range(5):  # known, without READ
+        refused(gw, "GetRun", basic("nobody"), request)
+    refused(gw, "Execute", basic("reader"), requests(w)["Execute"])  # refused by the method
+
+    denied = _grpc_denials(gw)
+    unknown = [e for e in denied if e.data.path == path and e.data.status == 401]
+    assert unknown and unknown[-1].actor == "anonymous"
+    d = unknown[-1].data
+    assert (d.route, d.claimed_user, d.credential, d.client) == (
+        path,
+        "nobody",
+        "basic",
+        "127.0.0.1",
+    )
+    assert "not-the-password" not in json.dumps([e.data.model_dump() for e in denied])
+    lacking = [e for e in denied if e.data.path == path and e.data.status == 403]
+    assert lacking and lacking[-1].actor == "nobody"
+    assert lacking[-1].data.needs == f"READ on run {w.run!r}"
+    execute = [e for e in denied if e.data.path.endswith("/Execute") and e.actor == "reader"]
+    assert execute and execute[-1].data.needs == "EDIT on model 'm'"
+
+    recent = _grpc_denials(gw, head)  # rate limited per caller and method, as over REST
+    assert len([e for e in recent if e.data.path == path and e.data.status == 401]) <= 1
+    assert len([e for e in recent if e.data.path == path and e.data.status == 403]) <= 1

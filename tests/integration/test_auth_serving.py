@@ -321,3 +321,22 @@ def test_a_revocation_reaches_a_model_server_within_its_generation_ttl(world: Wo
             await auth.caller(header)
 
     asyncio.run(check())
+
+
+def test_failed_sign_ins_at_a_model_server_are_throttled_with_a_429(
+    world: World, hosted: str
+) -> None:
+    world.backend.auth.execute(ac.CreateUser(name="guessed", password=PASSWORD), actor="admin")
+    allowed = int(world.backend.settings.auth_failures_per_user)
+    with httpx.Client(base_url=hosted, timeout=30) as http:
+        url = "/deployments/dep/invocations"
+        answers = []
+        for _ in range(allowed + 5):  # the bucket refills one every 6 s meanwhile
+            answers.append(http.post(url, json=ROW, headers=basic("guessed", "guess")))
+            if answers[-1].status_code != 401:
+                break
+        assert len(answers) > allowed and answers[-1].status_code == 429, answers[-1].text
+        assert "too many failed sign-ins for user name 'guessed'" in answers[-1].text
+        assert int(answers[-1].headers["Retry-After"]) >= 1
+        throttled = http.post(url, json=ROW, headers=basic("guessed", PASSWORD))  # even right
+        assert throttled.status_code == 429, throttled.text

@@ -97,3 +97,74 @@ def test_the_token_bucket_refills_at_its_rate() -> None:
     bucket.take("bob", 4)
     with pytest.raises(RateLimited):
         bucket.take("alice", 100)
+
+
+def test_failed_sign_ins_are_throttled_per_user_and_address_before_any_check(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        tracking_uri=str(tmp_path / "data"), auth=True,
+        auth_failures_per_user=3, auth_failures_per_client=5,
+    )  # fmt: skip
+    g = GatewayThread(settings).start()
+    try:
+        assert g.backend is not None
+        g.backend.auth.ensure_admin("admin", "admin-password", actor="test")
+        for name in ("alice", "bob"):
+            g.backend.auth.execute(ac.CreateUser(name=name, password=f"{name}-password"), actor="a")
+        url = g.url + "/api/v1/whoami"
+        signed_in = auth("alice", "alice-password")
+        with httpx.Client(timeout=10) as http:
+            assert http.get(url, headers=signed_in).status_code == 200
+            for _ in range(3):
+                assert http.get(url, headers=auth("alice", "guess")).status_code == 401
+            r = http.get(url, headers=auth("alice", "guess"))
+            assert r.status_code == 429 and r.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+            assert "too many failed sign-ins for user name 'alice'" in r.json()["message"]
+            assert 15 <= int(r.headers["Retry-After"]) <= 20  # 3 a minute: one every 20 s
+            # refused before the password is looked at: even the right one, sent anew
+            fresh = {"Authorization": signed_in["Authorization"].replace("Basic", "basic")}
+            assert http.get(url, headers=fresh).status_code == 429
+            # a client already signed in is not affected
+            assert http.get(url, headers=signed_in).json()["user"] == "alice"
+            # the address: 3 failures so far, 2 more (another name), then nothing from it
+            for _ in range(2):
+                assert http.get(url, headers=auth("bob", "guess")).status_code == 401
+            r = http.get(url, headers={"Authorization": "Bearer lf_" + "x" * 43})
+            assert r.status_code == 429 and "address 127.0.0.1" in r.json()["message"]
+            assert http.get(url, headers=signed_in).status_code == 200
+    finally:
+        g.stop()
+
+
+def test_failed_sign_ins_over_grpc_are_throttled_with_resource_exhausted(tmp_path: Path) -> None:
+    import grpc
+
+    from ledgerflow.services.gateway.grpc_server import serve
+    from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
+    from ledgerflow.services.gateway.proto.ledgerflow_pb2_grpc import LedgerflowStub
+
+    settings = load_settings(
+        tracking_uri=str(tmp_path / "data"), auth=True, auth_failures_per_user=2
+    )
+    g = GatewayThread(settings).start()
+    assert g.backend is not None and g.hub is not None
+    g.backend.auth.ensure_admin("admin", "admin-password", actor="test")
+    server = serve(g.backend, g.hub, "127.0.0.1", 0)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.bound_port}") as channel:
+            stub = LedgerflowStub(channel)
+            request = pb.GetRunRequest(run_id="r")
+
+            def code(password: str) -> grpc.StatusCode:
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.GetRun(request, metadata=[("authorization", auth("admin", password)
+                                                    ["Authorization"])], timeout=30)  # fmt: skip
+                return e.value.code()
+
+            assert [code("guess"), code("guess")] == [grpc.StatusCode.UNAUTHENTICATED] * 2
+            assert code("guess") == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert code("admin-password") == grpc.StatusCode.RESOURCE_EXHAUSTED  # unchecked
+    finally:
+        server.stop(None).wait(5)
+        g.stop()

@@ -41,6 +41,7 @@ def dispatcher(client: lf.Client) -> Iterator[WebhookDispatcher]:
     d = WebhookDispatcher(
         b.log,
         b.projector.engine,
+        secrets=lambda: b.secret_box,
         reader=b.queries.engine,
         backoff=Backoff(base_s=0.05, cap_s=0.4),
         timeout_s=30,
@@ -333,3 +334,98 @@ def test_a_cursor_that_moved_under_a_dispatcher_is_not_moved_again(client):
     with pytest.raises(Conflict, match="a second `ledgerflow webhooks run`"):
         store.acknowledge("h", "5", "7", attempt)
     assert store.load("h", None).position == "6"
+
+
+def _bytes_of_files(folder: Path) -> bytes:
+    """Every byte the data directory holds (log, views, WAL files), the key file aside."""
+    return b"".join(
+        p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "secret.key"
+    )
+
+
+def test_a_webhook_secret_never_reaches_the_log_or_the_views_yet_deliveries_are_signed_with_it(
+    client, tracking, dispatcher, receiver
+):
+    secret = "a-rather-recognisable-secret-42"
+    hook_for(client, receiver, "sealed", ["model.*"], secret=secret)
+    rotated = "another-recognisable-secret-43"
+    client.create_registered_model("m")
+    receiver.wait_for(1)  # the receiver verifies with the plain secret: signed right
+    assert not receiver.rejected
+    receiver.secret = rotated
+    client.update_webhook("sealed", secret=rotated)
+    client.set_registered_model_tag("m", "k", "v")
+    receiver.wait_for(2)  # only once signed with the rotated secret
+
+    with sqlite3.connect(tracking / "events.db") as db:
+        rows = db.execute("SELECT type, data FROM events WHERE type LIKE 'webhook.%'").fetchall()
+    assert [t for t, _ in rows] == ["webhook.created", "webhook.updated"]
+    key_id = client._backend.secret_box.key_id
+    for _, data in rows:
+        doc = json.loads(data)
+        assert doc["secret_key_id"] == key_id and doc["sealed_secret"].startswith("gAAAAA")
+        assert doc.get("secret") is None
+    raw = _bytes_of_files(tracking)
+    for plain in (secret, rotated):
+        assert plain.encode() not in raw
+    assert all(h.secret is None for h in client.list_webhooks())
+
+
+def test_a_webhook_whose_old_event_carries_a_plain_secret_still_delivers(
+    client, dispatcher, receiver
+):
+    from ledgerflow.events import webhook_payloads as w
+    from ledgerflow.events.envelope import Event
+
+    receiver.secret = "plain-text-from-an-older-version"
+    old = w.WebhookCreated(
+        id="old-hook", name="old", url=receiver.url, events=("model.*",), secret=receiver.secret
+    )
+    client._backend.committer.commit([old], "someone")  # as an older ledgerflow wrote it
+    assert Event.of(old).data.secret == receiver.secret
+    client.create_registered_model("m")
+    receiver.wait_for(1)
+    assert not receiver.rejected
+
+
+def test_a_secret_sealed_with_a_key_this_dispatcher_lacks_fails_its_delivery_naming_the_key(
+    client, receiver
+):
+    from cryptography.fernet import Fernet
+
+    from ledgerflow.services.secret_box import SecretBox
+
+    hook_for(client, receiver, "orphaned", ["model.*"])
+    b = client._backend
+    stranger = SecretBox(Fernet.generate_key())
+    with WebhookDispatcher(
+        b.log, b.projector.engine, secrets=lambda: stranger, reader=b.queries.engine,
+        backoff=Backoff(base_s=0.05, cap_s=0.4), scan_interval_s=0.1, refresh=b.refresh,
+    ):  # fmt: skip
+        client.create_registered_model("m")
+        wait_until(lambda: client.get_webhook("orphaned").last_error is not None)
+    error = client.get_webhook("orphaned").last_error or ""
+    assert (
+        f"webhook 'orphaned''s secret was encrypted with key id {b.secret_box.key_id}, "
+        "which this server does not have"
+    ) in error
+    assert "LEDGERFLOW_SECRET_KEY" in error
+    assert receiver.requests == []
+
+
+def test_a_dispatcher_without_a_server_key_starts_and_says_what_to_set(client, receiver):
+    from ledgerflow.events.settings import load_settings
+    from ledgerflow.services.secret_box import open_secret_box
+
+    hook_for(client, receiver, "keyless", ["model.*"])
+    b = client._backend
+    kafka = load_settings(event_log="kafka://127.0.0.1:9092")  # no key file beside a log
+    with WebhookDispatcher(
+        b.log, b.projector.engine, secrets=lambda: open_secret_box(kafka),
+        reader=b.queries.engine, backoff=Backoff(base_s=0.05, cap_s=0.4), scan_interval_s=0.1,
+        refresh=b.refresh,
+    ):  # fmt: skip
+        client.create_registered_model("m")
+        wait_until(lambda: client.get_webhook("keyless").last_error is not None)
+    assert "set LEDGERFLOW_SECRET_KEY" in (client.get_webhook("keyless").last_error or "")
+    assert receiver.requests == []

@@ -62,7 +62,8 @@ SAMPLES: list[p.Payload] = [
         name="hook",
         url="https://example.com/x",
         events=("model.*",),
-        secret="s" * 20,
+        sealed_secret="gAAAAA-ciphertext",
+        secret_key_id="0123abcd0123abcd",
         description="d",
         deliver_after="41",
     ),
@@ -135,6 +136,16 @@ def test_an_event_survives_encoding_and_decoding_unchanged(payload: p.Payload):
     back = decode(encode(ev))
     assert back == ev
     assert back.stream == payload.stream()
+
+
+def test_webhook_events_from_before_secrets_were_sealed_still_decode():
+    old = '{"id":"h","name":"hook","url":"https://e.com/x","events":["model.*"],"secret":"%s"}'
+    for type_, data in (
+        ("webhook.created", old % ("s" * 20)),
+        ("webhook.updated", '{"id":"h","secret":"%s"}' % ("t" * 20)),
+    ):
+        ev = Event.of(REGISTRY.payload_class(type_).model_validate_json(data))
+        assert decode(encode(ev)).data == ev.data
 
 
 def test_the_wire_form_is_plain_json_with_stable_type_names():

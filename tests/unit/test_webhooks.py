@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from cryptography.fernet import Fernet
 
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events import webhook_payloads as w
@@ -13,6 +14,7 @@ from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import AlreadyExists, CorruptEvent, InvalidInput
 from ledgerflow.events.log import Checkpoint, CorruptRecord
 from ledgerflow.events.webhook_entities import Webhook
+from ledgerflow.services.secret_box import SecretBox
 from ledgerflow.services.webhooks import checkpoint, signing
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.decide import decide_create, decide_update
@@ -21,6 +23,7 @@ from ledgerflow.webhooks import WebhookSignatureError, verify_signature
 
 TYPES = REGISTRY.types()
 SECRET = "0123456789abcdef-secret"
+BOX = SecretBox(Fernet.generate_key())
 
 
 def create(**overrides: object) -> w.WebhookCreated:
@@ -30,6 +33,7 @@ def create(**overrides: object) -> w.WebhookCreated:
         "url": "https://example.com/hooks",
         "events": ["model.*"],
         "secret": SECRET,
+        "seal": BOX.seal,
         "description": None,
         "deliver_after": "7",
         "known_types": TYPES,
@@ -123,30 +127,39 @@ def test_a_given_secret_must_be_long_enough_and_without_spaces(secret):
 
 def test_an_update_carries_only_what_changes():
     update = decide_update(
-        existing(), url="https://example.com/hooks", events=["run.*"], known_types=TYPES
+        existing(),
+        url="https://example.com/hooks",
+        events=["run.*"],
+        known_types=TYPES,
+        seal=BOX.seal,
     )
     assert update == w.WebhookUpdated(id="h1", events=("run.*",))
 
 
 def test_an_update_to_the_current_state_is_no_event():
-    assert decide_update(existing(), active=True, events=["model.*"], known_types=TYPES) is None
+    assert (
+        decide_update(existing(), active=True, events=["model.*"], known_types=TYPES, seal=BOX.seal)
+        is None
+    )
 
 
 def test_a_new_secret_is_always_applied_since_nobody_can_see_the_old_one():
-    update = decide_update(existing(), secret=SECRET, known_types=TYPES)
-    assert update is not None and update.secret == SECRET
+    update = decide_update(existing(), secret=SECRET, known_types=TYPES, seal=BOX.seal)
+    assert update is not None and update.secret is None and update.sealed_secret is not None
+    assert update.secret_key_id == BOX.key_id
+    assert SECRET not in update.model_dump_json()
 
 
 def test_an_update_with_nothing_in_it_is_refused():
     with pytest.raises(InvalidInput, match="nothing to update"):
-        decide_update(existing(), known_types=TYPES)
+        decide_update(existing(), known_types=TYPES, seal=BOX.seal)
 
 
 def test_an_update_is_validated_like_a_creation():
     with pytest.raises(InvalidInput, match="ftp://"):
-        decide_update(existing(), url="ftp://example.com", known_types=TYPES)
+        decide_update(existing(), url="ftp://example.com", known_types=TYPES, seal=BOX.seal)
     with pytest.raises(InvalidInput, match="true or false"):
-        decide_update(existing(), active="yes", known_types=TYPES)
+        decide_update(existing(), active="yes", known_types=TYPES, seal=BOX.seal)
 
 
 # signatures --------------------------------------------------------------------------
