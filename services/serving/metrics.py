@@ -1,14 +1,19 @@
-"""Serving metrics in the Prometheus text exposition format (version 0.0.4), written out
-here so the server needs no client library: per model, version and variant, the requests,
-errors (by reason), request latency and batch sizes.
+"""The model server's metrics (one place defines them all): per model, version and variant,
+the requests (by protocol), errors (by reason), request latency, time queued for a batch,
+batch sizes and readiness, kept by the Prometheus client library in the registry of the
+repository that serves the models.
 
-Everything is updated from the server's event loop, so plain integers and floats suffice.
+The hot path pays for label lookups once: a `ModelMetrics` resolves its label children
+when the model is added, and caches the few per-protocol and per-reason ones on first use.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ledgerflow.services.metrics import exposition
 
 LATENCY_BUCKETS_S = (
     0.0005,
@@ -27,124 +32,134 @@ LATENCY_BUCKETS_S = (
     10.0,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-Labels = tuple[tuple[str, str], ...]
+MODEL_LABELS = ("model", "version", "variant")
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class ServingMetrics:
+    """The metric families of one model repository, in `registry` (a fresh one if None)."""
 
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else exposition.registry()
+        r = self.registry
+        self.requests = Counter(
+            "ledgerflow_serving_requests",
+            "Inference requests answered.",
+            [*MODEL_LABELS, "protocol"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "ledgerflow_serving_errors",
+            "Inference requests that failed, by reason.",
+            [*MODEL_LABELS, "reason"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "ledgerflow_serving_request_duration_seconds",
+            "Time from a request's arrival at the model to its predictions (queueing included).",
+            MODEL_LABELS,
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.queued = Histogram(
+            "ledgerflow_serving_queue_seconds",
+            "Time a request waited for its batch to be predicted (dynamic batching only).",
+            MODEL_LABELS,
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.batch_rows = Histogram(
+            "ledgerflow_serving_batch_rows",
+            "Rows per model predict call.",
+            MODEL_LABELS,
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_requests = Histogram(
+            "ledgerflow_serving_batch_requests",
+            "Requests per model predict call.",
+            MODEL_LABELS,
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.ready = Gauge(
+            "ledgerflow_serving_model_ready",
+            "1 once the model (or variant) is loaded and warmed, 0 before.",
+            MODEL_LABELS,
+            registry=r,
+        )
 
-def _labels(labels: Labels) -> str:
-    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    def model(self, model: str, version: str, variant: str = "") -> ModelMetrics:
+        """The series of one served model (created at zero, so dashboards see it at once)."""
+        return ModelMetrics(self, model, version, variant)
 
+    def forget(self, m: ModelMetrics) -> None:
+        """Drop the series of a model no longer served (a variant removed)."""
+        for family in (self.latency, self.queued, self.batch_rows, self.batch_requests, self.ready):
+            family.remove(*m.labels)
+        for protocol in m.protocols:
+            self.requests.remove(*m.labels, protocol)
+        for reason in m.reasons:
+            self.errors.remove(*m.labels, reason)
 
-def _num(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
-
-
-@dataclass
-class Histogram:
-    buckets: tuple[float, ...]
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-    count: int = 0
-
-    def __post_init__(self) -> None:
-        self.counts = [0] * (len(self.buckets) + 1)
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.total += value
-        self.count += 1
-
-    def lines(self, name: str, labels: Labels) -> list[str]:
-        out, running = [], 0
-        base = _labels(labels)
-        sep = "," if base else ""
-        for bound, n in zip((*self.buckets, float("inf")), self.counts, strict=True):
-            running += n
-            out.append(f'{name}_bucket{{{base}{sep}le="{_num(bound)}"}} {running}')
-        out.append(f"{name}_sum{{{base}}} {_num(self.total)}")
-        out.append(f"{name}_count{{{base}}} {self.count}")
-        return out
+    def text(self, accept: str = "") -> tuple[bytes, str]:
+        return exposition.render(self.registry, accept)
 
 
 @dataclass
 class ModelMetrics:
     """The series of one served model; its labels say which model, version and variant."""
 
+    family: ServingMetrics
     model: str
     version: str
     variant: str = ""
-    requests: dict[str, int] = field(default_factory=dict)  # by protocol
-    errors: dict[str, int] = field(default_factory=dict)  # by reason
-    latency: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS_S))
-    batch_rows: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
-    batch_requests: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
+    protocols: dict[str, Counter] = field(default_factory=dict)
+    reasons: dict[str, Counter] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        f, labels = self.family, self.labels
+        self._latency = f.latency.labels(*labels)
+        self._queued = f.queued.labels(*labels)
+        self._batch_rows = f.batch_rows.labels(*labels)
+        self._batch_requests = f.batch_requests.labels(*labels)
+        self._ready = f.ready.labels(*labels)
+        self._ready.set(0)
+        for reason in ("bad_input", "model_error"):
+            self._error(reason)
 
     @property
-    def labels(self) -> Labels:
-        return (("model", self.model), ("version", self.version), ("variant", self.variant))
+    def labels(self) -> tuple[str, str, str]:
+        return (self.model, self.version, self.variant)
+
+    def _request(self, protocol: str) -> Counter:
+        child = self.protocols.get(protocol)
+        if child is None:
+            child = self.protocols[protocol] = self.family.requests.labels(*self.labels, protocol)
+        return child
+
+    def _error(self, reason: str) -> Counter:
+        child = self.reasons.get(reason)
+        if child is None:
+            child = self.reasons[reason] = self.family.errors.labels(*self.labels, reason)
+        return child
 
     def observe_request(self, protocol: str, seconds: float, error: str | None) -> None:
-        self.requests[protocol] = self.requests.get(protocol, 0) + 1
-        self.latency.observe(seconds)
+        self._request(protocol).inc()
+        self._latency.observe(seconds)
         if error is not None:
-            self.errors[error] = self.errors.get(error, 0) + 1
+            self._error(error).inc()
 
     def observe_rejected(self, protocol: str, reason: str = "bad_input") -> None:
         """A request refused before it reached the model (so it has no model latency)."""
-        self.requests[protocol] = self.requests.get(protocol, 0) + 1
-        self.errors[reason] = self.errors.get(reason, 0) + 1
+        self._request(protocol).inc()
+        self._error(reason).inc()
 
     def observe_batch(self, requests: int, rows: int) -> None:
-        self.batch_requests.observe(requests)
-        self.batch_rows.observe(rows)
+        self._batch_requests.observe(requests)
+        self._batch_rows.observe(rows)
 
+    def observe_queued(self, seconds: float) -> None:
+        self._queued.observe(seconds)
 
-_HELP = {
-    "ledgerflow_serving_requests_total": ("counter", "Inference requests answered."),
-    "ledgerflow_serving_errors_total": ("counter", "Inference requests that failed, by reason."),
-    "ledgerflow_serving_request_duration_seconds": (
-        "histogram",
-        "Time from a request's arrival at the model to its predictions (queueing included).",
-    ),
-    "ledgerflow_serving_batch_rows": ("histogram", "Rows per model predict call."),
-    "ledgerflow_serving_batch_requests": ("histogram", "Requests per model predict call."),
-}
-
-
-def render(models: list[ModelMetrics]) -> str:
-    """The exposition text for all `models`."""
-    series: dict[str, list[str]] = {name: [] for name in _HELP}
-    for m in models:
-        base = m.labels
-        for protocol, n in sorted(m.requests.items()):
-            lbl = _labels((*base, ("protocol", protocol)))
-            series["ledgerflow_serving_requests_total"].append(
-                f"ledgerflow_serving_requests_total{{{lbl}}} {n}"
-            )
-        for reason, n in sorted(m.errors.items()):
-            lbl = _labels((*base, ("reason", reason)))
-            series["ledgerflow_serving_errors_total"].append(
-                f"ledgerflow_serving_errors_total{{{lbl}}} {n}"
-            )
-        series["ledgerflow_serving_request_duration_seconds"] += m.latency.lines(
-            "ledgerflow_serving_request_duration_seconds", base
-        )
-        series["ledgerflow_serving_batch_rows"] += m.batch_rows.lines(
-            "ledgerflow_serving_batch_rows", base
-        )
-        series["ledgerflow_serving_batch_requests"] += m.batch_requests.lines(
-            "ledgerflow_serving_batch_requests", base
-        )
-    out: list[str] = []
-    for name, (kind, help_text) in _HELP.items():
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} {kind}")
-        out.extend(series[name])
-    return "\n".join(out) + "\n"
+    def set_ready(self, ready: bool) -> None:
+        self._ready.set(1 if ready else 0)
