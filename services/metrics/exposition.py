@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the web frameworks come with the `server` extra; the projec
 logger = logging.getLogger("ledgerflow.metrics")
 
 # `*_created` series double every counter's cardinality and no dashboard of ours reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def registry() -> CollectorRegistry:
