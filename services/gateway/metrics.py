@@ -15,6 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ledgerflow.services.gateway.route_table import api_routes
 from ledgerflow.services.metrics import exposition
 
 Scope = MutableMapping[str, Any]
@@ -83,19 +84,27 @@ class GatewayMetrics:
         children[1].observe(seconds)
 
 
-def route_of(scope: Scope) -> str:
-    """The template of the route that matched, or UNMATCHED (a 404 or a mount's inside)."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED
-
-
 class RequestMetrics:
     """ASGI middleware recording every HTTP request in `metrics`."""
 
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._full_paths: dict[int, str] | None = None
+
+    def route_of(self, scope: Scope) -> str:
+        """The full template of the route that matched (prefixes of included routers too),
+        or UNMATCHED (a 404). Looked up by the route object: no path matching per request."""
+        route = scope.get("route")
+        if route is None:
+            return UNMATCHED
+        if self._full_paths is None:
+            self._full_paths = {id(r): path for path, r in api_routes(scope["app"])}
+        full = self._full_paths.get(id(route))
+        if full is not None:
+            return full
+        path = getattr(route, "path", None)  # a plain Starlette route: its own full path
+        return path if isinstance(path, str) else UNMATCHED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,7 +118,7 @@ class RequestMetrics:
             if message["type"] == "http.response.start" and not seen:
                 seen = True
                 self.metrics.observe(
-                    route_of(scope),
+                    self.route_of(scope),
                     scope["method"],
                     message["status"],
                     time.perf_counter() - start,
@@ -121,6 +130,6 @@ class RequestMetrics:
         except BaseException:
             if not seen:  # nothing was answered: the server answers 500
                 self.metrics.observe(
-                    route_of(scope), scope["method"], 500, time.perf_counter() - start
+                    self.route_of(scope), scope["method"], 500, time.perf_counter() - start
                 )
             raise
