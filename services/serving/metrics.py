@@ -71,7 +71,7 @@ class Histogram:
         out, running = [], 0
         for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
             running += n
-            out.append((floatToGoString(bound), float(running)))
+            out.append((floatToGoString(bound), float(running)))  # type: ignore[no-untyped-call]
         return out
 
 
