@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap-venv.sh test
+echo "== prometheus"
+scripts/ensure-prometheus.sh  # tests/integration/test_prometheus.py runs the real server
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .

@@ -19,11 +19,15 @@ from typing import TYPE_CHECKING
 
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.bootstrap import Backend, bootstrap
+from ledgerflow.services.deployer.metrics import DeployerMetrics
 from ledgerflow.services.gateway import server as gateway
+from ledgerflow.services.metrics import exposition
+from ledgerflow.services.projector.metrics import ProjectorMetrics
 from ledgerflow.services.projector.service import ProjectorService
 from ledgerflow.services.tls import Tls
 from ledgerflow.services.watchdog import Watchdog
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
+from ledgerflow.services.webhooks.metrics import WebhookMetrics
 from ledgerflow.services.webhooks.worker import MayDeliver
 
 if TYPE_CHECKING:
@@ -50,22 +54,27 @@ def serve_all(
     meanwhile, and the caller should exit non-zero so that a supervisor restarts it."""
     backend = bootstrap(settings)
     watchdog = Watchdog()
+    registry = exposition.registry()  # the gateway's /metrics serves every service's series
     dispatcher = WebhookDispatcher(
         backend.log,
         backend.projector.engine,
         secrets=lambda: backend.secret_box,
         reader=backend.queries.engine,  # the projector beside it keeps the views current
         may_deliver=delivery_filter(backend),
+        metrics=WebhookMetrics(registry),
     )
     try:
         backend.refresh()
         status = gateway.open_auth(backend)  # before any thread
         if status is not None and on_auth is not None:
             on_auth(status)
-        watchdog.spawn("projector", ProjectorService(backend.log, backend.projector).run)
+        projector = ProjectorService(
+            backend.log, backend.projector, metrics=ProjectorMetrics(registry)
+        )
+        watchdog.spawn("projector", projector.run)
         watchdog.spawn("webhooks", lambda stop: dispatcher.run())
         watchdog.spawn("bundles", _bundle_policies(backend))
-        watchdog.spawn("deployer", _deployer(backend))
+        watchdog.spawn("deployer", _deployer(backend, DeployerMetrics(registry)))
         gateway.serve(
             settings,
             host,
@@ -78,6 +87,7 @@ def serve_all(
             extend=lambda app: _host_deployments(app, backend),
             watchdog=watchdog,
             tls=tls,
+            metrics_registry=registry,
         )
     finally:
         watchdog.stop.set()  # first: a thread returning after this is not a failure
@@ -123,13 +133,14 @@ def _host_deployments(app: FastAPI, backend: Backend) -> None:
     host_deployments(app, backend.log, loader=loader, auth=auth)
 
 
-def _deployer(backend: Backend) -> Callable[[threading.Event], None]:
+def _deployer(backend: Backend, metrics: DeployerMetrics) -> Callable[[threading.Event], None]:
     """The deployer loop: guardrails and canary steps from live statistics."""
 
     def run(stop: threading.Event) -> None:
         from ledgerflow.services.analytics.live import stats_for
         from ledgerflow.services.deployer.loop import Deployer
 
-        Deployer(backend.deployments, stats_for(backend.settings, backend.log)).run(stop)
+        stats = stats_for(backend.settings, backend.log)
+        Deployer(backend.deployments, stats, metrics=metrics).run(stop)
 
     return run

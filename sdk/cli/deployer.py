@@ -18,6 +18,19 @@ def deployer(
         float,
         typer.Option("--interval", min=0.05, help="Seconds between looks at every deployment."),
     ] = 1.0,
+    host: Annotated[str, typer.Option("--host", help="Address of the metrics endpoint.")] = (
+        "127.0.0.1"
+    ),
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve /metrics (Prometheus: decisions, guardrail trips, ticks) "
+            "and /health on this port.",
+        ),
+    ] = None,
 ) -> None:
     """Watch every active deployment's live statistics until stopped (Ctrl-C or SIGTERM):
     a guardrail breach rolls traffic back to the baseline at once, and canary plans advance
@@ -25,6 +38,8 @@ def deployer(
     (`ledgerflow deployments show NAME` says why). `ledgerflow server` runs one inside."""
     from ledgerflow.services.analytics.live import stats_for
     from ledgerflow.services.deployer.loop import Deployer
+    from ledgerflow.services.deployer.metrics import DeployerMetrics
+    from ledgerflow.services.metrics import exposition
 
     backend = state(ctx).embedded()
     stats = stats_for(backend.settings, backend.log)
@@ -33,10 +48,19 @@ def deployer(
         stats,
         interval_s=interval,
         before_tick=backend.refresh,
+        metrics=DeployerMetrics(),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    server = None
+    if metrics_port is not None:
+        server = exposition.serve(host, metrics_port, loop.metrics.registry, name="deployer")
+        output.note(f"metrics on {exposition.url(server, host)}")
     output.note(f"deploying from {backend.settings.event_log_url} every {interval:g} s")
-    loop.run(stop)
+    try:
+        loop.run(stop)
+    finally:
+        if server is not None:
+            server.shutdown()
     output.note("deployer stopped")

@@ -42,7 +42,8 @@ def projector(
     doubling anything. On the SQLite log it follows the log and projects what writers append.
     """
     from ledgerflow.events import tracing
-    from ledgerflow.services.projector.service import ProjectorService, serve_metrics
+    from ledgerflow.services.metrics import exposition
+    from ledgerflow.services.projector.service import ProjectorService
 
     settings = state(ctx).settings()
     tracing.configure(settings.otlp_endpoint, "ledgerflow-projector")
@@ -53,12 +54,10 @@ def projector(
         signal.signal(sig, lambda *_: stop.set())
     server = None
     if metrics_port is not None:
-        server = serve_metrics(
-            host,
-            metrics_port,
-            lambda: service.stats.prometheus(backend.projector.dead_letter_count()),
+        server = exposition.serve(
+            host, metrics_port, service.stats.metrics.registry, name="projector-metrics"
         )
-        output.note(f"metrics on http://{host}:{server.server_address[1]}/metrics")
+        output.note(f"metrics on {exposition.url(server, host)}")
     from sqlalchemy.engine import make_url
 
     views = make_url(backend.settings.views_db_url).render_as_string(hide_password=True)

@@ -226,6 +226,19 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Do not print each delivery attempt.")
     ] = False,
+    host: Annotated[str, typer.Option("--host", help="Address of the metrics endpoint.")] = (
+        "127.0.0.1"
+    ),
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve /metrics (Prometheus: deliveries, failures, backlog age) "
+            "and /health on this port.",
+        ),
+    ] = None,
 ) -> None:
     """Deliver webhooks in the foreground until Ctrl-C or SIGTERM.
 
@@ -234,6 +247,7 @@ def run(
     and the events behind it wait. Progress is durable: stopped or killed, a restarted
     dispatcher resumes where each webhook left off. Run one per deployment.
     """
+    from ledgerflow.services.metrics import exposition
     from ledgerflow.services.server import delivery_filter
     from ledgerflow.services.webhooks.backoff import Backoff
     from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
@@ -254,6 +268,10 @@ def run(
         may_deliver=delivery_filter(backend),
     )
     signal.signal(signal.SIGTERM, lambda *_: dispatcher.stop())
+    server = None
+    if metrics_port is not None:
+        server = exposition.serve(host, metrics_port, dispatcher.metrics.registry, name="webhooks")
+        output.note(f"metrics on {exposition.url(server, host)}")
     output.note(
         f"delivering webhooks from {state(ctx).settings().tracking_uri}; Ctrl-C or SIGTERM stops"
     )
@@ -261,6 +279,9 @@ def run(
         dispatcher.run()
     except KeyboardInterrupt:
         dispatcher.stop()
+    finally:
+        if server is not None:
+            server.shutdown()
     output.note("webhook dispatcher stopped")
 
 

@@ -34,6 +34,7 @@ from faust.types import TP
 
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.settings import Settings
+from ledgerflow.services.analytics.metrics import TrafficStatsMetrics
 from ledgerflow.services.analytics.series import DEFAULT_WINDOW_MS
 from ledgerflow.services.analytics.snapshots import KEY_PREFIX, encode_snapshot, snapshot_key
 from ledgerflow.services.analytics.table_fold import TableFold
@@ -89,8 +90,11 @@ class StreamStatsConfig:
 class TrafficStreamProcessor:
     """The fold, its table and its Redis publisher, wired into one Faust app."""
 
-    def __init__(self, config: StreamStatsConfig) -> None:
+    def __init__(
+        self, config: StreamStatsConfig, metrics: TrafficStatsMetrics | None = None
+    ) -> None:
         self.config = config
+        self.metrics = metrics or TrafficStatsMetrics()
         self._redis: aioredis.Redis | None = None
         data_dir = config.data_dir or Path(tempfile.mkdtemp(prefix="ledgerflow-faust-"))
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +136,7 @@ class TrafficStreamProcessor:
     async def _consume(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
             self.fold.handle(event.value, event.message.partition, event.message.offset)
+            self.metrics.folded.inc()
             yield None
 
     async def _on_assigned(
@@ -153,18 +158,28 @@ class TrafficStreamProcessor:
             doc = encode_snapshot(fold.stats.deployment(name))
             try:
                 await self._redis.set(snapshot_key(name, self.config.key_prefix), doc)
+                self.metrics.published.labels("ok").inc()
             except aioredis.RedisError as e:
+                self.metrics.published.labels("failed").inc()
                 log.warning("publishing traffic of %r to Redis failed (retrying): %s", name, e)
                 fold.unpublished.add(name)
 
 
-def build_app(config: StreamStatsConfig) -> TrafficStreamProcessor:
-    return TrafficStreamProcessor(config)
+def build_app(
+    config: StreamStatsConfig, metrics: TrafficStatsMetrics | None = None
+) -> TrafficStreamProcessor:
+    return TrafficStreamProcessor(config, metrics)
 
 
-def run_stream_stats(settings: Settings, *, loglevel: str = "WARNING", **overrides: Any) -> None:
+def run_stream_stats(
+    settings: Settings,
+    *,
+    loglevel: str = "WARNING",
+    metrics: TrafficStatsMetrics | None = None,
+    **overrides: Any,
+) -> None:
     """Run the stream-statistics worker until it is stopped (SIGINT/SIGTERM)."""
-    processor = build_app(StreamStatsConfig.from_settings(settings, **overrides))
+    processor = build_app(StreamStatsConfig.from_settings(settings, **overrides), metrics)
     worker = faust.Worker(processor.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
 

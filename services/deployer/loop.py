@@ -21,6 +21,7 @@ from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.services.analytics.live import StatsSource
 from ledgerflow.services.deployer import canary, guardrails
+from ledgerflow.services.deployer.metrics import DeployerMetrics
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.deployments.state import Deployment
@@ -45,14 +46,17 @@ class Deployer:
         interval_s: float = 1.0,
         clock: Callable[[], int] = now_ms,
         before_tick: Callable[[], None] | None = None,
+        metrics: DeployerMetrics | None = None,
     ) -> None:
         """`before_tick`, when given, brings the views up to the log first (the embedded
-        backend's refresh); the statistics are refreshed by their source."""
+        backend's refresh); the statistics are refreshed by their source. `metrics`: the
+        process's (by default a registry of the deployer's own)."""
         self.service = service
         self.stats = stats
         self.interval_s = interval_s
         self.clock = clock
         self._before_tick = before_tick
+        self.metrics = metrics or DeployerMetrics()
 
     def tick(self) -> list[Action]:
         if self._before_tick is not None:
@@ -72,6 +76,8 @@ class Deployer:
                     "deployment %s %s: %s", action.deployment, action.kind, action.detail
                 )
                 actions.append(action)
+                self.metrics.note_decision(action.deployment, action.kind)
+        self.metrics.note_tick()
         return actions
 
     def decide(self, dep: Deployment) -> Action | None:
@@ -93,6 +99,7 @@ class Deployer:
                 samples=b.samples,
             )
             self.service.execute(trip, actor=ACTOR)
+            self.metrics.note_trip(dep.name, b.variant, b.guardrail.metric)
             detail = (
                 f"{b.guardrail.metric} of {b.variant} is {b.observed:.4g}, beyond {b.limit:.4g}"
             )

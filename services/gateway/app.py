@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 
 from ledgerflow.events import tracing
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, PermissionDenied
@@ -41,7 +42,9 @@ from ledgerflow.services.gateway.deps import refuse_stray_as_of
 from ledgerflow.services.gateway.errors import ERROR_RESPONSES, error_response, status_of
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.limits import BodyLimit, MiB, Rates, body_limit
+from ledgerflow.services.gateway.metrics import GatewayMetrics, RequestMetrics
 from ledgerflow.services.gateway.schemas import Health
+from ledgerflow.services.metrics import exposition
 
 log = logging.getLogger("ledgerflow.gateway")
 
@@ -62,11 +65,14 @@ def create_app(
     *,
     failures: Callable[[], Mapping[str, str]] | None = None,
     rates: Rates | None = None,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The REST API over `backend`, with event streams (SSE) when a started `hub` is given;
     the caller owns both and closes them. `failures` names the process's background
     services that died (`/health` then answers 503 with them). With auth on, `rates` are
-    the per-user buckets (shared with the process's gRPC service; made here if None)."""
+    the per-user buckets (shared with the process's gRPC service; made here if None).
+    `GET /metrics` serves `metrics_registry` (one of the app's own if None), where the
+    gateway's series go and `ledgerflow server`'s other services put theirs."""
     try:
         release = version("ledgerflow")
     except PackageNotFoundError:  # running from a source tree that is not installed
@@ -168,4 +174,20 @@ def create_app(
             ingest=int(settings.max_ingest_mb * MiB),
         ),
     )
+    _instrument(app, hub, metrics_registry)  # outermost: refused bodies are counted too
     return app
+
+
+def _instrument(app: FastAPI, hub: Hub | None, registry: CollectorRegistry | None) -> None:
+    """`GET /metrics` (open like `/health`: scrapers carry no credentials) and the request
+    metrics middleware; `app.state.gateway_metrics` takes the ingest route's counts."""
+    registry = registry if registry is not None else exposition.registry()
+    metrics = GatewayMetrics(registry)
+    if hub is not None:
+        metrics.count_subscribers(lambda: hub.subscribers)
+    app.state.metrics_registry = registry
+    app.state.gateway_metrics = metrics
+    app.add_route(
+        "/metrics", exposition.endpoint(registry), methods=["GET"], include_in_schema=False
+    )
+    app.add_middleware(RequestMetrics, metrics=metrics)

@@ -179,6 +179,7 @@ def ingest(
     take_ingest(request, principal, len(body.events))
     events = authorize(backend, principal, [decode(i, raw) for i, raw in enumerate(body.events)])
     recorded = list(backend.log.append(events)) if events else []
+    request.app.state.gateway_metrics.note_ingest(len(events))
     if not body.wait:
         if events:
             background.add_task(_catch_up, backend)

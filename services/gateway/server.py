@@ -20,6 +20,7 @@ from ledgerflow.services.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from prometheus_client import CollectorRegistry
 
 
 SERVICE_ACTOR = "service:ledgerflow-server"
@@ -67,6 +68,7 @@ def serve(
     watchdog: Watchdog | None = None,
     on_auth: Callable[[AuthStatus], None] | None = None,
     tls: Tls | None = None,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> None:
     """Serve until interrupted (over TLS on both ports with `tls`); `ready(url)` is called
     once the socket accepts requests.
@@ -76,7 +78,8 @@ def serve(
     With `grpc_port`, the gRPC service listens there too (0: any free port). `extend`
     may add routes to the app before it starts (`ledgerflow server` hosts deployments).
     With a `watchdog`, `/health` reports its dead threads, and the server shuts down
-    `FAILURE_GRACE_S` after one dies (health checks see the 503 first)."""
+    `FAILURE_GRACE_S` after one dies (health checks see the 503 first). `/metrics` serves
+    `metrics_registry` (`ledgerflow server`'s services share it), else one of the app's own."""
     import uvicorn
 
     owned = backend is None
@@ -102,7 +105,9 @@ def serve(
             if grpc_ready is not None:
                 grpc_ready(f"{host}:{grpc_server.bound_port}")
         failures = None if watchdog is None else (lambda: watchdog.failures)
-        app = create_app(backend, hub, failures=failures, rates=rates)
+        app = create_app(
+            backend, hub, failures=failures, rates=rates, metrics_registry=metrics_registry
+        )
         if extend is not None:
             extend(app)
         config = uvicorn.Config(

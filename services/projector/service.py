@@ -22,14 +22,15 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy.exc import DBAPIError
 
+from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.log import EventLog, Item
+from ledgerflow.services.projector.metrics import ProjectorMetrics
 from ledgerflow.services.projector.projector import Projector
 
 if TYPE_CHECKING:
@@ -42,36 +43,32 @@ logger = logging.getLogger("ledgerflow.projector")
 
 @dataclass
 class Stats:
-    """What a projector process has done, for its metrics endpoint."""
+    """What a projector process has done: for its log line at exit, tests, and (kept in
+    `metrics`) its metrics endpoint."""
 
+    metrics: ProjectorMetrics = field(default_factory=ProjectorMetrics)
     applied: int = 0
     retries: int = 0
     lag: dict[str, int] = field(default_factory=dict)  # partition -> events not yet applied
     assigned: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def prometheus(self, dead_letters: int) -> str:
+    def note_applied(self, items: Sequence[Item]) -> None:
+        counts: dict[str, int] = {}
+        last: dict[str, int] = {}
+        for i in items:
+            counts[i.partition] = counts.get(i.partition, 0) + 1
+            if isinstance(i, Recorded):
+                last[i.partition] = i.event.time
         with self.lock:
-            lines = [
-                "# HELP ledgerflow_projector_events_applied_total Events applied to the views.",
-                "# TYPE ledgerflow_projector_events_applied_total counter",
-                f"ledgerflow_projector_events_applied_total {self.applied}",
-                "# HELP ledgerflow_projector_batch_retries_total Batches retried after a "
-                "database error.",
-                "# TYPE ledgerflow_projector_batch_retries_total counter",
-                f"ledgerflow_projector_batch_retries_total {self.retries}",
-                "# HELP ledgerflow_projector_dead_letters Events the views could not apply.",
-                "# TYPE ledgerflow_projector_dead_letters gauge",
-                f"ledgerflow_projector_dead_letters {dead_letters}",
-                "# HELP ledgerflow_projector_lag Events on the log not yet applied, per "
-                "assigned partition.",
-                "# TYPE ledgerflow_projector_lag gauge",
-            ]
-            lines += [
-                f'ledgerflow_projector_lag{{partition="{p}"}} {n}'
-                for p, n in sorted(self.lag.items())
-            ]
-        return "\n".join(lines) + "\n"
+            self.applied += len(items)
+        for partition, n in counts.items():
+            self.metrics.note_applied(partition, n, last.get(partition))
+
+    def note_lag(self, lag: dict[str, int]) -> None:
+        with self.lock:
+            self.lag = lag
+        self.metrics.note_lag(lag)
 
 
 class ProjectorService:
@@ -85,12 +82,16 @@ class ProjectorService:
         *,
         group: str = "ledgerflow-projector",
         batch: int = 500,
+        metrics: ProjectorMetrics | None = None,
     ) -> None:
+        """`metrics` go to the process's registry (`ledgerflow server` shares one); by
+        default to one of the service's own (`stats.metrics.registry`)."""
         self.log = log
         self.projector = projector
         self.group = group
         self.batch = batch
-        self.stats = Stats()
+        self.stats = Stats(metrics or ProjectorMetrics())
+        self.stats.metrics.count_dead_letters(projector.dead_letter_count)
 
     def run(self, stop: threading.Event) -> None:
         # A Kafka log was opened through its module; without it (no aiokafka installed, as
@@ -113,7 +114,8 @@ class ProjectorService:
     def _count(self, applied: int) -> None:
         with self.stats.lock:
             self.stats.applied += applied
-            self.stats.lag = {"": 0}
+        self.stats.metrics.note_applied("", applied, None)
+        self.stats.note_lag({"": 0})
 
     # -- Kafka: a consumer group ----------------------------------------------------------
 
@@ -167,8 +169,7 @@ class ProjectorService:
                 continue
             with contextlib.suppress(Exception):  # a partition revoked meanwhile
                 lag[f"{tp.topic}/{tp.partition}"] = max(0, high - await consumer.position(tp))
-        with self.stats.lock:
-            self.stats.lag = lag
+        self.stats.note_lag(lag)
 
     def apply(self, items: Sequence[Item]) -> int:
         """Apply consumed items in one transaction with their offsets; items the stored
@@ -182,8 +183,7 @@ class ProjectorService:
                     if fresh:
                         self.projector.apply_all(conn, fresh)
                         self.projector.save_checkpoint(conn, stored, stored.advance_all(fresh))
-                with self.stats.lock:
-                    self.stats.applied += len(fresh)
+                self.stats.note_applied(fresh)
                 return len(fresh)
             except DBAPIError as e:
                 # Another member still applying a partition we were just given, or a
@@ -191,6 +191,7 @@ class ProjectorService:
                 attempt += 1
                 with self.stats.lock:
                     self.stats.retries += 1
+                self.stats.metrics.retries.inc()
                 if attempt >= 20:
                     raise
                 logger.warning("retrying a batch after a database error: %s", e.orig)
@@ -199,29 +200,3 @@ class ProjectorService:
 
 def _names(tps: Any) -> list[str]:
     return sorted(f"{tp.topic}/{tp.partition}" for tp in tps)
-
-
-def serve_metrics(host: str, port: int, render: Callable[[], str]) -> ThreadingHTTPServer:
-    """A tiny HTTP endpoint in a daemon thread: `/metrics` (Prometheus text) and `/health`."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                body, kind = render().encode(), "text/plain; version=0.0.4"
-            elif self.path == "/health":
-                body, kind = b'{"status": "ok"}', "application/json"
-            else:
-                self.send_error(404, "try /metrics or /health")
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.debug("metrics endpoint: " + format, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="projector-metrics", daemon=True).start()
-    return server

@@ -13,13 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ledgerflow.services.metrics import exposition
 from ledgerflow.services.serving.auth import ServingAuth
-from ledgerflow.services.serving.http import respond, server_version
-from ledgerflow.services.serving.metrics import CONTENT_TYPE
+from ledgerflow.services.serving.http import server_version
 from ledgerflow.services.serving.oip_routes import oip_routes
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.serving.scoring_routes import scoring_routes
@@ -37,9 +35,6 @@ def create_app(
     in the background once the server listens (loading and warming models), so readiness
     probes get 503 until it is done rather than no answer. With `auth` requiring it,
     inference and model metadata need an identity (`ledgerflow.services.serving.auth`)."""
-
-    async def metrics(request: Request) -> Response:
-        return respond(repository.metrics_text(), media_type=CONTENT_TYPE)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -59,7 +54,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *scoring_routes(repository, auth),
         *oip_routes(repository, server_version(), auth),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/metrics", exposition.endpoint(repository.metrics.registry), methods=["GET"]),
         *extra_routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)

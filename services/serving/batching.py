@@ -103,6 +103,7 @@ class _Pending:
     request: ModelRequest
     rows: int
     future: asyncio.Future[Any]
+    since: float = field(default_factory=time.perf_counter)
 
 
 def _one_by_one(predict: PredictFn, requests: list[ModelRequest]) -> list[tuple[bool, Any]]:
@@ -129,7 +130,8 @@ class Batcher:
     predict is timed, so a model that gets slower goes back to the thread pool.
     `inline_below_ms=0` turns this off.
 
-    `on_batch(requests, rows)` is told the size of every predict call (for metrics).
+    `on_batch(requests, rows)` is told the size of every predict call, and `on_queued(s)`
+    how long each batched request waited for its predict to start (for metrics).
     """
 
     predict: PredictFn
@@ -137,6 +139,7 @@ class Batcher:
     max_batch_size: int = 1
     max_wait_ms: float = 0.0
     on_batch: Callable[[int, int], None] = lambda requests, rows: None
+    on_queued: Callable[[float], None] = lambda seconds: None
     inline_below_ms: float = 0.5
     _cost_ms: float | None = field(default=None, init=False)
     _queue: asyncio.Queue[_Pending] | None = field(default=None, init=False)
@@ -236,6 +239,9 @@ class Batcher:
 
     async def _run(self, batch: list[_Pending]) -> None:
         live = [p for p in batch if not p.future.done()]  # cancelled by a gone client
+        now = time.perf_counter()
+        for p in live:
+            self.on_queued(now - p.since)
         groups: dict[Any, list[_Pending]] = {}
         for p in live:
             groups.setdefault(join_key(p.request.data) or id(p), []).append(p)

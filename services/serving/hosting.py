@@ -1,11 +1,12 @@
 """Deployments served inside another ASGI app (the gateway of `ledgerflow server`).
 
 `host_deployments(app, log, loader=...)` adds the deployment routes
-(`/deployments/{name}/...`) and `/metrics` (the variants' requests, errors and latencies,
-Prometheus text) to `app` and runs a `DeploymentHost` for every deployment beside it:
-variants load (through `loader`, from the app's own backend) when the app starts and
-follow the log's deployment events while it runs, and what is served is recorded on
-the log.
+(`/deployments/{name}/...`) to `app` and runs a `DeploymentHost` for every deployment
+beside it: variants load (through `loader`, from the app's own backend) when the app
+starts and follow the log's deployment events while it runs, and what is served is
+recorded on the log. The variants' metrics (requests, errors, latencies) go into the app's
+metrics registry (`app.state.metrics_registry`, as the gateway has), else onto a `/metrics`
+route of their own.
 """
 
 from __future__ import annotations
@@ -18,17 +19,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from ledgerflow.events.log import EventLog
 from ledgerflow.services.analytics.traffic import TrafficRecorder
+from ledgerflow.services.metrics import exposition
 from ledgerflow.services.serving.auth import ServingAuth
 from ledgerflow.services.serving.deployment import DeploymentHost, Loader
 from ledgerflow.services.serving.deployment_routes import deployment_routes
-from ledgerflow.services.serving.http import respond
-from ledgerflow.services.serving.metrics import CONTENT_TYPE
+from ledgerflow.services.serving.metrics import ServingMetrics
 from ledgerflow.services.serving.repository import ModelRepository
 
 
@@ -42,16 +41,16 @@ def host_deployments(
 ) -> DeploymentHost:
     """`loader` builds each variant's predictor (`variant_loader` over the app's backend);
     `auth` guards the routes (`ledgerflow server` with auth on passes its backend's)."""
-    repository = ModelRepository()
+    shared = getattr(app.state, "metrics_registry", None)
+    repository = ModelRepository(metrics=ServingMetrics(shared))
     name = replica or f"{socket.gethostname()}:server:{os.getpid()}"
     recorder = TrafficRecorder(log, name)
     host = DeploymentHost(log, repository, replica=name, recorder=recorder, loader=loader)
     app.router.routes.extend(deployment_routes(host, auth))
 
-    async def metrics(request: Request) -> Response:
-        return respond(repository.metrics_text(), media_type=CONTENT_TYPE)
-
-    app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))
+    if shared is None:
+        metrics = exposition.endpoint(repository.metrics.registry)
+        app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

@@ -1,14 +1,32 @@
-"""Serving metrics in the Prometheus text exposition format (version 0.0.4), written out
-here so the server needs no client library: per model, version and variant, the requests,
-errors (by reason), request latency and batch sizes.
+"""The model server's metrics (one place defines them all): per model, version and variant,
+the requests (by protocol), errors (by reason), request latency, time queued for a batch,
+batch sizes and readiness, exposed by the Prometheus client library from the registry of
+the repository that serves the models.
 
-Everything is updated from the server's event loop, so plain integers and floats suffice.
+The predict path is the hottest code of a model server, so it only bumps plain numbers
+(an int, a bisected bucket: about 1 µs a request, bench/metrics_overhead.py), and
+`ServingMetrics` is a custom collector that turns them into metric families when scraped
+(the client library's own pattern for such state; it writes the exposition). Everything
+is updated and read on the server's event loop, so no locks are needed.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from ledgerflow.services.metrics import exposition
 
 LATENCY_BUCKETS_S = (
     0.0005,
@@ -27,53 +45,37 @@ LATENCY_BUCKETS_S = (
     10.0,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-Labels = tuple[tuple[str, str], ...]
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Labels) -> str:
-    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-
-
-def _num(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+MODEL_LABELS = ("model", "version", "variant")
 
 
 @dataclass
 class Histogram:
-    buckets: tuple[float, ...]
+    """Bucket counts of observations (not cumulative; `cumulative()` makes them so)."""
+
+    bounds: tuple[float, ...]
     counts: list[int] = field(default_factory=list)
     total: float = 0.0
-    count: int = 0
 
     def __post_init__(self) -> None:
-        self.counts = [0] * (len(self.buckets) + 1)
+        self.counts = [0] * (len(self.bounds) + 1)
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
-        self.count += 1
 
-    def lines(self, name: str, labels: Labels) -> list[str]:
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[str, float]]:
         out, running = [], 0
-        base = _labels(labels)
-        sep = "," if base else ""
-        for bound, n in zip((*self.buckets, float("inf")), self.counts, strict=True):
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
             running += n
-            out.append(f'{name}_bucket{{{base}{sep}le="{_num(bound)}"}} {running}')
-        out.append(f"{name}_sum{{{base}}} {_num(self.total)}")
-        out.append(f"{name}_count{{{base}}} {self.count}")
+            out.append((floatToGoString(bound), float(running)))  # type: ignore[no-untyped-call]
         return out
 
 
-@dataclass
+@dataclass(eq=False)
 class ModelMetrics:
     """The series of one served model; its labels say which model, version and variant."""
 
@@ -81,14 +83,16 @@ class ModelMetrics:
     version: str
     variant: str = ""
     requests: dict[str, int] = field(default_factory=dict)  # by protocol
-    errors: dict[str, int] = field(default_factory=dict)  # by reason
+    errors: dict[str, int] = field(default_factory=lambda: {"bad_input": 0, "model_error": 0})
     latency: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS_S))
+    queued: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS_S))
     batch_rows: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
     batch_requests: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
+    ready: bool = False
 
     @property
-    def labels(self) -> Labels:
-        return (("model", self.model), ("version", self.version), ("variant", self.variant))
+    def labels(self) -> tuple[str, str, str]:
+        return (self.model, self.version, self.variant)
 
     def observe_request(self, protocol: str, seconds: float, error: str | None) -> None:
         self.requests[protocol] = self.requests.get(protocol, 0) + 1
@@ -105,46 +109,91 @@ class ModelMetrics:
         self.batch_requests.observe(requests)
         self.batch_rows.observe(rows)
 
+    def observe_queued(self, seconds: float) -> None:
+        self.queued.observe(seconds)
 
-_HELP = {
-    "ledgerflow_serving_requests_total": ("counter", "Inference requests answered."),
-    "ledgerflow_serving_errors_total": ("counter", "Inference requests that failed, by reason."),
-    "ledgerflow_serving_request_duration_seconds": (
-        "histogram",
-        "Time from a request's arrival at the model to its predictions (queueing included).",
-    ),
-    "ledgerflow_serving_batch_rows": ("histogram", "Rows per model predict call."),
-    "ledgerflow_serving_batch_requests": ("histogram", "Requests per model predict call."),
-}
+    def set_ready(self, ready: bool) -> None:
+        self.ready = ready
 
 
-def render(models: list[ModelMetrics]) -> str:
-    """The exposition text for all `models`."""
-    series: dict[str, list[str]] = {name: [] for name in _HELP}
-    for m in models:
-        base = m.labels
-        for protocol, n in sorted(m.requests.items()):
-            lbl = _labels((*base, ("protocol", protocol)))
-            series["ledgerflow_serving_requests_total"].append(
-                f"ledgerflow_serving_requests_total{{{lbl}}} {n}"
-            )
-        for reason, n in sorted(m.errors.items()):
-            lbl = _labels((*base, ("reason", reason)))
-            series["ledgerflow_serving_errors_total"].append(
-                f"ledgerflow_serving_errors_total{{{lbl}}} {n}"
-            )
-        series["ledgerflow_serving_request_duration_seconds"] += m.latency.lines(
-            "ledgerflow_serving_request_duration_seconds", base
+class ServingMetrics(Collector):
+    """The metric families of one model repository, collected from its models' numbers
+    into `registry` (a fresh one if None) at each scrape."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else exposition.registry()
+        self._models: dict[tuple[str, str, str], ModelMetrics] = {}
+        self.registry.register(self)
+
+    def model(self, model: str, version: str, variant: str = "") -> ModelMetrics:
+        """The series of one served model (reported at zero at once, so dashboards see it)."""
+        m = ModelMetrics(model, version, variant)
+        self._models[m.labels] = m
+        return m
+
+    def forget(self, m: ModelMetrics) -> None:
+        """Drop the series of a model no longer served (a variant removed)."""
+        if self._models.get(m.labels) is m:
+            del self._models[m.labels]
+
+    def text(self, accept: str = "") -> tuple[bytes, str]:
+        return exposition.render(self.registry, accept)
+
+    def describe(self) -> list[Metric]:
+        return list(self._families([]))
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(list(self._models.values()))
+
+    def _families(self, models: list[ModelMetrics]) -> Iterator[Metric]:
+        labels = list(MODEL_LABELS)
+        requests = CounterMetricFamily(
+            "ledgerflow_serving_requests",
+            "Inference requests answered.",
+            labels=[*labels, "protocol"],
         )
-        series["ledgerflow_serving_batch_rows"] += m.batch_rows.lines(
-            "ledgerflow_serving_batch_rows", base
+        errors = CounterMetricFamily(
+            "ledgerflow_serving_errors",
+            "Inference requests that failed, by reason.",
+            labels=[*labels, "reason"],
         )
-        series["ledgerflow_serving_batch_requests"] += m.batch_requests.lines(
-            "ledgerflow_serving_batch_requests", base
+        histograms = {
+            "latency": HistogramMetricFamily(
+                "ledgerflow_serving_request_duration_seconds",
+                "Time from a request's arrival at the model to its predictions "
+                "(queueing included).",
+                labels=labels,
+            ),
+            "queued": HistogramMetricFamily(
+                "ledgerflow_serving_queue_seconds",
+                "Time a request waited for its batch to be predicted (dynamic batching only).",
+                labels=labels,
+            ),
+            "batch_rows": HistogramMetricFamily(
+                "ledgerflow_serving_batch_rows", "Rows per model predict call.", labels=labels
+            ),
+            "batch_requests": HistogramMetricFamily(
+                "ledgerflow_serving_batch_requests",
+                "Requests per model predict call.",
+                labels=labels,
+            ),
+        }
+        ready = GaugeMetricFamily(
+            "ledgerflow_serving_model_ready",
+            "1 once the model (or variant) is loaded and warmed, 0 before.",
+            labels=labels,
         )
-    out: list[str] = []
-    for name, (kind, help_text) in _HELP.items():
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} {kind}")
-        out.extend(series[name])
-    return "\n".join(out) + "\n"
+        for m in models:
+            values = list(m.labels)
+            for protocol, n in list(m.requests.items()):
+                requests.add_metric([*values, protocol], n)
+            for reason, n in list(m.errors.items()):
+                errors.add_metric([*values, reason], n)
+            for attr, family in histograms.items():
+                h: Histogram = getattr(m, attr)
+                family.add_metric(values, h.cumulative(), sum_value=h.total)
+            ready.add_metric(values, 1.0 if m.ready else 0.0)
+        yield requests
+        yield errors
+        yield from histograms.values()
+        yield ready

@@ -18,7 +18,7 @@ from typing import Any
 
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.serving.batching import Batcher
-from ledgerflow.services.serving.metrics import ModelMetrics, render
+from ledgerflow.services.serving.metrics import ModelMetrics, ServingMetrics
 from ledgerflow.services.serving.predictors import Predictor
 from ledgerflow.services.serving.scoring import ModelRequest
 
@@ -62,6 +62,7 @@ class ServedModel:
                 self.warm_error = f"{type(e).__name__}: {e}"
                 log.warning("warm-up predict of %s failed: %s", self.name, self.warm_error)
         self.ready = True
+        self.metrics.set_ready(True)
 
     async def predict(self, request: ModelRequest, protocol: str) -> Any:
         """The predictions for `request`, recorded in this model's metrics."""
@@ -84,7 +85,8 @@ class ServedModel:
 @dataclass
 class ModelRepository:
     """The registry of served models. `max_batch_size`/`max_wait_ms` are the defaults for
-    models added without their own."""
+    models added without their own. `metrics` holds every served model's series (its own
+    registry unless the hosting app shares one)."""
 
     max_batch_size: int = 1
     max_wait_ms: float = 0.0
@@ -93,6 +95,7 @@ class ModelRepository:
             max_workers=min(8, (os.cpu_count() or 1) + 2), thread_name_prefix="ledgerflow-predict"
         )
     )
+    metrics: ServingMetrics = field(default_factory=ServingMetrics)
     _models: dict[str, ServedModel] = field(default_factory=dict)
 
     def add(
@@ -109,13 +112,14 @@ class ModelRepository:
         """Serve `predictor` as `name`; it is not ready until `warm()` ran."""
         if name in self._models:
             raise InvalidInput(f"a model named {name!r} is already served", field="name")
-        metrics = ModelMetrics(name, version, variant)
+        metrics = self.metrics.model(name, version, variant)
         batcher = Batcher(
             predictor.predict,
             self.executor,
             max_batch_size=self.max_batch_size if max_batch_size is None else max_batch_size,
             max_wait_ms=self.max_wait_ms if max_wait_ms is None else max_wait_ms,
             on_batch=metrics.observe_batch,
+            on_queued=metrics.observe_queued,
         )
         served = ServedModel(name, version, predictor, batcher, metrics, variant, resource=resource)
         self._models[name] = served
@@ -125,6 +129,7 @@ class ModelRepository:
         served = self._models.pop(name, None)
         if served is not None:
             await served.batcher.close()
+            self.metrics.forget(served.metrics)
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
         served = self._models.get(name)
@@ -177,8 +182,9 @@ class ModelRepository:
         DataFrame), batched with other concurrent requests when its batcher allows."""
         return await self.get(model_name, version).predict(ModelRequest(data, params), protocol)
 
-    def metrics_text(self) -> str:
-        return render([m.metrics for m in self._models.values()])
+    def metrics_text(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition of every served model's series, and its content type."""
+        return self.metrics.text(accept)
 
     async def close(self) -> None:
         for m in self._models.values():

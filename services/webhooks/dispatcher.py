@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from ledgerflow.events.log import EventLog
 from ledgerflow.services.webhooks.backoff import Backoff
+from ledgerflow.services.webhooks.metrics import WebhookMetrics
 from ledgerflow.services.webhooks.queries import HookConfig, WebhookQueries
 from ledgerflow.services.webhooks.store import CursorStore
 from ledgerflow.services.webhooks.worker import MayDeliver, OnAttempt, SecretSource, WebhookWorker
@@ -42,11 +43,13 @@ class WebhookDispatcher:
         refresh: Callable[[], None] | None = None,
         on_attempt: OnAttempt | None = None,
         may_deliver: MayDeliver | None = None,
+        metrics: WebhookMetrics | None = None,
     ) -> None:
         """`engine` writes the views database (cursors live there), `reader` reads the
         webhooks view (default: `engine`); `refresh`, when given, brings the views up to
         the log before each scan (the embedded backend's `refresh`); `may_deliver`, with
-        auth on, keeps from each webhook the events its owner may not read."""
+        auth on, keeps from each webhook the events its owner may not read; `metrics`: the
+        process's (by default a registry of the dispatcher's own)."""
         self.log = log
         self._secrets = secrets
         self.backoff = backoff or Backoff()
@@ -56,6 +59,8 @@ class WebhookDispatcher:
         self._refresh = refresh
         self._on_attempt = on_attempt
         self._may_deliver = may_deliver
+        self.metrics = metrics or WebhookMetrics()
+        self.metrics.workers.set_function(lambda: float(len(self.running)))
         self._queries = WebhookQueries(reader or engine)
         self._store: CursorStore | None = None
         self._workers: dict[str, WebhookWorker] = {}
@@ -121,8 +126,9 @@ class WebhookDispatcher:
             if hook_id not in self._workers and not self._stop.is_set():
                 worker = WebhookWorker(
                     hook, self.log, self._store, self.backoff, self.timeout_s, self._secrets,
-                    self._on_attempt, self._may_deliver,
+                    self._on_attempt, self._may_deliver, self.metrics,
                 )  # fmt: skip
+                self.metrics.watch(hook.name)
                 worker.start()
                 self._workers[hook_id] = worker
 
@@ -130,6 +136,7 @@ class WebhookDispatcher:
         workers = [self._workers.pop(i) for i in ids if i in self._workers]
         for worker in workers:
             worker.stop()
+            self.metrics.forget(worker.hook.name)
         for worker in workers:
             worker.join(self.timeout_s + 30)
             if worker.is_alive():

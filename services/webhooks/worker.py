@@ -27,6 +27,7 @@ from ledgerflow.services.secret_box import SecretBox
 from ledgerflow.services.webhooks import checkpoint, signing
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.decide import OWN_PREFIX
+from ledgerflow.services.webhooks.metrics import WebhookMetrics
 from ledgerflow.services.webhooks.queries import HookConfig
 from ledgerflow.services.webhooks.store import CursorStore
 
@@ -85,9 +86,11 @@ class WebhookWorker:
         secrets: SecretSource,
         on_attempt: OnAttempt | None = None,
         may_deliver: MayDeliver | None = None,
+        metrics: WebhookMetrics | None = None,
     ) -> None:
         self.hook = hook
         self._secrets = secrets
+        self._metrics = metrics or WebhookMetrics()
         self._may = may_deliver
         self._log = log
         self._store = store
@@ -147,6 +150,8 @@ class WebhookWorker:
                 if event_id != pending:  # the stored retry state was for another event
                     failures, next_time = 0, None
                 body, after = request_body(item), checkpoint.advance(cursor, item)
+                logged = item.event.time if isinstance(item, Recorded) else now_ms()
+                self._metrics.pending(hook.name, logged)
                 while True:
                     if next_time is not None and not self._sleep_until(next_time):
                         return
@@ -154,6 +159,7 @@ class WebhookWorker:
                     if attempt.ok:
                         self._store.acknowledge(hook.id, cursor, after, attempt)
                         cursor, pending, failures, next_time = after, None, 0, None
+                        self._metrics.pending(hook.name, None)
                         break
                     failures = attempt.attempt
                     next_time = now_ms() + int(self._backoff.delay(failures) * 1000)
@@ -214,6 +220,7 @@ class WebhookWorker:
             duration_ms=int((time.monotonic() - started) * 1000),
             time=start_ms,
         )
+        self._metrics.attempted(self.hook.name, record.ok, time.monotonic() - started)
         if self._on_attempt is not None:
             self._on_attempt(self.hook, record)
         return record

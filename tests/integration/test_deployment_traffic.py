@@ -177,6 +177,12 @@ def test_a_failing_variant_trips_its_guardrail_and_traffic_returns_to_the_baseli
     assert dep.last_action == "rolled_back"
     assert any(c.type == "deployment.guardrail_tripped" for c in service.history("guarded"))
     assert deployer.tick() == []  # judged on traffic since the rollback: nothing more to do
+    registry = deployer.metrics.registry
+    decided = {"deployment": "guarded", "kind": "rolled_back"}
+    assert registry.get_sample_value("ledgerflow_deployer_decisions_total", decided) == 1
+    trip = {"deployment": "guarded", "variant": "bad", "metric": "error_rate"}
+    assert registry.get_sample_value("ledgerflow_deployer_guardrail_trips_total", trip) == 1
+    assert registry.get_sample_value("ledgerflow_deployer_ticks_total") == 2
 
 
 def test_a_canary_advances_once_its_step_has_served_enough_and_analysis_reports_it(

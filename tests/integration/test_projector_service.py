@@ -15,10 +15,12 @@ from ledgerflow.events.envelope import Event
 from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.events.log import Checkpoint
 from ledgerflow.events.sqlite_log import SQLiteEventLog
+from ledgerflow.services.metrics import exposition
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.projector import Projector
-from ledgerflow.services.projector.service import ProjectorService, serve_metrics
+from ledgerflow.services.projector.service import ProjectorService
 from tests.integration.views_dump import dump_views
+from tests.metrics_text import sample
 from tests.waiting import wait_until
 
 
@@ -122,9 +124,7 @@ def test_the_metrics_endpoint_reports_lag_applied_events_and_dead_letters(
     service = ProjectorService(log, projector)
     log.append([Event.of(p.RunTagsSet(run_id="nobody", tags={"a": "1"}))])  # no such run
     service.apply(list(log.read()))
-    server = serve_metrics(
-        "127.0.0.1", 0, lambda: service.stats.prometheus(projector.dead_letter_count())
-    )
+    server = exposition.serve("127.0.0.1", 0, service.stats.metrics.registry)
     try:
         port = server.server_address[1]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
@@ -132,8 +132,17 @@ def test_the_metrics_endpoint_reports_lag_applied_events_and_dead_letters(
     finally:
         server.shutdown()
         projector.engine.dispose()
-    assert "ledgerflow_projector_events_applied_total 1" in text
-    assert "ledgerflow_projector_dead_letters 1" in text
+    assert sample(text, "ledgerflow_projector_events_applied_total") == 1
+    assert sample(text, "ledgerflow_projector_dead_letters") == 1
+    service.stats.note_lag({"t/0": 0})
+    assert (
+        sample(
+            exposition.render(service.stats.metrics.registry)[0].decode(),
+            "ledgerflow_projector_lag",
+            partition="t/0",
+        )
+        == 0
+    )
 
 
 def test_processes_catching_up_at_once_on_postgresql_each_apply_an_event_once(

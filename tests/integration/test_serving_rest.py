@@ -16,6 +16,7 @@ import pytest
 from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.loading import LoadedModel, load
 from ledgerflow.services.serving.repository import ModelRepository
+from tests.metrics_text import sample
 
 Check = Callable[[httpx.AsyncClient, ModelRepository], Awaitable[None]]
 
@@ -257,8 +258,11 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
             else:
                 assert r.status_code == 200, r.text
                 assert r.json()["predictions"] == model.predict(s).tolist()
-        rows = repository.get("digits").metrics.batch_requests
-        assert rows.count < len(bodies)  # some predict calls served several requests
+        calls = repository.metrics.registry.get_sample_value(
+            "ledgerflow_serving_batch_requests_count",
+            {"model": "digits", "version": "1", "variant": ""},
+        )
+        assert calls is not None and calls < len(bodies)  # some calls served several requests
 
     serve(loaded, check, batch=64)
 
@@ -271,11 +275,13 @@ def test_metrics_count_requests_errors_and_latency_per_model_version_and_variant
         await client.post("/invocations", json={"inputs": [[0.0] * 2]})
         r = await client.get("/metrics")
         assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
-        labels = 'model="digits",version="1",variant=""'
-        assert f'ledgerflow_serving_requests_total{{{labels},protocol="rest"}} 2' in r.text
-        assert f'ledgerflow_serving_errors_total{{{labels},reason="bad_input"}} 1' in r.text
-        assert f"ledgerflow_serving_request_duration_seconds_count{{{labels}}} 2" in r.text
-        assert f'ledgerflow_serving_batch_rows_bucket{{{labels},le="+Inf"}}' in r.text
+        labels = {"model": "digits", "version": "1", "variant": ""}
+        text = r.text
+        assert sample(text, "ledgerflow_serving_requests_total", **labels, protocol="rest") == 2
+        assert sample(text, "ledgerflow_serving_errors_total", **labels, reason="bad_input") == 1
+        assert sample(text, "ledgerflow_serving_request_duration_seconds_count", **labels) == 2
+        assert sample(text, "ledgerflow_serving_batch_rows_bucket", **labels, le="+Inf") == 2
+        assert sample(text, "ledgerflow_serving_model_ready", **labels) == 1
 
     serve(loaded, check)
 

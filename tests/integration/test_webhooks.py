@@ -175,6 +175,12 @@ def test_500_answers_are_retried_until_taken_and_the_events_behind_wait(
     ]  # fmt: skip
     assert attempts[0].error == "HTTP 500"
     assert all(d.duration_ms >= 0 for d in attempts)
+    registry = dispatcher.metrics.registry
+    for outcome, n in (("failed", 3), ("ok", 3)):
+        labels = {"webhook": "flaky", "outcome": outcome}
+        assert registry.get_sample_value("ledgerflow_webhooks_deliveries_total", labels) == n
+    age = "ledgerflow_webhooks_backlog_age_seconds"
+    wait_until(lambda: registry.get_sample_value(age, {"webhook": "flaky"}) == 0, 10, "caught up")
 
 
 def test_a_slow_receiver_does_not_hold_up_another_webhook(client, dispatcher, receivers):

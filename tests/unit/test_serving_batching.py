@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from ledgerflow.services.serving.batching import Batcher, Unsplittable, concatenate, split
-from ledgerflow.services.serving.metrics import ModelMetrics, render
+from ledgerflow.services.serving.metrics import ServingMetrics
 from ledgerflow.services.serving.scoring import ModelRequest
+from tests.metrics_text import kinds, sample
 
 
 def test_arrays_dicts_and_frames_concatenate_along_axis_0_and_split_back() -> None:
@@ -135,25 +136,44 @@ def test_without_batching_a_fast_model_is_predicted_on_the_loop_and_a_slow_one_o
 
 
 def test_prometheus_exposition_has_help_type_and_labelled_cumulative_buckets() -> None:
-    m = ModelMetrics("digits", "3", "canary")
+    family = ServingMetrics()
+    m = family.model("digits", "3", "canary")
     m.observe_request("rest", 0.002, None)
     m.observe_request("grpc", 0.02, "bad_input")
     m.observe_batch(2, 5)
     m.observe_rejected("rest")
-    text = render([m])
-    base = 'model="digits",version="3",variant="canary"'
-    assert "# TYPE ledgerflow_serving_requests_total counter" in text
-    assert f'ledgerflow_serving_requests_total{{{base},protocol="grpc"}} 1' in text
-    assert f'ledgerflow_serving_requests_total{{{base},protocol="rest"}} 2' in text
-    assert f'ledgerflow_serving_errors_total{{{base},reason="bad_input"}} 2' in text
-    assert f'ledgerflow_serving_request_duration_seconds_bucket{{{base},le="0.0025"}} 1' in text
-    assert f'ledgerflow_serving_request_duration_seconds_bucket{{{base},le="+Inf"}} 2' in text
-    assert f"ledgerflow_serving_request_duration_seconds_sum{{{base}}} 0.022" in text
-    assert f'ledgerflow_serving_batch_rows_bucket{{{base},le="4"}} 0' in text
-    assert f'ledgerflow_serving_batch_rows_bucket{{{base},le="8"}} 1' in text
+    m.observe_queued(0.003)
+    body, content_type = family.text()
+    text = body.decode()
+    assert content_type.startswith("text/plain; version=0.0.4")
+    base = {"model": "digits", "version": "3", "variant": "canary"}
+    assert kinds(text)["ledgerflow_serving_requests"] == "counter"
+    assert kinds(text)["ledgerflow_serving_request_duration_seconds"] == "histogram"
+    assert sample(text, "ledgerflow_serving_requests_total", **base, protocol="grpc") == 1
+    assert sample(text, "ledgerflow_serving_requests_total", **base, protocol="rest") == 2
+    assert sample(text, "ledgerflow_serving_errors_total", **base, reason="bad_input") == 2
+    assert sample(text, "ledgerflow_serving_errors_total", **base, reason="model_error") == 0
+    latency = "ledgerflow_serving_request_duration_seconds"
+    assert sample(text, f"{latency}_bucket", **base, le="0.0025") == 1
+    assert sample(text, f"{latency}_bucket", **base, le="+Inf") == 2
+    assert sample(text, f"{latency}_sum", **base) == pytest.approx(0.022)
+    assert sample(text, "ledgerflow_serving_batch_rows_bucket", **base, le="4.0") == 0
+    assert sample(text, "ledgerflow_serving_batch_rows_bucket", **base, le="8.0") == 1
+    assert sample(text, "ledgerflow_serving_queue_seconds_bucket", **base, le="0.005") == 1
+    assert sample(text, "ledgerflow_serving_model_ready", **base) == 0
+    assert "_created" not in text
     assert text.endswith("\n")
 
 
 def test_label_values_are_escaped() -> None:
-    text = render([ModelMetrics('a"b\\c', "1")])
-    assert 'model="a\\"b\\\\c"' in text
+    family = ServingMetrics()
+    family.model('a"b\\c', "1")
+    assert 'model="a\\"b\\\\c"' in family.text()[0].decode()
+
+
+def test_a_model_no_longer_served_leaves_no_series() -> None:
+    family = ServingMetrics()
+    m = family.model("digits", "3", "canary")
+    m.observe_request("rest", 0.002, "model_error")
+    family.forget(m)
+    assert "digits" not in family.text()[0].decode()
