@@ -125,7 +125,8 @@ class _Parser:
     def _token_at(self, pos: int) -> str:
         """The token that starts at `pos` ("" at the end of the text); while tokenizing,
         the run of word characters there, or the one character."""
-        for tok in getattr(self, "toks", ()):
+        toks: list[_Tok] = getattr(self, "toks", [])
+        for tok in toks:
             if tok.pos == pos:
                 return tok.text
         found = _JUNK.match(self.text, pos)
