@@ -11,7 +11,8 @@ median of `--repeats` calls, in this one process:
 
 - ledgerflow `get_metric_series(points=1000)`: the whole metric in 1,000 buckets with
   min and max (the chart the UI draws), and a zoom on the middle tenth;
-- mlflow `get_metric_history`: every point (what MLflow's UI reads below 100k points);
+- mlflow `get_metric_history`: every point (what MLflow's UI reads below 100k points;
+  at 1M points timed once, it takes a minute or more);
 - mlflow `get_metric_history_bulk_interval(max_results=1000)`: the store call behind
   MLflow's `get-history-bulk-interval` route (sampled steps, no min/max), and the same
   for the zoom.
@@ -45,8 +46,9 @@ def _values(n: int) -> list[float]:
     return out
 
 
-def _median(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm: the first call pays for imports and caches
+def _median(fn: Callable[[], Any], repeats: int, *, warm: bool = True) -> float:
+    if warm:
+        fn()  # the first call pays for imports and caches
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -97,7 +99,7 @@ def _mlflow(root: Path, n: int, values: list[float]) -> tuple[Any, str]:
 def _compare(root: Path, n: int, repeats: int) -> list[tuple[str, int, float, float]]:
     values = _values(n)
     lf_client, lf_run, ingest = _ledgerflow(root, n, values)
-    print(f"{n:>9,} points: ledgerflow log_batch {ingest:.2f}s ({n / ingest:,.0f}/s)")
+    print(f"{n:>9,} points: ledgerflow log_batch {ingest:.2f}s ({n / ingest:,.0f}/s)", flush=True)
     ml_client, ml_run = _mlflow(root, n, values)
     store = ml_client._tracking_client.store
     lo, hi = int(n * 0.45), int(n * 0.55)
@@ -113,14 +115,25 @@ def _compare(root: Path, n: int, repeats: int) -> list[tuple[str, int, float, fl
     lf_zoom = _median(
         lambda: lf_client.get_metric_series(lf_run, "m", POINTS, start=lo, end=hi), repeats
     )
-    ml_history = _median(lambda: ml_client.get_metric_history(ml_run, "m"), repeats)
+    # every point as entities: a minute at 1M points, so timed once there, without warm-up
+    slow = n >= 1_000_000
+    ml_history = _median(
+        lambda: ml_client.get_metric_history(ml_run, "m"), 1 if slow else repeats, warm=not slow
+    )
     ml_interval = _median(lambda: interval(None, None), repeats)
     ml_zoom = _median(lambda: interval(lo, hi), repeats)
-    return [
+    rows = [
         ("whole metric vs get_metric_history", n, lf_all, ml_history),
         ("whole metric vs get-history-bulk-interval", n, lf_all, ml_interval),
         ("zoom on 10% vs get-history-bulk-interval", n, lf_zoom, ml_zoom),
     ]
+    for row in rows:
+        print("  " + _line(*row), flush=True)
+    return rows
+
+
+def _line(name: str, n: int, lf_s: float, ml_s: float) -> str:
+    return f"| {name} | {n:,} | {lf_s * 1000:.1f} | {ml_s * 1000:.1f} | {ml_s / lf_s:.1f}x |"
 
 
 def main() -> None:
@@ -136,8 +149,8 @@ def main() -> None:
     print()
     print("| comparison | points | ledgerflow ms | mlflow ms | ratio |")
     print("|---|---:|---:|---:|---:|")
-    for name, n, lf_s, ml_s in rows:
-        print(f"| {name} | {n:,} | {lf_s * 1000:.1f} | {ml_s * 1000:.1f} | {ml_s / lf_s:.1f}x |")
+    for row in rows:
+        print(_line(*row))
 
 
 if __name__ == "__main__":
