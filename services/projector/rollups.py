@@ -39,6 +39,8 @@ TIERS: dict[str, tuple[int, ...]] = {
 reads fewer than 8 N rows of the widest tier that is not wider than one bucket."""
 
 KEY = ("run_id", "key", "axis", "width", "bucket")
+SMALL = 256
+"""Fewer points of a metric in a batch than this are folded without numpy."""
 COLUMNS = tuple(c.name for c in MR.columns)
 _UPSERT = (
     f"INSERT INTO {MR.name} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
@@ -74,6 +76,15 @@ ROLLUPS = every_event(EveryEvent(note=_note, write=_write))
 def fold(conn: Connection, run_id: str, key: str, points: Points) -> None:
     """Merge `points` (key, value, timestamp, step; in log order) of metric `key` into
     its stored rollups."""
+    fresh = (
+        _small_buckets(run_id, key, points) if len(points) < SMALL else _large(run_id, key, points)
+    )
+    stored = _stored(conn, run_id, key, fresh)
+    rows = [merge(stored.get(_key(r)), r) for r in fresh]
+    execute_many(conn, _UPSERT, [tuple(r[c] for c in COLUMNS) for r in rows])
+
+
+def _large(run_id: str, key: str, points: Points) -> list[Row]:
     import numpy as np
 
     _, value_col, ts_col, step_col = zip(*points, strict=True)
@@ -86,9 +97,7 @@ def fold(conn: Connection, run_id: str, key: str, points: Points) -> None:
         xs, others, vs = x[order], other[order], values[order]
         for width in TIERS[axis]:
             fresh += _buckets(run_id, key, axis, width, xs, others, vs)
-    stored = _stored(conn, run_id, key, fresh)
-    rows = [merge(stored.get(_key(r)), r) for r in fresh]
-    execute_many(conn, _UPSERT, [tuple(r[c] for c in COLUMNS) for r in rows])
+    return fresh
 
 
 def _buckets(
@@ -129,6 +138,43 @@ def _buckets(
             starts.tolist(), ends.tolist(), mins.tolist(), maxs.tolist(), strict=True
         )
     ]
+
+
+def _small_buckets(run_id: str, key: str, points: Points) -> list[Row]:
+    """What `fold`'s vectorised pass gives, in plain Python: for the many batches that hold
+    a few points of a metric, where numpy's fixed cost per call dominates."""
+    out: list[Row] = []
+    for axis in ("step", "time"):
+        if axis == "step":
+            ordered = sorted((st, ts, i, v) for i, (_, v, ts, st) in enumerate(points))
+        else:
+            ordered = sorted((ts, st, i, v) for i, (_, v, ts, st) in enumerate(points))
+        for width in TIERS[axis]:
+            groups: dict[int, list[tuple[int, int, int, float]]] = {}
+            for point in ordered:
+                groups.setdefault(point[0] // width, []).append(point)
+            for bucket, group in groups.items():
+                (fx, fo, _, _), (lx, lo, _, last) = group[0], group[-1]
+                finite = [g[3] for g in group if g[3] == g[3]]
+                steps_ts = ((fx, fo), (lx, lo)) if axis == "step" else ((fo, fx), (lo, lx))
+                out.append(
+                    {
+                        "run_id": run_id,
+                        "key": key,
+                        "axis": axis,
+                        "width": width,
+                        "bucket": bucket,
+                        "n": len(group),
+                        "first_step": steps_ts[0][0],
+                        "first_ts": steps_ts[0][1],
+                        "last_step": steps_ts[1][0],
+                        "last_ts": steps_ts[1][1],
+                        "last_value": _stored_float(last),
+                        "min_value": float(min(finite)) if finite else None,
+                        "max_value": float(max(finite)) if finite else None,
+                    }
+                )
+    return out
 
 
 def _stored_float(v: float) -> float | None:
