@@ -33,8 +33,10 @@ from ledgerflow.services.gateway import (
     deployment_routes,
     experiment_routes,
     ingest_routes,
+    operations_routes,
     registry_routes,
     run_routes,
+    series_routes,
     sse,
     webhook_routes,
 )
@@ -150,6 +152,7 @@ def create_app(
     for module in (
         experiment_routes,
         run_routes,
+        series_routes,
         artifact_routes,
         registry_routes,
         bundle_routes,
@@ -158,6 +161,7 @@ def create_app(
         deployment_routes,
         auth_routes,
         audit_routes,
+        operations_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if hub is not None:
