@@ -1,0 +1,129 @@
+import { useEffect, useMemo, useRef, useState } from "react";
+import uPlot, { type AlignedData, type Options } from "uplot";
+import "uplot/dist/uPlot.min.css";
+import type { ChartOptions } from "./ChartControls";
+import { fetchSeries, type Range, type Series, type SeriesRef } from "./series";
+import { ema } from "./smoothing";
+
+const HEIGHT = 260;
+const POINTS = 1000;
+const COLORS = ["#1f6feb", "#d9480f", "#2b8a3e", "#9c36b5", "#c92a2a", "#0b7285", "#5f3dc4", "#e67700"];
+
+/** Series with different x values on one shared, sorted x (uPlot's aligned data); a series
+ * has null where it has no point, and the line spans the gap. */
+function align(series: Series[], smoothing: number): AlignedData {
+  const xs = [...new Set(series.flatMap((s) => s.xs))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys = series.map((s) => {
+    const col: (number | null)[] = new Array(xs.length).fill(null);
+    const values = ema(s.values, smoothing);
+    s.xs.forEach((x, i) => {
+      col[index.get(x)!] = Number.isFinite(values[i]) ? values[i] : null;
+    });
+    return col;
+  });
+  return [xs, ...ys] as AlignedData;
+}
+
+/** A canvas line chart (uPlot) of several metrics of several runs. Dragging zooms and
+ * fetches the zoomed range again at full detail; a double-click goes back. */
+export function MetricChart({ title, refs, options }: { title: string; refs: SeriesRef[]; options: ChartOptions }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const [series, setSeries] = useState<Series[] | null>(null);
+  const [range, setRange] = useState<Range | undefined>(undefined);
+  const [error, setError] = useState<string | null>(null);
+  const refsKey = refs.map((r) => `${r.runId}/${r.key}`).join("|");
+
+  useEffect(() => setRange(undefined), [refsKey, options.x]);
+
+  useEffect(() => {
+    let live = true;
+    Promise.all(refs.map((r) => fetchSeries(r, options.x, POINTS, range)))
+      .then((s) => live && (setSeries(s), setError(null)))
+      .catch((e) => live && setError(String(e.message ?? e)));
+    return () => {
+      live = false;
+    };
+    // refs is described by refsKey
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [refsKey, options.x, range]);
+
+  const data = useMemo(() => (series ? align(series, options.smoothing) : null), [series, options.smoothing]);
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el || !data || !series) return;
+    const time = options.x === "time";
+    const opts: Options = {
+      width: el.clientWidth || 600,
+      height: HEIGHT,
+      scales: { x: { time }, y: { distr: options.log ? 3 : 1 } },
+      axes: [{ label: options.x === "step" ? "step" : options.x === "time" ? "" : "seconds" }, {}],
+      series: [
+        {},
+        ...series.map((s, i) => ({
+          label: refs.length > 1 && new Set(refs.map((r) => r.runId)).size > 1 ? `${s.ref.runName} · ${s.ref.key}` : s.ref.key,
+          stroke: COLORS[i % COLORS.length],
+          width: 1.5,
+          spanGaps: true,
+          points: { show: false },
+        })),
+      ],
+      cursor: { drag: { x: true, y: false } },
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width < 4) return;
+            const start = u.posToVal(u.select.left, "x");
+            const end = u.posToVal(u.select.left + u.select.width, "x");
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            setRange({ start, end });
+          },
+        ],
+      },
+    };
+    opts.cursor!.drag!.setScale = false;
+    const u = new uPlot(opts, data, el);
+    plot.current = u;
+    const resize = new ResizeObserver(() => u.setSize({ width: el.clientWidth, height: HEIGHT }));
+    resize.observe(el);
+    const reset = () => setRange(undefined);
+    u.over.addEventListener("dblclick", reset);
+    return () => {
+      resize.disconnect();
+      u.over.removeEventListener("dblclick", reset);
+      u.destroy();
+      plot.current = null;
+    };
+  }, [data, series, options.log, options.x, refs]);
+
+  const points = series?.reduce((n, s) => n + s.xs.length, 0) ?? 0;
+  return (
+    <figure
+      className="chart"
+      data-series-count={series?.length ?? 0}
+      data-points={points}
+      aria-label={`Chart ${title}`}
+    >
+      <figcaption>
+        <strong>{title}</strong>{" "}
+        <span className="muted">
+          {series ? `${series.length} series · ${points} points drawn` : "loading…"}
+          {range ? " · zoomed" : ""}
+        </span>
+        {range && (
+          <button type="button" className="small" onClick={() => setRange(undefined)}>
+            Reset zoom
+          </button>
+        )}
+      </figcaption>
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+      <div ref={box} className="chart-canvas" style={{ height: HEIGHT + 40 }} />
+    </figure>
+  );
+}
