@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap-venv.sh test
+scripts/ensure-chromium.sh  # the browser tests (tests/ui) drive Debian's Chromium
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .

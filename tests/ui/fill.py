@@ -82,7 +82,7 @@ def fill(data_dir: Path) -> dict[str, object]:
         lf.log_params({"lr": "0.05", "optimizer": "sgd", "epochs": "5"})
         lf.log_metrics({"accuracy": 0.95, "f1": 0.93})
         for s in range(100):
-            lf.log_metric("loss", 2.0 / (s + 2), step=s)
+            lf.log_metrics({"loss": 2.0 / (s + 2), **{f"layer{i}.grad": 1.0 / (s + i + 1) for i in range(10)}}, step=s)
     summary["other"] = other.info.run_id
 
     lf.set_experiment("text-summarizer")

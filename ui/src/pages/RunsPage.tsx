@@ -3,14 +3,12 @@ import { Link, useParams, useSearchParams } from "react-router-dom";
 import { get } from "../api/client";
 import type { Experiment } from "../api/types";
 import { ErrorBox } from "../components/Status";
-import { FIXED, availableKeys, chosenColumn, orderBy } from "../runs/columns";
+import { FIXED, availableKeys, chosenColumn, defaultKeys, orderBy } from "../runs/columns";
 import { FilterBox } from "../runs/FilterBox";
 import { RunsTable } from "../runs/RunsTable";
 import { nest } from "../runs/tree";
 import { useRunList } from "../runs/useRunList";
 import { paths } from "../routes";
-
-const DEFAULT_CHOSEN = 6;
 
 /** The runs of one or several experiments. URL:
  * /experiments/ID[,ID…]/runs?filter=…&sort=metrics.acc&desc=1&cols=metrics.acc,params.lr */
@@ -36,7 +34,7 @@ export function RunsPage() {
   const list = useRunList(ids, filter, order);
   const keys = useMemo(() => availableKeys(list.runs), [list.runs, list.version]);
   const colsParam = params.get("cols");
-  const chosen = colsParam !== null ? colsParam.split(",").filter(Boolean) : keys.filter((k) => !k.startsWith("tags.")).slice(0, DEFAULT_CHOSEN);
+  const chosen = colsParam !== null ? colsParam.split(",").filter((k) => k.includes(".")) : defaultKeys(keys);
   const columns = useMemo(() => [...FIXED, ...chosen.map(chosenColumn)], [chosen.join(",")]);
 
   const [selected, setSelected] = useState<Set<string>>(new Set());
@@ -92,7 +90,7 @@ export function RunsPage() {
           <summary>Columns ({chosen.length})</summary>
           <fieldset>
             <legend>Metric, param and tag columns</legend>
-            {[...new Set([...keys, ...chosen])].map((k) => (
+            {[...new Set([...keys, ...chosen])].sort().map((k) => (
               <label key={k}>
                 <input type="checkbox" checked={chosen.includes(k)} onChange={() => toggleColumn(k)} /> {k}
               </label>

@@ -12,7 +12,7 @@ export function FilterBox({ value, onApply, error }: { value: string; onApply: (
   };
   const filterError = error instanceof ApiError && error.field === "filter" ? error : null;
   return (
-    <form className="filter" onSubmit={submit} role="search" aria-label="Filter runs">
+    <form className="filter" onSubmit={submit} role="search" aria-label="Search runs">
       <label htmlFor="run-filter">Filter runs</label>
       <div className="filter-row">
         <input

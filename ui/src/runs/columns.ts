@@ -48,15 +48,24 @@ export function chosenColumn(key: string): Column {
   };
 }
 
-/** Every metric, param and tag key among `runs`, for the column chooser. */
+/** Every metric, param and tag key among `runs`, the most common first (the default
+ * columns are the first few), for the column chooser. */
 export function availableKeys(runs: Iterable<Run>): string[] {
-  const keys = new Set<string>();
+  const counts = new Map<string, number>();
+  const add = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);
   for (const r of runs) {
-    for (const k of Object.keys(r.data.metrics)) keys.add(`metrics.${k}`);
-    for (const k of Object.keys(r.data.params)) keys.add(`params.${k}`);
-    for (const k of Object.keys(r.data.tags)) if (!k.startsWith("mlflow.")) keys.add(`tags.${k}`);
+    for (const k of Object.keys(r.data.metrics)) add(`metrics.${k}`);
+    for (const k of Object.keys(r.data.params)) add(`params.${k}`);
+    for (const k of Object.keys(r.data.tags)) if (!k.startsWith("mlflow.")) add(`tags.${k}`);
   }
-  return [...keys].sort();
+  return [...counts.keys()].sort((a, b) => counts.get(b)! - counts.get(a)! || a.localeCompare(b));
+}
+
+/** The columns shown before the user chooses: the most common metrics, then params. */
+export function defaultKeys(keys: string[]): string[] {
+  const metrics = keys.filter((k) => k.startsWith("metrics.")).slice(0, 4);
+  const params = keys.filter((k) => k.startsWith("params.")).slice(0, 3);
+  return [...metrics, ...params];
 }
 
 /** The server's spelling of a sort: "metrics.`my key` DESC". */
