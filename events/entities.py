@@ -22,6 +22,25 @@ class Metric(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """One metric of one run as a chart draws it: at most `points` buckets of the range
+    asked for. Downsampled, each bucket gives its first point's x and timestamp, its last
+    value and its min and max (NaN left out), so spikes survive; otherwise every point,
+    with mins == maxs == values. `count` is how many points the range holds."""
+
+    run_id: str
+    key: str
+    x: str  # "step" or "time" (the points' timestamps, epoch ms)
+    count: int
+    downsampled: bool
+    xs: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    mins: list[float] = field(default_factory=list)
+    maxs: list[float] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class Experiment:
     experiment_id: str
     name: str

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         Experiment,
         FileInfo,
         Metric,
+        MetricSeries,
         ModelVersion,
         PagedList,
         RegisteredModel,
@@ -127,6 +128,14 @@ class QueriesPort(Protocol):
     def get_metric_history(
         self, run_id: str, key: str, max_points: int | None = None
     ) -> list[Metric]: ...
+    def get_metric_series(
+        self,
+        series: Sequence[tuple[str, str]],
+        points: int = 1000,
+        x: str = "step",
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[MetricSeries]: ...
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]: ...
     def artifact_entries(self, run_id: str) -> dict[str, tuple[int, str]]: ...
 

@@ -26,6 +26,7 @@ from ledgerflow.entities import (
     Experiment,
     FileInfo,
     Metric,
+    MetricSeries,
     PagedList,
     Param,
     Run,
@@ -315,6 +316,33 @@ class Client(
         """Every point of `key` in step order, or at most `max_points` of them chosen to keep
         the series' shape (first, last, and each bucket's low and high)."""
         return self._queries.get_metric_history(run_id, key, max_points)
+
+    def get_metric_series(
+        self,
+        run_id: str,
+        key: str,
+        points: int = 1000,
+        x: str = "step",
+        start: int | None = None,
+        end: int | None = None,
+    ) -> MetricSeries:
+        """`key` of run `run_id` as a chart draws it: the range [start, end] of steps (or,
+        with x="time", of timestamps in ms) in at most `points` buckets, each with its first
+        x, last value, min and max, so spikes survive; every point when the range holds no
+        more than `points`. A million-point metric answers as fast as a small one."""
+        return self._queries.get_metric_series([(run_id, key)], points, x, start, end)[0]
+
+    def get_metric_series_bulk(
+        self,
+        series: Sequence[tuple[str, str]],
+        points: int = 1000,
+        x: str = "step",
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[MetricSeries]:
+        """Several (run_id, key) series over one range at once (at most 100), in order:
+        one chart comparing runs."""
+        return self._queries.get_metric_series([(r, k) for r, k in series], points, x, start, end)
 
     # artifacts -------------------------------------------------------------------------
     def log_artifact(

@@ -18,7 +18,7 @@ from ledgerflow.remote.http import GatewayHTTP, segment
 from ledgerflow.remote.shipper import Shipper
 
 API = "/api/v1"
-READ_POSTS = ("/search", "/download-urls")
+READ_POSTS = ("/search", "/download-urls", "/metrics/series")
 """The POST routes that only read (their question does not fit in a query string)."""
 
 

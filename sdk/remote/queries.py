@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ledgerflow.events.entities import Experiment, FileInfo, Metric, PagedList, Run, RunInfo
+from ledgerflow.events.entities import (
+    Experiment,
+    FileInfo,
+    Metric,
+    MetricSeries,
+    PagedList,
+    Run,
+    RunInfo,
+)
 from ledgerflow.events.errors import NotFound
 from ledgerflow.remote.channel import Channel, seg
 
@@ -112,6 +120,38 @@ class RemoteQueries:
             params={"key": key, "max_points": max_points},
         )
         return MetricHistoryOut.model_validate(doc).entity()
+
+    def get_metric_series(
+        self,
+        series: Sequence[tuple[str, str]],
+        points: int = 1000,
+        x: str = "step",
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[MetricSeries]:
+        from ledgerflow.services.gateway.schemas import MetricSeriesOut, SeriesPage
+
+        if len(series) == 1:  # the GET route: cacheable, and what the UI calls for one chart
+            run_id, key = series[0]
+            doc = self._ch.call(
+                "GET",
+                f"/runs/{seg(run_id)}/metrics/series",
+                params={"key": key, "points": points, "x": x, "start": start, "end": end},
+            )
+            return [MetricSeriesOut.model_validate(doc).entity()]
+        doc = self._ch.call(
+            "POST",
+            "/metrics/series",
+            idempotent=True,
+            json={
+                "series": [{"run_id": r, "key": k} for r, k in series],
+                "points": points,
+                "x": x,
+                "start": start,
+                "end": end,
+            },
+        )
+        return [s.entity() for s in SeriesPage.model_validate(doc).series]
 
     # artifacts -----------------------------------------------------------------------------
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:

@@ -34,6 +34,7 @@ from ledgerflow.services.gateway import (
     ingest_routes,
     registry_routes,
     run_routes,
+    series_routes,
     sse,
     webhook_routes,
 )
@@ -144,6 +145,7 @@ def create_app(
     for module in (
         experiment_routes,
         run_routes,
+        series_routes,
         artifact_routes,
         registry_routes,
         bundle_routes,

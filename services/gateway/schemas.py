@@ -13,7 +13,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledgerflow.events.entities import Experiment, FileInfo, Metric, Run, RunData, RunInfo
+from ledgerflow.events.entities import (
+    Experiment,
+    FileInfo,
+    Metric,
+    MetricSeries,
+    Run,
+    RunData,
+    RunInfo,
+)
 from ledgerflow.events.tracking_commands import ExperimentId as ExperimentId
 from ledgerflow.events.webhook_commands import WebhookCreatedOut as WebhookCreatedOut
 from ledgerflow.events.webhook_commands import WebhookOut as WebhookOut
@@ -137,6 +145,44 @@ class MetricHistoryOut(Out):
             Metric(k, v, ts, st)
             for st, ts, v in zip(self.steps, self.timestamps, self.values, strict=True)
         ]
+
+
+Axis = Literal["step", "time"]
+
+
+@from_record(
+    MetricSeries,
+    types={"x": Axis},
+    descriptions={
+        "x": "what xs are: steps, or the points' timestamps (epoch ms)",
+        "count": "how many points the range holds",
+        "downsampled": "true: one entry per bucket; false: every point (mins == maxs == values)",
+        "xs": "per bucket its first point's x, or each point's x",
+        "values": "per bucket its last value, or each point's value",
+        "mins": "per bucket its lowest value (NaN left out; NaN if every value is NaN)",
+        "maxs": "per bucket its highest value (NaN left out; NaN if every value is NaN)",
+        "timestamps": "per bucket its first point's timestamp, or each point's",
+    },
+)
+class MetricSeriesOut(RecordOut[MetricSeries]):
+    """A metric's range for a chart, downsampled on the server keeping its shape."""
+
+
+class SeriesRef(Body):
+    run_id: str
+    key: str
+
+
+class SeriesQuery(Body):
+    series: list[SeriesRef] = Field(min_length=1, max_length=100)
+    points: int = Field(1000, description="at most this many buckets per series (2 to 10,000)")
+    x: Axis = "step"
+    start: int | None = Field(None, description="first x of the range; null: the first point")
+    end: int | None = Field(None, description="last x of the range (inclusive); null: the last")
+
+
+class SeriesPage(Out):
+    series: list[MetricSeriesOut] = Field(description="in the order they were asked for")
 
 
 # artifacts -------------------------------------------------------------------------------

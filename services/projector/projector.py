@@ -27,6 +27,7 @@ from ledgerflow.services.projector import (  # noqa: F401 - they register handle
     deployment_handlers,
     job_handlers,
     registry_handlers,
+    rollups,
     webhook_handlers,
 )
 from ledgerflow.services.projector.handlers import EVERY_EVENT, HANDLERS, Handler, Rejected
@@ -39,6 +40,7 @@ from ledgerflow.services.projector.tables import (
 )
 from ledgerflow.services.projector.tables import (
     METADATA,
+    METRIC_POINTS,
 )
 from ledgerflow.services.projector.tables import (
     OFFSETS as OFF,
@@ -308,6 +310,9 @@ def _traced_handler(handler: Handler, item: Recorded) -> Handler:
 def _migrate(conn: Connection) -> None:
     """Bring view databases made by earlier versions up to this schema."""
     names = set(inspect(conn).get_table_names())
+    for index in METRIC_POINTS.indexes:  # indexes added to a table that already existed
+        index.create(conn, checkfirst=True)
+    rollups.backfill(conn)  # metric points projected before rollups existed
     if "partition" not in {c["name"] for c in inspect(conn).get_columns("dead_letters")}:
         conn.exec_driver_sql(
             "ALTER TABLE dead_letters ADD COLUMN \"partition\" TEXT NOT NULL DEFAULT ''"

@@ -14,6 +14,7 @@ from ledgerflow.events.entities import (
     Experiment,
     FileInfo,
     Metric,
+    MetricSeries,
     PagedList,
     Run,
     RunData,
@@ -21,6 +22,7 @@ from ledgerflow.events.entities import (
 )
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.projector import cursor
+from ledgerflow.services.projector import series as metric_series
 from ledgerflow.services.projector.filter_fields import EXPERIMENT_FIELDS
 from ledgerflow.services.projector.filters import parse_filter, parse_order_by
 from ledgerflow.services.projector.search import (
@@ -240,6 +242,33 @@ class Queries:
         finally:
             if paused:
                 gc.enable()
+
+    def get_metric_series(
+        self,
+        series: Sequence[tuple[str, str]],
+        points: int = metric_series.DEFAULT_POINTS,
+        x: str = "step",
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[MetricSeries]:
+        """Each (run_id, key) of `series` in at most `points` buckets of [start, end] that
+        keep its shape (services/projector/series.py), for charts."""
+        metric_series.check_request(points, x, start, end)
+        if not 1 <= len(series) <= metric_series.MAX_SERIES:
+            raise InvalidInput(
+                f"series must name 1 to {metric_series.MAX_SERIES} (run_id, key) pairs, "
+                f"got {len(series)}",
+                field="series",
+            )
+        with self.engine.connect() as conn:
+            runs = {run_id for run_id, _ in series}
+            found = set(conn.execute(select(R.c.run_id).where(R.c.run_id.in_(runs))).scalars())
+            for run_id in runs - found:
+                raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
+            return [
+                metric_series.metric_series(conn, run_id, key, points, x, start, end)
+                for run_id, key in series
+            ]
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         prefix = (path or "").strip("/")

@@ -66,6 +66,8 @@ class MetricPoint(SQLModel, table=True):
     # Covering: a history read is one ordered index range scan, no table lookups.
     __table_args__ = (
         Index("points_by_run_key_step", "run_id", "key", "step", "timestamp", "id", "value"),
+        # the same for charts against wall time (series with x=time, zoomed in)
+        Index("points_by_run_key_time", "run_id", "key", "timestamp", "step", "id", "value"),
     )
     id: int | None = Field(default=None, primary_key=True)
     run_id: str
@@ -85,6 +87,29 @@ class LatestMetric(SQLModel, table=True):
     step: int = Field(sa_column=Column(BigInteger, nullable=False))
     timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))
     value: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+
+
+class MetricRollup(SQLModel, table=True):
+    """A metric's points summarised per bucket of `width` steps (axis "step") or
+    milliseconds (axis "time"), at several widths (services/projector/rollups.py): a chart
+    of a million points reads a few thousand of these instead of the points. `first_*` is
+    the bucket's first point and `last_*` its last, in the axis' order; min and max leave
+    NaN out (NULL when every value is NaN), `last_value` NULL means NaN."""
+
+    __tablename__ = "metric_rollups"
+    run_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    axis: str = Field(primary_key=True)
+    width: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    bucket: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+    first_step: int = Field(sa_column=Column(BigInteger, nullable=False))
+    first_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_step: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_value: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    min_value: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    max_value: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
 
 
 class Artifact(SQLModel, table=True):
@@ -141,6 +166,7 @@ PARAMS = table(Param)
 TAGS = table(Tag)
 METRIC_POINTS = table(MetricPoint)
 LATEST_METRICS = table(LatestMetric)
+METRIC_ROLLUPS = table(MetricRollup)
 ARTIFACTS = table(Artifact)
 OFFSETS = table(ProjectorOffset)
 APPLIED_EVENTS = table(AppliedEvent)

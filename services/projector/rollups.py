@@ -1,0 +1,218 @@
+"""Metric rollups: each metric's points summarised per bucket at several widths, like the
+tiers of a round-robin database, so a chart of a wide range reads at most about eight
+rows per bucket it draws, whatever the number of points (services/projector/series.py).
+
+Buckets are fixed slices of the axis (`step // width`, `timestamp // width`), so points
+logged late or out of order land in the bucket they belong to, and folding a batch is a
+merge with what is stored: counts add, min and max combine, the first and last point
+are the smallest and largest in the axis' order (ties: the later event is last). The
+merge does not depend on how events are batched, so replaying the log gives the same
+rows as projecting it incrementally.
+
+The projector folds metric points here once per batch (an `EveryEvent` view): one
+vectorised pass per axis over the batch's points, then one read and one upsert per
+metric.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from ledgerflow.events import payloads as p
+from ledgerflow.events.envelope import Recorded
+from ledgerflow.services.projector.handlers import EveryEvent, every_event
+from ledgerflow.services.projector.sql import execute_many, fetch_all
+from ledgerflow.services.projector.tables import METRIC_ROLLUPS as MR
+
+if TYPE_CHECKING:
+    import numpy as np
+
+TIERS: dict[str, tuple[int, ...]] = {
+    "step": tuple(64 * 8**k for k in range(6)),  # 64 .. 2,097,152 steps
+    "time": tuple(64 * 8**k for k in range(9)),  # 64 ms .. about 12 days
+}
+"""Bucket widths per axis, finest first. Eight times apart: a range drawn with N buckets
+reads fewer than 8 N rows of the widest tier that is not wider than one bucket."""
+
+KEY = ("run_id", "key", "axis", "width", "bucket")
+COLUMNS = tuple(c.name for c in MR.columns)
+_UPSERT = (
+    f"INSERT INTO {MR.name} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in KEY)
+)
+"""Written once, the same on SQLite and PostgreSQL; run through the driver's executemany
+(the metric hot path)."""
+
+Points = Sequence[tuple[str, float, int, int]]  # (key, value, timestamp, step)
+Row = dict[str, Any]
+
+
+def _note(_: Connection, item: Recorded) -> tuple[str, Points] | None:
+    data = item.event.data
+    if isinstance(data, p.RunMetricsLogged) and data.points:
+        return data.run_id, data.points
+    return None
+
+
+def _write(conn: Connection, notes: Sequence[tuple[str, Points]]) -> None:
+    by_metric: dict[tuple[str, str], list[tuple[str, float, int, int]]] = defaultdict(list)
+    for run_id, points in notes:
+        for point in points:
+            by_metric[run_id, point[0]].append(point)
+    for (run_id, key), pts in by_metric.items():
+        fold(conn, run_id, key, pts)
+
+
+ROLLUPS = every_event(EveryEvent(note=_note, write=_write))
+
+
+def fold(conn: Connection, run_id: str, key: str, points: Points) -> None:
+    """Merge `points` (key, value, timestamp, step; in log order) of metric `key` into
+    its stored rollups."""
+    import numpy as np
+
+    _, value_col, ts_col, step_col = zip(*points, strict=True)
+    values = np.array(value_col, dtype=np.float64)
+    ts = np.array(ts_col, dtype=np.int64)
+    steps = np.array(step_col, dtype=np.int64)
+    fresh: list[Row] = []
+    for axis, x, other in (("step", steps, ts), ("time", ts, steps)):
+        order = np.lexsort((np.arange(len(x)), other, x))  # by x, then other, then log order
+        xs, others, vs = x[order], other[order], values[order]
+        for width in TIERS[axis]:
+            fresh += _buckets(run_id, key, axis, width, xs, others, vs)
+    stored = _stored(conn, run_id, key, fresh)
+    rows = [merge(stored.get(_key(r)), r) for r in fresh]
+    execute_many(conn, _UPSERT, [tuple(r[c] for c in COLUMNS) for r in rows])
+
+
+def _buckets(
+    run_id: str,
+    key: str,
+    axis: str,
+    width: int,
+    xs: np.ndarray[Any, Any],
+    others: np.ndarray[Any, Any],
+    vs: np.ndarray[Any, Any],
+) -> list[Row]:
+    import numpy as np
+
+    buckets = xs // width
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+    ends = np.r_[starts[1:], len(xs)] - 1
+    with np.errstate(invalid="ignore"):
+        mins = np.fmin.reduceat(vs, starts)
+        maxs = np.fmax.reduceat(vs, starts)
+    step_first, ts_first = (xs, others) if axis == "step" else (others, xs)
+    return [
+        {
+            "run_id": run_id,
+            "key": key,
+            "axis": axis,
+            "width": width,
+            "bucket": int(buckets[a]),
+            "n": int(b - a + 1),
+            "first_step": int(step_first[a]),
+            "first_ts": int(ts_first[a]),
+            "last_step": int(step_first[b]),
+            "last_ts": int(ts_first[b]),
+            "last_value": _stored_float(vs[b]),
+            "min_value": _stored_float(lo),
+            "max_value": _stored_float(hi),
+        }
+        for a, b, lo, hi in zip(
+            starts.tolist(), ends.tolist(), mins.tolist(), maxs.tolist(), strict=True
+        )
+    ]
+
+
+def _stored_float(v: float) -> float | None:
+    return None if v != v else float(v)  # NaN is stored as NULL, as in metric_points
+
+
+def _key(row: Any) -> tuple[str, int, int]:
+    return (row["axis"], row["width"], row["bucket"])
+
+
+def _stored(conn: Connection, run_id: str, key: str, fresh: Sequence[Row]) -> dict[Any, Row]:
+    """The stored rows `fresh` will merge into, in one query."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for r in fresh:
+        lo_hi = spans.setdefault((r["axis"], r["width"]), [r["bucket"], r["bucket"]])
+        lo_hi[0], lo_hi[1] = min(lo_hi[0], r["bucket"]), max(lo_hi[1], r["bucket"])
+    if not spans:
+        return {}
+    where = " OR ".join("(axis = ? AND width = ? AND bucket BETWEEN ? AND ?)" for _ in spans)
+    args = [v for (axis, width), (lo, hi) in spans.items() for v in (axis, width, lo, hi)]
+    rows = fetch_all(
+        conn,
+        f"SELECT {', '.join(COLUMNS)} FROM {MR.name} WHERE run_id = ? AND key = ? AND ({where})",
+        (run_id, key, *args),
+    )
+    stored = (dict(zip(COLUMNS, row, strict=True)) for row in rows)
+    return {_key(r): r for r in stored}
+
+
+def merge(old: Row | None, new: Row) -> Row:
+    """`new` (points folded later) merged into `old` (the stored row of the same bucket)."""
+    if old is None:
+        return new
+    out = dict(new)
+    out["n"] = old["n"] + new["n"]
+    axis_order = _step_order if new["axis"] == "step" else _time_order
+    if axis_order(old, "first") <= axis_order(new, "first"):
+        out["first_step"], out["first_ts"] = old["first_step"], old["first_ts"]
+    if axis_order(old, "last") > axis_order(new, "last"):
+        out["last_step"], out["last_ts"] = old["last_step"], old["last_ts"]
+        out["last_value"] = old["last_value"]
+    out["min_value"] = _either(min, old["min_value"], new["min_value"])
+    out["max_value"] = _either(max, old["max_value"], new["max_value"])
+    return out
+
+
+def _step_order(row: Row, end: str) -> tuple[int, int]:
+    return (row[f"{end}_step"], row[f"{end}_ts"])
+
+
+def _time_order(row: Row, end: str) -> tuple[int, int]:
+    return (row[f"{end}_ts"], row[f"{end}_step"])
+
+
+def _either(pick: Any, a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return float(pick(a, b))
+
+
+def backfill(conn: Connection, chunk: int = 200_000) -> int:
+    """Fold every stored metric point into empty rollups (views made before rollups
+    existed); return how many points. Reads the points in log order, a chunk at a time."""
+    from ledgerflow.services.projector.tables import METRIC_POINTS as MP
+
+    if conn.execute(select(MR.c.n).limit(1)).first() is not None:
+        return 0
+    done, after = 0, -1
+    while True:
+        rows = conn.execute(
+            select(MP.c.id, MP.c.run_id, MP.c.key, MP.c.value, MP.c.timestamp, MP.c.step)
+            .where(MP.c.id > after)
+            .order_by(MP.c.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return done
+        by_metric: dict[tuple[str, str], list[tuple[str, float, int, int]]] = defaultdict(list)
+        nan = float("nan")
+        for _, run_id, key, value, ts, step in rows:
+            by_metric[run_id, key].append((key, nan if value is None else value, ts, step))
+        for (run_id, key), pts in by_metric.items():
+            fold(conn, run_id, key, pts)
+        done += len(rows)
+        after = rows[-1][0]
