@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -31,12 +32,50 @@ def test_metric_charts_draw_the_long_metric_downsampled_and_switch_axes(
     chart = page.locator('figure[aria-label="Chart loss"]')
     expect(chart).to_have_attribute("data-series-count", "1")
     expect(chart.locator("canvas")).to_be_visible()
+    expect(chart).to_have_attribute("data-logged", "20000")
     drawn = int(chart.get_attribute("data-points") or 0)
-    assert 0 < drawn <= 1000, drawn  # 20,000 points logged, at most 1,000 drawn
+    assert 0 < drawn <= 1000, drawn  # 20,000 points logged, at most 1,000 buckets drawn
+    expect(chart).to_contain_text("of 20000 points drawn")
     page.get_by_label("X axis").select_option("relative")
     expect(chart.locator(".u-legend")).to_be_visible()
     page.get_by_label("Log scale").check()
     shot(page, "run-metrics")
+
+
+def test_zooming_a_chart_fetches_the_range_again_in_more_detail(
+    ui: UiServer, page: Any, ids: dict[str, Any]
+) -> None:
+    page.goto(f"{ui.url}/runs/{ids['parent']}/metrics")
+    chart = page.locator('figure[aria-label="Chart loss"]')
+    expect(chart).to_have_attribute("data-logged", "20000")
+    box = chart.locator(".u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 5, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 5 + box["width"] * 0.03, y, steps=5)
+    page.mouse.up()
+    expect(chart).to_contain_text("zoomed")
+    # the zoomed range holds ~3% of the points, all of them now drawn (no downsampling)
+    expect(chart).not_to_have_attribute("data-logged", "20000")
+    logged = int(chart.get_attribute("data-logged") or 0)
+    assert 0 < logged < 1000, logged
+    expect(chart).to_have_attribute("data-points", str(logged))
+    page.get_by_role("button", name="Reset zoom").click()
+    expect(chart).to_have_attribute("data-logged", "20000")
+
+
+def test_an_open_chart_draws_new_points_as_they_are_logged(
+    ui: UiServer, page: Any, ids: dict[str, Any]
+) -> None:
+    run_id = ids["children"][0]
+    page.goto(f"{ui.url}/runs/{run_id}/metrics")
+    chart = page.locator('figure[aria-label="Chart loss"]')
+    expect(chart).to_have_attribute("data-logged", "50")
+    now = int(time.time() * 1000)
+    ui.api("POST", f"/runs/{run_id}/metrics", json={
+        "metrics": [{"key": "loss", "value": 0.001, "timestamp": now, "step": 50 + i} for i in range(3)],
+    })  # fmt: skip
+    expect(chart).to_have_attribute("data-logged", "53")
 
 
 def test_charts_below_the_fold_are_drawn_only_when_scrolled_to(
