@@ -163,9 +163,13 @@ def _print_web_ui(console: Any, exe: str, where: str, remote: bool, experiment_i
     page = f"/experiments/{experiment_id}/runs"
     console.print("\n[bold]look at it in the web UI[/]")
     if remote:
-        console.print(f"  open {where.rstrip('/')}{page}", markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            f"  open {where.rstrip('/')}{page}", markup=False, highlight=False, soft_wrap=True
+        )
         return
-    console.print(f"  {exe} --tracking-uri {where} ui", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"  {exe} --tracking-uri {where} ui", markup=False, highlight=False, soft_wrap=True
+    )
     console.print(f"  then open {UI_URL}{page}", markup=False, highlight=False, soft_wrap=True)
 
 

@@ -160,7 +160,9 @@ def _basic_token(value: str) -> str | None:
         user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return password if user == TOKEN_USER and password.startswith(credentials.TOKEN_PREFIX) else None
+    return (
+        password if user == TOKEN_USER and password.startswith(credentials.TOKEN_PREFIX) else None
+    )
 
 
 class OidcVerifier:

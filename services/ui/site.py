@@ -92,5 +92,3 @@ def mount(app: FastAPI, backend: Backend, *, static: Path = STATIC) -> None:
         if found is not None and found.name != INDEX:
             return FileResponse(found)
         return FileResponse(static / INDEX, headers={"Cache-Control": "no-cache"})
-
-

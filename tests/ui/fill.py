@@ -38,8 +38,9 @@ def _png(width: int, height: int) -> bytes:
 
 
 def fill(data_dir: Path) -> dict[str, object]:
-    import ledgerflow as lf
     from sklearn.linear_model import LogisticRegression
+
+    import ledgerflow as lf
 
     lf.set_tracking_uri(str(data_dir))
     summary: dict[str, object] = {}
@@ -82,7 +83,10 @@ def fill(data_dir: Path) -> dict[str, object]:
         lf.log_params({"lr": "0.05", "optimizer": "sgd", "epochs": "5"})
         lf.log_metrics({"accuracy": 0.95, "f1": 0.93})
         for s in range(100):
-            lf.log_metrics({"loss": 2.0 / (s + 2), **{f"layer{i}.grad": 1.0 / (s + i + 1) for i in range(10)}}, step=s)
+            lf.log_metrics(
+                {"loss": 2.0 / (s + 2), **{f"layer{i}.grad": 1.0 / (s + i + 1) for i in range(10)}},
+                step=s,
+            )
     summary["other"] = other.info.run_id
 
     lf.set_experiment("text-summarizer")

@@ -42,7 +42,9 @@ def test_the_page_asks_the_browser_for_a_user_and_password(secured: UiServer) ->
         assert r.headers["www-authenticate"] == 'Basic realm="ledgerflow"'
     wrong = httpx.get(secured.url + "/", headers=_basic(ADMIN, "nope"), timeout=10)
     assert wrong.status_code == 401 and "wrong user name or password" in wrong.text
-    assert httpx.get(secured.url + "/", headers=_basic(ADMIN, PASSWORD), timeout=10).status_code == 200
+    assert (
+        httpx.get(secured.url + "/", headers=_basic(ADMIN, PASSWORD), timeout=10).status_code == 200
+    )
 
 
 def test_an_api_token_signs_in_as_user_token(secured: UiServer) -> None:
@@ -54,7 +56,9 @@ def test_an_api_token_signs_in_as_user_token(secured: UiServer) -> None:
     token = made.json()["token"]
     me = httpx.get(f"{secured.url}/api/v1/whoami", headers=_basic("token", token), timeout=10)
     assert me.status_code == 200 and me.json()["user"] == ADMIN
-    assert httpx.get(secured.url + "/", headers=_basic("token", token), timeout=10).status_code == 200
+    assert (
+        httpx.get(secured.url + "/", headers=_basic("token", token), timeout=10).status_code == 200
+    )
     bad = httpx.get(f"{secured.url}/api/v1/whoami", headers=_basic("token", "lf_nope"), timeout=10)
     assert bad.status_code == 401
 

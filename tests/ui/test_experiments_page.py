@@ -20,7 +20,9 @@ def test_the_experiments_page_lists_the_experiments_and_links_to_their_runs(
         expect(table.get_by_role("link", name=name)).to_be_visible()
     shot(page, "experiments")
     page.get_by_role("link", name="image-classifier").click()
-    expect(page).to_have_url(re.compile(rf"/experiments/{ids['experiments']['image-classifier']}/runs"))
+    expect(page).to_have_url(
+        re.compile(rf"/experiments/{ids['experiments']['image-classifier']}/runs")
+    )
     expect(page.get_by_role("heading", name="Runs of image-classifier")).to_be_visible()
 
 

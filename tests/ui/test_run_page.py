@@ -17,7 +17,9 @@ def test_the_overview_shows_status_params_tags_and_the_nested_runs(
     expect(page.get_by_role("heading", name="Run baseline")).to_contain_text("FINISHED")
     params = page.get_by_role("region", name="Parameters")
     expect(params.get_by_role("row", name="lr")).to_contain_text("0.01")
-    expect(page.get_by_role("region", name="Tags").get_by_role("row", name="team")).to_contain_text("vision")
+    expect(page.get_by_role("region", name="Tags").get_by_role("row", name="team")).to_contain_text(
+        "vision"
+    )
     expect(page.get_by_role("link", name="trial-0")).to_be_visible()
     shot(page, "run-overview")
     page.get_by_role("link", name="trial-1").click()
@@ -86,8 +88,8 @@ def test_charts_below_the_fold_are_drawn_only_when_scrolled_to(
     waiting = page.locator('[data-lazy="waiting"]')
     assert waiting.count() > 0
     before = page.locator("figure.chart").count()
-    page.locator('[data-lazy]').last.scroll_into_view_if_needed()
-    expect(page.locator('[data-lazy]').last).to_have_attribute("data-lazy", "drawn")
+    page.locator("[data-lazy]").last.scroll_into_view_if_needed()
+    expect(page.locator("[data-lazy]").last).to_have_attribute("data-lazy", "drawn")
     assert page.locator("figure.chart").count() > before
 
 

@@ -79,7 +79,9 @@ def test_sorting_by_a_metric_column_orders_the_runs_on_the_server(
     expect(page.locator('[role="columnheader"][aria-sort="ascending"]')).to_contain_text("accuracy")
 
 
-def test_selected_runs_open_in_the_compare_page(ui: UiServer, page: Any, ids: dict[str, Any]) -> None:
+def test_selected_runs_open_in_the_compare_page(
+    ui: UiServer, page: Any, ids: dict[str, Any]
+) -> None:
     _open(page, ui, ids)
     page.get_by_label("Select run wide-net").check()
     page.get_by_label("Select run baseline").check()
