@@ -6,7 +6,9 @@ import { ApiError, num, post } from "../api/client";
 import { useEventStream, type LogEvent } from "../api/events";
 import type { Run, RunPage } from "../api/types";
 
-export const PAGE_SIZE = 500;
+/** The first page is small so the first rows show at once; later pages are larger. */
+export const FIRST_PAGE = 100;
+export const PAGE_SIZE = 1000;
 const LIVE_TYPES = ["run.started", "run.metrics_logged", "run.params_logged", "run.tags_set", "run.finished"];
 
 export interface RunList {
@@ -38,7 +40,7 @@ export function useRunList(experimentIds: string[], filter: string, order: strin
           experiment_ids: ids.split(","),
           filter: filter || null,
           order_by: order ? [order] : null,
-          max_results: PAGE_SIZE,
+          max_results: pageToken ? PAGE_SIZE : FIRST_PAGE,
           page_token: pageToken,
         });
         if (gen !== generation.current) return;
