@@ -102,7 +102,8 @@ export function MetricChart({ title, refs, options }: { title: string; refs: Ser
           const color = COLORS[i % COLORS.length];
           const label = manyRuns ? `${s.ref.runName} · ${s.ref.key}` : s.ref.key;
           const edge = { label: `${label} (bucket extremes)`, class: "band-edge", stroke: "transparent", width: 0, spanGaps: true, points: { show: false } };
-          return [{ label, stroke: color, width: 1.5, spanGaps: true, points: { show: false } }, edge, { ...edge }];
+          const few = s.xs.length <= 50; // a line of a few points needs its points marked
+          return [{ label, stroke: color, width: 1.5, spanGaps: true, points: { show: few, size: 6, fill: color } }, edge, { ...edge }];
         }),
       ],
       bands: series.map((_, i) => ({ series: [2 + 3 * i, 3 + 3 * i] as [number, number], fill: `${COLORS[i % COLORS.length]}33` })),

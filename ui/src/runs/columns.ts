@@ -24,7 +24,7 @@ export const FIXED: Column[] = [
     text: (r) => r.info.status, sortValue: (r) => r.info.status },
   { key: "user_id", label: "User", kind: "attribute", width: 110, serverSort: true,
     text: (r) => r.info.user_id, sortValue: (r) => r.info.user_id },
-  { key: "start_time", label: "Start", kind: "attribute", width: 160, serverSort: true,
+  { key: "start_time", label: "Start", kind: "attribute", width: 172, serverSort: true,
     text: (r) => formatTime(r.info.start_time), sortValue: (r) => r.info.start_time },
   { key: "duration", label: "Duration", kind: "attribute", width: 90, serverSort: false,
     text: (r) => formatDuration(r.info.start_time, r.info.end_time),
