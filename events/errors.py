@@ -18,13 +18,24 @@ class LedgerflowError(Exception):
 
 
 class InvalidInput(LedgerflowError):
-    """The caller passed something that cannot be accepted; nothing was stored."""
+    """The caller passed something that cannot be accepted; nothing was stored. For text
+    in a language (a search filter), `position` is the 0-based character offset of the
+    error in `field` and `token` the text found there, so a UI can underline it."""
 
     code = "INVALID_PARAMETER_VALUE"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        position: int | None = None,
+        token: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.position = position
+        self.token = token
 
 
 class NotFound(LedgerflowError):

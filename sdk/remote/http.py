@@ -61,7 +61,13 @@ def error_from(response: httpx.Response, what: str) -> LedgerflowError:
     )
     code, status = body.get("error_code"), response.status_code
     if code == InvalidInput.code or (code is None and status in (400, 422)):
-        return InvalidInput(message, field=body.get("field"))
+        position = body.get("position")
+        return InvalidInput(
+            message,
+            field=body.get("field"),
+            position=position if isinstance(position, int) else None,
+            token=body.get("token"),
+        )
     if code == NotFound.code or (code is None and status == 404):
         return NotFound(message, kind=body.get("kind") or "", key=body.get("key") or "")
     if code == AlreadyExists.code:

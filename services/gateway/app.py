@@ -32,6 +32,7 @@ from ledgerflow.services.gateway import (
     deployment_routes,
     experiment_routes,
     ingest_routes,
+    operations_routes,
     registry_routes,
     run_routes,
     series_routes,
@@ -154,6 +155,7 @@ def create_app(
         deployment_routes,
         auth_routes,
         audit_routes,
+        operations_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if hub is not None:

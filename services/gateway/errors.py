@@ -60,6 +60,8 @@ def error_body(error: LedgerflowError) -> dict[str, Any]:
     }
     if isinstance(error, NotFound | PermissionDenied):
         body["kind"], body["key"] = error.kind, error.key
+    if isinstance(error, InvalidInput) and error.position is not None:
+        body["position"], body["token"] = error.position, error.token
     return body
 
 

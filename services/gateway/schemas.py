@@ -42,6 +42,10 @@ class ErrorOut(BaseModel):
     field: str | None = Field(None, description="the input that was wrong, when one was")
     kind: str | None = Field(None, description="for a missing resource: what kind it is")
     key: str | None = Field(None, description="for a missing resource: its id or name")
+    position: int | None = Field(
+        None, description="for text in a language (a filter): 0-based offset of the error"
+    )
+    token: str | None = Field(None, description="with position: the text found there")
 
 
 class Health(BaseModel):

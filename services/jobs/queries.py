@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Engine, RowMapping, select
+from sqlalchemy import Engine, RowMapping, func, select
 
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.events.job_entities import Job
@@ -59,3 +59,9 @@ class JobQueries:
             stmt = stmt.where(J.c.status == wanted)
         with self.engine.connect() as conn:
             return [_job(r) for r in conn.execute(stmt).mappings().all()]
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each status (statuses with none left out)."""
+        stmt = select(J.c.status, func.count()).group_by(J.c.status)
+        with self.engine.connect() as conn:
+            return {status: int(n) for status, n in conn.execute(stmt).all()}

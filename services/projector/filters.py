@@ -115,7 +115,22 @@ class _Parser:
         self.toks = self._tokenize()
 
     def fail(self, pos: int, msg: str) -> NoReturn:
-        raise InvalidInput(f"Invalid {self.what} at position {pos}: {msg}", field=self.field)
+        raise InvalidInput(
+            f"Invalid {self.what} at position {pos}: {msg}",
+            field=self.field,
+            position=pos,
+            token=self._token_at(pos),
+        )
+
+    def _token_at(self, pos: int) -> str:
+        """The token that starts at `pos` ("" at the end of the text); while tokenizing,
+        the run of word characters there, or the one character."""
+        toks: list[_Tok] = getattr(self, "toks", [])
+        for tok in toks:
+            if tok.pos == pos:
+                return tok.text
+        found = _JUNK.match(self.text, pos)
+        return found.group() if found and found.group() else self.text[pos : pos + 1]
 
     def expected(self, tok: _Tok, what: str) -> NoReturn:
         self.fail(tok.pos, f"expected {what} but found {_describe(tok)}")

@@ -282,9 +282,10 @@ class Projector:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(DL)).scalar_one())
 
-    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+    def dead_letters(self, limit: int = 100, *, newest_first: bool = False) -> list[dict[str, Any]]:
+        order = DL.c.id.desc() if newest_first else DL.c.id
         with self.engine.connect() as conn:
-            rows = conn.execute(select(DL).order_by(DL.c.id).limit(limit)).mappings()
+            rows = conn.execute(select(DL).order_by(order).limit(limit)).mappings()
             return [dict(r) for r in rows]
 
 

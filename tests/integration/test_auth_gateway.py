@@ -165,6 +165,7 @@ def _denied_body(world: World, method: str, path: str) -> Any:
         ("POST", "/api/v1/runs/search"): {"experiment_ids": [world.experiment]},
         ("POST", "/api/v1/model-versions/register"): {"name": "m", "model_uri": "/tmp/x"},
         ("POST", "/api/v1/events"): {"events": [_metric_event(world.run)]},
+        ("POST", "/api/v1/metrics/series"): {"series": [{"run_id": world.run, "key": "loss"}]},
     }
     return bodies.get((method, path))
 
@@ -179,7 +180,7 @@ def _params(method: str, path: str, world: World) -> dict[str, str]:
         return {"name": "exp"}
     if path.endswith("/resolve"):
         return {"uri": "models:/m/1"}
-    if path.endswith("/metrics/history"):
+    if path.endswith(("/metrics/history", "/metrics/series")):
         return {"key": "loss"}
     if path == "/api/v1/permissions":
         return {"kind": "model", "key": "m"}

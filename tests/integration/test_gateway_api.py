@@ -232,3 +232,19 @@ def test_registry_writes_are_readable_in_the_next_call(http, run_id):
     latest = http.get(f"{API}/registered-models/reg/latest-versions", params={"stages": "Staging"})
     assert [v["version"] for v in latest.json()] == [1]
     assert http.get(f"{API}/registered-models/nope").status_code == 404
+
+
+def test_a_bad_search_filter_is_a_400_with_the_offset_and_token_to_underline(http, run_id):
+    exp = http.get(f"{API}/runs/{run_id}").json()["info"]["experiment_id"]
+    text = "metrics.acc > 0.9 and (params.lr = 0.01 or tags.team = 'cv')"
+    r = http.post(f"{API}/runs/search", json={"experiment_ids": [exp], "filter": text})
+    assert r.status_code == 400
+    body = r.json()
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE" and body["field"] == "filter"
+    assert (body["position"], body["token"]) == (35, "0.01")
+    assert text[body["position"] :].startswith(body["token"])
+    assert "position 35" in body["message"] and "params.lr = '0.01'" in body["message"]
+    ok = http.post(f"{API}/runs/search", json={"experiment_ids": [exp], "filter": "tags.a = 'b'"})
+    assert ok.status_code == 200
+    r = http.get(f"{API}/experiments", params={"filter": "name = "})
+    assert r.status_code == 400 and (r.json()["position"], r.json()["token"]) == (7, "")

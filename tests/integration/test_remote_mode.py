@@ -106,6 +106,10 @@ def test_errors_come_back_as_the_embedded_modes_exceptions(remote):
     with pytest.raises(InvalidInput) as bad:
         c.get_metric_history(rid, "m", max_points=1)
     assert bad.value.field == "max_points"
+    with pytest.raises(InvalidInput) as bad_filter:
+        c.search_runs([c.get_run(rid).info.experiment_id], "metrics.m >> 1")
+    assert (bad_filter.value.field, bad_filter.value.position) == ("filter", 11)
+    assert bad_filter.value.token == ">"
     with pytest.raises(InvalidInput, match="param name") as bad_key:
         c.log_param(rid, "bad key!", 1)
     assert bad_key.value.field == "param"

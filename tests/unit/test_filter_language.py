@@ -709,3 +709,26 @@ def test_any_order_by_either_parses_or_raises_invalid_input(items: list[str]) ->
         parse_order_by(items)
     except InvalidInput as exc:
         assert str(exc).startswith("Invalid order_by"), str(exc)
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "token"),
+    [
+        ("metrics.acc > 0.9 and params.lr = 0.01", 34, "0.01"),  # unquoted string value
+        ("metrics.acc > 0.9 and", 21, ""),  # nothing after AND: the end of the text
+        ("metrics.acc >> 1", 13, ">"),
+        ("metrics.acc > 1 ) ", 16, ")"),
+        ("bogus.acc > 1", 0, "bogus.acc"),
+        ("tags.t = 'open", 9, "'"),  # unterminated string: where it starts
+        ("metrics.acc > 1.5x", 14, "1.5x"),
+        ("metrics.acc ? 1", 12, "?"),
+    ],
+)
+def test_a_filter_error_carries_its_offset_and_the_token_found_there(
+    text: str, position: int, token: str
+) -> None:
+    with pytest.raises(InvalidInput) as e:
+        parse_filter(text)
+    assert (e.value.field, e.value.position, e.value.token) == ("filter", position, token)
+    assert f"position {position}" in e.value.message
+    assert text[position : position + len(token)] == token
