@@ -54,13 +54,14 @@ def test_the_filter_takes_the_search_language_and_shows_an_error_at_its_position
     expect(_row(page, ids["parent"])).to_have_count(0)
     expect(page).to_have_url(re.compile(r"filter=metrics.accuracy"))
 
-    box.fill("metrics.accuracy >> 0.9")
+    refused = "metrics.accuracy > 0.9 and (params.lr = 0.01 or tags.team = 'cv')"
+    box.fill(refused)
     page.get_by_role("button", name="Apply").click()
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("position 18")
+    expect(alert).to_contain_text("position 40")  # params.lr is text: '0.01', not 0.01
     mark = alert.locator("[data-position]")
-    expect(mark).to_have_attribute("data-position", "18")
-    expect(mark.locator("mark")).to_have_text(">")
+    expect(mark).to_have_attribute("data-position", "40")
+    expect(mark.locator("mark")).to_have_text("0.01")  # the whole token, underlined
     expect(box).to_have_attribute("aria-invalid", "true")
     shot(page, "runs-filter-error")
 

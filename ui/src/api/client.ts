@@ -12,6 +12,8 @@ export class ApiError extends Error {
     message: string,
     readonly field: string | null = null,
     readonly position: number | null = null,
+    /** For a filter error: the token at `position` ("" at the end of the text). */
+    readonly token: string | null = null,
   ) {
     super(message);
   }
@@ -45,6 +47,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
       String(parsed.message ?? res.statusText),
       (parsed.field as string | null) ?? null,
       positionOf(parsed),
+      typeof parsed.token === "string" ? parsed.token : null,
     );
   }
   if (res.status === 204) return undefined as T;

@@ -35,22 +35,26 @@ export function FilterBox({ value, onApply, error }: { value: string; onApply: (
       {filterError && (
         <div id="filter-error" role="alert" className="filter-error">
           <p>{filterError.message}</p>
-          {filterError.position !== null && <ErrorMark text={value} position={filterError.position} />}
+          {filterError.position !== null && (
+            <ErrorMark text={value} position={filterError.position} length={Math.max(1, filterError.token?.length ?? 1)} />
+          )}
         </div>
       )}
     </form>
   );
 }
 
-function ErrorMark({ text, position }: { text: string; position: number }) {
+/** The filter with the refused token marked, and a caret line under it. */
+function ErrorMark({ text, position, length }: { text: string; position: number; length: number }) {
   const at = Math.min(position, text.length);
   return (
     <pre className="mono error-mark" aria-label={`error at position ${position}`} data-position={position}>
       {text.slice(0, at)}
-      <mark>{text.slice(at, at + 1) || " "}</mark>
-      {text.slice(at + 1)}
+      <mark>{text.slice(at, at + length) || " "}</mark>
+      {text.slice(at + length)}
       {"\n"}
-      {" ".repeat(at)}^
+      {" ".repeat(at)}
+      {"^".repeat(length)}
     </pre>
   );
 }
