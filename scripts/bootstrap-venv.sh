@@ -9,6 +9,8 @@ if ! command -v "$python" >/dev/null 2>&1; then
   echo "error: $python not found; Ledgerflow needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2
   exit 2
 fi
+# The web UI ships in the package (services/ui/static): build it first (needs npm).
+scripts/build-ui.sh
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap-venv.sh test
 echo "== prometheus"
 scripts/ensure-prometheus.sh  # tests/integration/test_prometheus.py runs the real server
+scripts/ensure-chromium.sh  # the browser tests (tests/ui) drive Debian's Chromium
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .

@@ -28,6 +28,7 @@ from ledgerflow.cli import (
     sync,
     tokens,
     traffic_stats,
+    ui,
     users,
     verify,
     views,
@@ -104,6 +105,7 @@ app.command("traffic-stats")(traffic_stats.traffic_stats)
 app.command("gateway")(gateway.gateway)
 app.command("sync")(sync.sync)
 app.command("server")(server.server)
+app.command("ui")(ui.ui)
 app.command("serve")(serve.serve)
 app.command("audit")(audit.audit)
 

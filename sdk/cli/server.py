@@ -31,7 +31,8 @@ def server(
 ) -> None:
     """Serve everything in one process on the tracking URI's data (like `mlflow server`).
 
-    The REST API (OpenAPI at /docs), the projector and the webhook dispatcher share the
+    The web UI at /, the REST API (OpenAPI at /docs), the projector and the webhook
+    dispatcher share the
     data directory (or LEDGERFLOW_EVENT_LOG and LEDGERFLOW_VIEWS_DB). Clients log to it
     with LEDGERFLOW_TRACKING_URI=http://HOST:PORT. Stop it with Ctrl-C. If a background
     service dies, /health answers 503 naming it and the process exits with status 1, so a
@@ -39,7 +40,22 @@ def server(
     token or an OIDC token; the first start creates the admin LEDGERFLOW_ADMIN_USER and
     LEDGERFLOW_ADMIN_PASSWORD name. With --ssl-keyfile and --ssl-certfile it speaks TLS.
     """
-    settings = serving_settings(ctx, "server", auth=auth)
+    run_all(ctx, host, port, grpc_port=grpc_port, log_level=log_level, auth=auth)
+
+
+def run_all(
+    ctx: typer.Context,
+    host: str,
+    port: int,
+    *,
+    grpc_port: int | None,
+    log_level: LogLevel,
+    auth: bool,
+    name: str = "server",
+) -> None:
+    """Everything in one process, announced as `ledgerflow NAME`; shared by `server` and
+    `ui`, which differ only in what they say and which options they offer."""
+    settings = serving_settings(ctx, name, auth=auth)
     import ledgerflow
     from ledgerflow.services.server import serve_all
     from ledgerflow.services.tls import Tls
@@ -51,11 +67,11 @@ def server(
     ledgerflow.set_tracking_uri(settings.tracking_uri)
 
     def ready(url: str) -> None:
-        output.line(f"ledgerflow server listening on {url}", style="green")
-        output.note(f"log to it with LEDGERFLOW_TRACKING_URI={url}")
+        output.line(f"ledgerflow {name} listening on {url}", style="green")
+        output.note(f"the web UI: {url}/ ; log to it with LEDGERFLOW_TRACKING_URI={url}")
 
     def grpc_ready(address: str) -> None:
-        output.line(f"ledgerflow server gRPC on {address}", style="green")
+        output.line(f"ledgerflow {name} gRPC on {address}", style="green")
 
     try:
         serve_all(

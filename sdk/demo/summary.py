@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 EXPERIMENT = "ledgerflow-demo-digits"
 CHAMPION_URI = f"models:/{REGISTERED_MODEL}@champion"
 SHOWN_PREDICTIONS = 12
+UI_URL = "http://127.0.0.1:5000"  # where `ledgerflow ui` listens by default
 
 
 def _where(settings: Settings) -> str:
@@ -153,6 +154,23 @@ def print_summary(
         f"print(p.load_model('{CHAMPION_URI}').metadata.to_dict()['flavors'])\"",
     ):
         console.print(f"  {cmd}", markup=False, highlight=False, soft_wrap=True)
+    _print_web_ui(console, exe, where, settings.is_remote, experiment.experiment_id)
+
+
+def _print_web_ui(console: Any, exe: str, where: str, remote: bool, experiment_id: str) -> None:
+    """How to look at what the demo made in the web UI: `ledgerflow ui` on its data
+    directory (the server's own UI when the demo logged to one)."""
+    page = f"/experiments/{experiment_id}/runs"
+    console.print("\n[bold]look at it in the web UI[/]")
+    if remote:
+        console.print(
+            f"  open {where.rstrip('/')}{page}", markup=False, highlight=False, soft_wrap=True
+        )
+        return
+    console.print(
+        f"  {exe} --tracking-uri {where} ui", markup=False, highlight=False, soft_wrap=True
+    )
+    console.print(f"  then open {UI_URL}{page}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_jobs(console: Any, jobs: list[TrainingJob]) -> None:

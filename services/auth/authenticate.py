@@ -2,7 +2,8 @@
 
 Three kinds of credential:
 
-- `Basic user:password` for users with passwords (as MLflow's basic-auth app);
+- `Basic user:password` for users with passwords (as MLflow's basic-auth app), or
+  `Basic token:<API token>` (what a browser's sign-in prompt can send, for the web UI);
 - `Bearer lf_…`, an API token: looked up by its SHA-256, refused when revoked, expired or
   its user is gone;
 - `Bearer <JWT>` from the configured OIDC issuer: signature (the issuer's JWKS, from a
@@ -34,6 +35,7 @@ from ledgerflow.services.auth.queries import AuthQueries
 from ledgerflow.services.auth.throttle import LoginThrottle
 
 _CACHE_SIZE = 10_000
+TOKEN_USER = "token"  # noqa: S105 - the user name under which Basic credentials carry a token
 
 
 class _Verified:
@@ -130,7 +132,8 @@ class Authenticator:
 
     def _verify(self, scheme: str, value: str) -> tuple[Principal, int | None]:
         if scheme == "basic":
-            return self._password(value), None
+            token = _basic_token(value)
+            return self._token(token) if token else (self._password(value), None)
         if value.startswith(credentials.TOKEN_PREFIX) or self._oidc is None:
             return self._token(value)
         principal, expires = self._oidc.verify(value)
@@ -169,6 +172,16 @@ def _basic_user(value: str) -> str | None:
         return base64.b64decode(value, validate=True).decode().partition(":")[0][:200]
     except (binascii.Error, UnicodeDecodeError):
         return None
+def _basic_token(value: str) -> str | None:
+    """An API token sent as Basic credentials `token:<lf_…>`: what a browser's sign-in
+    prompt (the web UI) can send, as it cannot send a Bearer header. None otherwise."""
+    try:
+        user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (
+        password if user == TOKEN_USER and password.startswith(credentials.TOKEN_PREFIX) else None
+    )
 
 
 class OidcVerifier:

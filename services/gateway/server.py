@@ -16,6 +16,7 @@ from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.limits import Rates
 from ledgerflow.services.tls import Tls, scheme
+from ledgerflow.services.ui import site
 from ledgerflow.services.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -76,7 +77,8 @@ def serve(
     `open_auth`); otherwise one is made from `settings`, and with auth on `on_auth` is told
     who can sign in (InvalidInput when nobody could).
     With `grpc_port`, the gRPC service listens there too (0: any free port). `extend`
-    may add routes to the app before it starts (`ledgerflow server` hosts deployments).
+    may add routes to the app before it starts (`ledgerflow server` hosts deployments); the
+    web UI is served at `/` after them (`ledgerflow.services.ui.site`).
     With a `watchdog`, `/health` reports its dead threads, and the server shuts down
     `FAILURE_GRACE_S` after one dies (health checks see the 503 first). `/metrics` serves
     `metrics_registry` (`ledgerflow server`'s services share it), else one of the app's own."""
@@ -110,6 +112,7 @@ def serve(
         )
         if extend is not None:
             extend(app)
+        site.mount(app, backend)  # last: its catch-all answers what no route above does
         config = uvicorn.Config(
             app,
             host=host,

@@ -465,3 +465,10 @@ def test_a_failed_bundle_is_printed_with_its_reason_among_the_built_ones(
     assert "version 1 onnx failed: Keras to ONNX needs tf2onnx" in out
     assert "version 2 onnx failed: cannot reach Ray at 'auto'" in out
     assert "1 of 3 built" in out
+
+
+def test_the_demo_ends_by_saying_how_to_open_the_web_ui_on_its_data(demo: DemoResult) -> None:
+    tail = demo.stdout[demo.stdout.index("look at it in the web UI") :]
+    assert "--tracking-uri " in tail and f"{demo.data_dir.name} ui" in tail
+    experiment = demo.client.get_experiment_by_name("ledgerflow-demo-digits")
+    assert f"http://127.0.0.1:5000/experiments/{experiment.experiment_id}/runs" in tail

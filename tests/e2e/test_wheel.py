@@ -3,10 +3,13 @@ virtual environment, and run a backend from it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -61,13 +64,14 @@ def test_the_installed_wheel_imports_every_layer_from_site_packages(venv: Path) 
         assert "site-packages" in line and str(ROOT) not in line
 
 
-@pytest.fixture
-def server(venv: Path, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def _serving(venv: Path, tmp_path: Path, command: str) -> Iterator[str]:
+    """`ledgerflow COMMAND` (server, ui) from the wheel's venv, once it answers /health."""
     port = free_port()
-    log = tmp_path / "server.log"
+    log = tmp_path / f"{command}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [venv / "bin" / "ledgerflow", "--tracking-uri", tmp_path / "data", "server",
+            [venv / "bin" / "ledgerflow", "--tracking-uri", tmp_path / "data", command,
              "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT, env=python_env(), cwd=tmp_path,
         )  # fmt: skip
@@ -81,11 +85,41 @@ def server(venv: Path, tmp_path: Path) -> Iterator[str]:
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
-            pytest.fail(f"the wheel's server did not answer /health:\n{log.read_text()}")
+            pytest.fail(f"the wheel's {command} did not answer /health:\n{log.read_text()}")
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(venv: Path, tmp_path: Path) -> Iterator[str]:
+    with _serving(venv, tmp_path, "server") as url:
+        yield url
+
+
+def test_the_wheel_carries_the_built_web_ui(venv: Path) -> None:
+    (wheel,) = (venv.parent / "dist").glob("ledgerflow-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ledgerflow/services/ui/static/index.html" in names
+    assert any(re.fullmatch(r"ledgerflow/services/ui/static/assets/index-.+\.js", n) for n in names)
+
+
+def test_the_installed_ledgerflow_ui_serves_the_web_ui_and_the_api(
+    venv: Path, tmp_path: Path
+) -> None:
+    with _serving(venv, tmp_path, "ui") as url:
+        page = httpx.get(f"{url}/", timeout=10)
+        assert page.status_code == 200 and '<div id="root">' in page.text
+        script = re.search(r'src="(/assets/[^"]+\.js)"', page.text)
+        assert script is not None, page.text
+        asset = httpx.get(url + script.group(1), timeout=10)
+        assert asset.status_code == 200 and "immutable" in asset.headers["cache-control"]
+        deep = httpx.get(f"{url}/runs/abc/metrics", timeout=10)  # a shared link opens the app
+        assert deep.status_code == 200 and deep.text == page.text
+        assert httpx.get(f"{url}/api/v1/experiments", timeout=10).status_code == 200
+        missing = httpx.get(f"{url}/api/v1/no-such-route", timeout=10)
+        assert missing.status_code == 404 and missing.json()["error_code"]
 
 
 def test_a_server_from_the_wheel_takes_a_run_and_reads_it_back(

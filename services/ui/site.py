@@ -1,0 +1,94 @@
+"""Serving the built web UI at `/`, next to the API.
+
+The app is built from `ui/` (Vite) into `static/` beside this module and ships in the
+wheel as package data: running it needs no Node.js and nothing from the internet. Hashed
+files under `/assets/` are cached for a year; every other path that is not the API's
+answers `index.html`, so a shared deep link (`/runs/ID/metrics`) opens its page. With auth
+on, the page answers 401 with `WWW-Authenticate: Basic realm="ledgerflow"` until the browser
+sends credentials: the browser then asks for a user and password (an API token works as
+user `token`) and sends them with every fetch and event stream of the page.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ledgerflow.events.errors import LedgerflowError, NotFound, Unauthenticated
+from ledgerflow.services.bootstrap import Backend
+from ledgerflow.services.gateway.auth import identify
+from ledgerflow.services.gateway.errors import error_response
+
+STATIC = Path(__file__).parent / "static"
+INDEX = "index.html"
+ASSET_CACHE = "public, max-age=31536000, immutable"
+"""Vite names each asset by its content's hash: a new build makes new names."""
+REALM = 'Basic realm="ledgerflow"'
+NOT_BUILT = (
+    "<!doctype html><title>Ledgerflow</title><h1>The web UI is not built</h1>"
+    "<p>Build it with <code>scripts/bootstrap-venv.sh</code>, or <code>npm ci &amp;&amp; "
+    "npm run build</code> in <code>ui/</code>; the REST API is at <a href='/docs'>/docs</a>.</p>"
+)
+
+
+def built(static: Path = STATIC) -> bool:
+    return (static / INDEX).is_file()
+
+
+def _file_in(static: Path, path: str) -> Path | None:
+    """The file `path` names inside `static`, never outside it."""
+    root = static.resolve()
+    candidate = (root / path).resolve()
+    if candidate.is_relative_to(root) and candidate.is_file():
+        return candidate
+    return None
+
+
+async def _refused(backend: Backend, request: Request) -> Response | None:
+    """With auth on, a 401 asking the browser for credentials unless it sent valid ones."""
+    if not backend.settings.auth:
+        return None
+    try:
+        await run_in_threadpool(identify, backend, request.headers.get("authorization"))
+    except Unauthenticated as e:
+        return HTMLResponse(
+            f"<!doctype html><title>Sign in</title><p>{html.escape(e.message)}</p>",
+            status_code=401,
+            headers={"WWW-Authenticate": REALM},
+        )
+    except LedgerflowError as e:
+        return error_response(e)
+    return None
+
+
+def mount(app: FastAPI, backend: Backend, *, static: Path = STATIC) -> None:
+    """Serve the UI from `static` at `/` on `app`. Call it after every other route is added:
+    its catch-all answers the paths nobody else does."""
+
+    @app.get("/assets/{path:path}", include_in_schema=False)
+    async def asset(path: str, request: Request) -> Response:
+        refused = await _refused(backend, request)
+        if refused is not None:
+            return refused
+        found = _file_in(static / "assets", path)
+        if found is None:
+            return Response("no such asset", status_code=404, media_type="text/plain")
+        return FileResponse(found, headers={"Cache-Control": ASSET_CACHE})
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def page(path: str, request: Request) -> Response:
+        if path == "api" or path.startswith("api/"):
+            return error_response(NotFound(f"no API route {request.url.path}"))
+        refused = await _refused(backend, request)
+        if refused is not None:
+            return refused
+        if not built(static):
+            return HTMLResponse(NOT_BUILT, status_code=503)
+        found = _file_in(static, path) if path else None
+        if found is not None and found.name != INDEX:
+            return FileResponse(found)
+        return FileResponse(static / INDEX, headers={"Cache-Control": "no-cache"})

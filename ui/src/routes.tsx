@@ -1,0 +1,30 @@
+// Every page and its stable URL. A new page is one file in pages/ and one line here (and a
+// link in components/Layout.tsx when it belongs in the top navigation).
+import { createBrowserRouter, Navigate } from "react-router-dom";
+import { Layout } from "./components/Layout";
+import { ExperimentsPage } from "./pages/ExperimentsPage";
+import { RunsPage } from "./pages/RunsPage";
+import { RunPage } from "./pages/RunPage";
+import { ComparePage } from "./pages/ComparePage";
+import { NotFoundPage } from "./pages/NotFoundPage";
+
+export const paths = {
+  experiments: () => "/experiments",
+  runs: (experimentIds: string[]) => `/experiments/${experimentIds.join(",")}/runs`,
+  run: (runId: string, tab?: string) => `/runs/${runId}${tab ? `/${tab}` : ""}`,
+  compare: (runIds: string[]) => `/compare?runs=${runIds.join(",")}`,
+};
+
+export const router = createBrowserRouter([
+  {
+    element: <Layout />,
+    children: [
+      { path: "/", element: <Navigate to="/experiments" replace /> },
+      { path: "/experiments", element: <ExperimentsPage /> },
+      { path: "/experiments/:experimentIds/runs", element: <RunsPage /> },
+      { path: "/runs/:runId/:tab?", element: <RunPage /> },
+      { path: "/compare", element: <ComparePage /> },
+      { path: "*", element: <NotFoundPage /> },
+    ],
+  },
+]);
