@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from ledgerflow.cli import output
@@ -17,6 +19,9 @@ from ledgerflow.cli.gateway import (
     announce_auth,
     serving_settings,
 )
+
+if TYPE_CHECKING:
+    from ledgerflow.services.tls import Tls
 
 
 def server(
@@ -40,7 +45,10 @@ def server(
     token or an OIDC token; the first start creates the admin LEDGERFLOW_ADMIN_USER and
     LEDGERFLOW_ADMIN_PASSWORD name. With --ssl-keyfile and --ssl-certfile it speaks TLS.
     """
-    run_all(ctx, host, port, grpc_port=grpc_port, log_level=log_level, auth=auth)
+    from ledgerflow.services.tls import Tls
+
+    tls = Tls.of(ssl_keyfile, ssl_certfile)
+    run_all(ctx, host, port, grpc_port=grpc_port, log_level=log_level, auth=auth, tls=tls)
 
 
 def run_all(
@@ -52,15 +60,13 @@ def run_all(
     log_level: LogLevel,
     auth: bool,
     name: str = "server",
+    tls: Tls | None = None,
 ) -> None:
     """Everything in one process, announced as `ledgerflow NAME`; shared by `server` and
     `ui`, which differ only in what they say and which options they offer."""
     settings = serving_settings(ctx, name, auth=auth)
     import ledgerflow
     from ledgerflow.services.server import serve_all
-    from ledgerflow.services.tls import Tls
-
-    tls = Tls.of(ssl_keyfile, ssl_certfile)
     from ledgerflow.services.watchdog import ServiceFailed
 
     # the deployments' replicas load their models through the SDK, from this data

@@ -172,6 +172,8 @@ def _basic_user(value: str) -> str | None:
         return base64.b64decode(value, validate=True).decode().partition(":")[0][:200]
     except (binascii.Error, UnicodeDecodeError):
         return None
+
+
 def _basic_token(value: str) -> str | None:
     """An API token sent as Basic credentials `token:<lf_…>`: what a browser's sign-in
     prompt (the web UI) can send, as it cannot send a Bearer header. None otherwise."""
