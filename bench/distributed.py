@@ -145,10 +145,17 @@ class Result:
     points: int
     seconds: float
     slowest_call_s: float
+    gateway_cpu_s: float | None = None  # the gateway process's CPU time for this wave
 
     @property
     def rate(self) -> float:
         return self.points / self.seconds
+
+    @property
+    def cpu_per_kpoint_ms(self) -> float | None:
+        if self.gateway_cpu_s is None:
+            return None
+        return self.gateway_cpu_s / self.points * 1e6
 
 
 @dataclass
@@ -267,9 +274,10 @@ def bench_token(url: str) -> str:
 @contextmanager
 def ledgerflow_stack(
     work: Path, *, auth: bool = False
-) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """(gateway URL, views URL, client env) of gateway + Kafka + projector + PostgreSQL;
-    with `auth`, the gateway requires identities and clients send a user's API token."""
+) -> Iterator[tuple[str, str, dict[str, str], int]]:
+    """(gateway URL, views URL, client env, gateway pid) of gateway + Kafka + projector +
+    PostgreSQL; with `auth`, the gateway requires identities and clients send a user's API
+    token."""
     work.mkdir(parents=True, exist_ok=True)
     with tansu(work) as kafka, postgres_database() as views:
         env = (
@@ -298,7 +306,7 @@ def ledgerflow_stack(
             }
             if auth:
                 client_env["LEDGERFLOW_TRACKING_TOKEN"] = bench_token(url)
-            yield url, views, client_env
+            yield url, views, client_env, gw.pid
 
 
 @contextmanager
@@ -343,9 +351,10 @@ def points_visible(views: str, run_ids: list[str]) -> int:
 
 def ingest_ledgerflow(sz: Sizes, rep: Report, work: Path, *, auth: bool = False) -> None:
     system = "ledgerflow+auth" if auth else "ledgerflow"
-    with ledgerflow_stack(work / f"{system}-ingest", auth=auth) as (_, views, env):
+    with ledgerflow_stack(work / f"{system}-ingest", auth=auth) as (_, views, env, gw):
         for n in sz.clients:
             say(f"{system}: {n} client(s) x {sz.lf_points} points")
+            cpu_before = cpu_seconds(gw)
             start_at, results = run_clients(LF_CLIENT, env, n, sz.lf_points)
             run_ids = [r["run_id"] for r in results]
             total = n * sz.lf_points
@@ -355,7 +364,15 @@ def ingest_ledgerflow(sz: Sizes, rep: Report, work: Path, *, auth: bool = False)
                 time.sleep(0.02)
             seconds = time.time() - start_at
             slowest = max(r["slowest_call_s"] for r in results)
-            rep.ingest.append(Result(system, n, total, seconds, slowest))
+            cpu = cpu_seconds(gw) - cpu_before
+            rep.ingest.append(Result(system, n, total, seconds, slowest, cpu))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc). What auth adds to the
+    gateway shows here even when other work on the machine makes wall-clock rates swing."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ingest_mlflow(sz: Sizes, rep: Report, work: Path, name: str, backend: str) -> None:
@@ -380,7 +397,7 @@ def probe(code: str, env: dict[str, str], n: int) -> list[float]:
 
 def visibility(sz: Sizes, rep: Report, work: Path) -> None:
     say("visibility: ledgerflow")
-    with ledgerflow_stack(work / "lf-visibility") as (_, _, env):
+    with ledgerflow_stack(work / "lf-visibility") as (_, _, env, _):
         rep.visibility["ledgerflow"] = probe(LF_PROBE, env, sz.probes)
     for name, backend in backends(work):
         say(f"visibility: {name}")
@@ -418,10 +435,17 @@ def print_report(rep: Report) -> None:
             f"{r.slowest_call_s * 1000:>10.1f} ms"
         )
     ours = {r.clients: r.rate for r in rep.ingest if r.system == "ledgerflow"}
+    cpu = {r.clients: r.cpu_per_kpoint_ms for r in rep.ingest if r.system == "ledgerflow"}
     for r in rep.ingest:
         if r.system == "ledgerflow+auth" and r.clients in ours:
             cost = 1 - r.rate / ours[r.clients]
             print(f"auth costs {cost * 100:5.1f}% of the ingest rate at {r.clients:>2} clients")
+            plain, with_auth = cpu.get(r.clients), r.cpu_per_kpoint_ms
+            if plain and with_auth:
+                print(
+                    f"  gateway CPU per 1,000 points: {plain:.1f} ms -> {with_auth:.1f} ms "
+                    f"({(with_auth / plain - 1) * 100:+.1f}%)"
+                )
     for name in ("mlflow-sqlite", "mlflow-postgres"):
         for r in rep.ingest:
             if r.system == name and r.clients in ours:
