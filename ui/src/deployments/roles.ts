@@ -14,5 +14,5 @@ export function roleOf(d: Deployment, v: Variant): string {
 export function weightPercent(d: Deployment, name: string): string {
   const total = Object.values(d.weights).reduce((a, b) => a + b, 0);
   const w = d.weights[name] ?? 0;
-  return total > 0 ? `${((100 * w) / total).toFixed(w === total || w === 0 ? 0 : 1)}%` : "0%";
+  return total > 0 ? `${Number(((100 * w) / total).toFixed(1))}%` : "0%";
 }
