@@ -37,7 +37,9 @@ def test_a_variants_request_count_grows_while_traffic_flows(ui: UiServer, page: 
     page.get_by_role("link", name="web").click()
     expect(page.get_by_role("heading", name="Deployment web")).to_be_visible()
     expect(page.get_by_role("row", name="Variant a").get_by_label("Role")).to_have_text("baseline")
-    expect(page.get_by_role("row", name="Variant b").get_by_label("Role")).to_have_text("canary candidate")
+    expect(page.get_by_role("row", name="Variant b").get_by_label("Role")).to_have_text(
+        "canary candidate"
+    )
     expect(page.get_by_role("row", name="Variant a")).to_contain_text("90%")
     expect(page.get_by_text("step 1 of 3")).to_be_visible()
     expect(page.get_by_role("list", name="Guardrails")).to_contain_text("error_rate ≤ 0.5")
@@ -73,7 +75,9 @@ def test_promoting_after_confirming_makes_the_winner_the_baseline(ui: UiServer, 
     page.get_by_role("button", name="Promote…").click()
     page.get_by_role("alertdialog", name="Confirm").get_by_role("button", name="Confirm").click()
     expect(new.get_by_label("Role")).to_have_text("baseline")
-    expect(page.get_by_role("row", name="Variant old").get_by_label("Role")).to_have_text("challenger")
+    expect(page.get_by_role("row", name="Variant old").get_by_label("Role")).to_have_text(
+        "challenger"
+    )
     expect(new).to_contain_text("100%")
     expect(page.get_by_role("table", name="History")).to_contain_text("promoted from the web UI")
     assert ui.api("GET", "/registered-models/digits-classifier/aliases/champion")["version"] == 2

@@ -68,7 +68,9 @@ def test_comparing_versions_highlights_the_params_that_differ(ui: UiServer, page
     expect(lr).to_contain_text("0.01")
     expect(lr).to_contain_text("0.05")
     expect(lr).to_have_class("differs")
-    expect(table.get_by_role("row", name="params.optimizer", exact=True)).not_to_have_class("differs")
+    expect(table.get_by_role("row", name="params.optimizer", exact=True)).not_to_have_class(
+        "differs"
+    )
     expect(table.get_by_role("row", name="signature inputs", exact=True)).to_contain_text("float64")
     shot(page, "model-compare")
 
@@ -113,7 +115,9 @@ def test_without_manage_setting_an_alias_says_why_it_was_refused(
     admin = _basic(ADMIN, PASSWORD)
 
     def call(method: str, path: str, body: Any) -> None:
-        r = httpx.request(method, f"{secured.url}/api/v1{path}", json=body, headers=admin, timeout=30)
+        r = httpx.request(
+            method, f"{secured.url}/api/v1{path}", json=body, headers=admin, timeout=30
+        )
         assert r.status_code < 300, r.text
 
     call("POST", "/registered-models", {"name": "fraud"})
