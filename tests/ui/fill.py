@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.ui.fill_registry import fill_registry
+
 LONG_METRIC_POINTS = 20_000
 
 
@@ -94,6 +96,7 @@ def fill(data_dir: Path) -> dict[str, object]:
         with lf.start_run(run_name=f"summarizer-{i}"):
             lf.log_param("temperature", str(0.2 * i))
             lf.log_metric("rouge", 0.3 + i / 10)
+    fill_registry(summary)
     lf.set_experiment("to-be-deleted")
     lf.flush()
     summary["experiments"] = {e.name: e.experiment_id for e in lf.search_experiments()}

@@ -7,12 +7,24 @@ import { RunsPage } from "./pages/RunsPage";
 import { RunPage } from "./pages/RunPage";
 import { ComparePage } from "./pages/ComparePage";
 import { NotFoundPage } from "./pages/NotFoundPage";
+import { ModelsPage } from "./pages/ModelsPage";
+import { ModelPage } from "./pages/ModelPage";
+import { ModelVersionPage } from "./pages/ModelVersionPage";
+import { ModelComparePage } from "./pages/ModelComparePage";
+import { DeploymentsPage } from "./pages/DeploymentsPage";
+import { DeploymentPage } from "./pages/DeploymentPage";
 
 export const paths = {
   experiments: () => "/experiments",
   runs: (experimentIds: string[]) => `/experiments/${experimentIds.join(",")}/runs`,
   run: (runId: string, tab?: string) => `/runs/${runId}${tab ? `/${tab}` : ""}`,
   compare: (runIds: string[]) => `/compare?runs=${runIds.join(",")}`,
+  models: () => "/models",
+  model: (name: string) => `/models/${encodeURIComponent(name)}`,
+  modelVersion: (name: string, version: number | string) => `/models/${encodeURIComponent(name)}/versions/${version}`,
+  modelCompare: (name: string, versions: number[]) => `/models/${encodeURIComponent(name)}/compare?versions=${versions.join(",")}`,
+  deployments: () => "/deployments",
+  deployment: (name: string) => `/deployments/${encodeURIComponent(name)}`,
 };
 
 export const router = createBrowserRouter([
@@ -24,6 +36,12 @@ export const router = createBrowserRouter([
       { path: "/experiments/:experimentIds/runs", element: <RunsPage /> },
       { path: "/runs/:runId/:tab?", element: <RunPage /> },
       { path: "/compare", element: <ComparePage /> },
+      { path: "/models", element: <ModelsPage /> },
+      { path: "/models/:name", element: <ModelPage /> },
+      { path: "/models/:name/versions/:version", element: <ModelVersionPage /> },
+      { path: "/models/:name/compare", element: <ModelComparePage /> },
+      { path: "/deployments", element: <DeploymentsPage /> },
+      { path: "/deployments/:name", element: <DeploymentPage /> },
       { path: "*", element: <NotFoundPage /> },
     ],
   },

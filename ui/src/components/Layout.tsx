@@ -13,6 +13,8 @@ export function Layout() {
         </NavLink>
         <nav aria-label="Main">
           <NavLink to="/experiments">Experiments</NavLink>
+          <NavLink to="/models">Models</NavLink>
+          <NavLink to="/deployments">Deployments</NavLink>
           <a href="/docs">API</a>
         </nav>
       </header>
