@@ -7,15 +7,21 @@ answers `index.html`, so a shared deep link (`/runs/ID/metrics`) opens its page.
 on, the page answers 401 with `WWW-Authenticate: Basic realm="ledgerflow"` until the browser
 sends credentials: the browser then asks for a user and password (an API token works as
 user `token`) and sends them with every fetch and event stream of the page.
+
+A browser reuses Basic credentials only for paths at or below the one that asked for them
+(RFC 7617's protection space): signed in at `/models/fraud`, it would not send them to
+`/api/v1/...`. So a deep link opened without credentials is sent to `/signin?next=...`,
+whose challenge covers the whole site, and from there back to the page.
 """
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ledgerflow.events.errors import LedgerflowError, NotFound, Unauthenticated
@@ -65,6 +71,17 @@ async def _refused(backend: Backend, request: Request) -> Response | None:
     return None
 
 
+SIGNIN = "signin"
+
+
+def _local(target: str | None) -> str:
+    """`target` if it is a path on this site, else `/`: /signin never sends a browser
+    elsewhere (an open redirect would make a phishing link look like ours)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
 def mount(app: FastAPI, backend: Backend, *, static: Path = STATIC) -> None:
     """Serve the UI from `static` at `/` on `app`. Call it after every other route is added:
     its catch-all answers the paths nobody else does."""
@@ -79,13 +96,23 @@ def mount(app: FastAPI, backend: Backend, *, static: Path = STATIC) -> None:
             return Response("no such asset", status_code=404, media_type="text/plain")
         return FileResponse(found, headers={"Cache-Control": ASSET_CACHE})
 
+    @app.get("/" + SIGNIN, include_in_schema=False)
+    async def signin(request: Request) -> Response:
+        refused = await _refused(backend, request)
+        if refused is not None:
+            return refused
+        return RedirectResponse(_local(request.query_params.get("next")), status_code=303)
+
     @app.get("/{path:path}", include_in_schema=False)
     async def page(path: str, request: Request) -> Response:
         if path == "api" or path.startswith("api/"):
             return error_response(NotFound(f"no API route {request.url.path}"))
         refused = await _refused(backend, request)
         if refused is not None:
-            return refused
+            if "/" not in path.strip("/") or refused.status_code != 401:
+                return refused
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/{SIGNIN}?next={quote(here, safe='')}", status_code=303)
         if not built(static):
             return HTMLResponse(NOT_BUILT, status_code=503)
         found = _file_in(static, path) if path else None

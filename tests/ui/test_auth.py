@@ -36,7 +36,7 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 def test_the_page_asks_the_browser_for_a_user_and_password(secured: UiServer) -> None:
-    for path in ("/", "/experiments", "/runs/abc/metrics"):
+    for path in ("/", "/experiments", "/signin"):
         r = httpx.get(secured.url + path, timeout=10)
         assert r.status_code == 401
         assert r.headers["www-authenticate"] == 'Basic realm="ledgerflow"'
@@ -45,6 +45,44 @@ def test_the_page_asks_the_browser_for_a_user_and_password(secured: UiServer) ->
     assert (
         httpx.get(secured.url + "/", headers=_basic(ADMIN, PASSWORD), timeout=10).status_code == 200
     )
+
+
+def test_a_deep_link_signs_in_at_the_root_so_the_credentials_cover_the_api(
+    secured: UiServer,
+) -> None:
+    # A browser sends Basic credentials only below the path that asked for them: a
+    # challenge at /runs/abc/ would not cover /api/v1/.
+    r = httpx.get(secured.url + "/runs/abc/metrics?x=1", timeout=10)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/signin?next=%2Fruns%2Fabc%2Fmetrics%3Fx%3D1"
+    signed = httpx.get(
+        secured.url + "/signin", params={"next": "/runs/abc/metrics?x=1"},
+        headers=_basic(ADMIN, PASSWORD), timeout=10,
+    )  # fmt: skip
+    assert signed.status_code == 303 and signed.headers["location"] == "/runs/abc/metrics?x=1"
+    for elsewhere in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        away = httpx.get(
+            secured.url + "/signin", params={"next": elsewhere},
+            headers=_basic(ADMIN, PASSWORD), timeout=10,
+        )  # fmt: skip
+        assert away.status_code == 303 and away.headers["location"] == "/"
+
+
+def test_a_browser_opening_a_deep_link_first_can_use_the_page(
+    secured: UiServer, browser: Any
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        http_credentials={"username": ADMIN, "password": PASSWORD},
+    )
+    page = context.new_page()
+    try:
+        page.goto(secured.url + "/models/nothing-here")  # the first page this browser opens
+        assert "/models/nothing-here" in page.url
+        expect(page.get_by_text("requires an identity")).to_have_count(0)
+        expect(page.get_by_text("nothing-here").first).to_be_visible()
+    finally:
+        context.close()
 
 
 def test_an_api_token_signs_in_as_user_token(secured: UiServer) -> None:
