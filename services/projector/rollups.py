@@ -10,14 +10,15 @@ merge does not depend on how events are batched, so replaying the log gives the 
 rows as projecting it incrementally.
 
 The projector folds metric points here once per batch (an `EveryEvent` view): one
-vectorised pass per axis over the batch's points, then one read and one upsert per
-metric.
+vectorised pass per axis over the batch's points, one query for which of the batch's
+metrics have stored rollups, one read per such metric, and one upsert for the batch
+(a bulk load of new runs reads nothing per metric).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -66,8 +67,38 @@ def _write(conn: Connection, notes: Sequence[tuple[str, Points]]) -> None:
     for run_id, points in notes:
         for point in points:
             by_metric[run_id, point[0]].append(point)
+    known = _with_rollups(conn, by_metric)
+    rows: list[Row] = []
     for (run_id, key), pts in by_metric.items():
-        fold(conn, run_id, key, pts)
+        rows += _folded(conn, run_id, key, pts, (run_id, key) in known)
+    _upsert(conn, rows)
+
+
+def _with_rollups(conn: Connection, metrics: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of `metrics` (run id, key) have stored rollups: every fold writes a row of the
+    widest step tier, so one index probe per metric, asked a few hundred at a time."""
+    keys_of: dict[str, set[str]] = defaultdict(set)
+    for run_id, key in metrics:
+        keys_of[run_id].add(key)
+    found: set[tuple[str, str]] = set()
+    runs = sorted(keys_of)
+    for start in range(0, len(runs), 100):
+        part = runs[start : start + 100]
+        keys = sorted(set().union(*(keys_of[r] for r in part)))
+        for k in range(0, len(keys), 400):
+            some = keys[k : k + 400]
+            rows = fetch_all(
+                conn,
+                f"SELECT run_id, key FROM {MR.name} WHERE run_id IN ({_marks(part)}) "
+                f"AND key IN ({_marks(some)}) AND axis = 'step' AND width = ?",
+                (*part, *some, TIERS["step"][-1]),
+            )
+            found.update((r, k) for r, k in rows)
+    return found
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
 
 
 ROLLUPS = every_event(EveryEvent(note=_note, write=_write))
@@ -76,11 +107,22 @@ ROLLUPS = every_event(EveryEvent(note=_note, write=_write))
 def fold(conn: Connection, run_id: str, key: str, points: Points) -> None:
     """Merge `points` (key, value, timestamp, step; in log order) of metric `key` into
     its stored rollups."""
+    _upsert(conn, _folded(conn, run_id, key, points, stored=True))
+
+
+def _folded(conn: Connection, run_id: str, key: str, points: Points, stored: bool) -> list[Row]:
+    """The rows `points` of one metric make, merged with its stored rows (read only when
+    `stored` says the metric has some)."""
     fresh = (
         _small_buckets(run_id, key, points) if len(points) < SMALL else _large(run_id, key, points)
     )
-    stored = _stored(conn, run_id, key, fresh)
-    rows = [merge(stored.get(_key(r)), r) for r in fresh]
+    if not stored:
+        return fresh
+    old = _stored(conn, run_id, key, fresh)
+    return [merge(old.get(_key(r)), r) for r in fresh]
+
+
+def _upsert(conn: Connection, rows: Sequence[Row]) -> None:
     execute_many(conn, _UPSERT, [tuple(r[c] for c in COLUMNS) for r in rows])
 
 
@@ -143,6 +185,8 @@ def _buckets(
 def _small_buckets(run_id: str, key: str, points: Points) -> list[Row]:
     """What `fold`'s vectorised pass gives, in plain Python: for the many batches that hold
     a few points of a metric, where numpy's fixed cost per call dominates."""
+    if len(points) == 1:
+        return _one_point(run_id, key, points[0])
     out: list[Row] = []
     for axis in ("step", "time"):
         if axis == "step":
@@ -175,6 +219,29 @@ def _small_buckets(run_id: str, key: str, points: Points) -> list[Row]:
                     }
                 )
     return out
+
+
+def _one_point(run_id: str, key: str, point: tuple[str, float, int, int]) -> list[Row]:
+    """The rows of a lone point (a final score, each run of a sweep): one bucket per tier."""
+    _, value, ts, step = point
+    v = _stored_float(value)
+    same = {
+        "run_id": run_id,
+        "key": key,
+        "n": 1,
+        "first_step": step,
+        "first_ts": ts,
+        "last_step": step,
+        "last_ts": ts,
+        "last_value": v,
+        "min_value": v,
+        "max_value": v,
+    }
+    return [
+        {**same, "axis": axis, "width": width, "bucket": x // width}
+        for axis, x in (("step", step), ("time", ts))
+        for width in TIERS[axis]
+    ]
 
 
 def _stored_float(v: float) -> float | None:

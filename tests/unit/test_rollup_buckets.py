@@ -47,3 +47,13 @@ def _plain(rows: list[dict]) -> list[tuple]:
 @given(points)
 def test_small_batches_summarise_like_large_ones(batch: list[tuple[str, float, int, int]]) -> None:
     assert _plain(rollups._small_buckets("r", "m", batch)) == _plain(_vectorised(batch))
+
+
+@settings(max_examples=100, deadline=None)
+@given(points.map(lambda batch: batch[:1]))
+def test_a_lone_point_gets_one_bucket_per_tier_like_any_batch(
+    batch: list[tuple[str, float, int, int]],
+) -> None:
+    rows = rollups._small_buckets("r", "m", batch)
+    assert len(rows) == len(rollups.TIERS["step"]) + len(rollups.TIERS["time"])
+    assert _plain(rows) == _plain(_vectorised(batch))
