@@ -7,12 +7,22 @@ import { RunsPage } from "./pages/RunsPage";
 import { RunPage } from "./pages/RunPage";
 import { ComparePage } from "./pages/ComparePage";
 import { NotFoundPage } from "./pages/NotFoundPage";
+import { JobsPage } from "./pages/JobsPage";
+import { JobPage } from "./pages/JobPage";
+import { EventsPage } from "./pages/EventsPage";
+import { AuditPage } from "./pages/AuditPage";
+import { OperationsPage } from "./pages/OperationsPage";
 
 export const paths = {
   experiments: () => "/experiments",
   runs: (experimentIds: string[]) => `/experiments/${experimentIds.join(",")}/runs`,
   run: (runId: string, tab?: string) => `/runs/${runId}${tab ? `/${tab}` : ""}`,
   compare: (runIds: string[]) => `/compare?runs=${runIds.join(",")}`,
+  jobs: () => "/jobs",
+  job: (jobId: string) => `/jobs/${jobId}`,
+  events: () => "/events",
+  audit: () => "/audit",
+  operations: () => "/operations",
 };
 
 export const router = createBrowserRouter([
@@ -24,6 +34,11 @@ export const router = createBrowserRouter([
       { path: "/experiments/:experimentIds/runs", element: <RunsPage /> },
       { path: "/runs/:runId/:tab?", element: <RunPage /> },
       { path: "/compare", element: <ComparePage /> },
+      { path: "/jobs", element: <JobsPage /> },
+      { path: "/jobs/:jobId", element: <JobPage /> },
+      { path: "/events", element: <EventsPage /> },
+      { path: "/audit", element: <AuditPage /> },
+      { path: "/operations", element: <OperationsPage /> },
       { path: "*", element: <NotFoundPage /> },
     ],
   },

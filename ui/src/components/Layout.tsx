@@ -13,6 +13,10 @@ export function Layout() {
         </NavLink>
         <nav aria-label="Main">
           <NavLink to="/experiments">Experiments</NavLink>
+          <NavLink to="/jobs">Jobs</NavLink>
+          <NavLink to="/events">Events</NavLink>
+          <NavLink to="/audit">Audit</NavLink>
+          <NavLink to="/operations">Operations</NavLink>
           <a href="/docs">API</a>
         </nav>
       </header>
