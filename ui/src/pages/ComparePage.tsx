@@ -17,7 +17,8 @@ const DEFAULT_AXES = 6;
  * URL: /compare?runs=ID,ID,…&diff=1&axes=params.lr,metrics.acc&x=params.lr&y=metrics.acc */
 export function ComparePage() {
   const [params, setParams] = useSearchParams();
-  const ids = useMemo(() => (params.get("runs") ?? "").split(",").filter(Boolean), [params]);
+  const runsParam = params.get("runs") ?? "";
+  const ids = useMemo(() => runsParam.split(",").filter(Boolean), [runsParam]);
   const [runs, setRuns] = useState<Run[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
