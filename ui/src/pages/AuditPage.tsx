@@ -97,7 +97,10 @@ export function AuditPage() {
                   {e.token_id && <span className="muted"> via token {e.token_id}</span>}
                 </td>
                 <td className="mono">{e.type}</td>
-                <td className="mono">{e.resource ?? e.stream}</td>
+                <td className="mono">
+                  {e.stream}
+                  {e.resource && e.resource !== e.stream && <span className="muted"> in {e.resource}</span>}
+                </td>
                 <td>
                   {e.summary}
                   {e.events > 1 && <span className="muted"> ({e.events} events)</span>}
