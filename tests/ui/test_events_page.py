@@ -61,3 +61,19 @@ def test_keyboard_changes_the_filter(
     with page.expect_response(lambda r: "types=run.*" in r.url.replace("%2A", "*")):
         page.keyboard.press("Enter")
     assert "types=run.*" in page.url.replace("%2A", "*")
+
+
+def test_the_tail_keeps_only_the_last_events(
+    pipeline: tuple[UiServer, dict[str, Any]],  # noqa: F811
+    page: Any,
+) -> None:
+    ui, _ = pipeline
+    _open_tail(page, f"{ui.url}/events?types=experiment.tag_set&keep=3")
+    exp = ui.api("POST", "/experiments", json={"name": "bounded"})["experiment_id"]
+    for i in range(6):
+        ui.api("PUT", f"/experiments/{exp}/tags", json={"key": "n", "value": str(i)})
+    expect(page.get_by_text("6 received · 3 kept (at most 3)")).to_be_visible()
+    items = page.get_by_role("list", name="Events, newest first").get_by_role("listitem")
+    expect(items).to_have_count(3)
+    items.first.get_by_role("button").press("Enter")  # opens from the keyboard
+    expect(page.get_by_label("Event experiment.tag_set as JSON")).to_contain_text('"value": "5"')

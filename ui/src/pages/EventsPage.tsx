@@ -5,17 +5,19 @@ import type { LogEvent } from "../api/events";
 import { tailEvents, type TailNotice } from "../api/tail";
 import { formatTime } from "../components/format";
 
-/** How many events the page keeps (the oldest go first): memory stays bounded however
- * long the tail runs. */
+/** How many events the page keeps by default (the oldest go first), and at most (`keep=`):
+ * memory stays bounded however long the tail runs; only the rows in view are in the DOM. */
 export const KEEP = 1000;
+const MAX_KEEP = 10000;
 
 /** A live tail of the event log (SSE) from the moment the page opens, filtered by type
  * globs, newest first; pause stops reading and resume picks up where it stopped (nothing
- * missed). Each event opens to its JSON. URL: /events?types=run.*,job.* */
+ * missed). Each event opens to its JSON. URL: /events?types=run.*,job.*&keep=1000 */
 export function EventsPage() {
   const [params, setParams] = useSearchParams();
   const typesParam = params.get("types") ?? "";
   const types = typesParam.split(",").map((t) => t.trim()).filter(Boolean);
+  const keep = Math.min(MAX_KEEP, Math.max(1, Number(params.get("keep")) || KEEP));
   const [draft, setDraft] = useState(typesParam);
   const [events, setEvents] = useState<LogEvent[]>([]);
   const [paused, setPaused] = useState(false);
@@ -40,13 +42,13 @@ export function EventsPage() {
       (e, token) => {
         resume.current = token;
         setSeen((n) => n + 1);
-        setEvents((list) => [e, ...list].slice(0, KEEP));
+        setEvents((list) => [e, ...list].slice(0, keep));
       },
       setNotice,
     );
     // types is described by typesParam
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [typesParam, paused]);
+  }, [typesParam, paused, keep]);
 
   const apply = (e: FormEvent) => {
     e.preventDefault();
@@ -86,7 +88,7 @@ export function EventsPage() {
           {paused ? "Resume" : "Pause"}
         </button>
         <span className="muted" aria-live="polite">
-          {paused ? "Paused" : "Live"} · {seen} received · last {Math.min(events.length, KEEP)} kept
+          {paused ? "Paused" : "Live"} · {seen} received · {events.length} kept (at most {keep})
         </span>
       </form>
       {notice && (
