@@ -77,3 +77,37 @@ def test_the_tail_keeps_only_the_last_events(
     expect(items).to_have_count(3)
     items.first.get_by_role("button").press("Enter")  # opens from the keyboard
     expect(page.get_by_label("Event experiment.tag_set as JSON")).to_contain_text('"value": "5"')
+
+
+def test_a_burst_past_the_servers_queue_is_all_received_and_only_the_newest_kept(
+    pipeline: tuple[UiServer, dict[str, Any]],  # noqa: F811
+    page: Any,
+) -> None:
+    from ledgerflow.events import payloads as p
+    from ledgerflow.events.envelope import Event
+    from ledgerflow.events.settings import load_settings
+    from ledgerflow.services.bootstrap import bootstrap
+
+    ui, _ = pipeline
+    _open_tail(page, f"{ui.url}/events?types=experiment.tag_set")
+    exp = ui.api("POST", "/experiments", json={"name": "burst"})["experiment_id"]
+    burst = 12_000  # more than the server queues for one subscriber (10,000): the stream ends
+    # with subscription.ended and the page resumes from the token it names, missing nothing
+    backend = bootstrap(load_settings(tracking_uri=str(ui.data_dir)))
+    try:  # appended straight to the log by another process, in one batch
+        backend.log.append([
+            Event.of(p.ExperimentTagSet(experiment_id=exp, key="burst", value=str(i)),
+                     actor="user:test")
+            for i in range(burst)
+        ])  # fmt: skip
+    finally:
+        backend.close()
+    expect(page.get_by_text(f"{burst} received · 1000 kept (at most 1000)")).to_be_visible(
+        timeout=120_000
+    )
+    items = page.get_by_role("list", name="Events, newest first").get_by_role("listitem")
+    assert 5 < items.count() < 60  # virtualised: the rows in view and a few more
+    items.first.get_by_role("button").click()
+    expect(page.get_by_label("Event experiment.tag_set as JSON")).to_contain_text(
+        f'"value": "{burst - 1}"'
+    )

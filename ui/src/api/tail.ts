@@ -2,7 +2,7 @@ import { API } from "./client";
 import type { LogEvent } from "./events";
 
 /** What the stream says besides events: it ended (a slow reader) or the connection broke. */
-export type TailNotice = { kind: "ended" | "error"; message: string };
+export type TailNotice = { kind: "ended" | "error"; message: string; token?: string };
 
 /** Follow `GET /api/v1/events/stream` for any event types (globs such as `run.*`) from
  * `after` on. EventSource can only listen to event names it knows in advance, so this reads
@@ -46,7 +46,13 @@ export function tailEvents(
           if (line === "") {
             if (data.length) {
               const text = data.join("\n");
-              if (name === "subscription.ended") onNotice({ kind: "ended", message: text });
+              if (name === "subscription.ended") {
+                // fell too far behind: the server names the token to resume from
+                const body = JSON.parse(text) as { message?: string; token?: string };
+                onNotice({ kind: "ended", message: String(body.message ?? text), token: body.token });
+                abort.abort();
+                return;
+              }
               else if (!name.startsWith("subscription.")) onEvent(JSON.parse(text) as LogEvent, id);
             }
             name = "";

@@ -9,6 +9,7 @@ import { formatTime } from "../components/format";
  * memory stays bounded however long the tail runs; only the rows in view are in the DOM. */
 export const KEEP = 1000;
 const MAX_KEEP = 10000;
+const FLUSH_MS = 100;
 
 /** A live tail of the event log (SSE) from the moment the page opens, filtered by type
  * globs, newest first; pause stops reading and resume picks up where it stopped (nothing
@@ -25,6 +26,7 @@ export function EventsPage() {
   const [open, setOpen] = useState<Set<string>>(new Set());
   const resume = useRef("latest");
   const [seen, setSeen] = useState(0);
+  const [generation, setGeneration] = useState(0);
 
   useEffect(() => setDraft(typesParam), [typesParam]);
   useEffect(() => {
@@ -33,22 +35,49 @@ export function EventsPage() {
     setSeen(0);
   }, [typesParam]);
 
+  // Events arriving in a burst are added to the list together, at most every FLUSH_MS, so
+  // the page renders a few times a second however fast the log moves.
   useEffect(() => {
     if (paused) return;
     setNotice(null);
-    return tailEvents(
+    let pending: LogEvent[] = [];
+    let arrived = 0;
+    let timer = 0;
+    const flush = () => {
+      timer = 0;
+      const batch = pending.reverse();
+      pending = [];
+      const count = arrived;
+      arrived = 0;
+      setSeen((n) => n + count);
+      setEvents((list) => (batch.length >= keep ? batch.slice(0, keep) : [...batch, ...list.slice(0, keep - batch.length)]));
+    };
+    const stop = tailEvents(
       types,
       resume.current,
       (e, token) => {
         resume.current = token;
-        setSeen((n) => n + 1);
-        setEvents((list) => [e, ...list].slice(0, keep));
+        arrived += 1;
+        pending.push(e);
+        if (pending.length > 2 * keep) pending = pending.slice(-keep);
+        if (!timer) timer = window.setTimeout(flush, FLUSH_MS);
       },
-      setNotice,
+      (n) => {
+        if (n.kind === "ended" && n.token) {
+          // a burst outran this page: go on from where the server says, missing nothing
+          resume.current = n.token;
+          setGeneration((g) => g + 1);
+        } else setNotice(n);
+      },
     );
+    return () => {
+      stop();
+      window.clearTimeout(timer);
+      if (pending.length) flush();
+    };
     // types is described by typesParam
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [typesParam, paused, keep]);
+  }, [typesParam, paused, keep, generation]);
 
   const apply = (e: FormEvent) => {
     e.preventDefault();
