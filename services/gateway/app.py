@@ -33,6 +33,7 @@ from ledgerflow.services.gateway import (
     deployment_routes,
     experiment_routes,
     ingest_routes,
+    job_routes,
     operations_routes,
     registry_routes,
     run_routes,
@@ -162,6 +163,7 @@ def create_app(
         auth_routes,
         audit_routes,
         operations_routes,
+        job_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     if hub is not None:

@@ -83,6 +83,16 @@ class GatewayMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def request_counts(self) -> list[tuple[str, str, str, int]]:
+        """(route, method, status, requests so far) of every series of the request counter,
+        read from the client library's own samples (what `/metrics` exposes)."""
+        return [
+            (s.labels["route"], s.labels["method"], s.labels["status"], int(s.value))
+            for family in self.requests.collect()
+            for s in family.samples
+            if s.name.endswith("_total")
+        ]
+
 
 class RequestMetrics:
     """ASGI middleware recording every HTTP request in `metrics`."""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import time
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import Field
 
 from ledgerflow.events.commands import ADMIN
+from ledgerflow.events.wire import Out
 from ledgerflow.services import operations
 from ledgerflow.services.gateway.auth import Requires
 from ledgerflow.services.gateway.deps import LiveDep
@@ -19,3 +23,33 @@ router = APIRouter(tags=["operations"])
 )
 def get_operations(backend: LiveDep) -> operations.Operations:
     return operations.summary(backend)
+
+
+class RouteRequests(Out):
+    route: str = Field(description="the route template, e.g. /api/v1/runs/{run_id}")
+    method: str
+    status: str
+    count: int = Field(description="requests answered since this gateway started")
+
+
+class RequestCounts(Out):
+    time: int = Field(
+        description="epoch ms these counts were read; rates are differences between two reads"
+    )
+    requests: list[RouteRequests]
+
+
+@router.get(
+    "/operations/requests",
+    summary="This gateway's requests so far by route, method and status (its Prometheus counter)",
+    dependencies=[Depends(Requires(ADMIN))],
+)
+def get_request_counts(request: Request) -> RequestCounts:
+    metrics = request.app.state.gateway_metrics
+    return RequestCounts(
+        time=int(time.time() * 1000),
+        requests=[
+            RouteRequests(route=r, method=m, status=s, count=n)
+            for r, m, s, n in metrics.request_counts()
+        ],
+    )

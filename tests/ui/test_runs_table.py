@@ -91,9 +91,11 @@ def test_selected_runs_open_in_the_compare_page(
     differs = page.locator("tr.differs", has_text="params.optimizer")
     expect(differs).to_contain_text("adam")
     expect(differs).to_contain_text("sgd")
+    shot(page, "compare")
+    # the charts come after the diff table and the parallel coordinates: drawn once in view
+    page.get_by_role("heading", name="Metrics", exact=True).scroll_into_view_if_needed()
     chart = page.locator('figure[aria-label="Chart accuracy"]')
     expect(chart).to_have_attribute("data-series-count", "2")
-    shot(page, "compare")
 
 
 def test_a_new_run_and_its_metrics_appear_live_without_a_reload(

@@ -13,6 +13,11 @@ import { ModelVersionPage } from "./pages/ModelVersionPage";
 import { ModelComparePage } from "./pages/ModelComparePage";
 import { DeploymentsPage } from "./pages/DeploymentsPage";
 import { DeploymentPage } from "./pages/DeploymentPage";
+import { JobsPage } from "./pages/JobsPage";
+import { JobPage } from "./pages/JobPage";
+import { EventsPage } from "./pages/EventsPage";
+import { AuditPage } from "./pages/AuditPage";
+import { OperationsPage } from "./pages/OperationsPage";
 
 export const paths = {
   experiments: () => "/experiments",
@@ -25,6 +30,11 @@ export const paths = {
   modelCompare: (name: string, versions: number[]) => `/models/${encodeURIComponent(name)}/compare?versions=${versions.join(",")}`,
   deployments: () => "/deployments",
   deployment: (name: string) => `/deployments/${encodeURIComponent(name)}`,
+  jobs: () => "/jobs",
+  job: (jobId: string) => `/jobs/${jobId}`,
+  events: () => "/events",
+  audit: () => "/audit",
+  operations: () => "/operations",
 };
 
 export const router = createBrowserRouter([
@@ -42,6 +52,11 @@ export const router = createBrowserRouter([
       { path: "/models/:name/compare", element: <ModelComparePage /> },
       { path: "/deployments", element: <DeploymentsPage /> },
       { path: "/deployments/:name", element: <DeploymentPage /> },
+      { path: "/jobs", element: <JobsPage /> },
+      { path: "/jobs/:jobId", element: <JobPage /> },
+      { path: "/events", element: <EventsPage /> },
+      { path: "/audit", element: <AuditPage /> },
+      { path: "/operations", element: <OperationsPage /> },
       { path: "*", element: <NotFoundPage /> },
     ],
   },

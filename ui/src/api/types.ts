@@ -65,3 +65,79 @@ export interface ModelVersion {
 
 export const PARENT_TAG = "mlflow.parentRunId";
 export const SOURCE_TAG = "mlflow.source.name";
+
+export interface Job {
+  job_id: string;
+  name: string;
+  kind: string;
+  entry_point: string;
+  status: string;
+  run_id: string;
+  experiment_id: string;
+  runtime: string;
+  params: Record<string, string>;
+  cpus: number;
+  gpus: number;
+  memory: number | null;
+  num_workers: number;
+  host: string;
+  error: string | null;
+  submitted_time: number;
+  start_time: number | null;
+  end_time: number | null;
+}
+
+export interface JobLog {
+  text: string;
+  offset: number;
+  source: string;
+  done: boolean;
+}
+
+export const JOB_EVENTS = ["job.submitted", "job.started", "job.finished", "job.failed", "job.cancelled"];
+
+export interface AuditEntry {
+  event_id: string;
+  time: number;
+  type: string;
+  stream: string;
+  actor: string;
+  token_id: string | null;
+  summary: string;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  resource: string | null;
+  events: number;
+  detail: Record<string, unknown> | null;
+}
+
+export interface AuditPage {
+  entries: AuditEntry[];
+  next_page_token: string | null;
+}
+
+export interface Operations {
+  time: number;
+  projector: { partition: string; head: number; applied: number | null; events_behind: number; seconds_behind: number | null }[];
+  dead_letters: {
+    count: number;
+    latest: { position: number; partition: string; event_id: string; type: string; stream: string; kind: string; reason: string; time: number }[];
+  };
+  webhooks: {
+    name: string;
+    active: boolean;
+    pending: number;
+    pending_capped: boolean;
+    oldest_pending_age_s: number | null;
+    attempts: number;
+    last_error: string | null;
+    next_attempt_time: number | null;
+  }[];
+  jobs: Record<string, number>;
+  deployments: { name: string; status: string; baseline: string; last_action: string; last_reason: string; updated: number }[];
+}
+
+export interface RequestCounts {
+  time: number;
+  requests: { route: string; method: string; status: string; count: number }[];
+}

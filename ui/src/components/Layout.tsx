@@ -15,6 +15,10 @@ export function Layout() {
           <NavLink to="/experiments">Experiments</NavLink>
           <NavLink to="/models">Models</NavLink>
           <NavLink to="/deployments">Deployments</NavLink>
+          <NavLink to="/jobs">Jobs</NavLink>
+          <NavLink to="/events">Events</NavLink>
+          <NavLink to="/audit">Audit</NavLink>
+          <NavLink to="/operations">Operations</NavLink>
           <a href="/docs">API</a>
         </nav>
       </header>
