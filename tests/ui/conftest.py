@@ -76,7 +76,7 @@ def stop(server: UiServer) -> None:
         server.process.wait(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """A data directory with what tests/ui/fill.py logs, and its summary (ids)."""
     root = tmp_path_factory.mktemp("ui")
@@ -89,7 +89,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     return data_dir, json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui(filled: tuple[Path, dict[str, Any]]) -> Iterator[UiServer]:
     data_dir, _ = filled
     server = start_ui(data_dir, data_dir.parent / "ui.log")
@@ -97,13 +97,16 @@ def ui(filled: tuple[Path, dict[str, Any]]) -> Iterator[UiServer]:
     stop(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ids(filled: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
     return filled[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for the browser tests, closed when they end: Playwright's sync API keeps
+    an event loop running on the main thread while it is open, and later tests that call
+    asyncio.run() there would fail."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
