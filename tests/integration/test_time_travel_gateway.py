@@ -161,7 +161,10 @@ def test_every_read_of_the_views_documents_as_of_and_nothing_else_does(remote: G
         "POST /api/v1/metrics/series",
     ):
         assert read in takes, read
-    assert all(t.startswith("GET ") or t.endswith(("/search", "/download-urls", "/metrics/series")) for t in takes)
+    assert all(
+        t.startswith("GET ") or t.endswith(("/search", "/download-urls", "/metrics/series"))
+        for t in takes
+    )
     assert "GET /api/v1/whoami" not in takes
     assert "GET /api/v1/deployments/{name}/analysis" not in takes
     assert "GET /api/v1/webhooks/{name}/deliveries" not in takes  # not history: today's
