@@ -25,6 +25,7 @@ from ledgerflow.events import payloads as p
 from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events import webhook_commands as wc
 from ledgerflow.events.envelope import Event
+from ledgerflow.events.job_payloads import JobSubmitted
 from ledgerflow.events.model_payloads import ModelAliasSet
 from ledgerflow.events.settings import load_settings
 from ledgerflow.services.deployments import commands as dc
@@ -52,6 +53,16 @@ class World:
             b.auth.execute(ac.CreateUser(name=name, password=PASSWORD), actor=actor)
         self.experiment = b.tracking.execute(tc.CreateExperiment(name="exp"), actor=actor)
         self.run = b.tracking.create_run(self.experiment, user_id="admin", actor=actor).run_id
+        self.job = "job-of-exp"  # recorded as submitted; nothing runs it
+        b.committer.commit(
+            [
+                JobSubmitted(
+                    job_id=self.job, name="j", kind="command", entry_point="true",
+                    experiment_id=self.experiment, run_id=self.run, runtime="inline",
+                )
+            ],
+            actor,
+        )  # fmt: skip
         b.registry.execute(mc.CreateRegisteredModel(name="m"), actor=actor)
         b.registry.execute(mc.CreateModelVersion(name="m", source="/tmp/m"), actor=actor)
         b.registry.execute(
@@ -84,6 +95,7 @@ class World:
             "experiment_id": self.experiment, "run_id": self.run, "version": "1",
             "alias": "champion", "variant": "a", "path": "x.txt", "kind": "model", "key": "m",
             "principal": "user:reader", "id": self.token.id, "group": "g", "user": "reader",
+            "job_id": self.job,
         }  # fmt: skip
         if name == "name":
             for prefix, value in (
@@ -158,6 +170,7 @@ ANYONE: dict[tuple[str, str], Any] = {
     ("GET", "/api/v1/events/stream"): None,
     ("GET", "/api/v1/events/head"): None,
     ("GET", "/api/v1/audit"): None,  # filtered to what the caller may see (test_audit_gateway)
+    ("GET", "/api/v1/jobs"): None,  # filtered to readable experiments (e2e/test_job_routes)
 }
 
 

@@ -31,6 +31,7 @@ from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.codec import encode
 from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.model_payloads import ModelAliasSet
+from ledgerflow.services.auth.denials import DenialLimiter
 from ledgerflow.services.gateway.grpc_auth import SERVICE
 from ledgerflow.services.gateway.grpc_server import serve
 from ledgerflow.services.gateway.limits import RateLimiter, Rates
@@ -322,6 +323,9 @@ def test_grpc_refusals_are_recorded_as_auth_denied_and_rate_limited_like_rest(
     w = gw.world
     path = f"/{SERVICE.full_name}/GetRun"
     head = gw.backend.log.head()
+    # a fresh interval: refusals of the same route by earlier tests on this shared gateway
+    # would otherwise hold back the ones this test makes
+    gw.backend.denials.limiter = DenialLimiter()
     request = pb.GetRunRequest(run_id=w.run)
     for _ in range(5):  # a wrong password, five times: one recorded in the interval
         refused(gw, "GetRun", basic("nobody", "not-the-password"), request)
