@@ -34,7 +34,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _live: set[subprocess.Popen[bytes]] = set()
 _live_lock = threading.Lock()
 _closing = False  # set by stop_all: no job process may start after it
+_stopped: set[subprocess.Popen[bytes]] = set()  # the processes stop_all ended
 RUN_STATUS = {"FINISHED": "FINISHED", "FAILED": "FAILED", "CANCELLED": "KILLED"}
+
+
+class StoppedAtExit(Exception):
+    """The job's process was stopped because the process supervising it is exiting;
+    whoever stopped it records the job's end and says why."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,8 @@ def supervise(
     log_path: Path,
     cancelled: Callable[[], bool],
 ) -> tuple[int, bool]:
-    """Run `argv` to its end or until `cancelled()`; (exit status, whether cancelled)."""
+    """Run `argv` to its end or until `cancelled()`; (exit status, whether cancelled).
+    Raises StoppedAtExit when stop_all ended it."""
     with log_path.open("ab") as log, _live_lock:
         if _closing:
             raise RuntimeError("the process that runs this job is exiting")
@@ -133,12 +140,18 @@ def supervise(
     try:
         while True:
             try:
-                return proc.wait(POLL_S), False
+                code = proc.wait(POLL_S)
             except subprocess.TimeoutExpired:
                 pass
+            else:
+                if proc in _stopped:
+                    raise StoppedAtExit(f"process {proc.pid} stopped at exit")
+                return code, False
             if cancelled():
                 _stop(proc)
                 return proc.returncode, True
+    except StoppedAtExit:
+        raise
     except BaseException:
         _stop(proc)
         raise
@@ -153,6 +166,7 @@ def stop_all() -> None:
     with _live_lock:  # a job starting now either is in _live or sees _closing
         _closing = True
         procs = list(_live)
+        _stopped.update(procs)
     for proc in procs:
         _stop(proc, grace=1.0)
 
@@ -231,6 +245,10 @@ def run_job(spec: JobSpec) -> str:
             )  # fmt: skip
             text = read_tail(log_path)
             error = None if code == 0 or was_cancelled else failure_reason(code, text)
+        except StoppedAtExit:  # the exiting process records why (WorkerJobs._at_exit)
+            with contextlib.suppress(Exception):  # the backend may be closing too
+                _keep_log(backend, spec, log_path, actor)
+            return jobs.get(spec.job_id).status
         except Exception as e:
             text, error = read_tail(log_path), f"{type(e).__name__}: {e}"
         _keep_log(backend, spec, log_path, actor)

@@ -122,7 +122,7 @@ def test_the_models_tab_lists_the_logged_model_and_its_registered_version(
     ui: UiServer, page: Any, ids: dict[str, Any]
 ) -> None:
     page.goto(f"{ui.url}/runs/{ids['parent']}/models")
-    expect(page.get_by_role("link", name="model")).to_be_visible()
+    expect(page.get_by_role("link", name="model", exact=True)).to_be_visible()
     versions = page.get_by_role("table", name="Registered versions")
     expect(versions.get_by_role("row", name="digits-classifier 1")).to_be_visible()
     shot(page, "run-models")
