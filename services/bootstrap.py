@@ -11,7 +11,7 @@ passes its own, since the launcher watches the jobs its process submitted.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from ledgerflow.events.as_of import AsOf, read_only
+from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import Checkpoint, EventLog
 from ledgerflow.events.log_prefix import LogPrefix
@@ -48,6 +49,12 @@ if TYPE_CHECKING:
     from ledgerflow.services.webhooks.service import WebhookService
     from ledgerflow.workers.runtime import Runtime
 
+AUTH_VIEWS_TTL_S = 0.05
+"""How stale this process's view of users, tokens and grants may be, when the change was
+made through another process (a change this process commits holds from its next request;
+a refusal always reads the views again). Two reads of the views' generation a request would
+cost more than the rest of an authenticated ingest (docs/security.md)."""
+
 
 @dataclass
 class Backend:
@@ -67,7 +74,19 @@ class Backend:
     @cached_property
     def committer(self) -> Committer:
         """Appends a command's events and waits until they are projected."""
-        return Committer(self.log, self.projector, self.settings.projection_timeout_s)
+        return Committer(
+            self.log,
+            self.projector,
+            self.settings.projection_timeout_s,
+            on_committed=self._committed,
+        )
+
+    def _committed(self, events: Sequence[Event]) -> None:
+        """A command of this process changed the auth views: its next check reads them."""
+        from ledgerflow.services.projector.auth_handlers import GENERATION_TYPES
+
+        if any(e.type in GENERATION_TYPES for e in events):
+            self.auth.queries.invalidate()
 
     @cached_property
     def webhooks(self) -> WebhookService:
@@ -141,7 +160,9 @@ class Backend:
         from ledgerflow.services.auth.queries import AuthQueries
         from ledgerflow.services.auth.service import AuthService
 
-        return AuthService(self.committer, AuthQueries(self.queries.engine))
+        return AuthService(
+            self.committer, AuthQueries(self.queries.engine, generation_ttl_s=AUTH_VIEWS_TTL_S)
+        )
 
     @cached_property
     def authenticator(self) -> Authenticator:

@@ -24,10 +24,20 @@ from ledgerflow.services.projector.tables import DEAD_LETTERS as DL
 
 
 class Committer:
-    def __init__(self, log: EventLog, projector: Projector, timeout: float) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        projector: Projector,
+        timeout: float,
+        *,
+        on_committed: Callable[[Sequence[Event]], None] | None = None,
+    ) -> None:
+        """`on_committed` hears of every command's events once they are projected (a
+        cache of the views this process keeps drops what they change)."""
         self.log = log
         self.projector = projector
         self.timeout = timeout
+        self.on_committed = on_committed
 
     def commit(self, payloads: Sequence[p.Payload], actor: str) -> list[Event]:
         """Append, wait until projected, and surface a rejection as the error it would
@@ -42,6 +52,8 @@ class Committer:
                 recorded = self.log.append(events)
             with tracing.span("ledgerflow.wait_for_projection"):
                 self.projector.wait_for(Checkpoint.of(recorded), self.timeout)
+        if self.on_committed is not None:
+            self.on_committed(events)
         ids = [e.id for e in events]
         with self.projector.engine.connect() as conn:
             row = conn.execute(

@@ -115,7 +115,12 @@ class Authorizer:
     # checks ----------------------------------------------------------------------------
 
     def require(self, principal: Principal, kind: str, key: str, level: Level) -> None:
+        """A refusal is decided on the views as they are now: a grant made through another
+        gateway a moment ago is not refused on a cached generation."""
         if not self.may(principal, kind, key, level):
+            self.queries.invalidate()
+            if self.may(principal, kind, key, level):
+                return
             raise PermissionDenied(
                 f"{principal.user} needs {level.name} on {kind} {key!r} for this",
                 kind=kind,

@@ -47,10 +47,11 @@ class AuthQueries:
         generation_ttl_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`generation_ttl_s` > 0: the generation read is reused for that long (a model
-        server's inference path: one read a second instead of two a request), so a change
-        to the auth views reaches its caches that much later. 0 (the gateway): every call
-        reads it, and a revocation holds from the next request."""
+        """`generation_ttl_s` > 0: the generation read is reused for that long (a gateway:
+        one read every 50 ms instead of two a request; a model server's inference path: one
+        a second), so a change to the auth views made elsewhere reaches its caches that
+        much later; `invalidate()` (called when this process commits such a change) makes
+        the next call read it. 0: every call reads it."""
         self.engine = engine
         self._ttl = generation_ttl_s
         self._clock = clock
@@ -68,6 +69,10 @@ class AuthQueries:
         if self._ttl > 0:
             self._seen = (now, found)
         return found
+
+    def invalidate(self) -> None:
+        """The next `generation()` reads the views (they changed: this process said so)."""
+        self._seen = None
 
     # users and groups ---------------------------------------------------------------
 

@@ -38,9 +38,13 @@ from ledgerflow.services.projector.handlers import handles as _handles
 from ledgerflow.services.projector.sql import upsert
 from ledgerflow.services.projector.webhook_tables import WEBHOOKS as W
 
+GENERATION_TYPES: set[str] = set()
+"""The event types whose projection bumps the generation of the auth views."""
+
 
 def handles(cls: type[Payload], *, also: bool = False) -> Callable[[Handler], Handler]:
     """Register a handler that also bumps the generation of the auth views."""
+    GENERATION_TYPES.add(cls.TYPE)
 
     def register(fn: Handler) -> Handler:
         def bumping(conn: Connection, ev: Event) -> None:
