@@ -76,6 +76,10 @@ class Client(
         self._as_of = None if as_of is None else AsOf.parse(as_of)
         self._past: BackendPort | None = None
         self._past_lock = threading.Lock()
+        if backend is None and self._settings.is_remote:
+            # Ready now (no network yet), so that a training script's first logging call
+            # costs what the others do rather than the remote client's imports and set-up.
+            session.backend_for(self._settings)
 
     @property
     def tracking_uri(self) -> str:

@@ -33,7 +33,7 @@ from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.registry.service import RegistryService
 from ledgerflow.services.timetravel.read_only import reads_only
 from ledgerflow.services.timetravel.snapshots import Snapshot, TimeTravel
-from ledgerflow.services.tracking import TrackingService
+from ledgerflow.services.tracking.service import TrackingService
 
 if TYPE_CHECKING:
     from ledgerflow.events.kafka_log import KafkaEventLog

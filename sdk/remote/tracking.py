@@ -34,6 +34,21 @@ from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import InvalidInput, NotFound, Unavailable
 from ledgerflow.remote.channel import Channel, seg
 from ledgerflow.remote.commands import RemoteCommands
+from ledgerflow.services.gateway.schemas import (
+    ExperimentOut,
+    RunInfoOut,
+    RunOut,
+    StoredFileOut,
+    TransferUrls,
+)
+from ledgerflow.services.tracking.decide import (
+    check_end_status,
+    clean_metrics,
+    clean_params,
+    clean_tags,
+    decide_log_params,
+    require_active_run,
+)
 
 CHECK_TIMEOUT_S = 5.0  # looking a run up before logging to it; longer and logging would wait
 
@@ -63,7 +78,6 @@ class RemoteTracking:
 
     # experiments -------------------------------------------------------------------------
     def _experiment(self, doc: Any) -> Experiment:
-        from ledgerflow.services.gateway.schemas import ExperimentOut
 
         return ExperimentOut.model_validate(doc).entity()
 
@@ -94,7 +108,6 @@ class RemoteTracking:
         return info
 
     def _run_info(self, doc: Any) -> RunInfo:
-        from ledgerflow.services.gateway.schemas import RunInfoOut
 
         return self._remember(RunInfoOut.model_validate(doc).entity())
 
@@ -110,7 +123,6 @@ class RemoteTracking:
         actor: str,
         run_id: str | None = None,
     ) -> RunInfo:
-        from ledgerflow.services.tracking.decide import clean_tags
 
         body = {
             "experiment_id": str(experiment_id),
@@ -127,7 +139,6 @@ class RemoteTracking:
         return self._run_info(self._ch.call("POST", f"/runs/{seg(run_id)}/resume", actor=actor))
 
     def active_run_info(self, run_id: str) -> RunInfo:
-        from ledgerflow.services.tracking.decide import require_active_run
 
         doc = self._ch.call("GET", f"/runs/{seg(run_id)}/info", flush=False)
         return require_active_run(self._run_info(doc), run_id)
@@ -135,9 +146,6 @@ class RemoteTracking:
     def _checked(self, run_id: str, *, active: bool = True) -> _Run:
         """What this process knows of a run, looking it up the first time. When the
         gateway cannot be asked, the run is taken on trust."""
-        from ledgerflow.services.gateway.schemas import RunOut
-        from ledgerflow.services.tracking.decide import require_active_run
-
         with self._lock:
             known = self._runs.get(run_id)
         if known is not None:
@@ -161,7 +169,6 @@ class RemoteTracking:
             return known
 
     def log_params(self, run_id: str, params: Mapping[str, Any], *, actor: str) -> None:
-        from ledgerflow.services.tracking.decide import clean_params, decide_log_params
 
         clean = clean_params(params)
         known = self._checked(run_id)
@@ -190,14 +197,12 @@ class RemoteTracking:
     def log_metrics(
         self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
     ) -> None:
-        from ledgerflow.services.tracking.decide import clean_metrics
 
         points = clean_metrics(metrics)
         if points:
             self.log_metric_points(run_id, points, actor=actor)
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any], *, actor: str) -> None:
-        from ledgerflow.services.tracking.decide import clean_tags
 
         clean = clean_tags(tags)
         if clean:
@@ -207,7 +212,6 @@ class RemoteTracking:
     def finish_run(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str
     ) -> None:
-        from ledgerflow.services.tracking.decide import check_end_status
 
         self._checked(run_id, active=False)
         self._ch.spool(
@@ -242,7 +246,6 @@ class RemoteTracking:
         what: str = "artifact_path",
     ) -> None:
         from ledgerflow.services.artifacts.port import safe_relpath
-        from ledgerflow.services.gateway.schemas import StoredFileOut, TransferUrls
 
         rels = [safe_relpath(dest, what) for _, dest in files]
         if not all(rels):
@@ -279,7 +282,6 @@ class RemoteTracking:
 
     def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
         from ledgerflow.services.artifacts.port import safe_relpath
-        from ledgerflow.services.gateway.schemas import StoredFileOut, TransferUrls
 
         rel = safe_relpath(path or "")
         docs = self._ch.call("GET", f"/runs/{seg(run_id)}/artifacts/entries")

@@ -17,7 +17,7 @@ from ledgerflow.events.entities import ModelVersion
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.artifacts import ArtifactStore
 from ledgerflow.services.artifacts.port import safe_relpath
-from ledgerflow.services.tracking import TrackingService
+from ledgerflow.services.tracking.service import TrackingService
 
 
 def local_model_dir(mv: ModelVersion, tracking: TrackingService, work: Path) -> Path:

@@ -34,7 +34,7 @@ from ledgerflow.services.bundles.decide import (
 from ledgerflow.services.commands import Committer, Handlers
 from ledgerflow.services.projector.bundle_queries import BundleQueries
 from ledgerflow.services.registry.service import RegistryService
-from ledgerflow.services.tracking import TrackingService
+from ledgerflow.services.tracking.service import TrackingService
 from ledgerflow.workers.bundles.build import TARGETS_BY_FLAVOR, BuildRequest, build_bundle
 from ledgerflow.workers.runtime import (
     Handle,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.events.job_entities import Job
-from ledgerflow.services.tracking import TrackingService
+from ledgerflow.services.tracking.service import TrackingService
 
 MAX_CHUNK = 1 << 20
 """At most this many bytes per answer; the next offset says where to go on."""

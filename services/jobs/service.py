@@ -22,7 +22,7 @@ from ledgerflow.events.job_entities import Job
 from ledgerflow.services.commands import Committer, Handlers
 from ledgerflow.services.jobs.decide import check_submit, decide_cancel, decide_end, decide_submit
 from ledgerflow.services.jobs.queries import JobQueries
-from ledgerflow.services.tracking import TrackingService
+from ledgerflow.services.tracking.service import TrackingService
 
 
 class Launcher(Protocol):

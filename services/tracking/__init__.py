@@ -1,5 +1,2 @@
-"""Tracking commands: validate, decide, append, and wait until projected."""
-
-from ledgerflow.services.tracking.service import TrackingService
-
-__all__ = ["TrackingService"]
+"""Tracking commands: validate and decide (`decide`, light enough for a client to import),
+then append and wait until projected (`service.TrackingService`)."""
