@@ -220,13 +220,16 @@ def first_row(name: str) -> Callable[[Any], None]:
 
 def lf_chart_drawn(points: int) -> Callable[[Any], None]:
     def ready(page: Any) -> None:
-        chart = page.locator(f'figure[aria-label="Chart {LONG}"]')
-        chart.locator("canvas").first.wait_for(state="visible")
+        # One check polled every animation frame, like MLflow's below (a locator's wait
+        # retries after 20, 50, 100... ms, which would add its back-off to a fast page)
         page.wait_for_function(
             "([sel, n]) => { const f = document.querySelector(sel);"
-            " return f && +f.dataset.logged === n && +f.dataset.points > 0; }",
+            " const c = f && f.querySelector('canvas');"
+            " return !!c && c.getBoundingClientRect().width > 0"
+            " && +f.dataset.logged === n && +f.dataset.points > 0; }",
             arg=[f'figure[aria-label="Chart {LONG}"]', points],
             timeout=TIMEOUT_S * 1000,
+            polling="raf",
         )
 
     return ready
@@ -238,6 +241,7 @@ def mlflow_chart_drawn(page: Any) -> None:
         "() => [...document.querySelectorAll('.js-plotly-plot .scatterlayer path.js-line')]"
         ".some(p => (p.getAttribute('d') || '').length > 10)",
         timeout=TIMEOUT_S * 1000,
+        polling="raf",
     )
 
 

@@ -17,6 +17,7 @@ whose challenge covers the whole site, and from there back to the page.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -72,6 +73,15 @@ async def _refused(backend: Backend, request: Request) -> Response | None:
 
 
 SIGNIN = "signin"
+_RUN_PAGE = re.compile(r"runs/([0-9A-Za-z_-]+)(?:/[a-z]+)?/?")
+
+
+def _first_request(path: str) -> str | None:
+    """The API request a deep-linked page makes first, for the browser to start while the
+    application script loads (`Link: rel=preload`; the page's identical fetch takes the
+    answer): a run's pages all begin with the run."""
+    found = _RUN_PAGE.fullmatch(path)
+    return None if found is None else f"/api/v1/runs/{found.group(1)}"
 
 
 def _local(target: str | None) -> str:
@@ -118,4 +128,8 @@ def mount(app: FastAPI, backend: Backend, *, static: Path = STATIC) -> None:
         found = _file_in(static, path) if path else None
         if found is not None and found.name != INDEX:
             return FileResponse(found)
-        return FileResponse(static / INDEX, headers={"Cache-Control": "no-cache"})
+        headers = {"Cache-Control": "no-cache"}
+        first = _first_request(path)
+        if first is not None:
+            headers["Link"] = f"<{first}>; rel=preload; as=fetch; crossorigin=anonymous"
+        return FileResponse(static / INDEX, headers=headers)

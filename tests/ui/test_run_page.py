@@ -44,6 +44,27 @@ def test_metric_charts_draw_the_long_metric_downsampled_and_switch_axes(
     shot(page, "run-metrics")
 
 
+def test_a_deep_linked_metrics_page_asks_for_the_run_and_each_chart_once(
+    ui: UiServer, page: Any, ids: dict[str, Any]
+) -> None:
+    """The run and the first charts' series are asked for while the application script is
+    still starting (ui/src/prefetch.ts); the page takes those answers instead of asking
+    again, so each request goes out once."""
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(f"{r.method} {r.url.split('?')[0]}"))
+    opened = page.goto(f"{ui.url}/runs/{ids['parent']}/metrics")
+    assert opened is not None
+    assert opened.headers["link"] == (  # the browser fetches the run while the script loads
+        f"</api/v1/runs/{ids['parent']}>; rel=preload; as=fetch; crossorigin=anonymous"
+    )
+    chart = page.locator('figure[aria-label="Chart loss"]')
+    expect(chart).to_have_attribute("data-logged", "20000")
+    drawn = page.locator("figure.chart").count()
+    api = [s for s in sent if "/api/v1/" in s]
+    assert api.count(f"GET {ui.url}/api/v1/runs/{ids['parent']}") == 1, api
+    assert api.count(f"POST {ui.url}/api/v1/metrics/series") == drawn, api
+
+
 def test_zooming_a_chart_fetches_the_range_again_in_more_detail(
     ui: UiServer, page: Any, ids: dict[str, Any]
 ) -> None:

@@ -1,3 +1,5 @@
+// First, so that it runs before the rest is evaluated: starts the deep-linked page's requests.
+import "./prefetch";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { RouterProvider } from "react-router-dom";

@@ -27,7 +27,36 @@ function positionOf(body: Record<string, unknown>): number | null {
   return m ? Number(m[1]) : null;
 }
 
-export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+/** Answers asked for before the page that needs them asked (see ../prefetch.ts), by
+ * request. Each is handed out once, and only while fresh: a page that asks later gets a new
+ * answer, so it never starts from data older than it thinks. */
+const early = new Map<string, { at: number; answer: Promise<unknown> }>();
+const EARLY_KEEP_MS = 5000;
+
+function requestKey(method: string, path: string, body?: unknown): string {
+  return `${method} ${path} ${body === undefined ? "" : JSON.stringify(body)}`;
+}
+
+/** Start a request now that a page is about to make; the page's own identical request
+ * takes this answer instead of sending another. */
+export function prefetch<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const answer = send<T>(method, path, body);
+  answer.catch(() => undefined); // a failure is the page's to report, when it asks
+  early.set(requestKey(method, path, body), { at: performance.now(), answer });
+  return answer;
+}
+
+export function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const key = requestKey(method, path, body);
+  const found = early.get(key);
+  if (found) {
+    early.delete(key);
+    if (performance.now() - found.at < EARLY_KEEP_MS) return found.answer as Promise<T>;
+  }
+  return send<T>(method, path, body);
+}
+
+async function send<T>(method: string, path: string, body?: unknown): Promise<T> {
   const init: RequestInit = { method, headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);

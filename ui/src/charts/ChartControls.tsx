@@ -1,12 +1,5 @@
+import type { ChartOptions } from "./options";
 import type { XMode } from "./series";
-
-export interface ChartOptions {
-  x: XMode;
-  log: boolean;
-  smoothing: number;
-}
-
-export const DEFAULT_OPTIONS: ChartOptions = { x: "step", log: false, smoothing: 0 };
 
 /** The x axis, y scale and smoothing of a set of charts. */
 export function ChartControls({ value, onChange }: { value: ChartOptions; onChange: (o: ChartOptions) => void }) {

@@ -1,14 +1,13 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot, { type AlignedData, type Options } from "uplot";
 import "uplot/dist/uPlot.min.css";
-import type { ChartOptions } from "./ChartControls";
+import type { ChartOptions } from "./options";
 import { useEventStream } from "../api/events";
 import { num } from "../api/client";
-import { fetchSeries, type Range, type Series, type SeriesRef } from "./series";
+import { CHART_POINTS, fetchSeries, type Range, type Series, type SeriesRef } from "./series";
 import { ema } from "./smoothing";
 
 const HEIGHT = 260;
-const POINTS = 1000;
 const COLORS = ["#1f6feb", "#d9480f", "#2b8a3e", "#9c36b5", "#c92a2a", "#0b7285", "#5f3dc4", "#e67700"];
 
 /** Series with different x values on one shared, sorted x (uPlot's aligned data): per
@@ -42,7 +41,7 @@ export function MetricChart({ title, refs, options }: { title: string; refs: Ser
 
   useEffect(() => {
     let live = true;
-    fetchSeries(refs, options.x, POINTS, range)
+    fetchSeries(refs, options.x, CHART_POINTS, range)
       .then((s) => live && (setSeries(s), setError(null)))
       .catch((e) => live && setError(String(e.message ?? e)));
     return () => {

@@ -1,5 +1,6 @@
 import { useState } from "react";
-import { ChartControls, DEFAULT_OPTIONS, type ChartOptions } from "./ChartControls";
+import { ChartControls } from "./ChartControls";
+import { DEFAULT_OPTIONS, type ChartOptions } from "./options";
 import { LazyMount } from "./LazyMount";
 import { MetricChart } from "./MetricChart";
 import type { SeriesRef } from "./series";

@@ -60,17 +60,25 @@ function convert(ref: SeriesRef, w: Wire, x: XMode, origin = 0): Series {
   };
 }
 
+/** How many points a chart asks for per series (each bucket keeps its min and max too). */
+export const CHART_POINTS = 1000;
+
+/** The question `POST /metrics/series` is asked for a chart in step or time mode. */
+export function seriesQuestion(refs: Pick<SeriesRef, "runId" | "key">[], x: "step" | "time", points: number, range?: Range) {
+  const scale = x === "time" ? 1000 : 1;
+  return {
+    series: refs.map((r) => ({ run_id: r.runId, key: r.key })),
+    points,
+    x,
+    start: range ? Math.floor(range.start * scale) : null,
+    end: range ? Math.ceil(range.end * scale) : null,
+  };
+}
+
 /** Every series of a chart at most `points` points each, over `range` when given. */
 export async function fetchSeries(refs: SeriesRef[], x: XMode, points: number, range?: Range): Promise<Series[]> {
   if (x !== "relative") {
-    const scale = x === "time" ? 1000 : 1;
-    const page = await post<{ series: Wire[] }>("/metrics/series", {
-      series: refs.map((r) => ({ run_id: r.runId, key: r.key })),
-      points,
-      x,
-      start: range ? Math.floor(range.start * scale) : null,
-      end: range ? Math.ceil(range.end * scale) : null,
-    });
+    const page = await post<{ series: Wire[] }>("/metrics/series", seriesQuestion(refs, x, points, range));
     return page.series.map((w, i) => convert(refs[i], w, x));
   }
   // relative time: each run's x starts at its own first point, so each range differs
