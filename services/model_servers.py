@@ -43,13 +43,16 @@ class ModelServerHealth(Out):
     error: str | None = Field(description="why it is not ready: unreachable, refused, loading")
 
 
-def hosted(host: DeploymentHost) -> ModelServerHealth:
-    """The replica `ledgerflow server` runs beside its gateway."""
+def hosted(host: DeploymentHost) -> ModelServerHealth | None:
+    """The replica `ledgerflow server` runs beside its gateway; None while there is no
+    deployment for it to serve."""
     deployments = [
         HostedDeployment(name=name, ready=host.ready(name), serving=list(dep.serving))
         for name, dep in sorted(host.deployments.items())
         if dep.status != "deleted"
     ]
+    if not deployments:
+        return None
     loading = [d.name for d in deployments if not d.ready]
     return ModelServerHealth(
         url=HOSTED,
@@ -97,7 +100,8 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> ModelServerHealth:
 
 def health(urls: Sequence[str], host: DeploymentHost | None = None) -> list[ModelServerHealth]:
     """The hosted replica (when there is one) and every listed server, probed in parallel."""
-    out = [hosted(host)] if host is not None else []
+    here = hosted(host) if host is not None else None
+    out = [here] if here is not None else []
     if urls:
         with ThreadPoolExecutor(max_workers=min(8, len(urls))) as pool:
             out.extend(pool.map(probe, urls))
