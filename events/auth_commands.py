@@ -74,6 +74,15 @@ class Permission(Record):
     source: str = Field("grant", description="`grant`, or `creator` for the creator's MANAGE")
 
 
+class MyLevel(Record):
+    """The caller's own level on one resource: what a client shows its actions by (the
+    gateway checks every action again when it is taken)."""
+
+    kind: Kind
+    key: str
+    level: LevelName = Field(description="MANAGE for an admin, and for everyone with auth off")
+
+
 class WhoAmI(Record):
     """Who the caller is taken for: over a gateway, the identity it authenticated; next to
     the log (embedded), the local user, who may do everything (nothing is checked there)."""

@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     old_secret_keys: str | None = Field(
         None, repr=False, description="earlier keys, comma-separated: they still decrypt"
     )
+    model_servers: str | None = Field(
+        None,
+        description="model servers (ledgerflow serve, deployment replicas) the Operations page "
+        "and GET /api/v1/operations probe for readiness: base URLs, comma-separated",
+    )
     auth_denied_interval_s: float = Field(
         10.0,
         ge=0,
@@ -189,6 +194,22 @@ class Settings(BaseSettings):
         if v is not None and not v.strip().startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:9000")
         return v.strip() if v is not None else None
+
+    @field_validator("model_servers")
+    @classmethod
+    def _http_urls(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        for url in (u.strip() for u in v.split(",")):
+            if url and not url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"{url!r} is not an http:// or https:// URL (e.g. http://10.0.0.5:8080)"
+                )
+        return v
+
+    @property
+    def model_server_urls(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in (self.model_servers or "").split(",") if u.strip())
 
     @property
     def is_remote(self) -> bool:

@@ -4,8 +4,9 @@ have deliveries waiting, jobs by status and the deployments' states.
 
 Everything is read from what already keeps it: the log's head and the projector's
 checkpoint, the dead-letter store, the webhooks with their dispatcher's cursors, the job and
-deployment views. Nothing here is kept or counted anew. Model-server replicas are
-processes the views do not know; their health is on their own `/health` and metrics.
+deployment views. Nothing here is kept or counted anew. Model servers are processes the
+views do not know: the replica `ledgerflow server` hosts is asked directly, and those listed
+in `LEDGERFLOW_MODEL_SERVERS` are probed (`model_servers`).
 """
 
 from __future__ import annotations
@@ -13,15 +14,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from ledgerflow.events.log import Checkpoint, CorruptRecord, Item
 from ledgerflow.events.wire import Out
+from ledgerflow.services import model_servers
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.jobs.queries import JobQueries
+from ledgerflow.services.model_servers import ModelServerHealth
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.webhooks import checkpoint as cursors
+
+if TYPE_CHECKING:
+    from ledgerflow.services.serving.deployment import DeploymentHost
 
 LATEST_DEAD_LETTERS = 5
 PENDING_CAP = 1000
@@ -89,9 +96,13 @@ class Operations(Out):
     webhooks: list[WebhookBacklog]
     jobs: dict[str, int] = Field(description="jobs per status (statuses with none left out)")
     deployments: list[DeploymentState]
+    model_servers: list[ModelServerHealth] = Field(
+        description="the replica this server hosts, and every server in LEDGERFLOW_MODEL_SERVERS"
+    )
 
 
-def summary(backend: Backend) -> Operations:
+def summary(backend: Backend, host: DeploymentHost | None = None) -> Operations:
+    """`host`: the deployment replica this process serves beside its gateway, if any."""
     now = int(time.time() * 1000)
     return Operations(
         time=now,
@@ -109,6 +120,7 @@ def summary(backend: Backend) -> Operations:
             DeploymentState.model_validate(d)
             for d in DeploymentQueries(backend.queries.engine).list(include_deleted=True)
         ],
+        model_servers=model_servers.health(backend.settings.model_server_urls, host),
     )
 
 

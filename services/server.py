@@ -130,7 +130,7 @@ def _host_deployments(app: FastAPI, backend: Backend) -> None:
         from ledgerflow.services.serving.auth import ServingAuth
 
         auth = ServingAuth.of(backend, inference=True)
-    host_deployments(app, backend.log, loader=loader, auth=auth)
+    app.state.deployment_host = host_deployments(app, backend.log, loader=loader, auth=auth)
 
 
 def _deployer(backend: Backend, metrics: DeployerMetrics) -> Callable[[threading.Event], None]:

@@ -95,6 +95,28 @@ def list_permissions(
     return backend.auth.queries.permissions(kind, key)
 
 
+@reads.get(
+    "/permissions/mine",
+    summary="The caller's own level on one resource (what the UI enables actions by)",
+    dependencies=[checked("any identity: it says only what the caller holds")],
+)
+def my_level(
+    backend: LiveDep,
+    principal: PrincipalDep,
+    kind: Annotated[Kind, Query(description="experiment, model, deployment or webhook")],
+    key: Annotated[
+        str, Query(description="an experiment id, or a model, deployment or webhook name")
+    ],
+) -> ac.MyLevel:
+    """The same whether or not the resource exists (the default level then), so it tells
+    nobody what exists."""
+    if not backend.settings.auth or principal.admin:
+        level = Level.MANAGE
+    else:
+        level = backend.authorizer.level(principal, kind, key)
+    return ac.MyLevel(kind=kind, key=key, level=level.name)
+
+
 router = APIRouter()
 router.include_router(command_router(AUTH))
 router.include_router(reads)

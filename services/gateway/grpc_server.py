@@ -28,7 +28,8 @@ import contextlib
 import functools
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from types import SimpleNamespace
 from typing import Any
@@ -65,6 +66,7 @@ from ledgerflow.services.gateway.grpc_messages import (
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.ingest_routes import authorize
 from ledgerflow.services.gateway.limits import Rates
+from ledgerflow.services.gateway.metrics import GatewayMetrics
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
 from ledgerflow.services.gateway.proto import ledgerflow_pb2_grpc as pb_grpc
 from ledgerflow.services.gateway.sse import shown_to
@@ -81,6 +83,51 @@ _READ_MODEL = on("model", "name", Level.READ)
 _READ_EXPERIMENT = on("experiment", "experiment_id", Level.READ)
 
 
+class CallMetrics(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Counts every call by method and status code in the gateway's metrics, and times
+    the unary ones: the gRPC side of `RequestMetrics`."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+
+    def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._unary(method, handler.unary_unary))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self._stream(method, handler.unary_stream))
+        return handler
+
+    def _unary(self, method: str, call: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def counted(request: Any, context: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return call(request, context)
+            finally:
+                self.metrics.observe_grpc(method, _code(context), time.perf_counter() - start)
+
+        return counted
+
+    def _stream(self, method: str, call: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def counted(request: Any, context: Any) -> Iterator[Any]:
+            try:
+                yield from call(request, context)
+            finally:  # ended, failed, or cancelled by the client
+                code = "CANCELLED" if not context.is_active() else _code(context)
+                self.metrics.observe_grpc(method, code, None)
+
+        return counted
+
+
+def _code(context: Any) -> str:
+    """The status a call ended with: what the servicer set or aborted with, else OK."""
+    code = context.code()
+    return "OK" if code is None else code.name
+
+
 def serve(
     backend: Backend,
     hub: Hub,
@@ -92,11 +139,12 @@ def serve(
     max_subscribers: int | None = None,
     rates: Rates | None = None,
     tls: Tls | None = None,
+    metrics: GatewayMetrics | None = None,
 ) -> grpc.Server:
     """Start the gRPC server on host:port (started when this returns; `.stop(grace)` it),
     over TLS with `tls`.
     With auth on, `rates` are the per-user buckets (shared with the REST app of the
-    process; made here if None)."""
+    process; made here if None). `metrics`: the REST app's, to count calls in."""
     subscribers = max_subscribers if max_subscribers is not None else max(1, max_workers // 2)
     servicer = LedgerflowServicer(
         backend, hub, cache=cache, max_subscribers=subscribers, rates=rates
@@ -104,6 +152,7 @@ def serve(
     guard_rpcs(servicer)  # before listening: an RPC that checks nothing never serves
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=[CallMetrics(metrics)] if metrics is not None else [],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

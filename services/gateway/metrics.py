@@ -1,6 +1,6 @@
 """The gateway's metrics (one place defines them all): requests by route template, method
-and status, their latency, events ingested and spool batches, and live subscribers (SSE
-and gRPC streams share the hub).
+and status, their latency, gRPC calls by method and status code, events ingested and spool
+batches, and live subscribers (SSE and gRPC streams share the hub).
 
 `RequestMetrics` is a plain ASGI middleware (no per-request task or body copy): it labels a
 request with the route template that matched (`/api/v1/runs/{run_id}`, never the raw path,
@@ -62,6 +62,19 @@ class GatewayMetrics:
             "Live event subscriptions (SSE and gRPC streams) attached to the hub.",
             registry=r,
         )
+        self.grpc_requests = Counter(
+            "ledgerflow_gateway_grpc_requests",
+            "gRPC calls answered, by service, method and status code (streams: when they end).",
+            ["service", "method", "code"],
+            registry=r,
+        )
+        self.grpc_latency = Histogram(
+            "ledgerflow_gateway_grpc_request_duration_seconds",
+            "Time to answer a unary gRPC call.",
+            ["service", "method"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def count_subscribers(self, count: Callable[[], int]) -> None:
@@ -82,6 +95,14 @@ class GatewayMetrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_grpc(self, full_method: str, code: str, seconds: float | None) -> None:
+        """One gRPC call (`/package.Service/Method`) ended with `code`; `seconds` for a
+        unary call, None for a stream (how long a subscription lived says nothing)."""
+        service, _, method = full_method.lstrip("/").rpartition("/")
+        self.grpc_requests.labels(service, method, code).inc()
+        if seconds is not None:
+            self.grpc_latency.labels(service, method).observe(seconds)
 
     def request_counts(self) -> list[tuple[str, str, str, int]]:
         """(route, method, status, requests so far) of every series of the request counter,

@@ -18,11 +18,12 @@ router = APIRouter(tags=["operations"])
 
 @router.get(
     "/operations",
-    summary="Projector lag per partition, dead letters, webhook backlog, jobs, deployments",
+    summary="Projector lag per partition, dead letters, webhook backlog, jobs, deployments, "
+    "model servers",
     dependencies=[Depends(Requires(ADMIN))],
 )
-def get_operations(backend: LiveDep) -> operations.Operations:
-    return operations.summary(backend)
+def get_operations(backend: LiveDep, request: Request) -> operations.Operations:
+    return operations.summary(backend, getattr(request.app.state, "deployment_host", None))
 
 
 class RouteRequests(Out):

@@ -97,19 +97,20 @@ def serve(
             if status is not None and on_auth is not None:
                 on_auth(status)
         hub = Hub(backend.log, redis_url=backend.settings.redis_url).start()
+        failures = None if watchdog is None else (lambda: watchdog.failures)
+        app = create_app(
+            backend, hub, failures=failures, rates=rates, metrics_registry=metrics_registry
+        )
         if grpc_port is not None:
             from ledgerflow.services.gateway import grpc_server as grpc_service
 
             cache = ReadCache(backend, hub).start()
             grpc_server = grpc_service.serve(
-                backend, hub, host, grpc_port, cache=cache, rates=rates, tls=tls
-            )
+                backend, hub, host, grpc_port, cache=cache, rates=rates, tls=tls,
+                metrics=app.state.gateway_metrics,
+            )  # fmt: skip
             if grpc_ready is not None:
                 grpc_ready(f"{host}:{grpc_server.bound_port}")
-        failures = None if watchdog is None else (lambda: watchdog.failures)
-        app = create_app(
-            backend, hub, failures=failures, rates=rates, metrics_registry=metrics_registry
-        )
         if extend is not None:
             extend(app)
         site.mount(app, backend)  # last: its catch-all answers what no route above does

@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 
 import ledgerflow as lf
+from ledgerflow.events.settings import load_settings
+from ledgerflow.services import model_servers
+from tests.conftest import free_port
 from tests.e2e.test_serve_process import serving_all
 from tests.integration.gateway_fixture import GatewayProcess
 
@@ -94,5 +97,20 @@ def test_replicas_and_the_server_route_alike_follow_traffic_changes_and_record_t
             for url in (r1, server.url):  # per-variant series, on replicas and the server
                 metrics = httpx.get(f"{url}/metrics").text
                 assert 'variant="a"' in metrics and 'variant="b"' in metrics
+
+            # what the Operations page shows: the replica the server hosts, and the model
+            # servers it is told of (LEDGERFLOW_MODEL_SERVERS), probed
+            (hosted,) = httpx.get(f"{server.url}/api/v1/operations").json()["model_servers"]
+            assert hosted["url"] == "(this server)" and hosted["ready"], hosted
+            assert [(d["name"], d["ready"]) for d in hosted["deployments"]] == [("ab", True)]
+            dead = f"http://127.0.0.1:{free_port()}"
+            told = load_settings(tracking_uri=str(deployment), model_servers=f"{r1}, {r2},{dead}")
+            up1, up2, down = model_servers.health(told.model_server_urls)
+            for up, url in ((up1, r1), (up2, r2)):
+                assert up.url == url and up.ready and up.error is None, up
+                assert up.server is not None and up.server.startswith("ledgerflow")
+                assert up.latency_ms is not None
+            assert down.url == dead and not down.ready and down.latency_ms is None
+            assert down.error is not None and down.error.startswith("unreachable: ")
     finally:
         server.stop()

@@ -22,6 +22,7 @@ from ledgerflow.services.gateway.proto.ledgerflow_pb2_grpc import LedgerflowStub
 from tests.conftest import PYTHON, free_port, python_env
 from tests.integration.gateway_fixture import GatewayProcess, SSEReader
 from tests.integration.webhook_receiver import Receiver
+from tests.metrics_text import sample
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -110,6 +111,16 @@ def test_grpc_and_sse_subscribers_see_the_same_events_in_stream_order_and_resume
     tail = sse_events(server, after=head[-1].id)
     assert [m.id for m in head + tail] == [e[2] for e in over_sse]
 
+    # each subscription the client ended is counted as cancelled once it is over
+    def cancelled() -> float:
+        text = httpx.get(f"{server.url}/metrics", timeout=10).text
+        labels = {"service": "ledgerflow.v1.Ledgerflow", "method": "Subscribe"}
+        return (
+            sample(text, "ledgerflow_gateway_grpc_requests_total", **labels, code="CANCELLED") or 0
+        )
+
+    wait_until(lambda: cancelled() == 3, 10, "three cancelled subscriptions on /metrics")
+
 
 def test_a_command_executed_over_the_servers_grpc_port_is_what_its_rest_route_shows(
     server: GatewayProcess,
@@ -130,6 +141,15 @@ def test_a_command_executed_over_the_servers_grpc_port_is_what_its_rest_route_sh
         assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
     finally:
         channel.close()
+    # both calls counted by status code, beside the REST requests on the same /metrics
+    metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    execute = {"service": "ledgerflow.v1.Ledgerflow", "method": "Execute"}
+    assert sample(metrics, "ledgerflow_gateway_grpc_requests_total", **execute, code="OK") == 1
+    assert (
+        sample(metrics, "ledgerflow_gateway_grpc_requests_total", **execute, code="ALREADY_EXISTS")
+        == 1
+    )
+    assert sample(metrics, "ledgerflow_gateway_grpc_request_duration_seconds_count", **execute) == 2
 
 
 def test_with_auth_on_the_servers_grpc_port_wants_credentials_and_records_their_owner(

@@ -166,6 +166,7 @@ ANYONE: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/deployments"): None,  # 400 without a body; allowed to try
     ("GET", "/api/v1/deployments"): None,
     ("GET", "/api/v1/whoami"): None,
+    ("GET", "/api/v1/permissions/mine"): None,  # their own level only (400 without kind/key)
     ("POST", "/api/v1/tokens"): {},
     ("GET", "/api/v1/tokens"): None,
     ("GET", "/api/v1/events/stream"): None,
@@ -198,7 +199,7 @@ def _params(method: str, path: str, world: World) -> dict[str, str]:
         return {"uri": "models:/m/1"}
     if path.endswith(("/metrics/history", "/metrics/series")):
         return {"key": "loss"}
-    if path == "/api/v1/permissions":
+    if path in ("/api/v1/permissions", "/api/v1/permissions/mine"):
         return {"kind": "model", "key": "m"}
     if path == "/api/v1/tokens" and method == "GET":
         return {}
@@ -305,21 +306,44 @@ def test_events_carry_the_authenticated_actor_not_the_header(world: World) -> No
 
 
 @pytest.mark.parametrize(
-    ("user", "read", "edit", "manage"),
+    ("user", "level", "read", "edit", "manage"),
     [
-        ("nobody", 403, 403, 403),
-        ("reader", 200, 403, 403),
-        ("editor", 200, 204, 403),
-        ("manager", 200, 204, 204),
+        ("nobody", "NO_PERMISSIONS", 403, 403, 403),
+        ("reader", "READ", 200, 403, 403),
+        ("editor", "EDIT", 200, 204, 403),
+        ("manager", "MANAGE", 200, 204, 204),
     ],
 )
-def test_levels_on_a_model(world: World, user: str, read: int, edit: int, manage: int) -> None:
+def test_levels_on_a_model(
+    world: World, user: str, level: str, read: int, edit: int, manage: int
+) -> None:
     url = world.gateway.url + "/api/v1/registered-models/m"
     with httpx.Client(timeout=10, headers=basic(user, PASSWORD)) as http:
         assert http.get(url).status_code == read
         assert http.put(url + "/tags", json={"key": "owner", "value": user}).status_code == edit
         # moving the production alias needs MANAGE
         assert http.put(url + "/aliases/staging", json={"version": 1}).status_code == manage
+        # what the UI offers them: their own level on the model
+        mine = http.get(
+            world.gateway.url + "/api/v1/permissions/mine", params={"kind": "model", "key": "m"}
+        )
+        assert mine.json() == {"kind": "model", "key": "m", "level": level}
+
+
+def test_ones_own_level_says_nothing_about_what_exists(world: World) -> None:
+    """The default level for a model nobody made, as for one the caller has no grant on;
+    an admin holds MANAGE on everything."""
+    url = world.gateway.url + "/api/v1/permissions/mine"
+    with httpx.Client(timeout=10) as http:
+        for key in ("m", "no-such-model"):
+            r = http.get(
+                url, params={"kind": "model", "key": key}, headers=basic("nobody", PASSWORD)
+            )
+            assert r.json()["level"] == "NO_PERMISSIONS", r.text
+        r = http.get(url, params={"kind": "deployment", "key": "x"}, headers=basic(*ADMIN))
+        assert r.json()["level"] == "MANAGE"
+        r = http.get(url, params={"kind": "run", "key": "x"}, headers=basic(*ADMIN))
+        assert r.status_code == 400 and "kind" in r.text
 
 
 def test_revoking_a_token_takes_effect_on_the_next_request(world: World) -> None:

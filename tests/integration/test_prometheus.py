@@ -228,10 +228,18 @@ def test_every_dashboard_and_alert_expression_returns_series_from_real_processes
                 30,
                 log,
             )
-            empty = []
-            for where, promql in expressions().items():
-                if not _query(url, promql):
-                    empty.append(f"{where}\n    evaluated: {promql}")
+            # a series a process makes on its first event (a deployer decision) needs two
+            # scrapes after that before increase() answers: ask again for a while
+            deadline = time.monotonic() + 30
+            while True:
+                empty = [
+                    f"{where}\n    evaluated: {promql}"
+                    for where, promql in expressions().items()
+                    if not _query(url, promql)
+                ]
+                if not empty or time.monotonic() > deadline:
+                    break
+                time.sleep(SCRAPE_S)
             assert not empty, "expressions with no series:\n" + "\n".join(empty)
     finally:
         if prometheus is not None:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ledgerflow.events.deployment_payloads import (
@@ -26,6 +27,8 @@ from ledgerflow.services.analytics.aggregates import VariantStats
 from ledgerflow.services.analytics.series import DeploymentTraffic
 from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots, snapshot_key
 from ledgerflow.services.analytics.window import TrafficStats
+from tests.conftest import free_port
+from tests.metrics_text import sample
 
 pytestmark = pytest.mark.slow
 WAIT_S = 60.0
@@ -50,14 +53,19 @@ def _batch(deployment: str, start: int, n: int) -> list[Event]:
 
 
 class Worker:
-    """`python -m ledgerflow.services.analytics.faust_app` as the CLI will start it."""
+    """`ledgerflow traffic-stats --metrics-port PORT`, the worker as users start it."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log.open("ab")
+        self.metrics_port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ledgerflow.services.analytics.faust_app"],
+            [sys.executable, "-m", "ledgerflow", "traffic-stats",
+             "--metrics-port", str(self.metrics_port)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -126,8 +134,13 @@ def test_the_faust_worker_publishes_the_same_statistics_as_the_in_process_fold(
         _wait_for(snapshots, deployment, first)
         log.append(second)  # while it runs
         got = _wait_for(snapshots, deployment, first + second)
+        metrics = worker.metrics()  # what Prometheus scrapes from it
     finally:
         worker.stop()
+    folded = sample(metrics, "ledgerflow_traffic_events_folded_total")  # at least once
+    assert folded is not None and folded >= len(first + second), metrics
+    assert (sample(metrics, "ledgerflow_traffic_snapshots_published_total", outcome="ok") or 0) >= 1
+    assert sample(metrics, "ledgerflow_traffic_snapshots_published_total", outcome="failed") == 0
     assert got["a"].requests == 35 and got["b"].outcomes["conversion"].n == 35
     found = snapshots.load(deployment)
     assert found is not None and isinstance(found[0], DeploymentTraffic)

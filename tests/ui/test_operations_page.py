@@ -24,6 +24,8 @@ def test_a_dead_letter_and_its_reason_appear_without_reloading(
     expect(page.get_by_role("heading", name="Projector lag")).to_contain_text("up to date")
     expect(page.get_by_role("list", name="Jobs by status")).to_contain_text("FINISHED")
     expect(page.get_by_role("heading", name="Dead letters")).to_contain_text("0")
+    servers = page.get_by_role("region", name="Model servers")  # `ledgerflow ui` hosts none
+    expect(servers).to_contain_text("LEDGERFLOW_MODEL_SERVERS")
 
     # an event its stream contradicts, appended to the log by another process
     backend = bootstrap(load_settings(tracking_uri=str(ui.data_dir)))

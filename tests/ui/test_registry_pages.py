@@ -109,7 +109,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     stop(server)
 
 
-def test_without_manage_setting_an_alias_says_why_it_was_refused(
+def test_without_manage_setting_an_alias_is_not_offered_and_a_refusal_says_why(
     secured: UiServer, browser: Any
 ) -> None:
     admin = _basic(ADMIN, PASSWORD)
@@ -134,6 +134,15 @@ def test_without_manage_setting_an_alias_says_why_it_was_refused(
         # first would scope the browser's credentials to /models/)
         page.get_by_role("link", name="fraud").click()
         expect(page.get_by_role("row", name="Version 1", exact=True)).to_be_visible()
+        # READ: the action is not offered, and the page says why
+        expect(page.get_by_role("button", name="Set alias")).to_be_disabled()
+        expect(page.get_by_text("You have READ on model fraud")).to_contain_text("needs MANAGE")
+
+        call("PUT", "/permissions/model/fraud/user:bob", {"level": "MANAGE"})
+        page.reload()
+        expect(page.get_by_role("button", name="Set alias")).to_be_enabled()
+        # the grant is lowered while the page is open: the gateway refuses, the page says why
+        call("PUT", "/permissions/model/fraud/user:bob", {"level": "READ"})
         page.get_by_label("Alias", exact=True).fill("champion")
         page.get_by_role("button", name="Set alias").click()
         alert = page.get_by_role("alert")

@@ -135,6 +135,19 @@ export interface Operations {
   }[];
   jobs: Record<string, number>;
   deployments: { name: string; status: string; baseline: string; last_action: string; last_reason: string; updated: number }[];
+  model_servers: ModelServerHealth[];
+}
+
+/** A model server's readiness: the replica `ledgerflow server` hosts ("(this server)") or a
+ * server listed in LEDGERFLOW_MODEL_SERVERS, probed. */
+export interface ModelServerHealth {
+  url: string;
+  ready: boolean;
+  server: string | null;
+  replica: string | null;
+  deployments: { name: string; ready: boolean; serving: string[] }[];
+  latency_ms: number | null;
+  error: string | null;
 }
 
 export interface RequestCounts {

@@ -21,8 +21,8 @@ export function LazyMount({ height, children, label }: { height: number; childre
     return () => observer.disconnect();
   }, [seen]);
   return (
-    <div ref={ref} style={{ minHeight: height }} data-lazy={seen ? "drawn" : "waiting"} aria-label={seen ? undefined : `${label} (drawn when scrolled into view)`}>
-      {seen ? children : null}
+    <div ref={ref} style={{ minHeight: height }} data-lazy={seen ? "drawn" : "waiting"}>
+      {seen ? children : <span className="sr-only">{label} (drawn when scrolled into view)</span>}
     </div>
   );
 }

@@ -125,7 +125,9 @@ export function EventsPage() {
           Stream {notice.kind === "error" ? "failed" : "ended"}: {notice.message}
         </p>
       )}
-      <div ref={scroller} className="events-list" role="list" aria-label="Events, newest first">
+      {events.length === 0 && <p className="muted">No events yet: each one appears here as it is appended to the log.</p>}
+      {/* a list only once it has items (an empty list role is an error to screen readers) */}
+      <div ref={scroller} className="events-list" role={events.length > 0 ? "list" : undefined} aria-label={events.length > 0 ? "Events, newest first" : undefined}>
         <div style={{ height: rows.getTotalSize(), position: "relative" }}>
           {rows.getVirtualItems().map((v) => {
             const e = events[v.index];

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
+import { lacking, useMyLevel } from "../api/permissions";
 import { getModel, modelVersions, type RegisteredModel, type Version } from "../api/registry";
 import { ErrorBox, Loading } from "../components/Status";
 import { formatTime } from "../components/format";
@@ -16,6 +17,7 @@ export function ModelPage() {
   const [error, setError] = useState<unknown>(null);
   const [refused, setRefused] = useState<string | null>(null);
   const [chosen, setChosen] = useState<number[]>([]);
+  const aliasesRefused = lacking(useMyLevel("model", name), "MANAGE", "setting or removing its aliases", `model ${name}`);
   const navigate = useNavigate();
 
   const load = useCallback(() => {
@@ -89,7 +91,7 @@ export function ModelPage() {
               </th>
               <td>
                 {v.aliases.map((a) => (
-                  <AliasBadge key={a} name={name} alias={a} onDone={load} onError={setRefused} />
+                  <AliasBadge key={a} name={name} alias={a} onDone={load} onError={setRefused} refused={aliasesRefused} />
                 ))}
               </td>
               <td>{v.current_stage}</td>
@@ -108,7 +110,7 @@ export function ModelPage() {
         </tbody>
       </table>
       <h2>Aliases</h2>
-      <AliasForm name={name} versions={versions.map((v) => v.version)} onDone={() => { setRefused(null); load(); }} />
+      <AliasForm name={name} versions={versions.map((v) => v.version)} onDone={() => { setRefused(null); load(); }} refused={aliasesRefused} />
     </article>
   );
 }

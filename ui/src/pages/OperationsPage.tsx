@@ -45,7 +45,8 @@ const age = (s: number | null) => (s === null ? "" : s < 60 ? `${s.toFixed(1)} s
 
 /** The pipeline at a glance (GET /api/v1/operations and the gateway's request counts),
  * read again every few seconds: projector lag per partition, dead letters with their
- * reasons, webhook backlog, jobs by status, deployments, request rates and errors. Admins
+ * reasons, webhook backlog, jobs by status, deployments, model servers' readiness, request
+ * rates and errors. Admins
  * only when auth is on. URL: /operations */
 export function OperationsPage() {
   const [ops, setOps] = useState<Operations | null>(null);
@@ -165,6 +166,41 @@ export function OperationsPage() {
               {ops.deployments.map((d) => (
                 <tr key={d.name}>
                   <td>{d.name}</td><td><StatusBadge status={d.status} /></td><td>{d.baseline}</td><td>{d.last_action}</td><td>{d.last_reason}</td><td>{formatTime(d.updated)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <section aria-labelledby="ops-servers">
+        <h2 id="ops-servers">
+          Model servers{" "}
+          {ops.model_servers.some((m) => !m.ready) && (
+            <span className="badge status-failed">{ops.model_servers.filter((m) => !m.ready).length} not ready</span>
+          )}
+        </h2>
+        {ops.model_servers.length === 0 ? (
+          <p className="muted">
+            No model servers known: list them in <code>LEDGERFLOW_MODEL_SERVERS</code> (base URLs, comma-separated) to
+            see their readiness here.
+          </p>
+        ) : (
+          <table className="grid wide" aria-label="Model servers">
+            <thead>
+              <tr><th scope="col">Server</th><th scope="col">Ready</th><th scope="col">What it serves</th><th scope="col">Probe</th><th scope="col">Why not ready</th></tr>
+            </thead>
+            <tbody>
+              {ops.model_servers.map((m) => (
+                <tr key={m.url}>
+                  <td>{m.url}</td>
+                  <td><span className={`badge ${m.ready ? "status-finished" : "status-failed"}`}>{m.ready ? "ready" : "not ready"}</span></td>
+                  <td>
+                    {m.deployments.length > 0
+                      ? m.deployments.map((d) => `${d.name} (${d.serving.join(", ")})${d.ready ? "" : " loading"}`).join("; ")
+                      : (m.server ?? "")}
+                  </td>
+                  <td>{m.latency_ms === null ? "" : `${m.latency_ms} ms`}</td>
+                  <td>{m.error ?? ""}</td>
                 </tr>
               ))}
             </tbody>

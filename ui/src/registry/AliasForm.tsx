@@ -10,7 +10,7 @@ export function refusal(e: unknown): string {
 }
 
 /** Set an alias on a version (moving it if another version has it). */
-export function AliasForm({ name, versions, onDone }: { name: string; versions: number[]; onDone: () => void }) {
+export function AliasForm({ name, versions, onDone, refused = null }: { name: string; versions: number[]; onDone: () => void; refused?: string | null }) {
   const [alias, setAlias] = useState("");
   const [version, setVersion] = useState(String(versions[0] ?? ""));
   const [message, setMessage] = useState<string | null>(null);
@@ -41,7 +41,10 @@ export function AliasForm({ name, versions, onDone }: { name: string; versions: 
           ))}
         </select>
       </label>
-      <button type="submit">Set alias</button>
+      <button type="submit" disabled={refused !== null} title={refused ?? undefined}>
+        Set alias
+      </button>
+      {refused && <p className="muted">{refused}</p>}
       {message && (
         <p role="alert" className="error">
           {message}
@@ -52,7 +55,7 @@ export function AliasForm({ name, versions, onDone }: { name: string; versions: 
 }
 
 /** An alias badge with a button that removes it. */
-export function AliasBadge({ name, alias, onDone, onError }: { name: string; alias: string; onDone: () => void; onError: (m: string) => void }) {
+export function AliasBadge({ name, alias, onDone, onError, refused = null }: { name: string; alias: string; onDone: () => void; onError: (m: string) => void; refused?: string | null }) {
   const remove = async () => {
     if (!window.confirm(`Remove alias @${alias} from ${name}?`)) return;
     try {
@@ -65,7 +68,7 @@ export function AliasBadge({ name, alias, onDone, onError }: { name: string; ali
   return (
     <span className="badge alias">
       @{alias}
-      <button type="button" className="small" aria-label={`Remove alias ${alias}`} onClick={remove}>
+      <button type="button" className="small" aria-label={`Remove alias ${alias}`} onClick={remove} disabled={refused !== null} title={refused ?? undefined}>
         ×
       </button>
     </span>
