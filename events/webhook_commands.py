@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Generic
 
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, computed_field
 
 from ledgerflow.events.commands import ANYONE, Answer, Command, Http, R, on
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.webhook_entities import Webhook
+from ledgerflow.events.webhook_keys import standard_secret
 from ledgerflow.events.wire import RecordOut, from_record
 
 _ROOT = "/webhooks"
@@ -36,6 +37,13 @@ class WebhookOut(RecordOut[Webhook]):
 
 class WebhookCreatedOut(WebhookOut):
     secret: str = Field(description="shown this once: store it where the receiver can read it")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="the same secret as Standard Webhooks libraries take it (whsec_...)"
+    )
+    @property
+    def standard_secret(self) -> str:
+        return standard_secret(self.secret)
 
 
 def _created(hook: Webhook) -> WebhookCreatedOut:

@@ -12,6 +12,13 @@ Pure standard library: receivers can install Ledgerflow and import this without
 any backend. The signature is HMAC-SHA256 over `<timestamp>.<raw body>`, sent
 as `X-Ledgerflow-Signature: sha256=<hex>` with `X-Ledgerflow-Timestamp` (unix
 seconds); see docs/webhooks.md for doing it by hand in another language.
+
+Every delivery is also signed per the Standard Webhooks specification, so a receiver in
+any language can use its published library instead, given `standard_secret(secret)`
+(the `whsec_...` form):
+
+    from standardwebhooks import Webhook
+    event = Webhook(standard_secret(SECRET)).verify(raw_body, request.headers)
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.webhook_keys import signing_key, standard_secret
 
 TIMESTAMP_HEADER = "X-Ledgerflow-Timestamp"
 SIGNATURE_HEADER = "X-Ledgerflow-Signature"
@@ -37,6 +45,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "WebhookSignatureError",
+    "standard_secret",
     "verify_signature",
 ]
 
@@ -92,7 +101,7 @@ def verify_signature(
         )
     payload = f"{timestamp}.".encode() + (body.encode() if isinstance(body, str) else body)
     expected = [
-        "sha256=" + hmac.new(s.encode(), payload, hashlib.sha256).hexdigest() for s in secrets
+        "sha256=" + hmac.new(signing_key(s), payload, hashlib.sha256).hexdigest() for s in secrets
     ]
     given = [part.strip() for part in raw_sig.split(",")]
     if not any(hmac.compare_digest(g, e) for g in given for e in expected):

@@ -14,6 +14,7 @@ from ledgerflow.events import webhook_payloads as w
 from ledgerflow.events.errors import AlreadyExists, InvalidInput
 from ledgerflow.events.log import TypeMatcher
 from ledgerflow.events.webhook_entities import Webhook
+from ledgerflow.events.webhook_keys import signing_key
 from ledgerflow.services.secret_box import Sealed
 
 Seal = Callable[[str], Sealed]
@@ -112,6 +113,7 @@ def check_secret(secret: object) -> str:
             "spaces (leave it out to have one generated)",
             field="secret",
         )
+    signing_key(secret)  # a `whsec_` secret must hold base64
     return secret
 
 

@@ -6,6 +6,7 @@ each test also checks that what the dispatcher signs is what receivers accept.
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import threading
@@ -20,12 +21,14 @@ import ledgerflow as lf
 from ledgerflow.events.codec import encode
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import Conflict
+from ledgerflow.events.webhook_commands import WebhookCreatedOut
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 from ledgerflow.exceptions import AlreadyExists, InvalidInput, NotFound
 from ledgerflow.services.webhooks import checkpoint
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
 from ledgerflow.services.webhooks.store import CURSORS, CursorStore
+from ledgerflow.webhooks import standard_secret
 from tests.integration.webhook_receiver import Receiver
 from tests.waiting import wait_until
 
@@ -168,6 +171,9 @@ def test_500_answers_are_retried_until_taken_and_the_events_behind_wait(
     assert [(r.event_id, r.status) for r in receiver.requests] == [
         (first, 500), (first, 500), (first, 500), (first, 200), (second, 200), (third, 200),
     ]  # fmt: skip
+    # Standard Webhooks' webhook-id is the event's: every attempt at it carries the same one
+    assert [r.message_id for r in receiver.requests] == [r.event_id for r in receiver.requests]
+    assert len({r.delivery_id for r in receiver.requests}) == 6  # Ledgerflow's: per attempt
     attempts = list(reversed(client.list_webhook_deliveries("flaky")))
     assert [(d.event_id, d.attempt, d.ok, d.status_code) for d in attempts] == [
         (first, 1, False, 500), (first, 2, False, 500), (first, 3, False, 500),
@@ -288,6 +294,26 @@ def test_the_secret_is_shown_at_creation_and_never_again(client):
     assert json.dumps([h.name for h in client.list_webhooks()]) == '["quiet"]'
     generated = client.create_webhook("generated", "http://example.com/h", ["run.*"])
     assert generated.secret and len(generated.secret) >= 32
+
+
+def test_a_standard_webhooks_secret_signs_what_both_verifiers_accept(client, dispatcher, receiver):
+    """A `whsec_` secret (base64 of a key, as Standard Webhooks tools make them) is that key
+    for both signatures; the receiver checks both, the second with `standardwebhooks`."""
+    key = "whsec_" + base64.b64encode(bytes(range(24))).decode()
+    hook = hook_for(client, receiver, "standard", ["model.*"], secret=key)
+    assert standard_secret(key) == key
+    client.create_registered_model("m")
+    assert receiver.wait_for(1) == ids(logged(client, hook))
+    assert not receiver.rejected
+    other = "a-plain-secret-of-twenty-six"
+    assert base64.b64decode(standard_secret(other).removeprefix("whsec_")) == other.encode()
+    created = client.create_webhook("shown", "https://example.com/h", ["run.*"], other)
+    answer = WebhookCreatedOut.model_validate(created).model_dump(mode="json")  # the gateway's
+    assert answer["secret"] == other and answer["standard_secret"] == standard_secret(other)
+    with pytest.raises(InvalidInput, match="base64 must follow the prefix"):
+        client.create_webhook(
+            "broken", "https://example.com/h", ["model.*"], "whsec_!!not-base64!!"
+        )
 
 
 def test_bad_webhook_input_is_refused_with_a_clear_error(client):

@@ -1,7 +1,8 @@
 """A real HTTP webhook receiver for tests: http.server in a thread on a chosen port.
 
-It verifies every request's signature with `ledgerflow.webhooks.verify_signature`
-(a bad one is answered 400 and counted in `rejected`), records what it accepted in
+It verifies every request's signatures, Ledgerflow's with
+`ledgerflow.webhooks.verify_signature` and the Standard Webhooks one with the published
+`standardwebhooks` library (a bad one is answered 400 and counted in `rejected`), records what it accepted in
 arrival order, and can be told to fail, to block, or to go down and come back on
 the same port.
 """
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ledgerflow.webhooks import WebhookSignatureError, verify_signature
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from ledgerflow.webhooks import WebhookSignatureError, standard_secret, verify_signature
 from tests.conftest import free_port
 from tests.waiting import wait_until
 
@@ -25,6 +28,8 @@ class Request:
     event_id: str
     event_type: str
     delivery_id: str
+    message_id: str
+    """Standard Webhooks' `webhook-id`: the same on every attempt at one event."""
     status: int
     body: dict[str, Any]
     raw: bytes
@@ -57,6 +62,12 @@ class Receiver:
                     receiver.rejected.append(e.message)
                     self._answer(400)
                     return
+                try:  # and as any Standard Webhooks receiver would, with its library
+                    Webhook(standard_secret(receiver.secret)).verify(raw, dict(self.headers))
+                except WebhookVerificationError as e:
+                    receiver.rejected.append(f"standardwebhooks: {e}")
+                    self._answer(400)
+                    return
                 if receiver.gate is not None:
                     receiver.gate.wait(60)
                 with receiver._lock:
@@ -66,6 +77,7 @@ class Receiver:
                             self.headers["X-Ledgerflow-Event-Id"],
                             self.headers["X-Ledgerflow-Event-Type"],
                             self.headers["X-Ledgerflow-Delivery"],
+                            self.headers["webhook-id"],
                             status,
                             json.loads(raw),
                             raw,
