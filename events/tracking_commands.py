@@ -80,6 +80,13 @@ class SetExperimentTag(TrackingCommand[None]):
     value: AsText
 
 
+class DeleteExperimentTag(TrackingCommand[None]):
+    HTTP = Http("DELETE", _EXPERIMENT + "/tags", "Delete an experiment tag", 204, query=("key",))
+    NEEDS = on("experiment", "experiment_id", Level.EDIT)
+    experiment_id: str
+    key: str
+
+
 class DeleteRun(TrackingCommand[None]):
     HTTP = Http("DELETE", _RUN, "Delete a run (restorable)", 204)
     NEEDS = on("run", "run_id", Level.MANAGE)
@@ -107,6 +114,7 @@ EXPERIMENT_COMMANDS: tuple[type[TrackingCommand[Any]], ...] = (
     DeleteExperiment,
     RestoreExperiment,
     SetExperimentTag,
+    DeleteExperimentTag,
 )
 RUN_COMMANDS: tuple[type[TrackingCommand[Any]], ...] = (DeleteRun, RestoreRun, DeleteTag)
 TRACKING_COMMANDS = EXPERIMENT_COMMANDS + RUN_COMMANDS

@@ -162,6 +162,12 @@ class Client(
         command = tc.SetExperimentTag(experiment_id=str(experiment_id), key=key, value=value)
         self._backend.tracking.execute(command, actor=self._actor)
 
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        from ledgerflow.events import tracking_commands as tc
+
+        command = tc.DeleteExperimentTag(experiment_id=str(experiment_id), key=key)
+        self._backend.tracking.execute(command, actor=self._actor)
+
     # runs ----------------------------------------------------------------------------
     def create_run(
         self,

@@ -10,6 +10,7 @@ import typer
 from ledgerflow.cli import output
 from ledgerflow.cli.context import state
 from ledgerflow.cli.output import JsonFlag
+from ledgerflow.webhooks import standard_secret
 
 if TYPE_CHECKING:
     from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
@@ -86,6 +87,8 @@ def create(
         return
     _show(hook)
     output.line(f"secret: {hook.secret}", style="bold")
+    if hook.secret is not None:  # the same key, as Standard Webhooks libraries take it
+        output.line(f"standard webhooks secret: {standard_secret(hook.secret)}")
     output.note("store the secret now: it is not shown again (update --secret replaces it)")
 
 

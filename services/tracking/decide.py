@@ -116,6 +116,12 @@ def clean_metrics(metrics: Iterable[tuple[str, Any, Any, Any]]) -> list[p.Metric
     return pts
 
 
+def decide_delete_experiment_tag(exp: Experiment, key: str) -> p.ExperimentTagDeleted:
+    if key not in exp.tags:
+        raise NotFound(f"experiment {exp.experiment_id} has no tag {key!r}", kind="tag", key=key)
+    return p.ExperimentTagDeleted(experiment_id=exp.experiment_id, key=key)
+
+
 def decide_delete_tag(run_id: str, tags: Mapping[str, str], key: str) -> p.RunTagDeleted:
     if key not in tags:
         raise NotFound(f"run {run_id} has no tag {key!r}", kind="tag", key=key)

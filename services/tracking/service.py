@@ -132,6 +132,11 @@ class TrackingService:
         tag = p.ExperimentTagSet(experiment_id=c.experiment_id, key=key, value=text)
         self.commit([tag], actor)
 
+    @handlers.on(tc.DeleteExperimentTag)
+    def _delete_experiment_tag(self, c: tc.DeleteExperimentTag, actor: str) -> None:
+        exp = self.queries.get_experiment(c.experiment_id)
+        self.commit([decide.decide_delete_experiment_tag(exp, c.key)], actor)
+
     # runs ----------------------------------------------------------------------------
     def create_run(
         self,

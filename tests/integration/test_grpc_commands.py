@@ -15,6 +15,7 @@ from ledgerflow.events.envelope import Recorded
 from ledgerflow.services.gateway.grpc_server import serve
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
 from ledgerflow.services.gateway.proto.ledgerflow_pb2_grpc import LedgerflowStub
+from ledgerflow.webhooks import standard_secret
 from tests.integration.gateway_fixture import GatewayThread
 
 
@@ -49,7 +50,8 @@ def test_a_webhook_created_over_grpc_is_the_one_rest_shows_and_the_actor_is_reco
                    url="https://example.com/hook", events=["model.*"])  # fmt: skip
     assert hook["name"] == "ci" and len(hook["secret"]) >= 16
     shown = httpx.get(f"{gateway.url}/api/v1/webhooks/ci").json()
-    assert shown == {k: v for k, v in hook.items() if k != "secret"}
+    assert shown == {k: v for k, v in hook.items() if k not in ("secret", "standard_secret")}
+    assert hook["standard_secret"] == standard_secret(hook["secret"])  # shown once too
     paused = execute(stub, "UpdateWebhook", name="ci", active=False)
     assert paused["active"] is False and "secret" not in paused
     assert gateway.backend is not None

@@ -69,6 +69,15 @@ def test_experiment_searches_send_the_whole_filter_and_order_to_the_gateway(remo
         c.search_experiments(filter_string="name = ")
 
 
+def test_an_experiment_tag_is_deleted_through_the_gateway(remote):
+    c = lf.Client()
+    eid = c.create_experiment("remote-tagged", tags={"owner": "me"})
+    c.delete_experiment_tag(eid, "owner")
+    assert c.get_experiment(eid).tags == {}
+    with pytest.raises(NotFound, match="has no tag 'owner'"):
+        c.delete_experiment_tag(eid, "owner")
+
+
 def test_a_process_reads_its_own_logged_writes_immediately(remote):
     c = lf.Client()
     exp = c.create_experiment("ryw")

@@ -206,6 +206,16 @@ def test_experiments_are_created_renamed_deleted_and_restored(tracking, client):
         client.get_experiment("404")
 
 
+def test_an_experiment_tag_is_deleted_and_a_missing_one_is_named(tracking, client):
+    eid = client.create_experiment("tagged", tags={"owner": "me", "team": "cv"})
+    client.delete_experiment_tag(eid, "owner")
+    assert client.get_experiment(eid).tags == {"team": "cv"}
+    with pytest.raises(NotFound, match=f"experiment {eid} has no tag 'owner'"):
+        client.delete_experiment_tag(eid, "owner")
+    with pytest.raises(NotFound):
+        client.delete_experiment_tag("404", "team")
+
+
 def test_experiments_are_searched_with_the_runs_filter_language(tracking, client):
     for name, team in (("vision-a", "cv"), ("vision-b", "nlp"), ("speech", "cv")):
         client.create_experiment(name, tags={"team": team})
