@@ -194,7 +194,10 @@ def predict_answer(predictions: Any, output_names: list[str], row_format: bool) 
 
 def _jsonable(array: np.ndarray[Any, Any], name: str) -> Any:
     """Bytes come back as `{"b64": ...}` when the output's name ends in `_bytes` (TF
-    Serving's convention) or they are not UTF-8 text; otherwise as strings."""
+    Serving's convention) or they are not UTF-8 text; otherwise as strings. Numbers stay
+    an array for the JSON encoder, which writes float32 as float32 (as /invocations does)."""
+    if array.dtype.kind in "biuf":
+        return array
     if array.dtype.kind != "O":
         return array.tolist()
     binary = name.endswith("_bytes")
