@@ -21,6 +21,7 @@ from ledgerflow.services.serving.http import server_version
 from ledgerflow.services.serving.oip_routes import oip_routes
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.serving.scoring_routes import scoring_routes
+from ledgerflow.services.serving.tfserving_routes import tfserving_routes
 
 
 def create_app(
@@ -31,10 +32,11 @@ def create_app(
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     auth: ServingAuth | None = None,
 ) -> Starlette:
-    """The REST app: MLflow scoring, OIP v2 and /metrics over `repository`. `on_startup` runs
-    in the background once the server listens (loading and warming models), so readiness
-    probes get 503 until it is done rather than no answer. With `auth` requiring it,
-    inference and model metadata need an identity (`ledgerflow.services.serving.auth`)."""
+    """The REST app: MLflow scoring, OIP v2, TF Serving's REST API and /metrics over
+    `repository`. `on_startup` runs in the background once the server listens (loading and
+    warming models), so readiness probes get 503 until it is done rather than no answer.
+    With `auth` requiring it, inference and model metadata need an identity
+    (`ledgerflow.services.serving.auth`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,6 +56,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *scoring_routes(repository, auth),
         *oip_routes(repository, server_version(), auth),
+        *tfserving_routes(repository, auth),
         Route("/metrics", exposition.endpoint(repository.metrics.registry), methods=["GET"]),
         *extra_routes,
     ]

@@ -10,6 +10,10 @@
   `parameters.variant` the variant.
 - `POST /deployments/{name}/feedback`: `{"request_id", "value" | "converted", "metric",
   "kind"}` joined here to the variant that served the request when this replica did.
+- `POST /deployments/{name}/v1/models/{name}:predict`: the same routing with a TensorFlow
+  Serving REST body (`instances` or `inputs`), answered as TF Serving answers it
+  (`ledgerflow.services.serving.tfserving`); no `/versions/` or `/labels/`, since the
+  deployment's traffic picks the version.
 - `GET /deployments/{name}/ready`: 200 once every variant with traffic is warmed, else 503.
 
 With auth (`ledgerflow.services.serving.auth`): invocations and infer need READ on the
@@ -34,6 +38,7 @@ from ledgerflow.services.deployer.routing import FORCE_HEADER
 from ledgerflow.services.deployments import checks
 from ledgerflow.services.deployments.state import Deployment
 from ledgerflow.services.serving import _json
+from ledgerflow.services.serving import tfserving as tf
 from ledgerflow.services.serving.auth import (
     Resource,
     ServingAuth,
@@ -51,15 +56,18 @@ from ledgerflow.services.serving.scoring import (
     parse_invocation,
     predictions_body,
 )
+from ledgerflow.services.serving.tfserving_routes import error, example_verb, malformed
 
 VARIANT_HEADER = FORCE_HEADER
+MLFLOW, OIP, TFSERVING = "rest", "oip_rest", "tfserving"
+"""The protocols a deployment answers, as its metrics label them."""
 
 
-def _error(e: LedgerflowError, rid: str, oip: bool) -> Response:
+def _error(e: LedgerflowError, rid: str, protocol: str) -> Response:
     status = 404 if isinstance(e, NotFound) else 503 if isinstance(e, Unavailable) else 400
     if isinstance(e, UnsupportedContentType):
         status = 415
-    if oip:
+    if protocol != MLFLOW:
         return json_response({"error": e.message}, status, rid)
     codes = {404: "RESOURCE_DOES_NOT_EXIST", 503: "TEMPORARILY_UNAVAILABLE"}
     return json_response(
@@ -86,7 +94,9 @@ def _deployment(request: Request) -> Resource:
 
 
 def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> list[Route]:
-    async def route_and_answer(request: Request, oip: bool) -> tuple[Answer, Any, str] | Response:
+    async def route_and_answer(
+        request: Request, protocol: str
+    ) -> tuple[Answer, Any, str] | Response:
         rid = request_id(request)
         name = request.path_params["name"]
         body = await request.body()
@@ -97,7 +107,12 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
                 name, key=key, request_id=rid, forced=request.headers.get(FORCE_HEADER)
             )
             schema = host.schema_of(name, chosen.variant)
-            if oip:
+            if protocol == TFSERVING:
+                served = host.repository.get(served_name(name, chosen.variant))
+                predict = tf.parse_predict(body, served.predictor)
+                parsed = predict.request
+                extra: Any = (served, predict.row_format)
+            elif protocol == OIP:
                 doc = _json.loads(body)
                 if not isinstance(doc, dict):
                     raise InvalidInput("the body must be a JSON object", field="body")
@@ -105,19 +120,20 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
                 served = host.repository.get(served_name(name, chosen.variant))
                 data = served.predictor.assemble({t.name: t.array for t in tensors})
                 parsed = ModelRequest(data, params)
-                extra: Any = (served, wanted)
+                extra = (served, wanted)
             else:
                 parsed = parse_invocation(body, request.headers.get("content-type"), schema)
                 extra = None
-            answer = await host.invoke(name, chosen, parsed, rid, "oip_rest" if oip else "rest")
+            answer = await host.invoke(name, chosen, parsed, rid, protocol)
         except (_json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
-            return _error(InvalidInput(f"the body is not valid JSON: {e}", field="body"), rid, oip)
+            message = f"the body is not valid JSON: {e}"
+            return _error(InvalidInput(message, field="body"), rid, protocol)
         except LedgerflowError as e:
-            return _error(e, rid, oip)
+            return _error(e, rid, protocol)
         return answer, extra, rid
 
     async def invocations(request: Request) -> Response:
-        got = await route_and_answer(request, oip=False)
+        got = await route_and_answer(request, MLFLOW)
         if isinstance(got, Response):
             return got
         answer, _, rid = got
@@ -127,7 +143,7 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
         return response
 
     async def infer(request: Request) -> Response:
-        got = await route_and_answer(request, oip=True)
+        got = await route_and_answer(request, OIP)
         if isinstance(got, Response):
             return got
         answer, (served, wanted), rid = got
@@ -136,7 +152,7 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
                 answer.predictions, [m.name for m in served.predictor.outputs], wanted
             )
         except InvalidInput as e:
-            return _error(e, rid, True)
+            return _error(e, rid, OIP)
         response = json_response(
             {
                 "model_name": request.path_params["name"],
@@ -162,13 +178,47 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
             await asyncio.get_running_loop().run_in_executor(None, host.log.append, [event])
         except (_json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
             return _error(
-                InvalidInput(f"the body is not valid JSON: {e}", field="body"), rid, False
+                InvalidInput(f"the body is not valid JSON: {e}", field="body"), rid, MLFLOW
             )
         except LedgerflowError as e:
-            return _error(e, rid, False)
+            return _error(e, rid, MLFLOW)
         return json_response(
             {"request_id": payload.request_id, "variant": payload.variant, "recorded": True}, 202
         )
+
+    async def tf_predict(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = tf.parse_path(request.path_params["rest"])
+        if path is None or path.metadata or path.verb not in tf.VERBS:
+            return malformed(request)
+        if path.model != name:
+            return error(
+                f"Servable not found for request: {path.spec}; this is deployment {name!r}: "
+                f"POST /deployments/{name}/v1/models/{name}:predict",
+                404,
+            )
+        if path.version is not None or path.label is not None:
+            return error(
+                f"deployment {name!r} picks the version by its traffic split; "
+                f"POST /deployments/{name}/v1/models/{name}:predict without "
+                f"/{'versions' if path.version is not None else 'labels'}/",
+                400,
+            )
+        if path.verb != "predict":
+            return example_verb(path.verb or "", await request.body(), request_id(request))
+        got = await route_and_answer(request, TFSERVING)
+        if isinstance(got, Response):
+            return got
+        answer, (served, row_format), rid = got
+        try:
+            body = tf.predict_answer(
+                answer.predictions, [m.name for m in served.predictor.outputs], row_format
+            )
+        except InvalidInput as e:
+            return _error(e, rid, TFSERVING)
+        response = json_response(body, 200, rid)
+        response.headers[VARIANT_HEADER] = answer.variant
+        return response
 
     async def ready(request: Request) -> Response:
         name = request.path_params["name"]
@@ -185,6 +235,11 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
             methods=["POST"],
         ),
         Route("/deployments/{name}/infer", guard(infer, body=oip_body), methods=["POST"]),
+        Route(
+            "/deployments/{name}/v1/models/{rest:path}",
+            guard(tf_predict, body=oip_body),
+            methods=["POST"],
+        ),
         Route(
             "/deployments/{name}/feedback",
             guard(feedback, level=Level.EDIT, feedback=True),

@@ -42,6 +42,8 @@ class LoadedModel:
     predictor: Predictor
     resource: tuple[str, str] | None = None
     """(kind, key) whose READ a caller needs to use it (`ServedModel.resource`)."""
+    labels: tuple[str, ...] = ()
+    """The registry aliases of its version when it was loaded (TF Serving's version labels)."""
 
 
 def _needs_source(uri: str, source: ModelSource | None) -> ModelSource:
@@ -54,15 +56,19 @@ def _needs_source(uri: str, source: ModelSource | None) -> ModelSource:
     return source
 
 
-def _registered(uri: str, source: ModelSource | None) -> tuple[str, str] | None:
-    """(name, version) of a models:/ URI, resolving an alias or `latest` in the registry."""
+def _registered(uri: str, source: ModelSource | None) -> tuple[str, str, tuple[str, ...]] | None:
+    """(name, version, aliases) of a models:/ URI, resolving an alias or `latest` in the
+    registry; the aliases are the version's when it was loaded (none known without a
+    source)."""
     m = re.fullmatch(r"models:/([^/@]+)(?:/(\d+))?.*", uri)
     if m is None:
         return None
-    if m.group(2):
-        return m.group(1), m.group(2)
-    mv = _needs_source(uri, source).resolve_model_version(uri)
-    return str(mv.name), str(mv.version)
+    if m.group(2) and source is None:
+        return m.group(1), m.group(2), ()
+    mv = _needs_source(uri, source).resolve_model_version(
+        f"models:/{m.group(1)}/{m.group(2)}" if m.group(2) else uri
+    )
+    return str(mv.name), str(mv.version), tuple(mv.aliases)
 
 
 def _default_name(uri: str, path: Path | None) -> str:
@@ -105,7 +111,9 @@ def load(
     registered = _registered(uri, source)
     if registered is not None:
         resource = ("model", registered[0])
-        return LoadedModel(name or registered[0], registered[1], PyFuncPredictor(model), resource)
+        return LoadedModel(
+            name or registered[0], registered[1], PyFuncPredictor(model), resource, registered[2]
+        )
     run = re.fullmatch(r"runs:/([^/]+).*", uri)
     local = None
     if uri.startswith("file:"):

@@ -46,6 +46,9 @@ class ServedModel:
     """(kind, key) of what a caller must READ to use it when inference needs an identity:
     its deployment, or the registered model or run it was loaded from (None: a local
     folder, which any identity may use)."""
+    labels: tuple[str, ...] = ()
+    """Names this version also answers to: its registry aliases when it was loaded (TF
+    Serving's `/labels/<label>`)."""
 
     async def warm(self) -> None:
         """Predict once on the input example (or a synthetic input from the signature) so the
@@ -108,6 +111,7 @@ class ModelRepository:
         max_batch_size: int | None = None,
         max_wait_ms: float | None = None,
         resource: tuple[str, str] | None = None,
+        labels: tuple[str, ...] = (),
     ) -> ServedModel:
         """Serve `predictor` as `name`; it is not ready until `warm()` ran."""
         if name in self._models:
@@ -121,7 +125,9 @@ class ModelRepository:
             on_batch=metrics.observe_batch,
             on_queued=metrics.observe_queued,
         )
-        served = ServedModel(name, version, predictor, batcher, metrics, variant, resource=resource)
+        served = ServedModel(
+            name, version, predictor, batcher, metrics, variant, resource=resource, labels=labels
+        )
         self._models[name] = served
         return served
 

@@ -106,9 +106,9 @@ def parse_json(body: bytes, schema: Schema | None) -> ModelRequest:
     key = keys[0]
     value = doc[key]
     if key == INPUTS:
-        data = _tensors(value, schema, INPUTS)
+        data = tensors_input(value, schema, INPUTS)
     elif key == INSTANCES:
-        data = _instances(value, schema)
+        data = instances_input(value, schema)
     else:
         data = frame_for(_frame(value, key), schema, key)
     return ModelRequest(data, params)
@@ -132,7 +132,7 @@ def _array(value: Any, spec: TensorSpec | None, field: str) -> np.ndarray[Any, A
         raise InvalidInput(f"{field}: cannot be read as an array{want}: {e}", field=field) from None
 
 
-def _tensors(value: Any, schema: Schema | None, field: str) -> Any:
+def tensors_input(value: Any, schema: Schema | None, field: str) -> Any:
     """`inputs`: a (nested) list is one tensor, an object is named tensors."""
     if isinstance(value, dict):
         return {k: _array(v, _spec_for(schema, k), f"{field}.{k}") for k, v in value.items()}
@@ -143,7 +143,7 @@ def _tensors(value: Any, schema: Schema | None, field: str) -> Any:
     )
 
 
-def _instances(value: Any, schema: Schema | None) -> Any:
+def instances_input(value: Any, schema: Schema | None) -> Any:
     """`instances`: rows; a list of objects is turned into named columns, as MLflow does."""
     if not isinstance(value, list):
         raise InvalidInput(f"instances must be a list, got {type(value).__name__}", field=INSTANCES)

@@ -98,7 +98,11 @@ def run_server(
         try:
             loaded = await loop.run_in_executor(None, load_model)
             served = repository.add(
-                loaded.name, loaded.predictor, version=loaded.version, resource=loaded.resource
+                loaded.name,
+                loaded.predictor,
+                version=loaded.version,
+                resource=loaded.resource,
+                labels=loaded.labels,
             )
             await served.warm()
         except Exception as e:  # the process cannot serve: stop it, and say why

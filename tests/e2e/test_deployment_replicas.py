@@ -55,6 +55,26 @@ def routes(url: str, users: list[str]) -> dict[str, str]:
     return served
 
 
+def tf_serving_predicts_as_invocations(url: str, users: list[str]) -> None:
+    """A TF Serving client's predict through the deployment: routed as /invocations is, the
+    same predictions; TF Serving's error shape for what a deployment does not serve."""
+    rows = [[0.5, -0.2, 0.1, 0.3], [-1.0, 0.0, 0.2, 0.1]]
+    tf_url = f"{url}/deployments/ab/v1/models/ab:predict"
+    for user in users:
+        headers = {"X-User": user}
+        mlflow = httpx.post(f"{url}/deployments/ab/invocations", json={"instances": rows},
+                            headers=headers, timeout=10)  # fmt: skip
+        r = httpx.post(tf_url, json={"instances": rows}, headers=headers, timeout=10)
+        assert r.status_code == 200 and r.json() == mlflow.json(), r.text
+        assert r.headers["X-Ledgerflow-Variant"] == mlflow.headers["X-Ledgerflow-Variant"]
+        r = httpx.post(tf_url, json={"inputs": rows}, headers=headers, timeout=10)
+        assert r.json() == {"outputs": mlflow.json()["predictions"]}
+    for path, code in (("other:predict", 404), ("ab/versions/1:predict", 400),
+                       ("ab:classify", 400), ("ab:explain", 404)):  # fmt: skip
+        r = httpx.post(f"{url}/deployments/ab/v1/models/{path}", json={"instances": rows})
+        assert r.status_code == code and list(r.json()) == ["error"], r.text
+
+
 def test_replicas_and_the_server_route_alike_follow_traffic_changes_and_record_traffic(
     deployment: Path, tmp_path: Path
 ):
@@ -73,6 +93,8 @@ def test_replicas_and_the_server_route_alike_follow_traffic_changes_and_record_t
             third = routes(server.url, USERS)
             assert first == second == third
             assert set(first.values()) == {"a", "b"}
+            for url in (r1, server.url):
+                tf_serving_predicts_as_invocations(url, USERS[:6])
 
             moved = httpx.put(f"{server.url}/api/v1/deployments/ab/traffic",
                               json={"weights": {"a": 100, "b": 0}})  # fmt: skip
@@ -112,5 +134,9 @@ def test_replicas_and_the_server_route_alike_follow_traffic_changes_and_record_t
                 assert up.latency_ms is not None
             assert down.url == dead and not down.ready and down.latency_ms is None
             assert down.error is not None and down.error.startswith("unreachable: ")
+
+            # input the model cannot take, last (the analysis counts it as an error)
+            r = httpx.post(f"{r1}/deployments/ab/v1/models/ab:predict", json={"instances": [[1.0]]})
+            assert r.status_code == 400 and list(r.json()) == ["error"], r.text
     finally:
         server.stop()

@@ -163,6 +163,14 @@ def test_with_auth_a_model_answers_only_those_who_may_read_it_over_rest_and_grpc
         assert httpx.get(url + "/v2/models/digits").status_code == 401
         meta = httpx.get(url + "/v2/models/digits", headers={"Authorization": reader})
         assert meta.json()["versions"] == ["1"]
+        tf_url = url + "/v1/models/digits:predict"  # TF Serving's REST API, in its error shape
+        rows = {"instances": x[:2].tolist()}
+        for auth, code in ((None, 401), (nobody, 403), (reader, 200)):
+            headers = {"Authorization": auth} if auth else {}
+            r = httpx.post(tf_url, json=rows, headers=headers)
+            assert r.status_code == code, r.text
+            assert list(r.json()) == (["predictions"] if code == 200 else ["error"])
+        assert httpx.get(url + "/v1/models/digits/metadata").status_code == 401
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
             assert stub.ServerReady(pb.ServerReadyRequest()).ready
