@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from tritonclient.http import InferenceServerClient, InferInput
 
 import ledgerflow as lf
 from ledgerflow.events import deployment_payloads as d
@@ -31,6 +32,7 @@ from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.deployment import DeploymentHost, Loader, variant_loader
 from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc
 from ledgerflow.services.serving.deployment_routes import deployment_routes
+from ledgerflow.services.serving.oip_binary import HEADER_LENGTH
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from ledgerflow.services.serving.repository import ModelRepository
@@ -269,12 +271,31 @@ def test_the_replica_routes_answers_says_who_served_and_refuses_bad_input_with_4
             "inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [2.0]}]})  # fmt: skip
         assert oip.status_code == 200, oip.text
         assert oip.json()["parameters"]["variant"] == variant
+        binary_body, json_size = binary_infer_request(np.array([[2.0]]))
+        binary = client.post("/deployments/rest/infer", content=binary_body,
+                             headers={"X-User": "ada", HEADER_LENGTH: str(json_size)})  # fmt: skip
+        assert binary.headers["content-type"] == "application/octet-stream", binary.text
+        got = InferenceServerClient.parse_response_body(
+            binary.content, header_length=int(binary.headers[HEADER_LENGTH])
+        )
+        assert got.get_response()["parameters"]["variant"] == variant
+        assert got.as_numpy(got.get_response()["outputs"][0]["name"]).tolist() == [
+            [2.0 if variant == "a" else 4.0]
+        ]
         fb = client.post("/deployments/rest/feedback",
                          json={"request_id": ok.headers["x-request-id"], "converted": True})  # fmt: skip
         assert fb.status_code == 202 and fb.json()["variant"] == variant
         no_value = client.post("/deployments/rest/feedback", json={"request_id": "x"})
         assert no_value.status_code == 400 and "value" in no_value.json()["message"]
     recorder.close()
+
+
+def binary_infer_request(x: np.ndarray) -> tuple[bytes, int]:
+    """An OIP infer body with `x` as input "x" in binary, as tritonclient.http builds it."""
+    t = InferInput("x", list(x.shape), "FP64")
+    t.set_data_from_numpy(x)
+    body, json_size = InferenceServerClient.generate_request_body([t])
+    return body, json_size
 
 
 class CountingLog(SQLiteEventLog):
