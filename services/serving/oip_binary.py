@@ -28,9 +28,35 @@ OCTET_STREAM = "application/octet-stream"
 _BINARY_INPUT = ("binary", "parameters.binary_data_size")
 
 
+UNSUPPORTED = ("shared_memory_region", "classification")
+
+
 def infer_request(body: bytes, header_length: str | None) -> Any:
     """The JSON document of an infer request, binary inputs decoded into their `data`."""
-    return attach_binary(*split_body(body, header_length))
+    doc = attach_binary(*split_body(body, header_length))
+    _check_outputs(doc)
+    return doc
+
+
+def _check_outputs(doc: Any) -> None:
+    """Refuse what this server does not do rather than answer something else."""
+    outputs = doc.get("outputs") if isinstance(doc, dict) else None
+    for i, o in enumerate(outputs if isinstance(outputs, list) else []):
+        params = o.get("parameters") if isinstance(o, dict) else None
+        if not isinstance(params, dict):
+            continue
+        if not isinstance(params.get("binary_data", False), bool):
+            raise InvalidInput(
+                f"outputs[{i}].parameters.binary_data must be true or false, "
+                f"got {params['binary_data']!r}",
+                field=f"outputs[{i}].parameters.binary_data",
+            )
+        for key in UNSUPPORTED:
+            if key in params:
+                raise InvalidInput(
+                    f"outputs[{i}].parameters.{key} is not supported by this server",
+                    field=f"outputs[{i}].parameters.{key}",
+                )
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
@@ -90,9 +116,10 @@ def attach_binary(doc: Any, binary: bytes) -> Any:
                 field=f"{name}.data",
             )
         if offset + size > len(binary):
+            hint = f"; is the {HEADER_LENGTH} header set?" if not binary else ""
             raise InvalidInput(
                 f"input {name!r}: binary_data_size {size} runs past the binary data "
-                f"({len(binary) - offset} bytes left of {len(binary)})",
+                f"({len(binary) - offset} bytes left of {len(binary)}){hint}",
                 field=f"{name}.parameters.binary_data_size",
             )
         array = from_raw(name, datatype, shape, binary[offset : offset + size], _BINARY_INPUT)

@@ -4,6 +4,7 @@ HTTP codec (`generate_request_body`, `parse_response_body`)."""
 
 from __future__ import annotations
 
+import json
 import struct
 from typing import Any
 
@@ -187,13 +188,20 @@ def tensor_header(size: int, name: str = "input", shape: list[int] | None = None
 
 
 def framed(doc: dict[str, Any], binary: bytes, length_delta: int = 0) -> tuple[bytes, str]:
-    import json
-
     head = json.dumps(doc).encode()
     return head + binary, str(len(head) + length_delta)
 
 
 ROW = np.zeros(64, "<f8").tobytes()
+
+
+def asking(output_parameters: dict[str, Any]) -> tuple[bytes, str]:
+    """One binary row, its output requested with `output_parameters`."""
+    doc = {
+        "inputs": [tensor_header(512)],
+        "outputs": [{"name": "predictions", "parameters": output_parameters}],
+    }
+    return framed(doc, ROW)
 
 
 @pytest.mark.parametrize(
@@ -210,13 +218,18 @@ ROW = np.zeros(64, "<f8").tobytes()
         (*framed({"inputs": [{**tensor_header(512), "data": [0] * 64}]}, ROW), "both"),
         (*framed({"inputs": [{**tensor_header(512), "datatype": "FP99"}]}, ROW), "datatype"),
         (*framed({"inputs": {}}, ROW), "inputs"),
+        (json.dumps({"inputs": [tensor_header(512)]}).encode(), None, "header set?"),
+        (*asking({"classification": 2}), "classification is not supported"),
+        (*asking({"binary_data": "yes"}), "binary_data must be true or false"),
     ],
 )
 def test_bad_binary_requests_get_400_naming_what_is_wrong(
-    digits: tuple[LoadedModel, Any, np.ndarray], body: bytes, length: str, names: str
+    digits: tuple[LoadedModel, Any, np.ndarray], body: bytes, length: str | None, names: str
 ) -> None:
+    headers = {} if length is None else {HEADER: length}
+
     async def check(client: httpx.AsyncClient, repository: ModelRepository) -> None:
-        r = await client.post("/v2/models/digits/infer", content=body, headers={HEADER: length})
+        r = await client.post("/v2/models/digits/infer", content=body, headers=headers)
         assert r.status_code == 400, r.text
         assert names in r.json()["error"]
 
