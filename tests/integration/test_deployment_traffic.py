@@ -4,6 +4,7 @@ traffic, live statistics, and the deployer acting on them (rollback, canary step
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -287,6 +288,52 @@ def test_the_replica_routes_answers_says_who_served_and_refuses_bad_input_with_4
         assert fb.status_code == 202 and fb.json()["variant"] == variant
         no_value = client.post("/deployments/rest/feedback", json={"request_id": "x"})
         assert no_value.status_code == 400 and "value" in no_value.json()["message"]
+    recorder.close()
+
+
+def test_a_binary_oip_request_is_routed_by_the_key_field_of_its_json_header(
+    backend: Backend,
+):
+    lf.deployments.create(
+        "binkey",
+        [
+            {"name": "a", "model": "scale", "version": 1, "weight": 1},
+            {"name": "b", "model": "scale", "version": 2, "weight": 1},
+        ],
+        key_field="user",
+    )
+    repository = ModelRepository()
+    recorder = TrafficRecorder(backend.log, "binkey")
+    host = DeploymentHost(backend.log, repository, replica="binkey", recorder=recorder,
+                          only="binkey", loader=loader(backend))  # fmt: skip
+
+    async def start() -> None:
+        await host.start()
+
+    def infer(client: TestClient, user: str, binary: bool) -> str:
+        tensor = {"name": "x", "shape": [1, 1], "datatype": "FP64"}
+        if not binary:
+            doc = {"user": user, "inputs": [{**tensor, "data": [2.0]}]}
+            r = client.post("/deployments/binkey/infer", json=doc)
+        else:
+            tensor["parameters"] = {"binary_data_size": 8}
+            head = json.dumps({"user": user, "inputs": [tensor]}).encode()
+            r = client.post("/deployments/binkey/infer", content=head + np.float64(2).tobytes(),
+                            headers={HEADER_LENGTH: str(len(head))})  # fmt: skip
+        assert r.status_code == 200, r.text
+        return str(r.headers["X-Ledgerflow-Variant"])
+
+    app = create_app(repository, extra_routes=deployment_routes(host), on_startup=start,
+                     on_shutdown=host.stop)  # fmt: skip
+    with TestClient(app) as client:
+        for _ in range(200):
+            if client.get("/deployments/binkey/ready").status_code == 200:
+                break
+            asyncio.run(asyncio.sleep(0.05))
+        users = [f"user-{i}" for i in range(24)]
+        by_json = {u: infer(client, u, binary=False) for u in users}
+        assert set(by_json.values()) == {"a", "b"}
+        assert {u: infer(client, u, binary=True) for u in users} == by_json
     recorder.close()
 
 
