@@ -4,6 +4,7 @@ against `mlflow models serve --env-manager local`, on the same models, side by s
     .venv/bin/python bench/serving.py            # what produced docs/benchmarks.md (~4 min)
     .venv/bin/python bench/serving.py --quick    # shorter runs, a smoke test (~1.5 min)
     .venv/bin/python bench/serving.py --json out.json
+    .venv/bin/python bench/serving.py --tensors --quick   # JSON vs binary tensors (~1 min)
 
 A load spec may carry `headers` (sent on every HTTP request, and as gRPC metadata):
 bench/serving_auth.py uses them to measure inference with `ledgerflow serve --auth`.
@@ -19,6 +20,12 @@ each with its own keep-alive connection (a raw HTTP/1.1 writer/reader, so the cl
 less than the servers) or gRPC stub calls on one channel, sending back-to-back for
 `duration` seconds after a warm-up on the same connections. Throughput: answered requests
 per second; latency: p50/p99 of single requests. Every answer is checked for status 200.
+
+`--tensors` measures the protocol instead of the models: a pyfunc doubling an FP32 tensor
+(the answer is as large as the request), with square tensors of 8x8, 64x64 and 256x256, sent
+as MLflow scoring JSON to both servers, as OIP JSON, and as OIP with binary tensors as
+tritonclient.http builds them by default (`generate_request_body`, outputs binary too).
+Bar (issue 14): binary beats OIP JSON from 8x8 up.
 
 Bar (issue 6): at concurrency 16, ledgerflow's best REST or gRPC mode >= 3x MLflow's
 throughput with p99 <= half of MLflow's.
@@ -106,11 +113,12 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
         def workers(stop: float, lat: list[float]) -> list[Any]:
             return [_grpc_worker(stub, grpc_request, stop, lat, metadata) for _ in range(c)]
     else:
-        body = spec["body"].encode()
+        body = bytes.fromhex(spec["body_hex"]) if "body_hex" in spec else spec["body"].encode()
         extra = "".join(f"{k}: {v}\r\n" for k, v in spec.get("headers", {}).items())
+        content_type = spec.get("content_type", "application/json")
         request = (
             f"POST {spec['path']} HTTP/1.1\r\nHost: {spec['host']}\r\n{extra}"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
         conns = [await asyncio.open_connection(spec["host"], spec["port"]) for _ in range(c)]
 
@@ -226,10 +234,19 @@ def _env() -> dict[str, str]:
 
 def start_mlflow(model: Path, work: Path) -> Server:
     port = free_port()
-    mlflow_cli = str(Path(PYTHON).parent / "mlflow")
-    cmd = [mlflow_cli, "models", "serve", "-m", str(model), "-p", str(port), "-h", "127.0.0.1",
+    env = _env()
+    script = Path(PYTHON).parent / "mlflow"
+    mlflow_cli = [str(script)]
+    if not script.exists():  # a venv that sees mlflow's package but not its scripts
+        mlflow_cli = [PYTHON, "-m", "mlflow"]
+        shims = work / "bin"  # mlflow execs `uvicorn` from PATH
+        shims.mkdir(exist_ok=True)
+        (shims / "uvicorn").write_text(f'#!/bin/sh\nexec "{PYTHON}" -m uvicorn "$@"\n')
+        (shims / "uvicorn").chmod(0o755)
+        env["PATH"] = f"{shims}{os.pathsep}{env['PATH']}"
+    cmd = [*mlflow_cli, "models", "serve", "-m", str(model), "-p", str(port), "-h", "127.0.0.1",
            "--env-manager", "local", "-w", "1"]  # fmt: skip
-    return Server(cmd, port, work / f"mlflow-{model.name}.log", _env())
+    return Server(cmd, port, work / f"mlflow-{model.name}.log", env)
 
 
 def start_ledgerflow(model: Path, work: Path, batch: int, grpc_port: int | None) -> Server:
@@ -313,6 +330,115 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
+TENSOR_SIDES = (8, 64, 256)
+TENSOR_CONCURRENCY = (1, 16)
+
+
+def make_double(root: Path) -> Path:
+    """An MLflow pyfunc answering its FP32 tensor `x` doubled, as tensor `y`."""
+    import mlflow.pyfunc
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    class Double(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+            if isinstance(model_input, dict):  # a named tensor signature's input
+                model_input = model_input["x"]
+            return np.asarray(model_input, dtype=np.float32) * 2
+
+    spec = TensorSpec(np.dtype(np.float32), (-1, -1))
+    signature = ModelSignature(
+        Schema([TensorSpec(spec.type, spec.shape, "x")]),
+        Schema([TensorSpec(spec.type, spec.shape, "y")]),
+    )
+    mlflow.pyfunc.save_model(root / "double", python_model=Double(), signature=signature)
+    return root / "double"
+
+
+def tensor_requests(side: int) -> dict[str, dict[str, Any]]:
+    """One side x side FP32 tensor in each wire form; label -> path and body of a load spec."""
+    import numpy as np
+    import tritonclient.http as th
+
+    x = np.random.default_rng(side).random((side, side), dtype=np.float32)
+    oip = {"inputs": [{"name": "x", "shape": [side, side], "datatype": "FP32",
+                       "data": x.ravel().tolist()}]}  # fmt: skip
+    t = th.InferInput("x", [side, side], "FP32")
+    t.set_data_from_numpy(x)  # binary, tritonclient's default
+    body, json_size = th.InferenceServerClient.generate_request_body([t])
+    infer = "/v2/models/double/infer"
+    scoring = {"path": "/invocations", "body": json.dumps({"inputs": x.tolist()})}
+    return {
+        "mlflow REST JSON": scoring,
+        "ledgerflow REST JSON": scoring,
+        "ledgerflow OIP JSON": {"path": infer, "body": json.dumps(oip)},
+        "ledgerflow OIP binary": {
+            "path": infer,
+            "body_hex": body.hex(),
+            "content_type": "application/octet-stream",
+            "headers": {"Inference-Header-Content-Length": str(json_size)},
+        },
+    }
+
+
+def bench_tensors(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="lf-bench-tensors-") as tmp:
+        work = Path(tmp)
+        folder = make_double(work)
+        requests = {side: tensor_requests(side) for side in TENSOR_SIDES}
+        for server_name, start in (
+            ("mlflow", lambda: start_mlflow(folder, work)),
+            ("ledgerflow", lambda: start_ledgerflow(folder, work, 1, None)),
+        ):
+            server = start()
+            try:
+                for side in TENSOR_SIDES:
+                    for label, request in requests[side].items():
+                        if not label.startswith(server_name):
+                            continue
+                        spec = {"kind": "http", "host": "127.0.0.1", "port": server.port,
+                                **request}  # fmt: skip
+                        for c in TENSOR_CONCURRENCY:
+                            r = run_load(spec, c, args, work)
+                            row = {"model": f"{side}x{side}", "server": label, "concurrency": c}
+                            results.append({**row, **r})
+                            _print_row(results[-1])
+            finally:
+                server.stop()
+    return results
+
+
+def tensor_summary(results: list[dict[str, Any]]) -> bool:
+    """Each case against OIP JSON and MLflow, and whether binary beats OIP JSON everywhere."""
+    ok = True
+    print("\ntensor   server                   conc    req/s  x OIP JSON  x mlflow   p99 ms")
+
+    def base(r: dict[str, Any], server: str) -> dict[str, Any]:
+        return next(
+            b for b in results
+            if b["model"] == r["model"] and b["server"] == server
+            and b["concurrency"] == r["concurrency"]
+        )  # fmt: skip
+
+    for r in results:
+        oip, mlflow = base(r, "ledgerflow OIP JSON"), base(r, "mlflow REST JSON")
+        print(
+            f"{r['model']:8} {r['server']:24} {r['concurrency']:4} {r['rps']:8.0f} "
+            f"{r['rps'] / oip['rps']:10.2f}x {r['rps'] / mlflow['rps']:8.2f}x {r['p99_ms']:8.2f}"
+        )
+        if r["server"] == "ledgerflow OIP binary":
+            ok &= r["rps"] > oip["rps"]
+    errors = sum(r["errors"] for r in results)
+    print(
+        f"bar: OIP binary beats OIP JSON at every size, {errors} errors -> "
+        f"{'PASS' if ok and not errors else 'MISS'}"
+    )
+    ok &= not errors
+    return ok
+
+
 def _print_row(r: dict[str, Any]) -> None:
     print(
         f"  {r['model']:8} {r['server']:24} c={r['concurrency']:<3} {r['rps']:9.0f} req/s  "
@@ -359,6 +485,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["sklearn", "pytorch"], help="one model")
     parser.add_argument("--duration", type=float, default=None)
     parser.add_argument("--warmup", type=float, default=None)
+    parser.add_argument("--tensors", action="store_true", help="JSON vs binary OIP tensors")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -371,8 +498,12 @@ def main() -> None:
         return
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
     start = time.monotonic()
-    results = bench(args)
-    ok = summary(results)
+    if args.tensors:
+        results = bench_tensors(args)
+        ok = tensor_summary(results)
+    else:
+        results = bench(args)
+        ok = summary(results)
     print(f"total {time.monotonic() - start:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -6,8 +6,8 @@
   served it in the `X-Ledgerflow-Variant` header and carries `X-Request-Id`, the id that
   feedback refers to.
 - `POST /deployments/{name}/infer`: the same routing with an Open Inference Protocol v2
-  request body; the answer's `model_version` is the variant's model version and its
-  `parameters.variant` the variant.
+  request body (JSON, or with the binary tensor data extension); the answer's
+  `model_version` is the variant's model version and its `parameters.variant` the variant.
 - `POST /deployments/{name}/feedback`: `{"request_id", "value" | "converted", "metric",
   "kind"}` joined here to the variant that served the request when this replica did.
 - `POST /deployments/{name}/v1/models/{name}:predict`: the same routing with a TensorFlow
@@ -49,7 +49,8 @@ from ledgerflow.services.serving.auth import (
 )
 from ledgerflow.services.serving.deployment import Answer, DeploymentHost, served_name
 from ledgerflow.services.serving.http import REQUEST_ID, json_response, request_id
-from ledgerflow.services.serving.oip import output_tensors, parse_rest_inputs, rest_outputs
+from ledgerflow.services.serving.oip import output_tensors, parse_rest_inputs
+from ledgerflow.services.serving.oip_binary import HEADER_LENGTH, infer_request, infer_response
 from ledgerflow.services.serving.scoring import (
     ModelRequest,
     UnsupportedContentType,
@@ -75,16 +76,21 @@ def _error(e: LedgerflowError, rid: str, protocol: str) -> Response:
     )
 
 
-def _key(request: Request, header: str, field: str | None, body: bytes) -> str | None:
+def _key(
+    request: Request, header: str, field: str | None, body: bytes, doc: Any = None
+) -> str | None:
+    """The sticky key: the header, else `field` of the JSON body (`doc` when the caller has
+    already read it, as an OIP request with binary tensors must be)."""
     key = request.headers.get(header)
     if key or field is None:
         return key or None
-    if "json" not in (request.headers.get("content-type") or ""):
-        return None
-    try:
-        doc = _json.loads(body)
-    except (_json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        return None  # the parser names the problem
+    if doc is None:
+        if "json" not in (request.headers.get("content-type") or ""):
+            return None
+        try:
+            doc = _json.loads(body)
+        except (_json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            return None  # the parser names the problem
     value = doc.get(field) if isinstance(doc, dict) else None
     return None if value is None else str(value)
 
@@ -102,7 +108,10 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
         body = await request.body()
         try:
             dep = host.deployment(name)
-            key = _key(request, dep.key_header, dep.key_field, body)
+            doc = None
+            if protocol == OIP:  # JSON, or a JSON header and binary tensors
+                doc = infer_request(body, request.headers.get(HEADER_LENGTH))
+            key = _key(request, dep.key_header, dep.key_field, body, doc)
             chosen = host.choose(
                 name, key=key, request_id=rid, forced=request.headers.get(FORCE_HEADER)
             )
@@ -113,14 +122,11 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
                 parsed = predict.request
                 extra: Any = (served, predict.row_format)
             elif protocol == OIP:
-                doc = _json.loads(body)
-                if not isinstance(doc, dict):
-                    raise InvalidInput("the body must be a JSON object", field="body")
                 tensors, params, wanted = parse_rest_inputs(doc)
                 served = host.repository.get(served_name(name, chosen.variant))
                 data = served.predictor.assemble({t.name: t.array for t in tensors})
-                parsed = ModelRequest(data, params)
-                extra = (served, wanted)
+                parsed = ModelRequest(data, served.predictor.model_params(params))
+                extra = (served, wanted, doc)
             else:
                 parsed = parse_invocation(body, request.headers.get("content-type"), schema)
                 extra = None
@@ -146,24 +152,20 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
         got = await route_and_answer(request, OIP)
         if isinstance(got, Response):
             return got
-        answer, (served, wanted), rid = got
+        answer, (served, wanted, doc), rid = got
         try:
             outputs = output_tensors(
                 answer.predictions, [m.name for m in served.predictor.outputs], wanted
             )
         except InvalidInput as e:
             return _error(e, rid, OIP)
-        response = json_response(
-            {
-                "model_name": request.path_params["name"],
-                "model_version": served.version,
-                "id": rid,
-                "parameters": {"variant": answer.variant},
-                "outputs": rest_outputs(outputs),
-            },
-            200,
-            rid,
-        )
+        head = {
+            "model_name": request.path_params["name"],
+            "model_version": served.version,
+            "id": rid,
+            "parameters": {"variant": answer.variant},
+        }
+        response = infer_response(head, outputs, doc, rid)
         response.headers[VARIANT_HEADER] = answer.variant
         return response
 

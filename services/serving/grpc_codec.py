@@ -8,16 +8,19 @@ field), typed contents otherwise.
 
 from __future__ import annotations
 
-import math
-import struct
 from typing import Any
 
-import numpy as np
-
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.services.serving.oip import DATATYPES, Tensor, check_header, text_of, to_array
+from ledgerflow.services.serving.oip import (
+    Tensor,
+    check_header,
+    from_raw,
+    to_array,
+    to_raw,
+)
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
 
+RAW_INPUT = ("raw", "raw_input_contents")
 CONTENTS_FIELD = {
     "BOOL": "bool_contents",
     "UINT8": "uint_contents",
@@ -44,48 +47,6 @@ def parameters(params: Any) -> dict[str, Any]:
     return out
 
 
-def _raw_bytes_elements(name: str, raw: bytes, count: int) -> np.ndarray[Any, Any]:
-    items: list[bytes] = []
-    offset = 0
-    while offset < len(raw):
-        if offset + 4 > len(raw):
-            raise InvalidInput(
-                f"input {name!r}: raw BYTES content is cut off inside a length prefix",
-                field=f"{name}.raw_input_contents",
-            )
-        (size,) = struct.unpack_from("<I", raw, offset)
-        offset += 4
-        if offset + size > len(raw):
-            raise InvalidInput(
-                f"input {name!r}: raw BYTES element of {size} bytes runs past the content",
-                field=f"{name}.raw_input_contents",
-            )
-        items.append(raw[offset : offset + size])
-        offset += size
-    if len(items) != count:
-        raise InvalidInput(
-            f"input {name!r}: shape holds {count} elements, raw content has {len(items)}",
-            field=f"{name}.raw_input_contents",
-        )
-    return np.array([text_of(v) for v in items], dtype=object)
-
-
-def _from_raw(name: str, datatype: str, shape: list[int], raw: bytes) -> np.ndarray[Any, Any]:
-    count = math.prod(shape)
-    if datatype == "BYTES":
-        return _raw_bytes_elements(name, raw, count).reshape(shape)
-    dtype = DATATYPES[datatype].newbyteorder("<")
-    if len(raw) != count * dtype.itemsize:
-        raise InvalidInput(
-            f"input {name!r}: shape {shape} of {datatype} needs {count * dtype.itemsize} raw "
-            f"bytes, got {len(raw)}",
-            field=f"{name}.raw_input_contents",
-        )
-    return (
-        np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
-    )
-
-
 def decode_inputs(request: Any) -> list[Tensor]:
     """The tensors of a ModelInferRequest."""
     if not request.inputs:
@@ -106,7 +67,8 @@ def decode_inputs(request: Any) -> list[Tensor]:
                     f"input {name!r}: contents and raw_input_contents are both set; use one",
                     field=f"{name}.contents",
                 )
-            tensors.append(Tensor(name, _from_raw(name, datatype, shape, raw[i])))
+            array = from_raw(name, datatype, shape, raw[i], RAW_INPUT)
+            tensors.append(Tensor(name, array))
             continue
         if datatype == "FP16":
             raise InvalidInput(
@@ -121,17 +83,6 @@ def decode_inputs(request: Any) -> list[Tensor]:
     return tensors
 
 
-def _raw(t: Tensor) -> bytes:
-    if t.datatype == "BYTES":
-        parts = []
-        for v in t.array.ravel():
-            b = v if isinstance(v, bytes) else str(v).encode()
-            parts.append(struct.pack("<I", len(b)) + b)
-        return b"".join(parts)
-    dtype = DATATYPES[t.datatype].newbyteorder("<")
-    return np.ascontiguousarray(t.array, dtype=dtype).tobytes()
-
-
 def encode_response(
     model_name: str, model_version: str, request_id: str, outputs: list[Tensor], raw: bool
 ) -> Any:
@@ -143,7 +94,7 @@ def encode_response(
     for t in outputs:
         out = response.outputs.add(name=t.name, datatype=t.datatype, shape=t.shape)
         if raw:
-            response.raw_output_contents.append(_raw(t))
+            response.raw_output_contents.append(to_raw(t))
             continue
         flat = t.array.ravel()
         if t.datatype == "BYTES":

@@ -8,6 +8,7 @@ answers 400 and the gRPC front INVALID_ARGUMENT with the same message.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,68 @@ def text_of(value: Any) -> Any:
         except UnicodeDecodeError:
             return value
     return value
+
+
+def _raw_bytes_elements(
+    name: str, raw: bytes, count: int, what: str, field: str
+) -> np.ndarray[Any, Any]:
+    items: list[bytes] = []
+    offset = 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            raise InvalidInput(
+                f"input {name!r}: {what} BYTES content is cut off inside a length prefix",
+                field=f"{name}.{field}",
+            )
+        (size,) = struct.unpack_from("<I", raw, offset)
+        offset += 4
+        if offset + size > len(raw):
+            raise InvalidInput(
+                f"input {name!r}: {what} BYTES element of {size} bytes runs past the content",
+                field=f"{name}.{field}",
+            )
+        items.append(raw[offset : offset + size])
+        offset += size
+    if len(items) != count:
+        raise InvalidInput(
+            f"input {name!r}: shape holds {count} elements, {what} content has {len(items)}",
+            field=f"{name}.{field}",
+        )
+    return np.array([text_of(v) for v in items], dtype=object)
+
+
+def from_raw(
+    name: str, datatype: str, shape: list[int], raw: bytes, source: tuple[str, str]
+) -> np.ndarray[Any, Any]:
+    """The array of a tensor sent as raw bytes: little-endian and row-major, BYTES elements
+    each prefixed by its 4-byte little-endian length. `source` (a word, a field) says where
+    the bytes came from in messages: gRPC's raw contents or REST's binary data."""
+    what, field = source
+    count = math.prod(shape)
+    if datatype == "BYTES":
+        return _raw_bytes_elements(name, raw, count, what, field).reshape(shape)
+    dtype = DATATYPES[datatype].newbyteorder("<")
+    if len(raw) != count * dtype.itemsize:
+        raise InvalidInput(
+            f"input {name!r}: shape {shape} of {datatype} needs {count * dtype.itemsize} "
+            f"{what} bytes, got {len(raw)}",
+            field=f"{name}.{field}",
+        )
+    return (
+        np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
+    )
+
+
+def to_raw(t: Tensor) -> bytes:
+    """A tensor's raw bytes, the inverse of `from_raw`."""
+    if t.datatype == "BYTES":
+        parts = []
+        for v in t.array.ravel():
+            b = v if isinstance(v, bytes) else str(v).encode()
+            parts.append(struct.pack("<I", len(b)) + b)
+        return b"".join(parts)
+    dtype = DATATYPES[t.datatype].newbyteorder("<")
+    return np.ascontiguousarray(t.array, dtype=dtype).tobytes()
 
 
 def parse_rest_inputs(doc: Any) -> tuple[list[Tensor], dict[str, Any] | None, list[str] | None]:

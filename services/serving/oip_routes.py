@@ -13,16 +13,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ledgerflow.events.errors import InvalidInput, NotFound
-from ledgerflow.services.serving import _json
 from ledgerflow.services.serving.auth import Resource, ServingAuth, guarded, oip_body
 from ledgerflow.services.serving.http import json_response, request_id
-from ledgerflow.services.serving.oip import output_tensors, parse_rest_inputs, rest_outputs
+from ledgerflow.services.serving.oip import output_tensors, parse_rest_inputs
+from ledgerflow.services.serving.oip_binary import HEADER_LENGTH, infer_request, infer_response
 from ledgerflow.services.serving.repository import ModelRepository, ServedModel
 from ledgerflow.services.serving.scoring import ModelRequest
 
 SERVER_NAME = "ledgerflow"
 PROTOCOL_VERSION = "2"
-EXTENSIONS: list[str] = []
+EXTENSIONS: list[str] = ["binary_tensor_data"]
 
 
 def model_metadata(served: ServedModel) -> dict[str, Any]:
@@ -90,12 +90,8 @@ def oip_routes(
             return _error(e.message, 404, rid)
         if not served.ready:
             return _error(f"model {served.name!r} is still loading", 503, rid)
-        body = await request.body()
         try:
-            try:
-                doc = _json.loads(body)
-            except (_json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
-                raise InvalidInput(f"the body is not valid JSON: {e}", field="body") from None
+            doc = infer_request(await request.body(), request.headers.get(HEADER_LENGTH))
             tensors, params, wanted = parse_rest_inputs(doc)
             rid = str(doc.get("id") or rid)
         except InvalidInput as e:
@@ -111,17 +107,13 @@ def oip_routes(
             )
         except InvalidInput as e:
             return _error(e.message, 400, rid)
-        return json_response(
-            {
-                "model_name": served.name,
-                "model_version": served.version,
-                "id": rid,
-                "parameters": {},
-                "outputs": rest_outputs(outputs),
-            },
-            200,
-            rid,
-        )
+        head = {
+            "model_name": served.name,
+            "model_version": served.version,
+            "id": rid,
+            "parameters": {},
+        }
+        return infer_response(head, outputs, doc, rid)
 
     routes = [
         Route("/v2/health/live", live, methods=["GET"]),

@@ -4,6 +4,7 @@ traffic, live statistics, and the deployer acting on them (rollback, canary step
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import grpc
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from tritonclient.http import InferenceServerClient, InferInput
 
 import ledgerflow as lf
 from ledgerflow.events import deployment_payloads as d
@@ -31,6 +33,7 @@ from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.deployment import DeploymentHost, Loader, variant_loader
 from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc
 from ledgerflow.services.serving.deployment_routes import deployment_routes
+from ledgerflow.services.serving.oip_binary import HEADER_LENGTH
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from ledgerflow.services.serving.repository import ModelRepository
@@ -269,12 +272,77 @@ def test_the_replica_routes_answers_says_who_served_and_refuses_bad_input_with_4
             "inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [2.0]}]})  # fmt: skip
         assert oip.status_code == 200, oip.text
         assert oip.json()["parameters"]["variant"] == variant
+        binary_body, json_size = binary_infer_request(np.array([[2.0]]))
+        binary = client.post("/deployments/rest/infer", content=binary_body,
+                             headers={"X-User": "ada", HEADER_LENGTH: str(json_size)})  # fmt: skip
+        assert binary.headers["content-type"] == "application/octet-stream", binary.text
+        got = InferenceServerClient.parse_response_body(
+            binary.content, header_length=int(binary.headers[HEADER_LENGTH])
+        )
+        assert got.get_response()["parameters"]["variant"] == variant
+        assert got.as_numpy(got.get_response()["outputs"][0]["name"]).tolist() == [
+            [2.0 if variant == "a" else 4.0]
+        ]
         fb = client.post("/deployments/rest/feedback",
                          json={"request_id": ok.headers["x-request-id"], "converted": True})  # fmt: skip
         assert fb.status_code == 202 and fb.json()["variant"] == variant
         no_value = client.post("/deployments/rest/feedback", json={"request_id": "x"})
         assert no_value.status_code == 400 and "value" in no_value.json()["message"]
     recorder.close()
+
+
+def test_a_binary_oip_request_is_routed_by_the_key_field_of_its_json_header(
+    backend: Backend,
+):
+    lf.deployments.create(
+        "binkey",
+        [
+            {"name": "a", "model": "scale", "version": 1, "weight": 1},
+            {"name": "b", "model": "scale", "version": 2, "weight": 1},
+        ],
+        key_field="user",
+    )
+    repository = ModelRepository()
+    recorder = TrafficRecorder(backend.log, "binkey")
+    host = DeploymentHost(backend.log, repository, replica="binkey", recorder=recorder,
+                          only="binkey", loader=loader(backend))  # fmt: skip
+
+    async def start() -> None:
+        await host.start()
+
+    def infer(client: TestClient, user: str, binary: bool) -> str:
+        tensor = {"name": "x", "shape": [1, 1], "datatype": "FP64"}
+        if not binary:
+            doc = {"user": user, "inputs": [{**tensor, "data": [2.0]}]}
+            r = client.post("/deployments/binkey/infer", json=doc)
+        else:
+            tensor["parameters"] = {"binary_data_size": 8}
+            head = json.dumps({"user": user, "inputs": [tensor]}).encode()
+            r = client.post("/deployments/binkey/infer", content=head + np.float64(2).tobytes(),
+                            headers={HEADER_LENGTH: str(len(head))})  # fmt: skip
+        assert r.status_code == 200, r.text
+        return str(r.headers["X-Ledgerflow-Variant"])
+
+    app = create_app(repository, extra_routes=deployment_routes(host), on_startup=start,
+                     on_shutdown=host.stop)  # fmt: skip
+    with TestClient(app) as client:
+        for _ in range(200):
+            if client.get("/deployments/binkey/ready").status_code == 200:
+                break
+            asyncio.run(asyncio.sleep(0.05))
+        users = [f"user-{i}" for i in range(24)]
+        by_json = {u: infer(client, u, binary=False) for u in users}
+        assert set(by_json.values()) == {"a", "b"}
+        assert {u: infer(client, u, binary=True) for u in users} == by_json
+    recorder.close()
+
+
+def binary_infer_request(x: np.ndarray) -> tuple[bytes, int]:
+    """An OIP infer body with `x` as input "x" in binary, as tritonclient.http builds it."""
+    t = InferInput("x", list(x.shape), "FP64")
+    t.set_data_from_numpy(x)
+    body, json_size = InferenceServerClient.generate_request_body([t])
+    return body, json_size
 
 
 class CountingLog(SQLiteEventLog):

@@ -264,3 +264,36 @@ def test_column_signatures_describe_one_1d_tensor_per_column() -> None:
         {"name": "a", "datatype": "FP64", "shape": [-1]},
         {"name": "b", "datatype": "BYTES", "shape": [-1]},
     ]
+
+
+@pytest.mark.parametrize("datatype", [d for d in DATATYPES if d != "BYTES"])
+def test_every_numeric_datatype_travels_as_binary_data_and_back(datatype: str) -> None:
+    from ledgerflow.services.serving.oip_binary import encode, infer_request
+
+    arr = to_array("x", datatype, [2, 2], [True, False, True, True] if datatype == "BOOL" else
+                   [1, 2, 3, 4])  # fmt: skip
+    raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+    head = (
+        b'{"inputs": [{"name": "x", "shape": [2, 2], "datatype": "%s", '
+        b'"parameters": {"binary_data_size": %d}}]}' % (datatype.encode(), len(raw))
+    )
+    doc = infer_request(head + raw, str(len(head)))
+    (tensor,), _, _ = parse_rest_inputs(doc)
+    assert tensor.array.dtype == DATATYPES[datatype] and tensor.array.tolist() == arr.tolist()
+    body, length = encode({"id": "r"}, [tensor], [True])
+    assert length and body[length:] == raw
+    assert b'"binary_data_size":%d' % len(raw) in body[:length]
+
+
+def test_only_the_outputs_asked_for_are_binary_and_json_answers_have_no_header_length() -> None:
+    from ledgerflow.services.serving.oip_binary import binary_outputs, encode
+
+    p, q = Tensor("p", np.array([1, 2])), Tensor("q", np.array([0.5]))
+    default_on = {"parameters": {"binary_data_output": True}, "outputs": [
+        {"name": "p", "parameters": {"binary_data": False}}, {"name": "q"}]}  # fmt: skip
+    assert binary_outputs(default_on, [p, q]) == [False, True]
+    assert binary_outputs({"outputs": [{"name": "p", "parameters": {"binary_data": True}}]},
+                          [p]) == [True]  # fmt: skip
+    assert binary_outputs({}, [p, q]) == [False, False]
+    body, length = encode({}, [p, q], [False, False])
+    assert length == 0 and body.endswith(b"]}")
