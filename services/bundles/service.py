@@ -22,7 +22,7 @@ from ledgerflow.events import model_payloads as m
 from ledgerflow.events.bundle_entities import Bundle
 from ledgerflow.events.commands import R
 from ledgerflow.events.envelope import uuid7
-from ledgerflow.events.errors import InvalidInput, LedgerflowError, Timeout
+from ledgerflow.events.errors import InvalidInput, LedgerflowError, Timeout, Unavailable
 from ledgerflow.events.payloads import Payload
 from ledgerflow.services.artifacts import ArtifactStore
 from ledgerflow.services.bundles import files
@@ -98,7 +98,7 @@ class BundleService:
                 for t in chosen
             ]  # fmt: skip
             self._committer.commit(requested, actor)
-            handles = [(r, self._submit(r, model_dir, work)) for r in requested]
+            handles = self._submit_all(requested, model_dir, work, actor)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -121,6 +121,23 @@ class BundleService:
     def _clear_policy(self, c: bc.ClearBundlePolicy, actor: str) -> None:
         model = self.registry.queries.get_registered_model(c.name)
         self._committer.commit(decide_clear_policy(model), actor)
+
+    def _submit_all(
+        self, requested: list[b.BundleRequested], model_dir: Path, work: Path, actor: str
+    ) -> list[tuple[b.BundleRequested, Handle]]:
+        """Hand every build to the runtime. When the runtime cannot take them (Ray failed to
+        start), the requested bundles end as failed with the reason, rather than pending
+        forever, and the caller gets Unavailable."""
+        try:
+            return [(r, self._submit(r, model_dir, work)) for r in requested]
+        except Exception as e:  # say so on each bundle, then refuse
+            why = e.message if isinstance(e, LedgerflowError) else f"{type(e).__name__}: {e}"
+            reason = f"the build could not be started: {why}"
+            failed = [b.BundleFailed(id=r.id, reason=reason) for r in requested]
+            self._committer.commit(failed, actor)
+            if isinstance(e, LedgerflowError):
+                raise
+            raise Unavailable(reason) from e
 
     def _submit(self, r: b.BundleRequested, model_dir: Path, work: Path) -> Handle:
         request = BuildRequest(

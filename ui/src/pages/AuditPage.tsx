@@ -4,6 +4,7 @@ import { get, query } from "../api/client";
 import type { AuditEntry, AuditPage as Page } from "../api/types";
 import { ErrorBox, Loading } from "../components/Status";
 import { formatTime } from "../components/format";
+import { useLatest } from "../api/latest";
 
 const FILTERS = [
   { key: "entity", label: "Entity", hint: "model:digits-cnn, experiment:1, run:* …" },
@@ -38,11 +39,12 @@ export function AuditPage() {
     [filterKey],
   );
 
+  const latest = useLatest();
   useEffect(() => {
     setDraft(filters);
     setEntries(null);
     setError(null);
-    fetchPage(null)
+    latest(fetchPage(null))
       .then((p) => (setEntries(p.entries), setNext(p.next_page_token)))
       .catch((e) => (setError(e), setEntries([])));
     // eslint-disable-next-line react-hooks/exhaustive-deps

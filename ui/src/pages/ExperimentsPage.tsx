@@ -5,6 +5,7 @@ import type { Experiment } from "../api/types";
 import { ErrorBox, Loading } from "../components/Status";
 import { formatTime } from "../components/format";
 import { paths } from "../routes";
+import { useLatest } from "../api/latest";
 
 type View = "ACTIVE_ONLY" | "DELETED_ONLY";
 
@@ -24,17 +25,18 @@ export function ExperimentsPage() {
   const [chosen, setChosen] = useState<Set<string>>(new Set());
   const navigate = useNavigate();
 
+  const latest = useLatest();
   const load = useCallback(async () => {
     try {
-      const found = await get<Experiment[]>(
-        "/experiments" + query({ view_type: view, filter: likeFilter(search), order_by: "name" }),
+      const found = await latest(
+        get<Experiment[]>("/experiments" + query({ view_type: view, filter: likeFilter(search), order_by: "name" })),
       );
       setExperiments(found);
       setError(null);
     } catch (e) {
       setError(e);
     }
-  }, [search, view]);
+  }, [search, view, latest]);
 
   useEffect(() => {
     void load();

@@ -6,6 +6,7 @@ import { JOB_EVENTS, type Job } from "../api/types";
 import { ErrorBox, Loading, StatusBadge } from "../components/Status";
 import { formatDuration, formatTime } from "../components/format";
 import { paths } from "../routes";
+import { useLatest } from "../api/latest";
 
 const STATUSES = ["SUBMITTED", "RUNNING", "FINISHED", "FAILED", "CANCELLED"];
 
@@ -17,11 +18,12 @@ export function JobsPage() {
   const [jobs, setJobs] = useState<Job[] | null>(null);
   const [error, setError] = useState<unknown>(null);
 
+  const latest = useLatest();
   const load = useCallback(() => {
-    get<Job[]>("/jobs" + query({ status: status || undefined, max_results: 500 }))
+    latest(get<Job[]>("/jobs" + query({ status: status || undefined, max_results: 500 })))
       .then((j) => (setJobs(j), setError(null)))
       .catch(setError);
-  }, [status]);
+  }, [status, latest]);
   useEffect(load, [load]);
   useEventStream(JOB_EVENTS, load);
 

@@ -4,6 +4,7 @@ import { searchModels, type RegisteredModel } from "../api/registry";
 import { ErrorBox, Loading } from "../components/Status";
 import { formatTime } from "../components/format";
 import { paths } from "../routes";
+import { useLatest } from "../api/latest";
 
 /** Registered models, searched by name. URL: /models?q=NAME */
 export function ModelsPage() {
@@ -13,13 +14,14 @@ export function ModelsPage() {
   const [models, setModels] = useState<RegisteredModel[] | null>(null);
   const [error, setError] = useState<unknown>(null);
 
+  const latest = useLatest();
   useEffect(() => {
     setError(null);
     const t = search.trim();
-    searchModels(t ? `name LIKE '%${t.replace(/'/g, "''")}%'` : undefined)
+    latest(searchModels(t ? `name LIKE '%${t.replace(/'/g, "''")}%'` : undefined))
       .then((r) => setModels(r.registered_models))
       .catch(setError);
-  }, [search]);
+  }, [search, latest]);
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
