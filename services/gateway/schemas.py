@@ -187,6 +187,11 @@ class SeriesQuery(Body):
 
 class SeriesPage(Out):
     series: list[MetricSeriesOut] = Field(description="in the order they were asked for")
+    after: str = Field(
+        "",
+        description="the log position these series reflect: follow the event stream from it "
+        "(`/events/stream?after=...`) to get every point logged since, none twice",
+    )
 
 
 # artifacts -------------------------------------------------------------------------------

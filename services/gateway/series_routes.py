@@ -16,6 +16,8 @@ from ledgerflow.services.gateway.schemas import MetricSeriesOut, SeriesPage, Ser
 from ledgerflow.services.projector.series import DEFAULT_POINTS
 
 router = APIRouter(tags=["runs"])
+SNAPSHOT_TRIES = 3
+"""Reads of the series until the projector's checkpoint stood still around one."""
 _READ_RUN = on("run", "run_id", Level.READ)
 
 
@@ -47,7 +49,16 @@ def get_metric_series_many(
 ) -> SeriesPage:
     for ref in body.series:
         check(backend, principal, _READ_RUN, SimpleNamespace(run_id=ref.run_id))
-    found = backend.queries.get_metric_series(
-        [(ref.run_id, ref.key) for ref in body.series], body.points, body.x, body.start, body.end
-    )
-    return SeriesPage(series=[MetricSeriesOut.model_validate(s) for s in found])
+    refs = [(ref.run_id, ref.key) for ref in body.series]
+    before = backend.projector.checkpoint()
+    for attempt in range(SNAPSHOT_TRIES):
+        found = backend.queries.get_metric_series(refs, body.points, body.x, body.start, body.end)
+        after = backend.projector.checkpoint()
+        if after == before or attempt == SNAPSHOT_TRIES - 1:
+            # equal: nothing was projected meanwhile, the answer is the views at `before`;
+            # else the views kept moving: following the stream from `before` (read before
+            # this answer) may repeat a point or two, but never misses one
+            break
+        before = after
+    series = [MetricSeriesOut.model_validate(s) for s in found]
+    return SeriesPage(series=series, after=before.encode())

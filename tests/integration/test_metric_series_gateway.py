@@ -4,6 +4,7 @@ strings the metric history route uses, and errors in the gateway's error shape."
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ import pytest
 import ledgerflow as lf
 from ledgerflow.entities import Metric
 from ledgerflow.exceptions import InvalidInput
-from tests.integration.gateway_fixture import GatewayThread
+from tests.integration.gateway_fixture import GatewayThread, SSEReader
 
 API = "/api/v1"
 
@@ -98,3 +99,33 @@ def test_bad_series_requests_are_400s_naming_the_field(http, run_id):
     assert r.status_code == 404 and r.json()["kind"] == "run"
     spec = http.get("/openapi.json").json()
     assert {"/api/v1/runs/{run_id}/metrics/series", "/api/v1/metrics/series"} <= set(spec["paths"])
+
+
+def test_following_the_stream_from_a_series_answer_gives_every_later_point_once(
+    http, run_id, remote
+):
+    """A live chart asks for its series, then follows the event stream from the log
+    position the answer reflects (`after`): the points logged in between arrive on the
+    stream, and none the answer already held."""
+    body = {"series": [{"run_id": run_id, "key": "n"}], "points": 10}
+    answer = http.post(f"{API}/metrics/series", json=body).json()
+    assert answer["after"] == remote.backend.projector.checkpoint().encode()
+    assert answer["series"][0]["count"] == 3
+    client = lf.Client()
+    client.log_batch(run_id, metrics=[Metric("n", 2.0, 9_000 + s, 3 + s) for s in range(2)])
+    client.get_run(run_id)  # shipped and projected before the stream is opened
+    stream = SSEReader(
+        remote.url, {"types": "run.metrics_logged", "after": answer["after"], "until": head(http)}
+    )
+    try:
+        steps = []
+        while (message := stream.next()) is not None and message.event == "run.metrics_logged":
+            data = json.loads(message.data)["data"]
+            steps += [step for key, _, _, step in data["points"] if key == "n"]
+    finally:
+        stream.close()
+    assert steps == [3, 4]  # logged after the answer; 0-2 were in it
+
+
+def head(http: httpx.Client) -> str:
+    return str(http.get(f"{API}/events/head").json()["token"])

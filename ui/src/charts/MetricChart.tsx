@@ -33,6 +33,7 @@ export function MetricChart({ title, refs, options }: { title: string; refs: Ser
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const [series, setSeries] = useState<Series[] | null>(null);
+  const [after, setAfter] = useState<string | null>(null);
   const [range, setRange] = useState<Range | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
   const refsKey = refs.map((r) => `${r.runId}/${r.key}`).join("|");
@@ -42,7 +43,7 @@ export function MetricChart({ title, refs, options }: { title: string; refs: Ser
   useEffect(() => {
     let live = true;
     fetchSeries(refs, options.x, CHART_POINTS, range)
-      .then((s) => live && (setSeries(s), setError(null)))
+      .then((f) => live && (setSeries(f.series), setAfter(f.after), setError(null)))
       .catch((e) => live && setError(String(e.message ?? e)));
     return () => {
       live = false;
@@ -52,7 +53,8 @@ export function MetricChart({ title, refs, options }: { title: string; refs: Ser
   }, [refsKey, options.x, range]);
 
   // New points arrive on the event stream and are appended (unless zoomed into a range):
-  // the chart follows a training run without polling.
+  // the chart follows a training run without polling, from the log position its series
+  // reflect, so a point logged while they were being fetched is not lost.
   useEventStream(
     ["run.metrics_logged"],
     (e) => {
@@ -81,6 +83,7 @@ export function MetricChart({ title, refs, options }: { title: string; refs: Ser
       });
     },
     series !== null,
+    after,
   );
 
   const data = useMemo(() => (series ? align(series, options.smoothing) : null), [series, options.smoothing]);

@@ -75,14 +75,20 @@ export function seriesQuestion(refs: Pick<SeriesRef, "runId" | "key">[], x: "ste
   };
 }
 
+/** A chart's series, and the log position they reflect (null when unknown: relative time). */
+export interface Fetched {
+  series: Series[];
+  after: string | null;
+}
+
 /** Every series of a chart at most `points` points each, over `range` when given. */
-export async function fetchSeries(refs: SeriesRef[], x: XMode, points: number, range?: Range): Promise<Series[]> {
+export async function fetchSeries(refs: SeriesRef[], x: XMode, points: number, range?: Range): Promise<Fetched> {
   if (x !== "relative") {
-    const page = await post<{ series: Wire[] }>("/metrics/series", seriesQuestion(refs, x, points, range));
-    return page.series.map((w, i) => convert(refs[i], w, x));
+    const page = await post<{ series: Wire[]; after: string }>("/metrics/series", seriesQuestion(refs, x, points, range));
+    return { series: page.series.map((w, i) => convert(refs[i], w, x)), after: page.after };
   }
   // relative time: each run's x starts at its own first point, so each range differs
-  return Promise.all(
+  const series = await Promise.all(
     refs.map(async (ref) => {
       const path = `/runs/${ref.runId}/metrics/series`;
       const first = await get<Wire>(path + query({ key: ref.key, x: "time", points: 2 }));
@@ -96,4 +102,5 @@ export async function fetchSeries(refs: SeriesRef[], x: XMode, points: number, r
       return convert(ref, w, "relative", origin);
     }),
   );
+  return { series, after: null };
 }
