@@ -85,6 +85,10 @@ export function RunsPage() {
         <span aria-live="polite" className="count">
           {list.runs.length} runs{list.hasMore ? " loaded (scroll for more)" : ""}
           {list.loading ? " · loading…" : ""}
+          {/* the server cannot order by this column: say that only what is loaded is sorted */}
+          {sortKey && !serverSort && list.hasMore
+            ? ` · sorted by ${(columns.find((c) => c.key === sortKey) ?? FIXED[0]).label.toLowerCase()} among these only`
+            : ""}
         </span>
         <details className="chooser">
           <summary>Columns ({chosen.length})</summary>
