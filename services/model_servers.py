@@ -48,7 +48,8 @@ def hosted(host: DeploymentHost) -> ModelServerHealth | None:
     deployment for it to serve."""
     deployments = [
         HostedDeployment(name=name, ready=host.ready(name), serving=list(dep.serving))
-        for name, dep in sorted(host.deployments.items())
+        # a copy: the host's follower thread adds deployments while a request reads them
+        for name, dep in sorted(dict(host.deployments).items())
         if dep.status != "deleted"
     ]
     if not deployments:
