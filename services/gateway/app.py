@@ -46,6 +46,7 @@ from ledgerflow.services.gateway.errors import ERROR_RESPONSES, error_response, 
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.limits import BodyLimit, MiB, Rates, body_limit
 from ledgerflow.services.gateway.metrics import GatewayMetrics, RequestMetrics
+from ledgerflow.services.gateway.mlflow_api import routes as mlflow_routes
 from ledgerflow.services.gateway.schemas import Health
 from ledgerflow.services.metrics import exposition
 
@@ -166,6 +167,7 @@ def create_app(
         job_routes,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(mlflow_routes.router())  # MLflow's clients: docs/mlflow-compat.md
     if hub is not None:
         app.state.hub = hub
         app.include_router(sse.make_router(lambda: backend, lambda: hub))

@@ -40,6 +40,8 @@ from ledgerflow.services.projector.readable import Readable
 
 ACTOR_HEADER = "X-Ledgerflow-Actor"
 PROTECTED_PREFIX = "/api/"
+PROTECTED_PREFIXES = (PROTECTED_PREFIX, "/ajax-api/")
+"""Where every request needs an identity: the API, and MLflow's UI-facing copy of it."""
 INGEST_PATH = "/api/v1/events"
 
 
@@ -157,7 +159,7 @@ def install(app: FastAPI, backend: Backend, rates: Rates | None = None) -> None:
     @app.middleware("http")
     async def _authenticate(request: Request, call_next: Any) -> Any:
         path = request.url.path
-        if path.startswith(PROTECTED_PREFIX):
+        if path.startswith(PROTECTED_PREFIXES):
             try:
                 principal = await run_in_threadpool(
                     identify,
@@ -244,7 +246,7 @@ def unguarded(app: FastAPI) -> list[str]:
     return [
         f"{method} {path}"
         for path, route in api_routes(app)
-        if path.startswith(PROTECTED_PREFIX) and not _declared(route.dependant)
+        if path.startswith(PROTECTED_PREFIXES) and not _declared(route.dependant)
         for method in sorted(route.methods or ())
     ]
 

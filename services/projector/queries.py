@@ -188,6 +188,23 @@ class Queries:
             if rid in rows
         ]
 
+    def latest_metrics(self, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
+        """Each run's latest point per metric key, with its step and timestamp (what
+        MLflow's `runs/get` answers), keyed by run id."""
+        out: dict[str, list[Metric]] = defaultdict(list)
+        ids = list(run_ids)
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                sql = (
+                    "SELECT run_id, key, value, timestamp, step FROM latest_metrics "
+                    f"WHERE run_id IN ({marks}) ORDER BY run_id, key"
+                )
+                for rid, k, v, ts, step in fetch_all(conn, sql, tuple(chunk)):
+                    out[rid].append(Metric(k, _value(v), ts, step))
+        return out
+
     def search_runs(
         self,
         experiment_ids: Sequence[str],

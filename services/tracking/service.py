@@ -224,6 +224,34 @@ class TrackingService:
         if pts:
             self.log_metric_points(run_id, pts, actor=actor)
 
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[tuple[str, Any, Any, Any]] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+    ) -> None:
+        """Params, metric points and tags checked together and appended as one batch:
+        nothing is logged when any of them is refused."""
+        clean_params = decide.clean_params(params or {})
+        points = decide.clean_metrics(metrics)
+        clean_tags = _tags(tags or {})
+        self.active_run_info(run_id)
+        events: list[p.Payload] = []
+        if clean_params:
+            stored = self.queries.get_run(run_id).data.params
+            logged = decide.decide_log_params(run_id, stored, clean_params)
+            if logged is not None:
+                events.append(logged)
+        if points:
+            events.append(p.RunMetricsLogged.model_construct(run_id=run_id, points=tuple(points)))
+        if clean_tags:
+            events.append(p.RunTagsSet(run_id=run_id, tags=clean_tags))
+        if events:
+            self.commit(events, actor)
+
     def set_tags(self, run_id: str, tags: Mapping[str, Any], *, actor: str) -> None:
         clean = _tags(tags)
         if not clean:
