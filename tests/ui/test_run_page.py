@@ -154,3 +154,19 @@ def test_a_deep_link_opens_its_page_and_an_unknown_page_says_so(ui: UiServer, pa
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     page.goto(f"{ui.url}/runs/0000/metrics")
     expect(page.get_by_role("alert")).to_contain_text("0000")
+
+
+def test_the_links_the_mlflow_client_prints_open_the_same_pages_here(
+    ui: UiServer, page: Any, ids: dict[str, Any]
+) -> None:
+    """MLflow's client prints 'View run at: <server>/#/experiments/<id>/runs/<run>'."""
+    experiment, run = next(iter(ids["experiments"].values())), ids["parent"]
+    page.goto(f"{ui.url}/#/experiments/{experiment}/runs/{run}")
+    expect(page.get_by_role("heading", name="Run baseline")).to_be_visible()
+    assert page.url.endswith(f"/runs/{run}")
+    page.goto(f"{ui.url}/#/experiments/{experiment}")
+    expect(page).to_have_url(f"{ui.url}/experiments/{experiment}/runs")
+    page.goto(f"{ui.url}/#/models/{ids['model']}/versions/1")
+    expect(page).to_have_url(f"{ui.url}/models/{ids['model']}/versions/1")
+    page.goto(f"{ui.url}/")
+    expect(page).to_have_url(f"{ui.url}/experiments")

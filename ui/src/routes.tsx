@@ -1,6 +1,7 @@
 // Every page and its stable URL. A new page is one file in pages/ and one line here (and a
 // link in components/Layout.tsx when it belongs in the top navigation).
 import { createBrowserRouter, Navigate } from "react-router-dom";
+import { fromMlflowHash } from "./mlflowLinks";
 import { Layout } from "./components/Layout";
 import { ExperimentsPage } from "./pages/ExperimentsPage";
 import { RunsPage } from "./pages/RunsPage";
@@ -37,11 +38,16 @@ export const paths = {
   operations: () => "/operations",
 };
 
+/** The start page, or the page an MLflow link (`/#/experiments/1/runs/abc`) names. */
+function Home() {
+  return <Navigate to={fromMlflowHash(window.location.hash) ?? paths.experiments()} replace />;
+}
+
 export const router = createBrowserRouter([
   {
     element: <Layout />,
     children: [
-      { path: "/", element: <Navigate to="/experiments" replace /> },
+      { path: "/", element: <Home /> },
       { path: "/experiments", element: <ExperimentsPage /> },
       { path: "/experiments/:experimentIds/runs", element: <RunsPage /> },
       { path: "/runs/:runId/:tab?", element: <RunPage /> },
