@@ -123,6 +123,25 @@ class RunArtifactLogged(_RunPayload):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class DatasetInput(BaseModel):
+    """A dataset a run read (MLflow's DatasetInput): what it is and where it came from,
+    never its data. `context` is what MLflow tags as `mlflow.data.context` (train, eval)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(min_length=1)
+    digest: str = Field(min_length=1)
+    source_type: str = ""
+    source: str = ""
+    dataset_schema: str | None = None
+    profile: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class RunInputsLogged(_RunPayload):
+    TYPE = "run.inputs_logged"
+    datasets: tuple[DatasetInput, ...] = Field(min_length=1)
+
+
 class RunFinished(_RunPayload):
     TYPE = "run.finished"
     status: RunStatus
@@ -151,6 +170,7 @@ ALL_PAYLOADS: tuple[type[Payload], ...] = (
     RunTagsSet,
     RunTagDeleted,
     RunArtifactLogged,
+    RunInputsLogged,
     RunFinished,
     RunDeleted,
     RunRestored,

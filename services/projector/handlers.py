@@ -9,6 +9,7 @@ order of events within their stream, so every log adapter gives the same views.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.services.projector.sql import bulk_insert, upsert
 from ledgerflow.services.projector.tables import (
     ARTIFACTS as A,
+)
+from ledgerflow.services.projector.tables import (
+    DATASET_INPUTS as DI,
 )
 from ledgerflow.services.projector.tables import (
     EXPERIMENT_TAGS as ET,
@@ -322,6 +326,21 @@ def artifact_logged(conn: Connection, ev: Event) -> None:
         ("run_id", "path"),
         [{"run_id": d.run_id, "path": d.path, "size": d.size, "sha256": d.sha256, "time": ev.time}],
     )
+
+
+@handles(p.RunInputsLogged)
+def inputs_logged(conn: Connection, ev: Event) -> None:
+    d = _data(ev, p.RunInputsLogged)
+    _run(conn, d.run_id)
+    rows = {
+        (x.name, x.digest): {
+            "run_id": d.run_id,
+            **x.model_dump(exclude={"tags"}),
+            "tags": json.dumps(x.tags, sort_keys=True),
+        }
+        for x in d.datasets
+    }
+    upsert(conn, DI, ("run_id", "name", "digest"), list(rows.values()))
 
 
 @handles(p.RunFinished)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from ledgerflow.events.entities import (
     RunInfo,
 )
 from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.events.payloads import DatasetInput
 from ledgerflow.services.projector import cursor
 from ledgerflow.services.projector import series as metric_series
 from ledgerflow.services.projector.filter_fields import EXPERIMENT_FIELDS
@@ -203,6 +205,34 @@ class Queries:
                 )
                 for rid, k, v, ts, step in fetch_all(conn, sql, tuple(chunk)):
                     out[rid].append(Metric(k, _value(v), ts, step))
+        return out
+
+    def dataset_inputs(self, run_ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
+        """The datasets each run logged as inputs, keyed by run id."""
+        out: dict[str, list[DatasetInput]] = defaultdict(list)
+        ids = list(run_ids)
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                sql = (
+                    "SELECT run_id, name, digest, source_type, source, dataset_schema, profile, "
+                    f"tags FROM dataset_inputs WHERE run_id IN ({marks}) ORDER BY run_id, name"
+                )
+                for rid, name, digest, kind, source, schema, profile, tags in fetch_all(
+                    conn, sql, tuple(chunk)
+                ):
+                    out[rid].append(
+                        DatasetInput(
+                            name=name,
+                            digest=digest,
+                            source_type=kind,
+                            source=source,
+                            dataset_schema=schema,
+                            profile=profile,
+                            tags=json.loads(tags),
+                        )
+                    )
         return out
 
     def search_runs(

@@ -121,6 +121,20 @@ class Artifact(SQLModel, table=True):
     time: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class DatasetInput(SQLModel, table=True):
+    """A dataset a run read (`run.inputs_logged`); logged again, it is the same row."""
+
+    __tablename__ = "dataset_inputs"
+    run_id: str = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    digest: str = Field(primary_key=True)
+    source_type: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    dataset_schema: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    profile: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    tags: str = Field(sa_column=Column(Text, nullable=False))  # JSON object
+
+
 class ProjectorOffset(SQLModel, table=True):
     """How far a projector has applied each partition of the log (the SQLite log has one,
     named ""). Written in the same transaction as the rows, so effects are exactly once."""
@@ -168,6 +182,7 @@ METRIC_POINTS = table(MetricPoint)
 LATEST_METRICS = table(LatestMetric)
 METRIC_ROLLUPS = table(MetricRollup)
 ARTIFACTS = table(Artifact)
+DATASET_INPUTS = table(DatasetInput)
 OFFSETS = table(ProjectorOffset)
 APPLIED_EVENTS = table(AppliedEvent)
 DEAD_LETTERS = table(DeadLetter)

@@ -252,6 +252,12 @@ class TrackingService:
         if events:
             self.commit(events, actor)
 
+    def log_inputs(self, run_id: str, datasets: Sequence[p.DatasetInput], *, actor: str) -> None:
+        """Record the datasets a run read (their names, digests and sources)."""
+        if datasets:
+            self.active_run_info(run_id)
+            self.commit([p.RunInputsLogged(run_id=run_id, datasets=tuple(datasets))], actor)
+
     def set_tags(self, run_id: str, tags: Mapping[str, Any], *, actor: str) -> None:
         clean = _tags(tags)
         if not clean:

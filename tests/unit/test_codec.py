@@ -38,6 +38,19 @@ SAMPLES: list[p.Payload] = [
     p.RunTagsSet(run_id="r", tags={"x": "y"}),
     p.RunTagDeleted(run_id="r", key="x"),
     p.RunArtifactLogged(run_id="r", path="a/b.txt", size=3, sha256="0" * 64),
+    p.RunInputsLogged(
+        run_id="r",
+        datasets=(
+            p.DatasetInput(
+                name="train",
+                digest="abc",
+                source_type="s3",
+                source="s3://b/k",
+                dataset_schema='{"x": "double"}',
+                tags={"mlflow.data.context": "train"},
+            ),
+        ),
+    ),
     p.RunFinished(run_id="r", status="FINISHED", end_time=5),
     p.RunDeleted(run_id="r"),
     p.RunRestored(run_id="r"),

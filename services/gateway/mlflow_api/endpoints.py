@@ -155,13 +155,18 @@ def parse(model: type[M], fields: Mapping[str, Any], *, from_query: bool = False
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ()))
-        if first.get("type") == "missing":
-            message = f"Missing value for required parameter '{where}'"
-        else:
-            message = f"Invalid value for parameter '{where}': {first.get('msg', 'invalid')}"
-        raise InvalidInput(message, field=where or None) from None
+        raise invalid(e) from None
+
+
+def invalid(error: ValidationError) -> InvalidInput:
+    """A pydantic error as MLflow words it, naming the first bad field."""
+    first = error.errors()[0]
+    where = ".".join(str(x) for x in first.get("loc", ()))
+    if first.get("type") == "missing":
+        message = f"Missing value for required parameter '{where}'"
+    else:
+        message = f"Invalid value for parameter '{where}': {first.get('msg', 'invalid')}"
+    return InvalidInput(message, field=where or None)
 
 
 # a call ---------------------------------------------------------------------------------
@@ -263,6 +268,8 @@ def serve(handler: Handler) -> Callable[..., Any]:
         try:
             fields = await read_fields(request)
             answer = await run_in_threadpool(handler, Call(request, backend, principal, fields))
+        except ValidationError as e:  # a record built from the fields refused them
+            return error_response(invalid(e))
         except LedgerflowError as e:
             if isinstance(e, PermissionDenied) and backend.settings.auth:
                 await run_in_threadpool(denials.forbidden, request, e)

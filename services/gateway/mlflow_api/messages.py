@@ -17,6 +17,7 @@ from ledgerflow.events.entities import (
     Run,
     RunInfo,
 )
+from ledgerflow.events.payloads import DatasetInput
 
 PROXY_SCHEME = "mlflow-artifacts:"
 
@@ -77,13 +78,28 @@ def metric(point: Metric) -> dict[str, Any]:
     }
 
 
+def dataset_input(d: DatasetInput) -> dict[str, Any]:
+    dataset: dict[str, Any] = {
+        "name": d.name,
+        "digest": d.digest,
+        "source_type": d.source_type,
+        "source": d.source,
+    }
+    if d.dataset_schema is not None:
+        dataset["schema"] = d.dataset_schema
+    if d.profile is not None:
+        dataset["profile"] = d.profile
+    return {"tags": pairs(d.tags), "dataset": dataset}
+
+
 def run(
     found: Run,
     latest: Iterable[Metric],
     outputs: Iterable[Mapping[str, Any]] = (),
+    inputs: Iterable[DatasetInput] = (),
 ) -> dict[str, Any]:
-    """A run with its latest metric points (`latest`, with their steps and timestamps)
-    and the logged models it output."""
+    """A run with its latest metric points (`latest`, with their steps and timestamps),
+    the datasets it read and the logged models it output."""
     return {
         "info": run_info(found.info),
         "data": {
@@ -91,7 +107,7 @@ def run(
             "params": pairs(found.data.params),
             "tags": pairs(found.data.tags),
         },
-        "inputs": {"dataset_inputs": [], "model_inputs": []},
+        "inputs": {"dataset_inputs": [dataset_input(d) for d in inputs], "model_inputs": []},
         "outputs": {"model_outputs": list(outputs)},
     }
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from ledgerflow.services.gateway.auth import checked
 from ledgerflow.services.gateway.mlflow_api import experiments, metrics, runs, server_info
+from ledgerflow.services.gateway.mlflow_api.endpoints import NotImplementedHere, error_response
 
 MLFLOW_API_VERSION = "3.3.0"
 """What `/version` answers: the MLflow release whose REST API this one follows. Below 3.4,
@@ -19,6 +21,14 @@ def router() -> APIRouter:
     for family in FAMILIES:
         made.include_router(family.router())
     made.include_router(server_info.api.router(("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")))
+    for prefix in UNSERVED:  # last: only what no route above takes
+        made.add_api_route(
+            prefix + "/{rest:path}",
+            _unserved,
+            methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            include_in_schema=False,
+            dependencies=[checked("any identity")],
+        )
     made.add_api_route(
         "/version",
         _version,
@@ -27,6 +37,29 @@ def router() -> APIRouter:
         response_class=PlainTextResponse,
     )
     return made
+
+
+UNSERVED = (
+    "/api/2.0/mlflow",
+    "/ajax-api/2.0/mlflow",
+    "/api/3.0/mlflow",
+    "/ajax-api/3.0/mlflow",
+    "/api/2.0/mlflow-artifacts",
+    "/ajax-api/2.0/mlflow-artifacts",
+)
+
+
+def _unserved(request: Request, rest: str) -> Response:
+    """The rest of MLflow's API (traces, prompts, datasets search, gateway, scorers...):
+    501 NOT_IMPLEMENTED naming the call, which MLflow's client reports as such."""
+    del rest
+    what = f"{request.method} {request.url.path}"
+    return error_response(
+        NotImplementedHere(
+            f"Ledgerflow does not serve MLflow's {what}; see docs/mlflow-compat.md for what "
+            "it serves"
+        )
+    )
 
 
 def _version() -> PlainTextResponse:

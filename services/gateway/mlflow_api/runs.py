@@ -12,9 +12,15 @@ from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.commands import on
 from ledgerflow.events.entities import RunInfo
 from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.events.payloads import DatasetInput
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.gateway.mlflow_api import messages
-from ledgerflow.services.gateway.mlflow_api.endpoints import Call, Endpoints, Message
+from ledgerflow.services.gateway.mlflow_api.endpoints import (
+    Call,
+    Endpoints,
+    Message,
+    NotImplementedHere,
+)
 from ledgerflow.services.gateway.mlflow_api.experiments import experiment_of
 from ledgerflow.services.tracking.service import DEFAULT_EXPERIMENT_ID
 
@@ -92,6 +98,25 @@ class LogBatch(RunRef):
     tags: list[_Tag] = Field(default_factory=list)
 
 
+class _Dataset(Message):
+    name: str
+    digest: str
+    source_type: str = ""
+    source: str = ""
+    schema_: str | None = Field(None, alias="schema")
+    profile: str | None = None
+
+
+class _DatasetInput(Message):
+    tags: list[_Tag] = Field(default_factory=list)
+    dataset: _Dataset
+
+
+class LogInputs(RunRef):
+    datasets: list[_DatasetInput] = Field(default_factory=list)
+    models: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class LogModel(RunRef):
     model_json: str
 
@@ -124,7 +149,8 @@ def run_message(call: Call, run_id: str) -> dict[str, Any]:
     queries = call.fresh().queries
     found = queries.get_run(run_id)
     latest = queries.latest_metrics([run_id]).get(run_id, [])
-    return messages.run(found, latest, model_outputs(call, [run_id]).get(run_id, ()))
+    outputs = model_outputs(call, [run_id]).get(run_id, ())
+    return messages.run(found, latest, outputs, queries.dataset_inputs([run_id]).get(run_id, ()))
 
 
 def model_outputs(call: Call, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -271,6 +297,31 @@ def _check_batch(msg: LogBatch) -> None:
         )
 
 
+@api.post("/runs/log-inputs", needs="EDIT on the run")
+def log_inputs(call: Call) -> dict[str, Any]:
+    msg = call.parse(LogInputs)
+    call.check(EDIT_RUN, run_id=msg.id)
+    if msg.models:
+        raise NotImplementedHere(
+            "Ledgerflow does not record logged models as run inputs (runs/log-inputs with "
+            "models); log the datasets without them"
+        )
+    datasets = [
+        DatasetInput(
+            name=d.dataset.name,
+            digest=d.dataset.digest,
+            source_type=d.dataset.source_type,
+            source=d.dataset.source,
+            dataset_schema=d.dataset.schema_,
+            profile=d.dataset.profile,
+            tags={t.key: str(t.value) for t in d.tags},
+        )
+        for d in msg.datasets
+    ]
+    call.backend.tracking.log_inputs(msg.id, datasets, actor=call.actor)
+    return {}
+
+
 @api.post("/runs/log-model", needs="EDIT on the run")
 def log_model(call: Call) -> dict[str, Any]:
     """The older record of a logged model: appended to the run's
@@ -305,11 +356,16 @@ def search_runs(call: Call) -> dict[str, Any]:
         msg.page_token or None,
     )
     ids = [r.info.run_id for r in page]
-    latest = queries.latest_metrics(ids)
+    latest, inputs = queries.latest_metrics(ids), queries.dataset_inputs(ids)
     outputs = model_outputs(call, ids)
     out: dict[str, Any] = {
         "runs": [
-            messages.run(r, latest.get(r.info.run_id, ()), outputs.get(r.info.run_id, ()))
+            messages.run(
+                r,
+                latest.get(r.info.run_id, ()),
+                outputs.get(r.info.run_id, ()),
+                inputs.get(r.info.run_id, ()),
+            )
             for r in page
         ]
     }
