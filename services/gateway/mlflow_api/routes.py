@@ -5,13 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from ledgerflow.services.gateway.mlflow_api import experiments, metrics, runs, server_info
+from ledgerflow.services.gateway.mlflow_api import (
+    experiments,
+    metrics,
+    registry,
+    runs,
+    server_info,
+)
 
 MLFLOW_API_VERSION = "3.3.0"
 """What `/version` answers: the MLflow release whose REST API this one follows. Below 3.4,
 so MLflow's client does not send trace spans (OTLP), which Ledgerflow does not store."""
 
-FAMILIES = (experiments.api, runs.api, metrics.api)
+FAMILIES = (experiments.api, runs.api, metrics.api, registry.api)
 
 
 def router() -> APIRouter:
