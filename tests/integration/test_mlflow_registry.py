@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 import ledgerflow as lf
 from tests.conftest import PYTHON, free_port, python_env
 from tests.integration.gateway_fixture import GatewayProcess
+from tests.waiting import wait_until
 
 MLFLOW_START_TIMEOUT_S = 90.0
 
@@ -189,9 +190,7 @@ def test_a_version_is_created_ready_read_described_tagged_staged_aliased_and_del
     assert [v.version for v in client.search_model_versions(f"name = '{name}'")] == ["2"]
 
 
-def test_register_model_on_an_existing_model_adds_a_version_to_it(
-    url: str, tmp_path: Path
-) -> None:
+def test_register_model_on_an_existing_model_adds_a_version_to_it(url: str, tmp_path: Path) -> None:
     import mlflow
 
     name = _name()
@@ -319,3 +318,91 @@ def test_searches_latest_versions_and_download_uris_answer_as_mlflows_server_doe
     assert ours == theirs
     assert theirs["latest_production"] == [("-a", "4", "Production")]  # the others archived
     assert theirs["download_uri"] == f"s3://bucket/{prefix}/a1"
+
+
+# auth -----------------------------------------------------------------------------------
+
+
+def test_with_auth_on_each_call_needs_what_the_native_route_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledgerflow.events import tracking_commands as tc
+    from tests.integration.test_auth_gateway import PASSWORD, running_world
+
+    def as_user(user: str) -> MlflowClient:
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
+        return _client(world.gateway.url)
+
+    def denied(call: Any, *args: Any) -> bool:
+        return _error(call, *args).error_code == "PERMISSION_DENIED"
+
+    with running_world(tmp_path / "data") as world:
+        b = world.backend
+        hidden_exp = b.tracking.execute(tc.CreateExperiment(name="hidden"), actor="admin")
+        hidden_run = b.tracking.create_run(hidden_exp, user_id="admin", actor="admin").run_id
+
+        nobody = as_user("nobody")
+        assert denied(nobody.get_registered_model, "m")
+        assert denied(nobody.create_model_version, "m", f"runs:/{hidden_run}/model", hidden_run)
+        nobody.create_registered_model("nobodys-own")  # the creator may then manage it
+        # listed once this process's auth views are read again (AUTH_VIEWS_TTL_S: the
+        # registry's commits do not invalidate them as the Backend's committer does)
+        wait_until(
+            lambda: [m.name for m in nobody.search_registered_models()] == ["nobodys-own"],
+            timeout=5, what="the creator's model listed",
+        )  # fmt: skip
+        assert nobody.search_model_versions() == []
+
+        reader = as_user("reader")
+        assert reader.get_model_version_by_alias("m", "champion").version == "1"
+        assert denied(reader.set_registered_model_tag, "m", "k", "v")
+
+        editor = as_user("editor")
+        editor.set_registered_model_tag("m", "k", "v")
+        run_id = world.run
+        created = editor.create_model_version("m", f"runs:/{run_id}/model", run_id)
+        assert created.version == "2"
+        # registering files is reading them: a run the editor may not read is refused
+        assert denied(editor.create_model_version, "m", f"runs:/{hidden_run}/model", hidden_run)
+        assert denied(editor.set_registered_model_alias, "m", "prod", "2")
+
+        manager = as_user("manager")
+        manager.set_registered_model_alias("m", "prod", "2")
+        assert manager.transition_model_version_stage("m", "2", "Production").current_stage == (
+            "Production"
+        )
+        manager.delete_model_version("m", "2")
+
+
+def test_with_auth_on_every_registry_endpoint_refuses_a_user_holding_nothing(
+    tmp_path: Path,
+) -> None:
+    """Endpoint by endpoint, not through MlflowClient (which often reads the model first,
+    so a missing check behind it would go unseen)."""
+    from ledgerflow.services.gateway.mlflow_api import registry
+    from tests.integration.test_auth_gateway import PASSWORD, basic, running_world
+
+    fields = {
+        "name": "m", "version": "1", "alias": "champion", "key": "k", "value": "v",
+        "new_name": "m2", "stage": "Staging", "source": "s3://bucket/x", "description": "d",
+    }  # fmt: skip
+    anyone = {"/registered-models/create", "/registered-models/search", "/model-versions/search"}
+    with (
+        running_world(tmp_path / "data") as world,
+        httpx.Client(
+            base_url=world.gateway.url + "/api/2.0/mlflow", headers=basic("nobody", PASSWORD)
+        ) as http,
+    ):
+        assert len(registry.api.declared) == 22
+        for endpoint in registry.api.declared:
+            if endpoint.path in anyone:
+                continue
+            if endpoint.method == "GET":
+                r = http.get(endpoint.path, params=fields)
+            else:
+                r = http.request(endpoint.method, endpoint.path, json=fields)
+            assert r.status_code == 403, (endpoint.method, endpoint.path, r.text)
+            assert r.json()["error_code"] == "PERMISSION_DENIED"
+        listed = http.get("/model-versions/search").json()
+        assert listed.get("model_versions", []) == []
