@@ -266,6 +266,9 @@ def _story(url: str, prefix: str) -> dict[str, Any]:
     client.transition_model_version_stage(a, "2", "Production")
     client.transition_model_version_stage(a, "3", "Staging")
     client.transition_model_version_stage(a, "4", "Production", archive_existing_versions=True)
+    run = client.create_run(client.create_experiment(f"{prefix}-exp")).info
+    sent = f"{run.artifact_uri}/model"  # mlflow-artifacts:/<exp>/<run>/artifacts/model
+    client.create_model_version(c, sent, run.run_id)
 
     def versions(found: Any) -> list[tuple[str, str, str]]:
         return [(v.name.removeprefix(prefix), v.version, v.current_stage) for v in found]
@@ -307,6 +310,13 @@ def _story(url: str, prefix: str) -> dict[str, Any]:
         "model_latest": versions(client.get_registered_model(a).latest_versions),
         "download_uri": client.get_model_version_download_uri(a, "2"),
         "source": client.get_model_version(a, "2").source,
+        "run_source_as_sent": client.get_model_version(c, "1").source == sent,
+        "run_download_uri": client.get_model_version_download_uri(c, "1") == sent,
+        "by_source": versions(client.search_model_versions(f"source_path = '{sent}'")),
+        "by_source_like": versions(
+            client.search_model_versions(f"source_path LIKE '{run.artifact_uri}/%'")
+        ),
+        "by_run": versions(client.search_model_versions(f"run_id = '{run.run_id}'")),
     }
 
 
@@ -318,6 +328,8 @@ def test_searches_latest_versions_and_download_uris_answer_as_mlflows_server_doe
     assert ours == theirs
     assert theirs["latest_production"] == [("-a", "4", "Production")]  # the others archived
     assert theirs["download_uri"] == f"s3://bucket/{prefix}/a1"
+    assert theirs["run_source_as_sent"] and theirs["run_download_uri"]
+    assert theirs["by_source"] == theirs["by_source_like"] == [("-c", "1", "None")]
 
 
 # auth -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ MLflow 3's `models:/<model_id>` sources (logged models) are not resolved here ye
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ledgerflow.events.entities import RunInfo
@@ -31,6 +32,7 @@ from ledgerflow.services.gateway.mlflow_api.messages import (
 )
 
 MAX_MODELS_URI_HOPS = 10
+_PROXY_LITERAL = re.compile(r"'mlflow-artifacts:/+([^']*)'")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,17 @@ def download_uri(backend: Backend, stored: str) -> str:
             break
         stored = backend.registry.resolve_models_uri(stored).source
     return answered_source(backend.artifacts, stored)
+
+
+def in_filter(artifacts: ArtifactStore, filter_string: str) -> str:
+    """A search filter with each quoted `mlflow-artifacts:/<key>` (or a LIKE pattern that
+    starts so) as the store URI it stands for, so `source_path = '<what the client sent>'`
+    finds the version stored with the store's URI."""
+
+    def stored(m: re.Match[str]) -> str:
+        return "'" + artifacts.uri(safe_relpath(m[1], "filter")) + "'"
+
+    return _PROXY_LITERAL.sub(stored, filter_string)
 
 
 def store_key(artifacts: ArtifactStore, uri: str) -> str | None:

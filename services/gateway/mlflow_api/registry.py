@@ -157,14 +157,15 @@ def _version_of(call: Call, name: str, version: str | int) -> dict[str, Any]:
     return {"model_version": _version(backend, found)}
 
 
-def search_filter(given: str | None) -> str | None:
-    """A search's filter for Ledgerflow's views. MLflow's client adds
+def search_filter(backend: Backend, given: str | None) -> str | None:
+    """A search's filter for Ledgerflow's views: sources as stored (`locations`), and
+    prompts left out as MLflow's server does. MLflow's client adds
     ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search to leave prompts out,
     and MLflow's server reads it as "not a prompt", which includes every model without the
     tag; a plain `!=` on a tag leaves those out, so it is spelt out here."""
     if not given:
         return None
-    return _NOT_A_PROMPT.sub(_NOT_A_PROMPT_HERE, given)
+    return locations.in_filter(backend.artifacts, _NOT_A_PROMPT.sub(_NOT_A_PROMPT_HERE, given))
 
 
 def _page(token: str | None) -> dict[str, Any]:
@@ -197,7 +198,7 @@ def search_registered_models(call: Call) -> dict[str, Any]:
     msg = call.parse(SearchModels)
     backend = call.fresh()
     page = backend.registry.queries.search_registered_models(
-        search_filter(msg.filter),
+        search_filter(backend, msg.filter),
         msg.max_results,
         msg.order_by or None,
         msg.page_token or None,
@@ -326,7 +327,7 @@ def search_model_versions(call: Call) -> dict[str, Any]:
     msg = call.parse(SearchVersions)
     backend = call.fresh()
     page = backend.registry.queries.search_model_versions(
-        search_filter(msg.filter),
+        search_filter(backend, msg.filter),
         msg.max_results,
         msg.order_by or VERSIONS_ORDER,
         msg.page_token or None,
