@@ -190,19 +190,23 @@ def test_a_version_is_created_ready_read_described_tagged_staged_aliased_and_del
     assert [v.version for v in client.search_model_versions(f"name = '{name}'")] == ["2"]
 
 
-def test_register_model_on_an_existing_model_adds_a_version_to_it(url: str, tmp_path: Path) -> None:
+def test_register_model_on_an_existing_model_adds_a_version_to_it(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow
 
     name = _name()
     _, run_id, source = _run_with_model(url, tmp_path)
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # restored afterwards
+        monkeypatch.delenv(variable, raising=False)
     mlflow.set_tracking_uri(url)
     mlflow.set_registry_uri(url)
     try:
         first = mlflow.register_model(source, name)  # creates the model
         second = mlflow.register_model(source, name)  # RESOURCE_ALREADY_EXISTS, carried on
     finally:
-        mlflow.set_tracking_uri("")
-        mlflow.set_registry_uri("")
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
     assert (first.version, second.version) == ("1", "2")
     assert second.run_id == run_id  # the run the source lies under
 
@@ -215,6 +219,10 @@ def test_a_runs_uri_source_is_stored_where_the_files_are(url: str, tmp_path: Pat
     proxy = f"mlflow-artifacts:/{exp_id}/{run_id}/artifacts/model"
     assert version.source == proxy
     assert client.get_model_version_download_uri(name, version.version) == proxy
+
+    again = client.create_model_version(name, f"models:/{name}/{version.version}")
+    assert again.source == f"models:/{name}/1"  # as sent; downloads follow it
+    assert client.get_model_version_download_uri(name, again.version) == proxy
 
     other_run = client.create_run(exp_id).info.run_id
     wrong = _error(client.create_model_version, name, f"runs:/{run_id}/model", other_run)
