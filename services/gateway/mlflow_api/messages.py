@@ -6,7 +6,7 @@ is behind it, and a machine without access to the store's files can still use th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ledgerflow.events.entities import (
@@ -112,7 +112,12 @@ def run(
     }
 
 
-def model_version(v: ModelVersion) -> dict[str, Any]:
+def _as_stored(source: str) -> str:
+    return source
+
+
+def model_version(v: ModelVersion, source: Callable[[str], str] = _as_stored) -> dict[str, Any]:
+    """A version; `source` says how its stored source is answered (`locations`)."""
     out: dict[str, Any] = {
         "name": v.name,
         "version": str(v.version),
@@ -121,7 +126,7 @@ def model_version(v: ModelVersion) -> dict[str, Any]:
         "user_id": v.user_id,
         "current_stage": v.current_stage,
         "description": v.description,
-        "source": v.source,
+        "source": source(v.source),
         "status": v.status,
         "tags": pairs(v.tags),
         "aliases": list(v.aliases),
@@ -135,13 +140,15 @@ def model_version(v: ModelVersion) -> dict[str, Any]:
     return out
 
 
-def registered_model(m: RegisteredModel) -> dict[str, Any]:
+def registered_model(
+    m: RegisteredModel, source: Callable[[str], str] = _as_stored
+) -> dict[str, Any]:
     return {
         "name": m.name,
         "creation_timestamp": m.creation_timestamp,
         "last_updated_timestamp": m.last_updated_timestamp,
         "description": m.description,
-        "latest_versions": [model_version(v) for v in m.latest_versions],
+        "latest_versions": [model_version(v, source) for v in m.latest_versions],
         "tags": pairs(m.tags),
         "aliases": [{"alias": a, "version": str(v)} for a, v in m.aliases.items()],
     }

@@ -6,14 +6,20 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from ledgerflow.services.gateway.auth import checked
-from ledgerflow.services.gateway.mlflow_api import experiments, metrics, runs, server_info
+from ledgerflow.services.gateway.mlflow_api import (
+    experiments,
+    metrics,
+    registry,
+    runs,
+    server_info,
+)
 from ledgerflow.services.gateway.mlflow_api.endpoints import NotImplementedHere, error_response
 
 MLFLOW_API_VERSION = "3.3.0"
 """What `/version` answers: the MLflow release whose REST API this one follows. Below 3.4,
 so MLflow's client does not send trace spans (OTLP), which Ledgerflow does not store."""
 
-FAMILIES = (experiments.api, runs.api, metrics.api)
+FAMILIES = (experiments.api, runs.api, metrics.api, registry.api)
 
 
 def router() -> APIRouter:
