@@ -71,6 +71,12 @@ class Backend:
     _runtimes: dict[str, Runtime] = field(default_factory=dict, init=False, repr=False)
     _runtimes_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        """The tracking and registry services' commands change the auth views too (a
+        creator holds MANAGE on what they create): their commits drop the cached views."""
+        self.tracking.committer.on_committed = self._committed
+        self.registry.committer.on_committed = self._committed
+
     @cached_property
     def committer(self) -> Committer:
         """Appends a command's events and waits until they are projected."""

@@ -40,12 +40,12 @@ def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
 
 class RegistryService:
     def __init__(self, committer: Committer, queries: RegistryQueries, runs: Queries) -> None:
-        self._committer = committer
+        self.committer = committer
         self.queries = queries
         self.runs = runs
 
     def _commit(self, payload: Payload, actor: str) -> None:
-        self._committer.commit([payload], actor)
+        self.committer.commit([payload], actor)
 
     handlers = Handlers["RegistryService"]()
 
@@ -116,7 +116,7 @@ class RegistryService:
             raise InvalidInput("source must name where the model files are", field="source")
         if run_id is not None and self.runs.find_run_info(run_id) is None:
             raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
-        events = self._committer.commit(
+        events = self.committer.commit(
             [
                 m.ModelVersionCreated(
                     name=name,

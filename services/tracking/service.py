@@ -51,10 +51,10 @@ class TrackingService:
         self.queries = queries
         self.artifacts = artifacts
         self.timeout = timeout
-        self._committer = Committer(log, projector, timeout)
+        self.committer = Committer(log, projector, timeout)
 
     def commit(self, payloads: Sequence[p.Payload], actor: str) -> None:
-        self._committer.commit(payloads, actor)
+        self.committer.commit(payloads, actor)
 
     handlers = Handlers["TrackingService"]()
 
