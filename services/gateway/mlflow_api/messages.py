@@ -11,12 +11,14 @@ from typing import Any
 
 from ledgerflow.events.entities import (
     Experiment,
+    FileInfo,
     Metric,
     ModelVersion,
     RegisteredModel,
     Run,
     RunInfo,
 )
+from ledgerflow.events.logged_model_entities import LoggedModel, ModelOutput
 
 PROXY_SCHEME = "mlflow-artifacts:"
 
@@ -129,3 +131,44 @@ def registered_model(m: RegisteredModel) -> dict[str, Any]:
         "tags": pairs(m.tags),
         "aliases": [{"alias": a, "version": str(v)} for a, v in m.aliases.items()],
     }
+
+
+LOGGED_MODEL_STATUS = {
+    "PENDING": "LOGGED_MODEL_PENDING",
+    "READY": "LOGGED_MODEL_READY",
+    "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
+}
+"""Ledgerflow's logged model statuses (MLflow's entity names) as `service.proto` spells them."""
+
+
+def logged_model(m: LoggedModel) -> dict[str, Any]:
+    """A logged model as `logged-models/get` answers it. Its metrics are not kept (the
+    run's metrics are), so `data.metrics` is empty."""
+    info: dict[str, Any] = {
+        "model_id": m.model_id,
+        "experiment_id": m.experiment_id,
+        "name": m.name,
+        "creation_timestamp_ms": m.creation_time,
+        "last_updated_timestamp_ms": m.last_updated_time,
+        "artifact_uri": proxy_uri(m.artifact_key),
+        "status": LOGGED_MODEL_STATUS.get(m.status, "LOGGED_MODEL_STATUS_UNSPECIFIED"),
+        "model_type": m.model_type,
+        "tags": pairs(m.tags),
+    }
+    if m.source_run_id:
+        info["source_run_id"] = m.source_run_id
+    if m.status_message:
+        info["status_message"] = m.status_message
+    return {"info": info, "data": {"params": pairs(m.params), "metrics": []}}
+
+
+def model_output(o: ModelOutput) -> dict[str, Any]:
+    return {"model_id": o.model_id, "step": o.step}
+
+
+def file_info(f: FileInfo) -> dict[str, Any]:
+    """A file or folder of an artifact listing (folders carry no size)."""
+    out: dict[str, Any] = {"path": f.path, "is_dir": f.is_dir}
+    if not f.is_dir and f.file_size is not None:
+        out["file_size"] = f.file_size
+    return out

@@ -5,13 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from ledgerflow.services.gateway.mlflow_api import experiments, metrics, runs, server_info
+from ledgerflow.services.gateway.mlflow_api import (
+    artifacts,
+    experiments,
+    logged_models,
+    metrics,
+    runs,
+    server_info,
+)
 
 MLFLOW_API_VERSION = "3.3.0"
 """What `/version` answers: the MLflow release whose REST API this one follows. Below 3.4,
 so MLflow's client does not send trace spans (OTLP), which Ledgerflow does not store."""
 
-FAMILIES = (experiments.api, runs.api, metrics.api)
+FAMILIES = (experiments.api, runs.api, metrics.api, logged_models.api)
 
 
 def router() -> APIRouter:
@@ -19,6 +26,7 @@ def router() -> APIRouter:
     for family in FAMILIES:
         made.include_router(family.router())
     made.include_router(server_info.api.router(("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")))
+    made.include_router(artifacts.router())
     made.add_api_route(
         "/version",
         _version,

@@ -128,12 +128,9 @@ def run_message(call: Call, run_id: str) -> dict[str, Any]:
 
 
 def model_outputs(call: Call, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """The logged models each run output (`runs/outputs`), where the backend keeps them."""
-    outputs = getattr(call.backend, "logged_models", None)
-    if outputs is None:
-        return {}
-    found: dict[str, list[dict[str, Any]]] = outputs.queries.outputs_of(run_ids)
-    return found
+    """The logged models each run output (`runs/outputs`)."""
+    found = call.backend.logged_models.queries.outputs_of(run_ids)
+    return {rid: [messages.model_output(o) for o in outputs] for rid, outputs in found.items()}
 
 
 @api.post("/runs/create", needs="EDIT on the experiment")

@@ -1,0 +1,62 @@
+"""The logged models view, folded from `logged_model.*` events, and which models each
+run output (`run.outputs_logged`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from ledgerflow.services.projector.tables import table
+
+
+class LoggedModelRow(SQLModel, table=True):
+    __tablename__ = "logged_models"
+    __table_args__ = (Index("logged_models_by_experiment", "experiment_id", "creation_time"),)
+    model_id: str = Field(primary_key=True)
+    experiment_id: str
+    name: str = Field(index=True)
+    artifact_key: str = Field(sa_column=Column(Text, nullable=False))
+    model_type: str = Field(default="", sa_column=Column(Text, nullable=False))
+    source_run_id: str | None = Field(default=None, index=True)
+    status: str
+    status_message: str = Field(default="", sa_column=Column(Text, nullable=False))
+    lifecycle_stage: str = "active"
+    creation_time: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_updated_time: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class LoggedModelTagRow(SQLModel, table=True):
+    __tablename__ = "logged_model_tags"
+    model_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class LoggedModelParamRow(SQLModel, table=True):
+    __tablename__ = "logged_model_params"
+    model_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class LoggedModelArtifactRow(SQLModel, table=True):
+    __tablename__ = "logged_model_artifacts"
+    model_id: str = Field(primary_key=True)
+    path: str = Field(primary_key=True)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str
+    time: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RunModelOutputRow(SQLModel, table=True):
+    __tablename__ = "run_model_outputs"
+    run_id: str = Field(primary_key=True)
+    model_id: str = Field(primary_key=True)
+    step: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+LOGGED_MODELS = table(LoggedModelRow)
+LOGGED_MODEL_TAGS = table(LoggedModelTagRow)
+LOGGED_MODEL_PARAMS = table(LoggedModelParamRow)
+LOGGED_MODEL_ARTIFACTS = table(LoggedModelArtifactRow)
+RUN_MODEL_OUTPUTS = table(RunModelOutputRow)
