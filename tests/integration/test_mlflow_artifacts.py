@@ -173,3 +173,41 @@ def test_paths_outside_a_run_or_a_wrong_run_are_refused_with_mlflows_errors(
     assert r.status_code == 404
     r = httpx.get(f"{server.url}{ARTIFACTS}/artifacts", params={"path": f"{exp}/../x/artifacts"})
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_with_auth_on_reading_needs_read_and_uploading_or_changing_models_needs_edit(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.test_auth_gateway import PASSWORD, basic, running_world
+
+    with running_world(tmp_path / "data") as world:
+        url, exp, run = world.gateway.url, world.experiment, world.run
+        file = f"{url}{ARTIFACTS}/artifacts/{exp}/{run}/artifacts/f.txt"
+        listing = f"{url}{ARTIFACTS}/artifacts"
+        models = f"{url}/api/2.0/mlflow/logged-models"
+
+        def as_(user: str) -> dict[str, str]:
+            return basic(user, PASSWORD)
+
+        assert httpx.put(file, content=b"x").status_code == 401
+        assert httpx.put(file, content=b"x", headers=as_("reader")).status_code == 403
+        assert httpx.put(file, content=b"x", headers=as_("editor")).status_code == 200
+        params = {"path": f"{exp}/{run}/artifacts"}
+        assert httpx.get(listing, params=params, headers=as_("nobody")).status_code == 403
+        files = httpx.get(listing, params=params, headers=as_("reader")).json()["files"]
+        assert files == [{"path": "f.txt", "is_dir": False, "file_size": 1}]
+        assert httpx.get(file, headers=as_("nobody")).status_code == 403
+        assert httpx.get(file, headers=as_("reader")).content == b"x"
+
+        body = {"experiment_id": exp, "name": "m"}
+        assert httpx.post(models, json=body, headers=as_("reader")).status_code == 403
+        model = httpx.post(models, json=body, headers=as_("editor")).json()["model"]
+        one = f"{models}/{model['info']['model_id']}"
+        assert httpx.get(one, headers=as_("nobody")).status_code == 403
+        assert httpx.get(one, headers=as_("reader")).status_code == 200
+        key = f"{exp}/models/{model['info']['model_id']}/artifacts/w.bin"
+        put = f"{url}{ARTIFACTS}/artifacts/{key}"
+        assert httpx.put(put, content=b"w", headers=as_("reader")).status_code == 403
+        assert httpx.put(put, content=b"w", headers=as_("editor")).status_code == 200
+        assert httpx.request("DELETE", one, json={}, headers=as_("editor")).status_code == 403
+        assert httpx.request("DELETE", one, json={}, headers=as_("manager")).status_code == 200
