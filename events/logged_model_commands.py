@@ -59,6 +59,16 @@ class LogLoggedModelParams(OnLoggedModel[None]):
     params: dict[str, AsText]
 
 
+class LogLoggedModelMetrics(OnLoggedModel[None]):
+    """Metric points of the model, checked as a run's are."""
+
+    NEEDS = _EDIT
+    points: list[tuple[str, float, int, int]] = Field(min_length=1)
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
 class DeleteLoggedModel(OnLoggedModel[None]):
     NEEDS = on("experiment", "experiment_id", Level.MANAGE)
 
@@ -78,6 +88,7 @@ LOGGED_MODEL_COMMANDS: tuple[type[Command[Any]], ...] = (
     SetLoggedModelTags,
     DeleteLoggedModelTag,
     LogLoggedModelParams,
+    LogLoggedModelMetrics,
     DeleteLoggedModel,
     LogRunOutputs,
 )

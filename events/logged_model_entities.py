@@ -23,6 +23,20 @@ class LoggedModel:
     lifecycle_stage: str = "active"
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[ModelMetric, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMetric:
+    """A metric point of a logged model."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledgerflow.events.payloads import Payload
+from ledgerflow.events.payloads import MetricPoint, Payload
 
 LoggedModelStatus = Literal["PENDING", "READY", "FAILED"]
 """MLflow's `LoggedModelStatus` names (FAILED is `LOGGED_MODEL_UPLOAD_FAILED` on the wire)."""
@@ -61,6 +61,17 @@ class LoggedModelParamsLogged(_LoggedModelPayload):
     params: dict[str, str] = Field(min_length=1)
 
 
+class LoggedModelMetricsLogged(_LoggedModelPayload):
+    """Metric points of the model (MLflow's metrics with a `model_id`), from a run and on a
+    dataset when they say so."""
+
+    TYPE = "logged_model.metrics_logged"
+    points: tuple[MetricPoint, ...] = Field(min_length=1)
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
 class LoggedModelArtifactLogged(_LoggedModelPayload):
     TYPE = "logged_model.artifact_logged"
     path: str = Field(min_length=1)
@@ -97,6 +108,7 @@ LOGGED_MODEL_PAYLOADS: tuple[type[Payload], ...] = (
     LoggedModelTagsSet,
     LoggedModelTagDeleted,
     LoggedModelParamsLogged,
+    LoggedModelMetricsLogged,
     LoggedModelArtifactLogged,
     LoggedModelDeleted,
     RunOutputsLogged,

@@ -4,12 +4,13 @@ the command) to the events to append, testable with plain values."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ledgerflow.events import logged_model_payloads as lm
 from ledgerflow.events.errors import Conflict, InvalidInput, NotFound
 from ledgerflow.events.logged_model_entities import LoggedModel
 from ledgerflow.services.artifacts import safe_relpath
-from ledgerflow.services.tracking.decide import clean_params, clean_tags
+from ledgerflow.services.tracking.decide import clean_metrics, clean_params, clean_tags
 
 MODELS_FOLDER = "models"
 
@@ -108,6 +109,25 @@ def decide_log_params(
         return None
     return lm.LoggedModelParamsLogged(
         model_id=model.model_id, experiment_id=model.experiment_id, params=fresh
+    )
+
+
+def decide_metrics(
+    model: LoggedModel,
+    points: Sequence[tuple[str, Any, Any, Any]],
+    *,
+    run_id: str | None,
+    dataset_name: str | None,
+    dataset_digest: str | None,
+) -> lm.LoggedModelMetricsLogged:
+    """Points checked as a run's are (keys, values, timestamps, steps)."""
+    return lm.LoggedModelMetricsLogged(
+        model_id=model.model_id,
+        experiment_id=model.experiment_id,
+        points=tuple(clean_metrics(points)),
+        run_id=run_id or None,
+        dataset_name=dataset_name or None,
+        dataset_digest=dataset_digest or None,
     )
 
 

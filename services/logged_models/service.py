@@ -91,6 +91,17 @@ class LoggedModelService:
         if event is not None:
             self._committer.commit([event], actor)
 
+    @handlers.on(lc.LogLoggedModelMetrics)
+    def _log_metrics(self, c: lc.LogLoggedModelMetrics, actor: str) -> None:
+        event = decide.decide_metrics(
+            self._in(c),
+            c.points,
+            run_id=c.run_id,
+            dataset_name=c.dataset_name,
+            dataset_digest=c.dataset_digest,
+        )
+        self._committer.commit([event], actor)
+
     @handlers.on(lc.DeleteLoggedModel)
     def _delete(self, c: lc.DeleteLoggedModel, actor: str) -> None:
         model = self._in(c)

@@ -6,6 +6,7 @@ reported to its caller by the Committer)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -15,6 +16,9 @@ from ledgerflow.events.envelope import Event
 from ledgerflow.services.projector.handlers import Rejected, _data, handles
 from ledgerflow.services.projector.logged_model_tables import (
     LOGGED_MODEL_ARTIFACTS as LA,
+)
+from ledgerflow.services.projector.logged_model_tables import (
+    LOGGED_MODEL_METRICS as LMM,
 )
 from ledgerflow.services.projector.logged_model_tables import (
     LOGGED_MODEL_PARAMS as LP,
@@ -104,6 +108,27 @@ def logged_model_params_logged(conn: Connection, ev: Event) -> None:
     if changed:
         raise Rejected(f"logged model {d.model_id} params {changed} already have other values")
     upsert(conn, LP, ("model_id", "key"), _pairs(d.model_id, d.params))
+
+
+@handles(lm.LoggedModelMetricsLogged)
+def logged_model_metrics_logged(conn: Connection, ev: Event) -> None:
+    d = _data(ev, lm.LoggedModelMetricsLogged)
+    _model(conn, d, ev)
+    rows = {
+        (key, step, ts): {
+            "model_id": d.model_id,
+            "key": key,
+            "step": step,
+            "timestamp": ts,
+            "dataset_name": d.dataset_name or "",
+            "dataset_digest": d.dataset_digest or "",
+            "value": None if math.isnan(value) else value,
+            "run_id": d.run_id,
+        }
+        for key, value, ts, step in d.points
+    }
+    keys = ("model_id", "key", "step", "timestamp", "dataset_name", "dataset_digest")
+    upsert(conn, LMM, keys, list(rows.values()))
 
 
 @handles(lm.LoggedModelArtifactLogged)

@@ -2,11 +2,13 @@
 
 Search speaks MLflow's filter language on a logged model's attributes (`name`,
 `model_id`, `model_type`, `status`, `source_run_id`, `creation_timestamp`,
-`last_updated_timestamp`), its `params.` and its `tags.`; the metrics MLflow can filter
-logged models by are not kept here, so a `metrics.` filter is refused by name."""
+`last_updated_timestamp`), its `params.`, its `tags.` and its `metrics.` (a model
+matches when one of its points of that metric does). Orders are by attributes, params
+and tags: a model has many points of a metric, so no one value to sort it by."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -15,12 +17,15 @@ from sqlalchemy import Engine, and_, select
 
 from ledgerflow.events.entities import FileInfo, PagedList
 from ledgerflow.events.errors import InvalidInput, NotFound
-from ledgerflow.events.logged_model_entities import LoggedModel, ModelOutput
+from ledgerflow.events.logged_model_entities import LoggedModel, ModelMetric, ModelOutput
 from ledgerflow.services.projector.cursor import SortKey
 from ledgerflow.services.projector.filter_fields import Fields
 from ledgerflow.services.projector.filters import OrderKey, parse_filter
 from ledgerflow.services.projector.logged_model_tables import (
     LOGGED_MODEL_ARTIFACTS as LA,
+)
+from ledgerflow.services.projector.logged_model_tables import (
+    LOGGED_MODEL_METRICS as LMM,
 )
 from ledgerflow.services.projector.logged_model_tables import (
     LOGGED_MODEL_PARAMS as LP,
@@ -35,6 +40,7 @@ from ledgerflow.services.projector.logged_model_tables import (
     RUN_MODEL_OUTPUTS as RO,
 )
 from ledgerflow.services.projector.search import Searchable, compile_filter, search_page
+from ledgerflow.services.projector.tables import METRIC_POINTS as MP
 
 MAX_SEARCH_RESULTS = 50
 """MLflow's limit on one page of `logged-models/search`."""
@@ -42,6 +48,7 @@ STATUSES = ("PENDING", "READY", "FAILED")
 
 LOGGED_MODEL_FIELDS = Fields(
     entities={
+        "metrics": "metric", "metric": "metric",
         "params": "param", "param": "param", "parameter": "param", "parameters": "param",
         "tags": "tag", "tag": "tag",
         "attributes": "attribute", "attribute": "attribute", "attr": "attribute",
@@ -62,7 +69,7 @@ LOGGED_MODEL_SEARCH = Searchable(
      "source_run_id": "source_run_id", "creation_timestamp": "creation_time",
      "last_updated_timestamp": "last_updated_time"},
     ("model_id",),
-    {"param": LP, "tag": LT},
+    {"metric": LMM, "param": LP, "tag": LT},
     (SortKey(L.c.model_id, nulls_last=False),),
     (OrderKey("attribute", "creation_timestamp", True),),
 )  # fmt: skip
@@ -84,6 +91,12 @@ def order_keys(items: Sequence[tuple[str, bool]]) -> tuple[OrderKey, ...]:
                     field="order_by",
                 )
             keys.append(OrderKey("attribute", attribute, not ascending))
+        elif kind == "metric":
+            raise InvalidInput(
+                f"Invalid order_by field {field_name!r}: ordering logged models by a metric "
+                "is not supported",
+                field="order_by",
+            )
         else:
             keys.append(OrderKey(kind, key, not ascending))
     return tuple(keys)
@@ -107,7 +120,23 @@ class LoggedModelQueries:
                     )
                 ):
                     into[mid][k] = v
-        return [_model(rows[mid], tags[mid], params[mid]) for mid in ids if mid in rows]
+            metrics: dict[str, list[ModelMetric]] = defaultdict(list)
+            for r in conn.execute(
+                select(LMM)
+                .where(LMM.c.model_id.in_(ids))
+                .order_by(LMM.c.model_id, LMM.c.key, LMM.c.step, LMM.c.timestamp)
+            ):
+                metrics[r.model_id].append(
+                    ModelMetric(
+                        r.key, math.nan if r.value is None else r.value, r.timestamp, r.step,
+                        r.run_id, r.dataset_name or None, r.dataset_digest or None,
+                    )
+                )  # fmt: skip
+        return [
+            _model(rows[mid], tags[mid], params[mid], tuple(metrics[mid]))
+            for mid in ids
+            if mid in rows
+        ]
 
     def find(self, model_id: str) -> LoggedModel | None:
         """The model, deleted or not; None when there is none."""
@@ -174,6 +203,30 @@ class LoggedModelQueries:
                 out[rid].append(ModelOutput(mid, step))
         return out
 
+    def run_points_present(
+        self, run_id: str, points: Sequence[tuple[str, float, int, int]]
+    ) -> set[tuple[str, int, int]]:
+        """(key, step, timestamp) of `points` the run already holds with the same value:
+        MLflow's client copies a run's points to a model it logs (`log_model`), and the
+        run must not get them twice."""
+        keys = sorted({k for k, _, _, _ in points})
+        with self.engine.connect() as conn:
+            stored = {
+                (k, st, ts): v
+                for k, st, ts, v in conn.execute(
+                    select(MP.c.key, MP.c.step, MP.c.timestamp, MP.c.value).where(
+                        MP.c.run_id == run_id, MP.c.key.in_(keys)
+                    )
+                )
+            }
+        found = set()
+        for key, value, ts, step in points:
+            if (key, step, ts) in stored:
+                old = stored[(key, step, ts)]
+                if (old is None and math.isnan(value)) or old == value:
+                    found.add((key, step, ts))
+        return found
+
     def artifact_entries(self, model_id: str) -> dict[str, tuple[int, str]]:
         """The model's files: path -> (size, sha256)."""
         with self.engine.connect() as conn:
@@ -188,13 +241,15 @@ class LoggedModelQueries:
         return directory(((p, s) for p, (s, _) in entries.items()), path)
 
 
-def _model(r: Any, tags: dict[str, str], params: dict[str, str]) -> LoggedModel:
+def _model(
+    r: Any, tags: dict[str, str], params: dict[str, str], metrics: tuple[ModelMetric, ...]
+) -> LoggedModel:
     return LoggedModel(
         model_id=r.model_id, experiment_id=r.experiment_id, name=r.name,
         artifact_key=r.artifact_key, status=r.status, creation_time=r.creation_time,
         last_updated_time=r.last_updated_time, model_type=r.model_type,
         source_run_id=r.source_run_id, status_message=r.status_message,
-        lifecycle_stage=r.lifecycle_stage, tags=tags, params=params,
+        lifecycle_stage=r.lifecycle_stage, tags=tags, params=params, metrics=metrics,
     )  # fmt: skip
 
 

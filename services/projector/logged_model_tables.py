@@ -3,7 +3,7 @@ run output (`run.outputs_logged`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Text
 from sqlmodel import Field, SQLModel
 
 from ledgerflow.services.projector.tables import table
@@ -39,6 +39,21 @@ class LoggedModelParamRow(SQLModel, table=True):
     value: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class LoggedModelMetricRow(SQLModel, table=True):
+    """A metric point of a logged model; `value` NULL means NaN. One row per (key, step,
+    timestamp, dataset): the same point logged again is the same point."""
+
+    __tablename__ = "logged_model_metrics"
+    model_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    step: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    timestamp: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    dataset_name: str = Field(default="", primary_key=True)
+    dataset_digest: str = Field(default="", primary_key=True)
+    value: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    run_id: str | None = None
+
+
 class LoggedModelArtifactRow(SQLModel, table=True):
     __tablename__ = "logged_model_artifacts"
     model_id: str = Field(primary_key=True)
@@ -58,5 +73,6 @@ class RunModelOutputRow(SQLModel, table=True):
 LOGGED_MODELS = table(LoggedModelRow)
 LOGGED_MODEL_TAGS = table(LoggedModelTagRow)
 LOGGED_MODEL_PARAMS = table(LoggedModelParamRow)
+LOGGED_MODEL_METRICS = table(LoggedModelMetricRow)
 LOGGED_MODEL_ARTIFACTS = table(LoggedModelArtifactRow)
 RUN_MODEL_OUTPUTS = table(RunModelOutputRow)

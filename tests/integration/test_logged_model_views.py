@@ -17,7 +17,7 @@ from ledgerflow.services.commands import Committer
 from ledgerflow.services.projector.tables import view_tables
 
 ACTOR = "user:test"
-WANTED = ("logged_models", "logged_model_tags", "logged_model_params",
+WANTED = ("logged_models", "logged_model_tags", "logged_model_params", "logged_model_metrics",
           "logged_model_artifacts", "run_model_outputs")  # fmt: skip
 
 
@@ -45,6 +45,8 @@ def test_replaying_the_log_gives_the_same_logged_model_rows(
     service.execute(lc.SetLoggedModelTags(**on, tags={"b": "2"}), actor=ACTOR)
     service.execute(lc.DeleteLoggedModelTag(**on, key="a"), actor=ACTOR)
     service.execute(lc.LogLoggedModelParams(**on, params={"depth": "3"}), actor=ACTOR)
+    points = [("acc", 0.5, 10, 1), ("acc", float("nan"), 11, 2)]
+    service.execute(lc.LogLoggedModelMetrics(**on, points=points, run_id=run.run_id), actor=ACTOR)
     (tmp_path / "w.bin").write_bytes(b"weights")
     stored = backend.artifacts.put_file(service.queries.artifact_key(model.model_id, "w.bin"),
                                         tmp_path / "w.bin")  # fmt: skip
@@ -57,6 +59,7 @@ def test_replaying_the_log_gives_the_same_logged_model_rows(
         {"lr": "0.1", "depth": "3"},
     )
     assert service.queries.outputs_of([run.run_id])[run.run_id][0].step == 4
+    assert [(m.key, m.step) for m in ready.metrics] == [("acc", 1), ("acc", 2)]
     assert (
         service.queries.artifact_key(model.model_id) == f"{exp}/models/{model.model_id}/artifacts"
     )

@@ -15,7 +15,7 @@ import mlflow.sklearn
 import numpy as np
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import LoggedModelStatus
+from mlflow.entities import LoggedModelStatus, Metric
 from mlflow.exceptions import MlflowException
 from sklearn.linear_model import LinearRegression
 
@@ -57,6 +57,7 @@ def test_a_model_logged_in_a_run_is_ready_with_its_files_and_is_the_runs_output(
     exp = _experiment()
     with mlflow.start_run() as run:
         mlflow.log_param("alpha", "0.5")
+        mlflow.log_metric("acc", 0.75)
         info = mlflow.sklearn.log_model(_tiny(), name="model", pip_requirements=REQUIREMENTS)
     model = client.get_logged_model(info.model_id)
     assert model.status == LoggedModelStatus.READY
@@ -64,6 +65,9 @@ def test_a_model_logged_in_a_run_is_ready_with_its_files_and_is_the_runs_output(
     assert model.model_id.startswith("m-") and info.model_uri == f"models:/{model.model_id}"
     assert model.artifact_location == f"mlflow-artifacts:/{exp}/models/{model.model_id}/artifacts"
     assert model.params["alpha"] == "0.5"
+    # the client copies the run's points of the step to the model: the run keeps one
+    assert [(m.key, m.value, m.run_id) for m in model.metrics] == [("acc", 0.75, run.info.run_id)]
+    assert len(client.get_metric_history(run.info.run_id, "acc")) == 1
     files = {f.path for f in client.list_logged_model_artifacts(model.model_id)}
     assert {"MLmodel", "requirements.txt"} <= files and any(f.startswith("model.") for f in files)
     outputs = client.get_run(run.info.run_id).outputs.model_outputs
@@ -127,8 +131,12 @@ def test_search_finds_logged_models_by_name_run_status_and_tags_in_order(
     first = client.search_logged_models([exp], max_results=2)
     rest = client.search_logged_models([exp], max_results=2, page_token=first.token)
     assert [m.model_id for m in [*first, *rest]] == ids() and rest.token is None
-    with pytest.raises(MlflowException, match="metrics"):
-        ids("metrics.acc > 0.5")
+    point = Metric("acc", 0.9, 1, 0, model_id=b.model_id, dataset_name="d", dataset_digest="x")
+    client.log_batch(rid, metrics=[point])
+    assert ids("metrics.acc > 0.5") == [b.model_id]
+    assert client.get_metric_history(rid, "acc")[0].value == 0.9  # the run has it too
+    with pytest.raises(MlflowException, match="ordering logged models by a metric"):
+        ids(order_by=[{"field_name": "metrics.acc"}])
 
 
 def test_register_models_lookup_of_a_runs_model_finds_it_through_search(

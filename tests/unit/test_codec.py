@@ -79,13 +79,21 @@ SAMPLES: list[p.Payload] = [
         source_run_id="r",
         params={"lr": "0.1"},
         tags={"t": "v"},
-    ),  # fmt: skip
+    ),
     lm.LoggedModelFinalized(model_id="m-1", experiment_id="1", status="FAILED", status_message="x"),
     lm.LoggedModelTagsSet(model_id="m-1", experiment_id="1", tags={"t": "w"}),
     lm.LoggedModelTagDeleted(model_id="m-1", experiment_id="1", key="t"),
     lm.LoggedModelParamsLogged(model_id="m-1", experiment_id="1", params={"depth": "3"}),
     lm.LoggedModelArtifactLogged(
         model_id="m-1", experiment_id="1", path="MLmodel", size=3, sha256="0" * 64
+    ),
+    lm.LoggedModelMetricsLogged(
+        model_id="m-1",
+        experiment_id="1",
+        points=(("acc", 0.5, 3, 1),),
+        run_id="r",
+        dataset_name="d",
+        dataset_digest="x",
     ),
     lm.LoggedModelDeleted(model_id="m-1", experiment_id="1"),
     lm.RunOutputsLogged(run_id="r", models=(lm.ModelOutput(model_id="m-1", step=2),)),

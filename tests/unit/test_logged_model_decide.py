@@ -95,3 +95,18 @@ def test_artifact_paths_are_kept_inside_the_models_root() -> None:
     assert logged.path == "dir/w.bin"
     with pytest.raises(InvalidInput, match=r"\.\."):
         decide.decide_artifacts(MODEL, [("../x", 1, "0" * 64)])
+
+
+def test_a_models_metric_points_are_checked_as_a_runs_are() -> None:
+    logged = decide.decide_metrics(
+        MODEL, [("acc", 0.5, 10, 2)], run_id="r1", dataset_name="", dataset_digest=None
+    )
+    assert (logged.points, logged.run_id, logged.dataset_name) == (
+        (("acc", 0.5, 10, 2),),
+        "r1",
+        None,
+    )
+    with pytest.raises(InvalidInput):
+        decide.decide_metrics(
+            MODEL, [("acc", "high", 10, 2)], run_id=None, dataset_name=None, dataset_digest=None
+        )

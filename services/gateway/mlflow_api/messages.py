@@ -18,7 +18,7 @@ from ledgerflow.events.entities import (
     Run,
     RunInfo,
 )
-from ledgerflow.events.logged_model_entities import LoggedModel, ModelOutput
+from ledgerflow.events.logged_model_entities import LoggedModel, ModelMetric, ModelOutput
 
 PROXY_SCHEME = "mlflow-artifacts:"
 
@@ -142,8 +142,7 @@ LOGGED_MODEL_STATUS = {
 
 
 def logged_model(m: LoggedModel) -> dict[str, Any]:
-    """A logged model as `logged-models/get` answers it. Its metrics are not kept (the
-    run's metrics are), so `data.metrics` is empty."""
+    """A logged model as `logged-models/get` answers it, with every metric point."""
     info: dict[str, Any] = {
         "model_id": m.model_id,
         "experiment_id": m.experiment_id,
@@ -159,7 +158,26 @@ def logged_model(m: LoggedModel) -> dict[str, Any]:
         info["source_run_id"] = m.source_run_id
     if m.status_message:
         info["status_message"] = m.status_message
-    return {"info": info, "data": {"params": pairs(m.params), "metrics": []}}
+    metrics = [model_metric(m.model_id, p) for p in m.metrics]
+    return {"info": info, "data": {"params": pairs(m.params), "metrics": metrics}}
+
+
+def model_metric(model_id: str, p: ModelMetric) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": p.key,
+        "value": p.value,
+        "timestamp": p.timestamp,
+        "step": p.step,
+        "model_id": model_id,
+    }
+    for name, value in (
+        ("run_id", p.run_id),
+        ("dataset_name", p.dataset_name),
+        ("dataset_digest", p.dataset_digest),
+    ):
+        if value:
+            out[name] = value
+    return out
 
 
 def model_output(o: ModelOutput) -> dict[str, Any]:

@@ -4,10 +4,12 @@ log-batch, log-model, search."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
 
+from ledgerflow.events import logged_model_commands as lc
 from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.commands import on
 from ledgerflow.events.entities import RunInfo
@@ -26,6 +28,7 @@ READ_EXPERIMENT = on("experiment", "experiment_id", Level.READ)
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 MAX_BATCH_ITEMS, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS = 1000, 1000, 100, 100
 LOGGED_MODEL_HISTORY = "mlflow.log-model.history"
+Point = tuple[str, Any, int, int]
 
 
 class _Tag(Message):
@@ -80,6 +83,9 @@ class _Metric(Message):
     value: float | str
     timestamp: int
     step: int = 0
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class LogMetric(RunRef, _Metric):
@@ -226,8 +232,9 @@ def log_parameter(call: Call) -> dict[str, Any]:
 def log_metric(call: Call) -> dict[str, Any]:
     msg = call.parse(LogMetric)
     call.check(EDIT_RUN, run_id=msg.id)
-    point = (msg.key, _value(msg.value), msg.timestamp, msg.step)
-    call.backend.tracking.log_metrics(msg.id, [point], actor=call.actor)
+    points = _run_points(call, msg.id, [msg])
+    if points:
+        call.backend.tracking.log_metrics(msg.id, points, actor=call.actor)
     return {}
 
 
@@ -238,12 +245,39 @@ def log_batch(call: Call) -> dict[str, Any]:
     _check_batch(msg)
     call.backend.tracking.log_batch(
         msg.id,
-        [(m.key, _value(m.value), m.timestamp, m.step) for m in msg.metrics],
+        _run_points(call, msg.id, msg.metrics),
         {p.key: p.value for p in msg.params},
         {t.key: t.value for t in msg.tags},
         actor=call.actor,
     )
     return {}
+
+
+def _run_points(call: Call, run_id: str, metrics: Sequence[_Metric]) -> list[Point]:
+    """The points to log on the run. Those with a `model_id` are also their logged model's
+    (MLflow logs them to both); of those, the ones the run already holds are not logged on
+    it again (MLflow's `log_model` copies the run's points of a step to the model)."""
+    points = [(m.key, _value(m.value), m.timestamp, m.step) for m in metrics]
+    groups: dict[tuple[str, str | None, str | None], list[Point]] = {}
+    for m, point in zip(metrics, points, strict=True):
+        if m.model_id:
+            groups.setdefault((m.model_id, m.dataset_name, m.dataset_digest), []).append(point)
+    if not groups:
+        return points
+    service = call.backend.logged_models
+    for (model_id, dataset, digest), of_model in groups.items():
+        model = service.queries.get(model_id)
+        command = lc.LogLoggedModelMetrics(
+            experiment_id=model.experiment_id, model_id=model_id, points=of_model,
+            run_id=run_id, dataset_name=dataset, dataset_digest=digest,
+        )  # fmt: skip
+        call.execute(command, service)
+    held = service.queries.run_points_present(run_id, [p for ps in groups.values() for p in ps])
+    return [
+        point
+        for m, point in zip(metrics, points, strict=True)
+        if not (m.model_id and (point[0], point[3], point[2]) in held)
+    ]
 
 
 def _check_batch(msg: LogBatch) -> None:
