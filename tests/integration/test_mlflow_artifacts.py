@@ -25,7 +25,9 @@ ARTIFACTS = "/api/2.0/mlflow-artifacts"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     root = tmp_path_factory.mktemp("mlflow-artifacts")
-    s = GatewayProcess(root / "data", root / "server.log", command="server").start()
+    # request bodies above 2 MB are refused, but artifact uploads stream past the limit
+    env = {"LEDGERFLOW_MAX_REQUEST_MB": "2"}
+    s = GatewayProcess(root / "data", root / "server.log", command="server", env=env).start()
     yield s
     s.stop()
 
@@ -148,6 +150,9 @@ def test_multipart_uploads_answer_501_and_a_large_file_still_uploads_in_one_put(
     client.log_artifact(run_id, str(big))
     back = Path(client.download_artifacts(run_id, "big.bin", str(tmp_path / "back")))
     assert _sha(back) == _sha(big)
+    # other bodies that large are refused: the upload went past the server's limit
+    r = httpx.post(f"{server.url}/api/2.0/mlflow/runs/log-batch", content=b" " * (3 << 20))
+    assert r.status_code == 413
 
 
 def test_deleting_an_artifact_is_refused_and_the_file_stays(
