@@ -82,6 +82,15 @@ class LogRunOutputs(Command[None]):
     models: list[tuple[str, int]] = Field(min_length=1)
 
 
+class LogRunInputs(Command[None]):
+    """The logged models a run used. The caller needs EDIT on the run, and READ on each
+    model's experiment (checked where the models are read)."""
+
+    NEEDS = on("run", "run_id", Level.EDIT)
+    run_id: str = Field(min_length=1)
+    model_ids: list[str] = Field(min_length=1)
+
+
 LOGGED_MODEL_COMMANDS: tuple[type[Command[Any]], ...] = (
     CreateLoggedModel,
     FinalizeLoggedModel,
@@ -91,4 +100,5 @@ LOGGED_MODEL_COMMANDS: tuple[type[Command[Any]], ...] = (
     LogLoggedModelMetrics,
     DeleteLoggedModel,
     LogRunOutputs,
+    LogRunInputs,
 )

@@ -102,6 +102,17 @@ class RunOutputsLogged(Payload):
         return f"run:{self.run_id}"
 
 
+class RunInputsLogged(Payload):
+    """A run used these logged models (MLflow's `runs/log-inputs` with `models`)."""
+
+    TYPE = "run.inputs_logged"
+    run_id: str = Field(min_length=1)
+    model_ids: tuple[str, ...] = Field(min_length=1)
+
+    def stream(self) -> str:
+        return f"run:{self.run_id}"
+
+
 LOGGED_MODEL_PAYLOADS: tuple[type[Payload], ...] = (
     LoggedModelCreated,
     LoggedModelFinalized,
@@ -112,4 +123,5 @@ LOGGED_MODEL_PAYLOADS: tuple[type[Payload], ...] = (
     LoggedModelArtifactLogged,
     LoggedModelDeleted,
     RunOutputsLogged,
+    RunInputsLogged,
 )

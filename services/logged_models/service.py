@@ -111,12 +111,21 @@ class LoggedModelService:
     @handlers.on(lc.LogRunOutputs)
     def _log_outputs(self, c: lc.LogRunOutputs, actor: str) -> None:
         require_active_run(self._tracking.find_run_info(c.run_id), c.run_id)
-        known = {
+        known = self._active([mid for mid, _ in c.models])
+        self._committer.commit([decide.decide_outputs(c.run_id, c.models, known)], actor)
+
+    @handlers.on(lc.LogRunInputs)
+    def _log_inputs(self, c: lc.LogRunInputs, actor: str) -> None:
+        require_active_run(self._tracking.find_run_info(c.run_id), c.run_id)
+        known = self._active(c.model_ids)
+        self._committer.commit([decide.decide_inputs(c.run_id, c.model_ids, known)], actor)
+
+    def _active(self, ids: Sequence[str]) -> dict[str, LoggedModel]:
+        return {
             m.model_id: m
-            for mid, _ in c.models
+            for mid in ids
             if (m := self.queries.find(mid)) is not None and m.lifecycle_stage == "active"
         }
-        self._committer.commit([decide.decide_outputs(c.run_id, c.models, known)], actor)
 
     # artifacts -----------------------------------------------------------------------
     def artifact_key(self, model: LoggedModel, rel: str) -> str:

@@ -30,6 +30,9 @@ from ledgerflow.services.projector.logged_model_tables import (
     LOGGED_MODELS as L,
 )
 from ledgerflow.services.projector.logged_model_tables import (
+    RUN_MODEL_INPUTS as RI,
+)
+from ledgerflow.services.projector.logged_model_tables import (
     RUN_MODEL_OUTPUTS as RO,
 )
 from ledgerflow.services.projector.sql import upsert
@@ -146,15 +149,33 @@ def logged_model_deleted(conn: Connection, ev: Event) -> None:
     _model(conn, d, ev, lifecycle_stage="deleted")
 
 
-@handles(lm.RunOutputsLogged)
-def run_outputs_logged(conn: Connection, ev: Event) -> None:
-    d = _data(ev, lm.RunOutputsLogged)
-    if not conn.execute(select(R.c.run_id).where(R.c.run_id == d.run_id)).first():
-        raise Rejected(f"run {d.run_id} does not exist")
-    ids = [m.model_id for m in d.models]
+def _run_and_models(conn: Connection, run_id: str, ids: list[str]) -> None:
+    if not conn.execute(select(R.c.run_id).where(R.c.run_id == run_id)).first():
+        raise Rejected(f"run {run_id} does not exist")
     known = set(conn.execute(select(L.c.model_id).where(L.c.model_id.in_(ids))).scalars())
     missing = sorted(set(ids) - known)
     if missing:
         raise Rejected(f"logged models {missing} do not exist")
+
+
+@handles(lm.RunOutputsLogged)
+def run_outputs_logged(conn: Connection, ev: Event) -> None:
+    d = _data(ev, lm.RunOutputsLogged)
+    _run_and_models(conn, d.run_id, [m.model_id for m in d.models])
     rows = [{"run_id": d.run_id, "model_id": m.model_id, "step": m.step} for m in d.models]
     upsert(conn, RO, ("run_id", "model_id"), rows)
+
+
+@handles(lm.RunInputsLogged)
+def run_inputs_logged(conn: Connection, ev: Event) -> None:
+    d = _data(ev, lm.RunInputsLogged)
+    ids = list(dict.fromkeys(d.model_ids))
+    _run_and_models(conn, d.run_id, ids)
+    held = set(
+        conn.execute(
+            select(RI.c.model_id).where(RI.c.run_id == d.run_id, RI.c.model_id.in_(ids))
+        ).scalars()
+    )
+    new = [{"run_id": d.run_id, "model_id": m} for m in ids if m not in held]
+    if new:
+        conn.execute(insert(RI), new)

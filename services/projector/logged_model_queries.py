@@ -37,6 +37,9 @@ from ledgerflow.services.projector.logged_model_tables import (
     LOGGED_MODELS as L,
 )
 from ledgerflow.services.projector.logged_model_tables import (
+    RUN_MODEL_INPUTS as RI,
+)
+from ledgerflow.services.projector.logged_model_tables import (
     RUN_MODEL_OUTPUTS as RO,
 )
 from ledgerflow.services.projector.search import Searchable, compile_filter, search_page
@@ -201,6 +204,20 @@ class LoggedModelQueries:
                 .order_by(RO.c.run_id, RO.c.step, RO.c.model_id)
             ):
                 out[rid].append(ModelOutput(mid, step))
+        return out
+
+    def inputs_of(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The models each run used, by id."""
+        out: dict[str, list[str]] = defaultdict(list)
+        if not run_ids:
+            return out
+        with self.engine.connect() as conn:
+            for rid, mid in conn.execute(
+                select(RI.c.run_id, RI.c.model_id)
+                .where(RI.c.run_id.in_(list(run_ids)))
+                .order_by(RI.c.run_id, RI.c.model_id)
+            ):
+                out[rid].append(mid)
         return out
 
     def run_points_present(

@@ -70,9 +70,16 @@ class RunModelOutputRow(SQLModel, table=True):
     step: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class RunModelInputRow(SQLModel, table=True):
+    __tablename__ = "run_model_inputs"
+    run_id: str = Field(primary_key=True)
+    model_id: str = Field(primary_key=True)
+
+
 LOGGED_MODELS = table(LoggedModelRow)
 LOGGED_MODEL_TAGS = table(LoggedModelTagRow)
 LOGGED_MODEL_PARAMS = table(LoggedModelParamRow)
 LOGGED_MODEL_METRICS = table(LoggedModelMetricRow)
 LOGGED_MODEL_ARTIFACTS = table(LoggedModelArtifactRow)
 RUN_MODEL_OUTPUTS = table(RunModelOutputRow)
+RUN_MODEL_INPUTS = table(RunModelInputRow)

@@ -18,7 +18,7 @@ from ledgerflow.services.projector.tables import view_tables
 
 ACTOR = "user:test"
 WANTED = ("logged_models", "logged_model_tags", "logged_model_params", "logged_model_metrics",
-          "logged_model_artifacts", "run_model_outputs")  # fmt: skip
+          "logged_model_artifacts", "run_model_outputs", "run_model_inputs")  # fmt: skip
 
 
 def dump(backend: Backend) -> dict[str, list[tuple[object, ...]]]:
@@ -52,6 +52,7 @@ def test_replaying_the_log_gives_the_same_logged_model_rows(
                                         tmp_path / "w.bin")  # fmt: skip
     service.record_artifacts(model.model_id, [("w.bin", stored.size, stored.sha256)], actor=ACTOR)
     service.execute(lc.LogRunOutputs(run_id=run.run_id, models=[(model.model_id, 4)]), actor=ACTOR)
+    service.execute(lc.LogRunInputs(run_id=run.run_id, model_ids=[model.model_id]), actor=ACTOR)
     ready = service.execute(lc.FinalizeLoggedModel(**on, status="READY"), actor=ACTOR)
     assert (ready.status, ready.tags, ready.params) == (
         "READY",

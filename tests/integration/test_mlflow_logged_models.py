@@ -205,3 +205,18 @@ def test_files_put_under_a_logged_models_root_are_recorded_and_served(
         f"{model.artifact_location}/w.txt", dst_path=str(tmp_path / "o")
     )
     assert Path(out).read_text() == "weights"
+
+
+def test_a_metric_of_a_model_logged_in_a_run_makes_the_model_the_runs_input(
+    client: MlflowClient, server: GatewayProcess
+) -> None:
+    exp = _experiment()
+    model = client.create_logged_model(exp, name="used")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 0.25, model_id=model.model_id)
+    got = client.get_run(run.info.run_id)
+    assert [m.model_id for m in got.inputs.model_inputs] == [model.model_id]
+    assert [m.key for m in client.get_logged_model(model.model_id).metrics] == ["loss"]
+    datasets = {"run_id": run.info.run_id, "datasets": [{"dataset": {"name": "d"}}]}
+    r = httpx.post(f"{server.url}/api/2.0/mlflow/runs/log-inputs", json=datasets)
+    assert r.status_code == 501 and "datasets" in r.json()["message"]

@@ -20,7 +20,12 @@ from ledgerflow.events.permissions import Level
 from ledgerflow.services.artifacts import safe_relpath
 from ledgerflow.services.gateway.mlflow_api import messages
 from ledgerflow.services.gateway.mlflow_api.artifacts import file_response
-from ledgerflow.services.gateway.mlflow_api.endpoints import Call, Endpoints, Message
+from ledgerflow.services.gateway.mlflow_api.endpoints import (
+    Call,
+    Endpoints,
+    Message,
+    NotImplementedHere,
+)
 from ledgerflow.services.projector.logged_model_queries import MAX_SEARCH_RESULTS
 
 api = Endpoints("mlflow logged models")
@@ -238,16 +243,49 @@ def download_file(call: Call) -> Response:
     return file_response(call, f"{model.artifact_key}/{rel}")
 
 
+class _Input(Message):
+    model_id: str
+
+
+class LogInputs(Message):
+    run_id: str
+    datasets: list[dict[str, Any]] = Field(default_factory=list)
+    models: list[_Input] = Field(default_factory=list)
+
+
+@api.post("/runs/log-inputs", needs="EDIT on the run and READ on each model's experiment")
+def log_inputs(call: Call) -> dict[str, Any]:
+    """The logged models a run used. Datasets are not kept: a call with any is refused
+    whole (501), rather than keeping its models and dropping its datasets."""
+    msg = call.parse(LogInputs)
+    if msg.datasets:
+        raise NotImplementedHere(
+            "logging datasets as a run's inputs is not supported: Ledgerflow keeps the "
+            "logged models a run used (models), not datasets"
+        )
+    if not msg.models:
+        return {}
+    _check_models(call, [m.model_id for m in msg.models])
+    command = lc.LogRunInputs(run_id=msg.run_id, model_ids=[m.model_id for m in msg.models])
+    call.execute(command, call.backend.logged_models)
+    return {}
+
+
+def _check_models(call: Call, model_ids: list[str]) -> None:
+    """READ on each model's experiment (an unknown model is refused by the command)."""
+    queries = call.fresh().logged_models.queries
+    for model_id in model_ids:
+        found = queries.find(model_id)
+        if found is not None:
+            call.check(READ_EXPERIMENT, experiment_id=found.experiment_id)
+
+
 @api.post("/runs/outputs", needs="EDIT on the run and READ on each model's experiment")
 def log_outputs(call: Call) -> dict[str, Any]:
     msg = call.parse(LogOutputs)
     if not msg.models:
         return {}
-    queries = call.fresh().logged_models.queries
-    for output in msg.models:
-        found = queries.find(output.model_id)
-        if found is not None:  # an unknown one is refused by the command, by id
-            call.check(READ_EXPERIMENT, experiment_id=found.experiment_id)
+    _check_models(call, [o.model_id for o in msg.models])
     command = lc.LogRunOutputs(run_id=msg.run_id, models=[(o.model_id, o.step) for o in msg.models])
     call.execute(command, call.backend.logged_models)
     return {}

@@ -83,9 +83,10 @@ def run(
     found: Run,
     latest: Iterable[Metric],
     outputs: Iterable[Mapping[str, Any]] = (),
+    inputs: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """A run with its latest metric points (`latest`, with their steps and timestamps)
-    and the logged models it output."""
+    """A run with its latest metric points (`latest`, with their steps and timestamps),
+    the logged models it output and the ids of those it used."""
     return {
         "info": run_info(found.info),
         "data": {
@@ -93,7 +94,7 @@ def run(
             "params": pairs(found.data.params),
             "tags": pairs(found.data.tags),
         },
-        "inputs": {"dataset_inputs": [], "model_inputs": []},
+        "inputs": {"dataset_inputs": [], "model_inputs": [{"model_id": m} for m in inputs]},
         "outputs": {"model_outputs": list(outputs)},
     }
 

@@ -130,7 +130,8 @@ def run_message(call: Call, run_id: str) -> dict[str, Any]:
     queries = call.fresh().queries
     found = queries.get_run(run_id)
     latest = queries.latest_metrics([run_id]).get(run_id, [])
-    return messages.run(found, latest, model_outputs(call, [run_id]).get(run_id, ()))
+    inputs = call.backend.logged_models.queries.inputs_of([run_id]).get(run_id, ())
+    return messages.run(found, latest, model_outputs(call, [run_id]).get(run_id, ()), inputs)
 
 
 def model_outputs(call: Call, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -338,9 +339,15 @@ def search_runs(call: Call) -> dict[str, Any]:
     ids = [r.info.run_id for r in page]
     latest = queries.latest_metrics(ids)
     outputs = model_outputs(call, ids)
+    inputs = call.backend.logged_models.queries.inputs_of(ids)
     out: dict[str, Any] = {
         "runs": [
-            messages.run(r, latest.get(r.info.run_id, ()), outputs.get(r.info.run_id, ()))
+            messages.run(
+                r,
+                latest.get(r.info.run_id, ()),
+                outputs.get(r.info.run_id, ()),
+                inputs.get(r.info.run_id, ()),
+            )
             for r in page
         ]
     }
