@@ -4,6 +4,7 @@ stream dead-lettered."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,23 @@ from sqlalchemy import select
 from ledgerflow.events import logged_model_commands as lc
 from ledgerflow.events import logged_model_payloads as lm
 from ledgerflow.events.errors import Conflict, NotFound
-from ledgerflow.services.bootstrap import Backend
+from ledgerflow.events.settings import load_settings
+from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.commands import Committer
 from ledgerflow.services.projector.tables import view_tables
 
 ACTOR = "user:test"
 WANTED = ("logged_models", "logged_model_tags", "logged_model_params", "logged_model_metrics",
           "logged_model_artifacts", "run_model_outputs", "run_model_inputs")  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Backend]:
+    """An embedded backend whose views are in SQLite, or in PostgreSQL."""
+    views = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    b = bootstrap(load_settings(tracking_uri=str(data_dir), views_db=views))
+    yield b
+    b.close()
 
 
 def dump(backend: Backend) -> dict[str, list[tuple[object, ...]]]:
