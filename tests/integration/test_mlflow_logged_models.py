@@ -88,7 +88,7 @@ def test_a_model_whose_upload_failed_is_upload_failed(client: MlflowClient) -> N
     _experiment()
 
     class Broken(mlflow.pyfunc.PythonModel):
-        def predict(self, context, model_input):  # type: ignore[no-untyped-def]
+        def predict(self, context: object, model_input: list[str]) -> list[str]:
             return model_input
 
     with mlflow.start_run(), pytest.raises(MlflowException):
