@@ -102,10 +102,10 @@ class RunOutputsLogged(Payload):
         return f"run:{self.run_id}"
 
 
-class RunInputsLogged(Payload):
+class RunModelInputsLogged(Payload):
     """A run used these logged models (MLflow's `runs/log-inputs` with `models`)."""
 
-    TYPE = "run.inputs_logged"
+    TYPE = "run.model_inputs_logged"
     run_id: str = Field(min_length=1)
     model_ids: tuple[str, ...] = Field(min_length=1)
 
@@ -123,5 +123,5 @@ LOGGED_MODEL_PAYLOADS: tuple[type[Payload], ...] = (
     LoggedModelArtifactLogged,
     LoggedModelDeleted,
     RunOutputsLogged,
-    RunInputsLogged,
+    RunModelInputsLogged,
 )

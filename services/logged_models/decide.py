@@ -147,14 +147,14 @@ def decide_outputs(
 
 def decide_inputs(
     run_id: str, model_ids: Sequence[str], known: Mapping[str, LoggedModel]
-) -> lm.RunInputsLogged:
+) -> lm.RunModelInputsLogged:
     """`known`: the active models among those named."""
     for model_id in model_ids:
         if model_id not in known:
             raise NotFound(
                 f"Logged model with ID '{model_id}' not found", kind="logged_model", key=model_id
             )
-    return lm.RunInputsLogged(run_id=run_id, model_ids=tuple(dict.fromkeys(model_ids)))
+    return lm.RunModelInputsLogged(run_id=run_id, model_ids=tuple(dict.fromkeys(model_ids)))
 
 
 def decide_artifacts(

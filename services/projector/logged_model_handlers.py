@@ -166,9 +166,9 @@ def run_outputs_logged(conn: Connection, ev: Event) -> None:
     upsert(conn, RO, ("run_id", "model_id"), rows)
 
 
-@handles(lm.RunInputsLogged)
-def run_inputs_logged(conn: Connection, ev: Event) -> None:
-    d = _data(ev, lm.RunInputsLogged)
+@handles(lm.RunModelInputsLogged)
+def run_model_inputs_logged(conn: Connection, ev: Event) -> None:
+    d = _data(ev, lm.RunModelInputsLogged)
     ids = list(dict.fromkeys(d.model_ids))
     _run_and_models(conn, d.run_id, ids)
     held = set(

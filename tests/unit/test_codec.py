@@ -97,7 +97,7 @@ SAMPLES: list[p.Payload] = [
     ),
     lm.LoggedModelDeleted(model_id="m-1", experiment_id="1"),
     lm.RunOutputsLogged(run_id="r", models=(lm.ModelOutput(model_id="m-1", step=2),)),
-    lm.RunInputsLogged(run_id="r", model_ids=("m-1",)),
+    lm.RunModelInputsLogged(run_id="r", model_ids=("m-1",)),
     j.JobSubmitted(
         job_id="j",
         name="train",
