@@ -20,6 +20,7 @@ from ledgerflow.events.deployment_payloads import DEPLOYMENT_PAYLOADS, TRAFFIC_P
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import CorruptEvent
 from ledgerflow.events.job_payloads import JOB_PAYLOADS
+from ledgerflow.events.logged_model_payloads import LOGGED_MODEL_PAYLOADS
 from ledgerflow.events.model_payloads import MODEL_PAYLOADS
 from ledgerflow.events.payloads import ALL_PAYLOADS, Payload
 from ledgerflow.events.webhook_payloads import WEBHOOK_PAYLOADS
@@ -87,6 +88,7 @@ REGISTRY = EventRegistry(
         *DEPLOYMENT_PAYLOADS,
         *TRAFFIC_PAYLOADS,
         *AUTH_PAYLOADS,
+        *LOGGED_MODEL_PAYLOADS,
     )
 )
 

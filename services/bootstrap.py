@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ledgerflow.services.bundles.service import BundleService
     from ledgerflow.services.deployer.service import DeploymentService
     from ledgerflow.services.jobs.service import JobService, Launcher
+    from ledgerflow.services.logged_models.service import LoggedModelService
     from ledgerflow.services.projector.audit_queries import AuditQueries
     from ledgerflow.services.secret_box import SecretBox
     from ledgerflow.services.webhooks.service import WebhookService
@@ -104,6 +105,16 @@ class Backend:
             WebhookQueries(self.queries.engine),
             self.log,
             lambda: self.secret_box,
+        )
+
+    @cached_property
+    def logged_models(self) -> LoggedModelService:
+        """MLflow 3 logged models: their commands, views and files."""
+        from ledgerflow.services.logged_models.service import LoggedModelService
+        from ledgerflow.services.projector.logged_model_queries import LoggedModelQueries
+
+        return LoggedModelService(
+            self.committer, LoggedModelQueries(self.queries.engine), self.queries, self.artifacts
         )
 
     @cached_property
@@ -246,6 +257,7 @@ DEPLOYMENT_READS = ("queries", "get", "list", "history")
 WEBHOOK_READS = ("queries", "list_webhooks", "get_webhook")
 BUNDLE_READS = ("queries", "list_bundles", "get_bundle", "download")
 JOB_READS = ("queries", "get", "list_jobs")
+LOGGED_MODEL_READS = ("queries", "artifacts", "artifact_key")
 
 
 class AsOfBackend(Backend):
@@ -311,6 +323,10 @@ class AsOfBackend(Backend):
     @cached_property
     def jobs(self) -> JobService:
         return reads_only(super().jobs, JOB_READS)
+
+    @cached_property
+    def logged_models(self) -> LoggedModelService:
+        return reads_only(super().logged_models, LOGGED_MODEL_READS)
 
     @cached_property
     def auth(self) -> AuthService:

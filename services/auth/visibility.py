@@ -39,7 +39,7 @@ def resource_of(event: Event) -> tuple[str, str] | None:
             return "experiment", experiment
     if kind is not None:
         return kind, key
-    if prefix == "job":
+    if prefix in ("job", "logged_model"):  # a logged model's events all name its experiment
         experiment = getattr(event.data, "experiment_id", None)
         return ("experiment", experiment) if isinstance(experiment, str) else None
     if prefix == "bundle":

@@ -24,7 +24,9 @@ __all__ = ["BodyLimit", "RateLimited", "RateLimiter", "Rates", "TooLarge", "body
 from ledgerflow.events.settings import Settings
 
 MiB = 1 << 20
-_UNLIMITED = re.compile(r"^/api/v1/runs/[^/]+/artifacts/content/")
+_UNLIMITED = re.compile(
+    r"^/api/(v1/runs/[^/]+/artifacts/content/|2\.0/mlflow-artifacts/artifacts/)"
+)  # artifact uploads: streamed to the store, never held whole
 _INGEST = "/api/v1/events"
 
 

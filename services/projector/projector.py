@@ -26,6 +26,7 @@ from ledgerflow.services.projector import (  # noqa: F401 - they register handle
     bundle_handlers,
     deployment_handlers,
     job_handlers,
+    logged_model_handlers,
     registry_handlers,
     rollups,
     webhook_handlers,

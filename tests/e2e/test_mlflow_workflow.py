@@ -73,7 +73,8 @@ def test_mlflow_models_serve_serves_the_model_by_its_alias(
     server: GatewayProcess, workflow: dict[str, Any], tmp_path: Path
 ) -> None:
     port = free_port()
-    env = python_env() | {"MLFLOW_TRACKING_URI": server.url}
+    path = f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # its uvicorn
+    env = python_env() | {"MLFLOW_TRACKING_URI": server.url, "PATH": path}
     uri = f"models:/{workflow['name']}@champion"
     log = tmp_path / "mlflow-serve.log"
     with log.open("wb") as out:
@@ -97,9 +98,10 @@ def test_mlflow_models_serve_serves_the_model_by_its_alias(
         answer = httpx.post(f"{url}/invocations", json={"inputs": workflow["inputs"]}).json()
         assert [int(p) for p in answer["predictions"]] == workflow["predictions"]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server's workers are in its process group
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its uvicorn is in its process group
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)

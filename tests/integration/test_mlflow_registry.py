@@ -243,11 +243,11 @@ def test_a_version_registered_through_mlflow_is_one_ledgerflow_can_bundle(
     assert Path(native.source, "MLmodel").read_text() == "flavors: {}\n"
 
 
-def test_a_logged_model_source_is_not_implemented_yet(url: str) -> None:
+def test_a_missing_logged_model_as_source_is_resource_does_not_exist(url: str) -> None:
     client, name = _client(url), _name()
     client.create_registered_model(name)
     error = _error(client.create_model_version, name, "models:/m-0123456789abcdef")
-    assert error.error_code == "NOT_IMPLEMENTED" and "logged model" in error.message
+    assert error.error_code == "RESOURCE_DOES_NOT_EXIST" and "m-0123456789abcdef" in error.message
 
 
 def test_a_source_outside_any_run_is_refused(url: str, tmp_path: Path) -> None:

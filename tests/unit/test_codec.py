@@ -7,6 +7,7 @@ import pytest
 from ledgerflow.events import auth_payloads as a
 from ledgerflow.events import bundle_payloads as b
 from ledgerflow.events import job_payloads as j
+from ledgerflow.events import logged_model_payloads as lm
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events import payloads as p
 from ledgerflow.events import webhook_payloads as w
@@ -82,6 +83,34 @@ SAMPLES: list[p.Payload] = [
     ),
     w.WebhookUpdated(id="h", url="http://example.com/y", events=("run.*",), active=False),
     w.WebhookDeleted(id="h"),
+    lm.LoggedModelCreated(
+        model_id="m-1",
+        experiment_id="1",
+        name="model",
+        artifact_key="1/models/m-1/artifacts",
+        model_type="sklearn",
+        source_run_id="r",
+        params={"lr": "0.1"},
+        tags={"t": "v"},
+    ),
+    lm.LoggedModelFinalized(model_id="m-1", experiment_id="1", status="FAILED", status_message="x"),
+    lm.LoggedModelTagsSet(model_id="m-1", experiment_id="1", tags={"t": "w"}),
+    lm.LoggedModelTagDeleted(model_id="m-1", experiment_id="1", key="t"),
+    lm.LoggedModelParamsLogged(model_id="m-1", experiment_id="1", params={"depth": "3"}),
+    lm.LoggedModelArtifactLogged(
+        model_id="m-1", experiment_id="1", path="MLmodel", size=3, sha256="0" * 64
+    ),
+    lm.LoggedModelMetricsLogged(
+        model_id="m-1",
+        experiment_id="1",
+        points=(("acc", 0.5, 3, 1),),
+        run_id="r",
+        dataset_name="d",
+        dataset_digest="x",
+    ),
+    lm.LoggedModelDeleted(model_id="m-1", experiment_id="1"),
+    lm.RunOutputsLogged(run_id="r", models=(lm.ModelOutput(model_id="m-1", step=2),)),
+    lm.RunModelInputsLogged(run_id="r", model_ids=("m-1",)),
     j.JobSubmitted(
         job_id="j",
         name="train",

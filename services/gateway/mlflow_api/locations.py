@@ -9,8 +9,8 @@ answered back in the proxy's form, which for `mlflow-artifacts:/` sources is exa
 what the client sent. A version's download URI is the proxy's form too, so a client on
 another machine downloads through the gateway; any other source is answered as stored.
 
-MLflow 3's `models:/<model_id>` sources (logged models) are not resolved here yet:
-`logged_model_source` says so with a 501.
+MLflow 3's `models:/<model_id>` sources name a logged model: they are stored as the store
+URI of its files (`<exp>/models/<model_id>/artifacts`), with the run that logged it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from ledgerflow.events.named_resources import MODELS_SCHEME, RUNS_SCHEME
 from ledgerflow.services.artifacts import ArtifactStore
 from ledgerflow.services.artifacts.port import safe_relpath
 from ledgerflow.services.bootstrap import Backend
-from ledgerflow.services.gateway.mlflow_api.endpoints import NotImplementedHere
 from ledgerflow.services.gateway.mlflow_api.messages import (
     PROXY_SCHEME,
     proxy_uri,
@@ -55,7 +54,9 @@ def stored_source(
     experiment. Any other source is stored as sent, as the native API does."""
     if not isinstance(source, str) or not source.strip():
         raise InvalidInput("Missing value for required parameter 'source'", field="source")
-    if model_id or (source.startswith(MODELS_SCHEME) and _logged_model_id(source)):
+    if source.startswith(MODELS_SCHEME) and _logged_model_id(source):
+        return logged_model_source(backend, source, model_id)
+    if model_id and not source.startswith((PROXY_SCHEME, RUNS_SCHEME)):
         return logged_model_source(backend, source, model_id)
     if source.startswith(PROXY_SCHEME):
         key = _proxy_key(source)
@@ -75,16 +76,19 @@ def stored_source(
     return Source(source, run_id or None)
 
 
-def logged_model_source(backend: Backend, source: str, model_id: str | None) -> Source:
-    """A `models:/<model_id>` source, or one naming a logged model by `model_id`: the
-    logged model's files (store key `<exp>/models/<model_id>/artifacts`).
-
-    Not served yet: logged models are another family's work (MLflow 3's log_model)."""
-    raise NotImplementedHere(
-        f"registering a logged model (source {source!r}, model_id {model_id!r}) is not "
-        "supported yet: register its files by run instead (runs:/<run_id>/<path> or the "
-        "run's mlflow-artifacts:/ URI)"
-    )
+def logged_model_source(
+    backend: Backend, source: str, model_id: str | None, path: str = ""
+) -> Source:
+    """A source naming an MLflow 3 logged model (`models:/<model_id>`, a `model_id`, or a
+    proxy URI under `<exp>/models/<model_id>/artifacts`): the store URI of its files (of
+    `path` under them), and the run that logged it."""
+    named = model_id or _logged_model_id(source) or ""
+    if not named:
+        raise InvalidInput(f"source {source!r} names no logged model", field="source")
+    model = backend.logged_models.queries.get(named)
+    rel = safe_relpath(path, "source") if path else ""
+    key = model.artifact_key + (f"/{rel}" if rel else "")
+    return Source(backend.artifacts.uri(key), model.source_run_id)
 
 
 def answered_source(artifacts: ArtifactStore, stored: str) -> str:
@@ -148,7 +152,16 @@ def _in_run(backend: Backend, source: str, key: str, run_id: str | None) -> Sour
     """A proxy key under a run's artifacts (`<exp>/<run>/artifacts[/...]`)."""
     parts = key.split("/")
     if len(parts) >= 3 and parts[1] == "models":
-        return logged_model_source(backend, source, parts[2])
+        if parts[3:4] != ["artifacts"]:
+            raise InvalidInput(
+                f"source {source!r} must lie under a logged model's artifacts "
+                "(mlflow-artifacts:/<experiment_id>/models/<model_id>/artifacts/<path>)",
+                field="source",
+            )
+        found = logged_model_source(backend, source, parts[2], "/".join(parts[4:]))
+        if found.run_id is not None:
+            _same_run(source, found.run_id, run_id)
+        return found
     if len(parts) < 3 or parts[2] != "artifacts":
         raise InvalidInput(
             f"source {source!r} must lie under a run's artifacts "

@@ -11,12 +11,14 @@ from typing import Any
 
 from ledgerflow.events.entities import (
     Experiment,
+    FileInfo,
     Metric,
     ModelVersion,
     RegisteredModel,
     Run,
     RunInfo,
 )
+from ledgerflow.events.logged_model_entities import LoggedModel, ModelMetric, ModelOutput
 from ledgerflow.events.payloads import DatasetInput
 
 PROXY_SCHEME = "mlflow-artifacts:"
@@ -97,9 +99,10 @@ def run(
     latest: Iterable[Metric],
     outputs: Iterable[Mapping[str, Any]] = (),
     inputs: Iterable[DatasetInput] = (),
+    model_inputs: Iterable[str] = (),
 ) -> dict[str, Any]:
     """A run with its latest metric points (`latest`, with their steps and timestamps),
-    the datasets it read and the logged models it output."""
+    the datasets it read, the logged models it output and the ids of those it used."""
     return {
         "info": run_info(found.info),
         "data": {
@@ -107,7 +110,10 @@ def run(
             "params": pairs(found.data.params),
             "tags": pairs(found.data.tags),
         },
-        "inputs": {"dataset_inputs": [dataset_input(d) for d in inputs], "model_inputs": []},
+        "inputs": {
+            "dataset_inputs": [dataset_input(d) for d in inputs],
+            "model_inputs": [{"model_id": m} for m in model_inputs],
+        },
         "outputs": {"model_outputs": list(outputs)},
     }
 
@@ -152,3 +158,62 @@ def registered_model(
         "tags": pairs(m.tags),
         "aliases": [{"alias": a, "version": str(v)} for a, v in m.aliases.items()],
     }
+
+
+LOGGED_MODEL_STATUS = {
+    "PENDING": "LOGGED_MODEL_PENDING",
+    "READY": "LOGGED_MODEL_READY",
+    "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
+}
+"""Ledgerflow's logged model statuses (MLflow's entity names) as `service.proto` spells them."""
+
+
+def logged_model(m: LoggedModel) -> dict[str, Any]:
+    """A logged model as `logged-models/get` answers it, with every metric point."""
+    info: dict[str, Any] = {
+        "model_id": m.model_id,
+        "experiment_id": m.experiment_id,
+        "name": m.name,
+        "creation_timestamp_ms": m.creation_time,
+        "last_updated_timestamp_ms": m.last_updated_time,
+        "artifact_uri": proxy_uri(m.artifact_key),
+        "status": LOGGED_MODEL_STATUS.get(m.status, "LOGGED_MODEL_STATUS_UNSPECIFIED"),
+        "model_type": m.model_type,
+        "tags": pairs(m.tags),
+    }
+    if m.source_run_id:
+        info["source_run_id"] = m.source_run_id
+    if m.status_message:
+        info["status_message"] = m.status_message
+    metrics = [model_metric(m.model_id, p) for p in m.metrics]
+    return {"info": info, "data": {"params": pairs(m.params), "metrics": metrics}}
+
+
+def model_metric(model_id: str, p: ModelMetric) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": p.key,
+        "value": p.value,
+        "timestamp": p.timestamp,
+        "step": p.step,
+        "model_id": model_id,
+    }
+    for name, value in (
+        ("run_id", p.run_id),
+        ("dataset_name", p.dataset_name),
+        ("dataset_digest", p.dataset_digest),
+    ):
+        if value:
+            out[name] = value
+    return out
+
+
+def model_output(o: ModelOutput) -> dict[str, Any]:
+    return {"model_id": o.model_id, "step": o.step}
+
+
+def file_info(f: FileInfo) -> dict[str, Any]:
+    """A file or folder of an artifact listing (folders carry no size)."""
+    out: dict[str, Any] = {"path": f.path, "is_dir": f.is_dir}
+    if not f.is_dir and f.file_size is not None:
+        out["file_size"] = f.file_size
+    return out

@@ -7,7 +7,10 @@ from fastapi.responses import PlainTextResponse
 
 from ledgerflow.services.gateway.auth import checked
 from ledgerflow.services.gateway.mlflow_api import (
+    artifacts,
     experiments,
+    inputs,
+    logged_models,
     metrics,
     registry,
     runs,
@@ -19,7 +22,14 @@ MLFLOW_API_VERSION = "3.3.0"
 """What `/version` answers: the MLflow release whose REST API this one follows. Below 3.4,
 so MLflow's client does not send trace spans (OTLP), which Ledgerflow does not store."""
 
-FAMILIES = (experiments.api, runs.api, metrics.api, registry.api)
+FAMILIES = (
+    experiments.api,
+    runs.api,
+    inputs.api,
+    metrics.api,
+    registry.api,
+    logged_models.api,
+)
 
 
 def router() -> APIRouter:
@@ -27,6 +37,7 @@ def router() -> APIRouter:
     for family in FAMILIES:
         made.include_router(family.router())
     made.include_router(server_info.api.router(("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")))
+    made.include_router(artifacts.router())
     for prefix in UNSERVED:  # last: only what no route above takes
         made.add_api_route(
             prefix + "/{rest:path}",

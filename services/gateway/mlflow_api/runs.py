@@ -4,22 +4,22 @@ log-batch, log-model, search."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
 
+from ledgerflow.events import logged_model_commands as lc
 from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.commands import on
 from ledgerflow.events.entities import RunInfo
 from ledgerflow.events.errors import InvalidInput, NotFound
-from ledgerflow.events.payloads import DatasetInput
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.gateway.mlflow_api import messages
 from ledgerflow.services.gateway.mlflow_api.endpoints import (
     Call,
     Endpoints,
     Message,
-    NotImplementedHere,
 )
 from ledgerflow.services.gateway.mlflow_api.experiments import experiment_of
 from ledgerflow.services.tracking.service import DEFAULT_EXPERIMENT_ID
@@ -32,6 +32,7 @@ READ_EXPERIMENT = on("experiment", "experiment_id", Level.READ)
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 MAX_BATCH_ITEMS, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS = 1000, 1000, 100, 100
 LOGGED_MODEL_HISTORY = "mlflow.log-model.history"
+Point = tuple[str, Any, int, int]
 
 
 class _Tag(Message):
@@ -86,6 +87,9 @@ class _Metric(Message):
     value: float | str
     timestamp: int
     step: int = 0
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class LogMetric(RunRef, _Metric):
@@ -96,25 +100,6 @@ class LogBatch(RunRef):
     metrics: list[_Metric] = Field(default_factory=list)
     params: list[_Tag] = Field(default_factory=list)
     tags: list[_Tag] = Field(default_factory=list)
-
-
-class _Dataset(Message):
-    name: str
-    digest: str
-    source_type: str = ""
-    source: str = ""
-    schema_: str | None = Field(None, alias="schema")
-    profile: str | None = None
-
-
-class _DatasetInput(Message):
-    tags: list[_Tag] = Field(default_factory=list)
-    dataset: _Dataset
-
-
-class LogInputs(RunRef):
-    datasets: list[_DatasetInput] = Field(default_factory=list)
-    models: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class LogModel(RunRef):
@@ -150,16 +135,15 @@ def run_message(call: Call, run_id: str) -> dict[str, Any]:
     found = queries.get_run(run_id)
     latest = queries.latest_metrics([run_id]).get(run_id, [])
     outputs = model_outputs(call, [run_id]).get(run_id, ())
-    return messages.run(found, latest, outputs, queries.dataset_inputs([run_id]).get(run_id, ()))
+    datasets = queries.dataset_inputs([run_id]).get(run_id, ())
+    used = call.backend.logged_models.queries.inputs_of([run_id]).get(run_id, ())
+    return messages.run(found, latest, outputs, datasets, used)
 
 
 def model_outputs(call: Call, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """The logged models each run output (`runs/outputs`), where the backend keeps them."""
-    outputs = getattr(call.backend, "logged_models", None)
-    if outputs is None:
-        return {}
-    found: dict[str, list[dict[str, Any]]] = outputs.queries.outputs_of(run_ids)
-    return found
+    """The logged models each run output (`runs/outputs`)."""
+    found = call.backend.logged_models.queries.outputs_of(run_ids)
+    return {rid: [messages.model_output(o) for o in outputs] for rid, outputs in found.items()}
 
 
 @api.post("/runs/create", needs="EDIT on the experiment")
@@ -255,8 +239,9 @@ def log_parameter(call: Call) -> dict[str, Any]:
 def log_metric(call: Call) -> dict[str, Any]:
     msg = call.parse(LogMetric)
     call.check(EDIT_RUN, run_id=msg.id)
-    point = (msg.key, _value(msg.value), msg.timestamp, msg.step)
-    call.backend.tracking.log_metrics(msg.id, [point], actor=call.actor)
+    points = _run_points(call, msg.id, [msg])
+    if points:
+        call.backend.tracking.log_metrics(msg.id, points, actor=call.actor)
     return {}
 
 
@@ -267,12 +252,39 @@ def log_batch(call: Call) -> dict[str, Any]:
     _check_batch(msg)
     call.backend.tracking.log_batch(
         msg.id,
-        [(m.key, _value(m.value), m.timestamp, m.step) for m in msg.metrics],
+        _run_points(call, msg.id, msg.metrics),
         {p.key: p.value for p in msg.params},
         {t.key: t.value for t in msg.tags},
         actor=call.actor,
     )
     return {}
+
+
+def _run_points(call: Call, run_id: str, metrics: Sequence[_Metric]) -> list[Point]:
+    """The points to log on the run. Those with a `model_id` are also their logged model's
+    (MLflow logs them to both); of those, the ones the run already holds are not logged on
+    it again (MLflow's `log_model` copies the run's points of a step to the model)."""
+    points = [(m.key, _value(m.value), m.timestamp, m.step) for m in metrics]
+    groups: dict[tuple[str, str | None, str | None], list[Point]] = {}
+    for m, point in zip(metrics, points, strict=True):
+        if m.model_id:
+            groups.setdefault((m.model_id, m.dataset_name, m.dataset_digest), []).append(point)
+    if not groups:
+        return points
+    service = call.backend.logged_models
+    for (model_id, dataset, digest), of_model in groups.items():
+        model = service.queries.get(model_id)
+        command = lc.LogLoggedModelMetrics(
+            experiment_id=model.experiment_id, model_id=model_id, points=of_model,
+            run_id=run_id, dataset_name=dataset, dataset_digest=digest,
+        )  # fmt: skip
+        call.execute(command, service)
+    held = service.queries.run_points_present(run_id, [p for ps in groups.values() for p in ps])
+    return [
+        point
+        for m, point in zip(metrics, points, strict=True)
+        if not (m.model_id and (point[0], point[3], point[2]) in held)
+    ]
 
 
 def _check_batch(msg: LogBatch) -> None:
@@ -295,31 +307,6 @@ def _check_batch(msg: LogBatch) -> None:
             f"A batch logging request can contain at most {MAX_BATCH_ITEMS} metrics, params, "
             f"and tags in total. Got {total} items.",
         )
-
-
-@api.post("/runs/log-inputs", needs="EDIT on the run")
-def log_inputs(call: Call) -> dict[str, Any]:
-    msg = call.parse(LogInputs)
-    call.check(EDIT_RUN, run_id=msg.id)
-    if msg.models:
-        raise NotImplementedHere(
-            "Ledgerflow does not record logged models as run inputs (runs/log-inputs with "
-            "models); log the datasets without them"
-        )
-    datasets = [
-        DatasetInput(
-            name=d.dataset.name,
-            digest=d.dataset.digest,
-            source_type=d.dataset.source_type,
-            source=d.dataset.source,
-            dataset_schema=d.dataset.schema_,
-            profile=d.dataset.profile,
-            tags={t.key: str(t.value) for t in d.tags},
-        )
-        for d in msg.datasets
-    ]
-    call.backend.tracking.log_inputs(msg.id, datasets, actor=call.actor)
-    return {}
 
 
 @api.post("/runs/log-model", needs="EDIT on the run")
@@ -356,15 +343,17 @@ def search_runs(call: Call) -> dict[str, Any]:
         msg.page_token or None,
     )
     ids = [r.info.run_id for r in page]
-    latest, inputs = queries.latest_metrics(ids), queries.dataset_inputs(ids)
+    latest, datasets = queries.latest_metrics(ids), queries.dataset_inputs(ids)
     outputs = model_outputs(call, ids)
+    used = call.backend.logged_models.queries.inputs_of(ids)
     out: dict[str, Any] = {
         "runs": [
             messages.run(
                 r,
                 latest.get(r.info.run_id, ()),
                 outputs.get(r.info.run_id, ()),
-                inputs.get(r.info.run_id, ()),
+                datasets.get(r.info.run_id, ()),
+                used.get(r.info.run_id, ()),
             )
             for r in page
         ]

@@ -1,0 +1,1 @@
+"""MLflow 3 logged models: the commands (`service`) and their pure decisions (`decide`)."""
