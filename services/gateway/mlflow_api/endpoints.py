@@ -72,7 +72,9 @@ class Message(BaseModel):
 _STATUS: tuple[tuple[type[LedgerflowError], str | None, int], ...] = (
     (InvalidInput, None, 400),
     (AlreadyExists, None, 400),  # MLflow answers RESOURCE_ALREADY_EXISTS with 400
-    (Conflict, None, 400),  # a client's mistake: a 5xx would make MLflow's client retry
+    # a changed param, logging to a deleted run: MLflow's server names these
+    # INVALID_PARAMETER_VALUE (its INVALID_STATE means a 500, which its client retries)
+    (Conflict, "INVALID_PARAMETER_VALUE", 400),
     (Unauthenticated, None, 401),
     (PermissionDenied, None, 403),
     (NotFound, "RESOURCE_DOES_NOT_EXIST", 404),
