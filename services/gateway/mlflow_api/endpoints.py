@@ -103,7 +103,10 @@ def json_response(
     body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """JSON with NaN and infinities as protobuf's JSON writes them ("NaN", "Infinity")."""
-    text = json.dumps(_finite(body), separators=(",", ":"), allow_nan=False)
+    try:  # most answers hold none: encoded without walking them first
+        text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(body), separators=(",", ":"), allow_nan=False)
     return Response(text, status, headers=dict(headers or {}), media_type="application/json")
 
 

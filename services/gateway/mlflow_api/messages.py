@@ -6,6 +6,7 @@ is behind it, and a machine without access to the store's files can still use th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -69,9 +70,10 @@ def run_info(info: RunInfo) -> dict[str, Any]:
 
 
 def metric(point: Metric) -> dict[str, Any]:
+    value = point.value
     return {
         "key": point.key,
-        "value": point.value,
+        "value": value if math.isfinite(value) else _nonfinite(value),
         "timestamp": point.timestamp,
         "step": point.step,
     }
@@ -94,6 +96,11 @@ def run(
         "inputs": {"dataset_inputs": [], "model_inputs": []},
         "outputs": {"model_outputs": list(outputs)},
     }
+
+
+def _nonfinite(value: float) -> str:
+    """NaN and the infinities as protobuf's JSON writes them."""
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def model_version(v: ModelVersion) -> dict[str, Any]:

@@ -53,11 +53,18 @@ def get_history(call: Call) -> dict[str, Any]:
     rid = msg.id
     call.check(READ_RUN, run_id=rid)
     run_info_of(call, rid)
-    points = call.fresh().queries.get_metric_history(rid, msg.metric_key)
     start = _offset(msg.page_token)
-    end = len(points) if msg.max_results is None else start + msg.max_results
-    out: dict[str, Any] = {"metrics": [messages.metric(m) for m in points[start:end]]}
-    if end < len(points):
+    queries = call.fresh().queries
+    if msg.max_results is None:
+        points = queries.get_metric_history(rid, msg.metric_key)[start:]
+    else:  # one more than asked: whether another page follows
+        points = queries.get_metric_history(
+            rid, msg.metric_key, start=start, limit=msg.max_results + 1
+        )
+    page = points if msg.max_results is None else points[: msg.max_results]
+    out: dict[str, Any] = {"metrics": [messages.metric(m) for m in page]}
+    if len(points) > len(page):
+        end = start + len(page)
         out["next_page_token"] = base64.urlsafe_b64encode(str(end).encode()).decode()
     return out
 
