@@ -4,13 +4,15 @@
     .venv/bin/python bench/mlflow_api.py --quick      # smaller sizes, a smoke run
     .venv/bin/python bench/mlflow_api.py --json results.json
 
-The bench starts each server in its own process on a fresh temporary directory
-(`ledgerflow server`; `mlflow server --workers 1` on SQLite with a local artifact root) and
-runs the same `MlflowClient` script against each, in this process: runs created, params and
-metrics logged one by one and in batches, runs searched (about 10, 500 and all of the
-search experiment's runs), metric histories read (small and large), and, when the gateway
-serves MLflow's registry, registry calls. Every phase is timed as the client sees it (wall
-time, parsing included); reads are also timed as a bare HTTP round trip, the server's share.
+The bench starts both servers, each in its own process on a fresh temporary directory
+(`ledgerflow server`; `mlflow server --workers 1` on SQLite with a local artifact root), and
+runs the same `MlflowClient` script against each, in this process, phase by phase (ours,
+then theirs, then the next phase, so load from elsewhere falls on both alike): runs
+created, params and metrics logged one by one and in batches, runs searched (about 10, 500
+and all of the search experiment's runs), metric histories read (small and large), and,
+when the gateway serves MLflow's registry, registry calls. Every phase is timed as the
+client sees it (wall time, parsing included); reads are also timed as a bare HTTP round
+trip, the server's share.
 The ratio is how many times faster Ledgerflow is: above 1 means ours wins.
 docs/benchmarks.md ("MLflow REST API") records a run.
 """
@@ -170,27 +172,30 @@ def median_of(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(timed(fn) for _ in range(repeats))
 
 
-def script(url: str, sz: Sizes, registry: bool) -> dict[str, float]:
-    """The same MLflow client workload against `url`: phase name -> seconds."""
+def script(url: str, sz: Sizes, registry: bool) -> Iterator[tuple[str, float]]:
+    """The same MLflow client workload against `url`, a phase at a time: (phase, seconds)."""
     mlflow = import_mlflow()
     from mlflow.entities import Metric, Param, RunTag
 
     c = mlflow.MlflowClient(tracking_uri=url)
     http = httpx.Client(timeout=300)
-    out: dict[str, float] = {}
     rng = random.Random(7)
 
     exp = c.create_experiment("bench-writes")
     runs: list[str] = []
-    out[f"create_run x{sz.runs}"] = timed(
-        lambda: runs.extend(c.create_run(exp).info.run_id for _ in range(sz.runs))
+    yield (
+        f"create_run x{sz.runs}",
+        timed(lambda: runs.extend(c.create_run(exp).info.run_id for _ in range(sz.runs))),
     )
-    out[f"log_param x{sz.runs}"] = timed(lambda: [c.log_param(r, "lr", "0.01") for r in runs])
-    out[f"log_metric x{sz.metric_calls}"] = timed(
-        lambda: [
-            c.log_metric(runs[i % len(runs)], "loss", 1.0 / (i + 1), step=i)
-            for i in range(sz.metric_calls)
-        ]
+    yield f"log_param x{sz.runs}", timed(lambda: [c.log_param(r, "lr", "0.01") for r in runs])
+    yield (
+        f"log_metric x{sz.metric_calls}",
+        timed(
+            lambda: [
+                c.log_metric(runs[i % len(runs)], "loss", 1.0 / (i + 1), step=i)
+                for i in range(sz.metric_calls)
+            ]
+        ),
     )
 
     def small_batches() -> None:
@@ -202,12 +207,17 @@ def script(url: str, sz: Sizes, registry: bool) -> dict[str, float]:
                 tags=[RunTag(f"t{k}", "x") for k in range(5)],
             )
 
-    out[f"log_batch 25 items x{sz.runs}"] = timed(small_batches)
+    yield f"log_batch 25 items x{sz.runs}", timed(small_batches)
 
     big = c.create_run(exp).info.run_id
     points = [Metric("curve", rng.random(), T0_MS + s, s) for s in range(sz.history)]
-    out[f"log_batch 1000 metrics x{sz.history // 1000}"] = timed(
-        lambda: [c.log_batch(big, metrics=points[i : i + 1000]) for i in range(0, sz.history, 1000)]
+    yield (
+        f"log_batch 1000 metrics x{sz.history // 1000}",
+        timed(
+            lambda: [
+                c.log_batch(big, metrics=points[i : i + 1000]) for i in range(0, sz.history, 1000)
+            ]
+        ),
     )
     small = runs[0]
     c.log_batch(small, metrics=[Metric("small", s / 10, T0_MS, s) for s in range(sz.small_history)])
@@ -227,8 +237,9 @@ def script(url: str, sz: Sizes, registry: bool) -> dict[str, float]:
         )  # fmt: skip
 
     with ThreadPoolExecutor(sz.fill_clients) as pool:
-        out[f"fill {sz.search_runs} runs ({sz.fill_clients} clients)"] = timed(
-            lambda: list(pool.map(one_run, range(sz.search_runs)))
+        yield (
+            f"fill {sz.search_runs} runs ({sz.fill_clients} clients)",
+            timed(lambda: list(pool.map(one_run, range(sz.search_runs)))),
         )
 
     def search(where: str, expected: int) -> Callable[[], None]:
@@ -249,12 +260,15 @@ def script(url: str, sz: Sizes, registry: bool) -> dict[str, float]:
         return go
 
     n = sz.search_runs
-    out["search ~10 runs"] = median_of(search("params.group = 'g7'", n // 500), sz.repeats)
-    out["search ~500 runs"] = median_of(search("params.bucket = 'b3'", n // 10), sz.repeats)
-    out[f"search all {n} runs"] = median_of(search("", n), max(1, sz.repeats // 2))
+    yield "search ~10 runs", median_of(search("params.group = 'g7'", n // 500), sz.repeats)
+    yield "search ~500 runs", median_of(search("params.bucket = 'b3'", n // 10), sz.repeats)
+    yield f"search all {n} runs", median_of(search("", n), max(1, sz.repeats // 2))
     body = {"experiment_ids": [sexp], "max_results": 1000, "order_by": ["metrics.acc DESC"]}
-    out["  round trip: search 1000 runs"] = median_of(
-        lambda: http.post(url + API + "/runs/search", json=body).raise_for_status(), sz.repeats
+    yield (
+        "  round trip: search 1000 runs",
+        median_of(
+            lambda: http.post(url + API + "/runs/search", json=body).raise_for_status(), sz.repeats
+        ),
     )
 
     def history(run_id: str, key: str, count: int) -> Callable[[], None]:
@@ -265,25 +279,28 @@ def script(url: str, sz: Sizes, registry: bool) -> dict[str, float]:
 
         return go
 
-    out[f"history {sz.small_history} points"] = median_of(
-        history(small, "small", sz.small_history), sz.repeats
+    yield (
+        f"history {sz.small_history} points",
+        median_of(history(small, "small", sz.small_history), sz.repeats),
     )
-    out[f"history {sz.history} points"] = median_of(
-        history(big, "curve", sz.history), max(1, sz.repeats // 2)
+    yield (
+        f"history {sz.history} points",
+        median_of(history(big, "curve", sz.history), max(1, sz.repeats // 2)),
     )
     page = {"run_id": big, "metric_key": "curve", "max_results": 25_000}
-    out["  round trip: history page of 25000"] = median_of(
-        lambda: http.get(url + API + "/metrics/get-history", params=page).raise_for_status(),
-        sz.repeats,
+    yield (
+        "  round trip: history page of 25000",
+        median_of(
+            lambda: http.get(url + API + "/metrics/get-history", params=page).raise_for_status(),
+            sz.repeats,
+        ),
     )
-    if registry:
-        out.update(registry_phase(c, runs, sz))
     http.close()
-    return out
+    if registry:
+        yield from registry_phase(c, runs, sz)
 
 
-def registry_phase(c: Any, runs: Sequence[str], sz: Sizes) -> dict[str, float]:
-    out: dict[str, float] = {}
+def registry_phase(c: Any, runs: Sequence[str], sz: Sizes) -> Iterator[tuple[str, float]]:
     name = "bench-model"
 
     def register() -> None:
@@ -291,16 +308,19 @@ def registry_phase(c: Any, runs: Sequence[str], sz: Sizes) -> dict[str, float]:
         for i in range(sz.versions):
             c.create_model_version(name, f"runs:/{runs[i]}/model", run_id=runs[i])
 
-    out[f"registry: model + {sz.versions} versions"] = timed(register)
+    yield f"registry: model + {sz.versions} versions", timed(register)
     c.set_registered_model_alias(name, "champion", "1")
-    out["registry: search versions"] = median_of(
-        lambda: c.search_model_versions(f"name = '{name}'"), sz.repeats
+    yield (
+        "registry: search versions",
+        median_of(lambda: c.search_model_versions(f"name = '{name}'"), sz.repeats),
     )
-    out["registry: alias + latest"] = median_of(
-        lambda: (c.get_model_version_by_alias(name, "champion"), c.get_registered_model(name)),
-        sz.repeats,
+    yield (
+        "registry: alias + latest",
+        median_of(
+            lambda: (c.get_model_version_by_alias(name, "champion"), c.get_registered_model(name)),
+            sz.repeats,
+        ),
     )
-    return out
 
 
 # reporting --------------------------------------------------------------------------------
@@ -381,9 +401,12 @@ def print_report(rep: Report) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    ap.add_argument("--search-runs", type=int, help=f"runs searched (default {FULL.search_runs})")
     ap.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = ap.parse_args(argv)
     sz = QUICK if args.quick else FULL
+    if args.search_runs:
+        sz = Sizes(**{**asdict(sz), "search_runs": args.search_runs})
     registry = importlib.util.find_spec(REGISTRY_MODULE) is not None
 
     print("MLflow's client: ledgerflow server vs mlflow server (sqlite)"
@@ -392,12 +415,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {k:32} {v}")
     print(f"  {'sizes':32} {asdict(sz)}")
     started = time.perf_counter()
-    results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="ledgerflow-bench-mlflow-") as tmp:
-        for kind in ("ledgerflow", "mlflow"):
-            say(f"{kind} server ...")
-            with server(kind, Path(tmp) / kind) as url:
-                results[kind] = script(url, sz, registry)
+    results: dict[str, dict[str, float]]
+    results = {"ledgerflow": {}, "mlflow": {}}
+    with (
+        tempfile.TemporaryDirectory(prefix="ledgerflow-bench-mlflow-") as tmp,
+        server("ledgerflow", Path(tmp) / "ledgerflow") as lf_url,
+        server("mlflow", Path(tmp) / "mlflow") as ml_url,
+    ):
+        # phase by phase, ours then theirs: load from elsewhere hits both alike
+        phases = zip(script(lf_url, sz, registry), script(ml_url, sz, registry), strict=True)
+        for (name, lf_s), (_, ml_s) in phases:
+            say(f"{name}: {lf_s:.3f} s / {ml_s:.3f} s")
+            results["ledgerflow"][name], results["mlflow"][name] = lf_s, ml_s
     rep = build_report(results["ledgerflow"], results["mlflow"])
     if not registry:
         rep.notes.append(
