@@ -269,8 +269,16 @@ class Queries:
         return PagedList(self._load_runs([run_id for (run_id,) in page.owners]), page.token)
 
     def get_metric_history(
-        self, run_id: str, key: str, max_points: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        *,
+        start: int = 0,
+        limit: int | None = None,
     ) -> list[Metric]:
+        """A run's points of `key` in order of step and time; with `limit`, only that many
+        from the `start`-th on (a page), else all of them (downsampled to `max_points`)."""
         if max_points is not None and (not isinstance(max_points, int) or max_points < 2):
             raise InvalidInput(
                 f"max_points must be an integer of at least 2, got {max_points!r}",
@@ -279,12 +287,14 @@ class Queries:
         with self.engine.connect() as conn:
             if conn.execute(select(R.c.run_id).where(R.c.run_id == run_id)).first() is None:
                 raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
-            rows = fetch_all(
-                conn,
+            sql = (
                 "SELECT step, timestamp, value FROM metric_points "
-                "WHERE run_id = ? AND key = ? ORDER BY step, timestamp, id",
-                (run_id, key),
+                "WHERE run_id = ? AND key = ? ORDER BY step, timestamp, id"
             )
+            page: tuple[int, ...] = ()
+            if limit is not None:
+                sql, page = sql + " LIMIT ? OFFSET ?", (limit, start)
+            rows = fetch_all(conn, sql, (run_id, key, *page))
         if max_points is not None and len(rows) > max_points:
             rows = downsample(rows, max_points)
         nan = math.nan

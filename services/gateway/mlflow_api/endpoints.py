@@ -72,7 +72,9 @@ class Message(BaseModel):
 _STATUS: tuple[tuple[type[LedgerflowError], str | None, int], ...] = (
     (InvalidInput, None, 400),
     (AlreadyExists, None, 400),  # MLflow answers RESOURCE_ALREADY_EXISTS with 400
-    (Conflict, None, 400),  # a client's mistake: a 5xx would make MLflow's client retry
+    # a changed param, logging to a deleted run: MLflow's server names these
+    # INVALID_PARAMETER_VALUE (its INVALID_STATE means a 500, which its client retries)
+    (Conflict, "INVALID_PARAMETER_VALUE", 400),
     (Unauthenticated, None, 401),
     (PermissionDenied, None, 403),
     (NotFound, "RESOURCE_DOES_NOT_EXIST", 404),
@@ -101,7 +103,10 @@ def json_response(
     body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """JSON with NaN and infinities as protobuf's JSON writes them ("NaN", "Infinity")."""
-    text = json.dumps(_finite(body), separators=(",", ":"), allow_nan=False)
+    try:  # most answers hold none: encoded without walking them first
+        text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(body), separators=(",", ":"), allow_nan=False)
     return Response(text, status, headers=dict(headers or {}), media_type="application/json")
 
 

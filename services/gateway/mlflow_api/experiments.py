@@ -20,7 +20,7 @@ from ledgerflow.events.permissions import Level
 from ledgerflow.services.gateway.auth import readable
 from ledgerflow.services.gateway.mlflow_api import messages
 from ledgerflow.services.gateway.mlflow_api.endpoints import Call, Endpoints, Message
-from ledgerflow.services.tracking.service import DEFAULT_EXPERIMENT_ID
+from ledgerflow.services.tracking.service import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
 
 api = Endpoints("mlflow experiments")
 READ = on("experiment", "experiment_id", Level.READ)
@@ -83,9 +83,17 @@ def experiment_of(call: Call, experiment_id: str) -> Experiment:
     return found
 
 
+def _default_first(call: Call, name: str) -> None:
+    """MLflow's Default experiment always exists, so its name is always taken: made
+    before an experiment is created or renamed under that name, which then conflicts."""
+    if name == DEFAULT_EXPERIMENT_NAME:
+        experiment_of(call, DEFAULT_EXPERIMENT_ID)
+
+
 @api.post("/experiments/create", needs="any identity")
 def create_experiment(call: Call) -> dict[str, Any]:
     msg = call.parse(CreateExperiment)
+    _default_first(call, msg.name)
     tags = {t.key: t.value for t in msg.tags}
     # Artifacts always go to the server's store (through the proxy), wherever the
     # client asked: docs/mlflow-compat.md.
@@ -159,6 +167,7 @@ api.get("/experiments/search", needs="any identity; lists the experiments it may
 @api.post("/experiments/update", needs="EDIT on the experiment")
 def update_experiment(call: Call) -> dict[str, Any]:
     msg = call.parse(UpdateExperiment)
+    _default_first(call, msg.new_name)
     call.execute(
         tc.RenameExperiment(experiment_id=msg.experiment_id, name=msg.new_name),
         call.backend.tracking,

@@ -6,6 +6,7 @@ is behind it, and a machine without access to the store's files can still use th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -72,9 +73,10 @@ def run_info(info: RunInfo) -> dict[str, Any]:
 
 
 def metric(point: Metric) -> dict[str, Any]:
+    value = point.value
     return {
         "key": point.key,
-        "value": point.value,
+        "value": value if math.isfinite(value) else _nonfinite(value),
         "timestamp": point.timestamp,
         "step": point.step,
     }
@@ -116,6 +118,11 @@ def run(
         },
         "outputs": {"model_outputs": list(outputs)},
     }
+
+
+def _nonfinite(value: float) -> str:
+    """NaN and the infinities as protobuf's JSON writes them."""
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _as_stored(source: str) -> str:

@@ -1,5 +1,5 @@
 """MLflow's metric history endpoints: a run's whole history (paged), and several runs'
-histories sampled by step, as MLflow's UI draws charts."""
+histories, each sampled to a few points, as MLflow's UI draws charts."""
 
 from __future__ import annotations
 
@@ -53,38 +53,36 @@ def get_history(call: Call) -> dict[str, Any]:
     rid = msg.id
     call.check(READ_RUN, run_id=rid)
     run_info_of(call, rid)
-    points = call.fresh().queries.get_metric_history(rid, msg.metric_key)
     start = _offset(msg.page_token)
-    end = len(points) if msg.max_results is None else start + msg.max_results
-    out: dict[str, Any] = {"metrics": [messages.metric(m) for m in points[start:end]]}
-    if end < len(points):
+    queries = call.fresh().queries
+    if msg.max_results is None:
+        points = queries.get_metric_history(rid, msg.metric_key)[start:]
+    else:  # one more than asked: whether another page follows
+        points = queries.get_metric_history(
+            rid, msg.metric_key, start=start, limit=msg.max_results + 1
+        )
+    page = points if msg.max_results is None else points[: msg.max_results]
+    out: dict[str, Any] = {"metrics": [messages.metric(m) for m in page]}
+    if len(points) > len(page):
+        end = start + len(page)
         out["next_page_token"] = base64.urlsafe_b64encode(str(end).encode()).decode()
     return out
 
 
-def sampled_steps(
-    histories: list[list[Metric]], max_results: int, start: int | None, end: int | None
-) -> set[int]:
-    """MLflow's sample: at most `max_results` steps evenly over the steps any run logged in
-    [start, end], plus each run's first and last step in it, so every line keeps its ends."""
-    steps = sorted({m.step for h in histories for m in h})
-    lo = 0 if start is None else start
-    hi = (steps[-1] if steps else 0) if end is None else end
-    ends = {s for h in histories if h for s in (h[0].step, h[-1].step) if lo <= s <= hi}
-    first, last = bisect.bisect_left(steps, lo), bisect.bisect_right(steps, hi)
-    if last - first <= max_results:
-        chosen = set(steps[first:last])
-    else:
-        interval = (last - first) / max_results
-        chosen = {steps[first + int(i * interval)] for i in range(max_results)}
-        chosen.add(steps[last - 1])
-    return chosen | ends
-
-
-def _evenly(count: int, most: int) -> list[int]:
-    if count <= most:
-        return list(range(count))
-    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)}) if most > 1 else [0]
+def sample(points: list[Metric], most: int) -> list[Metric]:
+    """At most `most` of a run's points (in order of step and time) as MLflow's server
+    samples them: the first point of each of `most` equal buckets (SQL's NTILE), then
+    the run's last point, which takes the last place when the sample is full, so each
+    line keeps its end (and its start, when `most` > 1)."""
+    if len(points) <= most:
+        return list(points)
+    size, extra = divmod(len(points), most)
+    chosen, at = [], 0
+    for bucket in range(most):
+        chosen.append(points[at])
+        at += size + (1 if bucket < extra else 0)
+    chosen[-1] = points[-1]
+    return chosen
 
 
 @api.get("/metrics/get-history-bulk-interval", needs="READ on every run")
@@ -103,11 +101,16 @@ def get_history_bulk_interval(call: Call) -> dict[str, Any]:
         call.check(READ_RUN, run_id=rid)
         run_info_of(call, rid)
     queries = call.fresh().queries
-    histories = [queries.get_metric_history(rid, msg.metric_key) for rid in msg.run_ids]
-    steps = sampled_steps(histories, msg.max_results, msg.start_step, msg.end_step)
+    lo, hi = msg.start_step, msg.end_step
     out: list[dict[str, Any]] = []
-    for rid, history in zip(msg.run_ids, histories, strict=True):
-        kept = [m for m in history if m.step in steps]
-        for i in _evenly(len(kept), max(msg.max_results, len(steps))):
-            out.append({**messages.metric(kept[i]), "run_id": rid})
+    for rid in msg.run_ids:
+        points = queries.get_metric_history(rid, msg.metric_key)
+        if lo is not None and hi is not None:
+            points = points[bisect.bisect_left(points, lo, key=_step) :]
+            points = points[: bisect.bisect_right(points, hi, key=_step)]
+        out.extend({**messages.metric(m), "run_id": rid} for m in sample(points, msg.max_results))
     return {"metrics": out}
+
+
+def _step(point: Metric) -> int:
+    return point.step

@@ -22,6 +22,7 @@ from ledgerflow.services.gateway.mlflow_api.endpoints import (
     Message,
 )
 from ledgerflow.services.gateway.mlflow_api.experiments import experiment_of
+from ledgerflow.services.projector.filters import MAX_ORDER_KEYS, parse_order_by
 from ledgerflow.services.tracking.service import DEFAULT_EXPERIMENT_ID
 
 api = Endpoints("mlflow runs")
@@ -327,6 +328,17 @@ def log_model(call: Call) -> dict[str, Any]:
     return {}
 
 
+def _with_start_time(order_by: list[str]) -> list[str]:
+    """MLflow's order: what was asked, then the latest start first unless the start time
+    was asked for (then the run id, as Ledgerflow's search always ends)."""
+    asked = parse_order_by(order_by) if order_by else ()
+    if len(asked) >= MAX_ORDER_KEYS or any(
+        k.entity == "attribute" and k.key == "start_time" for k in asked
+    ):
+        return order_by
+    return [*order_by, "attributes.start_time DESC"]
+
+
 @api.post("/runs/search", needs="READ on every experiment searched")
 def search_runs(call: Call) -> dict[str, Any]:
     msg = call.parse(SearchRuns)
@@ -339,7 +351,7 @@ def search_runs(call: Call) -> dict[str, Any]:
         msg.filter or None,
         view,
         msg.max_results,
-        msg.order_by or None,
+        _with_start_time(msg.order_by),
         msg.page_token or None,
     )
     ids = [r.info.run_id for r in page]
