@@ -38,6 +38,22 @@ def _no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+MLFLOW_PROCESS_STATE = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_state_left() -> Iterator[None]:
+    """The `mlflow` client keeps the active experiment in a module global and in
+    MLFLOW_EXPERIMENT_ID (set by `set_experiment` itself), which would send the next
+    module's runs, and its child processes', to an experiment of another server."""
+    yield
+    for key in MLFLOW_PROCESS_STATE:
+        os.environ.pop(key, None)
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    if fluent is not None:
+        fluent._active_experiment_id = None  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "ledgerflow-data"

@@ -34,10 +34,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]
     s.stop()
 
 
+def mlflow_env(server: GatewayProcess) -> dict[str, str]:
+    """A child's environment: this server, and no MLflow state of the test process."""
+    env = {k: v for k, v in python_env().items() if not k.startswith("MLFLOW_")}
+    return env | {"MLFLOW_TRACKING_URI": server.url}
+
+
 @pytest.fixture(scope="module")
 def workflow(server: GatewayProcess) -> dict[str, Any]:
     name = f"iris-{uuid.uuid4().hex[:8]}"
-    env = python_env() | {"MLFLOW_TRACKING_URI": server.url}
+    env = mlflow_env(server)
     done = subprocess.run(
         [PYTHON, str(SCRIPT), name], env=env, capture_output=True, text=True, timeout=300
     )
@@ -74,7 +80,7 @@ def test_mlflow_models_serve_serves_the_model_by_its_alias(
 ) -> None:
     port = free_port()
     path = f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # its uvicorn
-    env = python_env() | {"MLFLOW_TRACKING_URI": server.url, "PATH": path}
+    env = mlflow_env(server) | {"PATH": path}
     uri = f"models:/{workflow['name']}@champion"
     log = tmp_path / "mlflow-serve.log"
     with log.open("wb") as out:
