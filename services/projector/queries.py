@@ -6,7 +6,7 @@ import gc
 import json
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, FromClause, and_, select
@@ -190,49 +190,47 @@ class Queries:
             if rid in rows
         ]
 
-    def latest_metrics(self, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
-        """Each run's latest point per metric key, with its step and timestamp (what
-        MLflow's `runs/get` answers), keyed by run id."""
-        out: dict[str, list[Metric]] = defaultdict(list)
+    def _per_run(self, select_from: str, run_ids: Sequence[str], order: str) -> Iterator[Any]:
+        """The rows of `SELECT <columns> FROM <table>` (given without its WHERE) for these
+        runs, a chunk of ids at a time (under the drivers' bound-parameter limits)."""
         ids = list(run_ids)
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
-                sql = (
-                    "SELECT run_id, key, value, timestamp, step FROM latest_metrics "
-                    f"WHERE run_id IN ({marks}) ORDER BY run_id, key"
-                )
-                for rid, k, v, ts, step in fetch_all(conn, sql, tuple(chunk)):
-                    out[rid].append(Metric(k, _value(v), ts, step))
+                sql = f"{select_from} WHERE run_id IN ({marks}) ORDER BY {order}"
+                yield from fetch_all(conn, sql, tuple(chunk))
+
+    def latest_metrics(self, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
+        """Each run's latest point per metric key, with its step and timestamp (what
+        MLflow's `runs/get` answers), keyed by run id."""
+        out: dict[str, list[Metric]] = defaultdict(list)
+        sql = "SELECT run_id, key, value, timestamp, step FROM latest_metrics"
+        for rid, k, v, ts, step in self._per_run(sql, run_ids, "run_id, key"):
+            out[rid].append(Metric(k, _value(v), ts, step))
         return out
 
     def dataset_inputs(self, run_ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
         """The datasets each run logged as inputs, keyed by run id."""
         out: dict[str, list[DatasetInput]] = defaultdict(list)
-        ids = list(run_ids)
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                sql = (
-                    "SELECT run_id, name, digest, source_type, source, dataset_schema, profile, "
-                    f"tags FROM dataset_inputs WHERE run_id IN ({marks}) ORDER BY run_id, name"
+        sql = (
+            "SELECT run_id, name, digest, source_type, source, dataset_schema, profile, tags "
+            "FROM dataset_inputs"
+        )
+        for rid, name, digest, kind, source, schema, profile, tags in self._per_run(
+            sql, run_ids, "run_id, name"
+        ):
+            out[rid].append(
+                DatasetInput(
+                    name=name,
+                    digest=digest,
+                    source_type=kind,
+                    source=source,
+                    dataset_schema=schema,
+                    profile=profile,
+                    tags=json.loads(tags),
                 )
-                for rid, name, digest, kind, source, schema, profile, tags in fetch_all(
-                    conn, sql, tuple(chunk)
-                ):
-                    out[rid].append(
-                        DatasetInput(
-                            name=name,
-                            digest=digest,
-                            source_type=kind,
-                            source=source,
-                            dataset_schema=schema,
-                            profile=profile,
-                            tags=json.loads(tags),
-                        )
-                    )
+            )
         return out
 
     def search_runs(
