@@ -13,6 +13,8 @@ resource in the body."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import math
@@ -172,6 +174,21 @@ def invalid(error: ValidationError) -> InvalidInput:
     else:
         message = f"Invalid value for parameter '{where}': {first.get('msg', 'invalid')}"
     return InvalidInput(message, field=where or None)
+
+
+def offset_of(page_token: str | None) -> int:
+    """Where a page starts, from a token `token_of` made (0 without one)."""
+    if not page_token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(page_token.encode()).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"invalid page_token {page_token!r}", field="page_token") from None
+
+
+def token_of(offset: int) -> str:
+    """The page token of a page starting at `offset`, for answers paged in memory."""
+    return base64.urlsafe_b64encode(str(offset).encode()).decode()
 
 
 # a call ---------------------------------------------------------------------------------

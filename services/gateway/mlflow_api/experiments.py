@@ -6,8 +6,6 @@ logged: reading it creates it, as `start_run()` with no experiment expects."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from pydantic import Field
@@ -15,11 +13,17 @@ from pydantic import Field
 from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.commands import on
 from ledgerflow.events.entities import Experiment
-from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.events.errors import NotFound
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.gateway.auth import readable
 from ledgerflow.services.gateway.mlflow_api import messages
-from ledgerflow.services.gateway.mlflow_api.endpoints import Call, Endpoints, Message
+from ledgerflow.services.gateway.mlflow_api.endpoints import (
+    Call,
+    Endpoints,
+    Message,
+    offset_of,
+    token_of,
+)
 from ledgerflow.services.tracking.service import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
 
 api = Endpoints("mlflow experiments")
@@ -126,24 +130,11 @@ def get_experiment_by_name(call: Call) -> dict[str, Any]:
     return {"experiment": messages.experiment(found)}
 
 
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInput(f"invalid page_token {token!r}", field="page_token") from None
-
-
-def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(str(offset).encode()).decode()
-
-
 @api.post("/experiments/search", needs="any identity; lists the experiments it may READ")
 def search_experiments(call: Call) -> dict[str, Any]:
     msg = call.parse(SearchExperiments)
     backend = call.fresh()
-    start = _offset(msg.page_token)
+    start = offset_of(msg.page_token)
     view = int(msg.view_type) if str(msg.view_type).isdigit() else msg.view_type
     found = backend.queries.search_experiments(
         view,
@@ -155,7 +146,7 @@ def search_experiments(call: Call) -> dict[str, Any]:
     page = found[start : start + msg.max_results]
     out: dict[str, Any] = {"experiments": [messages.experiment(e) for e in page]}
     if len(found) > start + msg.max_results:
-        out["next_page_token"] = _token(start + msg.max_results)
+        out["next_page_token"] = token_of(start + msg.max_results)
     return out
 
 

@@ -3,8 +3,6 @@ histories, each sampled to a few points, as MLflow's UI draws charts."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 from typing import Any
 
@@ -15,7 +13,13 @@ from ledgerflow.events.entities import Metric
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.gateway.mlflow_api import messages
-from ledgerflow.services.gateway.mlflow_api.endpoints import Call, Endpoints, Message
+from ledgerflow.services.gateway.mlflow_api.endpoints import (
+    Call,
+    Endpoints,
+    Message,
+    offset_of,
+    token_of,
+)
 from ledgerflow.services.gateway.mlflow_api.runs import RunRef, run_info_of
 
 api = Endpoints("mlflow metrics")
@@ -38,22 +42,13 @@ class BulkInterval(Message):
     max_results: int = Field(MAX_RESULTS_PER_RUN, ge=1, le=MAX_RESULTS_PER_RUN)
 
 
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInput(f"invalid page_token {token!r}", field="page_token") from None
-
-
 @api.get("/metrics/get-history", needs="READ on the run")
 def get_history(call: Call) -> dict[str, Any]:
     msg = call.parse(GetHistory)
     rid = msg.id
     call.check(READ_RUN, run_id=rid)
     run_info_of(call, rid)
-    start = _offset(msg.page_token)
+    start = offset_of(msg.page_token)
     queries = call.fresh().queries
     if msg.max_results is None:
         points = queries.get_metric_history(rid, msg.metric_key)[start:]
@@ -65,7 +60,7 @@ def get_history(call: Call) -> dict[str, Any]:
     out: dict[str, Any] = {"metrics": [messages.metric(m) for m in page]}
     if len(points) > len(page):
         end = start + len(page)
-        out["next_page_token"] = base64.urlsafe_b64encode(str(end).encode()).decode()
+        out["next_page_token"] = token_of(end)
     return out
 
 
