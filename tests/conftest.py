@@ -21,6 +21,7 @@ pytest_plugins = (
     "tests.e2e.demo_fixture",
     "tests.integration.gateway_fixture",
     "tests.integration.kafka_fixture",
+    "tests.integration.mlflow_client",
     "tests.integration.postgres_fixture",
     "tests.integration.ray_fixture",
     "tests.integration.redis_fixture",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, and_, select
@@ -42,6 +42,7 @@ from ledgerflow.services.projector.logged_model_tables import (
 from ledgerflow.services.projector.logged_model_tables import (
     RUN_MODEL_OUTPUTS as RO,
 )
+from ledgerflow.services.projector.queries import directory
 from ledgerflow.services.projector.search import Searchable, compile_filter, search_page
 from ledgerflow.services.projector.tables import METRIC_POINTS as MP
 
@@ -268,20 +269,3 @@ def _model(
         source_run_id=r.source_run_id, status_message=r.status_message,
         lifecycle_stage=r.lifecycle_stage, tags=tags, params=params, metrics=metrics,
     )  # fmt: skip
-
-
-def directory(files: Iterable[tuple[str, int]], path: str | None) -> list[FileInfo]:
-    """The entries directly under folder `path` of `files` ((path, size) from one root):
-    its files and subfolders, named from the root; `[file]` when `path` is a file."""
-    prefix = (path or "").strip("/")
-    base = prefix + "/" if prefix else ""
-    out: dict[str, FileInfo] = {}
-    for p, size in files:
-        if prefix and p == prefix:
-            return [FileInfo(p, False, size)]
-        if not p.startswith(base):
-            continue
-        head, sep, _ = p[len(base) :].partition("/")
-        full = base + head
-        out[full] = FileInfo(full, True, None) if sep else FileInfo(full, False, size)
-    return sorted(out.values(), key=lambda f: f.path)

@@ -6,7 +6,7 @@ import gc
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, FromClause, and_, select
@@ -333,20 +333,9 @@ class Queries:
             ]
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        prefix = (path or "").strip("/")
         with self.engine.connect() as conn:
             rows = conn.execute(select(A.c.path, A.c.size).where(A.c.run_id == run_id)).all()
-        out: dict[str, FileInfo] = {}
-        base = prefix + "/" if prefix else ""
-        for p, size in rows:
-            if prefix and p == prefix:
-                return [FileInfo(p, False, size)]
-            if not p.startswith(base):
-                continue
-            head, sep, _ = p[len(base) :].partition("/")
-            full = base + head
-            out[full] = FileInfo(full, True, None) if sep else FileInfo(full, False, size)
-        return sorted(out.values(), key=lambda f: f.path)
+        return directory(((p, size) for p, size in rows), path)
 
     def artifact_entries(self, run_id: str) -> dict[str, tuple[int, str]]:
         with self.engine.connect() as conn:
@@ -402,3 +391,20 @@ def _info(row: Any) -> RunInfo:
         row.artifact_uri,
         row.lifecycle_stage,
     )
+
+
+def directory(files: Iterable[tuple[str, int]], path: str | None) -> list[FileInfo]:
+    """The entries directly under folder `path` of `files` ((path, size) from one root):
+    its files and subfolders, named from the root; `[file]` when `path` is a file."""
+    prefix = (path or "").strip("/")
+    base = prefix + "/" if prefix else ""
+    out: dict[str, FileInfo] = {}
+    for p, size in files:
+        if prefix and p == prefix:
+            return [FileInfo(p, False, size)]
+        if not p.startswith(base):
+            continue
+        head, sep, _ = p[len(base) :].partition("/")
+        full = base + head
+        out[full] = FileInfo(full, True, None) if sep else FileInfo(full, False, size)
+    return sorted(out.values(), key=lambda f: f.path)

@@ -19,13 +19,13 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import fluent as mlflow_fluent
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from ledgerflow.events.settings import load_settings
 from ledgerflow.services.bootstrap import bootstrap
 from ledgerflow.services.gateway.route_table import api_routes
 from tests.integration.gateway_fixture import GatewayProcess
+
+pytestmark = pytest.mark.usefixtures("mlflow_client_settings")
 
 ADMIN = ("admin", "admin-password-1")
 PASSWORD = "user-password-1"
@@ -57,21 +57,6 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _mlflow_client_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-@pytest.fixture
-def fluent(url: str) -> Iterator[str]:
-    with _use_tracking_uri(url):
-        yield url
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-    mlflow_fluent._active_experiment_id = None
 
 
 def as_admin(url: str, method: str, path: str, **body: Any) -> Any:

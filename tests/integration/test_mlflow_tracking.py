@@ -22,13 +22,13 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import fluent as mlflow_fluent
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 import ledgerflow as lf
 from ledgerflow import session
 from tests.integration.gateway_fixture import GatewayProcess
 from tests.integration.mlflow_reference import MlflowServer
+
+pytestmark = pytest.mark.usefixtures("mlflow_client_settings")
 
 API = "/api/2.0/mlflow"
 T0 = 1_700_000_000_000
@@ -62,23 +62,6 @@ def url(servers: Servers) -> str:
 @pytest.fixture(scope="module")
 def reference(servers: Servers) -> str:
     return servers.reference.wait_ready().url
-
-
-@pytest.fixture(autouse=True)
-def _mlflow_client_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No retries (a wrong 5xx fails at once instead of after backoffs), no telemetry."""
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-@pytest.fixture
-def fluent(url: str) -> Iterator[str]:
-    """MLflow's fluent API pointed at our server; runs ended and the experiment unset after."""
-    with _use_tracking_uri(url):
-        yield url
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-    mlflow_fluent._active_experiment_id = None
 
 
 def client(url: str) -> MlflowClient:

@@ -42,7 +42,7 @@ from ledgerflow.services.gateway.mlflow_api.endpoints import (
     json_response,
 )
 from ledgerflow.services.gateway.mlflow_api.runs import RunRef, run_info_of
-from ledgerflow.services.projector.logged_model_queries import directory
+from ledgerflow.services.projector.queries import directory
 
 api = Endpoints("mlflow artifacts")
 """The proxy, under `ARTIFACT_PREFIXES`."""

@@ -194,7 +194,7 @@ def token_of(offset: int) -> str:
 # a call ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Call:
     """One request to an MLflow endpoint: who asks, the backend, the request's fields."""
 
@@ -202,6 +202,7 @@ class Call:
     backend: Backend
     principal: Principal
     fields: Mapping[str, Any]
+    _refreshed: bool = field(default=False, init=False, repr=False)
 
     @property
     def actor(self) -> str:
@@ -215,8 +216,11 @@ class Call:
         return parse(model, self.fields, from_query=self.request.method in ("GET", "HEAD"))
 
     def fresh(self) -> Backend:
-        """The backend with its views brought up to the head of the log, for reads."""
-        self.backend.refresh()
+        """The backend with its views brought up to the head of the log, for reads: once
+        a call (a command the call commits waits until its own events are projected)."""
+        if not self._refreshed:
+            self.backend.refresh()
+            self._refreshed = True
         return self.backend
 
     def check(self, need: Need, values: object = None, **fields: str) -> None:
