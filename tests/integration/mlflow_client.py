@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import mlflow
 import pytest
-from mlflow.tracking import fluent as mlflow_fluent
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 
 @pytest.fixture
@@ -23,7 +20,12 @@ def mlflow_client_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def fluent(url: str) -> Iterator[str]:
     """MLflow's fluent API pointed at `url` (the module's server fixture); runs ended and the
-    experiment unset after."""
+    experiment unset after. (`mlflow` is imported here: sessions without these tests do not
+    pay for importing it.)"""
+    import mlflow
+    from mlflow.tracking import fluent as mlflow_fluent
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
     with _use_tracking_uri(url):
         yield url
         while mlflow.active_run() is not None:
