@@ -99,6 +99,9 @@ def test_a_fresh_server_has_the_default_experiment_and_a_run_without_experiment_
     fluent: str,
 ) -> None:
     c = client(fluent)
+    # the module's first test: nothing has asked for the Default experiment yet, and a
+    # search lists it all the same, as MLflow's server does from its first start
+    assert [e.name for e in c.search_experiments()] == ["Default"]
     default = c.get_experiment("0")
     assert (default.name, default.lifecycle_stage) == ("Default", "active")
     assert c.get_experiment_by_name("Default").experiment_id == "0"

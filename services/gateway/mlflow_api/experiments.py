@@ -133,6 +133,7 @@ def get_experiment_by_name(call: Call) -> dict[str, Any]:
 @api.post("/experiments/search", needs="any identity; lists the experiments it may READ")
 def search_experiments(call: Call) -> dict[str, Any]:
     msg = call.parse(SearchExperiments)
+    experiment_of(call, DEFAULT_EXPERIMENT_ID)  # MLflow's server lists it from the start
     backend = call.fresh()
     start = offset_of(msg.page_token)
     view = int(msg.view_type) if str(msg.view_type).isdigit() else msg.view_type
