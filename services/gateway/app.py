@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from ledgerflow.events import tracing
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, PermissionDenied
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway import (
@@ -48,6 +47,7 @@ from ledgerflow.services.gateway.limits import BodyLimit, MiB, Rates, body_limit
 from ledgerflow.services.gateway.metrics import GatewayMetrics, RequestMetrics
 from ledgerflow.services.gateway.mlflow_api import routes as mlflow_routes
 from ledgerflow.services.gateway.schemas import Health
+from ledgerflow.services.gateway.tracing_middleware import Traced
 from ledgerflow.services.metrics import exposition
 
 log = logging.getLogger("ledgerflow.gateway")
@@ -122,20 +122,6 @@ def create_app(
         }
         return JSONResponse(body, status_code=500)
 
-    @app.middleware("http")
-    async def _trace(request: Request, call_next: Any) -> Any:
-        if not tracing.enabled():
-            return await call_next(request)
-        attributes = {"http.method": request.method, "http.target": request.url.path}
-        with tracing.span(
-            f"ledgerflow.gateway {request.method}",
-            attributes,
-            parent=request.headers.get("traceparent"),
-        ) as current:
-            response = await call_next(request)
-            current.set_attribute("http.status_code", response.status_code)
-            return response
-
     @app.get(
         "/health",
         tags=["service"],
@@ -171,6 +157,7 @@ def create_app(
     if hub is not None:
         app.state.hub = hub
         app.include_router(sse.make_router(lambda: backend, lambda: hub))
+    app.add_middleware(Traced)  # innermost: the span covers the routes, as before
     auth.install(app, backend, rates)
     auth.guard_routes(app)
     settings = backend.settings

@@ -148,39 +148,52 @@ def install(app: FastAPI, backend: Backend, rates: Rates | None = None) -> None:
     per-user buckets to count against (shared with the gRPC service of the process)."""
     if not backend.settings.auth:
         return
-
-    from ledgerflow.services.gateway import denials
-    from ledgerflow.services.gateway.errors import error_response
-
     rates = rates or Rates.of(backend.settings)
-    writes = rates.writes
     app.state.ingest_limiter = rates.ingest
+    app.add_middleware(Authenticate, backend=backend, writes=rates.writes)
 
-    @app.middleware("http")
-    async def _authenticate(request: Request, call_next: Any) -> Any:
-        path = request.url.path
-        if path.startswith(PROTECTED_PREFIXES):
+
+class Authenticate:
+    """ASGI middleware: the caller's identity for every request under a protected prefix
+    (a plain middleware: no task or stream per request, as `BaseHTTPMiddleware` makes)."""
+
+    def __init__(self, app: Any, backend: Backend, writes: RateLimiter) -> None:
+        self.app = app
+        self.backend = backend
+        self.writes = writes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        from ledgerflow.services.gateway import denials
+        from ledgerflow.services.gateway.errors import error_response
+
+        request = Request(scope)
+        try:
+            principal = await run_in_threadpool(
+                identify,
+                self.backend,
+                request.headers.get("authorization"),
+                request.client.host if request.client is not None else None,
+            )
+        except Unauthenticated as e:
+            await run_in_threadpool(denials.unauthenticated, request, e)  # auth.denied
+            response: JSONResponse = error_response(e)
+            response.headers["WWW-Authenticate"] = 'Basic realm="ledgerflow", Bearer'
+            await response(scope, receive, send)
+            return
+        except LedgerflowError as e:  # the views could not be read: not a refusal
+            await error_response(e)(scope, receive, send)
+            return
+        request.state.principal = principal
+        if request.method not in ("GET", "HEAD") and scope["path"] != INGEST_PATH:
             try:
-                principal = await run_in_threadpool(
-                    identify,
-                    backend,
-                    request.headers.get("authorization"),
-                    request.client.host if request.client is not None else None,
-                )
-            except Unauthenticated as e:
-                await run_in_threadpool(denials.unauthenticated, request, e)  # auth.denied
-                response: JSONResponse = error_response(e)
-                response.headers["WWW-Authenticate"] = 'Basic realm="ledgerflow", Bearer'
-                return response
-            except LedgerflowError as e:  # the views could not be read: not a refusal
-                return error_response(e)
-            request.state.principal = principal
-            if request.method not in ("GET", "HEAD") and path != INGEST_PATH:
-                try:
-                    writes.take(principal.user, what="writes")
-                except RateLimited as e:
-                    return error_response(e)
-        return await call_next(request)
+                self.writes.take(principal.user, what="writes")
+            except RateLimited as e:
+                await error_response(e)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def identify(backend: Backend, authorization: str | None, client: str | None = None) -> Principal:

@@ -48,6 +48,42 @@ spans = [
 print(json.dumps({"spans": spans, "events": events}))
 """
 
+GATEWAY = """
+import json, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+from fastapi.testclient import TestClient
+from ledgerflow.events.settings import Settings
+from ledgerflow.services.bootstrap import bootstrap
+from ledgerflow.services.gateway.app import create_app
+
+parent = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+with TestClient(create_app(bootstrap(Settings(tracking_uri=sys.argv[1])))) as http:
+    created = http.post(
+        "/api/v1/experiments", json={"name": "traced"}, headers={"traceparent": parent}
+    )
+    missing = http.get("/api/v1/experiments/12345")
+spans = [
+    {
+        "name": s.name,
+        "trace": f"{s.context.trace_id:032x}",
+        "span": f"{s.context.span_id:016x}",
+        "parent": f"{s.parent.span_id:016x}" if s.parent else None,
+        "attributes": dict(s.attributes or {}),
+    }
+    for s in exporter.get_finished_spans()
+]
+print(json.dumps({"statuses": [created.status_code, missing.status_code], "spans": spans}))
+"""
+
 UNTRACED = """
 import sys
 import ledgerflow as lf
@@ -140,3 +176,25 @@ def test_spans_are_exported_over_otlp_when_an_endpoint_is_set(tmp_path: Path) ->
     assert {path for path, _, _ in Collector.received} == {"/v1/traces"}
     assert {service for _, service, _ in Collector.received} == {"ledgerflow-sdk"}
     assert {"ledgerflow.sdk.start_run", "ledgerflow.commit", "ledgerflow.project"} <= names
+
+
+def test_each_gateway_request_is_a_span_continuing_the_callers_trace(tmp_path: Path) -> None:
+    out = json.loads(run(GATEWAY, tmp_path / "data").splitlines()[-1])
+    assert out["statuses"] == [201, 404]
+    requests = [s for s in out["spans"] if s["name"].startswith("ledgerflow.gateway")]
+    post, get = requests
+    assert (post["name"], post["trace"], post["parent"]) == (
+        "ledgerflow.gateway POST", "ab" * 16, "cd" * 8,
+    )  # fmt: skip
+    assert post["attributes"] == {
+        "http.method": "POST", "http.target": "/api/v1/experiments", "http.status_code": 201,
+    }  # fmt: skip
+    # a request without a traceparent starts its own trace
+    assert get["trace"] != post["trace"] and get["attributes"]["http.status_code"] == 404
+    # the command the route ran (in a worker thread) is in the request's trace, under it
+    spans = {s["span"]: s for s in out["spans"]}
+    commit = next(s for s in out["spans"] if s["name"] == "ledgerflow.commit")
+    above = commit
+    while above["parent"] in spans and above is not post:
+        above = spans[above["parent"]]
+    assert (commit["trace"], above) == (post["trace"], post)
