@@ -12,7 +12,10 @@ created, params and metrics logged one by one and in batches, runs searched (abo
 and all of the search experiment's runs), metric histories read (small and large), and,
 when the gateway serves MLflow's registry, registry calls. Every phase is timed as the
 client sees it (wall time, parsing included); reads are also timed as a bare HTTP round
-trip, the server's share.
+trip, the server's share. Last, the same script runs against a floor server
+(bench/mlflow_floor.py) that does no work: canned answers to writes, and reads answered
+from memory with the answers Ledgerflow gave. That times MLflow's client alone, so
+`MLflow s / floor s` is the best ratio any server could reach on each phase.
 The ratio is how many times faster Ledgerflow is: above 1 means ours wins.
 docs/benchmarks.md ("MLflow REST API") records a run.
 """
@@ -72,11 +75,16 @@ class Row:
     lf: float  # seconds
     ml: float
     bar: float | None = None  # least ratio that passes
-    note: str = ""
+    floor: float | None = None  # seconds against the floor server (MLflow's client alone)
 
     @property
     def ratio(self) -> float:
         return self.ml / self.lf if self.lf else float("inf")
+
+    @property
+    def best(self) -> float | None:
+        """The best ratio any server could reach: MLflow's time over the client's own."""
+        return None if not self.floor else self.ml / self.floor
 
     @property
     def passed(self) -> bool | None:
@@ -106,11 +114,15 @@ def quiet_env() -> dict[str, str]:
 
 # the servers ------------------------------------------------------------------------------
 @contextmanager
-def server(kind: str, folder: Path) -> Iterator[str]:
-    """`ledgerflow server` or `mlflow server` on `folder`, in its own process group; its URL."""
+def server(kind: str, folder: Path, upstream: str = "") -> Iterator[str]:
+    """`ledgerflow server`, `mlflow server` or the floor (bench/mlflow_floor.py, reads
+    kept from `upstream`) on `folder`, in its own process group; its URL."""
     port = free_port()
     folder.mkdir(parents=True)
-    if kind == "ledgerflow":
+    if kind == "floor":
+        argv = [sys.executable, str(REPO / "bench" / "mlflow_floor.py"), str(port), upstream]
+        env = quiet_env()
+    elif kind == "ledgerflow":
         argv = [sys.executable, "-m", "ledgerflow.cli", "--tracking-uri", str(folder / "data"),
                 "server", "--port", str(port)]  # fmt: skip
         env = quiet_env()
@@ -172,8 +184,22 @@ def median_of(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(timed(fn) for _ in range(repeats))
 
 
-def script(url: str, sz: Sizes, registry: bool) -> Iterator[tuple[str, float]]:
-    """The same MLflow client workload against `url`, a phase at a time: (phase, seconds)."""
+@dataclass
+class Made:
+    """What a run of the script made that its reads read: the floor's run reads these
+    (those of the Ledgerflow run) through its kept answers."""
+
+    search_experiment: str = ""
+    small_run: str = ""
+    big_run: str = ""
+
+
+def script(
+    url: str, sz: Sizes, registry: bool, made: Made, *, floor: bool = False
+) -> Iterator[tuple[str, float]]:
+    """The same MLflow client workload against `url`, a phase at a time: (phase, seconds).
+    Records in `made` what it made; with `floor`, reads what `made` names instead (the
+    floor server made nothing) and leaves out the round trips and the registry."""
     mlflow = import_mlflow()
     from mlflow.entities import Metric, Param, RunTag
 
@@ -221,6 +247,8 @@ def script(url: str, sz: Sizes, registry: bool) -> Iterator[tuple[str, float]]:
     )
     small = runs[0]
     c.log_batch(small, metrics=[Metric("small", s / 10, T0_MS, s) for s in range(sz.small_history)])
+    if not floor:
+        made.small_run, made.big_run = small, big
 
     say(f"{url}: filling the search experiment with {sz.search_runs:,} runs ...")
     sexp = c.create_experiment("bench-search")
@@ -241,6 +269,10 @@ def script(url: str, sz: Sizes, registry: bool) -> Iterator[tuple[str, float]]:
             f"fill {sz.search_runs} runs ({sz.fill_clients} clients)",
             timed(lambda: list(pool.map(one_run, range(sz.search_runs)))),
         )
+    if floor:
+        sexp, small, big = made.search_experiment, made.small_run, made.big_run
+    else:
+        made.search_experiment = sexp
 
     def search(where: str, expected: int) -> Callable[[], None]:
         def go() -> None:
@@ -264,12 +296,14 @@ def script(url: str, sz: Sizes, registry: bool) -> Iterator[tuple[str, float]]:
     yield "search ~500 runs", median_of(search("params.bucket = 'b3'", n // 10), sz.repeats)
     yield f"search all {n} runs", median_of(search("", n), max(1, sz.repeats // 2))
     body = {"experiment_ids": [sexp], "max_results": 1000, "order_by": ["metrics.acc DESC"]}
-    yield (
-        "  round trip: search 1000 runs",
-        median_of(
-            lambda: http.post(url + API + "/runs/search", json=body).raise_for_status(), sz.repeats
-        ),
-    )
+    if not floor:
+        yield (
+            "  round trip: search 1000 runs",
+            median_of(
+                lambda: http.post(url + API + "/runs/search", json=body).raise_for_status(),
+                sz.repeats,
+            ),
+        )
 
     def history(run_id: str, key: str, count: int) -> Callable[[], None]:
         def go() -> None:
@@ -288,15 +322,18 @@ def script(url: str, sz: Sizes, registry: bool) -> Iterator[tuple[str, float]]:
         median_of(history(big, "curve", sz.history), max(1, sz.repeats // 2)),
     )
     page = {"run_id": big, "metric_key": "curve", "max_results": 25_000}
-    yield (
-        "  round trip: history page of 25000",
-        median_of(
-            lambda: http.get(url + API + "/metrics/get-history", params=page).raise_for_status(),
-            sz.repeats,
-        ),
-    )
+    if not floor:
+        yield (
+            "  round trip: history page of 25000",
+            median_of(
+                lambda: http.get(
+                    url + API + "/metrics/get-history", params=page
+                ).raise_for_status(),
+                sz.repeats,
+            ),
+        )
     http.close()
-    if registry:
+    if registry and not floor:
         yield from registry_phase(c, runs, sz)
 
 
@@ -359,26 +396,38 @@ def _read(path: str) -> str:
         return ""
 
 
-def build_report(lf: dict[str, float], ml: dict[str, float]) -> Report:
+def build_report(lf: dict[str, float], ml: dict[str, float], floor: dict[str, float]) -> Report:
     rep = Report()
     for name, seconds in lf.items():
         reads = name.startswith(("search", "history"))
-        rep.rows.append(Row(name, seconds, ml[name], bar=10.0 if reads else None))
+        bar = 10.0 if reads else None
+        rep.rows.append(Row(name, seconds, ml[name], bar, floor.get(name)))
     timed_rows = [r for r in rep.rows if not r.name.startswith("  ")]
     total_lf = sum(r.lf for r in timed_rows)
     total_ml = sum(r.ml for r in timed_rows)
-    rep.rows.append(Row("overall (every phase above, round trips aside)", total_lf, total_ml, 3.0))
+    floored = [r for r in timed_rows if r.floor is not None]
+    total_floor = sum(r.floor or 0.0 for r in floored) + sum(
+        r.lf
+        for r in timed_rows
+        if r.floor is None  # the registry: no floor, ours counts
+    )
+    rep.rows.append(Row(
+        "overall (every phase above, round trips aside)", total_lf, total_ml, 3.0,
+        total_floor if floored else None,
+    ))  # fmt: skip
     return rep
 
 
 def print_report(rep: Report) -> None:
-    head = ("phase", "Ledgerflow s", "MLflow s", "ratio", "bar", "result")
+    head = ("phase", "Ledgerflow s", "MLflow s", "ratio", "floor s", "best", "bar", "result")
     lines = [
         (
             r.name,
             f"{r.lf:.3f}",
             f"{r.ml:.3f}",
             f"{r.ratio:.1f}x",
+            "" if r.floor is None else f"{r.floor:.3f}",
+            "" if r.best is None else f"{r.best:.1f}x",
             "" if r.bar is None else f">= {r.bar:g}x",
             {True: "PASS", False: "MISS", None: ""}[r.passed],
         )
@@ -389,11 +438,14 @@ def print_report(rep: Report) -> None:
     print("  ".join("-" * w for w in widths))
     for line in lines:
         print("  ".join(
-            c.rjust(w) if 0 < i < 4 else c.ljust(w)
+            c.rjust(w) if 0 < i < 6 else c.ljust(w)
             for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ))  # fmt: skip
     print("\nratio = how many times faster Ledgerflow is (above 1: Ledgerflow wins)")
     print("round trip = the same REST call with httpx, without MLflow's client parsing it")
+    print("floor = the same phase against a server that does no work (canned writes, reads")
+    print("  answered from memory with Ledgerflow's own answers): MLflow's client alone;")
+    print("  best = MLflow s / floor s, the most any server could reach on the phase")
     for note in rep.notes:
         print(f"note: {note}")
 
@@ -403,6 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     ap.add_argument("--search-runs", type=int, help=f"runs searched (default {FULL.search_runs})")
     ap.add_argument("--json", type=Path, help="also write the results here as JSON")
+    ap.add_argument(
+        "--no-floor", action="store_true",
+        help="skip the floor run (MLflow's client against a server that does no work)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     sz = QUICK if args.quick else FULL
     if args.search_runs:
@@ -416,18 +472,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  {'sizes':32} {asdict(sz)}")
     started = time.perf_counter()
     results: dict[str, dict[str, float]]
-    results = {"ledgerflow": {}, "mlflow": {}}
+    results = {"ledgerflow": {}, "mlflow": {}, "floor": {}}
+    made = Made()
     with (
         tempfile.TemporaryDirectory(prefix="ledgerflow-bench-mlflow-") as tmp,
         server("ledgerflow", Path(tmp) / "ledgerflow") as lf_url,
         server("mlflow", Path(tmp) / "mlflow") as ml_url,
     ):
         # phase by phase, ours then theirs: load from elsewhere hits both alike
-        phases = zip(script(lf_url, sz, registry), script(ml_url, sz, registry), strict=True)
+        phases = zip(
+            script(lf_url, sz, registry, made), script(ml_url, sz, registry, Made()), strict=True
+        )
         for (name, lf_s), (_, ml_s) in phases:
             say(f"{name}: {lf_s:.3f} s / {ml_s:.3f} s")
             results["ledgerflow"][name], results["mlflow"][name] = lf_s, ml_s
-    rep = build_report(results["ledgerflow"], results["mlflow"])
+        if not args.no_floor:
+            with server("floor", Path(tmp) / "floor", upstream=lf_url) as floor_url:
+                for name, s in script(floor_url, sz, registry, made, floor=True):
+                    say(f"{name}: floor {s:.3f} s")
+                    results["floor"][name] = s
+    rep = build_report(results["ledgerflow"], results["mlflow"], results["floor"])
     if not registry:
         rep.notes.append(
             f"registry phase skipped: this checkout has no {REGISTRY_MODULE} "
@@ -440,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(
             {"machine": dict(machine_info()), "sizes": asdict(sz), "ledgerflow": results[
-                "ledgerflow"], "mlflow": results["mlflow"],
+                "ledgerflow"], "mlflow": results["mlflow"], "floor": results["floor"],
              "rows": [dict(asdict(r), ratio=r.ratio, passed=r.passed) for r in rep.rows],
              "notes": rep.notes},
             indent=2,
