@@ -449,7 +449,7 @@ def bootstrap(
     log = log or open_event_log(settings)
     writer = make_engine(settings.views_db_url, writer=True)
     reader = make_engine(settings.views_db_url, writer=False)
-    projector = Projector(log, writer, inline=settings.projects_inline)
+    projector = Projector(log, writer, inline=settings.projects_inline, reader=reader)
     queries = Queries(reader)
     tracking = TrackingService(
         log, projector, queries, store, timeout=settings.projection_timeout_s

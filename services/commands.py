@@ -55,7 +55,7 @@ class Committer:
         if self.on_committed is not None:
             self.on_committed(events)
         ids = [e.id for e in events]
-        with self.projector.engine.connect() as conn:
+        with self.projector.reader.connect() as conn:
             row = conn.execute(
                 select(DL.c.type, DL.c.reason).where(DL.c.event_id.in_(ids)).limit(1)
             ).first()

@@ -9,6 +9,7 @@ database's write lock serializes them.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -62,15 +63,25 @@ class Projector:
         name: str = "views",
         batch: int = 500,
         inline: bool = True,
+        reader: Engine | None = None,
     ) -> None:
         """`inline=False` is for processes beside a projector service (the gateway on
-        Kafka): they wait for the service's progress instead of projecting themselves."""
+        Kafka): they wait for the service's progress instead of projecting themselves.
+        `reader`: an engine on the same views for reads outside a write (the checkpoint a
+        command waits for, dead letters), so they do not queue for SQLite's write lock as
+        `engine`'s transactions (BEGIN IMMEDIATE) do."""
         self.log = log
         self.engine = engine
+        self.reader = reader or engine
         self.name = name
         self.batch = batch
         self.inline = inline
         self._since_analyze = 0
+        # The threads of this process (request threads waiting for their events, the
+        # projector service) catch up one at a time: a thread waiting here wakes as soon as
+        # the one before commits, often to find its events applied by it, instead of
+        # polling in SQLite's busy handler (sleeps of 1 to 100 ms) for the write lock.
+        self._catching_up = threading.RLock()
         self._create()
 
     def _create(self) -> None:
@@ -85,7 +96,7 @@ class Projector:
 
     def checkpoint(self, conn: Connection | None = None) -> Checkpoint:
         if conn is None:
-            with self.engine.connect() as c:
+            with self.reader.connect() as c:
                 return self.checkpoint(c)
         rows = conn.execute(
             select(OFF.c.partition, OFF.c.position).where(OFF.c.name == self.name)
@@ -102,17 +113,24 @@ class Projector:
         if moved:
             upsert(conn, OFF, ("name", "partition"), moved)
 
-    def catch_up(self, progress: Progress | None = None) -> int:
-        """Apply everything on the log that is not applied yet; return how many events."""
-        total = 0
-        while True:
-            n: int = _retry(self._apply_batch, "projecting events")
-            total += n
-            if progress:
-                progress(total, None)
-            if n < self.batch:
-                self._note_growth(total)
-                return total
+    def catch_up(
+        self, progress: Progress | None = None, *, unless: Checkpoint | None = None
+    ) -> int:
+        """Apply everything on the log that is not applied yet; return how many events.
+        Nothing when the views already cover `unless` (another thread of this process
+        applied it while this one waited for its turn)."""
+        with self._catching_up:
+            if unless is not None and self.checkpoint().covers(unless):
+                return 0
+            total = 0
+            while True:
+                n: int = _retry(self._apply_batch, "projecting events")
+                total += n
+                if progress:
+                    progress(total, None)
+                if n < self.batch:
+                    self._note_growth(total)
+                    return total
 
     def _note_growth(self, applied: int) -> None:
         """Refresh the query planner's statistics after the views grew a lot, so searches
@@ -132,7 +150,7 @@ class Projector:
         delay = 0.002
         while True:
             if self.inline:
-                self.catch_up()
+                self.catch_up(unless=target)
             if self.checkpoint().covers(target):
                 return
             if time.monotonic() > deadline:
@@ -280,12 +298,12 @@ class Projector:
         return applied
 
     def dead_letter_count(self) -> int:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(DL)).scalar_one())
 
     def dead_letters(self, limit: int = 100, *, newest_first: bool = False) -> list[dict[str, Any]]:
         order = DL.c.id.desc() if newest_first else DL.c.id
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(DL).order_by(order).limit(limit)).mappings()
             return [dict(r) for r in rows]
 

@@ -109,7 +109,8 @@ class ProjectorService:
         self.stats.assigned = [""]
         self._count(self.projector.catch_up())
         for _ in self.log.subscribe("latest", stop=stop, idle_wait=5.0):
-            self._count(self.projector.catch_up())
+            # commands of this process may have projected what woke it: then no transaction
+            self._count(self.projector.catch_up(unless=self.log.head()))
 
     def _count(self, applied: int) -> None:
         with self.stats.lock:

@@ -266,7 +266,7 @@ def test_a_registration_that_is_never_projected_times_out_with_a_clear_error(bac
     from ledgerflow.services.registry.service import RegistryService
 
     class StoppedProjector(Projector):
-        def catch_up(self, progress=None) -> int:
+        def catch_up(self, progress=None, *, unless=None) -> int:
             return 0
 
     stopped = StoppedProjector(backend.log, backend.projector.engine)
