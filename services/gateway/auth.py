@@ -117,7 +117,7 @@ def local_principal(actor: str | None) -> Principal:
     return Principal(actor or "anonymous", admin=True, method="local")
 
 
-def _principal(
+async def _principal(  # async: no thread hop for what does not block (deps.py)
     request: Request,
     actor: Annotated[
         str | None,
@@ -135,7 +135,7 @@ def _principal(
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 
 
-def _actor(principal: PrincipalDep) -> str:
+async def _actor(principal: PrincipalDep) -> str:
     return principal.actor
 
 
@@ -235,7 +235,7 @@ class Checked:
 
     how: str
 
-    def __call__(self, principal: PrincipalDep) -> Principal:
+    async def __call__(self, principal: PrincipalDep) -> Principal:
         return principal
 
 

@@ -33,6 +33,12 @@ def _backend(request: Request) -> Backend:
     return backend
 
 
+async def _backend_dep(request: Request) -> Backend:
+    """`async`, as every dependency that does not block: FastAPI runs a plain `def` one
+    in the thread pool, a thread hop per dependency per request."""
+    return _backend(request)
+
+
 def _live_backend(request: Request) -> Backend:
     """The backend with its views first brought up to the head of the log, so a read sees
     events ingested without waiting (or appended by another process)."""
@@ -53,7 +59,7 @@ def _views_backend(
     return past
 
 
-BackendDep = Annotated[Backend, Depends(_backend)]
+BackendDep = Annotated[Backend, Depends(_backend_dep)]
 """For commands: they read what they need and wait for their own events."""
 FreshDep = Annotated[Backend, Depends(_views_backend)]
 """For reads of the views: up to the head of the log, or as of `?as_of=`."""
@@ -62,7 +68,7 @@ LiveDep = Annotated[Backend, Depends(_live_backend)]
 permissions, live traffic statistics."""
 
 
-def refuse_stray_as_of(request: Request) -> None:
+async def refuse_stray_as_of(request: Request) -> None:
     """An app-wide dependency: `as_of` on a route that does not read views at it is an
     error, never silently ignored."""
     if AS_OF not in request.query_params:
