@@ -94,10 +94,12 @@ def tfserving_routes(repository: ModelRepository, auth: ServingAuth | None = Non
     model's resource."""
 
     def resource(request: Request) -> Resource | None:
+        """The served model's, whatever version or label is asked for: what a label points
+        at now is the registry's to show only to those who may READ the model."""
         path = tf.parse_path(request.path_params["rest"])
         try:
-            return None if path is None else find(repository, path).resource
-        except (NotFound, InvalidInput):
+            return None if path is None else repository.get(path.model).resource
+        except NotFound:
             return None  # answered by the route
 
     async def get(request: Request) -> Response:
