@@ -113,6 +113,10 @@ def serve(
         source=state(ctx).client(),
         allow_pickle=state(ctx).settings().allow_pickle,
         auth=_serving_auth(ctx, inference=auth, feedback=deployment is not None),
+        # a registered model's TF Serving labels follow its aliases on the backend's log
+        events=state(ctx).backend(catch_up=False).log
+        if model_uri is not None and model_uri.startswith(("models:/", "bundle:"))
+        else None,
     )
 
 

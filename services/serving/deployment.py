@@ -215,6 +215,7 @@ class DeploymentHost:
             version=str(spec.version),
             variant=spec.name,
             resource=("deployment", deployment),  # by its own name too, READ on the deployment
+            registered=spec.model,
         )
         self._loaded[key] = spec
         await served.warm()
@@ -256,6 +257,15 @@ class DeploymentHost:
             if any(self._ready_model(n, v) is None for v in needed):
                 return False
         return True
+
+    def variant_models(self, name: str) -> list[tuple[d.VariantSpec, ServedModel | None]]:
+        """Each variant of deployment `name` with its served model once it is loaded (it
+        may still be warming), or None."""
+        found = []
+        for spec in self.deployment(name).variants:
+            key = served_name(name, spec.name)
+            found.append((spec, self.repository.get(key) if key in self._loaded else None))
+        return found
 
     def deployment(self, name: str) -> Deployment:
         dep = self.deployments.get(name)

@@ -14,11 +14,16 @@
   Serving REST body (`instances` or `inputs`), answered as TF Serving answers it
   (`ledgerflow.services.serving.tfserving`); no `/versions/` or `/labels/`, since the
   deployment's traffic picks the version.
+- `GET /deployments/{name}/v1/models/{name}[/versions/N|/labels/L]` and `.../metadata`: TF
+  Serving's status and metadata, as a model server answers them for its models, over the
+  deployment's variants: the status of every variant's version (or of the one asked for),
+  the metadata of the highest version asked for (TF Serving's latest). A label is the
+  variants' registered model's alias as it is now.
 - `GET /deployments/{name}/ready`: 200 once every variant with traffic is warmed, else 503.
 
-With auth (`ledgerflow.services.serving.auth`): invocations and infer need READ on the
-deployment where inference needs an identity, feedback always needs EDIT on it and is
-recorded as the caller's; readiness answers anyone.
+With auth (`ledgerflow.services.serving.auth`): invocations, infer and the TF Serving
+routes need READ on the deployment where inference needs an identity, feedback always
+needs EDIT on it and is recorded as the caller's; readiness answers anyone.
 """
 
 from __future__ import annotations
@@ -51,13 +56,19 @@ from ledgerflow.services.serving.deployment import Answer, DeploymentHost, serve
 from ledgerflow.services.serving.http import REQUEST_ID, json_response, request_id
 from ledgerflow.services.serving.oip import output_tensors, parse_rest_inputs
 from ledgerflow.services.serving.oip_binary import HEADER_LENGTH, infer_request, infer_response
+from ledgerflow.services.serving.repository import ServedModel
 from ledgerflow.services.serving.scoring import (
     ModelRequest,
     UnsupportedContentType,
     parse_invocation,
     predictions_body,
 )
-from ledgerflow.services.serving.tfserving_routes import error, example_verb, malformed
+from ledgerflow.services.serving.tfserving_routes import (
+    check_label,
+    error,
+    example_verb,
+    malformed,
+)
 
 VARIANT_HEADER = FORCE_HEADER
 MLFLOW, OIP, TFSERVING = "rest", "oip_rest", "tfserving"
@@ -222,6 +233,34 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
         response.headers[VARIANT_HEADER] = answer.variant
         return response
 
+    async def tf_model(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = tf.parse_path(request.path_params["rest"])
+        if path is None or path.verb is not None:
+            return malformed(request)
+        if path.model != name:
+            return error(
+                f"Servable not found for request: {path.spec}; this is deployment {name!r}: "
+                f"GET /deployments/{name}/v1/models/{name}",
+                404,
+            )
+        try:
+            variants = tf_variants(host, name, path)
+        except LedgerflowError as e:
+            return _error(e, request_id(request), TFSERVING)
+        if not path.metadata:
+            versions: dict[str, bool] = {}
+            for spec, served in variants:
+                ready = served is not None and served.ready
+                versions[str(spec.version)] = versions.get(str(spec.version), False) or ready
+            return json_response(tf.status(versions.items()))
+        loaded = [s for _, s in variants if s is not None]
+        if not loaded:
+            return error(f"deployment {name!r}: {path.spec} is still loading", 503)
+        served = max(loaded, key=lambda s: int(s.version) if s.version.isdigit() else 0)
+        p = served.predictor
+        return json_response(tf.metadata(name, served.version, p.inputs, p.outputs))
+
     async def ready(request: Request) -> Response:
         name = request.path_params["name"]
         ok = host.ready(name)
@@ -243,12 +282,45 @@ def deployment_routes(host: DeploymentHost, auth: ServingAuth | None = None) -> 
             methods=["POST"],
         ),
         Route(
+            "/deployments/{name}/v1/models/{rest:path}",
+            guard(tf_model, body=oip_body),
+            methods=["GET"],
+        ),
+        Route(
             "/deployments/{name}/feedback",
             guard(feedback, level=Level.EDIT, feedback=True),
             methods=["POST"],
         ),
         Route("/deployments/{name}/ready", ready, methods=["GET"]),
     ]
+
+
+def tf_variants(
+    host: DeploymentHost, name: str, path: tf.ModelPath
+) -> list[tuple[d.VariantSpec, ServedModel | None]]:
+    """The variants of deployment `name` that a TF Serving model path names: all of them,
+    those at its version, or those at the version its label (an alias of their registered
+    model) points at now; errors as a model server's for its models."""
+    variants = host.variant_models(name)
+    if path.version is not None:
+        chosen = [(s, m) for s, m in variants if str(s.version) == path.version]
+        if not chosen:
+            versions = sorted({str(s.version) for s, _ in variants})
+            raise NotFound(
+                f"Servable not found for request: {path.spec}; deployment {name!r} serves "
+                f"version {', '.join(versions)}",
+                kind="model_version",
+                key=f"{name}/{path.version}",
+            )
+        return chosen
+    if path.label is not None:
+        loaded = [m for _, m in variants if m is not None]
+        if not loaded:
+            raise Unavailable(f"deployment {name!r}: its variants are still loading")
+        labelled = check_label(path, loaded)
+        return [(s, m) for s, m in variants if m is not None and m.version == labelled.version
+                and m.registered == labelled.registered]  # fmt: skip
+    return variants
 
 
 def parse_feedback(state: Deployment, doc: Any, served_by: Any) -> d.FeedbackRecorded:

@@ -27,6 +27,7 @@ from ledgerflow.services.metrics import exposition
 from ledgerflow.services.serving.auth import ServingAuth
 from ledgerflow.services.serving.deployment import DeploymentHost, Loader
 from ledgerflow.services.serving.deployment_routes import deployment_routes
+from ledgerflow.services.serving.labels import Aliases
 from ledgerflow.services.serving.metrics import ServingMetrics
 from ledgerflow.services.serving.repository import ModelRepository
 
@@ -42,7 +43,8 @@ def host_deployments(
     """`loader` builds each variant's predictor (`variant_loader` over the app's backend);
     `auth` guards the routes (`ledgerflow server` with auth on passes its backend's)."""
     shared = getattr(app.state, "metrics_registry", None)
-    repository = ModelRepository(metrics=ServingMetrics(shared))
+    aliases = Aliases(log)  # TF Serving's labels: the registry's aliases, as they move
+    repository = ModelRepository(metrics=ServingMetrics(shared), aliases=aliases)
     name = replica or f"{socket.gethostname()}:server:{os.getpid()}"
     recorder = TrafficRecorder(log, name)
     host = DeploymentHost(log, repository, replica=name, recorder=recorder, loader=loader)
@@ -57,11 +59,14 @@ def host_deployments(
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         async with inner(a) as state:
             recorder.start()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, aliases.start)
             await host.start()
             try:
                 yield state
             finally:
                 await host.stop()
+                await loop.run_in_executor(None, aliases.stop)
                 await repository.close()
                 await asyncio.get_running_loop().run_in_executor(None, recorder.close)
 

@@ -43,7 +43,10 @@ class LoadedModel:
     resource: tuple[str, str] | None = None
     """(kind, key) whose READ a caller needs to use it (`ServedModel.resource`)."""
     labels: tuple[str, ...] = ()
-    """The registry aliases of its version when it was loaded (TF Serving's version labels)."""
+    """The registry aliases of its version when it was loaded (TF Serving's version labels
+    where the server follows no log)."""
+    registered: str | None = None
+    """The registered model it is a version of (whose aliases are its labels)."""
 
 
 def _needs_source(uri: str, source: ModelSource | None) -> ModelSource:
@@ -104,6 +107,7 @@ def load(
             str(origin.get("version") or "1"),
             bundle,
             ("model", registered_name) if from_registry else None,
+            registered=registered_name if from_registry else None,
         )
     from ledgerflow.pyfunc.loading import load as load_pyfunc
 
@@ -112,7 +116,12 @@ def load(
     if registered is not None:
         resource = ("model", registered[0])
         return LoadedModel(
-            name or registered[0], registered[1], PyFuncPredictor(model), resource, registered[2]
+            name or registered[0],
+            registered[1],
+            PyFuncPredictor(model),
+            resource,
+            registered[2],
+            registered[0],
         )
     run = re.fullmatch(r"runs:/([^/]+).*", uri)
     local = None

@@ -12,12 +12,14 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.services.serving.batching import Batcher
+from ledgerflow.services.serving.labels import Aliases
 from ledgerflow.services.serving.metrics import ModelMetrics, ServingMetrics
 from ledgerflow.services.serving.predictors import Predictor
 from ledgerflow.services.serving.scoring import ModelRequest
@@ -46,9 +48,26 @@ class ServedModel:
     """(kind, key) of what a caller must READ to use it when inference needs an identity:
     its deployment, or the registered model or run it was loaded from (None: a local
     folder, which any identity may use)."""
+    registered: str | None = None
+    """The registered model it is a version of: its aliases are TF Serving's labels."""
+    aliases: Aliases | None = None
+    """The registry's aliases as they are now (the log this process follows)."""
     labels: tuple[str, ...] = ()
-    """Names this version also answers to: its registry aliases when it was loaded (TF
-    Serving's `/labels/<label>`)."""
+    """Its version's aliases when it was loaded: the labels where no aliases are followed."""
+
+    def label_versions(self) -> Mapping[str, str]:
+        """TF Serving's version labels (`/labels/<label>`) and the version each names now:
+        the registered model's aliases, or the fixed labels where none are followed."""
+        if self.aliases is not None and self.registered is not None:
+            return {a: str(v) for a, v in self.aliases.of(self.registered).items()}
+        return dict.fromkeys(self.labels, self.version)
+
+    def label_version(self, label: str) -> str | None:
+        """The version `label` names now (None: no such label)."""
+        if self.aliases is not None and self.registered is not None:
+            found = self.aliases.of(self.registered).get(label)
+            return None if found is None else str(found)
+        return self.version if label in self.labels else None
 
     async def warm(self) -> None:
         """Predict once on the input example (or a synthetic input from the signature) so the
@@ -89,7 +108,8 @@ class ServedModel:
 class ModelRepository:
     """The registry of served models. `max_batch_size`/`max_wait_ms` are the defaults for
     models added without their own. `metrics` holds every served model's series (its own
-    registry unless the hosting app shares one)."""
+    registry unless the hosting app shares one). `aliases`, where the process follows the
+    registry's, make the labels of the registered models it serves."""
 
     max_batch_size: int = 1
     max_wait_ms: float = 0.0
@@ -99,6 +119,7 @@ class ModelRepository:
         )
     )
     metrics: ServingMetrics = field(default_factory=ServingMetrics)
+    aliases: Aliases | None = None
     _models: dict[str, ServedModel] = field(default_factory=dict)
 
     def add(
@@ -112,8 +133,11 @@ class ModelRepository:
         max_wait_ms: float | None = None,
         resource: tuple[str, str] | None = None,
         labels: tuple[str, ...] = (),
+        registered: str | None = None,
     ) -> ServedModel:
-        """Serve `predictor` as `name`; it is not ready until `warm()` ran."""
+        """Serve `predictor` as `name`; it is not ready until `warm()` ran. A version of the
+        `registered` model answers to its aliases (`labels`: the fixed ones where the
+        repository follows none)."""
         if name in self._models:
             raise InvalidInput(f"a model named {name!r} is already served", field="name")
         metrics = self.metrics.model(name, version, variant)
@@ -126,7 +150,16 @@ class ModelRepository:
             on_queued=metrics.observe_queued,
         )
         served = ServedModel(
-            name, version, predictor, batcher, metrics, variant, resource=resource, labels=labels
+            name,
+            version,
+            predictor,
+            batcher,
+            metrics,
+            variant,
+            resource=resource,
+            registered=registered,
+            aliases=self.aliases,
+            labels=labels,
         )
         self._models[name] = served
         return served

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledgerflow.events.errors import LedgerflowError, Unavailable
 from ledgerflow.services.serving.app import create_app
+from ledgerflow.services.serving.labels import Aliases
 from ledgerflow.services.serving.loading import load
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.tls import Tls, scheme
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
     from ledgerflow.services.serving.auth import ServingAuth
     from ledgerflow.services.serving.deployment import Loader
+    from ledgerflow.services.serving.labels import Feed
     from ledgerflow.services.serving.loading import ModelSource
 
 log = logging.getLogger("ledgerflow.serving")
@@ -61,14 +63,19 @@ def run_server(
     source: ModelSource | None = None,
     allow_pickle: bool = True,
     auth: ServingAuth | None = None,
+    events: Feed | None = None,
 ) -> None:
     """Serve until interrupted. `announce` is told each event worth a line (listening,
     ready, failures). A deployment replica follows the event log `log_settings` names.
     Registered models, runs and bundles are looked up in `source` (the backend of the
     settings the server was started with); `allow_pickle` is their LEDGERFLOW_ALLOW_PICKLE.
-    `auth` says who may call it (`ledgerflow.services.serving.auth`; None: anyone)."""
+    `auth` says who may call it (`ledgerflow.services.serving.auth`; None: anyone).
+    `events` is the log of `source`'s backend: a registered model's TF Serving labels
+    follow its aliases there (None: they are its version's aliases when it was loaded)."""
     repository = ModelRepository(
-        max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_wait_ms,
+        aliases=Aliases(events) if events is not None else None,
     )
     if settings.deployment is not None:
         if log_settings is None or source is None:
@@ -88,6 +95,8 @@ def run_server(
     async def start() -> None:
         nonlocal grpc_server
         loop = asyncio.get_running_loop()
+        if repository.aliases is not None:
+            await loop.run_in_executor(None, repository.aliases.start)
         if settings.grpc_port is not None:
             from ledgerflow.services.serving.grpc_service import start_grpc_server
 
@@ -103,6 +112,7 @@ def run_server(
                 version=loaded.version,
                 resource=loaded.resource,
                 labels=loaded.labels,
+                registered=loaded.registered,
             )
             await served.warm()
         except Exception as e:  # the process cannot serve: stop it, and say why
@@ -121,6 +131,8 @@ def run_server(
     async def stop() -> None:
         if grpc_server is not None:
             await grpc_server.stop(grace=1.0)
+        if repository.aliases is not None:
+            await asyncio.get_running_loop().run_in_executor(None, repository.aliases.stop)
 
     app = create_app(repository, on_startup=start, on_shutdown=stop, auth=auth)
     server = _uvicorn(app, settings)
@@ -150,6 +162,7 @@ def _run_replica(
 
     name = settings.deployment or ""
     event_log = open_event_log(log_settings)
+    repository.aliases = aliases = Aliases(event_log)
     replica = f"{socket.gethostname()}:{settings.port}:{os.getpid()}"
     recorder = TrafficRecorder(event_log, replica)
     cache = None
@@ -172,6 +185,7 @@ def _run_replica(
     async def start() -> None:
         nonlocal grpc_server
         recorder.start()
+        await asyncio.get_running_loop().run_in_executor(None, aliases.start)
         await host.start()
         if settings.grpc_port is not None:
             from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc
@@ -188,6 +202,7 @@ def _run_replica(
         if grpc_server is not None:
             await grpc_server.stop(grace=1.0)
         await host.stop()
+        await asyncio.get_running_loop().run_in_executor(None, aliases.stop)
         await asyncio.get_running_loop().run_in_executor(None, recorder.close)
         event_log.close()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,8 +218,8 @@ def _jsonable(array: np.ndarray[Any, Any], name: str) -> Any:
     return one(array.tolist())
 
 
-def status(version: str, ready: bool) -> dict[str, Any]:
-    """GetModelStatusResponse of a served version."""
+def status(versions: Iterable[tuple[str, bool]]) -> dict[str, Any]:
+    """GetModelStatusResponse of the served versions, each (version, ready)."""
     return {
         "model_version_status": [
             {
@@ -226,6 +227,7 @@ def status(version: str, ready: bool) -> dict[str, Any]:
                 "state": "AVAILABLE" if ready else "LOADING",
                 "status": {"error_code": "OK", "error_message": ""},
             }
+            for version, ready in versions
         ]
     }
 

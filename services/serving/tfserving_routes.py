@@ -6,9 +6,11 @@
   predict signature (every model here);
 - `GET /v1/models/NAME[/versions/N|/labels/L]` (status) and `.../metadata` (signature).
 
-Labels are the registry aliases the served version had when it was loaded. Errors are
-`{"error": "..."}`: 404 for an unknown model, version or URL, 400 for bad input or an
-unknown label (TF Serving's INVALID_ARGUMENT), 503 while the model is still loading.
+Labels are the registry's aliases as they are now (`ledgerflow.services.serving.labels`):
+an alias moved to another version after loading names that version, which this server
+does not serve (404). Errors are `{"error": "..."}`: 404 for an unknown model, version or
+URL, 400 for bad input or an unknown label (TF Serving's INVALID_ARGUMENT), 503 while the
+model is still loading.
 """
 
 from __future__ import annotations
@@ -53,13 +55,38 @@ def find(repository: ModelRepository, path: tf.ModelPath) -> ServedModel:
             kind="model_version",
             key=f"{path.model}/{path.version}",
         )
-    if path.label is not None and path.label not in served.labels:
-        raise InvalidInput(
-            f"Unrecognized servable version label: {path.label}; model {served.name!r} "
-            f"version {served.version} has the labels {list(served.labels)}",
-            field="label",
-        )
+    if path.label is not None:
+        check_label(path, [served])
     return served
+
+
+def check_label(path: tf.ModelPath, served: list[ServedModel]) -> ServedModel:
+    """The one of `served` that `path.label` names now (labels follow the registry's
+    aliases); NotFound where the label names a version none of them is, InvalidInput (TF
+    Serving's INVALID_ARGUMENT) where no model has the label."""
+    label = path.label or ""
+    elsewhere: list[str] = []
+    for s in served:
+        version = s.label_version(label)
+        if version == s.version:
+            return s
+        if version is not None:
+            elsewhere.append(f"version {version} of {s.registered or s.name!r}")
+    versions = sorted({s.version for s in served})
+    if elsewhere:
+        raise NotFound(
+            f"Servable not found for request: {path.spec}; the label {label!r} now points at "
+            f"{' and '.join(sorted(set(elsewhere)))}, which this server does not serve (it "
+            f"serves version {', '.join(versions)})",
+            kind="model_version",
+            key=f"{path.model}@{label}",
+        )
+    known = sorted({name for s in served for name in s.label_versions()})
+    raise InvalidInput(
+        f"Unrecognized servable version label: {label}; model {path.model!r} (version "
+        f"{', '.join(versions)}) has the labels {known}",
+        field="label",
+    )
 
 
 def tfserving_routes(repository: ModelRepository, auth: ServingAuth | None = None) -> list[Route]:
@@ -67,10 +94,12 @@ def tfserving_routes(repository: ModelRepository, auth: ServingAuth | None = Non
     model's resource."""
 
     def resource(request: Request) -> Resource | None:
+        """The served model's, whatever version or label is asked for: what a label points
+        at now is the registry's to show only to those who may READ the model."""
         path = tf.parse_path(request.path_params["rest"])
         try:
-            return None if path is None else find(repository, path).resource
-        except (NotFound, InvalidInput):
+            return None if path is None else repository.get(path.model).resource
+        except NotFound:
             return None  # answered by the route
 
     async def get(request: Request) -> Response:
@@ -86,7 +115,7 @@ def tfserving_routes(repository: ModelRepository, auth: ServingAuth | None = Non
         if path.metadata:
             p = served.predictor
             return json_response(tf.metadata(served.name, served.version, p.inputs, p.outputs))
-        return json_response(tf.status(served.version, served.ready))
+        return json_response(tf.status([(served.version, served.ready)]))
 
     async def post(request: Request) -> Response:
         rid = request_id(request)

@@ -73,6 +73,39 @@ def tf_serving_predicts_as_invocations(url: str, users: list[str]) -> None:
                        ("ab:classify", 400), ("ab:explain", 404)):  # fmt: skip
         r = httpx.post(f"{url}/deployments/ab/v1/models/{path}", json={"instances": rows})
         assert r.status_code == code and list(r.json()) == ["error"], r.text
+    tf_serving_status_and_metadata(url)
+
+
+def tf_serving_status_and_metadata(url: str) -> None:
+    """TF Serving's status and metadata of the deployment's variants (versions 1 and 2), as
+    a model server answers them; the label `champion` (an alias set while serving) names the
+    version the alias points at."""
+    tf_url = f"{url}/deployments/ab/v1/models/ab"
+
+    def available(*versions: str) -> dict[str, object]:
+        ok = {"error_code": "OK", "error_message": ""}
+        return {"model_version_status": [
+            {"version": v, "state": "AVAILABLE", "status": ok} for v in versions
+        ]}  # fmt: skip
+
+    assert httpx.get(tf_url).json() == available("1", "2")
+    assert httpx.get(f"{tf_url}/versions/1").json() == available("1")
+    deadline = time.monotonic() + 15
+    while (r := httpx.get(f"{tf_url}/labels/champion")).status_code != 200:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+    assert r.json() == available("2")
+    meta = httpx.get(f"{tf_url}/versions/1/metadata").json()
+    assert meta["model_spec"] == {"name": "ab", "signature_name": "", "version": "1"}
+    sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert [d["size"] for d in sig["inputs"]["input"]["tensor_shape"]["dim"]] == ["-1", "4"]
+    assert httpx.get(f"{tf_url}/metadata").json()["model_spec"]["version"] == "2"
+    for path, code in (("/versions/7", 404), ("/labels/nope", 400), ("/versions/7/metadata", 404),
+                       (":predict", 404), ("/extra/thing", 404)):  # fmt: skip
+        r = httpx.get(tf_url + path)
+        assert r.status_code == code and list(r.json()) == ["error"], (path, r.text)
+    r = httpx.get(f"{url}/deployments/ab/v1/models/other")
+    assert r.status_code == 404 and "Servable not found" in r.json()["error"], r.text
 
 
 def test_replicas_and_the_server_route_alike_follow_traffic_changes_and_record_traffic(
@@ -93,6 +126,9 @@ def test_replicas_and_the_server_route_alike_follow_traffic_changes_and_record_t
             third = routes(server.url, USERS)
             assert first == second == third
             assert set(first.values()) == {"a", "b"}
+            champion = httpx.put(f"{server.url}/api/v1/registered-models/clf/aliases/champion",
+                                 json={"version": 2})  # fmt: skip
+            assert champion.status_code == 204, champion.text
             for url in (r1, server.url):
                 tf_serving_predicts_as_invocations(url, USERS[:6])
 

@@ -1,10 +1,13 @@
 """A TensorFlow Serving REST client against a real `ledgerflow serve` process: a registered
 scikit-learn model served by alias (its version and its aliases as TF Serving's versions and
-labels) and a tiny Keras model, predicting what MLflow's /invocations predicts."""
+labels, the labels following aliases moved while it serves) and a tiny Keras model,
+predicting what MLflow's /invocations predicts."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -25,10 +28,12 @@ def test_a_tf_serving_client_predicts_and_reads_status_and_metadata_of_a_registe
     x, y = load_digits(return_X_y=True)
     model = LogisticRegression(max_iter=300).fit(x, y)
     with lf.start_run():
-        lf.sklearn.log_model(
-            model, name="model", input_example=x[:2], registered_model_name="digits"
-        )
-    lf.Client().set_registered_model_alias("digits", "champion", 1)
+        for _ in range(2):  # versions 1 and 2
+            lf.sklearn.log_model(
+                model, name="model", input_example=x[:2], registered_model_name="digits"
+            )
+    client = lf.Client()
+    client.set_registered_model_alias("digits", "champion", 1)
     rows = x[:4].tolist()
     want = model.predict(x[:4]).tolist()
 
@@ -66,6 +71,26 @@ def test_a_tf_serving_client_predicts_and_reads_status_and_metadata_of_a_registe
         ]  # fmt: skip
         for r, code in errors:
             assert r.status_code == code and list(r.json()) == ["error"], r.text
+
+        # labels follow the registry's aliases: moved away, champion names a version this
+        # server does not serve; a new alias of the served version is a label at once
+        client.set_registered_model_alias("digits", "champion", 2)
+        client.set_registered_model_alias("digits", "prod", 1)
+        moved = answered(url + "/v1/models/digits/labels/champion", 404)
+        assert "now points at version 2" in moved["error"], moved
+        r = httpx.post(url + "/v1/models/digits/labels/prod:predict", json={"instances": rows})
+        assert r.status_code == 200 and r.json() == mlflow, r.text
+
+
+def answered(url: str, status: int, timeout: float = 15.0) -> dict[str, Any]:
+    """`url`'s answer once it has `status` (a served model learns of registry changes from
+    the log within a moment)."""
+    deadline = time.monotonic() + timeout
+    while (r := httpx.get(url)).status_code != status:
+        assert time.monotonic() < deadline, f"{url} still answers {r.status_code}: {r.text}"
+        time.sleep(0.1)
+    doc: dict[str, Any] = r.json()
+    return doc
 
 
 def test_a_keras_model_answers_a_tf_serving_client_as_it_predicts(

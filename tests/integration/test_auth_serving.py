@@ -147,6 +147,18 @@ def test_a_hosted_deployment_needs_read_to_infer_and_edit_to_give_feedback(
             for who in (basic("reader"), {"Authorization": f"Bearer {world.token}"}):
                 ok = http.post(url, json=body, headers=who)
                 assert ok.status_code == 200, ok.text
+        tf = "/deployments/dep/v1/models/dep"  # TF Serving's predict, status and metadata
+        for method, url, body in (("POST", f"{tf}:predict", {"instances": [[2.0]]}),
+                                  ("GET", tf, None), ("GET", f"{tf}/versions/1/metadata", None),
+                                  ("GET", f"{tf}/versions/9", None)):  # fmt: skip
+            anonymous = http.request(method, url, json=body)
+            assert anonymous.status_code == 401 and list(anonymous.json()) == ["error"], url
+            denied = http.request(method, url, json=body, headers=basic("nobody"))
+            assert denied.status_code == 403 and list(denied.json()) == ["error"], url
+            ok = http.request(method, url, json=body, headers=basic("reader"))
+            assert ok.status_code == (404 if url.endswith("/9") else 200), (url, ok.text)
+        status = http.get(tf, headers=basic("reader")).json()
+        assert status["model_version_status"][0]["state"] == "AVAILABLE"
         answered = http.post("/deployments/dep/invocations", json=ROW, headers=basic("reader"))
         assert answered.json() == {"predictions": [[4.0]]}
         assert http.post("/deployments/elsewhere/invocations", json=ROW,

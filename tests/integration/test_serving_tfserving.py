@@ -15,7 +15,11 @@ import httpx
 import numpy as np
 import pytest
 
+from ledgerflow.events import model_payloads as m
+from ledgerflow.events.envelope import Event
+from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.serving.app import create_app
+from ledgerflow.services.serving.labels import Aliases
 from ledgerflow.services.serving.loading import LoadedModel, load
 from ledgerflow.services.serving.repository import ModelRepository
 from tests.metrics_text import sample
@@ -38,14 +42,24 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[LoadedModel, Any, 
 
 
 def serve(
-    loaded: LoadedModel, check: Check, *, warm: bool = True, labels: tuple[str, ...] = ()
+    loaded: LoadedModel,
+    check: Check,
+    *,
+    warm: bool = True,
+    labels: tuple[str, ...] = (),
+    aliases: Aliases | None = None,
 ) -> None:
-    """Run `check` against a fresh repository serving the model (one event loop per test)."""
+    """Run `check` against a fresh repository serving the model (one event loop per test);
+    with `aliases`, as a version of the registered model of its name."""
 
     async def main() -> None:
-        repository = ModelRepository(max_batch_size=8, max_wait_ms=2.0)
+        repository = ModelRepository(max_batch_size=8, max_wait_ms=2.0, aliases=aliases)
         served = repository.add(
-            loaded.name, loaded.predictor, version=loaded.version, labels=labels
+            loaded.name,
+            loaded.predictor,
+            version=loaded.version,
+            labels=labels,
+            registered=loaded.name if aliases is not None else None,
         )
         if warm:
             await served.warm()
@@ -159,6 +173,61 @@ def test_status_and_metadata_show_the_served_version_as_tf_serving_does(
         await check(client, repository)
 
     serve(loaded, loading_then_ready, warm=False, labels=("prod",))
+
+
+def test_a_label_follows_its_alias_moved_or_deleted_after_the_model_was_loaded(
+    digits: tuple[LoadedModel, Any, np.ndarray], tmp_path: Path
+) -> None:
+    log = SQLiteEventLog(str(tmp_path / "events.db"))
+    rows = {"instances": [[0.0] * 64]}
+
+    def registry(*payloads: Any) -> None:
+        log.append([Event.of(p, actor="test") for p in payloads])
+
+    registry(
+        m.ModelAliasSet(name="digits", alias="champion", version=1),
+        m.ModelAliasSet(name="digits", alias="next", version=2),
+    )
+    aliases = Aliases(log).start()
+
+    async def answer(client: httpx.AsyncClient, label: str, status: int) -> str:
+        """What `/labels/<label>` answers once it answers `status` (the follower is a
+        thread: it catches up within a moment)."""
+        for _ in range(100):
+            r = await client.get(f"/v1/models/digits/labels/{label}")
+            if r.status_code == status:
+                return str(r.json().get("error", ""))
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"/labels/{label} answered {r.status_code}: {r.text}")
+
+    async def check(client: httpx.AsyncClient, repository: ModelRepository) -> None:
+        r = await client.post("/v1/models/digits/labels/champion:predict", json=rows)
+        assert r.status_code == 200, r.text
+        moved = await answer(client, "next", 404)
+        assert "'next' now points at version 2 of 'digits'" in moved, moved
+        assert "does not serve (it serves version 1)" in moved
+
+        registry(m.ModelAliasSet(name="digits", alias="champion", version=2))
+        moved = await answer(client, "champion", 404)
+        assert moved.startswith("Servable not found for request: Label(digits, champion)")
+        assert "now points at version 2" in moved
+        r = await client.post("/v1/models/digits/labels/champion:predict", json=rows)
+        assert r.status_code == 404 and list(r.json()) == ["error"]
+
+        registry(m.ModelAliasSet(name="digits", alias="next", version=1))
+        assert await answer(client, "next", 200) == ""
+        r = await client.post("/v1/models/digits/labels/next:predict", json=rows)
+        assert r.status_code == 200, r.text
+
+        registry(m.ModelAliasDeleted(name="digits", alias="next"))
+        gone = await answer(client, "next", 400)
+        assert "Unrecognized servable version label: next" in gone, gone
+
+    try:
+        serve(digits[0], check, aliases=aliases)
+    finally:
+        aliases.stop()
+        log.close()
 
 
 @pytest.mark.parametrize(
