@@ -26,6 +26,7 @@ from ledgerflow.events.commands import (
     on,
 )
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
+from ledgerflow.events.limits import MAX_RUN_LINK_LENGTH
 from ledgerflow.events.named_resources import model_in_uri, run_in_uri
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import RecordOut, from_record
@@ -148,6 +149,9 @@ class CreateModelVersion(ModelCommand[ModelVersion]):
     tags: Tags = None
     description: str | None = None
     user_id: str = ""
+    run_link: str | None = Field(
+        None, max_length=MAX_RUN_LINK_LENGTH, description="a link to the run's page elsewhere"
+    )
 
 
 class RegisterModel(ModelCommand[ModelVersion]):

@@ -62,6 +62,8 @@ class ModelVersionCreated(_ModelPayload):
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     user_id: str = ""
+    run_link: str | None = None
+    """A link to the run's page where it is not in Ledgerflow (MLflow's `run_link`)."""
 
 
 class _VersionPayload(_ModelPayload):

@@ -97,7 +97,7 @@ class RegistryMethods(ClientMethods):
 
         command = mc.CreateModelVersion(
             name=name, source=source, run_id=run_id, tags=tags, description=description,
-            user_id=self._user(),
+            user_id=self._user(), run_link=run_link,
         )  # fmt: skip
         return self._registry.execute(command, actor=self._actor)
 

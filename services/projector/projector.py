@@ -344,6 +344,8 @@ def _migrate(conn: Connection) -> None:
             "WHERE name NOT IN (SELECT name FROM projector_offsets)"
         )
         conn.exec_driver_sql("DROP TABLE projector_checkpoints")
+    if "run_link" not in {c["name"] for c in inspect(conn).get_columns("model_versions")}:
+        conn.exec_driver_sql("ALTER TABLE model_versions ADD COLUMN run_link TEXT")
     webhook_columns = {c["name"] for c in inspect(conn).get_columns("webhooks")}
     for column in ("sealed_secret", "secret_key_id"):  # secrets sealed with the server key
         if column not in webhook_columns:

@@ -126,7 +126,8 @@ def version_created(conn: Connection, ev: Event) -> None:
     conn.execute(
         insert(V).values(
             name=d.name, version=version, source=d.source, run_id=d.run_id,
-            description=d.description, user_id=d.user_id, stage="None", status="READY",
+            description=d.description, user_id=d.user_id, run_link=d.run_link, stage="None",
+            status="READY",
             creation_time=ev.time, last_updated_time=ev.time, creation_event_id=ev.id,
         )
     )  # fmt: skip

@@ -187,7 +187,7 @@ class RegistryQueries:
                 r.status,
                 None,
                 tags[(r.name, r.version)],
-                None,
+                r.run_link,
                 aliases[(r.name, r.version)],
             )
             for r in rows

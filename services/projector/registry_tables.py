@@ -35,6 +35,7 @@ class ModelVersionRow(SQLModel, table=True):
     run_id: str | None = None
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
     user_id: str = ""
+    run_link: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     stage: str = "None"
     status: str = "READY"
     creation_time: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -125,6 +125,7 @@ class RegistryService:
                     description=c.description or "",
                     tags=_tags(c.tags),
                     user_id=c.user_id,
+                    run_link=c.run_link or None,
                 )
             ],
             actor,

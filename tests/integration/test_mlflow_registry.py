@@ -151,6 +151,8 @@ def test_bad_input_is_invalid_parameter_value_naming_the_field(url: str) -> None
     assert stage.error_code == "INVALID_PARAMETER_VALUE" and "stage" in stage.message
     version = _error(client.get_model_version, name, "one")
     assert version.error_code == "INVALID_PARAMETER_VALUE" and "version" in version.message
+    link = _error(client.create_model_version, name, "s3://bucket/m", run_link="x" * 501)
+    assert link.error_code == "INVALID_PARAMETER_VALUE" and "run_link" in link.message
 
 
 # versions -------------------------------------------------------------------------------
@@ -184,7 +186,9 @@ def test_a_version_is_created_ready_read_described_tagged_staged_aliased_and_del
     client.delete_registered_model_alias(name, "champion")  # as MLflow: no error
     assert client.get_model_version(name, "1").aliases == []
 
-    client.create_model_version(name, source, run_id)
+    link = "https://ci.example.com/jobs/7"  # where the run is seen outside Ledgerflow
+    v2 = client.create_model_version(name, source, run_id, run_link=link)
+    assert client.get_model_version(name, v2.version).run_link == link == v2.run_link
     client.delete_model_version(name, "1")
     assert _error(client.get_model_version, name, "1").error_code == "RESOURCE_DOES_NOT_EXIST"
     assert [v.version for v in client.search_model_versions(f"name = '{name}'")] == ["2"]

@@ -275,3 +275,27 @@ def test_a_registration_that_is_never_projected_times_out_with_a_clear_error(bac
     )
     with pytest.raises(Timeout, match="not projected within .*is the projector running"):
         registry.execute(mc.CreateRegisteredModel(name="slow"), actor="t")
+
+
+def test_a_run_link_is_kept_and_views_made_before_it_gain_the_column(
+    client, run_with_model, tracking: Path
+):
+    import sqlite3
+
+    from ledgerflow import session
+
+    source = f"runs:/{run_with_model}/model"
+    client.create_registered_model("linked")
+    client.create_model_version("linked", source, run_with_model)
+    session.reset()  # views of a release before run_link: the column is not there
+    with sqlite3.connect(tracking / "views.db") as db:
+        db.execute("ALTER TABLE model_versions DROP COLUMN run_link")
+    lf.set_tracking_uri(str(tracking))
+    client = lf.Client()  # opening the views adds it; nothing else is lost
+    link = "https://ci.example.com/jobs/7"
+    v2 = client.create_model_version("linked", source, run_with_model, run_link=link)
+    assert (v2.version, v2.run_link) == (2, link)
+    assert client.get_model_version("linked", 1).run_link is None
+    assert client.get_model_version("linked", 2).run_link == link
+    with pytest.raises(InvalidInput, match="run_link"):
+        client.create_model_version("linked", source, run_link="x" * 501)

@@ -26,7 +26,6 @@ from ledgerflow.services.gateway.mlflow_api.endpoints import (
     Call,
     Endpoints,
     Message,
-    NotImplementedHere,
 )
 from ledgerflow.services.registry.decide import check_stage, check_version
 
@@ -296,11 +295,6 @@ def get_model_version_by_alias(call: Call) -> dict[str, Any]:
 @api.post(VERSIONS + "/create", needs="EDIT on the model, READ on the source's run")
 def create_model_version(call: Call) -> dict[str, Any]:
     msg = call.parse(CreateModelVersion)
-    if msg.run_link:
-        raise NotImplementedHere(
-            "run_link is not stored by Ledgerflow's registry: leave it out (the version "
-            "keeps its run_id, which links it to the run)"
-        )
     call.check(EDIT, msg)  # before the source is looked at: what it names stays unseen
     source = locations.stored_source(call.fresh(), msg.source, msg.run_id, msg.model_id)
     command = mc.CreateModelVersion(
@@ -310,6 +304,7 @@ def create_model_version(call: Call) -> dict[str, Any]:
         tags={t.key: t.value for t in msg.tags} or None,
         description=msg.description or None,
         user_id=call.principal.user,
+        run_link=msg.run_link or None,
     )
     created = call.execute(command, call.backend.registry)
     return {"model_version": _version(call.backend, created)}
