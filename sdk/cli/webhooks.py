@@ -226,6 +226,15 @@ def run(
         float,
         typer.Option("--scan-interval", min=0.05, help="How often to look for webhook changes."),
     ] = 1.0,
+    lease: Annotated[
+        float,
+        typer.Option(
+            "--lease",
+            min=0.1,
+            help="Seconds a webhook stays with this dispatcher without renewal (renewed "
+            "every scan): how soon another dispatcher takes over when this one dies.",
+        ),
+    ] = 5.0,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Do not print each delivery attempt.")
     ] = False,
@@ -248,7 +257,9 @@ def run(
     Each webhook gets its events in log order; a failed delivery is retried with
     exponential backoff (jittered, capped at --backoff-max) until the receiver takes it,
     and the events behind it wait. Progress is durable: stopped or killed, a restarted
-    dispatcher resumes where each webhook left off. Run one per deployment.
+    dispatcher resumes where each webhook left off. Several may run on one database: each
+    webhook is delivered by one of them at a time, and another takes it over within
+    --lease seconds when that one dies (at once when it stops).
     """
     from ledgerflow.services.metrics import exposition
     from ledgerflow.services.server import delivery_filter
@@ -266,6 +277,7 @@ def run(
         backoff=backoff,
         timeout_s=timeout,
         scan_interval_s=scan_interval,
+        lease_s=max(lease, 2 * scan_interval),
         refresh=backend.refresh,
         on_attempt=None if quiet else _print_attempt,
         may_deliver=delivery_filter(backend),

@@ -6,6 +6,11 @@ progress is its durable cursor, so stopping the dispatcher at any moment, even
 by SIGKILL, loses nothing: at worst the event in flight is delivered again
 (receivers dedupe by `X-Ledgerflow-Event-Id`).
 
+Several dispatchers may run on one database, for availability: each webhook is
+delivered by the one holding its lease (`store.py`), renewed every scan; when a holder
+dies, another takes its webhooks over once the lease expires (`lease_s`, 5 s), and a
+holder stopping gives its leases up at once.
+
 Run it in the foreground with `ledgerflow webhooks run`, or embed it:
 `WebhookDispatcher(log, engine, secrets=lambda: box).start()` ... `.stop()`; `box` is
 the server's SecretBox, which opens the webhooks' sealed secrets at delivery.
@@ -14,7 +19,10 @@ the server's SecretBox, which opens the webhooks' sealed secrets at delivery.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -44,17 +52,22 @@ class WebhookDispatcher:
         on_attempt: OnAttempt | None = None,
         may_deliver: MayDeliver | None = None,
         metrics: WebhookMetrics | None = None,
+        lease_s: float = 5.0,
     ) -> None:
         """`engine` writes the views database (cursors live there), `reader` reads the
         webhooks view (default: `engine`); `refresh`, when given, brings the views up to
         the log before each scan (the embedded backend's `refresh`); `may_deliver`, with
         auth on, keeps from each webhook the events its owner may not read; `metrics`: the
-        process's (by default a registry of the dispatcher's own)."""
+        process's (by default a registry of the dispatcher's own); `lease_s`: how long a
+        webhook stays with this dispatcher without a renewal (renewed every scan, so keep
+        it a few times `scan_interval_s`)."""
         self.log = log
         self._secrets = secrets
         self.backoff = backoff or Backoff()
         self.timeout_s = timeout_s
         self.scan_interval_s = scan_interval_s
+        self.lease_ms = int(lease_s * 1000)
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._engine = engine
         self._refresh = refresh
         self._on_attempt = on_attempt
@@ -98,7 +111,13 @@ class WebhookDispatcher:
                     logger.exception("webhook dispatcher: scan failed; trying again")
                 self._stop.wait(self.scan_interval_s)
         finally:
+            held = [w.lease for w in self._workers.values() if w.lease is not None]
             self._stop_workers(list(self._workers))
+            if self._store is not None and held:
+                try:
+                    self._store.release(held)  # others take over now, not at expiry
+                except Exception:
+                    logger.exception("webhook dispatcher: could not give up its leases")
 
     @property
     def running(self) -> dict[str, str]:
@@ -112,10 +131,14 @@ class WebhookDispatcher:
         if self._refresh is not None:
             self._refresh()
         wanted: dict[str, HookConfig] = {c.id: c for c in self._queries.configs()}
+        held = self._store.renew(self.holder, self.lease_ms) if self._workers else {}
         stale = [
             i
             for i, worker in self._workers.items()
-            if wanted.get(i) != worker.hook or not worker.is_alive()
+            if wanted.get(i) != worker.hook
+            or not worker.is_alive()
+            or worker.lease is None
+            or held.get(i) != worker.lease.token  # another dispatcher took it over
         ]
         self._stop_workers(stale)
         # A deleted webhook's cursor goes once its worker has stopped (above), so the
@@ -124,9 +147,12 @@ class WebhookDispatcher:
         self._store.forget(orphans)
         for hook_id, hook in wanted.items():
             if hook_id not in self._workers and not self._stop.is_set():
+                lease = self._store.claim(hook_id, self.holder, self.lease_ms)
+                if lease is None:
+                    continue  # another dispatcher delivers it
                 worker = WebhookWorker(
                     hook, self.log, self._store, self.backoff, self.timeout_s, self._secrets,
-                    self._on_attempt, self._may_deliver, self.metrics,
+                    self._on_attempt, self._may_deliver, self.metrics, lease,
                 )  # fmt: skip
                 self.metrics.watch(hook.name)
                 worker.start()

@@ -8,6 +8,13 @@ a cursor and so never redelivers or skips anything.
 An acknowledgement moves the cursor and records the delivery in one transaction,
 and only if the cursor is still where this worker read it: two dispatchers on
 one database cannot both advance it.
+
+Several dispatchers may run on one database (for availability): each webhook is
+delivered by the one holding its lease, a row naming the holder, until when, and a
+fencing token that grows with every change of holder. The holder renews it every scan;
+another dispatcher takes it once it has expired (its holder died or stalled), and the
+old holder's next write (it carries its token) is refused, so it stops. A delivery in
+flight when a holder died may reach the receiver twice, with the same `webhook-id`.
 """
 
 from __future__ import annotations
@@ -30,12 +37,15 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    case,
     delete,
+    exists,
     insert,
+    or_,
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ledgerflow.events.errors import Conflict, Unavailable
 from ledgerflow.events.webhook_entities import WebhookDelivery
@@ -74,7 +84,35 @@ DELIVERIES = Table(
     Index("webhook_deliveries_by_webhook", "webhook_id", "seq"),
 )
 
+LEASES = Table(
+    "webhook_leases",
+    DISPATCH,
+    Column("webhook_id", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("token", BigInteger, nullable=False),  # fencing: +1 with every new holder
+    Column("expires_time", BigInteger, nullable=False),  # epoch ms (the holders' clocks)
+)
+
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """`holder` delivers `webhook_id`'s events; its writes carry `token`."""
+
+    webhook_id: str
+    holder: str
+    token: int
+
+
+class LeaseLost(Conflict):
+    """Another dispatcher took the webhook's lease: this one must stop delivering it."""
+
+
+class _Taken(Exception):
+    """Another dispatcher created the lease row first."""
+
+
 _READY: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -144,23 +182,95 @@ class CursorStore:
 
         return retry(run, "reading a webhook cursor")
 
+    def claim(self, webhook_id: str, holder: str, ttl_ms: int) -> Lease | None:
+        """The lease on `webhook_id` for `holder` for `ttl_ms` more: taken when there is
+        none or it has expired, renewed when `holder` has it; None while another holder's
+        has not expired."""
+
+        def run() -> Lease | None:
+            now = _now_ms()
+            this = LEASES.c.webhook_id == webhook_id
+            mine_or_expired = or_(LEASES.c.holder == holder, LEASES.c.expires_time < now)
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    update(LEASES)
+                    .where(this, mine_or_expired)
+                    .values(  # SET sees the row as it was: same holder, same token
+                        token=case(
+                            (LEASES.c.holder == holder, LEASES.c.token), else_=LEASES.c.token + 1
+                        ),
+                        holder=holder,
+                        expires_time=now + ttl_ms,
+                    )
+                )
+                if taken.rowcount == 1:
+                    token = conn.execute(select(LEASES.c.token).where(this)).scalar_one()
+                    return Lease(webhook_id, holder, int(token))
+                if conn.execute(select(LEASES.c.holder).where(this)).first() is not None:
+                    return None  # another holder's, not expired
+                try:
+                    conn.execute(
+                        insert(LEASES).values(
+                            webhook_id=webhook_id, holder=holder, token=1,
+                            expires_time=now + ttl_ms,
+                        )
+                    )  # fmt: skip
+                except IntegrityError as e:
+                    raise _Taken from e
+                return Lease(webhook_id, holder, 1)
+
+        try:
+            return retry(run, "taking a webhook's lease")
+        except _Taken:
+            return None
+
+    def renew(self, holder: str, ttl_ms: int) -> dict[str, int]:
+        """Extend every lease `holder` has by `ttl_ms`: the webhooks it still holds, each
+        with its token (one statement, however many webhooks)."""
+
+        def run() -> dict[str, int]:
+            mine = LEASES.c.holder == holder
+            with self.engine.begin() as conn:
+                conn.execute(update(LEASES).where(mine).values(expires_time=_now_ms() + ttl_ms))
+                rows = conn.execute(select(LEASES.c.webhook_id, LEASES.c.token).where(mine))
+                return {r.webhook_id: int(r.token) for r in rows}
+
+        return retry(run, "renewing webhook leases")
+
+    def release(self, leases: Collection[Lease]) -> None:
+        """Give `leases` up (a dispatcher stopping), so others take them over at once."""
+
+        def run() -> None:
+            with self.engine.begin() as conn:
+                for lease in leases:
+                    conn.execute(delete(LEASES).where(_held(lease)))
+
+        if leases:
+            retry(run, "giving up webhook leases")
+
     def acknowledge(
-        self, webhook_id: str, expected: Cursor, new: str, attempt: WebhookDelivery
+        self,
+        webhook_id: str,
+        expected: Cursor,
+        new: str,
+        attempt: WebhookDelivery,
+        lease: Lease | None = None,
     ) -> None:
-        """The receiver took the event: move the cursor past it and record the delivery."""
+        """The receiver took the event: move the cursor past it and record the delivery
+        (only while `lease`, when given, is still held)."""
 
         def run() -> None:
             with self.engine.begin() as conn:
                 moved = conn.execute(
                     update(CURSORS)
-                    .where(CURSORS.c.webhook_id == webhook_id, _at(expected))
+                    .where(CURSORS.c.webhook_id == webhook_id, _at(expected), _holding(lease))
                     .values(
                         position=new, pending_event_id=None, attempts=0,
                         next_attempt_time=None, last_error=None, updated_time=attempt.time,
                     )
                 )  # fmt: skip
                 if moved.rowcount != 1:
-                    raise _moved(webhook_id, expected)
+                    raise _refused(conn, webhook_id, expected, lease)
                 self._record(conn, webhook_id, attempt)
 
         retry(run, "recording a webhook delivery")
@@ -171,6 +281,7 @@ class CursorStore:
         expected: Cursor,
         attempt: WebhookDelivery,
         next_attempt_time: int,
+        lease: Lease | None = None,
     ) -> None:
         """The attempt failed: count it against the pending event, note when to retry."""
 
@@ -178,7 +289,7 @@ class CursorStore:
             with self.engine.begin() as conn:
                 noted = conn.execute(
                     update(CURSORS)
-                    .where(CURSORS.c.webhook_id == webhook_id, _at(expected))
+                    .where(CURSORS.c.webhook_id == webhook_id, _at(expected), _holding(lease))
                     .values(
                         pending_event_id=attempt.event_id, attempts=attempt.attempt,
                         next_attempt_time=next_attempt_time, last_error=attempt.error,
@@ -186,7 +297,7 @@ class CursorStore:
                     )
                 )  # fmt: skip
                 if noted.rowcount != 1:
-                    raise _moved(webhook_id, expected)
+                    raise _refused(conn, webhook_id, expected, lease)
                 self._record(conn, webhook_id, attempt)
 
         retry(run, "recording a failed webhook delivery")
@@ -223,6 +334,7 @@ class CursorStore:
             with self.engine.begin() as conn:
                 conn.execute(delete(CURSORS).where(CURSORS.c.webhook_id.in_(webhook_ids)))
                 conn.execute(delete(DELIVERIES).where(DELIVERIES.c.webhook_id.in_(webhook_ids)))
+                conn.execute(delete(LEASES).where(LEASES.c.webhook_id.in_(webhook_ids)))
 
         retry(run, "dropping the cursors of deleted webhooks")
 
@@ -243,6 +355,33 @@ def read_deliveries(conn: Connection, webhook_id: str, limit: int) -> list[Webho
         )
         for r in rows
     ]  # fmt: skip
+
+
+def _held(lease: Lease) -> ColumnElement[bool]:
+    return (
+        (LEASES.c.webhook_id == lease.webhook_id)
+        & (LEASES.c.holder == lease.holder)
+        & (LEASES.c.token == lease.token)
+    )
+
+
+def _holding(lease: Lease | None) -> ColumnElement[bool]:
+    """True while `lease` is held (always without one: a lone dispatcher's worker)."""
+    if lease is None:
+        return CURSORS.c.webhook_id.is_not(None)
+    return exists(select(LEASES.c.webhook_id).where(_held(lease)))
+
+
+def _refused(conn: Connection, webhook_id: str, expected: Cursor, lease: Lease | None) -> Conflict:
+    if (
+        lease is not None
+        and conn.execute(select(LEASES.c.holder).where(_held(lease))).first() is None
+    ):
+        return LeaseLost(
+            f"webhook {webhook_id}: another dispatcher took over its deliveries (this one "
+            f"stalled past its lease); this one stops delivering it"
+        )
+    return _moved(webhook_id, expected)
 
 
 def _moved(webhook_id: str, expected: Cursor) -> Conflict:

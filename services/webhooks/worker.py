@@ -29,7 +29,7 @@ from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.decide import OWN_PREFIX
 from ledgerflow.services.webhooks.metrics import WebhookMetrics
 from ledgerflow.services.webhooks.queries import HookConfig
-from ledgerflow.services.webhooks.store import CursorStore
+from ledgerflow.services.webhooks.store import CursorStore, Lease, LeaseLost
 
 logger = logging.getLogger("ledgerflow.webhooks")
 OnAttempt = Callable[[HookConfig, WebhookDelivery], None]
@@ -87,8 +87,12 @@ class WebhookWorker:
         on_attempt: OnAttempt | None = None,
         may_deliver: MayDeliver | None = None,
         metrics: WebhookMetrics | None = None,
+        lease: Lease | None = None,
     ) -> None:
+        """With a `lease` (several dispatchers on one database), every write carries it,
+        and the worker stops once another dispatcher has taken it."""
         self.hook = hook
+        self.lease = lease
         self._secrets = secrets
         self._metrics = metrics or WebhookMetrics()
         self._may = may_deliver
@@ -120,6 +124,9 @@ class WebhookWorker:
                 started = time.monotonic()
                 try:
                     self._deliver_all(http)
+                except LeaseLost as e:
+                    logger.warning("webhook %s: %s", self.hook.name, e.message)
+                    return
                 except Exception as e:
                     # Nothing is skipped: the cursor stays where it was, and the worker
                     # starts over from it after a pause.
@@ -157,13 +164,13 @@ class WebhookWorker:
                         return
                     attempt = self._attempt(http, item, body, after, failures + 1)
                     if attempt.ok:
-                        self._store.acknowledge(hook.id, cursor, after, attempt)
+                        self._store.acknowledge(hook.id, cursor, after, attempt, self.lease)
                         cursor, pending, failures, next_time = after, None, 0, None
                         self._metrics.pending(hook.name, None)
                         break
                     failures = attempt.attempt
                     next_time = now_ms() + int(self._backoff.delay(failures) * 1000)
-                    self._store.fail(hook.id, cursor, attempt, next_time)
+                    self._store.fail(hook.id, cursor, attempt, next_time, self.lease)
                     pending = event_id
                 if self._stop.is_set():
                     return

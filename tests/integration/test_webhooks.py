@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,11 +27,13 @@ from ledgerflow.events.errors import Conflict
 from ledgerflow.events.webhook_commands import WebhookCreatedOut
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 from ledgerflow.exceptions import AlreadyExists, InvalidInput, NotFound
+from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.webhooks import checkpoint
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
-from ledgerflow.services.webhooks.store import CURSORS, CursorStore
+from ledgerflow.services.webhooks.store import CURSORS, CursorStore, LeaseLost
 from ledgerflow.webhooks import standard_secret
+from tests.conftest import PYTHON, python_env
 from tests.integration.webhook_receiver import Receiver
 from tests.waiting import wait_until
 
@@ -38,10 +43,9 @@ def client(tracking: Path) -> lf.Client:
     return lf.Client()
 
 
-@pytest.fixture
-def dispatcher(client: lf.Client) -> Iterator[WebhookDispatcher]:
+def make_dispatcher(client: lf.Client, lease_s: float = 5.0) -> WebhookDispatcher:
     b = client._backend
-    d = WebhookDispatcher(
+    return WebhookDispatcher(
         b.log,
         b.projector.engine,
         secrets=lambda: b.secret_box,
@@ -50,7 +54,13 @@ def dispatcher(client: lf.Client) -> Iterator[WebhookDispatcher]:
         timeout_s=30,
         scan_interval_s=0.1,
         refresh=b.refresh,
-    ).start()
+        lease_s=lease_s,
+    )
+
+
+@pytest.fixture
+def dispatcher(client: lf.Client) -> Iterator[WebhookDispatcher]:
+    d = make_dispatcher(client).start()
     yield d
     d.stop()
 
@@ -461,3 +471,111 @@ def test_a_dispatcher_without_a_server_key_starts_and_says_what_to_set(client, r
         wait_until(lambda: client.get_webhook("keyless").last_error is not None)
     assert "set LEDGERFLOW_SECRET_KEY" in (client.get_webhook("keyless").last_error or "")
     assert receiver.requests == []
+
+
+# several dispatchers on one database --------------------------------------------------
+
+
+def test_two_dispatchers_on_one_database_deliver_each_event_once_and_hand_over_on_stop(
+    client, receiver
+):
+    first = make_dispatcher(client, lease_s=60).start()
+    second = make_dispatcher(client, lease_s=60).start()
+    try:
+        hook = hook_for(client, receiver, "shared", ["model.*"])
+        client.create_registered_model("m")
+        for i in range(20):
+            client.set_registered_model_tag("m", f"k{i}", str(i))
+        expected = logged(client, hook)
+        receiver.wait_for(len(expected))
+        settled(client, "shared", expected)
+        assert receiver.accepted() == ids(expected)  # once each, in order
+        holders = [d for d in (first, second) if hook.id in d.running]
+        assert len(holders) == 1
+        holder, standby = holders[0], ({first, second} - {holders[0]}).pop()
+
+        holder.stop()  # gives its lease up: the standby takes over now, not in 60 s
+        for i in range(5):
+            client.set_registered_model_tag("m", f"after{i}", str(i))
+        expected = logged(client, hook)
+        receiver.wait_for(len(expected), timeout=10)
+        settled(client, "shared", expected)
+        assert receiver.accepted() == ids(expected)
+        assert hook.id in standby.running
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_when_the_dispatcher_holding_a_webhook_is_killed_another_takes_it_over(
+    client, receiver, tracking: Path
+):
+    hook = hook_for(client, receiver, "survives", ["model.*"])
+    client.create_registered_model("m")
+    process = subprocess.Popen(  # a dispatcher in its own process, to be SIGKILLed
+        [PYTHON, "-m", "ledgerflow.cli", "webhooks", "run", "--quiet",
+         "--scan-interval", "0.1", "--lease", "1", "--backoff-base", "0.05"],
+        env=python_env(tracking), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    standby = make_dispatcher(client, lease_s=1.0)
+    try:
+        receiver.wait_for(1, timeout=60)  # the process holds the webhook's lease
+        standby.start()
+        for i in range(5):
+            client.set_registered_model_tag("m", f"k{i}", str(i))
+        expected = logged(client, hook)
+        receiver.wait_for(len(expected))
+        settled(client, "survives", expected)
+        assert standby.running == {}  # the lease is the process's: the standby waits
+
+        os.killpg(process.pid, signal.SIGKILL)  # no goodbye: its lease has to expire
+        process.wait(timeout=30)
+        killed = time.monotonic()
+        for i in range(5):
+            client.set_registered_model_tag("m", f"later{i}", str(i))
+        expected = logged(client, hook)
+        receiver.wait_for(len(expected), timeout=30)
+        assert time.monotonic() - killed < 10  # the 1 s lease, then the next scan
+        settled(client, "survives", expected)
+        assert receiver.accepted() == ids(expected)  # none lost; none twice (none in flight)
+        assert hook.id in standby.running
+    finally:
+        standby.stop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def test_a_worker_whose_lease_another_dispatcher_took_cannot_move_the_cursor(client):
+    _lease_story(CursorStore(client._backend.projector.engine))
+
+
+def test_leases_on_postgresql_as_on_sqlite(postgres_url: str) -> None:
+    engine = make_engine(postgres_url, writer=True)
+    try:
+        _lease_story(CursorStore(engine))
+    finally:
+        engine.dispose()
+
+
+def _lease_story(store: CursorStore) -> None:
+    """Taken, renewed, refused to another while live, taken over once expired, and the
+    old holder's writes refused by the fencing token."""
+    assert store.load("h", "5").position == "5"
+    mine = store.claim("h", "a", ttl_ms=60_000)
+    assert mine is not None and store.claim("h", "b", ttl_ms=60_000) is None
+    assert store.claim("h", "a", ttl_ms=60_000) == mine  # renewed: the same token
+    attempt = WebhookDelivery("d", "e", "model.created", "6", 1, True, 200, None, 1, 1)
+    store.acknowledge("h", "5", "6", attempt, mine)
+    assert store.claim("h", "b", ttl_ms=-1) is None  # "a"'s has not expired
+    store.claim("h", "a", ttl_ms=-1)  # now it has (a stalled holder)
+    theirs = store.claim("h", "b", ttl_ms=60_000)
+    assert theirs is not None and theirs.token == mine.token + 1
+    with pytest.raises(LeaseLost, match="another dispatcher took over"):
+        store.acknowledge("h", "6", "7", attempt, mine)
+    with pytest.raises(LeaseLost):
+        store.fail("h", "6", attempt, 0, mine)
+    assert store.load("h", None).position == "6"
+    store.acknowledge("h", "6", "7", attempt, theirs)
+    assert store.load("h", None).position == "7"
