@@ -6,6 +6,10 @@ or returns before it was asked to stop) must not leave the process answering
 `/health: ok` while its views go stale: the watchdog records the failure, the
 health check reports it, and the process stops with a non-zero status so that a
 supervisor (systemd, Kubernetes, compose's `restart:`) starts it again.
+
+Threads that other components start and own (the gateway's event hub and read cache)
+are watched by asking them (`expect`): a component whose thread died while it was not
+being closed counts as a failure too, noticed within a second.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class Watchdog:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[str, str], None]] = []
+        self._probes: dict[str, Callable[[], bool]] = {}
+        self._probing = False
 
     def spawn(self, name: str, run: Callable[[threading.Event], None]) -> threading.Thread:
         """Run `run(stop)` in a daemon thread named `name`; it should return only once `stop`
@@ -43,6 +49,25 @@ class Watchdog:
         self._threads.append(thread)
         thread.start()
         return thread
+
+    def expect(self, name: str, alive: Callable[[], bool], every_s: float = 1.0) -> None:
+        """Watch a component that runs its own thread: `alive()` answering False (its
+        thread died; a component closed on purpose answers True) before `stop` is set
+        counts as the failure of `name`, noticed within `every_s`."""
+        with self._lock:
+            self._probes[name] = alive
+            start, self._probing = not self._probing, True
+        if start:
+            self.spawn("watchdog", lambda stop: self._probe(stop, every_s))
+
+    def _probe(self, stop: threading.Event, every_s: float) -> None:
+        while not stop.wait(every_s):
+            with self._lock:
+                probes = [(n, a) for n, a in self._probes.items() if n not in self._failures]
+            for name, alive in probes:
+                if not alive() and not stop.is_set():
+                    logger.error("%s stopped: its thread died (see above for why)", name)
+                    self._fail(name, "its thread died; see the process's log for why")
 
     def on_failure(self, listener: Callable[[str, str], None]) -> None:
         """Call `listener(name, reason)` when a watched thread dies (from that thread)."""

@@ -121,6 +121,7 @@ def gateway(
     settings = serving_settings(ctx, "gateway", auth=auth)
     from ledgerflow.services.gateway.server import serve
     from ledgerflow.services.tls import Tls
+    from ledgerflow.services.watchdog import ServiceFailed
 
     tls = Tls.of(ssl_keyfile, ssl_certfile)
 
@@ -130,14 +131,18 @@ def gateway(
     def grpc_ready(address: str) -> None:
         output.line(f"ledgerflow gateway gRPC on {address}", style="green")
 
-    serve(
-        settings,
-        host,
-        port,
-        log_level=log_level.value,
-        ready=ready,
-        grpc_port=grpc_port,
-        grpc_ready=grpc_ready,
-        on_auth=announce_auth,
-        tls=tls,
-    )
+    try:
+        serve(
+            settings,
+            host,
+            port,
+            log_level=log_level.value,
+            ready=ready,
+            grpc_port=grpc_port,
+            grpc_ready=grpc_ready,
+            on_auth=announce_auth,
+            tls=tls,
+        )
+    except ServiceFailed as e:  # a supervisor restarts the process on a non-zero exit
+        output.error(str(e))
+        raise typer.Exit(1) from None

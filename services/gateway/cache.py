@@ -97,6 +97,10 @@ class ReadCache:
             self._invalidator.start()
         return self
 
+    def alive(self) -> bool:
+        """False once its invalidator's thread died (what it holds may then be stale)."""
+        return self._invalidator is None or self._invalidator.alive()
+
     def close(self) -> None:
         if self._invalidator is not None:
             self._invalidator.close()
@@ -199,6 +203,11 @@ class Invalidator:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         self._save_progress()
+
+    def alive(self) -> bool:
+        """False once its thread died: entries would no longer be dropped when stale."""
+        started = self._thread.ident is not None
+        return self._stop.is_set() or self._hub.closed or not started or self._thread.is_alive()
 
     def _start_point(self) -> Checkpoint:
         store = self._cache.store

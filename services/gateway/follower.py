@@ -22,6 +22,10 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
+    def alive(self) -> bool:
+        """False once a thread of it died without being asked to stop."""
+        ...
+
 
 class LogFollower:
     """The hub's source without Redis: one thread following the log from its head."""
@@ -39,6 +43,9 @@ class LogFollower:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
+
+    def alive(self) -> bool:
+        return self._stop.is_set() or self._thread.is_alive()
 
     def _run(self) -> None:
         after: Checkpoint | None = None

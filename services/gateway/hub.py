@@ -164,6 +164,10 @@ class Hub:
     def closed(self) -> bool:
         return self._closed
 
+    def alive(self) -> bool:
+        """False once the thread that feeds subscribers died (not closed on purpose)."""
+        return self._closed or self._source is None or self._source.alive()
+
     @property
     def source(self) -> Source | None:
         return self._source

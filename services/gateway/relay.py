@@ -119,6 +119,9 @@ class RedisRelay:
         for thread in self._threads:
             thread.start()
 
+    def alive(self) -> bool:
+        return self._stop.is_set() or all(t.is_alive() for t in self._threads)
+
     def close(self) -> None:
         self._stop.set()
         self._term_stop.set()

@@ -79,13 +79,17 @@ def serve(
     With `grpc_port`, the gRPC service listens there too (0: any free port). `extend`
     may add routes to the app before it starts (`ledgerflow server` hosts deployments); the
     web UI is served at `/` after them (`ledgerflow.services.ui.site`).
-    With a `watchdog`, `/health` reports its dead threads, and the server shuts down
-    `FAILURE_GRACE_S` after one dies (health checks see the 503 first). `/metrics` serves
+    `/health` reports the process's dead background threads (those of `watchdog`, the
+    caller's, and the event hub's and read cache's), and the server shuts down
+    `FAILURE_GRACE_S` after one dies (health checks see the 503 first); without a
+    `watchdog` of the caller's, `serve` then raises `ServiceFailed`. `/metrics` serves
     `metrics_registry` (`ledgerflow server`'s services share it), else one of the app's own."""
     import uvicorn
 
     owned = backend is None
     backend = backend or bootstrap(settings)
+    own_watchdog = watchdog is None
+    watchdog = watchdog or Watchdog()
     hub: Hub | None = None
     cache: ReadCache | None = None
     grpc_server: Any = None
@@ -97,14 +101,19 @@ def serve(
             if status is not None and on_auth is not None:
                 on_auth(status)
         hub = Hub(backend.log, redis_url=backend.settings.redis_url).start()
-        failures = None if watchdog is None else (lambda: watchdog.failures)
+        watchdog.expect("event hub", hub.alive)  # SSE and gRPC streams, the read cache
         app = create_app(
-            backend, hub, failures=failures, rates=rates, metrics_registry=metrics_registry
+            backend,
+            hub,
+            failures=lambda: watchdog.failures,
+            rates=rates,
+            metrics_registry=metrics_registry,
         )
         if grpc_port is not None:
             from ledgerflow.services.gateway import grpc_server as grpc_service
 
             cache = ReadCache(backend, hub).start()
+            watchdog.expect("read cache", cache.alive)
             grpc_server = grpc_service.serve(
                 backend, hub, host, grpc_port, cache=cache, rates=rates, tls=tls,
                 metrics=app.state.gateway_metrics,
@@ -123,8 +132,7 @@ def serve(
             **(tls.uvicorn_options() if tls is not None else {}),
         )
         server = uvicorn.Server(config)
-        if watchdog is not None:
-            watchdog.on_failure(lambda *_: _exit_soon(server))
+        watchdog.on_failure(lambda *_: _exit_soon(server))
         if ready is not None:
             threading.Thread(
                 target=_announce,
@@ -133,7 +141,11 @@ def serve(
                 daemon=True,
             ).start()
         server.run()
+        if own_watchdog:
+            watchdog.check()  # a thread died: exit non-zero, so a supervisor restarts us
     finally:
+        if own_watchdog:
+            watchdog.stop.set()
         if grpc_server is not None:
             grpc_server.stop(2).wait()
         if cache is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -45,3 +46,19 @@ def test_a_listener_added_after_a_failure_still_hears_of_it() -> None:
     told: list[str] = []
     dog.on_failure(lambda name, why: told.append(name))
     assert told == ["bundles"]
+
+
+def test_a_component_whose_thread_died_is_a_failure_and_one_closed_on_purpose_is_not() -> None:
+    dog = Watchdog()
+    dying = threading.Event()
+    dog.expect("event hub", lambda: not dying.is_set(), every_s=0.05)
+    dog.expect("read cache", lambda: True, every_s=0.05)  # closed on purpose: alive says so
+    time.sleep(0.2)
+    assert dog.failures == {}
+    dying.set()
+    deadline = time.monotonic() + 5
+    while not dog.failures and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(dog.failures) == {"event hub"} and "thread died" in dog.failures["event hub"]
+    dog.join(5)
+    assert set(dog.failures) == {"event hub"}  # the prober itself stopped when asked
