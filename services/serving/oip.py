@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +33,16 @@ DATATYPES: dict[str, np.dtype[Any]] = {
     "BYTES": np.dtype(object),
 }
 _BY_DTYPE = {dt: name for name, dt in DATATYPES.items() if name != "BYTES"}
+_WIRE = {name: dt.newbyteorder("<") for dt, name in _BY_DTYPE.items()}
+"""Each numeric datatype's dtype on the wire: little-endian, whatever this machine is."""
+_NATIVE_IS_WIRE = sys.byteorder == "little"
 
 
 def datatype_of(dtype: np.dtype[Any]) -> str:
     """The OIP datatype of a numpy dtype; strings and objects are BYTES."""
-    found = _BY_DTYPE.get(np.dtype(dtype).newbyteorder("="))
+    found = _BY_DTYPE.get(dtype)  # a native dtype, the common case, needs no normalizing
+    if found is None:
+        found = _BY_DTYPE.get(np.dtype(dtype).newbyteorder("="))
     return found if found is not None else "BYTES"
 
 
@@ -110,7 +116,7 @@ def text_of(value: Any) -> Any:
 
 
 def _raw_bytes_elements(
-    name: str, raw: bytes, count: int, what: str, field: str
+    name: str, raw: bytes | memoryview, count: int, what: str, field: str
 ) -> np.ndarray[Any, Any]:
     items: list[bytes] = []
     offset = 0
@@ -127,7 +133,7 @@ def _raw_bytes_elements(
                 f"input {name!r}: {what} BYTES element of {size} bytes runs past the content",
                 field=f"{name}.{field}",
             )
-        items.append(raw[offset : offset + size])
+        items.append(bytes(raw[offset : offset + size]))
         offset += size
     if len(items) != count:
         raise InvalidInput(
@@ -138,41 +144,51 @@ def _raw_bytes_elements(
 
 
 def from_raw(
-    name: str, datatype: str, shape: list[int], raw: bytes, source: tuple[str, str]
+    name: str, datatype: str, shape: list[int], raw: bytes | memoryview, source: tuple[str, str]
 ) -> np.ndarray[Any, Any]:
     """The array of a tensor sent as raw bytes: little-endian and row-major, BYTES elements
     each prefixed by its 4-byte little-endian length. `source` (a word, a field) says where
-    the bytes came from in messages: gRPC's raw contents or REST's binary data."""
+    the bytes came from in messages: gRPC's raw contents or REST's binary data. A numeric
+    array is a read-only view on `raw` on a little-endian machine (no copy)."""
     what, field = source
     count = math.prod(shape)
     if datatype == "BYTES":
         return _raw_bytes_elements(name, raw, count, what, field).reshape(shape)
-    dtype = DATATYPES[datatype].newbyteorder("<")
+    dtype = _WIRE[datatype]
     if len(raw) != count * dtype.itemsize:
         raise InvalidInput(
             f"input {name!r}: shape {shape} of {datatype} needs {count * dtype.itemsize} "
             f"{what} bytes, got {len(raw)}",
             field=f"{name}.{field}",
         )
-    return (
-        np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
-    )
+    array = np.frombuffer(raw, dtype=dtype)
+    if not _NATIVE_IS_WIRE:
+        array = array.astype(DATATYPES[datatype])
+    return array.reshape(shape)
 
 
 def to_raw(t: Tensor) -> bytes:
     """A tensor's raw bytes, the inverse of `from_raw`."""
-    if t.datatype == "BYTES":
+    raw = raw_buffer(t.array, t.datatype)
+    return raw if isinstance(raw, bytes) else raw.tobytes()
+
+
+def raw_buffer(array: np.ndarray[Any, Any], datatype: str) -> bytes | np.ndarray[Any, Any]:
+    """`to_raw`'s bytes without copying a numeric array that is already little-endian and
+    contiguous: the array itself, for `bytes.join` or anything that takes a buffer (its
+    `nbytes` is the length)."""
+    if datatype == "BYTES":
         parts = []
-        for v in t.array.ravel():
+        for v in array.ravel():
             b = v if isinstance(v, bytes) else str(v).encode()
             parts.append(struct.pack("<I", len(b)) + b)
         return b"".join(parts)
-    dtype = DATATYPES[t.datatype].newbyteorder("<")
-    return np.ascontiguousarray(t.array, dtype=dtype).tobytes()
+    return np.ascontiguousarray(array, dtype=_WIRE[datatype])
 
 
 def parse_rest_inputs(doc: Any) -> tuple[list[Tensor], dict[str, Any] | None, list[str] | None]:
-    """The tensors, parameters and requested output names of a REST infer request body."""
+    """The tensors, parameters and requested output names of a REST infer request body. An
+    input may already be a Tensor: binary data, decoded by `oip_binary.attach_binary`."""
     if not isinstance(doc, dict):
         raise InvalidInput("the infer request must be a JSON object", field="body")
     inputs = doc.get("inputs")
@@ -180,6 +196,9 @@ def parse_rest_inputs(doc: Any) -> tuple[list[Tensor], dict[str, Any] | None, li
         raise InvalidInput("inputs must be a non-empty list of tensors", field="inputs")
     tensors: list[Tensor] = []
     for i, t in enumerate(inputs):
+        if isinstance(t, Tensor):
+            tensors.append(t)
+            continue
         if not isinstance(t, dict):
             raise InvalidInput(f"inputs[{i}] must be an object", field=f"inputs[{i}]")
         name, datatype, shape = check_header(

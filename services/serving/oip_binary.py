@@ -21,7 +21,13 @@ from starlette.responses import Response
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.serving import _json
 from ledgerflow.services.serving.http import respond
-from ledgerflow.services.serving.oip import Tensor, check_header, from_raw, rest_outputs, to_raw
+from ledgerflow.services.serving.oip import (
+    Tensor,
+    check_header,
+    from_raw,
+    raw_buffer,
+    rest_outputs,
+)
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 OCTET_STREAM = "application/octet-stream"
@@ -59,9 +65,9 @@ def _check_outputs(doc: Any) -> None:
                 )
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
+def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes | memoryview]:
     """The JSON document of an infer request body and its binary part (empty without the
-    extension's header)."""
+    extension's header), a view on `body` rather than a copy of it."""
     if header_length is None:
         return _loads(body, "the body"), b""
     try:
@@ -78,20 +84,31 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
             f"{HEADER_LENGTH} is {length} but the body has only {len(body)} bytes",
             field=HEADER_LENGTH,
         )
-    head = f"the JSON header (the first {length} bytes, per {HEADER_LENGTH})"
-    return _loads(body[:length], head), body[length:]
+    try:
+        return _json.loads(body[:length]), memoryview(body)[length:]
+    except _NOT_JSON as e:
+        what = f"the JSON header (the first {length} bytes, per {HEADER_LENGTH})"
+        raise _invalid_json(what, e) from None
+
+
+_NOT_JSON = (_json.JSONDecodeError, UnicodeDecodeError, ValueError)
 
 
 def _loads(data: bytes, what: str) -> Any:
     try:
         return _json.loads(data)
-    except (_json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
-        raise InvalidInput(f"{what} is not valid JSON: {e}", field="body") from None
+    except _NOT_JSON as e:
+        raise _invalid_json(what, e) from None
 
 
-def attach_binary(doc: Any, binary: bytes) -> Any:
-    """`doc` with each binary input's bytes decoded into its `data`, ready for
-    `parse_rest_inputs`; the sizes must add up to exactly the binary part."""
+def _invalid_json(what: str, e: Exception) -> InvalidInput:
+    return InvalidInput(f"{what} is not valid JSON: {e}", field="body")
+
+
+def attach_binary(doc: Any, binary: bytes | memoryview) -> Any:
+    """`doc` with each binary input replaced by its decoded Tensor (its header checked once,
+    here), ready for `parse_rest_inputs`; the sizes must add up to exactly the binary part.
+    A document without binary inputs comes back as it is."""
     inputs = doc.get("inputs") if isinstance(doc, dict) else None
     if not isinstance(inputs, list):
         if binary:
@@ -101,11 +118,10 @@ def attach_binary(doc: Any, binary: bytes) -> Any:
             )
         return doc  # parse_rest_inputs names the problem
     offset = 0
-    attached: list[Any] = []
+    attached: list[Any] = inputs
     for i, t in enumerate(inputs):
         size = _binary_size(t, i)
         if size is None:
-            attached.append(t)
             continue
         name, datatype, shape = check_header(
             t.get("name"), t.get("datatype"), t.get("shape"), f"inputs[{i}]"
@@ -124,14 +140,16 @@ def attach_binary(doc: Any, binary: bytes) -> Any:
             )
         array = from_raw(name, datatype, shape, binary[offset : offset + size], _BINARY_INPUT)
         offset += size
-        attached.append({**t, "data": array})
+        if attached is inputs:
+            attached = list(inputs)
+        attached[i] = Tensor(name, array)
     if offset != len(binary):
         raise InvalidInput(
             f"the body has {len(binary)} bytes of binary data but the inputs' "
             f"binary_data_size add up to {offset}",
             field=HEADER_LENGTH,
         )
-    return {**doc, "inputs": attached}
+    return doc if attached is inputs else {**doc, "inputs": attached}
 
 
 def _binary_size(t: Any, i: int) -> int | None:
@@ -168,17 +186,19 @@ def encode(head: dict[str, Any], outputs: list[Tensor], binary: list[bool]) -> t
     flagged in `binary` as raw bytes after the JSON. The length is the JSON header's, or 0
     when nothing is binary (the body is then plain JSON)."""
     docs: list[dict[str, Any]] = []
-    chunks: list[bytes] = []
+    chunks: list[Any] = []
     for t, raw in zip(outputs, binary, strict=True):
         if raw:
-            chunk = to_raw(t)
+            datatype = t.datatype
+            chunk = raw_buffer(t.array, datatype)  # joined below: the only copy
             chunks.append(chunk)
+            size = len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
             docs.append(
                 {
                     "name": t.name,
-                    "datatype": t.datatype,
+                    "datatype": datatype,
                     "shape": t.shape,
-                    "parameters": {"binary_data_size": len(chunk)},
+                    "parameters": {"binary_data_size": size},
                 }
             )
         else:
@@ -194,6 +214,4 @@ def infer_response(head: dict[str, Any], outputs: list[Tensor], doc: Any, rid: s
     body, length = encode(head, outputs, binary_outputs(doc, outputs))
     if not length:
         return respond(body, 200, rid)
-    response = respond(body, 200, rid, OCTET_STREAM)
-    response.headers[HEADER_LENGTH] = str(length)
-    return response
+    return respond(body, 200, rid, OCTET_STREAM, {HEADER_LENGTH: str(length)})

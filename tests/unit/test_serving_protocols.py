@@ -3,6 +3,7 @@ shapes, datatypes, and errors that name the field or tensor."""
 
 from __future__ import annotations
 
+import json
 import struct
 
 import numpy as np
@@ -297,3 +298,39 @@ def test_only_the_outputs_asked_for_are_binary_and_json_answers_have_no_header_l
     assert binary_outputs({}, [p, q]) == [False, False]
     body, length = encode({}, [p, q], [False, False])
     assert length == 0 and body.endswith(b"]}")
+
+
+def test_binary_outputs_are_little_endian_row_major_whatever_the_arrays_layout() -> None:
+    from ledgerflow.services.serving.oip_binary import encode
+
+    transposed = np.arange(6, dtype=">f4").reshape(2, 3).T  # big-endian, not contiguous
+    outputs = [
+        Tensor("t", transposed),
+        Tensor("empty", np.zeros((0, 2), dtype=np.float32)),
+        Tensor("scalar", np.array(3.0)),
+    ]
+    body, length = encode({"id": "r"}, outputs, [True, True, True])
+    header = json.loads(body[:length])
+    assert [(o["shape"], o["parameters"]["binary_data_size"]) for o in header["outputs"]] == [
+        ([3, 2], 24),
+        ([0, 2], 0),
+        ([], 8),
+    ]
+    expected = transposed.astype("<f4").tobytes(order="C") + np.array(3.0).astype("<f8").tobytes()
+    assert body[length:] == expected
+
+
+def test_binary_inputs_are_decoded_once_next_to_json_inputs_in_their_order() -> None:
+    from ledgerflow.services.serving.oip_binary import infer_request
+
+    raw = struct.pack("<I", 2) + b"hi" + struct.pack("<I", 1) + b"\xff"
+    head = json.dumps({"inputs": [
+        {"name": "a", "shape": [2], "datatype": "INT32", "data": [1, 2]},
+        {"name": "s", "shape": [2], "datatype": "BYTES",
+         "parameters": {"binary_data_size": len(raw)}},
+        {"name": "z", "shape": [0], "datatype": "FP32", "parameters": {"binary_data_size": 0}},
+    ]}).encode()  # fmt: skip
+    tensors, _, _ = parse_rest_inputs(infer_request(head + raw, str(len(head))))
+    assert [t.name for t in tensors] == ["a", "s", "z"]
+    assert tensors[1].array.tolist() == ["hi", b"\xff"]  # text as str, the rest as bytes
+    assert tensors[2].array.shape == (0,) and tensors[2].array.dtype == np.float32
