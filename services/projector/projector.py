@@ -82,6 +82,9 @@ class Projector:
         # the one before commits, often to find its events applied by it, instead of
         # polling in SQLite's busy handler (sleeps of 1 to 100 ms) for the write lock.
         self._catching_up = threading.RLock()
+        # The checkpoint this process last committed or read in a catch-up: the views hold
+        # at least this much, so a command whose events it covers need not ask the database.
+        self._reached = Checkpoint()
         self._create()
 
     def _create(self) -> None:
@@ -120,7 +123,7 @@ class Projector:
         Nothing when the views already cover `unless` (another thread of this process
         applied it while this one waited for its turn)."""
         with self._catching_up:
-            if unless is not None and self.checkpoint().covers(unless):
+            if unless is not None and self._reached.covers(unless):
                 return 0
             total = 0
             while True:
@@ -151,6 +154,8 @@ class Projector:
         while True:
             if self.inline:
                 self.catch_up(unless=target)
+                if self._reached.covers(target):
+                    return
             if self.checkpoint().covers(target):
                 return
             if time.monotonic() > deadline:
@@ -169,11 +174,12 @@ class Projector:
                 )
             start = self.checkpoint(conn)
             items = list(self.log.read(start, limit=self.batch))
-            if not items:
-                return 0
-            self.apply_all(conn, items)
-            self.save_checkpoint(conn, start, start.advance_all(items))
-            return len(items)
+            reached = start.advance_all(items)
+            if items:
+                self.apply_all(conn, items)
+                self.save_checkpoint(conn, start, reached)
+        self._reached = reached  # committed
+        return len(items)
 
     def apply_all(self, conn: Connection, items: Sequence[Item]) -> None:
         """Apply a batch of log items inside the caller's transaction.
@@ -293,7 +299,9 @@ class Projector:
                 self.save_checkpoint(conn, Checkpoint(), after)
             return applied
 
-        applied: int = _retry(run, "rebuilding the views")
+        with self._catching_up:
+            applied: int = _retry(run, "rebuilding the views")
+            self._reached = Checkpoint()  # read again by the next catch-up
         self._note_growth(ANALYZE_EVERY)
         return applied
 
