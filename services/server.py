@@ -84,7 +84,7 @@ def serve_all(
             backend=backend,
             grpc_port=grpc_port,
             grpc_ready=grpc_ready,
-            extend=lambda app: _host_deployments(app, backend),
+            extend=lambda app: _host_deployments(app, backend, watchdog),
             watchdog=watchdog,
             tls=tls,
             metrics_registry=registry,
@@ -117,7 +117,7 @@ def _bundle_policies(backend: Backend) -> Callable[[threading.Event], None]:
     return run
 
 
-def _host_deployments(app: FastAPI, backend: Backend) -> None:
+def _host_deployments(app: FastAPI, backend: Backend, watchdog: Watchdog | None = None) -> None:
     """Serve every deployment's variants at /deployments/NAME/invocations on the gateway;
     with auth on, inference needs READ on the deployment and feedback EDIT."""
     from ledgerflow.services.serving.deployment import variant_loader
@@ -130,7 +130,9 @@ def _host_deployments(app: FastAPI, backend: Backend) -> None:
         from ledgerflow.services.serving.auth import ServingAuth
 
         auth = ServingAuth.of(backend, inference=True)
-    app.state.deployment_host = host_deployments(app, backend.log, loader=loader, auth=auth)
+    app.state.deployment_host = host_deployments(
+        app, backend.log, loader=loader, auth=auth, watchdog=watchdog
+    )
 
 
 def _deployer(backend: Backend, metrics: DeployerMetrics) -> Callable[[threading.Event], None]:

@@ -17,8 +17,31 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger("ledgerflow.watchdog")
+
+
+FAILURE_GRACE_S = 2.0
+"""How long a server keeps answering (its health checks: 503) after a thread died."""
+
+
+def stop_soon(server: Any, grace_s: float = FAILURE_GRACE_S) -> None:
+    """Ask a uvicorn server to exit in `grace_s` (a watchdog's failure listener), so health
+    checks see its 503 first."""
+
+    def exit_now() -> None:
+        server.should_exit = True
+
+    timer = threading.Timer(grace_s, exit_now)
+    timer.daemon = True
+    timer.start()
+
+
+def running(thread: threading.Thread | None, stop: threading.Event) -> bool:
+    """What a component's `alive()` answers for a thread it owns (`Watchdog.expect`): True
+    unless the thread was started and died while `stop` was not set."""
+    return stop.is_set() or thread is None or thread.ident is None or thread.is_alive()
 
 
 class ServiceFailed(RuntimeError):

@@ -81,6 +81,7 @@ def serve(
     replica of an A/B deployment."""
     from ledgerflow.services.serving.server import ServeSettings, run_server
     from ledgerflow.services.tls import Tls
+    from ledgerflow.services.watchdog import ServiceFailed
 
     if (model_uri is None) == (deployment is None):
         raise typer.BadParameter(
@@ -106,18 +107,22 @@ def serve(
     )
     # Models, runs and bundles come from the backend these settings name, under their
     # pickle policy.
-    run_server(
-        settings,
-        announce=lambda line: output.note(line),
-        log_settings=state(ctx).settings() if deployment is not None else None,
-        source=state(ctx).client(),
-        allow_pickle=state(ctx).settings().allow_pickle,
-        auth=_serving_auth(ctx, inference=auth, feedback=deployment is not None),
-        # a registered model's TF Serving labels follow its aliases on the backend's log
-        events=state(ctx).backend(catch_up=False).log
-        if model_uri is not None and model_uri.startswith(("models:/", "bundle:"))
-        else None,
-    )
+    try:
+        run_server(
+            settings,
+            announce=lambda line: output.note(line),
+            log_settings=state(ctx).settings() if deployment is not None else None,
+            source=state(ctx).client(),
+            allow_pickle=state(ctx).settings().allow_pickle,
+            auth=_serving_auth(ctx, inference=auth, feedback=deployment is not None),
+            # a registered model's TF Serving labels follow its aliases on the backend's log
+            events=state(ctx).backend(catch_up=False).log
+            if model_uri is not None and model_uri.startswith(("models:/", "bundle:"))
+            else None,
+        )
+    except ServiceFailed as e:  # a supervisor restarts the process on a non-zero exit
+        output.error(str(e))
+        raise typer.Exit(1) from None
 
 
 def _serving_auth(ctx: typer.Context, *, inference: bool, feedback: bool) -> ServingAuth | None:

@@ -23,6 +23,7 @@ from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.log import Checkpoint, EventLog, Item
 from ledgerflow.services.analytics.window import TrafficStats
+from ledgerflow.services.watchdog import running
 
 logger = logging.getLogger("ledgerflow.deployer")
 TRAFFIC_TYPES = (d.InferenceRecorded.TYPE, d.FeedbackRecorded.TYPE)
@@ -114,6 +115,10 @@ class TrafficRecorder:
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval_s):
             self.flush()
+
+    def alive(self) -> bool:
+        """False once the flushing thread died (what is served would go unrecorded)."""
+        return running(self._thread, self._stop)
 
     def close(self) -> None:
         """Stop the timer and flush what is left."""

@@ -45,6 +45,7 @@ from ledgerflow.services.gateway.items import item_stream
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.projector.tables import RUNS
+from ledgerflow.services.watchdog import running
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -206,8 +207,7 @@ class Invalidator:
 
     def alive(self) -> bool:
         """False once its thread died: entries would no longer be dropped when stale."""
-        started = self._thread.ident is not None
-        return self._stop.is_set() or self._hub.closed or not started or self._thread.is_alive()
+        return self._hub.closed or running(self._thread, self._stop)
 
     def _start_point(self) -> Checkpoint:
         store = self._cache.store

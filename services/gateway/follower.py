@@ -11,6 +11,7 @@ from typing import Protocol
 
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.log import Checkpoint, EventLog, Item
+from ledgerflow.services.watchdog import running
 
 logger = logging.getLogger("ledgerflow.services.gateway.hub")  # the name operators filter on
 
@@ -45,7 +46,7 @@ class LogFollower:
             self._thread.join(timeout=10)
 
     def alive(self) -> bool:
-        return self._stop.is_set() or self._thread.is_alive()
+        return running(self._thread, self._stop)
 
     def _run(self) -> None:
         after: Checkpoint | None = None

@@ -36,6 +36,7 @@ from ledgerflow.events.codec import decode, encode
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import CorruptEvent, LedgerflowError, Unavailable
 from ledgerflow.events.log import Checkpoint, CorruptRecord, EventLog, Item
+from ledgerflow.services.watchdog import running
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class RedisRelay:
             thread.start()
 
     def alive(self) -> bool:
-        return self._stop.is_set() or all(t.is_alive() for t in self._threads)
+        return all(running(t, self._stop) for t in self._threads)
 
     def close(self) -> None:
         self._stop.set()

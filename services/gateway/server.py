@@ -17,7 +17,7 @@ from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.limits import Rates
 from ledgerflow.services.tls import Tls, scheme
 from ledgerflow.services.ui import site
-from ledgerflow.services.watchdog import Watchdog
+from ledgerflow.services.watchdog import Watchdog, stop_soon
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -132,7 +132,7 @@ def serve(
             **(tls.uvicorn_options() if tls is not None else {}),
         )
         server = uvicorn.Server(config)
-        watchdog.on_failure(lambda *_: _exit_soon(server))
+        watchdog.on_failure(lambda *_: stop_soon(server))
         if ready is not None:
             threading.Thread(
                 target=_announce,
@@ -154,18 +154,6 @@ def serve(
             hub.close()
         if owned:
             backend.close()
-
-
-FAILURE_GRACE_S = 2.0
-
-
-def _exit_soon(server: Any) -> None:
-    def exit_now() -> None:
-        server.should_exit = True
-
-    timer = threading.Timer(FAILURE_GRACE_S, exit_now)
-    timer.daemon = True
-    timer.start()
 
 
 def _announce(

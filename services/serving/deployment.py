@@ -39,6 +39,7 @@ from ledgerflow.services.serving.predictors import Predictor
 from ledgerflow.services.serving.repository import ModelRepository, ServedModel
 from ledgerflow.services.serving.routing_cache import RoutingCache
 from ledgerflow.services.serving.scoring import ModelRequest
+from ledgerflow.services.watchdog import running
 
 if TYPE_CHECKING:
     from ledgerflow.services.serving.loading import ModelSource
@@ -128,6 +129,10 @@ class DeploymentHost:
         self._thread = threading.Thread(target=self._run, name="deployment-follower", daemon=True)
         self._thread.start()
         return self
+
+    def alive(self) -> bool:
+        """False once the thread following the deployments died (routing would freeze)."""
+        return running(self._thread, self._stop)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -247,6 +252,9 @@ class DeploymentHost:
         names = [name] if name is not None else list(self.deployments)
         if not names or (self.only is not None and self.only not in self.deployments):
             return False
+        watchdog = self.repository.watchdog
+        if watchdog is not None and watchdog.failures:
+            return False  # a background thread died: the process is about to stop
         for n in names:
             dep = self.deployments.get(n)
             if dep is None:

@@ -30,6 +30,7 @@ from ledgerflow.services.serving.deployment_routes import deployment_routes
 from ledgerflow.services.serving.labels import Aliases
 from ledgerflow.services.serving.metrics import ServingMetrics
 from ledgerflow.services.serving.repository import ModelRepository
+from ledgerflow.services.watchdog import Watchdog
 
 
 def host_deployments(
@@ -39,12 +40,14 @@ def host_deployments(
     loader: Loader,
     replica: str | None = None,
     auth: ServingAuth | None = None,
+    watchdog: Watchdog | None = None,
 ) -> DeploymentHost:
     """`loader` builds each variant's predictor (`variant_loader` over the app's backend);
-    `auth` guards the routes (`ledgerflow server` with auth on passes its backend's)."""
+    `auth` guards the routes (`ledgerflow server` with auth on passes its backend's);
+    `watchdog`, the process's, watches the threads hosting starts."""
     shared = getattr(app.state, "metrics_registry", None)
     aliases = Aliases(log)  # TF Serving's labels: the registry's aliases, as they move
-    repository = ModelRepository(metrics=ServingMetrics(shared), aliases=aliases)
+    repository = ModelRepository(metrics=ServingMetrics(shared), aliases=aliases, watchdog=watchdog)
     name = replica or f"{socket.gethostname()}:server:{os.getpid()}"
     recorder = TrafficRecorder(log, name)
     host = DeploymentHost(log, repository, replica=name, recorder=recorder, loader=loader)
@@ -62,6 +65,10 @@ def host_deployments(
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, aliases.start)
             await host.start()
+            if watchdog is not None:
+                watchdog.expect("traffic recorder", recorder.alive)
+                watchdog.expect("alias follower", aliases.alive)
+                watchdog.expect("deployment follower", host.alive)
             try:
                 yield state
             finally:

@@ -20,6 +20,7 @@ from ledgerflow.events import model_payloads as m
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.log import After, Checkpoint, Item
+from ledgerflow.services.watchdog import running
 
 logger = logging.getLogger("ledgerflow.serving")
 
@@ -96,6 +97,10 @@ class Aliases:
         self._thread = threading.Thread(target=self._run, name="alias-follower", daemon=True)
         self._thread.start()
         return self
+
+    def alive(self) -> bool:
+        """False once the following thread died (labels would stop following aliases)."""
+        return running(self._thread, self._stop)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

@@ -23,6 +23,7 @@ from ledgerflow.services.serving.labels import Aliases
 from ledgerflow.services.serving.metrics import ModelMetrics, ServingMetrics
 from ledgerflow.services.serving.predictors import Predictor
 from ledgerflow.services.serving.scoring import ModelRequest
+from ledgerflow.services.watchdog import Watchdog
 
 log = logging.getLogger("ledgerflow.serving")
 
@@ -109,7 +110,8 @@ class ModelRepository:
     """The registry of served models. `max_batch_size`/`max_wait_ms` are the defaults for
     models added without their own. `metrics` holds every served model's series (its own
     registry unless the hosting app shares one). `aliases`, where the process follows the
-    registry's, make the labels of the registered models it serves."""
+    registry's, make the labels of the registered models it serves. `watchdog` watches
+    the process's background threads: one that died makes the process not ready."""
 
     max_batch_size: int = 1
     max_wait_ms: float = 0.0
@@ -120,6 +122,7 @@ class ModelRepository:
     )
     metrics: ServingMetrics = field(default_factory=ServingMetrics)
     aliases: Aliases | None = None
+    watchdog: Watchdog | None = None
     _models: dict[str, ServedModel] = field(default_factory=dict)
 
     def add(
@@ -192,7 +195,10 @@ class ModelRepository:
 
     @property
     def ready(self) -> bool:
-        """Every served model loaded and warmed (and at least one)."""
+        """Every served model loaded and warmed (and at least one), and no background
+        thread of the process dead."""
+        if self.watchdog is not None and self.watchdog.failures:
+            return False
         return bool(self._models) and all(m.ready for m in self._models.values())
 
     def default(self) -> ServedModel:

@@ -25,6 +25,7 @@ from ledgerflow.services.serving.labels import Aliases
 from ledgerflow.services.serving.loading import load
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.tls import Tls, scheme
+from ledgerflow.services.watchdog import Watchdog, stop_soon
 
 if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
@@ -72,10 +73,12 @@ def run_server(
     `auth` says who may call it (`ledgerflow.services.serving.auth`; None: anyone).
     `events` is the log of `source`'s backend: a registered model's TF Serving labels
     follow its aliases there (None: they are its version's aliases when it was loaded)."""
+    watchdog = Watchdog()  # a dead background thread: not ready, then exit with status 1
     repository = ModelRepository(
         max_batch_size=settings.max_batch_size,
         max_wait_ms=settings.max_wait_ms,
         aliases=Aliases(events) if events is not None else None,
+        watchdog=watchdog,
     )
     if settings.deployment is not None:
         if log_settings is None or source is None:
@@ -83,7 +86,7 @@ def run_server(
         from ledgerflow.services.serving.deployment import variant_loader
 
         loader = variant_loader(source, allow_pickle=allow_pickle)
-        _run_replica(settings, repository, log_settings, loader, announce, auth)
+        _run_replica(settings, repository, watchdog, log_settings, loader, announce, auth)
         return
     load_model = functools.partial(
         load, settings.model_uri, settings.name, source=source, allow_pickle=allow_pickle
@@ -97,6 +100,7 @@ def run_server(
         loop = asyncio.get_running_loop()
         if repository.aliases is not None:
             await loop.run_in_executor(None, repository.aliases.start)
+            watchdog.expect("alias follower", repository.aliases.alive)
         if settings.grpc_port is not None:
             from ledgerflow.services.serving.grpc_service import start_grpc_server
 
@@ -136,8 +140,13 @@ def run_server(
 
     app = create_app(repository, on_startup=start, on_shutdown=stop, auth=auth)
     server = _uvicorn(app, settings)
+    watchdog.on_failure(lambda *_: stop_soon(server))
     announce(f"listening on {scheme(settings.tls)}://{settings.host}:{settings.port}")
-    server.run()
+    try:
+        server.run()
+    finally:
+        watchdog.stop.set()
+    watchdog.check()  # a background thread died: exit non-zero, a supervisor restarts us
     if failures:
         e = failures[0]
         if isinstance(e, LedgerflowError):
@@ -148,6 +157,7 @@ def run_server(
 def _run_replica(
     settings: ServeSettings,
     repository: ModelRepository,
+    watchdog: Watchdog,
     log_settings: Settings,
     loader: Loader,
     announce: Callable[[str], Any],
@@ -185,8 +195,11 @@ def _run_replica(
     async def start() -> None:
         nonlocal grpc_server
         recorder.start()
+        watchdog.expect("traffic recorder", recorder.alive)
         await asyncio.get_running_loop().run_in_executor(None, aliases.start)
+        watchdog.expect("alias follower", aliases.alive)
         await host.start()
+        watchdog.expect("deployment follower", host.alive)
         if settings.grpc_port is not None:
             from ledgerflow.services.serving.deployment_grpc import start_deployment_grpc
 
@@ -214,8 +227,13 @@ def _run_replica(
         auth=auth,
     )
     server = _uvicorn(app, settings)
+    watchdog.on_failure(lambda *_: stop_soon(server))
     announce(f"listening on {scheme(settings.tls)}://{settings.host}:{settings.port}")
-    server.run()
+    try:
+        server.run()
+    finally:
+        watchdog.stop.set()
+    watchdog.check()
 
 
 def _uvicorn(app: Any, settings: ServeSettings) -> Any:
