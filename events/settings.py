@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     experiment_name: str | None = Field(
         None, description="like experiment_id, by name (created if missing)"
     )
+    gateway_wait_s: float = Field(
+        60.0,
+        ge=0,
+        description="how long a call that needs the gateway's answer (start_run, "
+        "register_model...) keeps retrying while the gateway cannot be reached",
+    )
     spool_dir: str | None = Field(
         None,
         description="where the SDK's remote mode keeps events not yet shipped to the gateway "

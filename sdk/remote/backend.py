@@ -51,6 +51,7 @@ class RemoteBackend:
             credentials=credentials_from(settings),
             verify=verify_from(settings),
             read_timeout=settings.projection_timeout_s + 30,
+            wait_s=settings.gateway_wait_s,
         )
         self.shipper = Shipper(
             self.http,

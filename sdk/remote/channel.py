@@ -36,13 +36,20 @@ class Channel:
         flush: bool = True,
         **kwargs: Any,
     ) -> Any:
-        """Ship our spool (unless flush=False), then send `method path` under /api/v1."""
-        if flush:
-            self.shipper.flush()
-        return self.http.request(method, API + path, actor=actor, **kwargs)
+        """Ship our spool (unless flush=False), then send `method path` under /api/v1. A
+        command waits out an unreachable gateway for a while (`GatewayHTTP.patiently`);
+        a read fails at once."""
+        with self.http.patiently(not _reads(method, path)):
+            if flush:
+                self.shipper.flush()
+            return self.http.request(method, API + path, actor=actor, **kwargs)
 
     def spool(self, payloads: Sequence[Payload], actor: str) -> None:
         self.shipper.append([Event.of(p, actor=actor) for p in payloads])
+
+
+def _reads(method: str, path: str) -> bool:
+    return method == "GET" or (method == "POST" and path.endswith(READ_POSTS))
 
 
 def seg(value: object) -> str:
@@ -66,7 +73,7 @@ class PastChannel(Channel):
         flush: bool = True,
         **kwargs: Any,
     ) -> Any:
-        if not (method == "GET" or (method == "POST" and path.endswith(READ_POSTS))):
+        if not _reads(method, path):
             raise read_only(f"{method} {path}")
         params = {**(kwargs.pop("params", None) or {}), "as_of": self.token}
         return super().call(method, path, actor=actor, flush=False, params=params, **kwargs)

@@ -12,7 +12,11 @@ never made, so it cannot have been applied.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,7 +40,10 @@ from ledgerflow.remote.credentials import HOW_TO_SIGN_IN, Credentials
 from ledgerflow.remote.tls import Verify
 
 ACTOR_HEADER = "X-Ledgerflow-Actor"
+log = logging.getLogger("ledgerflow.remote")
 RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_PAUSE_S = 2.0
+"""The longest pause between two tries of a call."""
 _CHUNK = 1 << 20
 
 
@@ -125,17 +132,35 @@ class GatewayHTTP:
         connect_timeout: float = 5.0,
         attempts: int = 4,
         first_pause: float = 0.2,
+        wait_s: float = 0.0,
     ) -> None:
+        """A call is sent up to `attempts` times on errors worth retrying. Within
+        `patiently()` (a command whose answer the caller needs, such as starting a run or
+        registering a model), while the gateway cannot be reached at all (nothing was sent)
+        it keeps trying for `wait_s` seconds (LEDGERFLOW_GATEWAY_WAIT_S), saying so: a
+        gateway restarting takes a moment, and a training job should not fail for it."""
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.verify = verify
         self.attempts = attempts
         self.first_pause = first_pause
+        self.wait_s = wait_s
+        self._patience = threading.local()
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._client = httpx.Client(
             base_url=self.base_url, timeout=self._timeout, auth=credentials, verify=verify
         )
         self._direct = httpx.Client(timeout=self._timeout)  # presigned URLs: no gateway headers
+
+    @contextlib.contextmanager
+    def patiently(self, patient: bool = True) -> Iterator[None]:
+        """Calls this thread makes inside wait out an unreachable gateway (`wait_s`)."""
+        before = getattr(self._patience, "on", False)
+        self._patience.on = patient
+        try:
+            yield
+        finally:
+            self._patience.on = before
 
     def error(self, response: httpx.Response, what: str) -> LedgerflowError:
         """The exception a gateway error response stands for, told for this client."""
@@ -145,12 +170,22 @@ class GatewayHTTP:
         self._client.close()
         self._direct.close()
 
-    def unreachable(self, e: Exception) -> Unavailable:
+    def unreachable(self, e: Exception, waited: float = 0.0) -> Unavailable:
         reason = str(e) or type(e).__name__
+        tried = f" in {waited:.0f} s (LEDGERFLOW_GATEWAY_WAIT_S)" if waited >= 1 else ""
         return Unavailable(
-            f"cannot reach the Ledgerflow gateway at {self.base_url} ({reason}); is "
+            f"cannot reach the Ledgerflow gateway at {self.base_url}{tried} ({reason}); is "
             "`ledgerflow gateway` running there, and is LEDGERFLOW_TRACKING_URI right?"
         )
+
+    def _note_waiting(self, e: Exception, what: str, until: float) -> None:
+        left = until - time.monotonic()
+        if left > 1:
+            reason = str(e) or type(e).__name__
+            log.warning(
+                "ledgerflow: cannot reach the gateway at %s (%s); retrying %s for up to "
+                "%.0f s more (LEDGERFLOW_GATEWAY_WAIT_S)", self.base_url, reason, what, left,
+            )  # fmt: skip
 
     def _lost(self, e: Exception, what: str) -> Unavailable:
         reason = str(e) or type(e).__name__
@@ -185,8 +220,14 @@ class GatewayHTTP:
             headers["traceparent"] = trace
         what = f"{method} {path}"
         pause = self.first_pause
-        for attempt in range(1, max(tries, 1) + 1):
-            last = attempt >= tries
+        # while nothing could be sent, keep trying until then (unless told how many times)
+        started = time.monotonic()
+        patient = attempts is None and getattr(self._patience, "on", False)
+        wait_until = started + (self.wait_s if patient else 0.0)
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= max(tries, 1)
             try:
                 response = self._client.request(
                     method,
@@ -198,8 +239,11 @@ class GatewayHTTP:
                     timeout=self._timeout if timeout is None else timeout,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-                if last:
-                    raise self.unreachable(e) from None
+                if last and time.monotonic() >= wait_until:
+                    waited = time.monotonic() - started if patient else 0.0
+                    raise self.unreachable(e, waited=waited) from None
+                if attempt == max(tries, 1):  # where it used to give up: say it waits on
+                    self._note_waiting(e, what, wait_until)
             except httpx.TransportError as e:  # sent, but the answer never came back
                 if last or not idempotent:
                     raise self._lost(e, what) from None
@@ -209,9 +253,8 @@ class GatewayHTTP:
                 error = self.error(response, what)
                 if last or not idempotent or response.status_code not in RETRY_STATUSES:
                     raise error
-            time.sleep(pause)
-            pause *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
+            time.sleep(min(pause, wait_until - time.monotonic()) if last else pause)
+            pause = min(pause * 2, MAX_PAUSE_S)
 
     def _url(self, url: str) -> tuple[httpx.Client, str]:
         if url.startswith(("http://", "https://")):

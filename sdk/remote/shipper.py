@@ -298,14 +298,16 @@ class Shipper:
         """Ship everything this process spooled and wait until the gateway projected it
         (read-your-writes). Raises Unavailable when the gateway cannot be reached,
         Unauthenticated when it refuses our credentials, and PermissionDenied once after
-        events were set aside because the caller may not log to their run."""
+        events were set aside because the caller may not log to their run. Events already
+        logged wait out a gateway restart (`GatewayHTTP.patiently`) before that."""
         if self._own is not None or self._unprojected:
-            while self._ship_batch(wait=True):
-                pass
-            with self._ship_lock:
-                if self._unprojected:
-                    self.http.request("POST", INGEST_PATH, json={"events": [], "wait": True})
-                    self._unprojected = False
+            with self.http.patiently():
+                while self._ship_batch(wait=True):
+                    pass
+                with self._ship_lock:
+                    if self._unprojected:
+                        self.http.request("POST", INGEST_PATH, json={"events": [], "wait": True})
+                        self._unprojected = False
         self._raise_denied()
 
     def ship_orphans(self, *, any_owner: bool = True) -> tuple[int, int, int]:

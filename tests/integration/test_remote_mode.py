@@ -4,7 +4,9 @@ the same API, read-your-writes, the spool while the gateway is down, and clear e
 from __future__ import annotations
 
 import json
+import logging
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -136,6 +138,38 @@ def test_a_read_with_the_gateway_unreachable_is_unavailable_naming_the_url(spool
     session.reset()
 
 
+def test_a_command_waits_out_a_gateway_restart_and_a_read_does_not(remote, caplog):
+    with lf.start_run() as run:
+        lf.log_text("weights", "model/weights.txt")
+    client = lf.Client()
+    client.get_run(run.info.run_id)  # everything shipped: the read below waits for nothing
+    remote.stop()
+    back = threading.Timer(5.0, remote.start)  # an operator restarting it
+    back.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(Unavailable, match="cannot reach the Ledgerflow gateway"):
+            client.get_run(run.info.run_id)  # a read: the caller hears of it at once
+        assert time.monotonic() - started < 4
+        with caplog.at_level(logging.WARNING, logger="ledgerflow.remote"):
+            version = lf.register_model(f"runs:/{run.info.run_id}/model", "waited")
+        assert version.version == 1 and time.monotonic() - started >= 5
+        assert "retrying POST" in caplog.text and "LEDGERFLOW_GATEWAY_WAIT_S" in caplog.text
+    finally:
+        back.join()
+
+
+def test_a_command_gives_up_on_an_unreachable_gateway_after_its_wait(spool_dir, monkeypatch):
+    monkeypatch.setenv("LEDGERFLOW_GATEWAY_WAIT_S", "2")
+    url = f"http://127.0.0.1:{free_port()}"
+    c = lf.Client(url)
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match=r"in \d s \(LEDGERFLOW_GATEWAY_WAIT_S\)"):
+        c.create_experiment("never")
+    assert 2 <= time.monotonic() - started < 10
+    session.reset()
+
+
 def test_jobs_and_log_commands_through_a_gateway_url_say_to_run_where_the_log_is(spool_dir):
     url = f"http://127.0.0.1:{free_port()}"
     try:
@@ -203,7 +237,7 @@ def test_the_bundle_policy_is_set_and_cleared_through_the_gateway_and_builds_are
 
 def test_logging_carries_on_into_the_spool_while_the_gateway_is_down(data_dir, spool_dir):
     g = GatewayThread(load_settings(tracking_uri=str(data_dir))).start()
-    backend = RemoteBackend(load_settings(tracking_uri=g.url), exit_wait_s=1)
+    backend = RemoteBackend(load_settings(tracking_uri=g.url, gateway_wait_s=1), exit_wait_s=1)
     t = backend.tracking
     rid = t.create_run(
         t.execute(tc.CreateExperiment(name="down"), actor="u:t"), user_id="u", actor="u:t"
