@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,8 @@ from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.bootstrap import bootstrap
 from ledgerflow.services.gateway.server import serve
 from ledgerflow.services.watchdog import ServiceFailed
+from tests.integration.faults import BreakingLog
 from tests.waiting import wait_until
-
-
-class BreakingLog:
-    """A real SQLite log whose subscriptions fail, with an error no retry covers, once
-    `broken` is set: a fault injected where the hub's thread reads."""
-
-    def __init__(self, inner: SQLiteEventLog) -> None:
-        self._inner = inner
-        self.broken = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def subscribe(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        for item in self._inner.subscribe(*args, **kwargs):
-            if self.broken.is_set():
-                raise RuntimeError("the disk is on fire")
-            yield item
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the point

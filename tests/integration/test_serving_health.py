@@ -5,9 +5,7 @@ server not ready, so a load balancer stops sending it requests before it exits."
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from ledgerflow.services.serving.app import create_app
 from ledgerflow.services.serving.labels import Aliases
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.watchdog import Watchdog
+from tests.integration.faults import BreakingLog
 
 
 class Echo:
@@ -39,21 +38,6 @@ class Echo:
 
     def model_params(self, parameters: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
-
-
-class BreakingLog:
-    """A real SQLite log whose subscriptions fail, with an error no retry covers, once
-    `broken` is set."""
-
-    def __init__(self, inner: SQLiteEventLog) -> None:
-        self._inner = inner
-        self.broken = threading.Event()
-
-    def subscribe(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        for item in self._inner.subscribe(*args, **kwargs):
-            if self.broken.is_set():
-                raise RuntimeError("the disk is on fire")
-            yield item
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the point

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.conftest import PYTHON, python_env
 
-IN_MEMORY = """
+TRACED = """
 import json, sys
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -22,6 +22,25 @@ exporter = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exporter))
 trace.set_tracer_provider(provider)
+"""
+"""A child process's first lines: its spans go to memory (`exporter`)."""
+
+SPANS = """spans = [
+    {
+        "name": s.name,
+        "trace": f"{s.context.trace_id:032x}",
+        "span": f"{s.context.span_id:016x}",
+        "parent": f"{s.parent.span_id:016x}" if s.parent else None,
+        "attributes": dict(s.attributes or {}),
+    }
+    for s in exporter.get_finished_spans()
+]
+"""
+"""Its spans as JSON-able dicts (`spans`)."""
+
+IN_MEMORY = (
+    TRACED
+    + """
 
 import ledgerflow as lf
 from ledgerflow import session
@@ -35,30 +54,15 @@ events = [
     {"type": i.event.type, "trace": i.event.trace}
     for i in session.backend().log.read()
 ]
-spans = [
-    {
-        "name": s.name,
-        "trace": f"{s.context.trace_id:032x}",
-        "span": f"{s.context.span_id:016x}",
-        "parent": f"{s.parent.span_id:016x}" if s.parent else None,
-        "attributes": dict(s.attributes or {}),
-    }
-    for s in exporter.get_finished_spans()
-]
-print(json.dumps({"spans": spans, "events": events}))
 """
+    + SPANS
+    + """print(json.dumps({"spans": spans, "events": events}))
+"""
+)
 
-GATEWAY = """
-import json, sys
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-trace.set_tracer_provider(provider)
+GATEWAY = (
+    TRACED
+    + """
 
 from fastapi.testclient import TestClient
 from ledgerflow.events.settings import Settings
@@ -71,18 +75,11 @@ with TestClient(create_app(bootstrap(Settings(tracking_uri=sys.argv[1])))) as ht
         "/api/v1/experiments", json={"name": "traced"}, headers={"traceparent": parent}
     )
     missing = http.get("/api/v1/experiments/12345")
-spans = [
-    {
-        "name": s.name,
-        "trace": f"{s.context.trace_id:032x}",
-        "span": f"{s.context.span_id:016x}",
-        "parent": f"{s.parent.span_id:016x}" if s.parent else None,
-        "attributes": dict(s.attributes or {}),
-    }
-    for s in exporter.get_finished_spans()
-]
-print(json.dumps({"statuses": [created.status_code, missing.status_code], "spans": spans}))
 """
+    + SPANS
+    + """print(json.dumps({"statuses": [created.status_code, missing.status_code], "spans": spans}))
+"""
+)
 
 UNTRACED = """
 import sys
