@@ -67,6 +67,7 @@ class PyFuncModel:
         self._predict_fn = predict_fn
         self.loader_module = loader_module
         self.input_example: Any = None
+        self._takes_params: bool | None = None  # read off predict's signature once
 
     @property
     def metadata(self) -> Model:
@@ -86,12 +87,13 @@ class PyFuncModel:
             raise InvalidInput(
                 f"the model implementation has no {self._predict_fn}() method", field="predict_fn"
             )
-        try:
-            arg = inspect.signature(fn).parameters.get("params")
-        except (TypeError, ValueError):
-            arg = None
-        accepts = arg is not None and arg.kind != inspect.Parameter.VAR_KEYWORD
-        if accepts:
+        if self._takes_params is None:  # ~10 us a call: asked once, not at every predict
+            try:
+                arg = inspect.signature(fn).parameters.get("params")
+            except (TypeError, ValueError):
+                arg = None
+            self._takes_params = arg is not None and arg.kind != inspect.Parameter.VAR_KEYWORD
+        if self._takes_params:
             return fn(data, params=checked or None)
         if checked and params:
             raise InvalidInput(

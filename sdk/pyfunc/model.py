@@ -99,12 +99,15 @@ class PythonModelWrapper:
     def __init__(self, python_model: Any, context: PythonModelContext) -> None:
         self.python_model = python_model
         self.context = context
+        self._parameters: Mapping[str, inspect.Parameter] | None = None  # predict's, once
 
     def get_raw_model(self) -> Any:
         return self.python_model
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        parameters = inspect.signature(self.python_model.predict).parameters
+        if self._parameters is None:
+            self._parameters = inspect.signature(self.python_model.predict).parameters
+        parameters = self._parameters
         kwargs = {"params": params} if "params" in parameters else {}
         if _takes_context(parameters):
             return self.python_model.predict(self.context, model_input, **kwargs)
