@@ -61,7 +61,7 @@ def error_from(response: httpx.Response, what: str) -> LedgerflowError:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("detail"), dict):
-        body = body["detail"]  # routes that answer with an HTTPException (event streams)
+        body = body["detail"]  # event-stream errors of gateways before 2026-12-04
     if not isinstance(body, dict) or "error_code" not in body:
         body = {}
     message = body.get("message") or (

@@ -27,18 +27,19 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ledgerflow.events.as_of import FORMS, AsOf
 from ledgerflow.events.envelope import Recorded
-from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound
+from ledgerflow.events.errors import InvalidInput, LedgerflowError
 from ledgerflow.events.log import Checkpoint
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.auth.visibility import visible
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import PrincipalDep, checked
+from ledgerflow.services.gateway.errors import error_response
 from ledgerflow.services.gateway.hub import Delivery, Hub, Subscription
 from ledgerflow.services.gateway.items import item_json
 from ledgerflow.services.gateway.stream_guard import StreamGuard
@@ -85,15 +86,15 @@ def make_router(
             ),
         ] = None,
         last_event_id: Annotated[str | None, Header()] = None,
-    ) -> StreamingResponse:
+    ) -> Response:
         # A reconnecting EventSource keeps its original URL and adds Last-Event-ID.
         start = last_event_id if last_event_id is not None else after
         patterns = [t for part in types or [] for t in part.split(",")]
         try:
             end = None if until is None else await run_in_threadpool(_until, hub, until)
             sub = await run_in_threadpool(hub.subscribe, start or None, patterns or None)
-        except LedgerflowError as e:
-            raise _http_error(e) from None
+        except LedgerflowError as e:  # answered as every route's errors are
+            return error_response(e)
         return StreamingResponse(
             _messages(
                 sub,
@@ -106,14 +107,18 @@ def make_router(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @router.get("/api/v1/events/head", dependencies=[checked("any identity")])
+    @router.get(
+        "/api/v1/events/head",
+        dependencies=[checked("any identity")],
+        response_model=dict[str, str],
+    )
     def head(
         backend: Annotated[Backend, Depends(get_backend)],
         as_of: Annotated[
             str | None,
             Query(description=f"where the log stood at this point instead: {FORMS}"),
         ] = None,
-    ) -> dict[str, str]:
+    ) -> Any:
         """The token of the log's current end (empty for an empty log), or of where it
         stood at `as_of` (a time; a position is checked and given back)."""
         try:
@@ -121,7 +126,7 @@ def make_router(
                 return {"token": backend.time_travel.resolve(AsOf.parse(as_of)).encode()}
             return {"token": backend.log.head().encode()}
         except LedgerflowError as e:
-            raise _http_error(e) from None
+            return error_response(e)
 
     return router
 
@@ -213,11 +218,3 @@ def _ended(error: LedgerflowError, sub: Subscription) -> str:
 def _caught_up(sub: Subscription) -> str:
     token = sub.checkpoint.encode()
     return f"id: {token}\nevent: subscription.caught_up\ndata: {json.dumps({'token': token})}\n\n"
-
-
-def _http_error(error: LedgerflowError) -> HTTPException:
-    status = 400 if isinstance(error, InvalidInput) else 404 if isinstance(error, NotFound) else 503
-    detail: dict[str, Any] = {"error_code": error.code, "message": error.message}
-    if isinstance(error, InvalidInput):
-        detail["field"] = error.field
-    return HTTPException(status_code=status, detail=detail)
