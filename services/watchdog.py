@@ -38,6 +38,17 @@ def stop_soon(server: Any, grace_s: float = FAILURE_GRACE_S) -> None:
     timer.start()
 
 
+def run_watched(server: Any, watchdog: Watchdog) -> None:
+    """Run a uvicorn `server` until it exits, stopping it `FAILURE_GRACE_S` after one of
+    `watchdog`'s threads died; then raise `ServiceFailed` if one did."""
+    watchdog.on_failure(lambda *_: stop_soon(server))
+    try:
+        server.run()
+    finally:
+        watchdog.stop.set()
+    watchdog.check()
+
+
 def running(thread: threading.Thread | None, stop: threading.Event) -> bool:
     """What a component's `alive()` answers for a thread it owns (`Watchdog.expect`): True
     unless the thread was started and died while `stop` was not set."""

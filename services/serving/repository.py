@@ -65,10 +65,7 @@ class ServedModel:
 
     def label_version(self, label: str) -> str | None:
         """The version `label` names now (None: no such label)."""
-        if self.aliases is not None and self.registered is not None:
-            found = self.aliases.of(self.registered).get(label)
-            return None if found is None else str(found)
-        return self.version if label in self.labels else None
+        return self.label_versions().get(label)
 
     async def warm(self) -> None:
         """Predict once on the input example (or a synthetic input from the signature) so the

@@ -25,7 +25,7 @@ from ledgerflow.services.serving.labels import Aliases
 from ledgerflow.services.serving.loading import load
 from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.tls import Tls, scheme
-from ledgerflow.services.watchdog import Watchdog, stop_soon
+from ledgerflow.services.watchdog import Watchdog, run_watched
 
 if TYPE_CHECKING:
     from ledgerflow.events.settings import Settings
@@ -140,13 +140,8 @@ def run_server(
 
     app = create_app(repository, on_startup=start, on_shutdown=stop, auth=auth)
     server = _uvicorn(app, settings)
-    watchdog.on_failure(lambda *_: stop_soon(server))
     announce(f"listening on {scheme(settings.tls)}://{settings.host}:{settings.port}")
-    try:
-        server.run()
-    finally:
-        watchdog.stop.set()
-    watchdog.check()  # a background thread died: exit non-zero, a supervisor restarts us
+    run_watched(server, watchdog)  # a background thread died: exit 1, a supervisor restarts
     if failures:
         e = failures[0]
         if isinstance(e, LedgerflowError):
@@ -227,13 +222,8 @@ def _run_replica(
         auth=auth,
     )
     server = _uvicorn(app, settings)
-    watchdog.on_failure(lambda *_: stop_soon(server))
     announce(f"listening on {scheme(settings.tls)}://{settings.host}:{settings.port}")
-    try:
-        server.run()
-    finally:
-        watchdog.stop.set()
-    watchdog.check()
+    run_watched(server, watchdog)
 
 
 def _uvicorn(app: Any, settings: ServeSettings) -> Any:
