@@ -43,6 +43,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -368,7 +369,7 @@ def _held(lease: Lease) -> ColumnElement[bool]:
 def _holding(lease: Lease | None) -> ColumnElement[bool]:
     """True while `lease` is held (always without one: a lone dispatcher's worker)."""
     if lease is None:
-        return CURSORS.c.webhook_id.is_not(None)
+        return true()
     return exists(select(LEASES.c.webhook_id).where(_held(lease)))
 
 
