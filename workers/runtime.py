@@ -10,6 +10,7 @@ without a cluster. Nothing here imports Ray until a RayRuntime starts.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ledgerflow.events.errors import InvalidInput, NotFound, Timeout, Unavailable
+
+logger = logging.getLogger("ledgerflow.workers.runtime")
 
 State = Literal["pending", "running", "finished", "failed", "cancelled"]
 
@@ -115,6 +118,7 @@ class RayRuntime:
                     else:
                         ray.init(address=self.address, log_to_driver=False)
                 except (ConnectionError, RuntimeError) as e:
+                    _forget_half_started(ray)
                     raise Unavailable(
                         f"cannot reach Ray at {self.address!r}: {e}; is the cluster up?"
                     ) from e
@@ -184,6 +188,15 @@ class RayRuntime:
             if self._ray is not None and self.address == "local":
                 self._ray.shutdown()
             self._ray = None
+
+
+def _forget_half_started(ray: Any) -> None:
+    """After a failed `ray.init` (a local start that timed out under load), stop what it
+    left running so the next `start` begins afresh instead of finding a half-made node."""
+    try:
+        ray.shutdown()
+    except Exception:  # nothing was left, or it is already gone
+        logger.debug("ray.shutdown after a failed start", exc_info=True)
 
 
 class InlineRuntime:

@@ -9,7 +9,9 @@ policy asks for. Its cursor lives in the views database but outside the views
 (its own metadata, like the webhook cursors), so `ledgerflow replay` never makes
 it build everything again. The cursor moves after each event is handled; an
 event handled again after a crash finds its bundles already built and builds
-nothing twice.
+nothing twice. While the runtime cannot take builds (Ray still starting, a cluster
+restarting), the runner waits and handles the same event again: an outage delays a
+build, it never drops one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, Text, select
 from ledgerflow.events import bundle_commands as bc
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events.envelope import Recorded, now_ms
-from ledgerflow.events.errors import LedgerflowError
+from ledgerflow.events.errors import LedgerflowError, Unavailable
 from ledgerflow.events.log import Checkpoint, EventLog, Item
 from ledgerflow.services.bundles.decide import (
     ON_ALIAS_TAG,
@@ -67,12 +69,21 @@ class PolicyRunner:
     """Follows the log from its cursor and builds what the policies ask for."""
 
     def __init__(
-        self, log: EventLog, service: BundleService, engine: Engine, runner: str = "default"
+        self,
+        log: EventLog,
+        service: BundleService,
+        engine: Engine,
+        runner: str = "default",
+        *,
+        retry_s: float = 2.0,
+        max_retry_s: float = 60.0,
     ) -> None:
         self.log = log
         self.service = service
         self.engine = engine
         self.runner = runner
+        self.retry_s = retry_s
+        self.max_retry_s = max_retry_s
         if engine not in _READY:
             POLICY.create_all(engine)
             _READY.add(engine)
@@ -97,14 +108,25 @@ class PolicyRunner:
             ])  # fmt: skip
 
     def run_once(self) -> int:
-        """Handle everything appended since the cursor; how many bundles were built."""
+        """Handle everything appended since the cursor; how many bundles were built. Raises
+        Unavailable when the runtime cannot take a build, with the cursor before it."""
         return self._consume(
             self.log.subscribe(self.cursor(), [m.ModelAliasSet.TYPE], follow=False)
         )
 
     def run(self, stop: threading.Event) -> None:
-        """Follow the log until `stop` is set."""
-        self._consume(self.log.subscribe(self.cursor(), [m.ModelAliasSet.TYPE], stop=stop))
+        """Follow the log until `stop` is set. When the runtime cannot take a build, wait
+        (doubling from `retry_s` up to `max_retry_s`) and resume from the cursor, which
+        is still before the event that could not be handled."""
+        wait = self.retry_s
+        while not stop.is_set():
+            try:
+                self._consume(self.log.subscribe(self.cursor(), [m.ModelAliasSet.TYPE], stop=stop))
+                return
+            except Unavailable as e:
+                logger.warning("bundle policy retries in %g s: %s", wait, e.message)
+                stop.wait(wait)
+                wait = min(wait * 2, self.max_retry_s)
 
     def _consume(self, items: Iterable[Item]) -> int:
         at = self.cursor()
@@ -137,6 +159,8 @@ class PolicyRunner:
                 model_uri=f"models:/{d.name}/{d.version}", targets=targets, trigger=trigger
             )
             bundles = self.service.execute(build, actor=ACTOR)
+        except Unavailable:  # the runtime is down: handled again once it is up
+            raise
         except LedgerflowError as e:  # a model or version deleted since: nothing to build
             logger.warning("bundle policy skipped %s v%s@%s: %s", d.name, d.version, d.alias, e)
             return 0

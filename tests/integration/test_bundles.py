@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ import pytest
 import ledgerflow as lf
 from ledgerflow.events.bundle_payloads import BundleBuilt, BundleFailed, BundleRequested
 from ledgerflow.events.envelope import Recorded
+from ledgerflow.events.errors import Unavailable
 from ledgerflow.workers.bundles.manifest import verify
 from ledgerflow.workers.runtime import RayRuntime
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -234,6 +237,70 @@ def test_setting_the_policy_alias_builds_the_bundles_once(bundles: Path) -> None
     assert "ledgerflow.bundle.on_alias" not in client.get_registered_model("price").tags
     client.set_registered_model_alias("price", "champion", 1)
     assert runner.run_once() == 0
+
+
+class _StartingRay:
+    """The runtime as it is while Ray starts (or a cluster restarts): the first `refusals`
+    submissions fail as RayRuntime fails when it cannot reach Ray; then the real one."""
+
+    def __init__(self, runtime: Any, refusals: int) -> None:
+        self.runtime = runtime
+        self.refusals = refusals
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise Unavailable("cannot reach Ray at 'local': timed out; is the cluster up?")
+        return self.runtime.submit(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.runtime, name)
+
+
+def test_a_policy_build_refused_while_ray_starts_is_built_once_ray_is_up(bundles: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from ledgerflow.client import Client
+    from ledgerflow.services.bundles.policy import PolicyRunner
+
+    X, y = _iris()
+    with lf.start_run():
+        lf.sklearn.log_model(
+            LinearRegression().fit(X, y), name="model", input_example=X[:4],
+            registered_model_name="retried",
+        )  # fmt: skip
+    client = Client()
+    backend: Any = client._backend
+    service = backend.bundles
+    real = service.runtime
+    service.runtime = _StartingRay(real, refusals=2)
+    try:
+        runner = PolicyRunner(
+            backend.log, service, backend.projector.engine, retry_s=0.05, max_retry_s=0.2
+        )
+        lf.bundles.set_policy("retried", on_alias=["champion"], targets=["onnx"])
+        before = runner.cursor()
+        client.set_registered_model_alias("retried", "champion", 1)
+        with pytest.raises(Unavailable, match="cannot reach Ray"):
+            runner.run_once()  # the cursor stays before the alias it could not handle
+        assert runner.cursor() == before
+
+        stop = threading.Event()
+        follower = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+        follower.start()
+        try:
+            wait_until(lambda: bool(lf.bundles.list("retried")), 120, "the retried build")
+        finally:
+            stop.set()
+            follower.join(30)
+    finally:
+        service.runtime = real
+    [built] = lf.bundles.list("retried")
+    assert (built.version, built.target, built.trigger) == (1, "onnx", "alias:champion")
+    refused = [b for b in lf.bundles.list("retried", include_failed=True) if b.status == "failed"]
+    assert len(refused) == 2  # each refusal is on record, with its reason
+    assert all("could not be started" in (b.reason or "") for b in refused)
+    assert runner.run_once() == 0  # built once: handling the alias again builds nothing
 
 
 def test_the_cli_builds_lists_shows_and_downloads_bundles(bundles: Path) -> None:
