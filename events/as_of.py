@@ -23,6 +23,17 @@ FORMS = (
     "(e.g. 2026-12-01T10:00Z) or epoch milliseconds"
 )
 
+_DAY = r"[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+_TIME = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+_ZONE = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+PATTERN = rf"^(?:[0-9]{{1,18}}|{_DAY}(?:{_TIME}{_ZONE}?)?)$"
+"""The forms the API document states (JSON Schema): a position or epoch milliseconds, or
+an ISO-8601 day or time. A subset of what `parse` reads (it also takes the 29th-31st,
+and Kafka's PARTITION=N tokens), so every string it describes is accepted."""
+TIME_PATTERN = rf"^(?:[0-9]{{1,15}}|{_DAY}(?:{_TIME}{_ZONE}?)?)$"
+"""A time as the API document states it: epoch milliseconds, or an ISO-8601 day or time."""
+MAX_NUMBER = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class AsOf:
@@ -44,7 +55,7 @@ class AsOf:
         if not isinstance(value, str) or not value.strip():
             raise InvalidInput(f"as_of={value!r}: expected {FORMS}", field="as_of")
         text = value.strip()
-        if text.lstrip("-").isdigit():
+        if text.lstrip("-").isascii() and text.lstrip("-").isdigit():  # not '²'
             return cls._number(int(text), text)
         if "=" in text:  # a token naming partitions (Kafka)
             return cls(checkpoint=Checkpoint.parse(text))
@@ -58,6 +69,8 @@ class AsOf:
     def _number(cls, number: int, text: str) -> AsOf:
         if number < 0:
             raise InvalidInput(f"as_of={text}: a position or a time is not negative", field="as_of")
+        if number > MAX_NUMBER:
+            raise InvalidInput(f"as_of={text}: past any position or time", field="as_of")
         if number >= TIME_FROM:
             return cls(time_ms=number)
         return cls(checkpoint=Checkpoint({"": number} if number else {}))  # 0: the start

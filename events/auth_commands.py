@@ -27,6 +27,7 @@ from ledgerflow.events.commands import (
     on,
     self_or_admin,
 )
+from ledgerflow.events.limits import PASSWORD, PrincipalName, PrincipalRef
 from ledgerflow.events.permissions import Kind, Level, LevelName
 from ledgerflow.events.wire import Out
 
@@ -69,7 +70,7 @@ class CreatedToken(Token):
 class Permission(Record):
     kind: Kind
     key: str
-    principal: str = Field(description="user:<name> or group:<name>")
+    principal: PrincipalRef = Field(description="user:<name> or group:<name>")
     level: LevelName
     source: str = Field("grant", description="`grant`, or `creator` for the creator's MANAGE")
 
@@ -107,7 +108,12 @@ _MEMBER = _GROUP + "/members/{user}"
 _TOKENS = "/tokens"
 _PERMISSION = "/permissions/{kind}/{key}/{principal}"
 
-_PASSWORD = Field(None, repr=False, description="at least 8 characters; None: tokens or OIDC only")
+_PASSWORD = Field(
+    None,
+    repr=False,
+    description="at least 8 characters; None: tokens or OIDC only",
+    json_schema_extra=PASSWORD,
+)
 
 
 class AuthCommand(Command[R], Generic[R]):
@@ -118,7 +124,7 @@ class CreateUser(AuthCommand[User]):
     HTTP = Http("POST", _USERS, "Create a user (admins only)", 201)
     NEEDS = ADMIN
     ANSWER = _record(User)
-    name: str = Field(description="letters, digits, '_', '-', '.' and '@'")
+    name: PrincipalName = Field(description="letters, digits, '_', '-', '.' and '@'")
     password: str | None = _PASSWORD
     admin: StrictBool = False
 
@@ -129,7 +135,9 @@ class SetPassword(AuthCommand[User]):
     ANSWER = _record(User)
     name: str
     password: str | None = Field(
-        repr=False, description="at least 8 characters; null removes it (tokens or OIDC only)"
+        repr=False,
+        description="at least 8 characters; null removes it (tokens or OIDC only)",
+        json_schema_extra=PASSWORD,
     )
 
 
@@ -151,7 +159,7 @@ class CreateGroup(AuthCommand[Group]):
     HTTP = Http("POST", _GROUPS, "Create a group of users (admins only)", 201)
     NEEDS = ADMIN
     ANSWER = _record(Group)
-    group: str
+    group: PrincipalName
     description: str = ""
 
 
@@ -198,7 +206,7 @@ class SetPermission(AuthCommand[Permission]):
     ANSWER = _record(Permission)
     kind: Kind
     key: str = Field(description="an experiment id, or a model, deployment or webhook name")
-    principal: str = Field(description="user:<name> or group:<name>")
+    principal: PrincipalRef = Field(description="user:<name> or group:<name>")
     level: LevelName
 
 
@@ -207,7 +215,7 @@ class RemovePermission(AuthCommand[None]):
     NEEDS = on("@kind", "key", Level.MANAGE)
     kind: Kind
     key: str
-    principal: str
+    principal: PrincipalRef
 
 
 AUTH_COMMANDS: tuple[type[AuthCommand[Any]], ...] = (

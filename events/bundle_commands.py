@@ -8,17 +8,22 @@ mistake is refused with the same message and field in every mode.
 
 from __future__ import annotations
 
-from typing import Any, Generic
+from typing import Annotated, Any, Generic
 
 from pydantic import Field, StrictBool
 
 from ledgerflow.events.bundle_entities import Bundle
+from ledgerflow.events.bundle_payloads import TARGETS
 from ledgerflow.events.commands import ANYONE, NOTHING, Answer, Command, Http, Lookup, Names, R, on
+from ledgerflow.events.limits import Alias, stated
 from ledgerflow.events.named_resources import model_in_uri, run_in_uri
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import Out
 
 _POLICY = "/registered-models/{name}/bundle-policy"
+
+Target = Annotated[str, stated(enum=list(TARGETS))]
+"""What a bundle is built for (any case)."""
 
 
 class BundleOut(Out):
@@ -94,7 +99,7 @@ class BuildBundles(BundleCommand[list[Bundle]]):
     is: a bundle shows a model version's files, so building one needs READ on the model."""
     ANSWER = BUNDLES
     model_uri: str = Field(description="models:/NAME/VERSION, models:/NAME@ALIAS or .../latest")
-    targets: list[str] | str | None = Field(
+    targets: Annotated[list[Target], Field(min_length=1)] | Target | None = Field(
         None, description="onnx, torchscript, savedmodel (None: all the model's flavor has)"
     )
     wait: StrictBool = Field(True, description="answer once every bundle has ended")
@@ -113,8 +118,10 @@ class SetBundlePolicy(BundleCommand[dict[str, str]]):
     NEEDS = on("model", "name", Level.MANAGE)
     ANSWER = POLICY_TAGS
     name: str = Field(description="the registered model")
-    on_alias: list[str] | str = Field(description="aliases that trigger builds, e.g. champion")
-    targets: list[str] | str | None = Field(
+    on_alias: Annotated[list[Alias], Field(min_length=1)] | Alias = Field(
+        description="aliases that trigger builds, e.g. champion"
+    )
+    targets: Annotated[list[Target], Field(min_length=1)] | Target | None = Field(
         None, description="onnx, torchscript, savedmodel (None: all the model's flavor has)"
     )
 

@@ -46,6 +46,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, mo
 from pydantic_core import ErrorDetails
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.limits import KEY, stated
 from ledgerflow.events.permissions import Level
 
 R = TypeVar("R")
@@ -59,7 +60,7 @@ def _text(value: object) -> object:
 AsText = Annotated[str, BeforeValidator(_text, json_schema_input_type=Any)]
 """A tag value: any value, kept as its text (`str(value)`), as tags are stored; made text
 where the command is built, so every mode stores the same text for a number or a date."""
-Tags = dict[str, AsText] | None
+Tags = Annotated[dict[str, AsText], stated(propertyNames=KEY)] | None
 
 
 def dotted(loc: Sequence[int | str]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Generic
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from ledgerflow.events.commands import (
     ANYONE,
@@ -26,7 +26,8 @@ from ledgerflow.events.commands import (
     on,
 )
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
-from ledgerflow.events.limits import MAX_RUN_LINK_LENGTH
+from ledgerflow.events.limits import MAX_RUN_LINK_LENGTH, Alias, Key, ModelName, Text, Version
+from ledgerflow.events.model_payloads import STAGES
 from ledgerflow.events.named_resources import model_in_uri, run_in_uri
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import RecordOut, from_record
@@ -91,11 +92,11 @@ VERSION: Answer[ModelVersion] = Answer(_version_out, _version_in, ModelVersionOu
 class ModelCommand(Command[R], Generic[R]):
     """A command on the `model:<name>` aggregate: a registered model and its versions."""
 
-    name: str
+    name: ModelName
 
 
 class _VersionCommand(ModelCommand[R], Generic[R]):
-    version: int | str
+    version: Version
 
 
 # registered models ---------------------------------------------------------------------
@@ -111,7 +112,7 @@ class RenameRegisteredModel(ModelCommand[RegisteredModel]):
     HTTP = Http("POST", _MODEL + "/rename", "Rename a registered model")
     NEEDS = on("model", "name", Level.MANAGE)
     ANSWER = MODEL
-    new_name: str
+    new_name: ModelName
 
 
 class UpdateRegisteredModel(ModelCommand[RegisteredModel]):
@@ -129,14 +130,14 @@ class DeleteRegisteredModel(ModelCommand[None]):
 class SetRegisteredModelTag(ModelCommand[None]):
     HTTP = Http("PUT", _MODEL + "/tags", "Set a registered model tag", 204)
     NEEDS = on("model", "name", Level.EDIT)
-    key: str
+    key: Key
     value: AsText
 
 
 class DeleteRegisteredModelTag(ModelCommand[None]):
     HTTP = Http("DELETE", _MODEL + "/tags", "Delete a registered model tag", 204, query=("key",))
     NEEDS = on("model", "name", Level.EDIT)
-    key: str
+    key: Key
 
 
 # versions ------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ class CreateModelVersion(ModelCommand[ModelVersion]):
     HTTP = Http("POST", _MODEL + "/versions", "Create a model version", 201)
     NEEDS = on("model", "name", Level.EDIT).plus(SOURCE_RUN, SOURCE_MODEL)
     ANSWER = VERSION
-    source: str
+    source: Text
     run_id: str | None = None
     tags: Tags = None
     description: str | None = None
@@ -166,8 +167,8 @@ class RegisterModel(ModelCommand[ModelVersion]):
     )
     NEEDS = on("model", "name", Level.EDIT, or_new=True).plus(URI_RUN, URI_MODEL)
     ANSWER = VERSION
-    model_uri: str = Field(description="runs:/<run_id>/<path>, or where the files are")
-    name: str
+    model_uri: Text = Field(description="runs:/<run_id>/<path>, or where the files are")
+    name: ModelName
     tags: Tags = None
     user_id: str = ""
 
@@ -187,14 +188,14 @@ class DeleteModelVersion(_VersionCommand[None]):
 class SetModelVersionTag(_VersionCommand[None]):
     HTTP = Http("PUT", _VERSION + "/tags", "Set a model version tag", 204)
     NEEDS = on("model", "name", Level.EDIT)
-    key: str
+    key: Key
     value: AsText
 
 
 class DeleteModelVersionTag(_VersionCommand[None]):
     HTTP = Http("DELETE", _VERSION + "/tags", "Delete a model version tag", 204, query=("key",))
     NEEDS = on("model", "name", Level.EDIT)
-    key: str
+    key: Key
 
 
 class TransitionModelVersionStage(_VersionCommand[ModelVersion]):
@@ -204,22 +205,25 @@ class TransitionModelVersionStage(_VersionCommand[ModelVersion]):
     )  # fmt: skip
     NEEDS = on("model", "name", Level.MANAGE)
     ANSWER = VERSION
-    stage: str = Field(description="None, Staging, Production or Archived")
-    archive_existing_versions: bool = False
+    stage: str = Field(
+        description="None, Staging, Production or Archived (any case)",
+        json_schema_extra={"enum": list(STAGES)},
+    )
+    archive_existing_versions: StrictBool = False
 
 
 # aliases -------------------------------------------------------------------------------
 class SetRegisteredModelAlias(ModelCommand[None]):
     HTTP = Http("PUT", _ALIAS, "Point an alias", 204)
     NEEDS = on("model", "name", Level.MANAGE)
-    alias: str
-    version: int | str
+    alias: Alias
+    version: Version
 
 
 class DeleteRegisteredModelAlias(ModelCommand[None]):
     HTTP = Http("DELETE", _ALIAS, "Remove an alias", 204)
     NEEDS = on("model", "name", Level.MANAGE)
-    alias: str
+    alias: Alias
 
 
 MODEL_COMMANDS: tuple[type[ModelCommand[Any]], ...] = (

@@ -13,6 +13,7 @@ from typing import Any, Generic
 from pydantic import Field
 
 from ledgerflow.events.commands import ANYONE, NOTHING, Answer, AsText, Command, Http, R, Tags, on
+from ledgerflow.events.limits import ExperimentName, Key
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import Out
 
@@ -46,7 +47,7 @@ class CreateExperiment(TrackingCommand[str]):
     HTTP = Http("POST", _EXPERIMENTS, "Create an experiment", 201)
     NEEDS = ANYONE
     ANSWER = EXPERIMENT_ID
-    name: str
+    name: ExperimentName
     artifact_location: str | None = None
     tags: Tags = None
     experiment_id: str | None = Field(None, description="choose the id instead of a random one")
@@ -57,7 +58,7 @@ class RenameExperiment(TrackingCommand[None]):
     NEEDS = on("experiment", "experiment_id", Level.EDIT)
     ANSWER = NOTHING
     experiment_id: str
-    name: str = Field(description="the new name")
+    name: ExperimentName = Field(description="the new name")
 
 
 class DeleteExperiment(TrackingCommand[None]):
@@ -76,7 +77,7 @@ class SetExperimentTag(TrackingCommand[None]):
     HTTP = Http("PUT", _EXPERIMENT + "/tags", "Set an experiment tag", 204)
     NEEDS = on("experiment", "experiment_id", Level.EDIT)
     experiment_id: str
-    key: str
+    key: Key
     value: AsText
 
 
@@ -84,7 +85,7 @@ class DeleteExperimentTag(TrackingCommand[None]):
     HTTP = Http("DELETE", _EXPERIMENT + "/tags", "Delete an experiment tag", 204, query=("key",))
     NEEDS = on("experiment", "experiment_id", Level.EDIT)
     experiment_id: str
-    key: str
+    key: Key
 
 
 class DeleteRun(TrackingCommand[None]):
@@ -105,7 +106,7 @@ class DeleteTag(TrackingCommand[None]):
     HTTP = Http("DELETE", _RUN + "/tags", "Delete a run tag", 204, query=("key",))
     NEEDS = on("run", "run_id", Level.EDIT)
     run_id: str
-    key: str
+    key: Key
 
 
 EXPERIMENT_COMMANDS: tuple[type[TrackingCommand[Any]], ...] = (

@@ -13,6 +13,7 @@ from typing import Any, Generic
 from pydantic import Field, StrictBool, computed_field
 
 from ledgerflow.events.commands import ANYONE, Answer, Command, Http, R, on
+from ledgerflow.events.limits import Slug, Url
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.webhook_entities import Webhook
 from ledgerflow.events.webhook_keys import standard_secret
@@ -78,8 +79,8 @@ class CreateWebhook(WebhookCommand[Webhook]):
     )
     NEEDS = ANYONE
     ANSWER = CREATED
-    name: str = Field(description="unique; letters, digits, '_', '-' and '.'")
-    url: str = Field(description="the http(s) endpoint events are POSTed to")
+    name: Slug = Field(description="unique; letters, digits, '_', '-' and '.'")
+    url: Url = Field(description="the http(s) endpoint events are POSTed to")
     events: list[str] = Field(description="event type globs, e.g. model.* or run.finished")
     secret: str | None = Field(None, description="16-256 characters; generated when absent")
     description: str | None = None
@@ -96,7 +97,7 @@ class UpdateWebhook(WebhookCommand[Webhook]):
     )
     NEEDS = on("webhook", "name", Level.EDIT)
     ANSWER = SHOWN
-    url: str | None = None
+    url: Url | None = None
     events: list[str] | None = None
     secret: str | None = Field(None, description="a new secret (rotation); never shown again")
     description: str | None = None

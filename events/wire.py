@@ -16,7 +16,9 @@ import typing
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, create_model
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 E = TypeVar("E")
 M = TypeVar("M", bound="RecordOut[Any]")
@@ -27,6 +29,15 @@ class Out(BaseModel):
     as the strings "NaN", "Infinity" and "-Infinity" so the JSON stays standard."""
 
     model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="strings")
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The document says so too: where a number is, one of those strings may be."""
+        schema = handler(core_schema)
+        _non_finite_allowed(handler.resolve_ref_schema(schema))
+        return schema
 
 
 class RecordOut(Out, Generic[E]):
@@ -39,6 +50,30 @@ class RecordOut(Out, Generic[E]):
         latest versions)."""
         fields = type(self).model_fields
         return cast(E, self.RECORD(**{name: _record(getattr(self, name)) for name in fields}))
+
+
+NON_FINITE = ("NaN", "Infinity", "-Infinity")
+
+
+def _non_finite_allowed(schema: Any) -> None:
+    """Turn every `{"type": "number"}` in `schema` (in place, nested models aside: their
+    own classes do theirs) into a number or one of the non-finite strings."""
+    if isinstance(schema, list):
+        for item in schema:
+            _non_finite_allowed(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "number":
+        del schema["type"]
+        schema["anyOf"] = [{"type": "number"}, {"type": "string", "enum": list(NON_FINITE)}]
+        return
+    for key in ("properties", "patternProperties"):
+        for sub in schema.get(key, {}).values():
+            _non_finite_allowed(sub)
+    for key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf", "prefixItems"):
+        if key in schema:
+            _non_finite_allowed(schema[key])
 
 
 def _record(value: Any) -> Any:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.limits import stated
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,16 @@ class PresigningStore(Protocol):
         """The stored object's size; NotFound when absent. Lets the gateway confirm that an
         upload the client reports really arrived before it records the artifact."""
         ...
+
+
+_NOT = r"/\\\x00-\x1f:"
+"""What no path segment holds: slash, backslash, control characters, colon."""
+_SEGMENT = rf"(?:[^{_NOT}.\s][^{_NOT}]*|\.[^{_NOT}.][^{_NOT}]*|\.\.[^{_NOT}]+)"
+ARTIFACT_PATH = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
+"""A path `safe_relpath` takes as naming a file, as the API document states it: relative
+segments, none `.` or `..`, no control character, backslash or colon (a subset: it also
+tidies `a//b`)."""
+ArtifactPath = Annotated[str, stated(pattern=ARTIFACT_PATH)]
 
 
 def safe_relpath(path: str, what: str = "artifact path") -> str:

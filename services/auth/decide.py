@@ -13,6 +13,7 @@ import re
 from ledgerflow.events import auth_commands as ac
 from ledgerflow.events import auth_payloads as a
 from ledgerflow.events.errors import AlreadyExists, InvalidInput, NotFound
+from ledgerflow.events.limits import PRINCIPAL_PATTERN
 from ledgerflow.events.permissions import TOKEN_MARK, Level
 
 MAX_NAME = 128
@@ -20,7 +21,7 @@ MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 MAX_DESCRIPTION = 1000
 MAX_TOKEN_LIFETIME_S = 10 * 365 * 24 * 3600
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@\-]*")
+_NAME_RE = re.compile(PRINCIPAL_PATTERN)
 
 
 def check_name(name: str, what: str, field: str) -> str:

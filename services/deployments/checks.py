@@ -15,15 +15,17 @@ from pydantic import BaseModel, ValidationError
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.limits import SLUG_PATTERN
 from ledgerflow.services.deployments.state import Deployment
 
 MAX_NAME = 128
 MAX_DESCRIPTION = 5000
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_NAME_RE = re.compile(SLUG_PATTERN)
 _HEADER_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """An HTTP header name (RFC 9110 token)."""
 _FIELD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-_METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+METRIC_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+_METRIC_RE = re.compile(METRIC_PATTERN)
 
 
 def check_name(name: object, what: str = "deployment", field: str = "name") -> str:

@@ -15,6 +15,7 @@ from pydantic import Field, StrictBool, field_validator
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.commands import ANYONE, Answer, Command, Http, Lookup, Names, R, on
+from ledgerflow.events.limits import Slug
 from ledgerflow.events.named_resources import model_of_variant, models_of_variants
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.deployments.state import Deployment
@@ -74,7 +75,7 @@ class CreateDeployment(DeploymentCommand[Deployment]):
     HTTP = Http("POST", _ROOT, "Create a deployment (an A/B test of model versions)", 201)
     NEEDS = ANYONE.plus(VARIANT_MODELS)
     ANSWER = STATE
-    name: str = Field(description="unique; letters, digits, '_', '-' and '.'")
+    name: Slug = Field(description="unique; letters, digits, '_', '-' and '.'")
     variants: list[Any] = Field(description=f"the arms, each {_VARIANT}")
     baseline: str | None = Field(None, description="default: the first non-shadow variant")
     description: str = ""

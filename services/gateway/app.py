@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException
 
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, PermissionDenied
 from ledgerflow.services.bootstrap import Backend
@@ -41,7 +42,13 @@ from ledgerflow.services.gateway import (
     webhook_routes,
 )
 from ledgerflow.services.gateway.deps import refuse_stray_as_of
-from ledgerflow.services.gateway.errors import ERROR_RESPONSES, error_response, status_of
+from ledgerflow.services.gateway.errors import (
+    ERROR_RESPONSES,
+    error_response,
+    protocol_error,
+    status_of,
+    unrouted,
+)
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.limits import BodyLimit, MiB, Rates, body_limit
 from ledgerflow.services.gateway.metrics import GatewayMetrics, RequestMetrics
@@ -104,6 +111,12 @@ def create_app(
     def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0]
+        if first.get("type") == "json_invalid":  # ('body', offset): not a field
+            where = first.get("loc", ("body", 0))[-1]
+            why = first.get("ctx", {}).get("error", "JSON decode error")
+            return protocol_error(
+                400, f"the body is not valid JSON: {why} at offset {where}", "body"
+            )
         field = _validation_field(tuple(first.get("loc", ())))
         message = f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "")
         more = len(exc.errors()) - 1
@@ -111,6 +124,17 @@ def create_app(
             message += f" (and {more} more)"
         body = {"error_code": InvalidInput.code, "message": message, "field": field or None}
         return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(HTTPException)
+    def _http_error(request: Request, exc: Exception) -> JSONResponse:
+        """What Starlette and FastAPI refuse themselves, in the body every error has."""
+        assert isinstance(exc, HTTPException)
+        if exc.status_code in (404, 405):  # no route, or not with this method
+            return unrouted(app, request)
+        field = "body" if exc.status_code == 400 else None  # a body that is not JSON
+        response = protocol_error(exc.status_code, str(exc.detail), field)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
@@ -23,7 +25,7 @@ from starlette.background import BackgroundTask
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.artifacts import ArtifactStore, safe_relpath
-from ledgerflow.services.artifacts.port import PresigningStore
+from ledgerflow.services.artifacts.port import ARTIFACT_PATH, PresigningStore
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import requires
 from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep
@@ -40,6 +42,7 @@ router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
 _READ = requires("run", "run_id", Level.READ)
 _EDIT = requires("run", "run_id", Level.EDIT)
 PRESIGN_EXPIRES_S = 3600
+_Path = Annotated[str, PathParam(json_schema_extra={"pattern": ARTIFACT_PATH})]
 
 
 def _presigner(store: ArtifactStore) -> PresigningStore | None:
@@ -105,7 +108,7 @@ def upload_urls(
     openapi_extra={"requestBody": {"content": {"application/octet-stream": {}}, "required": True}},
     dependencies=[_EDIT],
 )
-async def upload_artifact(run_id: str, path: str, request: Request) -> StoredFileOut:
+async def upload_artifact(run_id: str, path: _Path, request: Request) -> StoredFileOut:
     backend: Backend = request.app.state.backend
     rel = _rel(path)
     with tempfile.NamedTemporaryFile(prefix="ledgerflow-upload-") as tmp:
@@ -169,7 +172,7 @@ def download_urls(
     response_class=FileResponse,
     dependencies=[_READ],
 )
-def download_artifact(run_id: str, path: str, backend: FreshDep) -> FileResponse:
+def download_artifact(run_id: str, path: _Path, backend: FreshDep) -> FileResponse:
     run = backend.queries.get_run_info(run_id)
     rel = _rel(path)
     if rel not in backend.queries.artifact_entries(run_id):

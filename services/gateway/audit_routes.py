@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ledgerflow.events.as_of import TIME_PATTERN
 from ledgerflow.events.audit_entities import (
     MAX_RESULTS,
     AuditEntryOut,
@@ -24,6 +25,7 @@ from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
 
 router = APIRouter(tags=["audit"])
 
+_AT = {"pattern": TIME_PATTERN}
 _TIME = "epoch ms, ISO-8601 (2026-12-03, 2026-12-03T14:00Z; UTC without a zone), or a time "
 _TIME += "ago (30m, 1h, 2d)"
 
@@ -48,8 +50,12 @@ def audit(
     actor: Annotated[str | None, Query(description="the user who acted; * globs")] = None,
     token: Annotated[str | None, Query(description="the API token id it acted through")] = None,
     type: Annotated[str | None, Query(description="event type, e.g. deployment.*")] = None,
-    since: Annotated[str | None, Query(description=f"from this time on: {_TIME}")] = None,
-    until: Annotated[str | None, Query(description=f"before this time: {_TIME}")] = None,
+    since: Annotated[
+        str | None, Query(description=f"from this time on: {_TIME}", json_schema_extra=_AT)
+    ] = None,
+    until: Annotated[
+        str | None, Query(description=f"before this time: {_TIME}", json_schema_extra=_AT)
+    ] = None,
     max_results: Annotated[int, Query(description=f"1 to {MAX_RESULTS}")] = 100,
     page_token: Annotated[str | None, Query(description="next_page_token of a page")] = None,
 ) -> AuditPage:

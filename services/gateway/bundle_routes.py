@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from ledgerflow.events.bundle_entities import Bundle
 from ledgerflow.events.commands import on
+from ledgerflow.events.limits import VERSION_PATTERN
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import RecordOut, from_record
 from ledgerflow.services.gateway.auth import Requires
@@ -40,7 +41,7 @@ reads = APIRouter(tags=["bundles"])
 )
 def list_version_bundles(
     name: str,
-    version: str,
+    version: Annotated[str, Path(json_schema_extra={"pattern": VERSION_PATTERN})],
     backend: FreshDep,
     include_failed: Annotated[
         bool, Query(description="also failed and still requested bundles")

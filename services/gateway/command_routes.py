@@ -20,8 +20,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi import Body as BodyParam
+from fastapi import Path as PathParam
 from fastapi import Query as QueryParam
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+from pydantic.fields import FieldInfo
 
 from ledgerflow.events.commands import Command, Http
 from ledgerflow.services.auth.principal import Principal
@@ -55,9 +57,25 @@ def body_model(command: type[Command[Any]], fields: Iterable[str]) -> type[BaseM
     return made
 
 
+_TEXT_KEYWORDS = ("enum", "pattern", "maxLength", "minLength")
+
+
+def _path_schema(info: FieldInfo) -> dict[str, Any]:
+    """What the command's field says of its text, for the path segment that carries it:
+    a Literal's values, a name's pattern and length."""
+    schema = TypeAdapter(Any if info.annotation is None else info.annotation).json_schema()
+    if isinstance(info.json_schema_extra, dict):
+        schema |= info.json_schema_extra
+    return {k: schema[k] for k in _TEXT_KEYWORDS if k in schema}
+
+
 def _parameters(command: type[Command[Any]], http: Http) -> list[inspect.Parameter]:
     kw = inspect.Parameter.KEYWORD_ONLY
-    params = [inspect.Parameter(p, kw, annotation=str) for p in http.path_fields]
+    params = []
+    for p in http.path_fields:
+        info = command.model_fields[p]
+        segment = PathParam(description=info.description, json_schema_extra=_path_schema(info))
+        params.append(inspect.Parameter(p, kw, annotation=Annotated[str, segment]))
     for q in http.query:
         info = command.model_fields[q]
         default = inspect.Parameter.empty if info.is_required() else info.get_default()

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.deployer.service import DeploymentService
+from ledgerflow.services.deployments.checks import METRIC_PATTERN
 from ledgerflow.services.deployments.state import Deployment
 from ledgerflow.services.gateway.auth import checked, readable, requires
 from ledgerflow.services.gateway.command_registry import DEPLOYMENTS
@@ -88,7 +89,11 @@ def analysis(
     name: str,
     backend: LiveDep,
     metric: Annotated[
-        str | None, Query(description="a feedback metric or error_rate (default: conversion)")
+        str | None,
+        Query(
+            description="a feedback metric or error_rate (default: conversion)",
+            json_schema_extra={"pattern": METRIC_PATTERN},
+        ),
     ] = None,
     alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
     power: Annotated[float, Query(gt=0, lt=1)] = 0.8,

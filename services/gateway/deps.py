@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 
-from ledgerflow.events.as_of import FORMS, read_only
+from ledgerflow.events.as_of import FORMS, PATTERN, read_only
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import ACTOR_HEADER, ActorDep, PrincipalDep
+from ledgerflow.services.gateway.route_table import CATCH_ALL
 
 __all__ = ["ACTOR_HEADER", "AS_OF", "ActorDep", "BackendDep", "FreshDep", "LiveDep", "PrincipalDep"]
 
@@ -50,7 +51,10 @@ def _live_backend(request: Request) -> Backend:
 def _views_backend(
     request: Request,
     response: Response,
-    as_of: Annotated[str | None, Query(alias=AS_OF, description=AS_OF_HELP)] = None,
+    as_of: Annotated[
+        str | None,
+        Query(alias=AS_OF, description=AS_OF_HELP, json_schema_extra={"pattern": PATTERN}),
+    ] = None,
 ) -> Backend:
     if as_of is None:
         return _live_backend(request)
@@ -74,6 +78,8 @@ async def refuse_stray_as_of(request: Request) -> None:
     if AS_OF not in request.query_params:
         return
     route = request.scope.get("route")
+    if getattr(route, "path", None) == CATCH_ALL:  # no API route: the 404 or 405 says so
+        return
     dependant = getattr(route, "dependant", None)
     if isinstance(dependant, Dependant) and _takes_as_of(dependant):
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ledgerflow.events.errors import (
@@ -19,6 +20,7 @@ from ledgerflow.events.errors import (
     Unavailable,
 )
 from ledgerflow.services.gateway.limits import RateLimited, TooLarge
+from ledgerflow.services.gateway.route_table import methods_of
 from ledgerflow.services.gateway.schemas import ErrorOut
 
 _STATUS: tuple[tuple[type[LedgerflowError], int], ...] = (
@@ -69,4 +71,40 @@ def error_response(error: LedgerflowError) -> JSONResponse:
     response = JSONResponse(error_body(error), status_code=status_of(error))
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+    return response
+
+
+_PROTOCOL_CODES = {
+    400: InvalidInput.code,
+    401: Unauthenticated.code,
+    403: PermissionDenied.code,
+    404: NotFound.code,
+    405: "METHOD_NOT_ALLOWED",
+    413: TooLarge.code,
+}
+
+
+def protocol_error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    """An error HTTP itself raised (a body that is not JSON, no such route, a method the
+    route lacks) in the body every other error has."""
+    body = {
+        "error_code": _PROTOCOL_CODES.get(status, f"HTTP_{status}"),
+        "message": message,
+        "field": field,
+    }
+    return JSONResponse(body, status_code=status)
+
+
+def unrouted(app: FastAPI, request: Request) -> JSONResponse:
+    """No route answers `request`: a 405 listing in `Allow` every method the path does
+    have, or a 404 when nothing is at the path."""
+    path = request.url.path
+    allowed = methods_of(app, path)
+    if not allowed:
+        return protocol_error(404, f"no API route {path}")
+    allow = ", ".join(sorted(allowed))
+    response = protocol_error(
+        405, f"{request.method} is not a method of {path}; it answers {allow}"
+    )
+    response.headers["Allow"] = allow
     return response

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from ledgerflow.events.commands import on
 from ledgerflow.events.entities import Experiment
 from ledgerflow.events.errors import NotFound
+from ledgerflow.events.limits import EXPERIMENT_NAME
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
@@ -27,6 +28,7 @@ FILTER = "e.g. name LIKE 'team-%' AND tags.owner = 'cv' (the runs' filter langua
 READABLE = "any identity; only experiments the caller may READ are listed"
 NAMED = "READ on the experiment found"
 ORDER_BY = "e.g. name, or creation_time DESC; newest first by default"
+_Name = Annotated[str, Query(json_schema_extra=EXPERIMENT_NAME)]
 
 
 def _out(exp: object) -> ExperimentOut:
@@ -69,7 +71,9 @@ def search_experiments(
 
 
 @reads.get("/by-name", summary="The experiment with this name", dependencies=[checked(NAMED)])
-def get_experiment_by_name(name: str, backend: FreshDep, principal: PrincipalDep) -> ExperimentOut:
+def get_experiment_by_name(
+    name: _Name, backend: FreshDep, principal: PrincipalDep
+) -> ExperimentOut:
     exp = backend.queries.get_experiment_by_name(name)
     if exp is None:
         raise NotFound(f"no experiment named {name!r}", kind="experiment", key=name)
@@ -82,7 +86,7 @@ def get_experiment_by_name(name: str, backend: FreshDep, principal: PrincipalDep
     dependencies=[checked(f"any identity creates; {NAMED}")],
 )
 def get_or_create_experiment(
-    name: str, backend: BackendDep, principal: PrincipalDep
+    name: _Name, backend: BackendDep, principal: PrincipalDep
 ) -> ExperimentOut:
     exp = backend.tracking.get_or_create_experiment(name, actor=principal.actor)
     return _shown(backend, principal, exp)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from pydantic import Field, ValidationError
+from pydantic import Field, StrictBool, ValidationError
 from sqlalchemy import select
 
 from ledgerflow.events import codec
@@ -51,7 +51,9 @@ class EventIn(Body):
 
 class EventBatch(Body):
     events: list[EventIn] = Field(max_length=MAX_BATCH)
-    wait: bool = Field(False, description="answer once the events are projected (read-your-writes)")
+    wait: StrictBool = Field(
+        False, description="answer once the events are projected (read-your-writes)"
+    )
 
 
 class RejectedOut(Out):

@@ -53,7 +53,9 @@ def _readable_job(backend: Backend, principal: Principal, job_id: str) -> Job:
 def list_jobs(
     backend: FreshDep,
     principal: PrincipalDep,
-    status: Annotated[str | None, Query(description=" or ".join(STATUSES))] = None,
+    status: Annotated[
+        str | None, Query(description=" or ".join(STATUSES), json_schema_extra={"enum": STATUSES})
+    ] = None,
     max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[JobOut]:
     jobs = JobQueries(backend.queries.engine).list_jobs(status or None, max_results)

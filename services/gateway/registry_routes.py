@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import Field
 
 from ledgerflow.events.commands import on
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
+from ledgerflow.events.limits import VERSION_PATTERN
+from ledgerflow.events.model_payloads import STAGES
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.gateway.auth import Requires, check, checked, readable
 from ledgerflow.services.gateway.command_registry import REGISTRY
@@ -79,13 +82,19 @@ def get_registered_model(name: str, backend: FreshDep) -> RegisteredModelOut:
 def get_latest_versions(
     name: str,
     backend: FreshDep,
-    stages: Annotated[list[str] | None, Query(description="only these stages")] = None,
+    stages: Annotated[
+        list[Annotated[str, Field(json_schema_extra={"enum": STAGES})]] | None,
+        Query(description="only these stages (any case)"),
+    ] = None,
 ) -> list[ModelVersionOut]:
     q = backend.registry.queries
     q.get_registered_model(name)
     wanted = [check_stage(s) for s in stages] if stages else None
     return [_version(v) for v in q.get_latest_versions(name, wanted)]
 
+
+_MODELS_URI = {"pattern": "^models:/"}
+_Version = Annotated[str, Path(json_schema_extra={"pattern": VERSION_PATTERN})]
 
 # versions ----------------------------------------------------------------------------------
 
@@ -116,7 +125,12 @@ def search_model_versions(
 def resolve_model_uri(
     backend: FreshDep,
     principal: PrincipalDep,
-    uri: Annotated[str, Query(description="e.g. models:/digits@champion")],
+    uri: Annotated[
+        str,
+        Query(
+            description="e.g. models:/digits@champion", json_schema_extra={"pattern": "^models:/"}
+        ),
+    ],
 ) -> ModelVersionOut:
     found = backend.registry.resolve_models_uri(uri)
     check(backend, principal, _READ_MODEL, found)
@@ -124,7 +138,7 @@ def resolve_model_uri(
 
 
 @reads.get(VERSION, summary="Get a model version", dependencies=[_READ])
-def get_model_version(name: str, version: str, backend: FreshDep) -> ModelVersionOut:
+def get_model_version(name: str, version: _Version, backend: FreshDep) -> ModelVersionOut:
     return _version(backend.registry.queries.get_model_version(name, check_version(version)))
 
 

@@ -46,3 +46,22 @@ def route_of(app: FastAPI, method: str, path: str) -> str:
         if method in methods and regex.match(path):
             return template
     return ""
+
+
+CATCH_ALL = "/{path:path}"
+"""The web UI's route for every path nobody else answers: not a resource of the API."""
+
+
+def methods_of(app: FastAPI, path: str) -> frozenset[str]:
+    """The methods of the resource at `path` (the `Allow` of a 405): those of the routes
+    whose template names it most exactly, as the API document lists them; empty when no
+    route but the UI's catch-all matches it."""
+    matching = [
+        (template.count("{"), methods)
+        for regex, methods, template in _templates(app)
+        if template != CATCH_ALL and regex.match(path)
+    ]
+    if not matching:
+        return frozenset()
+    fewest = min(params for params, _ in matching)  # /experiments/by-name, not /{id}
+    return frozenset(m for params, methods in matching if params == fewest for m in methods)

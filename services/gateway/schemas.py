@@ -9,7 +9,7 @@ standard.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,12 +22,17 @@ from ledgerflow.events.entities import (
     RunData,
     RunInfo,
 )
+from ledgerflow.events.limits import KEY, Key, WholeNumber, stated
 from ledgerflow.events.tracking_commands import ExperimentId as ExperimentId
 from ledgerflow.events.webhook_commands import WebhookCreatedOut as WebhookCreatedOut
 from ledgerflow.events.webhook_commands import WebhookOut as WebhookOut
 from ledgerflow.events.webhook_entities import WebhookDelivery
 from ledgerflow.events.wire import Out as Out
 from ledgerflow.events.wire import RecordOut, from_record
+from ledgerflow.services.artifacts.port import ArtifactPath
+
+NON_FINITE = r"^\s*(?:[nN][aA][nN]|-?[iI][nN][fF][iI][nN][iI][tT][yY])\s*$"
+"""The text a metric value may be instead of a number."""
 
 
 class Body(BaseModel):
@@ -67,8 +72,8 @@ class RunIn(Body):
     experiment_id: str
     user_id: str
     run_name: str | None = None
-    start_time: int | None = None
-    tags: dict[str, Any] | None = None
+    start_time: WholeNumber | None = None
+    tags: Annotated[dict[str, Any], stated(propertyNames=KEY)] | None = None
     parent_run_id: str | None = None
     run_id: str | None = Field(None, description="choose the id instead of a random one")
 
@@ -103,14 +108,16 @@ class RunSearch(Body):
 
 
 class ParamsIn(Body):
-    params: dict[str, Any]
+    params: Annotated[dict[str, Any], stated(propertyNames=KEY)]
 
 
 class MetricIn(Body):
-    key: str
-    value: float | str = Field(description="a number, or NaN / Infinity / -Infinity as text")
-    timestamp: int
-    step: int = 0
+    key: Key
+    value: float | Annotated[str, stated(pattern=NON_FINITE)] = Field(
+        description="a number, or NaN / Infinity / -Infinity as text"
+    )
+    timestamp: WholeNumber
+    step: WholeNumber = Field(0, ge=-(10**18), le=10**18)
 
 
 class MetricsIn(Body):
@@ -118,12 +125,12 @@ class MetricsIn(Body):
 
 
 class TagsIn(Body):
-    tags: dict[str, Any]
+    tags: Annotated[dict[str, Any], stated(propertyNames=KEY)]
 
 
 class FinishIn(Body):
-    status: str = "FINISHED"
-    end_time: int | None = None
+    status: Literal["FINISHED", "FAILED", "KILLED"] = "FINISHED"
+    end_time: WholeNumber | None = None
 
 
 class MetricHistoryOut(Out):
@@ -174,12 +181,14 @@ class MetricSeriesOut(RecordOut[MetricSeries]):
 
 class SeriesRef(Body):
     run_id: str
-    key: str
+    key: Key
 
 
 class SeriesQuery(Body):
     series: list[SeriesRef] = Field(min_length=1, max_length=100)
-    points: int = Field(1000, description="at most this many buckets per series (2 to 10,000)")
+    points: int = Field(
+        1000, ge=2, le=10_000, description="at most this many buckets per series (2 to 10,000)"
+    )
     x: Axis = "step"
     start: int | None = Field(None, description="first x of the range; null: the first point")
     end: int | None = Field(None, description="last x of the range (inclusive); null: the last")
@@ -207,7 +216,7 @@ class StoredFileOut(Out):
 
 
 class ArtifactPaths(Body):
-    paths: list[str] = Field(min_length=1)
+    paths: list[ArtifactPath] = Field(min_length=1)
 
 
 class TransferUrl(Out):
@@ -221,7 +230,7 @@ class TransferUrls(Out):
 
 
 class StoredFileIn(Body):
-    path: str
+    path: ArtifactPath
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 

@@ -12,8 +12,8 @@ from ledgerflow.events.commands import on
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.gateway.auth import check, checked, requires
 from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
-from ledgerflow.services.gateway.schemas import MetricSeriesOut, SeriesPage, SeriesQuery
-from ledgerflow.services.projector.series import DEFAULT_POINTS
+from ledgerflow.services.gateway.schemas import Axis, MetricSeriesOut, SeriesPage, SeriesQuery
+from ledgerflow.services.projector.series import DEFAULT_POINTS, MAX_POINTS
 
 router = APIRouter(tags=["runs"])
 SNAPSHOT_TRIES = 3
@@ -30,8 +30,10 @@ def get_metric_series(
     run_id: str,
     backend: FreshDep,
     key: Annotated[str, Query(description="the metric's name")],
-    points: Annotated[int, Query(description="at most this many buckets")] = DEFAULT_POINTS,
-    x: Annotated[str, Query(description="step, or time (the points' timestamps, ms)")] = "step",
+    points: Annotated[
+        int, Query(ge=2, le=MAX_POINTS, description="at most this many buckets")
+    ] = DEFAULT_POINTS,
+    x: Annotated[Axis, Query(description="step, or time (the points' timestamps, ms)")] = "step",
     start: Annotated[int | None, Query(description="first x of the range")] = None,
     end: Annotated[int | None, Query(description="last x of the range (inclusive)")] = None,
 ) -> MetricSeriesOut:

@@ -31,7 +31,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ledgerflow.events.as_of import FORMS, AsOf
+from ledgerflow.events.as_of import FORMS, PATTERN, AsOf
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.errors import InvalidInput, LedgerflowError
 from ledgerflow.events.log import Checkpoint
@@ -116,7 +116,10 @@ def make_router(
         backend: Annotated[Backend, Depends(get_backend)],
         as_of: Annotated[
             str | None,
-            Query(description=f"where the log stood at this point instead: {FORMS}"),
+            Query(
+                description=f"where the log stood at this point instead: {FORMS}",
+                json_schema_extra={"pattern": PATTERN},
+            ),
         ] = None,
     ) -> Any:
         """The token of the log's current end (empty for an empty log), or of where it

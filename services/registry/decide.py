@@ -49,7 +49,7 @@ def check_version(version: object) -> int:
         raise InvalidInput(f"version must be a number, got {version!r}", field="version")
     if isinstance(version, int):
         v = version
-    elif isinstance(version, str) and version.strip().isdigit():
+    elif isinstance(version, str) and version.strip().isascii() and version.strip().isdigit():
         v = int(version)
     else:
         raise InvalidInput(
@@ -57,6 +57,8 @@ def check_version(version: object) -> int:
         )
     if v < 1:
         raise InvalidInput(f"versions start at 1, got {v}", field="version")
+    if v >= 2**63:
+        raise InvalidInput(f"version {v} is past any version there can be", field="version")
     return v
 
 

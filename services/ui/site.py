@@ -25,10 +25,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledgerflow.events.errors import LedgerflowError, NotFound, Unauthenticated
+from ledgerflow.events.errors import LedgerflowError, Unauthenticated
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import identify
-from ledgerflow.services.gateway.errors import error_response
+from ledgerflow.services.gateway.errors import error_response, unrouted
 
 STATIC = Path(__file__).parent / "static"
 INDEX = "index.html"
@@ -115,8 +115,8 @@ def mount(app: FastAPI, backend: Backend, *, static: Path = STATIC) -> None:
 
     @app.get("/{path:path}", include_in_schema=False)
     async def page(path: str, request: Request) -> Response:
-        if path == "api" or path.startswith("api/"):
-            return error_response(NotFound(f"no API route {request.url.path}"))
+        if path == "api" or path.startswith("api/"):  # a 405 where the path has routes
+            return unrouted(app, request)
         refused = await _refused(backend, request)
         if refused is not None:
             if "/" not in path.strip("/") or refused.status_code != 401:

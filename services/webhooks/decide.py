@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from ledgerflow.events import webhook_payloads as w
 from ledgerflow.events.errors import AlreadyExists, InvalidInput
+from ledgerflow.events.limits import SLUG_PATTERN
 from ledgerflow.events.log import TypeMatcher
 from ledgerflow.events.webhook_entities import Webhook
 from ledgerflow.events.webhook_keys import signing_key
@@ -27,7 +28,7 @@ MIN_SECRET, MAX_SECRET = 16, 256
 OWN_PREFIX = "webhook."
 """Webhook events carry secrets, so they are never delivered to any webhook."""
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_NAME_RE = re.compile(SLUG_PATTERN)
 _PATTERN_RE = re.compile(r"[A-Za-z0-9_.*?\[\]!\-]+")
 
 
