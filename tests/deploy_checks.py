@@ -8,6 +8,7 @@ ranges), and the settings object loads each environment as a process would.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +29,17 @@ class Invocation:
     params: dict[str, Any]  # every option's value, defaults included
 
 
+@functools.cache
+def _root() -> Any:
+    """The click group of `ledgerflow` (typer may vendor click: duck-typed); built once."""
+    return typer.main.get_command(app)
+
+
 def parse_command(argv: list[str], where: str) -> Invocation:
     """Parse `argv` with the CLI's own parser, without running it: an unknown command or
     option, a bad value or one out of range fails the test, naming `where`."""
     assert argv and argv[0] == "ledgerflow", f"{where}: {argv} does not run `ledgerflow`"
-    command: Any = typer.main.get_command(app)  # typer may vendor click: duck-typed
+    command = _root()
     rest, path = list(argv[1:]), []
     while hasattr(command, "commands") and rest and not rest[0].startswith("-"):
         sub = command.commands.get(rest[0])
@@ -45,6 +52,21 @@ def parse_command(argv: list[str], where: str) -> Invocation:
     except Exception as e:  # click's UsageError / BadParameter, whichever click typer uses
         pytest.fail(f"{where}: `{' '.join(argv)}`: {e}")
     return Invocation(tuple(path), dict(ctx.params))
+
+
+# What the wheel is built from (setup.py derives the packages from the folders).
+WHEEL_SOURCES = {"pyproject.toml", "setup.py", "README.md", "sdk", "events", "services", "workers"}
+
+
+def copied(dockerfile: str) -> set[str]:
+    """The paths a Dockerfile's COPY lines take from the build context."""
+    return {
+        part.rstrip("/")
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ")
+        for part in line.split()[1:-1]
+        if not part.startswith("--")  # --chown=...
+    }
 
 
 def setting_names() -> set[str]:
