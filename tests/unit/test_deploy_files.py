@@ -8,15 +8,12 @@ from __future__ import annotations
 import re
 import tomllib
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
-import typer
 import yaml
 
-from ledgerflow.cli.app import app
-from ledgerflow.events.settings import PREFIX, Settings, load_settings
 from tests.conftest import ROOT
+from tests.deploy_checks import WHEEL_SOURCES, copied, hosts_named, load_env, parse_command
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -37,45 +34,20 @@ def test_every_ledgerflow_variable_is_a_setting_with_a_valid_value(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = OURS[name]["environment"]
-    known = {PREFIX + field.upper() for field in Settings.model_fields}
-    assert set(env) <= known, f"{name}: unknown settings {sorted(set(env) - known)}"
-    for key, value in env.items():
-        monkeypatch.setenv(key, str(value))
-    settings = load_settings()
+    assert all(key.startswith("LEDGERFLOW_") for key in env)
+    settings = load_env(env, name, monkeypatch)
     assert settings.is_kafka and settings.views_db_url.startswith("postgresql+psycopg://")
 
 
 @pytest.mark.parametrize("name", sorted(OURS))
 def test_every_host_a_setting_names_is_a_service_of_the_stack(name: str) -> None:
-    for key, value in OURS[name]["environment"].items():
-        text = str(value)
-        if "://" not in text or text.startswith("s3://"):
-            continue
-        for part in text.split("://", 1)[1].split(","):
-            host = urlparse("x://" + part).hostname
-            assert host in SERVICES, f"{name}: {key} names {host!r}, not a compose service"
-
-
-def _command(args: list[str]) -> tuple[Any, list[str]]:
-    """The click command `ledgerflow ARGS` runs (typer may vendor click: duck-typed)."""
-    command: Any = typer.main.get_command(app)
-    rest = list(args)
-    while hasattr(command, "commands") and rest and not rest[0].startswith("-"):
-        sub = command.commands.get(rest[0])
-        assert sub is not None, f"`ledgerflow {' '.join(args)}`: no command {rest[0]!r}"
-        command, rest = sub, rest[1:]
-    return command, rest
+    for key, host, _ in hosts_named(OURS[name]["environment"]):
+        assert host in SERVICES, f"{name}: {key} names {host!r}, not a compose service"
 
 
 @pytest.mark.parametrize("name", sorted(OURS))
 def test_every_service_command_exists_with_the_options_it_is_given(name: str) -> None:
-    argv = OURS[name]["command"]
-    assert argv[0] == "ledgerflow"
-    command, rest = _command(argv[1:])
-    assert not hasattr(command, "commands"), f"{name}: {argv} names a group, not a command"
-    options = {opt for param in command.params for opt in getattr(param, "opts", [])}
-    given = [a for a in rest if a.startswith("--")]
-    assert set(given) <= options, f"{name}: unknown options {sorted(set(given) - options)}"
+    parse_command(OURS[name]["command"], name)  # unknown options and bad values fail
 
 
 def test_the_image_installs_the_extras_the_settings_need() -> None:
@@ -87,11 +59,4 @@ def test_the_image_installs_the_extras_the_settings_need() -> None:
 
 
 def test_the_image_copies_everything_the_wheel_is_built_from() -> None:
-    copied = {
-        part.rstrip("/")
-        for line in DOCKERFILE.splitlines()
-        if line.startswith("COPY ")
-        for part in line.split()[1:-1]
-    }
-    assert {"pyproject.toml", "setup.py", "README.md", "sdk", "events", "services",
-            "workers"} <= copied  # fmt: skip
+    assert copied(DOCKERFILE) >= WHEEL_SOURCES
