@@ -27,7 +27,7 @@ from ledgerflow.events.commands import (
     on,
     self_or_admin,
 )
-from ledgerflow.events.limits import PASSWORD, PrincipalName, PrincipalRef
+from ledgerflow.events.field_schemas import PASSWORD, PrincipalName, PrincipalRef
 from ledgerflow.events.permissions import Kind, Level, LevelName
 from ledgerflow.events.wire import Out
 

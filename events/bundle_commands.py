@@ -15,7 +15,7 @@ from pydantic import Field, StrictBool
 from ledgerflow.events.bundle_entities import Bundle
 from ledgerflow.events.bundle_payloads import TARGETS
 from ledgerflow.events.commands import ANYONE, NOTHING, Answer, Command, Http, Lookup, Names, R, on
-from ledgerflow.events.limits import Alias, stated
+from ledgerflow.events.field_schemas import Alias, stated
 from ledgerflow.events.named_resources import model_in_uri, run_in_uri
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import Out

@@ -46,7 +46,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, mo
 from pydantic_core import ErrorDetails
 
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.events.limits import KEY, stated
+from ledgerflow.events.field_schemas import KEY, stated
 from ledgerflow.events.permissions import Level
 
 R = TypeVar("R")

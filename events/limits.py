@@ -9,10 +9,7 @@ import math
 import numbers
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator, Field
-from pydantic.config import JsonDict
+from typing import Any
 
 from ledgerflow.events.errors import InvalidInput
 
@@ -24,14 +21,6 @@ MAX_RUN_NAME_LENGTH = 250
 MAX_RUN_LINK_LENGTH = 500  # MLflow's column
 
 _KEY_RE = re.compile(r"^[\w\-./ :]+$")
-
-
-def stated(**schema: Any) -> Any:
-    """JSON Schema keywords the API document states for a field whose check lives in the
-    domain (with its own message): the document tells a client what is accepted before it
-    asks, and validation stays where it is. Each pattern here says exactly what its check
-    accepts (tests/integration/test_rest_contract.py holds the two together)."""
-    return Field(json_schema_extra=schema)
 
 
 _SPACE = r"\s\x1c-\x1f\x85"
@@ -51,57 +40,13 @@ ambiguous), no surrounding spaces."""
 VERSION_PATTERN = r"^0*[1-9][0-9]{0,17}$"
 """A model version as text: a whole number from 1."""
 
-KEY: JsonDict = {"pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH}
-"""A metric, param or tag name (`check_key`)."""
-EXPERIMENT_NAME: JsonDict = {"pattern": NOT_BLANK, "maxLength": MAX_EXPERIMENT_NAME_LENGTH}
-VERSION: JsonDict = {"pattern": VERSION_PATTERN, "minimum": 1, "maximum": 10**18 - 1}
-"""A model version, as a number or as its text."""
-MODEL_NAME: JsonDict = {"pattern": MODEL_NAME_PATTERN, "maxLength": 256}
-ALIAS: JsonDict = {
-    "pattern": r"^[\w\-]{1,255}$",
-    "not": {"pattern": r"^(?:[lL][aA][tT][eE][sS][tT]|[vV]\d+)$"},
-}
-"""An alias: not `latest` nor `v<number>`, which already mean versions in models:/ URIs."""
-SLUG: JsonDict = {"pattern": SLUG_PATTERN, "maxLength": 128}
-PRINCIPAL: JsonDict = {"pattern": PRINCIPAL_PATTERN, "maxLength": 128}
-TEXT: JsonDict = {"pattern": NOT_BLANK}
-"""A model version, as a number or as its text."""
-
-Key = Annotated[str, stated(**KEY)]
-ExperimentName = Annotated[str, stated(**EXPERIMENT_NAME)]
-PASSWORD: JsonDict = {"minLength": 8, "maxLength": 1024}
-PRINCIPAL_REF: JsonDict = {"pattern": r"^(?:user|group):[A-Za-z0-9][A-Za-z0-9_.@\-]*$"}
+PRINCIPAL_REF_PATTERN = r"^(?:user|group):[A-Za-z0-9][A-Za-z0-9_.@\-]*$"
 """`user:<name>` or `group:<name>`."""
-PrincipalRef = Annotated[str, stated(**PRINCIPAL_REF)]
-URL: JsonDict = {
-    "pattern": r"^[hH][tT][tT][pP][sS]?://[A-Za-z0-9][A-Za-z0-9.\-]*(?::[0-9]{1,4})?(?:/[!-~]*)?$",
-    "maxLength": 2048,
-}
-"""An http(s) URL with a host, no spaces (a webhook's endpoint)."""
-Url = Annotated[str, stated(**URL)]
-RunName = Annotated[str, stated(maxLength=MAX_RUN_NAME_LENGTH)]
-
-
-def _not_a_bool(value: object) -> object:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number, not true or false")
-    return value
-
-
-WholeNumber = Annotated[int, BeforeValidator(_not_a_bool)]
-"""An integer that JSON's `true` and `false` are not (pydantic would take them as 1 and 0);
-an integral `5.0` is, as JSON Schema's `integer` says."""
-Version = Annotated[int | str, stated(**VERSION)]
-VersionText = Annotated[str, stated(pattern=VERSION_PATTERN)]
-"""A model version in a path."""
-ModelName = Annotated[str, stated(**MODEL_NAME)]
-Alias = Annotated[str, stated(**ALIAS)]
-Slug = Annotated[str, stated(**SLUG)]
-"""A deployment's or a webhook's name."""
-PrincipalName = Annotated[str, stated(**PRINCIPAL)]
-"""A user's or a group's name."""
-Text = Annotated[str, stated(**TEXT)]
-"""Text that must hold more than whitespace (a URI, a source)."""
+URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://[A-Za-z0-9][A-Za-z0-9.\-]*(?::[0-9]{1,4})?(?:/[!-~]*)?$"
+"""An http(s) URL with a host and no spaces (a webhook's endpoint)."""
+ALIAS_PATTERN = r"^[\w\-]{1,255}$"
+RESERVED_ALIAS_PATTERN = r"^(?:[lL][aA][tT][eE][sS][tT]|[vV]\d+)$"
+"""`latest` and `v<number>` already mean versions in models:/ URIs."""
 
 
 def check_key(key: object, what: str) -> str:

@@ -26,7 +26,8 @@ from ledgerflow.events.commands import (
     on,
 )
 from ledgerflow.events.entities import ModelVersion, RegisteredModel
-from ledgerflow.events.limits import MAX_RUN_LINK_LENGTH, Alias, Key, ModelName, Text, Version
+from ledgerflow.events.field_schemas import Alias, Key, ModelName, Text, Version
+from ledgerflow.events.limits import MAX_RUN_LINK_LENGTH
 from ledgerflow.events.model_payloads import STAGES
 from ledgerflow.events.named_resources import model_in_uri, run_in_uri
 from ledgerflow.events.permissions import Level

@@ -13,7 +13,7 @@ from typing import Any, Generic
 from pydantic import Field
 
 from ledgerflow.events.commands import ANYONE, NOTHING, Answer, AsText, Command, Http, R, Tags, on
-from ledgerflow.events.limits import ExperimentName, Key
+from ledgerflow.events.field_schemas import ExperimentName, Key
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.wire import Out
 

@@ -13,7 +13,7 @@ from typing import Any, Generic
 from pydantic import Field, StrictBool, computed_field
 
 from ledgerflow.events.commands import ANYONE, Answer, Command, Http, R, on
-from ledgerflow.events.limits import Slug, Url
+from ledgerflow.events.field_schemas import Slug, Url
 from ledgerflow.events.permissions import Level
 from ledgerflow.events.webhook_entities import Webhook
 from ledgerflow.events.webhook_keys import standard_secret

@@ -5,10 +5,9 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.events.limits import stated
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +63,6 @@ ARTIFACT_PATH = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
 """A path `safe_relpath` takes as naming a file, as the API document states it: relative
 segments, none `.` or `..`, no control character, backslash or colon (a subset: it also
 tidies `a//b`)."""
-ArtifactPath = Annotated[str, stated(pattern=ARTIFACT_PATH)]
 
 
 def safe_relpath(path: str, what: str = "artifact path") -> str:

@@ -15,7 +15,7 @@ from pydantic import Field, StrictBool, field_validator
 
 from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events.commands import ANYONE, Answer, Command, Http, Lookup, Names, R, on
-from ledgerflow.events.limits import Slug
+from ledgerflow.events.field_schemas import Slug
 from ledgerflow.events.named_resources import model_of_variant, models_of_variants
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.deployments.state import Deployment

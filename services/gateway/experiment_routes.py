@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from ledgerflow.events.commands import on
 from ledgerflow.events.entities import Experiment
 from ledgerflow.events.errors import NotFound
-from ledgerflow.events.limits import EXPERIMENT_NAME
+from ledgerflow.events.field_schemas import EXPERIMENT_NAME
 from ledgerflow.events.permissions import Level
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend

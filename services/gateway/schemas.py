@@ -22,15 +22,17 @@ from ledgerflow.events.entities import (
     RunData,
     RunInfo,
 )
-from ledgerflow.events.limits import KEY, Key, WholeNumber, stated
+from ledgerflow.events.field_schemas import KEY, Key, WholeNumber, stated
 from ledgerflow.events.tracking_commands import ExperimentId as ExperimentId
 from ledgerflow.events.webhook_commands import WebhookCreatedOut as WebhookCreatedOut
 from ledgerflow.events.webhook_commands import WebhookOut as WebhookOut
 from ledgerflow.events.webhook_entities import WebhookDelivery
 from ledgerflow.events.wire import Out as Out
 from ledgerflow.events.wire import RecordOut, from_record
-from ledgerflow.services.artifacts.port import ArtifactPath
+from ledgerflow.services.artifacts.port import ARTIFACT_PATH
 
+ArtifactPath = Annotated[str, stated(pattern=ARTIFACT_PATH)]
+"""A path naming a file of a run's artifacts (`safe_relpath`)."""
 NON_FINITE = r"^\s*(?:[nN][aA][nN]|-?[iI][nN][fF][iI][nN][iI][tT][yY])\s*$"
 """The text a metric value may be instead of a number."""
 
