@@ -19,11 +19,17 @@ retries); pass `idempotent=False` for brokers without InitProducerId support
 (Tansu's memory engine rejects aiokafka's v0 request).
 
 Dedupe: Kafka cannot refuse a duplicate key, so each handle keeps an index of
-event ids to where they are stored, built on open by reading the topics and
-caught up (for the partition concerned) before every append. Re-appending an
+event ids to where they are stored: the last `dedupe_window` records of each
+partition, read on open (so opening reads at most that much, however long the log)
+and caught up (for the partition concerned) before every append. Re-appending an
 id this index knows is a no-op reporting its first place. Two handles appending
 the same new id at the same moment can both write it; readers then see it
-twice, which projectors absorb because they apply ids at most once (DESIGN §4).
+twice, which projectors absorb: they skip a copy within the same window of its
+first (DESIGN §4). A retry arriving after more than the window is a new record.
+
+A stream's last hash (for the chain) is known for streams appended within the
+window; appending to an older stream first looks its last record up, reading the
+partition backwards from the window's start.
 
 Hash chain (`ledgerflow.events.chain`): each record carries `prev` and `hash`
 headers over its value. `prev` is the hash of its stream's last record as this handle
@@ -43,6 +49,7 @@ aiokafka is asynchronous; a private event loop thread gives the sync port.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import heapq
@@ -113,6 +120,7 @@ class KafkaEventLog:
         idempotent: bool = True,
         registry: EventRegistry = REGISTRY,
         timeout: float = 30.0,
+        dedupe_window: int = 1_000_000,
     ) -> None:
         if partitions < 1:
             raise InvalidInput(f"partitions={partitions}: need at least 1", field="partitions")
@@ -129,6 +137,9 @@ class KafkaEventLog:
         self._names: dict[TopicPartition, str] = {}
         self._by_name: dict[str, TopicPartition] = {}
         self._ids: dict[str, tuple[TopicPartition, Position]] = {}
+        self._window = dedupe_window
+        self._recent: dict[TopicPartition, collections.deque[tuple[int, str]]] = {}  # in order
+        self._from: dict[TopicPartition, int] = {}  # where the index started reading
         self._tips: dict[str, str] = {}  # stream -> the hash of its last record (chain)
         self._indexed: dict[TopicPartition, int] = {}  # next offset the id index has not seen
         self._closed = False
@@ -203,8 +214,10 @@ class KafkaEventLog:
                 self._tps.append(tp)
                 self._names[tp] = name = partition_name(tp)
                 self._by_name[name] = tp
-                self._indexed[tp] = 0
+                self._recent[tp] = collections.deque()
         r.assign(self._tps)
+        for tp, end in (await self._ends(r, self._tps)).items():  # the window, not the log
+            self._indexed[tp] = self._from[tp] = max(0, end - self._window)
         async with self._lock:
             await self._catch_up_index(self._tps)
 
@@ -278,7 +291,7 @@ class KafkaEventLog:
                     for rec in records:
                         id_ = _header(rec, "id")
                         if id_:
-                            self._ids.setdefault(id_, (tp, rec.offset))
+                            self._remember(id_, tp, rec.offset)
                         stream = _header(rec, "stream")
                         if stream:  # one without a hash restarts its stream's chain
                             self._tips[stream] = _header(rec, "hash") or GENESIS
@@ -288,6 +301,35 @@ class KafkaEventLog:
                     for tp, (_, end) in ranges.items()
                     if self._indexed[tp] < end
                 }
+
+    def _remember(self, id_: str, tp: TopicPartition, offset: int) -> None:
+        """Index `id_` at its first place, and forget ids that left the window."""
+        if id_ in self._ids:
+            return
+        self._ids[id_] = (tp, offset)
+        recent = self._recent[tp]
+        recent.append((offset, id_))
+        while recent and recent[0][0] <= offset - self._window:
+            _, old = recent.popleft()
+            if self._ids.get(old, (None, None))[0] == tp:
+                del self._ids[old]
+
+    async def _tip(self, tp: TopicPartition, stream: str) -> str:
+        """The hash of `stream`'s last record: known within the window, else read from the
+        partition backwards from where the index started (once per stream)."""
+        found = self._tips.get(stream)
+        if found is not None:
+            return found
+        end = self._from[tp]
+        while end > 0 and found is None:
+            start = max(0, end - 10_000)
+            records = (await self._fetch_many(self._r, {tp: (start, end)}, end - start))[tp]
+            for rec in records:
+                if _header(rec, "stream") == stream:
+                    found = _header(rec, "hash") or GENESIS
+            end = start
+        self._tips[stream] = found = found or GENESIS
+        return found
 
     @property
     def _p(self) -> AIOKafkaProducer[bytes, bytes]:
@@ -335,7 +377,7 @@ class KafkaEventLog:
                 if ev.id not in self._ids:
                     tp = self.where(ev.stream)
                     value = encode(ev)
-                    prev = self._tips.get(ev.stream, GENESIS)
+                    prev = await self._tip(tp, ev.stream)
                     hash_ = chain_hash(prev, value)
                     # One record per produce request: Tansu reports the end offset of a
                     # multi-record batch as its base offset + 1, which would hide records.
@@ -354,7 +396,7 @@ class KafkaEventLog:
                         ],
                     )
                     self._tips[ev.stream] = hash_
-                    self._ids[ev.id] = (tp, int(meta.offset))
+                    self._remember(ev.id, tp, int(meta.offset))
                     if meta.offset == self._indexed[tp]:
                         self._indexed[tp] += 1  # nobody else wrote in between
                 tp, offset = self._ids[ev.id]

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     experiment_name: str | None = Field(
         None, description="like experiment_id, by name (created if missing)"
     )
+    dedupe_window: int = Field(
+        1_000_000,
+        gt=0,
+        description="log positions per partition within which a second copy of an event "
+        "(a retried append) is recognized and dropped: what the projectors and the Kafka "
+        "log's id index remember, and read when the log opens",
+    )
     gateway_wait_s: float = Field(
         60.0,
         ge=0,

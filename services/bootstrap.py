@@ -233,7 +233,10 @@ class Backend:
     @cached_property
     def time_travel(self) -> TimeTravel:
         """The views folded up to past points of the log, the last few kept."""
-        return TimeTravel(self.log, keep=self.settings.as_of_snapshots)
+        return TimeTravel(
+            self.log, keep=self.settings.as_of_snapshots,
+            dedupe_window=self.settings.dedupe_window,
+        )  # fmt: skip
 
     def as_of(self, point: AsOf | str) -> AsOfBackend:
         """This backend as it was at `point` (a position or a time): read-only."""
@@ -395,6 +398,7 @@ def open_kafka_log(settings: Settings) -> KafkaEventLog:
         topic_prefix=settings.kafka_topic_prefix,
         partitions=settings.kafka_partitions,
         idempotent=settings.kafka_idempotent,
+        dedupe_window=settings.dedupe_window,
     )
 
 
@@ -449,7 +453,10 @@ def bootstrap(
     log = log or open_event_log(settings)
     writer = make_engine(settings.views_db_url, writer=True)
     reader = make_engine(settings.views_db_url, writer=False)
-    projector = Projector(log, writer, inline=settings.projects_inline, reader=reader)
+    projector = Projector(
+        log, writer, inline=settings.projects_inline, reader=reader,
+        dedupe_window=settings.dedupe_window,
+    )  # fmt: skip
     queries = Queries(reader)
     tracking = TrackingService(
         log, projector, queries, store, timeout=settings.projection_timeout_s

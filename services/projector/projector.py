@@ -5,6 +5,14 @@ the applied-id set and the rows an event produces commit in one transaction,
 so a crash anywhere leaves views that match some prefix of the log, and the
 next catch-up resumes from there. Several processes may call it at once; the
 database's write lock serializes them.
+
+Dedupe is bounded: a copy of an event at most `dedupe_window` positions after its
+first copy, in the same partition (copies share a stream, so a partition), is
+skipped; the applied-id set forgets ids that fell behind the window. Whether a copy is
+skipped depends only on the two positions, never on when pruning ran, so the views a
+live projector builds equal a replay's. The Kafka log's append-side index keeps the
+same window (`ledgerflow.events.kafka_log`), so copies farther apart than that are
+not made by a retry it could have caught.
 """
 
 from __future__ import annotations
@@ -49,6 +57,9 @@ from ledgerflow.services.projector.tables import (
 )
 
 ANALYZE_EVERY = 5_000  # events applied between refreshes of SQLite's planner statistics
+DEDUPE_WINDOW = 1_000_000
+"""Positions per partition within which a second copy of an event is recognized
+(LEDGERFLOW_DEDUPE_WINDOW)."""
 Progress = Callable[[int, int | None], None]
 """Called with (events applied so far, None) by catch_up, and with (events applied,
 roughly how many the log holds) by rebuild, so a progress bar can show how far it is."""
@@ -64,6 +75,7 @@ class Projector:
         batch: int = 500,
         inline: bool = True,
         reader: Engine | None = None,
+        dedupe_window: int = DEDUPE_WINDOW,
     ) -> None:
         """`inline=False` is for processes beside a projector service (the gateway on
         Kafka): they wait for the service's progress instead of projecting themselves.
@@ -76,6 +88,7 @@ class Projector:
         self.name = name
         self.batch = batch
         self.inline = inline
+        self.dedupe_window = dedupe_window
         self._since_analyze = 0
         # The threads of this process (request threads waiting for their events, the
         # projector service) catch up one at a time: a thread waiting here wakes as soon as
@@ -115,6 +128,12 @@ class Projector:
         ]
         if moved:
             upsert(conn, OFF, ("name", "partition"), moved)
+        step = max(1, self.dedupe_window // 10)  # prune now and then, not every batch
+        for part, pos in after.partitions().items():
+            old = before.get(part)
+            if (old is None or old // step != pos // step) and pos > self.dedupe_window:
+                forgotten = AE.c.position < pos - self.dedupe_window
+                conn.execute(delete(AE).where(AE.c.partition == part, forgotten))
 
     def catch_up(
         self, progress: Progress | None = None, *, unless: Checkpoint | None = None
@@ -199,14 +218,16 @@ class Projector:
 
     def _apply(self, conn: Connection, items: Sequence[Item], *, careful: bool) -> None:
         ids = [i.event.id for i in items if isinstance(i, Recorded)]
-        done: set[str] = set()
+        first: dict[str, int | None] = {}  # where an id was applied before this batch
         for chunk in range(0, len(ids), 500):
-            done.update(
-                conn.execute(
-                    select(AE.c.event_id).where(AE.c.event_id.in_(ids[chunk : chunk + 500]))
-                ).scalars()
+            rows = conn.execute(
+                select(AE.c.event_id, AE.c.position).where(
+                    AE.c.event_id.in_(ids[chunk : chunk + 500])
+                )
             )
-        applied: list[dict[str, str]] = []
+            first.update((row.event_id, row.position) for row in rows)
+        stale: list[str] = []  # applied once, so long ago that this copy is applied again
+        applied: list[dict[str, Any]] = []
         notes: list[list[Any]] = [[] for _ in EVERY_EVENT]  # per view over every event
         for item in items:
             if isinstance(item, CorruptRecord):
@@ -219,10 +240,15 @@ class Projector:
             handler = HANDLERS.get(ev.type)
             if handler is None:  # a type these views do not fold (another service owns it,
                 continue  # e.g. traffic): nothing to apply, and no applied id to remember
-            if ev.id in done:
+            if self._copy(first, ev.id, item.position):
                 continue  # redelivered: already applied
-            done.add(ev.id)
-            applied.append({"event_id": ev.id})
+            if ev.id in first:  # a copy from beyond the window: an event again
+                stale.append(ev.id)
+                applied = [a for a in applied if a["event_id"] != ev.id]  # its first, this batch
+            first[ev.id] = item.position
+            applied.append(
+                {"event_id": ev.id, "partition": item.partition, "position": item.position}
+            )
             if ev.trace is not None and tracing.enabled():  # continue the producer's trace
                 handler = _traced_handler(handler, item)
             if not careful:
@@ -248,8 +274,18 @@ class Projector:
         for view, kept in zip(EVERY_EVENT, notes, strict=True):
             if kept:
                 view.write(conn, kept)
+        if stale:
+            conn.execute(delete(AE).where(AE.c.event_id.in_(stale)))
         if applied:
             conn.execute(insert(AE), applied)
+
+    def _copy(self, first: dict[str, int | None], event_id: str, position: int) -> bool:
+        """Whether the event at `position` is a copy of one applied before (its id at most
+        `dedupe_window` positions back, or recorded before positions were kept)."""
+        if event_id not in first:
+            return False
+        where = first[event_id]
+        return where is None or position - where <= self.dedupe_window
 
     def _dead_letter(
         self,
@@ -354,6 +390,14 @@ def _migrate(conn: Connection) -> None:
         conn.exec_driver_sql("DROP TABLE projector_checkpoints")
     if "run_link" not in {c["name"] for c in inspect(conn).get_columns("model_versions")}:
         conn.exec_driver_sql("ALTER TABLE model_versions ADD COLUMN run_link TEXT")
+    applied_columns = {c["name"] for c in inspect(conn).get_columns("applied_events")}
+    if "position" not in applied_columns:  # ids kept forever, before the dedupe window
+        conn.exec_driver_sql(
+            "ALTER TABLE applied_events ADD COLUMN \"partition\" TEXT NOT NULL DEFAULT ''"
+        )
+        conn.exec_driver_sql("ALTER TABLE applied_events ADD COLUMN position BIGINT")
+    for index in AE.indexes:
+        index.create(conn, checkfirst=True)
     webhook_columns = {c["name"] for c in inspect(conn).get_columns("webhooks")}
     for column in ("sealed_secret", "secret_key_id"):  # secrets sealed with the server key
         if column not in webhook_columns:

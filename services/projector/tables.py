@@ -146,10 +146,16 @@ class ProjectorOffset(SQLModel, table=True):
 
 
 class AppliedEvent(SQLModel, table=True):
-    """Ids already applied: redelivered events (at-least-once logs) are skipped."""
+    """Ids already applied, with where (partition, position): a second copy of an event
+    within the dedupe window of its first (at-least-once logs) is skipped. Rows older than
+    the window are pruned (`Projector.dedupe_window`); `position` is NULL for rows written
+    before positions were kept, which count as applied wherever the copy is."""
 
     __tablename__ = "applied_events"
+    __table_args__ = (Index("applied_events_by_place", "partition", "position"),)
     event_id: str = Field(primary_key=True)
+    partition: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    position: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class DeadLetter(SQLModel, table=True):

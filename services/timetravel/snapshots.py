@@ -29,7 +29,7 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import Checkpoint, EventLog
 from ledgerflow.events.log_prefix import LogPrefix
 from ledgerflow.services.projector.database import make_engine
-from ledgerflow.services.projector.projector import Projector
+from ledgerflow.services.projector.projector import DEDUPE_WINDOW, Projector
 
 BATCH = 2000
 """Events per transaction when folding a snapshot (nobody else writes to it)."""
@@ -41,7 +41,12 @@ class Snapshot:
     _keeper: sqlite3.Connection
 
     def __init__(
-        self, log: EventLog, checkpoint: Checkpoint, *, start: Snapshot | None = None
+        self,
+        log: EventLog,
+        checkpoint: Checkpoint,
+        *,
+        start: Snapshot | None = None,
+        dedupe_window: int = DEDUPE_WINDOW,
     ) -> None:
         self.checkpoint = checkpoint
         uri = f"file:ledgerflow-as-of-{uuid.uuid4().hex}?mode=memory&cache=shared"
@@ -54,7 +59,9 @@ class Snapshot:
         self.writer = make_engine(url, writer=True, poolclass=QueuePool)
         self.engine = make_engine(url, writer=False, poolclass=QueuePool)
         weakref.finalize(self, _release, keeper, self.writer, self.engine)
-        self.projector = Projector(LogPrefix(log, checkpoint), self.writer, batch=BATCH)
+        self.projector = Projector(
+            LogPrefix(log, checkpoint), self.writer, batch=BATCH, dedupe_window=dedupe_window
+        )
         began = time.perf_counter()
         self.folded = self.projector.catch_up()
         self.fold_s = time.perf_counter() - began
@@ -70,7 +77,8 @@ def _release(keeper: sqlite3.Connection, *engines: Engine) -> None:
 class TimeTravel:
     """Snapshots of one log's views, the `keep` most recently used kept for reuse."""
 
-    def __init__(self, log: EventLog, *, keep: int = 4) -> None:
+    def __init__(self, log: EventLog, *, keep: int = 4, dedupe_window: int = DEDUPE_WINDOW) -> None:
+        self.dedupe_window = dedupe_window  # as the live views'; the past folds the same
         self.log = log
         self.keep = keep
         self._cache: OrderedDict[Checkpoint, Snapshot] = OrderedDict()
@@ -101,7 +109,10 @@ class TimeTravel:
             found = self._cached(checkpoint)  # folded while we waited
             if found is not None:
                 return found
-            made = Snapshot(self.log, checkpoint, start=self._nearest_before(checkpoint))
+            made = Snapshot(
+                self.log, checkpoint, start=self._nearest_before(checkpoint),
+                dedupe_window=self.dedupe_window,
+            )  # fmt: skip
         with self._lock:
             self._cache[checkpoint] = made
             while len(self._cache) > self.keep:
