@@ -64,6 +64,15 @@ def mutated(draw: st.DrawFn, valid: st.SearchStrategy[str], edits: int = 3) -> s
     return text
 
 
+def utf8(text: str) -> bool:
+    """Whether ``text`` can be stored or sent: UTF-8 has no lone surrogates."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def answers_or_refuses(
     parse: Callable[[], T], error: type[LedgerflowError], *, field: str | None = None
 ) -> T | None:
