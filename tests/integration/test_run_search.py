@@ -7,6 +7,8 @@ and each test's `tracking` and `client` (tests/conftest.py) point at its data di
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,6 +171,17 @@ def test_a_cursor_from_another_search_is_refused(population, client):
         client.search_runs([exp], "params.lr = '0.1'", max_results=5, page_token=page.token)
     with pytest.raises(InvalidInput, match="page_token"):
         client.search_runs([exp], max_results=5, page_token="garbage!")
+
+
+def test_a_cursor_edited_by_hand_is_refused_not_sent_to_sql(population, client):
+    exp, _ = population
+    token = client.search_runs([exp], max_results=5).token
+    doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    for values in ([[1]] * len(doc["v"]), [2**64] * len(doc["v"]), ["\ud800"] * len(doc["v"])):
+        raw = json.dumps({**doc, "v": values}).encode()
+        forged = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        with pytest.raises(InvalidInput, match="page_token"):
+            client.search_runs([exp], max_results=5, page_token=forged)
 
 
 def test_a_malformed_filter_names_the_position(population, client):

@@ -1,9 +1,13 @@
-"""Fuzzing the tokens clients hand back: checkpoints (`after`), `as_of` points and verify
-anchors (`expect_head`). Any text parses to something usable (positions
+"""Fuzzing the tokens clients hand back: checkpoints (`after`), `as_of` points, verify
+anchors (`expect_head`) and page tokens. Any text parses to something usable (positions
 that fit 64 bits, a time that can be printed) or is refused with InvalidInput naming the
 parameter; what the server issues reads back as itself."""
 
 from __future__ import annotations
+
+import base64
+import json
+from typing import Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -12,6 +16,8 @@ from ledgerflow.events.as_of import TIME_FROM, AsOf
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.log import Checkpoint
 from ledgerflow.events.verify import Anchor
+from ledgerflow.services.gateway.mlflow_api.endpoints import offset_of, token_of
+from ledgerflow.services.projector.cursor import decode_cursor, encode_cursor
 from tests.unit.fuzzing import (
     FUZZ,
     INT64_MAX,
@@ -20,6 +26,7 @@ from tests.unit.fuzzing import (
     long_digits,
     mutated,
     tricky_text,
+    utf8,
 )
 
 positions = st.integers(-1, INT64_MAX)
@@ -127,3 +134,87 @@ def test_any_anchor_text_parses_or_is_refused(text: str) -> None:
     anchor = answers_or_refuses(lambda: Anchor.parse(text), InvalidInput, field="expect_head")
     if anchor is not None:
         assert 0 <= anchor.position <= INT64_MAX
+
+
+# -- page tokens ---------------------------------------------------------------------------
+
+FP = "0123456789ab"
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | any_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(any_text, inner, max_size=3),
+    max_leaves=8,
+)
+sort_values = st.lists(
+    st.none() | st.integers(-INT64_MAX - 1, INT64_MAX) | st.floats(allow_nan=False) | any_text,
+    min_size=1,
+    max_size=3,
+)
+
+
+def _token(doc: Any) -> str:
+    raw = json.dumps(doc).encode("utf-8", "surrogatepass")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+forged_tokens = st.one_of(
+    st.builds(lambda v: _token({"v": v, "q": FP}), json_values),
+    st.builds(lambda v: _token({"v": [v], "q": FP}), json_values),
+    st.builds(lambda d: _token(d), json_values),
+    mutated(sort_values.map(lambda v: encode_cursor(v, FP))),
+)
+
+
+def _bindable(value: object) -> bool:
+    """What SQLite and Postgres take as a parameter."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -INT64_MAX - 1 <= value <= INT64_MAX
+    if isinstance(value, str):
+        return utf8(value)
+    return value is None or isinstance(value, float | bool)
+
+
+@FUZZ
+@given(sort_values)
+def test_every_page_token_reads_back_as_its_sort_values(values: list[Any]) -> None:
+    assert decode_cursor(encode_cursor(values, FP), FP, len(values)) == values
+
+
+@FUZZ
+@given(token=st.one_of(tokens, forged_tokens), width=st.integers(1, 3))
+@example(token=_token({"v": [[1, 2]], "q": FP}), width=1)
+@example(token=_token({"v": [{"a": 1}], "q": FP}), width=1)
+@example(token=_token({"v": [2**64], "q": FP}), width=1)
+@example(token=_token({"v": ["\ud800"], "q": FP}), width=1)
+@example(token=base64.urlsafe_b64encode(b"[" * 100_000).decode(), width=1)
+def test_any_page_token_gives_sort_values_sql_can_bind_or_is_refused(
+    token: str, width: int
+) -> None:
+    values = answers_or_refuses(lambda: decode_cursor(token, FP, width), InvalidInput,
+                                field="page_token")  # fmt: skip
+    if values is not None:
+        assert len(values) == width and all(_bindable(v) for v in values), values
+
+
+@FUZZ
+@given(st.integers(0, 10**12))
+def test_every_offset_page_token_reads_back_as_its_offset(offset: int) -> None:
+    assert offset_of(token_of(offset)) == offset
+
+
+offset_tokens = st.one_of(
+    tokens,
+    st.integers().map(token_of),
+    st.builds(lambda t: base64.urlsafe_b64encode(t.encode("utf-8", "surrogatepass")).decode(),
+              st.one_of(any_text, tricky_text, long_digits)),
+    mutated(st.builds(token_of, st.integers(0, 10**6))),
+)  # fmt: skip
+
+
+@FUZZ
+@given(offset_tokens)
+@example(token_of(-5))
+@example(base64.urlsafe_b64encode(b"9" * 5000).decode())
+@example(base64.urlsafe_b64encode(b"1_000").decode())
+def test_any_offset_page_token_is_a_start_at_or_after_zero_or_is_refused(token: str) -> None:
+    offset = answers_or_refuses(lambda: offset_of(token), InvalidInput, field="page_token")
+    assert offset is None or 0 <= offset <= INT64_MAX
