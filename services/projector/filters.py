@@ -45,6 +45,7 @@ _SIGNED_INF = re.compile(r"[+-]infinity(?![A-Za-z0-9_\-./:])", re.IGNORECASE)
 _INT = re.compile(r"[+-]?\d+", re.ASCII)
 _JUNK = re.compile(r"[A-Za-z0-9_\-./:+]*")
 _INT64 = range(-(2**63), 2**63)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Scalar: TypeAlias = int | float | str
 Value: TypeAlias = Scalar | tuple[Scalar, ...] | None
@@ -173,7 +174,12 @@ class _Parser:
                 buf.append(q)
                 i += 2
             elif c == q:
-                return "".join(buf), i + 1
+                found = "".join(buf)
+                if _SURROGATE.search(found):  # from a JSON body's "\ud800": SQL cannot take it
+                    what = "quoted name" if q == "`" else "string"
+                    self.fail(start, f"{what} starting with {q} is not valid Unicode (it holds "
+                              "a lone surrogate, such as \\ud800)")  # fmt: skip
+                return found, i + 1
             else:
                 buf.append(c)
                 i += 1

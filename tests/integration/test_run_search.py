@@ -190,6 +190,8 @@ def test_a_malformed_filter_names_the_position(population, client):
         client.search_runs([exp], "metrics.acc >")
     with pytest.raises(InvalidInput, match="quot|string"):
         client.search_runs([exp], "params.lr = 0.1")
+    with pytest.raises(InvalidInput, match="not valid Unicode"):  # a JSON body's "\ud800"
+        client.search_runs([exp], "params.lr = '\ud800'")
 
 
 def test_fluent_search_runs_returns_a_dataframe_or_a_list(population):

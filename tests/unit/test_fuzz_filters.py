@@ -25,7 +25,15 @@ from ledgerflow.services.projector.filters import (
     parse_order_by,
 )
 from ledgerflow.services.projector.logged_model_queries import LOGGED_MODEL_FIELDS
-from tests.unit.fuzzing import FUZZ, INT64_MAX, any_text, long_digits, mutated, tricky_text
+from tests.unit.fuzzing import (
+    FUZZ,
+    INT64_MAX,
+    any_text,
+    long_digits,
+    mutated,
+    tricky_text,
+    utf8,
+)
 
 ALL_FIELDS = {
     "runs": RUN_FIELDS,
@@ -71,9 +79,12 @@ def _comparisons(node: Node) -> list[Comparison]:
 
 
 def _bindable(value: object) -> bool:
-    """What SQLite and Postgres take as a parameter: no integer past 64 bits."""
+    """What SQLite and Postgres take as a parameter: no integer past 64 bits, no text
+    that is not UTF-8."""
     if isinstance(value, tuple):
         return all(_bindable(v) for v in value)
+    if isinstance(value, str):
+        return utf8(value)
     return not isinstance(value, int) or -INT64_MAX - 1 <= value <= INT64_MAX
 
 
@@ -93,6 +104,8 @@ def _points_into(e: InvalidInput, text: str) -> None:
 @example(text="(" * 5000 + "metrics.a > 1" + ")" * 5000, on=RUN_FIELDS)
 @example(text="NOT " * 5000 + "metrics.a > 1", on=RUN_FIELDS)
 @example(text=" OR ".join(["metrics.a > 1"] * 1000), on=RUN_FIELDS)
+@example(text="params.p = '\ud800'", on=RUN_FIELDS)
+@example(text="tags.`a\udc00` IS NULL", on=RUN_FIELDS)
 def test_any_filter_parses_to_bindable_values_or_is_refused_pointing_into_the_text(
     text: str, on: Fields
 ) -> None:
@@ -105,7 +118,7 @@ def test_any_filter_parses_to_bindable_values_or_is_refused_pointing_into_the_te
         return
     if node is not None:
         for comparison in _comparisons(node):
-            assert _bindable(comparison.value), comparison
+            assert _bindable(comparison.value) and utf8(comparison.key), comparison
 
 
 @FUZZ
@@ -120,6 +133,28 @@ def test_a_metric_compared_with_any_long_number_parses_to_a_number_sql_can_bind(
 
 
 @FUZZ
+@given(value=any_text, key=any_text.filter(bool), quote=st.sampled_from(["'", '"']))
+@example(value="a\ud800", key="k", quote="'")
+def test_any_quoted_text_reads_back_as_itself_or_is_refused_as_not_unicode(
+    value: str, key: str, quote: str
+) -> None:
+    def quoted(text: str, q: str) -> str:
+        return q + text.replace("\\", "\\\\").replace(q, q + q) + q
+
+    text = f"tags.{quoted(key, '`')} = {quoted(value, quote)}"
+    try:
+        node = parse_filter(text)
+    except InvalidInput as e:
+        assert not (utf8(key) and utf8(value)), e.message
+        assert "not valid Unicode" in e.message and "surrogate" in e.message
+        _points_into(e, text)
+        return
+    assert node == Comparison("tag", key, "=", value)
+    assert utf8(key) and utf8(value), "text SQL cannot bind was let through"
+
+
+@FUZZ
+@example(items=["tags.`\ud800` DESC"], on=RUN_FIELDS)
 @given(
     items=st.lists(
         st.one_of(any_text, tricky_text, mutated(st.sampled_from(VALID_ORDER_ITEMS))),
@@ -139,4 +174,4 @@ def test_any_order_by_parses_or_is_refused_pointing_into_the_item(
             assert bad, e.message
             _points_into(e, bad[0])
         return
-    assert len(keys) == len(items)
+    assert len(keys) == len(items) and all(utf8(k.key) for k in keys), keys
