@@ -1,21 +1,24 @@
 """Fuzzing what reads `models:/` and `runs:/` URIs: the registry's resolution (behind
-`/model-versions/resolve`, `register_model` and serving) and the deployment CLI's
-`--variant`. Any text resolves, is not
+`/model-versions/resolve`, `register_model` and serving), the SDK's `resolve` (every
+flavor's `load_model`) and the deployment CLI's `--variant`. Any text resolves, is not
 found, or is refused as InvalidInput naming the URI: never a crash on the way, and never
 a version that SQL cannot bind."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import typer
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ledgerflow.cli.deployment_args import parse_variant, pinned_version
-from ledgerflow.events.entities import ModelVersion, RunInfo
+from ledgerflow.events.entities import ModelVersion, Run, RunInfo
 from ledgerflow.events.errors import InvalidInput, NotFound
 from ledgerflow.events.model_payloads import STAGES
+from ledgerflow.models.uri import ArtifactSource, resolve
 from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.registry_queries import RegistryQueries
 from ledgerflow.services.registry.decide import check_version
@@ -72,6 +75,22 @@ class NoRuns(Queries):
 REGISTRY = RegistryService(committer=None, queries=EmptyRegistry(), runs=NoRuns())  # type: ignore[arg-type]
 
 
+class NothingStored(ArtifactSource):
+    """What `resolve` looks `runs:/` and `models:/` URIs up in, over the empty registry."""
+
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+    ) -> str:
+        assert run_id and "/" not in run_id, run_id
+        raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
+
+    def resolve_model_version(self, model_uri: str) -> ModelVersion:
+        return REGISTRY.resolve_models_uri(model_uri)
+
+    def get_run(self, run_id: str) -> Run:
+        raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
+
+
 VALID_URIS = [
     "models:/iris/3", "models:/iris@champion", "models:/iris/latest", "models:/iris/Production",
     "models:/iris/staging/", "runs:/0123abcd/model", "runs:/0123abcd/artifacts/model/",
@@ -122,6 +141,22 @@ def test_the_registry_finds_the_run_of_any_runs_uri_or_refuses_it(uri: str) -> N
 def test_any_version_is_a_number_sql_can_bind_or_is_refused(version: object) -> None:
     v = answers_or_refuses(lambda: check_version(version), InvalidInput, field="version")
     assert v is None or (type(v) is int and 1 <= v <= INT64_MAX)
+
+
+@FUZZ
+@given(st.one_of(uris, mutated(st.sampled_from(["file:///tmp/m", "./m", "~/m"]))))
+@example("file://[")  # urlparse: Invalid IPv6 URL
+@example("s3://[bucket/m")
+@example("~no-such-user-anywhere/model")  # expanduser: Could not determine home directory
+@example("a\x00b")
+@example("m" * 5000)  # exists(): File name too long
+def test_the_sdk_resolves_any_model_uri_to_a_folder_or_refuses_it(uri: str) -> None:
+    try:
+        found = resolve(uri, "/nonexistent/ledgerflow-fuzz", source=NothingStored())
+    except (NotFound, InvalidInput) as e:
+        assert e.message
+    else:
+        assert isinstance(found, Path)
 
 
 def _bad_parameter(parse: object) -> object:
