@@ -234,6 +234,21 @@ def test_registry_writes_are_readable_in_the_next_call(http, run_id):
     assert http.get(f"{API}/registered-models/nope").status_code == 404
 
 
+def test_text_with_a_lone_surrogate_is_a_400_naming_the_field_not_a_500(http, run_id):
+    """A JSON body can spell "\\ud800", which no UTF-8 store, log or answer can hold."""
+
+    def post(path: str, body: str) -> httpx.Response:
+        return http.post(
+            f"{API}{path}", content=body.encode(), headers={"content-type": "application/json"}
+        )
+
+    exp = http.get(f"{API}/runs/{run_id}").json()["info"]["experiment_id"]
+    for text in ("tags.a = '\\ud800'", "tags.a = 'b' AND \\ud800"):
+        r = post("/runs/search", f'{{"experiment_ids": ["{exp}"], "filter": "{text}"}}')
+        assert r.status_code == 400 and r.json()["field"] == "filter", r.text
+    assert r.json()["token"] == "?"  # the lone surrogate, underlined where it is
+
+
 def test_a_bad_search_filter_is_a_400_with_the_offset_and_token_to_underline(http, run_id):
     exp = http.get(f"{API}/runs/{run_id}").json()["info"]["experiment_id"]
     text = "metrics.acc > 0.9 and (params.lr = 0.01 or tags.team = 'cv')"

@@ -81,11 +81,21 @@ def answers_or_refuses(
     parse: Callable[[], T], error: type[LedgerflowError], *, field: str | None = None
 ) -> T | None:
     """What ``parse()`` returns, or None if it refused with ``error`` as it documents:
-    a message that says something, about ``field``. Any other exception escapes."""
+    a message that says something, about ``field``, that can be sent back and stored.
+    Any other exception escapes."""
     try:
         return parse()
     except error as e:
-        assert e.message.strip(), f"{type(e).__name__} without a message"
+        sendable(e)
         if field is not None:
             assert getattr(e, "field", None) == field, (e.message, getattr(e, "field", None))
         return None
+
+
+def sendable(e: LedgerflowError) -> None:
+    """An error the gateway can answer with and a dead-letter store can keep: a message,
+    and no text (quoted from the input) that UTF-8 cannot encode."""
+    assert e.message.strip(), f"{type(e).__name__} without a message"
+    for name in ("message", "field", "token", "key"):
+        text = getattr(e, name, None)
+        assert text is None or utf8(text), f"{name} {text!r} cannot be sent"

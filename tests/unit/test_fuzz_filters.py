@@ -31,6 +31,7 @@ from tests.unit.fuzzing import (
     any_text,
     long_digits,
     mutated,
+    sendable,
     tricky_text,
     utf8,
 )
@@ -66,6 +67,7 @@ filter_texts = st.one_of(
     mutated(st.sampled_from(VALID_FILTERS)),
     mutated(st.sampled_from(VALID_FILTERS), edits=8),
     st.lists(st.sampled_from(VALID_FILTERS), min_size=1, max_size=3).map(" AND ".join),
+    st.builds("{} {}".format, st.sampled_from(VALID_FILTERS), any_text),
 )
 
 
@@ -89,8 +91,10 @@ def _bindable(value: object) -> bool:
 
 
 def _points_into(e: InvalidInput, text: str) -> None:
+    sendable(e)
     assert e.position is not None and 0 <= e.position <= len(text), (e.position, e.message)
-    assert e.token is not None and text.startswith(e.token, e.position), (e.token, e.message)
+    shown = text.encode("utf-8", "replace").decode()  # as errors quote a lone surrogate
+    assert e.token is not None and shown.startswith(e.token, e.position), (e.token, e.message)
     assert f"position {e.position}" in e.message
 
 
@@ -105,6 +109,7 @@ def _points_into(e: InvalidInput, text: str) -> None:
 @example(text="NOT " * 5000 + "metrics.a > 1", on=RUN_FIELDS)
 @example(text=" OR ".join(["metrics.a > 1"] * 1000), on=RUN_FIELDS)
 @example(text="params.p = '\ud800'", on=RUN_FIELDS)
+@example(text="metrics.a > 1 AND \ud800", on=RUN_FIELDS)  # the token quoted back
 @example(text="tags.`a\udc00` IS NULL", on=RUN_FIELDS)
 def test_any_filter_parses_to_bindable_values_or_is_refused_pointing_into_the_text(
     text: str, on: Fields
@@ -112,6 +117,7 @@ def test_any_filter_parses_to_bindable_values_or_is_refused_pointing_into_the_te
     try:
         node = parse_filter(text, on)
     except InvalidInput as e:
+        sendable(e)
         assert e.field == "filter" and e.message.startswith("Invalid filter")
         if "at position" in e.message:
             _points_into(e, text)
@@ -168,6 +174,7 @@ def test_any_order_by_parses_or_is_refused_pointing_into_the_item(
     try:
         keys = parse_order_by(items, on)
     except InvalidInput as e:
+        sendable(e)
         assert e.field == "order_by" and e.message.startswith("Invalid order_by")
         if "at position" in e.message:
             bad = [i for i in items if repr(i) in e.message]

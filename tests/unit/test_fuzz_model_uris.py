@@ -30,6 +30,7 @@ from tests.unit.fuzzing import (
     any_text,
     long_digits,
     mutated,
+    sendable,
     tricky_text,
 )
 
@@ -115,9 +116,10 @@ def test_the_registry_resolves_any_models_uri_or_refuses_it(uri: str) -> None:
     try:
         REGISTRY.resolve_models_uri(uri)
     except NotFound as e:
-        assert e.message
+        sendable(e)
     except InvalidInput as e:
-        assert e.message and e.field in ("model_uri", "version", "stage", "alias"), e.field
+        sendable(e)
+        assert e.field in ("model_uri", "version", "stage", "alias"), e.field
 
 
 @FUZZ
@@ -126,9 +128,11 @@ def test_the_registry_finds_the_run_of_any_runs_uri_or_refuses_it(uri: str) -> N
     try:
         source, run_id = REGISTRY.resolve_source(uri)
     except NotFound as e:
-        assert e.message and e.kind == "run"
+        sendable(e)
+        assert e.kind == "run"
     except InvalidInput as e:
-        assert e.message and e.field == "model_uri"
+        sendable(e)
+        assert e.field == "model_uri"
     else:  # only what names no run passes through untouched
         assert (source, run_id) == (uri, None) and not uri.startswith("runs:/")
 
@@ -154,7 +158,7 @@ def test_the_sdk_resolves_any_model_uri_to_a_folder_or_refuses_it(uri: str) -> N
     try:
         found = resolve(uri, "/nonexistent/ledgerflow-fuzz", source=NothingStored())
     except (NotFound, InvalidInput) as e:
-        assert e.message
+        sendable(e)
     else:
         assert isinstance(found, Path)
 
