@@ -94,7 +94,7 @@ def _local(uri: str) -> Path | None:
         return None
     try:
         return Path(uri).expanduser()
-    except RuntimeError:  # ~name of a user this machine does not know
+    except (RuntimeError, ValueError):  # ~name of no user here; ValueError: ~a NUL or surrogate
         raise InvalidInput(
             f"model URI {uri!r} starts with the home folder of an unknown user", field="uri"
         ) from None

@@ -152,6 +152,8 @@ def test_any_version_is_a_number_sql_can_bind_or_is_refused(version: object) -> 
 @example("file://[")  # urlparse: Invalid IPv6 URL
 @example("s3://[bucket/m")
 @example("~no-such-user-anywhere/model")  # expanduser: Could not determine home directory
+@example("~\ud800/model")  # expanduser: UnicodeEncodeError
+@example("~a\x00/model")  # expanduser: embedded null byte
 @example("a\x00b")
 @example("m" * 5000)  # exists(): File name too long
 def test_the_sdk_resolves_any_model_uri_to_a_folder_or_refuses_it(uri: str) -> None:
