@@ -242,6 +242,11 @@ def test_text_with_a_lone_surrogate_is_a_400_naming_the_field_not_a_500(http, ru
             f"{API}{path}", content=body.encode(), headers={"content-type": "application/json"}
         )
 
+    r = post(f"/runs/{run_id}/params", '{"params": {"lr": "\\ud800"}}')
+    assert r.status_code == 400 and r.json()["field"] == "params", r.text
+    event = _event(p.RunTagsSet(run_id=run_id, tags={"x": "y"}))
+    r = post("/events", json.dumps({"events": [event]}).replace('"x"', '"\\udc00"'))
+    assert r.status_code == 400 and r.json()["field"] == "tags", r.text
     exp = http.get(f"{API}/runs/{run_id}").json()["info"]["experiment_id"]
     for text in ("tags.a = '\\ud800'", "tags.a = 'b' AND \\ud800"):
         r = post("/runs/search", f'{{"experiment_ids": ["{exp}"], "filter": "{text}"}}')
