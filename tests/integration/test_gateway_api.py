@@ -82,6 +82,9 @@ def test_bad_input_is_a_400_naming_the_field(http, run_id):
     assert r.status_code == 400 and r.json()["field"] == "param"
     r = http.post(f"{API}/runs/{run_id}/finish", json={"status": "DONE"})
     assert r.status_code == 400 and r.json()["field"] == "status"
+    for view_type in ("\u00b2", "9" * 5000):  # digits to str.isdigit(), not to int()
+        r = http.get(f"{API}/experiments", params={"view_type": view_type})
+        assert r.status_code == 400 and r.json()["field"] == "run_view_type", r.text
 
 
 def test_a_changed_param_is_a_409(http, run_id):
