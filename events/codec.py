@@ -8,17 +8,19 @@ version through the registered upcasters, then validates it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from ledgerflow.events.auth_payloads import AUTH_PAYLOADS
 from ledgerflow.events.bundle_payloads import BUNDLE_PAYLOADS
 from ledgerflow.events.chain import document
 from ledgerflow.events.deployment_payloads import DEPLOYMENT_PAYLOADS, TRAFFIC_PAYLOADS
 from ledgerflow.events.envelope import Event
-from ledgerflow.events.errors import CorruptEvent
+from ledgerflow.events.errors import CorruptEvent, InvalidInput
 from ledgerflow.events.job_payloads import JOB_PAYLOADS
 from ledgerflow.events.logged_model_payloads import LOGGED_MODEL_PAYLOADS
 from ledgerflow.events.model_payloads import MODEL_PAYLOADS
@@ -26,6 +28,7 @@ from ledgerflow.events.payloads import ALL_PAYLOADS, Payload
 from ledgerflow.events.webhook_payloads import WEBHOOK_PAYLOADS
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class EventRegistry:
@@ -56,8 +59,8 @@ class EventRegistry:
     def payload_class(self, type_: str) -> type[Payload]:
         try:
             return self._types[type_]
-        except KeyError:
-            raise CorruptEvent(f"unknown event type {type_!r}") from None
+        except (KeyError, TypeError):  # TypeError: a list or a dict where the name should be
+            raise CorruptEvent(f"unknown event type {type_!r:.80}") from None
 
     def types(self) -> list[str]:
         return sorted(self._types)
@@ -94,7 +97,44 @@ REGISTRY = EventRegistry(
 
 
 def encode_data(payload: Payload) -> str:
-    return payload.model_dump_json()
+    """The payload as JSON; InvalidInput if it holds text that is not Unicode (a lone
+    surrogate, which a JSON body can spell as "\\ud800"): no log can store that."""
+    try:
+        text = payload.model_dump_json()
+    except PydanticSerializationError:
+        text = None
+    # Pydantic refuses a surrogate in a value but writes one in a key as U+FFFD: look
+    # closer only then, so the hot path (metric batches) pays one scan of the text.
+    if text is None or "\ufffd" in text:
+        for name, value in payload.model_dump().items():
+            where = _not_unicode(value, name)
+            if where is not None:
+                raise InvalidInput(
+                    f"{payload.TYPE} payload: {where} holds text that is not valid Unicode "
+                    "(a lone surrogate, such as \\ud800); nothing was stored",
+                    field=name,
+                )
+    if text is None:
+        return payload.model_dump_json()  # fails again, with pydantic's own reason
+    return text
+
+
+def _not_unicode(value: object, path: str) -> str | None:
+    """Where in `value` (a payload field's dump, at `path`) the first text holding a lone
+    surrogate is, or None."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and _SURROGATE.search(key):
+                return f"a key of {path}"
+            if (found := _not_unicode(item, f"{path}[{key!r}]")) is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if (found := _not_unicode(item, f"{path}[{i}]")) is not None:
+                return found
+    return None
 
 
 def encode(event: Event) -> bytes:
@@ -110,6 +150,10 @@ def decode_data(
     type_: str, version: int, data: str | bytes | dict[str, Any], registry: EventRegistry = REGISTRY
 ) -> Payload:
     cls = registry.payload_class(type_)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CorruptEvent(f"{type_} payload version {version!r:.40} is not a whole number")
+    if not isinstance(data, str | bytes | dict):
+        raise CorruptEvent(f"{type_} payload is {type(data).__name__}, not JSON text")
     try:
         if version == cls.VERSION and not isinstance(data, dict):
             return cls.model_validate_json(data)
@@ -123,6 +167,8 @@ def decode_data(
         raise CorruptEvent(f"invalid {type_} payload: {_first_errors(e)}") from None
     except ValueError as e:  # json.JSONDecodeError is a ValueError
         raise CorruptEvent(f"undecodable {type_} payload: {e}") from None
+    except RecursionError:  # json.loads on "[[[[..."
+        raise CorruptEvent(f"undecodable {type_} payload: nested too deeply") from None
 
 
 def decode_row(
@@ -137,6 +183,10 @@ def decode_row(
     data: str | bytes | dict[str, Any],
     registry: EventRegistry = REGISTRY,
 ) -> Event:
+    wrong = _envelope_error(id=id, type=type, stream=stream, time=time, v=v, actor=actor,
+                            trace=trace)  # fmt: skip
+    if wrong:
+        raise CorruptEvent(f"invalid event envelope: {wrong}")
     payload = decode_data(type, v, data, registry)
     return Event(
         id=id,
@@ -157,9 +207,28 @@ def decode(blob: bytes | str, registry: EventRegistry = REGISTRY) -> Event:
         if not isinstance(doc, dict):
             raise CorruptEvent("event is not a JSON object")
         fields = {k: doc[k] for k in ("id", "type", "stream", "time", "v", "actor", "data")}
-    except (ValueError, KeyError) as e:
+    except KeyError as e:
+        raise CorruptEvent(f"undecodable event: it has no {e.args[0]!r} field") from None
+    except ValueError as e:
         raise CorruptEvent(f"undecodable event: {e}") from None
+    except RecursionError:  # "[[[[..."
+        raise CorruptEvent("undecodable event: JSON nested too deeply") from None
     return decode_row(**fields, trace=doc.get("trace"), registry=registry)
+
+
+def _envelope_error(**fields: object) -> str:
+    """What is wrong with the envelope's fields ("" if nothing): `Event` does not check
+    its types, and every reader relies on them."""
+    for name, value in fields.items():
+        if name in ("time", "v"):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            want = "a whole number"
+        else:
+            ok = isinstance(value, str) or (name == "trace" and value is None)
+            want = "text" if name != "trace" else "text or null"
+        if not ok:
+            return f"{name} is {type(value).__name__} {value!r:.40}, expected {want}"
+    return ""
 
 
 def _first_errors(e: ValidationError, limit: int = 3) -> str:

@@ -6,6 +6,25 @@ error. Messages say what is wrong and what to do about it.
 
 from __future__ import annotations
 
+from typing import overload
+
+
+@overload
+def _utf8_safe(text: str) -> str: ...
+@overload
+def _utf8_safe(text: None) -> None: ...
+def _utf8_safe(text: str | None) -> str | None:
+    """`text` with each lone surrogate as '?' (same length, so a `position` still points
+    at it): an error that quotes a caller's text, where a JSON body spelled "\\ud800",
+    must still encode as UTF-8 to reach them or a dead-letter store."""
+    if not isinstance(text, str):  # None, or what a careless caller passed
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode()
+    return text
+
 
 class LedgerflowError(Exception):
     """Root of every error Ledgerflow raises on purpose."""
@@ -13,6 +32,7 @@ class LedgerflowError(Exception):
     code = "INTERNAL_ERROR"
 
     def __init__(self, message: str) -> None:
+        message = _utf8_safe(message)
         super().__init__(message)
         self.message = message
 
@@ -33,9 +53,9 @@ class InvalidInput(LedgerflowError):
         token: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.field = field
+        self.field = _utf8_safe(field)
         self.position = position
-        self.token = token
+        self.token = _utf8_safe(token)
 
 
 class NotFound(LedgerflowError):
@@ -46,7 +66,7 @@ class NotFound(LedgerflowError):
     def __init__(self, message: str, *, kind: str = "", key: str = "") -> None:
         super().__init__(message)
         self.kind = kind
-        self.key = key
+        self.key = _utf8_safe(key)
 
 
 class Conflict(LedgerflowError):
@@ -104,5 +124,5 @@ class PermissionDenied(LedgerflowError):
     def __init__(self, message: str, *, kind: str = "", key: str = "", needs: str = "") -> None:
         super().__init__(message)
         self.kind = kind
-        self.key = key
+        self.key = _utf8_safe(key)
         self.needs = needs

@@ -29,6 +29,20 @@ class CorruptRecord:
 
 Item = Recorded | CorruptRecord
 
+_POSITION = re.compile(r"-?[0-9]+")  # ASCII digits only: int() also reads "²" and "٣"
+_POSITIONS = range(-(2**63), 2**63)  # what SQLite, Postgres and Kafka store as a position
+
+
+def _position(digits: str) -> Position:
+    if len(digits) > 20 or int(digits) not in _POSITIONS:  # int() refuses 4300+ digits
+        shown = digits if len(digits) <= 24 else f"{digits[:24]}..."
+        raise InvalidInput(
+            f"bad checkpoint: position {shown} does not fit in 64 bits; expected N or "
+            "PARTITION=N[,PARTITION=N...] as the log gave it",
+            field="after",
+        )
+    return int(digits)
+
 
 class Checkpoint:
     """How far a reader has got: the last position consumed in each partition.
@@ -65,20 +79,22 @@ class Checkpoint:
 
     @classmethod
     def parse(cls, token: str) -> Checkpoint:
+        """The checkpoint `encode()` wrote as `token`; InvalidInput (field `after`) for any
+        other text, or for a position past 64 bits (no log holds one, nor can query it)."""
         text = token.strip()
         if not text:
             return cls()
-        if text.lstrip("-").isdigit():
-            return cls({"": int(text)})
+        if _POSITION.fullmatch(text):
+            return cls({"": _position(text)})
         offsets: dict[str, Position] = {}
         for part in text.split(","):
             name, sep, offset = part.rpartition("=")
-            if not sep or not offset.lstrip("-").isdigit():
+            if not sep or not _POSITION.fullmatch(offset.strip()):
                 raise InvalidInput(
                     f"bad checkpoint {token!r}: expected N or PARTITION=N[,PARTITION=N...]",
                     field="after",
                 )
-            offsets[name] = int(offset)
+            offsets[name.strip()] = _position(offset.strip())
         return cls(offsets)
 
     def encode(self) -> str:

@@ -97,15 +97,18 @@ class Anchor:
         partition, _, rest = text.rpartition("@")
         position, sep, digest = rest.partition(":")
         digest = digest.lower()
+        digits = position.isascii() and position.isdigit() and len(position) <= 20
         if (
             not sep
-            or not position.isdigit()
+            or not digits  # int() reads "²" and "٣" too, and refuses 4300 digits
+            or int(position) >= 2**63
             or len(digest) != 64
             or any(c not in "0123456789abcdef" for c in digest)
         ):
             raise InvalidInput(
                 f"bad anchor {token!r}: expected [PARTITION@]POSITION:DIGEST as "
-                "`ledgerflow verify` prints it (DIGEST: 64 hex digits)",
+                "`ledgerflow verify` prints it (POSITION: a 64-bit number, DIGEST: 64 hex "
+                "digits)",
                 field="expect_head",
             )
         return cls(partition, int(position), digest)

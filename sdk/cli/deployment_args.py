@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 _GUARD_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(<=|>=)\s*([^\s]+?)\s*(x?)\s*")
-_PINNED_RE = re.compile(r"models:/([^/@]+)/(\d+)")
+_PINNED_RE = re.compile(r"models:/([^/@]+)/([0-9]{1,18})")  # longer: the registry refuses it
 
 
 def _bad(option: str, message: str) -> typer.BadParameter:

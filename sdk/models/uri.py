@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import unquote, urlparse
+from urllib.parse import ParseResult, unquote, urlparse
 
 from ledgerflow.events.errors import InvalidInput, NotFound
 
@@ -35,9 +35,16 @@ class ArtifactSource(Protocol):
     def get_run(self, run_id: str) -> Run: ...
 
 
+def _parsed(uri: str) -> ParseResult:
+    try:
+        return urlparse(uri)
+    except ValueError as e:  # "Invalid IPv6 URL" for a stray '[' in the host
+        raise InvalidInput(f"model URI {uri!r} is not a valid URI: {e}", field="uri") from None
+
+
 def _file_path(uri: str) -> Path:
     if uri.startswith("file://"):
-        parsed = urlparse(uri)
+        parsed = _parsed(uri)
         if parsed.netloc not in ("", "localhost"):
             raise InvalidInput(f"{uri!r} names another host; only local file: URIs are supported")
         return Path(unquote(parsed.path))
@@ -63,7 +70,7 @@ def _resolve_version(source: ArtifactSource, uri: str, dst: Path | None) -> Path
     mv = source.resolve_model_version(uri)  # /<version>, @<alias>, /latest, /<stage>
     files = mv.source
     local = _local(files)
-    if local is not None and local.exists():
+    if local is not None and _exists(local, uri):
         return local
     if files.startswith("runs:/"):
         return resolve(files, dst, source=source)
@@ -82,10 +89,24 @@ def _resolve_version(source: ArtifactSource, uri: str, dst: Path | None) -> Path
 def _local(uri: str) -> Path | None:
     if uri.startswith("file:"):
         return _file_path(uri)
-    scheme = urlparse(uri).scheme
+    scheme = _parsed(uri).scheme
     if scheme and len(scheme) > 1:  # a one-letter scheme is a Windows drive
         return None
-    return Path(uri).expanduser()
+    try:
+        return Path(uri).expanduser()
+    except (RuntimeError, ValueError):  # ~name of no user here; ValueError: ~a NUL or surrogate
+        raise InvalidInput(
+            f"model URI {uri!r} starts with the home folder of an unknown user", field="uri"
+        ) from None
+
+
+def _exists(path: Path, uri: str) -> bool:
+    try:
+        return path.exists()
+    except OSError as e:  # a name too long for the file system, say
+        raise InvalidInput(
+            f"model URI {uri!r} is not a usable path: {e.strerror}", field="uri"
+        ) from None
 
 
 def _needs_source(uri: str, source: ArtifactSource | None) -> ArtifactSource:
@@ -122,6 +143,6 @@ def resolve(
             f"model URI {text!r} is not supported; use a local path, file:, runs:/ or models:/",
             field="uri",
         )
-    if not local.exists():
+    if not _exists(local, text):
         raise NotFound(f"no model at {text!r}: the path does not exist", kind="model", key=text)
     return local.resolve()

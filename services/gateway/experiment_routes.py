@@ -55,7 +55,6 @@ def search_experiments(
     name_like: Annotated[str | None, Query(description="SQL LIKE pattern on the name")] = None,
     order_by_name: bool = False,
 ) -> list[ExperimentOut]:
-    kind: str | int = int(view_type) if view_type.isdigit() else view_type  # MLflow's ViewType
     if name_like:  # the older spelling of `name LIKE '...'`
         escaped = name_like.replace("\\", "\\\\").replace("'", "''")
         like = f"name LIKE '{escaped}'"
@@ -65,7 +64,7 @@ def search_experiments(
         order_by = ["name"]
     shown = readable(backend, principal, "experiment")
     found = backend.queries.search_experiments(
-        kind, max_results, filter_string, order_by, readable=shown
+        view_type, max_results, filter_string, order_by, readable=shown
     )
     return [_out(e) for e in found]
 

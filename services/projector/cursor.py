@@ -79,7 +79,7 @@ def decode_cursor(token: str, fingerprint: str, width: int) -> list[Any]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         doc = json.loads(raw)
         values, fp = doc["v"], doc["q"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: [[[[...
         raise InvalidInput(
             "page_token is not a token this server issued", field="page_token"
         ) from None
@@ -91,4 +91,15 @@ def decode_cursor(token: str, fingerprint: str, width: int) -> list[Any]:
         )
     if not isinstance(values, list) or len(values) != width:
         raise InvalidInput("page_token does not match this search", field="page_token")
+    if not all(_sort_value(v) for v in values):  # edited by hand: SQL could not bind it
+        raise InvalidInput("page_token is not a token this server issued", field="page_token")
     return values
+
+
+def _sort_value(value: object) -> bool:
+    """What a row's sort column holds: text, a number that fits 64 bits, or nothing."""
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, str):
+        return not any("\ud800" <= c <= "\udfff" for c in value)  # UTF-8 has no lone surrogate
+    return value is None or isinstance(value, float)

@@ -44,6 +44,8 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _SIGNED_INF = re.compile(r"[+-]infinity(?![A-Za-z0-9_\-./:])", re.IGNORECASE)
 _INT = re.compile(r"[+-]?\d+", re.ASCII)
 _JUNK = re.compile(r"[A-Za-z0-9_\-./:+]*")
+_INT64 = range(-(2**63), 2**63)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Scalar: TypeAlias = int | float | str
 Value: TypeAlias = Scalar | tuple[Scalar, ...] | None
@@ -98,6 +100,19 @@ class _Tok:
     text: str
     pos: int
     value: object = None
+
+
+def _number(literal: str) -> int | float:
+    """An integer literal as an int while SQL can bind it (64 bits), any other number as
+    a float: a comparison with 1e20 means what one with 100000000000000000000 does, and
+    a literal too large even for a float compares as infinity."""
+    if _INT.fullmatch(literal) and len(literal) <= 20 and int(literal) in _INT64:
+        return int(literal)
+    return float(literal)
+
+
+def _clip(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _describe(tok: _Tok) -> str:
@@ -159,7 +174,12 @@ class _Parser:
                 buf.append(q)
                 i += 2
             elif c == q:
-                return "".join(buf), i + 1
+                found = "".join(buf)
+                if _SURROGATE.search(found):  # from a JSON body's "\ud800": SQL cannot take it
+                    what = "quoted name" if q == "`" else "string"
+                    self.fail(start, f"{what} starting with {q} is not valid Unicode (it holds "
+                              "a lone surrogate, such as \\ud800)")  # fmt: skip
+                return found, i + 1
             else:
                 buf.append(c)
                 i += 1
@@ -202,7 +222,7 @@ class _Parser:
                 if j < len(text) and (text[j].isalnum() or text[j] in "_-./:"):
                     bad = text[i : _JUNK.match(text, j).end()]  # type: ignore[union-attr]
                     self.fail(i, f"malformed number '{bad}'; expected e.g. 42, -1.5 or 1e-3")
-                toks.append(_Tok("num", lit, i, int(lit) if _INT.fullmatch(lit) else float(lit)))
+                toks.append(_Tok("num", lit, i, _number(lit)))
             else:
                 self.fail(i, f"unexpected character {c!r}")
             i = j
@@ -331,14 +351,22 @@ class _Parser:
         if self.fields.numeric(entity, key):
             if isinstance(tok.value, str):
                 raw = tok.value.strip()
-                if self.fields.quoted_numbers and _INT.fullmatch(raw):
-                    return int(raw)
-                hint = f"; write {name} {op} {raw} without quotes" if _NUMBER.fullmatch(raw) else ""
-                self.fail(tok.pos, f"{name} is compared as a number but found {tok.text}{hint}")
-            assert isinstance(tok.value, int | float)
-            if entity != "metric" and not math.isfinite(tok.value):
-                self.fail(tok.pos, f"'{tok.text}' is only allowed for metrics, not {name}")
-            return tok.value
+                if not (self.fields.quoted_numbers and _INT.fullmatch(raw)):
+                    hint = (
+                        f"; write {name} {op} {raw} without quotes"
+                        if _NUMBER.fullmatch(raw)
+                        else ""
+                    )
+                    self.fail(tok.pos, f"{name} is compared as a number but found {tok.text}{hint}")
+                number = _number(raw)
+            else:
+                assert isinstance(tok.value, int | float)
+                number = tok.value
+            if entity != "metric" and not math.isfinite(number):
+                if tok.kind == "num" and tok.text.lstrip("+-").upper() in ("NAN", "INFINITY"):
+                    self.fail(tok.pos, f"'{tok.text}' is only allowed for metrics, not {name}")
+                self.fail(tok.pos, f"{_clip(tok.text)} is too large a number for {name}")
+            return number
         if not isinstance(tok.value, str):
             fix = f"quote it: '{tok.text}'" if "IN" in op else f"write {name} {op} '{tok.text}'"
             self.fail(tok.pos, f"{name} is compared as a string; {fix}")

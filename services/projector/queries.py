@@ -58,10 +58,13 @@ MAX_RESULTS = 50_000
 
 
 def _stages(view_type: str | int) -> tuple[str, ...]:
-    if isinstance(view_type, int):  # MLflow's ViewType enum values
-        view_type = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}.get(view_type, "?")
+    """The lifecycle stages a view type shows: its name, or MLflow's ViewType enum value
+    as a number or as digits (ASCII only: str.isdigit() says yes to "²", int() no)."""
+    text = str(view_type).strip()
+    if text.isascii() and text.isdigit():
+        text = {"1": "ACTIVE_ONLY", "2": "DELETED_ONLY", "3": "ALL"}.get(text.lstrip("0"), "?")
     try:
-        return VIEW_TYPES[str(view_type).upper()]
+        return VIEW_TYPES[text.upper()]
     except KeyError:
         raise InvalidInput(
             f"run_view_type must be one of {', '.join(VIEW_TYPES)}, got {view_type!r}",

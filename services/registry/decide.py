@@ -8,7 +8,9 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.events.model_payloads import STAGES
 
 MAX_NAME = 256
+MAX_VERSION = 2**63 - 1  # what SQL binds as an integer
 _ALIAS_RE = re.compile(r"^[\w\-]{1,255}$")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII: str.isdigit() also says yes to "²", which int() refuses
 
 
 def check_model_name(name: object) -> str:
@@ -49,16 +51,17 @@ def check_version(version: object) -> int:
         raise InvalidInput(f"version must be a number, got {version!r}", field="version")
     if isinstance(version, int):
         v = version
-    elif isinstance(version, str) and version.strip().isascii() and version.strip().isdigit():
-        v = int(version)
+    elif isinstance(version, str) and _DIGITS.fullmatch(version.strip()):
+        digits = version.strip().lstrip("0") or "0"
+        v = int(digits) if len(digits) <= 19 else MAX_VERSION + 1  # int() refuses 4300 digits
     else:
         raise InvalidInput(
-            f"version must be a whole number like 3, got {version!r}", field="version"
+            f"version must be a whole number like 3, got {version!r:.60}", field="version"
         )
     if v < 1:
         raise InvalidInput(f"versions start at 1, got {v}", field="version")
-    if v >= 2**63:
-        raise InvalidInput(f"version {v} is past any version there can be", field="version")
+    if v > MAX_VERSION:
+        raise InvalidInput(f"version {version!r:.40} is too large for a version", field="version")
     return v
 
 

@@ -239,8 +239,8 @@ class RegistryService:
             )
         if ref.lower() == "latest":
             return self.queries.latest_version(name)
-        if ref.isdigit():
-            return self.queries.get_model_version(name, int(ref))
+        if ref.isascii() and ref.isdigit():
+            return self.queries.get_model_version(name, check_version(ref))
         stage = check_stage(ref)
         found = self.queries.get_latest_versions(name, [stage])
         if not found:

@@ -82,6 +82,9 @@ def test_bad_input_is_a_400_naming_the_field(http, run_id):
     assert r.status_code == 400 and r.json()["field"] == "param"
     r = http.post(f"{API}/runs/{run_id}/finish", json={"status": "DONE"})
     assert r.status_code == 400 and r.json()["field"] == "status"
+    for view_type in ("\u00b2", "9" * 5000):  # digits to str.isdigit(), not to int()
+        r = http.get(f"{API}/experiments", params={"view_type": view_type})
+        assert r.status_code == 400 and r.json()["field"] == "run_view_type", r.text
 
 
 def test_a_changed_param_is_a_409(http, run_id):
@@ -232,6 +235,26 @@ def test_registry_writes_are_readable_in_the_next_call(http, run_id):
     latest = http.get(f"{API}/registered-models/reg/latest-versions", params={"stages": "Staging"})
     assert [v["version"] for v in latest.json()] == [1]
     assert http.get(f"{API}/registered-models/nope").status_code == 404
+
+
+def test_text_with_a_lone_surrogate_is_a_400_naming_the_field_not_a_500(http, run_id):
+    """A JSON body can spell "\\ud800", which no UTF-8 store, log or answer can hold."""
+
+    def post(path: str, body: str) -> httpx.Response:
+        return http.post(
+            f"{API}{path}", content=body.encode(), headers={"content-type": "application/json"}
+        )
+
+    r = post(f"/runs/{run_id}/params", '{"params": {"lr": "\\ud800"}}')
+    assert r.status_code == 400 and r.json()["field"] == "params", r.text
+    event = _event(p.RunTagsSet(run_id=run_id, tags={"x": "y"}))
+    r = post("/events", json.dumps({"events": [event]}).replace('"x"', '"\\udc00"'))
+    assert r.status_code == 400 and r.json()["field"] == "tags", r.text
+    exp = http.get(f"{API}/runs/{run_id}").json()["info"]["experiment_id"]
+    for text in ("tags.a = '\\ud800'", "tags.a = 'b' AND \\ud800"):
+        r = post("/runs/search", f'{{"experiment_ids": ["{exp}"], "filter": "{text}"}}')
+        assert r.status_code == 400 and r.json()["field"] == "filter", r.text
+    assert r.json()["token"] == "?"  # the lone surrogate, underlined where it is
 
 
 def test_a_bad_search_filter_is_a_400_with_the_offset_and_token_to_underline(http, run_id):

@@ -173,6 +173,8 @@ def test_bad_tokens_and_types_are_refused_before_the_stream_starts(gateway: Gate
     url = f"{gateway.http}/api/v1/events/stream"
     for params, needle in (
         ({"after": "a=b=c,"}, "bad checkpoint"),
+        ({"after": "\u00b2"}, "bad checkpoint"),  # a digit to isdigit(), not to int()
+        ({"after": "99999999999999999999"}, "does not fit in 64 bits"),
         ({"after": "999"}, "past the end of this event log"),
         ({"types": "rn.*"}, "matches no event type"),
     ):

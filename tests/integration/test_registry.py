@@ -167,6 +167,10 @@ def test_registry_searches_take_the_runs_filter_language(client, run_with_model)
         (lambda: lf.Client().get_model_version("nope", 1), "no registered model named 'nope'"),
         (lambda: lf.Client().get_model_version("nope", "one"), "whole number"),
         (lambda: lf.Client().resolve_model_version("models:/nope"), "must look like models:/"),
+        # a digit to str.isdigit() but not to int(), and versions SQLite cannot bind
+        (lambda: lf.Client().get_model_version("nope", "\u00b2"), "whole number"),
+        (lambda: lf.Client().get_model_version("m", 2**64), "too large"),
+        (lambda: lf.Client().resolve_model_version("models:/m/" + "9" * 30), "too large"),
     ],
 )
 def test_bad_registry_input_gets_a_clear_error(tracking, call, match):

@@ -7,6 +7,8 @@ and each test's `tracking` and `client` (tests/conftest.py) point at its data di
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,6 +131,9 @@ def _expected(pred) -> set[str]:
         ("start_time > 1020", lambda r: r["start"] > 1020),
         ("end_time IS NULL", lambda r: r["status"] == "RUNNING"),
         ("metrics.acc != 0.4", lambda r: r["acc"] is not None and r["acc"] != 0.4),
+        # past 64 bits: compared as a float, not an OverflowError binding it
+        ("metrics.acc < 12345678901234567890", lambda r: r["acc"] is not None),
+        ("start_time < 99999999999999999999", lambda r: True),
     ],
 )
 def test_search_supports_or_parentheses_in_like_ilike_and_is_null(population, client, text, pred):
@@ -168,12 +173,25 @@ def test_a_cursor_from_another_search_is_refused(population, client):
         client.search_runs([exp], max_results=5, page_token="garbage!")
 
 
+def test_a_cursor_edited_by_hand_is_refused_not_sent_to_sql(population, client):
+    exp, _ = population
+    token = client.search_runs([exp], max_results=5).token
+    doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    for values in ([[1]] * len(doc["v"]), [2**64] * len(doc["v"]), ["\ud800"] * len(doc["v"])):
+        raw = json.dumps({**doc, "v": values}).encode()
+        forged = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        with pytest.raises(InvalidInput, match="page_token"):
+            client.search_runs([exp], max_results=5, page_token=forged)
+
+
 def test_a_malformed_filter_names_the_position(population, client):
     exp, _ = population
     with pytest.raises(InvalidInput, match="position"):
         client.search_runs([exp], "metrics.acc >")
     with pytest.raises(InvalidInput, match="quot|string"):
         client.search_runs([exp], "params.lr = 0.1")
+    with pytest.raises(InvalidInput, match="not valid Unicode"):  # a JSON body's "\ud800"
+        client.search_runs([exp], "params.lr = '\ud800'")
 
 
 def test_fluent_search_runs_returns_a_dataframe_or_a_list(population):

@@ -94,7 +94,7 @@ def test_a_run_that_did_not_exist_yet_is_not_found_as_of_then(past: Past):
 
 def test_as_of_past_the_head_or_malformed_is_a_400_naming_as_of(past: Past):
     head = int(past.http.get("/events/head").json()["token"])
-    for bad in (str(head + 1), "yesterday"):
+    for bad in (str(head + 1), "yesterday", "\u00b2", "99999999999999999999", "p/0=x"):
         got = past.http.get(f"/runs/{past.run}", params={"as_of": bad})
         assert got.status_code == 400 and got.json()["field"] == "as_of", got.text
 

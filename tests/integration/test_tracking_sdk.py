@@ -198,6 +198,9 @@ def test_experiments_are_created_renamed_deleted_and_restored(tracking, client):
     assert client.get_run(run.info.run_id).info.lifecycle_stage == "deleted"
     assert "exp-b" not in [e.name for e in client.search_experiments()]
     assert "exp-b" in [e.name for e in client.search_experiments(view_type="DELETED_ONLY")]
+    assert "exp-b" in [e.name for e in client.search_experiments(view_type="2")]  # MLflow's
+    with pytest.raises(InvalidInput, match="run_view_type"):  # a digit to isdigit(), not int()
+        client.search_experiments(view_type="\u00b2")
     with pytest.raises(Conflict, match="deleted"):
         client.create_run(eid)
     client.restore_experiment(eid)

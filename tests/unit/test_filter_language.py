@@ -256,13 +256,30 @@ def test_string_literals_support_doubling_and_backslash_escapes(literal: str, va
         ("5.", 5.0),
         ("1e3", 1000.0),
         ("-2.5E-3", -0.0025),
-        ("12345678901234567890", 12345678901234567890),
+        ("9223372036854775807", 2**63 - 1),
+        ("-9223372036854775808", -(2**63)),
     ],
 )
 def test_numbers_keep_int_or_float_as_written(literal: str, value: float) -> None:
     node = parse_filter(f"metrics.m = {literal}")
     assert node == C("metric", "m", "=", value)
     assert type(node.value) is type(value)
+
+
+@pytest.mark.parametrize(
+    "literal", ["12345678901234567890", "9223372036854775808", "-9223372036854775809"]
+)
+def test_an_integer_past_64_bits_is_compared_as_a_float_which_sql_can_bind(literal: str) -> None:
+    assert parse_filter(f"metrics.m = {literal}") == C("metric", "m", "=", float(literal))
+    assert parse_filter(f"start_time < {literal}") == C(
+        "attribute", "start_time", "<", float(literal)
+    )
+
+
+def test_a_number_too_large_even_for_a_float_is_refused_for_attributes_by_name() -> None:
+    fails(f"start_time > {'9' * 400}", "position 13", "too large a number for start_time")
+    fails(f"start_time > {'9' * 5000}", "too large a number for start_time")
+    assert parse_filter(f"metrics.m < {'9' * 5000}") == C("metric", "m", "<", math.inf)
 
 
 def test_nan_and_infinity_are_allowed_for_metrics() -> None:

@@ -181,9 +181,12 @@ def offset_of(page_token: str | None) -> int:
     if not page_token:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(page_token.encode()).decode())
+        text = base64.urlsafe_b64decode(page_token.encode()).decode()
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInput(f"invalid page_token {page_token!r}", field="page_token") from None
+        text = ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):  # int() takes "-1", "1_0"
+        raise InvalidInput(f"invalid page_token {page_token[:40]!r}", field="page_token")
+    return int(text)
 
 
 def token_of(offset: int) -> str:

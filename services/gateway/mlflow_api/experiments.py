@@ -136,9 +136,8 @@ def search_experiments(call: Call) -> dict[str, Any]:
     experiment_of(call, DEFAULT_EXPERIMENT_ID)  # MLflow's server lists it from the start
     backend = call.fresh()
     start = offset_of(msg.page_token)
-    view = int(msg.view_type) if str(msg.view_type).isdigit() else msg.view_type
     found = backend.queries.search_experiments(
-        view,
+        msg.view_type,
         start + msg.max_results + 1,
         msg.filter or None,
         msg.order_by or None,

@@ -345,11 +345,10 @@ def search_runs(call: Call) -> dict[str, Any]:
     for experiment_id in msg.experiment_ids:
         call.check(READ_EXPERIMENT, experiment_id=experiment_id)
     queries = call.fresh().queries
-    view = int(msg.run_view_type) if str(msg.run_view_type).isdigit() else msg.run_view_type
     page = queries.search_runs(
         msg.experiment_ids,
         msg.filter or None,
-        view,
+        msg.run_view_type,
         msg.max_results,
         _with_start_time(msg.order_by),
         msg.page_token or None,
