@@ -16,7 +16,11 @@ would move streams, so it is not done here.
 Durability: `append` returns once the broker has acknowledged every record with
 `acks=all`. The producer is idempotent by default (no duplicates from its own
 retries); pass `idempotent=False` for brokers without InitProducerId support
-(Tansu's memory engine rejects aiokafka's v0 request).
+(Tansu's memory engine rejects aiokafka's v0 request). An append sends each
+partition's new records as one batch where the broker reports a batch's end offset
+right, which opening the log checks on `<prefix>.probe` (`_batches_hold`), and one
+record per produce request where it does not (Tansu). Every event of an append is
+encoded before any is written, so a bad one refuses the whole append.
 
 Dedupe: Kafka cannot refuse a duplicate key, so each handle keeps an index of
 event ids to where they are stored: the last `dedupe_window` records of each
@@ -58,6 +62,7 @@ import threading
 import time
 import zlib
 from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -107,6 +112,26 @@ def partition_name(tp: TopicPartition) -> str:
     return f"{tp.topic}/{tp.partition}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A record about to be produced: where, what, and its link in its stream's chain."""
+
+    tp: TopicPartition
+    ev: Event
+    value: bytes
+    prev: str
+    hash: str
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [
+            ("id", self.ev.id.encode()),
+            ("type", self.ev.type.encode()),
+            ("stream", self.ev.stream.encode()),
+            ("prev", self.prev.encode()),
+            ("hash", self.hash.encode()),
+        ]
+
+
 class KafkaEventLog:
     """EventLog adapter over one topic per category, partitioned by stream."""
 
@@ -138,6 +163,10 @@ class KafkaEventLog:
         self._by_name: dict[str, TopicPartition] = {}
         self._ids: dict[str, tuple[TopicPartition, Position]] = {}
         self._window = dedupe_window
+        self._probe = f"{topic_prefix}.probe"  # where _batches_hold tries the broker out
+        self.batches = False
+        """Whether appends send a partition's records as one batch (the broker reports its
+        end right: `_batches_hold`), else one record per produce request."""
         self._recent: dict[TopicPartition, collections.deque[tuple[int, str]]] = {}  # in order
         self._from: dict[TopicPartition, int] = {}  # where the index started reading
         self._tips: dict[str, str] = {}  # stream -> the hash of its last record (chain)
@@ -195,6 +224,8 @@ class KafkaEventLog:
                     await admin.create_topics(
                         [NewTopic(topic, self._want_partitions, self._replication)]
                     )
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(self._probe, 1, self._replication)])
         finally:
             await admin.close()
         self._producer = p = AIOKafkaProducer(
@@ -215,11 +246,26 @@ class KafkaEventLog:
                 self._names[tp] = name = partition_name(tp)
                 self._by_name[name] = tp
                 self._recent[tp] = collections.deque()
+        self.batches = await self._batches_hold(r)
         r.assign(self._tps)
         for tp, end in (await self._ends(r, self._tps)).items():  # the window, not the log
             self._indexed[tp] = self._from[tp] = max(0, end - self._window)
         async with self._lock:
             await self._catch_up_index(self._tps)
+
+    async def _batches_hold(self, consumer: AIOKafkaConsumer[bytes, bytes]) -> bool:
+        """Whether the broker reports a multi-record batch's end as Kafka does: two records
+        produced as one batch to the probe topic, then its end offset must be their base
+        offset + 2 exactly. Tansu answers base + 1 (the second record would stay hidden
+        from readers), and a concurrent probe makes the end larger: either way, one record
+        per produce request, which is always right."""
+        batch = self._p.create_batch()
+        for n in (1, 2):
+            batch.append(timestamp=None, key=None, value=f"probe {n}".encode(), headers=[])
+        meta = await (await self._p.send_batch(batch, self._probe, partition=0))
+        await self._partitions_of(consumer, self._probe)
+        tp = TopicPartition(self._probe, 0)
+        return int((await consumer.end_offsets([tp]))[tp]) == int(meta.offset) + 2
 
     async def _partitions_of(
         self, consumer: AIOKafkaConsumer[bytes, bytes], topic: str
@@ -372,36 +418,75 @@ class KafkaEventLog:
     async def _append(self, events: list[Event]) -> list[Recorded]:
         async with self._lock:
             await self._catch_up_index(sorted({self.where(e.stream) for e in events}))
-            out: list[Recorded] = []
-            for ev in events:
-                if ev.id not in self._ids:
-                    tp = self.where(ev.stream)
-                    value = encode(ev)
-                    prev = await self._tip(tp, ev.stream)
-                    hash_ = chain_hash(prev, value)
-                    # One record per produce request: Tansu reports the end offset of a
-                    # multi-record batch as its base offset + 1, which would hide records.
-                    meta = await self._p.send_and_wait(
-                        tp.topic,
-                        value,
-                        key=ev.stream.encode(),
-                        partition=tp.partition,
-                        timestamp_ms=ev.time,  # the record's time is the event's (checkpoint_at)
-                        headers=[
-                            ("id", ev.id.encode()),
-                            ("type", ev.type.encode()),
-                            ("stream", ev.stream.encode()),
-                            ("prev", prev.encode()),
-                            ("hash", hash_.encode()),
-                        ],
-                    )
-                    self._tips[ev.stream] = hash_
-                    self._remember(ev.id, tp, int(meta.offset))
-                    if meta.offset == self._indexed[tp]:
-                        self._indexed[tp] += 1  # nobody else wrote in between
-                tp, offset = self._ids[ev.id]
-                out.append(Recorded(offset, ev, self._names[tp]))
-            return out
+            where = {ev.id: self._ids[ev.id] for ev in events if ev.id in self._ids}
+            fresh = list({ev.id: ev for ev in events if ev.id not in where}.values())
+            values = [encode(ev) for ev in fresh]  # every one encodes before any is written
+            planned: list[_Planned] = []
+            tips: dict[str, str] = {}  # the chain as it will be once these are written
+            for ev, value in zip(fresh, values, strict=True):
+                tp = self.where(ev.stream)
+                prev = tips.get(ev.stream) or await self._tip(tp, ev.stream)
+                tips[ev.stream] = hash_ = chain_hash(prev, value)
+                planned.append(_Planned(tp, ev, value, prev, hash_))
+            if self.batches:
+                by_partition: dict[TopicPartition, list[_Planned]] = {}
+                for each in planned:
+                    by_partition.setdefault(each.tp, []).append(each)
+                sent = await asyncio.gather(
+                    *(self._send_batches(got) for got in by_partition.values())
+                )
+                offsets = [offset for some in sent for offset in some]
+                planned = [each for got in by_partition.values() for each in got]
+            else:  # one record per produce request (see _batches_hold)
+                offsets = []
+                for each in planned:
+                    offsets.append(await self._send_one(each))
+                    self._placed(each, offsets[-1])
+            where.update((e.ev.id, (e.tp, o)) for e, o in zip(planned, offsets, strict=True))
+            return [Recorded(where[ev.id][1], ev, self._names[where[ev.id][0]]) for ev in events]
+
+    async def _send_one(self, each: _Planned) -> int:
+        meta = await self._p.send_and_wait(
+            each.tp.topic, each.value, key=each.ev.stream.encode(), partition=each.tp.partition,
+            timestamp_ms=each.ev.time,  # the record's time is the event's (checkpoint_at)
+            headers=each.headers(),
+        )  # fmt: skip
+        return int(meta.offset)
+
+    async def _send_batches(self, planned: list[_Planned]) -> list[int]:
+        """`planned` (one partition's records, in order) in as few produce requests as the
+        batch size allows; their offsets."""
+        tp = planned[0].tp
+        offsets: list[int] = []
+        while planned:
+            batch = self._p.create_batch()
+            taken = 0
+            for each in planned:
+                appended = batch.append(
+                    timestamp=each.ev.time, key=each.ev.stream.encode(), value=each.value,
+                    headers=each.headers(),
+                )  # fmt: skip
+                if appended is None:
+                    break
+                taken += 1
+            if taken == 0:  # one record over the batch size: a request of its own
+                offsets.append(await self._send_one(planned[0]))
+                self._placed(planned[0], offsets[-1])
+                planned = planned[1:]
+                continue
+            meta = await (await self._p.send_batch(batch, tp.topic, partition=tp.partition))
+            for n, each in enumerate(planned[:taken]):
+                offsets.append(int(meta.offset) + n)
+                self._placed(each, offsets[-1])
+            planned = planned[taken:]
+        return offsets
+
+    def _placed(self, each: _Planned, offset: int) -> None:
+        """`each` is stored at `offset`: its stream's chain and the id index move on."""
+        self._tips[each.ev.stream] = each.hash
+        self._remember(each.ev.id, each.tp, offset)
+        if offset == self._indexed[each.tp]:
+            self._indexed[each.tp] += 1  # nobody else wrote in between
 
     def read(
         self,

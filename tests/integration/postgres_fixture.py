@@ -1,6 +1,8 @@
 """PostgreSQL for integration tests: a fresh database per test on a running server.
 
-The server comes from LEDGERFLOW_TEST_POSTGRES (a libpq URL, default
+With LEDGERFLOW_TEST_SERVICES=containers (and no LEDGERFLOW_TEST_POSTGRES) the session
+starts one in a container (tests/integration/containers.py). Otherwise the server
+comes from LEDGERFLOW_TEST_POSTGRES (a libpq URL, default
 postgresql://postgres@127.0.0.1:5432/test; these machines run one with trust
 auth). An unreachable server fails the tests with what to do: views on
 PostgreSQL that are never exercised must not look green.
@@ -14,6 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.integration import containers
+
 ENV = "LEDGERFLOW_TEST_POSTGRES"
 DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -23,11 +27,18 @@ def admin_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> str:
+def postgres_server() -> Iterator[str]:
     """The admin URL of a reachable PostgreSQL server."""
+    if ENV not in os.environ and containers.wanted():
+        with containers.postgres() as url:
+            yield url
+        return
+    yield _reachable(admin_url())
+
+
+def _reachable(url: str) -> str:
     import psycopg
 
-    url = admin_url()
     try:
         with psycopg.connect(url, connect_timeout=5) as conn:
             conn.execute("SELECT 1")

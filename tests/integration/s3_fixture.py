@@ -1,7 +1,8 @@
 """A local S3 endpoint for integration tests.
 
 With LEDGERFLOW_TEST_S3=http://ACCESS:SECRET@host:port the tests use that endpoint
-(a MinIO, say). Otherwise the session starts moto's S3 server (`moto[server]`) on a
+(a MinIO, say); with LEDGERFLOW_TEST_SERVICES=containers, a MinIO container
+(tests/integration/containers.py). Otherwise the session starts moto's S3 server (`moto[server]`) on a
 free 127.0.0.1 port and stops it, by its pid, when the session ends. A missing moto
 fails the tests: an S3 adapter that is never exercised must not look green.
 """
@@ -22,6 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.integration import containers
 
 ENV = "LEDGERFLOW_TEST_S3"
 START_TIMEOUT_S = 30.0
@@ -89,6 +91,10 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint
             parts.username or "minioadmin",
             parts.password or "minioadmin",
         )
+        return
+    if containers.wanted():
+        with containers.minio() as (url, access, secret):
+            yield S3Endpoint(url, access, secret)
         return
     proc, url = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
     try:

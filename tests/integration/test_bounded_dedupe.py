@@ -155,3 +155,16 @@ def test_a_kafka_handle_opens_on_the_window_and_still_chains_onto_older_streams(
         assert report.checked == 13
     finally:
         again.close()
+
+
+def test_the_kafka_log_batches_appends_only_where_the_broker_reports_batches_right(
+    kafka_bootstrap: str, prefix: str
+) -> None:
+    log = _kafka(kafka_bootstrap, prefix)
+    try:
+        assert log.batches is False  # Tansu: a batch's end comes back as its base + 1
+        placed = log.append([tag_event("one", n) for n in range(5)])  # one request each
+        assert [r.position for r in placed] == [0, 1, 2, 3, 4]
+        assert [r.position for r in log.read()] == [0, 1, 2, 3, 4]
+    finally:
+        log.close()
