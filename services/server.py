@@ -141,8 +141,10 @@ def _deployer(backend: Backend, metrics: DeployerMetrics) -> Callable[[threading
     def run(stop: threading.Event) -> None:
         from ledgerflow.services.analytics.live import stats_for
         from ledgerflow.services.deployer.loop import Deployer
+        from ledgerflow.services.leases import Leases
 
         stats = stats_for(backend.settings, backend.log)
-        Deployer(backend.deployments, stats, metrics=metrics).run(stop)
+        leases = Leases(backend.projector.engine, "deployment")
+        Deployer(backend.deployments, stats, metrics=metrics, leases=leases).run(stop)
 
     return run

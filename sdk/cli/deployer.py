@@ -18,6 +18,15 @@ def deployer(
         float,
         typer.Option("--interval", min=0.05, help="Seconds between looks at every deployment."),
     ] = 1.0,
+    lease: Annotated[
+        float,
+        typer.Option(
+            "--lease",
+            min=0.1,
+            help="Seconds a deployment stays with this deployer without renewal (renewed "
+            "every look): how soon another deployer takes over when this one dies.",
+        ),
+    ] = 5.0,
     host: Annotated[str, typer.Option("--host", help="Address of the metrics endpoint.")] = (
         "127.0.0.1"
     ),
@@ -39,6 +48,7 @@ def deployer(
     from ledgerflow.services.analytics.live import stats_for
     from ledgerflow.services.deployer.loop import Deployer
     from ledgerflow.services.deployer.metrics import DeployerMetrics
+    from ledgerflow.services.leases import Leases
     from ledgerflow.services.metrics import exposition
 
     backend = state(ctx).embedded()
@@ -49,6 +59,8 @@ def deployer(
         interval_s=interval,
         before_tick=backend.refresh,
         metrics=DeployerMetrics(),
+        leases=Leases(backend.projector.engine, "deployment"),
+        lease_s=lease,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

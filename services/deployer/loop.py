@@ -5,9 +5,14 @@ gets traffic (shadows excepted) rolls traffic back to the baseline at once (one 
 `deployment.guardrail_tripped` + `deployment.rolled_back`, saying why); otherwise,
 when a canary plan's current step has lasted long enough and its candidate has
 served enough requests, the plan advances one step. Paused deployments are left
-alone. Decisions come from events and go out as events, so several deployers may
-run: a second one acting on the same state is refused as a conflict by the
-aggregate's version check or finds the step already advanced.
+alone.
+
+Several deployers may run (for availability). With `leases`, each deployment is watched
+by the one holding its lease (`ledgerflow.services.leases`, kind `deployment`), renewed
+every tick; another takes it over once it expires (`lease_s`) when its holder dies, and
+at once when it stops. Decisions come from events and go out as events, so even a
+holder that stalled past its lease cannot act twice on one state: the aggregate's
+version check refuses a decision taken on a state that has moved on.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from ledgerflow.services.deployer.metrics import DeployerMetrics
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.deployments.state import Deployment
+from ledgerflow.services.leases import Lease, Leases, holder_name
 
 logger = logging.getLogger("ledgerflow.deployer")
 ACTOR = "deployer"
@@ -47,6 +53,8 @@ class Deployer:
         clock: Callable[[], int] = now_ms,
         before_tick: Callable[[], None] | None = None,
         metrics: DeployerMetrics | None = None,
+        leases: Leases | None = None,
+        lease_s: float = 5.0,
     ) -> None:
         """`before_tick`, when given, brings the views up to the log first (the embedded
         backend's refresh); the statistics are refreshed by their source. `metrics`: the
@@ -57,6 +65,10 @@ class Deployer:
         self.clock = clock
         self._before_tick = before_tick
         self.metrics = metrics or DeployerMetrics()
+        self.leases = leases
+        self.lease_ms = int(max(lease_s, 2 * interval_s) * 1000)
+        self.holder = holder_name()
+        self._held: dict[str, Lease] = {}
 
     def tick(self) -> list[Action]:
         if self._before_tick is not None:
@@ -64,7 +76,7 @@ class Deployer:
         self.stats.refresh()
         actions: list[Action] = []
         for deployment in self.service.list():
-            if deployment.status != "active":
+            if deployment.status != "active" or not self._mine(deployment.name):
                 continue
             try:
                 action = self.decide(deployment)
@@ -117,10 +129,32 @@ class Deployer:
         weight = plan.steps[step + 1].weight
         return Action(dep.name, "step_advanced", f"{plan.candidate} now at {weight:g}%")
 
+    def _mine(self, name: str) -> bool:
+        """Whether this deployer watches `name` now: always alone; with leases, while it
+        holds (or has just taken or renewed) the deployment's."""
+        if self.leases is None:
+            return True
+        lease = self.leases.claim(name, self.holder, self.lease_ms)
+        if lease is None:
+            self._held.pop(name, None)
+            return False
+        if name not in self._held:
+            logger.info("deployer %s watches deployment %s", self.holder, name)
+        self._held[name] = lease
+        return True
+
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                self.tick()
-            except LedgerflowError as e:
-                logger.warning("deployer tick failed: %s", e)
-            stop.wait(self.interval_s)
+        try:
+            while not stop.is_set():
+                try:
+                    self.tick()
+                except LedgerflowError as e:
+                    logger.warning("deployer tick failed: %s", e)
+                stop.wait(self.interval_s)
+        finally:
+            if self.leases is not None and self._held:
+                try:  # others take the deployments over now, not at expiry
+                    self.leases.release(list(self._held.values()))
+                except LedgerflowError:
+                    logger.exception("deployer: could not give up its leases")
+                self._held.clear()

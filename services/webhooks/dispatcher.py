@@ -19,15 +19,13 @@ the server's SecretBox, which opens the webhooks' sealed secrets at delivery.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 
 from sqlalchemy import Engine
 
 from ledgerflow.events.log import EventLog
+from ledgerflow.services.leases import holder_name
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.metrics import WebhookMetrics
 from ledgerflow.services.webhooks.queries import HookConfig, WebhookQueries
@@ -67,7 +65,7 @@ class WebhookDispatcher:
         self.timeout_s = timeout_s
         self.scan_interval_s = scan_interval_s
         self.lease_ms = int(lease_s * 1000)
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder_name()
         self._engine = engine
         self._refresh = refresh
         self._on_attempt = on_attempt

@@ -10,10 +10,10 @@ and only if the cursor is still where this worker read it: two dispatchers on
 one database cannot both advance it.
 
 Several dispatchers may run on one database (for availability): each webhook is
-delivered by the one holding its lease, a row naming the holder, until when, and a
-fencing token that grows with every change of holder. The holder renews it every scan;
-another dispatcher takes it once it has expired (its holder died or stalled), and the
-old holder's next write (it carries its token) is refused, so it stops. A delivery in
+delivered by the one holding its lease (`ledgerflow.services.leases`, kind `webhook`),
+renewed every scan; another dispatcher takes it once it has expired (its holder died
+or stalled), and the old holder's next write (it carries its fencing token) is refused,
+so it stops. A delivery in
 flight when a holder died may reach the receiver twice, with the same `webhook-id`.
 """
 
@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -37,19 +36,15 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    case,
     delete,
-    exists,
     insert,
-    or_,
     select,
-    true,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from ledgerflow.events.errors import Conflict, Unavailable
+from ledgerflow.events.errors import Conflict
 from ledgerflow.events.webhook_entities import WebhookDelivery
+from ledgerflow.services.leases import LEASES, Lease, LeaseLost, Leases, held, holding, retry
 from ledgerflow.services.webhooks.checkpoint import Cursor
 
 KEEP_DELIVERIES = 100
@@ -85,34 +80,6 @@ DELIVERIES = Table(
     Index("webhook_deliveries_by_webhook", "webhook_id", "seq"),
 )
 
-LEASES = Table(
-    "webhook_leases",
-    DISPATCH,
-    Column("webhook_id", Text, primary_key=True),
-    Column("holder", Text, nullable=False),
-    Column("token", BigInteger, nullable=False),  # fencing: +1 with every new holder
-    Column("expires_time", BigInteger, nullable=False),  # epoch ms (the holders' clocks)
-)
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """`holder` delivers `webhook_id`'s events; its writes carry `token`."""
-
-    webhook_id: str
-    holder: str
-    token: int
-
-
-class LeaseLost(Conflict):
-    """Another dispatcher took the webhook's lease: this one must stop delivering it."""
-
-
-class _Taken(Exception):
-    """Another dispatcher created the lease row first."""
-
 
 _READY: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -124,23 +91,6 @@ class CursorState:
     attempts: int = 0
     next_attempt_time: int | None = None
     last_error: str | None = None
-
-
-def retry(fn: Callable[[], T], what: str, deadline_s: float = 60.0) -> T:
-    """Run `fn`, waiting out a locked SQLite file; other database errors become Unavailable."""
-    deadline = time.monotonic() + deadline_s
-    delay = 0.01
-    while True:
-        try:
-            return fn()
-        except OperationalError as e:
-            msg = str(e).lower()
-            if ("locked" not in msg and "busy" not in msg) or time.monotonic() > deadline:
-                raise Unavailable(f"{what} failed: {e.orig}") from e
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
-        except DBAPIError as e:
-            raise Unavailable(f"{what} failed: {e.orig}") from e
 
 
 def ensure_tables(engine: Engine) -> None:
@@ -159,6 +109,7 @@ class CursorStore:
     def __init__(self, engine: Engine, keep: int = KEEP_DELIVERIES) -> None:
         self.engine = engine
         self.keep = keep
+        self.leases = Leases(engine, "webhook")
         ensure_tables(engine)
 
     def load(self, webhook_id: str, start: Cursor) -> CursorState:
@@ -184,70 +135,15 @@ class CursorStore:
         return retry(run, "reading a webhook cursor")
 
     def claim(self, webhook_id: str, holder: str, ttl_ms: int) -> Lease | None:
-        """The lease on `webhook_id` for `holder` for `ttl_ms` more: taken when there is
-        none or it has expired, renewed when `holder` has it; None while another holder's
-        has not expired."""
-
-        def run() -> Lease | None:
-            now = _now_ms()
-            this = LEASES.c.webhook_id == webhook_id
-            mine_or_expired = or_(LEASES.c.holder == holder, LEASES.c.expires_time < now)
-            with self.engine.begin() as conn:
-                taken = conn.execute(
-                    update(LEASES)
-                    .where(this, mine_or_expired)
-                    .values(  # SET sees the row as it was: same holder, same token
-                        token=case(
-                            (LEASES.c.holder == holder, LEASES.c.token), else_=LEASES.c.token + 1
-                        ),
-                        holder=holder,
-                        expires_time=now + ttl_ms,
-                    )
-                )
-                if taken.rowcount == 1:
-                    token = conn.execute(select(LEASES.c.token).where(this)).scalar_one()
-                    return Lease(webhook_id, holder, int(token))
-                if conn.execute(select(LEASES.c.holder).where(this)).first() is not None:
-                    return None  # another holder's, not expired
-                try:
-                    conn.execute(
-                        insert(LEASES).values(
-                            webhook_id=webhook_id, holder=holder, token=1,
-                            expires_time=now + ttl_ms,
-                        )
-                    )  # fmt: skip
-                except IntegrityError as e:
-                    raise _Taken from e
-                return Lease(webhook_id, holder, 1)
-
-        try:
-            return retry(run, "taking a webhook's lease")
-        except _Taken:
-            return None
+        """The lease on delivering `webhook_id` (`ledgerflow.services.leases`)."""
+        return self.leases.claim(webhook_id, holder, ttl_ms)
 
     def renew(self, holder: str, ttl_ms: int) -> dict[str, int]:
-        """Extend every lease `holder` has by `ttl_ms`: the webhooks it still holds, each
-        with its token (one statement, however many webhooks)."""
-
-        def run() -> dict[str, int]:
-            mine = LEASES.c.holder == holder
-            with self.engine.begin() as conn:
-                conn.execute(update(LEASES).where(mine).values(expires_time=_now_ms() + ttl_ms))
-                rows = conn.execute(select(LEASES.c.webhook_id, LEASES.c.token).where(mine))
-                return {r.webhook_id: int(r.token) for r in rows}
-
-        return retry(run, "renewing webhook leases")
+        """Extend every webhook lease `holder` has: the ids it still holds, with tokens."""
+        return self.leases.renew(holder, ttl_ms)
 
     def release(self, leases: Collection[Lease]) -> None:
-        """Give `leases` up (a dispatcher stopping), so others take them over at once."""
-
-        def run() -> None:
-            with self.engine.begin() as conn:
-                for lease in leases:
-                    conn.execute(delete(LEASES).where(_held(lease)))
-
-        if leases:
-            retry(run, "giving up webhook leases")
+        self.leases.release(leases)
 
     def acknowledge(
         self,
@@ -264,7 +160,7 @@ class CursorStore:
             with self.engine.begin() as conn:
                 moved = conn.execute(
                     update(CURSORS)
-                    .where(CURSORS.c.webhook_id == webhook_id, _at(expected), _holding(lease))
+                    .where(CURSORS.c.webhook_id == webhook_id, _at(expected), holding(lease))
                     .values(
                         position=new, pending_event_id=None, attempts=0,
                         next_attempt_time=None, last_error=None, updated_time=attempt.time,
@@ -290,7 +186,7 @@ class CursorStore:
             with self.engine.begin() as conn:
                 noted = conn.execute(
                     update(CURSORS)
-                    .where(CURSORS.c.webhook_id == webhook_id, _at(expected), _holding(lease))
+                    .where(CURSORS.c.webhook_id == webhook_id, _at(expected), holding(lease))
                     .values(
                         pending_event_id=attempt.event_id, attempts=attempt.attempt,
                         next_attempt_time=next_attempt_time, last_error=attempt.error,
@@ -335,7 +231,9 @@ class CursorStore:
             with self.engine.begin() as conn:
                 conn.execute(delete(CURSORS).where(CURSORS.c.webhook_id.in_(webhook_ids)))
                 conn.execute(delete(DELIVERIES).where(DELIVERIES.c.webhook_id.in_(webhook_ids)))
-                conn.execute(delete(LEASES).where(LEASES.c.webhook_id.in_(webhook_ids)))
+                conn.execute(
+                    delete(LEASES).where(LEASES.c.kind == "webhook", LEASES.c.key.in_(webhook_ids))
+                )
 
         retry(run, "dropping the cursors of deleted webhooks")
 
@@ -358,25 +256,10 @@ def read_deliveries(conn: Connection, webhook_id: str, limit: int) -> list[Webho
     ]  # fmt: skip
 
 
-def _held(lease: Lease) -> ColumnElement[bool]:
-    return (
-        (LEASES.c.webhook_id == lease.webhook_id)
-        & (LEASES.c.holder == lease.holder)
-        & (LEASES.c.token == lease.token)
-    )
-
-
-def _holding(lease: Lease | None) -> ColumnElement[bool]:
-    """True while `lease` is held (always without one: a lone dispatcher's worker)."""
-    if lease is None:
-        return true()
-    return exists(select(LEASES.c.webhook_id).where(_held(lease)))
-
-
 def _refused(conn: Connection, webhook_id: str, expected: Cursor, lease: Lease | None) -> Conflict:
     if (
         lease is not None
-        and conn.execute(select(LEASES.c.holder).where(_held(lease))).first() is None
+        and conn.execute(select(LEASES.c.holder).where(held(lease))).first() is None
     ):
         return LeaseLost(
             f"webhook {webhook_id}: another dispatcher took over its deliveries (this one "

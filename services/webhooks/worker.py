@@ -23,13 +23,14 @@ from ledgerflow.events.envelope import Event, Recorded, now_ms, uuid7
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.events.log import EventLog, Item
 from ledgerflow.events.webhook_entities import WebhookDelivery
+from ledgerflow.services.leases import Lease, LeaseLost
 from ledgerflow.services.secret_box import SecretBox
 from ledgerflow.services.webhooks import checkpoint, signing
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.decide import OWN_PREFIX
 from ledgerflow.services.webhooks.metrics import WebhookMetrics
 from ledgerflow.services.webhooks.queries import HookConfig
-from ledgerflow.services.webhooks.store import CursorStore, Lease, LeaseLost
+from ledgerflow.services.webhooks.store import CursorStore
 
 logger = logging.getLogger("ledgerflow.webhooks")
 OnAttempt = Callable[[HookConfig, WebhookDelivery], None]

@@ -4,7 +4,9 @@ traffic, live statistics, and the deployer acting on them (rollback, canary step
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -186,6 +188,51 @@ def test_a_failing_variant_trips_its_guardrail_and_traffic_returns_to_the_baseli
     trip = {"deployment": "guarded", "variant": "bad", "metric": "error_rate"}
     assert registry.get_sample_value("ledgerflow_deployer_guardrail_trips_total", trip) == 1
     assert registry.get_sample_value("ledgerflow_deployer_ticks_total") == 2
+
+
+def test_deployers_sharing_a_database_watch_each_deployment_by_lease(backend: Backend):
+    from ledgerflow.services.leases import Leases
+
+    lf.deployments.create(
+        "leased",
+        [
+            {"name": "good", "model": "scale", "version": 1, "weight": 50},
+            {"name": "bad", "model": "scale", "version": 3, "weight": 50},
+        ],
+        guardrails=[{"metric": "error_rate", "threshold": 0.05, "min_samples": 20}],
+    )
+
+    async def body(host: DeploymentHost) -> None:
+        for i in range(60):
+            with contextlib.suppress(InvalidInput):  # the bad variant's answers
+                await call(host, "leased", f"u{i}", f"l{i}")
+
+    serve(backend, "leased", body)  # the breach is there for whoever watches
+    leases = Leases(backend.projector.engine, "deployment")
+    assert leases.claim("leased", "a-deployer-that-died", 400) is not None
+
+    def deployer() -> Deployer:
+        return Deployer(
+            backend.deployments, FollowedStats(backend.log), before_tick=backend.refresh,
+            interval_s=0.05, leases=leases, lease_s=0.4,
+        )  # fmt: skip
+
+    survivor, standby = deployer(), deployer()
+    mine = [a for a in survivor.tick() if a.deployment == "leased"]
+    assert mine == []  # still the dead one's: nobody acts on it twice
+    time.sleep(0.5)  # its lease runs out
+    [action] = [a for a in survivor.tick() if a.deployment == "leased"]
+    assert action.kind == "rolled_back"
+    assert [a for a in standby.tick() if a.deployment == "leased"] == []
+    assert leases.claim("leased", standby.holder, 400) is None  # the survivor's now
+    stop = threading.Event()
+    stop.set()
+    survivor.run(stop)  # stopping gives its leases up at once
+    assert leases.claim("leased", standby.holder, 400) is not None
+    rollbacks = [
+        c for c in backend.deployments.history("leased") if c.type == "deployment.rolled_back"
+    ]
+    assert len(rollbacks) == 1
 
 
 def test_a_canary_advances_once_its_step_has_served_enough_and_analysis_reports_it(

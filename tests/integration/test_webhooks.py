@@ -27,11 +27,12 @@ from ledgerflow.events.errors import Conflict
 from ledgerflow.events.webhook_commands import WebhookCreatedOut
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
 from ledgerflow.exceptions import AlreadyExists, InvalidInput, NotFound
+from ledgerflow.services.leases import LeaseLost
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.webhooks import checkpoint
 from ledgerflow.services.webhooks.backoff import Backoff
 from ledgerflow.services.webhooks.dispatcher import WebhookDispatcher
-from ledgerflow.services.webhooks.store import CURSORS, CursorStore, LeaseLost
+from ledgerflow.services.webhooks.store import CURSORS, CursorStore
 from ledgerflow.webhooks import standard_secret
 from tests.conftest import PYTHON, python_env
 from tests.integration.webhook_receiver import Receiver
