@@ -16,9 +16,8 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -37,9 +36,10 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
-from ledgerflow.events.errors import Conflict, Unavailable
+from ledgerflow.events.errors import Conflict
+from ledgerflow.services.projector.database import retry
 
 LEASING = MetaData()
 LEASES = Table(
@@ -52,7 +52,6 @@ LEASES = Table(
     Column("expires_time", BigInteger, nullable=False),  # epoch ms (the holders' clocks)
 )
 _READY: weakref.WeakSet[Engine] = weakref.WeakSet()
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,23 +171,6 @@ def holding(lease: Lease | None) -> ColumnElement[bool]:
     if lease is None:
         return true()
     return exists(select(LEASES.c.key).where(held(lease)))
-
-
-def retry(fn: Callable[[], T], what: str, deadline_s: float = 60.0) -> T:
-    """Run `fn`, waiting out a locked SQLite file; other database errors become Unavailable."""
-    deadline = time.monotonic() + deadline_s
-    delay = 0.01
-    while True:
-        try:
-            return fn()
-        except OperationalError as e:
-            msg = str(e).lower()
-            if ("locked" not in msg and "busy" not in msg) or time.monotonic() > deadline:
-                raise Unavailable(f"{what} failed: {e.orig}") from e
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
-        except DBAPIError as e:
-            raise Unavailable(f"{what} failed: {e.orig}") from e
 
 
 def _now_ms() -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.errors import InvalidInput, Unavailable
 
 CACHE_KIB = 64 * 1024
 """Page cache per SQLite connection (an upper bound, allocated as used)."""
@@ -51,3 +53,23 @@ def make_engine(url: str, *, writer: bool, **options: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+T = TypeVar("T")
+
+
+def retry(fn: Callable[[], T], what: str, deadline_s: float = 60.0) -> T:
+    """Run `fn`, waiting out a locked SQLite file; other database errors become Unavailable."""
+    deadline = time.monotonic() + deadline_s
+    delay = 0.01
+    while True:
+        try:
+            return fn()
+        except OperationalError as e:
+            msg = str(e).lower()
+            if ("locked" not in msg and "busy" not in msg) or time.monotonic() > deadline:
+                raise Unavailable(f"{what} failed: {e.orig}") from e
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        except DBAPIError as e:
+            raise Unavailable(f"{what} failed: {e.orig}") from e

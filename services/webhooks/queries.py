@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, select, tr
 
 from ledgerflow.events.errors import NotFound
 from ledgerflow.events.webhook_entities import Webhook, WebhookDelivery
-from ledgerflow.services.leases import retry
+from ledgerflow.services.projector.database import retry
 from ledgerflow.services.projector.readable import Readable
 from ledgerflow.services.projector.webhook_tables import WEBHOOKS as W
 from ledgerflow.services.secret_box import Sealed, SecretBox

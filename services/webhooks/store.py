@@ -44,7 +44,8 @@ from sqlalchemy import (
 
 from ledgerflow.events.errors import Conflict
 from ledgerflow.events.webhook_entities import WebhookDelivery
-from ledgerflow.services.leases import LEASES, Lease, LeaseLost, Leases, held, holding, retry
+from ledgerflow.services.leases import LEASES, Lease, LeaseLost, Leases, held, holding
+from ledgerflow.services.projector.database import retry
 from ledgerflow.services.webhooks.checkpoint import Cursor
 
 KEEP_DELIVERIES = 100
