@@ -28,6 +28,25 @@ def traffic_stats(
             "and /health on this port.",
         ),
     ] = None,
+    session_timeout: Annotated[
+        float,
+        typer.Option(
+            "--session-timeout",
+            min=1.0,
+            help="Seconds after which a worker that stopped answering loses its partitions "
+            "to the others (and that a group takes to settle).",
+        ),
+    ] = 10.0,
+    changelog_batch_bytes: Annotated[
+        int,
+        typer.Option(
+            "--changelog-batch-bytes",
+            min=1,
+            help="Bytes per batch of the table's changelog records. 1 sends each alone, "
+            "which Tansu needs (it misreports a batch's end offset, so Faust would recover "
+            "the table short of it); on Apache Kafka 16384 writes faster.",
+        ),
+    ] = 1,
 ) -> None:
     """Fold the inference and feedback events of the Kafka log (LEDGERFLOW_EVENT_LOG) into
     per-variant windowed statistics, as a Faust worker, and publish each deployment's
@@ -44,4 +63,10 @@ def traffic_stats(
         server = exposition.serve(host, metrics_port, metrics.registry, name="traffic-stats")
         output.note(f"metrics on {exposition.url(server, host)}")
     output.note(f"folding traffic of {settings.event_log_url} into {settings.redis_url}")
-    run_stream_stats(settings, loglevel=log_level.upper(), metrics=metrics)
+    run_stream_stats(
+        settings,
+        loglevel=log_level.upper(),
+        metrics=metrics,
+        session_timeout_s=session_timeout,
+        producer_max_batch_size=changelog_batch_bytes,
+    )

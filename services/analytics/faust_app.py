@@ -3,19 +3,26 @@
 The agent consumes `<prefix>.inference` (every `traffic:<deployment>` stream, encoded by
 `ledgerflow.events.codec`) and folds its payloads with the same `TrafficStats` the
 embedded server runs in process. Kafka keys records by stream, so all of a deployment's
-traffic lands in one partition and one worker: the feedback join by request id stays
-local, and exactly one worker publishes each deployment.
+traffic lands in one partition and one worker: the feedback join stays local, and
+exactly one worker publishes each deployment.
 
-State: the fold runs in a `TableFold` (see `table_fold`) over the `traffic-windows`
-table, whose changelog topic lets a worker that takes over a partition rebuild the fold;
-the table also records the last offset folded per partition, so records Faust redelivers
-(delivery is at least once) are not counted twice. The worker publishes the changed
-deployments' aggregates to Redis every `publish_interval_s` (`ledgerflow:traffic:<name>`,
-see `snapshots`), where the deployer and gateway read them.
+Exact across stops, crashes and rebalances: the fold runs in a `TableFold` over the
+`traffic-fold` table, which holds all of it (windows, the compacted past and the feedback
+join) and, per partition, a journal of the last record folded, written before that
+record's entries (see `table_fold`). When Faust has recovered the table from its
+changelog (`on_rebalance_complete`, before it seeks the inference partitions to their
+committed offsets), the worker commits the offset after each partition's journal and
+seeks there (Faust does not seek to a committed 0): folding resumes at the first record
+the table does not hold, whatever was committed before (Faust may commit ahead of its
+changelog writes: its producer buffer's flush gives up after 0.1 s without a send).
 
-Known limit: when a worker stops, Faust (0.15.3, seen on Tansu) can commit consumer
-offsets ahead of the last changelog writes, so a worker restarted on the same partitions
-may miss the last few records folded before the stop.
+Every changelog record goes in a batch of its own (`producer_max_batch_size=1`) by
+default: Tansu reports a multi-record batch's end offset as its base offset + 1, and
+Faust recovers a table up to that end, so it would miss the rest of the last batch.
+
+The worker publishes the changed deployments' aggregates to Redis every
+`publish_interval_s` (`ledgerflow:traffic:<name>`, see `snapshots`), where the deployer
+and gateway read them; after a recovery it publishes what it recovered.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ import tempfile
 from collections.abc import AsyncIterator, Set
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 import redis.asyncio as aioredis
+from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.analytics.metrics import TrafficStatsMetrics
 from ledgerflow.services.analytics.series import DEFAULT_WINDOW_MS
@@ -41,7 +49,7 @@ from ledgerflow.services.analytics.table_fold import TableFold
 from ledgerflow.services.analytics.window import DEFAULT_RETENTION_MS
 
 log = logging.getLogger(__name__)
-TABLE = "traffic-windows"
+TABLE = "traffic-fold"
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,10 @@ class StreamStatsConfig:
     key_prefix: str = KEY_PREFIX
     session_timeout_s: float = 10.0
     """How soon a dead worker's partitions move to another (and a group settles)."""
+    producer_max_batch_size: int = 1
+    """Bytes per batch of changelog records; 1 sends each record in a batch of its own,
+    which brokers that misreport a batch's end offset (Tansu) need. On Apache Kafka a
+    larger one (Kafka's default is 16384) writes faster."""
     data_dir: Path | None = None
 
     @classmethod
@@ -111,6 +123,7 @@ class TrafficStreamProcessor:
             broker_rebalance_timeout=config.session_timeout_s,
             key_serializer="raw",
             value_serializer="raw",
+            producer_max_batch_size=config.producer_max_batch_size,
         )
         self.topic = self.app.topic(
             f"{config.topic_prefix}.inference",
@@ -132,6 +145,7 @@ class TrafficStreamProcessor:
         self.app.timer(config.publish_interval_s)(self.publish)
         # faust types receivers as a union mypy cannot match an async bound method against
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+        self.app.on_rebalance_complete.connect(self._on_recovered)  # type: ignore[arg-type]
 
     async def _consume(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
@@ -145,6 +159,30 @@ class TrafficStreamProcessor:
         assigned: Set[TP] = args[0] if args else kwargs.get("assigned", set())
         topic = self.topic.get_topic_name()
         self.fold.keep_partitions({tp.partition for tp in assigned if tp.topic == topic})
+
+    async def _on_recovered(
+        self, sender: Any, *args: Any, signal: Any = None, **kwargs: Any
+    ) -> None:
+        """The table is recovered and Faust is about to seek the inference partitions to
+        their committed offsets: commit, and seek to, where the table says each resumes.
+        A commit refused (a rebalance under way) stops the worker before it folds from
+        another offset; a restarted one recovers again."""
+        topic = self.topic.get_topic_name()
+        mine = {tp for tp in self.app.consumer.assignment() if tp.topic == topic}
+        if not mine:
+            return
+        starts = self.fold.take({tp.partition for tp in mine})
+        offsets = {tp: starts[tp.partition] for tp in mine}
+        log.info("resuming the traffic fold at %s", {tp.partition: o for tp, o in offsets.items()})
+        consumer = cast(Consumer, self.app.consumer)
+        # Faust's public commit covers only records its streams acked; this one sets them.
+        if not await consumer._commit(offsets):
+            raise Unavailable(
+                f"could not commit where the traffic fold resumes ({offsets}); the worker "
+                "stops rather than fold from other offsets"
+            )
+        for tp, offset in offsets.items():  # Faust's seek passes over a committed 0
+            await consumer.seek(tp, offset)
 
     async def publish(self) -> None:
         """Write the aggregates of every deployment that changed to Redis."""

@@ -9,21 +9,25 @@ Each time event time crosses a multiple of `retention_ms`, the windows older tha
 `retention_ms` are folded into one compacted aggregate that all-time questions still
 see (so at most two retention periods of windows are kept).
 
-Feedback names the request it is about; when it does not name the variant, the variant
-is found from a bounded map of recent request ids. Feedback that arrives before its
-inference (replicas flush in batches) waits in a bounded pending map; what falls out of
-either map unjoined is counted in `unjoined`, never silently dropped from the books.
+Feedback names the request it is about; when it does not name the variant, each
+deployment's `FeedbackJoin` (`join.py`) finds it from the request's inference record,
+holds feedback that came first, and counts one outcome per request and metric.
+
+Everything the fold holds (windows, the compacted past, the joins) comes out of
+`drain_changes` and `drain_requests` as table entries and goes back in through `restore`
+and `restore_requests`, so a fold rebuilt from a table continues exactly as the one that
+wrote it would have (what the Faust worker does after a restart, `table_fold`).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ledgerflow.events.deployment_payloads import FeedbackRecorded, InferenceRecorded
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.analytics.aggregates import Outcome, VariantStats
+from ledgerflow.services.analytics.join import Entry, FeedbackJoin
 from ledgerflow.services.analytics.series import (
     DEFAULT_WINDOW_MS,
     DeploymentTraffic,
@@ -59,15 +63,11 @@ class TrafficStats:
         self.max_recent = max_recent
         self.max_pending = max_pending
         self.deployments: dict[str, DeploymentTraffic] = {}
-        self._recent: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._judged: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-        """(deployment, request id, metric) of recent outcomes: a repeat is not counted."""
-        self.duplicates = 0
-        self._pending: OrderedDict[tuple[str, str], list[FeedbackRecorded]] = OrderedDict()
+        self.joins: dict[str, FeedbackJoin] = {}
+        """Per deployment, bounded by `max_recent` requests and `max_pending` waiting."""
         self._newest: dict[str, int] = {}
         self._dirty: set[EntryKey] = set()
-        self.unjoined = 0
-        """Feedback dropped because its request was never seen within the bounds."""
+        self._unjoined = 0
 
     def apply(self, payload: TrafficPayload) -> None:
         if isinstance(payload, InferenceRecorded):
@@ -95,29 +95,39 @@ class TrafficStats:
                 agg.agreed += 1 if r.agreed else 0
             if r.shadow:
                 continue
-            key = (payload.deployment, r.request_id)
-            self._recent[key] = r.variant
-            self._recent.move_to_end(key)
-            if len(self._recent) > self.max_recent:
-                self._recent.popitem(last=False)
-            for fb in self._pending.pop(key, []):
+            for fb in self.join(payload.deployment).served(r.request_id, r.variant):
                 self._add_outcome(fb, r.variant)
 
     def record_feedback(self, payload: FeedbackRecorded) -> None:
-        key = (payload.deployment, payload.request_id)
-        variant = payload.variant or self._recent.get(key)
-        if variant is not None:
+        join = self.join(payload.deployment)
+        variant = join.variant_of(payload)
+        if variant is None:
+            join.wait(payload)
+        else:
             self._add_outcome(payload, variant)
-            return
-        self._pending.setdefault(key, []).append(payload)
-        while len(self._pending) > self.max_pending:
-            _, dropped = self._pending.popitem(last=False)
-            self.unjoined += len(dropped)
+
+    def join(self, deployment: str) -> FeedbackJoin:
+        found = self.joins.get(deployment)
+        if found is None:
+            found = self.joins[deployment] = FeedbackJoin(
+                max_requests=self.max_recent, max_pending=self.max_pending
+            )
+        return found
 
     @property
     def pending(self) -> int:
         """Feedback waiting for the inference it is about."""
-        return sum(len(v) for v in self._pending.values())
+        return sum(j.pending for j in self.joins.values())
+
+    @property
+    def unjoined(self) -> int:
+        """Feedback dropped because its request was never seen within the bounds."""
+        return self._unjoined + sum(j.unjoined for j in self.joins.values())
+
+    @property
+    def duplicates(self) -> int:
+        """Repeated outcomes (same request and metric) that were not counted again."""
+        return sum(j.duplicates for j in self.joins.values())
 
     def deployment(self, name: str) -> DeploymentTraffic:
         dep = self.deployments.get(name)
@@ -134,15 +144,16 @@ class TrafficStats:
         return 0 if dep is None else dep.requests_since(variant, since_ms)
 
     def forget(self, deployment: str) -> None:
-        """Drop a deleted deployment's aggregates (its join entries age out on their own)."""
+        """Drop a deployment's aggregates and join (deleted, or its partition moved away)."""
         self.deployments.pop(deployment, None)
+        self.joins.pop(deployment, None)
         self._newest.pop(deployment, None)
 
     def merge(self, other: TrafficStats) -> None:
         """Add another fold's aggregates (another partition or replica) into this one."""
         for name, dep in other.deployments.items():
             self.deployment(name).merge(dep)
-        self.unjoined += other.unjoined
+        self._unjoined += other.unjoined
 
     def to_dict(self) -> dict[str, Any]:
         """The aggregates (not the join maps, which are transient) as plain JSON."""
@@ -158,7 +169,7 @@ class TrafficStats:
         out.deployments = {
             n: DeploymentTraffic.from_dict(d) for n, d in data.get("deployments", {}).items()
         }
-        out.unjoined = int(data.get("unjoined", 0))
+        out._unjoined = int(data.get("unjoined", 0))
         return out
 
     def drain_changes(self) -> list[tuple[EntryKey, dict[str, Any] | None]]:
@@ -169,6 +180,22 @@ class TrafficStats:
             out.append((key, self.entry(key)))
         self._dirty.clear()
         return out
+
+    def drain_requests(self) -> list[tuple[str, str, Entry | None]]:
+        """The join entries changed since the last drain, as (deployment, request id, JSON
+        value or None when the request left the join): the rest of what a table must
+        write for a fold restored from it to join as this one would."""
+        return [
+            (name, rid, value)
+            for name, join in sorted(self.joins.items())
+            for rid, value in join.drain()
+        ]
+
+    def restore_requests(
+        self, deployment: str, entries: Iterable[tuple[str, Mapping[str, Any]]]
+    ) -> None:
+        """Load a deployment's join entries written from `drain_requests` (all at once)."""
+        self.join(deployment).load(entries)
 
     def entry(self, key: EntryKey) -> dict[str, Any] | None:
         """One window's (or the past's) aggregate as a table value, None if there is none."""
@@ -214,15 +241,10 @@ class TrafficStats:
         return start
 
     def _add_outcome(self, fb: FeedbackRecorded, variant: str) -> None:
-        """Count the outcome once: clients retry, and at-least-once delivery redelivers,
-        so a second outcome of the same metric for the same request is a duplicate."""
-        seen = (fb.deployment, fb.request_id, fb.metric)
-        if seen in self._judged:
-            self.duplicates += 1
+        """Count the outcome once: clients retry, so a second outcome of the same metric
+        for the same request is a duplicate."""
+        if not self.join(fb.deployment).first_outcome(fb):
             return
-        self._judged[seen] = None
-        if len(self._judged) > self.max_recent:
-            self._judged.popitem(last=False)
         series = self.deployment(fb.deployment).series(variant)
         start = self._window_of(fb.deployment, fb.time)
         self._dirty.add((fb.deployment, variant, start))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -187,3 +188,78 @@ def test_a_repeated_outcome_for_the_same_request_and_metric_counts_once() -> Non
     assert (outcomes["conversion"].n, outcomes["conversion"].successes) == (2, 1)
     assert outcomes["revenue"].n == 1
     assert t.duplicates == 2
+
+
+def _joinable_traffic(seed: int, n: int) -> list[TrafficPayload]:
+    """Requests and their outcomes as clients send them: outcomes late, early (before the
+    inference, replicas flush in batches), retried, for unknown requests, some naming the
+    variant."""
+    rng = random.Random(seed)
+    out: list[TrafficPayload] = []
+    late: list[TrafficPayload] = []
+    for i in range(n):
+        variant = rng.choice(["a", "b"])
+        fb = _feedback(
+            f"q{i}", 10 * i + 5, float(rng.random() < 0.4),
+            variant=variant if rng.random() < 0.2 else None,
+        )  # fmt: skip
+        if rng.random() < 0.2:
+            out.append(fb)
+        else:
+            late.append(fb)
+        if rng.random() < 0.2:
+            late.append(fb)  # a retry
+        if rng.random() < 0.1:
+            out.append(_feedback(f"ghost{i}", 10 * i, 1.0))
+        out.append(_inference("web", _rec(f"q{i}", variant, 10 * i)))
+        while late and rng.random() < 0.5:
+            out.append(late.pop(0))
+    return out + late
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    cut=st.integers(0, 200),
+    max_recent=st.integers(1, 12),
+    max_pending=st.integers(1, 4),
+)
+def test_a_fold_restored_from_its_entries_joins_and_counts_as_if_it_never_stopped(
+    seed: int, cut: int, max_recent: int, max_pending: int
+) -> None:
+    """The feedback join is part of the entries: an outcome after a restart finds its
+    request's variant, one that waited gets it, a retry counts once, and the bounds evict
+    the same requests in the same order."""
+    events = _joinable_traffic(seed, 60)
+    bounds = {"max_recent": max_recent, "max_pending": max_pending}
+    whole = TrafficStats(window_ms=500, retention_ms=1000, **bounds)
+    whole.apply_all(events)
+    live = TrafficStats(window_ms=500, retention_ms=1000, **bounds)
+    table: dict[tuple[str, str, int | None], dict[str, object]] = {}
+    joins: dict[tuple[str, str], dict[str, object]] = {}
+    for e in events[:cut]:
+        live.apply(e)
+        for key, value in live.drain_changes():  # what a table holds, written as it goes
+            _put(table, key, value)
+        for name, rid, entry in live.drain_requests():
+            _put(joins, (name, rid), entry)
+    restarted = TrafficStats(window_ms=500, retention_ms=1000, **bounds)
+    for key, value in table.items():
+        restarted.restore(key, json.loads(json.dumps(value)))
+    restarted.restore_requests(
+        "web", [(rid, json.loads(json.dumps(v))) for (_, rid), v in reversed(joins.items())]
+    )
+    restarted.apply_all(events[cut:])
+    assert restarted.snapshot("web") == whole.snapshot("web")
+    assert (restarted.pending, restarted.duplicates) == (
+        whole.pending,
+        whole.duplicates - live.duplicates,
+    )
+    assert restarted.unjoined == whole.unjoined - live.unjoined
+
+
+def _put(table: dict[Any, Any], key: Any, value: Any) -> None:
+    if value is None:
+        table.pop(key, None)
+    else:
+        table[key] = value
