@@ -13,6 +13,10 @@ from ledgerflow.events import payloads as p
 from ledgerflow.events.entities import Experiment, Run, RunInfo
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+"""The experiment runs go to when none is named, made on first use."""
+
 
 def require_active_run(run: RunInfo | None, run_id: str) -> RunInfo:
     if run is None:

@@ -32,8 +32,8 @@ from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.tracking import decide
 from ledgerflow.services.tracking.run_names import random_run_name
 
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
+DEFAULT_EXPERIMENT_ID = decide.DEFAULT_EXPERIMENT_ID
+DEFAULT_EXPERIMENT_NAME = decide.DEFAULT_EXPERIMENT_NAME
 
 
 class TrackingService:
