@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 import sqlite3
 import subprocess
 import textwrap
@@ -587,3 +588,32 @@ def test_a_job_process_runs_through_with_no_gateway_and_its_run_arrives_once_it_
     with contextlib.closing(bootstrap(load_settings(tracking_uri=str(data_dir)))) as b:
         assert _starts(b) == {run_id: 1} and b.projector.dead_letters() == []
     assert _spool_files(spool_dir) == []
+
+
+def test_register_model_with_the_gateway_down_says_what_it_needs_and_works_once_it_is_up(
+    data_dir, spool_dir, monkeypatch
+):
+    monkeypatch.setenv("LEDGERFLOW_GATEWAY_WAIT_S", "2")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    lf.set_tracking_uri(url)
+    g = GatewayThread(load_settings(tracking_uri=str(data_dir)), port=port)
+    try:
+        with lf.start_run() as run:  # started, and its model logged, in the spool
+            lf.log_text("weights", "model/weights.txt")
+        model_uri = f"runs:/{run.info.run_id}/model"
+        began = time.monotonic()
+        with pytest.raises(Unavailable) as e:
+            lf.register_model(model_uri, "offline-model")
+        assert 2 <= time.monotonic() - began < 15
+        message = str(e.value)
+        assert message.startswith("register_model('offline-model') needs the gateway's answer")
+        assert re.search(rf"cannot reach the Ledgerflow gateway at {url} in \d+ s", message)
+        assert "LEDGERFLOW_GATEWAY_WAIT_S" in message and "stays in the spool" in message
+        g.start()
+        version = lf.register_model(model_uri, "offline-model")
+        assert version.version == 1 and version.run_id == run.info.run_id
+        assert lf.Client().get_run(run.info.run_id).info.experiment_id == "0"  # Default
+    finally:
+        session.reset()
+        g.stop()
