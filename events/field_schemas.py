@@ -25,6 +25,7 @@ from ledgerflow.events.limits import (
     PRINCIPAL_PATTERN,
     PRINCIPAL_REF_PATTERN,
     RESERVED_ALIAS_PATTERN,
+    RUN_ID_PATTERN,
     SLUG_PATTERN,
     URL_PATTERN,
     VERSION_PATTERN,
@@ -60,6 +61,8 @@ PrincipalName = Annotated[str, stated(**PRINCIPAL)]
 """A user's or a group's name."""
 PrincipalRef = Annotated[str, stated(**PRINCIPAL_REF)]
 Url = Annotated[str, stated(**URL)]
+RunId = Annotated[str, stated(pattern=RUN_ID_PATTERN)]
+"""A run id a client chooses (`check_run_id`)."""
 Text = Annotated[str, stated(pattern=NOT_BLANK)]
 """Text that must hold more than whitespace (a URI, a source)."""
 

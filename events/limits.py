@@ -39,6 +39,10 @@ MODEL_NAME_PATTERN = rf"^[^{_SPACE}/@:](?:[^/@:]*[^{_SPACE}/@:])?$"
 ambiguous), no surrounding spaces."""
 VERSION_PATTERN = r"^0*[1-9][0-9]{0,17}$"
 """A model version as text: a whole number from 1."""
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
+"""A run id a client chooses: it names a folder of the artifact store, so letters, digits,
+`_` and `-` only (the ids Ledgerflow and MLflow make are 32 hex digits)."""
+_RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 
 PRINCIPAL_REF_PATTERN = r"^(?:user|group):[A-Za-z0-9][A-Za-z0-9_.@\-]*$"
 """`user:<name>` or `group:<name>`."""
@@ -115,6 +119,17 @@ def check_timestamp(ts: object) -> int:
     if isinstance(ts, bool) or not isinstance(ts, numbers.Real) or not math.isfinite(float(ts)):
         raise InvalidInput(f"timestamp must be epoch milliseconds, got {ts!r}", field="timestamp")
     return int(ts)  # type: ignore[call-overload, no-any-return]
+
+
+def check_run_id(run_id: object) -> str:
+    """A run id chosen by the client (`RUN_ID_PATTERN`)."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
+        raise InvalidInput(
+            f"run_id {run_id!r} is not a run id: 1 to 64 letters, digits, '_' or '-', "
+            "starting with a letter or digit",
+            field="run_id",
+        )
+    return run_id
 
 
 def check_name(name: object, what: str, limit: int) -> str:

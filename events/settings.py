@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     gateway_wait_s: float = Field(
         60.0,
         ge=0,
-        description="how long a call that needs the gateway's answer (start_run, "
-        "register_model...) keeps retrying while the gateway cannot be reached",
+        description="how long a call that needs the gateway's answer (register_model, "
+        "create_experiment...) keeps retrying while the gateway cannot be reached",
     )
     spool_dir: str | None = Field(
         None,

@@ -30,6 +30,7 @@ from ledgerflow.entities import (
     PagedList,
     Param,
     Run,
+    RunData,
     RunTag,
     ViewType,
 )
@@ -207,6 +208,13 @@ class Client(
             actor=self._actor,
             parent_run_id=parent_run_id,
         )
+        if not info.artifact_uri:
+            # Started while the gateway could not be reached (remote mode): the run as this
+            # process knows it, since there is nobody to ask.
+            from ledgerflow.services.tracking.decide import run_tags
+
+            tags = run_tags(tags or {}, info.run_name, parent_run_id, info.run_name)
+            return Run(info, RunData(tags=tags))
         return self.get_run(info.run_id)
 
     def _resume_run(self, run_id: str) -> RunInfo:

@@ -187,10 +187,22 @@ class RegistryMethods(ClientMethods):
         """`lf.register_model`: the model at `model_uri` as the next version of `name`,
         creating the registered model if needed."""
         from ledgerflow.events import model_commands as mc
+        from ledgerflow.events.errors import Unavailable
 
-        self._backend.refresh()
         command = mc.RegisterModel(model_uri=model_uri, name=name, tags=tags, user_id=self._user())
-        return self._registry.execute(command, actor=self._actor)
+        backend = self._backend
+        try:
+            backend.refresh()
+            return self._registry.execute(command, actor=self._actor)
+        except Unavailable as e:
+            if not backend.settings.is_remote:
+                raise
+            said = e.message if e.message.endswith((".", "?")) else e.message + "."
+            raise type(e)(
+                f"register_model({name!r}) needs the gateway's answer (the new version's "
+                f"number): {said} What this process logged stays in the spool and is "
+                "shipped once the gateway answers; try registering again then."
+            ) from None
 
     # files ---------------------------------------------------------------------------
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:

@@ -39,6 +39,8 @@ from ledgerflow.events.permissions import KINDS
 from ledgerflow.remote.credentials import HOW_TO_SIGN_IN, Credentials
 from ledgerflow.remote.tls import Verify
 
+API = "/api/v1"
+"""Where the gateway's native routes live."""
 ACTOR_HEADER = "X-Ledgerflow-Actor"
 log = logging.getLogger("ledgerflow.remote")
 RETRY_STATUSES = frozenset({502, 503, 504})

@@ -13,6 +13,12 @@ once, loudly, and reads raise `Unauthenticated`. Events on a run the caller may 
 (403) are set aside into `refused.jsonl` with the reason, like invalid events (400), so
 they do not hold up the rest; the warning says so, and the next read or flush raises
 `PermissionDenied` saying how many were refused.
+
+Rows that stand for calls (a run started, files logged, while the gateway could not be
+reached: `ledgerflow.remote.pending`) are carried out in their place in the order. One the
+gateway refuses (a deleted experiment, a missing parent run, no permission) is set aside
+the same way, and so is everything logged to the run it would have started; the next read
+or flush raises saying so.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ from ledgerflow.events.errors import (
     Unauthenticated,
     Unavailable,
 )
+from ledgerflow.remote import pending
 from ledgerflow.remote.http import GatewayHTTP
-from ledgerflow.remote.spool import REFUSED_FILE, Claim, Row, Spool, orphans
+from ledgerflow.remote.spool import EVENT, REFUSED_FILE, Claim, Row, Spool, orphans
 
 log = logging.getLogger("ledgerflow")
 
@@ -81,6 +88,7 @@ class Shipper:
         self._unauthenticated = False  # said once until the gateway accepts us again
         self._denied: list[tuple[int, PermissionDenied]] = []  # set aside since the last flush
         self._denied_lock = threading.Lock()
+        self._carrier = pending.Carrier(http, folder)
 
     # writing -----------------------------------------------------------------------------
     def _spool(self) -> Spool:
@@ -95,8 +103,28 @@ class Shipper:
         self._spool().append(events)
         self._wake.set()
 
+    def defer(self, entry: pending.Entry) -> None:
+        """Store a call for the gateway to carry out in its place among the events, once it
+        answers (`remote.pending`); never touches the network."""
+        self._spool().append_entry(*pending.encode(entry))
+        self._wake.set()
+
+    def stage(self, source: Path | bytes) -> str:
+        """Keep a copy of `source` in the spool for an upload deferred with `defer`."""
+        return self._spool().stage(source)
+
     def pending(self) -> int:
         return 0 if self._own is None else self._own.pending()
+
+    @property
+    def down(self) -> bool:
+        """Whether the gateway was unreachable at the last try and our spool still waits
+        for it: a call that needs it had better be deferred than tried again."""
+        return self._down_since is not None and self.pending() > 0
+
+    def note_unreachable(self, e: LedgerflowError) -> None:
+        """A call could not reach the gateway and was deferred into the spool instead."""
+        self._note_down(e)
 
     # background --------------------------------------------------------------------------
     def start(self) -> None:
@@ -210,7 +238,14 @@ class Shipper:
         timeout: float | None = None,
     ) -> None:
         """POST rows; ack them once the gateway stored them. An invalid event (the
-        gateway names it) is set aside rather than blocking the rest behind it."""
+        gateway names it) is set aside rather than blocking the rest behind it. A row of
+        another kind (`peek` gives it alone) is a call, carried out instead."""
+        if rows[0].kind != EVENT:
+            self._carrier.carry_out(spool, rows[0], attempts=attempts, timeout=timeout)
+            return
+        rows = self._carrier.without_unstarted(spool, rows)
+        if not rows:
+            return
         try:
             answer: Any = self.http.request(
                 "POST",
@@ -280,7 +315,9 @@ class Shipper:
             self._denied.append((len(rows), e))
 
     def _raise_denied(self) -> None:
-        """Tell the caller about events set aside as not theirs to log, once."""
+        """Tell the caller about events and calls set aside as not theirs to log, or
+        refused, once."""
+        self._carrier.raise_refused()
         with self._denied_lock:
             denied, self._denied = self._denied, []
         if denied:
@@ -294,19 +331,26 @@ class Shipper:
                 needs=first.needs,
             )
 
-    def flush(self) -> None:
+    def flush(self, *, patient: bool = True) -> None:
         """Ship everything this process spooled and wait until the gateway projected it
         (read-your-writes). Raises Unavailable when the gateway cannot be reached,
-        Unauthenticated when it refuses our credentials, and PermissionDenied once after
-        events were set aside because the caller may not log to their run. Events already
-        logged wait out a gateway restart (`GatewayHTTP.patiently`) before that."""
+        Unauthenticated when it refuses our credentials, and PermissionDenied (or Conflict,
+        for a deferred call) once after something was set aside. Events already logged
+        wait out a gateway restart (`GatewayHTTP.patiently`) before that; with `patient`
+        False each call is tried once instead (a caller that can defer its own call)."""
+        attempts = None if patient else 1
         if self._own is not None or self._unprojected:
-            with self.http.patiently():
-                while self._ship_batch(wait=True):
+            with self.http.patiently(patient):
+                while self._ship_batch(wait=True, attempts=attempts):
                     pass
                 with self._ship_lock:
                     if self._unprojected:
-                        self.http.request("POST", INGEST_PATH, json={"events": [], "wait": True})
+                        self.http.request(
+                            "POST",
+                            INGEST_PATH,
+                            json={"events": [], "wait": True},
+                            attempts=attempts,
+                        )
                         self._unprojected = False
         self._raise_denied()
 

@@ -8,6 +8,12 @@ tells a newcomer (or `ledgerflow sync`) which files a dead process left: any
 file whose lock it can take. Events are stored encoded (envelope and payload,
 the JSON the gateway's ingest endpoint takes), with the ids that make sending
 them twice harmless.
+
+Besides events, a spool holds what a process did while the gateway could not be reached
+and the gateway must carry out as a call: a run started, files logged as artifacts
+(`ledgerflow.remote.pending`). Each is a row of its own `kind`, in order with the events,
+so a run's start ships before its params and metrics; the files wait in a folder beside
+the spool file (`<file>.files/`) until uploaded.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -34,10 +41,15 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     seq  INTEGER PRIMARY KEY AUTOINCREMENT,
     id   TEXT NOT NULL,
-    body BLOB NOT NULL
+    body BLOB NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'event'
 );
 """
 REFUSED_FILE = "refused.jsonl"
+REFUSED_FILES = "refused-files"
+"""Beside refused.jsonl: the staged files of artifact uploads the gateway refused."""
+EVENT = "event"
+"""The kind of a spooled event; the other kinds are `ledgerflow.remote.pending`'s."""
 
 
 def folder_for(root: Path, tracking_uri: str) -> Path:
@@ -53,6 +65,7 @@ class Row:
     seq: int
     id: str
     body: bytes
+    kind: str = EVENT
 
 
 class Spool:
@@ -69,17 +82,30 @@ class Spool:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.executescript(_SCHEMA)
+            columns = {c[1] for c in self._conn.execute("PRAGMA table_info(pending)")}
+            if "kind" not in columns:  # a spool file written before rows had kinds
+                self._conn.execute(
+                    f"ALTER TABLE pending ADD COLUMN kind TEXT NOT NULL DEFAULT '{EVENT}'"
+                )
         except (OSError, sqlite3.Error) as e:
             raise Unavailable(
                 f"cannot open the spool {path}: {e}; is LEDGERFLOW_SPOOL_DIR a writable folder?"
             ) from None
 
     def append(self, events: Sequence[Event]) -> None:
-        rows = [(e.id, codec.encode(e)) for e in events]
+        self._insert([(e.id, codec.encode(e), EVENT) for e in events])
+
+    def append_entry(self, kind: str, id_: str, body: bytes) -> None:
+        """A row the gateway takes as a call rather than as an event (`remote.pending`)."""
+        self._insert([(id_, body, kind)])
+
+    def _insert(self, rows: Sequence[tuple[str, bytes, str]]) -> None:
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany("INSERT INTO pending (id, body) VALUES (?, ?)", rows)
+                self._conn.executemany(
+                    "INSERT INTO pending (id, body, kind) VALUES (?, ?, ?)", rows
+                )
                 self._conn.execute("COMMIT")
             except sqlite3.Error as e:
                 with contextlib.suppress(sqlite3.Error):
@@ -87,19 +113,64 @@ class Spool:
                 raise Unavailable(f"cannot write the spool {self.path}: {e}") from None
 
     def peek(self, max_events: int = 1000, max_bytes: int = 4 << 20) -> list[Row]:
-        """The oldest pending events, at most `max_events` and about `max_bytes`."""
+        """The oldest pending events, at most `max_events` and about `max_bytes`, up to the
+        first row of another kind; or that row alone when it comes first."""
         out: list[Row] = []
         size = 0
         with self._lock:
             cursor = self._conn.execute(
-                "SELECT seq, id, body FROM pending ORDER BY seq LIMIT ?", (max_events,)
+                "SELECT seq, id, body, kind FROM pending ORDER BY seq LIMIT ?", (max_events,)
             )
-            for seq, id_, body in cursor:
-                if out and size + len(body) > max_bytes:
+            for seq, id_, body, kind in cursor:
+                if out and (size + len(body) > max_bytes or kind != EVENT):
                     break
-                out.append(Row(seq, id_, bytes(body)))
+                out.append(Row(seq, id_, bytes(body), kind))
                 size += len(body)
+                if kind != EVENT:
+                    break
         return out
+
+    # files waiting to be uploaded ----------------------------------------------------------
+    @property
+    def files(self) -> Path:
+        """Where files logged while the gateway was unreachable wait for their upload."""
+        return files_of(self.path)
+
+    def stage(self, source: Path | bytes) -> str:
+        """Copy `source` (a file, or bytes) into the spool's folder of files, durably;
+        returns the name it is kept under."""
+        name = uuid.uuid4().hex
+        target = self.files / name
+        try:
+            self.files.mkdir(parents=True, exist_ok=True)
+            if isinstance(source, bytes):
+                target.write_bytes(source)
+            else:
+                shutil.copyfile(source, target)
+            with open(target, "rb") as f:
+                os.fsync(f.fileno())
+        except OSError as e:
+            target.unlink(missing_ok=True)
+            raise Unavailable(
+                f"cannot keep {source if isinstance(source, Path) else 'the data'} in the "
+                f"spool {self.files}: {e}; is there room in LEDGERFLOW_SPOOL_DIR?"
+            ) from None
+        return name
+
+    def staged(self, name: str) -> Path:
+        return self.files / name
+
+    def unstage(self, names: Sequence[str], *, keep: bool = False) -> None:
+        """Forget staged files once uploaded; with `keep`, move them beside refused.jsonl
+        (their upload was refused) instead of deleting them."""
+        for name in names:
+            if keep:
+                aside = self.path.parent / REFUSED_FILES
+                aside.mkdir(exist_ok=True)
+                with contextlib.suppress(OSError):
+                    os.replace(self.staged(name), aside / name)
+            else:
+                self.staged(name).unlink(missing_ok=True)
 
     def ack(self, seqs: Sequence[int]) -> None:
         """Forget events the gateway has stored."""
@@ -119,7 +190,11 @@ class Spool:
         """`refuse` for several events at once, for one reason."""
         now = time.time_ns() // 1_000_000
         lines = [
-            json.dumps({"id": r.id, "reason": reason, "time": now, "event": json.loads(r.body)})
+            json.dumps(
+                {"id": r.id, "reason": reason, "time": now, "event": json.loads(r.body)}
+                if r.kind == EVENT
+                else {"id": r.id, "reason": reason, "time": now, r.kind: json.loads(r.body)}
+            )
             for r in rows
         ]
         with open(self.path.parent / REFUSED_FILE, "a", encoding="utf-8") as f:
@@ -188,11 +263,17 @@ class Claim:
         if remove:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.db}{suffix}").unlink(missing_ok=True)
+            shutil.rmtree(files_of(self.db), ignore_errors=True)
             self.db.with_suffix(".owner").unlink(missing_ok=True)
             self.db.with_suffix(".lock").unlink(missing_ok=True)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
+
+
+def files_of(db: Path) -> Path:
+    """The folder of files staged for upload beside the spool file `db`."""
+    return db.with_suffix(".files")
 
 
 def owner_of(db: Path) -> str:

@@ -22,7 +22,7 @@ from ledgerflow.events.entities import (
     RunData,
     RunInfo,
 )
-from ledgerflow.events.field_schemas import KEY, Key, WholeNumber, stated
+from ledgerflow.events.field_schemas import KEY, Key, RunId, WholeNumber, stated
 from ledgerflow.events.tracking_commands import ExperimentId as ExperimentId
 from ledgerflow.events.webhook_commands import WebhookCreatedOut as WebhookCreatedOut
 from ledgerflow.events.webhook_commands import WebhookOut as WebhookOut
@@ -77,7 +77,11 @@ class RunIn(Body):
     start_time: WholeNumber | None = None
     tags: Annotated[dict[str, Any], stated(propertyNames=KEY)] | None = None
     parent_run_id: str | None = None
-    run_id: str | None = Field(None, description="choose the id instead of a random one")
+    run_id: RunId | None = Field(
+        None,
+        description="choose the id instead of a random one; sending the same start again "
+        "(same experiment, user, parent and start_time) answers the run it started",
+    )
 
 
 @from_record(RunInfo)

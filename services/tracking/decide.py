@@ -10,8 +10,12 @@ from typing import Any, cast
 
 from ledgerflow.events import limits
 from ledgerflow.events import payloads as p
-from ledgerflow.events.entities import Experiment, RunInfo
+from ledgerflow.events.entities import Experiment, Run, RunInfo
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+"""The experiment runs go to when none is named, made on first use."""
 
 
 def require_active_run(run: RunInfo | None, run_id: str) -> RunInfo:
@@ -49,6 +53,45 @@ def decide_create_experiment(
             f"{existing.experiment_id}{state}"
         )
     return payload
+
+
+def run_tags(
+    tags: Mapping[str, Any], run_name: str | None, parent_run_id: str | None, fallback_name: str
+) -> dict[str, str]:
+    """The tags a run starts with: `tags` checked, `mlflow.runName` (the name given, else
+    the tag, else `fallback_name`) and `mlflow.parentRunId`. The remote SDK works out the
+    same tags for a run it starts while the gateway is down."""
+    all_tags = clean_tags(tags)
+    name = run_name or all_tags.get("mlflow.runName") or fallback_name
+    all_tags["mlflow.runName"] = limits.check_name(name, "run name", limits.MAX_RUN_NAME_LENGTH)
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    return all_tags
+
+
+def decide_start_run(
+    existing: Run | None, started: p.RunStarted, *, start_time_given: bool = True
+) -> p.RunStarted | None:
+    """Starting a run whose id the caller chose. None when that run already exists as
+    asked (the same experiment, user, parent and, when given, start time): the same start
+    sent again, after its answer was lost or from a spool shipped twice. Another run with
+    that id is AlreadyExists."""
+    if existing is None:
+        return started
+    info = existing.info
+    same = (
+        info.experiment_id == started.experiment_id
+        and info.user_id == started.user_id
+        and existing.data.tags.get("mlflow.parentRunId") == started.parent_run_id
+        and (info.start_time == started.start_time or not start_time_given)
+    )
+    if same:
+        return None
+    raise AlreadyExists(
+        f"run {started.run_id} already exists (experiment {info.experiment_id}, user "
+        f"{info.user_id!r}, started at {info.start_time}); starting it again takes the same "
+        "experiment, user, parent and start time, or choose another run_id"
+    )
 
 
 def decide_log_params(

@@ -32,8 +32,8 @@ from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.tracking import decide
 from ledgerflow.services.tracking.run_names import random_run_name
 
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
+DEFAULT_EXPERIMENT_ID = decide.DEFAULT_EXPERIMENT_ID
+DEFAULT_EXPERIMENT_NAME = decide.DEFAULT_EXPERIMENT_NAME
 
 
 class TrackingService:
@@ -150,6 +150,25 @@ class TrackingService:
         actor: str,
         run_id: str | None = None,
     ) -> RunInfo:
+        """Start a run. With `run_id` (the caller's choice) it is safe to send again: a
+        run already started with that id as asked is returned as it is
+        (`decide.decide_start_run`)."""
+        if run_id is not None:
+            limits.check_run_id(run_id)
+        rid = run_id or os.urandom(16).hex()
+        all_tags = decide.run_tags(tags or {}, run_name, parent_run_id, random_run_name())
+        started = p.RunStarted(
+            run_id=rid,
+            experiment_id=str(experiment_id),
+            run_name=all_tags["mlflow.runName"],
+            start_time=now_ms() if start_time is None else limits.check_timestamp(start_time),
+            user_id=user_id,
+            artifact_uri=self.artifacts.uri(f"{experiment_id}/{rid}/artifacts"),
+            parent_run_id=parent_run_id,
+            tags=all_tags,
+        )
+        if run_id is not None and self._started_before(started, start_time is not None):
+            return self.queries.get_run_info(rid)
         decide.require_active_experiment(
             self.queries.find_experiment(str(experiment_id)), str(experiment_id)
         )
@@ -157,31 +176,20 @@ class TrackingService:
             raise NotFound(
                 f"parent run {parent_run_id!r} does not exist", kind="run", key=parent_run_id
             )
-        rid = run_id or os.urandom(16).hex()
-        all_tags = _tags(tags or {})
-        name = run_name or all_tags.get("mlflow.runName") or random_run_name()
-        limits.check_name(name, "run name", limits.MAX_RUN_NAME_LENGTH)
-        all_tags["mlflow.runName"] = name
-        if parent_run_id:
-            all_tags["mlflow.parentRunId"] = parent_run_id
-        self.commit(
-            [
-                p.RunStarted(
-                    run_id=rid,
-                    experiment_id=str(experiment_id),
-                    run_name=name,
-                    start_time=limits.check_timestamp(start_time)
-                    if start_time is not None
-                    else now_ms(),
-                    user_id=user_id,
-                    artifact_uri=self.artifacts.uri(f"{experiment_id}/{rid}/artifacts"),
-                    parent_run_id=parent_run_id,
-                    tags=all_tags,
-                )
-            ],
-            actor,
-        )
+        try:
+            self.commit([started], actor)
+        except AlreadyExists:  # the same start raced ours to the log
+            if run_id is None or not self._started_before(started, start_time is not None):
+                raise
         return self.queries.get_run_info(rid)
+
+    def _started_before(self, started: p.RunStarted, start_time_given: bool) -> bool:
+        """Whether the run `started` names is already there as asked (AlreadyExists when
+        another run has its id)."""
+        found = self.queries.find_run_info(started.run_id)
+        existing = None if found is None else self.queries.get_run(started.run_id)
+        again = decide.decide_start_run(existing, started, start_time_given=start_time_given)
+        return again is None
 
     def resume_run(self, run_id: str, *, actor: str) -> RunInfo:
         run = decide.require_active_run(self.queries.find_run_info(run_id), run_id)

@@ -137,6 +137,37 @@ def test_a_reader_is_denied_logging_by_the_fluent_api_and_the_client_until_grant
     assert actors == {"bob"}  # whatever actor the SDK wrote, the gateway stamps the caller
 
 
+def test_runs_started_while_the_gateway_is_down_are_judged_by_its_permissions_on_arrival(
+    secured: GatewayThread, spool_dir: Path
+) -> None:
+    root = admin(secured.url)
+    root.create_user("dana", None)
+    token = root.create_token("dana")
+    shared = root.create_experiment("dana-shared")
+    other = root.create_experiment("dana-other")  # dana may only READ it (the default)
+    root.set_permission("experiment", shared, "user:dana", "EDIT")
+    secured.stop()
+    settings = load_settings(tracking_uri=secured.url, tracking_token=token.token)
+    backend = RemoteBackend(settings, exit_wait_s=1)
+    dana = lf.Client(backend=backend)
+    try:
+        allowed = dana.create_run(shared).info.run_id  # the gateway is down: both wait
+        dana.log_param(allowed, "lr", 0.1)
+        denied = dana.create_run(other).info.run_id
+        dana.log_param(denied, "lr", 0.2)
+        secured.start()
+        with pytest.raises(PermissionDenied, match=f"the start of run {denied}, made .* refused"):
+            dana.get_run(allowed)
+        run = dana.get_run(allowed)
+        assert run.info.user_id == "dana" and run.data.params == {"lr": "0.1"}
+        with pytest.raises(NotFound):
+            root.get_run(denied)
+    finally:
+        backend.close()
+    refused = (folder_for(spool_dir, secured.url) / REFUSED_FILE).read_text().splitlines()
+    assert len(refused) == 2 and token.token not in "".join(refused)
+
+
 def test_refused_credentials_keep_the_spool_and_say_so_loudly_once(
     secured: GatewayThread, spool_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -271,3 +271,21 @@ def test_a_bad_search_filter_is_a_400_with_the_offset_and_token_to_underline(htt
     assert ok.status_code == 200
     r = http.get(f"{API}/experiments", params={"filter": "name = "})
     assert r.status_code == 400 and (r.json()["position"], r.json()["token"]) == (7, "")
+
+
+def test_starting_a_run_with_a_chosen_id_again_answers_that_run_once(http, gateway):
+    exp = http.post(f"{API}/experiments", json={"name": "chosen"}).json()["experiment_id"]
+    start = {"experiment_id": exp, "user_id": "u", "run_id": "c" * 32, "start_time": 1000}
+    first = http.post(f"{API}/runs", json=start)
+    again = http.post(f"{API}/runs", json=start | {"run_name": "ignored", "tags": {"a": "1"}})
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json()
+    other = http.post(f"{API}/runs", json=start | {"start_time": 2000})
+    assert other.status_code == 409, other.text
+    message = other.json()["message"]
+    assert "run cccc" in message and "choose another run_id" in message
+    bad = http.post(f"{API}/runs", json=start | {"run_id": "../escape"})
+    assert bad.status_code == 400 and bad.json()["field"] == "run_id"
+    assert gateway.backend is not None
+    started = [r for r in gateway.backend.log.read() if r.event.type == "run.started"]
+    assert len(started) == 1

@@ -3,26 +3,36 @@ the same API, read-your-writes, the spool while the gateway is down, and clear e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import re
+import sqlite3
+import subprocess
+import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import ledgerflow as lf
 from ledgerflow import session
+from ledgerflow.events import codec
 from ledgerflow.events import payloads as p
 from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import Conflict, InvalidInput, NotFound, Unavailable
 from ledgerflow.events.settings import load_settings
 from ledgerflow.remote import RemoteBackend
+from ledgerflow.remote.http import GatewayHTTP
+from ledgerflow.remote.shipper import Shipper
 from ledgerflow.remote.spool import Claim, Spool, folder_for
-from tests.conftest import free_port
-from tests.integration.gateway_fixture import GatewayThread
+from ledgerflow.services.bootstrap import Backend, bootstrap
+from tests.conftest import PYTHON, ROOT, free_port, python_env
+from tests.integration.gateway_fixture import GatewayProcess, GatewayThread
 
 
 def _spool_files(folder: Path) -> list[Path]:
@@ -365,3 +375,246 @@ def test_a_spool_folder_that_cannot_be_written_is_unavailable_naming_the_setting
     with pytest.raises(Unavailable, match="LEDGERFLOW_SPOOL_DIR"):
         t.log_params(rid, {"a": 1}, actor="a")
     backend.close()
+
+
+# starting runs while the gateway is down -------------------------------------------------
+def _starts(backend: Backend) -> dict[str, int]:
+    """How many run.started events the log holds for each run."""
+    counts: dict[str, int] = {}
+    for item in backend.log.read(limit=100_000):
+        if item.event.type == "run.started":
+            run_id = item.event.stream.removeprefix("run:")
+            counts[run_id] = counts.get(run_id, 0) + 1
+    return counts
+
+
+def test_a_run_started_while_the_gateway_is_down_arrives_whole_and_once(data_dir, spool_dir):
+    with contextlib.closing(bootstrap(load_settings(tracking_uri=str(data_dir)))) as b:
+        known = b.tracking.execute(tc.CreateExperiment(name="offline"), actor="user:t")
+    port = free_port()
+    lf.set_tracking_uri(f"http://127.0.0.1:{port}")  # nothing listens there yet
+    began = time.monotonic()
+    experiment = lf.set_experiment("offline")
+    with lf.start_run(run_name="first", tags={"team": "cv"}) as run:
+        lf.log_params({"lr": 0.01, "layers": 3})
+        for step in range(50):
+            lf.log_metric("loss", 1 / (step + 1), step=step)
+        lf.set_tag("phase", "train")
+        lf.log_dict({"a": 1}, "cfg/config.json")
+        with lf.start_run(run_name="child", nested=True) as child:
+            lf.log_metric("acc", 0.9)
+    assert time.monotonic() - began < 5  # nothing waited for the gateway
+    assert experiment.experiment_id == "pending:offline"
+    info = run.info  # what this process knows: the gateway has not seen the run yet
+    assert (info.run_name, info.status, info.artifact_uri) == ("first", "RUNNING", "")
+    assert info.experiment_id == "pending:offline" and len(info.run_id) == 32
+    assert abs(info.start_time - time.time() * 1000) < 60_000
+
+    g = GatewayThread(load_settings(tracking_uri=str(data_dir)), port=port).start()
+    try:
+        c = lf.Client()
+        got = c.get_run(info.run_id)  # ships the spool first, the run's start ahead
+        assert got.info.experiment_id == known  # the experiment of that name, not a new one
+        assert got.info.start_time == info.start_time and got.info.run_name == "first"
+        assert got.info.status == "FINISHED" and got.info.artifact_uri.endswith("/artifacts")
+        assert got.data.params == {"lr": "0.01", "layers": "3"}
+        assert got.data.tags["team"] == "cv" and got.data.tags["phase"] == "train"
+        assert [m.step for m in c.get_metric_history(info.run_id, "loss")] == list(range(50))
+        assert [f.path for f in c.list_artifacts(info.run_id, "cfg")] == ["cfg/config.json"]
+        nested = c.get_run(child.info.run_id)
+        assert nested.data.tags["mlflow.parentRunId"] == info.run_id
+        assert nested.data.metrics == {"acc": 0.9} and nested.info.experiment_id == known
+        assert [e.name for e in c.search_experiments()] == ["offline"]
+        assert g.backend is not None
+        assert _starts(g.backend) == {info.run_id: 1, child.info.run_id: 1}
+        assert g.backend.projector.dead_letters() == []
+        assert lf.start_run().info.experiment_id == known  # the name resolved from now on
+        lf.end_run()
+    finally:
+        session.reset()
+        g.stop()
+    assert _spool_files(spool_dir) == [] and list(spool_dir.glob("*/*.files/*")) == []
+
+
+def test_a_spool_keeps_calls_in_order_among_events_and_reads_files_from_before_kinds(
+    tmp_path,
+):
+    old = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(old)) as conn:
+        conn.execute("CREATE TABLE pending (seq INTEGER PRIMARY KEY, id TEXT, body BLOB)")
+        before = Event.of(p.RunTagsSet(run_id="r", tags={"a": "1"}), actor="x")
+        conn.execute(
+            "INSERT INTO pending (id, body) VALUES (?, ?)", (before.id, codec.encode(before))
+        )
+        conn.commit()
+    spool = Spool(old)
+    after = Event.of(p.RunTagsSet(run_id="r", tags={"b": "2"}), actor="x")
+    spool.append_entry("run.upload", "u1", b"{}")
+    spool.append([after])
+    rows = spool.peek()
+    assert [(r.id, r.kind) for r in rows] == [(before.id, "event")]
+    spool.ack([r.seq for r in rows])
+    [call] = spool.peek()
+    assert (call.id, call.kind) == ("u1", "run.upload")
+    spool.ack([call.seq])
+    assert [r.id for r in spool.peek()] == [after.id]
+    name = spool.stage(b"bytes")
+    assert spool.staged(name).read_bytes() == b"bytes" and spool.files == tmp_path / "old.files"
+    spool.close()
+
+
+class LosingHTTP(GatewayHTTP):
+    """The gateway starts the first run it is sent, and its answer is lost on the way."""
+
+    lost = 0
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = super().request(method, path, **kwargs)
+        if (method, path) == ("POST", "/api/v1/runs") and not self.lost:
+            self.lost += 1
+            raise Unavailable(f"{method} {path}: the gateway did not answer; it may have")
+        return answer
+
+
+def test_a_start_sent_again_after_its_answer_was_lost_makes_one_run(data_dir, spool_dir):
+    url = f"http://127.0.0.1:{free_port()}"
+    offline = RemoteBackend(load_settings(tracking_uri=url, gateway_wait_s=0), exit_wait_s=0)
+    t = offline.tracking
+    experiment = t.get_or_create_experiment("lost-answer", actor="user:t")
+    rid = t.create_run(experiment.experiment_id, user_id="u", actor="user:t").run_id
+    t.log_params(rid, {"p": 1}, actor="user:t")
+    t.log_metric_points(rid, [("m", float(i), 1000 + i, i) for i in range(10)], actor="user:t")
+    t.finish_run(rid, actor="user:t")
+    offline.close()  # the process ends; what it logged stays in its spool
+    [left] = _spool_files(spool_dir)
+
+    g = GatewayThread(load_settings(tracking_uri=str(data_dir)), port=int(url.rsplit(":", 1)[1]))
+    g.start()
+    http = LosingHTTP(url)
+    try:
+        shipper = Shipper(http, left.parent)
+        with pytest.raises(Unavailable, match="did not answer"):
+            shipper.ship_orphans()  # the run was started; we did not hear so
+        assert http.lost == 1 and left.exists()
+        assert shipper.ship_orphans()[1:] == (4, 0)  # the start again, then the rest
+        assert g.backend is not None
+        g.backend.refresh()  # shipped without waiting for projection, as a dead process's spool is
+        assert _starts(g.backend) == {rid: 1} and g.backend.projector.dead_letters() == []
+        run = g.backend.queries.get_run(rid)
+        assert run.info.status == "FINISHED" and run.data.params == {"p": "1"}
+        assert len(g.backend.queries.get_metric_history(rid, "m")) == 10
+    finally:
+        http.close()
+        g.stop()
+    assert not left.exists()
+
+
+def test_a_start_the_gateway_refuses_is_set_aside_with_what_was_logged_to_it(data_dir, spool_dir):
+    url = f"http://127.0.0.1:{free_port()}"
+    settings = load_settings(tracking_uri=str(data_dir))
+    with contextlib.closing(bootstrap(settings)) as b:
+        doomed = b.tracking.execute(tc.CreateExperiment(name="doomed"), actor="user:t")
+    backend = RemoteBackend(load_settings(tracking_uri=url, gateway_wait_s=0), exit_wait_s=1)
+    t = backend.tracking
+    rid = t.create_run(doomed, user_id="u", actor="user:t").run_id  # the gateway is down
+    t.log_params(rid, {"p": 1}, actor="user:t")
+    with contextlib.closing(bootstrap(settings)) as b:  # meanwhile, someone deletes it
+        b.tracking.execute(tc.DeleteExperiment(experiment_id=doomed), actor="user:t")
+    g = GatewayThread(settings, port=int(url.rsplit(":", 1)[1])).start()
+    try:
+        with pytest.raises(
+            Conflict, match=f"the start of run {rid}, made .* was refused: .*is deleted"
+        ):
+            backend.refresh()
+        backend.refresh()  # said once
+        assert backend.shipper.pending() == 0
+        lines = (folder_for(spool_dir, url) / "refused.jsonl").read_text().splitlines()
+        start, params = (json.loads(line) for line in lines)
+        assert start["run.start"]["run"]["run_id"] == rid and "is deleted" in start["reason"]
+        assert params["event"]["type"] == "run.params_logged"
+        assert params["reason"].startswith(f"run {rid} was not started")
+        with pytest.raises(NotFound):
+            backend.queries.get_run(rid)
+    finally:
+        backend.close()
+        g.stop()
+
+
+JOB = textwrap.dedent("""
+    import sys
+    import ledgerflow as lf
+
+    lf.set_experiment("offline-job")
+    with lf.start_run(run_name="job") as run:
+        lf.log_params({"lr": 0.1, "epochs": 3})
+        for step in range(300):
+            lf.log_metric("loss", 1.0 / (step + 1), step=step)
+        lf.log_text("weights", "model/weights.txt")
+    print(run.info.run_id, run.info.experiment_id, run.info.artifact_uri or "-", flush=True)
+    sys.stdin.readline()  # the gateway is started meanwhile; at exit the spool ships
+""")
+
+
+def test_a_job_process_runs_through_with_no_gateway_and_its_run_arrives_once_it_starts(
+    data_dir, spool_dir, tmp_path
+):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = python_env() | {"LEDGERFLOW_TRACKING_URI": url, "LEDGERFLOW_SPOOL_DIR": str(spool_dir)}
+    job = subprocess.Popen(
+        [PYTHON, "-c", JOB], env=env, cwd=ROOT, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert job.stdout is not None and job.stdin is not None
+    line = job.stdout.readline().split()
+    assert len(line) == 3, job.stderr.read() if job.stderr else ""
+    run_id, experiment_id, artifact_uri = line
+    assert experiment_id == "pending:offline-job" and artifact_uri == "-"
+    gateway = GatewayProcess(data_dir, tmp_path / "gateway.log", port=port).start()
+    try:
+        job.stdin.write("go\n")
+        job.stdin.close()
+        assert job.wait(60) == 0
+        c = lf.Client(url)
+        run = c.get_run(run_id)
+        assert run.info.status == "FINISHED" and run.data.params == {"lr": "0.1", "epochs": "3"}
+        assert c.get_experiment(run.info.experiment_id).name == "offline-job"
+        assert len(c.get_metric_history(run_id, "loss")) == 300
+        local = c.download_artifacts(run_id, "model/weights.txt", tmp_path)
+        assert Path(local).read_text() == "weights"
+        assert len(c.search_runs(["offline-job"])) == 1
+    finally:
+        session.reset()
+        gateway.stop()
+    with contextlib.closing(bootstrap(load_settings(tracking_uri=str(data_dir)))) as b:
+        assert _starts(b) == {run_id: 1} and b.projector.dead_letters() == []
+    assert _spool_files(spool_dir) == []
+
+
+def test_register_model_with_the_gateway_down_says_what_it_needs_and_works_once_it_is_up(
+    data_dir, spool_dir, monkeypatch
+):
+    monkeypatch.setenv("LEDGERFLOW_GATEWAY_WAIT_S", "2")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    lf.set_tracking_uri(url)
+    g = GatewayThread(load_settings(tracking_uri=str(data_dir)), port=port)
+    try:
+        with lf.start_run() as run:  # started, and its model logged, in the spool
+            lf.log_text("weights", "model/weights.txt")
+        model_uri = f"runs:/{run.info.run_id}/model"
+        began = time.monotonic()
+        with pytest.raises(Unavailable) as e:
+            lf.register_model(model_uri, "offline-model")
+        assert 2 <= time.monotonic() - began < 15
+        message = str(e.value)
+        assert message.startswith("register_model('offline-model') needs the gateway's answer")
+        assert re.search(rf"cannot reach the Ledgerflow gateway at {url} in \d+ s", message)
+        assert "LEDGERFLOW_GATEWAY_WAIT_S" in message and "stays in the spool" in message
+        g.start()
+        version = lf.register_model(model_uri, "offline-model")
+        assert version.version == 1 and version.run_id == run.info.run_id
+        assert lf.Client().get_run(run.info.run_id).info.experiment_id == "0"  # Default
+    finally:
+        session.reset()
+        g.stop()

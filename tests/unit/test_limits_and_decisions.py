@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from ledgerflow.events import limits
-from ledgerflow.events.entities import RunInfo
-from ledgerflow.events.errors import Conflict, InvalidInput, NotFound
+from ledgerflow.events import payloads as p
+from ledgerflow.events.entities import Run, RunData, RunInfo
+from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from ledgerflow.events.log import TypeMatcher
 from ledgerflow.services.projector.queries import downsample
 from ledgerflow.services.tracking import decide
@@ -78,6 +79,46 @@ def test_a_run_can_only_end_in_a_terminal_status():
     assert decide.decide_finish(_run(), "FAILED", 9).status == "FAILED"
     with pytest.raises(InvalidInput, match="FINISHED, FAILED or KILLED"):
         decide.decide_finish(_run(), "DONE", 9)
+
+
+def _started(**changes: object) -> p.RunStarted:
+    fields: dict[str, object] = {
+        "run_id": "r1", "experiment_id": "0", "run_name": "n", "start_time": 1,
+        "user_id": "u", "artifact_uri": "/b", "parent_run_id": None,
+    } | changes  # fmt: skip
+    return p.RunStarted.model_validate(fields)
+
+
+def test_starting_a_run_again_as_it_was_started_is_a_no_op():
+    existing = Run(_run(), RunData(tags={"mlflow.runName": "renamed since"}))
+    assert decide.decide_start_run(None, _started()) == _started()
+    assert decide.decide_start_run(existing, _started()) is None  # name and tags may move on
+    assert decide.decide_start_run(existing, _started(start_time=5), start_time_given=False) is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"experiment_id": "7"}, {"user_id": "v"}, {"start_time": 2}, {"parent_run_id": "p"}],
+)
+def test_starting_a_run_whose_id_another_run_has_is_already_exists(changes):
+    existing = Run(_run(), RunData())
+    with pytest.raises(AlreadyExists, match="run r1 already exists.*choose another run_id"):
+        decide.decide_start_run(existing, _started(**changes))
+
+
+def test_a_new_run_gets_its_name_and_parent_as_tags():
+    tags = decide.run_tags({"team": 1}, None, "p1", "brave-fox-1")
+    assert tags == {"team": "1", "mlflow.runName": "brave-fox-1", "mlflow.parentRunId": "p1"}
+    assert decide.run_tags({"mlflow.runName": "mine"}, None, None, "x")["mlflow.runName"] == "mine"
+    assert decide.run_tags({}, "given", None, "x")["mlflow.runName"] == "given"
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/b", "-a", "a" * 65, "a\n", 7])
+def test_a_chosen_run_id_is_letters_digits_dashes_and_underscores(bad):
+    with pytest.raises(InvalidInput, match="is not a run id") as e:
+        limits.check_run_id(bad)
+    assert e.value.field == "run_id"
+    assert limits.check_run_id("0a_B-" + "f" * 59) == "0a_B-" + "f" * 59
 
 
 def test_deleting_a_missing_tag_says_so():
