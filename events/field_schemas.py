@@ -10,9 +10,10 @@ which the SDK imports at start, because this needs pydantic.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic.config import JsonDict
 
 from ledgerflow.events.limits import (
@@ -67,12 +68,36 @@ Text = Annotated[str, stated(pattern=NOT_BLANK)]
 """Text that must hold more than whitespace (a URI, a source)."""
 
 
-def _not_a_bool(value: object) -> object:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number, not true or false")
-    return value
+class StrictNumbers(BaseModel):
+    """A request body whose numbers are numbers: JSON's `true` and `false` are refused
+    where a field takes a number and no boolean (pydantic would read them as 1 and 0), as
+    the document says (`integer` and `number` are not `boolean`). An integral `5.0` stays a
+    whole number, as JSON Schema's `integer` allows."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            kinds = _kinds(cls.model_fields[info.field_name].annotation)
+            if "number" in kinds and "bool" not in kinds:
+                raise ValueError("expected a number, not true or false")
+        return value
 
 
-WholeNumber = Annotated[int, BeforeValidator(_not_a_bool)]
-"""An integer that JSON's `true` and `false` are not (pydantic would take them as 1 and 0);
-an integral `5.0` is, as JSON Schema's `integer` says."""
+def _kinds(annotation: Any) -> set[str]:
+    """What a field of this type takes as it is: "bool", "number", "other"."""
+    if annotation is bool:
+        return {"bool"}
+    if annotation in (int, float):
+        return {"number"}
+    if annotation in (Any, object, None):
+        return {"bool", "number", "other"}
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        inner, *meta = get_args(annotation)
+        if any(isinstance(m, BeforeValidator) for m in meta):  # it makes its own value
+            return {"bool", "number", "other"}
+        return _kinds(inner)
+    if origin in (Union, UnionType):
+        return set().union(*(_kinds(a) for a in get_args(annotation)))
+    return {"other"}

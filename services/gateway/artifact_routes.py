@@ -105,7 +105,13 @@ def upload_urls(
 @router.put(
     "/content/{path:path}",
     summary="Upload one file's bytes through the gateway (stores it; commit to record it)",
-    openapi_extra={"requestBody": {"content": {"application/octet-stream": {}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/octet-stream": {}},
+            "required": False,  # no body: an empty file, as a zero-byte one is
+            "description": "the file's bytes",
+        }
+    },
     dependencies=[_EDIT],
 )
 async def upload_artifact(run_id: str, path: _Path, request: Request) -> StoredFileOut:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 from pydantic.fields import FieldInfo
 
 from ledgerflow.events.commands import Command, Http
+from ledgerflow.events.field_schemas import StrictNumbers
 from ledgerflow.services.auth.principal import Principal
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import PrincipalDep, Requires, check_command, check_named
@@ -35,8 +36,9 @@ from ledgerflow.services.gateway.deps import BackendDep
 _RESERVED = frozenset({"body", "backend", "caller"})
 
 
-class _BodyBase(BaseModel):
-    """A command's body: an unknown field is an error naming it, not ignored."""
+class _BodyBase(StrictNumbers):
+    """A command's body: an unknown field is an error naming it, not ignored; a number is
+    not `true` or `false`."""
 
     model_config = ConfigDict(extra="forbid")
 

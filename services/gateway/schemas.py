@@ -22,7 +22,7 @@ from ledgerflow.events.entities import (
     RunData,
     RunInfo,
 )
-from ledgerflow.events.field_schemas import KEY, Key, RunId, WholeNumber, stated
+from ledgerflow.events.field_schemas import KEY, Key, RunId, StrictNumbers, stated
 from ledgerflow.events.tracking_commands import ExperimentId as ExperimentId
 from ledgerflow.events.webhook_commands import WebhookCreatedOut as WebhookCreatedOut
 from ledgerflow.events.webhook_commands import WebhookOut as WebhookOut
@@ -37,8 +37,9 @@ NON_FINITE = r"^\s*(?:[nN][aA][nN]|-?[iI][nN][fF][iI][nN][iI][tT][yY])\s*$"
 """The text a metric value may be instead of a number."""
 
 
-class Body(BaseModel):
-    """Base of request bodies: an unknown field is an error naming it, not ignored."""
+class Body(StrictNumbers):
+    """Base of request bodies: an unknown field is an error naming it, not ignored; a
+    number is not `true` or `false`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,7 +75,7 @@ class RunIn(Body):
     experiment_id: str
     user_id: str
     run_name: str | None = None
-    start_time: WholeNumber | None = None
+    start_time: int | None = None
     tags: Annotated[dict[str, Any], stated(propertyNames=KEY)] | None = None
     parent_run_id: str | None = None
     run_id: RunId | None = Field(
@@ -122,8 +123,8 @@ class MetricIn(Body):
     value: float | Annotated[str, stated(pattern=NON_FINITE)] = Field(
         description="a number, or NaN / Infinity / -Infinity as text"
     )
-    timestamp: WholeNumber
-    step: WholeNumber = Field(0, ge=-(10**18), le=10**18)
+    timestamp: int
+    step: int = Field(0, ge=-(10**18), le=10**18)
 
 
 class MetricsIn(Body):
@@ -136,7 +137,7 @@ class TagsIn(Body):
 
 class FinishIn(Body):
     status: Literal["FINISHED", "FAILED", "KILLED"] = "FINISHED"
-    end_time: WholeNumber | None = None
+    end_time: int | None = None
 
 
 class MetricHistoryOut(Out):
