@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
-from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.errors import InvalidInput, Unavailable
 
 CACHE_KIB = 64 * 1024
 """Page cache per SQLite connection (an upper bound, allocated as used)."""
@@ -51,3 +51,10 @@ def make_engine(url: str, *, writer: bool, **options: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+def unavailable(error: OperationalError) -> Unavailable:
+    """A views database that cannot be used right now (restarting, cut off, a SQLite file
+    locked past its timeout) as the error it is: one to try again, not an internal one."""
+    reason = (str(error.orig or error).strip().splitlines() or ["no reason given"])[0]
+    return Unavailable(f"the views database is unavailable ({reason}); try again shortly")
