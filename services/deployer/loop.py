@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import OperationalError
+
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.services.analytics.live import StatsSource
@@ -25,6 +27,7 @@ from ledgerflow.services.deployer.metrics import DeployerMetrics
 from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.deployments.state import Deployment
+from ledgerflow.services.projector.database import unavailable
 
 logger = logging.getLogger("ledgerflow.deployer")
 ACTOR = "deployer"
@@ -123,4 +126,6 @@ class Deployer:
                 self.tick()
             except LedgerflowError as e:
                 logger.warning("deployer tick failed: %s", e)
+            except OperationalError as e:  # the views database went away: the next tick
+                logger.warning("deployer tick failed: %s", unavailable(e).message)
             stop.wait(self.interval_s)
