@@ -1,7 +1,8 @@
-"""One SDK load process: `python -m tests.faults.load WORKER UNTIL JOURNAL MODEL`.
+"""One SDK load process: `python -m tests.faults.load WORKER GO JOURNAL MODEL`.
 
-Through the gateway at LEDGERFLOW_TRACKING_URI, round after round until the epoch time
-UNTIL: start a run, log params, metric points and a tag, end it, read it back (which
+Through the gateway at LEDGERFLOW_TRACKING_URI: make its experiment, journal `ready`,
+wait for the file GO (the driver starts then) and read from it the epoch time until
+which to work; then, round after round: start a run, log params, metric points and a tag, end it, read it back (which
 ships the spool and waits until the gateway projected it), register it as a version of
 MODEL, and point the alias `w<WORKER>` at that version.
 
@@ -19,6 +20,7 @@ import json
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import IO, Any
 
 import ledgerflow as lf
@@ -111,12 +113,23 @@ def one_round(client: lf.Client, exp: str, worker: int, r: int, model: str, j: J
     return True
 
 
+def wait_for(go: Path, timeout_s: float = 300.0) -> float:
+    deadline = time.monotonic() + timeout_s
+    while not go.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no {go} after {timeout_s:g} s: nobody started the load")
+        time.sleep(0.05)
+    return float(go.read_text())
+
+
 def main(argv: list[str]) -> int:
-    worker, until, path, model = int(argv[0]), float(argv[1]), argv[2], argv[3]
+    worker, go, path, model = int(argv[0]), Path(argv[1]), argv[2], argv[3]
     client = lf.Client()
     with open(path, "a", encoding="utf-8") as out:
         journal = Journal(out, worker)
         exp = experiment(client, f"load-{worker}", journal)
+        journal.write("ready")
+        until = wait_for(go)
         r = 0
         while time.time() < until:
             r += 1
