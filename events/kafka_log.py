@@ -200,6 +200,11 @@ class KafkaEventLog:
                 f"{what}: no answer from Kafka at {self.bootstrap} within "
                 f"{timeout or self.timeout:.0f}s; is the broker up and reachable?"
             ) from None
+        except concurrent.futures.CancelledError:  # aiokafka cancelled it (a lost connection)
+            raise Unavailable(
+                f"{what} was cancelled by the Kafka client; is the broker at {self.bootstrap} "
+                "up and reachable?"
+            ) from None
         except KafkaError as e:
             raise Unavailable(f"{what} failed: {e!r}; is Kafka at {self.bootstrap} healthy?") from e
 

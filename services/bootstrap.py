@@ -248,6 +248,14 @@ class Backend:
         if self.projector.inline and not self.projector.checkpoint().covers(self.log.head()):
             self.projector.catch_up()
 
+    def catch_up_with_log(self) -> None:
+        """Return once the views hold everything on the log now: projecting it when this
+        process projects inline, waiting for the projector service otherwise (Timeout after
+        LEDGERFLOW_PROJECTION_TIMEOUT_S). What a process that decides from the views needs
+        first: behind the log, it would decide again what it (or the process it replaced)
+        already decided."""
+        self.projector.wait_for(self.log.head(), self.settings.projection_timeout_s)
+
     def close(self) -> None:
         self.log.close()
         for engine in self.engines:

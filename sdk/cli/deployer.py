@@ -57,7 +57,7 @@ def deployer(
         backend.deployments,
         stats,
         interval_s=interval,
-        before_tick=backend.refresh,
+        before_tick=backend.catch_up_with_log,  # never decide from views behind the log
         metrics=DeployerMetrics(),
         leases=Leases(backend.projector.engine, "deployment"),
         lease_s=lease,

@@ -22,6 +22,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import OperationalError
+
 from ledgerflow.events.envelope import now_ms
 from ledgerflow.events.errors import LedgerflowError
 from ledgerflow.services.analytics.live import StatsSource
@@ -31,6 +33,7 @@ from ledgerflow.services.deployer.service import DeploymentService
 from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.deployments.state import Deployment
 from ledgerflow.services.leases import Lease, Leases, holder_name
+from ledgerflow.services.projector.database import unavailable
 
 logger = logging.getLogger("ledgerflow.deployer")
 ACTOR = "deployer"
@@ -150,11 +153,13 @@ class Deployer:
                     self.tick()
                 except LedgerflowError as e:
                     logger.warning("deployer tick failed: %s", e)
+                except OperationalError as e:  # the views database went away: the next tick
+                    logger.warning("deployer tick failed: %s", unavailable(e).message)
                 stop.wait(self.interval_s)
         finally:
             if self.leases is not None and self._held:
                 try:  # others take the deployments over now, not at expiry
                     self.leases.release(list(self._held.values()))
-                except LedgerflowError:
+                except (LedgerflowError, OperationalError):
                     logger.exception("deployer: could not give up its leases")
                 self._held.clear()

@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, PermissionDenied
@@ -56,6 +57,7 @@ from ledgerflow.services.gateway.mlflow_api import routes as mlflow_routes
 from ledgerflow.services.gateway.schemas import Health
 from ledgerflow.services.gateway.tracing_middleware import Traced
 from ledgerflow.services.metrics import exposition
+from ledgerflow.services.projector.database import unavailable
 
 log = logging.getLogger("ledgerflow.gateway")
 
@@ -135,6 +137,13 @@ def create_app(
         response = protocol_error(exc.status_code, str(exc.detail), field)
         response.headers.update(exc.headers or {})
         return response
+
+    @app.exception_handler(OperationalError)
+    def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OperationalError)
+        error = unavailable(exc)
+        log.warning("gateway: %s", error.message)
+        return error_response(error)
 
     @app.exception_handler(Exception)
     def _unexpected(_: Request, exc: Exception) -> JSONResponse:

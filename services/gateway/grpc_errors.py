@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import grpc
+from sqlalchemy.exc import OperationalError
 
 from ledgerflow.events.errors import (
     AlreadyExists,
@@ -27,6 +28,7 @@ from ledgerflow.events.errors import (
 from ledgerflow.services.gateway.command_registry import UnknownCommand
 from ledgerflow.services.gateway.hub import SubscriberTooSlow
 from ledgerflow.services.gateway.limits import RateLimited
+from ledgerflow.services.projector.database import unavailable
 
 logger = logging.getLogger("ledgerflow.services.gateway.grpc_server")
 S = TypeVar("S")
@@ -89,7 +91,8 @@ def internal(context: Any, name: str) -> None:
 
 
 def unary(fn: Callable[..., R]) -> Callable[..., R]:
-    """A method whose errors leave as statuses (an unexpected one as INTERNAL, logged)."""
+    """A method whose errors leave as statuses (a views database that went away as
+    UNAVAILABLE, an unexpected error as INTERNAL, logged)."""
 
     @functools.wraps(fn)
     def handler(*args: Any) -> R:
@@ -98,6 +101,8 @@ def unary(fn: Callable[..., R]) -> Callable[..., R]:
             return fn(*args)
         except LedgerflowError as e:
             abort(context, e)
+        except OperationalError as e:
+            abort(context, unavailable(e))
         except Exception:
             internal(context, fn.__name__)
         raise AssertionError("unreachable: context.abort raises")
@@ -115,6 +120,8 @@ def streaming(fn: Callable[..., Iterator[R]]) -> Callable[..., Iterator[R]]:
             yield from fn(*args)
         except LedgerflowError as e:
             abort(context, e)
+        except OperationalError as e:
+            abort(context, unavailable(e))
         except Exception:
             internal(context, fn.__name__)
 

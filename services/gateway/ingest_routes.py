@@ -52,7 +52,9 @@ class EventIn(Body):
 class EventBatch(Body):
     events: list[EventIn] = Field(max_length=MAX_BATCH)
     wait: StrictBool = Field(
-        False, description="answer once the events are projected (read-your-writes)"
+        False,
+        description="answer once the events are projected (read-your-writes); with no "
+        "events, once everything appended before this request is projected",
     )
 
 
@@ -186,7 +188,10 @@ def ingest(
         if events:
             background.add_task(_catch_up, backend)
         return IngestOut(accepted=len(events), projected=False)
-    backend.projector.wait_for(Checkpoint.of(recorded), backend.settings.projection_timeout_s)
+    # No events: a barrier (the SDK's flush after shipping without waiting), so wait for
+    # everything on the log before this request, not for nothing.
+    target = Checkpoint.of(recorded) if recorded else backend.log.head()
+    backend.projector.wait_for(target, backend.settings.projection_timeout_s)
     rejected: list[RejectedOut] = []
     ids = [e.id for e in events]
     with backend.projector.engine.connect() as conn:

@@ -73,3 +73,10 @@ def retry(fn: Callable[[], T], what: str, deadline_s: float = 60.0) -> T:
             delay = min(delay * 2, 0.25)
         except DBAPIError as e:
             raise Unavailable(f"{what} failed: {e.orig}") from e
+
+
+def unavailable(error: OperationalError) -> Unavailable:
+    """A views database that cannot be used right now (restarting, cut off, a SQLite file
+    locked past its timeout) as the error it is: one to try again, not an internal one."""
+    reason = (str(error.orig or error).strip().splitlines() or ["no reason given"])[0]
+    return Unavailable(f"the views database is unavailable ({reason}); try again shortly")

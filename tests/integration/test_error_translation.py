@@ -1,14 +1,21 @@
 """Driver errors reach users as Ledgerflow errors that say what is wrong."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.settings import load_settings
 from ledgerflow.events.sqlite_log import SQLiteEventLog
-from ledgerflow.services.bootstrap import bootstrap
+from ledgerflow.services.bootstrap import Backend, bootstrap
+from ledgerflow.services.gateway.app import create_app
+from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.projector.database import make_engine
+from tests.faults.proxy import TcpProxy
+from tests.integration.gateway_fixture import running_gateway
 
 
 def test_an_event_log_file_that_is_not_a_database_is_unavailable_with_a_hint(tmp_path: Path):
@@ -44,3 +51,51 @@ def test_unsupported_log_and_artifact_schemes_say_what_this_version_supports(tmp
         bootstrap(load_settings(tracking_uri=str(tmp_path), event_log="kafka://localhost"))
     with pytest.raises(InvalidInput, match="LEDGERFLOW_ARTIFACTS"):
         bootstrap(load_settings(tracking_uri=str(tmp_path), artifacts="s3://bucket/x"))
+
+
+@pytest.fixture
+def views_cut_off(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Backend, TcpProxy]]:
+    """A backend whose PostgreSQL views are reached through a proxy the test can cut (the
+    server itself belongs to the machine and keeps running)."""
+    url = make_url(postgres_url)
+    proxy = TcpProxy(url.port or 5432, url.host or "127.0.0.1")
+    views = url.set(port=proxy.port).render_as_string(hide_password=False)
+    backend = bootstrap(load_settings(tracking_uri=str(tmp_path / "data"), views_db=views))
+    try:
+        yield backend, proxy
+    finally:
+        proxy.restore()
+        backend.close()
+        proxy.close()
+
+
+def test_a_views_database_gone_away_is_a_503_over_rest_not_an_internal_error(views_cut_off):
+    backend, proxy = views_cut_off
+    app = create_app(backend, Hub(backend.log, redis_url=None))
+    with TestClient(app, raise_server_exceptions=False) as http:
+        assert http.get("/api/v1/runs/nope").status_code == 404
+        proxy.cut()
+        r = http.get("/api/v1/runs/nope")
+        assert r.status_code == 503, r.text  # the SDK retries a read on 503, not on 500
+        assert r.json()["error_code"] == Unavailable.code
+        assert r.json()["message"].startswith("the views database is unavailable (")
+        proxy.restore()
+        assert http.get("/api/v1/runs/nope").status_code == 404
+
+
+def test_a_views_database_gone_away_is_unavailable_over_grpc(views_cut_off):
+    import grpc
+
+    from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
+
+    backend, proxy = views_cut_off
+    hub = Hub(backend.log, redis_url=None).start()
+    try:
+        with running_gateway(backend, hub) as gateway:
+            proxy.cut()
+            with pytest.raises(grpc.RpcError) as caught:
+                gateway.stub.GetRun(pb.GetRunRequest(run_id="nope"), timeout=30)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "the views database is unavailable" in (caught.value.details() or "")
+    finally:
+        hub.close()

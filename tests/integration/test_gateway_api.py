@@ -132,6 +132,32 @@ def test_events_ingested_without_waiting_are_visible_to_the_next_read(http, run_
     assert http.get(f"{API}/runs/{run_id}").json()["data"]["tags"]["phase"] == "warmup"
 
 
+def test_an_empty_waiting_ingest_answers_once_what_was_shipped_before_it_is_projected(
+    tmp_path: Path,
+):
+    """The SDK's flush ends with `{"events": [], "wait": true}` after its background thread
+    shipped without waiting: a barrier, which must hold where a projector service, not the
+    gateway, keeps the views (Kafka). Here nothing projects until the test does."""
+    settings = load_settings(
+        tracking_uri=str(tmp_path / "data"), project_inline=False, projection_timeout_s=1
+    )
+    gateway = GatewayThread(settings).start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=30) as http:
+            created = _event(
+                p.ExperimentCreated(experiment_id="e1", name="barrier", artifact_location="x")
+            )
+            assert not http.post(f"{API}/events", json={"events": [created]}).json()["projected"]
+            r = http.post(f"{API}/events", json={"events": [], "wait": True})
+            assert r.status_code == 504, r.text  # not projected: nobody projects here yet
+            assert gateway.backend is not None
+            gateway.backend.projector.catch_up()
+            r = http.post(f"{API}/events", json={"events": [], "wait": True})
+            assert r.status_code == 200 and r.json()["projected"], r.text
+    finally:
+        gateway.stop()
+
+
 def test_an_invalid_event_is_refused_whole_batch_naming_the_event_and_field(http, run_id):
     good = _event(p.RunTagsSet(run_id=run_id, tags={"a": "1"}))
     bad = dict(good, id="other-id", data={"run_id": run_id, "tags": {"a": ["x"]}})

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from ledgerflow.events.chain import StoredEvent
 from ledgerflow.events.envelope import Event
-from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.events.log import CorruptRecord, EventLog
 from ledgerflow.events.model_payloads import RegisteredModelCreated
@@ -140,3 +140,16 @@ class TestKafkaEventLog(EventLogContract):
     def test_zero_partitions_is_refused_with_a_reason(self) -> None:
         with pytest.raises(InvalidInput, match="partitions=0"):
             KafkaEventLog(self.bootstrap, partitions=0)
+
+    def test_work_the_client_library_cancels_is_unavailable_not_a_cancelled_error(
+        self, log: KafkaEventLog
+    ) -> None:
+        """aiokafka may end a call cancelled (stopping a consumer whose connection was cut,
+        say): callers catch the adapter's errors, and a CancelledError from here killed the
+        deployer during a broker outage."""
+
+        async def cancelled_inside() -> None:
+            raise asyncio.CancelledError()
+
+        with pytest.raises(Unavailable, match="closing a Kafka follower was cancelled"):
+            log.run(cancelled_inside(), "closing a Kafka follower")

@@ -1,0 +1,209 @@
+"""The distributed stack under fault: real `ledgerflow` processes on a Kafka-protocol
+broker and PostgreSQL, each reached through a TCP proxy the driver can cut.
+
+    SDK load processes -> gateway -> [proxy] -> Tansu broker
+                                         projector x2 (one consumer group) -> [proxy] -> PostgreSQL
+                                         webhook dispatcher x2 (leases)   -> a receiver here
+                                         deployer (a canary plan advancing on time)
+
+The broker is a Tansu of this stack's own, advertising the proxy's address, so every
+Kafka connection (metadata says where the broker is) goes through the proxy.
+PostgreSQL is the machine's: it is never restarted; cutting its proxy is what clients of
+a restarting server see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import make_url
+
+from tests.conftest import PYTHON, free_port, python_env
+from tests.faults.processes import Service, Supervisor
+from tests.faults.proxy import TcpProxy
+from tests.faults.schedule import CUT, KILL, Fault, Schedule
+from tests.integration.kafka_fixture import tansu_binary, wait_for_port
+
+PROJECTORS = 2
+DISPATCHERS = 2
+GROUP = "faults"
+
+
+@contextlib.contextmanager
+def tansu(advertised_port: int, log: Path) -> Iterator[int]:
+    """A Tansu broker (memory storage) of its own, advertising 127.0.0.1:`advertised_port`;
+    yields the port it listens on. Stopped by its pid."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [tansu_binary(), "broker",
+             "--listener-url", f"tcp://127.0.0.1:{port}",
+             "--advertised-listener-url", f"tcp://127.0.0.1:{advertised_port}",
+             "--storage-engine", "memory://tansu/"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for_port(port, proc, log)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Stack:
+    folder: Path
+    kafka: str
+    """Where the broker really is (for the checks, which go around the proxies)."""
+    views_url: str
+    """The views database itself (for the checks)."""
+    prefix: str
+    env: dict[str, str]
+    gateway_url: str
+    proxies: dict[str, TcpProxy]
+    supervisor: Supervisor
+
+    @property
+    def services(self) -> dict[str, Service]:
+        return self.supervisor.services
+
+    def targets(self) -> dict[str, str]:
+        """Every fault target and its action."""
+        return {**{n: KILL for n in self.services}, **{n: CUT for n in self.proxies}}
+
+
+def build_stack(folder: Path, postgres_url: str, kafka_port: int, proxy: TcpProxy) -> Stack:
+    """The services' settings and processes (not started yet)."""
+    from cryptography.fernet import Fernet
+
+    pg = make_url(postgres_url)
+    pg_proxy = TcpProxy(pg.port or 5432, pg.host or "127.0.0.1")
+    views_via_proxy = pg.set(port=pg_proxy.port).render_as_string(hide_password=False)
+    prefix = f"faults-{uuid.uuid4().hex[:10]}"
+    env = python_env(folder / "data") | {
+        "LEDGERFLOW_EVENT_LOG": f"kafka://{proxy.address}",
+        "LEDGERFLOW_VIEWS_DB": views_via_proxy,
+        "LEDGERFLOW_KAFKA_TOPIC_PREFIX": prefix,
+        "LEDGERFLOW_KAFKA_PARTITIONS": "3",
+        "LEDGERFLOW_KAFKA_IDEMPOTENT": "false",  # Tansu has no InitProducerId
+        "LEDGERFLOW_SECRET_KEY": Fernet.generate_key().decode(),
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT makes a hung process print every thread's stack
+    }
+    port = free_port()
+    gateway_url = f"http://127.0.0.1:{port}"
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    cli = [PYTHON, "-m", "ledgerflow.cli"]
+    services = [
+        Service("gateway", [*cli, "gateway", "--port", str(port)], env, logs / "gateway.log",
+                ready=lambda: _healthy(gateway_url)),
+        *(Service(f"projector-{i}", [*cli, "projector", "--group", GROUP], env,
+                  logs / f"projector-{i}.log") for i in range(PROJECTORS)),
+        *(Service(f"dispatcher-{i}",
+                  [*cli, "webhooks", "run", "--quiet", "--scan-interval", "0.2", "--lease", "2",
+                   "--backoff-base", "0.05", "--backoff-max", "1", "--timeout", "5"],
+                  env, logs / f"dispatcher-{i}.log") for i in range(DISPATCHERS)),
+        Service("deployer", [*cli, "deployer", "--interval", "0.5"], env, logs / "deployer.log"),
+    ]  # fmt: skip
+    return Stack(
+        folder=folder,
+        kafka=f"127.0.0.1:{kafka_port}",
+        views_url=postgres_url,
+        prefix=prefix,
+        env=env,
+        gateway_url=gateway_url,
+        proxies={"broker": proxy, "postgres": pg_proxy},
+        supervisor=Supervisor({s.name: s for s in services}),
+    )
+
+
+@contextlib.contextmanager
+def running_stack(folder: Path, postgres_url: str) -> Iterator[Stack]:
+    """Broker, proxies and every service started (the gateway answering); all stopped after."""
+    proxy_port = free_port()
+    with tansu(proxy_port, folder / "broker.log") as kafka_port:
+        broker = TcpProxy(kafka_port, port=proxy_port)  # the port the broker advertises
+        stack = build_stack(folder, postgres_url, kafka_port, broker)
+        try:
+            gateway = stack.services["gateway"]
+            gateway.launch()
+            gateway.wait_ready()  # it creates the topics: the others start after it
+            for service in stack.services.values():
+                if service is not gateway:
+                    service.launch()
+            stack.supervisor.start()
+            yield stack
+        finally:
+            stack.supervisor.stop()
+            for p in stack.proxies.values():
+                p.close()
+
+
+@dataclass
+class Driver:
+    """Applies a schedule's faults to the stack from a thread, recording what it did."""
+
+    stack: Stack
+    schedule: Schedule
+    done: list[str] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+    _cuts: dict[str, int] = field(default_factory=dict)
+
+    def start(self) -> Driver:
+        self._thread = threading.Thread(target=self._run, name="fault-driver", daemon=True)
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise AssertionError(f"the fault driver did not finish in {timeout:g} s")
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        timeline: list[tuple[float, int, Fault]] = []
+        for f in self.schedule.faults:
+            timeline += [(f.at_s, 1, f), (f.at_s + f.hold_s, 0, f)]
+        for at, begins, fault in sorted(timeline, key=lambda x: (x[0], x[1])):
+            time.sleep(max(0.0, start + at - time.monotonic()))
+            (self._begin if begins else self._end)(fault)
+            when = time.strftime("%H:%M:%S", time.localtime()) + f"{time.time() % 1:.2f}"[1:]
+            self.done.append(
+                f"{when} t={time.monotonic() - start:6.2f}s {'begin' if begins else 'end  '} "
+                f"{fault}"
+            )
+
+    def _begin(self, fault: Fault) -> None:
+        if fault.action == KILL:
+            self.stack.supervisor.hold(fault.target)
+        else:
+            self._cuts[fault.target] = self._cuts.get(fault.target, 0) + 1
+            self.stack.proxies[fault.target].cut()
+
+    def _end(self, fault: Fault) -> None:
+        if fault.action == KILL:
+            self.stack.supervisor.release(fault.target)
+        else:
+            self._cuts[fault.target] -= 1
+            if not self._cuts[fault.target]:
+                self.stack.proxies[fault.target].restore()

@@ -1,0 +1,243 @@
+"""The distributed stack under a seeded schedule of faults, then checked against its log.
+
+Several SDK processes log runs, register model versions and move aliases through the
+gateway while the driver SIGKILLs (and restarts) each projector, the gateway, each
+webhook dispatcher and the deployer, and cuts the broker and PostgreSQL off for
+seconds. Afterwards every invariant of `invariants.py` must hold. A failure's report
+names the seed (LEDGERFLOW_FAULT_SEED) that replays the schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ledgerflow as lf
+from ledgerflow import session
+from ledgerflow.events.envelope import Recorded
+from ledgerflow.events.kafka_log import KafkaEventLog
+from ledgerflow.services.projector.database import make_engine
+from ledgerflow.services.projector.projector import Projector
+from tests.conftest import PYTHON, ROOT, python_env
+from tests.faults import invariants as inv
+from tests.faults.conftest import FaultRun
+from tests.faults.schedule import Schedule, make_schedule
+from tests.faults.stack import Driver, Stack, running_stack
+from tests.integration.webhook_receiver import Receiver
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+
+MODEL = "shared"
+DEPLOYMENT = "canary"
+DELIVERY_FAULTS = {"dispatcher-0", "dispatcher-1", "postgres", "broker"}
+"""Faults that may interrupt a webhook delivery in flight (and so repeat it)."""
+CONVERGE_S = 120.0
+"""How long the stack gets, once the faults are over, to catch up (generous: a 2-core
+machine shared with other work)."""
+
+
+def start_load(stack: Stack, worker: int, go: Path) -> subprocess.Popen[str]:
+    env = python_env() | {
+        "LEDGERFLOW_TRACKING_URI": stack.gateway_url,
+        "LEDGERFLOW_SPOOL_DIR": str(stack.folder / f"spool-{worker}"),
+    }
+    journal = stack.folder / "journals" / f"worker-{worker}.jsonl"
+    journal.parent.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [PYTHON, "-m", "tests.faults.load", str(worker), str(go), str(journal), MODEL],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def set_up(client: lf.Client, receivers: dict[str, Receiver]) -> list[inv.HookUnderTest]:
+    """What the load and the deployer work on: the shared model with two versions, a
+    deployment whose canary plan advances on time alone, and two webhooks, one on the
+    registry (one partition: one order) and one on runs (spread over partitions)."""
+    client.create_registered_model(MODEL)
+    exp = client.create_experiment("setup")
+    for _ in range(2):
+        run = client.create_run(exp).info.run_id
+        client.create_model_version(MODEL, f"runs:/{run}/model", run)
+    steps = [{"weight": w, "min_duration_s": 1.0} for w in range(5, 100, 5)]
+    client.create_deployment(
+        DEPLOYMENT,
+        [{"name": "a", "model": MODEL, "version": 1, "weight": 100},
+         {"name": "b", "model": MODEL, "version": 2}],
+        plan={"candidate": "b", "steps": steps},
+    )  # fmt: skip
+    hooks = []
+    for name, patterns in (("models", ("model.*",)), ("runs", ("run.started", "run.finished"))):
+        receiver = receivers[name] = Receiver().up()
+        hook = client.create_webhook(name, receiver.url, list(patterns))
+        receiver.secret = hook.secret or ""
+        hooks.append(inv.HookUnderTest(name, patterns, hook.cursor))
+    return hooks
+
+
+def converge(stack: Stack, log: KafkaEventLog, timeout: float) -> None:
+    """Every service up again, the deployer stopped (so the log stops growing), and the
+    projectors caught up with the whole log."""
+    wait_until(stack.supervisor.all_up, timeout, "every service to be running again")
+    stack.services["gateway"].wait_ready(timeout)
+    stack.supervisor.retire("deployer")
+    engine = make_engine(stack.views_url, writer=False)
+    try:
+        views = Projector(log, engine, inline=False)
+        head = log.head()
+        wait_until(lambda: views.checkpoint().covers(head), timeout, "the projectors")
+    finally:
+        engine.dispose()
+
+
+def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_exactly_once(
+    fault_run: FaultRun, postgres_url: str, tmp_path: Path, spool_dir: Path
+) -> None:
+    report = fault_run.report
+    receivers: dict[str, Receiver] = {}
+    clock = Phases()
+    with running_stack(tmp_path, postgres_url) as stack, closing_all(receivers):
+        clock.note("stack started")
+        schedule = make_schedule(
+            fault_run.seed, stack.targets(), duration_s=fault_run.mode.duration_s,
+            gap_s=fault_run.mode.gap_s,
+        )  # fmt: skip
+        report.append(schedule.describe())
+        client = lf.Client(stack.gateway_url)
+        try:
+            hooks = set_up(client, receivers)
+        finally:
+            session.reset()
+        clock.note("set up")
+        run_load(stack, schedule, fault_run.mode.workers, report)
+        clock.note("load and faults")
+        log = KafkaEventLog(stack.kafka, topic_prefix=stack.prefix, idempotent=False)
+        views = make_engine(stack.views_url, writer=False)
+        try:
+            try:
+                converge(stack, log, CONVERGE_S)
+                events = inv.read_log(log)
+                for hook in hooks:
+                    delivered(hook, receivers[hook.name], events)
+            except AssertionError:
+                stack.supervisor.dump_stacks()
+                report += [f"{n} log:\n{s.tail(20_000)}" for n, s in stack.services.items()]
+                raise
+            clock.note("converged")
+            journal = inv.read_journals(stack.folder / "journals")
+            problems = [
+                *inv.check_load_ran(journal),
+                *inv.check_tracking(journal, views, events),
+                *inv.check_registry(journal, views, events),
+                *inv.check_deployment(DEPLOYMENT, events),
+                *inv.check_replay(views, events, tmp_path),
+            ]
+            letters, refused_creations = inv.check_dead_letters(journal, views)
+            problems += letters
+            interruptions = sum(f.target in DELIVERY_FAULTS for f in schedule.faults)
+            repeats = {}
+            for hook in hooks:
+                r = receivers[hook.name]
+                found, repeats[hook.name] = inv.check_webhook(
+                    hook, events, r.requests, r.rejected, interruptions
+                )
+                problems += found
+            exits = stack.supervisor.exits
+            problems += [f"a service crashed: {e}" for e in exits if not e.refused_to_start]
+            clock.note("checked")
+            report.append(summary(journal, events, repeats, stack))
+            report.append(f"{refused_creations} repeated experiment creations dead-lettered")
+            report.append(f"time: {clock}")
+            print("\n".join(report))  # shown with -rP, or -s
+            assert not problems, "\n".join(problems)
+        finally:
+            views.dispose()
+            log.close()
+
+
+def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) -> None:
+    """The load processes and the driver, until both are done. The schedule starts once
+    every load process is ready (has its experiment): starting Python takes seconds."""
+    go = stack.folder / "go"
+    loaders = [start_load(stack, w, go) for w in range(workers)]
+    driver = Driver(stack, schedule)
+    try:
+
+        def ready() -> bool:
+            for proc in loaders:
+                if proc.poll() is not None:
+                    out = proc.stdout.read() if proc.stdout else ""
+                    raise AssertionError(f"a load process ended before it was ready:\n{out}")
+            journals = (stack.folder / "journals").glob("*.jsonl")
+            return sum('"op": "ready"' in j.read_text() for j in journals) == workers
+
+        wait_until(ready, CONVERGE_S, "the load processes to be ready")
+        written = go.with_suffix(".tmp")
+        written.write_text(str(time.time() + schedule.duration_s))
+        written.rename(go)
+        driver.start()
+        deadline = time.monotonic() + schedule.duration_s + CONVERGE_S
+        for proc in loaders:
+            out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            assert proc.returncode == 0, f"a load process failed:\n{out}"
+        driver.join(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        report.append("what the driver did:\n" + "\n".join(driver.done))
+        for proc in loaders:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def delivered(hook: inv.HookUnderTest, receiver: Receiver, events: list[Recorded]) -> None:
+    """Wait until the receiver has taken every event the webhook should deliver."""
+    want = {i.event.id for i in hook.expected(events)}
+    wait_until(
+        lambda: want <= set(receiver.accepted()),
+        CONVERGE_S,
+        f"webhook {hook.name} to deliver its {len(want)} events",
+    )
+
+
+@contextlib.contextmanager
+def closing_all(receivers: dict[str, Receiver]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for r in receivers.values():
+            r.down()
+
+
+class Phases:
+    """How long each phase took, for the report."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.took: list[str] = []
+
+    def note(self, phase: str) -> None:
+        now = time.monotonic()
+        self.took.append(f"{phase} {now - self.last:.1f}s")
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(self.took)
+
+
+def summary(
+    journal: list[dict[str, Any]], events: list[Recorded], repeats: dict[str, int], stack: Stack
+) -> str:
+    counts = {op: len(inv.ops(journal, op)) for op in sorted({e["op"] for e in journal})}
+    starts = {n: s.starts for n, s in stack.services.items()}
+    cuts = {n: p.cuts for n, p in stack.proxies.items()}
+    refused = sum(e.refused_to_start for e in stack.supervisor.exits)
+    return (
+        f"journal {counts}; {len(events)} events on the log; webhook repeats {repeats}; "
+        f"starts {starts}; cuts {cuts}; {refused} starts refused while a dependency was cut off"
+    )
