@@ -321,21 +321,32 @@ def postgres_database() -> Iterator[tuple[str, str]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+CLAIM = "ledgerflow-soak:claim"
+_CLAIM = """
+if redis.call('DBSIZE') ~= 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 @contextmanager
 def redis_database(requested: int | None) -> Iterator[int]:
-    """A Redis database number of this run's own: empty when it starts; its keys (and only
-    its keys) are deleted at the end."""
+    """A Redis database number of this run's own: one found empty and claimed in the same
+    step (a marker key), so two soaks started together cannot share one. Its keys (and
+    only its keys) are deleted at the end."""
     import redis
 
     admin = redis.Redis.from_url(REDIS)
     count = int(admin.config_get("databases").get("databases", 16))
-    keyspace = admin.info("keyspace")
-    candidates = [requested] if requested is not None else list(range(count - 1, 0, -1))
-    db = next((n for n in candidates if f"db{n}" not in keyspace), None)
     admin.close()
-    if db is None:
+    candidates = [requested] if requested is not None else list(range(count - 1, 0, -1))
+    for db in candidates:
+        client = redis.Redis.from_url(f"{REDIS}/{db}")
+        if client.eval(_CLAIM, 1, CLAIM, uuid.uuid4().hex):
+            break
+        client.close()
+    else:
         raise RuntimeError(f"no empty Redis database among {candidates}; pass --redis-db")
-    client = redis.Redis.from_url(f"{REDIS}/{db}")
     try:
         yield db
     finally:
@@ -471,10 +482,13 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                        env=client_env, check=True, timeout=300)  # fmt: skip
 
         def ready() -> bool:
-            r = httpx.get(f"{url}/deployments/{DEPLOYMENT}/ready", timeout=5)
+            try:
+                r = httpx.get(f"{url}/deployments/{DEPLOYMENT}/ready", timeout=5)
+            except httpx.HTTPError:
+                return False
             return r.status_code == 200
 
-        wait_until("deployment ready", ready, [server, stats], 120)
+        wait_until("deployment ready", ready, [server, stats], 300)
 
         seconds = args.minutes * 60
         start_at = time.time() + 8  # every worker imported and connected
@@ -690,6 +704,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.worker_id = int(args.worker_id)
         worker_main(args)
         return 0
+    # stopped with SIGTERM (or SIGINT, which background shells ignore), it still stops
+    # what it started and drops its database
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.report:
         doc = json.loads(args.report.read_text())
     else:
