@@ -12,7 +12,8 @@ What runs, all on 127.0.0.1 and all stopped by pid at the end:
   `--redis-db`; its keys are deleted at the end, no other database is touched);
 - `ledgerflow server` (gateway, projector, deployer, webhook dispatcher, deployment hosting)
   with LEDGERFLOW_TRAFFIC_STATS=redis, and `ledgerflow traffic-stats` (the Faust worker
-  that folds the inference traffic and publishes it to Redis), as compose.yaml runs them.
+  that folds the inference traffic and publishes it to Redis), as compose.yaml runs them
+  (`--traffic-stats log`: the server folds the traffic itself, and no worker runs).
 
 Setup logs two tiny scikit-learn models through the server, registers them and creates the
 deployment `soak` (50/50, sticky on X-User-Id, an error-rate guardrail). Then `--workers`
@@ -434,13 +435,13 @@ class Sampler:
 # ---------------------------------------------------------------- the run
 
 
-def stack_env(kafka: str, views: str, redis_db: int, work: Path) -> dict[str, str]:
+def stack_env(kafka: str, views: str, redis_db: int, work: Path, stats: str) -> dict[str, str]:
     return clean_env() | {
         "LEDGERFLOW_TRACKING_URI": str(work / "lf-data"),
         "LEDGERFLOW_EVENT_LOG": f"kafka://{kafka}",
         "LEDGERFLOW_VIEWS_DB": views,
         "LEDGERFLOW_REDIS_URL": f"{REDIS}/{redis_db}",
-        "LEDGERFLOW_TRAFFIC_STATS": "redis",
+        "LEDGERFLOW_TRAFFIC_STATS": stats,
         "LEDGERFLOW_KAFKA_IDEMPOTENT": "false",  # Tansu has no InitProducerId
         "LEDGERFLOW_KAFKA_PARTITIONS": "4",
         "OMP_NUM_THREADS": "1",
@@ -454,7 +455,7 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         kafka, tansu_pid = stack.enter_context(tansu(work))
         views, database = stack.enter_context(postgres_database())
         redis_db = stack.enter_context(redis_database(args.redis_db))
-        env = stack_env(kafka, views, redis_db, work)
+        env = stack_env(kafka, views, redis_db, work, args.traffic_stats)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         say(f"stack: Tansu {kafka}, PostgreSQL {database}, Redis db {redis_db}, server {url}")
@@ -469,8 +470,13 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 return False
 
         wait_until("ledgerflow server", healthy, [server], 300)
-        stats_cmd = [PYTHON, "-m", "ledgerflow", "traffic-stats"]
-        stats = stack.enter_context(process(stats_cmd, work / "traffic-stats.log", env))
+        watched = [server]
+        others = {"tansu": tansu_pid}
+        if args.traffic_stats == "redis":
+            stats_cmd = [PYTHON, "-m", "ledgerflow", "traffic-stats"]
+            stats = stack.enter_context(process(stats_cmd, work / "traffic-stats.log", env))
+            watched.append(stats)
+            others["traffic_stats"] = stats.pid
         client_env = clean_env() | {
             "LEDGERFLOW_TRACKING_URI": url,
             "LEDGERFLOW_SPOOL_DIR": str(work / "spool"),
@@ -488,7 +494,7 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 return False
             return r.status_code == 200
 
-        wait_until("deployment ready", ready, [server, stats], 300)
+        wait_until("deployment ready", ready, watched, 300)
 
         seconds = args.minutes * 60
         start_at = time.time() + 8  # every worker imported and connected
@@ -508,15 +514,14 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         kinds = ", ".join(KINDS[i % len(KINDS)] for i in range(args.workers))
         say(f"load: {args.workers} workers ({kinds}) for {args.minutes:g} min")
 
-        sampler = Sampler(server.pid, {"tansu": tansu_pid, "traffic_stats": stats.pid},
-                          database, redis_db)  # fmt: skip
+        sampler = Sampler(server.pid, others, database, redis_db)
         stack.callback(sampler.close)
         while time.time() < start_at:
             time.sleep(0.05)
         k = 0
         while (due := start_at + k * SAMPLE_EVERY_S) <= stop_at + 0.5:
             time.sleep(max(0.0, due - time.time()))
-            for proc in (server, stats):
+            for proc in watched:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} mid-run")
             s = sampler.sample(time.time() - start_at)
@@ -640,7 +645,7 @@ def print_report(doc: dict[str, Any], checks: list[Check]) -> None:
             traffic = s["redis_families"].get("ledgerflow:traffic", 0)
             mib = [x / 2**20 for x in (s["rss"], s["redis_db_bytes"], stream, traffic,
                                        s["redis_used_memory"], s["tansu_rss"],
-                                       s["traffic_stats_rss"])]  # fmt: skip
+                                       s.get("traffic_stats_rss", 0))]  # fmt: skip
             print(f"{s['t']:>6.0f} {s['load'][0]:>5.2f} {mib[0]:>7.1f} {s['fds']:>4} "
                   f"{s['threads']:>4} {s['db_connections']:>7} {mib[1]:>9.2f} {mib[2]:>7.2f} "
                   f"{mib[3]:>7.2f} {mib[4]:>9.1f} {mib[5]:>7.1f} {mib[6]:>7.1f}")  # fmt: skip
@@ -687,6 +692,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--tracking-rate", type=float, default=2.0, help="runs/s per worker")
     ap.add_argument("--inference-rate", type=float, default=25.0, help="requests/s per worker")
     ap.add_argument("--registry-rate", type=float, default=2.0, help="versions/s per worker")
+    ap.add_argument("--traffic-stats", choices=("redis", "log"), default="redis",
+                    help="LEDGERFLOW_TRAFFIC_STATS: a Faust worker publishing to Redis (as "
+                    "compose.yaml), or folded in the server")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     # the roles this script plays in its own subprocesses
     ap.add_argument("--role", choices=("main", "setup", "worker"), default="main",
