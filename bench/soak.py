@@ -580,8 +580,10 @@ def growth(
     samples: list[dict[str, Any]], key: str, warmup: float, end: float
 ) -> tuple[float, float, float]:
     """(warm-up level, end level, growth): the mean of the samples of the warm-up's last
-    minute, and of those of the run's last minute."""
-    base = [s[key] for s in samples if warmup - 60 < s["t"] <= warmup]
+    minute (its second half when it is shorter than two minutes, so that a short run's
+    level is not taken before the load began), and of those of the run's last minute."""
+    start = max(warmup - 60, warmup / 2)
+    base = [s[key] for s in samples if start < s["t"] <= warmup]
     last = [s[key] for s in samples if s["t"] > end - 60]
     b, e = statistics.fmean(base), statistics.fmean(last)
     return b, e, (e / b - 1) if b else float("inf")
