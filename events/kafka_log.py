@@ -33,7 +33,9 @@ first (DESIGN §4). A retry arriving after more than the window is a new record.
 
 A stream's last hash (for the chain) is known for streams appended within the
 window; appending to an older stream first looks its last record up, reading the
-partition backwards from the window's start.
+partition backwards from the window's start. Streams whose last record left the
+window are forgotten (swept whenever their number has doubled), so a handle's memory
+follows the window, not the count of streams ever written (every run is one).
 
 Hash chain (`ledgerflow.events.chain`): each record carries `prev` and `hash`
 headers over its value. `prev` is the hash of its stream's last record as this handle
@@ -78,6 +80,8 @@ from ledgerflow.events.log import After, Checkpoint, CorruptRecord, Item, TypeMa
 T = TypeVar("T")
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 _POLL_S = 0.5
+TIPS_SWEEP_MIN = 1024
+"""Streams' last hashes a handle holds before it first sweeps out those left behind."""
 
 CATEGORIES = {
     "experiment": "runs",
@@ -169,7 +173,8 @@ class KafkaEventLog:
         end right: `_batches_hold`), else one record per produce request."""
         self._recent: dict[TopicPartition, collections.deque[tuple[int, str]]] = {}  # in order
         self._from: dict[TopicPartition, int] = {}  # where the index started reading
-        self._tips: dict[str, str] = {}  # stream -> the hash of its last record (chain)
+        self._tips: dict[str, tuple[str, int]] = {}  # stream -> (hash, offset) of its last
+        self._sweep_at = TIPS_SWEEP_MIN  # forget streams that left the window at this many
         self._indexed: dict[TopicPartition, int] = {}  # next offset the id index has not seen
         self._closed = False
         self._loop = asyncio.new_event_loop()
@@ -345,7 +350,7 @@ class KafkaEventLog:
                             self._remember(id_, tp, rec.offset)
                         stream = _header(rec, "stream")
                         if stream:  # one without a hash restarts its stream's chain
-                            self._tips[stream] = _header(rec, "hash") or GENESIS
+                            self._tips[stream] = (_header(rec, "hash") or GENESIS, rec.offset)
                         self._indexed[tp] = rec.offset + 1
                 ranges = {
                     tp: (self._indexed[tp], end)
@@ -365,22 +370,38 @@ class KafkaEventLog:
             if self._ids.get(old, (None, None))[0] == tp:
                 del self._ids[old]
 
+    def _window_start(self, tp: TopicPartition) -> int:
+        """The first offset of `tp` whose streams' last hashes this handle still knows."""
+        return max(self._from[tp], self._indexed[tp] - self._window)
+
     async def _tip(self, tp: TopicPartition, stream: str) -> str:
         """The hash of `stream`'s last record: known within the window, else read from the
-        partition backwards from where the index started (once per stream)."""
-        found = self._tips.get(stream)
-        if found is not None:
-            return found
-        end = self._from[tp]
+        partition backwards from the window's start (once per stream)."""
+        known = self._tips.get(stream)
+        if known is not None:
+            return known[0]
+        found: tuple[str, int] | None = None
+        end = self._window_start(tp)
         while end > 0 and found is None:
             start = max(0, end - 10_000)
             records = (await self._fetch_many(self._r, {tp: (start, end)}, end - start))[tp]
             for rec in records:
                 if _header(rec, "stream") == stream:
-                    found = _header(rec, "hash") or GENESIS
+                    found = (_header(rec, "hash") or GENESIS, rec.offset)
             end = start
-        self._tips[stream] = found = found or GENESIS
-        return found
+        self._tips[stream] = found = found or (GENESIS, -1)
+        return found[0]
+
+    def _forget_old_tips(self) -> None:
+        """Drop the last hashes of streams whose last record left the window, once their
+        number has doubled since the last sweep (amortized constant per append)."""
+        if len(self._tips) < self._sweep_at:
+            return
+        starts = {tp: self._window_start(tp) for tp in self._tps}
+        for stream, (_, offset) in list(self._tips.items()):
+            if offset < starts[self.where(stream)]:
+                del self._tips[stream]
+        self._sweep_at = max(TIPS_SWEEP_MIN, 2 * len(self._tips))
 
     @property
     def _p(self) -> AIOKafkaProducer[bytes, bytes]:
@@ -448,6 +469,7 @@ class KafkaEventLog:
                     offsets.append(await self._send_one(each))
                     self._placed(each, offsets[-1])
             where.update((e.ev.id, (e.tp, o)) for e, o in zip(planned, offsets, strict=True))
+            self._forget_old_tips()
             return [Recorded(where[ev.id][1], ev, self._names[where[ev.id][0]]) for ev in events]
 
     async def _send_one(self, each: _Planned) -> int:
@@ -488,7 +510,7 @@ class KafkaEventLog:
 
     def _placed(self, each: _Planned, offset: int) -> None:
         """`each` is stored at `offset`: its stream's chain and the id index move on."""
-        self._tips[each.ev.stream] = each.hash
+        self._tips[each.ev.stream] = (each.hash, offset)
         self._remember(each.ev.id, each.tp, offset)
         if offset == self._indexed[each.tp]:
             self._indexed[each.tp] += 1  # nobody else wrote in between

@@ -154,11 +154,19 @@ class TrafficFollower:
                 self.checkpoint = self.checkpoint.advance(item)
 
     def catch_up(self) -> TrafficFollower:
-        """Fold everything on the log now (returns when the head is reached)."""
+        """Fold everything on the log now (returns when the head is reached).
+
+        The next catch-up starts past the head seen here, in every partition: the items
+        folded only advance the partitions that hold traffic, and starting from those
+        alone re-read every other partition from its start each time (on Kafka, the whole
+        log of runs and models, every second, in the deployer)."""
+        head = self.log.head()
         items = self.log.subscribe(self.checkpoint or None, types=list(TRAFFIC_TYPES), follow=False)
         with closing(_generator(items)) as stream:
             for item in stream:
                 self._apply(item)
+        with self.lock:  # all up to `head` has been read: nothing before it is left to fold
+            self.checkpoint = self.checkpoint.union(head)
         return self
 
 

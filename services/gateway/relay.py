@@ -8,11 +8,14 @@ one lease. The leader follows the log and publishes each item; every gateway
 
 Why a capped Redis Stream and not pub/sub: pub/sub forgets a message the moment
 it is sent, so a gateway whose connection blips, or that pauses for a moment,
-loses events without knowing. A stream keeps the last `maxlen` entries: a reader
-resumes after a blip from the last entry id it read, and each entry carries a
-sequence number, so a reader that still finds a hole (entries trimmed before it
-got to them) knows, and tells its subscribers to catch up from the log itself.
-The stream also tells a new leader where the old one stopped.
+loses events without knowing. A stream keeps the entries of the last
+`retention_s` (and at most `maxlen` of them): a reader resumes after a blip from
+the last entry id it read, and each entry carries a sequence number, so a reader
+that still finds a hole (entries trimmed before it got to them) knows, and tells
+its subscribers to catch up from the log itself. Trimming by age is what bounds
+Redis's memory: a count alone does not, since one entry is a whole event (a
+metric batch can be megabytes), and at a steady rate the stream would grow until
+it held `maxlen` of them. Where the last leader stopped is a key of its own.
 
 Fencing: publishing is one Lua script that checks the lease is still this
 leader's before it appends, bumps the sequence number and records the
@@ -41,6 +44,8 @@ from ledgerflow.services.watchdog import running
 logger = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 100_000
+STREAM_RETENTION_S = 60.0
+"""How long entries stay: a reader away longer catches up from the log instead."""
 READ_BLOCK_MS = 500
 READ_COUNT = 500
 Entry: TypeAlias = tuple[bytes, dict[bytes, bytes]]
@@ -51,6 +56,9 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
            'seq', seq, 'part', ARGV[4], 'pos', ARGV[5], 'kind', ARGV[6], 'body', ARGV[7])
+local now = redis.call('TIME')
+local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[8])
+redis.call('XTRIM', KEYS[2], 'MINID', '~', string.format('%.0f', oldest))
 redis.call('SET', KEYS[4], ARGV[3])
 return seq
 """
@@ -92,12 +100,14 @@ class RedisRelay:
         resync: Callable[[], None],
         lease_s: float = 10.0,
         maxlen: int = STREAM_MAXLEN,
+        retention_s: float = STREAM_RETENTION_S,
     ) -> None:
         self._log = log
         self._dispatch = dispatch
         self._resync = resync
         self.lease_s = lease_s
         self.maxlen = maxlen
+        self.retention_ms = int(retention_s * 1000)
         self.keys = {
             name: f"{prefix}hub:{name}" for name in ("lease", "stream", "seq", "published")
         }
@@ -197,6 +207,7 @@ class RedisRelay:
         keys = [self.keys[k] for k in ("lease", "stream", "seq", "published")]
         args: list[str | int | bytes] = [
             self._token, self.maxlen, after.encode(), item.partition, item.position, kind, body,
+            self.retention_ms,
         ]  # fmt: skip
         return bool(self._publish(keys=keys, args=args))
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event, Recorded
-from ledgerflow.events.kafka_log import KafkaEventLog
+from ledgerflow.events.kafka_log import TIPS_SWEEP_MIN, KafkaEventLog
 from ledgerflow.events.log import Checkpoint, Item
 from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.events.verify import verify
@@ -166,5 +166,26 @@ def test_the_kafka_log_batches_appends_only_where_the_broker_reports_batches_rig
         placed = log.append([tag_event("one", n) for n in range(5)])  # one request each
         assert [r.position for r in placed] == [0, 1, 2, 3, 4]
         assert [r.position for r in log.read()] == [0, 1, 2, 3, 4]
+    finally:
+        log.close()
+
+
+def test_a_kafka_handle_forgets_the_hashes_of_streams_that_left_the_window(
+    kafka_bootstrap: str, prefix: str
+) -> None:
+    """Every run is a stream of its own, so a long-lived handle must not keep the last
+    hash of every stream it ever saw (bench/soak.py's server grew by one a run): those of
+    streams behind the window go, and appending to one again still chains onto it."""
+    log = _kafka(kafka_bootstrap, prefix)
+    try:
+        log.append([tag_event("first", 1)])
+        n = TIPS_SWEEP_MIN + 100
+        for start in range(0, n, 200):
+            log.append([tag_event(f"run-{i}", 0) for i in range(start, min(n, start + 200))])
+        assert len(log._tips) < TIPS_SWEEP_MIN  # swept once they reached it, not kept
+        log.append([tag_event("first", 2)])  # looked up behind the window
+        report = verify(log)
+        assert report.ok, report.problems
+        assert report.checked == n + 2
     finally:
         log.close()

@@ -8,6 +8,7 @@ import contextlib
 import json
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +22,16 @@ from tritonclient.http import InferenceServerClient, InferInput
 
 import ledgerflow as lf
 from ledgerflow.events import deployment_payloads as d
+from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.kafka_log import KafkaEventLog
+from ledgerflow.events.log import EventLog
 from ledgerflow.events.settings import load_settings
 from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.pyfunc import PythonModel
 from ledgerflow.services.analytics.live import FollowedStats, RedisStats, analysis, stats_for
 from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots
-from ledgerflow.services.analytics.traffic import TrafficRecorder
+from ledgerflow.services.analytics.traffic import TrafficFollower, TrafficRecorder
 from ledgerflow.services.analytics.window import TrafficStats
 from ledgerflow.services.bootstrap import Backend, bootstrap
 from ledgerflow.services.deployer.loop import Deployer
@@ -42,6 +46,7 @@ from ledgerflow.services.serving.repository import ModelRepository
 from ledgerflow.services.serving.routing_cache import RoutingCache
 from ledgerflow.services.serving.scoring import ModelRequest
 from ledgerflow.services.serving.sources import BackendSource
+from tests.integration.eventlog_contract import tag_event
 
 
 class Scale(PythonModel):
@@ -548,3 +553,32 @@ def test_a_failing_shadow_never_fails_a_request_nor_rolls_the_split_back(backend
     rows = {r["variant"]: r for r in analysis(service.get("shadowed"), stats)["variants"]}
     assert rows["broken"]["shadow"] and rows["broken"]["error_rate"] == 1.0
     assert rows["broken"]["count"] == 60
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "kafka"])
+def test_a_traffic_catch_up_resumes_past_the_events_that_are_not_traffic(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+):
+    """The deployer catches the in-process statistics up every second. Its reading must
+    resume past everything it read, not past the last traffic event only: on Kafka that
+    left every partition without traffic to be read again from its start each second
+    (bench/soak.py: the server's CPU and memory grew with the log)."""
+    log: EventLog
+    if kind == "kafka":
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        log = KafkaEventLog(bootstrap, topic_prefix=f"traffic-{uuid.uuid4().hex[:10]}",
+                            partitions=2, idempotent=False)  # fmt: skip
+    else:
+        log = SQLiteEventLog(tmp_path / "events.db")
+    try:
+        served = d.InferenceRecord(request_id="q1", variant="a", time=1_000, latency_ms=3.0)
+        log.append([Event.of(d.InferenceRecorded(deployment="dep", replica="r",
+                                                 records=(served,)), actor="test")])  # fmt: skip
+        log.append([tag_event(f"run-{i}", i) for i in range(20)])  # runs, models: not traffic
+        follower = TrafficFollower(log).catch_up()
+
+        assert follower.checkpoint.covers(log.head())
+        assert follower.stats.snapshot("dep")["a"].requests == 1
+        assert follower.catch_up().stats.snapshot("dep")["a"].requests == 1  # folded once
+    finally:
+        log.close()

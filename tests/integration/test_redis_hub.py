@@ -8,6 +8,7 @@ import signal
 import subprocess
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import redis
 
 from ledgerflow.events.errors import Unavailable
+from ledgerflow.events.log import Item
 from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.relay import RedisRelay
@@ -160,6 +162,37 @@ def test_entries_a_gateway_missed_make_its_subscribers_catch_up_from_the_log(
     assert "catch up from the log" in caplog.text
     assert sub.next(0.1) is None
     assert hub.subscribers == 1  # back on the live feed after catching up
+
+
+def test_the_stream_keeps_only_the_last_retention_of_entries(
+    db: Path, redis_url: str, redis_prefix: str
+):
+    """A steady rate must not grow Redis until the stream holds its 100,000-entry cap of
+    whole events (bench/soak.py saw it grow all along): entries older than the retention
+    go as new ones are published, a whole node of 100 at a time."""
+    log = SQLiteEventLog(db)
+    seen: list[Item] = []
+    source = RedisRelay(
+        log, redis_url, prefix=redis_prefix, dispatch=seen.append, resync=lambda: None,
+        lease_s=LEASE_S, retention_s=2.0,
+    )  # fmt: skip
+    stream = redis.Redis.from_url(redis_url)
+    key = f"{redis_prefix}hub:stream"
+    try:
+        source.start()
+        wait_until(source.leading.is_set, what="a leader")
+        log.append(tags("a", 0, 250))
+        wait_until(lambda: len(seen) == 250, what=lambda: f"{len(seen)} of 250 read")
+        assert stream.xlen(key) == 250  # all younger than the retention
+
+        time.sleep(2.2)
+        log.append(tags("a", 250, 1))
+        wait_until(lambda: len(seen) == 251, what="the last entry read")
+        assert stream.xlen(key) < 100  # the two full nodes of older entries are gone
+    finally:
+        source.close()
+        stream.close()
+        log.close()
 
 
 def test_a_wrong_redis_url_fails_at_start_naming_the_setting(db: Path):
