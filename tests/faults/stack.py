@@ -15,7 +15,6 @@ a restarting server see.
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import threading
 import time
 import uuid
@@ -30,36 +29,11 @@ from tests.conftest import PYTHON, free_port, python_env
 from tests.faults.processes import Service, Supervisor
 from tests.faults.proxy import TcpProxy
 from tests.faults.schedule import CUT, KILL, Fault, Schedule
-from tests.integration.kafka_fixture import tansu_binary, wait_for_port
+from tests.integration.kafka_fixture import tansu
 
 PROJECTORS = 2
 DISPATCHERS = 2
 GROUP = "faults"
-
-
-@contextlib.contextmanager
-def tansu(advertised_port: int, log: Path) -> Iterator[int]:
-    """A Tansu broker (memory storage) of its own, advertising 127.0.0.1:`advertised_port`;
-    yields the port it listens on. Stopped by its pid."""
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [tansu_binary(), "broker",
-             "--listener-url", f"tcp://127.0.0.1:{port}",
-             "--advertised-listener-url", f"tcp://127.0.0.1:{advertised_port}",
-             "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_for_port(port, proc, log)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _healthy(url: str) -> bool:
@@ -140,7 +114,7 @@ def build_stack(folder: Path, postgres_url: str, kafka_port: int, proxy: TcpProx
 def running_stack(folder: Path, postgres_url: str) -> Iterator[Stack]:
     """Broker, proxies and every service started (the gateway answering); all stopped after."""
     proxy_port = free_port()
-    with tansu(proxy_port, folder / "broker.log") as kafka_port:
+    with tansu(folder / "broker.log", proxy_port) as kafka_port:
         broker = TcpProxy(kafka_port, port=proxy_port)  # the port the broker advertises
         stack = build_stack(folder, postgres_url, kafka_port, broker)
         try:

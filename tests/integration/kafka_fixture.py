@@ -9,6 +9,7 @@ fails the tests: a Kafka adapter that is never exercised must not look green.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -63,19 +64,28 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with containers.kafka() as bootstrap:
             yield bootstrap
         return
-    binary = tansu_binary()
+    with tansu(tmp_path_factory.mktemp("kafka") / "broker.log") as port:
+        yield f"127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def tansu(log: Path, advertised_port: int | None = None) -> Iterator[int]:
+    """A Tansu broker (memory storage) on a free 127.0.0.1 port, advertising
+    `advertised_port` (a proxy in front of it) or its own; yields the port it listens on.
+    Stopped by its pid."""
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("kafka") / "broker.log"
+    advertised = advertised_port or port
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [tansu_binary(), "broker",
+             "--listener-url", f"tcp://127.0.0.1:{port}",
+             "--advertised-listener-url", f"tcp://127.0.0.1:{advertised}",
              "--storage-engine", "memory://tansu/"],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         wait_for_port(port, proc, log)
-        yield f"127.0.0.1:{port}"
+        yield port
     finally:
         proc.terminate()
         try:

@@ -13,9 +13,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
+from ledgerflow.events.settings import load_settings
+from ledgerflow.services.bootstrap import Backend, bootstrap
+from tests.faults.proxy import TcpProxy
 from tests.integration import containers
 
 ENV = "LEDGERFLOW_TEST_POSTGRES"
@@ -66,3 +71,19 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def views_cut_off(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Backend, TcpProxy]]:
+    """A backend whose PostgreSQL views are reached through a proxy the test can cut (the
+    server itself belongs to the machine and keeps running)."""
+    url = make_url(postgres_url)
+    proxy = TcpProxy(url.port or 5432, url.host or "127.0.0.1")
+    views = url.set(port=proxy.port).render_as_string(hide_password=False)
+    backend = bootstrap(load_settings(tracking_uri=str(tmp_path / "data"), views_db=views))
+    try:
+        yield backend, proxy
+    finally:
+        proxy.restore()
+        backend.close()
+        proxy.close()

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from sqlalchemy.engine import make_url
 
 from ledgerflow.events import model_commands as mc
 from ledgerflow.events import tracking_commands as tc
@@ -21,7 +17,6 @@ from ledgerflow.services.deployer.loop import Deployer
 from ledgerflow.services.deployments import commands as dc
 from ledgerflow.services.deployments import decide
 from ledgerflow.services.projector.service import ProjectorService
-from tests.faults.proxy import TcpProxy
 from tests.waiting import wait_until
 
 
@@ -86,20 +81,6 @@ def test_a_restarted_deployer_behind_the_log_waits_for_it_instead_of_deciding_ag
         stop.set()
         deciding.close()
         writer.close()
-
-
-@pytest.fixture
-def views_cut_off(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Backend, TcpProxy]]:
-    url = make_url(postgres_url)
-    proxy = TcpProxy(url.port or 5432, url.host or "127.0.0.1")
-    views = url.set(port=proxy.port).render_as_string(hide_password=False)
-    backend = bootstrap(load_settings(tracking_uri=str(tmp_path / "data"), views_db=views))
-    try:
-        yield backend, proxy
-    finally:
-        proxy.restore()
-        backend.close()
-        proxy.close()
 
 
 def test_the_deployer_loop_outlives_its_views_database_going_away(views_cut_off) -> None:

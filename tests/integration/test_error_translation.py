@@ -1,20 +1,17 @@
 """Driver errors reach users as Ledgerflow errors that say what is wrong."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.settings import load_settings
 from ledgerflow.events.sqlite_log import SQLiteEventLog
-from ledgerflow.services.bootstrap import Backend, bootstrap
+from ledgerflow.services.bootstrap import bootstrap
 from ledgerflow.services.gateway.app import create_app
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.projector.database import make_engine
-from tests.faults.proxy import TcpProxy
 from tests.integration.gateway_fixture import running_gateway
 
 
@@ -51,22 +48,6 @@ def test_unsupported_log_and_artifact_schemes_say_what_this_version_supports(tmp
         bootstrap(load_settings(tracking_uri=str(tmp_path), event_log="kafka://localhost"))
     with pytest.raises(InvalidInput, match="LEDGERFLOW_ARTIFACTS"):
         bootstrap(load_settings(tracking_uri=str(tmp_path), artifacts="s3://bucket/x"))
-
-
-@pytest.fixture
-def views_cut_off(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Backend, TcpProxy]]:
-    """A backend whose PostgreSQL views are reached through a proxy the test can cut (the
-    server itself belongs to the machine and keeps running)."""
-    url = make_url(postgres_url)
-    proxy = TcpProxy(url.port or 5432, url.host or "127.0.0.1")
-    views = url.set(port=proxy.port).render_as_string(hide_password=False)
-    backend = bootstrap(load_settings(tracking_uri=str(tmp_path / "data"), views_db=views))
-    try:
-        yield backend, proxy
-    finally:
-        proxy.restore()
-        backend.close()
-        proxy.close()
 
 
 def test_a_views_database_gone_away_is_a_503_over_rest_not_an_internal_error(views_cut_off):
