@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,17 @@ def uuid7() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def named_id(type_: str, identity: str) -> str:
+    """The id of the one event of `type_` that `identity` names (`Payload.identity`): a
+    UUIDv8 from their SHA-256, the same wherever and whenever it is computed."""
+    digest = hashlib.sha256(f"ledgerflow\x1f{type_}\x1f{identity}".encode()).digest()
+    value = int.from_bytes(digest[:16], "big")
+    value = (value & ~(0xF << 76)) | (0x8 << 76)  # version 8
+    value = (value & ~(0b11 << 62)) | (0b10 << 62)  # variant
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -51,8 +63,11 @@ class Event:
 
     @classmethod
     def of(cls, payload: Payload, *, actor: str = "unknown", trace: str | None = None) -> Event:
-        """Wrap a payload: type, version and stream come from the payload itself."""
+        """Wrap a payload: type, version and stream come from the payload itself, and the
+        id too where the payload names what makes it one of a kind."""
+        identity = payload.identity()
         return cls(
+            id=uuid7() if identity is None else named_id(payload.TYPE, identity),
             type=payload.TYPE,
             v=payload.VERSION,
             stream=payload.stream(),

@@ -31,6 +31,13 @@ class Payload(BaseModel):
     def stream(self) -> str:
         raise NotImplementedError
 
+    def identity(self) -> str | None:
+        """What makes this event one of a kind, for events that happen at most once (a
+        run's start): its event id is derived from it, so the same fact sent again (a
+        retry after a lost answer) is the same event, which the log and the projectors
+        take once. None (most events): every event is new."""
+        return None
+
 
 class _ExperimentPayload(Payload):
     experiment_id: str = Field(min_length=1)
@@ -86,6 +93,9 @@ class RunStarted(_RunPayload):
     artifact_uri: str
     parent_run_id: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+
+    def identity(self) -> str:
+        return self.stream()  # a run starts once
 
 
 class RunResumed(_RunPayload):

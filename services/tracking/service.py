@@ -178,9 +178,14 @@ class TrackingService:
             )
         try:
             self.commit([started], actor)
-        except AlreadyExists:  # the same start raced ours to the log
-            if run_id is None or not self._started_before(started, start_time is not None):
+        except AlreadyExists:  # a start of this id from beyond the log's dedupe window
+            if run_id is None:
                 raise
+        # A start's event id is its run's (`RunStarted.identity`): the log keeps one start
+        # per run and takes a retry as the same event, so what was projected may be another
+        # caller's start of this id; it is ours only if it is the start asked for.
+        if run_id is not None and not self._started_before(started, start_time is not None):
+            raise Conflict(f"run {rid!r} is not in the views after its start was recorded")
         return self.queries.get_run_info(rid)
 
     def _started_before(self, started: p.RunStarted, start_time_given: bool) -> bool:

@@ -92,17 +92,16 @@ def check_tracking(
     """Acknowledged runs and what was logged to them are on the log once and in the views,
     each metric point once."""
     problems: list[str] = []
-    starts: dict[str | None, list[Any]] = defaultdict(list)
-    for i in distinct(events):
-        if i.event.type == "run.started":
-            starts[getattr(i.event.data, "run_id", None)].append(i.event.data)
+    # One start per run: a start sent again after a lost answer is the same event (its id
+    # is the run's), stored and applied once.
+    started = Counter(
+        getattr(i.event.data, "run_id", None)
+        for i in distinct(events)
+        if i.event.type == "run.started"
+    )
     for e in ops(journal, "run"):
-        mine = starts[e["run_id"]]
-        # A start whose answer was lost is sent again with the same client-chosen id; a
-        # gateway that does not see the first projected yet appends it again, and the
-        # projector refuses the copy (check_dead_letters). Only identical copies pass.
-        if not mine or any(s != mine[0] for s in mine):
-            problems.append(f"acknowledged run {e['run_id']}: started {len(mine)} times")
+        if started[e["run_id"]] != 1:
+            problems.append(f"acknowledged run {e['run_id']}: started {started[e['run_id']]} times")
     with views.connect() as conn:
         runs = {r.run_id: r for r in conn.execute(select(RUNS))}
         params: dict[str, dict[str, str]] = defaultdict(dict)
@@ -211,31 +210,19 @@ def _by_worker(journal: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]
 
 
 def check_dead_letters(journal: list[dict[str, Any]], views: Engine) -> tuple[list[str], int]:
-    """No dead letters, but for the two kinds the design expects here: a load process whose
+    """No dead letters, but for the one kind the design expects here: a load process whose
     `create_experiment` ended unknown looks the name up, may find it not projected yet and
-    create it again; the projector refuses the second (the name is taken). And a run start
-    sent again after a lost answer (same client-chosen id and content) that the gateway
-    appended again before the first was projected: the projector refuses the copy. Returns
-    the problems and how many of those refusals there were."""
+    create it again; the projector refuses the second (the name is taken). Returns the
+    problems and how many of those refusals there were."""
     with views.connect() as conn:
         letters = conn.execute(select(DEAD_LETTERS)).all()
     retried = {e["name"] for e in ops(journal, "experiment?")}
-    runs = {e["run_id"] for e in ops(journal, "run")}
     expected = [
         r
         for r in letters
-        if r.kind == "rejected"
-        and (
-            (
-                r.type == "experiment.created"
-                and any(f"named {name!r} already exists" in r.reason for name in retried)
-            )
-            or (  # a start sent again (same id, same content: check_tracking)
-                r.type == "run.started"
-                and r.stream.removeprefix("run:") in runs
-                and r.reason == f"run {r.stream.removeprefix('run:')} already exists"
-            )
-        )
+        if r.type == "experiment.created"
+        and r.kind == "rejected"
+        and any(f"named {name!r} already exists" in r.reason for name in retried)
     ]
     problems = [
         f"dead letter: {r.type} {r.event_id} on {r.stream}: {r.reason}"
