@@ -14,6 +14,17 @@ from ledgerflow.events.errors import InvalidInput, Unavailable
 
 CACHE_KIB = 64 * 1024
 """Page cache per SQLite connection (an upper bound, allocated as used)."""
+POSTGRES_CONNECT = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+"""libpq settings for PostgreSQL connections, unless the URL's query sets them: a server
+that does not answer fails a connect in 10 s (libpq waits forever by default), and one
+that went away under an open connection is noticed in about a minute (TCP keepalives)
+rather than after the kernel's retransmissions give up (about 15 minutes)."""
 
 
 def make_engine(url: str, *, writer: bool, **options: Any) -> Engine:
@@ -24,6 +35,12 @@ def make_engine(url: str, *, writer: bool, **options: Any) -> Engine:
         parsed = make_url(url)
     except ArgumentError as e:
         raise InvalidInput(f"LEDGERFLOW_VIEWS_DB {url!r} is not a database URL: {e}") from None
+    if parsed.get_backend_name() == "postgresql":
+        given = {k: v for k, v in POSTGRES_CONNECT.items() if k not in parsed.query}
+        connect_args = {**given, **options.pop("connect_args", {})}
+        return create_engine(
+            url, pool_pre_ping=True, future=True, connect_args=connect_args, **options
+        )
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, future=True, **options)
     if parsed.database and parsed.database != ":memory:":

@@ -80,3 +80,44 @@ def test_a_views_database_gone_away_is_unavailable_over_grpc(views_cut_off):
             assert "the views database is unavailable" in (caught.value.details() or "")
     finally:
         hub.close()
+
+
+def test_postgres_connections_time_out_and_keep_alive_unless_the_url_says_otherwise(
+    postgres_url: str,
+):
+    engine = make_engine(postgres_url, writer=False)
+    try:
+        with engine.connect() as conn:
+            params = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+        assert params["connect_timeout"] == "10" and params["keepalives"] == "1"
+        assert params["keepalives_idle"] == "30"
+    finally:
+        engine.dispose()
+
+
+def test_a_views_server_that_never_answers_fails_the_connect_instead_of_hanging():
+    import socket
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never speaks
+    port = silent.getsockname()[1]
+    engine = make_engine(
+        f"postgresql+psycopg://u@127.0.0.1:{port}/db?connect_timeout=1", writer=False
+    )
+    outcome: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            engine.connect().close()
+        except BaseException as e:  # what the thread saw, checked below
+            outcome.append(e)
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(60)  # libpq's default is to wait forever
+    silent.close()
+    engine.dispose()
+    assert not worker.is_alive(), "the connect did not give up"
+    assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
