@@ -33,6 +33,15 @@ def projector(
             "and /health on this port.",
         ),
     ] = None,
+    session_timeout: Annotated[
+        float,
+        typer.Option(
+            "--session-timeout",
+            min=1.0,
+            help="Kafka: seconds after which a projector that stopped answering loses its "
+            "partitions to the others in its group (heartbeats every tenth of it).",
+        ),
+    ] = 10.0,
 ) -> None:
     """Keep the views up to date until stopped (Ctrl-C or SIGTERM).
 
@@ -48,7 +57,9 @@ def projector(
     settings = state(ctx).settings()
     tracing.configure(settings.otlp_endpoint, "ledgerflow-projector")
     backend = state(ctx).embedded()
-    service = ProjectorService(backend.log, backend.projector, group=group)
+    service = ProjectorService(
+        backend.log, backend.projector, group=group, session_timeout_s=session_timeout
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

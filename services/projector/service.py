@@ -83,10 +83,14 @@ class ProjectorService:
         group: str = "ledgerflow-projector",
         batch: int = 500,
         metrics: ProjectorMetrics | None = None,
+        session_timeout_s: float = 10.0,
     ) -> None:
         """`metrics` go to the process's registry (`ledgerflow server` shares one); by
-        default to one of the service's own (`stats.metrics.registry`)."""
+        default to one of the service's own (`stats.metrics.registry`).
+        `session_timeout_s`: on Kafka, how soon a member that stopped answering loses its
+        partitions to the rest of the group."""
         self.log = log
+        self.session_timeout_s = session_timeout_s
         self.projector = projector
         self.group = group
         self.batch = batch
@@ -130,8 +134,8 @@ class ProjectorService:
             # holds a waiting fetch until it times out instead of answering when data lands
             group_id=self.group,
             max_poll_records=self.batch,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
+            session_timeout_ms=int(self.session_timeout_s * 1000),
+            heartbeat_interval_ms=max(100, int(self.session_timeout_s * 100)),
         )
 
         class Seek(ConsumerRebalanceListener):  # type: ignore[misc]
