@@ -14,7 +14,10 @@ changelog (`on_rebalance_complete`, before it seeks the inference partitions to 
 committed offsets), the worker commits the offset after each partition's journal and
 seeks there (Faust does not seek to a committed 0): folding resumes at the first record
 the table does not hold, whatever was committed before (Faust may commit ahead of its
-changelog writes: its producer buffer's flush gives up after 0.1 s without a send).
+changelog writes: its producer buffer's flush gives up after 0.1 s without a send). A
+record given past the one the fold needs next is not folded: the worker seeks back to
+that one (`_rewind`; after a rebalance Faust may hand over records fetched from the old
+committed offset and drop the ones the seek asked for), unless retention deleted it.
 
 Every changelog record goes in a batch of its own (`producer_max_batch_size=1`) by
 default: Tansu reports a multi-record batch's end offset as its base offset + 1, and
@@ -30,6 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +54,8 @@ from ledgerflow.services.analytics.window import DEFAULT_RETENTION_MS
 
 log = logging.getLogger(__name__)
 TABLE = "traffic-fold"
+REWIND_S = 0.5
+"""How long a seek back to a record the fold needs is given before it is made again."""
 
 
 @dataclass(frozen=True)
@@ -141,17 +147,70 @@ class TrafficStreamProcessor:
         self.fold = TableFold(
             self.table, window_ms=config.window_ms, retention_ms=config.retention_ms
         )
+        self.metrics.watch(self.fold)
         self.app.agent(self.topic, name="traffic")(self._consume)
         self.app.timer(config.publish_interval_s)(self.publish)
+        self.app.timer(REWIND_S)(self._retry_rewinds)
+        self._rewinding: dict[TP, tuple[int, float]] = {}
+        """Partitions sought back to a record not given yet: (its offset, when asked)."""
         # faust types receivers as a union mypy cannot match an async bound method against
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         self.app.on_rebalance_complete.connect(self._on_recovered)  # type: ignore[arg-type]
 
     async def _consume(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            self.fold.handle(event.value, event.message.partition, event.message.offset)
-            self.metrics.folded.inc()
+            message = event.message
+            wanted = self.fold.expects(message.partition)
+            if message.offset > wanted and not await self._deleted(message.tp, wanted):
+                await self._rewind(message.tp, wanted, message.offset)
+            else:
+                if message.offset >= wanted:
+                    self._rewinding.pop(message.tp, None)
+                self.fold.handle(event.value, message.partition, message.offset)
+                self.metrics.folded.inc()
             yield None
+
+    async def _rewind(self, tp: TP, wanted: int, given: int) -> None:
+        """Faust gave a record past the one the fold needs next, which is not folded.
+        After a rebalance Faust may hand over records fetched from the old committed
+        offset after the seek `_on_recovered` made (a fetch blocked while the flow was
+        suspended puts them in the stream once it resumes) and, having moved its read
+        offset past them, drop the records the seek asked for. Seek there again, once
+        per `REWIND_S` while stale records keep coming; `_retry_rewinds` seeks again
+        if nothing comes at all."""
+        asked = self._rewinding.get(tp)
+        now = time.monotonic()
+        if asked is not None and asked[0] == wanted and now - asked[1] < REWIND_S:
+            return
+        log.info("partition %s: given %s before %s; reading again from %s",
+                 tp.partition, given, wanted, wanted)  # fmt: skip
+        self._rewinding[tp] = (wanted, now)
+        self.metrics.rewinds.inc()
+        await self.app.consumer.seek(tp, wanted)
+
+    async def _retry_rewinds(self) -> None:
+        """Seek again where a rewind has not brought the record it asked for."""
+        now = time.monotonic()
+        for tp, (wanted, since) in list(self._rewinding.items()):
+            if now - since >= REWIND_S and self.fold.expects(tp.partition) == wanted:
+                self._rewinding[tp] = (wanted, now)
+                self.metrics.rewinds.inc()
+                await self.app.consumer.seek(tp, wanted)
+
+    async def _deleted(self, tp: TP, wanted: int) -> bool:
+        """Whether the records from `wanted` on were deleted (the topic's retention)
+        before they were folded: then folding goes on from what there is."""
+        asked = self._rewinding.get(tp)
+        if asked is not None and asked[0] == wanted:
+            return False  # asked the broker when this rewind began
+        earliest = (await self.app.consumer.earliest_offsets(tp)).get(tp)
+        if earliest is None or wanted >= earliest:
+            return False
+        log.warning(
+            "partition %s: records %s..%s were deleted before they were folded",
+            tp.partition, wanted, earliest - 1,
+        )  # fmt: skip
+        return True
 
     async def _on_assigned(
         self, sender: Any, *args: Any, signal: Any = None, **kwargs: Any
@@ -159,6 +218,7 @@ class TrafficStreamProcessor:
         assigned: Set[TP] = args[0] if args else kwargs.get("assigned", set())
         topic = self.topic.get_topic_name()
         self.fold.keep_partitions({tp.partition for tp in assigned if tp.topic == topic})
+        self._rewinding.clear()  # `_on_recovered` seeks every partition kept
 
     async def _on_recovered(
         self, sender: Any, *args: Any, signal: Any = None, **kwargs: Any

@@ -69,6 +69,7 @@ class FeedbackJoin:
         self._waiting: OrderedDict[str, None] = OrderedDict()
         """Requests with feedback waiting for their inference, the longest waiting first."""
         self._seq = 0
+        self._pending = 0
         self._dirty: set[str] = set()
         self.unjoined = 0
         """Feedback dropped because its request was not seen within the bounds."""
@@ -78,7 +79,7 @@ class FeedbackJoin:
     @property
     def pending(self) -> int:
         """Feedback waiting for the inference it is about."""
-        return sum(len(self._requests[rid].waiting) for rid in self._waiting)
+        return self._pending
 
     def served(self, request_id: str, variant: str) -> list[FeedbackRecorded]:
         """Note that `variant` served the request; returns the feedback that waited for it."""
@@ -86,6 +87,7 @@ class FeedbackJoin:
         req.variant = variant
         waited, req.waiting, req.waiting_since = req.waiting, [], None
         self._waiting.pop(request_id, None)
+        self._pending -= len(waited)
         return waited
 
     def variant_of(self, feedback: FeedbackRecorded) -> str | None:
@@ -99,6 +101,7 @@ class FeedbackJoin:
         """Hold feedback about a request not seen yet until its inference arrives."""
         req = self._request(feedback.request_id)
         req.waiting.append(feedback)
+        self._pending += 1
         if req.waiting_since is None:
             req.waiting_since = self._next()
             self._waiting[feedback.request_id] = None
@@ -130,6 +133,7 @@ class FeedbackJoin:
         self._requests.update(loaded)
         waiting = sorted((r.waiting_since, rid) for rid, r in loaded if r.waiting_since is not None)
         self._waiting.update((rid, None) for _, rid in waiting)
+        self._pending = sum(len(self._requests[rid].waiting) for rid in self._waiting)
         seqs = [r.seq for _, r in loaded] + [since for since, _ in waiting]
         self._seq = max([self._seq - 1, *seqs]) + 1
 
@@ -151,11 +155,13 @@ class FeedbackJoin:
                 self._dirty.add(old_id)
                 self._waiting.pop(old_id, None)
                 self.unjoined += len(old.waiting)
+                self._pending -= len(old.waiting)
         return req
 
     def _give_up(self, request_id: str) -> None:
         req = self._requests[request_id]
         self.unjoined += len(req.waiting)
+        self._pending -= len(req.waiting)
         req.waiting, req.waiting_since = [], None
         self._dirty.add(request_id)
         if req.empty():

@@ -54,6 +54,8 @@ class TableFold:
         self.stats = TrafficStats(window_ms=window_ms, retention_ms=retention_ms)
         self.corrupt = 0
         """Records that could not be decoded (logged with their offset and reason)."""
+        self.skipped = 0
+        """Records given again at or before the last folded one (redelivered), passed over."""
         self.unpublished: set[str] = set()
         """Deployments changed since the publisher last took this set."""
         self._applied: dict[int, int] = {}
@@ -83,6 +85,10 @@ class TableFold:
             del self._applied[partition]
             self._redo.pop(partition, None)
 
+    def expects(self, partition: int) -> int:
+        """The offset of the record of `partition` to fold next."""
+        return self.take([partition])[partition]
+
     def applied_offset(self, partition: int) -> int:
         """The offset of the last record of `partition` folded (-1: none)."""
         return self.take([partition])[partition] - 1
@@ -92,6 +98,7 @@ class TableFold:
         applied = self.applied_offset(partition)
         if offset <= applied:
             log.debug("skipping %s@%s: already folded", partition, offset)
+            self.skipped += 1
             return
         if applied >= 0 and offset > applied + 1:
             log.warning(

@@ -117,17 +117,17 @@ class TrafficStats:
     @property
     def pending(self) -> int:
         """Feedback waiting for the inference it is about."""
-        return sum(j.pending for j in self.joins.values())
+        return sum(j.pending for j in list(self.joins.values()))
 
     @property
     def unjoined(self) -> int:
         """Feedback dropped because its request was never seen within the bounds."""
-        return self._unjoined + sum(j.unjoined for j in self.joins.values())
+        return self._unjoined + sum(j.unjoined for j in list(self.joins.values()))
 
     @property
     def duplicates(self) -> int:
         """Repeated outcomes (same request and metric) that were not counted again."""
-        return sum(j.duplicates for j in self.joins.values())
+        return sum(j.duplicates for j in list(self.joins.values()))
 
     def deployment(self, name: str) -> DeploymentTraffic:
         dep = self.deployments.get(name)

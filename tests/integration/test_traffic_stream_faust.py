@@ -60,6 +60,7 @@ class Worker:
     """`ledgerflow traffic-stats --metrics-port PORT`, the worker as users start it."""
 
     def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+        self.path = log
         self.log = log.open("ab")
         self.metrics_port = free_port()
         self.proc = subprocess.Popen(
@@ -76,6 +77,16 @@ class Worker:
             return sample(self.metrics(), "ledgerflow_traffic_events_folded_total") or 0.0
         except httpx.HTTPError:
             return 0.0  # not serving yet
+
+    def report(self) -> str:
+        """What it says of its join (feedback held, given up, repeated; records passed
+        over) and the end of its log, for a failure's message."""
+        try:
+            lines = [m for m in self.metrics().splitlines() if m.startswith("ledgerflow_traffic")]
+        except httpx.HTTPError as e:
+            lines = [f"(no metrics: {e})"]
+        tail = self.path.read_text(errors="replace")[-4000:]
+        return "\n".join([*lines, f"end of {self.path.name}:", tail])
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         self.proc.send_signal(sig)
@@ -118,9 +129,12 @@ def _fold(deployment: str, events: list[Event]) -> dict[str, VariantStats]:
 
 
 def _wait_for(
-    snapshots: RedisTrafficSnapshots, deployment: str, expected: dict[str, VariantStats]
+    snapshots: RedisTrafficSnapshots,
+    deployment: str,
+    expected: dict[str, VariantStats],
+    worker: Worker | None = None,
 ) -> dict[str, VariantStats]:
-    """Wait until Redis holds exactly `expected`."""
+    """Wait until Redis holds exactly `expected` (a failure shows what `worker` says)."""
     deadline = time.monotonic() + WAIT_S
     seen: dict[str, VariantStats] = {}
     while time.monotonic() < deadline:
@@ -133,7 +147,8 @@ def _wait_for(
         for name, stats in expected.items()
         if seen.get(name) != stats
     }
-    pytest.fail(f"the worker did not publish what the fold gives in {WAIT_S}s: {diff}")
+    said = "" if worker is None else f"\nthe worker:\n{worker.report()}"
+    pytest.fail(f"the worker did not publish what the fold gives in {WAIT_S}s: {diff}{said}")
 
 
 def test_the_faust_worker_publishes_the_same_statistics_as_the_in_process_fold(
@@ -241,7 +256,8 @@ def test_the_faust_worker_counts_exactly_across_sigterm_and_sigkill_restarts(
     log, env, snapshots, deployment = setup
     events = _traffic(deployment, 600)
     thirds = len(events) // 3
-    quick = ("--session-timeout", "3")  # the SIGKILLed worker's partitions move sooner
+    # the SIGKILLed worker's partitions move sooner; INFO says where each resumes
+    quick = ("--session-timeout", "3", "--log-level", "INFO")
     log.append(events[:thirds])
     _commit_ahead(log)
     first = Worker(env, tmp_path / "worker-1.log", *quick)
@@ -257,7 +273,7 @@ def test_the_faust_worker_counts_exactly_across_sigterm_and_sigkill_restarts(
         log.append(events[2 * thirds :])
         expected = _recount(log, deployment)
         assert expected["a"].requests + expected["b"].requests == 600
-        got = _wait_for(snapshots, deployment, expected)
+        got = _wait_for(snapshots, deployment, expected, third)
     finally:
         third.stop()
     assert got == expected

@@ -256,6 +256,9 @@ def test_a_fold_restored_from_its_entries_joins_and_counts_as_if_it_never_stoppe
         whole.duplicates - live.duplicates,
     )
     assert restarted.unjoined == whole.unjoined - live.unjoined
+    for fold in (whole, restarted):  # the running count is the feedback held
+        join = fold.join("web")
+        assert join.pending == sum(len(r.waiting) for r in join._requests.values())
 
 
 def _put(table: dict[Any, Any], key: Any, value: Any) -> None:
