@@ -51,6 +51,8 @@ _LAZY = {
     "MlflowClient": ("ledgerflow.client", "Client"),
     "LedgerflowError": ("ledgerflow.events.errors", "LedgerflowError"),
     "autolog": ("ledgerflow.autolog", "autolog"),
+    "log_model": ("ledgerflow.flavors", "log_model"),
+    "save_model": ("ledgerflow.flavors", "save_model"),
 }
 
 
@@ -111,10 +113,12 @@ __all__ = [
     "log_dict",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
     "register_model",
+    "save_model",
     "search_experiments",
     "search_runs",
     "set_experiment",

@@ -11,6 +11,7 @@ autolog) supply both from the session here: the default `Client` and the setting
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import types
 import warnings
@@ -75,6 +76,26 @@ def load_model(
     return load(model_uri, dst_path, *args, source=source(), allow_pickle=allow_pickle(), **kwargs)
 
 
+def registered(
+    model_uri: str | os.PathLike[str], version: int | str | None
+) -> str | os.PathLike[str]:
+    """`model_uri` itself, or, with `version`, the `models:/NAME/VERSION` URI of that
+    version of the registered model `model_uri` names: the seed's
+    `lf.pyfunc.load_model("cnn-fashion-model", version=5)`."""
+    if version is None:
+        return model_uri
+    if not isinstance(model_uri, str) or not model_uri.strip() or re.search(r"[/@:]", model_uri):
+        raise InvalidInput(
+            f"version= goes with a registered model's name, not {str(model_uri)!r}; a URI "
+            "names its version itself (models:/NAME/VERSION, models:/NAME@ALIAS)",
+            field="version",
+        )
+    text = str(version)
+    if isinstance(version, bool) or not re.fullmatch(r"[1-9][0-9]{0,17}", text):
+        raise InvalidInput(f"version must be a positive integer, not {version!r}", field="version")
+    return f"models:/{model_uri}/{text}"
+
+
 def resolve(uri: str | os.PathLike[str], dst_path: str | os.PathLike[str] | None = None) -> Path:
     """A local directory holding the model at `uri`, looked up through the session."""
     from ledgerflow.models import uri as model_uri
@@ -82,12 +103,14 @@ def resolve(uri: str | os.PathLike[str], dst_path: str | os.PathLike[str] | None
     return model_uri.resolve(uri, dst_path, source=source())
 
 
-def _artifact_name(name: str | None, artifact_path: str | None) -> str:
+def artifact_name(name: str | None, artifact_path: str | None, stacklevel: int = 4) -> str:
+    """The model's path in the run's artifacts, from `name` or the deprecated
+    `artifact_path` (warned about at the caller `stacklevel` frames up)."""
     if artifact_path is not None:
         warnings.warn(
             "artifact_path= is deprecated; use name= (the model's path in the run's artifacts)",
             DeprecationWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
         if name is not None and name != artifact_path:
             raise InvalidInput(
@@ -113,7 +136,7 @@ def log_model(
     one if none is active) under `name`, and register it if `registered_model_name` is set."""
     from ledgerflow import fluent
 
-    artifact = _artifact_name(name, artifact_path)
+    artifact = artifact_name(name, artifact_path)
     run_id = fluent._run_id_for_logging()
     with tempfile.TemporaryDirectory(prefix="ledgerflow-model-") as tmp:
         local = Path(tmp) / "model"

@@ -10,8 +10,9 @@ import importlib.metadata
 import os
 import platform
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -91,12 +92,82 @@ def resolve_requirements(
     return [r for r in base if _name(r) not in overridden] + extras
 
 
-def write_environment(path: Path, requirements: Sequence[str]) -> None:
-    """Write the three environment files into model directory `path`."""
+CondaEnv = str | os.PathLike[str] | Mapping[str, Any] | None
+"""A conda environment as MLflow's `conda_env=` takes it: a dict, or a YAML file's path."""
+
+
+def read_conda_env(value: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """The conda environment `value` names, checked: a mapping whose `dependencies` list
+    holds strings (`python=3.11`) and at most one `{"pip": [...]}` of strings."""
+    if isinstance(value, str | os.PathLike):
+        p = Path(value)
+        if not p.is_file():
+            raise InvalidInput(
+                f"conda_env must be a dict or a conda YAML file; {str(value)!r} is not a file",
+                field="conda_env",
+            )
+        try:
+            doc = yaml.safe_load(p.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise InvalidInput(
+                f"conda_env file {str(value)!r} is not YAML: {e}", field="conda_env"
+            ) from None
+    else:
+        doc = value
+    if not isinstance(doc, Mapping):
+        raise InvalidInput(
+            "conda_env must be a mapping (name, channels, dependencies)", field="conda_env"
+        )
+    deps = doc.get("dependencies", [])
+    pips = [d for d in deps if isinstance(d, Mapping)] if isinstance(deps, list) else None
+    if (
+        pips is None
+        or len(pips) > 1
+        or any(not isinstance(d, str | Mapping) for d in deps)
+        or any(set(d) != {"pip"} or not _strings(d["pip"]) for d in pips)
+    ):
+        raise InvalidInput(
+            "conda_env's dependencies must be a list of strings and at most one "
+            '{"pip": [requirement, ...]}',
+            field="conda_env",
+        )
+    return dict(doc)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def conda_pip_requirements(env: Mapping[str, Any]) -> list[str]:
+    """The pip requirements of a conda environment (`read_conda_env` checked it)."""
+    for dep in env.get("dependencies", []):
+        if isinstance(dep, Mapping):
+            return list(dep["pip"])
+    return []
+
+
+def conda_python_version(env: Mapping[str, Any]) -> str | None:
+    """The Python version a conda environment pins (`python=3.11.7`, `python==3.11`)."""
+    for dep in env.get("dependencies", []):
+        if isinstance(dep, str):
+            m = re.fullmatch(r"python\s*==?\s*([0-9][0-9.]*)", dep.strip())
+            if m:
+                return m.group(1)
+    return None
+
+
+def write_environment(
+    path: Path, requirements: Sequence[str], conda_env: Mapping[str, Any] | None = None
+) -> None:
+    """Write the three environment files into model directory `path`: `conda_env` as
+    given (its pip requirements are `requirements.txt`, its Python `python_env.yaml`'s),
+    else one made of `requirements` and this Python."""
+    if conda_env is not None:
+        requirements = conda_pip_requirements(conda_env)
     reqs = [r for r in requirements if not r.startswith("-c ")]
     (path / REQUIREMENTS_FILE_NAME).write_text("\n".join(reqs))
     pip_version = installed_version("pip")
-    conda = {
+    conda = dict(conda_env) if conda_env is not None else {
         "channels": ["conda-forge"],
         "dependencies": [
             f"python={PYTHON_VERSION}",
@@ -104,11 +175,12 @@ def write_environment(path: Path, requirements: Sequence[str]) -> None:
             {"pip": reqs},
         ],
         "name": "mlflow-env",
-    }
+    }  # fmt: skip
     (path / CONDA_ENV_FILE_NAME).write_text(yaml.safe_dump(conda, default_flow_style=False))
     build = [pinned(p) for p in ("pip", "setuptools", "wheel")]
+    python = (conda_python_version(conda_env) if conda_env is not None else None) or PYTHON_VERSION
     python_env = {
-        "python": PYTHON_VERSION,
+        "python": python,
         "build_dependencies": build,
         "dependencies": [f"-r {REQUIREMENTS_FILE_NAME}"],
     }

@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ledgerflow.events.errors import InvalidInput, LedgerflowError, NotFound
-from ledgerflow.models.environment import resolve_requirements, write_environment
+from ledgerflow.models.environment import CondaEnv as CondaEnv  # flavors' conda_env type
+from ledgerflow.models.environment import (
+    read_conda_env,
+    resolve_requirements,
+    write_environment,
+)
 from ledgerflow.models.example import save_example, split_example
 from ledgerflow.models.model import MLMODEL_FILE_NAME, Model
 from ledgerflow.models.signature import ModelSignature, infer_param_schema, infer_schema
@@ -174,13 +179,23 @@ def finish_model_dir(
     extra_pip_requirements: Requirements,
     default_requirements: list[str],
     predict: Callable[[Any], Any] | None = None,
+    conda_env: CondaEnv = None,
 ) -> Model:
     """Write the example, signature, size, MLmodel and environment files into `path`.
 
     With no signature but an input example, the input schema is inferred from the
     example and, given `predict`, the output schema from its predictions (as MLflow
-    does); `signature=False` turns that off.
+    does); `signature=False` turns that off. The environment is `conda_env` when given
+    (a dict or a conda YAML file, instead of the requirements, as MLflow takes it).
     """
+    env = None
+    if conda_env is not None:
+        if pip_requirements is not None or extra_pip_requirements is not None:
+            raise InvalidInput(
+                "pass only one of conda_env, pip_requirements and extra_pip_requirements",
+                field="conda_env",
+            )
+        env = read_conda_env(conda_env)
     if (
         signature is not None
         and signature is not False
@@ -200,6 +215,8 @@ def finish_model_dir(
     mlmodel.model_size_bytes = total_size(path)
     mlmodel.save(path / MLMODEL_FILE_NAME)
     write_environment(
-        path, resolve_requirements(default_requirements, pip_requirements, extra_pip_requirements)
+        path,
+        resolve_requirements(default_requirements, pip_requirements, extra_pip_requirements),
+        env,
     )
     return mlmodel

@@ -33,6 +33,7 @@ def save_model(
     input_example: Any = None,
     pip_requirements: list[str] | str | None = None,
     extra_pip_requirements: list[str] | str | None = None,
+    conda_env: Any = None,
     onnx_execution_providers: list[Any] | None = None,
     onnx_session_options: dict[str, Any] | None = None,
     save_as_external_data: bool = True,
@@ -84,6 +85,7 @@ def save_model(
         input_example=input_example,
         pip_requirements=pip_requirements,
         extra_pip_requirements=extra_pip_requirements,
+        conda_env=conda_env,
         default_requirements=get_default_pip_requirements(),
         predict=predict,
     )

@@ -32,6 +32,10 @@ def log_model(
     )
 
 
-def load_model(model_uri: str | Path, dst_path: str | None = None) -> Any:
-    """The checked `onnx.ModelProto` behind `model_uri` (a path, `runs:/`, `models:/` URI)."""
-    return flavor.load(model_uri, dst_path, source=_flavor_fluent.source())
+def load_model(
+    model_uri: str | Path, dst_path: str | None = None, *, version: int | str | None = None
+) -> Any:
+    """The checked `onnx.ModelProto` behind `model_uri` (a path, `runs:/`, `models:/` URI;
+    or a registered model's name with `version`)."""
+    uri = _flavor_fluent.registered(model_uri, version)
+    return flavor.load(uri, dst_path, source=_flavor_fluent.source())

@@ -74,6 +74,7 @@ def save_model(
     input_example: Any = None,
     pip_requirements: flavor_io.Requirements = None,
     extra_pip_requirements: flavor_io.Requirements = None,
+    conda_env: flavor_io.CondaEnv = None,
     model_config: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     mlflow_model: Model | None = None,
@@ -116,6 +117,7 @@ def save_model(
         input_example=input_example,
         pip_requirements=pip_requirements,
         extra_pip_requirements=extra_pip_requirements,
+        conda_env=conda_env,
         default_requirements=default_reqs,
         predict=predict,
     )

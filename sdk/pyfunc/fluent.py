@@ -47,6 +47,11 @@ def load_model(
     model_uri: str | os.PathLike[str],
     dst_path: str | os.PathLike[str] | None = None,
     model_config: dict[str, Any] | None = None,
+    *,
+    version: int | str | None = None,
 ) -> PyFuncModel:
-    """Load the model at `model_uri` (path, file:, runs:/, models:/) as a PyFuncModel."""
-    return _flavor_fluent.load_model(load, model_uri, dst_path, model_config)
+    """Load the model at `model_uri` (path, file:, runs:/, models:/) as a PyFuncModel; or,
+    with `version`, that version of the registered model `model_uri` names:
+    `load_model("cnn-fashion-model", version=5)`."""
+    uri = _flavor_fluent.registered(model_uri, version)
+    return _flavor_fluent.load_model(load, uri, dst_path, model_config)

@@ -40,6 +40,7 @@ def save_model(
     input_example: Any = None,
     pip_requirements: list[str] | str | None = None,
     extra_pip_requirements: list[str] | str | None = None,
+    conda_env: Any = None,
     serialization_format: Literal["pt2", "pickle"] | None = None,
     metadata: dict[str, Any] | None = None,
     **kwargs: Any,
@@ -114,6 +115,7 @@ def save_model(
         input_example=to_save,
         pip_requirements=pip_requirements,
         extra_pip_requirements=extra_pip_requirements,
+        conda_env=conda_env,
         default_requirements=get_default_pip_requirements(),
     )
 

@@ -32,9 +32,17 @@ def log_model(
     )
 
 
-def load_model(model_uri: str | Path, dst_path: str | None = None, **kwargs: Any) -> Any:
-    """The torch module behind `model_uri` (a path, `runs:/`, `models:/` URI).
+def load_model(
+    model_uri: str | Path,
+    dst_path: str | None = None,
+    *,
+    version: int | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """The torch module behind `model_uri` (a path, `runs:/`, `models:/` URI; or a
+    registered model's name with `version`).
 
     `device=` moves it there; other `kwargs` go to `torch.load` for pickled models.
     """
-    return _flavor_fluent.load_model(flavor.load, model_uri, dst_path, **kwargs)
+    uri = _flavor_fluent.registered(model_uri, version)
+    return _flavor_fluent.load_model(flavor.load, uri, dst_path, **kwargs)

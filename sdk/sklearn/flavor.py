@@ -87,6 +87,7 @@ def save_model(
     input_example: Any = None,
     pip_requirements: flavor_io.Requirements = None,
     extra_pip_requirements: flavor_io.Requirements = None,
+    conda_env: flavor_io.CondaEnv = None,
     pyfunc_predict_fn: str = "predict",
     metadata: dict[str, Any] | None = None,
     skops_trusted_types: list[str] | None = None,
@@ -143,6 +144,7 @@ def save_model(
         input_example=input_example,
         pip_requirements=pip_requirements,
         extra_pip_requirements=extra_pip_requirements,
+        conda_env=conda_env,
         default_requirements=get_default_pip_requirements(
             include_cloudpickle=fmt == SERIALIZATION_FORMAT_CLOUDPICKLE,
             include_skops=fmt == SERIALIZATION_FORMAT_SKOPS,

@@ -32,7 +32,12 @@ def log_model(
 
 
 def load_model(
-    model_uri: str | os.PathLike[str], dst_path: str | os.PathLike[str] | None = None
+    model_uri: str | os.PathLike[str],
+    dst_path: str | os.PathLike[str] | None = None,
+    *,
+    version: int | str | None = None,
 ) -> Any:
-    """The scikit-learn estimator saved at `model_uri` (path, file:, runs:/, models:/)."""
-    return _flavor_fluent.load_model(flavor.load, model_uri, dst_path)
+    """The scikit-learn estimator saved at `model_uri` (path, file:, runs:/, models:/; or a
+    registered model's name with `version`)."""
+    uri = _flavor_fluent.registered(model_uri, version)
+    return _flavor_fluent.load_model(flavor.load, uri, dst_path)

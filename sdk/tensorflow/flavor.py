@@ -90,7 +90,7 @@ def _dump(objects: Any, path: Path) -> None:
 def save_model(
     model: Any,
     path: str | os.PathLike[str],
-    conda_env: Any = None,
+    conda_env: flavor_io.CondaEnv = None,
     code_paths: Sequence[str | os.PathLike[str]] | None = None,
     mlflow_model: Model | None = None,
     custom_objects: dict[str, Any] | None = None,
@@ -109,11 +109,6 @@ def save_model(
     """
     import tensorflow as tf
 
-    if conda_env is not None:
-        raise InvalidInput(
-            "conda_env is not supported; use pip_requirements or extra_pip_requirements",
-            field="conda_env",
-        )
     if signature is True:
         raise InvalidInput("signature must be a ModelSignature, False or None", field="signature")
     _check_signature(signature)
@@ -182,6 +177,7 @@ def save_model(
         input_example=input_example,
         pip_requirements=pip_requirements,
         extra_pip_requirements=extra_pip_requirements,
+        conda_env=conda_env,
         default_requirements=get_default_pip_requirements(include_cloudpickle=pickled),
         predict=predict,
     )

@@ -56,9 +56,13 @@ def load_model(
     dst_path: str | os.PathLike[str] | None = None,
     saved_model_kwargs: dict[str, Any] | None = None,
     keras_model_kwargs: dict[str, Any] | None = None,
+    *,
+    version: int | str | None = None,
 ) -> Any:
     """The Keras model (or the loaded `tf.Module`) at `model_uri`: a path, `runs:/...` or
-    `models:/...` URI, saved by Ledgerflow or by MLflow."""
+    `models:/...` URI (or a registered model's name with `version`), saved by Ledgerflow
+    or by MLflow."""
+    uri = _flavor_fluent.registered(model_uri, version)
     return _flavor_fluent.load_model(
-        flavor.load, model_uri, dst_path, saved_model_kwargs, keras_model_kwargs
+        flavor.load, uri, dst_path, saved_model_kwargs, keras_model_kwargs
     )
