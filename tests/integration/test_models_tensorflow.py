@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import ledgerflow as lf
 import ledgerflow.tensorflow
-from ledgerflow import fluent, pyfunc
+from ledgerflow import fluent, pyfunc, session
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.models import Model
 from ledgerflow.models.signature import (
@@ -183,9 +183,12 @@ def test_custom_objects_travel_with_the_model_and_obey_the_pickle_setting(
 
     monkeypatch.setenv("LEDGERFLOW_ALLOW_PICKLE", "false")
     lf.set_tracking_uri(str(data_dir))  # settings are read again
-    assert fluent._current_settings().allow_pickle is False
-    with pytest.raises(InvalidInput, match="LEDGERFLOW_ALLOW_PICKLE=false"):
-        pyfunc.load_model(tmp_path / "m")
+    try:
+        assert fluent._current_settings().allow_pickle is False
+        with pytest.raises(InvalidInput, match="LEDGERFLOW_ALLOW_PICKLE=false"):
+            pyfunc.load_model(tmp_path / "m")
+    finally:
+        session.reset()  # the next test reads the settings afresh, pickle allowed
 
 
 class Doubler(tf.Module):
