@@ -102,6 +102,7 @@ def main() -> int:
             fold_seconds(stats, done, seconds - done, rng)
             done = seconds
             dep = stats.deployment("soak")
+            windows = sum(len(s.windows) for s in dep.variants.values())
             doc = json.dumps({"published_ms": 0, "traffic": dep.to_dict()}, separators=(",", ":"))
 
             def old_tick(doc: str = doc) -> None:  # two loads, as the deployer did every second
@@ -140,7 +141,6 @@ def main() -> int:
                     raise SystemExit("the reader's traffic differs from the writer's")
                 if requests != dep.requests_since("b", T0):
                     raise SystemExit("the reader's requests differ from the writer's")
-            windows = sum(len(s.windows) for s in dep.variants.values())
             row = {
                 "minutes": minutes, "windows": windows, "whole_kib": len(doc) / 1024,
                 "whole_encode_ms": whole_enc, "whole_decode_ms": whole_dec,

@@ -97,13 +97,21 @@ def encode_chunks(
     """The JSON of `chunks` (all when None) as they are now; a chunk with nothing left in
     it (its windows compacted) is absent."""
     out: dict[str, dict[str, Any]] = {}
+    window_ms = traffic.window_ms
+    span = CHUNK_WINDOWS * window_ms
     for name, series in sorted(traffic.variants.items()):
         if chunks is None or PAST in chunks:
             past = out.setdefault(PAST, {})
             past[name] = {"agg": series.past.to_dict(), "until": series.past_until}
-        for start, agg in sorted(series.windows.items()):
-            chunk = chunk_of(start, traffic.window_ms)
-            if chunks is None or chunk in chunks:
+        if chunks is None:
+            starts: Iterable[int] = sorted(series.windows)
+        else:  # only the chunks asked for: window starts are multiples of window_ms
+            numbered = sorted(int(c) for c in chunks if c != PAST)
+            starts = (s for c in numbered for s in range(c * span, (c + 1) * span, window_ms))
+        for start in starts:
+            agg = series.windows.get(start)
+            if agg is not None:
+                chunk = chunk_of(start, window_ms)
                 out.setdefault(chunk, {}).setdefault(name, {})[str(start)] = agg.to_dict()
     return {chunk: json.dumps(doc, separators=(",", ":")) for chunk, doc in out.items()}
 
@@ -279,6 +287,34 @@ def _assemble(head: Mapping[str, Any], chunks: Mapping[str, dict[str, Any]]) -> 
     return traffic
 
 
+def _patch(
+    traffic: DeploymentTraffic,
+    before: Mapping[str, dict[str, Any]],
+    after: Mapping[str, dict[str, Any]],
+    touched: Collection[str],
+) -> DeploymentTraffic:
+    """`_assemble` of `after`, from `traffic` (assembled from `before`) and the chunks
+    `touched` (changed or gone) alone: the work of a read stays that of the chunks read."""
+    out = DeploymentTraffic(window_ms=traffic.window_ms)
+    for name, s in traffic.variants.items():
+        out.variants[name] = VariantSeries(s.shadow, dict(s.windows), s.past, s.past_until)
+    for chunk in touched:
+        for name, value in before.get(chunk, {}).items():
+            series = out.series(name)
+            if chunk == PAST:
+                series.past, series.past_until = WindowAggregate(), None
+            else:
+                for start in value:
+                    series.windows.pop(start, None)
+        for name, value in after.get(chunk, {}).items():
+            series = out.series(name)
+            if chunk == PAST:
+                series.past, series.past_until = value
+            else:
+                series.windows.update(value)
+    return out
+
+
 class RedisTrafficSnapshots:
     """Read (and, for the stream worker, write) deployments' traffic aggregates in Redis.
 
@@ -343,8 +379,11 @@ class RedisTrafficSnapshots:
                 chunks[chunk] = _decode_chunk(chunk, raw)
             traffic = held.traffic
             same = held.head_shape == _shape(head) and held.versions.keys() == versions.keys()
-            if traffic is None or fields or not same:
+            if traffic is None or held.head_shape != _shape(head):
                 traffic = _assemble(head, chunks)
+            elif not same or fields:
+                touched = {*map(_text, fields), *(held.versions.keys() - versions.keys())}
+                traffic = _patch(traffic, held.chunks, chunks, touched)
         except (ValueError, KeyError, TypeError) as e:
             self._held.pop(deployment, None)
             raise CorruptEvent(f"undecodable traffic snapshot of {deployment!r}: {e}") from None
