@@ -245,7 +245,7 @@ class KafkaEventLog:
             linger_ms=0,
         )
         await p.start()
-        self._reader = r = self.consumer(max_wait_ms=10)  # short: its prefetch blocks head()
+        self._reader = r = self.consumer(max_wait_ms=10)  # short: see _fetch_many
         await r.start()
         for topic in self.topics.values():
             found = await self._partitions_of(r, topic)
@@ -258,6 +258,7 @@ class KafkaEventLog:
                 self._recent[tp] = collections.deque()
         self.batches = await self._batches_hold(r)
         r.assign(self._tps)
+        r.pause(*self._tps)  # fetching only inside _fetch_many
         for tp, end in (await self._ends(r, self._tps)).items():  # the window, not the log
             self._indexed[tp] = self._from[tp] = max(0, end - self._window)
         async with self._lock:
@@ -303,11 +304,34 @@ class KafkaEventLog:
         limit: int,
     ) -> dict[TopicPartition, list[Record]]:
         """Records with offsets in [start, end) of each partition, stopping once `limit`
-        arrived in all; what each partition gives is a prefix of its range."""
+        arrived in all; what each partition gives is a prefix of its range.
+
+        Partitions the consumer has paused (all of the handle's reader's, between reads)
+        are resumed for the read and paused again after it. An assigned, unpaused partition
+        read to its end keeps a fetch long-polling the broker, and a broker answers one
+        connection's requests in order: every `end_offsets` on the reader (one per append)
+        would wait behind that poll, ~`fetch_max_wait_ms` as soon as a partition holds
+        records (docs/reliability.md, soak)."""
         out: dict[TopicPartition, list[Record]] = {tp: [] for tp in ranges}
         pending = {tp for tp, (start, end) in ranges.items() if start < end}
+        paused = pending & consumer.paused()
         for tp in pending:
             consumer.seek(tp, ranges[tp][0])
+        consumer.resume(*paused)
+        try:
+            await self._fetch_into(consumer, ranges, limit, pending, out)
+        finally:
+            consumer.pause(*paused)
+        return out
+
+    async def _fetch_into(
+        self,
+        consumer: AIOKafkaConsumer[bytes, bytes],
+        ranges: dict[TopicPartition, tuple[int, int]],
+        limit: int,
+        pending: set[TopicPartition],
+        out: dict[TopicPartition, list[Record]],
+    ) -> None:
         total = 0
         deadline = time.monotonic() + self.timeout
         while pending and total < limit:
@@ -329,7 +353,6 @@ class KafkaEventLog:
                     f"reading {', '.join(self._names[tp] for tp in pending)}: records did not "
                     f"arrive in {self.timeout:.0f}s; is Kafka at {self.bootstrap} healthy?"
                 )
-        return out
 
     async def _catch_up_index(self, tps: Sequence[TopicPartition]) -> None:
         """Read what others appended to `tps` into the id index and the streams' last

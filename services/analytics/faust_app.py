@@ -23,9 +23,9 @@ Every changelog record goes in a batch of its own (`producer_max_batch_size=1`) 
 default: Tansu reports a multi-record batch's end offset as its base offset + 1, and
 Faust recovers a table up to that end, so it would miss the rest of the last batch.
 
-The worker publishes the changed deployments' aggregates to Redis every
-`publish_interval_s` (`ledgerflow:traffic:<name>`, see `snapshots`), where the deployer
-and gateway read them; after a recovery it publishes what it recovered.
+The worker publishes what changed of each deployment's aggregates to Redis every
+`publish_interval_s` (`ledgerflow:traffic:<name>` and its chunks, see `snapshots`), where
+the deployer and gateway read them; after a recovery it publishes what it recovered whole.
 """
 
 from __future__ import annotations
@@ -48,7 +48,12 @@ from ledgerflow.events.errors import InvalidInput, Unavailable
 from ledgerflow.events.settings import Settings
 from ledgerflow.services.analytics.metrics import TrafficStatsMetrics
 from ledgerflow.services.analytics.series import DEFAULT_WINDOW_MS
-from ledgerflow.services.analytics.snapshots import KEY_PREFIX, encode_snapshot, snapshot_key
+from ledgerflow.services.analytics.snapshots import (
+    KEY_PREFIX,
+    SnapshotWriter,
+    snapshot_keys,
+    write_async,
+)
 from ledgerflow.services.analytics.table_fold import TableFold
 from ledgerflow.services.analytics.window import DEFAULT_RETENTION_MS
 
@@ -114,6 +119,7 @@ class TrafficStreamProcessor:
         self.config = config
         self.metrics = metrics or TrafficStatsMetrics()
         self._redis: aioredis.Redis | None = None
+        self.writer = SnapshotWriter()
         data_dir = config.data_dir or Path(tempfile.mkdtemp(prefix="ledgerflow-faust-"))
         data_dir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
@@ -245,21 +251,24 @@ class TrafficStreamProcessor:
             await consumer.seek(tp, offset)
 
     async def publish(self) -> None:
-        """Write the aggregates of every deployment that changed to Redis."""
+        """Write what changed of every deployment that changed to Redis (`snapshots`)."""
         fold = self.fold
-        if not fold.unpublished:
+        if not fold.unpublished and not fold.reloaded:
             return
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(self.config.redis_url)
-        names, fold.unpublished = fold.unpublished, set()
+        names, changed, reloaded = fold.take_unpublished()
+        for name in reloaded:
+            self.writer.forget(name)
         for name in sorted(n for n in names if n in fold.stats.deployments):
-            doc = encode_snapshot(fold.stats.deployment(name))
+            pub = self.writer.plan(name, fold.stats.deployment(name), changed.get(name, ()))
             try:
-                await self._redis.set(snapshot_key(name, self.config.key_prefix), doc)
+                await write_async(self._redis, snapshot_keys(name, self.config.key_prefix), pub)
                 self.metrics.published.labels("ok").inc()
             except aioredis.RedisError as e:
                 self.metrics.published.labels("failed").inc()
                 log.warning("publishing traffic of %r to Redis failed (retrying): %s", name, e)
+                self.writer.forget(name)  # whole next time: what Redis holds is unknown
                 fold.unpublished.add(name)
 
 

@@ -150,22 +150,10 @@ class DeploymentTraffic:
 
     def snapshot(self, since_ms: int | None = None) -> dict[str, VariantStats]:
         """Per-variant statistics over all time, or over the windows since `since_ms`."""
-        out: dict[str, VariantStats] = {}
-        for name, series in sorted(self.variants.items()):
-            agg = series.total(since_ms, self.window_ms)
-            out[name] = VariantStats(
-                variant=name,
-                requests=agg.requests,
-                errors=agg.errors,
-                latency_p50_ms=agg.latency.quantile(0.50),
-                latency_p90_ms=agg.latency.quantile(0.90),
-                latency_p99_ms=agg.latency.quantile(0.99),
-                outcomes=dict(agg.outcomes),
-                shadow=series.shadow,
-                compared=agg.compared,
-                agreed=agg.agreed,
-            )
-        return out
+        return {
+            name: variant_stats(name, series.shadow, series.total(since_ms, self.window_ms))
+            for name, series in sorted(self.variants.items())
+        }
 
     def requests_since(self, variant: str, since_ms: int) -> int:
         """Requests in the windows starting at or after `since_ms` (never any before)."""
@@ -193,3 +181,19 @@ class DeploymentTraffic:
             window_ms=int(data["window_ms"]),
             variants={n: VariantSeries.from_dict(s) for n, s in data["variants"].items()},
         )
+
+
+def variant_stats(name: str, shadow: bool, agg: WindowAggregate) -> VariantStats:
+    """A variant's statistics from the total of its windows."""
+    return VariantStats(
+        variant=name,
+        requests=agg.requests,
+        errors=agg.errors,
+        latency_p50_ms=agg.latency.quantile(0.50),
+        latency_p90_ms=agg.latency.quantile(0.90),
+        latency_p99_ms=agg.latency.quantile(0.99),
+        outcomes=dict(agg.outcomes),
+        shadow=shadow,
+        compared=agg.compared,
+        agreed=agg.agreed,
+    )

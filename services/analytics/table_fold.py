@@ -58,6 +58,12 @@ class TableFold:
         """Records given again at or before the last folded one (redelivered), passed over."""
         self.unpublished: set[str] = set()
         """Deployments changed since the publisher last took this set."""
+        self.changed: defaultdict[str, set[int | None]] = defaultdict(set)
+        """Per deployment in `unpublished`, the starts of the windows that changed (None:
+        the compacted past), so the publisher rewrites only their chunks."""
+        self.reloaded: set[str] = set()
+        """Deployments (re)built from the table or forgotten since the publisher last took
+        this set: published whole next time."""
         self._applied: dict[int, int] = {}
         """Partitions taken: the offset of the last record folded (-1: none)."""
         self._redo: dict[int, list[Change]] = {}
@@ -80,6 +86,8 @@ class TableFold:
                 log.info("deployment %r moved to another worker (partition %s)", name, partition)
                 self.stats.forget(name)
                 self.unpublished.discard(name)
+                self.changed.pop(name, None)
+                self.reloaded.add(name)
                 del self._partition_of[name]
         for partition in [p for p in self._applied if p not in mine]:
             del self._applied[partition]
@@ -123,9 +131,20 @@ class TableFold:
         self._write(changes)
         self._applied[partition] = offset
 
+    def take_unpublished(self) -> tuple[set[str], dict[str, set[int | None]], set[str]]:
+        """For the publisher: the deployments changed since it last took them, their
+        changed window starts, and those to publish whole; all three start empty again."""
+        taken = (self.unpublished, dict(self.changed), self.reloaded)
+        self.unpublished, self.reloaded = set(), set()
+        self.changed.clear()
+        return taken
+
     def _drain(self, partition: int) -> list[Change]:
+        drained = self.stats.drain_changes()
+        for (name, _, start), _ in drained:
+            self.changed[name].add(start)
         changes: list[Change] = [
-            (_key([partition, "window", *key]), value) for key, value in self.stats.drain_changes()
+            (_key([partition, "window", *key]), value) for key, value in drained
         ]
         changes += [
             (_key([partition, "request", name, rid]), value)
@@ -179,6 +198,7 @@ class TableFold:
                 requests[name].append((key[3], value))
             self._partition_of[name] = partition
             self.unpublished.add(name)
+            self.reloaded.add(name)
         for name, found in requests.items():
             self.stats.restore_requests(name, found)
 

@@ -117,7 +117,7 @@ def setup(
     try:
         yield log, env, snapshots, deployment
     finally:
-        snapshots.client.delete(snapshot_key(deployment))
+        snapshots.delete(deployment)
         snapshots.close()
         log.close()
 
@@ -291,5 +291,5 @@ def test_snapshots_round_trip_through_redis(redis_url: str) -> None:
         with pytest.raises(Exception, match="undecodable traffic snapshot"):
             store.load("web")
     finally:
-        store.client.delete(snapshot_key("web", store.prefix))
+        store.delete("web")
         store.close()
