@@ -65,6 +65,7 @@ _SUBMODULES = frozenset(
         "pytorch",
         "tensorflow",
         "onnx",
+        "xgboost",
         "webhooks",
         "jobs",
         "bundles",

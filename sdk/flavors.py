@@ -6,7 +6,8 @@
 The framework is read off the object's classes, without importing any framework that the
 caller has not imported already: a scikit-learn estimator goes to `ledgerflow.sklearn`, a
 `torch.nn.Module` (Lightning's included) to `ledgerflow.pytorch`, a Keras model or a
-`tf.Module` to `ledgerflow.tensorflow`, an `onnx.ModelProto` to `ledgerflow.onnx`, a
+`tf.Module` to `ledgerflow.tensorflow`, an `onnx.ModelProto` to `ledgerflow.onnx`, an XGBoost
+`Booster` or scikit-learn model to `ledgerflow.xgboost`, a
 `ledgerflow.pyfunc.PythonModel` or a plain function to `ledgerflow.pyfunc`. Anything else
 is refused with the list of what is supported. Keyword arguments go to the flavor's own
 `log_model` / `save_model` (`conda_env`, `pip_requirements`, `signature`,
@@ -29,16 +30,17 @@ SUPPORTED = (
     "a torch.nn.Module, Lightning modules included (ledgerflow.pytorch)",
     "a Keras model or a tf.Module (ledgerflow.tensorflow)",
     "an onnx.ModelProto (ledgerflow.onnx)",
+    "an xgboost.Booster or XGBoost scikit-learn model (ledgerflow.xgboost)",
     "a PythonModel (Ledgerflow's or MLflow's) or a function (ledgerflow.pyfunc)",
 )
-NOT_YET = ("xgboost", "lightgbm", "catboost", "spacy", "pyspark", "transformers")
+NOT_YET = ("lightgbm", "catboost", "spacy", "pyspark", "transformers")
 """Frameworks with a flavor in MLflow and none here yet: said so rather than saved as
 something else (an XGBoost classifier is also a scikit-learn estimator)."""
 
 
 def flavor_of(model: Any) -> str:
-    """The flavor `log_model` saves `model` in: "sklearn", "pytorch", "tensorflow", "onnx"
-    or "pyfunc"."""
+    """The flavor `log_model` saves `model` in: "sklearn", "pytorch", "tensorflow", "onnx",
+    "xgboost" or "pyfunc"."""
     classes = type(model).__mro__
     roots = {c.__module__.split(".", 1)[0] for c in classes}
     late = sorted(roots & set(NOT_YET))
@@ -48,6 +50,8 @@ def flavor_of(model: Any) -> str:
             f"Ledgerflow; it saves {_listed()}",
             field="model",
         )
+    if _is(model, "xgboost.core", "Booster") or _is(model, "xgboost.sklearn", "XGBModel"):
+        return "xgboost"  # before scikit-learn: its scikit-learn models are estimators too
     if _is(model, "sklearn.base", "BaseEstimator"):
         return "sklearn"
     if _is(model, "torch.nn", "Module"):

@@ -56,11 +56,11 @@ def test_what_has_no_flavor_is_refused_with_what_is_supported() -> None:
     with pytest.raises(InvalidInput, match="no flavor saves a builtins.type"):
         flavor_of(LogisticRegression)  # the class, not a fitted model
 
-    class Booster:  # what xgboost's classes look like to the dispatcher
+    class Booster:  # what LightGBM's classes look like to the dispatcher
         pass
 
-    Booster.__module__ = "xgboost.core"
-    with pytest.raises(InvalidInput, match="is a xgboost model, which has no flavor"):
+    Booster.__module__ = "lightgbm.basic"
+    with pytest.raises(InvalidInput, match="is a lightgbm model, which has no flavor"):
         flavor_of(Booster())
 
 
