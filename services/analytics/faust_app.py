@@ -22,7 +22,8 @@ Faust recovers a table up to that end, so it would miss the rest of the last bat
 
 The worker publishes the changed deployments' aggregates to Redis every
 `publish_interval_s` (`ledgerflow:traffic:<name>`, see `snapshots`), where the deployer
-and gateway read them; after a recovery it publishes what it recovered.
+and gateway read them; after a recovery it publishes what it recovered, and whatever
+Redis lost (a restart without persistence, `FLUSHALL`) it publishes again.
 """
 
 from __future__ import annotations
@@ -185,12 +186,16 @@ class TrafficStreamProcessor:
             await consumer.seek(tp, offset)
 
     async def publish(self) -> None:
-        """Write the aggregates of every deployment that changed to Redis."""
+        """Write the aggregates of every deployment that changed to Redis, and of every
+        deployment whose key Redis lost (restarted without persistence, flushed, evicted):
+        a quiet deployment would otherwise have no statistics there until its next
+        request."""
         fold = self.fold
-        if not fold.unpublished:
-            return
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(self.config.redis_url)
+        await self._find_lost()
+        if not fold.unpublished:
+            return
         names, fold.unpublished = fold.unpublished, set()
         for name in sorted(n for n in names if n in fold.stats.deployments):
             doc = encode_snapshot(fold.stats.deployment(name))
@@ -201,6 +206,25 @@ class TrafficStreamProcessor:
                 self.metrics.published.labels("failed").inc()
                 log.warning("publishing traffic of %r to Redis failed (retrying): %s", name, e)
                 fold.unpublished.add(name)
+
+    async def _find_lost(self) -> None:
+        """Mark for publishing the deployments held here whose key is gone from Redis."""
+        fold = self.fold
+        held = sorted(set(fold.stats.deployments) - fold.unpublished)
+        if not held or self._redis is None:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name in held:
+                    pipe.exists(snapshot_key(name, self.config.key_prefix))
+                found = await pipe.execute()
+        except aioredis.RedisError as e:
+            log.warning("checking the published traffic in Redis failed (retrying): %s", e)
+            return
+        lost = {name for name, there in zip(held, found, strict=True) if not there}
+        if lost:
+            log.warning("traffic of %s is gone from Redis; publishing it again", sorted(lost))
+            fold.unpublished |= lost
 
 
 def build_app(
