@@ -242,8 +242,31 @@ def run_stream_stats(
 ) -> None:
     """Run the stream-statistics worker until it is stopped (SIGINT/SIGTERM)."""
     processor = build_app(StreamStatsConfig.from_settings(settings, **overrides), metrics)
-    worker = faust.Worker(processor.app, loglevel=loglevel, quiet=True)
-    worker.execute_from_commandline()
+    worker = _Worker(processor.app, loglevel=loglevel, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as e:
+        failure = worker.failure or worker.crash_reason
+        if e.code and failure is not None:
+            raise Unavailable(
+                f"the traffic-stats worker stopped: {type(failure).__name__}: {failure}"
+            ) from None
+        raise
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, keeping why it could not start: Faust prints the traceback and
+    exits 1, and the caller says why in one line (`Error: ...`), as every other
+    Ledgerflow process does, for an operator or a restart policy's log."""
+
+    failure: BaseException | None = None
+
+    async def start(self) -> None:
+        try:
+            await super().start()
+        except Exception as e:
+            self.failure = e
+            raise
 
 
 if __name__ == "__main__":  # pragma: no cover - the CLI entry calls run_stream_stats
