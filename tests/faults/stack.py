@@ -88,13 +88,20 @@ class Stack:
             REDIS_FLUSH: FLUSH,
         }
 
-    def launch_late(self, timeout: float = 180.0) -> None:
+    def launch_late(self) -> None:
         """Start the services that need the test's set-up (the replica needs its
-        deployment's models registered), and wait until they serve."""
+        deployment's models registered); `late_ready` says when they serve."""
         for name in LATE:
             self.services[name].launch()
+
+    def late_ready(self) -> bool:
         for name in LATE:
-            self.services[name].wait_ready(timeout)
+            service = self.services[name]
+            if not service.running():
+                raise AssertionError(f"{name} exited while starting:\n{service.tail()}")
+            if service.ready is not None and not service.ready():
+                return False
+        return True
 
 
 def build_stack(

@@ -206,7 +206,8 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
 
 def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) -> Driver:
     """The load processes and the driver, until both are done. The schedule starts once
-    every load process is ready (has its experiment): starting Python takes seconds."""
+    every load process is ready (has its experiment) and the replica serves (launched by
+    the caller just before): starting Python takes seconds."""
     go = stack.folder / "go"
     loaders = [start_load(stack, w, go) for w in range(workers)]
     loaders.append(start_traffic(stack, go))
@@ -220,9 +221,10 @@ def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) 
                     raise AssertionError(f"a load process ended before it was ready:\n{out}")
             journals = [*(stack.folder / "journals").glob("*.jsonl"),
                         *(stack.folder / "traffic").glob("*.jsonl")]  # fmt: skip
-            return sum('"op": "ready"' in j.read_text() for j in journals) == workers + 1
+            loaded = sum('"op": "ready"' in j.read_text() for j in journals) == workers + 1
+            return loaded and stack.late_ready()  # the replica loads meanwhile
 
-        wait_until(ready, CONVERGE_S, "the load processes to be ready")
+        wait_until(ready, CONVERGE_S, "the load processes and the replica to be ready")
         written = go.with_suffix(".tmp")
         written.write_text(str(time.time() + schedule.duration_s))
         written.rename(go)
