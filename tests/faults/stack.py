@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,8 +48,6 @@ TRAFFIC_WORKERS = 2
 GROUP = "faults"
 DEPLOYMENT = "canary"
 REPLICA = "replica-0"
-LATE = (REPLICA,)
-"""Services started once the test has set up what they serve (`Stack.launch_late`)."""
 REDIS_RESTART = "redis-server"
 REDIS_FLUSH = "redis-keys"
 
@@ -88,20 +87,13 @@ class Stack:
             REDIS_FLUSH: FLUSH,
         }
 
-    def launch_late(self) -> None:
-        """Start the services that need the test's set-up (the replica needs its
-        deployment's models registered); `late_ready` says when they serve."""
-        for name in LATE:
-            self.services[name].launch()
-
-    def late_ready(self) -> bool:
-        for name in LATE:
-            service = self.services[name]
-            if not service.running():
-                raise AssertionError(f"{name} exited while starting:\n{service.tail()}")
-            if service.ready is not None and not service.ready():
-                return False
-        return True
+    def replica_ready(self) -> bool:
+        """Whether the replica serves: it starts with the stack and waits for its
+        deployment (made by the test's set-up) to load and warm its variants."""
+        replica = self.services[REPLICA]
+        if not replica.running():
+            raise AssertionError(f"{REPLICA} exited while starting:\n{replica.tail()}")
+        return replica.ready is not None and replica.ready()
 
 
 def build_stack(
@@ -181,9 +173,16 @@ def running_stack(folder: Path, postgres_url: str) -> Iterator[Stack]:
         redis = RedisServer(folder / "redis.log")
         later.callback(redis.stop)
         redis.start()
-        moto, s3_url = start_moto(folder / "s3.log")
-        later.callback(stop_moto, moto)
+        pool = later.enter_context(ThreadPoolExecutor(1))
+        moto_started = pool.submit(start_moto, folder / "s3.log")  # while the broker starts
+
+        @later.callback
+        def _stop_moto() -> None:
+            if moto_started.exception() is None:  # a moto that failed to start is gone
+                stop_moto(moto_started.result()[0])
+
         kafka_port = later.enter_context(tansu(folder / "broker.log", proxy_port))
+        s3_url = moto_started.result()[1]
         broker = TcpProxy(kafka_port, port=proxy_port)  # the port the broker advertises
         stack = build_stack(folder, postgres_url, kafka_port, broker, redis, s3_url)
         try:
@@ -191,7 +190,7 @@ def running_stack(folder: Path, postgres_url: str) -> Iterator[Stack]:
             gateway.launch()
             gateway.wait_ready()  # it creates the topics: the others start after it
             for service in stack.services.values():
-                if service is not gateway and service.name not in LATE:
+                if service is not gateway:
                     service.launch()
             stack.supervisor.start()
             yield stack

@@ -139,7 +139,6 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
             hooks = set_up(stack, client, receivers)
         finally:
             session.reset()
-        stack.launch_late()
         clock.note("set up")
         driver = run_load(stack, schedule, fault_run.mode.workers, report)
         clock.note("load and faults")
@@ -206,8 +205,8 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
 
 def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) -> Driver:
     """The load processes and the driver, until both are done. The schedule starts once
-    every load process is ready (has its experiment) and the replica serves (launched by
-    the caller just before): starting Python takes seconds."""
+    every load process is ready (has its experiment) and the replica serves the
+    deployment the set-up made: starting Python takes seconds."""
     go = stack.folder / "go"
     loaders = [start_load(stack, w, go) for w in range(workers)]
     loaders.append(start_traffic(stack, go))
@@ -222,7 +221,7 @@ def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) 
             journals = [*(stack.folder / "journals").glob("*.jsonl"),
                         *(stack.folder / "traffic").glob("*.jsonl")]  # fmt: skip
             loaded = sum('"op": "ready"' in j.read_text() for j in journals) == workers + 1
-            return loaded and stack.late_ready()  # the replica loads meanwhile
+            return loaded and stack.replica_ready()  # it loads the models meanwhile
 
         wait_until(ready, CONVERGE_S, "the load processes and the replica to be ready")
         written = go.with_suffix(".tmp")
