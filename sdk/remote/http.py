@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -263,6 +263,19 @@ class GatewayHTTP:
             return self._direct, url
         return self._client, url
 
+    def _unreachable(self, client: httpx.Client, url: str, e: Exception) -> Unavailable:
+        """The gateway unreachable, or the object store a presigned URL points at: a
+        message that blames the gateway for the store sends its reader the wrong way."""
+        if client is self._client:
+            return self.unreachable(e)
+        parts = urlsplit(url)
+        reason = str(e) or type(e).__name__
+        return Unavailable(
+            f"cannot reach the artifact store at {parts.scheme}://{parts.netloc} ({reason}), "
+            "where the gateway sent this transfer; is the object store (S3, MinIO) up, and "
+            "is the gateway's LEDGERFLOW_S3_ENDPOINT an address this client can reach?"
+        )
+
     def _refused(
         self, client: httpx.Client, response: httpx.Response, what: str
     ) -> LedgerflowError:
@@ -279,7 +292,7 @@ class GatewayHTTP:
                 with open(source, "rb") as f:  # streamed, with a Content-Length (S3 needs it)
                     response = client.put(target, content=f)
         except httpx.TransportError as e:
-            raise self.unreachable(e) from None
+            raise self._unreachable(client, target, e) from None
         if response.status_code >= 400:
             raise self._refused(client, response, f"uploading to {url}")
         return response.json() if response.content else None
@@ -299,6 +312,6 @@ class GatewayHTTP:
                         out.write(chunk)
         except httpx.TransportError as e:
             part.unlink(missing_ok=True)
-            raise self.unreachable(e) from None
+            raise self._unreachable(client, target, e) from None
         part.replace(dest)
         return dest

@@ -25,7 +25,8 @@ Faust recovers a table up to that end, so it would miss the rest of the last bat
 
 The worker publishes what changed of each deployment's aggregates to Redis every
 `publish_interval_s` (`ledgerflow:traffic:<name>` and its chunks, see `snapshots`), where
-the deployer and gateway read them; after a recovery it publishes what it recovered whole.
+the deployer and gateway read them; after a recovery it publishes what it recovered whole,
+and so it does whatever Redis lost (a restart without persistence, `FLUSHALL`).
 """
 
 from __future__ import annotations
@@ -251,12 +252,16 @@ class TrafficStreamProcessor:
             await consumer.seek(tp, offset)
 
     async def publish(self) -> None:
-        """Write what changed of every deployment that changed to Redis (`snapshots`)."""
+        """Write what changed of every deployment that changed to Redis (`snapshots`), and
+        whole every deployment whose keys Redis lost (restarted without persistence,
+        flushed, evicted): a quiet deployment would otherwise have no statistics there
+        until its next request."""
         fold = self.fold
-        if not fold.unpublished and not fold.reloaded:
-            return
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(self.config.redis_url)
+        await self._find_lost()
+        if not fold.unpublished and not fold.reloaded:
+            return
         names, changed, reloaded = fold.take_unpublished()
         for name in reloaded:
             self.writer.forget(name)
@@ -270,6 +275,27 @@ class TrafficStreamProcessor:
                 log.warning("publishing traffic of %r to Redis failed (retrying): %s", name, e)
                 self.writer.forget(name)  # whole next time: what Redis holds is unknown
                 fold.unpublished.add(name)
+
+    async def _find_lost(self) -> None:
+        """Mark for publishing the deployments held here whose key is gone from Redis."""
+        fold = self.fold
+        held = sorted(set(fold.stats.deployments) - fold.unpublished)
+        if not held or self._redis is None:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name in held:
+                    pipe.exists(*snapshot_keys(name, self.config.key_prefix))
+                found = await pipe.execute()
+        except aioredis.RedisError as e:
+            log.warning("checking the published traffic in Redis failed (retrying): %s", e)
+            return
+        every = len(snapshot_keys("", self.config.key_prefix))
+        lost = {name for name, there in zip(held, found, strict=True) if there < every}
+        if lost:
+            log.warning("traffic of %s is gone from Redis; publishing it again", sorted(lost))
+            fold.unpublished |= lost
+            fold.reloaded |= lost  # whole: what is left of it there, if anything, is stale
 
 
 def build_app(
@@ -287,8 +313,31 @@ def run_stream_stats(
 ) -> None:
     """Run the stream-statistics worker until it is stopped (SIGINT/SIGTERM)."""
     processor = build_app(StreamStatsConfig.from_settings(settings, **overrides), metrics)
-    worker = faust.Worker(processor.app, loglevel=loglevel, quiet=True)
-    worker.execute_from_commandline()
+    worker = _Worker(processor.app, loglevel=loglevel, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as e:
+        failure = worker.failure or worker.crash_reason
+        if e.code and failure is not None:
+            raise Unavailable(
+                f"the traffic-stats worker stopped: {type(failure).__name__}: {failure}"
+            ) from None
+        raise
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, keeping why it could not start: Faust prints the traceback and
+    exits 1, and the caller says why in one line (`Error: ...`), as every other
+    Ledgerflow process does, for an operator or a restart policy's log."""
+
+    failure: BaseException | None = None
+
+    async def start(self) -> None:
+        try:
+            await super().start()
+        except Exception as e:
+            self.failure = e
+            raise
 
 
 if __name__ == "__main__":  # pragma: no cover - the CLI entry calls run_stream_stats

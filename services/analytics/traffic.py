@@ -30,9 +30,11 @@ TRAFFIC_TYPES = (d.InferenceRecorded.TYPE, d.FeedbackRecorded.TYPE)
 
 
 class TrafficRecorder:
-    """Thread-safe and non-blocking for the request path. When the log refuses a batch the
-    records stay buffered (up to `max_buffered`, then the oldest are dropped and counted)
-    and the next flush tries again."""
+    """Thread-safe and non-blocking for the request path. When the log refuses a batch its
+    events are kept and the next flush sends them again as they are, with the same ids, so
+    a log that took them before the error (the acknowledgement lost with the connection)
+    keeps one copy. What is kept and buffered is bounded by `max_buffered` records, the
+    oldest dropped and counted beyond it (a kept event trimmed so becomes a new one)."""
 
     def __init__(
         self,
@@ -54,6 +56,8 @@ class TrafficRecorder:
         self.appended = 0
         self._buffer: dict[str, list[d.InferenceRecord]] = defaultdict(list)
         self._buffered = 0
+        self._unsent: list[Event] = []
+        self._unsent_records = 0
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -61,16 +65,31 @@ class TrafficRecorder:
 
     def record(self, deployment: str, record: d.InferenceRecord) -> None:
         with self._lock:
-            if self._buffered >= self.max_buffered:
+            if self._buffered + self._unsent_records >= self.max_buffered:
                 self._drop_oldest()
             self._buffer[deployment].append(record)
             self._buffered += 1
 
     def _drop_oldest(self) -> None:
+        """One record fewer: the first of the oldest refused event, else the first of the
+        longest buffer."""
+        self.dropped += 1
+        if self._unsent:
+            first = self._unsent[0]
+            payload = first.data
+            if not isinstance(payload, d.InferenceRecorded) or len(payload.records) <= 1:
+                del self._unsent[0]
+            else:
+                rest = d.InferenceRecorded(
+                    deployment=payload.deployment, replica=payload.replica,
+                    records=payload.records[1:],
+                )  # fmt: skip
+                self._unsent[0] = Event.of(rest, actor=first.actor)
+            self._unsent_records -= 1
+            return
         longest = max(self._buffer.values(), key=len)
         del longest[0]
         self._buffered -= 1
-        self.dropped += 1
 
     def flush(self) -> int:
         """Append what is buffered; returns how many records went to the log."""
@@ -78,7 +97,9 @@ class TrafficRecorder:
             with self._lock:
                 taken, self._buffer = self._buffer, defaultdict(list)
                 self._buffered = 0
-            events = [
+                events, self._unsent = self._unsent, []
+                self._unsent_records = 0
+            events += [
                 Event.of(
                     d.InferenceRecorded(
                         deployment=name, replica=self.replica, records=tuple(chunk)
@@ -95,13 +116,12 @@ class TrafficRecorder:
             except LedgerflowError as e:
                 logger.warning("could not record traffic (%s); will retry", e)
                 with self._lock:
-                    for name, records in taken.items():
-                        self._buffer[name][:0] = records
-                        self._buffered += len(records)
-                    while self._buffered > self.max_buffered:
+                    self._unsent = events + self._unsent
+                    self._unsent_records = sum(_records(e) for e in self._unsent)
+                    while self._buffered + self._unsent_records > self.max_buffered:
                         self._drop_oldest()
                 return 0
-            sent = sum(len(rs) for rs in taken.values())
+            sent = sum(_records(e) for e in events)
             self.appended += sent
             return sent
 
@@ -127,6 +147,11 @@ class TrafficRecorder:
             self._thread.join()
             self._thread = None
         self.flush()
+
+
+def _records(event: Event) -> int:
+    data = event.data
+    return len(data.records) if isinstance(data, d.InferenceRecorded) else 0
 
 
 def _chunks(records: Sequence[d.InferenceRecord], size: int) -> Iterator[list[d.InferenceRecord]]:

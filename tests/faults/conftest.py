@@ -43,7 +43,7 @@ class Mode:
     gap_s: tuple[float, float]
 
 
-LEAN = Mode("lean", duration_s=45.0, workers=3, gap_s=(2.5, 4.0))
+LEAN = Mode("lean", duration_s=45.0, workers=3, gap_s=(1.6, 2.8))
 SOAK = Mode("soak", duration_s=600.0, workers=5, gap_s=(2.0, 6.0))
 
 

@@ -2,9 +2,11 @@
 
 Through the gateway at LEDGERFLOW_TRACKING_URI: make its experiment, journal `ready`,
 wait for the file GO (the driver starts then) and read from it the epoch time until
-which to work; then, round after round: start a run, log params, metric points and a tag, end it, read it back (which
-ships the spool and waits until the gateway projected it), register it as a version of
-MODEL, and point the alias `w<WORKER>` at that version.
+which to work (and past it until one round completed, `OVERTIME_S`); then, round after
+round: start a run, log params, metric points, a tag
+and a small artifact (to the S3 store, through a presigned URL), end it, read it back
+(which ships the spool and waits until the gateway projected it), register it as a
+version of MODEL, and point the alias `w<WORKER>` at that version.
 
 Each outcome goes to the JOURNAL (JSON lines) as the API gave it: an answer is an
 acknowledgement (`run`, `logged`, `version`, `alias`); an error (the gateway killed
@@ -43,6 +45,13 @@ def acc(step: int) -> float:
 
 def params(worker: int, round_: int) -> dict[str, str]:
     return {"worker": str(worker), "round": str(round_)}
+
+
+ARTIFACT = "notes/round.txt"
+
+
+def artifact(worker: int, round_: int) -> str:
+    return f"worker {worker}, round {round_}\n" * 20
 
 
 class Journal:
@@ -90,6 +99,12 @@ def one_round(client: lf.Client, exp: str, worker: int, r: int, model: str, j: J
     )
     for s in range(SINGLES):
         client.log_metric(run_id, "acc", acc(s), step=s)
+    try:  # an upload the store refuses is spooled and sent again with the rest
+        client.log_text(run_id, artifact(worker, r), ARTIFACT)
+    except LedgerflowError as e:
+        j.unknown("artifact", e, run_id=run_id, round=r)
+    else:
+        j.write("artifact", run_id=run_id, round=r)
     client.set_terminated(run_id)
     try:
         back = client.get_run(run_id)  # ships the spool, waits for the projection
@@ -113,6 +128,12 @@ def one_round(client: lf.Client, exp: str, worker: int, r: int, model: str, j: J
     return True
 
 
+OVERTIME_S = 60.0
+"""How long a process that has not completed a round by the end of the schedule goes on
+trying (the faults are over then): on a busy machine a gateway restart can take most of
+the schedule, and a run in which no round completed shows nothing."""
+
+
 def wait_for(go: Path, timeout_s: float = 300.0) -> float:
     deadline = time.monotonic() + timeout_s
     while not go.exists():
@@ -130,22 +151,41 @@ def main(argv: list[str]) -> int:
         exp = experiment(client, f"load-{worker}", journal)
         journal.write("ready")
         until = wait_for(go)
-        r = 0
-        while time.time() < until:
+        r, completed = 0, False
+        while time.time() < until or (not completed and time.time() < until + OVERTIME_S):
             r += 1
             try:
-                if not one_round(client, exp, worker, r, model, journal):
+                if one_round(client, exp, worker, r, model, journal):
+                    completed = True
+                else:
                     time.sleep(PAUSE_S)
             except Exception as e:
                 journal.write("crash", round=r, error=traceback.format_exc(), kind=type(e).__name__)
                 time.sleep(PAUSE_S)
+        ship(client, journal)
+    return 0
+
+
+SHIP_WAIT_S = 50.0
+"""How long the last shipment may wait for the gateway: the schedule's last kill may
+leave it restarting, which takes a while on a busy machine."""
+
+
+def ship(client: lf.Client, journal: Journal) -> None:
+    """Ship what is left in the spool, waiting out a gateway that is not back yet (a read
+    fails at once when it cannot reach the gateway; the spool keeps what it holds)."""
+    deadline = time.monotonic() + SHIP_WAIT_S
+    while True:
         try:
             client.search_experiments()  # a read: ships what is left in the spool first
         except LedgerflowError as e:
             journal.unknown("shipped", e)
+            if time.monotonic() > deadline:
+                return
+            time.sleep(1.0)
         else:
             journal.write("shipped")
-    return 0
+            return
 
 
 if __name__ == "__main__":

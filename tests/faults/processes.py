@@ -27,9 +27,11 @@ START_REFUSALS = (
     "Unable to bootstrap from",
     "creating the view tables failed",
     "creating the webhook cursor tables failed",
+    "cannot reach the S3 endpoint",
 )
-"""A process that cannot reach the broker or the database as it starts says so and exits
-non-zero; its restart policy starts it again. That is a refusal to start, not a crash."""
+"""A process that cannot reach the broker, the database or the artifact store as it
+starts says so and exits non-zero; its restart policy starts it again. That is a refusal
+to start, not a crash."""
 
 
 @dataclass
@@ -63,6 +65,9 @@ class Service:
     """Faults keeping it down now; it is restarted once none is left."""
     starts: int = 0
     kills: int = 0
+    killed_at: list[float] = field(default_factory=list)
+    """Wall-clock times of the SIGKILLs (what a crashed process took with it is judged
+    by them)."""
 
     def launch(self) -> None:
         with self.log.open("ab") as out:
@@ -80,6 +85,7 @@ class Service:
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill would: no goodbye, no cleanup."""
         if self.proc is not None and self.proc.poll() is None:
+            self.killed_at.append(time.time())
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
             self.kills += 1

@@ -19,6 +19,11 @@ KILL = "kill"
 CUT = "cut"
 """Reset every connection to a service and refuse new ones for `hold_s` (a partition, or
 the service restarting), through the TCP proxy the stack reaches it by."""
+RESTART = "restart"
+"""Kill a server that keeps nothing on disk (the stack's Redis) and start it again, empty,
+on the same port `hold_s` later: a restart without persistence."""
+FLUSH = "flush"
+"""Delete every key of the stack's Redis (`FLUSHALL`) at once; `hold_s` means nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +36,7 @@ class Fault:
     """How long the target stays down."""
 
     def __str__(self) -> str:
-        return f"t={self.at_s:6.2f}s {self.action:<4} {self.target:<14} for {self.hold_s:.2f}s"
+        return f"t={self.at_s:6.2f}s {self.action:<7} {self.target:<14} for {self.hold_s:.2f}s"
 
 
 @dataclass(frozen=True, slots=True)

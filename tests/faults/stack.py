@@ -5,11 +5,17 @@ broker and PostgreSQL, each reached through a TCP proxy the driver can cut.
                                          projector x2 (one consumer group) -> [proxy] -> PostgreSQL
                                          webhook dispatcher x2 (leases)   -> a receiver here
                                          deployer (a canary plan advancing on time)
+    inference load -> replica (`serve --deployment`) -> broker (inference, feedback)
+                                         traffic-stats x2 (Faust, one group) -> [proxy] -> Redis
+    SDK load processes, gateway, replica -> [proxy] -> S3 (moto): the artifact store
 
 The broker is a Tansu of this stack's own, advertising the proxy's address, so every
 Kafka connection (metadata says where the broker is) goes through the proxy.
 PostgreSQL is the machine's: it is never restarted; cutting its proxy is what clients of
-a restarting server see.
+a restarting server see. Redis is a server of the stack's own (`servers.RedisServer`),
+which the driver may also restart (empty) or flush; every service is given it. The
+artifact store is a moto S3 server of the stack's own; clients upload and download
+through presigned URLs that point at its proxy.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.engine import make_url
@@ -28,12 +36,20 @@ from sqlalchemy.engine import make_url
 from tests.conftest import PYTHON, free_port, python_env
 from tests.faults.processes import Service, Supervisor
 from tests.faults.proxy import TcpProxy
-from tests.faults.schedule import CUT, KILL, Fault, Schedule
+from tests.faults.schedule import CUT, FLUSH, KILL, RESTART, Fault, Schedule
+from tests.faults.servers import RedisServer
 from tests.integration.kafka_fixture import tansu
+from tests.integration.s3_fixture import start_moto
+from tests.integration.s3_fixture import stop as stop_moto
 
 PROJECTORS = 2
 DISPATCHERS = 2
+TRAFFIC_WORKERS = 2
 GROUP = "faults"
+DEPLOYMENT = "canary"
+REPLICA = "replica-0"
+REDIS_RESTART = "redis-server"
+REDIS_FLUSH = "redis-keys"
 
 
 def _healthy(url: str) -> bool:
@@ -53,8 +69,10 @@ class Stack:
     prefix: str
     env: dict[str, str]
     gateway_url: str
+    replica_url: str
     proxies: dict[str, TcpProxy]
     supervisor: Supervisor
+    redis: RedisServer
 
     @property
     def services(self) -> dict[str, Service]:
@@ -62,15 +80,38 @@ class Stack:
 
     def targets(self) -> dict[str, str]:
         """Every fault target and its action."""
-        return {**{n: KILL for n in self.services}, **{n: CUT for n in self.proxies}}
+        return {
+            **{n: KILL for n in self.services},
+            **{n: CUT for n in self.proxies},
+            REDIS_RESTART: RESTART,
+            REDIS_FLUSH: FLUSH,
+        }
+
+    def replica_ready(self) -> bool:
+        """Whether the replica serves: it starts with the stack and waits for its
+        deployment (made by the test's set-up) to load and warm its variants."""
+        replica = self.services[REPLICA]
+        if not replica.running():
+            raise AssertionError(f"{REPLICA} exited while starting:\n{replica.tail()}")
+        return replica.ready is not None and replica.ready()
 
 
-def build_stack(folder: Path, postgres_url: str, kafka_port: int, proxy: TcpProxy) -> Stack:
+def build_stack(
+    folder: Path,
+    postgres_url: str,
+    kafka_port: int,
+    proxy: TcpProxy,
+    redis: RedisServer,
+    s3_url: str,
+) -> Stack:
     """The services' settings and processes (not started yet)."""
     from cryptography.fernet import Fernet
 
     pg = make_url(postgres_url)
     pg_proxy = TcpProxy(pg.port or 5432, pg.host or "127.0.0.1")
+    redis_proxy = TcpProxy(redis.port)
+    s3 = urlsplit(s3_url)
+    s3_proxy = TcpProxy(s3.port or 80, s3.hostname or "127.0.0.1")
     views_via_proxy = pg.set(port=pg_proxy.port).render_as_string(hide_password=False)
     prefix = f"faults-{uuid.uuid4().hex[:10]}"
     env = python_env(folder / "data") | {
@@ -80,10 +121,16 @@ def build_stack(folder: Path, postgres_url: str, kafka_port: int, proxy: TcpProx
         "LEDGERFLOW_KAFKA_PARTITIONS": "3",
         "LEDGERFLOW_KAFKA_IDEMPOTENT": "false",  # Tansu has no InitProducerId
         "LEDGERFLOW_SECRET_KEY": Fernet.generate_key().decode(),
+        "LEDGERFLOW_REDIS_URL": f"redis://{redis_proxy.address}/0",
+        "LEDGERFLOW_ARTIFACTS": f"s3://{prefix}/artifacts",
+        "LEDGERFLOW_S3_ENDPOINT": f"http://{s3_proxy.address}",
+        "LEDGERFLOW_S3_ACCESS_KEY": "testing",
+        "LEDGERFLOW_S3_SECRET_KEY": "testing",
         "PYTHONFAULTHANDLER": "1",  # SIGABRT makes a hung process print every thread's stack
     }
-    port = free_port()
+    port, replica_port = free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{port}"
+    replica_url = f"http://127.0.0.1:{replica_port}"
     logs = folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     cli = [PYTHON, "-m", "ledgerflow.cli"]
@@ -97,6 +144,12 @@ def build_stack(folder: Path, postgres_url: str, kafka_port: int, proxy: TcpProx
                    "--backoff-base", "0.05", "--backoff-max", "1", "--timeout", "5"],
                   env, logs / f"dispatcher-{i}.log") for i in range(DISPATCHERS)),
         Service("deployer", [*cli, "deployer", "--interval", "0.5"], env, logs / "deployer.log"),
+        Service(REPLICA, [*cli, "serve", "--deployment", DEPLOYMENT, "--port", str(replica_port)],
+                env, logs / f"{REPLICA}.log", ready=lambda: _healthy(replica_url)),
+        *(Service(f"traffic-{i}", [*cli, "traffic-stats", "--session-timeout", "3"],
+                  # a Faust data directory of its own
+                  env | {"LEDGERFLOW_TRACKING_URI": str(folder / f"traffic-{i}")},
+                  logs / f"traffic-{i}.log") for i in range(TRAFFIC_WORKERS)),
     ]  # fmt: skip
     return Stack(
         folder=folder,
@@ -105,8 +158,10 @@ def build_stack(folder: Path, postgres_url: str, kafka_port: int, proxy: TcpProx
         prefix=prefix,
         env=env,
         gateway_url=gateway_url,
-        proxies={"broker": proxy, "postgres": pg_proxy},
+        replica_url=replica_url,
+        proxies={"broker": proxy, "postgres": pg_proxy, "redis": redis_proxy, "s3": s3_proxy},
         supervisor=Supervisor({s.name: s for s in services}),
+        redis=redis,
     )
 
 
@@ -114,9 +169,22 @@ def build_stack(folder: Path, postgres_url: str, kafka_port: int, proxy: TcpProx
 def running_stack(folder: Path, postgres_url: str) -> Iterator[Stack]:
     """Broker, proxies and every service started (the gateway answering); all stopped after."""
     proxy_port = free_port()
-    with tansu(folder / "broker.log", proxy_port) as kafka_port:
+    with contextlib.ExitStack() as later:
+        redis = RedisServer(folder / "redis.log")
+        later.callback(redis.stop)
+        redis.start()
+        pool = later.enter_context(ThreadPoolExecutor(1))
+        moto_started = pool.submit(start_moto, folder / "s3.log")  # while the broker starts
+
+        @later.callback
+        def _stop_moto() -> None:
+            if moto_started.exception() is None:  # a moto that failed to start is gone
+                stop_moto(moto_started.result()[0])
+
+        kafka_port = later.enter_context(tansu(folder / "broker.log", proxy_port))
+        s3_url = moto_started.result()[1]
         broker = TcpProxy(kafka_port, port=proxy_port)  # the port the broker advertises
-        stack = build_stack(folder, postgres_url, kafka_port, broker)
+        stack = build_stack(folder, postgres_url, kafka_port, broker, redis, s3_url)
         try:
             gateway = stack.services["gateway"]
             gateway.launch()
@@ -139,8 +207,11 @@ class Driver:
     stack: Stack
     schedule: Schedule
     done: list[str] = field(default_factory=list)
+    outages: list[tuple[str, float, float]] = field(default_factory=list)
+    """(target, begin, end) in wall-clock time, for each fault once it is over."""
     _thread: threading.Thread | None = None
     _cuts: dict[str, int] = field(default_factory=dict)
+    _began: dict[Fault, float] = field(default_factory=dict)
 
     def start(self) -> Driver:
         self._thread = threading.Thread(target=self._run, name="fault-driver", daemon=True)
@@ -168,16 +239,29 @@ class Driver:
             )
 
     def _begin(self, fault: Fault) -> None:
+        self._began[fault] = time.time()
         if fault.action == KILL:
             self.stack.supervisor.hold(fault.target)
-        else:
+        elif fault.action == FLUSH:
+            if self._cuts.get(REDIS_RESTART):
+                self.done.append(f"(no FLUSHALL at {fault}: the Redis is down)")
+            else:
+                self.stack.redis.flushall()
+        else:  # CUT or RESTART: down until the last overlapping one ends
             self._cuts[fault.target] = self._cuts.get(fault.target, 0) + 1
-            self.stack.proxies[fault.target].cut()
+            if fault.action == RESTART:
+                self.stack.redis.restart_begin()
+            else:
+                self.stack.proxies[fault.target].cut()
 
     def _end(self, fault: Fault) -> None:
+        self.outages.append((fault.target, self._began.pop(fault), time.time()))
         if fault.action == KILL:
             self.stack.supervisor.release(fault.target)
-        else:
+        elif fault.action in (CUT, RESTART):
             self._cuts[fault.target] -= 1
             if not self._cuts[fault.target]:
-                self.stack.proxies[fault.target].restore()
+                if fault.action == RESTART:
+                    self.stack.redis.start()
+                else:
+                    self.stack.proxies[fault.target].restore()

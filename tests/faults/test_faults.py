@@ -1,9 +1,11 @@
 """The distributed stack under a seeded schedule of faults, then checked against its log.
 
 Several SDK processes log runs, register model versions and move aliases through the
-gateway while the driver SIGKILLs (and restarts) each projector, the gateway, each
-webhook dispatcher and the deployer, and cuts the broker and PostgreSQL off for
-seconds. Afterwards every invariant of `invariants.py` must hold. A failure's report
+gateway, and an inference load asks a deployment replica for predictions and reports
+outcomes, while the driver SIGKILLs (and restarts) each projector, the gateway, each
+webhook dispatcher, the deployer, the replica and each traffic-stats worker, cuts the
+broker, PostgreSQL and Redis off for seconds, and restarts or flushes Redis. Afterwards
+every invariant of `invariants.py` and `traffic_checks.py` must hold. A failure's report
 names the seed (LEDGERFLOW_FAULT_SEED) that replays the schedule.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,20 +25,24 @@ import ledgerflow as lf
 from ledgerflow import session
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.kafka_log import KafkaEventLog
+from ledgerflow.services.analytics.aggregates import VariantStats
+from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.projector import Projector
 from tests.conftest import PYTHON, ROOT, python_env
 from tests.faults import invariants as inv
+from tests.faults import traffic_checks as tc
+from tests.faults.artifact_checks import check_artifacts
 from tests.faults.conftest import FaultRun
 from tests.faults.schedule import Schedule, make_schedule
-from tests.faults.stack import Driver, Stack, running_stack
+from tests.faults.stack import DEPLOYMENT, REPLICA, Driver, Stack, running_stack
+from tests.faults.traffic import Echo
 from tests.integration.webhook_receiver import Receiver
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 MODEL = "shared"
-DEPLOYMENT = "canary"
 DELIVERY_FAULTS = {"dispatcher-0", "dispatcher-1", "postgres", "broker"}
 """Faults that may interrupt a webhook delivery in flight (and so repeat it)."""
 CONVERGE_S = 120.0
@@ -56,15 +63,31 @@ def start_load(stack: Stack, worker: int, go: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def set_up(client: lf.Client, receivers: dict[str, Receiver]) -> list[inv.HookUnderTest]:
-    """What the load and the deployer work on: the shared model with two versions, a
-    deployment whose canary plan advances on time alone, and two webhooks, one on the
-    registry (one partition: one order) and one on runs (spread over partitions)."""
+def start_traffic(stack: Stack, go: Path) -> subprocess.Popen[str]:
+    journal = stack.folder / "traffic" / "traffic.jsonl"
+    journal.parent.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [PYTHON, "-m", "tests.faults.traffic", str(go), str(journal), stack.replica_url,
+         DEPLOYMENT],
+        env=python_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def set_up(
+    stack: Stack, client: lf.Client, receivers: dict[str, Receiver]
+) -> list[inv.HookUnderTest]:
+    """What the load and the deployer work on: the shared model with two versions (a
+    model the replica serves), a deployment whose canary plan advances on time alone,
+    and two webhooks, one on the registry (one partition: one order) and one on runs
+    (spread over partitions)."""
     client.create_registered_model(MODEL)
     exp = client.create_experiment("setup")
-    for _ in range(2):
-        run = client.create_run(exp).info.run_id
-        client.create_model_version(MODEL, f"runs:/{run}/model", run)
+    lf.set_tracking_uri(stack.gateway_url)
+    with lf.start_run(experiment_id=exp) as run:
+        lf.pyfunc.log_model(name="model", python_model=Echo())
+    run_id = run.info.run_id
+    for made_by in (run_id, None):  # one model, two versions: a run is registered once
+        client.create_model_version(MODEL, f"runs:/{run_id}/model", made_by)
     steps = [{"weight": w, "min_duration_s": 1.0} for w in range(5, 100, 5)]
     client.create_deployment(
         DEPLOYMENT,
@@ -82,11 +105,13 @@ def set_up(client: lf.Client, receivers: dict[str, Receiver]) -> list[inv.HookUn
 
 
 def converge(stack: Stack, log: KafkaEventLog, timeout: float) -> None:
-    """Every service up again, the deployer stopped (so the log stops growing), and the
-    projectors caught up with the whole log."""
+    """Every service up again, the deployer and the replica stopped (so the log stops
+    growing; the replica flushes what it recorded), and the projectors caught up with
+    the whole log."""
     wait_until(stack.supervisor.all_up, timeout, "every service to be running again")
     stack.services["gateway"].wait_ready(timeout)
     stack.supervisor.retire("deployer")
+    stack.supervisor.retire(REPLICA)
     engine = make_engine(stack.views_url, writer=False)
     try:
         views = Projector(log, engine, inline=False)
@@ -111,26 +136,38 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
         report.append(schedule.describe())
         client = lf.Client(stack.gateway_url)
         try:
-            hooks = set_up(client, receivers)
+            hooks = set_up(stack, client, receivers)
         finally:
             session.reset()
         clock.note("set up")
-        run_load(stack, schedule, fault_run.mode.workers, report)
+        driver = run_load(stack, schedule, fault_run.mode.workers, report)
         clock.note("load and faults")
         log = KafkaEventLog(stack.kafka, topic_prefix=stack.prefix, idempotent=False)
         views = make_engine(stack.views_url, writer=False)
+        snapshots = RedisTrafficSnapshots.from_url(stack.redis.url)
         try:
             try:
                 converge(stack, log, CONVERGE_S)
                 events = inv.read_log(log)
                 for hook in hooks:
                     delivered(hook, receivers[hook.name], events)
+                counted = tc.recount(events, DEPLOYMENT)
+                published(snapshots, counted)
+                # Redis loses everything once more, now that no traffic comes to publish
+                # it again: the workers must notice by themselves.
+                stack.redis.flushall()
+                published(snapshots, counted)
             except AssertionError:
                 stack.supervisor.dump_stacks()
                 report += [f"{n} log:\n{s.tail(20_000)}" for n, s in stack.services.items()]
                 raise
             clock.note("converged")
             journal = inv.read_journals(stack.folder / "journals")
+            traffic = tc.check_traffic(
+                inv.read_journals(stack.folder / "traffic"), events, DEPLOYMENT,
+                stack.services[REPLICA].killed_at,
+                [(b, e) for t, b, e in driver.outages if t == "broker"],
+            )  # fmt: skip
             problems = [
                 *inv.check_load_ran(journal),
                 *inv.check_tracking(journal, views, events),
@@ -139,7 +176,9 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
                 *inv.check_replay(views, events, tmp_path),
             ]
             letters, refused_creations = inv.check_dead_letters(journal, views)
-            problems += letters
+            problems += letters + traffic.problems
+            found_artifacts, artifacts_read = check_artifacts(journal, stack.gateway_url)
+            problems += found_artifacts
             interruptions = sum(f.target in DELIVERY_FAULTS for f in schedule.faults)
             repeats = {}
             for hook in hooks:
@@ -151,21 +190,26 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
             exits = stack.supervisor.exits
             problems += [f"a service crashed: {e}" for e in exits if not e.refused_to_start]
             clock.note("checked")
-            report.append(summary(journal, events, repeats, stack))
+            report.append(summary(journal, events, repeats, stack, schedule))
+            report.append(str(traffic))
+            report.append(f"artifacts: {artifacts_read} acknowledged, read back from S3")
             report.append(f"{refused_creations} repeated experiment creations dead-lettered")
             report.append(f"time: {clock}")
             print("\n".join(report))  # shown with -rP, or -s
             assert not problems, "\n".join(problems)
         finally:
+            snapshots.close()
             views.dispose()
             log.close()
 
 
-def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) -> None:
+def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) -> Driver:
     """The load processes and the driver, until both are done. The schedule starts once
-    every load process is ready (has its experiment): starting Python takes seconds."""
+    every load process is ready (has its experiment) and the replica serves the
+    deployment the set-up made: starting Python takes seconds."""
     go = stack.folder / "go"
     loaders = [start_load(stack, w, go) for w in range(workers)]
+    loaders.append(start_traffic(stack, go))
     driver = Driver(stack, schedule)
     try:
 
@@ -174,19 +218,22 @@ def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) 
                 if proc.poll() is not None:
                     out = proc.stdout.read() if proc.stdout else ""
                     raise AssertionError(f"a load process ended before it was ready:\n{out}")
-            journals = (stack.folder / "journals").glob("*.jsonl")
-            return sum('"op": "ready"' in j.read_text() for j in journals) == workers
+            journals = [*(stack.folder / "journals").glob("*.jsonl"),
+                        *(stack.folder / "traffic").glob("*.jsonl")]  # fmt: skip
+            loaded = sum('"op": "ready"' in j.read_text() for j in journals) == workers + 1
+            return loaded and stack.replica_ready()  # it loads the models meanwhile
 
-        wait_until(ready, CONVERGE_S, "the load processes to be ready")
+        wait_until(ready, CONVERGE_S, "the load processes and the replica to be ready")
         written = go.with_suffix(".tmp")
         written.write_text(str(time.time() + schedule.duration_s))
         written.rename(go)
         driver.start()
-        deadline = time.monotonic() + schedule.duration_s + CONVERGE_S
+        deadline = time.monotonic() + schedule.duration_s + 2 * CONVERGE_S
         for proc in loaders:
             out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
             assert proc.returncode == 0, f"a load process failed:\n{out}"
         driver.join(timeout=max(1.0, deadline - time.monotonic()))
+        return driver
     finally:
         report.append("what the driver did:\n" + "\n".join(driver.done))
         for proc in loaders:
@@ -203,6 +250,21 @@ def delivered(hook: inv.HookUnderTest, receiver: Receiver, events: list[Recorded
         CONVERGE_S,
         f"webhook {hook.name} to deliver its {len(want)} events",
     )
+
+
+def published(snapshots: RedisTrafficSnapshots, expected: dict[str, VariantStats]) -> None:
+    """Wait until the statistics in Redis equal the recount of the log."""
+    seen: dict[str, VariantStats] = {}
+
+    def equal() -> bool:
+        nonlocal seen
+        seen = snapshots.snapshot(DEPLOYMENT)
+        return seen == expected
+
+    try:
+        wait_until(equal, CONVERGE_S, "the traffic statistics in Redis to equal a recount")
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {tc.stats_diff(seen, expected)}") from None
 
 
 @contextlib.contextmanager
@@ -231,13 +293,20 @@ class Phases:
 
 
 def summary(
-    journal: list[dict[str, Any]], events: list[Recorded], repeats: dict[str, int], stack: Stack
+    journal: list[dict[str, Any]],
+    events: list[Recorded],
+    repeats: dict[str, int],
+    stack: Stack,
+    schedule: Schedule,
 ) -> str:
     counts = {op: len(inv.ops(journal, op)) for op in sorted({e["op"] for e in journal})}
+    kinds = Counter(f.action for f in schedule.faults)
     starts = {n: s.starts for n, s in stack.services.items()}
     cuts = {n: p.cuts for n, p in stack.proxies.items()}
     refused = sum(e.refused_to_start for e in stack.supervisor.exits)
     return (
-        f"journal {counts}; {len(events)} events on the log; webhook repeats {repeats}; "
-        f"starts {starts}; cuts {cuts}; {refused} starts refused while a dependency was cut off"
+        f"faults by kind {dict(sorted(kinds.items()))}; journal {counts}; {len(events)} "
+        f"events on the log; webhook repeats {repeats}; starts {starts}; cuts {cuts}; Redis "
+        f"restarts {stack.redis.restarts}, flushes {stack.redis.flushes}; {refused} starts "
+        "refused while a dependency was cut off"
     )

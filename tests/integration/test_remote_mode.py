@@ -148,6 +148,23 @@ def test_a_read_with_the_gateway_unreachable_is_unavailable_naming_the_url(spool
     session.reset()
 
 
+def test_an_unreachable_object_store_behind_a_presigned_url_is_named_not_the_gateway(
+    tmp_path: Path,
+) -> None:
+    """A presigned upload or download whose object store is down (the fault suite's S3
+    cut) is Unavailable naming the store, not the gateway the caller reached fine."""
+    gateway = f"http://127.0.0.1:{free_port()}"
+    store = f"http://127.0.0.1:{free_port()}"
+    http = GatewayHTTP(gateway)
+    presigned = f"{store}/bucket/run/artifacts/a.txt?X-Amz-Signature=abc"
+    for call in (lambda: http.upload(presigned, b"bytes"),
+                 lambda: http.download(presigned, tmp_path / "a.txt")):  # fmt: skip
+        with pytest.raises(Unavailable, match=f"cannot reach the artifact store at {store}") as e:
+            call()
+        assert "gateway at" not in e.value.message
+    assert not (tmp_path / "a.txt.part").exists()
+
+
 def test_a_command_waits_out_a_gateway_restart_and_a_read_does_not(remote, caplog):
     with lf.start_run() as run:
         lf.log_text("weights", "model/weights.txt")

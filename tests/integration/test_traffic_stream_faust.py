@@ -279,6 +279,45 @@ def test_the_faust_worker_counts_exactly_across_sigterm_and_sigkill_restarts(
     assert got == expected
 
 
+def test_the_faust_worker_publishes_again_what_redis_lost_without_new_traffic(
+    setup: tuple[KafkaEventLog, dict[str, str], RedisTrafficSnapshots, str], tmp_path: Path
+) -> None:
+    """Redis restarted without persistence, or flushed, loses the published statistics;
+    the worker publishes them again though the deployment gets no traffic (a quiet
+    deployment would otherwise show none to the deployer and the gateway until its next
+    request). Only this test's key is deleted: the Redis is shared."""
+    log, env, snapshots, deployment = setup
+    events = _batch(deployment, 0, 20)
+    log.append(events)
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        expected = _wait_for(snapshots, deployment, _fold(deployment, events))
+        snapshots.client.delete(snapshot_key(deployment))
+        assert _wait_for(snapshots, deployment, expected) == expected
+    finally:
+        worker.stop()
+
+
+def test_a_worker_that_cannot_reach_the_broker_says_so_in_one_line_and_exits_1(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """As every Ledgerflow process does (a restart policy's log, an operator): `Error: ...`
+    naming the cause, not only Faust's traceback."""
+    env = {
+        **os.environ,
+        "LEDGERFLOW_EVENT_LOG": f"kafka://127.0.0.1:{free_port()}",
+        "LEDGERFLOW_REDIS_URL": redis_url,
+        "LEDGERFLOW_TRACKING_URI": str(tmp_path / "data"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "ledgerflow", "traffic-stats"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert done.returncode == 1, done.stderr
+    assert errors and "Unable to bootstrap from" in errors[-1], done.stderr
+
+
 def test_snapshots_round_trip_through_redis(redis_url: str) -> None:
     store = RedisTrafficSnapshots.from_url(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}:")
     fold = TrafficStats()

@@ -15,16 +15,21 @@ from ledgerflow.services.serving.deployment import agree
 
 
 class FlakyLog:
-    """Appends into a list; refuses while `down`."""
+    """Appends into a list, an event id once (as every log does); refuses while `down`;
+    with `ack_lost`, appends and then fails (the answer lost with the connection)."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.down = False
+        self.ack_lost = False
 
     def append(self, events: Sequence[Event]) -> Sequence[Recorded]:
         if self.down:
             raise Unavailable("the log is away")
-        self.events.extend(events)
+        seen = {e.id for e in self.events}
+        self.events.extend(e for e in events if e.id not in seen)
+        if self.ack_lost:
+            raise Unavailable("the connection dropped before the answer")
         return [Recorded(position=i, event=e) for i, e in enumerate(events)]
 
 
@@ -62,6 +67,21 @@ def test_a_log_outage_keeps_records_in_order_and_drops_only_beyond_the_bound() -
     assert recorder.flush() == 5 and recorder.dropped == 2
     ids = [r.request_id for e in log.events for r in e.data.records]  # type: ignore[attr-defined]
     assert ids == ["q2", "q3", "q4", "q5", "q6"]  # the oldest went first
+
+
+def test_a_batch_whose_answer_was_lost_is_sent_again_as_it_was_and_stored_once() -> None:
+    """The fault suite's "nothing doubled": a broker cut between storing a batch and
+    answering must not make the retry a second copy of its records."""
+    log = FlakyLog()
+    recorder = TrafficRecorder(log, "r1")  # type: ignore[arg-type]
+    recorder.record("web", record(1))
+    log.ack_lost = True
+    assert recorder.flush() == 0  # stored, but the recorder cannot know
+    log.ack_lost = False
+    recorder.record("web", record(2))
+    assert recorder.flush() == 2 and recorder.flush() == 0
+    ids = [r.request_id for e in log.events for r in e.data.records]  # type: ignore[attr-defined]
+    assert ids == ["q1", "q2"]
 
 
 def test_answers_agree_when_labels_match_or_numbers_are_within_tolerance() -> None:
