@@ -62,6 +62,18 @@ log = logging.getLogger(__name__)
 TABLE = "traffic-fold"
 REWIND_S = 0.5
 """How long a seek back to a record the fold needs is given before it is made again."""
+MAX_REWINDS = 20
+"""Seeks back to one record before the records it asked for are taken as never coming
+(`_gap_is_real`); the stale records a rebalance leaves take one or two."""
+
+
+@dataclass
+class _Rewind:
+    """A seek back to the record `wanted`: when it was last made and how many times."""
+
+    wanted: int
+    since: float
+    tries: int = 1
 
 
 @dataclass(frozen=True)
@@ -158,8 +170,8 @@ class TrafficStreamProcessor:
         self.app.agent(self.topic, name="traffic")(self._consume)
         self.app.timer(config.publish_interval_s)(self.publish)
         self.app.timer(REWIND_S)(self._retry_rewinds)
-        self._rewinding: dict[TP, tuple[int, float]] = {}
-        """Partitions sought back to a record not given yet: (its offset, when asked)."""
+        self._rewinding: dict[TP, _Rewind] = {}
+        """Partitions sought back to a record not given yet."""
         # faust types receivers as a union mypy cannot match an async bound method against
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         self.app.on_rebalance_complete.connect(self._on_recovered)  # type: ignore[arg-type]
@@ -167,13 +179,14 @@ class TrafficStreamProcessor:
     async def _consume(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
             message = event.message
+            tp, offset = message.tp, message.offset
             wanted = self.fold.expects(message.partition)
-            if message.offset > wanted and not await self._deleted(message.tp, wanted):
-                await self._rewind(message.tp, wanted, message.offset)
+            if offset > wanted and not await self._gap_is_real(tp, wanted, offset):
+                await self._rewind(tp, wanted, offset)
             else:
-                if message.offset >= wanted:
-                    self._rewinding.pop(message.tp, None)
-                self.fold.handle(event.value, message.partition, message.offset)
+                if offset >= wanted:
+                    self._rewinding.pop(tp, None)
+                self.fold.handle(event.value, message.partition, offset)
                 self.metrics.folded.inc()
             yield None
 
@@ -187,29 +200,42 @@ class TrafficStreamProcessor:
         if nothing comes at all."""
         asked = self._rewinding.get(tp)
         now = time.monotonic()
-        if asked is not None and asked[0] == wanted and now - asked[1] < REWIND_S:
-            return
+        if asked is not None and asked.wanted == wanted:
+            if now - asked.since < REWIND_S:
+                return
+            asked.since, asked.tries = now, asked.tries + 1
+        else:
+            self._rewinding[tp] = _Rewind(wanted, now)
         log.info("partition %s: given %s before %s; reading again from %s",
                  tp.partition, given, wanted, wanted)  # fmt: skip
-        self._rewinding[tp] = (wanted, now)
         self.metrics.rewinds.inc()
         await self.app.consumer.seek(tp, wanted)
 
     async def _retry_rewinds(self) -> None:
         """Seek again where a rewind has not brought the record it asked for."""
         now = time.monotonic()
-        for tp, (wanted, since) in list(self._rewinding.items()):
-            if now - since >= REWIND_S and self.fold.expects(tp.partition) == wanted:
-                self._rewinding[tp] = (wanted, now)
+        for tp, asked in list(self._rewinding.items()):
+            if (
+                now - asked.since >= REWIND_S
+                and asked.tries < MAX_REWINDS
+                and self.fold.expects(tp.partition) == asked.wanted
+            ):
+                asked.since, asked.tries = now, asked.tries + 1
                 self.metrics.rewinds.inc()
-                await self.app.consumer.seek(tp, wanted)
+                await self.app.consumer.seek(tp, asked.wanted)
 
-    async def _deleted(self, tp: TP, wanted: int) -> bool:
-        """Whether the records from `wanted` on were deleted (the topic's retention)
-        before they were folded: then folding goes on from what there is."""
+    async def _gap_is_real(self, tp: TP, wanted: int, given: int) -> bool:
+        """Whether records `wanted`..`given - 1` will not come: retention deleted them,
+        or `MAX_REWINDS` reads from `wanted` did not bring them (offsets a broker never
+        gives, such as a transactional producer's markers). Folding then goes on."""
         asked = self._rewinding.get(tp)
-        if asked is not None and asked[0] == wanted:
-            return False  # asked the broker when this rewind began
+        if asked is not None and asked.wanted == wanted:
+            if asked.tries < MAX_REWINDS:
+                return False
+            log.warning("partition %s: records %s..%s did not come in %d reads from %s; "
+                        "folding on from %s", tp.partition, wanted, given - 1, asked.tries,
+                        wanted, given)  # fmt: skip
+            return True
         earliest = (await self.app.consumer.earliest_offsets(tp)).get(tp)
         if earliest is None or wanted >= earliest:
             return False
