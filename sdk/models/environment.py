@@ -131,6 +131,12 @@ def read_conda_env(value: str | os.PathLike[str] | Mapping[str, Any]) -> dict[st
             '{"pip": [requirement, ...]}',
             field="conda_env",
         )
+    try:
+        yaml.safe_dump(dict(doc))
+    except yaml.YAMLError as e:  # a value YAML has no plain form for (an object, a set)
+        raise InvalidInput(
+            f"conda_env holds a value YAML cannot write: {e}", field="conda_env"
+        ) from None
     return dict(doc)
 
 

@@ -109,6 +109,8 @@ def test_bad_environments_and_versions_are_refused_naming_the_argument(
     (tmp_path / "bad.yaml").write_text("dependencies: [python=3.11, {pip: [1, 2]}]")
     with pytest.raises(InvalidInput, match="dependencies must be a list of strings"):
         lf.save_model(estimator, tmp_path / "b", conda_env=tmp_path / "bad.yaml")
+    with pytest.raises(InvalidInput, match="a value YAML cannot write"):
+        lf.save_model(estimator, tmp_path / "y", conda_env={**CONDA, "name": object()})
     with pytest.raises(InvalidInput, match="is not a file"):
         lf.save_model(estimator, tmp_path / "c", conda_env="missing.yaml")
     with pytest.raises(InvalidInput, match="version= goes with a registered model's name"):
