@@ -67,6 +67,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from distributed import clean_env, free_port, process  # bench/distributed.py's, shared
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 PG_ADMIN = os.environ.get("LEDGERFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -240,35 +243,6 @@ def setup_main(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------- the stack
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERFLOW_", "MLFLOW_"))}
-
-
-@contextmanager
-def process(
-    args: Sequence[str], log: Path, env: dict[str, str]
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A process of ours, stopped by its pid (SIGTERM, then SIGKILL after 20 s)."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(list(args), env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def wait_until(what: str, ok: Callable[[], bool], procs: Sequence[subprocess.Popen[bytes]],
