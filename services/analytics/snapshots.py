@@ -278,13 +278,18 @@ def _assemble(head: Mapping[str, Any], chunks: Mapping[str, dict[str, Any]]) -> 
     for name, shadow in head["variants"].items():
         traffic.variants[name] = VariantSeries(shadow=bool(shadow))
     for chunk, doc in chunks.items():
-        for name, value in doc.items():
-            series = traffic.series(name)
-            if chunk == PAST:
-                series.past, series.past_until = value
-            else:
-                series.windows.update(value)
+        _lay(traffic, chunk, doc)
     return traffic
+
+
+def _lay(traffic: DeploymentTraffic, chunk: str, doc: Mapping[str, Any]) -> None:
+    """Put a decoded chunk's windows (or the past) into `traffic`'s series."""
+    for name, value in doc.items():
+        series = traffic.series(name)
+        if chunk == PAST:
+            series.past, series.past_until = value
+        else:
+            series.windows.update(value)
 
 
 def _patch(
@@ -306,12 +311,7 @@ def _patch(
             else:
                 for start in value:
                     series.windows.pop(start, None)
-        for name, value in after.get(chunk, {}).items():
-            series = out.series(name)
-            if chunk == PAST:
-                series.past, series.past_until = value
-            else:
-                series.windows.update(value)
+        _lay(out, chunk, after.get(chunk, {}))
     return out
 
 
