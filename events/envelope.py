@@ -29,8 +29,7 @@ def uuid7() -> str:
     value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
     value |= 0b10 << 62  # variant
     value |= rand & ((1 << 62) - 1)  # rand_b
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _uuid_text(value)
 
 
 def named_id(type_: str, identity: str) -> str:
@@ -40,6 +39,10 @@ def named_id(type_: str, identity: str) -> str:
     value = int.from_bytes(digest[:16], "big")
     value = (value & ~(0xF << 76)) | (0x8 << 76)  # version 8
     value = (value & ~(0b11 << 62)) | (0b10 << 62)  # variant
+    return _uuid_text(value)
+
+
+def _uuid_text(value: int) -> str:
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
