@@ -99,7 +99,7 @@ class TableFold:
 
     def applied_offset(self, partition: int) -> int:
         """The offset of the last record of `partition` folded (-1: none)."""
-        return self.take([partition])[partition] - 1
+        return self.expects(partition) - 1
 
     def handle(self, raw: bytes, partition: int, offset: int) -> None:
         """Fold one record of the inference topic and write what changed to the table."""
