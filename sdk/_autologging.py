@@ -98,7 +98,7 @@ def safely(integration: str, what: str, fn: Callable[..., Any], *args: Any) -> A
 # patches -----------------------------------------------------------------------------------
 @dataclass
 class _Patch:
-    owner: type
+    owner: type | types.ModuleType
     name: str
     original: Any  # the attribute as stored on `owner`, when it had its own
     had_own: bool
@@ -109,12 +109,13 @@ _patches: dict[str, list[_Patch]] = {}
 
 def patch(
     integration: str,
-    owner: type,
+    owner: type | types.ModuleType,
     name: str,
     make_wrapper: Callable[[Callable[..., Any]], Callable[..., Any]],
 ) -> bool:
-    """Replace `owner.name` (own or inherited) by `make_wrapper(original)`; False if it
-    already is one of this integration's wrappers."""
+    """Replace `owner.name` (a class's method, own or inherited, or a module's function)
+    by `make_wrapper(original)`; False if it already is one of this integration's
+    wrappers."""
     with _lock:
         static = inspect.getattr_static(owner, name)
         if getattr(static, _MARK, None) == integration:

@@ -24,6 +24,7 @@ LIBRARIES: dict[str, str] = {
     "keras": "tensorflow",  # Keras 3 (tf.keras imports it too)
     "lightning": "pytorch",
     "pytorch_lightning": "pytorch",
+    "xgboost": "xgboost",
 }
 _GLOBALLY = "_set_by_lf_autolog"
 

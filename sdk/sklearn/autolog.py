@@ -143,7 +143,7 @@ def _is_search(estimator: Any) -> bool:
     return isinstance(estimator, GridSearchCV | RandomizedSearchCV)
 
 
-def _X_y_weight(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def X_y_weight(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """(X, y, sample_weight) of a fit call, whatever the estimator names them."""
     bound = inspect.signature(original).bind(*args, **kwargs)
     names = [n for n in inspect.signature(original).parameters if n != "self"]
@@ -173,7 +173,7 @@ def _before(
     )
     tags = {"estimator_name": cls.__name__, "estimator_class": f"{cls.__module__}.{cls.__name__}"}
     _autologging.safely(INTEGRATION, "setting tags", _autologging.set_tags, run_id, tags)
-    X, y, weight = _X_y_weight(original, args, kwargs)
+    X, y, weight = X_y_weight(original, args, kwargs)
     try:
         example = deepcopy(X[:_EXAMPLE_ROWS])
     except Exception:
@@ -233,8 +233,12 @@ def _log_model(estimator: Any, name: str, example: Any, cfg: _autologging.Config
     )
 
 
-def _scores(estimator: Any, X: Any, y: Any, weight: Any, pos_label: Any) -> dict[str, Any]:
-    """MLflow's training metrics for classifiers and regressors; ones that fail are left out."""
+def training_metrics(
+    integration: str, estimator: Any, X: Any, y: Any, weight: Any, pos_label: Any = None
+) -> dict[str, Any]:
+    """MLflow's training metrics of a fitted classifier or regressor (scikit-learn's or one
+    of its API, e.g. XGBoost's) and its `score()` as `training_score`; ones that fail are
+    left out with a warning of `integration`."""
     import numpy as np
     from sklearn import metrics
     from sklearn.base import is_classifier, is_regressor
@@ -245,7 +249,7 @@ def _scores(estimator: Any, X: Any, y: Any, weight: Any, pos_label: Any) -> dict
         try:
             out[_PREFIX + name] = fn(*a, sample_weight=weight, **k)
         except Exception as e:
-            _autologging.warn(INTEGRATION, f"computing {_PREFIX + name}", e)
+            _autologging.warn(integration, f"computing {_PREFIX + name}", e)
 
     if is_classifier(estimator):
         pred = estimator.predict(X)
@@ -272,6 +276,13 @@ def _scores(estimator: Any, X: Any, y: Any, weight: Any, pos_label: Any) -> dict
             add(name, fn, y, pred, multioutput="uniform_average")
         if _PREFIX + "mean_squared_error" in out:
             out[_PREFIX + "root_mean_squared_error"] = np.sqrt(out[_PREFIX + "mean_squared_error"])
+    if hasattr(estimator, "score"):
+        try:
+            takes_weight = "sample_weight" in inspect.signature(estimator.score).parameters
+            score_args = (X, y, weight) if takes_weight else (X, y)
+            out[_PREFIX + "score"] = estimator.score(*score_args)
+        except Exception as e:
+            _autologging.warn(integration, "computing training_score", e)
     return out
 
 
@@ -280,14 +291,7 @@ def _log_metrics(
 ) -> None:
     if y is None:
         return  # unsupervised: nothing to score against
-    values = _scores(estimator, X, y, weight, cfg["pos_label"])
-    if hasattr(estimator, "score"):
-        try:
-            takes_weight = "sample_weight" in inspect.signature(estimator.score).parameters
-            score_args = (X, y, weight) if takes_weight else (X, y)
-            values[_PREFIX + "score"] = estimator.score(*score_args)
-        except Exception as e:
-            _autologging.warn(INTEGRATION, "computing training_score", e)
+    values = training_metrics(INTEGRATION, estimator, X, y, weight, cfg["pos_label"])
     _autologging.log_metrics(run_id, values)
 
 
