@@ -156,6 +156,43 @@ def test_a_keras_model_becomes_a_savedmodel_laid_out_for_tensorflow_serving(
     assert built["onnx"].manifest["parity"]["passed"]
 
 
+def test_xgboost_models_become_onnx_bundles_whose_first_output_is_what_pyfunc_predicts(
+    bundles: Path,
+) -> None:
+    import onnxruntime as ort
+    import pandas as pd
+    import xgboost as xgb
+
+    X, y = _iris()
+    frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])  # named columns, as users log
+    models = {
+        "xgb-clf": xgb.XGBClassifier(n_estimators=5, max_depth=2).fit(frame, y),
+        "xgb-binary": xgb.train(
+            {"objective": "binary:logistic", "max_depth": 2}, xgb.DMatrix(frame, label=y == 1), 5
+        ),
+        "xgb-logitraw": xgb.train(
+            {"objective": "binary:logitraw"}, xgb.DMatrix(frame, label=y == 1), 5
+        ),
+    }
+    with lf.start_run():
+        for name, model in models.items():
+            lf.xgboost.log_model(
+                model, name=name, input_example=frame[:5], registered_model_name=name
+            )
+    for name in ("xgb-clf", "xgb-binary"):
+        [bundle] = lf.bundles.build(f"models:/{name}/1", targets=["onnx"])
+        assert bundle.status == "built", bundle.reason
+        assert bundle.manifest["source"]["flavor"] == "xgboost"
+        folder = Path(lf.bundles.download(bundle.id, str(bundles.parent / name)))
+        session = ort.InferenceSession(str(folder / "model.onnx"))
+        first = session.run(None, {session.get_inputs()[0].name: X.astype(np.float32)})[0]
+        expected = lf.pyfunc.load_model(f"models:/{name}/1").predict(frame)
+        np.testing.assert_allclose(first, np.asarray(expected), rtol=1e-4, atol=1e-5)
+    # raw margins: onnxmltools' graph answers probabilities, and parity says so
+    [raw] = lf.bundles.build("models:/xgb-logitraw/1", targets=["onnx"])
+    assert raw.status == "failed" and raw.reason is not None and "parity broken" in raw.reason
+
+
 class _Arbitrary(lf.pyfunc.PythonModel):  # type: ignore[name-defined, misc]
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         return [str(row) for row in model_input]

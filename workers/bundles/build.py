@@ -35,6 +35,7 @@ TARGETS_BY_FLAVOR = {
     "tensorflow": ("savedmodel", "onnx"),
     "keras": ("savedmodel", "onnx"),
     "sklearn": ("onnx",),
+    "xgboost": ("onnx",),
 }
 
 
@@ -58,7 +59,7 @@ def source_flavor(flavors: dict[str, Any]) -> str:
             return flavor
     raise ConversionFailed(
         f"no converter for a model with flavors {sorted(flavors)}: bundles convert "
-        "pytorch, tensorflow (Keras) and sklearn models"
+        "pytorch, tensorflow (Keras), sklearn and xgboost models"
     )
 
 
@@ -119,6 +120,10 @@ def _convert(
         from ledgerflow.workers.bundles import sklearn
 
         return sklearn.convert(model_dir, request.target, example, out, allow_pickle=allow_pickle)
+    if flavor == "xgboost":
+        from ledgerflow.workers.bundles import xgboost
+
+        return xgboost.convert(model_dir, request.target, example, out, allow_pickle=allow_pickle)
     from ledgerflow.workers.bundles import keras
 
     return keras.convert(
@@ -132,9 +137,21 @@ def _original(model_dir: Path, allow_pickle: bool) -> parity.Predict:
     from ledgerflow.pyfunc.loading import load
 
     model = load(model_dir, allow_pickle=allow_pickle)
+    schema = model.metadata.get_input_schema()
+    # a model that takes named columns gets the bundle's tensor as those columns, in order
+    columns = (
+        schema.input_names()
+        if schema is not None and not schema.is_tensor_spec() and schema.has_input_names()
+        else None
+    )
 
     def predict(x: Array) -> Array:
-        result = model.predict(x)
+        if columns is not None and x.ndim == 2 and x.shape[1] == len(columns):
+            import pandas as pd
+
+            result = model.predict(pd.DataFrame(x, columns=columns))
+        else:
+            result = model.predict(x)
         return np.asarray(result.to_numpy() if hasattr(result, "to_numpy") else result)
 
     return predict
