@@ -7,11 +7,11 @@ The framework is read off the object's classes, without importing any framework 
 caller has not imported already: a scikit-learn estimator goes to `ledgerflow.sklearn`, a
 `torch.nn.Module` (Lightning's included) to `ledgerflow.pytorch`, a Keras model or a
 `tf.Module` to `ledgerflow.tensorflow`, an `onnx.ModelProto` to `ledgerflow.onnx`, an XGBoost
-`Booster` or scikit-learn model to `ledgerflow.xgboost`, a
-`ledgerflow.pyfunc.PythonModel` or a plain function to `ledgerflow.pyfunc`. Anything else
-is refused with the list of what is supported. Keyword arguments go to the flavor's own
-`log_model` / `save_model` (`conda_env`, `pip_requirements`, `signature`,
-`input_example`, ...); `flavor_of` says which one it will be.
+`Booster` or scikit-learn model to `ledgerflow.xgboost`, a spaCy `Language` pipeline to
+`ledgerflow.spacy`, a `ledgerflow.pyfunc.PythonModel` or a plain function to
+`ledgerflow.pyfunc`. Anything else is refused with the list of what is supported. Keyword
+arguments go to the flavor's own `log_model` / `save_model` (`conda_env`,
+`pip_requirements`, `signature`, `input_example`, ...); `flavor_of` says which one it will be.
 """
 
 from __future__ import annotations
@@ -31,16 +31,17 @@ SUPPORTED = (
     "a Keras model or a tf.Module (ledgerflow.tensorflow)",
     "an onnx.ModelProto (ledgerflow.onnx)",
     "an xgboost.Booster or XGBoost scikit-learn model (ledgerflow.xgboost)",
+    "a spaCy pipeline, a spacy.language.Language (ledgerflow.spacy)",
     "a PythonModel (Ledgerflow's or MLflow's) or a function (ledgerflow.pyfunc)",
 )
-NOT_YET = ("lightgbm", "catboost", "spacy", "pyspark", "transformers")
+NOT_YET = ("lightgbm", "catboost", "pyspark", "transformers")
 """Frameworks with a flavor in MLflow and none here yet: said so rather than saved as
 something else (an XGBoost classifier is also a scikit-learn estimator)."""
 
 
 def flavor_of(model: Any) -> str:
     """The flavor `log_model` saves `model` in: "sklearn", "pytorch", "tensorflow", "onnx",
-    "xgboost" or "pyfunc"."""
+    "xgboost", "spacy" or "pyfunc"."""
     classes = type(model).__mro__
     roots = {c.__module__.split(".", 1)[0] for c in classes}
     late = sorted(roots & set(NOT_YET))
@@ -60,6 +61,8 @@ def flavor_of(model: Any) -> str:
         return "tensorflow"
     if _is(model, "onnx", "ModelProto"):
         return "onnx"
+    if _is(model, "spacy.language", "Language"):
+        return "spacy"  # before pyfunc: a pipeline is callable
     python_model = _is(model, "ledgerflow.pyfunc", "PythonModel") or _is(
         model, "mlflow.pyfunc", "PythonModel"
     )
