@@ -66,6 +66,7 @@ _SUBMODULES = frozenset(
         "tensorflow",
         "onnx",
         "xgboost",
+        "tensorboard",
         "spacy",
         "webhooks",
         "jobs",

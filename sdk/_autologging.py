@@ -253,6 +253,16 @@ def log_metrics(run_id: str, metrics: Mapping[str, Any], step: int | None = None
         lf.log_metrics(values, step=step, run_id=run_id)
 
 
+def log_tensorboard_events(run_id: str) -> None:
+    """The run's metrics so far as a TensorBoard event file among its artifacts
+    (`tensorboard_logs/`), written after the buffered points are stored."""
+    from ledgerflow import fluent
+    from ledgerflow.tensorboard import log_run_events
+
+    fluent._buffer_flush(run_id)
+    log_run_events(fluent._client(), run_id)
+
+
 # post-import hooks ---------------------------------------------------------------------------
 Hook = Callable[[types.ModuleType], None]
 _hooks: dict[str, list[Hook]] = {}

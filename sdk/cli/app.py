@@ -26,6 +26,7 @@ from ledgerflow.cli import (
     serve,
     server,
     sync,
+    tensorboard,
     tokens,
     traffic_stats,
     ui,
@@ -106,6 +107,7 @@ app.command("gateway")(gateway.gateway)
 app.command("sync")(sync.sync)
 app.command("server")(server.server)
 app.command("ui")(ui.ui)
+app.command("tensorboard")(tensorboard.tensorboard)
 app.command("serve")(serve.serve)
 app.command("audit")(audit.audit)
 

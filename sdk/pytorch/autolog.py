@@ -113,6 +113,9 @@ def _before(
             _autologging.safely(
                 INTEGRATION, "logging the model", _log_model, trainer, callback, cfg
             )
+        _autologging.safely(
+            INTEGRATION, "writing TensorBoard events", _autologging.log_tensorboard_events, run_id
+        )
 
     return args, kwargs, after
 

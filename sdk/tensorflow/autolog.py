@@ -134,6 +134,9 @@ def _before(
             )
         if cfg["log_models"]:
             _log_model(model, example, cfg)
+        _autologging.safely(
+            INTEGRATION, "writing TensorBoard events", _autologging.log_tensorboard_events, run_id
+        )
 
     return bound.args, bound.kwargs, after
 

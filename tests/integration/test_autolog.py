@@ -20,6 +20,7 @@ import ledgerflow.sklearn
 import ledgerflow.tensorflow
 from ledgerflow import _autologging, pyfunc
 from tests.conftest import PYTHON, ROOT, python_env
+from tests.tensorboard_files import logged_events
 
 rng = np.random.default_rng(0)
 X = rng.random((12, 3), dtype=np.float32)
@@ -72,7 +73,10 @@ def test_a_keras_fit_logs_params_epoch_metrics_and_the_model_in_a_run_of_its_own
         assert [s for s, _ in logged] == [0, 1]
         np.testing.assert_allclose([v for _, v in logged], hist.history[key], rtol=1e-6)
     files = {a.path for a in lf.Client().list_artifacts(run.info.run_id)}
-    assert {"model", "model_summary.txt"} <= files
+    assert {"model", "model_summary.txt", "tensorboard_logs"} <= files
+    events, logged = logged_events(run.info.run_id, "val_loss"), history(run, "val_loss")
+    assert [s for s, _ in events] == [s for s, _ in logged]
+    np.testing.assert_allclose([v for _, v in events], [v for _, v in logged], rtol=1e-6)
     loaded = pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert loaded.metadata.signature.inputs.inputs[0].shape == (-1, 3)
     np.testing.assert_allclose(loaded.predict(X), model.predict(X, verbose=0), rtol=1e-6)

@@ -14,6 +14,7 @@ import ledgerflow.pytorch
 from ledgerflow import fluent
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.models import Model
+from tests.tensorboard_files import logged_events
 
 torch.manual_seed(0)
 
@@ -263,7 +264,10 @@ def test_lightning_autolog_logs_params_metrics_summary_and_the_model(tracking, a
     history = lf.Client().get_metric_history(run.info.run_id, "train_loss")
     assert [m.step for m in history] == [0, 1]
     names = {f.path for f in lf.Client().list_artifacts(run.info.run_id)}
-    assert {"model", "model_summary.txt"} <= names
+    assert {"model", "model_summary.txt", "tensorboard_logs"} <= names
+    events = logged_events(run.info.run_id, "train_loss")
+    assert [s for s, _ in events] == [m.step for m in history]
+    np.testing.assert_allclose([v for _, v in events], [m.value for m in history], rtol=1e-6)
     loaded = pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert loaded.metadata.signature.inputs.inputs[0].shape == (-1, 4)
     model.eval()
