@@ -39,6 +39,7 @@ ledgerflow_save_model <- function(predict_fn, path, input_example = NULL,
   }
   dir.create(path, recursive = TRUE, showWarnings = FALSE)
   fn <- .lf_capture(predict_fn, list(...))
+  class(fn) <- c("crate", "function")  # what MLflow's R mlflow_predict dispatches on
   saveRDS(serialize(fn, NULL), file.path(path, "crate.bin"))
 
   spec <- list()
