@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ledgerflow.events.errors import InvalidInput
+from ledgerflow.events.errors import InvalidInput, Unavailable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,7 +83,10 @@ def _column(name: str, series: pd.Series[Any]) -> tuple[str, list[Any]]:
 
 def decode_answer(line: str) -> Any:
     """The predictions in an answer line; an R error is InvalidInput with R's message."""
-    answer = json.loads(line)
+    try:
+        answer = json.loads(line)
+    except ValueError as e:
+        raise Unavailable(f"the R worker answered a line that is not JSON: {line[:200]!r}") from e
     if not answer.get("ok"):
         call = answer.get("call") or ""
         where = f" (in {call})" if call else ""

@@ -105,7 +105,11 @@ class RWorker:
             target=_drain, args=(proc.stderr, self._stderr), name="ledgerflow-r-stderr",
             daemon=True,
         ).start()  # fmt: skip
-        hello = json.loads(self._read_line(time.monotonic() + START_TIMEOUT_S, "starting"))
+        line = self._read_line(time.monotonic() + START_TIMEOUT_S, "starting")
+        try:
+            hello = json.loads(line)
+        except ValueError:
+            hello = {"error": f"it said {line[:200]!r} instead of JSON"}
         if not hello.get("ready"):
             _stop(proc)
             raise LedgerflowError(
@@ -123,7 +127,7 @@ class RWorker:
             while b"\n" not in self._buffer:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    _stop(proc)
+                    _stop(proc, grace_s=0)
                     raise Unavailable(
                         f"the R worker for {self.model_file} was not done {doing} after "
                         f"{self.timeout_s if doing == 'answering' else START_TIMEOUT_S:g} s; "
@@ -154,13 +158,15 @@ def _drain(stream: IO[bytes] | None, tail: deque[str]) -> None:
         log.info("R: %s", text)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Close the worker's stdin (it exits on EOF), then kill it if it lingers."""
+def _stop(proc: subprocess.Popen[bytes], grace_s: float = 2.0) -> None:
+    """Close the worker's stdin (it exits on EOF), then kill it if it lingers `grace_s`."""
     if proc.poll() is None:
         try:
             if proc.stdin is not None:
                 proc.stdin.close()
-            proc.wait(2)
+            if grace_s <= 0:
+                raise subprocess.TimeoutExpired(proc.args, grace_s)
+            proc.wait(grace_s)
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait(5)

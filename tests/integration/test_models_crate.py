@@ -49,6 +49,7 @@ ledgerflow_save_model(function(df) { check(df); predict(fit, newdata = df) },
 writeLines(sprintf("%.17g", predict(fit, newdata = new)), file.path(OUT, "expected.txt"))
 ledgerflow_save_model(function(df) as.data.frame(predict(fit, df, interval = "confidence")),
                       file.path(OUT, "interval"))
+ledgerflow_save_model(function(df) { Sys.sleep(df$x[1]); df$x }, file.path(OUT, "sleepy"))
 # What MLflow's R package writes for mlflow_save_model(crate(...)): the crate block only.
 dir.create(file.path(OUT, "mlflow"))
 saveRDS(serialize(function(df) df$x * 10, NULL), file.path(OUT, "mlflow", "crate.bin"))
@@ -167,6 +168,17 @@ def test_a_killed_worker_is_started_again_at_the_next_predict(saved: Path) -> No
     assert np.array_equal(model.predict(NEW), _expected(saved))
     assert model.pid not in (None, pid)
     model.close()
+
+
+def test_a_predict_past_the_timeout_stops_the_worker_instead_of_hanging(saved: Path) -> None:
+    model = pyfunc.load_model(saved / "sleepy", model_config={"timeout_s": 1})
+    assert model.predict(pd.DataFrame({"x": [0.0]})).tolist() == [0.0]
+    pid = model.get_raw_model().pid
+    with pytest.raises(Unavailable, match="was not done answering after 1 s; it was stopped"):
+        model.predict(pd.DataFrame({"x": [30.0]}))
+    assert not _alive(pid)
+    assert model.predict(pd.DataFrame({"x": [0.0]})).tolist() == [0.0]
+    assert model.get_raw_model().pid not in (None, pid)
 
 
 def test_without_rscript_the_flavor_says_what_to_install(
