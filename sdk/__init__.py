@@ -68,6 +68,7 @@ _SUBMODULES = frozenset(
         "xgboost",
         "tensorboard",
         "spacy",
+        "crate",
         "webhooks",
         "jobs",
         "bundles",

@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 from ledgerflow.cli import (
     audit,
     bundles,
+    crate,
     demo,
     deployer,
     deployments,
@@ -110,6 +111,7 @@ app.command("ui")(ui.ui)
 app.command("tensorboard")(tensorboard.tensorboard)
 app.command("serve")(serve.serve)
 app.command("audit")(audit.audit)
+app.command("crate-helper")(crate.crate_helper)
 
 
 def main() -> None:

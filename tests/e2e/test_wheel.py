@@ -105,6 +105,16 @@ def test_the_wheel_carries_the_built_web_ui(venv: Path) -> None:
     assert any(re.fullmatch(r"ledgerflow/services/ui/static/assets/index-.+\.js", n) for n in names)
 
 
+def test_the_wheel_carries_the_r_helper_and_crate_helper_prints_where(venv: Path) -> None:
+    (wheel,) = (venv.parent / "dist").glob("ledgerflow-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"ledgerflow/crate/ledgerflow.R", "ledgerflow/crate/worker.R"} <= set(names)
+    out = _run(venv / "bin" / "ledgerflow", "crate-helper", env=python_env() | {"PYTHONPATH": ""})
+    helper = Path(out.strip())
+    assert "site-packages" in str(helper) and str(ROOT) not in str(helper)
+    assert "ledgerflow_save_model <- function" in helper.read_text()
+
+
 def test_the_installed_ledgerflow_ui_serves_the_web_ui_and_the_api(
     venv: Path, tmp_path: Path
 ) -> None:
