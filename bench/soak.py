@@ -617,7 +617,8 @@ def print_report(doc: dict[str, Any], checks: list[Check]) -> None:
           f"{'faust':>7}")  # fmt: skip
     for s in samples:
         if s["t"] % 60 < SAMPLE_EVERY_S / 2 or s is samples[-1]:
-            stream = s["redis_top_keys"].get("ledgerflow:hub:stream", 0)
+            # the relay's stream, under the log's namespace (Settings.redis_namespace)
+            stream = sum(v for k, v in s["redis_top_keys"].items() if k.endswith(":hub:stream"))
             traffic = s["redis_families"].get("ledgerflow:traffic", 0)
             mib = [x / 2**20 for x in (s["rss"], s["redis_db_bytes"], stream, traffic,
                                        s["redis_used_memory"], s["tansu_rss"],

@@ -8,6 +8,7 @@ variable is an error naming it, so a misspelling never silently does nothing.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -247,6 +248,17 @@ class Settings(BaseSettings):
     @property
     def is_kafka(self) -> bool:
         return self.event_log_url.startswith("kafka://")
+
+    @property
+    def redis_namespace(self) -> str:
+        """The prefix of this event log's keys in a shared Redis (the gateways' live-event
+        relay and read cache): gateways of one log share them, and two logs sharing a
+        Redis never read each other's entries."""
+        url = self.event_log_url
+        if url.startswith("sqlite:///"):
+            url = "sqlite:///" + str(Path(url.removeprefix("sqlite:///")).resolve())
+        where = f"{url}|{self.kafka_topic_prefix}"
+        return f"ledgerflow:{hashlib.sha256(where.encode()).hexdigest()[:12]}:"
 
     @property
     def projects_inline(self) -> bool:

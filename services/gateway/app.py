@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -59,6 +59,9 @@ from ledgerflow.services.gateway.tracing_middleware import Traced
 from ledgerflow.services.metrics import exposition
 from ledgerflow.services.projector.database import unavailable
 
+if TYPE_CHECKING:
+    from ledgerflow.services.gateway.cache import ReadCache
+
 log = logging.getLogger("ledgerflow.gateway")
 
 API_PREFIX = "/api/v1"
@@ -79,9 +82,11 @@ def create_app(
     failures: Callable[[], Mapping[str, str]] | None = None,
     rates: Rates | None = None,
     metrics_registry: CollectorRegistry | None = None,
+    cache: ReadCache | None = None,
 ) -> FastAPI:
-    """The REST API over `backend`, with event streams (SSE) when a started `hub` is given;
-    the caller owns both and closes them. `failures` names the process's background
+    """The REST API over `backend`, with event streams (SSE) when a started `hub` is given,
+    and reads of runs, model versions and aliases through a started `cache` if given; the
+    caller owns them and closes them. `failures` names the process's background
     services that died (`/health` then answers 503 with them). With auth on, `rates` are
     the per-user buckets (shared with the process's gRPC service; made here if None).
     `GET /metrics` serves `metrics_registry` (one of the app's own if None), where the
@@ -99,6 +104,7 @@ def create_app(
         dependencies=[Depends(refuse_stray_as_of)],
     )
     app.state.backend = backend
+    app.state.cache = cache
 
     @app.exception_handler(LedgerflowError)
     def _ledgerflow_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,9 +1,10 @@
 """A read-through cache for the hottest reads, kept correct by the events themselves.
 
-Cached: a run by id (`get_run`: info, params, tags, latest metrics) and a model
-version by alias (`get_model_version_by_alias`, what every `models:/name@alias`
-resolves through). Entries live in Redis when LEDGERFLOW_REDIS_URL is set, so
-all gateways share them, and in an in-process LRU otherwise. `CachedQueries` and
+Cached: a run by id (`get_run`: info, params, tags, latest metrics), a model version
+by number (`get_model_version`) and by alias (`get_model_version_by_alias`, what every
+`models:/name@alias` resolves through), for REST and gRPC reads alike. Entries live in
+Redis when LEDGERFLOW_REDIS_URL is set, so all gateways share them, and in an
+in-process LRU otherwise. `CachedQueries` and
 `CachedRegistryQueries` subclass the query classes, so either drops in where the
 plain one was.
 
@@ -92,6 +93,8 @@ class ReadCache:
             self.store = LruStore(lru_size)
         self.stats = CacheStats()
         self._invalidator = Invalidator(self, hub) if hub is not None else None
+        self._queries = CachedQueries(backend.queries, self)
+        self._registry_queries = CachedRegistryQueries(backend.registry.queries, self)
 
     def start(self) -> ReadCache:
         if self._invalidator is not None:
@@ -112,10 +115,10 @@ class ReadCache:
         return self._invalidator is not None
 
     def queries(self) -> CachedQueries:
-        return CachedQueries(self.backend.queries, self)
+        return self._queries
 
     def registry_queries(self) -> CachedRegistryQueries:
-        return CachedRegistryQueries(self.backend.registry.queries, self)
+        return self._registry_queries
 
     def fresh(self) -> bool:
         """True if every projected event has been invalidated (always, when eventual)."""
@@ -168,11 +171,19 @@ class CachedQueries(Queries):
 
 
 class CachedRegistryQueries(RegistryQueries):
-    """`RegistryQueries` with `get_model_version_by_alias` served from the cache."""
+    """`RegistryQueries` with `get_model_version` and `get_model_version_by_alias` served
+    from the cache."""
 
     def __init__(self, queries: RegistryQueries, cache: ReadCache) -> None:
         super().__init__(queries.engine)
         self._cache = cache
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        base = super().get_model_version
+        return self._cache.read(
+            f"model:{name}", f"version:{version}", lambda: base(name, version),
+            _dump_version, _parse_version,
+        )  # fmt: skip
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         base = super().get_model_version_by_alias

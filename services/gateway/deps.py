@@ -8,7 +8,8 @@ route given `as_of` refuses it rather than ignore it (a command would change the
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -18,8 +19,23 @@ from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway.auth import ACTOR_HEADER, ActorDep, PrincipalDep
 from ledgerflow.services.gateway.route_table import CATCH_ALL
+from ledgerflow.services.projector.queries import Queries
+from ledgerflow.services.projector.registry_queries import RegistryQueries
 
-__all__ = ["ACTOR_HEADER", "AS_OF", "ActorDep", "BackendDep", "FreshDep", "LiveDep", "PrincipalDep"]
+if TYPE_CHECKING:
+    from ledgerflow.services.gateway.cache import ReadCache
+
+__all__ = [
+    "ACTOR_HEADER",
+    "AS_OF",
+    "ActorDep",
+    "BackendDep",
+    "FreshDep",
+    "LiveDep",
+    "PrincipalDep",
+    "Reads",
+    "ReadsDep",
+]
 
 AS_OF = "as_of"
 AS_OF_HEADER = "X-Ledgerflow-As-Of"
@@ -63,11 +79,36 @@ def _views_backend(
     return past
 
 
+@dataclass(frozen=True)
+class Reads:
+    """Where a read of a run, a model version or an alias comes from: the read cache when
+    the app has one and the read is of the present, else the views (as of `as_of`)."""
+
+    queries: Queries
+    registry: RegistryQueries
+
+
+def reads_of(app_state: object, backend: Backend) -> Reads:
+    """`backend`'s reads, through the app's cache when `backend` is the live one (a past
+    backend, `?as_of=`, is never cached)."""
+    cache: ReadCache | None = getattr(app_state, "cache", None)
+    if cache is not None and backend is getattr(app_state, "backend", None):
+        return Reads(cache.queries(), cache.registry_queries())
+    return Reads(backend.queries, backend.registry.queries)
+
+
+def _reads(request: Request, backend: FreshDep) -> Reads:
+    return reads_of(request.app.state, backend)
+
+
 BackendDep = Annotated[Backend, Depends(_backend_dep)]
 """For commands: they read what they need and wait for their own events."""
 FreshDep = Annotated[Backend, Depends(_views_backend)]
 """For reads of the views: up to the head of the log, or as of `?as_of=`."""
 LiveDep = Annotated[Backend, Depends(_live_backend)]
+ReadsDep = Annotated[Reads, Depends(_reads)]
+"""For the hottest reads (a run, a model version, an alias): FreshDep's views, from the
+read cache when there is one."""
 """For reads that are about today whatever the views said then: identities and
 permissions, live traffic statistics."""
 

@@ -20,7 +20,7 @@ from ledgerflow.events.permissions import Level
 from ledgerflow.services.gateway.auth import Requires, check, checked, readable
 from ledgerflow.services.gateway.command_registry import REGISTRY
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep
+from ledgerflow.services.gateway.deps import FreshDep, PrincipalDep, ReadsDep
 from ledgerflow.services.gateway.registry_schemas import (
     ModelVersionOut,
     ModelVersionPage,
@@ -138,8 +138,8 @@ def resolve_model_uri(
 
 
 @reads.get(VERSION, summary="Get a model version", dependencies=[_READ])
-def get_model_version(name: str, version: _Version, backend: FreshDep) -> ModelVersionOut:
-    return _version(backend.registry.queries.get_model_version(name, check_version(version)))
+def get_model_version(name: str, version: _Version, reads: ReadsDep) -> ModelVersionOut:
+    return _version(reads.registry.get_model_version(name, check_version(version)))
 
 
 # aliases -----------------------------------------------------------------------------------
@@ -150,8 +150,8 @@ def get_model_version(name: str, version: _Version, backend: FreshDep) -> ModelV
     summary="The version an alias points at",
     dependencies=[_READ],
 )
-def get_model_version_by_alias(name: str, alias: str, backend: FreshDep) -> ModelVersionOut:
-    return _version(backend.registry.queries.get_model_version_by_alias(name, alias))
+def get_model_version_by_alias(name: str, alias: str, reads: ReadsDep) -> ModelVersionOut:
+    return _version(reads.registry.get_model_version_by_alias(name, alias))
 
 
 router = APIRouter()

@@ -16,7 +16,13 @@ from ledgerflow.events.permissions import Level
 from ledgerflow.services.gateway.auth import check, checked, requires
 from ledgerflow.services.gateway.command_registry import RUNS
 from ledgerflow.services.gateway.command_routes import command_router
-from ledgerflow.services.gateway.deps import ActorDep, BackendDep, FreshDep, PrincipalDep
+from ledgerflow.services.gateway.deps import (
+    ActorDep,
+    BackendDep,
+    FreshDep,
+    PrincipalDep,
+    ReadsDep,
+)
 from ledgerflow.services.gateway.schemas import (
     FinishIn,
     MetricHistoryOut,
@@ -81,8 +87,8 @@ def search_runs(body: RunSearch, backend: FreshDep, principal: PrincipalDep) -> 
     summary="Get a run with its params, tags and latest metrics",
     dependencies=[requires("run", "run_id", Level.READ)],
 )
-def get_run(run_id: str, backend: FreshDep) -> RunOut:
-    return RunOut.model_validate(backend.queries.get_run(run_id))
+def get_run(run_id: str, reads: ReadsDep) -> RunOut:
+    return RunOut.model_validate(reads.queries.get_run(run_id))
 
 
 @reads.get(

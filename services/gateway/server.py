@@ -100,20 +100,23 @@ def serve(
             status = open_auth(backend)
             if status is not None and on_auth is not None:
                 on_auth(status)
-        hub = Hub(backend.log, redis_url=backend.settings.redis_url).start()
+        namespace = backend.settings.redis_namespace  # this log's keys in a shared Redis
+        hub = Hub(backend.log, redis_url=backend.settings.redis_url, prefix=namespace).start()
         watchdog.expect("event hub", hub.alive)  # SSE and gRPC streams, the read cache
+        # REST and gRPC reads of runs, model versions and aliases
+        cache = ReadCache(backend, hub, prefix=namespace).start()
+        watchdog.expect("read cache", cache.alive)
         app = create_app(
             backend,
             hub,
             failures=lambda: watchdog.failures,
             rates=rates,
             metrics_registry=metrics_registry,
+            cache=cache,
         )
         if grpc_port is not None:
             from ledgerflow.services.gateway import grpc_server as grpc_service
 
-            cache = ReadCache(backend, hub).start()
-            watchdog.expect("read cache", cache.alive)
             grpc_server = grpc_service.serve(
                 backend, hub, host, grpc_port, cache=cache, rates=rates, tls=tls,
                 metrics=app.state.gateway_metrics,

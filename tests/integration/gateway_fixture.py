@@ -36,6 +36,7 @@ from ledgerflow import session
 from ledgerflow.events.settings import Settings, load_settings
 from ledgerflow.services.artifacts import ArtifactStore
 from ledgerflow.services.bootstrap import Backend, bootstrap
+from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.hub import QUEUE_SIZE, Hub
 from tests.conftest import PYTHON, free_port, python_env
 
@@ -92,6 +93,7 @@ class GatewayThread:
         self.port = port or free_port()
         self.backend: Backend | None = None
         self.hub: Hub | None = None
+        self.cache: ReadCache | None = None
         self._server: ServerThread | None = None
 
     @property
@@ -105,7 +107,9 @@ class GatewayThread:
         self.hub = Hub(
             self.backend.log, queue_size=self.queue_size or QUEUE_SIZE, redis_url=None
         ).start()
-        app = create_app(self.backend, self.hub)
+        # as `ledgerflow gateway` runs: reads of runs and versions through the read cache
+        self.cache = ReadCache(self.backend, self.hub, redis_url="").start()
+        app = create_app(self.backend, self.hub, cache=self.cache)
         self._server = ServerThread(app, self.port, name="test-gateway").start()
         return self
 
@@ -114,9 +118,11 @@ class GatewayThread:
             self.hub.close()  # ends the event streams, so the server can stop
         if self._server is not None:
             self._server.stop()
+        if self.cache is not None:
+            self.cache.close()
         if self.backend is not None:
             self.backend.close()
-        self._server = self.backend = self.hub = None
+        self._server = self.backend = self.hub = self.cache = None
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import ledgerflow as lf
 from ledgerflow.events import model_commands as mc
 from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.log import Item
@@ -18,7 +19,7 @@ from ledgerflow.services.gateway.cache import ReadCache
 from ledgerflow.services.gateway.cache_store import LruStore, RedisStore, Store
 from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.proto import ledgerflow_pb2 as pb
-from tests.integration.gateway_fixture import running_gateway
+from tests.integration.gateway_fixture import GatewayThread, running_gateway
 from tests.waiting import wait_until
 
 
@@ -198,3 +199,32 @@ def test_an_in_process_cache_without_a_hub_is_refused(backend: Backend):
 
     with pytest.raises(InvalidInput, match="needs a hub"):
         ReadCache(backend, None)
+
+
+def test_rest_reads_of_runs_versions_and_aliases_go_through_the_cache_and_see_writes(
+    gateway: GatewayThread, spool_dir: Path
+) -> None:
+    """As `ledgerflow gateway` runs: REST reads of a run, a version and an alias are served
+    from the cache, and a write shows in the next read (the Client, remote, over REST)."""
+    cache = gateway.cache
+    assert cache is not None
+    client = lf.Client(gateway.url)
+    exp = client.create_experiment("cached")
+    run = client.create_run(exp).info.run_id
+    client.create_registered_model("m")
+    client.create_model_version("m", "/models/1")
+    client.set_registered_model_alias("m", "live", 1)
+    wait_until(cache.fresh, what="the invalidator to catch up")
+    hits = misses = 0
+    for _ in range(2):  # the first round fills what is not there yet, the second only hits
+        hits, misses = cache.stats.hits, cache.stats.misses
+        assert client.get_run(run).info.run_id == run
+        assert client.get_model_version("m", 1).version == 1
+        assert client.get_model_version_by_alias("m", "live").version == 1
+    assert cache.stats.misses == misses and cache.stats.hits - hits >= 3
+
+    client.set_tag(run, "k", "v")
+    assert client.get_run(run).data.tags["k"] == "v"  # read-your-writes, cache or not
+    client.set_model_version_tag("m", 1, "k", "v")
+    assert client.get_model_version_by_alias("m", "live").tags == {"k": "v"}
+    assert client.get_model_version("m", 1).tags == {"k": "v"}

@@ -45,7 +45,7 @@ from ledgerflow.services.bootstrap import Backend
 from ledgerflow.services.gateway import denials
 from ledgerflow.services.gateway.auth import PrincipalDep, check, check_command, checked
 from ledgerflow.services.gateway.command_registry import Executor
-from ledgerflow.services.gateway.deps import BackendDep
+from ledgerflow.services.gateway.deps import BackendDep, Reads, reads_of
 from ledgerflow.services.gateway.limits import TooLarge
 
 log = logging.getLogger("ledgerflow.gateway.mlflow")
@@ -225,6 +225,11 @@ class Call:
             self.backend.refresh()
             self._refreshed = True
         return self.backend
+
+    def reads(self) -> Reads:
+        """`fresh()`'s reads of runs, model versions and aliases, through the gateway's
+        read cache when it has one."""
+        return reads_of(self.request.app.state, self.fresh())
 
     def check(self, need: Need, values: object = None, **fields: str) -> None:
         """PermissionDenied unless the caller holds `need` on the resource named in

@@ -151,9 +151,8 @@ def _model_of(call: Call, name: str) -> dict[str, Any]:
 
 
 def _version_of(call: Call, name: str, version: str | int) -> dict[str, Any]:
-    backend = call.fresh()
-    found = backend.registry.queries.get_model_version(name, check_version(version))
-    return {"model_version": _version(backend, found)}
+    found = call.reads().registry.get_model_version(name, check_version(version))
+    return {"model_version": _version(call.backend, found)}
 
 
 def search_filter(backend: Backend, given: str | None) -> str | None:
@@ -284,9 +283,8 @@ def delete_registered_model_alias(call: Call) -> dict[str, Any]:
 def get_model_version_by_alias(call: Call) -> dict[str, Any]:
     msg = call.parse(AliasRef)
     call.check(READ, msg)
-    backend = call.fresh()
-    found = backend.registry.queries.get_model_version_by_alias(msg.name, msg.alias)
-    return {"model_version": _version(backend, found)}
+    found = call.reads().registry.get_model_version_by_alias(msg.name, msg.alias)
+    return {"model_version": _version(call.backend, found)}
 
 
 # versions -------------------------------------------------------------------------------
