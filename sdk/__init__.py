@@ -67,6 +67,7 @@ _SUBMODULES = frozenset(
         "onnx",
         "xgboost",
         "spacy",
+        "spark",
         "webhooks",
         "jobs",
         "bundles",
