@@ -43,6 +43,7 @@ pytestmark = pytest.mark.slow  # a JVM per process: this one, a fresh one, a ser
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
     """A small local session for the module; afterwards the session and its JVM are gone."""
+    _session.check_java()  # without Java, say what to install rather than fail in Py4J
     session = (
         SparkSession.builder.master("local[1]").appName("ledgerflow-tests")
         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
