@@ -69,6 +69,7 @@ _SUBMODULES = frozenset(
         "tensorboard",
         "spacy",
         "crate",
+        "spark",
         "webhooks",
         "jobs",
         "bundles",

@@ -8,10 +8,11 @@ caller has not imported already: a scikit-learn estimator goes to `ledgerflow.sk
 `torch.nn.Module` (Lightning's included) to `ledgerflow.pytorch`, a Keras model or a
 `tf.Module` to `ledgerflow.tensorflow`, an `onnx.ModelProto` to `ledgerflow.onnx`, an XGBoost
 `Booster` or scikit-learn model to `ledgerflow.xgboost`, a spaCy `Language` pipeline to
-`ledgerflow.spacy`, a `ledgerflow.pyfunc.PythonModel` or a plain function to
-`ledgerflow.pyfunc`. Anything else is refused with the list of what is supported. Keyword
-arguments go to the flavor's own `log_model` / `save_model` (`conda_env`,
-`pip_requirements`, `signature`, `input_example`, ...); `flavor_of` says which one it will be.
+`ledgerflow.spacy`, a fitted Spark ML `PipelineModel` or model to `ledgerflow.spark`, a
+`ledgerflow.pyfunc.PythonModel` or a plain function to `ledgerflow.pyfunc`. Anything else is
+refused with the list of what is supported. Keyword arguments go to the flavor's own
+`log_model` / `save_model` (`conda_env`, `pip_requirements`, `signature`, `input_example`,
+...); `flavor_of` says which one it will be.
 """
 
 from __future__ import annotations
@@ -32,16 +33,17 @@ SUPPORTED = (
     "an onnx.ModelProto (ledgerflow.onnx)",
     "an xgboost.Booster or XGBoost scikit-learn model (ledgerflow.xgboost)",
     "a spaCy pipeline, a spacy.language.Language (ledgerflow.spacy)",
+    "a fitted Spark ML pyspark.ml.PipelineModel or model (ledgerflow.spark)",
     "a PythonModel (Ledgerflow's or MLflow's) or a function (ledgerflow.pyfunc)",
 )
-NOT_YET = ("lightgbm", "catboost", "pyspark", "transformers")
+NOT_YET = ("lightgbm", "catboost", "transformers")
 """Frameworks with a flavor in MLflow and none here yet: said so rather than saved as
 something else (an XGBoost classifier is also a scikit-learn estimator)."""
 
 
 def flavor_of(model: Any) -> str:
     """The flavor `log_model` saves `model` in: "sklearn", "pytorch", "tensorflow", "onnx",
-    "xgboost", "spacy" or "pyfunc"."""
+    "xgboost", "spacy", "spark" or "pyfunc"."""
     classes = type(model).__mro__
     roots = {c.__module__.split(".", 1)[0] for c in classes}
     late = sorted(roots & set(NOT_YET))
@@ -63,6 +65,8 @@ def flavor_of(model: Any) -> str:
         return "onnx"
     if _is(model, "spacy.language", "Language"):
         return "spacy"  # before pyfunc: a pipeline is callable
+    if _is(model, "pyspark.ml.base", "Transformer") or _is(model, "pyspark.ml.base", "Estimator"):
+        return "spark"  # an estimator too, which ledgerflow.spark refuses with "fit it first"
     python_model = _is(model, "ledgerflow.pyfunc", "PythonModel") or _is(
         model, "mlflow.pyfunc", "PythonModel"
     )
