@@ -3,6 +3,7 @@
     .venv/bin/python bench/tracking.py              # the full run (a few minutes)
     .venv/bin/python bench/tracking.py --quick      # smaller sizes, a smoke run
     .venv/bin/python bench/tracking.py --only search --only import
+    .venv/bin/python bench/tracking.py --only shapes --runs 100000   # every filter shape
 
 Both systems run in this one process, each in its own fresh temporary directory
 (Ledgerflow: a data directory; MLflow: `sqlite:///.../mlflow.db` plus a local
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHES = ("log_metric", "log_batch", "history", "search", "import")
+BENCHES = ("log_metric", "log_batch", "history", "search", "shapes", "import")
 HEAVY = ("torch", "tensorflow", "ray", "sklearn", "pandas", "kafka", "aiokafka")
 INFO_ONLY = ("pydantic", "sqlalchemy", "sqlmodel", "numpy")
 FILTER = "metrics.m3 > 0.5 and params.p1 = 'v7'"
@@ -481,6 +482,8 @@ def bench_search(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -
         f"{sz.runs - api_runs:,} in bulk in {ml_bulk:.1f}s"
     )
 
+    cache["searched"] = (lf_client, lf_exp, ml_client, ml_exp)
+
     def lf_search() -> Any:
         return lf_client.search_runs([lf_exp], FILTER, max_results=100, order_by=ORDER_BY)
 
@@ -565,6 +568,84 @@ def _search_wide(
             note=f"{WIDE_FILTER}, max_results={WIDE_RESULTS}, median of {sz.repeats}",
         )
     )
+
+
+# 4b. search shapes ------------------------------------------------------------------------
+# (name, filter, expected share of the runs): results of about 10, 500 and 5,000 of 10,000
+# runs for each shape users write. Where MLflow's filter language cannot say it (OR, IN on
+# params), MLflow's time is left out.
+SHAPES: list[tuple[str, str, float]] = [
+    ("equality", "params.p1 = 'v7' and params.p2 = 'v3' and params.p3 = 'v1'", 0.001),
+    ("equality", "params.p1 = 'v7' and params.p2 IN ('v0', 'v1', 'v2', 'v3', 'v4')", 0.05),
+    ("equality", "params.p1 IN ('v0', 'v1', 'v2', 'v3', 'v4')", 0.5),
+    ("range", "metrics.m0 < 0.001", 0.001),
+    ("range", "metrics.m0 < 0.05", 0.05),
+    ("range", "metrics.m0 >= 0.25 and metrics.m0 < 0.75", 0.5),
+    ("param = and metric range", "params.p1 = 'v7' and metrics.m3 > 0.99", 0.001),
+    ("param = and metric range", "params.p1 = 'v7' and metrics.m3 > 0.5", 0.05),
+    (
+        "param = and metric range",
+        "params.p1 IN ('v0', 'v1', 'v2', 'v3', 'v4', 'v5') and metrics.m3 > 0.17",
+        0.5,
+    ),
+    ("OR", "metrics.m0 < 0.0005 or metrics.m1 < 0.0005", 0.001),
+    ("OR", "metrics.m0 < 0.025 or params.p4 = 'v9' and metrics.m1 < 0.25", 0.05),
+    ("OR", "metrics.m0 < 0.3 or metrics.m1 < 0.3", 0.5),
+    ("LIKE", "attributes.run_name LIKE 'run-0000%'", 0.001),
+    ("LIKE", "params.p5 LIKE 'v3%' and metrics.m2 < 0.5", 0.05),
+    ("LIKE", "attributes.run_name LIKE 'run-%' and metrics.m2 < 0.5", 0.5),
+    ("attribute", "attributes.status = 'FINISHED' and metrics.m4 > 0.999", 0.001),
+]
+SHAPE_ORDER = ["metrics.m5 DESC"]
+
+
+def bench_shapes(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -> None:
+    """Searches of every shape returning about 10, 500 and 5,000 runs (with all their
+    data), ordered by a metric: the time of each, and whether both answer the same."""
+    if "searched" not in cache:
+        specs = _dataset(sz.runs)
+        lf_client, lf_exp = sys_.ledgerflow()
+        _lf_populate(lf_client, lf_exp, specs, 10)  # bulk, bar a few through the API
+        ml_client, ml_exp = sys_.mlflow()
+        ml_db = Path(ml_client.tracking_uri.removeprefix("sqlite:///"))
+        _ml_populate(ml_client, ml_exp, ml_db, specs, 10)
+        cache["searched"] = (lf_client, lf_exp, ml_client, ml_exp)
+    lf_client, lf_exp, ml_client, ml_exp = cache["searched"]
+    for shape, flt, share in SHAPES:
+        want = max(1, round(share * sz.runs))
+        limit = max(10, 2 * want)
+
+        def lf_search(f: str = flt, n: int = limit) -> Any:
+            return lf_client.search_runs([lf_exp], f, max_results=n, order_by=SHAPE_ORDER)
+
+        def ml_search(f: str = flt, n: int = limit) -> Any:
+            return ml_client.search_runs([ml_exp], f, max_results=n, order_by=SHAPE_ORDER)
+
+        lf_t, lf_res = median_time(lf_search, sz.repeats)
+        ml_t: float | None = None
+        try:
+            ml_t, ml_res = median_time(ml_search, sz.repeats)
+        except Exception as e:  # MLflow's filter language has no OR, no IN on params, ...
+            say(f"  mlflow refuses {flt!r}: {str(e).splitlines()[0][:120]}")
+        else:
+            same = [r.info.run_name for r in lf_res] == [r.info.run_name for r in ml_res]
+            rep.checks.append(
+                (f"search {shape} ({len(lf_res)} runs): the same runs in the same order",
+                 same, f"Ledgerflow {len(lf_res)}, MLflow {len(ml_res)} runs: {flt}")
+            )  # fmt: skip
+        say(f"search {shape}, {len(lf_res)} runs: ledgerflow {lf_t:.4f}s, mlflow {ml_t}")
+        rep.rows.append(
+            Row(
+                f"search {shape} -> {len(lf_res):,} runs, {sz.runs:,} runs",
+                "s",
+                lf_t,
+                ml_t,
+                higher_is_better=False,
+                bar=20 if ml_t is not None else None,
+                note=f"{flt}; order_by {SHAPE_ORDER[0]}, median of {sz.repeats}"
+                + ("" if ml_t is not None else "; MLflow's filters cannot say this"),
+            )
+        )
 
 
 # 5. import ------------------------------------------------------------------------------
@@ -735,11 +816,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="runs of the search benchmark created through each API (the rest in "
         f"bulk); default {FULL.api_runs} ({QUICK.api_runs} with --quick)",
     )
+    ap.add_argument(
+        "--runs", type=int, default=None, help=f"runs searched over (default {FULL.runs:,})"
+    )
     ap.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = ap.parse_args(argv)
     sz = QUICK if args.quick else FULL
     if args.api_runs is not None:
         sz = Sizes(**{**asdict(sz), "api_runs": args.api_runs})
+    if args.runs is not None:
+        sz = Sizes(**{**asdict(sz), "runs": args.runs})
     chosen = [b for b in BENCHES if not args.only or b in args.only]
 
     print(
@@ -754,6 +840,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "log_batch": bench_log_batch,
         "history": bench_history,
         "search": bench_search,
+        "shapes": bench_shapes,
         "import": bench_import,
     }
     cache: dict[str, Any] = {}
