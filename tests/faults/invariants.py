@@ -11,7 +11,10 @@ everything that broke, not just the first thing.
 - webhooks: every matching event delivered at least once, first deliveries in log order
   (per stream; a one-partition topic is one order), nothing else delivered, every request
   signed, a repeat only of an event delivered before and with the same `webhook-id`;
-- no deployment decision taken twice (each canary step advanced once);
+- no deployment decision taken twice: each canary step advanced once and in order, at
+  most one guardrail trip and one rollback or promotion per deployment, and nothing
+  decided after a rollback or promotion; the rollback that a candidate failing every
+  request demands is taken; a deployment's state in the views is the fold of its stream;
 - no dead letters, but for a repeated experiment creation refused because the name is
   taken (a client retrying a create whose outcome it could not know).
 """
@@ -30,7 +33,9 @@ from sqlalchemy import Engine, func, select
 from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.log import Checkpoint, EventLog, Item, TypeMatcher
 from ledgerflow.events.sqlite_log import SQLiteEventLog
+from ledgerflow.services.deployments.state import Deployment, InvalidTransition, apply
 from ledgerflow.services.projector.database import make_engine
+from ledgerflow.services.projector.deployment_tables import DEPLOYMENTS
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.registry_tables import MODEL_ALIASES, MODEL_VERSIONS
 from ledgerflow.services.projector.tables import DEAD_LETTERS, METRIC_POINTS, PARAMS, RUNS, TAGS
@@ -333,22 +338,89 @@ def check_webhook(
 # -- deployments ----------------------------------------------------------------------------
 
 
-def check_deployment(name: str, events: list[Recorded]) -> list[str]:
-    """Each canary step advanced once: a decision taken twice shows as a repeated step."""
-    steps = [
-        i.event.data.step  # type: ignore[attr-defined]
-        for i in distinct(events)
-        if i.event.type == "deployment.step_advanced" and i.event.stream == f"deployment:{name}"
-    ]
+@dataclass(frozen=True)
+class DeploymentUnderTest:
+    name: str
+    rolls_back: str | None = None
+    """The variant whose guardrail the data trips (it always fails), if any: its
+    deployment must be rolled back, once."""
+
+
+DECISIONS = (
+    "deployment.step_advanced",
+    "deployment.guardrail_tripped",
+    "deployment.rolled_back",
+    "deployment.promoted",
+)
+TERMINAL = ("deployment.rolled_back", "deployment.promoted")
+"""Decisions that end a plan: nothing is decided for the deployment after them here."""
+
+
+def deployment_events(name: str, events: Iterable[Recorded]) -> list[Recorded]:
+    """The deployment's stream in its order, each event once (one partition: one order)."""
+    return [i for i in distinct(events) if i.event.stream == f"deployment:{name}"]
+
+
+def check_deployment(dep: DeploymentUnderTest, events: list[Recorded], views: Engine) -> list[str]:
+    """Every decision the deployer took on the deployment's log taken once: canary steps
+    advanced in order, each once; at most one guardrail trip and one rollback or
+    promotion, and none of them again, nor a step, after it; the rollback the data
+    demands taken; and the deployment in the views equal to the fold of its stream."""
+    stream = deployment_events(dep.name, events)
+    decisions = [i.event for i in stream if i.event.type in DECISIONS]
+    said = f"deployment {dep.name}: "
+    problems: list[str] = []
+    steps = [e.data.step for e in decisions if e.type == "deployment.step_advanced"]  # type: ignore[attr-defined]
     if steps != list(range(1, len(steps) + 1)):
-        return [f"deployment {name}: steps advanced in the order {steps}"]
-    others = [
-        i.event.type
-        for i in events
-        if i.event.stream == f"deployment:{name}"
-        and i.event.type in ("deployment.rolled_back", "deployment.promoted")
-    ]
-    return [f"deployment {name}: unexpected decisions {others}"] if others else []
+        problems.append(f"{said}steps advanced in the order {steps}")
+    ended = next((n for n, e in enumerate(decisions) if e.type in TERMINAL), None)
+    if ended is not None and ended + 1 < len(decisions):
+        after = [e.type for e in decisions[ended + 1 :]]
+        problems.append(f"{said}decisions after {decisions[ended].type}: {after}")
+    taken = Counter(e.type for e in decisions)
+    for kind in ("deployment.guardrail_tripped", *TERMINAL):
+        if taken[kind] > 1:
+            problems.append(f"{said}{kind} {taken[kind]} times: {_described(decisions, kind)}")
+    if dep.rolls_back is None:
+        unexpected = [e.type for e in decisions if e.type != "deployment.step_advanced"]
+        if unexpected:
+            problems.append(f"{said}unexpected decisions {unexpected}")
+    else:
+        trips = [e.data for e in decisions if e.type == "deployment.guardrail_tripped"]
+        rollbacks = [e for e in decisions if e.type == "deployment.rolled_back"]
+        if not trips or not rollbacks:
+            problems.append(
+                f"{said}variant {dep.rolls_back} failed every request, yet the log holds "
+                f"{len(trips)} guardrail trips and {len(rollbacks)} rollbacks"
+            )
+        elif trips[0].variant != dep.rolls_back:  # type: ignore[attr-defined]
+            problems.append(f"{said}the guardrail tripped on {trips[0]}, not {dep.rolls_back}")
+        if any(e.type == "deployment.promoted" for e in decisions):
+            problems.append(f"{said}promoted, with a candidate that always fails")
+    problems += _view_matches_fold(dep.name, stream, views)
+    return problems
+
+
+def _described(decisions: list[Any], kind: str) -> list[str]:
+    return [f"{e.id} at {e.time}: {e.data}" for e in decisions if e.type == kind]
+
+
+def _view_matches_fold(name: str, stream: list[Recorded], views: Engine) -> list[str]:
+    """The views' state of the deployment is the fold of its events (those the projector
+    would reject skipped, as it dead-letters them)."""
+    state: Deployment | None = None
+    for i in stream:
+        try:
+            state = apply(state, i.event.data, i.event.time)
+        except InvalidTransition:
+            continue
+    with views.connect() as conn:
+        row = conn.execute(select(DEPLOYMENTS.c.state).where(DEPLOYMENTS.c.name == name)).first()
+    seen = None if row is None else json.loads(row.state)
+    folded = None if state is None else json.loads(json.dumps(state.to_dict(), sort_keys=True))
+    if seen != folded:
+        return [f"deployment {name}: the views hold {seen}, the fold of its log {folded}"]
+    return []
 
 
 def count(views: Engine, table: Any) -> int:
