@@ -185,6 +185,12 @@ def apply(state: Deployment | None, payload: Payload, time_ms: int) -> Deploymen
     step = _STEPS.get(type(payload))
     if step is None:
         raise InvalidTransition(f"{payload.TYPE} is not a deployment event")
+    decided_on = getattr(payload, "on_version", None)
+    if decided_on is not None and decided_on != state.version:
+        raise InvalidTransition(
+            f"{payload.TYPE} was decided on version {decided_on} of the deployment, which is "
+            f"at version {state.version}: taken again, or on a state that has moved on"
+        )
     changes = step(state, payload, time_ms)
     new = _sync(state, changes)
     return dataclasses.replace(

@@ -158,3 +158,27 @@ def test_impossible_sequences_are_refused() -> None:
 def test_every_event_counts_in_the_version_and_names_the_last_action() -> None:
     s = state(d.DeploymentGuardrailsSet(name="web", guardrails=(GUARD,)))
     assert (s.version, s.last_action, s.guardrails) == (2, "guardrails_set", (GUARD,))
+
+
+def test_a_decision_taken_on_a_version_the_deployment_has_moved_past_is_rejected() -> None:
+    """What keeps a deployer from deciding twice: a second deployer (or the same one, its
+    views behind the log) that judged the same state decides the same thing again, and
+    the fold takes only the first."""
+    s = state(d.DeploymentPlanSet(name="web", plan=PLAN, weights={"a": 90, "b": 10}))
+    judged = s.version
+    s = apply(
+        s,
+        d.DeploymentStepAdvanced(name="web", step=1, weights={"a": 50, "b": 50}, on_version=judged),
+        50,
+    )
+    tripped = d.DeploymentGuardrailTripped(
+        name="web", variant="b", guardrail=GUARD, observed=0.2, limit=0.05, samples=80,
+        on_version=judged,
+    )  # fmt: skip
+    with pytest.raises(InvalidTransition, match=f"decided on version {judged} .* at version"):
+        apply(s, tripped, 60)
+    s = apply(s, tripped.model_copy(update={"on_version": s.version}), 60)
+    rolled_back = d.DeploymentRolledBack(name="web", to="a", weights={"a": 100}, on_version=9)
+    with pytest.raises(InvalidTransition, match="decided on version 9"):
+        apply(s, rolled_back, 61)
+    assert apply(s, rolled_back.model_copy(update={"on_version": None}), 61).on_baseline
