@@ -16,7 +16,9 @@ everything that broke, not just the first thing.
   decided after a rollback or promotion; the rollback that a candidate failing every
   request demands is taken; a deployment's state in the views is the fold of its stream;
 - no dead letters, but for a repeated experiment creation refused because the name is
-  taken (a client retrying a create whose outcome it could not know).
+  taken (a client retrying a create whose outcome it could not know), and a deployment
+  decision the fold refused because it was taken on a state that has moved on (two
+  deployers, or one whose views lagged: the guard against deciding twice, at work).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from ledgerflow.events.envelope import Recorded
+from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.log import Checkpoint, EventLog, Item, TypeMatcher
 from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.deployments.state import Deployment, InvalidTransition, apply
@@ -215,10 +217,11 @@ def _by_worker(journal: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]
 
 
 def check_dead_letters(journal: list[dict[str, Any]], views: Engine) -> tuple[list[str], int]:
-    """No dead letters, but for the one kind the design expects here: a load process whose
+    """No dead letters, but for the kinds the design expects here: a load process whose
     `create_experiment` ended unknown looks the name up, may find it not projected yet and
-    create it again; the projector refuses the second (the name is taken). Returns the
-    problems and how many of those refusals there were."""
+    create it again; the projector refuses the second (the name is taken). And a deployment
+    decision taken on a state that has moved on, refused by the fold (`check_deployment`
+    counts those). Returns the problems and how many refused creations there were."""
     with views.connect() as conn:
         letters = conn.execute(select(DEAD_LETTERS)).all()
     retried = {e["name"] for e in ops(journal, "experiment?")}
@@ -229,10 +232,11 @@ def check_dead_letters(journal: list[dict[str, Any]], views: Engine) -> tuple[li
         and r.kind == "rejected"
         and any(f"named {name!r} already exists" in r.reason for name in retried)
     ]
+    refused = [r for r in letters if r.type in DECISIONS and STALE in r.reason]
     problems = [
         f"dead letter: {r.type} {r.event_id} on {r.stream}: {r.reason}"
         for r in letters
-        if r not in expected
+        if r not in expected and r not in refused
     ]
     return problems, len(expected)
 
@@ -361,15 +365,25 @@ def deployment_events(name: str, events: Iterable[Recorded]) -> list[Recorded]:
     return [i for i in distinct(events) if i.event.stream == f"deployment:{name}"]
 
 
-def check_deployment(dep: DeploymentUnderTest, events: list[Recorded], views: Engine) -> list[str]:
-    """Every decision the deployer took on the deployment's log taken once: canary steps
-    advanced in order, each once; at most one guardrail trip and one rollback or
-    promotion, and none of them again, nor a step, after it; the rollback the data
-    demands taken; and the deployment in the views equal to the fold of its stream."""
-    stream = deployment_events(dep.name, events)
-    decisions = [i.event for i in stream if i.event.type in DECISIONS]
+STALE = "decided on version"
+"""How the fold rejects a decision taken on a state that has moved on: the guard that
+keeps a deployer from deciding twice, at work (another deployer, or the views behind)."""
+
+
+def check_deployment(
+    dep: DeploymentUnderTest, events: list[Recorded], views: Engine
+) -> tuple[list[str], int]:
+    """Every decision on the deployment taken once: canary steps advanced in order, each
+    once; at most one guardrail trip and one rollback or promotion, and none of them
+    again, nor a step, after it; the rollback the data demands taken; and the deployment
+    in the views equal to the fold of its stream. A decision is taken when the fold takes
+    it: one the fold rejects as decided on a state that has moved on is refused, not
+    taken. Returns the problems and how many decisions were refused so."""
     said = f"deployment {dep.name}: "
-    problems: list[str] = []
+    state, taken, rejected = fold_stream(deployment_events(dep.name, events))
+    problems = [f"{said}{e.type} {e.id} rejected: {why}" for e, why in rejected if STALE not in why]
+    refused = len(rejected) - len(problems)
+    decisions = [e for e in taken if e.type in DECISIONS]
     steps = [e.data.step for e in decisions if e.type == "deployment.step_advanced"]  # type: ignore[attr-defined]
     if steps != list(range(1, len(steps) + 1)):
         problems.append(f"{said}steps advanced in the order {steps}")
@@ -377,50 +391,55 @@ def check_deployment(dep: DeploymentUnderTest, events: list[Recorded], views: En
     if ended is not None and ended + 1 < len(decisions):
         after = [e.type for e in decisions[ended + 1 :]]
         problems.append(f"{said}decisions after {decisions[ended].type}: {after}")
-    taken = Counter(e.type for e in decisions)
+    counted = Counter(e.type for e in decisions)
     for kind in ("deployment.guardrail_tripped", *TERMINAL):
-        if taken[kind] > 1:
-            problems.append(f"{said}{kind} {taken[kind]} times: {_described(decisions, kind)}")
+        if counted[kind] > 1:
+            problems.append(f"{said}{kind} {counted[kind]} times: {_described(decisions, kind)}")
     if dep.rolls_back is None:
         unexpected = [e.type for e in decisions if e.type != "deployment.step_advanced"]
         if unexpected:
             problems.append(f"{said}unexpected decisions {unexpected}")
     else:
         trips = [e.data for e in decisions if e.type == "deployment.guardrail_tripped"]
-        rollbacks = [e for e in decisions if e.type == "deployment.rolled_back"]
-        if not trips or not rollbacks:
+        if not counted["deployment.guardrail_tripped"] or not counted["deployment.rolled_back"]:
             problems.append(
                 f"{said}variant {dep.rolls_back} failed every request, yet the log holds "
-                f"{len(trips)} guardrail trips and {len(rollbacks)} rollbacks"
+                f"{dict(counted)}: no guardrail trip and rollback"
             )
         elif trips[0].variant != dep.rolls_back:  # type: ignore[attr-defined]
             problems.append(f"{said}the guardrail tripped on {trips[0]}, not {dep.rolls_back}")
-        if any(e.type == "deployment.promoted" for e in decisions):
+        if counted["deployment.promoted"]:
             problems.append(f"{said}promoted, with a candidate that always fails")
-    problems += _view_matches_fold(dep.name, stream, views)
-    return problems
+    with views.connect() as conn:
+        row = conn.execute(select(DEPLOYMENTS.c.state).where(DEPLOYMENTS.c.name == dep.name))
+        found = row.first()
+    seen = None if found is None else json.loads(found.state)
+    folded = None if state is None else json.loads(json.dumps(state.to_dict(), sort_keys=True))
+    if seen != folded:
+        problems.append(f"{said}the views hold {seen}, the fold of its log {folded}")
+    return problems, refused
 
 
-def _described(decisions: list[Any], kind: str) -> list[str]:
-    return [f"{e.id} at {e.time}: {e.data}" for e in decisions if e.type == kind]
-
-
-def _view_matches_fold(name: str, stream: list[Recorded], views: Engine) -> list[str]:
-    """The views' state of the deployment is the fold of its events (those the projector
-    would reject skipped, as it dead-letters them)."""
+def fold_stream(
+    stream: list[Recorded],
+) -> tuple[Deployment | None, list[Event], list[tuple[Event, str]]]:
+    """A deployment's stream folded as the projector folds it: the state, the events
+    taken, and those rejected with the reason (the projector dead-letters them)."""
     state: Deployment | None = None
+    taken: list[Event] = []
+    rejected: list[tuple[Event, str]] = []
     for i in stream:
         try:
             state = apply(state, i.event.data, i.event.time)
-        except InvalidTransition:
-            continue
-    with views.connect() as conn:
-        row = conn.execute(select(DEPLOYMENTS.c.state).where(DEPLOYMENTS.c.name == name)).first()
-    seen = None if row is None else json.loads(row.state)
-    folded = None if state is None else json.loads(json.dumps(state.to_dict(), sort_keys=True))
-    if seen != folded:
-        return [f"deployment {name}: the views hold {seen}, the fold of its log {folded}"]
-    return []
+        except InvalidTransition as e:
+            rejected.append((i.event, str(e)))
+        else:
+            taken.append(i.event)
+    return state, taken, rejected
+
+
+def _described(decisions: list[Event], kind: str) -> list[str]:
+    return [f"{e.id} at {e.time}: {e.data}" for e in decisions if e.type == kind]
 
 
 def count(views: Engine, table: Any) -> int:

@@ -4,7 +4,7 @@ broker and PostgreSQL, each reached through a TCP proxy the driver can cut.
     SDK load processes -> gateway -> [proxy] -> Tansu broker
                                          projector x2 (one consumer group) -> [proxy] -> PostgreSQL
                                          webhook dispatcher x2 (leases)   -> a receiver here
-                                         deployer (statistics from Redis) -> [proxy] -> Redis
+                                         deployer x2 (leases; statistics from Redis)
     inference load -> replica x2 (`serve --deployment`, one per deployment) -> broker
                                          traffic-stats x2 (Faust, one group) -> [proxy] -> Redis
     SDK load processes, gateway, replica -> [proxy] -> S3 (moto): the artifact store
@@ -45,6 +45,7 @@ from tests.integration.s3_fixture import stop as stop_moto
 
 PROJECTORS = 2
 DISPATCHERS = 2
+DEPLOYERS = 2
 TRAFFIC_WORKERS = 2
 GROUP = "faults"
 DEPLOYMENT = "canary"
@@ -152,9 +153,11 @@ def build_stack(
                   [*cli, "webhooks", "run", "--quiet", "--scan-interval", "0.2", "--lease", "2",
                    "--backoff-base", "0.05", "--backoff-max", "1", "--timeout", "5"],
                   env, logs / f"dispatcher-{i}.log") for i in range(DISPATCHERS)),
-        # as a distributed deployment runs it: deciding from the traffic workers' snapshots
-        Service("deployer", [*cli, "deployer", "--interval", "0.5"],
-                env | {"LEDGERFLOW_TRAFFIC_STATS": "redis"}, logs / "deployer.log"),
+        # as a distributed deployment runs them: deciding from the traffic workers'
+        # snapshots, one at a time per deployment (the lease), the other standing by
+        *(Service(f"deployer-{i}", [*cli, "deployer", "--interval", "0.5", "--lease", "2"],
+                  env | {"LEDGERFLOW_TRAFFIC_STATS": "redis"}, logs / f"deployer-{i}.log")
+          for i in range(DEPLOYERS)),
         *(Service(name, [*cli, "serve", "--deployment", deployment,
                          "--port", str(urlsplit(replica_urls[name]).port)],
                   env, logs / f"{name}.log", ready=partial(_healthy, replica_urls[name]))

@@ -36,7 +36,15 @@ from tests.faults import traffic_checks as tc
 from tests.faults.artifact_checks import check_artifacts
 from tests.faults.conftest import FaultRun
 from tests.faults.schedule import Schedule, make_schedule
-from tests.faults.stack import DEPLOYMENT, GUARDED, REPLICAS, Driver, Stack, running_stack
+from tests.faults.stack import (
+    DEPLOYERS,
+    DEPLOYMENT,
+    GUARDED,
+    REPLICAS,
+    Driver,
+    Stack,
+    running_stack,
+)
 from tests.faults.traffic import Echo, Failing
 from tests.integration.webhook_receiver import Receiver
 from tests.waiting import wait_until
@@ -139,7 +147,8 @@ def converge(stack: Stack, log: KafkaEventLog, timeout: float) -> None:
             timeout,
             f"the deployer to roll {GUARDED} back (its candidate fails every request)",
         )
-        stack.supervisor.retire("deployer")
+        for i in range(DEPLOYERS):
+            stack.supervisor.retire(f"deployer-{i}")
         for replica in REPLICAS:
             stack.supervisor.retire(replica)
         views = Projector(log, engine, inline=False)
@@ -198,11 +207,12 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
                                  broker_cuts)
                 for replica, dep in REPLICAS.items()
             ]  # fmt: skip
+            decided = {d.name: inv.check_deployment(d, events, views) for d in DEPLOYMENTS}
             problems = [
                 *inv.check_load_ran(journal),
                 *inv.check_tracking(journal, views, events),
                 *inv.check_registry(journal, views, events),
-                *(p for d in DEPLOYMENTS for p in inv.check_deployment(d, events, views)),
+                *(p for found, _ in decided.values() for p in found),
                 *inv.check_replay(views, events, tmp_path),
             ]
             letters, refused_creations = inv.check_dead_letters(journal, views)
@@ -221,7 +231,8 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
             problems += [f"a service crashed: {e}" for e in exits if not e.refused_to_start]
             clock.note("checked")
             report.append(summary(journal, events, repeats, stack, schedule))
-            report += [*map(str, traffic), *(deciding(d.name, events) for d in DEPLOYMENTS)]
+            report += map(str, traffic)
+            report += [deciding(name, events, refused) for name, (_, refused) in decided.items()]
             report.append(f"artifacts: {artifacts_read} acknowledged, read back from S3")
             report.append(f"{refused_creations} repeated experiment creations dead-lettered")
             report.append(f"time: {clock}")
@@ -300,14 +311,14 @@ def published(
         raise AssertionError(f"{e}: {diff}") from None
 
 
-def deciding(name: str, events: list[Recorded]) -> str:
-    """The deployer's decisions on a deployment, for the report."""
-    taken = Counter(
-        i.event.type.removeprefix("deployment.")
-        for i in inv.deployment_events(name, events)
-        if i.event.type in inv.DECISIONS
+def deciding(name: str, events: list[Recorded], refused: int) -> str:
+    """The deployers' decisions on a deployment, for the report."""
+    _, taken, _ = inv.fold_stream(inv.deployment_events(name, events))
+    kinds = Counter(e.type.removeprefix("deployment.") for e in taken if e.type in inv.DECISIONS)
+    return (
+        f"deployment {name}: decisions {dict(sorted(kinds.items()))}, {refused} refused as "
+        "taken on a state that had moved on"
     )
-    return f"deployment {name}: decisions {dict(sorted(taken.items()))}"
 
 
 @contextlib.contextmanager
