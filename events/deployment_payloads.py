@@ -90,10 +90,11 @@ class _DeploymentPayload(Payload):
 
 class _Decision(_DeploymentPayload):
     on_version: int | None = Field(default=None, ge=0)
-    """The deployment's version (events folded) this decision follows: the fold rejects it
-    on any other, so a decision taken on a state that has moved on (by a deployer that lost
-    its lease while deciding, or one whose views lagged) is never taken a second time.
-    None: not checked (events from before the field existed)."""
+    """The deployment's version (events folded) this decision was judged on: the fold
+    rejects it on any other (but for a guardrail's rollback, taken right after its trip),
+    so a decision taken on a state that has moved on (by a deployer that lost its lease
+    while deciding, or one whose views lagged) is never taken a second time. None: not
+    checked (events from before the field existed)."""
 
 
 class DeploymentCreated(_DeploymentPayload):

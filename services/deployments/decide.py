@@ -263,7 +263,7 @@ def trip(
                 to=state.baseline,
                 weights=_all_to(state, state.baseline),
                 reason=trip_reason(tripped),
-                on_version=state.version + 1,  # right after the trip, in the same commit
+                on_version=state.version,  # the fold takes it right after its trip
             )
         )
     return out

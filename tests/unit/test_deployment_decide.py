@@ -238,7 +238,7 @@ def test_automatic_decisions_name_the_version_they_follow_and_refuse_another() -
     tripped, rolled_back = decide.trip(s, "b", GUARD, 0.3, 0.05, 0.01, 100, version=s.version)
     assert isinstance(tripped, d.DeploymentGuardrailTripped)
     assert isinstance(rolled_back, d.DeploymentRolledBack)
-    assert (tripped.on_version, rolled_back.on_version) == (s.version, s.version + 1)
+    assert (tripped.on_version, rolled_back.on_version) == (s.version, s.version)
     assert run(s, [tripped, rolled_back]).on_baseline  # the pair folds in one commit
     moved = run(s, [step])
     with pytest.raises(Conflict, match="moved on"):
