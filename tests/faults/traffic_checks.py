@@ -1,4 +1,4 @@
-"""What must hold of the deployment's traffic after the faults.
+"""What must hold of each deployment's traffic after the faults.
 
 - the statistics the traffic-stats workers published in Redis equal a recount: a fresh
   `TrafficStats` fold of every inference and feedback event on the log, in log order
