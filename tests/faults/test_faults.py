@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, select
 
 import ledgerflow as lf
 from ledgerflow import session
@@ -27,6 +28,8 @@ from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.services.analytics.aggregates import VariantStats
 from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots
+from ledgerflow.services.deployments.state import Deployment
+from ledgerflow.services.leases import LEASES
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.projector.projector import Projector
@@ -145,7 +148,7 @@ def converge(stack: Stack, log: KafkaEventLog, timeout: float) -> None:
         wait_until(
             lambda: deployments.get(GUARDED).on_baseline,
             timeout,
-            f"the deployer to roll {GUARDED} back (its candidate fails every request)",
+            lambda: rollback_awaited(stack, deployments.get(GUARDED), engine),
         )
         for i in range(DEPLOYERS):
             stack.supervisor.retire(f"deployer-{i}")
@@ -242,6 +245,22 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
             snapshots.close()
             views.dispose()
             log.close()
+
+
+def rollback_awaited(stack: Stack, dep: Deployment, views: Engine) -> str:
+    """What the deployers had to judge the guarded deployment by, for a timeout's report."""
+    snapshots = RedisTrafficSnapshots.from_url(stack.redis.url)
+    try:
+        window = snapshots.snapshot(dep.name, dep.traffic_since)
+    finally:
+        snapshots.close()
+    with views.connect() as conn:
+        leases = conn.execute(select(LEASES).where(LEASES.c.kind == "deployment")).all()
+    return (
+        f"the deployers to roll {dep.name} back (its candidate fails every request); its "
+        f"state {dep.to_dict()}; in Redis since {dep.traffic_since}: "
+        f"{ {n: s.to_dict() for n, s in window.items()} }; leases {leases}"
+    )
 
 
 def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) -> Driver:
