@@ -49,7 +49,7 @@ Loader = Callable[[d.VariantSpec], Predictor]
 RECENT_REQUESTS = 100_000
 """Request ids remembered per replica to join feedback to the variant that served it."""
 LOAD_RETRY_S = (1.0, 30.0)
-"""A variant that failed to load (its artifact store unreachable for a moment, say) is
+"""A variant that failed to load (the views or the artifact store unreachable a moment) is
 tried again after the first, then twice as long each time up to the second, for as long
 as its deployment wants it: nothing else would load it until the deployment changes."""
 
