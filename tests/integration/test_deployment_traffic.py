@@ -165,7 +165,8 @@ def test_a_variant_that_failed_to_load_is_loaded_again_without_a_change_to_its_d
         [{"name": "a", "model": "scale", "version": 1, "weight": 1},
          {"name": "b", "model": "scale", "version": 2, "weight": 1}],
     )  # fmt: skip
-    real, failures = loader(backend), []
+    real = loader(backend)
+    failures: list[str] = []
 
     def flaky(spec: d.VariantSpec) -> Any:
         if spec.name == "b" and len(failures) < 2:
