@@ -88,6 +88,15 @@ class _DeploymentPayload(Payload):
         return f"deployment:{self.name}"
 
 
+class _Decision(_DeploymentPayload):
+    on_version: int | None = Field(default=None, ge=0)
+    """The deployment's version (events folded) this decision was judged on: the fold
+    rejects it on any other (but for a guardrail's rollback, taken right after its trip),
+    so a decision taken on a state that has moved on (by a deployer that lost its lease
+    while deciding, or one whose views lagged) is never taken a second time. None: not
+    checked (events from before the field existed)."""
+
+
 class DeploymentCreated(_DeploymentPayload):
     TYPE = "deployment.created"
     description: str = ""
@@ -135,7 +144,7 @@ class DeploymentGuardrailsSet(_DeploymentPayload):
     guardrails: tuple[Guardrail, ...]
 
 
-class DeploymentStepAdvanced(_DeploymentPayload):
+class DeploymentStepAdvanced(_Decision):
     TYPE = "deployment.step_advanced"
     step: int = Field(ge=0)
     """Index of the plan step now in force."""
@@ -145,7 +154,7 @@ class DeploymentStepAdvanced(_DeploymentPayload):
     duration_s: float = Field(default=0.0, ge=0)
 
 
-class DeploymentGuardrailTripped(_DeploymentPayload):
+class DeploymentGuardrailTripped(_Decision):
     TYPE = "deployment.guardrail_tripped"
     variant: str = Field(min_length=1)
     guardrail: Guardrail
@@ -155,7 +164,7 @@ class DeploymentGuardrailTripped(_DeploymentPayload):
     samples: int = Field(ge=0)
 
 
-class DeploymentRolledBack(_DeploymentPayload):
+class DeploymentRolledBack(_Decision):
     """All traffic back to the baseline; any canary plan stops."""
 
     TYPE = "deployment.rolled_back"

@@ -11,8 +11,10 @@ Several deployers may run (for availability). With `leases`, each deployment is 
 by the one holding its lease (`ledgerflow.services.leases`, kind `deployment`), renewed
 every tick; another takes it over once it expires (`lease_s`) when its holder dies, and
 at once when it stops. Decisions come from events and go out as events, so even a
-holder that stalled past its lease cannot act twice on one state: the aggregate's
-version check refuses a decision taken on a state that has moved on.
+holder that stalled past its lease cannot act twice on one state: each decision names the
+deployment's version it was judged on (`on_version`), the service refuses it once the
+views have moved past that version, and the fold (the projector, every replica) rejects
+it when it arrives after another decision all the same.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class Deployer:
                 limit=b.limit,
                 baseline_value=b.baseline,
                 samples=b.samples,
+                version=dep.version,
             )
             self.service.execute(trip, actor=ACTOR)
             self.metrics.note_trip(dep.name, b.variant, b.guardrail.metric)
@@ -127,7 +130,9 @@ class Deployer:
         if not canary.due(plan, step, dep.step_started, now, requests):
             return None
         duration_s = max(0.0, (now - dep.step_started) / 1000)
-        step_on = dc.AdvanceStep(name=dep.name, requests=requests, duration_s=duration_s)
+        step_on = dc.AdvanceStep(
+            name=dep.name, requests=requests, duration_s=duration_s, version=dep.version
+        )
         self.service.execute(step_on, actor=ACTOR)
         weight = plan.steps[step + 1].weight
         return Action(dep.name, "step_advanced", f"{plan.candidate} now at {weight:g}%")

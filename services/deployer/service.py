@@ -167,14 +167,14 @@ class DeploymentService:
 
     @handlers.on(dc.AdvanceStep)
     def _advance_step(self, c: dc.AdvanceStep, actor: str) -> Deployment:
-        payloads = decide.advance_step(self._live(c.name), c.requests, c.duration_s)
+        payloads = decide.advance_step(self._live(c.name), c.requests, c.duration_s, c.version)
         return self._commit(c.name, payloads, actor)
 
     @handlers.on(dc.TripGuardrail)
     def _trip(self, c: dc.TripGuardrail, actor: str) -> Deployment:
         payloads = decide.trip(
             self._live(c.name), c.variant, c.guardrail, c.observed, c.limit, c.baseline_value,
-            c.samples,
+            c.samples, c.version,
         )  # fmt: skip
         return self._commit(c.name, payloads, actor)
 

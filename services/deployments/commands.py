@@ -202,6 +202,8 @@ class AdvanceStep(DeploymentCommand[Deployment]):
 
     requests: int
     duration_s: float
+    version: int | None = None
+    """The deployment's version the step was judged on: refused (Conflict) on any other."""
 
 
 class TripGuardrail(DeploymentCommand[Deployment]):
@@ -213,6 +215,8 @@ class TripGuardrail(DeploymentCommand[Deployment]):
     limit: float
     baseline_value: float | None
     samples: int
+    version: int | None = None
+    """The deployment's version the breach was judged on: refused (Conflict) on any other."""
 
 
 DEPLOYMENT_COMMANDS: tuple[type[DeploymentCommand[Any]], ...] = (

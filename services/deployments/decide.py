@@ -192,10 +192,23 @@ def _automatic(state: Deployment, what: str) -> None:
         raise Conflict(f"deployment {state.name!r} is paused; no {what} until it is resumed")
 
 
-def advance_step(state: Deployment, requests: int, duration_s: float) -> list[Payload]:
+def _judged_on(state: Deployment, version: int | None) -> None:
+    """An automatic decision stands only on the state it was judged on."""
+    if version is not None and version != state.version:
+        raise Conflict(
+            f"deployment {state.name!r} has moved on (version {state.version}) since the "
+            f"decision was taken on version {version}; decide again on its state now"
+        )
+
+
+def advance_step(
+    state: Deployment, requests: int, duration_s: float, version: int | None = None
+) -> list[Payload]:
     """The canary's next step, once the current one has held long enough (the deployer
-    loop judges that; this checks there is a next step)."""
+    loop judges that, on `version` of the deployment; this checks there is a next step).
+    The event carries the version it follows, so the fold takes it once."""
     _automatic(state, "canary steps")
+    _judged_on(state, version)
     if state.plan is None or state.step is None:
         raise Conflict(f"deployment {state.name!r} has no canary plan running")
     nxt = state.step + 1
@@ -211,6 +224,7 @@ def advance_step(state: Deployment, requests: int, duration_s: float) -> list[Pa
             weights=step_weights(state, state.plan, nxt),
             requests=max(0, int(requests)),
             duration_s=max(0.0, float(duration_s)),
+            on_version=state.version,
         )
     ]
 
@@ -223,10 +237,13 @@ def trip(
     limit: float,
     baseline_value: float | None,
     samples: int,
+    version: int | None = None,
 ) -> list[Payload]:
     """A breached guardrail, and the rollback to the baseline it causes (unless all traffic
-    is there already)."""
+    is there already). Judged on `version` of the deployment; the events carry the
+    versions they follow, so the fold takes them once."""
     _automatic(state, "automatic rollback")
+    _judged_on(state, version)
     state.variant(variant)
     tripped = d.DeploymentGuardrailTripped(
         name=state.name,
@@ -236,6 +253,7 @@ def trip(
         limit=limit,
         baseline=baseline_value,
         samples=samples,
+        on_version=state.version,
     )
     out: list[Payload] = [tripped]
     if not state.on_baseline or state.plan is not None:
@@ -245,6 +263,7 @@ def trip(
                 to=state.baseline,
                 weights=_all_to(state, state.baseline),
                 reason=trip_reason(tripped),
+                on_version=state.version,  # the fold takes it right after its trip
             )
         )
     return out

@@ -185,6 +185,12 @@ def apply(state: Deployment | None, payload: Payload, time_ms: int) -> Deploymen
     step = _STEPS.get(type(payload))
     if step is None:
         raise InvalidTransition(f"{payload.TYPE} is not a deployment event")
+    judged = getattr(payload, "on_version", None)
+    if judged is not None and not _follows(state, payload, judged):
+        raise InvalidTransition(
+            f"{payload.TYPE} was decided on version {judged} of the deployment, which is "
+            f"at version {state.version}: taken again, or on a state that has moved on"
+        )
     changes = step(state, payload, time_ms)
     new = _sync(state, changes)
     return dataclasses.replace(
@@ -193,6 +199,19 @@ def apply(state: Deployment | None, payload: Payload, time_ms: int) -> Deploymen
         updated=time_ms,
         traffic_since=time_ms if new.weights != state.weights else state.traffic_since,
         version=state.version + 1,
+    )
+
+
+def _follows(state: Deployment, payload: Payload, judged: int) -> bool:
+    """Whether a decision judged on version `judged` applies to `state`: on that very
+    version, or (the rollback a guardrail's trip causes, in the trip's commit) right after
+    the trip, which took the version one further."""
+    if judged == state.version:
+        return True
+    return (
+        isinstance(payload, d.DeploymentRolledBack)
+        and state.last_action == "guardrail_tripped"
+        and judged + 1 == state.version
     )
 
 

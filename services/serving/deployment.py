@@ -48,6 +48,10 @@ logger = logging.getLogger("ledgerflow.serving")
 Loader = Callable[[d.VariantSpec], Predictor]
 RECENT_REQUESTS = 100_000
 """Request ids remembered per replica to join feedback to the variant that served it."""
+LOAD_RETRY_S = (1.0, 30.0)
+"""A variant that failed to load (the views or the artifact store unreachable a moment) is
+tried again after the first, then twice as long each time up to the second, for as long
+as its deployment wants it: nothing else would load it until the deployment changes."""
 
 
 def variant_loader(source: ModelSource, *, allow_pickle: bool) -> Loader:
@@ -113,6 +117,8 @@ class DeploymentHost:
         self._reconciling: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self._retry_in: dict[str, float] = {}
+        self._retries: dict[str, asyncio.TimerHandle] = {}
 
     # following the deployments -------------------------------------------------------
     async def start(self) -> DeploymentHost:
@@ -211,9 +217,16 @@ class DeploymentHost:
             predictor = await loop.run_in_executor(None, self.loader, spec)
         except Exception as e:
             self.load_errors[key] = f"{type(e).__name__}: {e}"
-            logger.error("could not load variant %s: %s", key, self.load_errors[key])
+            delay = self._retry_in.get(key, LOAD_RETRY_S[0])
+            self._retry_in[key] = min(2 * delay, LOAD_RETRY_S[1])
+            logger.error(
+                "could not load variant %s: %s; trying again in %g s",
+                key, self.load_errors[key], delay,
+            )  # fmt: skip
+            self._retry(deployment, delay)
             return
         self.load_errors.pop(key, None)
+        self._retry_in.pop(key, None)
         served = self.repository.add(
             key,
             predictor,
@@ -225,6 +238,15 @@ class DeploymentHost:
         self._loaded[key] = spec
         await served.warm()
 
+    def _retry(self, name: str, delay: float) -> None:
+        """Reconcile `name` again in `delay` seconds (once, however many variants failed)."""
+        if self._loop is None or self._stop.is_set():
+            return
+        pending = self._retries.get(name)
+        if pending is not None:
+            pending.cancel()
+        self._retries[name] = self._loop.call_later(delay, self._schedule, name)
+
     async def settle(self, timeout: float = 30.0) -> None:
         """Wait (up to `timeout` seconds) for the shadow copies under way to be answered and
         recorded, e.g. before a graceful stop, which cancels the ones still running."""
@@ -234,6 +256,8 @@ class DeploymentHost:
 
     async def stop(self) -> None:
         self._stop.set()
+        for handle in self._retries.values():
+            handle.cancel()
         for task in [*self._reconciling.values(), *self._shadow_tasks]:
             task.cancel()
         if self._thread is not None:

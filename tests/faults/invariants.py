@@ -11,9 +11,14 @@ everything that broke, not just the first thing.
 - webhooks: every matching event delivered at least once, first deliveries in log order
   (per stream; a one-partition topic is one order), nothing else delivered, every request
   signed, a repeat only of an event delivered before and with the same `webhook-id`;
-- no deployment decision taken twice (each canary step advanced once);
+- no deployment decision taken twice: each canary step advanced once and in order, at
+  most one guardrail trip and one rollback or promotion per deployment, and nothing
+  decided after a rollback or promotion; the rollback that a candidate failing every
+  request demands is taken; a deployment's state in the views is the fold of its stream;
 - no dead letters, but for a repeated experiment creation refused because the name is
-  taken (a client retrying a create whose outcome it could not know).
+  taken (a client retrying a create whose outcome it could not know), and a deployment
+  decision the fold refused because it was taken on a state that has moved on (two
+  deployers, or one whose views lagged: the guard against deciding twice, at work).
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from ledgerflow.events.envelope import Recorded
+from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.log import Checkpoint, EventLog, Item, TypeMatcher
 from ledgerflow.events.sqlite_log import SQLiteEventLog
+from ledgerflow.services.deployments.state import Deployment, InvalidTransition, apply
 from ledgerflow.services.projector.database import make_engine
+from ledgerflow.services.projector.deployment_tables import DEPLOYMENTS
 from ledgerflow.services.projector.projector import Projector
 from ledgerflow.services.projector.registry_tables import MODEL_ALIASES, MODEL_VERSIONS
 from ledgerflow.services.projector.tables import DEAD_LETTERS, METRIC_POINTS, PARAMS, RUNS, TAGS
@@ -210,10 +217,11 @@ def _by_worker(journal: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]
 
 
 def check_dead_letters(journal: list[dict[str, Any]], views: Engine) -> tuple[list[str], int]:
-    """No dead letters, but for the one kind the design expects here: a load process whose
+    """No dead letters, but for the kinds the design expects here: a load process whose
     `create_experiment` ended unknown looks the name up, may find it not projected yet and
-    create it again; the projector refuses the second (the name is taken). Returns the
-    problems and how many of those refusals there were."""
+    create it again; the projector refuses the second (the name is taken). And a deployment
+    decision taken on a state that has moved on, refused by the fold (`check_deployment`
+    counts those). Returns the problems and how many refused creations there were."""
     with views.connect() as conn:
         letters = conn.execute(select(DEAD_LETTERS)).all()
     retried = {e["name"] for e in ops(journal, "experiment?")}
@@ -224,10 +232,11 @@ def check_dead_letters(journal: list[dict[str, Any]], views: Engine) -> tuple[li
         and r.kind == "rejected"
         and any(f"named {name!r} already exists" in r.reason for name in retried)
     ]
+    refused = [r for r in letters if r.type in DECISIONS and STALE in r.reason]
     problems = [
         f"dead letter: {r.type} {r.event_id} on {r.stream}: {r.reason}"
         for r in letters
-        if r not in expected
+        if r not in expected and r not in refused
     ]
     return problems, len(expected)
 
@@ -333,22 +342,104 @@ def check_webhook(
 # -- deployments ----------------------------------------------------------------------------
 
 
-def check_deployment(name: str, events: list[Recorded]) -> list[str]:
-    """Each canary step advanced once: a decision taken twice shows as a repeated step."""
-    steps = [
-        i.event.data.step  # type: ignore[attr-defined]
-        for i in distinct(events)
-        if i.event.type == "deployment.step_advanced" and i.event.stream == f"deployment:{name}"
-    ]
+@dataclass(frozen=True)
+class DeploymentUnderTest:
+    name: str
+    rolls_back: str | None = None
+    """The variant whose guardrail the data trips (it always fails), if any: its
+    deployment must be rolled back, once."""
+
+
+DECISIONS = (
+    "deployment.step_advanced",
+    "deployment.guardrail_tripped",
+    "deployment.rolled_back",
+    "deployment.promoted",
+)
+TERMINAL = ("deployment.rolled_back", "deployment.promoted")
+"""Decisions that end a plan: nothing is decided for the deployment after them here."""
+
+
+def deployment_events(name: str, events: Iterable[Recorded]) -> list[Recorded]:
+    """The deployment's stream in its order, each event once (one partition: one order)."""
+    return [i for i in distinct(events) if i.event.stream == f"deployment:{name}"]
+
+
+STALE = "decided on version"
+"""How the fold rejects a decision taken on a state that has moved on: the guard that
+keeps a deployer from deciding twice, at work (another deployer, or the views behind)."""
+
+
+def check_deployment(
+    dep: DeploymentUnderTest, events: list[Recorded], views: Engine
+) -> tuple[list[str], int]:
+    """Every decision on the deployment taken once: canary steps advanced in order, each
+    once; at most one guardrail trip and one rollback or promotion, and none of them
+    again, nor a step, after it; the rollback the data demands taken; and the deployment
+    in the views equal to the fold of its stream. A decision is taken when the fold takes
+    it: one the fold rejects as decided on a state that has moved on is refused, not
+    taken. Returns the problems and how many decisions were refused so."""
+    said = f"deployment {dep.name}: "
+    state, taken, rejected = fold_stream(deployment_events(dep.name, events))
+    problems = [f"{said}{e.type} {e.id} rejected: {why}" for e, why in rejected if STALE not in why]
+    refused = len(rejected) - len(problems)
+    decisions = [e for e in taken if e.type in DECISIONS]
+    steps = [e.data.step for e in decisions if e.type == "deployment.step_advanced"]  # type: ignore[attr-defined]
     if steps != list(range(1, len(steps) + 1)):
-        return [f"deployment {name}: steps advanced in the order {steps}"]
-    others = [
-        i.event.type
-        for i in events
-        if i.event.stream == f"deployment:{name}"
-        and i.event.type in ("deployment.rolled_back", "deployment.promoted")
-    ]
-    return [f"deployment {name}: unexpected decisions {others}"] if others else []
+        problems.append(f"{said}steps advanced in the order {steps}")
+    ended = next((n for n, e in enumerate(decisions) if e.type in TERMINAL), None)
+    if ended is not None and ended + 1 < len(decisions):
+        after = [e.type for e in decisions[ended + 1 :]]
+        problems.append(f"{said}decisions after {decisions[ended].type}: {after}")
+    counted = Counter(e.type for e in decisions)
+    for kind in ("deployment.guardrail_tripped", *TERMINAL):
+        if counted[kind] > 1:
+            problems.append(f"{said}{kind} {counted[kind]} times: {_described(decisions, kind)}")
+    if dep.rolls_back is None:
+        unexpected = [e.type for e in decisions if e.type != "deployment.step_advanced"]
+        if unexpected:
+            problems.append(f"{said}unexpected decisions {unexpected}")
+    else:
+        trips = [e.data for e in decisions if e.type == "deployment.guardrail_tripped"]
+        if not counted["deployment.guardrail_tripped"] or not counted["deployment.rolled_back"]:
+            problems.append(
+                f"{said}variant {dep.rolls_back} failed every request, yet the log holds "
+                f"{dict(counted)}: no guardrail trip and rollback"
+            )
+        elif trips[0].variant != dep.rolls_back:  # type: ignore[attr-defined]
+            problems.append(f"{said}the guardrail tripped on {trips[0]}, not {dep.rolls_back}")
+        if counted["deployment.promoted"]:
+            problems.append(f"{said}promoted, with a candidate that always fails")
+    with views.connect() as conn:
+        row = conn.execute(select(DEPLOYMENTS.c.state).where(DEPLOYMENTS.c.name == dep.name))
+        found = row.first()
+    seen = None if found is None else json.loads(found.state)
+    folded = None if state is None else json.loads(json.dumps(state.to_dict(), sort_keys=True))
+    if seen != folded:
+        problems.append(f"{said}the views hold {seen}, the fold of its log {folded}")
+    return problems, refused
+
+
+def fold_stream(
+    stream: list[Recorded],
+) -> tuple[Deployment | None, list[Event], list[tuple[Event, str]]]:
+    """A deployment's stream folded as the projector folds it: the state, the events
+    taken, and those rejected with the reason (the projector dead-letters them)."""
+    state: Deployment | None = None
+    taken: list[Event] = []
+    rejected: list[tuple[Event, str]] = []
+    for i in stream:
+        try:
+            state = apply(state, i.event.data, i.event.time)
+        except InvalidTransition as e:
+            rejected.append((i.event, str(e)))
+        else:
+            taken.append(i.event)
+    return state, taken, rejected
+
+
+def _described(decisions: list[Event], kind: str) -> list[str]:
+    return [f"{e.id} at {e.time}: {e.data}" for e in decisions if e.type == kind]
 
 
 def count(views: Engine, table: Any) -> int:

@@ -28,10 +28,11 @@ START_REFUSALS = (
     "creating the view tables failed",
     "creating the webhook cursor tables failed",
     "cannot reach the S3 endpoint",
+    "cannot reach Redis at",
 )
-"""A process that cannot reach the broker, the database or the artifact store as it
-starts says so and exits non-zero; its restart policy starts it again. That is a refusal
-to start, not a crash."""
+"""A process that cannot reach the broker, the database, the artifact store or Redis (the
+gateway's relay pings it) as it starts says so and exits non-zero; its restart policy
+starts it again. That is a refusal to start, not a crash."""
 
 
 @dataclass

@@ -37,6 +37,12 @@ def _reset(sock: socket.socket) -> None:
         sock.close()
 
 
+def _close(sock: socket.socket) -> None:
+    """Close cleanly: the peer reads what was sent, then the end of the stream."""
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
 @dataclass(eq=False)
 class _End:
     """One side of a proxied connection: its socket and the bytes waiting to go out on it."""
@@ -46,6 +52,8 @@ class _End:
     out: bytearray = field(default_factory=bytearray)
     peer: _End | None = None
     watched: int = 0
+    ended: bool = False
+    """It closed cleanly: nothing more comes from it; its peer is closed once flushed."""
 
 
 class TcpProxy:
@@ -186,17 +194,23 @@ class TcpProxy:
                     self._drop(end)
                     return
                 del end.out[:sent]
+            if not end.out and peer.ended:
+                self._finish(end)
+                return
         if mask & selectors.EVENT_READ:
             try:
                 data = end.sock.recv(_CHUNK)
             except (BlockingIOError, InterruptedError):
                 data = None
-            except OSError:
-                data = b""
-            if data == b"":  # closed or reset: so is the other side
+            except OSError:  # reset: so is the other side
                 self._drop(end)
                 return
-            if data:
+            if data == b"":  # closed: so is the other side, once it has what came before
+                end.ended = True
+                if not peer.out:
+                    self._finish(end)
+                    return
+            elif data:
                 peer.out += data
         self._watch(end)
         self._watch(peer)
@@ -207,7 +221,7 @@ class TcpProxy:
         peer = end.peer
         assert peer is not None
         events = 0
-        if not end.connecting and len(peer.out) < _BACKLOG_BYTES:
+        if not end.connecting and not end.ended and len(peer.out) < _BACKLOG_BYTES:
             events |= selectors.EVENT_READ
         if end.connecting or end.out:
             events |= selectors.EVENT_WRITE
@@ -223,6 +237,14 @@ class TcpProxy:
 
     def _drop(self, end: _End) -> None:
         """Reset both sides of `end`'s connection."""
+        self._forget(end, _reset)
+
+    def _finish(self, end: _End) -> None:
+        """Close both sides of `end`'s connection, one side having closed cleanly and
+        everything it sent having been passed on."""
+        self._forget(end, _close)
+
+    def _forget(self, end: _End, closing: Callable[[socket.socket], None]) -> None:
         for e in (end, end.peer):
             if e is None or e not in self._ends:
                 continue
@@ -230,4 +252,4 @@ class TcpProxy:
             if e.watched:
                 with contextlib.suppress(KeyError, ValueError):
                     self._sel.unregister(e.sock)
-            _reset(e.sock)
+            closing(e.sock)

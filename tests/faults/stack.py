@@ -4,8 +4,8 @@ broker and PostgreSQL, each reached through a TCP proxy the driver can cut.
     SDK load processes -> gateway -> [proxy] -> Tansu broker
                                          projector x2 (one consumer group) -> [proxy] -> PostgreSQL
                                          webhook dispatcher x2 (leases)   -> a receiver here
-                                         deployer (a canary plan advancing on time)
-    inference load -> replica (`serve --deployment`) -> broker (inference, feedback)
+                                         deployer x2 (leases; statistics from Redis)
+    inference load -> replica x2 (`serve --deployment`, one per deployment) -> broker
                                          traffic-stats x2 (Faust, one group) -> [proxy] -> Redis
     SDK load processes, gateway, replica -> [proxy] -> S3 (moto): the artifact store
 
@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,10 +45,15 @@ from tests.integration.s3_fixture import stop as stop_moto
 
 PROJECTORS = 2
 DISPATCHERS = 2
+DEPLOYERS = 2
 TRAFFIC_WORKERS = 2
 GROUP = "faults"
 DEPLOYMENT = "canary"
-REPLICA = "replica-0"
+"""A canary plan advancing on time alone."""
+GUARDED = "guarded"
+"""A candidate that always fails beside a sound baseline: its guardrail must roll it back."""
+REPLICAS = {"replica-0": DEPLOYMENT, "replica-1": GUARDED}
+"""Each deployment's replica (`serve --deployment` serves one)."""
 REDIS_RESTART = "redis-server"
 REDIS_FLUSH = "redis-keys"
 
@@ -69,7 +75,8 @@ class Stack:
     prefix: str
     env: dict[str, str]
     gateway_url: str
-    replica_url: str
+    replica_urls: dict[str, str]
+    """Each replica's base URL, by its service name."""
     proxies: dict[str, TcpProxy]
     supervisor: Supervisor
     redis: RedisServer
@@ -87,13 +94,16 @@ class Stack:
             REDIS_FLUSH: FLUSH,
         }
 
-    def replica_ready(self) -> bool:
-        """Whether the replica serves: it starts with the stack and waits for its
+    def replicas_ready(self) -> bool:
+        """Whether the replicas serve: each starts with the stack and waits for its
         deployment (made by the test's set-up) to load and warm its variants."""
-        replica = self.services[REPLICA]
-        if not replica.running():
-            raise AssertionError(f"{REPLICA} exited while starting:\n{replica.tail()}")
-        return replica.ready is not None and replica.ready()
+        for name in REPLICAS:
+            replica = self.services[name]
+            if not replica.running():
+                raise AssertionError(f"{name} exited while starting:\n{replica.tail()}")
+            if replica.ready is None or not replica.ready():
+                return False
+        return True
 
 
 def build_stack(
@@ -128,9 +138,9 @@ def build_stack(
         "LEDGERFLOW_S3_SECRET_KEY": "testing",
         "PYTHONFAULTHANDLER": "1",  # SIGABRT makes a hung process print every thread's stack
     }
-    port, replica_port = free_port(), free_port()
+    port = free_port()
     gateway_url = f"http://127.0.0.1:{port}"
-    replica_url = f"http://127.0.0.1:{replica_port}"
+    replica_urls = {name: f"http://127.0.0.1:{free_port()}" for name in REPLICAS}
     logs = folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     cli = [PYTHON, "-m", "ledgerflow.cli"]
@@ -143,9 +153,15 @@ def build_stack(
                   [*cli, "webhooks", "run", "--quiet", "--scan-interval", "0.2", "--lease", "2",
                    "--backoff-base", "0.05", "--backoff-max", "1", "--timeout", "5"],
                   env, logs / f"dispatcher-{i}.log") for i in range(DISPATCHERS)),
-        Service("deployer", [*cli, "deployer", "--interval", "0.5"], env, logs / "deployer.log"),
-        Service(REPLICA, [*cli, "serve", "--deployment", DEPLOYMENT, "--port", str(replica_port)],
-                env, logs / f"{REPLICA}.log", ready=lambda: _healthy(replica_url)),
+        # as a distributed deployment runs them: deciding from the traffic workers'
+        # snapshots, one at a time per deployment (the lease), the other standing by
+        *(Service(f"deployer-{i}", [*cli, "deployer", "--interval", "0.5", "--lease", "2"],
+                  env | {"LEDGERFLOW_TRAFFIC_STATS": "redis"}, logs / f"deployer-{i}.log")
+          for i in range(DEPLOYERS)),
+        *(Service(name, [*cli, "serve", "--deployment", deployment,
+                         "--port", str(urlsplit(replica_urls[name]).port)],
+                  env, logs / f"{name}.log", ready=partial(_healthy, replica_urls[name]))
+          for name, deployment in REPLICAS.items()),
         *(Service(f"traffic-{i}", [*cli, "traffic-stats", "--session-timeout", "3"],
                   # a Faust data directory of its own
                   env | {"LEDGERFLOW_TRACKING_URI": str(folder / f"traffic-{i}")},
@@ -158,7 +174,7 @@ def build_stack(
         prefix=prefix,
         env=env,
         gateway_url=gateway_url,
-        replica_url=replica_url,
+        replica_urls=replica_urls,
         proxies={"broker": proxy, "postgres": pg_proxy, "redis": redis_proxy, "s3": s3_proxy},
         supervisor=Supervisor({s.name: s for s in services}),
         redis=redis,

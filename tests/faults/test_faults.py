@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, select
 
 import ledgerflow as lf
 from ledgerflow import session
@@ -27,7 +28,10 @@ from ledgerflow.events.envelope import Recorded
 from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.services.analytics.aggregates import VariantStats
 from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots
+from ledgerflow.services.deployments.state import Deployment
+from ledgerflow.services.leases import LEASES
 from ledgerflow.services.projector.database import make_engine
+from ledgerflow.services.projector.deployment_queries import DeploymentQueries
 from ledgerflow.services.projector.projector import Projector
 from tests.conftest import PYTHON, ROOT, python_env
 from tests.faults import invariants as inv
@@ -35,16 +39,33 @@ from tests.faults import traffic_checks as tc
 from tests.faults.artifact_checks import check_artifacts
 from tests.faults.conftest import FaultRun
 from tests.faults.schedule import Schedule, make_schedule
-from tests.faults.stack import DEPLOYMENT, REPLICA, Driver, Stack, running_stack
-from tests.faults.traffic import Echo
+from tests.faults.stack import (
+    DEPLOYERS,
+    DEPLOYMENT,
+    GUARDED,
+    REPLICAS,
+    Driver,
+    Stack,
+    running_stack,
+)
+from tests.faults.traffic import Echo, Failing
 from tests.integration.webhook_receiver import Receiver
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 MODEL = "shared"
+FAILING = "failing"
+"""The guarded deployment's candidate: a model that fails every request."""
+DEPLOYMENTS = (
+    inv.DeploymentUnderTest(DEPLOYMENT),
+    inv.DeploymentUnderTest(GUARDED, rolls_back="b"),
+)
 DELIVERY_FAULTS = {"dispatcher-0", "dispatcher-1", "postgres", "broker"}
 """Faults that may interrupt a webhook delivery in flight (and so repeat it)."""
+GUARD_SAMPLES = 10
+"""Requests the failing candidate must have served (since the split last changed) before
+its error-rate guardrail judges it: a few seconds of the traffic load."""
 CONVERGE_S = 120.0
 """How long the stack gets, once the faults are over, to catch up (generous: a 2-core
 machine shared with other work)."""
@@ -66,9 +87,9 @@ def start_load(stack: Stack, worker: int, go: Path) -> subprocess.Popen[str]:
 def start_traffic(stack: Stack, go: Path) -> subprocess.Popen[str]:
     journal = stack.folder / "traffic" / "traffic.jsonl"
     journal.parent.mkdir(exist_ok=True)
+    targets = [x for name, dep in REPLICAS.items() for x in (stack.replica_urls[name], dep)]
     return subprocess.Popen(
-        [PYTHON, "-m", "tests.faults.traffic", str(go), str(journal), stack.replica_url,
-         DEPLOYMENT],
+        [PYTHON, "-m", "tests.faults.traffic", str(go), str(journal), *targets],
         env=python_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -78,22 +99,32 @@ def set_up(
 ) -> list[inv.HookUnderTest]:
     """What the load and the deployer work on: the shared model with two versions (a
     model the replica serves), a deployment whose canary plan advances on time alone,
-    and two webhooks, one on the registry (one partition: one order) and one on runs
-    (spread over partitions)."""
+    a deployment whose candidate (a model that fails every request) its error-rate
+    guardrail must roll back, and two webhooks, one on the registry (one partition: one
+    order) and one on runs (spread over partitions)."""
     client.create_registered_model(MODEL)
+    client.create_registered_model(FAILING)
     exp = client.create_experiment("setup")
     lf.set_tracking_uri(stack.gateway_url)
     with lf.start_run(experiment_id=exp) as run:
         lf.pyfunc.log_model(name="model", python_model=Echo())
+        lf.pyfunc.log_model(name="failing", python_model=Failing())
     run_id = run.info.run_id
     for made_by in (run_id, None):  # one model, two versions: a run is registered once
         client.create_model_version(MODEL, f"runs:/{run_id}/model", made_by)
+    client.create_model_version(FAILING, f"runs:/{run_id}/failing")
     steps = [{"weight": w, "min_duration_s": 1.0} for w in range(5, 100, 5)]
     client.create_deployment(
         DEPLOYMENT,
         [{"name": "a", "model": MODEL, "version": 1, "weight": 100},
          {"name": "b", "model": MODEL, "version": 2}],
         plan={"candidate": "b", "steps": steps},
+    )  # fmt: skip
+    client.create_deployment(
+        GUARDED,
+        [{"name": "a", "model": MODEL, "version": 1, "weight": 50},
+         {"name": "b", "model": FAILING, "version": 1, "weight": 50}],
+        guardrails=[{"metric": "error_rate", "threshold": 0.5, "min_samples": GUARD_SAMPLES}],
     )  # fmt: skip
     hooks = []
     for name, patterns in (("models", ("model.*",)), ("runs", ("run.started", "run.finished"))):
@@ -105,15 +136,24 @@ def set_up(
 
 
 def converge(stack: Stack, log: KafkaEventLog, timeout: float) -> None:
-    """Every service up again, the deployer and the replica stopped (so the log stops
-    growing; the replica flushes what it recorded), and the projectors caught up with
-    the whole log."""
+    """Every service up again; the deployer given the time to take the decision its
+    statistics demand (rolling the guarded deployment back), then it and the replicas
+    stopped (so the log stops growing; a replica flushes what it recorded); and the
+    projectors caught up with the whole log."""
     wait_until(stack.supervisor.all_up, timeout, "every service to be running again")
     stack.services["gateway"].wait_ready(timeout)
-    stack.supervisor.retire("deployer")
-    stack.supervisor.retire(REPLICA)
     engine = make_engine(stack.views_url, writer=False)
     try:
+        deployments = DeploymentQueries(engine)
+        wait_until(
+            lambda: deployments.get(GUARDED).on_baseline,
+            timeout,
+            lambda: rollback_awaited(stack, deployments.get(GUARDED), engine),
+        )
+        for i in range(DEPLOYERS):
+            stack.supervisor.retire(f"deployer-{i}")
+        for replica in REPLICAS:
+            stack.supervisor.retire(replica)
         views = Projector(log, engine, inline=False)
         head = log.head()
         wait_until(lambda: views.checkpoint().covers(head), timeout, "the projectors")
@@ -151,7 +191,7 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
                 events = inv.read_log(log)
                 for hook in hooks:
                     delivered(hook, receivers[hook.name], events)
-                counted = tc.recount(events, DEPLOYMENT)
+                counted = {d.name: tc.recount(events, d.name) for d in DEPLOYMENTS}
                 published(snapshots, counted)
                 # Redis loses everything once more, now that no traffic comes to publish
                 # it again: the workers must notice by themselves.
@@ -163,20 +203,23 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
                 raise
             clock.note("converged")
             journal = inv.read_journals(stack.folder / "journals")
-            traffic = tc.check_traffic(
-                inv.read_journals(stack.folder / "traffic"), events, DEPLOYMENT,
-                stack.services[REPLICA].killed_at,
-                [(b, e) for t, b, e in driver.outages if t == "broker"],
-            )  # fmt: skip
+            requests = inv.read_journals(stack.folder / "traffic")
+            broker_cuts = [(b, e) for t, b, e in driver.outages if t == "broker"]
+            traffic = [
+                tc.check_traffic(requests, events, dep, stack.services[replica].killed_at,
+                                 broker_cuts)
+                for replica, dep in REPLICAS.items()
+            ]  # fmt: skip
+            decided = {d.name: inv.check_deployment(d, events, views) for d in DEPLOYMENTS}
             problems = [
                 *inv.check_load_ran(journal),
                 *inv.check_tracking(journal, views, events),
                 *inv.check_registry(journal, views, events),
-                *inv.check_deployment(DEPLOYMENT, events),
+                *(p for found, _ in decided.values() for p in found),
                 *inv.check_replay(views, events, tmp_path),
             ]
             letters, refused_creations = inv.check_dead_letters(journal, views)
-            problems += letters + traffic.problems
+            problems += letters + [p for t in traffic for p in t.problems]
             found_artifacts, artifacts_read = check_artifacts(journal, stack.gateway_url)
             problems += found_artifacts
             interruptions = sum(f.target in DELIVERY_FAULTS for f in schedule.faults)
@@ -191,7 +234,8 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
             problems += [f"a service crashed: {e}" for e in exits if not e.refused_to_start]
             clock.note("checked")
             report.append(summary(journal, events, repeats, stack, schedule))
-            report.append(str(traffic))
+            report += map(str, traffic)
+            report += [deciding(name, events, refused) for name, (_, refused) in decided.items()]
             report.append(f"artifacts: {artifacts_read} acknowledged, read back from S3")
             report.append(f"{refused_creations} repeated experiment creations dead-lettered")
             report.append(f"time: {clock}")
@@ -201,6 +245,22 @@ def test_acknowledged_writes_survive_a_seeded_schedule_of_crashes_and_outages_ex
             snapshots.close()
             views.dispose()
             log.close()
+
+
+def rollback_awaited(stack: Stack, dep: Deployment, views: Engine) -> str:
+    """What the deployers had to judge the guarded deployment by, for a timeout's report."""
+    snapshots = RedisTrafficSnapshots.from_url(stack.redis.url)
+    try:
+        window = snapshots.snapshot(dep.name, dep.traffic_since)
+    finally:
+        snapshots.close()
+    with views.connect() as conn:
+        leases = conn.execute(select(LEASES).where(LEASES.c.kind == "deployment")).all()
+    return (
+        f"the deployers to roll {dep.name} back (its candidate fails every request); its "
+        f"state {dep.to_dict()}; in Redis since {dep.traffic_since}: "
+        f"{ {n: s.to_dict() for n, s in window.items()} }; leases {leases}"
+    )
 
 
 def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) -> Driver:
@@ -221,9 +281,9 @@ def run_load(stack: Stack, schedule: Schedule, workers: int, report: list[str]) 
             journals = [*(stack.folder / "journals").glob("*.jsonl"),
                         *(stack.folder / "traffic").glob("*.jsonl")]  # fmt: skip
             loaded = sum('"op": "ready"' in j.read_text() for j in journals) == workers + 1
-            return loaded and stack.replica_ready()  # it loads the models meanwhile
+            return loaded and stack.replicas_ready()  # they load the models meanwhile
 
-        wait_until(ready, CONVERGE_S, "the load processes and the replica to be ready")
+        wait_until(ready, CONVERGE_S, "the load processes and the replicas to be ready")
         written = go.with_suffix(".tmp")
         written.write_text(str(time.time() + schedule.duration_s))
         written.rename(go)
@@ -252,19 +312,32 @@ def delivered(hook: inv.HookUnderTest, receiver: Receiver, events: list[Recorded
     )
 
 
-def published(snapshots: RedisTrafficSnapshots, expected: dict[str, VariantStats]) -> None:
-    """Wait until the statistics in Redis equal the recount of the log."""
-    seen: dict[str, VariantStats] = {}
+def published(
+    snapshots: RedisTrafficSnapshots, expected: dict[str, dict[str, VariantStats]]
+) -> None:
+    """Wait until each deployment's statistics in Redis equal the recount of the log."""
+    seen: dict[str, dict[str, VariantStats]] = {}
 
     def equal() -> bool:
         nonlocal seen
-        seen = snapshots.snapshot(DEPLOYMENT)
+        seen = {name: snapshots.snapshot(name) for name in expected}
         return seen == expected
 
     try:
         wait_until(equal, CONVERGE_S, "the traffic statistics in Redis to equal a recount")
     except AssertionError as e:
-        raise AssertionError(f"{e}: {tc.stats_diff(seen, expected)}") from None
+        diff = {n: tc.stats_diff(seen.get(n, {}), want) for n, want in expected.items()}
+        raise AssertionError(f"{e}: {diff}") from None
+
+
+def deciding(name: str, events: list[Recorded], refused: int) -> str:
+    """The deployers' decisions on a deployment, for the report."""
+    _, taken, _ = inv.fold_stream(inv.deployment_events(name, events))
+    kinds = Counter(e.type.removeprefix("deployment.") for e in taken if e.type in inv.DECISIONS)
+    return (
+        f"deployment {name}: decisions {dict(sorted(kinds.items()))}, {refused} refused as "
+        "taken on a state that had moved on"
+    )
 
 
 @contextlib.contextmanager

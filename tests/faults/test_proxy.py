@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -77,3 +78,36 @@ def test_megabytes_pass_through_in_both_directions_unchanged(proxy: TcpProxy) ->
     sender.join()
     sock.close()
     assert bytes(got) == payload
+
+
+class Tell(socketserver.BaseRequestHandler):
+    """An answer, then the connection closed at once (as an HTTP/1.0 server does)."""
+
+    def handle(self) -> None:
+        self.request.recv(1024)
+        self.request.sendall(ANSWER)
+
+
+ANSWER = bytes(range(256)) * (4 << 10)  # 1 MiB: more than a client's socket buffers
+
+
+def test_an_answer_followed_by_a_close_reaches_a_slow_client_whole() -> None:
+    """A clean close is passed on after what was sent before it, not as a reset that
+    drops the bytes the proxy still holds for the client (a truncated S3 download)."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Tell)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy = TcpProxy(server.server_address[1])
+    try:
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+        sock.sendall(b"GET")
+        time.sleep(0.5)  # the server has answered and closed; the proxy holds the rest
+        got = bytearray()
+        while chunk := sock.recv(1 << 16):
+            got += chunk
+        sock.close()
+        assert bytes(got) == ANSWER
+    finally:
+        proxy.close()
+        server.shutdown()
+        server.server_close()

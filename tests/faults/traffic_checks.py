@@ -1,4 +1,4 @@
-"""What must hold of the deployment's traffic after the faults.
+"""What must hold of each deployment's traffic after the faults.
 
 - the statistics the traffic-stats workers published in Redis equal a recount: a fresh
   `TrafficStats` fold of every inference and feedback event on the log, in log order
@@ -55,6 +55,7 @@ def stats_diff(got: dict[str, VariantStats], want: dict[str, VariantStats]) -> d
 class TrafficTally:
     """For the report."""
 
+    deployment: str
     answered: int = 0
     recorded: int = 0
     lost_to_kills: int = 0
@@ -64,7 +65,7 @@ class TrafficTally:
 
     def __str__(self) -> str:
         return (
-            f"inference: {self.answered} answered, {self.recorded} of them recorded, "
+            f"{self.deployment}: inference: {self.answered} answered, {self.recorded} of them recorded, "
             f"{self.lost_to_kills} lost with a SIGKILLed replica's unflushed batch; "
             f"{self.feedback} feedback accepted; {self.unknown} calls without an answer"
         )
@@ -90,8 +91,9 @@ def check_traffic(
     kills: list[float],
     broker_cuts: list[tuple[float, float]],
 ) -> TrafficTally:
-    tally = TrafficTally()
+    tally = TrafficTally(deployment)
     problems = tally.problems
+    journal = [e for e in journal if e.get("deployment") == deployment]
     records: Counter[str] = Counter()
     feedback: Counter[str] = Counter()
     for i in distinct(events):
@@ -136,4 +138,5 @@ def check_traffic(
     for e in ops(journal, "feedback?"):
         if feedback[e["rid"]] > 1:
             problems.append(f"feedback for {e['rid']}: {feedback[e['rid']]} events on the log")
+    tally.problems = [f"{deployment}: {p}" for p in problems]
     return tally

@@ -1,5 +1,5 @@
-"""The deployer after a crash and through a database outage: no decision taken twice, and
-no death of the loop on an outage it can wait out."""
+"""The deployer after a crash, through a database outage and behind another deployer: no
+decision taken twice, and no death of the loop on an outage it can wait out."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from ledgerflow.events import deployment_payloads as d
 from ledgerflow.events import model_commands as mc
 from ledgerflow.events import tracking_commands as tc
 from ledgerflow.events.envelope import Event
+from ledgerflow.events.errors import Conflict
 from ledgerflow.events.settings import load_settings
 from ledgerflow.services.analytics.live import FollowedStats
 from ledgerflow.services.bootstrap import Backend, bootstrap
@@ -105,3 +109,43 @@ def test_the_deployer_loop_outlives_its_views_database_going_away(views_cut_off)
     finally:
         stop.set()
         thread.join(10)
+
+
+GUARD = {"metric": "error_rate", "threshold": 0.05}
+
+
+def test_a_deployer_deciding_on_a_state_that_has_moved_on_takes_no_decision(
+    tmp_path: Path,
+) -> None:
+    """Two deployers: one read the deployment, then lost its lease while it judged the
+    traffic, and the other took it over and tripped the guardrail. The first one's
+    decisions, taken on the state it read, must not follow: refused by the service while
+    the views show the change, and by the fold (dead-lettered) when they do not yet."""
+    backend = bootstrap(load_settings(tracking_uri=str(tmp_path / "data")))
+    try:
+        deployment_with_a_plan(backend, [{"weight": 10}, {"weight": 20}, {"weight": 30}])
+        service = backend.deployments
+        service.execute(dc.SetGuardrails(name="c", guardrails=[GUARD]), actor="t")
+        stale = service.get("c")
+        trip = dc.TripGuardrail(
+            name="c", variant="b", guardrail=GUARD, observed=0.5, limit=0.05,
+            baseline_value=0.0, samples=60, version=stale.version,
+        )  # fmt: skip
+        assert service.execute(trip, actor="deployer").on_baseline
+        with pytest.raises(Conflict, match="moved on"):
+            service.execute(trip, actor="deployer")
+        step = dc.AdvanceStep(name="c", requests=5, duration_s=1.0, version=stale.version)
+        with pytest.raises(Conflict, match="moved on"):
+            service.execute(step, actor="deployer")
+        # the views still behind the first trip when the second was decided
+        late = decide.trip(stale, "b", d.Guardrail(**GUARD), 0.5, 0.05, 0.0, 60)
+        backend.log.append([Event.of(p, actor="deployer") for p in late])
+        backend.catch_up_with_log()
+        letters = backend.projector.dead_letters()
+        assert [x["type"] for x in letters] == [p.TYPE for p in late]
+        assert all("decided on version" in x["reason"] for x in letters)
+        history = [h.type for h in service.history("c")]
+        assert history.count("deployment.guardrail_tripped") == 1
+        assert history.count("deployment.rolled_back") == 1
+    finally:
+        backend.close()

@@ -154,6 +154,46 @@ def test_sticky_split_with_a_shadow_that_never_changes_answers(backend: Backend)
     assert snap["s"].agreed == snap["b"].requests  # s is b's model version: agrees with it only
 
 
+def test_a_variant_that_failed_to_load_is_loaded_again_without_a_change_to_its_deployment(
+    backend: Backend,
+):
+    """A replica that could not load a variant (the artifact store cut off as it
+    started) tries again by itself: otherwise the variant would get no traffic until the
+    deployment changed, and nothing the deployer judges by would ever come from it."""
+    lf.deployments.create(
+        "retry",
+        [{"name": "a", "model": "scale", "version": 1, "weight": 1},
+         {"name": "b", "model": "scale", "version": 2, "weight": 1}],
+    )  # fmt: skip
+    real = loader(backend)
+    failures: list[str] = []
+
+    def flaky(spec: d.VariantSpec) -> Any:
+        if spec.name == "b" and len(failures) < 2:
+            failures.append(spec.name)
+            raise ConnectionError("the artifact store is cut off")
+        return real(spec)
+
+    async def main() -> tuple[bool, dict[str, str], bool]:
+        host = DeploymentHost(backend.log, ModelRepository(), replica="t", loader=flaky)
+        await host.start()
+        try:
+            await asyncio.sleep(0.5)
+            failed = (host.ready("retry"), dict(host.load_errors))
+            for _ in range(100):  # retried after 1 s, then 2 s
+                if host.ready("retry"):
+                    break
+                await asyncio.sleep(0.1)
+            return (*failed, host.ready("retry"))
+        finally:
+            await host.stop()
+            await host.repository.close()
+
+    ready_at_first, errors, ready_later = asyncio.run(main())
+    assert not ready_at_first and "cut off" in errors["retry:b"]
+    assert ready_later and failures == ["b", "b"]
+
+
 def test_a_failing_variant_trips_its_guardrail_and_traffic_returns_to_the_baseline(
     backend: Backend,
 ):

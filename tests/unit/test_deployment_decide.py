@@ -229,3 +229,19 @@ def test_pause_resume_and_guardrails_change_only_when_needed() -> None:
     s = run(s, decide.set_guardrails(s, [GUARD]))
     assert s.guardrails == (GUARD,)
     assert decide.set_guardrails(s, [GUARD]) == []
+
+
+def test_automatic_decisions_name_the_version_they_follow_and_refuse_another() -> None:
+    s = run(web(), decide.set_plan(web(), PLAN))
+    [step] = decide.advance_step(s, 1, 1.0, version=s.version)
+    assert isinstance(step, d.DeploymentStepAdvanced) and step.on_version == s.version
+    tripped, rolled_back = decide.trip(s, "b", GUARD, 0.3, 0.05, 0.01, 100, version=s.version)
+    assert isinstance(tripped, d.DeploymentGuardrailTripped)
+    assert isinstance(rolled_back, d.DeploymentRolledBack)
+    assert (tripped.on_version, rolled_back.on_version) == (s.version, s.version)
+    assert run(s, [tripped, rolled_back]).on_baseline  # the pair folds in one commit
+    moved = run(s, [step])
+    with pytest.raises(Conflict, match="moved on"):
+        decide.advance_step(moved, 1, 1.0, version=s.version)
+    with pytest.raises(Conflict, match="moved on"):
+        decide.trip(moved, "b", GUARD, 0.3, 0.05, 0.01, 100, version=s.version)

@@ -158,3 +158,44 @@ def test_impossible_sequences_are_refused() -> None:
 def test_every_event_counts_in_the_version_and_names_the_last_action() -> None:
     s = state(d.DeploymentGuardrailsSet(name="web", guardrails=(GUARD,)))
     assert (s.version, s.last_action, s.guardrails) == (2, "guardrails_set", (GUARD,))
+
+
+def test_a_decision_taken_on_a_version_the_deployment_has_moved_past_is_rejected() -> None:
+    """What keeps a deployer from deciding twice: a second deployer (or the same one, its
+    views behind the log) that judged the same state decides again, and the fold takes
+    only the first decision: here a step, then a trip and its rollback judged on the
+    version before the step."""
+    s = state(d.DeploymentPlanSet(name="web", plan=PLAN, weights={"a": 90, "b": 10}))
+    judged = s.version
+    step = d.DeploymentStepAdvanced(name="web", step=1, weights={"a": 50, "b": 50})
+    s = apply(s, step.model_copy(update={"on_version": judged}), 50)
+    tripped = d.DeploymentGuardrailTripped(
+        name="web", variant="b", guardrail=GUARD, observed=0.2, limit=0.05, samples=80,
+        on_version=judged,
+    )  # fmt: skip
+    rolled_back = d.DeploymentRolledBack(name="web", to="a", weights={"a": 100}, on_version=judged)
+    with pytest.raises(InvalidTransition, match=f"decided on version {judged} .* at version"):
+        apply(s, tripped, 60)
+    with pytest.raises(InvalidTransition, match=f"decided on version {judged}"):
+        apply(s, rolled_back, 60)  # one past its version, but after a step, not its trip
+    with pytest.raises(InvalidTransition, match=f"decided on version {judged}"):
+        apply(s, step.model_copy(update={"step": 2, "on_version": judged}), 60)
+
+
+def test_a_guardrails_rollback_follows_its_trip_judged_on_the_same_version() -> None:
+    s = state(d.DeploymentPlanSet(name="web", plan=PLAN, weights={"a": 90, "b": 10}))
+    judged = s.version
+    tripped = d.DeploymentGuardrailTripped(
+        name="web", variant="b", guardrail=GUARD, observed=0.2, limit=0.05, samples=80,
+        on_version=judged,
+    )  # fmt: skip
+    rolled_back = d.DeploymentRolledBack(name="web", to="a", weights={"a": 100}, on_version=judged)
+    s = apply(apply(s, tripped, 60), rolled_back, 60)
+    assert s.on_baseline and s.version == judged + 2
+    with pytest.raises(InvalidTransition, match="decided on version"):
+        apply(s, tripped, 61)  # the same decision again
+    with pytest.raises(InvalidTransition, match="decided on version"):
+        apply(s, rolled_back, 61)
+    assert (
+        apply(s, rolled_back.model_copy(update={"on_version": None}), 61).version == s.version + 1
+    )
