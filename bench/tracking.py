@@ -576,25 +576,24 @@ def _search_wide(
 # params), MLflow's time is left out.
 SHAPES: list[tuple[str, str, float]] = [
     ("equality", "params.p1 = 'v7' and params.p2 = 'v3' and params.p3 = 'v1'", 0.001),
-    ("equality", "params.p1 = 'v7' and params.p2 IN ('v0', 'v1', 'v2', 'v3', 'v4')", 0.05),
-    ("equality", "params.p1 IN ('v0', 'v1', 'v2', 'v3', 'v4')", 0.5),
+    ("equality", "params.p1 = 'v7' and params.p2 = 'v3'", 0.01),
+    ("equality", "params.p1 = 'v7'", 0.1),
+    ("equality", "params.p1 != 'v7'", 0.9),
+    ("equality, IN", "params.p1 IN ('v0', 'v1', 'v2', 'v3', 'v4')", 0.5),
     ("range", "metrics.m0 < 0.001", 0.001),
     ("range", "metrics.m0 < 0.05", 0.05),
     ("range", "metrics.m0 >= 0.25 and metrics.m0 < 0.75", 0.5),
     ("param = and metric range", "params.p1 = 'v7' and metrics.m3 > 0.99", 0.001),
     ("param = and metric range", "params.p1 = 'v7' and metrics.m3 > 0.5", 0.05),
-    (
-        "param = and metric range",
-        "params.p1 IN ('v0', 'v1', 'v2', 'v3', 'v4', 'v5') and metrics.m3 > 0.17",
-        0.5,
-    ),
+    ("param = and metric range", "params.p1 != 'v7' and metrics.m3 > 0.45", 0.5),
     ("OR", "metrics.m0 < 0.0005 or metrics.m1 < 0.0005", 0.001),
     ("OR", "metrics.m0 < 0.025 or params.p4 = 'v9' and metrics.m1 < 0.25", 0.05),
     ("OR", "metrics.m0 < 0.3 or metrics.m1 < 0.3", 0.5),
     ("LIKE", "attributes.run_name LIKE 'run-0000%'", 0.001),
     ("LIKE", "params.p5 LIKE 'v3%' and metrics.m2 < 0.5", 0.05),
     ("LIKE", "attributes.run_name LIKE 'run-%' and metrics.m2 < 0.5", 0.5),
-    ("attribute", "attributes.status = 'FINISHED' and metrics.m4 > 0.999", 0.001),
+    ("attribute", "attributes.status = 'RUNNING' and metrics.m4 > 0.999", 0.001),
+    ("attribute", "attributes.status = 'RUNNING' and metrics.m4 > 0.5", 0.5),
 ]
 SHAPE_ORDER = ["metrics.m5 DESC"]
 
