@@ -38,7 +38,9 @@ def tensorboard(
         bool, typer.Option("--export-only", help="Write the event files; start nothing.")
     ] = False,
     host: Annotated[str, typer.Option("--host", help="TensorBoard's address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 6006,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="TensorBoard's port.")
+    ] = 6006,
 ) -> None:
     """Export runs' metrics (every point, step and time) as TensorBoard event files, one
     folder per run, and start TensorBoard on them (installed with `pip install
