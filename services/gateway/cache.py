@@ -245,7 +245,7 @@ class Invalidator:
             if self._hub.closed:
                 return  # the gateway is shutting down
             try:
-                sub = self._hub.subscribe(after=self.done, types=INVALIDATING_TYPES)
+                sub = self._hub.subscribe(after=self.done, types=INVALIDATING_TYPES, internal=True)
             except LedgerflowError as e:
                 logger.warning("read cache: cannot subscribe (%s); retrying", e)
                 self._stop.wait(1.0)

@@ -137,6 +137,7 @@ class Hub:
         self.queue_size = queue_size
         self.lease_s = lease_s
         self._feeds: set[Feed] = set()
+        self._internal: set[Feed] = set()  # of those, the gateway's own subscriptions
         self._lock = threading.Lock()
         self._closed = False
         self._source: Source | None = None
@@ -174,9 +175,10 @@ class Hub:
 
     @property
     def subscribers(self) -> int:
-        """How many subscriptions are attached to the live feed right now."""
+        """How many subscriptions of clients (SSE and gRPC streams) are attached to the live
+        feed right now; the gateway's own (`internal`, the read cache's) are not counted."""
         with self._lock:
-            return len(self._feeds)
+            return len(self._feeds) - len(self._internal & self._feeds)
 
     def subscribe(
         self,
@@ -184,10 +186,12 @@ class Hub:
         types: Sequence[str] | None = None,
         *,
         queue_size: int | None = None,
+        internal: bool = False,
     ) -> Subscription:
         """Replay the log after `after` (from the start when None, only new events for
         "latest"), then follow it; `types` are globs such as `run.*`. `queue_size`
-        overrides the hub's bound on this subscriber's pending live events."""
+        overrides the hub's bound on this subscriber's pending live events. An `internal`
+        subscription (the gateway's own) is not counted in `subscribers`."""
         if self._closed:
             raise Unavailable("the event hub is closed; the gateway is shutting down")
         if self._source is None:
@@ -199,7 +203,7 @@ class Hub:
         size = queue_size if queue_size is not None else self.queue_size
         if size < 1:
             raise InvalidInput(f"queue_size={size}: need at least 1", field="queue_size")
-        return Subscription(self, start, patterns, size)
+        return Subscription(self, start, patterns, size, internal=internal)
 
     def close(self) -> None:
         """Stop following and end every subscription (their consumers see them closed)."""
@@ -208,33 +212,39 @@ class Hub:
             self._source.close()
         with self._lock:
             feeds, self._feeds = self._feeds, set()
+            self._internal = set()
         for feed in feeds:
             feed.end(_Signal.CLOSED)
 
     # -- what subscriptions and sources call --------------------------------------
 
-    def _attach(self, size: int) -> Feed:
+    def _attach(self, size: int, internal: bool = False) -> Feed:
         feed = Feed(size)
         with self._lock:
             if self._closed:
                 feed.end(_Signal.CLOSED)
             else:
                 self._feeds.add(feed)
+                if internal:
+                    self._internal.add(feed)
         return feed
 
     def _detach(self, feed: Feed) -> None:
         with self._lock:
             self._feeds.discard(feed)
+            self._internal.discard(feed)
 
     def _dispatch(self, item: Item) -> None:
         # Under the lock, so a feed attached "before" an item surely gets it.
         with self._lock:
             dropped = [feed for feed in self._feeds if not feed.put(item)]
             self._feeds.difference_update(dropped)
+            self._internal.difference_update(dropped)
 
     def _resync(self) -> None:
         with self._lock:
             feeds, self._feeds = self._feeds, set()
+            self._internal = set()
         for feed in feeds:
             feed.end(_Signal.RESYNC)
 
@@ -247,10 +257,17 @@ class Subscription:
     """
 
     def __init__(
-        self, hub: Hub, start: Checkpoint, types: Sequence[str] | None, queue_size: int
+        self,
+        hub: Hub,
+        start: Checkpoint,
+        types: Sequence[str] | None,
+        queue_size: int,
+        *,
+        internal: bool = False,
     ) -> None:
         self._hub = hub
         self._size = queue_size
+        self._internal = internal
         self._seen = start
         self._match = TypeMatcher(types)
         self._stop = threading.Event()
@@ -312,7 +329,7 @@ class Subscription:
             yield from self._replay()  # the history, however long, before any feed exists
             if self._stop.is_set():
                 return
-            feed = self._feed = self._hub._attach(self._size)
+            feed = self._feed = self._hub._attach(self._size, self._internal)
             try:
                 yield from self._replay()  # what was appended while attaching
                 if feed.signal is _Signal.OVERFLOW:
