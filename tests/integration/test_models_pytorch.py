@@ -317,7 +317,8 @@ def test_lf_autolog_enables_lightning_autologging_when_lightning_is_imported_lat
         timeout=120,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.splitlines()[-2:] == ["SGD", "['model', 'model_summary.txt']"]
+    artifacts = "['model', 'model_summary.txt', 'tensorboard_logs']"
+    assert out.stdout.splitlines()[-2:] == ["SGD", artifacts]
 
 
 def test_lightning_autolog_starts_and_ends_a_run_when_none_is_active(tracking, autologging):
