@@ -75,10 +75,10 @@ class AppendsWhileAttaching(Hub):
             self.last = item.position
             self.dispatched.notify_all()
 
-    def _attach(self, size: int) -> Feed:
+    def _attach(self, size: int, internal: bool = False) -> Feed:
         if self.before:
             self._append_one()
-        feed = super()._attach(size)
+        feed = super()._attach(size, internal)
         if not self.before:
             self._append_one()
         return feed
