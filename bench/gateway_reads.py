@@ -15,7 +15,6 @@ ratio (how many times faster the cached read is). docs/benchmarks.md records a r
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
 import tempfile
@@ -26,11 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from distributed import free_port  # bench/distributed.py's, shared
 
 
 @contextmanager

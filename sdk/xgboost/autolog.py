@@ -24,9 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import json
 import sys
-import tempfile
 import threading
 import types
 import weakref
@@ -328,10 +326,7 @@ def _log_importance(run_id: str, booster: Any, kind: str) -> None:
     from ledgerflow import fluent
 
     scores = booster.get_score(importance_type=kind)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"feature_importance_{kind}.json"
-        path.write_text(json.dumps(scores, indent=2, sort_keys=True))
-        fluent._client().log_artifact(run_id, str(path))
+    fluent._client().log_dict(run_id, scores, f"feature_importance_{kind}.json")
 
 
 def _log_model(model: Any, example: Any, cfg: _autologging.Config) -> None:

@@ -137,7 +137,7 @@ class Hub:
         self.queue_size = queue_size
         self.lease_s = lease_s
         self._feeds: set[Feed] = set()
-        self._internal: set[Feed] = set()  # of those, the gateway's own subscriptions
+        self._internal: set[Feed] = set()  # of `_feeds`, the gateway's own subscriptions
         self._lock = threading.Lock()
         self._closed = False
         self._source: Source | None = None
@@ -178,7 +178,7 @@ class Hub:
         """How many subscriptions of clients (SSE and gRPC streams) are attached to the live
         feed right now; the gateway's own (`internal`, the read cache's) are not counted."""
         with self._lock:
-            return len(self._feeds) - len(self._internal & self._feeds)
+            return len(self._feeds) - len(self._internal)
 
     def subscribe(
         self,

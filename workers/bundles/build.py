@@ -144,11 +144,11 @@ def _original(model_dir: Path, allow_pickle: bool) -> parity.Predict:
         if schema is not None and not schema.is_tensor_spec() and schema.has_input_names()
         else None
     )
+    if columns is not None:
+        import pandas as pd
 
     def predict(x: Array) -> Array:
         if columns is not None and x.ndim == 2 and x.shape[1] == len(columns):
-            import pandas as pd
-
             result = model.predict(pd.DataFrame(x, columns=columns))
         else:
             result = model.predict(x)
