@@ -4,6 +4,7 @@
     .venv/bin/python bench/tracking.py --quick      # smaller sizes, a smoke run
     .venv/bin/python bench/tracking.py --only search --only import
     .venv/bin/python bench/tracking.py --only shapes --runs 100000   # every filter shape
+    .venv/bin/python bench/tracking.py --only commands   # 1, 8, 64 callers, in process and served
 
 Both systems run in this one process, each in its own fresh temporary directory
 (Ledgerflow: a data directory; MLflow: `sqlite:///.../mlflow.db` plus a local
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHES = ("log_metric", "log_batch", "history", "search", "shapes", "import")
+BENCHES = ("log_metric", "log_batch", "commands", "history", "search", "shapes", "import")
 HEAVY = ("torch", "tensorflow", "ray", "sklearn", "pandas", "kafka", "aiokafka")
 INFO_ONLY = ("pydantic", "sqlalchemy", "sqlmodel", "numpy")
 FILTER = "metrics.m3 > 0.5 and params.p1 = 'v7'"
@@ -57,12 +58,14 @@ class Sizes:
     runs: int = 10_000  # runs searched over
     api_runs: int = 1_000  # of those, created through each system's API (timed)
     repeats: int = 5  # timed repetitions of reads and imports (median reported)
+    command_s: float = 6.0  # seconds of create_run + log_batch per caller count and system
 
 
 FULL = Sizes()
 QUICK = Sizes(
-    loop_lf=10_000, loop_ml=100, batch=10_000, history=10_000, runs=1_000, api_runs=200, repeats=3
-)
+    loop_lf=10_000, loop_ml=100, batch=10_000, history=10_000, runs=1_000, api_runs=200, repeats=3,
+    command_s=2.0,
+)  # fmt: skip
 
 
 @dataclass
@@ -329,6 +332,144 @@ def bench_history(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) 
             note="information",
         )
     )
+
+
+# 3b. commands: create_run + log_batch from 1, 8 and 64 callers ------------------------------
+CALLERS = (1, 8, 64)
+COMMAND_BARS = {1: 10.0, 8: 20.0}  # the issue's bars, in process: sequential and 8 callers
+
+
+@dataclass
+class CommandLoad:
+    """What `callers` threads did in a fixed time: runs made (create_run + a log_batch of 10
+    params and 10 metrics each), the latency of each such pair, errors."""
+
+    runs: int
+    seconds: float
+    latencies: list[float]
+    errors: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.runs / self.seconds
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def drive(one_run: Callable[[int], None], callers: int, seconds: float) -> CommandLoad:
+    """`callers` threads calling `one_run(i)` back to back for `seconds` (after each made
+    one untimed call); every call's latency and the runs made in the timed window."""
+    import threading
+
+    barrier = threading.Barrier(callers + 1)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = [0.0]
+
+    def caller(k: int) -> None:
+        i = k * 1_000_000
+        try:
+            one_run(i)  # warm: connections, caches
+        except Exception as e:
+            with lock:
+                errors.append(f"{type(e).__name__}: {e}")
+        barrier.wait()
+        while time.perf_counter() < stop_at[0]:
+            i += 1
+            t0 = time.perf_counter()
+            try:
+                one_run(i)
+            except Exception as e:
+                with lock:
+                    errors.append(f"{type(e).__name__}: {e}")
+                continue
+            t1 = time.perf_counter()
+            if t1 <= stop_at[0]:
+                with lock:
+                    latencies.append(t1 - t0)
+
+    threads = [threading.Thread(target=caller, args=(k,), daemon=True) for k in range(callers)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + 3600  # set for real once everyone is warm
+    barrier.wait()
+    t0 = time.perf_counter()
+    stop_at[0] = t0 + seconds
+    for t in threads:
+        t.join()
+    return CommandLoad(len(latencies), seconds, latencies, errors)
+
+
+def _command_calls(client: Any, exp_id: str, metric: Any, param: Any) -> Callable[[int], None]:
+    """create_run + log_batch(10 params, 10 metrics): the same calls on both clients."""
+    params = [param(f"p{j}", f"v{j}") for j in range(10)]
+
+    def one_run(i: int) -> None:
+        run_id = client.create_run(exp_id, start_time=T0_MS + i, run_name=f"c-{i}").info.run_id
+        metrics = [metric(f"m{j}", j * 0.1, T0_MS + i, 0) for j in range(10)]
+        client.log_batch(run_id, metrics=metrics, params=params)
+
+    return one_run
+
+
+def bench_commands(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -> None:
+    """create_run + log_batch from 1, 8 and 64 threads, each system in this process on a
+    fresh store, then each through its server (`ledgerflow server`, `mlflow server`) with
+    MLflow's own REST client on both, so the client's cost is the same for both."""
+    from ledgerflow.entities import Metric as LfMetric
+    from ledgerflow.entities import Param as LfParam
+
+    mlflow = import_mlflow()
+    from mlflow.entities import Metric as MlMetric
+    from mlflow.entities import Param as MlParam
+
+    def row(where: str, callers: int, lf: CommandLoad, ml: CommandLoad) -> None:
+        for name, load in (("ledgerflow", lf), ("mlflow", ml)):
+            say(
+                f"{where} {name} x{callers}: {load.rate:.0f} runs/s, p50 "
+                f"{load.percentile(0.5) * 1000:.1f} ms, p99 {load.percentile(0.99) * 1000:.1f} ms"
+                + (f", {len(load.errors)} errors ({load.errors[0]})" if load.errors else "")
+            )
+        rep.rows.append(
+            Row(
+                f"create_run + log_batch, {where}, {callers} caller{'s' if callers > 1 else ''}",
+                "runs/s",
+                lf.rate,
+                ml.rate,
+                bar=COMMAND_BARS.get(callers) if where == "in process" else None,
+                note=(
+                    f"p50 {lf.percentile(0.5) * 1000:.1f} vs {ml.percentile(0.5) * 1000:.1f} ms, "
+                    f"p99 {lf.percentile(0.99) * 1000:.1f} vs {ml.percentile(0.99) * 1000:.1f} ms"
+                    + (f"; errors: ours {len(lf.errors)}, MLflow {len(ml.errors)}"
+                       if lf.errors or ml.errors else "")
+                ),
+            )
+        )  # fmt: skip
+
+    for callers in CALLERS:  # a fresh store per point, both systems, one after the other
+        lf_client, lf_exp = sys_.ledgerflow()
+        lf_load = drive(_command_calls(lf_client, lf_exp, LfMetric, LfParam), callers, sz.command_s)
+        ml_client, ml_exp = sys_.mlflow()
+        ml_load = drive(_command_calls(ml_client, ml_exp, MlMetric, MlParam), callers, sz.command_s)
+        row("in process", callers, lf_load, ml_load)
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from mlflow_api import server  # bench/mlflow_api.py's: both servers as it starts them
+
+    for callers in CALLERS:
+        loads = {}
+        for kind in ("ledgerflow", "mlflow"):
+            with server(kind, sys_._dir(f"{kind}-server") / "server") as url:
+                client = mlflow.MlflowClient(tracking_uri=url)
+                exp_id = client.create_experiment(f"commands-{callers}")
+                calls = _command_calls(client, exp_id, MlMetric, MlParam)
+                loads[kind] = drive(calls, callers, sz.command_s)
+        row("served", callers, loads["ledgerflow"], loads["mlflow"])
 
 
 # 4. search_runs ---------------------------------------------------------------------------
@@ -837,6 +978,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     benches = {
         "log_metric": bench_log_metric,
         "log_batch": bench_log_batch,
+        "commands": bench_commands,
         "history": bench_history,
         "search": bench_search,
         "shapes": bench_shapes,

@@ -75,6 +75,7 @@ from ledgerflow.events.chain import GENESIS, StoredEvent, StoredLog, chain_hash
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode, encode
 from ledgerflow.events.envelope import Event, Position, Recorded
 from ledgerflow.events.errors import CorruptEvent, InvalidInput, Unavailable
+from ledgerflow.events.group_commit import GroupCommit
 from ledgerflow.events.log import After, Checkpoint, CorruptRecord, Item, TypeMatcher
 
 T = TypeVar("T")
@@ -177,6 +178,9 @@ class KafkaEventLog:
         self._sweep_at = TIPS_SWEEP_MIN  # forget streams that left the window at this many
         self._indexed: dict[TopicPartition, int] = {}  # next offset the id index has not seen
         self._closed = False
+        # Appends of this process's threads that meet share one append (one produce request
+        # per partition instead of one per caller): `ledgerflow.events.group_commit`.
+        self._group: GroupCommit[Event, Recorded] = GroupCommit(self._append_now)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name=f"kafka-log-{topic_prefix}", daemon=True
@@ -462,6 +466,9 @@ class KafkaEventLog:
     def append(self, events: Sequence[Event]) -> list[Recorded]:
         if not events:
             return []
+        return self._group.append(events)
+
+    def _append_now(self, events: Sequence[Event]) -> list[Recorded]:
         return self._call(self._append(list(events)), "appending to the Kafka event log")
 
     async def _append(self, events: list[Event]) -> list[Recorded]:

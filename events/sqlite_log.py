@@ -32,6 +32,7 @@ from ledgerflow.events.chain import GENESIS, StoredEvent, StoredLog, chain_hash,
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode_row, encode_data
 from ledgerflow.events.envelope import Event, Position, Recorded
 from ledgerflow.events.errors import CorruptEvent, InvalidInput, Unavailable
+from ledgerflow.events.group_commit import GroupCommit
 from ledgerflow.events.log import After, Checkpoint, CorruptRecord, Item, TypeMatcher
 from ledgerflow.events.notify import Notifier
 
@@ -119,10 +120,11 @@ class SQLiteEventLog:
         self._closed = False
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        # The threads of this process append one at a time here, waking as soon as the
-        # one before commits, rather than meeting in SQLite's busy handler, which polls
-        # with sleeps of 1 to 100 ms; other processes still wait there.
-        self._write_lock = threading.Lock()
+        # The threads of this process append one group at a time (one transaction, one
+        # fsync for all that queued while the one before wrote), waking as soon as it
+        # commits rather than meeting in SQLite's busy handler, which polls with sleeps
+        # of 1 to 100 ms; other processes still wait there.
+        self._group: GroupCommit[Event, Recorded] = GroupCommit(self._append_now)
         retry_locked(lambda: self._conn().executescript(_SCHEMA), "creating the event log")
         retry_locked(self._add_chain_columns, "adding the hash chain to the event log")
 
@@ -162,6 +164,9 @@ class SQLiteEventLog:
     def append(self, events: Sequence[Event]) -> list[Recorded]:
         if not events:
             return []
+        return self._group.append(events)
+
+    def _append_now(self, events: Sequence[Event]) -> list[Recorded]:
         rows = [
             (e.id, e.type, e.stream, e.time, e.v, e.actor, e.trace, encode_data(e.data))
             for e in events
@@ -206,8 +211,7 @@ class SQLiteEventLog:
                 raise
             return positions
 
-        with self._write_lock:
-            positions = retry_locked(write, "appending to the event log")
+        positions = retry_locked(write, "appending to the event log")
         self._notifier.notify()
         return [Recorded(pos, ev) for pos, ev in zip(positions, events, strict=True)]
 

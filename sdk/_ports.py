@@ -90,6 +90,15 @@ class TrackingPort(Protocol):
         self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
     ) -> None: ...
     def set_tags(self, run_id: str, tags: Mapping[str, Any], *, actor: str) -> None: ...
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[tuple[str, Any, Any, Any]] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+    ) -> None: ...
     def finish_run(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str
     ) -> None: ...

@@ -208,14 +208,11 @@ class Client(
             actor=self._actor,
             parent_run_id=parent_run_id,
         )
-        if not info.artifact_uri:
-            # Started while the gateway could not be reached (remote mode): the run as this
-            # process knows it, since there is nobody to ask.
-            from ledgerflow.services.tracking.decide import run_tags
+        # A new run holds its tags alone, the ones its start worked out from these (the
+        # remote SDK works them out the same way while the gateway cannot be reached).
+        from ledgerflow.services.tracking.decide import run_tags
 
-            tags = run_tags(tags or {}, info.run_name, parent_run_id, info.run_name)
-            return Run(info, RunData(tags=tags))
-        return self.get_run(info.run_id)
+        return Run(info, RunData(tags=run_tags(tags or {}, info.run_name, parent_run_id, "")))
 
     def _resume_run(self, run_id: str) -> RunInfo:
         """Make an ended run active again (a job's code logs into the run made for it)."""
@@ -287,13 +284,14 @@ class Client(
         params: Sequence[Param | Any] = (),
         tags: Sequence[RunTag | Any] = (),
     ) -> None:
-        t = self._backend.tracking
-        if params:
-            t.log_params(run_id, dict(_kv(x) for x in params), actor=self._actor)
-        if metrics:
-            t.log_metrics(run_id, [_metric_tuple(m) for m in metrics], actor=self._actor)
-        if tags:
-            t.set_tags(run_id, dict(_kv(x) for x in tags), actor=self._actor)
+        """Params, metrics and tags as one command: all logged, or none when any is refused."""
+        self._backend.tracking.log_batch(
+            run_id,
+            [_metric_tuple(m) for m in metrics],
+            dict(_kv(x) for x in params),
+            dict(_kv(x) for x in tags),
+            actor=self._actor,
+        )
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self._set_tags(run_id, {key: value})

@@ -63,11 +63,14 @@ from ledgerflow.services.gateway.schemas import (
 from ledgerflow.services.tracking.decide import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
+    POINTS_PER_EVENT,
     check_end_status,
     clean_metrics,
     clean_params,
     clean_tags,
+    decide_log_batch,
     decide_log_params,
+    metrics_logged,
     require_active_run,
     run_tags,
 )
@@ -258,19 +261,16 @@ class RemoteTracking:
             known.params.update(event.params)
 
     def log_metric_points(
-        self, run_id: str, points: Sequence[p.MetricPoint], *, actor: str, batch: int = 5000
+        self,
+        run_id: str,
+        points: Sequence[p.MetricPoint],
+        *,
+        actor: str,
+        batch: int = POINTS_PER_EVENT,
     ) -> None:
         """Points already validated by the caller (the SDK validates as it buffers)."""
         self._checked(run_id)
-        self._ch.spool(
-            [
-                p.RunMetricsLogged.model_construct(
-                    run_id=run_id, points=tuple(points[i : i + batch])
-                )
-                for i in range(0, len(points), batch)
-            ],
-            actor,
-        )
+        self._ch.spool(metrics_logged(run_id, points, batch), actor)
 
     def log_metrics(
         self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
@@ -286,6 +286,30 @@ class RemoteTracking:
         if clean:
             self._checked(run_id)
             self._ch.spool([p.RunTagsSet(run_id=run_id, tags=clean)], actor)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[tuple[str, Any, Any, Any]] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+    ) -> None:
+        """Params, points and tags checked together and spooled as one batch: nothing is
+        logged when any of them is refused."""
+        params_, points, tags_ = (
+            clean_params(params or {}),
+            clean_metrics(metrics),
+            clean_tags(tags or {}),
+        )
+        known = self._checked(run_id)
+        with self._lock:
+            events = decide_log_batch(run_id, known.params, params_, points, tags_)
+            if not events:
+                return
+            self._ch.spool(events, actor)
+            known.params.update(params_)
 
     def finish_run(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str

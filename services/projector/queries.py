@@ -167,6 +167,11 @@ class Queries:
             raise NotFound(f"no run with id {run_id!r}", kind="run", key=run_id)
         return runs[0]
 
+    def run_params(self, run_id: str) -> dict[str, str]:
+        """A run's params alone: what a command logging params checks its own against."""
+        sql = "SELECT run_id, key, value FROM params"
+        return {k: v for _, k, v in self._per_run(sql, [run_id], "key")}
+
     def _load_runs(self, run_ids: list[str]) -> list[Run]:
         """Runs with their params, tags and latest metrics, in the order of `run_ids`."""
         rows: dict[str, Any] = {}

@@ -5,7 +5,7 @@ No I/O here; the service reads the state, calls these, and appends what they ret
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from ledgerflow.events import limits
@@ -69,6 +69,21 @@ def run_tags(
     return all_tags
 
 
+def started_info(started: p.RunStarted) -> RunInfo:
+    """The run a start makes, as the views hold it once projected (`run_started`)."""
+    return RunInfo(
+        run_id=started.run_id,
+        experiment_id=started.experiment_id,
+        run_name=started.run_name,
+        user_id=started.user_id,
+        status="RUNNING",
+        start_time=started.start_time,
+        end_time=None,
+        artifact_uri=started.artifact_uri,
+        lifecycle_stage="active",
+    )
+
+
 def decide_start_run(
     existing: Run | None, started: p.RunStarted, *, start_time_given: bool = True
 ) -> p.RunStarted | None:
@@ -107,6 +122,37 @@ def decide_log_params(
             )
     fresh = {k: v for k, v in new.items() if k not in stored}
     return p.RunParamsLogged(run_id=run_id, params=fresh) if fresh else None
+
+
+POINTS_PER_EVENT = 5_000
+"""Metric points per `run.metrics_logged` event: a long list becomes several events."""
+
+
+def metrics_logged(
+    run_id: str, points: Sequence[p.MetricPoint], batch: int = POINTS_PER_EVENT
+) -> list[p.RunMetricsLogged]:
+    """Points already checked (`clean_metrics`), as events of at most `batch` points."""
+    return [
+        p.RunMetricsLogged.model_construct(run_id=run_id, points=tuple(points[i : i + batch]))
+        for i in range(0, len(points), batch)
+    ]
+
+
+def decide_log_batch(
+    run_id: str,
+    stored_params: Mapping[str, str],
+    params: Mapping[str, str],
+    points: Sequence[p.MetricPoint],
+    tags: Mapping[str, str],
+) -> list[p.Payload]:
+    """A batch's events, from params, points and tags already cleaned: all of them, or an
+    error (a param that would change) and none."""
+    logged = decide_log_params(run_id, stored_params, params) if params else None
+    events: list[p.Payload] = [] if logged is None else [logged]
+    events += metrics_logged(run_id, points)
+    if tags:
+        events.append(p.RunTagsSet(run_id=run_id, tags=dict(tags)))
+    return events
 
 
 def check_end_status(status: str) -> p.RunStatus:

@@ -184,7 +184,9 @@ class TrackingService:
         # A start's event id is its run's (`RunStarted.identity`): the log keeps one start
         # per run and takes a retry as the same event, so what was projected may be another
         # caller's start of this id; it is ours only if it is the start asked for.
-        if run_id is not None and not self._started_before(started, start_time is not None):
+        if run_id is None:  # a fresh id: the run is the one this start made
+            return decide.started_info(started)
+        if not self._started_before(started, start_time is not None):
             raise Conflict(f"run {rid!r} is not in the views after its start was recorded")
         return self.queries.get_run_info(rid)
 
@@ -206,28 +208,19 @@ class TrackingService:
         return decide.require_active_run(self.queries.find_run_info(run_id), run_id)
 
     def log_params(self, run_id: str, params: Mapping[str, Any], *, actor: str) -> None:
-        clean = decide.clean_params(params)
-        self.active_run_info(run_id)
-        stored = self.queries.get_run(run_id).data.params
-        event = decide.decide_log_params(run_id, stored, clean)
-        if event is not None:
-            self.commit([event], actor)
+        self.log_batch(run_id, params=params, actor=actor)
 
     def log_metric_points(
-        self, run_id: str, points: Sequence[p.MetricPoint], *, actor: str, batch: int = 5000
+        self,
+        run_id: str,
+        points: Sequence[p.MetricPoint],
+        *,
+        actor: str,
+        batch: int = decide.POINTS_PER_EVENT,
     ) -> None:
         """Points already validated by the caller (the SDK validates as it buffers)."""
         self.active_run_info(run_id)
-        # The SDK validated every point as it buffered them; skip validating them twice.
-        self.commit(
-            [
-                p.RunMetricsLogged.model_construct(
-                    run_id=run_id, points=tuple(points[i : i + batch])
-                )
-                for i in range(0, len(points), batch)
-            ],
-            actor,
-        )
+        self.commit(decide.metrics_logged(run_id, points, batch), actor)
 
     def log_metrics(
         self, run_id: str, metrics: Iterable[tuple[str, Any, Any, Any]], *, actor: str
@@ -252,16 +245,8 @@ class TrackingService:
         points = decide.clean_metrics(metrics)
         clean_tags = _tags(tags or {})
         self.active_run_info(run_id)
-        events: list[p.Payload] = []
-        if clean_params:
-            stored = self.queries.get_run(run_id).data.params
-            logged = decide.decide_log_params(run_id, stored, clean_params)
-            if logged is not None:
-                events.append(logged)
-        if points:
-            events.append(p.RunMetricsLogged.model_construct(run_id=run_id, points=tuple(points)))
-        if clean_tags:
-            events.append(p.RunTagsSet(run_id=run_id, tags=clean_tags))
+        stored = self.queries.run_params(run_id) if clean_params else {}
+        events = decide.decide_log_batch(run_id, stored, clean_params, points, clean_tags)
         if events:
             self.commit(events, actor)
 

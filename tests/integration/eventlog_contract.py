@@ -17,6 +17,7 @@ import pytest
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event, Recorded
 from ledgerflow.events.log import Checkpoint, EventLog
+from ledgerflow.events.verify import verify
 from tests.integration.eventlog_tamper_contract import TamperEvidenceContract
 
 
@@ -108,6 +109,28 @@ class EventLogContract(TamperEvidenceContract):
         again = log.append([ev, tag_event("a", 2)])
         assert (again[0].partition, again[0].position) == (first[0].partition, first[0].position)
         assert len(list(log.read())) == 2
+
+    def test_concurrent_appenders_each_get_their_own_events_stored_once(self, log: EventLog):
+        """Threads appending at once share writes (group commit): each still gets its own
+        events' positions, each event is stored once, and every stream's chain holds."""
+        batches = [[tag_event(f"s{t % 3}", t * 10 + i) for i in range(3)] for t in range(12)]
+        got: dict[int, list[Recorded]] = {}
+        start = threading.Barrier(len(batches))
+
+        def append(t: int) -> None:
+            start.wait()
+            got[t] = log.append(batches[t])
+
+        threads = [threading.Thread(target=append, args=(t,)) for t in range(len(batches))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        stored = {(r.partition, r.position): r.event for r in log.read(limit=1000)}  # type: ignore[union-attr]
+        assert len(stored) == sum(len(b) for b in batches)
+        for t, batch in enumerate(batches):
+            assert [stored[(r.partition, r.position)] for r in got[t]] == batch
+        assert verify(log, []).ok
 
     def test_order_within_a_stream_is_append_order(self, log: EventLog):
         for i in range(20):
