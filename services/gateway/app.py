@@ -54,6 +54,7 @@ from ledgerflow.services.gateway.hub import Hub
 from ledgerflow.services.gateway.limits import BodyLimit, MiB, Rates, body_limit
 from ledgerflow.services.gateway.metrics import GatewayMetrics, RequestMetrics
 from ledgerflow.services.gateway.mlflow_api import routes as mlflow_routes
+from ledgerflow.services.gateway.route_table import Gated
 from ledgerflow.services.gateway.schemas import Health
 from ledgerflow.services.gateway.tracing_middleware import Traced
 from ledgerflow.services.metrics import exposition
@@ -176,6 +177,7 @@ def create_app(
             return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
         return Health(version=release)
 
+    native = Gated((API_PREFIX,))
     for module in (
         experiment_routes,
         run_routes,
@@ -191,7 +193,8 @@ def create_app(
         operations_routes,
         job_routes,
     ):
-        app.include_router(module.router, prefix=API_PREFIX)
+        native.include_router(module.router)
+    app.include_router(native, prefix=API_PREFIX)
     app.include_router(mlflow_routes.router())  # MLflow's clients: docs/mlflow-compat.md
     if hub is not None:
         app.state.hub = hub

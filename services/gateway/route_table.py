@@ -1,14 +1,36 @@
 """The app's routes as they are served: every API route with its full path (through
-included routers), and which route template a request's path goes to."""
+included routers), which route template a request's path goes to, and `Gated` routers
+that turn requests outside their prefixes away at once."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
-from starlette.routing import compile_path
+from fastapi.routing import APIRoute, APIRouter
+from starlette.routing import Match, compile_path, get_route_path
+from starlette.types import Scope
+
+
+class Gated(APIRouter):
+    """A router whose routes all sit under `prefixes` (full paths, as requests have them).
+
+    FastAPI (>= 0.160) keeps included routers as such and, for each request, tries the
+    routes of every included router in turn, twice; with ~150 MLflow routes after the
+    native ones that was over a millisecond a request. A `Gated` router answers "no match"
+    for a path outside its prefixes with one string test."""
+
+    def __init__(self, prefixes: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prefixes = prefixes
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if not get_route_path(scope).startswith(self.prefixes):
+            return Match.NONE, {}
+        found: tuple[Match, Scope] = super().matches(scope)
+        return found
 
 
 def api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:

@@ -17,6 +17,7 @@ from ledgerflow.services.gateway.mlflow_api import (
     server_info,
 )
 from ledgerflow.services.gateway.mlflow_api.endpoints import NotImplementedHere, error_response
+from ledgerflow.services.gateway.route_table import Gated
 
 MLFLOW_API_VERSION = "3.3.0"
 """What `/version` answers: the MLflow release whose REST API this one follows. Below 3.4,
@@ -33,7 +34,7 @@ FAMILIES = (
 
 
 def router() -> APIRouter:
-    made = APIRouter()
+    made = Gated((*UNSERVED, "/version"))
     for family in FAMILIES:
         made.include_router(family.router())
     made.include_router(server_info.api.router(("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")))
