@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
-
 from ledgerflow.events import payloads as p
 from ledgerflow.events import tracing
 from ledgerflow.events.commands import Command
@@ -20,7 +18,7 @@ from ledgerflow.events.envelope import Event
 from ledgerflow.events.errors import AlreadyExists, Conflict
 from ledgerflow.events.log import Checkpoint, EventLog
 from ledgerflow.services.projector.projector import Projector
-from ledgerflow.services.projector.tables import DEAD_LETTERS as DL
+from ledgerflow.services.projector.sql import fetch_all
 
 
 class Committer:
@@ -54,14 +52,15 @@ class Committer:
                 self.projector.wait_for(Checkpoint.of(recorded), self.timeout)
         if self.on_committed is not None:
             self.on_committed(events)
-        ids = [e.id for e in events]
+        ids = tuple(e.id for e in events)
+        marks = ", ".join("?" * len(ids))
+        sql = f"SELECT type, reason FROM dead_letters WHERE event_id IN ({marks}) LIMIT 1"
         with self.projector.reader.connect() as conn:
-            row = conn.execute(
-                select(DL.c.type, DL.c.reason).where(DL.c.event_id.in_(ids)).limit(1)
-            ).first()
-        if row is not None:
-            cls = AlreadyExists if "already exists" in row.reason else Conflict
-            raise cls(f"{row.type} was rejected: {row.reason}")
+            rows = fetch_all(conn, sql, ids)  # a plain statement: every command asks
+        if rows:
+            type_, reason = rows[0]
+            cls = AlreadyExists if "already exists" in reason else Conflict
+            raise cls(f"{type_} was rejected: {reason}")
         return events
 
 

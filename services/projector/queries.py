@@ -109,8 +109,18 @@ class Queries:
         ]
 
     def find_experiment(self, experiment_id: str) -> Experiment | None:
-        found = self._experiments(E.c.experiment_id == str(experiment_id))
-        return found[0] if found else None
+        """One experiment by id, in two plain statements: every command that starts a run
+        asks (SQLAlchemy's statement building costs more than these queries)."""
+        key = (str(experiment_id),)
+        with self.engine.connect() as conn:
+            sql = f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"
+            rows = fetch_all(conn, sql, key)
+            if not rows:
+                return None
+            sql = "SELECT key, value FROM experiment_tags WHERE experiment_id = ?"
+            tags = dict(fetch_all(conn, sql, key))
+        eid, name, location, stage, created, updated = rows[0]
+        return Experiment(eid, name, location, stage, tags, created, updated)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         exp = self.find_experiment(experiment_id)
@@ -151,9 +161,11 @@ class Queries:
 
     # runs ------------------------------------------------------------------------
     def find_run_info(self, run_id: str) -> RunInfo | None:
+        """A run's info in one plain statement: every command logging to a run asks."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(R).where(R.c.run_id == run_id)).first()
-        return None if row is None else _info(row)
+            sql = f"SELECT {_RUN_INFO_COLUMNS} FROM runs WHERE run_id = ?"
+            rows = fetch_all(conn, sql, (run_id,))
+        return RunInfo(*rows[0]) if rows else None
 
     def get_run_info(self, run_id: str) -> RunInfo:
         info = self.find_run_info(run_id)
@@ -385,6 +397,15 @@ def downsample(rows: Sequence[Any], max_points: int) -> list[Any]:
             keep.discard(lowest)
             keep.add(highest)
     return [rows[i] for i in sorted(keep)]
+
+
+_RUN_INFO_COLUMNS = (
+    "run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, "
+    "lifecycle_stage"
+)  # RunInfo's fields, in order
+_EXPERIMENT_COLUMNS = (
+    "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time"
+)
 
 
 def _info(row: Any) -> RunInfo:
