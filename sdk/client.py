@@ -30,7 +30,6 @@ from ledgerflow.entities import (
     PagedList,
     Param,
     Run,
-    RunData,
     RunTag,
     ViewType,
 )
@@ -208,11 +207,9 @@ class Client(
             actor=self._actor,
             parent_run_id=parent_run_id,
         )
-        # A new run holds its tags alone, the ones its start worked out from these (the
-        # remote SDK works them out the same way while the gateway cannot be reached).
-        from ledgerflow.services.tracking.decide import run_tags
+        from ledgerflow.services.tracking.decide import new_run
 
-        return Run(info, RunData(tags=run_tags(tags or {}, info.run_name, parent_run_id, "")))
+        return new_run(info, tags or {}, parent_run_id)  # nothing else to read back
 
     def _resume_run(self, run_id: str) -> RunInfo:
         """Make an ended run active again (a job's code logs into the run made for it)."""

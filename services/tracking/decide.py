@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from ledgerflow.events import limits
 from ledgerflow.events import payloads as p
-from ledgerflow.events.entities import Experiment, Run, RunInfo
+from ledgerflow.events.entities import Experiment, Run, RunData, RunInfo
 from ledgerflow.events.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
 DEFAULT_EXPERIMENT_ID = "0"
@@ -82,6 +82,12 @@ def started_info(started: p.RunStarted) -> RunInfo:
         artifact_uri=started.artifact_uri,
         lifecycle_stage="active",
     )
+
+
+def new_run(info: RunInfo, tags: Mapping[str, Any], parent_run_id: str | None) -> Run:
+    """A run just started from these tags, as the views hold it: no params or metrics
+    yet, and the tags its start worked out (`run_tags`, named as `info` says)."""
+    return Run(info, RunData(tags=run_tags(tags, info.run_name, parent_run_id, info.run_name)))
 
 
 def decide_start_run(

@@ -23,6 +23,7 @@ from ledgerflow.services.gateway.mlflow_api.endpoints import (
 )
 from ledgerflow.services.gateway.mlflow_api.experiments import experiment_of
 from ledgerflow.services.projector.filters import MAX_ORDER_KEYS, parse_order_by
+from ledgerflow.services.tracking.decide import new_run
 from ledgerflow.services.tracking.service import DEFAULT_EXPERIMENT_ID
 
 api = Endpoints("mlflow runs")
@@ -163,7 +164,8 @@ def create_run(call: Call) -> dict[str, Any]:
         parent_run_id=tags.get("mlflow.parentRunId") or None,
         actor=call.actor,
     )
-    return {"run": run_message(call, info.run_id)}
+    started = new_run(info, tags, tags.get("mlflow.parentRunId") or None)
+    return {"run": messages.run(started, ())}  # new: nothing logged on it yet
 
 
 @api.get("/runs/get", needs="READ on the run")
