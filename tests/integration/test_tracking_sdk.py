@@ -177,6 +177,23 @@ def test_client_log_batch_takes_entities_and_tuples(tracking, client):
     assert client.get_run(run.info.run_id).info.status == "KILLED"
 
 
+def test_client_log_batch_logs_all_or_nothing(tracking, client):
+    exp = client.create_experiment("atomic batch")
+    run = client.create_run(exp, run_name="r")
+    rid = run.info.run_id
+    assert run.data.tags["mlflow.runName"] == "r" and client.get_run(rid).data == run.data
+    client.log_batch(rid, params=[Param("lr", "0.1")])
+    with pytest.raises(Conflict, match="lr"):
+        client.log_batch(
+            rid, metrics=[Metric("loss", 1.0, 5, 0)], params=[Param("lr", "0.2")], tags=[("t", "v")]
+        )
+    with pytest.raises(InvalidInput, match="loss"):  # a bad metric: its params stay out too
+        client.log_batch(rid, metrics=[("loss", "high", 5, 0)], params=[Param("seed", "7")])
+    data = client.get_run(rid).data
+    assert data.params == {"lr": "0.1"} and data.metrics == {} and "t" not in data.tags
+    assert client.get_metric_history(rid, "loss") == []
+
+
 def test_the_latest_metric_is_the_one_with_the_highest_step(tracking, client):
     with lf.start_run() as run:
         lf.log_metric("m", 5.0, step=10)
