@@ -17,9 +17,13 @@ every server process gets OMP_NUM_THREADS=1 (set it to override).
 
 The load generator is one separate process (uvloop when installed): `concurrency` clients,
 each with its own keep-alive connection (a raw HTTP/1.1 writer/reader, so the client costs far
-less than the servers) or gRPC stub calls on one channel, sending back-to-back for
-`duration` seconds after a warm-up on the same connections. Throughput: answered requests
-per second; latency: p50/p99 of single requests. Every answer is checked for status 200.
+less than the servers; for gRPC the raw HTTP/2 client of bench/grpc_h2.py, and grpcio's own
+asyncio client on one channel as a second row), sending back-to-back for `duration` seconds
+after a warm-up on the same connections. Throughput: answered requests per second; latency:
+p50/p99 of single requests. Every answer is checked (HTTP status 200; a gRPC message before
+the trailers). Each point also gives the CPU per request of the load generator and of a
+ledgerflow server (from /proc; MLflow's runs in a child process, not counted), and how many
+rows each predict call got (the server's /metrics).
 
 `--tensors` measures the protocol instead of the models: a pyfunc doubling an FP32 tensor
 (the answer is as large as the request), with square tensors of 8x8, 64x64 and 256x256, sent
