@@ -17,9 +17,13 @@ every server process gets OMP_NUM_THREADS=1 (set it to override).
 
 The load generator is one separate process (uvloop when installed): `concurrency` clients,
 each with its own keep-alive connection (a raw HTTP/1.1 writer/reader, so the client costs far
-less than the servers) or gRPC stub calls on one channel, sending back-to-back for
-`duration` seconds after a warm-up on the same connections. Throughput: answered requests
-per second; latency: p50/p99 of single requests. Every answer is checked for status 200.
+less than the servers; for gRPC the raw HTTP/2 client of bench/grpc_h2.py, and grpcio's own
+asyncio client on one channel as a second row), sending back-to-back for `duration` seconds
+after a warm-up on the same connections. Throughput: answered requests per second; latency:
+p50/p99 of single requests. Every answer is checked (HTTP status 200; a gRPC message before
+the trailers). Each point also gives the CPU per request of the load generator and of a
+ledgerflow server (from /proc; MLflow's runs in a child process, not counted), and how many
+rows each predict call got (the server's /metrics).
 
 `--tensors` measures the protocol instead of the models: a pyfunc doubling an FP32 tensor
 (the answer is as large as the request), with square tensors of 8x8, 64x64 and 256x256, sent
@@ -38,6 +42,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import subprocess
@@ -93,6 +98,29 @@ async def _grpc_worker(
     return 0
 
 
+async def _h2_worker(conn: Any, stop: float, lat: list[float]) -> int:
+    loop = asyncio.get_running_loop()
+    errors = 0
+    while loop.time() < stop:
+        t0 = time.perf_counter()
+        ok = await conn.call()
+        lat.append(time.perf_counter() - t0)
+        errors += not ok
+    return errors
+
+
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) spent so far by process `pid` (None: this one)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:  # not Linux: no server CPU column
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _load(args: argparse.Namespace) -> dict[str, Any]:
     """Warm up, then measure, on the same connections (steady keep-alive traffic)."""
     spec = json.loads(Path(args.load).read_text())
@@ -105,13 +133,25 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
         from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
         grpc_request = pb.ModelInferRequest.FromString(bytes.fromhex(spec["request"]))
-        channel = grpc.aio.insecure_channel(spec["target"])
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
-
         metadata = tuple((k.lower(), v) for k, v in spec.get("headers", {}).items()) or None
+        if spec.get("client", "h2") == "h2":  # raw HTTP/2, as cheap as the HTTP/1.1 client
+            from grpc_h2 import connect
 
-        def workers(stop: float, lat: list[float]) -> list[Any]:
-            return [_grpc_worker(stub, grpc_request, stop, lat, metadata) for _ in range(c)]
+            method = "/inference.GRPCInferenceService/ModelInfer"
+            message = grpc_request.SerializeToString()
+            channels = [
+                await connect(spec["target"], method, message, metadata)
+                for _ in range(min(c, spec.get("connections", c)))
+            ]
+
+            def workers(stop: float, lat: list[float]) -> list[Any]:
+                return [_h2_worker(channels[i % len(channels)], stop, lat) for i in range(c)]
+        else:  # grpcio's own asyncio client (what most Python callers use)
+            channel = grpc.aio.insecure_channel(spec["target"])
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+
+            def workers(stop: float, lat: list[float]) -> list[Any]:
+                return [_grpc_worker(stub, grpc_request, stop, lat, metadata) for _ in range(c)]
     else:
         body = bytes.fromhex(spec["body_hex"]) if "body_hex" in spec else spec["body"].encode()
         extra = "".join(f"{k}: {v}\r\n" for k, v in spec.get("headers", {}).items())
@@ -126,19 +166,31 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
             return [_http_worker(conn, request, stop, lat) for conn in conns]
 
     stats: dict[str, Any] = {}
+    server = spec.get("pid")
     for seconds in (args.warmup, args.duration):  # the first pass warms up, the second counts
         lat: list[float] = []
+        cpu = _cpu_s(None), _cpu_s(server) if server else float("nan")
         errs = await asyncio.gather(*workers(loop.time() + seconds, lat))
+        used = _cpu_s(None) - cpu[0], (_cpu_s(server) if server else float("nan")) - cpu[1]
         lat.sort()
+        n = max(len(lat), 1)
         stats = {
             "requests": len(lat),
             "errors": sum(errs),
             "rps": len(lat) / seconds,
             "p50_ms": 1000 * lat[len(lat) // 2] if lat else float("nan"),
             "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan"),
+            "client_cpu_us": 1e6 * used[0] / n,  # CPU per answered request, this process
+            "server_cpu_us": 1e6 * used[1] / n,  # and the server's (all its threads)
         }
     if spec["kind"] == "grpc":
-        await channel.close()
+        if spec.get("client", "h2") == "h2":
+            if channels[0].sample is not None:  # the answer is a real ModelInferResponse
+                pb.ModelInferResponse.FromString(channels[0].sample)
+            for conn in channels:
+                await conn.close()
+        else:
+            await channel.close()
     else:
         for _, writer in conns:
             writer.close()
@@ -259,17 +311,41 @@ def start_ledgerflow(model: Path, work: Path, batch: int, grpc_port: int | None)
     return Server(cmd, port, work / f"ledgerflow-{model.name}-{batch}.log", _env())
 
 
+def predicted(metrics_port: int) -> tuple[float, float]:
+    """(predict calls, rows predicted) so far, from a ledgerflow server's /metrics."""
+    import httpx
+
+    calls = rows = 0.0
+    for line in httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text.splitlines():
+        if line.startswith("ledgerflow_serving_batch_rows_count{"):
+            calls += float(line.rpartition(" ")[2])
+        elif line.startswith("ledgerflow_serving_batch_rows_sum{"):
+            rows += float(line.rpartition(" ")[2])
+    return calls, rows
+
+
 def run_load(
-    spec: dict[str, Any], concurrency: int, args: argparse.Namespace, work: Path
+    spec: dict[str, Any],
+    concurrency: int,
+    args: argparse.Namespace,
+    work: Path,
+    metrics_port: int | None = None,
 ) -> dict[str, Any]:
+    """One load point. With `metrics_port` (a ledgerflow server's REST port) the result also
+    says how many rows each predict call got on average (warm-up included)."""
     path = work / "load.json"
     path.write_text(json.dumps(spec))
+    before = predicted(metrics_port) if metrics_port else (0.0, 0.0)
     out = subprocess.run(
         [PYTHON, __file__, "--load", str(path), "--concurrency", str(concurrency),
          "--duration", str(args.duration), "--warmup", str(args.warmup)],
         capture_output=True, text=True, check=True, env=_env(),
     )  # fmt: skip
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    if metrics_port:
+        calls, rows = (a - b for a, b in zip(predicted(metrics_port), before, strict=True))
+        result["rows_per_predict"] = rows / calls if calls else float("nan")
+    return result
 
 
 def grpc_request(name: str, row: list[float], datatype: str) -> str:
@@ -302,9 +378,11 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
                 if starter is None:
                     continue
                 server = starter()
+                ours = server.port if label.startswith("ledgerflow") else None
                 try:
                     for c in CONCURRENCY:
-                        r = run_load({**rest, "port": server.port}, c, args, work)
+                        spec = {**rest, "port": server.port, "pid": ours and server.proc.pid}
+                        r = run_load(spec, c, args, work, ours)
                         results.append({"model": name, "server": label, "concurrency": c, **r})
                         _print_row(results[-1])
                 finally:
@@ -316,13 +394,16 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "kind": "grpc",
                     "target": f"127.0.0.1:{grpc_port}",
                     "request": grpc_request(folder.name, row, datatype),
+                    "pid": server.proc.pid,
                 }
                 for label, spec in (
-                    ("ledgerflow REST batched", {**rest, "port": server.port}),
+                    ("ledgerflow REST batched", {**rest, "port": server.port,
+                                                 "pid": server.proc.pid}),
                     ("ledgerflow gRPC batched", grpc_spec),
-                ):
+                    ("ledgerflow gRPC b. grpcio", {**grpc_spec, "client": "grpcio"}),
+                ):  # fmt: skip
                     for c in CONCURRENCY:
-                        r = run_load(spec, c, args, work)
+                        r = run_load(spec, c, args, work, server.port)
                         results.append({"model": name, "server": label, "concurrency": c, **r})
                         _print_row(results[-1])
             finally:
@@ -441,8 +522,9 @@ def tensor_summary(results: list[dict[str, Any]]) -> bool:
 
 def _print_row(r: dict[str, Any]) -> None:
     print(
-        f"  {r['model']:8} {r['server']:24} c={r['concurrency']:<3} {r['rps']:9.0f} req/s  "
-        f"p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}",
+        f"  {r['model']:8} {r['server']:25} c={r['concurrency']:<3} {r['rps']:9.0f} req/s  "
+        f"p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}  "
+        f"rows/predict {r.get('rows_per_predict', float('nan')):.1f}",
         flush=True,
     )
 
@@ -451,7 +533,8 @@ def summary(results: list[dict[str, Any]]) -> bool:
     """The comparison table against MLflow, and whether the bar holds for every model."""
     ok = True
     print(
-        "\nmodel    server                   conc    req/s   x mlflow   p50 ms   p99 ms  p99/mlflow"
+        "\nmodel    server                    conc    req/s  x mlflow   p50 ms   p99 ms  p99/mlflow"
+        "  rows/predict  server us  client us"
     )
     for r in results:
         base = next(
@@ -459,10 +542,12 @@ def summary(results: list[dict[str, Any]]) -> bool:
             if b["model"] == r["model"] and b["server"] == "mlflow REST"
             and b["concurrency"] == r["concurrency"]
         )  # fmt: skip
+        nan = float("nan")
         print(
-            f"{r['model']:8} {r['server']:24} {r['concurrency']:4} {r['rps']:8.0f} "
-            f"{r['rps'] / base['rps']:9.1f}x {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-            f"{r['p99_ms'] / base['p99_ms']:10.2f}"
+            f"{r['model']:8} {r['server']:25} {r['concurrency']:4} {r['rps']:8.0f} "
+            f"{r['rps'] / base['rps']:8.1f}x {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{r['p99_ms'] / base['p99_ms']:10.2f} {r.get('rows_per_predict', nan):13.1f} "
+            f"{r.get('server_cpu_us', nan):10.0f} {r.get('client_cpu_us', nan):10.0f}"
         )
     for model in sorted({r["model"] for r in results}):
         at16 = [r for r in results if r["model"] == model and r["concurrency"] == 16]
