@@ -41,7 +41,7 @@ from ledgerflow.services.projector import (  # noqa: F401 - they register handle
     webhook_handlers,
 )
 from ledgerflow.services.projector.handlers import EVERY_EVENT, HANDLERS, Handler, Rejected
-from ledgerflow.services.projector.sql import upsert
+from ledgerflow.services.projector.sql import fetch_all, upsert
 from ledgerflow.services.projector.tables import (
     APPLIED_EVENTS as AE,
 )
@@ -114,10 +114,9 @@ class Projector:
         if conn is None:
             with self.reader.connect() as c:
                 return self.checkpoint(c)
-        rows = conn.execute(
-            select(OFF.c.partition, OFF.c.position).where(OFF.c.name == self.name)
-        ).all()
-        return Checkpoint({r.partition: int(r.position) for r in rows})
+        sql = 'SELECT "partition", position FROM projector_offsets WHERE name = ?'
+        rows = fetch_all(conn, sql, (self.name,))  # plain: every command reads it, twice
+        return Checkpoint({part: int(pos) for part, pos in rows})
 
     def save_checkpoint(self, conn: Connection, before: Checkpoint, after: Checkpoint) -> None:
         """Store the offsets that moved, inside the caller's transaction."""
@@ -220,12 +219,10 @@ class Projector:
         ids = [i.event.id for i in items if isinstance(i, Recorded)]
         first: dict[str, int | None] = {}  # where an id was applied before this batch
         for chunk in range(0, len(ids), 500):
-            rows = conn.execute(
-                select(AE.c.event_id, AE.c.position).where(
-                    AE.c.event_id.in_(ids[chunk : chunk + 500])
-                )
-            )
-            first.update((row.event_id, row.position) for row in rows)
+            some = tuple(ids[chunk : chunk + 500])
+            marks = ", ".join("?" * len(some))
+            sql = f"SELECT event_id, position FROM applied_events WHERE event_id IN ({marks})"
+            first.update(fetch_all(conn, sql, some))
         stale: list[str] = []  # applied once, so long ago that this copy is applied again
         applied: list[dict[str, Any]] = []
         notes: list[list[Any]] = [[] for _ in EVERY_EVENT]  # per view over every event
