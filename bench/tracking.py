@@ -440,7 +440,7 @@ def bench_commands(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any])
                 f"create_run + log_batch, {where}, {callers} caller{'s' if callers > 1 else ''}",
                 "runs/s",
                 lf.rate,
-                ml.rate,
+                None if ml.errors else ml.rate,  # no ratio against a side that failed calls
                 bar=COMMAND_BARS.get(callers) if where == "in process" else None,
                 note=(
                     f"p50 {lf.percentile(0.5) * 1000:.1f} vs {ml.percentile(0.5) * 1000:.1f} ms, "
