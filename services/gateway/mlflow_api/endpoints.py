@@ -47,6 +47,7 @@ from ledgerflow.services.gateway.auth import PrincipalDep, check, check_command,
 from ledgerflow.services.gateway.command_registry import Executor
 from ledgerflow.services.gateway.deps import BackendDep, Reads, reads_of
 from ledgerflow.services.gateway.limits import TooLarge
+from ledgerflow.services.gateway.route_table import Gated
 
 log = logging.getLogger("ledgerflow.gateway.mlflow")
 
@@ -281,10 +282,15 @@ class Endpoints:
         return self.route("POST", path, needs=needs)
 
     def router(self, prefixes: Sequence[str] = PREFIXES) -> APIRouter:
+        """The family's routes under each prefix, each prefix's behind a gate of the
+        paths' first segments (`/api/2.0/mlflow/runs`...): a request for another
+        family's path is turned away at once instead of tried route by route."""
         router = APIRouter(tags=[self.tag])
         for prefix in prefixes:
+            heads = {f"{prefix}/{e.path.strip('/').split('/')[0]}" for e in self.declared}
+            gated = Gated(tuple(sorted(heads)), tags=[self.tag])
             for e in self.declared:
-                router.add_api_route(
+                gated.add_api_route(
                     prefix + e.path,
                     serve(e.handler),
                     methods=[e.method],
@@ -292,6 +298,7 @@ class Endpoints:
                     include_in_schema=False,
                     dependencies=[checked(e.needs)],
                 )
+            router.include_router(gated)
         return router
 
 
