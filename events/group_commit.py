@@ -8,7 +8,8 @@ events. A lone caller writes at once, as before: it waits for nobody.
 
 Callers keep their own outcome: if a shared write fails, each caller's events are written
 again on their own, so one caller's bad events (or an error only they meet) fail that
-caller alone, and the others' appends go through.
+caller alone, and the others' appends go through. An error of the log itself (`shared`:
+unreachable, locked past its wait) is every caller's at once, without writing again.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ class _Slot(Generic[E, R]):
 class GroupCommit(Generic[E, R]):
     """`write(events)` appends a flat list and answers one result per event, in order."""
 
-    def __init__(self, write: Callable[[Sequence[E]], list[R]]) -> None:
+    def __init__(
+        self,
+        write: Callable[[Sequence[E]], list[R]],
+        shared: tuple[type[Exception], ...] = (),
+    ) -> None:
         self._write = write
+        self._shared = shared
         self._cond = threading.Condition()
         self._queue: list[_Slot[E, R]] = []
         self._writing = False
@@ -72,6 +78,10 @@ class GroupCommit(Generic[E, R]):
                 return
             try:
                 results = self._write([e for slot in group for e in slot.events])
+            except self._shared as e:  # the log's trouble, not a caller's: everyone's
+                for slot in group:
+                    slot.error = e
+                return
             except Exception:
                 for slot in group:  # each caller's events on their own: its own outcome
                     self._write_alone(slot)

@@ -74,7 +74,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from ledgerflow.events.chain import GENESIS, StoredEvent, StoredLog, chain_hash
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode, encode
 from ledgerflow.events.envelope import Event, Position, Recorded
-from ledgerflow.events.errors import CorruptEvent, InvalidInput, Unavailable
+from ledgerflow.events.errors import CorruptEvent, InvalidInput, Timeout, Unavailable
 from ledgerflow.events.group_commit import GroupCommit
 from ledgerflow.events.log import After, Checkpoint, CorruptRecord, Item, TypeMatcher
 
@@ -180,7 +180,9 @@ class KafkaEventLog:
         self._closed = False
         # Appends of this process's threads that meet share one append (one produce request
         # per partition instead of one per caller): `ledgerflow.events.group_commit`.
-        self._group: GroupCommit[Event, Recorded] = GroupCommit(self._append_now)
+        self._group: GroupCommit[Event, Recorded] = GroupCommit(
+            self._append_now, shared=(Unavailable, Timeout)
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name=f"kafka-log-{topic_prefix}", daemon=True

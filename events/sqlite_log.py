@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from ledgerflow.events.chain import GENESIS, StoredEvent, StoredLog, chain_hash, document
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode_row, encode_data
 from ledgerflow.events.envelope import Event, Position, Recorded
-from ledgerflow.events.errors import CorruptEvent, InvalidInput, Unavailable
+from ledgerflow.events.errors import CorruptEvent, InvalidInput, Timeout, Unavailable
 from ledgerflow.events.group_commit import GroupCommit
 from ledgerflow.events.log import After, Checkpoint, CorruptRecord, Item, TypeMatcher
 from ledgerflow.events.notify import Notifier
@@ -124,7 +124,9 @@ class SQLiteEventLog:
         # fsync for all that queued while the one before wrote), waking as soon as it
         # commits rather than meeting in SQLite's busy handler, which polls with sleeps
         # of 1 to 100 ms; other processes still wait there.
-        self._group: GroupCommit[Event, Recorded] = GroupCommit(self._append_now)
+        self._group: GroupCommit[Event, Recorded] = GroupCommit(
+            self._append_now, shared=(Unavailable, Timeout)
+        )
         retry_locked(lambda: self._conn().executescript(_SCHEMA), "creating the event log")
         retry_locked(self._add_chain_columns, "adding the hash chain to the event log")
 

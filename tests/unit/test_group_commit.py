@@ -97,3 +97,25 @@ def test_a_failing_write_reaches_its_caller_and_the_next_write_goes_on() -> None
     with pytest.raises(ValueError, match="bad event"):
         group.append(["bad"])
     assert group.append(["ok"]) == [0]
+
+
+class Down(Exception):
+    """The log itself failing (unreachable): every caller's, not one's."""
+
+
+def test_an_error_of_the_log_itself_reaches_every_caller_without_writing_again() -> None:
+    store = Store()
+    calls_before_failing = [1]
+
+    def write(events: Sequence[str]) -> list[int]:
+        if calls_before_failing[0] == 0:
+            store.calls.append(list(events))
+            raise Down("the log is unreachable")
+        calls_before_failing[0] -= 1
+        return store.write(events)
+
+    group = GroupCommit(write, shared=(Down,))
+    out = _meet(group, store, [["first"], ["a1"], ["b1"]])
+    assert out[0] == [0]
+    assert isinstance(out[1], Down) and isinstance(out[2], Down)
+    assert store.calls[1:] == [["a1", "b1"]]  # one shared try, not one more per caller
