@@ -69,7 +69,6 @@ from ledgerflow.services.tracking.decide import (
     clean_params,
     clean_tags,
     decide_log_batch,
-    decide_log_params,
     metrics_logged,
     require_active_run,
     run_tags,
@@ -250,15 +249,7 @@ class RemoteTracking:
             return known
 
     def log_params(self, run_id: str, params: Mapping[str, Any], *, actor: str) -> None:
-
-        clean = clean_params(params)
-        known = self._checked(run_id)
-        with self._lock:
-            event = decide_log_params(run_id, known.params, clean)
-            if event is None:
-                return
-            self._ch.spool([event], actor)
-            known.params.update(event.params)
+        self.log_batch(run_id, params=params, actor=actor)
 
     def log_metric_points(
         self,
@@ -298,18 +289,16 @@ class RemoteTracking:
     ) -> None:
         """Params, points and tags checked together and spooled as one batch: nothing is
         logged when any of them is refused."""
-        params_, points, tags_ = (
-            clean_params(params or {}),
-            clean_metrics(metrics),
-            clean_tags(tags or {}),
-        )
+        clean = clean_params(params or {})
+        points = clean_metrics(metrics)
+        tags_ = clean_tags(tags or {})
         known = self._checked(run_id)
         with self._lock:
-            events = decide_log_batch(run_id, known.params, params_, points, tags_)
+            events = decide_log_batch(run_id, known.params, clean, points, tags_)
             if not events:
                 return
             self._ch.spool(events, actor)
-            known.params.update(params_)
+            known.params.update(clean)
 
     def finish_run(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None, *, actor: str
