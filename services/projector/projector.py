@@ -43,7 +43,7 @@ from ledgerflow.services.projector import (  # noqa: F401 - they register handle
     webhook_handlers,
 )
 from ledgerflow.services.projector.handlers import EVERY_EVENT, HANDLERS, Handler, Rejected
-from ledgerflow.services.projector.sql import upsert
+from ledgerflow.services.projector.sql import execute_many, upsert
 from ledgerflow.services.projector.tables import (
     APPLIED_EVENTS as AE,
 )
@@ -59,6 +59,7 @@ from ledgerflow.services.projector.tables import (
 )
 
 ANALYZE_EVERY = 5_000  # events applied between refreshes of SQLite's planner statistics
+_APPLIED = 'INSERT INTO applied_events (event_id, "partition", position) VALUES (?, ?, ?)'
 DEDUPE_WINDOW = 1_000_000
 """Positions per partition within which a second copy of an event is recognized
 (LEDGERFLOW_DEDUPE_WINDOW)."""
@@ -318,8 +319,9 @@ class Projector:
                 view.write(conn, kept)
         if stale:
             conn.execute(delete(AE).where(AE.c.event_id.in_(stale)))
-        if applied:
-            conn.execute(insert(AE), applied)
+        execute_many(
+            conn, _APPLIED, [(a["event_id"], a["partition"], a["position"]) for a in applied]
+        )
 
     def _copy(self, first: dict[str, int | None], event_id: str, position: int) -> bool:
         """Whether the event at `position` is a copy of one applied before (its id at most
