@@ -6,7 +6,7 @@ On SQLite the checkpoint (`projector_offsets`) lives in the views file and commi
 the rows, so one read transaction over the file sees rows and position together:
 `VACUUM INTO` writes such a copy, compacted, while projectors keep writing. PostgreSQL
 views are not copied here: `pg_dump` of the views database is that copy, restored with
-`pg_restore` before the projector starts (docs/operations.md).
+`pg_restore` before the projector starts (docs/events.md#replays-and-view-snapshots).
 """
 
 from __future__ import annotations
