@@ -146,12 +146,12 @@ def apply_stretch(
                     )
         elif isinstance(d, p.RunMetricsLogged):
             run_id = d.run_id
-            for key, value, ts, step in d.points:
-                v = None if isnan(value) else value
-                points.append((run_id, key, step, ts, v))
+            for key, number, ts, step in d.points:
+                stored = None if isnan(number) else number
+                points.append((run_id, key, step, ts, stored))
                 cur = latest.get((run_id, key))
                 if cur is None or step > cur[0] or (step == cur[0] and ts >= cur[1]):
-                    latest[run_id, key] = (step, ts, v)
+                    latest[run_id, key] = (step, ts, stored)
         elif isinstance(d, p.RunTagsSet):
             for k, v in d.tags.items():
                 tags[d.run_id, k] = v
