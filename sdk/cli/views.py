@@ -104,11 +104,11 @@ SnapshotPath = Annotated[Path, typer.Argument(help="The snapshot file.", dir_oka
 
 @views_app.command("snapshot")
 def snapshot(ctx: typer.Context, path: SnapshotPath, as_json: JsonFlag = False) -> None:
-    """Write a consistent copy of the views (SQLite) to PATH, with the log position it
-    reflects.
+    """Write a consistent copy of the views (SQLite) to PATH.
 
-    The views first catch up with the log; projectors may keep writing while the copy is
-    made. PATH must not exist. PostgreSQL views: use pg_dump instead.
+    The copy holds the log position it reflects. The views first catch up with the log;
+    projectors may keep writing while the copy is made. PATH must not exist. PostgreSQL
+    views: use pg_dump instead.
     """
     from ledgerflow.services.projector import view_snapshots
 

@@ -6,6 +6,8 @@ PostgreSQL views answer that pg_dump is the way."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,9 @@ from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.projector import view_snapshots
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.projector import Projector
+from tests.conftest import PYTHON, python_env
 from tests.integration.test_projection_replay import every_row
+from tests.waiting import wait_until
 
 
 def _runs(first: int, count: int, experiment: str = "e") -> list[Event]:
@@ -145,3 +149,49 @@ def test_the_cli_snapshots_the_views_and_restores_them_into_a_new_location(
     again = runner.invoke(app, [*root, "views", "restore", str(snap)], env=new)
     assert again.exit_code == 1
     assert "already hold events" in again.output
+
+
+def test_a_projector_started_from_a_snapshot_catches_up_and_keeps_views_it_already_has(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    log = SQLiteEventLog(data / "events.db")
+    log.append([_created(), *_runs(0, 4)])
+    live = _views(log, tmp_path / "live.db")
+    live.catch_up()
+    snap = tmp_path / "views.snapshot"
+    taken = view_snapshots.take(live.engine, snap)
+    log.append(_runs(4, 3))
+    head = log.head()
+    views = f"sqlite:///{tmp_path}/new.db"
+
+    def projector() -> str:
+        env = {**python_env(data), "LEDGERFLOW_VIEWS_DB": views}
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "ledgerflow.cli", "projector", "--from-snapshot", str(snap)],
+            env=env, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        said: list[str] = []
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:  # until it runs (or stops: the lines end)
+                said.append(line)
+                if line.startswith("projecting"):
+                    break
+            wait_until(lambda: view_snapshots.applied(views).covers(head), what="the catch-up")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, rest = proc.communicate(timeout=60)
+        return "".join(said) + rest
+
+    first = projector()
+    assert f"views started from {snap} at log position {taken.encode()}" in first
+    replayed = _views(log, tmp_path / "replayed.db")
+    replayed.catch_up()
+    started = _views(log, tmp_path / "new.db")
+    assert every_row(started.engine) == every_row(replayed.engine)
+    again = projector()  # a restart: its views hold events, the snapshot is not used
+    assert "not used" in again
+    for projector_ in (live, replayed, started):
+        projector_.engine.dispose()
+    log.close()
