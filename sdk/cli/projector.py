@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,6 +43,16 @@ def projector(
             "partitions to the others in its group (heartbeats every tenth of it).",
         ),
     ] = 10.0,
+    from_snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-snapshot",
+            dir_okay=False,
+            help="When the views (SQLite) hold no event yet, start them from this snapshot "
+            "(ledgerflow views snapshot) and catch up from its position instead of from "
+            "the start of the log; views that already hold events are kept as they are.",
+        ),
+    ] = None,
 ) -> None:
     """Keep the views up to date until stopped (Ctrl-C or SIGTERM).
 
@@ -56,6 +67,17 @@ def projector(
 
     settings = state(ctx).settings()
     tracing.configure(settings.otlp_endpoint, "ledgerflow-projector")
+    if from_snapshot is not None:
+        from ledgerflow.cli.views import restore_snapshot
+        from ledgerflow.services.projector import view_snapshots
+
+        held = view_snapshots.applied(settings.views_db_url)
+        if held:
+            output.note(f"the views already hold events (up to {held.encode()}); "
+                        f"{from_snapshot} not used")  # fmt: skip
+        else:
+            position = restore_snapshot(settings, from_snapshot)
+            output.note(f"views started from {from_snapshot} at log position {position}")
     backend = state(ctx).embedded()
     service = ProjectorService(
         backend.log, backend.projector, group=group, session_timeout_s=session_timeout

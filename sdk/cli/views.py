@@ -1,8 +1,10 @@
-"""`ledgerflow replay` and `ledgerflow dead-letters …`: the views and what they refused."""
+"""`ledgerflow replay`, `ledgerflow views …` and `ledgerflow dead-letters …`: the views,
+their snapshots, and what they refused."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,6 +12,14 @@ from ledgerflow.cli import output
 from ledgerflow.cli.context import state
 from ledgerflow.cli.output import JsonFlag
 
+if TYPE_CHECKING:
+    from ledgerflow.events.settings import Settings
+
+views_app = typer.Typer(
+    help="Snapshots of the views: a copy with the log position it reflects, to start new "
+    "views from instead of replaying the whole log.",
+    no_args_is_help=True,
+)
 dead_letters_app = typer.Typer(
     help="Events the projector could not apply (corrupt or rejected), with the reason.",
     no_args_is_help=True,
@@ -87,3 +97,61 @@ def list_dead_letters(
         ],
         no_wrap=["position", "event id"],
     )
+
+
+SnapshotPath = Annotated[Path, typer.Argument(help="The snapshot file.", dir_okay=False)]
+
+
+@views_app.command("snapshot")
+def snapshot(ctx: typer.Context, path: SnapshotPath, as_json: JsonFlag = False) -> None:
+    """Write a consistent copy of the views (SQLite) to PATH.
+
+    The copy holds the log position it reflects. The views first catch up with the log;
+    projectors may keep writing while the copy is made. PATH must not exist. PostgreSQL
+    views: use pg_dump instead.
+    """
+    from ledgerflow.services.projector import view_snapshots
+
+    backend = state(ctx).embedded()
+    backend.refresh()
+    checkpoint = view_snapshots.take(backend.projector.engine, path)
+    position = checkpoint.encode() or "0"
+    if as_json:
+        output.print_json({"path": str(path), "position": position})
+        return
+    output.line(f"wrote {path}: the views up to log position {position}", style="green")
+
+
+@views_app.command("restore")
+def restore(ctx: typer.Context, path: SnapshotPath, as_json: JsonFlag = False) -> None:
+    """Start the views from the snapshot at PATH, then catch up with the log.
+
+    The views location (LEDGERFLOW_VIEWS_DB, or views.db in the data directory) must hold
+    no applied event: a new location, or views made but never fed. Stop the processes
+    that use it first. The log must be the one the snapshot was taken of (or a copy).
+    """
+    settings = state(ctx).settings()
+    position = restore_snapshot(settings, path)
+    applied = state(ctx).embedded().projector.catch_up()
+    if as_json:
+        output.print_json({"position": position, "applied": applied})
+        return
+    output.line(
+        f"restored the views at log position {position} from {path}; caught up with "
+        f"{applied} events since",
+        style="green",
+    )
+
+
+def restore_snapshot(settings: Settings, path: Path) -> str:
+    """Copy the snapshot in as the views of `settings`, before anything opens them;
+    return the log position it reflects."""
+    from ledgerflow.services.bootstrap import open_event_log
+    from ledgerflow.services.projector import view_snapshots
+
+    log = open_event_log(settings)
+    try:
+        checkpoint = view_snapshots.restore(path, settings.views_db_url, log)
+    finally:
+        log.close()
+    return checkpoint.encode() or "0"

@@ -32,7 +32,13 @@ from ledgerflow.services.projector.audit_changes import change_of
 from ledgerflow.services.projector.audit_tables import AUDIT_ENTRIES as AU
 from ledgerflow.services.projector.audit_tables import rollup_summary
 from ledgerflow.services.projector.bundle_tables import BUNDLES as B
-from ledgerflow.services.projector.handlers import EveryEvent, _data, every_event, handles
+from ledgerflow.services.projector.handlers import (
+    EveryEvent,
+    RunFacts,
+    _data,
+    every_event,
+    handles,
+)
 from ledgerflow.services.projector.job_tables import JOBS as J
 from ledgerflow.services.projector.sql import bulk_insert, execute_many, fetch_all, fetch_in
 from ledgerflow.services.projector.webhook_tables import WEBHOOKS as W
@@ -236,6 +242,27 @@ def note(conn: Connection, item: Recorded) -> tuple[Any, ...] | Recorded:
     )  # fmt: skip
 
 
+def known(item: Recorded, run: RunFacts | None) -> tuple[Any, ...] | Recorded:
+    """What `note` gives for a run's telemetry event (services/projector/run_batch.py),
+    from the run's experiment and status before the event instead of from the views."""
+    ev = item.event
+    if ev.type == p.RunMetricsLogged.TYPE:
+        return item
+    before = after = None
+    if isinstance(ev.data, p.RunFinished) and run is not None and run.status != ev.data.status:
+        before, after = {"status": run.status}, {"status": ev.data.status}
+    found = resource_of(ev)
+    if found is not None and found[0] != "run":
+        resource: str | None = f"{found[0]}:{found[1]}"
+    else:
+        resource = None if run is None else f"experiment:{run.experiment_id}"
+    return (
+        ev.id, item.partition, item.position, ev.time, ev.type, ev.stream, resource,
+        user_of(ev.actor), token_of(ev.actor), summarize(ev), _json(before), _json(after),
+        None, 1, None, None, None, None,
+    )  # fmt: skip
+
+
 def write(conn: Connection, notes: Sequence[tuple[Any, ...] | Recorded]) -> None:
     """Insert the rows of single events and fold metric batches into their rollups, with
     a few statements per batch (the rollups it touches are read at once, grown with one
@@ -278,7 +305,7 @@ def write(conn: Connection, notes: Sequence[tuple[Any, ...] | Recorded]) -> None
     execute_many(conn, _GROW_KEYS, grown_keys)
 
 
-every_event(EveryEvent(note, write))
+every_event(EveryEvent(note, write, known))
 
 
 @handles(a.AuthDenied)

@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
@@ -84,6 +84,13 @@ def handles(cls: type[p.Payload], *, also: bool = False) -> Callable[[Handler], 
     return register
 
 
+class RunFacts(NamedTuple):
+    """What a run's row says just before an event: for the views over every event."""
+
+    experiment_id: str
+    status: str
+
+
 @dataclass(frozen=True)
 class EveryEvent:
     """A view over every event the views fold, whatever its type (the audit index).
@@ -97,6 +104,11 @@ class EveryEvent:
 
     note: Callable[[Connection, Recorded], Any]
     write: Callable[[Connection, Sequence[Any]], None]
+    known: Callable[[Recorded, RunFacts | None], Any] | None = None
+    """What `note` gives for a run's telemetry event (services/projector/run_batch.py),
+    from what the batch knows of the run just before the event instead of from the views
+    (which the batch writes at its end); None: this view cannot, so such events are
+    applied one by one."""
 
 
 EVERY_EVENT: list[EveryEvent] = []

@@ -32,16 +32,18 @@ from ledgerflow.events.log import Checkpoint, CorruptRecord, EventLog, Item
 from ledgerflow.services.projector import (  # noqa: F401 - they register handlers
     audit_handlers,
     auth_handlers,
+    bulk,
     bundle_handlers,
     deployment_handlers,
     job_handlers,
     logged_model_handlers,
     registry_handlers,
     rollups,
+    run_batch,
     webhook_handlers,
 )
 from ledgerflow.services.projector.handlers import EVERY_EVENT, HANDLERS, Handler, Rejected
-from ledgerflow.services.projector.sql import fetch_all, upsert
+from ledgerflow.services.projector.sql import execute_many, fetch_all, upsert
 from ledgerflow.services.projector.tables import (
     APPLIED_EVENTS as AE,
 )
@@ -57,6 +59,7 @@ from ledgerflow.services.projector.tables import (
 )
 
 ANALYZE_EVERY = 5_000  # events applied between refreshes of SQLite's planner statistics
+_APPLIED = 'INSERT INTO applied_events (event_id, "partition", position) VALUES (?, ?, ?)'
 DEDUPE_WINDOW = 1_000_000
 """Positions per partition within which a second copy of an event is recognized
 (LEDGERFLOW_DEDUPE_WINDOW)."""
@@ -143,15 +146,39 @@ class Projector:
         with self._catching_up:
             if unless is not None and self._reached.covers(unless):
                 return 0
+            deferring = self._replaying_from_zero()
+            limit = max(self.batch, bulk.BULK_BATCH) if deferring else self.batch
+            if deferring:
+                _retry(self._in_transaction(bulk.drop_indexes), "deferring the view indexes")
             total = 0
-            while True:
-                n: int = _retry(self._apply_batch, "projecting events")
-                total += n
-                if progress:
-                    progress(total, None)
-                if n < self.batch:
-                    self._note_growth(total)
-                    return total
+            try:
+                while True:
+                    n: int = _retry(lambda: self._apply_batch(limit), "projecting events")
+                    total += n
+                    if progress:
+                        progress(total, None)
+                    if n < limit:
+                        break
+            finally:
+                if deferring:
+                    _retry(self._in_transaction(bulk.create_indexes), "creating the view indexes")
+            self._note_growth(total)
+            return total
+
+    def _replaying_from_zero(self) -> bool:
+        """Whether this catch-up folds a large log into empty SQLite views (a new views
+        file): then the indexes only queries use are built once at its end (bulk.py). Not
+        on PostgreSQL, where projectors of a consumer group catch up side by side."""
+        if self.engine.dialect.name != "sqlite" or self.checkpoint().partitions():
+            return False
+        return self.log.head().total() >= bulk.BULK_EVENTS
+
+    def _in_transaction(self, fn: Callable[[Connection], None]) -> Callable[[], None]:
+        def run() -> None:
+            with self.engine.begin() as conn:
+                fn(conn)
+
+        return run
 
     def _note_growth(self, applied: int) -> None:
         """Refresh the query planner's statistics after the views grew a lot, so searches
@@ -184,14 +211,14 @@ class Projector:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    def _apply_batch(self) -> int:
+    def _apply_batch(self, limit: int | None = None) -> int:
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # queue behind another catch-up, as SQLite's
                 conn.exec_driver_sql(  # BEGIN IMMEDIATE does, rather than race it
                     "SELECT pg_advisory_xact_lock(hashtext(%(name)s))", {"name": self.name}
                 )
             start = self.checkpoint(conn)
-            items = list(self.log.read(start, limit=self.batch))
+            items = list(self.log.read(start, limit=limit or self.batch))
             reached = start.advance_all(items)
             if items:
                 self.apply_all(conn, items)
@@ -226,6 +253,16 @@ class Projector:
         stale: list[str] = []  # applied once, so long ago that this copy is applied again
         applied: list[dict[str, Any]] = []
         notes: list[list[Any]] = [[] for _ in EVERY_EVENT]  # per view over every event
+        foldable = frozenset() if careful else run_batch.foldable_types(HANDLERS, EVERY_EVENT)
+        stretch: list[Recorded] = []  # consecutive run telemetry, folded at once
+
+        def fold_stretch() -> None:
+            if stretch:
+                noted = run_batch.apply_stretch(conn, stretch, EVERY_EVENT)
+                for kept, more in zip(notes, noted, strict=True):
+                    kept += more
+                stretch.clear()
+
         for item in items:
             if isinstance(item, CorruptRecord):
                 self._dead_letter(
@@ -246,9 +283,14 @@ class Projector:
             applied.append(
                 {"event_id": ev.id, "partition": item.partition, "position": item.position}
             )
-            if ev.trace is not None and tracing.enabled():  # continue the producer's trace
+            traced = ev.trace is not None and tracing.enabled()
+            if traced:  # continue the producer's trace
                 handler = _traced_handler(handler, item)
+            elif ev.type in foldable:
+                stretch.append(item)
+                continue
             if not careful:
+                fold_stretch()
                 _keep(notes, [view.note(conn, item) for view in EVERY_EVENT])
                 handler(conn, ev)
                 continue
@@ -268,13 +310,15 @@ class Projector:
             else:
                 savepoint.commit()
                 _keep(notes, pending)
+        fold_stretch()
         for view, kept in zip(EVERY_EVENT, notes, strict=True):
             if kept:
                 view.write(conn, kept)
         if stale:
             conn.execute(delete(AE).where(AE.c.event_id.in_(stale)))
-        if applied:
-            conn.execute(insert(AE), applied)
+        execute_many(
+            conn, _APPLIED, [(a["event_id"], a["partition"], a["position"]) for a in applied]
+        )
 
     def _copy(self, first: dict[str, int | None], event_id: str, position: int) -> bool:
         """Whether the event at `position` is a copy of one applied before (its id at most
@@ -316,12 +360,16 @@ class Projector:
 
         def run() -> int:
             applied = 0
+            deferring = self.engine.dialect.name == "sqlite" and size >= bulk.BULK_EVENTS
+            limit = max(self.batch, bulk.BULK_BATCH) if deferring else self.batch
             with self.engine.begin() as conn:
                 for table in reversed(METADATA.sorted_tables):
                     conn.execute(delete(table))
+                if deferring:
+                    bulk.drop_indexes(conn)
                 after = Checkpoint()
                 while True:
-                    items = list(self.log.read(after, limit=self.batch))
+                    items = list(self.log.read(after, limit=limit))
                     if not items:
                         break
                     self.apply_all(conn, items)
@@ -329,6 +377,8 @@ class Projector:
                     applied += len(items)
                     if progress:
                         progress(applied, size)
+                if deferring:
+                    bulk.create_indexes(conn)
                 self.save_checkpoint(conn, Checkpoint(), after)
             return applied
 
@@ -395,6 +445,7 @@ def _migrate(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE applied_events ADD COLUMN position BIGINT")
     for index in AE.indexes:
         index.create(conn, checkfirst=True)
+    bulk.create_indexes(conn)  # a replay from zero stopped before it built them
     webhook_columns = {c["name"] for c in inspect(conn).get_columns("webhooks")}
     for column in ("sealed_secret", "secret_key_id"):  # secrets sealed with the server key
         if column not in webhook_columns:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -51,6 +52,7 @@ _UPSERT = (
 """Written once, the same on SQLite and PostgreSQL; run through the driver's executemany
 (the metric hot path)."""
 
+_VALUES = itemgetter(*COLUMNS)
 Points = Sequence[tuple[str, float, int, int]]  # (key, value, timestamp, step)
 Row = dict[str, Any]
 
@@ -60,6 +62,10 @@ def _note(_: Connection, item: Recorded) -> tuple[str, Points] | None:
     if isinstance(data, p.RunMetricsLogged) and data.points:
         return data.run_id, data.points
     return None
+
+
+def _known(item: Recorded, _: object) -> tuple[str, Points] | None:
+    return _note(None, item)  # type: ignore[arg-type]  # reads nothing either way
 
 
 def _write(conn: Connection, notes: Sequence[tuple[str, Points]]) -> None:
@@ -101,7 +107,7 @@ def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
-ROLLUPS = every_event(EveryEvent(note=_note, write=_write))
+ROLLUPS = every_event(EveryEvent(note=_note, write=_write, known=_known))
 
 
 def fold(conn: Connection, run_id: str, key: str, points: Points) -> None:
@@ -123,7 +129,7 @@ def _folded(conn: Connection, run_id: str, key: str, points: Points, stored: boo
 
 
 def _upsert(conn: Connection, rows: Sequence[Row]) -> None:
-    execute_many(conn, _UPSERT, [tuple(r[c] for c in COLUMNS) for r in rows])
+    execute_many(conn, _UPSERT, list(map(_VALUES, rows)))
 
 
 def _large(run_id: str, key: str, points: Points) -> list[Row]:
@@ -193,14 +199,19 @@ def _small_buckets(run_id: str, key: str, points: Points) -> list[Row]:
             ordered = sorted((st, ts, i, v) for i, (_, v, ts, st) in enumerate(points))
         else:
             ordered = sorted((ts, st, i, v) for i, (_, v, ts, st) in enumerate(points))
+        whole = _summary(ordered)  # from some width on, one bucket holds every point
+        first, final = ordered[0][0], ordered[-1][0]
         for width in TIERS[axis]:
-            groups: dict[int, list[tuple[int, int, int, float]]] = {}
-            for point in ordered:
-                groups.setdefault(point[0] // width, []).append(point)
+            if first // width == final // width:
+                groups = {first // width: ordered}
+            else:
+                groups = {}
+                for point in ordered:
+                    groups.setdefault(point[0] // width, []).append(point)
             for bucket, group in groups.items():
-                (fx, fo, _, _), (lx, lo, _, last) = group[0], group[-1]
-                finite = [g[3] for g in group if g[3] == g[3]]
-                steps_ts = ((fx, fo), (lx, lo)) if axis == "step" else ((fo, fx), (lo, lx))
+                summary = whole if group is ordered else _summary(group)
+                fx, fo, lx, lo_, last, least, most = summary
+                steps_ts = ((fx, fo), (lx, lo_)) if axis == "step" else ((fo, fx), (lo_, lx))
                 out.append(
                     {
                         "run_id": run_id,
@@ -213,12 +224,23 @@ def _small_buckets(run_id: str, key: str, points: Points) -> list[Row]:
                         "first_ts": steps_ts[0][1],
                         "last_step": steps_ts[1][0],
                         "last_ts": steps_ts[1][1],
-                        "last_value": _stored_float(last),
-                        "min_value": float(min(finite)) if finite else None,
-                        "max_value": float(max(finite)) if finite else None,
+                        "last_value": last,
+                        "min_value": least,
+                        "max_value": most,
                     }
                 )
     return out
+
+
+def _summary(
+    group: Sequence[tuple[int, int, int, float]],
+) -> tuple[int, int, int, int, float | None, float | None, float | None]:
+    """A bucket's first and last point (x, other), its last value, min and max."""
+    (fx, fo, _, _), (lx, lo, _, last) = group[0], group[-1]
+    finite = [g[3] for g in group if g[3] == g[3]]
+    least = float(min(finite)) if finite else None
+    most = float(max(finite)) if finite else None
+    return fx, fo, lx, lo, _stored_float(last), least, most
 
 
 def _one_point(run_id: str, key: str, point: tuple[str, float, int, int]) -> list[Row]:
