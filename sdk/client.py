@@ -70,6 +70,7 @@ class Client(
                 "give Client a tracking_uri or a backend, not both", field="tracking_uri"
             )
         self._own_backend = backend
+        self._held: tuple[int, BackendPort] | None = None
         self._settings: Settings = (
             backend.settings if backend is not None else session.settings_for(tracking_uri)
         )
@@ -88,13 +89,21 @@ class Client(
     @property
     def _backend(self) -> BackendPort:
         own = self._own_backend
-        present = own if own is not None else session.backend_for(self._settings)
+        present = own if own is not None else self._session_backend()
         if self._as_of is None:
             return present
         with self._past_lock:
             if self._past is None:
                 self._past = present.as_of(self._as_of)
             return self._past
+
+    def _session_backend(self) -> BackendPort:
+        """The session's backend for this Client's settings, looked up again only once
+        the session closed or dropped its backends."""
+        held = self._held
+        if held is None or held[0] != session.generation():
+            held = self._held = (session.generation(), session.backend_for(self._settings))
+        return held[1]
 
     @property
     def _queries(self) -> QueriesPort:

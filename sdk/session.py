@@ -52,6 +52,7 @@ known_runs: set[str] = set()
 
 _backends_lock = threading.Lock()  # apart: a flush holds `_lock` and may open a backend
 _backends: dict[tuple[str, ...], BackendPort] = {}
+_generation = 0  # moves on whenever _backends is emptied: what a holder of one checks
 _launchers: dict[tuple[int, str], JobLauncher] = {}
 
 
@@ -145,12 +146,21 @@ def backend() -> BackendPort:
     return backend_for(settings())
 
 
+def generation() -> int:
+    """Changes whenever the backends this process holds are closed or dropped: a Client
+    keeps the backend `backend_for` gave it while this stays the same, rather than
+    working out its settings' key on every call."""
+    return _generation
+
+
 def close_all() -> None:
     """Close every backend this process opened (the next use opens them again)."""
+    global _generation
     with _backends_lock:
         for b in _backends.values():
             b.close()
         _backends.clear()
+        _generation += 1
 
 
 def job_launcher(backend: Backend, address: str | None = None) -> JobLauncher:
@@ -288,7 +298,8 @@ def _after_fork_in_child() -> None:
     without the parent's backends: their connections and spool are dropped without
     closing (closing would disturb the parent), and fresh ones open on demand (a remote
     backend gets its own spool file)."""
-    global _buffer, _lock, _backends_lock
+    global _buffer, _lock, _backends_lock, _generation
+    _generation += 1
     _buffer = None
     _lock = threading.RLock()
     _backends_lock = threading.Lock()
