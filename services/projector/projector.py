@@ -49,8 +49,12 @@ from ledgerflow.services.projector.tables import (
     DEAD_LETTERS as DL,
 )
 from ledgerflow.services.projector.tables import (
+    LATEST_METRICS,
     METADATA,
     METRIC_POINTS,
+    PARAMS,
+    SEARCH_INDEXES_REPLACED,
+    TAGS,
 )
 from ledgerflow.services.projector.tables import (
     OFFSETS as OFF,
@@ -375,6 +379,10 @@ def _migrate(conn: Connection) -> None:
     """Bring view databases made by earlier versions up to this schema."""
     names = set(inspect(conn).get_table_names())
     for index in METRIC_POINTS.indexes:  # indexes added to a table that already existed
+        index.create(conn, checkfirst=True)
+    for name in SEARCH_INDEXES_REPLACED:  # (key, value) before the covering search indexes
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    for index in (*PARAMS.indexes, *TAGS.indexes, *LATEST_METRICS.indexes):
         index.create(conn, checkfirst=True)
     rollups.backfill(conn)  # metric points projected before rollups existed
     if "partition" not in {c["name"] for c in inspect(conn).get_columns("dead_letters")}:
