@@ -53,6 +53,7 @@ from ledgerflow.services.projector.tables import (
     METADATA,
     METRIC_POINTS,
     PARAMS,
+    RUNS,
     SEARCH_INDEXES_REPLACED,
     TAGS,
 )
@@ -122,6 +123,11 @@ class Projector:
             select(OFF.c.partition, OFF.c.position).where(OFF.c.name == self.name)
         ).all()
         return Checkpoint({r.partition: int(r.position) for r in rows})
+
+    def holds(self, target: Checkpoint) -> bool:
+        """Whether the views hold everything up to `target`: known without a read when
+        this process projected that far, else from the stored checkpoint."""
+        return self._reached.covers(target) or self.checkpoint().covers(target)
 
     def save_checkpoint(self, conn: Connection, before: Checkpoint, after: Checkpoint) -> None:
         """Store the offsets that moved, inside the caller's transaction."""
@@ -382,7 +388,7 @@ def _migrate(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
     for name in SEARCH_INDEXES_REPLACED:  # (key, value) before the covering search indexes
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
-    for index in (*PARAMS.indexes, *TAGS.indexes, *LATEST_METRICS.indexes):
+    for index in (*RUNS.indexes, *PARAMS.indexes, *TAGS.indexes, *LATEST_METRICS.indexes):
         index.create(conn, checkfirst=True)
     rollups.backfill(conn)  # metric points projected before rollups existed
     if "partition" not in {c["name"] for c in inspect(conn).get_columns("dead_letters")}:
