@@ -30,7 +30,11 @@ class ExperimentTag(SQLModel, table=True):
 
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
-    __table_args__ = (Index("runs_by_experiment_start", "experiment_id", "start_time"),)
+    __table_args__ = (
+        Index("runs_by_experiment_start", "experiment_id", "start_time"),
+        # `run_name LIKE 'prefix%'` as an index range (LIKE is case-sensitive on SQLite too)
+        Index("runs_by_experiment_name", "experiment_id", "run_name"),
+    )
     run_id: str = Field(primary_key=True)
     experiment_id: str
     run_name: str
