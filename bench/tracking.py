@@ -627,7 +627,7 @@ def bench_shapes(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -
     lf_client, lf_exp, ml_client, ml_exp = cache["searched"]
     for shape, flt, share in SHAPES:
         want = max(1, round(share * sz.runs))
-        limit = max(10, 2 * want)
+        limit = min(50_000, max(10, 2 * want))  # both systems answer at most 50,000 a page
 
         def lf_search(f: str = flt, n: int = limit) -> Any:
             return lf_client.search_runs([lf_exp], f, max_results=n, order_by=SHAPE_ORDER)
