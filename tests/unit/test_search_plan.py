@@ -4,7 +4,14 @@ the estimated rows of each group, not by the order the filter's terms were writt
 from __future__ import annotations
 
 from ledgerflow.services.projector.filters import And, parse_filter
-from ledgerflow.services.projector.search_plan import Group, choices, choose, groups, listed
+from ledgerflow.services.projector.search_plan import (
+    ESTIMATE_CAP,
+    Group,
+    choices,
+    choose,
+    groups,
+    listed,
+)
 
 
 def _and(text: str) -> And:
@@ -43,7 +50,7 @@ def test_the_group_with_the_fewest_estimated_rows_drives_whatever_its_place() ->
 
 def test_a_tie_goes_to_an_equality_and_then_to_the_earlier_group() -> None:
     found = groups(_and("metrics.m > 0.5 and params.p = 'a' and params.q = 'b'"))
-    assert choose(found, dict.fromkeys(found, 2000)).key == "p"  # type: ignore[union-attr]
+    assert choose(found, dict.fromkeys(found, ESTIMATE_CAP)).key == "p"  # type: ignore[union-attr]
 
 
 def test_without_estimates_the_first_equality_drives_and_a_lone_group_always() -> None:
@@ -66,7 +73,7 @@ def test_estimates_are_asked_only_for_ands_with_a_choice_to_make_however_deep() 
 def test_groups_matching_few_more_rows_than_the_driver_are_lists_the_rest_probes() -> None:
     found = groups(_and("params.p = 'a' and params.q = 'b' and metrics.m > 0.5 and tags.t = 'x'"))
     p, q, m, t = found
-    counts = {p: 100, q: 250, m: 2000, t: 301}  # m at the cap: its count is unknown
+    counts = {p: 100, q: 250, m: ESTIMATE_CAP, t: 301}  # m at the cap: its count is unknown
     driver = choose(found, counts)
     assert driver == p
     assert listed(found, p, counts) == [q]
