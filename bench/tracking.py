@@ -489,15 +489,23 @@ def _dataset(n: int) -> list[RunSpec]:
     ]
 
 
+def _tags(n: int) -> list[dict[str, str]]:
+    """Tags of the same runs, drawn apart from their params and metrics (which stay as they
+    were): a team of 10 and an owner of 100, independent of each other."""
+    rng = random.Random(7)
+    return [{"team": f"t{rng.randrange(10)}", "owner": f"u{rng.randrange(100)}"} for _ in range(n)]
+
+
 def _lf_populate(
     client: Any, exp_id: str, specs: Sequence[RunSpec], api_runs: int
 ) -> tuple[float, float]:
     """The first `api_runs` through Client.create_run + log_batch, the rest as events appended
     to the log in bulk and projected by one catch_up(): the same events the API appends."""
-    from ledgerflow.entities import Metric, Param
+    from ledgerflow.entities import Metric, Param, RunTag
     from ledgerflow.events import payloads as p
     from ledgerflow.events.envelope import Event
 
+    tags = _tags(len(specs))
     with stopwatch() as api:
         for i, (name, params, metrics) in enumerate(specs[:api_runs]):
             run_id = client.create_run(exp_id, start_time=T0_MS + i, run_name=name).info.run_id
@@ -505,6 +513,7 @@ def _lf_populate(
                 run_id,
                 metrics=[Metric(k, v, T0_MS + i, 0) for k, v in metrics.items()],
                 params=[Param(k, v) for k, v in params.items()],
+                tags=[RunTag(k, v) for k, v in tags[i].items()],
             )
     backend = client._backend
     actor = client._actor
@@ -522,7 +531,7 @@ def _lf_populate(
                         start_time=T0_MS + i,
                         user_id=user,
                         artifact_uri=backend.artifacts.uri(f"{exp_id}/{rid}/artifacts"),
-                        tags={"mlflow.runName": name},
+                        tags={"mlflow.runName": name, **tags[i]},
                     ),
                     actor=actor,
                 ),
@@ -548,10 +557,11 @@ def _ml_populate(
     """The first `api_runs` through MlflowClient.create_run + log_batch; the rest as rows
     inserted with sqlite3 into runs, tags, params, metrics and latest_metrics, every column
     but the run's id, name and start time copied from the last API-created run."""
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Metric, Param, RunTag
 
     if api_runs < 1:
         raise SystemExit("--api-runs must be at least 1: MLflow's bulk rows copy an API run")
+    tags = _tags(len(specs))
     with stopwatch() as api:
         for i, (name, params, metrics) in enumerate(specs[:api_runs]):
             run_id = client.create_run(exp_id, start_time=T0_MS + i, run_name=name).info.run_id
@@ -559,12 +569,13 @@ def _ml_populate(
                 run_id,
                 metrics=[Metric(k, v, T0_MS + i, 0) for k, v in metrics.items()],
                 params=[Param(k, v) for k, v in params.items()],
+                tags=[RunTag(k, v) for k, v in tags[i].items()],
             )
     with stopwatch() as bulk:
         conn = sqlite3.connect(db)
         conn.row_factory = sqlite3.Row
         template = dict(conn.execute("SELECT * FROM runs WHERE run_uuid = ?", (run_id,)).fetchone())
-        tags = dict(
+        template_tags = dict(
             conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_id,)).fetchall()
         )
         cols = list(template)
@@ -579,7 +590,8 @@ def _ml_populate(
                 artifact_uri=template["artifact_uri"].replace(run_id, rid),
             )
             run_rows.append([row[c] for c in cols])
-            tag_rows += [(k, name if k == "mlflow.runName" else v, rid) for k, v in tags.items()]
+            own = {**template_tags, "mlflow.runName": name, **tags[i]}
+            tag_rows += [(k, v, rid) for k, v in own.items()]
             param_rows += [(k, v, rid) for k, v in params.items()]
             metric_rows += [(k, v, T0_MS + i, rid, 0, 0) for k, v in metrics.items()]
             latest_rows += [(k, v, T0_MS + i, 0, 0, rid) for k, v in metrics.items()]
@@ -735,6 +747,9 @@ SHAPES: list[tuple[str, str, float]] = [
     ("LIKE", "attributes.run_name LIKE 'run-%' and metrics.m2 < 0.5", 0.5),
     ("attribute", "attributes.status = 'RUNNING' and metrics.m4 > 0.999", 0.001),
     ("attribute", "attributes.status = 'RUNNING' and metrics.m4 > 0.5", 0.5),
+    ("tags", "tags.owner = 'u17' and tags.team = 't3'", 0.001),
+    ("tags", "tags.team = 't3' and metrics.m1 < 0.5", 0.05),
+    ("tags", "tags.team != 't3' and metrics.m1 < 0.55", 0.5),
 ]
 SHAPE_ORDER = ["metrics.m5 DESC"]
 
@@ -753,7 +768,7 @@ def bench_shapes(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -
     lf_client, lf_exp, ml_client, ml_exp = cache["searched"]
     for shape, flt, share in SHAPES:
         want = max(1, round(share * sz.runs))
-        limit = max(10, 2 * want)
+        limit = min(50_000, max(10, 2 * want))  # both systems answer at most 50,000 a page
 
         def lf_search(f: str = flt, n: int = limit) -> Any:
             return lf_client.search_runs([lf_exp], f, max_results=n, order_by=SHAPE_ORDER)

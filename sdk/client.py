@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from ledgerflow.entities import (
 )
 from ledgerflow.events.as_of import AsOf
 from ledgerflow.events.envelope import now_ms
-from ledgerflow.events.errors import InvalidInput, NotFound
+from ledgerflow.events.errors import InvalidInput
 from ledgerflow.registry import RegistryMethods
 
 if TYPE_CHECKING:
@@ -241,26 +241,10 @@ class Client(
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """Runs matching the filter. Experiments may be given by id or by name."""
-        ids = self._experiment_ids(
-            [experiment_ids] if isinstance(experiment_ids, str) else experiment_ids
-        )
-        return self._queries.search_runs(
-            ids, filter_string, run_view_type, max_results, order_by, page_token
-        )
-
-    def _experiment_ids(self, refs: Iterable[str]) -> list[str]:
-        q = self._backend.queries
-        ids = []
-        for ref in refs:
-            ref = str(ref)
-            if q.find_experiment(ref) is not None:
-                ids.append(ref)
-                continue
-            exp = q.get_experiment_by_name(ref)
-            if exp is None:
-                raise NotFound(f"no experiment with id or name {ref!r}", kind="experiment", key=ref)
-            ids.append(exp.experiment_id)
-        return ids
+        q = self._queries
+        refs = [experiment_ids] if isinstance(experiment_ids, str) else experiment_ids
+        ids = q.experiment_ids([str(r) for r in refs])
+        return q.search_runs(ids, filter_string, run_view_type, max_results, order_by, page_token)
 
     def log_param(self, run_id: str, key: str, value: Any) -> Any:
         self._log_params(run_id, {key: value})

@@ -245,7 +245,7 @@ class Backend:
     def refresh(self) -> None:
         """Project whatever other processes appended but did not project (e.g. one that was
         killed between its append and its projection), so reads see the whole log."""
-        if self.projector.inline and not self.projector.checkpoint().covers(self.log.head()):
+        if self.projector.inline and not self.projector.holds(self.log.head()):
             self.projector.catch_up()
 
     def catch_up_with_log(self) -> None:

@@ -44,6 +44,19 @@ class RemoteQueries:
             return None
         return ExperimentOut.model_validate(doc).entity()
 
+    def experiment_ids(self, refs: Sequence[str]) -> list[str]:
+        """The ids of the experiments `refs` name, each by id or else by name."""
+        ids = []
+        for ref in map(str, refs):
+            if self.find_experiment(ref) is not None:
+                ids.append(ref)
+                continue
+            exp = self.get_experiment_by_name(ref)
+            if exp is None:
+                raise NotFound(f"no experiment with id or name {ref!r}", kind="experiment", key=ref)
+            ids.append(exp.experiment_id)
+        return ids
+
     def search_experiments(
         self,
         view_type: str | int = "ACTIVE_ONLY",

@@ -51,8 +51,13 @@ from ledgerflow.services.projector.tables import (
     DEAD_LETTERS as DL,
 )
 from ledgerflow.services.projector.tables import (
+    LATEST_METRICS,
     METADATA,
     METRIC_POINTS,
+    PARAMS,
+    RUNS,
+    SEARCH_INDEXES_REPLACED,
+    TAGS,
 )
 from ledgerflow.services.projector.tables import (
     OFFSETS as OFF,
@@ -120,6 +125,11 @@ class Projector:
         sql = 'SELECT "partition", position FROM projector_offsets WHERE name = ?'
         rows = fetch_all(conn, sql, (self.name,))  # plain: every command reads it, twice
         return Checkpoint({part: int(pos) for part, pos in rows})
+
+    def holds(self, target: Checkpoint) -> bool:
+        """Whether the views hold everything up to `target`: known without a read when
+        this process projected that far, else from the stored checkpoint."""
+        return self._reached.covers(target) or self.checkpoint().covers(target)
 
     def save_checkpoint(self, conn: Connection, before: Checkpoint, after: Checkpoint) -> None:
         """Store the offsets that moved, inside the caller's transaction."""
@@ -422,6 +432,10 @@ def _migrate(conn: Connection) -> None:
     """Bring view databases made by earlier versions up to this schema."""
     names = set(inspect(conn).get_table_names())
     for index in METRIC_POINTS.indexes:  # indexes added to a table that already existed
+        index.create(conn, checkfirst=True)
+    for name in SEARCH_INDEXES_REPLACED:  # (key, value) before the covering search indexes
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    for index in (*RUNS.indexes, *PARAMS.indexes, *TAGS.indexes, *LATEST_METRICS.indexes):
         index.create(conn, checkfirst=True)
     rollups.backfill(conn)  # metric points projected before rollups existed
     if "partition" not in {c["name"] for c in inspect(conn).get_columns("dead_letters")}:

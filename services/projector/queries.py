@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, FromClause, and_, select
+from sqlalchemy import Connection, Engine, FromClause, and_, select
 
 from ledgerflow.events.entities import (
     Experiment,
@@ -32,6 +32,7 @@ from ledgerflow.services.projector.search import (
     EXPERIMENT_SEARCH,
     RUN_SEARCH,
     compile_filter,
+    estimate,
     order_sources,
     search_page,
 )
@@ -55,6 +56,14 @@ VIEW_TYPES = {
     "ALL": ("active", "deleted"),
 }
 MAX_RESULTS = 50_000
+CHUNK = 500
+"""Run ids bound per statement: under every driver's limit on bound parameters."""
+INFO_COLUMNS = (
+    R.c.run_id, R.c.experiment_id, R.c.run_name, R.c.user_id, R.c.status, R.c.start_time,
+    R.c.end_time, R.c.artifact_uri, R.c.lifecycle_stage,
+)  # fmt: skip
+"""The runs' columns a RunInfo takes, in the order it takes them."""
+_RUN_INFO_COLUMNS = ", ".join(c.name for c in INFO_COLUMNS)  # the same, for plain SQL
 
 
 def _stages(view_type: str | int) -> tuple[str, ...]:
@@ -136,6 +145,27 @@ class Queries:
         found = self._experiments(E.c.name == name)
         return found[0] if found else None
 
+    def experiment_ids(self, refs: Sequence[str]) -> list[str]:
+        """The ids of the experiments `refs` name, each by id or else by name, in one
+        statement; NotFound for the first that names none."""
+        refs = [str(r) for r in refs]
+        marks = ", ".join("?" * len(refs))
+        sql = (
+            "SELECT experiment_id, name FROM experiments "
+            f"WHERE experiment_id IN ({marks}) OR name IN ({marks})"
+        )
+        with self.engine.connect() as conn:
+            rows = fetch_all(conn, sql, (*refs, *refs)) if refs else []
+        ids = {experiment_id for experiment_id, _ in rows}
+        by_name = {name: experiment_id for experiment_id, name in rows}
+        out = []
+        for ref in refs:
+            found = ref if ref in ids else by_name.get(ref)
+            if found is None:
+                raise NotFound(f"no experiment with id or name {ref!r}", kind="experiment", key=ref)
+            out.append(found)
+        return out
+
     def search_experiments(
         self,
         view_type: str | int = "ACTIVE_ONLY",
@@ -186,29 +216,13 @@ class Queries:
 
     def _load_runs(self, run_ids: list[str]) -> list[Run]:
         """Runs with their params, tags and latest metrics, in the order of `run_ids`."""
-        rows: dict[str, Any] = {}
-        params: dict[str, dict[str, str]] = defaultdict(dict)
-        tags: dict[str, dict[str, str]] = defaultdict(dict)
-        metrics: dict[str, dict[str, float]] = defaultdict(dict)
         with self.engine.connect() as conn:
-            for start in range(0, len(run_ids), 500):  # stay under bound-parameter limits
-                chunk = run_ids[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                rows.update(
-                    (r.run_id, r) for r in conn.execute(select(R).where(R.c.run_id.in_(chunk)))
-                )
-                for table, into in (("params", params), ("tags", tags)):
-                    sql = f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks})"
-                    for rid, k, v in fetch_all(conn, sql, tuple(chunk)):
-                        into[rid][k] = v
-                sql = f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})"
-                for rid, k, v in fetch_all(conn, sql, tuple(chunk)):
-                    metrics[rid][k] = _value(v)
-        return [
-            Run(_info(rows[rid]), RunData(metrics[rid], params[rid], tags[rid]))
-            for rid in run_ids
-            if rid in rows
-        ]
+            rows: dict[str, tuple[Any, ...]] = {}
+            for start in range(0, len(run_ids), CHUNK):
+                chunk = run_ids[start : start + CHUNK]
+                stmt = select(*INFO_COLUMNS).where(R.c.run_id.in_(chunk))
+                rows.update((r[0], tuple(r)) for r in conn.execute(stmt))
+            return _runs([rows[rid] for rid in run_ids if rid in rows], conn)
 
     def _per_run(self, select_from: str, run_ids: Sequence[str], order: str) -> Iterator[Any]:
         """The rows of `SELECT <columns> FROM <table>` (given without its WHERE) for these
@@ -274,17 +288,18 @@ class Queries:
         node = parse_filter(filter_string)
         keys = parse_order_by(list(order_by) if order_by else None)
         exp_ids = [str(e) for e in experiment_ids]
-        where = and_(
-            R.c.experiment_id.in_(exp_ids),
-            R.c.lifecycle_stage.in_(_stages(run_view_type)),
-            compile_filter(node, RUN_SEARCH),
-        )
         query = (exp_ids, filter_string, keys, str(run_view_type))
         with self.engine.connect() as conn:
-            page = search_page(
-                conn, RUN_SEARCH, where, keys, limit=max_results, page_token=page_token, query=query
+            where = and_(
+                R.c.experiment_id.in_(exp_ids),
+                R.c.lifecycle_stage.in_(_stages(run_view_type)),
+                compile_filter(node, RUN_SEARCH, estimate(conn, node, RUN_SEARCH)),
             )
-        return PagedList(self._load_runs([run_id for (run_id,) in page.owners]), page.token)
+            page = search_page(
+                conn, RUN_SEARCH, where, keys, limit=max_results, page_token=page_token,
+                query=query, columns=INFO_COLUMNS,
+            )  # fmt: skip
+            return PagedList(_runs(page.rows, conn), page.token)
 
     def get_metric_history(
         self,
@@ -399,13 +414,36 @@ def downsample(rows: Sequence[Any], max_points: int) -> list[Any]:
     return [rows[i] for i in sorted(keep)]
 
 
-_RUN_INFO_COLUMNS = (
-    "run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, "
-    "lifecycle_stage"
-)  # RunInfo's fields, in order
 _EXPERIMENT_COLUMNS = (
     "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time"
 )
+
+
+def _runs(infos: Sequence[tuple[Any, ...]], conn: Connection) -> list[Run]:
+    """Runs from their INFO_COLUMNS values, with their params, tags and latest metrics
+    read in two statements per chunk of runs (params and tags in one)."""
+    ids = [info[0] for info in infos]
+    params: dict[str, dict[str, str]] = {rid: {} for rid in ids}
+    tags: dict[str, dict[str, str]] = {rid: {} for rid in ids}
+    metrics: dict[str, dict[str, float]] = {rid: {} for rid in ids}
+    texts = (params, tags)
+    for start in range(0, len(ids), CHUNK):
+        chunk = tuple(ids[start : start + CHUNK])
+        marks = ", ".join("?" * len(chunk))
+        sql = (
+            f"SELECT 0, run_id, key, value FROM params WHERE run_id IN ({marks}) UNION ALL "
+            f"SELECT 1, run_id, key, value FROM tags WHERE run_id IN ({marks})"
+        )
+        for kind, rid, k, v in fetch_all(conn, sql, chunk + chunk):
+            texts[kind][rid][k] = v
+        sql = f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})"
+        nan = math.nan
+        for rid, k, v in fetch_all(conn, sql, chunk):
+            metrics[rid][k] = nan if v is None else v
+    return [
+        Run(RunInfo(*info), RunData(metrics[info[0]], params[info[0]], tags[info[0]]))
+        for info in infos
+    ]
 
 
 def _info(row: Any) -> RunInfo:

@@ -11,8 +11,8 @@ under AND, OR, NOT.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from ledgerflow.events.errors import InvalidInput
-from ledgerflow.services.projector import cursor
+from ledgerflow.services.projector import cursor, search_plan
 from ledgerflow.services.projector.cursor import SortKey
 from ledgerflow.services.projector.filter_fields import (
     EXPERIMENT_FIELDS,
@@ -46,6 +46,8 @@ from ledgerflow.services.projector.registry_tables import (
     REGISTERED_MODEL_TAGS,
     REGISTERED_MODELS,
 )
+from ledgerflow.services.projector.search_plan import Group
+from ledgerflow.services.projector.sql import fetch_all
 from ledgerflow.services.projector.tables import (
     EXPERIMENT_TAGS,
     EXPERIMENTS,
@@ -72,31 +74,89 @@ class Searchable:
         return self.table.c[self.columns[attribute]]
 
 
-def compile_filter(node: Node | None, target: Searchable) -> ColumnElement[bool]:
+def compile_filter(
+    node: Node | None, target: Searchable, estimates: Mapping[Group, int] | None = None
+) -> ColumnElement[bool]:
+    """``node`` as a WHERE clause on ``target``. In each AND, one group of key/value
+    comparisons drives (an ``owner IN (subquery)`` list over the (key, value, owner)
+    index): the group with the fewest rows by ``estimates`` (see :func:`estimate`), else
+    the first equality. Groups matching few rows more are lists too; the other
+    comparisons become primary-key probes of the candidates left."""
     if node is None:
         return true()
     if isinstance(node, And):
-        # SQLite drives an AND from its first `run_id IN (...)` list. Equality tests on a
-        # key are usually the selective ones, so they go first as IN lists, and the other
-        # key/value tests of the same AND become probes of the (run_id, key) primary key
-        # for the few runs left, instead of lists of their own.
-        selective = [n for n in node.items if _is_selective(n)]
-        rest = [n for n in node.items if not _is_selective(n)]
-        probe = bool(selective)
-        return and_(
-            *(_comparison(n, target) for n in selective),  # type: ignore[arg-type]
-            *(_comparison(n, target, probe=True) if probe and isinstance(n, Comparison)
-              else compile_filter(n, target) for n in rest),
-        )  # fmt: skip
+        return _compile_and(node, target, estimates)
     if isinstance(node, Or):
-        return or_(*(compile_filter(n, target) for n in node.items))
+        return or_(*(compile_filter(n, target, estimates) for n in node.items))
     if isinstance(node, Not):
-        return not_(compile_filter(node.item, target))
+        return not_(compile_filter(node.item, target, estimates))
     return _comparison(node, target)
 
 
-def _is_selective(node: Node) -> bool:
-    return isinstance(node, Comparison) and node.entity != "attribute" and node.op in ("=", "IN")
+def _compile_and(
+    node: And, target: Searchable, estimates: Mapping[Group, int] | None
+) -> ColumnElement[bool]:
+    groups = search_plan.groups(node) if len(target.owner) == 1 else []
+    driver = search_plan.choose(groups, estimates)
+    if driver is None:
+        return and_(*(compile_filter(n, target, estimates) for n in node.items))
+    lists = [driver, *search_plan.listed(groups, driver, estimates)]
+    parts = [_driving(g, target) for g in lists]
+    covered = {c for g in lists for c in g.items}
+    for n in node.items:
+        if isinstance(n, Comparison) and n in covered:
+            continue
+        if isinstance(n, Comparison) and n.entity != "attribute":
+            parts.append(_comparison(n, target, probe=True))
+        else:
+            parts.append(compile_filter(n, target, estimates))
+    return and_(*parts)
+
+
+def _driving(group: Group, target: Searchable) -> ColumnElement[bool]:
+    """``owner IN (owners having the group's key with a value passing all its tests)``."""
+    table, [own] = target.key_values[group.entity], target.owner
+    tests = (_apply_op(table.c.value, c.op, c.value) for c in group.items)
+    return target.table.c[own].in_(select(table.c[own]).where(table.c.key == group.key, *tests))
+
+
+def estimate(conn: Connection, node: Node | None, target: Searchable) -> dict[Group, int]:
+    """How many key/value rows each group of a driving choice matches (counted on the
+    (key, value, owner) index, up to :data:`search_plan.ESTIMATE_CAP`), in one statement
+    for the whole filter; only ANDs with a choice to make are counted. Written as SQL
+    text with bound values: a few tiny counts, where building SQLAlchemy expressions
+    would cost more than running them."""
+    todo = search_plan.choices(node) if len(target.owner) == 1 else []
+    if not todo:
+        return {}
+    counts: list[str] = []
+    params: list[Any] = []
+    for i, g in enumerate(todo):
+        tests = ["key = ?"]
+        params.append(g.key)
+        for c in g.items:
+            test, values = _value_test(c)
+            tests.append(test)
+            params += values
+        counts.append(
+            f"(SELECT count(*) FROM (SELECT 1 FROM {target.key_values[g.entity].name} "
+            f"WHERE {' AND '.join(tests)} LIMIT {search_plan.ESTIMATE_CAP}) AS e{i})"
+        )
+    [row] = fetch_all(conn, f"SELECT {', '.join(counts)}", tuple(params))
+    return dict(zip(todo, map(int, row), strict=True))
+
+
+def _value_test(c: Comparison) -> tuple[str, tuple[Any, ...]]:
+    """``c`` (an operator of search_plan.DRIVING_OPS) on the ``value`` column as SQL text
+    and its bound values; as :func:`_apply_op`, a NaN metric is NULL."""
+    if isinstance(c.value, float) and math.isnan(c.value):
+        return ("value IS NULL", ()) if c.op == "=" else ("1 = 0", ())
+    if c.op == "IN":
+        values = tuple(c.value) if isinstance(c.value, tuple) else (c.value,)
+        return f"value IN ({', '.join('?' * len(values))})", values
+    if c.op not in search_plan.DRIVING_OPS:
+        raise InvalidInput(f"unsupported operator {c.op!r}")
+    return f"value {c.op} ?", (c.value,)
 
 
 def _apply_op(col: Any, op: str, value: Any) -> ColumnElement[bool]:
@@ -184,10 +244,12 @@ def order_sources(
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a search: each row's owner values, in order, and the next token."""
+    """One page of a search: each row's owner values and its ``columns``, in order, and
+    the next token."""
 
     owners: list[tuple[Any, ...]]
     token: str | None
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def search_page(
@@ -199,8 +261,10 @@ def search_page(
     limit: int,
     page_token: str | None = None,
     query: object = None,
+    columns: Sequence[Any] = (),
 ) -> Page:
-    """Up to ``limit`` rows matching ``where`` in ``order``, after ``page_token``.
+    """Up to ``limit`` rows matching ``where`` in ``order``, after ``page_token``, with
+    the values of ``columns`` (of the entity's table) read in the same statement.
     ``query`` is what the search asked for: a token only resumes the same query."""
     keys, source = order_sources(order, target)
     fp = cursor.fingerprint(query)
@@ -208,19 +272,22 @@ def search_page(
         values = cursor.decode_cursor(page_token, fp, len(keys))
         where = and_(where, cursor.after_cursor(keys, values))
     stmt = (
-        select(*(k.column.label(f"k{i}") for i, k in enumerate(keys)))
+        select(
+            *(k.column.label(f"k{i}") for i, k in enumerate(keys)),
+            *(c.label(f"c{i}") for i, c in enumerate(columns)),
+        )
         .select_from(source)
         .where(where)
         .order_by(*cursor.order(keys))
         .limit(limit + 1)
     )
-    rows = conn.execute(stmt).all()
+    rows = [tuple(r) for r in conn.execute(stmt)]
     token = None
     if len(rows) > limit:
         rows = rows[:limit]
-        token = cursor.encode_cursor(list(rows[-1]), fp)
-    width = len(target.tie_break)
-    return Page([tuple(r[len(r) - width :]) for r in rows], token)
+        token = cursor.encode_cursor(list(rows[-1][: len(keys)]), fp)
+    width, n = len(target.tie_break), len(keys)
+    return Page([r[n - width : n] for r in rows], token, [r[n:] for r in rows])
 
 
 def _same_names(names: tuple[str, ...]) -> dict[str, str]:

@@ -30,7 +30,11 @@ class ExperimentTag(SQLModel, table=True):
 
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
-    __table_args__ = (Index("runs_by_experiment_start", "experiment_id", "start_time"),)
+    __table_args__ = (
+        Index("runs_by_experiment_start", "experiment_id", "start_time"),
+        # `run_name LIKE 'prefix%'` as an index range (LIKE is case-sensitive on SQLite too)
+        Index("runs_by_experiment_name", "experiment_id", "run_name"),
+    )
     run_id: str = Field(primary_key=True)
     experiment_id: str
     run_name: str
@@ -45,7 +49,8 @@ class Run(SQLModel, table=True):
 
 class Param(SQLModel, table=True):
     __tablename__ = "params"
-    __table_args__ = (Index("params_by_key", "key", "value"),)
+    # Covering (run_id last): a search condition on a key is read from the index alone.
+    __table_args__ = (Index("params_by_key_value_run", "key", "value", "run_id"),)
     run_id: str = Field(primary_key=True)
     key: str = Field(primary_key=True)
     value: str = Field(sa_column=Column(Text, nullable=False))
@@ -53,7 +58,7 @@ class Param(SQLModel, table=True):
 
 class Tag(SQLModel, table=True):
     __tablename__ = "tags"
-    __table_args__ = (Index("tags_by_key", "key", "value"),)
+    __table_args__ = (Index("tags_by_key_value_run", "key", "value", "run_id"),)
     run_id: str = Field(primary_key=True)
     key: str = Field(primary_key=True)
     value: str = Field(sa_column=Column(Text, nullable=False))
@@ -81,7 +86,7 @@ class LatestMetric(SQLModel, table=True):
     """The point with the largest (step, timestamp) per run and key: what runs tables show."""
 
     __tablename__ = "latest_metrics"
-    __table_args__ = (Index("latest_by_key_value", "key", "value"),)
+    __table_args__ = (Index("latest_by_key_value_run", "key", "value", "run_id"),)
     run_id: str = Field(primary_key=True)
     key: str = Field(primary_key=True)
     step: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -193,6 +198,8 @@ OFFSETS = table(ProjectorOffset)
 APPLIED_EVENTS = table(AppliedEvent)
 DEAD_LETTERS = table(DeadLetter)
 
+SEARCH_INDEXES_REPLACED = ("params_by_key", "tags_by_key", "latest_by_key_value")
+"""The (key, value) indexes the covering (key, value, run_id) ones replaced."""
 BOOKKEEPING = ("projector_offsets", "applied_events", "dead_letters")
 
 
