@@ -1,8 +1,12 @@
 """Wake-ups for log followers, inside one process and across processes.
 
-Appenders call `notify()` after a commit. Followers in the same process wait on
-a condition variable; followers in other processes each bind a Unix datagram
-socket in a shared folder, and appenders send one byte to every socket there.
+Appenders call `notify()` after a commit. Followers in the same process wait on a
+condition variable per folder. Each process that follows binds one Unix datagram
+socket in a shared folder (its relay), and appenders send one byte to every other
+process's socket there; the relay's thread turns it into the same condition wake-up.
+An append therefore costs one datagram per *other* following process, not one per
+follower: a server with ten followers used to send ten, and each wake-up let a
+follower thread take the GIL before the appending request could answer.
 Followers still re-check on a slow timer, so a lost wake-up only costs latency.
 """
 
@@ -17,6 +21,8 @@ import uuid
 from pathlib import Path
 
 _conditions: dict[str, threading.Condition] = {}
+_generations: dict[str, int] = {}
+_relays: dict[str, _Relay] = {}
 _lock = threading.Lock()
 
 
@@ -25,27 +31,86 @@ def _condition(key: str) -> threading.Condition:
         return _conditions.setdefault(key, threading.Condition())
 
 
+def _bump(key: str) -> None:
+    cond = _condition(key)
+    with cond:
+        _generations[key] = _generations.get(key, 0) + 1
+        cond.notify_all()
+
+
+def _generation(key: str) -> int:
+    return _generations.get(key, 0)
+
+
+class _Relay:
+    """This process's socket in a folder, and the thread that wakes this process's
+    followers when another process appends. Shared by the process's listeners."""
+
+    def __init__(self, folder: Path, key: str) -> None:
+        self.users = 0
+        self._closed = threading.Event()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:12]}.sock"
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self._sock.bind(str(self.path))
+        except OSError:
+            self._sock.close()
+            raise
+        self._sock.setblocking(False)
+        self._key = key
+        threading.Thread(target=self._run, name="ledgerflow-notify", daemon=True).start()
+
+    def _run(self) -> None:
+        sock = self._sock
+        try:
+            while not self._closed.is_set():
+                ready, _, _ = select.select([sock], [], [], 0.5)
+                if ready:
+                    with contextlib.suppress(BlockingIOError, OSError):
+                        while sock.recv(64):
+                            pass
+                    _bump(self._key)
+        finally:
+            sock.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()  # no more datagrams; the thread closes the socket
+        self._closed.set()
+
+
+def _forget_relays_in_child() -> None:
+    """A forked child holds its parent's relays' sockets but not their threads: it
+    binds its own on first use, and never unlinks the parent's paths."""
+    global _lock
+    _lock = threading.Lock()
+    _relays.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_relays_in_child)
+
+
 class Notifier:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._key = str(folder)
-        self._cond = _condition(self._key)
-        self._generation = 0
 
     def notify(self) -> None:
-        with self._cond:
-            self._generation += 1
-            self._cond.notify_all()
+        _bump(self._key)  # this process's followers
         try:
             names = os.listdir(self.folder)
         except FileNotFoundError:
             return
-        if not names:
+        mine = f"{os.getpid()}-"
+        others = [name for name in names if not name.startswith(mine)]
+        if not others:
             return
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setblocking(False)
         try:
-            for name in names:
+            for name in others:
                 path = self.folder / name
                 try:
                     sock.sendto(b"!", str(path))
@@ -65,51 +130,40 @@ class Listener:
     """One follower's wake-up source. Use as a context manager."""
 
     def __init__(self, notifier: Notifier) -> None:
-        self._n = notifier
-        self._sock: socket.socket | None = None
-        self._path: Path | None = None
-        self._seen = notifier._generation
+        self._key = notifier._key
+        self._folder = notifier.folder
+        self._cond = _condition(self._key)
+        self._seen = _generation(self._key)
+        self._relay: _Relay | None = None
 
     def __enter__(self) -> Listener:
-        try:
-            self._n.folder.mkdir(parents=True, exist_ok=True)
-            path = self._n.folder / f"{os.getpid()}-{uuid.uuid4().hex[:12]}.sock"
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            sock.bind(str(path))
-            sock.setblocking(False)
-            self._sock, self._path = sock, path
-        except OSError:
-            # Unix sockets unavailable (path too long, odd file system): timer only.
-            self._sock = None
+        with _lock:
+            relay = _relays.get(self._key)
+            if relay is None:
+                try:
+                    relay = _relays[self._key] = _Relay(self._folder, self._key)
+                except OSError:
+                    # Unix sockets unavailable (path too long, odd file system): other
+                    # processes' appends are seen on the timer only.
+                    relay = None
+            if relay is not None:
+                relay.users += 1
+            self._relay = relay
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._sock is not None:
-            self._sock.close()
-        if self._path is not None:
-            with contextlib.suppress(OSError):
-                self._path.unlink()
+        with _lock:
+            relay, self._relay = self._relay, None
+            if relay is not None:
+                relay.users -= 1
+                if relay.users == 0 and _relays.get(self._key) is relay:
+                    del _relays[self._key]
+                    relay.close()
 
     def wait(self, timeout: float) -> bool:
         """Return True as soon as something was appended (here or in another process),
         False after `timeout` without news."""
-        cond = self._n._cond
-        with cond:
-            if self._n._generation != self._seen:
-                self._seen = self._n._generation
-                return True
-        if self._sock is None:
-            with cond:
-                woke = cond.wait_for(lambda: self._n._generation != self._seen, timeout)
-                self._seen = self._n._generation
-            return woke
-        # Wait on the socket, but let in-process appends (which also write to the
-        # socket, since it is in the folder) wake us the same way.
-        ready, _, _ = select.select([self._sock], [], [], timeout)
-        if ready:
-            with contextlib.suppress(BlockingIOError, OSError):
-                while self._sock.recv(64):
-                    pass
-        with cond:
-            self._seen = self._n._generation
-        return bool(ready)
+        with self._cond:
+            woke = self._cond.wait_for(lambda: _generation(self._key) != self._seen, timeout)
+            self._seen = _generation(self._key)
+        return woke

@@ -226,11 +226,18 @@ class SQLiteEventLog:
         until: Checkpoint | None = None,
     ) -> Iterator[Item]:
         match = TypeMatcher(types)
-        start = _start(after)
+        for row in self._rows(_start(after), limit, until):
+            if match(row[2]):
+                yield self._decode(row)
+
+    def _rows(
+        self, start: Position, limit: int, until: Checkpoint | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows after position `start`, undecoded (their type is row[2])."""
         sql, params = f"SELECT {_COLUMNS} FROM events WHERE position > ?", [start]
         if until is not None:
             sql, params = sql + " AND position <= ?", [*params, _start(until)]
-        rows = retry_locked(
+        rows: list[tuple[Any, ...]] = retry_locked(
             lambda: (
                 self._conn()
                 .execute(sql + " ORDER BY position LIMIT ?", (*params, limit))
@@ -238,9 +245,7 @@ class SQLiteEventLog:
             ),
             "reading the event log",
         )
-        for row in rows:
-            if match(row[2]):
-                yield self._decode(row)
+        return rows
 
     def _decode(self, row: tuple[Any, ...]) -> Item:
         position, id_, type_, stream, time_, v, actor, trace, data = row
@@ -328,13 +333,12 @@ class SQLiteEventLog:
         match = TypeMatcher(types)
         with self._notifier.listener() as listener:
             while not (stop is not None and stop.is_set()):
-                got = 0
-                for item in self.read(position, limit=batch):
-                    got += 1
-                    position = item.position
-                    if match(item.type if isinstance(item, CorruptRecord) else item.event.type):
-                        yield item
-                if got == batch:
+                rows = self._rows(position, batch)
+                for row in rows:  # decoded only when the follower wants its type
+                    position = row[0]
+                    if match(row[2]):
+                        yield self._decode(row)
+                if len(rows) == batch:
                     continue
                 if not follow or (stop is not None and stop.is_set()):
                     return

@@ -25,6 +25,18 @@ class Gated(APIRouter):
     def __init__(self, prefixes: tuple[str, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prefixes = prefixes
+        self._version: tuple[int, int] | None = None
+
+    def _get_routes_version(self, seen: set[int] | None = None) -> int:
+        """FastAPI (>= 0.160) sums the route versions of the whole router tree on every
+        request, to know its cached route lists are current: it walked our ~500 routes
+        per request. A gated router's routes are all in place before it serves, so its
+        sum is kept while its own version stands."""
+        found = self._version
+        if found is None or found[0] != self._routes_version:
+            total: int = super()._get_routes_version(seen)  # type: ignore[misc]
+            found = self._version = (self._routes_version, total)
+        return found[1]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if not get_route_path(scope).startswith(self.prefixes):

@@ -1,3 +1,4 @@
+import os
 import sqlite3
 import subprocess
 import textwrap
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from ledgerflow.events.chain import StoredEvent
 from ledgerflow.events.log import CorruptRecord, EventLog
-from ledgerflow.events.sqlite_log import SQLiteEventLog
+from ledgerflow.events.sqlite_log import SQLiteEventLog, notify_folder
 from ledgerflow.events.verify import verify
 from tests.conftest import PYTHON, python_env
 from tests.integration.eventlog_contract import EventLogContract, tag_event
@@ -89,6 +90,31 @@ class TestSQLiteEventLog(EventLogContract):
         assert isinstance(items[1], CorruptRecord)
         assert items[1].id == "bad-1" and "undecodable" in items[1].reason
         assert not isinstance(items[2], CorruptRecord)
+
+    def test_a_process_has_one_wake_up_socket_however_many_follow_and_none_after(
+        self, log: SQLiteEventLog
+    ):
+        """Appends send one datagram per other following process, not one per follower;
+        every follower of this process still wakes on an append."""
+        folder = notify_folder(log.path)
+        stop = threading.Event()
+        woke = [threading.Event() for _ in range(4)]
+
+        def follow(k: int) -> None:
+            for _ in log.subscribe("latest", stop=stop, idle_wait=30.0):
+                woke[k].set()
+
+        threads = [threading.Thread(target=follow, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        assert len(list(folder.glob(f"{os.getpid()}-*.sock"))) == 1
+        log.append([tag_event("a", 1)])
+        assert all(w.wait(5) for w in woke)
+        stop.set()
+        for t in threads:
+            t.join(10)
+        assert list(folder.glob(f"{os.getpid()}-*.sock")) == []
 
     def test_a_follower_wakes_when_another_process_appends(self, log: SQLiteEventLog):
         stop = threading.Event()
