@@ -10,7 +10,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter
-from starlette.routing import Match, compile_path, get_route_path
+from starlette._utils import get_route_path
+from starlette.routing import Match, compile_path
 from starlette.types import Scope
 
 
@@ -34,7 +35,7 @@ class Gated(APIRouter):
         sum is kept while its own version stands."""
         found = self._version
         if found is None or found[0] != self._routes_version:
-            total: int = super()._get_routes_version(seen)  # type: ignore[misc]
+            total: int = super()._get_routes_version(seen)
             found = self._version = (self._routes_version, total)
         return found[1]
 
