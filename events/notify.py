@@ -86,6 +86,7 @@ def _forget_relays_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     _relays.clear()
+    _conditions.clear()  # one a parent's thread held at the fork would stay held here
 
 
 if hasattr(os, "register_at_fork"):
@@ -103,8 +104,9 @@ class Notifier:
             names = os.listdir(self.folder)
         except FileNotFoundError:
             return
-        mine = f"{os.getpid()}-"
-        others = [name for name in names if not name.startswith(mine)]
+        with _lock:  # this process's own relays are woken by the condition above
+            mine = {relay.path.name for relay in _relays.values()}
+        others = [name for name in names if name not in mine]
         if not others:
             return
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
