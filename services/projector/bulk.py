@@ -20,9 +20,9 @@ DEFERRED = frozenset(
     {
         "points_by_run_key_step",
         "points_by_run_key_time",
-        "params_by_key",
-        "tags_by_key",
-        "latest_by_key_value",
+        "params_by_key_value_run",
+        "tags_by_key_value_run",
+        "latest_by_key_value_run",
         "audit_by_time",
         "audit_by_resource",
         "audit_by_actor",
