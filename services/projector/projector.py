@@ -179,7 +179,9 @@ class Projector:
         """Whether this catch-up folds a large log into empty SQLite views (a new views
         file): then the indexes only queries use are built once at its end (bulk.py). Not
         on PostgreSQL, where projectors of a consumer group catch up side by side."""
-        if self.engine.dialect.name != "sqlite" or self.checkpoint().partitions():
+        if self.engine.dialect.name != "sqlite" or self._reached.partitions():
+            return False  # views this process already saw hold events: no read needed
+        if self.checkpoint().partitions():
             return False
         return self.log.head().total() >= bulk.BULK_EVENTS
 
