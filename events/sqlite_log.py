@@ -349,6 +349,25 @@ class SQLiteEventLog:
                     if remaining <= 0 or listener.wait(min(remaining, STOP_CHECK_S)):
                         break
 
+    def heads(
+        self, *, stop: threading.Event | None = None, idle_wait: float = 1.0
+    ) -> Iterator[Checkpoint]:
+        """The log's head now, then again each time it moves (an append by any process),
+        without reading or decoding events: for a follower that only needs to know there
+        is more, as a projector that reads the log itself does."""
+        last: Checkpoint | None = None
+        with self._notifier.listener() as listener:
+            while not (stop is not None and stop.is_set()):
+                head = self.head()
+                if head != last:
+                    last = head
+                    yield head
+                deadline = time.monotonic() + idle_wait
+                while not (stop is not None and stop.is_set()):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or listener.wait(min(remaining, STOP_CHECK_S)):
+                        break
+
     def close(self) -> None:
         with self._conns_lock:
             for conn in self._all_conns:

@@ -282,8 +282,7 @@ class Invalidator:
             if self._stop.is_set():
                 return False
             try:
-                self._projector.wait_for(target, timeout=5.0)
-                self._projected = self._projector.checkpoint()
+                self._projected = self._projector.wait_for(target, timeout=5.0)
             except Timeout:
                 logger.warning("read cache: waiting for the projector to reach %s", target)
         return True

@@ -153,6 +153,8 @@ class Projector:
         """Apply everything on the log that is not applied yet; return how many events.
         Nothing when the views already cover `unless` (another thread of this process
         applied it while this one waited for its turn)."""
+        if unless is not None and self._reached.covers(unless):
+            return 0  # seen without queueing behind a catch-up of later events
         with self._catching_up:
             if unless is not None and self._reached.covers(unless):
                 return 0
@@ -203,18 +205,21 @@ class Projector:
             conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
             conn.exec_driver_sql("ANALYZE")
 
-    def wait_for(self, target: Checkpoint, timeout: float) -> None:
+    def wait_for(self, target: Checkpoint, timeout: float) -> Checkpoint:
         """Read-your-writes: return once everything up to `target` is applied (projecting
-        it ourselves when inline, else waiting for the projector service)."""
+        it ourselves when inline, else waiting for the projector service), with how far
+        the views are known to be then (at least `target`)."""
         deadline = time.monotonic() + timeout
         delay = 0.002
         while True:
             if self.inline:
                 self.catch_up(unless=target)
-                if self._reached.covers(target):
-                    return
-            if self.checkpoint().covers(target):
-                return
+                reached = self._reached
+                if reached.covers(target):
+                    return reached
+            held = self.checkpoint()
+            if held.covers(target):
+                return held
             if time.monotonic() > deadline:
                 raise Timeout(
                     f"events up to {target.encode()!r} were not projected within "

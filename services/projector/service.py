@@ -22,14 +22,15 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy.exc import DBAPIError
 
 from ledgerflow.events.envelope import Recorded
-from ledgerflow.events.log import EventLog, Item
+from ledgerflow.events.log import Checkpoint, EventLog, Item
+from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.projector.metrics import ProjectorMetrics
 from ledgerflow.services.projector.projector import Projector
 
@@ -112,15 +113,26 @@ class ProjectorService:
     def _follow(self, stop: threading.Event) -> None:
         self.stats.assigned = [""]
         self._count(self.projector.catch_up())
-        for _ in self.log.subscribe("latest", stop=stop, idle_wait=5.0):
+        self.stats.note_lag({"": 0})  # what it follows, it applies before waiting again
+        for head in self._heads(stop):
             # commands of this process may have projected what woke it: then no transaction
-            self._count(self.projector.catch_up(unless=self.log.head()))
+            applied = self.projector.catch_up(unless=head)
+            if applied:
+                self._count(applied)
+
+    def _heads(self, stop: threading.Event) -> Iterator[Checkpoint]:
+        """Where the log ends, each time it moves. The SQLite log says so without reading
+        events; another log is read (and its events decoded) to learn it."""
+        if isinstance(self.log, SQLiteEventLog):
+            yield from self.log.heads(stop=stop, idle_wait=5.0)
+        else:
+            for item in self.log.subscribe("latest", stop=stop, idle_wait=5.0):
+                yield Checkpoint.of([item])
 
     def _count(self, applied: int) -> None:
         with self.stats.lock:
             self.stats.applied += applied
         self.stats.metrics.note_applied("", applied, None)
-        self.stats.note_lag({"": 0})
 
     # -- Kafka: a consumer group ----------------------------------------------------------
 

@@ -145,3 +145,36 @@ class TestSQLiteEventLog(EventLogContract):
         t.join(10)
         assert arrived, "the follower never saw the other process's event"
         assert arrived[0] - float(out.stdout) < 5.0
+
+    def test_heads_says_where_the_log_ends_each_time_it_moves(self, log: SQLiteEventLog):
+        """What the projector service follows: the head now, then each new head, whoever
+        appended, with no wake-up timer needed (idle_wait 30 s)."""
+        log.append([tag_event("a", 1)])
+        stop = threading.Event()
+        seen: list[int] = []
+        moved = threading.Event()
+
+        def follow() -> None:
+            for head in log.heads(stop=stop, idle_wait=30.0):
+                seen.append(head.total())
+                if head.total() == 4:
+                    moved.set()
+
+        t = threading.Thread(target=follow)
+        t.start()
+        time.sleep(0.3)
+        assert seen == [1]
+        log.append([tag_event("a", 2)])
+        code = textwrap.dedent(f"""
+            from ledgerflow.events.sqlite_log import SQLiteEventLog
+            from tests.integration.eventlog_contract import tag_event
+            SQLiteEventLog({str(log.path)!r}).append([tag_event("a", 3), tag_event("a", 4)])
+        """)
+        subprocess.run(
+            [PYTHON, "-c", code], env=python_env(), check=True, cwd=Path(__file__).parents[2]
+        )
+        assert moved.wait(10), f"heads seen: {seen}"
+        stop.set()
+        t.join(10)
+        assert not t.is_alive()
+        assert seen[0] == 1 and seen[-1] == 4 and seen == sorted(set(seen))
