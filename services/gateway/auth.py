@@ -128,8 +128,16 @@ async def _principal(  # async: no thread hop for what does not block (deps.py)
         ),
     ] = None,
 ) -> Principal:
+    return principal_of(request, actor)
+
+
+def principal_of(request: Request, actor: str | None = None) -> Principal:
+    """Who is asking: the authentication middleware's finding, else (auth off) the local
+    user acting as `actor` (by default the request's `X-Ledgerflow-Actor`)."""
     found: Principal | None = getattr(request.state, "principal", None)
-    return found if found is not None else local_principal(actor)
+    if found is not None:
+        return found
+    return local_principal(actor if actor is not None else request.headers.get(ACTOR_HEADER))
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
