@@ -195,7 +195,7 @@ def create_app(
     ):
         native.include_router(module.router)
     app.include_router(native, prefix=API_PREFIX)
-    app.include_router(mlflow_routes.router())  # MLflow's clients: docs/mlflow-compat.md
+    mlflow_routes.install(app)  # MLflow's clients: docs/mlflow-compat.md
     if hub is not None:
         app.state.hub = hub
         app.include_router(sse.make_router(lambda: backend, lambda: hub))

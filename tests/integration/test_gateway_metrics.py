@@ -68,3 +68,35 @@ def test_an_invalid_request_is_counted_with_its_status(gateway: GatewayThread) -
     route = f"{API}/runs/{{run_id}}/metrics/history"
     labels = {"route": route, "method": "GET", "status": "400"}
     assert sample(text, "ledgerflow_gateway_requests_total", **labels) == 1
+
+
+def test_mlflow_calls_are_counted_by_their_path_and_unknown_ones_as_unserved(
+    gateway: GatewayThread,
+) -> None:
+    """MLflow's fixed paths are served from a table ahead of the routes: their requests are
+    still labelled by the path they are served at, a wrong method falls through to the
+    routes (MLflow's 501 for what is not served here), and a 404 names the run."""
+    mlflow = "/api/2.0/mlflow"
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        before = http.get("/metrics").text
+        exp = http.post(f"{mlflow}/experiments/create", json={"name": "fixed-paths"})
+        assert exp.status_code == 200, exp.text
+        got = http.get(
+            f"{mlflow}/experiments/get", params={"experiment_id": exp.json()["experiment_id"]}
+        )
+        assert got.status_code == 200 and got.json()["experiment"]["name"] == "fixed-paths"
+        missing = http.get(f"{mlflow}/runs/get", params={"run_id": "no-such-run"})
+        assert missing.status_code == 404
+        assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        wrong = http.put(f"{mlflow}/experiments/get", json={})
+        assert wrong.status_code == 501 and wrong.json()["error_code"] == "NOT_IMPLEMENTED"
+        text = http.get("/metrics").text
+
+    def grew(**labels: str) -> float:
+        name = "ledgerflow_gateway_requests_total"
+        return (sample(text, name, **labels) or 0) - (sample(before, name, **labels) or 0)
+
+    assert grew(route=f"{mlflow}/experiments/create", method="POST", status="200") == 1
+    assert grew(route=f"{mlflow}/experiments/get", method="GET", status="200") == 1
+    assert grew(route=f"{mlflow}/runs/get", method="GET", status="404") == 1
+    assert grew(route=f"{mlflow}/{{rest:path}}", method="PUT", status="501") == 1

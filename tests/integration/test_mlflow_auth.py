@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from ledgerflow.events.settings import load_settings
 from ledgerflow.services.bootstrap import bootstrap
-from ledgerflow.services.gateway.route_table import api_routes
+from ledgerflow.services.gateway.route_table import api_routes, fixed_paths
 from tests.integration.gateway_fixture import GatewayProcess
 
 pytestmark = pytest.mark.usefixtures("mlflow_client_settings")
@@ -183,13 +183,14 @@ def mlflow_routes(folder: Path) -> list[tuple[str, str]]:
     backend = bootstrap(load_settings(tracking_uri=str(folder), auth=True))
     try:
         app = create_app(backend)
-        return sorted(
+        routed = [
             (method, path)
             for path, route in api_routes(app)
             if path.startswith(MLFLOW_PREFIXES)
             for method in route.methods or ()
             if method != "HEAD"
-        )
+        ]
+        return sorted(routed + [(f.method, f.path) for f in fixed_paths(app)])
     finally:
         backend.close()
 

@@ -42,6 +42,7 @@ from ledgerflow.services.gateway.mlflow_api.endpoints import (
     json_response,
 )
 from ledgerflow.services.gateway.mlflow_api.runs import RunRef, run_info_of
+from ledgerflow.services.gateway.route_table import FixedPaths
 from ledgerflow.services.projector.queries import directory
 
 api = Endpoints("mlflow artifacts")
@@ -224,10 +225,10 @@ def _store(call: Call, target: Target, source: Path) -> None:
         backend.logged_models.record_artifacts(target.owner, files, actor=call.actor)
 
 
-def router() -> APIRouter:
+def router(fixed: FixedPaths) -> APIRouter:
     """The proxy under MLflow's artifact prefixes, and `artifacts/list` under its tracking
-    prefixes."""
-    made = api.router(ARTIFACT_PREFIXES)
+    prefixes (fixed paths into `fixed`)."""
+    made = api.serve_on(fixed, ARTIFACT_PREFIXES)
     for prefix in ARTIFACT_PREFIXES:
         made.add_api_route(
             prefix + "/artifacts/{path:path}",
@@ -237,7 +238,7 @@ def router() -> APIRouter:
             include_in_schema=False,
             dependencies=[checked(NEEDS_EDIT)],
         )
-    made.include_router(listing.router())
+    made.include_router(listing.serve_on(fixed))
     return made
 
 

@@ -47,7 +47,7 @@ from ledgerflow.services.gateway.auth import check, check_command, principal_of
 from ledgerflow.services.gateway.command_registry import Executor
 from ledgerflow.services.gateway.deps import Reads, reads_of
 from ledgerflow.services.gateway.limits import TooLarge
-from ledgerflow.services.gateway.route_table import Gated
+from ledgerflow.services.gateway.route_table import Fixed, FixedPaths, Gated
 
 log = logging.getLogger("ledgerflow.gateway.mlflow")
 
@@ -281,15 +281,23 @@ class Endpoints:
     def post(self, path: str, *, needs: str) -> Callable[[Handler], Handler]:
         return self.route("POST", path, needs=needs)
 
-    def router(self, prefixes: Sequence[str] = PREFIXES) -> APIRouter:
-        """The family's routes under each prefix, each prefix's behind a gate of the
-        paths' first segments (`/api/2.0/mlflow/runs`...): a request for another
-        family's path is turned away at once instead of tried route by route."""
+    def serve_on(self, fixed: FixedPaths, prefixes: Sequence[str] = PREFIXES) -> APIRouter:
+        """The family's endpoints under each prefix: those at fixed paths (most of
+        MLflow's API) into the `fixed` table, the others (with path parameters) as the
+        routes of the router returned, each prefix's behind a gate of the paths' first
+        segments (`/api/2.0/mlflow/logged-models`...): a request for another family's
+        path is turned away at once instead of tried route by route."""
         router = APIRouter(tags=[self.tag])
+        routed = [e for e in self.declared if "{" in e.path]
         for prefix in prefixes:
-            heads = {f"{prefix}/{e.path.strip('/').split('/')[0]}" for e in self.declared}
-            gated = Gated(tuple(sorted(heads)), tags=[self.tag])
             for e in self.declared:
+                if "{" not in e.path:
+                    fixed.add(Fixed(e.method, prefix + e.path, serve(e.handler, e.needs), e.needs))
+            if not routed:
+                continue
+            heads = {f"{prefix}/{e.path.strip('/').split('/')[0]}" for e in routed}
+            gated = Gated(tuple(sorted(heads)), tags=[self.tag])
+            for e in routed:
                 gated.add_api_route(
                     prefix + e.path,
                     serve(e.handler, e.needs),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from ledgerflow.services.gateway.auth import checked
@@ -17,7 +17,7 @@ from ledgerflow.services.gateway.mlflow_api import (
     server_info,
 )
 from ledgerflow.services.gateway.mlflow_api.endpoints import NotImplementedHere, error_response
-from ledgerflow.services.gateway.route_table import Gated
+from ledgerflow.services.gateway.route_table import FixedPaths, Gated
 
 MLFLOW_API_VERSION = "3.3.0"
 """What `/version` answers: the MLflow release whose REST API this one follows. Below 3.4,
@@ -33,12 +33,23 @@ FAMILIES = (
 )
 
 
-def router() -> APIRouter:
+def install(app: FastAPI) -> None:
+    """MLflow's REST API on `app`: its fixed paths in one table ahead of every route (a
+    dict lookup, not FastAPI's route matching), the rest as routes."""
+    fixed = FixedPaths()
+    app.include_router(router(fixed))
+    app.router.routes.insert(0, fixed)
+
+
+def router(fixed: FixedPaths) -> APIRouter:
+    """The routes of MLflow's API that are not at fixed paths (those go into `fixed`), and
+    the answers to what it does not serve."""
     made = Gated((*UNSERVED, "/version"))
     for family in FAMILIES:
-        made.include_router(family.router())
-    made.include_router(server_info.api.router(("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")))
-    made.include_router(artifacts.router())
+        made.include_router(family.serve_on(fixed))
+    v3 = ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")
+    made.include_router(server_info.api.serve_on(fixed, v3))
+    made.include_router(artifacts.router(fixed))
     for prefix in UNSERVED:  # last: only what no route above takes
         made.add_api_route(
             prefix + "/{rest:path}",
