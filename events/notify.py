@@ -8,6 +8,11 @@ An append therefore costs one datagram per *other* following process, not one pe
 follower: a server with ten followers used to send ten, and each wake-up let a
 follower thread take the GIL before the appending request could answer.
 Followers still re-check on a slow timer, so a lost wake-up only costs latency.
+
+A follower that reads only some event types says so, and an append of this process wakes
+it only when it wrote one of them: in `ledgerflow server` a run's events used to wake the
+deployment, alias, bundle-policy and webhook followers too, each to read and skip them.
+Another process's append (a relay datagram carries no types) wakes every follower.
 """
 
 from __future__ import annotations
@@ -18,28 +23,22 @@ import select
 import socket
 import threading
 import uuid
+from collections.abc import Callable, Collection
 from pathlib import Path
 
-_conditions: dict[str, threading.Condition] = {}
-_generations: dict[str, int] = {}
+_listeners: dict[str, set[Listener]] = {}
 _relays: dict[str, _Relay] = {}
 _lock = threading.Lock()
 
 
-def _condition(key: str) -> threading.Condition:
+def _bump(key: str, types: Collection[str] | None = None) -> None:
+    """Wake this process's listeners on `key` that follow one of `types` (every one when
+    the types are not known)."""
     with _lock:
-        return _conditions.setdefault(key, threading.Condition())
-
-
-def _bump(key: str) -> None:
-    cond = _condition(key)
-    with cond:
-        _generations[key] = _generations.get(key, 0) + 1
-        cond.notify_all()
-
-
-def _generation(key: str) -> int:
-    return _generations.get(key, 0)
+        listeners = list(_listeners.get(key, ()))
+    for listener in listeners:
+        if types is None or listener.wants(types):
+            listener._woken.set()
 
 
 class _Relay:
@@ -70,7 +69,7 @@ class _Relay:
                     with contextlib.suppress(BlockingIOError, OSError):
                         while sock.recv(64):
                             pass
-                    _bump(self._key)
+                    _bump(self._key)  # another process: its types are not known
         finally:
             sock.close()
 
@@ -86,7 +85,7 @@ def _forget_relays_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     _relays.clear()
-    _conditions.clear()  # one a parent's thread held at the fork would stay held here
+    _listeners.clear()  # the parent's followers' threads are not in the child
 
 
 if hasattr(os, "register_at_fork"):
@@ -98,8 +97,9 @@ class Notifier:
         self.folder = folder
         self._key = str(folder)
 
-    def notify(self) -> None:
-        _bump(self._key)  # this process's followers
+    def notify(self, types: Collection[str] | None = None) -> None:
+        """After a commit of events of `types` (None: not known): wake the followers."""
+        _bump(self._key, types)  # this process's followers
         try:
             names = os.listdir(self.folder)
         except FileNotFoundError:
@@ -124,22 +124,27 @@ class Notifier:
         finally:
             sock.close()
 
-    def listener(self) -> Listener:
-        return Listener(self)
+    def listener(self, wants: Callable[[str], bool] | None = None) -> Listener:
+        """A wake-up source for a follower of the types `wants` accepts (None: all)."""
+        return Listener(self, wants)
 
 
 class Listener:
     """One follower's wake-up source. Use as a context manager."""
 
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, wants: Callable[[str], bool] | None = None) -> None:
         self._key = notifier._key
         self._folder = notifier.folder
-        self._cond = _condition(self._key)
-        self._seen = _generation(self._key)
+        self._wants = wants
+        self._woken = threading.Event()
         self._relay: _Relay | None = None
+
+    def wants(self, types: Collection[str]) -> bool:
+        return self._wants is None or any(self._wants(t) for t in types)
 
     def __enter__(self) -> Listener:
         with _lock:
+            _listeners.setdefault(self._key, set()).add(self)
             relay = _relays.get(self._key)
             if relay is None:
                 try:
@@ -155,6 +160,7 @@ class Listener:
 
     def __exit__(self, *exc: object) -> None:
         with _lock:
+            _listeners.get(self._key, set()).discard(self)
             relay, self._relay = self._relay, None
             if relay is not None:
                 relay.users -= 1
@@ -163,9 +169,11 @@ class Listener:
                     relay.close()
 
     def wait(self, timeout: float) -> bool:
-        """Return True as soon as something was appended (here or in another process),
-        False after `timeout` without news."""
-        with self._cond:
-            woke = self._cond.wait_for(lambda: _generation(self._key) != self._seen, timeout)
-            self._seen = _generation(self._key)
+        """Return True as soon as something was appended since the last wait returned
+        (here, of a type this listener wants, or in another process), False after
+        `timeout` without news. The wake-up is taken before returning, so an append
+        committed after that wakes the next wait: read the log after this returns."""
+        woke = self._woken.wait(timeout)
+        if woke:
+            self._woken.clear()
         return woke

@@ -214,7 +214,7 @@ class SQLiteEventLog:
             return positions
 
         positions = retry_locked(write, "appending to the event log")
-        self._notifier.notify()
+        self._notifier.notify({e.type for e in events})
         return [Recorded(pos, ev) for pos, ev in zip(positions, events, strict=True)]
 
     def read(
@@ -331,7 +331,7 @@ class SQLiteEventLog:
     ) -> Iterator[Item]:
         position = _start(self.head() if after == "latest" else after)
         match = TypeMatcher(types)
-        with self._notifier.listener() as listener:
+        with self._notifier.listener(None if match.everything else match) as listener:
             while not (stop is not None and stop.is_set()):
                 rows = self._rows(position, batch)
                 for row in rows:  # decoded only when the follower wants its type

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from ledgerflow.events.chain import StoredEvent
-from ledgerflow.events.log import CorruptRecord, EventLog
+from ledgerflow.events.log import CorruptRecord, EventLog, TypeMatcher
+from ledgerflow.events.notify import Notifier
 from ledgerflow.events.sqlite_log import SQLiteEventLog, notify_folder
 from ledgerflow.events.verify import verify
 from tests.conftest import PYTHON, python_env
@@ -178,3 +179,28 @@ class TestSQLiteEventLog(EventLogContract):
         t.join(10)
         assert not t.is_alive()
         assert seen[0] == 1 and seen[-1] == 4 and seen == sorted(set(seen))
+
+    def test_a_follower_of_some_types_wakes_for_those_only_unless_another_process_appends(
+        self, log: SQLiteEventLog
+    ):
+        """This process's appends name their types, so a follower of deployments is not
+        woken by runs' events; another process's wake-up names none and wakes all."""
+        notifier = Notifier(notify_folder(log.path))
+        with (
+            notifier.listener(TypeMatcher(["deployment.*"])) as deployments,
+            notifier.listener() as everything,
+        ):
+            log.append([tag_event("a", 1)])  # run.tags_set
+            assert everything.wait(5.0)
+            assert not deployments.wait(0.3)
+            notifier.notify({"run.started", "deployment.created"})
+            assert deployments.wait(5.0) and everything.wait(5.0)
+            code = textwrap.dedent(f"""
+                from ledgerflow.events.sqlite_log import SQLiteEventLog
+                from tests.integration.eventlog_contract import tag_event
+                SQLiteEventLog({str(log.path)!r}).append([tag_event("a", 2)])
+            """)
+            subprocess.run(
+                [PYTHON, "-c", code], env=python_env(), check=True, cwd=Path(__file__).parents[2]
+            )
+            assert deployments.wait(5.0)
