@@ -44,6 +44,7 @@ from ledgerflow.services.projector.logged_model_tables import (
 )
 from ledgerflow.services.projector.queries import directory
 from ledgerflow.services.projector.search import Searchable, compile_filter, search_page
+from ledgerflow.services.projector.sql import fetch_in
 from ledgerflow.services.projector.tables import METRIC_POINTS as MP
 
 MAX_SEARCH_RESULTS = 50
@@ -198,12 +199,12 @@ class LoggedModelQueries:
         out: dict[str, list[ModelOutput]] = defaultdict(list)
         if not run_ids:
             return out
+        sql = (  # plain: every MLflow run read and search asks, SQLAlchemy's IN cost more
+            f"SELECT run_id, model_id, step FROM {RO.name} WHERE run_id IN ({{}}) "
+            "ORDER BY run_id, step, model_id"
+        )
         with self.engine.connect() as conn:
-            for rid, mid, step in conn.execute(
-                select(RO.c.run_id, RO.c.model_id, RO.c.step)
-                .where(RO.c.run_id.in_(list(run_ids)))
-                .order_by(RO.c.run_id, RO.c.step, RO.c.model_id)
-            ):
+            for rid, mid, step in fetch_in(conn, sql, list(run_ids)):
                 out[rid].append(ModelOutput(mid, step))
         return out
 
@@ -212,12 +213,9 @@ class LoggedModelQueries:
         out: dict[str, list[str]] = defaultdict(list)
         if not run_ids:
             return out
+        sql = f"SELECT run_id, model_id FROM {RI.name} WHERE run_id IN ({{}}) ORDER BY 1, 2"
         with self.engine.connect() as conn:
-            for rid, mid in conn.execute(
-                select(RI.c.run_id, RI.c.model_id)
-                .where(RI.c.run_id.in_(list(run_ids)))
-                .order_by(RI.c.run_id, RI.c.model_id)
-            ):
+            for rid, mid in fetch_in(conn, sql, list(run_ids)):
                 out[rid].append(mid)
         return out
 

@@ -71,6 +71,7 @@ def test_replaying_the_log_gives_the_same_logged_model_rows(
         {"lr": "0.1", "depth": "3"},
     )
     assert service.queries.outputs_of([run.run_id])[run.run_id][0].step == 4
+    assert service.queries.inputs_of([run.run_id, "no-such-run"]) == {run.run_id: [model.model_id]}
     assert [(m.key, m.step) for m in ready.metrics] == [("acc", 1), ("acc", 2)]
     assert (
         service.queries.artifact_key(model.model_id) == f"{exp}/models/{model.model_id}/artifacts"
