@@ -5,6 +5,7 @@ against `mlflow models serve --env-manager local`, on the same models, side by s
     .venv/bin/python bench/serving.py --quick    # shorter runs, a smoke test (~1.5 min)
     .venv/bin/python bench/serving.py --json out.json
     .venv/bin/python bench/serving.py --tensors --quick   # JSON vs binary tensors (~1 min)
+    .venv/bin/python bench/serving.py --fronts            # gRPC fronts vs batched REST (~6 min)
 
 A load spec may carry `headers` (sent on every HTTP request, and as gRPC metadata):
 bench/serving_auth.py uses them to measure inference with `ledgerflow serve --auth`.
@@ -30,6 +31,11 @@ rows each predict call got (the server's /metrics).
 as MLflow scoring JSON to both servers, as OIP JSON, and as OIP with binary tensors as
 tritonclient.http builds them by default (`generate_request_body`, outputs binary too).
 Bar (issue 14): binary beats OIP JSON from 8x8 up.
+
+`--fronts` compares gRPC fronts on the batched server: grpcio's server (what `ledgerflow serve`
+runs) and the prototype HTTP/2 front on h2 of bench/grpc_front.py, each against batched REST
+on the same server, in interleaved rounds (`--rounds`) on two servers that stay up; medians.
+Bar (issue 17): the h2 front at least batched REST's req/s at 16 and 64 callers.
 
 Bar (issue 6): at concurrency 16, ledgerflow's best REST or gRPC mode >= 3x MLflow's
 throughput with p99 <= half of MLflow's.
@@ -301,14 +307,20 @@ def start_mlflow(model: Path, work: Path) -> Server:
     return Server(cmd, port, work / f"mlflow-{model.name}.log", env)
 
 
-def start_ledgerflow(model: Path, work: Path, batch: int, grpc_port: int | None) -> Server:
+def start_ledgerflow(
+    model: Path, work: Path, batch: int, grpc_port: int | None, front: str = "grpcio"
+) -> Server:
+    """`ledgerflow serve`; `front` "h2" serves gRPC with the prototype of bench/grpc_front.py."""
     port = free_port()
-    cmd = [PYTHON, "-m", "ledgerflow.cli", "--tracking-uri", str(work / "data"), "serve",
+    launcher = (
+        ["-m", "ledgerflow.cli"] if front == "grpcio" else [str(ROOT / "bench/grpc_front.py")]
+    )
+    cmd = [PYTHON, *launcher, "--tracking-uri", str(work / "data"), "serve",
            "-m", str(model), "-p", str(port), "--name", model.name,
            "--max-batch-size", str(batch), "--max-wait-ms", str(WAIT_MS)]  # fmt: skip
     if grpc_port is not None:
         cmd += ["--grpc-port", str(grpc_port)]
-    return Server(cmd, port, work / f"ledgerflow-{model.name}-{batch}.log", _env())
+    return Server(cmd, port, work / f"ledgerflow-{model.name}-{batch}-{front}.log", _env())
 
 
 def predicted(metrics_port: int) -> tuple[float, float]:
@@ -409,6 +421,93 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
             finally:
                 server.stop()
     return results
+
+
+def bench_fronts(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """gRPC through grpcio's server and through our HTTP/2 front, against batched REST, in
+    interleaved rounds on two servers that stay up (one per front, both batching 64)."""
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="lf-bench-fronts-") as tmp:
+        work = Path(tmp)
+        models = make_models(work)
+        for name, (folder, row, datatype) in models.items():
+            if args.only and name != args.only:
+                continue
+            body = json.dumps({"inputs": [row]})
+            ports = {front: free_port() for front in ("grpcio", "h2")}
+            servers = {f: start_ledgerflow(folder, work, 64, p, f) for f, p in ports.items()}
+            try:
+                request = grpc_request(folder.name, row, datatype)
+                specs = {
+                    "REST batched": {
+                        "kind": "http", "host": "127.0.0.1", "path": "/invocations",
+                        "body": body, "port": servers["h2"].port, "pid": servers["h2"].proc.pid,
+                    },
+                    "gRPC grpcio server": {
+                        "kind": "grpc", "target": f"127.0.0.1:{ports['grpcio']}",
+                        "request": request, "pid": servers["grpcio"].proc.pid,
+                    },
+                    "gRPC h2 front": {
+                        "kind": "grpc", "target": f"127.0.0.1:{ports['h2']}",
+                        "request": request, "pid": servers["h2"].proc.pid,
+                    },
+                }  # fmt: skip
+                if args.grpcio_client:
+                    specs["gRPC h2 front, grpcio client"] = {
+                        **specs["gRPC h2 front"],
+                        "client": "grpcio",
+                    }
+                metrics = {
+                    "REST batched": servers["h2"].port,
+                    "gRPC grpcio server": servers["grpcio"].port,
+                }
+                for round_ in range(args.rounds):
+                    for c in CONCURRENCY:
+                        for label, spec in specs.items():
+                            port = metrics.get(label, servers["h2"].port)
+                            r = run_load(spec, c, args, work, port)
+                            results.append(
+                                {"model": name, "server": label, "concurrency": c,
+                                 "round": round_, **r}
+                            )  # fmt: skip
+                            _print_row(results[-1])
+            finally:
+                for server in servers.values():
+                    server.stop()
+    return results
+
+
+def fronts_summary(results: list[dict[str, Any]]) -> bool:
+    """Medians over the rounds, each against batched REST; the bar: the h2 front at least
+    batched REST's req/s at 16 and 64 callers."""
+    import statistics
+
+    ok = True
+    print(
+        "\nmodel    server                        conc  req/s (median, rounds)    x REST"
+        "  p99 ms  rows/predict  server us"
+    )
+    keys = sorted({(r["model"], r["concurrency"]) for r in results})
+    for model, c in keys:
+        rows = [r for r in results if r["model"] == model and r["concurrency"] == c]
+        rest = statistics.median(r["rps"] for r in rows if r["server"] == "REST batched")
+        for label in dict.fromkeys(r["server"] for r in rows):
+            mine = [r for r in rows if r["server"] == label]
+            rps = statistics.median(r["rps"] for r in mine)
+            each = ", ".join(f"{r['rps']:.0f}" for r in mine)
+            p99 = statistics.median(r["p99_ms"] for r in mine)
+            per = statistics.median(r.get("rows_per_predict", float("nan")) for r in mine)
+            cpu = statistics.median(r["server_cpu_us"] for r in mine)
+            print(
+                f"{model:8} {label:29} {c:4} {rps:8.0f} ({each})".ljust(70)
+                + f"{rps / rest:6.2f}x {p99:7.2f} {per:13.1f} {cpu:10.0f}"
+            )
+            if label == "gRPC h2 front" and c in (16, 64):
+                ok &= rps >= rest
+    errors = sum(r["errors"] for r in results)
+    print(f"bar: h2 front >= batched REST at 16 and 64, {errors} errors -> "
+          f"{'PASS' if ok and not errors else 'MISS'}")  # fmt: skip
+    return ok and not errors
 
 
 TENSOR_SIDES = (8, 64, 256)
@@ -571,6 +670,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=None)
     parser.add_argument("--warmup", type=float, default=None)
     parser.add_argument("--tensors", action="store_true", help="JSON vs binary OIP tensors")
+    parser.add_argument("--fronts", action="store_true", help="gRPC fronts vs batched REST")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --fronts")
+    parser.add_argument("--grpcio-client", action="store_true", help="--fronts: also grpcio")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -586,6 +688,9 @@ def main() -> None:
     if args.tensors:
         results = bench_tensors(args)
         ok = tensor_summary(results)
+    elif args.fronts:
+        results = bench_fronts(args)
+        ok = fronts_summary(results)
     else:
         results = bench(args)
         ok = summary(results)

@@ -130,3 +130,76 @@ def grpc_predictions(port: int, rows: np.ndarray) -> Any:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+GRPC_CHECKS = """
+import json, sys, threading
+import numpy as np
+import tritonclient.grpc as tg
+from tritonclient.utils import InferenceServerException
+
+port, rows = sys.argv[1], np.array(json.loads(sys.argv[2]))
+out = {}
+with tg.InferenceServerClient("127.0.0.1:" + port) as client:
+    out["live"] = client.is_server_live()
+    out["ready"] = client.is_server_ready() and client.is_model_ready("digits")
+    out["server"] = client.get_server_metadata(as_json=True)["name"]
+    meta = client.get_model_metadata("digits", as_json=True)
+    out["inputs"] = [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]]
+
+    def tensor(array):
+        t = tg.InferInput("input", list(array.shape), "FP64")
+        t.set_data_from_numpy(array)
+        return t
+
+    out["one"] = client.infer("digits", [tensor(rows)]).as_numpy("predictions").tolist()
+    many = np.tile(rows, (3000, 1))  # ~14 MB: past the server's windows
+    out["many"] = client.infer("digits", [tensor(many)]).as_numpy("predictions").tolist()
+    answers, done = {}, threading.Semaphore(0)
+
+    def answered(i):
+        def callback(result, error):
+            answers[i] = error.message() if error else result.as_numpy("predictions").tolist()
+            done.release()
+        return callback
+
+    for i in range(len(rows)):  # concurrent calls on the client's one channel
+        client.async_infer("digits", [tensor(rows[i : i + 1])], callback=answered(i))
+    for _ in rows:
+        done.acquire(timeout=60)
+    out["concurrent"] = [answers[i][0] for i in range(len(rows))]
+    errors = {}
+    for name, model, array in (("shape", "digits", rows[:, :8]), ("model", "nope", rows)):
+        try:
+            client.infer(model, [tensor(array)])
+        except InferenceServerException as e:
+            errors[name] = [e.status(), e.message()]
+    out["errors"] = errors
+print(json.dumps(out))
+"""
+
+
+def test_tritonclient_grpc_reads_metadata_and_readiness_infers_and_gets_errors(
+    tracking: Path, tmp_path: Path
+) -> None:
+    x, _ = save_models(tmp_path)
+    grpc_port = free_port()
+    server = (tmp_path / "digits.log", ["-m", str(tmp_path / "digits"), "--name", "digits",
+                                        "--grpc-port", str(grpc_port),
+                                        "--max-batch-size", "16"])  # fmt: skip
+    rows = x[:9]
+    with serving_all(tracking, server) as [url]:
+        want = httpx.post(url + "/invocations", json={"inputs": rows.tolist()}).json()
+        done = subprocess.run(
+            [PYTHON, "-c", GRPC_CHECKS, str(grpc_port), json.dumps(rows.tolist())],
+            capture_output=True, text=True, timeout=120, env=python_env(),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["live"] and out["ready"] and out["server"] == "ledgerflow"
+    assert out["inputs"] == [["input", "FP64", ["-1", "64"]]]
+    assert out["one"] == out["concurrent"] == want["predictions"]
+    assert out["many"] == want["predictions"] * 3000
+    assert out["errors"]["shape"][0] == "StatusCode.INVALID_ARGUMENT"
+    assert "shape" in out["errors"]["shape"][1]
+    assert out["errors"]["model"][0] == "StatusCode.NOT_FOUND"
