@@ -18,7 +18,6 @@ from ledgerflow.services.projector.tables import METADATA
 
 DEFERRED = frozenset(
     {
-        "points_by_run_key_step",
         "points_by_run_key_time",
         "params_by_key_value_run",
         "tags_by_key_value_run",
@@ -30,7 +29,8 @@ DEFERRED = frozenset(
     }
 )
 """Indexes no handler reads through (audit_by_stream is: metric batches find their
-audit rollup row by it)."""
+audit rollup row by it; points_by_run_key_step is: a metric without rollups has its
+points counted by it, and read when it gets rollups)."""
 BULK_EVENTS = 20_000
 """A catch-up from offset zero over at least this many events defers the indexes."""
 BULK_BATCH = 5_000

@@ -113,8 +113,9 @@ class Projector:
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":  # processes starting together: one at a time
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7281)")
+                existed = set(inspect(conn).get_table_names())
                 METADATA.create_all(conn)
-                _migrate(conn)
+                _migrate(conn, existed)
 
         _retry(create, "creating the view tables")
 
@@ -430,16 +431,17 @@ def _traced_handler(handler: Handler, item: Recorded) -> Handler:
     return run
 
 
-def _migrate(conn: Connection) -> None:
-    """Bring view databases made by earlier versions up to this schema."""
-    names = set(inspect(conn).get_table_names())
+def _migrate(conn: Connection, names: set[str]) -> None:
+    """Bring view databases made by earlier versions up to this schema (`names`: the
+    tables they held)."""
     for index in METRIC_POINTS.indexes:  # indexes added to a table that already existed
         index.create(conn, checkfirst=True)
     for name in SEARCH_INDEXES_REPLACED:  # (key, value) before the covering search indexes
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
     for index in (*RUNS.indexes, *PARAMS.indexes, *TAGS.indexes, *LATEST_METRICS.indexes):
         index.create(conn, checkfirst=True)
-    rollups.backfill(conn)  # metric points projected before rollups existed
+    if "metric_rollups" not in names:  # metric points projected before rollups existed
+        rollups.backfill(conn)
     if "partition" not in {c["name"] for c in inspect(conn).get_columns("dead_letters")}:
         conn.exec_driver_sql(
             "ALTER TABLE dead_letters ADD COLUMN \"partition\" TEXT NOT NULL DEFAULT ''"
