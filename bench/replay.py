@@ -13,15 +13,17 @@ minutes of appends with the hash chain); `--fresh-log` builds it again.
 
 Each repeat projects the whole log into a fresh SQLite views file with one
 `Projector.catch_up()` (what a new projector, or `ledgerflow replay` on empty views,
-does) and prints wall seconds, CPU seconds of this process, and events per second of
-each. `--views-db` names another empty database instead (a PostgreSQL URL: its tables
-are dropped and made again before each repeat).
+does) and prints wall seconds, CPU seconds of this process, events per second of each,
+and the machine's 1-minute load average (what else ran: this is a 2-core machine shared
+with other benchmarks). `--views-db` names another empty database instead (a PostgreSQL
+URL: its tables are dropped and made again before each repeat).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import random
 import sys
@@ -153,13 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         say(f"building a log of {events:,} events at {log_path}")
         build_log(log_path, events, say=say)
     print(f"{'repeat':>6} {'events':>10} {'wall s':>8} {'CPU s':>8} {'ev/s wall':>10} "
-          f"{'ev/s CPU':>10}")  # fmt: skip
+          f"{'ev/s CPU':>10} {'load':>5}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ledgerflow-replay-") as tmp:
         for r in range(args.repeats):
             views = fresh_views(args.views_db, Path(tmp))
             applied, wall, cpu = project(log_path, views, args.profile, args.batch)
             print(f"{r + 1:>6} {applied:>10,} {wall:>8.1f} {cpu:>8.1f} {applied / wall:>10,.0f} "
-                  f"{applied / cpu:>10,.0f}", flush=True)  # fmt: skip
+                  f"{applied / cpu:>10,.0f} {os.getloadavg()[0]:>5.1f}", flush=True)  # fmt: skip
             if views.startswith("sqlite:///"):
                 Path(views.removeprefix("sqlite:///")).unlink()
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from operator import itemgetter
 from typing import Any
 
@@ -26,10 +27,10 @@ from sqlalchemy import Connection, select
 from ledgerflow.events import auth_payloads as a
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event, Recorded
+from ledgerflow.events.payloads import Payload
 from ledgerflow.events.permissions import token_of, user_of
 from ledgerflow.services.auth.visibility import resource_of
 from ledgerflow.services.projector.audit_changes import change_of
-from ledgerflow.services.projector.audit_tables import AUDIT_ENTRIES as AU
 from ledgerflow.services.projector.audit_tables import rollup_summary
 from ledgerflow.services.projector.bundle_tables import BUNDLES as B
 from ledgerflow.services.projector.handlers import (
@@ -40,7 +41,7 @@ from ledgerflow.services.projector.handlers import (
     handles,
 )
 from ledgerflow.services.projector.job_tables import JOBS as J
-from ledgerflow.services.projector.sql import bulk_insert, execute_many, fetch_all, fetch_in
+from ledgerflow.services.projector.sql import execute_many, fetch_all, fetch_in
 from ledgerflow.services.projector.webhook_tables import WEBHOOKS as W
 
 ROLLUP_MS = 60_000
@@ -58,6 +59,8 @@ _COLUMNS = (
     "token_id", "summary", "before", "after", "detail", "events", "rollup", "points",
     "last_time", "metric_keys",
 )  # fmt: skip
+_MARKS = ", ".join("?" for _ in _COLUMNS)
+_INSERT = f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({_MARKS})"
 _RUN_EXPERIMENT = "SELECT experiment_id FROM runs WHERE run_id = ?"
 _RUN_EXPERIMENTS = "SELECT run_id, experiment_id FROM runs WHERE run_id IN ({})"
 _FIND_ROLLUPS = (
@@ -110,16 +113,28 @@ def audit_resource(conn: Connection, ev: Event) -> str | None:
 def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
+    if type(value) is int:
+        return str(value)  # as json.dumps writes it
     if isinstance(value, bool | int | float):
         return json.dumps(value)
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        return ",".join(f"{k}:{v}" for k, v in value.items())  # params, tags
+        return ",".join([f"{k}:{v}" for k, v in value.items()])  # params, tags
     plain = to_jsonable_python(value, exclude_none=True)
     return json.dumps(plain, separators=(",", ":"), sort_keys=True, default=str)
 
 
 def _short(text: str) -> str:
     return text if len(text) <= SUMMARY_LENGTH else text[: SUMMARY_LENGTH - 1] + "…"
+
+
+@cache
+def _shown(cls: type[Payload]) -> tuple[tuple[str, bool, bool], ...]:
+    """(name, secret, may name the stream) of each field of `cls` a summary may show."""
+    return tuple(
+        (name, name in _SECRET, name in _STREAM_KEYS)
+        for name in cls.model_fields
+        if name not in _BULKY
+    )
 
 
 def summarize(ev: Event) -> str:
@@ -137,13 +152,13 @@ def summarize(ev: Event) -> str:
     stream_parts = ev.stream.split(":")[1:]
     parts: list[str] = []
     length = 0
-    for name in type(data).model_fields:  # written until the line is full
+    for name, secret, names_stream in _shown(type(data)):  # written until the line is full
         value = getattr(data, name)
-        if value is None or value == "" or value == () or value == {} or name in _BULKY:
+        if value is None or value == "" or value == () or value == {}:
             continue
-        if name in _SECRET:
+        if secret:
             text = f"{name}=(set)"
-        elif name in _STREAM_KEYS and str(value) in stream_parts:
+        elif names_stream and str(value) in stream_parts:
             continue
         else:
             text = f"{name}={_text(value)}"
@@ -242,18 +257,24 @@ def note(conn: Connection, item: Recorded) -> tuple[Any, ...] | Recorded:
     )  # fmt: skip
 
 
+_IN_THEIR_RUN = (p.RunParamsLogged, p.RunTagsSet, p.RunFinished)
+"""Run telemetry that names no experiment: its entry is shown with its run's."""
+
+
 def known(item: Recorded, run: RunFacts | None) -> tuple[Any, ...] | Recorded:
     """What `note` gives for a run's telemetry event (services/projector/run_batch.py),
     from the run's experiment and status before the event instead of from the views."""
     ev = item.event
     if ev.type == p.RunMetricsLogged.TYPE:
         return item
+    data = ev.data
     before = after = None
-    if isinstance(ev.data, p.RunFinished) and run is not None and run.status != ev.data.status:
-        before, after = {"status": run.status}, {"status": ev.data.status}
-    found = resource_of(ev)
-    if found is not None and found[0] != "run":
-        resource: str | None = f"{found[0]}:{found[1]}"
+    if isinstance(data, p.RunFinished) and run is not None and run.status != data.status:
+        before, after = {"status": run.status}, {"status": data.status}
+    if isinstance(data, _IN_THEIR_RUN) and ev.stream.startswith("run:"):  # as resource_of says
+        resource: str | None = None if run is None else f"experiment:{run.experiment_id}"
+    elif (found := resource_of(ev)) is not None and found[0] != "run":
+        resource = f"{found[0]}:{found[1]}"
     else:
         resource = None if run is None else f"experiment:{run.experiment_id}"
     return (
@@ -299,8 +320,7 @@ def write(conn: Connection, notes: Sequence[tuple[Any, ...] | Recorded]) -> None
             (grown_keys if new_keys else grown).append(update)
         else:
             rows.append(entry.row(experiments))
-    if rows:
-        bulk_insert(conn, AU, _COLUMNS, rows)
+    execute_many(conn, _INSERT, rows)
     execute_many(conn, _GROW, grown)
     execute_many(conn, _GROW_KEYS, grown_keys)
 

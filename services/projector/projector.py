@@ -17,6 +17,7 @@ not made by a retry it could have caught.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -113,8 +114,9 @@ class Projector:
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":  # processes starting together: one at a time
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7281)")
+                existed = set(inspect(conn).get_table_names())
                 METADATA.create_all(conn)
-                _migrate(conn)
+                _migrate(conn, existed)
 
         _retry(create, "creating the view tables")
 
@@ -163,9 +165,11 @@ class Projector:
             if deferring:
                 _retry(self._in_transaction(bulk.drop_indexes), "deferring the view indexes")
             total = 0
+            paused = bulk.collector_paused if deferring else contextlib.nullcontext
             try:
                 while True:
-                    n: int = _retry(lambda: self._apply_batch(limit), "projecting events")
+                    with paused():
+                        n: int = _retry(lambda: self._apply_batch(limit), "projecting events")
                     total += n
                     if progress:
                         progress(total, None)
@@ -268,7 +272,7 @@ class Projector:
             sql = f"SELECT event_id, position FROM applied_events WHERE event_id IN ({marks})"
             first.update(fetch_all(conn, sql, some))
         stale: list[str] = []  # applied once, so long ago that this copy is applied again
-        applied: list[dict[str, Any]] = []
+        applied: list[tuple[str, str, int]] = []  # (event id, partition, position)
         notes: list[list[Any]] = [[] for _ in EVERY_EVENT]  # per view over every event
         foldable = frozenset() if careful else run_batch.foldable_types(HANDLERS, EVERY_EVENT)
         stretch: list[Recorded] = []  # consecutive run telemetry, folded at once
@@ -295,11 +299,9 @@ class Projector:
                 continue  # redelivered: already applied
             if ev.id in first:  # a copy from beyond the window: an event again
                 stale.append(ev.id)
-                applied = [a for a in applied if a["event_id"] != ev.id]  # its first, this batch
+                applied = [a for a in applied if a[0] != ev.id]  # its first, this batch
             first[ev.id] = item.position
-            applied.append(
-                {"event_id": ev.id, "partition": item.partition, "position": item.position}
-            )
+            applied.append((ev.id, item.partition, item.position))
             traced = ev.trace is not None and tracing.enabled()
             if traced:  # continue the producer's trace
                 handler = _traced_handler(handler, item)
@@ -333,9 +335,7 @@ class Projector:
                 view.write(conn, kept)
         if stale:
             conn.execute(delete(AE).where(AE.c.event_id.in_(stale)))
-        execute_many(
-            conn, _APPLIED, [(a["event_id"], a["partition"], a["position"]) for a in applied]
-        )
+        execute_many(conn, _APPLIED, applied)
 
     def _copy(self, first: dict[str, int | None], event_id: str, position: int) -> bool:
         """Whether the event at `position` is a copy of one applied before (its id at most
@@ -389,7 +389,8 @@ class Projector:
                     items = list(self.log.read(after, limit=limit))
                     if not items:
                         break
-                    self.apply_all(conn, items)
+                    with bulk.collector_paused():
+                        self.apply_all(conn, items)
                     after = after.advance_all(items)
                     applied += len(items)
                     if progress:
@@ -435,16 +436,17 @@ def _traced_handler(handler: Handler, item: Recorded) -> Handler:
     return run
 
 
-def _migrate(conn: Connection) -> None:
-    """Bring view databases made by earlier versions up to this schema."""
-    names = set(inspect(conn).get_table_names())
+def _migrate(conn: Connection, names: set[str]) -> None:
+    """Bring view databases made by earlier versions up to this schema (`names`: the
+    tables they held)."""
     for index in METRIC_POINTS.indexes:  # indexes added to a table that already existed
         index.create(conn, checkfirst=True)
     for name in SEARCH_INDEXES_REPLACED:  # (key, value) before the covering search indexes
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
     for index in (*RUNS.indexes, *PARAMS.indexes, *TAGS.indexes, *LATEST_METRICS.indexes):
         index.create(conn, checkfirst=True)
-    rollups.backfill(conn)  # metric points projected before rollups existed
+    if "metric_rollups" not in names:  # metric points projected before rollups existed
+        rollups.backfill(conn)
     if "partition" not in {c["name"] for c in inspect(conn).get_columns("dead_letters")}:
         conn.exec_driver_sql(
             "ALTER TABLE dead_letters ADD COLUMN \"partition\" TEXT NOT NULL DEFAULT ''"

@@ -9,10 +9,17 @@ are the smallest and largest in the axis' order (ties: the later event is last).
 merge does not depend on how events are batched, so replaying the log gives the same
 rows as projecting it incrementally.
 
+A metric of at most `RAW_UP_TO` points has no rollups: a chart of it reads its points
+and summarises them the same way (series.py), so it answers what rollups would. Most
+metrics of a bulk log are that short (a final score, a few epochs), and their ~16 rows
+each were most of a replay's work. The batch that takes a metric past `RAW_UP_TO` folds
+its earlier points in from `metric_points`; from then on batches merge as above.
+
 The projector folds metric points here once per batch (an `EveryEvent` view): one
 vectorised pass per axis over the batch's points, one query for which of the batch's
-metrics have stored rollups, one read per such metric, and one upsert for the batch
-(a bulk load of new runs reads nothing per metric).
+metrics have stored rollups, one read per such metric, one count of the points of those
+without, and one upsert for the batch. Metrics of runs started in the batch have no
+earlier points, so a bulk load of new runs reads nothing per metric.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ TIERS: dict[str, tuple[int, ...]] = {
 reads fewer than 8 N rows of the widest tier that is not wider than one bucket."""
 
 KEY = ("run_id", "key", "axis", "width", "bucket")
+RAW_UP_TO = 32
+"""A metric of at most this many points has no rollups (charts summarise its points)."""
 SMALL = 256
 """Fewer points of a metric in a batch than this are folded without numpy."""
 COLUMNS = tuple(c.name for c in MR.columns)
@@ -57,27 +66,76 @@ Points = Sequence[tuple[str, float, int, int]]  # (key, value, timestamp, step)
 Row = dict[str, Any]
 
 
-def _note(_: Connection, item: Recorded) -> tuple[str, Points] | None:
+Note = tuple[str, Points] | str
+"""A metric batch's (run id, points), or the id of a run started (it has no points yet)."""
+
+
+def _note(_: Connection, item: Recorded) -> Note | None:
     data = item.event.data
     if isinstance(data, p.RunMetricsLogged) and data.points:
         return data.run_id, data.points
+    if isinstance(data, p.RunStarted):
+        return data.run_id
     return None
 
 
-def _known(item: Recorded, _: object) -> tuple[str, Points] | None:
+def _known(item: Recorded, _: object) -> Note | None:
     return _note(None, item)  # type: ignore[arg-type]  # reads nothing either way
 
 
-def _write(conn: Connection, notes: Sequence[tuple[str, Points]]) -> None:
+def _write(conn: Connection, notes: Sequence[Note]) -> None:
     by_metric: dict[tuple[str, str], list[tuple[str, float, int, int]]] = defaultdict(list)
-    for run_id, points in notes:
+    started: set[str] = set()  # runs whose every point is in this batch
+    for note in notes:
+        if isinstance(note, str):
+            started.add(note)
+            continue
+        run_id, points = note
         for point in points:
             by_metric[run_id, point[0]].append(point)
-    known = _with_rollups(conn, by_metric)
+    older = [m for m in by_metric if m[0] not in started]
+    known = _with_rollups(conn, older)
+    counts = _counts(conn, [m for m in older if m not in known])  # this batch's included
     rows: list[Row] = []
     for (run_id, key), pts in by_metric.items():
-        rows += _folded(conn, run_id, key, pts, (run_id, key) in known)
+        if (run_id, key) in known:
+            rows += _folded(conn, run_id, key, pts, stored=True)
+            continue
+        n = len(pts) if run_id in started else counts.get((run_id, key), len(pts))
+        if n <= RAW_UP_TO:
+            continue  # still short: no rollups
+        if n > len(pts):  # past RAW_UP_TO now: its earlier points are folded in too
+            pts = points_of(conn, run_id, key)
+        rows += summarise(run_id, key, pts)
     _upsert(conn, rows)
+
+
+def _counts(conn: Connection, metrics: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """How many points `metrics` (run id, key) have stored, a few hundred at a time: each
+    an index range of a metric without rollups, so at most `RAW_UP_TO` and a batch."""
+    found: dict[tuple[str, str], int] = {}
+    for start in range(0, len(metrics), 200):
+        part = metrics[start : start + 200]
+        pairs = ", ".join("(?, ?)" for _ in part)
+        found.update(
+            ((run_id, key), int(n))
+            for run_id, key, n in fetch_all(
+                conn,
+                f"WITH m (run_id, key) AS (VALUES {pairs}) SELECT m.run_id, m.key, "
+                "(SELECT COUNT(*) FROM metric_points p WHERE p.run_id = m.run_id "
+                "AND p.key = m.key) FROM m",
+                tuple(v for metric in part for v in metric),
+            )
+        )
+    return found
+
+
+def points_of(conn: Connection, run_id: str, key: str) -> list[tuple[str, float, int, int]]:
+    """Every stored point of a metric, in log order, as the log gives them (NaN for NULL)."""
+    nan = float("nan")
+    sql = "SELECT value, timestamp, step FROM metric_points WHERE run_id = ? AND key = ?"
+    rows = fetch_all(conn, sql + " ORDER BY id", (run_id, key))
+    return [(key, nan if v is None else v, ts, step) for v, ts, step in rows]
 
 
 def _with_rollups(conn: Connection, metrics: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -116,12 +174,20 @@ def fold(conn: Connection, run_id: str, key: str, points: Points) -> None:
     _upsert(conn, _folded(conn, run_id, key, points, stored=True))
 
 
+def summarise(run_id: str, key: str, points: Points) -> list[Row]:
+    """The rows of every tier that `points` (key, value, timestamp, step; in log order) of
+    one metric make on their own."""
+    if not points:
+        return []
+    if len(points) < SMALL:
+        return _small_buckets(run_id, key, points)
+    return _large(run_id, key, points)
+
+
 def _folded(conn: Connection, run_id: str, key: str, points: Points, stored: bool) -> list[Row]:
     """The rows `points` of one metric make, merged with its stored rows (read only when
     `stored` says the metric has some)."""
-    fresh = (
-        _small_buckets(run_id, key, points) if len(points) < SMALL else _large(run_id, key, points)
-    )
+    fresh = summarise(run_id, key, points)
     if not stored:
         return fresh
     old = _stored(conn, run_id, key, fresh)
@@ -327,14 +393,17 @@ def _either(pick: Any, a: float | None, b: float | None) -> float | None:
 
 
 def backfill(conn: Connection, chunk: int = 200_000) -> int:
-    """Fold every stored metric point into empty rollups (views made before rollups
-    existed); return how many points. Reads the points in log order, a chunk at a time."""
+    """Fold the points of every metric of more than `RAW_UP_TO` points into empty rollups
+    (views made before rollups existed); return how many points. Reads the points in log
+    order, a chunk at a time."""
     from ledgerflow.services.projector.tables import METRIC_POINTS as MP
 
     if conn.execute(select(MR.c.n).limit(1)).first() is not None:
         return 0
+    sql = "SELECT run_id, key FROM metric_points GROUP BY run_id, key HAVING COUNT(*) > ?"
+    longer = {(run_id, key) for run_id, key in fetch_all(conn, sql, (RAW_UP_TO,))}
     done, after = 0, -1
-    while True:
+    while longer:
         rows = conn.execute(
             select(MP.c.id, MP.c.run_id, MP.c.key, MP.c.value, MP.c.timestamp, MP.c.step)
             .where(MP.c.id > after)
@@ -342,12 +411,14 @@ def backfill(conn: Connection, chunk: int = 200_000) -> int:
             .limit(chunk)
         ).all()
         if not rows:
-            return done
+            break
         by_metric: dict[tuple[str, str], list[tuple[str, float, int, int]]] = defaultdict(list)
         nan = float("nan")
         for _, run_id, key, value, ts, step in rows:
-            by_metric[run_id, key].append((key, nan if value is None else value, ts, step))
+            if (run_id, key) in longer:
+                by_metric[run_id, key].append((key, nan if value is None else value, ts, step))
         for (run_id, key), pts in by_metric.items():
             fold(conn, run_id, key, pts)
-        done += len(rows)
+            done += len(pts)
         after = rows[-1][0]
+    return done

@@ -112,14 +112,15 @@ def apply_stretch(
     points: list[tuple[str, str, int, int, float | None]] = []
     latest: dict[tuple[str, str], tuple[int, int, float | None]] = {}
     isnan = math.isnan
+    noting = [(kept.append, view.known) for kept, view in zip(notes, views, strict=True)]
     for item in items:
         d = item.event.data
         run = runs.get(d.run_id)  # type: ignore[attr-defined]
         facts = None if run is None else RunFacts(run.experiment_id, run.status)
-        for kept, view in zip(notes, views, strict=True):
-            note = view.known(item, facts)  # type: ignore[misc]
+        for keep, known in noting:
+            note = known(item, facts)  # type: ignore[misc]
             if note is not None:
-                kept.append(note)
+                keep(note)
         if isinstance(d, p.RunStarted):
             if stages.get(d.experiment_id, "active") != "active":
                 raise Rejected(
@@ -134,11 +135,12 @@ def apply_stretch(
         if run is None:
             raise Rejected(f"run {d.run_id} does not exist")  # type: ignore[attr-defined]
         if isinstance(d, p.RunParamsLogged):
+            run_id, had = d.run_id, run.params
             for key, value in d.params.items():
-                old = run.params.get(key)
+                old = had.get(key)
                 if old is None:
-                    run.params[key] = value
-                    params.append((d.run_id, key, value))
+                    had[key] = value
+                    params.append((run_id, key, value))
                 elif old != value:
                     raise Rejected(
                         f"param {key!r} of run {d.run_id} is already {old!r}; "

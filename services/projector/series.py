@@ -11,18 +11,24 @@ of the two partial tier buckets at the edges (each narrower than one chart bucke
 tier bucket counts in the chart bucket its first point falls in, so chart buckets snap
 to the tier's grid, by less than one chart bucket. Narrow ranges (under 64 N steps or
 ms) read the points themselves over the (run, key, x) index.
+
+A metric of a few points has no rollups (rollups.RAW_UP_TO): its tier rows are made
+from its points here, as the projector would have stored them, so its answers are those
+of views that hold rollups for every metric (views made before the threshold do).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
 
 from ledgerflow.events.entities import MetricSeries
 from ledgerflow.events.errors import InvalidInput
+from ledgerflow.services.projector import rollups
 from ledgerflow.services.projector.rollups import TIERS
 from ledgerflow.services.projector.sql import fetch_all
 
@@ -109,9 +115,31 @@ def _from_rollups(
         "ORDER BY bucket",
         (run_id, key, x, width, first, stop - 1),
     )
+    if not rows and not _has_rollups(conn, run_id, key):
+        rows = _summarised(conn, run_id, key, x, width, first, stop - 1)
     head = _raw(conn, run_id, key, x, start, first * width - 1)
     tail = _raw(conn, run_id, key, x, stop * width, end)
     return head + rows + tail
+
+
+def _has_rollups(conn: Connection, run_id: str, key: str) -> bool:
+    sql = "SELECT 1 FROM metric_rollups WHERE run_id = ? AND key = ? LIMIT 1"
+    return bool(fetch_all(conn, sql, (run_id, key)))
+
+
+def _summarised(
+    conn: Connection, run_id: str, key: str, x: str, width: int, first: int, last: int
+) -> list[Part]:
+    """The rows of tier `width` from `first` to `last` that a metric without rollups would
+    have stored: made from its points (at most rollups.RAW_UP_TO of them)."""
+    made = rollups.summarise(run_id, key, rollups.points_of(conn, run_id, key))
+    fx, fo, lx, lo = ("step", "ts") * 2 if x == "step" else ("ts", "step") * 2
+    return [
+        (r[f"first_{fx}"], r[f"first_{fo}"], r[f"last_{lx}"], r[f"last_{lo}"],
+         r["last_value"], r["min_value"], r["max_value"], r["n"])
+        for r in sorted(made, key=itemgetter("bucket"))
+        if r["axis"] == x and r["width"] == width and first <= r["bucket"] <= last
+    ]  # fmt: skip
 
 
 def _raw(conn: Connection, run_id: str, key: str, x: str, start: int, end: int) -> list[Part]:

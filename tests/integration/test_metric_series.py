@@ -188,17 +188,26 @@ def test_bad_requests_name_what_is_wrong(backend):
 def test_views_made_before_rollups_existed_are_backfilled(data_dir, views_db):
     settings = load_settings(tracking_uri=str(data_dir), views_db=views_db)
     backend = bootstrap(settings)
+    few = [Metric("few", float(s % 3), T0 + 100 * s, 50 * s) for s in range(5)]
     try:
-        client, run_id = _logged(backend, _points()[:5_000], batches=3)
+        client, run_id = _logged(backend, _points()[:5_000] + few, batches=3)
         before = client.get_metric_series(run_id, "loss", points=10)
+        before_few = client.get_metric_series(run_id, "few", points=2)
         with backend.queries.engine.begin() as conn:
             conn.execute(text("DROP TABLE metric_rollups"))
     finally:
         backend.close()
     backend = bootstrap(settings)
     try:
-        after = lf.Client(backend=backend).get_metric_series(run_id, "loss", points=10)
+        client = lf.Client(backend=backend)
+        after = client.get_metric_series(run_id, "loss", points=10)
+        after_few = client.get_metric_series(run_id, "few", points=2)
+        with backend.queries.engine.connect() as conn:
+            sql = "SELECT DISTINCT key FROM metric_rollups WHERE run_id = :r"
+            keys = conn.execute(text(sql), {"r": run_id}).scalars().all()
     finally:
         backend.close()
     assert after.xs == before.xs and _same(after.maxs, before.maxs)
     assert _same(after.values, before.values) and after.count == before.count == 5_000
+    assert keys == ["loss"]  # a metric of a few points has none: charts summarise its points
+    assert after_few == before_few and after_few.downsampled and after_few.count == 5
