@@ -116,6 +116,26 @@ def _run_order(order_by: Sequence[str] | None) -> tuple[OrderKey, ...]:
     return parse_order_by(list(items))
 
 
+def _experiment_ids(conn: Connection, refs: Sequence[str]) -> list[str]:
+    """:meth:`Queries.experiment_ids` on `conn`."""
+    refs = [str(r) for r in refs]
+    marks = ", ".join("?" * len(refs))
+    sql = (
+        "SELECT experiment_id, name FROM experiments "
+        f"WHERE experiment_id IN ({marks}) OR name IN ({marks})"
+    )
+    rows = fetch_all(conn, sql, (*refs, *refs)) if refs else []
+    ids = {experiment_id for experiment_id, _ in rows}
+    by_name = {name: experiment_id for experiment_id, name in rows}
+    out = []
+    for ref in refs:
+        found = ref if ref in ids else by_name.get(ref)
+        if found is None:
+            raise NotFound(f"no experiment with id or name {ref!r}", kind="experiment", key=ref)
+        out.append(found)
+    return out
+
+
 def _value(v: float | None) -> float:
     return math.nan if v is None else v
 
@@ -183,23 +203,8 @@ class Queries:
     def experiment_ids(self, refs: Sequence[str]) -> list[str]:
         """The ids of the experiments `refs` name, each by id or else by name, in one
         statement; NotFound for the first that names none."""
-        refs = [str(r) for r in refs]
-        marks = ", ".join("?" * len(refs))
-        sql = (
-            "SELECT experiment_id, name FROM experiments "
-            f"WHERE experiment_id IN ({marks}) OR name IN ({marks})"
-        )
         with self.engine.connect() as conn:
-            rows = fetch_all(conn, sql, (*refs, *refs)) if refs else []
-        ids = {experiment_id for experiment_id, _ in rows}
-        by_name = {name: experiment_id for experiment_id, name in rows}
-        out = []
-        for ref in refs:
-            found = ref if ref in ids else by_name.get(ref)
-            if found is None:
-                raise NotFound(f"no experiment with id or name {ref!r}", kind="experiment", key=ref)
-            out.append(found)
-        return out
+            return _experiment_ids(conn, refs)
 
     def search_experiments(
         self,
@@ -310,7 +315,13 @@ class Queries:
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        *,
+        by_name: bool = False,
     ) -> PagedList[Run]:
+        """A page of the runs of `experiment_ids` matching the filter, in `order_by` (then
+        the latest start first). With `by_name`, each of `experiment_ids` may name its
+        experiment by id or by name, as :meth:`experiment_ids` resolves them (in the same
+        connection)."""
         if (
             isinstance(max_results, bool)
             or not isinstance(max_results, int)
@@ -322,10 +333,14 @@ class Queries:
             )
         node = _run_filter(filter_string)
         keys = _run_order(order_by)
-        exp_ids = [str(e) for e in experiment_ids]
         stages = _stages(run_view_type)
-        query = (exp_ids, filter_string, keys, str(run_view_type))
         with self.engine.connect() as conn, conn.begin():  # one snapshot: page and data
+            exp_ids = (
+                _experiment_ids(conn, experiment_ids)
+                if by_name
+                else [str(e) for e in experiment_ids]
+            )
+            query = (exp_ids, filter_string, keys, str(run_view_type))
             conditions = [_in("runs.experiment_id", exp_ids), _in("runs.lifecycle_stage", stages)]
             found = where_sql(
                 node, RUN_SEARCH, estimate(conn, node, RUN_SEARCH),
