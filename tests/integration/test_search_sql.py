@@ -53,7 +53,7 @@ def _filled(data_dir: Path, views_db: str | None) -> Iterator[Store]:
         if i % 10 == 3:
             client.delete_run(run_id)
     try:
-        yield backend.queries.engine, exp  # type: ignore[attr-defined]
+        yield backend.queries.engine, exp
     finally:
         backend.close()
 
