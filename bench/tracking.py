@@ -777,37 +777,48 @@ SHAPES: list[tuple[str, str, float]] = [
 SHAPE_ORDER = ["metrics.m5 DESC"]
 
 
-def _shape_stores(sz: Sizes, sys_: Systems, keep: Path | None) -> tuple[Any, str, Any, str]:
-    """Both systems' stores of `sz.runs` runs for the shapes: filled now in fresh folders,
-    or with `keep`, filled there by the first run and opened again by the next ones (a
-    build of Ledgerflow from another commit may search the same store)."""
-    lf_dir = ml_dir = None
-    if keep is not None:
-        lf_dir, ml_dir = keep / f"ledgerflow-{sz.runs}", keep / f"mlflow-{sz.runs}"
-        if (keep / f"filled-{sz.runs}").exists():
-            lf_client, lf_exp = sys_.ledgerflow(lf_dir)
-            lf_client._backend.projector.catch_up()  # as the process that filled it: up to date
-            ml_client, ml_exp = sys_.mlflow(ml_dir)
-            return lf_client, lf_exp, ml_client, ml_exp
-    specs = _dataset(sz.runs)
-    lf_client, lf_exp = sys_.ledgerflow(lf_dir)
-    _lf_populate(lf_client, lf_exp, specs, 10)  # bulk, bar a few through the API
-    ml_client, ml_exp = sys_.mlflow(ml_dir)
-    ml_db = Path(ml_client.tracking_uri.removeprefix("sqlite:///"))
-    _ml_populate(ml_client, ml_exp, ml_db, specs, 10)
-    if keep is not None:
-        (keep / f"filled-{sz.runs}").touch()
-    return lf_client, lf_exp, ml_client, ml_exp
+def _shape_stores(
+    sz: Sizes, sys_: Systems, keep: Path | None, sides: Sequence[str]
+) -> tuple[Any, str, Any, str]:
+    """Each system's store of `sz.runs` runs for the shapes (None for a side left out):
+    filled now in a fresh folder, or with `keep`, filled there by the first run that
+    needs it and opened again by the next ones (a build of Ledgerflow from another commit
+    may search the same store)."""
+    specs: list[RunSpec] = []
+    out: list[Any] = []
+    for side in ("ledgerflow", "mlflow"):
+        if side not in sides:
+            out += [None, ""]
+            continue
+        at = None if keep is None else keep / f"{side}-{sz.runs}"
+        marks = (
+            [] if keep is None else [keep / f"filled-{sz.runs}", keep / f"filled-{sz.runs}-{side}"]
+        )
+        filled = any(m.exists() for m in marks)
+        client, exp = sys_.ledgerflow(at) if side == "ledgerflow" else sys_.mlflow(at)
+        if filled and side == "ledgerflow":
+            client._backend.projector.catch_up()  # as the process that filled it: up to date
+        elif not filled:
+            specs = specs or _dataset(sz.runs)
+            if side == "ledgerflow":
+                _lf_populate(client, exp, specs, 10)  # bulk, bar a few through the API
+            else:
+                db = Path(client.tracking_uri.removeprefix("sqlite:///"))
+                _ml_populate(client, exp, db, specs, 10)
+            if marks:
+                marks[1].touch()
+        out += [client, exp]
+    return out[0], out[1], out[2], out[3]
 
 
 def bench_shapes(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -> None:
     """Searches of every shape returning about 10, 500 and 5,000 runs (with all their
     data), ordered by a metric: the time of each, and whether both answer the same.
     `cache["sides"]` may leave one system out; `cache["keep"]` keeps the stores."""
-    if "searched" not in cache:
-        cache["searched"] = _shape_stores(sz, sys_, cache.get("keep"))
-    lf_client, lf_exp, ml_client, ml_exp = cache["searched"]
     sides = cache.get("sides", ("ledgerflow", "mlflow"))
+    if "searched" not in cache:
+        cache["searched"] = _shape_stores(sz, sys_, cache.get("keep"), sides)
+    lf_client, lf_exp, ml_client, ml_exp = cache["searched"]
     for shape, flt, share in SHAPES:
         want = max(1, round(share * sz.runs))
         limit = min(50_000, max(10, 2 * want))  # both systems answer at most 50,000 a page
