@@ -23,12 +23,14 @@ from ledgerflow.events.settings import load_settings
 from ledgerflow.services.bootstrap import bootstrap
 from ledgerflow.services.projector import search_plan
 from ledgerflow.services.projector.filters import And, Comparison, Node, Not, Or, OrderKey
+from ledgerflow.services.projector.queries import Queries
 from ledgerflow.services.projector.search import RUN_SEARCH, compile_filter, search_page
 from ledgerflow.services.projector.search_sql import search_page_sql, where_sql
 from ledgerflow.services.projector.sql import fetch_all
 from ledgerflow.services.projector.tables import RUNS as R
 
 RUNS = 40
+ODD = 'a"b\\c {"x": 1} \u00e9\u2028\x01 \U0001f600'  # JSON's escapes, non-ASCII, a control
 Store = tuple[Engine, str]  # the views' engine, the experiment id
 
 
@@ -43,6 +45,7 @@ def _filled(data_dir: Path, views_db: str | None) -> Iterator[Store]:
     for i in range(RUNS):
         run_id = client.create_run(exp, run_name=f"run-{i:02d}", start_time=1000 + i).info.run_id
         params = [Param("q", f"v{i % 5}")] + ([Param("p", "abAc"[i % 4])] if i % 7 else [])
+        params += [Param("odd", ODD)] if i % 8 == 1 else []
         metrics = [Metric("n", (i * 7 % 11) / 10, 0, 0)]
         if i % 9:
             metrics.append(Metric("m", math.nan if i % 6 == 0 else i / RUNS, 0, 0))
@@ -202,3 +205,26 @@ def test_pages_are_the_same_rows_in_the_same_order_with_the_same_tokens(
             if old.token is None:
                 break
     assert pages > 1 or text is not None
+
+
+@pytest.mark.parametrize("which", ["sqlite_store", "postgres_store"])
+def test_a_page_carries_each_runs_params_tags_and_metrics_as_stored(
+    request: pytest.FixtureRequest, which: str
+) -> None:
+    engine, exp = request.getfixturevalue(which)
+    runs = Queries(engine).search_runs([exp], run_view_type="ALL", max_results=RUNS)
+    assert len(runs) == RUNS
+    with engine.connect() as conn:
+        for run in runs:
+            rid = (run.info.run_id,)
+            for table, got in (("params", run.data.params), ("tags", run.data.tags)):
+                sql = f"SELECT key, value FROM {table} WHERE run_id = ?"
+                assert got == dict(fetch_all(conn, sql, rid))
+            sql = "SELECT key, value FROM latest_metrics WHERE run_id = ?"
+            stored = {k: math.nan if v is None else v for k, v in fetch_all(conn, sql, rid)}
+            assert run.data.metrics.keys() == stored.keys()
+            for k, v in stored.items():
+                assert run.data.metrics[k] == v or (
+                    math.isnan(v) and math.isnan(run.data.metrics[k])
+                )
+    assert sum(r.data.params.get("odd") == ODD for r in runs) == 5
