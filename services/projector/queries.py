@@ -472,6 +472,7 @@ _EXPERIMENT_COLUMNS = (
 )
 
 
+_JSON = json.JSONDecoder()
 _OBJECT_AGG = {"postgresql": "json_object_agg"}
 """The aggregate that makes a JSON object of (key, value) rows, where it is not SQLite's."""
 
@@ -486,7 +487,7 @@ def _runs(infos: Sequence[tuple[Any, ...]], conn: Connection) -> list[Run]:
     tags: dict[str, dict[str, str]] = {}
     metrics: dict[str, dict[str, float]] = {rid: {} for rid in ids}
     texts = (params, tags)
-    nan, loads = math.nan, json.loads
+    nan, decode = math.nan, _JSON.raw_decode  # no whitespace around the objects to skip
     agg = _OBJECT_AGG.get(conn.dialect.name, "json_group_object")
     number = "CAST(NULL AS DOUBLE PRECISION)"  # typed, for PostgreSQL
     for start in range(0, len(ids), CHUNK):
@@ -506,7 +507,7 @@ def _runs(infos: Sequence[tuple[Any, ...]], conn: Connection) -> list[Run]:
             if kind == 2:
                 metrics[rid][text] = nan if value is None else value
             else:
-                texts[kind][rid] = loads(text)
+                texts[kind][rid] = decode(text)[0]
     return [
         Run(
             RunInfo(*info),
