@@ -4,6 +4,7 @@
     .venv/bin/python bench/tracking.py --quick      # smaller sizes, a smoke run
     .venv/bin/python bench/tracking.py --only search --only import
     .venv/bin/python bench/tracking.py --only shapes --runs 100000   # every filter shape
+    .venv/bin/python bench/tracking.py --only shapes --keep build/shapes --side ledgerflow
     .venv/bin/python bench/tracking.py --only commands   # 1, 8, 64 callers, in process and served
 
 Both systems run in this one process, each in its own fresh temporary directory
@@ -135,6 +136,19 @@ def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+def median_times(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
+    """`median_time` and the median CPU time of this process per call: the work itself,
+    whatever else the machine runs (a search runs in the calling thread on both sides)."""
+    result = fn()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus), result
+
+
 def chunks(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
@@ -153,21 +167,30 @@ class Systems:
         d.mkdir()
         return d
 
-    def ledgerflow(self) -> tuple[Any, str]:
+    def ledgerflow(self, at: Path | None = None) -> tuple[Any, str]:
+        """A client on a fresh data directory, or on `at` (its "bench" experiment)."""
         import ledgerflow as lf
 
-        lf.set_tracking_uri(str(self._dir("ledgerflow")))
+        lf.set_tracking_uri(str(self._dir("ledgerflow") if at is None else at))
         client = lf.Client()
-        exp_id = client.create_experiment("bench")
+        found = client.get_experiment_by_name("bench") if at is not None else None
+        exp_id = found.experiment_id if found else client.create_experiment("bench")
         lf.set_experiment(experiment_id=exp_id)
         return client, exp_id
 
-    def mlflow(self) -> tuple[Any, str]:
+    def mlflow(self, at: Path | None = None) -> tuple[Any, str]:
+        """A client on a fresh SQLite store, or on the one in folder `at`."""
         mlflow = import_mlflow()
-        d = self._dir("mlflow")
+        d = self._dir("mlflow") if at is None else at
+        d.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(f"sqlite:///{d / 'mlflow.db'}")
         client = mlflow.MlflowClient()
-        exp_id = client.create_experiment("bench", artifact_location=(d / "artifacts").as_uri())
+        found = client.get_experiment_by_name("bench") if at is not None else None
+        exp_id = (
+            found.experiment_id
+            if found
+            else client.create_experiment("bench", artifact_location=(d / "artifacts").as_uri())
+        )
         mlflow.set_experiment(experiment_id=exp_id)
         return client, exp_id
 
@@ -754,17 +777,47 @@ SHAPES: list[tuple[str, str, float]] = [
 SHAPE_ORDER = ["metrics.m5 DESC"]
 
 
+def _shape_stores(
+    sz: Sizes, sys_: Systems, keep: Path | None, sides: Sequence[str]
+) -> tuple[Any, str, Any, str]:
+    """Each system's store of `sz.runs` runs for the shapes (None for a side left out):
+    filled now in a fresh folder, or with `keep`, filled there by the first run that
+    needs it and opened again by the next ones (a build of Ledgerflow from another commit
+    may search the same store)."""
+    specs: list[RunSpec] = []
+    out: list[Any] = []
+    for side in ("ledgerflow", "mlflow"):
+        if side not in sides:
+            out += [None, ""]
+            continue
+        at = None if keep is None else keep / f"{side}-{sz.runs}"
+        marks = (
+            [] if keep is None else [keep / f"filled-{sz.runs}", keep / f"filled-{sz.runs}-{side}"]
+        )
+        filled = any(m.exists() for m in marks)
+        client, exp = sys_.ledgerflow(at) if side == "ledgerflow" else sys_.mlflow(at)
+        if filled and side == "ledgerflow":
+            client._backend.projector.catch_up()  # as the process that filled it: up to date
+        elif not filled:
+            specs = specs or _dataset(sz.runs)
+            if side == "ledgerflow":
+                _lf_populate(client, exp, specs, 10)  # bulk, bar a few through the API
+            else:
+                db = Path(client.tracking_uri.removeprefix("sqlite:///"))
+                _ml_populate(client, exp, db, specs, 10)
+            if marks:
+                marks[1].touch()
+        out += [client, exp]
+    return out[0], out[1], out[2], out[3]
+
+
 def bench_shapes(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -> None:
     """Searches of every shape returning about 10, 500 and 5,000 runs (with all their
-    data), ordered by a metric: the time of each, and whether both answer the same."""
+    data), ordered by a metric: the time of each, and whether both answer the same.
+    `cache["sides"]` may leave one system out; `cache["keep"]` keeps the stores."""
+    sides = cache.get("sides", ("ledgerflow", "mlflow"))
     if "searched" not in cache:
-        specs = _dataset(sz.runs)
-        lf_client, lf_exp = sys_.ledgerflow()
-        _lf_populate(lf_client, lf_exp, specs, 10)  # bulk, bar a few through the API
-        ml_client, ml_exp = sys_.mlflow()
-        ml_db = Path(ml_client.tracking_uri.removeprefix("sqlite:///"))
-        _ml_populate(ml_client, ml_exp, ml_db, specs, 10)
-        cache["searched"] = (lf_client, lf_exp, ml_client, ml_exp)
+        cache["searched"] = _shape_stores(sz, sys_, cache.get("keep"), sides)
     lf_client, lf_exp, ml_client, ml_exp = cache["searched"]
     for shape, flt, share in SHAPES:
         want = max(1, round(share * sz.runs))
@@ -776,31 +829,33 @@ def bench_shapes(sz: Sizes, sys_: Systems, rep: Report, cache: dict[str, Any]) -
         def ml_search(f: str = flt, n: int = limit) -> Any:
             return ml_client.search_runs([ml_exp], f, max_results=n, order_by=SHAPE_ORDER)
 
-        lf_t, lf_res = median_time(lf_search, sz.repeats)
+        lf_t = lf_cpu = 0.0
+        lf_res: Any = []
+        if "ledgerflow" in sides:
+            lf_t, lf_cpu, lf_res = median_times(lf_search, sz.repeats)
         ml_t: float | None = None
+        ml_cpu: float | None = None
         try:
-            ml_t, ml_res = median_time(ml_search, sz.repeats)
+            if "mlflow" in sides:
+                ml_t, ml_cpu, ml_res = median_times(ml_search, sz.repeats)
         except Exception as e:  # MLflow's filter language has no OR, no IN on params, ...
             say(f"  mlflow refuses {flt!r}: {str(e).splitlines()[0][:120]}")
         else:
-            same = [r.info.run_name for r in lf_res] == [r.info.run_name for r in ml_res]
-            rep.checks.append(
-                (f"search {shape} ({len(lf_res)} runs): the same runs in the same order",
-                 same, f"Ledgerflow {len(lf_res)}, MLflow {len(ml_res)} runs: {flt}")
-            )  # fmt: skip
-        say(f"search {shape}, {len(lf_res)} runs: ledgerflow {lf_t:.4f}s, mlflow {ml_t}")
-        rep.rows.append(
-            Row(
-                f"search {shape} -> {len(lf_res):,} runs, {sz.runs:,} runs",
-                "s",
-                lf_t,
-                ml_t,
-                higher_is_better=False,
-                bar=20 if ml_t is not None else None,
-                note=f"{flt}; order_by {SHAPE_ORDER[0]}, median of {sz.repeats}"
-                + ("" if ml_t is not None else "; MLflow's filters cannot say this"),
-            )
-        )
+            if ml_t is not None and "ledgerflow" in sides:
+                same = [r.info.run_name for r in lf_res] == [r.info.run_name for r in ml_res]
+                rep.checks.append(
+                    (f"search {shape} ({len(lf_res)} runs): the same runs in the same order",
+                     same, f"Ledgerflow {len(lf_res)}, MLflow {len(ml_res)} runs: {flt}")
+                )  # fmt: skip
+        refused = ml_t is None and "mlflow" in sides
+        found = len(lf_res) if "ledgerflow" in sides else len(ml_res) if ml_t is not None else 0
+        say(f"search {shape}, {found} runs: ledgerflow {lf_t:.4f}s, mlflow {ml_t}")
+        name = f"search {shape} -> {found:,} runs, {sz.runs:,} runs"
+        note = f"{flt}; order_by {SHAPE_ORDER[0]}, median of {sz.repeats}"
+        note += "; MLflow's filters cannot say this" if refused else ""
+        both = ml_t is not None and "ledgerflow" in sides
+        rep.rows.append(Row(name, "s", lf_t, ml_t, False, 20 if both else None, note=note))
+        rep.rows.append(Row(name, "CPU s", lf_cpu, ml_cpu, False, note=note + "; CPU time"))
 
 
 # 5. import ------------------------------------------------------------------------------
@@ -915,7 +970,7 @@ def _read(path: str) -> str:
 def _fmt(v: float | None, unit: str) -> str:
     if v is None:
         return "-"
-    if unit == "s":
+    if unit in ("s", "CPU s"):
         return f"{v:.4f}" if v < 1 else f"{v:.2f}"
     return f"{v:,.0f}"
 
@@ -974,6 +1029,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--runs", type=int, default=None, help=f"runs searched over (default {FULL.runs:,})"
     )
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="shapes: fill the stores in this folder once and search them there on later "
+        "runs (before/after comparisons of two builds on one store)",
+    )
+    ap.add_argument(
+        "--side",
+        choices=("both", "ledgerflow", "mlflow"),
+        default="both",
+        help="shapes: time both systems (default) or one",
+    )
     ap.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = ap.parse_args(argv)
     sz = QUICK if args.quick else FULL
@@ -999,7 +1066,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "shapes": bench_shapes,
         "import": bench_import,
     }
-    cache: dict[str, Any] = {}
+    cache: dict[str, Any] = {
+        "keep": args.keep,
+        "sides": ("ledgerflow", "mlflow") if args.side == "both" else (args.side,),
+    }
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ledgerflow-bench-") as tmp:
         systems = Systems(Path(tmp))

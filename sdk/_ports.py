@@ -138,7 +138,13 @@ class QueriesPort(Protocol):
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
-    ) -> PagedList[Run]: ...
+        *,
+        by_name: bool = False,
+    ) -> PagedList[Run]:
+        """With `by_name`, `experiment_ids` may name experiments by id or by name, as
+        `experiment_ids()` resolves them."""
+        ...
+
     def get_metric_history(
         self, run_id: str, key: str, max_points: int | None = None
     ) -> list[Metric]: ...

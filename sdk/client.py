@@ -241,10 +241,11 @@ class Client(
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """Runs matching the filter. Experiments may be given by id or by name."""
-        q = self._queries
         refs = [experiment_ids] if isinstance(experiment_ids, str) else experiment_ids
-        ids = q.experiment_ids([str(r) for r in refs])
-        return q.search_runs(ids, filter_string, run_view_type, max_results, order_by, page_token)
+        return self._queries.search_runs(
+            [str(r) for r in refs], filter_string, run_view_type, max_results, order_by,
+            page_token, by_name=True,
+        )  # fmt: skip
 
     def log_param(self, run_id: str, key: str, value: Any) -> Any:
         self._log_params(run_id, {key: value})

@@ -103,9 +103,13 @@ class RemoteQueries:
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        *,
+        by_name: bool = False,
     ) -> PagedList[Run]:
         from ledgerflow.services.gateway.schemas import RunPage
 
+        if by_name:  # the gateway's search takes ids
+            experiment_ids = self.experiment_ids(experiment_ids)
         doc = self._ch.call(
             "POST",
             "/runs/search",

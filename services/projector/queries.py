@@ -7,6 +7,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, FromClause, and_, select
@@ -26,7 +27,7 @@ from ledgerflow.events.payloads import DatasetInput
 from ledgerflow.services.projector import cursor
 from ledgerflow.services.projector import series as metric_series
 from ledgerflow.services.projector.filter_fields import EXPERIMENT_FIELDS
-from ledgerflow.services.projector.filters import parse_filter, parse_order_by
+from ledgerflow.services.projector.filters import Node, OrderKey, parse_filter, parse_order_by
 from ledgerflow.services.projector.readable import Readable
 from ledgerflow.services.projector.search import (
     EXPERIMENT_SEARCH,
@@ -34,8 +35,8 @@ from ledgerflow.services.projector.search import (
     compile_filter,
     estimate,
     order_sources,
-    search_page,
 )
+from ledgerflow.services.projector.search_sql import FALSE, Sql, search_page_sql, where_sql
 from ledgerflow.services.projector.sql import fetch_all
 from ledgerflow.services.projector.tables import (
     ARTIFACTS as A,
@@ -63,7 +64,8 @@ INFO_COLUMNS = (
     R.c.end_time, R.c.artifact_uri, R.c.lifecycle_stage,
 )  # fmt: skip
 """The runs' columns a RunInfo takes, in the order it takes them."""
-_RUN_INFO_COLUMNS = ", ".join(c.name for c in INFO_COLUMNS)  # the same, for plain SQL
+_INFO_NAMES = tuple(c.name for c in INFO_COLUMNS)
+_RUN_INFO_COLUMNS = ", ".join(_INFO_NAMES)  # the same, for plain SQL
 
 
 def _stages(view_type: str | int) -> tuple[str, ...]:
@@ -79,6 +81,59 @@ def _stages(view_type: str | int) -> tuple[str, ...]:
             f"run_view_type must be one of {', '.join(VIEW_TYPES)}, got {view_type!r}",
             field="run_view_type",
         ) from None
+
+
+def _in(column: str, values: Sequence[str]) -> Sql:
+    """``column IN (values)`` as SQL text (never true for no values)."""
+    if not values:
+        return FALSE
+    return f"{column} IN ({', '.join('?' * len(values))})", tuple(values)
+
+
+@lru_cache(maxsize=256)
+def _parsed_filter(text: str) -> Node | None:
+    return parse_filter(text)
+
+
+def _run_filter(text: str | None) -> Node | None:
+    """A run filter parsed, once per text for the last few hundred texts (a parsed filter
+    is frozen; a refused one is parsed, and refused, every time)."""
+    return _parsed_filter(text) if isinstance(text, str) else parse_filter(text)
+
+
+@lru_cache(maxsize=256)
+def _parsed_order(items: tuple[str, ...]) -> tuple[OrderKey, ...]:
+    return parse_order_by(list(items))
+
+
+def _run_order(order_by: Sequence[str] | None) -> tuple[OrderKey, ...]:
+    """A run order parsed, as :func:`_run_filter` parses filters."""
+    if not order_by:
+        return ()
+    items = tuple(order_by)
+    if all(isinstance(i, str) for i in items):
+        return _parsed_order(items)
+    return parse_order_by(list(items))
+
+
+def _experiment_ids(conn: Connection, refs: Sequence[str]) -> list[str]:
+    """:meth:`Queries.experiment_ids` on `conn`."""
+    refs = [str(r) for r in refs]
+    marks = ", ".join("?" * len(refs))
+    sql = (
+        "SELECT experiment_id, name FROM experiments "
+        f"WHERE experiment_id IN ({marks}) OR name IN ({marks})"
+    )
+    rows = fetch_all(conn, sql, (*refs, *refs)) if refs else []
+    ids = {experiment_id for experiment_id, _ in rows}
+    by_name = {name: experiment_id for experiment_id, name in rows}
+    out = []
+    for ref in refs:
+        found = ref if ref in ids else by_name.get(ref)
+        if found is None:
+            raise NotFound(f"no experiment with id or name {ref!r}", kind="experiment", key=ref)
+        out.append(found)
+    return out
 
 
 def _value(v: float | None) -> float:
@@ -148,23 +203,8 @@ class Queries:
     def experiment_ids(self, refs: Sequence[str]) -> list[str]:
         """The ids of the experiments `refs` name, each by id or else by name, in one
         statement; NotFound for the first that names none."""
-        refs = [str(r) for r in refs]
-        marks = ", ".join("?" * len(refs))
-        sql = (
-            "SELECT experiment_id, name FROM experiments "
-            f"WHERE experiment_id IN ({marks}) OR name IN ({marks})"
-        )
         with self.engine.connect() as conn:
-            rows = fetch_all(conn, sql, (*refs, *refs)) if refs else []
-        ids = {experiment_id for experiment_id, _ in rows}
-        by_name = {name: experiment_id for experiment_id, name in rows}
-        out = []
-        for ref in refs:
-            found = ref if ref in ids else by_name.get(ref)
-            if found is None:
-                raise NotFound(f"no experiment with id or name {ref!r}", kind="experiment", key=ref)
-            out.append(found)
-        return out
+            return _experiment_ids(conn, refs)
 
     def search_experiments(
         self,
@@ -275,7 +315,13 @@ class Queries:
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        *,
+        by_name: bool = False,
     ) -> PagedList[Run]:
+        """A page of the runs of `experiment_ids` matching the filter, in `order_by` (then
+        the latest start first). With `by_name`, each of `experiment_ids` may name its
+        experiment by id or by name, as :meth:`experiment_ids` resolves them (in the same
+        connection)."""
         if (
             isinstance(max_results, bool)
             or not isinstance(max_results, int)
@@ -285,19 +331,26 @@ class Queries:
                 f"max_results must be an integer from 1 to {MAX_RESULTS}, got {max_results!r}",
                 field="max_results",
             )
-        node = parse_filter(filter_string)
-        keys = parse_order_by(list(order_by) if order_by else None)
-        exp_ids = [str(e) for e in experiment_ids]
-        query = (exp_ids, filter_string, keys, str(run_view_type))
-        with self.engine.connect() as conn:
-            where = and_(
-                R.c.experiment_id.in_(exp_ids),
-                R.c.lifecycle_stage.in_(_stages(run_view_type)),
-                compile_filter(node, RUN_SEARCH, estimate(conn, node, RUN_SEARCH)),
+        node = _run_filter(filter_string)
+        keys = _run_order(order_by)
+        stages = _stages(run_view_type)
+        with self.engine.connect() as conn, conn.begin():  # one snapshot: page and data
+            exp_ids = (
+                _experiment_ids(conn, experiment_ids)
+                if by_name
+                else [str(e) for e in experiment_ids]
             )
-            page = search_page(
-                conn, RUN_SEARCH, where, keys, limit=max_results, page_token=page_token,
-                query=query, columns=INFO_COLUMNS,
+            query = (exp_ids, filter_string, keys, str(run_view_type))
+            conditions = [_in("runs.experiment_id", exp_ids), _in("runs.lifecycle_stage", stages)]
+            found = where_sql(
+                node, RUN_SEARCH, estimate(conn, node, RUN_SEARCH),
+                native_ilike=conn.dialect.name == "postgresql",
+            )  # fmt: skip
+            if found is not None:
+                conditions.append(found)
+            page = search_page_sql(
+                conn, RUN_SEARCH, conditions, keys, limit=max_results, page_token=page_token,
+                query=query, columns=_INFO_NAMES,
             )  # fmt: skip
             return PagedList(_runs(page.rows, conn), page.token)
 
@@ -419,29 +472,47 @@ _EXPERIMENT_COLUMNS = (
 )
 
 
+_JSON = json.JSONDecoder()
+_OBJECT_AGG = {"postgresql": "json_object_agg"}
+"""The aggregate that makes a JSON object of (key, value) rows, where it is not SQLite's."""
+
+
 def _runs(infos: Sequence[tuple[Any, ...]], conn: Connection) -> list[Run]:
     """Runs from their INFO_COLUMNS values, with their params, tags and latest metrics
-    read in two statements per chunk of runs (params and tags in one)."""
+    read in one statement per chunk of runs. A run's params and its tags come as one JSON
+    object each (a quarter less CPU than a row per value for pages of thousands of runs);
+    metrics stay rows, as SQLite writes numbers in JSON with 15 digits."""
     ids = [info[0] for info in infos]
-    params: dict[str, dict[str, str]] = {rid: {} for rid in ids}
-    tags: dict[str, dict[str, str]] = {rid: {} for rid in ids}
+    params: dict[str, dict[str, str]] = {}
+    tags: dict[str, dict[str, str]] = {}
     metrics: dict[str, dict[str, float]] = {rid: {} for rid in ids}
     texts = (params, tags)
+    nan, decode = math.nan, _JSON.raw_decode  # no whitespace around the objects to skip
+    agg = _OBJECT_AGG.get(conn.dialect.name, "json_group_object")
+    number = "CAST(NULL AS DOUBLE PRECISION)"  # typed, for PostgreSQL
     for start in range(0, len(ids), CHUNK):
         chunk = tuple(ids[start : start + CHUNK])
         marks = ", ".join("?" * len(chunk))
-        sql = (
-            f"SELECT 0, run_id, key, value FROM params WHERE run_id IN ({marks}) UNION ALL "
-            f"SELECT 1, run_id, key, value FROM tags WHERE run_id IN ({marks})"
+        sql = " UNION ALL ".join(
+            [
+                *(
+                    f"SELECT {kind}, run_id, CAST({agg}(key, value) AS TEXT), {number} "
+                    f"FROM {table} WHERE run_id IN ({marks}) GROUP BY run_id"
+                    for kind, table in enumerate(("params", "tags"))
+                ),
+                f"SELECT 2, run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})",
+            ]
         )
-        for kind, rid, k, v in fetch_all(conn, sql, chunk + chunk):
-            texts[kind][rid][k] = v
-        sql = f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})"
-        nan = math.nan
-        for rid, k, v in fetch_all(conn, sql, chunk):
-            metrics[rid][k] = nan if v is None else v
+        for kind, rid, text, value in fetch_all(conn, sql, chunk * 3):
+            if kind == 2:
+                metrics[rid][text] = nan if value is None else value
+            else:
+                texts[kind][rid] = decode(text)[0]
     return [
-        Run(RunInfo(*info), RunData(metrics[info[0]], params[info[0]], tags[info[0]]))
+        Run(
+            RunInfo(*info),
+            RunData(metrics[info[0]], params.get(info[0], {}), tags.get(info[0], {})),
+        )
         for info in infos
     ]
 

@@ -96,17 +96,11 @@ def compile_filter(
 def _compile_and(
     node: And, target: Searchable, estimates: Mapping[Group, int] | None
 ) -> ColumnElement[bool]:
-    groups = search_plan.groups(node) if len(target.owner) == 1 else []
-    driver = search_plan.choose(groups, estimates)
-    if driver is None:
-        return and_(*(compile_filter(n, target, estimates) for n in node.items))
-    lists = [driver, *search_plan.listed(groups, driver, estimates)]
+    single = len(target.owner) == 1
+    lists, rest = search_plan.plan_and(node, estimates) if single else ([], list(node.items))
     parts = [_driving(g, target) for g in lists]
-    covered = {c for g in lists for c in g.items}
-    for n in node.items:
-        if isinstance(n, Comparison) and n in covered:
-            continue
-        if isinstance(n, Comparison) and n.entity != "attribute":
+    for n in rest:
+        if lists and isinstance(n, Comparison) and n.entity != "attribute":
             parts.append(_comparison(n, target, probe=True))
         else:
             parts.append(compile_filter(n, target, estimates))

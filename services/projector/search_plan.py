@@ -83,6 +83,20 @@ def listed(
     ]
 
 
+def plan_and(node: And, estimates: Mapping[Group, int] | None) -> tuple[list[Group], list[Node]]:
+    """How ``node`` is searched: the groups read as lists of owners (the driver first,
+    then those :func:`listed`), and its items left to test per candidate, in the order
+    written (the listed groups' comparisons are not among them). No lists when no group
+    can drive: then every item is its own condition."""
+    found = groups(node)
+    driver = choose(found, estimates)
+    if driver is None:
+        return [], list(node.items)
+    lists = [driver, *listed(found, driver, estimates)]
+    covered = {c for g in lists for c in g.items}
+    return lists, [n for n in node.items if not (isinstance(n, Comparison) and n in covered)]
+
+
 def choices(node: Node | None) -> list[Group]:
     """Every group of every AND in ``node`` with two or more groups to choose from: what
     :func:`~.search.estimate` counts, once per search."""

@@ -18,7 +18,7 @@ import pytest
 import ledgerflow as lf
 from ledgerflow.entities import Metric, Param, RunTag
 from ledgerflow.events.settings import load_settings
-from ledgerflow.exceptions import InvalidInput
+from ledgerflow.exceptions import InvalidInput, NotFound
 from ledgerflow.services.bootstrap import bootstrap
 
 Population = tuple[Path, str, list[str]]  # data directory, experiment id, run ids
@@ -203,3 +203,14 @@ def test_fluent_search_runs_returns_a_dataframe_or_a_list(population):
     assert {"run_id", "status", "start_time", "params.lr", "metrics.acc"} <= set(df.columns)
     runs = lf.search_runs(output_format="list", max_results=3)
     assert len(runs) == 3 and hasattr(runs[0], "info")
+
+
+def test_experiments_are_named_by_id_or_name_and_a_token_serves_either(population, client):
+    exp, ids = population
+    by_id = client.search_runs([exp], max_results=10)
+    by_name = client.search_runs("search", max_results=10)
+    assert [r.info.run_id for r in by_name] == [r.info.run_id for r in by_id]
+    rest = client.search_runs([exp], max_results=100, page_token=by_name.token)
+    assert len(by_name) + len(rest) == len(ids)
+    with pytest.raises(NotFound, match="no experiment with id or name 'nope'"):
+        client.search_runs([exp, "nope"])

@@ -11,6 +11,7 @@ from ledgerflow.services.projector.search_plan import (
     choose,
     groups,
     listed,
+    plan_and,
 )
 
 
@@ -78,3 +79,19 @@ def test_groups_matching_few_more_rows_than_the_driver_are_lists_the_rest_probes
     assert driver == p
     assert listed(found, p, counts) == [q]
     assert listed(found, p, None) == []
+
+
+def test_an_and_is_planned_as_its_driver_the_groups_listed_beside_it_then_the_rest() -> None:
+    node = _and(
+        "params.p = 'a' and metrics.m > 0.5 and tags.t = 'x' "
+        "and attributes.status = 'RUNNING' and metrics.m < 0.9"
+    )
+    found = {g.key: g for g in groups(node)}
+    lists, rest = plan_and(node, {found["p"]: 10, found["m"]: 20, found["t"]: 1000})
+    assert _keys(lists) == ["param.p", "metric.m"]
+    assert rest == [node.items[2], node.items[3]]
+
+
+def test_an_and_no_group_can_drive_keeps_every_item() -> None:
+    node = _and("params.p != 'a' and metrics.m IS NULL and metrics.n > 1 and tags.t > 'x'")
+    assert plan_and(node, None) == ([], list(node.items))
