@@ -1,6 +1,6 @@
 """tritonclient, the most used Open Inference Protocol client, against real `ledgerflow serve`
 processes: HTTP with its defaults (binary tensors both ways), with JSON, with BYTES inputs,
-and gRPC; the answers are the predictions MLflow scoring's /invocations gives."""
+and gRPC (BYTES too); the answers are the predictions MLflow scoring's /invocations gives."""
 
 from __future__ import annotations
 
@@ -51,11 +51,12 @@ def test_tritonclient_over_http_and_grpc_gets_the_predictions_invocations_gives(
     tracking: Path, tmp_path: Path
 ) -> None:
     x, frame = save_models(tmp_path)
-    grpc_port = free_port()
+    grpc_port, colors_grpc = free_port(), free_port()
     servers = [
         (tmp_path / "digits.log", ["-m", str(tmp_path / "digits"), "--name", "digits",
                                    "--grpc-port", str(grpc_port)]),
-        (tmp_path / "colors.log", ["-m", str(tmp_path / "colors"), "--name", "colors"]),
+        (tmp_path / "colors.log", ["-m", str(tmp_path / "colors"), "--name", "colors",
+                                   "--grpc-port", str(colors_grpc)]),
     ]  # fmt: skip
     with serving_all(tracking, *servers) as [digits_url, colors_url]:
         rows = x[:7]
@@ -103,9 +104,11 @@ def test_tritonclient_over_http_and_grpc_gets_the_predictions_invocations_gives(
                 assert result.as_numpy("predictions").tolist() == want
         finally:
             client.close()
+        columns = [list(frame["color"]), frame["x"].tolist()]
+        assert grpc_answer(GRPC_COLORS, colors_grpc, columns) == want  # BYTES over gRPC
 
         want = httpx.post(digits_url + "/invocations", json={"inputs": rows.tolist()})
-        assert grpc_predictions(grpc_port, rows) == want.json()["predictions"]
+        assert grpc_answer(GRPC_CLIENT, grpc_port, rows.tolist()) == want.json()["predictions"]
 
 
 GRPC_CLIENT = """
@@ -121,11 +124,26 @@ with tg.InferenceServerClient("127.0.0.1:" + sys.argv[1]) as client:
 """
 
 
-def grpc_predictions(port: int, rows: np.ndarray) -> Any:
+GRPC_COLORS = """
+import json, sys
+import numpy as np
+import tritonclient.grpc as tg
+
+colors, xs = json.loads(sys.argv[2])
+with tg.InferenceServerClient("127.0.0.1:" + sys.argv[1]) as client:
+    c = tg.InferInput("color", [len(colors)], "BYTES")
+    c.set_data_from_numpy(np.array([s.encode() for s in colors], dtype=object))
+    x = tg.InferInput("x", [len(xs)], "FP64")
+    x.set_data_from_numpy(np.array(xs, dtype=np.float64))
+    print(json.dumps(client.infer("colors", [c, x]).as_numpy("predictions").tolist()))
+"""
+
+
+def grpc_answer(script: str, port: int, payload: Any) -> Any:
     """tritonclient.grpc's answer, from a process of its own: its generated modules register
     the same `inference.*` protobuf names as ours, and one process holds one of each."""
     out = subprocess.run(
-        [PYTHON, "-c", GRPC_CLIENT, str(port), json.dumps(rows.tolist())],
+        [PYTHON, "-c", script, str(port), json.dumps(payload)],
         capture_output=True, text=True, timeout=60, env=python_env(),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
