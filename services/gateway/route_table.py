@@ -84,7 +84,8 @@ class FixedPaths(BaseRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http":
-            found = self._table.get((scope["method"], get_route_path(scope)))
+            method = "GET" if scope["method"] == "HEAD" else scope["method"]  # as routes do
+            found = self._table.get((method, get_route_path(scope)))
             if found is not None:
                 return Match.FULL, {"route": found}
         return Match.NONE, {}

@@ -88,6 +88,8 @@ def test_mlflow_calls_are_counted_by_their_path_and_unknown_ones_as_unserved(
         missing = http.get(f"{mlflow}/runs/get", params={"run_id": "no-such-run"})
         assert missing.status_code == 404
         assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        head = http.head(f"{mlflow}/experiments/get", params={"experiment_id": "0"})
+        assert head.status_code == 200 and head.content == b""
         wrong = http.put(f"{mlflow}/experiments/get", json={})
         assert wrong.status_code == 501 and wrong.json()["error_code"] == "NOT_IMPLEMENTED"
         text = http.get("/metrics").text
