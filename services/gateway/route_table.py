@@ -63,8 +63,8 @@ class FixedPaths(BaseRoute):
 
     For an RPC-style API such as MLflow's (~120 fixed paths under two prefixes), where
     FastAPI matched each request against the routes in turn, twice, then solved each
-    endpoint's dependencies: about a fifth of `ledgerflow server`'s interpreter time under
-    MLflow's client. An endpoint takes the request and answers a response; it finds what
+    endpoint's dependencies: `experiments/get` took 0.41-0.44 ms of CPU in the app, 0.22
+    from this table. An endpoint takes the request and answers a response; it finds what
     it needs itself. A request for a known path with another method is not matched here,
     so the routes after this table answer it as they would."""
 
