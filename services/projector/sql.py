@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, insert, or_
+from sqlalchemy.exc import DBAPIError, StatementError
 
 
 def bulk_insert(
@@ -31,12 +32,24 @@ def fetch_all(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple
     tuples: for reads of many rows, SQLAlchemy's Row objects cost more than the query."""
     if conn.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _as_sqlalchemy(conn, sql, params, e) from e
+
+
+def _as_sqlalchemy(conn: Connection, sql: str, params: Any, error: Exception) -> StatementError:
+    """A driver error raised on the raw cursor as SQLAlchemy would have raised it (an
+    `OperationalError` for a lost connection or a locked file), so the retries and the
+    "views unavailable" answers that handle SQLAlchemy's errors handle it too."""
+    return DBAPIError.instance(
+        sql, params, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+    )
 
 
 def _dialect_insert(dialect: str) -> Any:
@@ -83,11 +96,14 @@ def execute_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) ->
         return
     if conn.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _as_sqlalchemy(conn, sql, rows, e) from e
 
 
 def fetch_in(

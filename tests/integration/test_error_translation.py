@@ -121,3 +121,41 @@ def test_a_views_server_that_never_answers_fails_the_connect_instead_of_hanging(
     engine.dispose()
     assert not worker.is_alive(), "the connect did not give up"
     assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
+
+
+def test_the_raw_cursor_reads_and_writes_raise_what_sqlalchemy_would(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The projector's plain-SQL reads and bulk writes go around SQLAlchemy's execution, so
+    their driver errors are turned into SQLAlchemy's: a lost PostgreSQL connection is then
+    "views unavailable, try again" (`retry`), not an internal error."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from ledgerflow.services.projector.database import retry
+    from ledgerflow.services.projector.sql import execute_many, fetch_all
+
+    for url in (f"sqlite:///{tmp_path / 'views.db'}", postgres_url):
+        engine = make_engine(url, writer=True)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DROP TABLE IF EXISTS raw_errors")
+                conn.exec_driver_sql("CREATE TABLE raw_errors (a INTEGER PRIMARY KEY)")
+                execute_many(conn, "INSERT INTO raw_errors VALUES (?)", [(1,)])
+            with engine.begin() as conn, pytest.raises(IntegrityError):
+                execute_many(conn, "INSERT INTO raw_errors VALUES (?)", [(1,)])
+            with engine.connect() as conn:
+                if url.startswith("postgresql"):  # the server ends this session
+                    pid = fetch_all(conn, "SELECT pg_backend_pid()", ())[0][0]
+                    with engine.connect() as other:
+                        other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+                    sql = "SELECT a FROM raw_errors WHERE a = ?"
+                else:
+                    sql = "SELECT a FROM no_such_table WHERE a = ?"
+                with pytest.raises(OperationalError):
+                    fetch_all(conn, sql, (1,))
+                with pytest.raises(Unavailable, match="reading failed"):
+                    retry(lambda q=sql: fetch_all(conn, q, (1,)), "reading")
+        finally:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DROP TABLE IF EXISTS raw_errors")
+            engine.dispose()
