@@ -55,7 +55,6 @@ class Fixed:
     method: str
     path: str
     endpoint: Callable[[Request], Awaitable[Response]]
-    needs: str  # what the caller needs, as a route's `checked(...)` says it
 
 
 class FixedPaths(BaseRoute):

@@ -292,7 +292,7 @@ class Endpoints:
         for prefix in prefixes:
             for e in self.declared:
                 if "{" not in e.path:
-                    fixed.add(Fixed(e.method, prefix + e.path, serve(e.handler, e.needs), e.needs))
+                    fixed.add(Fixed(e.method, prefix + e.path, serve(e.handler, e.needs)))
             if not routed:
                 continue
             heads = {f"{prefix}/{e.path.strip('/').split('/')[0]}" for e in routed}
