@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import sys
@@ -9,6 +10,21 @@ from pathlib import Path
 
 
 def current_user() -> str:
+    """As `getpass.getuser()`: the login name from the environment, else the account of
+    this process's user id, looked up once per id (it reads /etc/passwd, and every run and
+    command asks)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if user := os.environ.get(name):
+            return user
+    return _account_name(os.getuid()) if hasattr(os, "getuid") else _login_name()
+
+
+@functools.cache
+def _account_name(uid: int) -> str:
+    return _login_name()
+
+
+def _login_name() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -44,7 +44,7 @@ from ledgerflow.services.projector import (  # noqa: F401 - they register handle
     webhook_handlers,
 )
 from ledgerflow.services.projector.handlers import EVERY_EVENT, HANDLERS, Handler, Rejected
-from ledgerflow.services.projector.sql import execute_many, fetch_all, upsert
+from ledgerflow.services.projector.sql import execute_many, fetch_all
 from ledgerflow.services.projector.tables import (
     APPLIED_EVENTS as AE,
 )
@@ -60,12 +60,13 @@ from ledgerflow.services.projector.tables import (
     SEARCH_INDEXES_REPLACED,
     TAGS,
 )
-from ledgerflow.services.projector.tables import (
-    OFFSETS as OFF,
-)
 
 ANALYZE_EVERY = 5_000  # events applied between refreshes of SQLite's planner statistics
 _APPLIED = 'INSERT INTO applied_events (event_id, "partition", position) VALUES (?, ?, ?)'
+_SAVE_OFFSET = (
+    'INSERT INTO projector_offsets (name, "partition", position) VALUES (?, ?, ?) '
+    'ON CONFLICT (name, "partition") DO UPDATE SET position = excluded.position'
+)
 DEDUPE_WINDOW = 1_000_000
 """Positions per partition within which a second copy of an event is recognized
 (LEDGERFLOW_DEDUPE_WINDOW)."""
@@ -136,12 +137,11 @@ class Projector:
     def save_checkpoint(self, conn: Connection, before: Checkpoint, after: Checkpoint) -> None:
         """Store the offsets that moved, inside the caller's transaction."""
         moved = [
-            {"name": self.name, "partition": part, "position": pos}
+            (self.name, part, pos)
             for part, pos in after.partitions().items()
             if before.get(part) != pos
         ]
-        if moved:
-            upsert(conn, OFF, ("name", "partition"), moved)
+        execute_many(conn, _SAVE_OFFSET, moved)  # plain: every command's transaction saves it
         step = max(1, self.dedupe_window // 10)  # prune now and then, not every batch
         for part, pos in after.partitions().items():
             old = before.get(part)
@@ -233,6 +233,20 @@ class Projector:
             delay = min(delay * 2, 0.05)
 
     def _apply_batch(self, limit: int | None = None) -> int:
+        """One transaction: the next batch, its rows and the checkpoint. The batch is
+        applied whole first, without a savepoint (on SQLite a savepoint copies every page
+        it changes to a statement journal: a third of a command's page writes); if an
+        event is rejected or a handler fails, that transaction rolls back and the batch is
+        applied again one event at a time, so only the offending events are
+        dead-lettered. Database errors propagate for a retry."""
+        try:
+            return self._apply_batch_once(limit, careful=False)
+        except OperationalError:
+            raise
+        except Exception:
+            return self._apply_batch_once(limit, careful=True)
+
+    def _apply_batch_once(self, limit: int | None, *, careful: bool) -> int:
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # queue behind another catch-up, as SQLite's
                 conn.exec_driver_sql(  # BEGIN IMMEDIATE does, rather than race it
@@ -242,13 +256,14 @@ class Projector:
             items = list(self.log.read(start, limit=limit or self.batch))
             reached = start.advance_all(items)
             if items:
-                self.apply_all(conn, items)
+                self._apply(conn, items, careful=careful)
                 self.save_checkpoint(conn, start, reached)
         self._reached = reached  # committed
         return len(items)
 
     def apply_all(self, conn: Connection, items: Sequence[Item]) -> None:
-        """Apply a batch of log items inside the caller's transaction.
+        """Apply a batch of log items inside the caller's transaction (a catch-up, which
+        owns its transaction, skips the savepoint: `_apply_batch`).
 
         The fast path applies the whole batch under one savepoint. If any event is
         rejected or a handler fails, that savepoint is rolled back and the batch is
