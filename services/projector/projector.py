@@ -70,6 +70,11 @@ _SAVE_OFFSET = (
 DEDUPE_WINDOW = 1_000_000
 """Positions per partition within which a second copy of an event is recognized
 (LEDGERFLOW_DEDUPE_WINDOW)."""
+OUTCOMES_KEPT = 10_000
+"""Events whose outcome a projector remembers (`Projector.outcomes`)."""
+Outcome = tuple[str, str] | None
+"""What became of an applied event: None, or (its type, the reason) when dead-lettered."""
+Outcomes = dict[str, Outcome]
 Progress = Callable[[int, int | None], None]
 """Called with (events applied so far, None) by catch_up, and with (events applied,
 roughly how many the log holds) by rebuild, so a progress bar can show how far it is."""
@@ -108,6 +113,7 @@ class Projector:
         # The checkpoint this process last committed or read in a catch-up: the views hold
         # at least this much, so a command whose events it covers need not ask the database.
         self._reached = Checkpoint()
+        self._outcomes: Outcomes = {}  # see _remember
         self._create()
 
     def _create(self) -> None:
@@ -255,11 +261,34 @@ class Projector:
             start = self.checkpoint(conn)
             items = list(self.log.read(start, limit=limit or self.batch))
             reached = start.advance_all(items)
+            outcomes: Outcomes = {}
             if items:
-                self._apply(conn, items, careful=careful)
+                outcomes = self._apply(conn, items, careful=careful)
                 self.save_checkpoint(conn, start, reached)
         self._reached = reached  # committed
+        self._remember(outcomes)
         return len(items)
+
+    def _remember(self, outcomes: Outcomes) -> None:
+        """Keep what became of the events this process applied (the last OUTCOMES_KEPT),
+        under the catch-up lock: a command that waited for its events asks here first."""
+        kept = self._outcomes
+        kept.update(outcomes)
+        for _ in range(len(kept) - OUTCOMES_KEPT):
+            del kept[next(iter(kept))]  # the oldest
+
+    def outcomes(self, event_ids: Sequence[str]) -> list[Outcome] | None:
+        """What became of each of `event_ids` (None: applied; (type, reason): dead-lettered)
+        when this process applied them all; None when it did not apply some (another
+        process did, or long ago): ask the dead letters."""
+        kept = self._outcomes
+        found: list[Outcome] = []
+        for event_id in event_ids:
+            try:
+                found.append(kept[event_id])
+            except KeyError:
+                return None
+        return found
 
     def apply_all(self, conn: Connection, items: Sequence[Item]) -> None:
         """Apply a batch of log items inside the caller's transaction (a catch-up, which
@@ -278,7 +307,10 @@ class Projector:
         except Exception:
             self._apply(conn, items, careful=True)
 
-    def _apply(self, conn: Connection, items: Sequence[Item], *, careful: bool) -> None:
+    def _apply(self, conn: Connection, items: Sequence[Item], *, careful: bool) -> Outcomes:
+        """Apply `items` in `conn`'s transaction; return what became of each event it
+        applied or dead-lettered (not of copies it skipped)."""
+        outcomes: Outcomes = {}
         ids = [i.event.id for i in items if isinstance(i, Recorded)]
         first: dict[str, int | None] = {}  # where an id was applied before this batch
         for chunk in range(0, len(ids), 500):
@@ -305,6 +337,7 @@ class Projector:
                     conn, item, item.id, item.type, item.stream, "corrupt", item.reason,
                     item.data,
                 )  # fmt: skip
+                outcomes[item.id] = (item.type, item.reason)
                 continue
             ev = item.event
             handler = HANDLERS.get(ev.type)
@@ -317,6 +350,7 @@ class Projector:
                 applied = [a for a in applied if a[0] != ev.id]  # its first, this batch
             first[ev.id] = item.position
             applied.append((ev.id, item.partition, item.position))
+            outcomes[ev.id] = None
             traced = ev.trace is not None and tracing.enabled()
             if traced:  # continue the producer's trace
                 handler = _traced_handler(handler, item)
@@ -341,6 +375,7 @@ class Projector:
                 self._dead_letter(
                     conn, item, ev.id, ev.type, ev.stream, "rejected", reason, _data_json(item)
                 )  # fmt: skip
+                outcomes[ev.id] = (ev.type, reason)
             else:
                 savepoint.commit()
                 _keep(notes, pending)
@@ -351,6 +386,7 @@ class Projector:
         if stale:
             conn.execute(delete(AE).where(AE.c.event_id.in_(stale)))
         execute_many(conn, _APPLIED, applied)
+        return outcomes
 
     def _copy(self, first: dict[str, int | None], event_id: str, position: int) -> bool:
         """Whether the event at `position` is a copy of one applied before (its id at most
