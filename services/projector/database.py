@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -74,9 +75,17 @@ def make_engine(url: str, *, writer: bool, **options: Any) -> Engine:
         cur.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
         cur.close()
 
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        # On the driver's connection: SQLAlchemy's statement machinery around a fixed
+        # statement cost more than the BEGIN itself, once per transaction.
+        driver = conn.connection.driver_connection
+        try:
+            driver.execute(begin)
+        except sqlite3.Error as e:  # as SQLAlchemy raises it: a locked file is retried
+            raise DBAPIError.instance(begin, (), e, sqlite3.Error, dialect=conn.dialect) from e
 
     return engine
 

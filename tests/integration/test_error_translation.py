@@ -159,3 +159,27 @@ def test_the_raw_cursor_reads_and_writes_raise_what_sqlalchemy_would(
             with engine.begin() as conn:
                 conn.exec_driver_sql("DROP TABLE IF EXISTS raw_errors")
             engine.dispose()
+
+
+def test_a_views_file_locked_at_begin_raises_what_sqlalchemy_would(tmp_path: Path) -> None:
+    """The SQLite views' BEGIN IMMEDIATE runs on the driver's connection: a file another
+    process holds locked is SQLAlchemy's OperationalError, which the projector retries."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    path = tmp_path / "views.db"
+    engine = make_engine(f"sqlite:///{path}", writer=True)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        with engine.connect() as conn:  # the pool hands this connection out again below
+            conn.connection.driver_connection.execute("PRAGMA busy_timeout = 0")  # type: ignore[union-attr]
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="locked"), engine.begin():
+            pass
+        holder.execute("ROLLBACK")
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        holder.close()
+        engine.dispose()
