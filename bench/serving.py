@@ -5,7 +5,7 @@ against `mlflow models serve --env-manager local`, on the same models, side by s
     .venv/bin/python bench/serving.py --quick    # shorter runs, a smoke test (~1.5 min)
     .venv/bin/python bench/serving.py --json out.json
     .venv/bin/python bench/serving.py --tensors --quick   # JSON vs binary tensors (~1 min)
-    .venv/bin/python bench/serving.py --fronts            # gRPC fronts vs batched REST (~6 min)
+    .venv/bin/python bench/serving.py --fronts            # gRPC fronts vs batched REST (~8 min)
 
 A load spec may carry `headers` (sent on every HTTP request, and as gRPC metadata):
 bench/serving_auth.py uses them to measure inference with `ledgerflow serve --auth`.
@@ -32,10 +32,11 @@ as MLflow scoring JSON to both servers, as OIP JSON, and as OIP with binary tens
 tritonclient.http builds them by default (`generate_request_body`, outputs binary too).
 Bar (issue 14): binary beats OIP JSON from 8x8 up.
 
-`--fronts` compares gRPC fronts on the batched server: grpcio's server (what `ledgerflow serve`
-runs) and the prototype HTTP/2 front on h2 of bench/grpc_front.py, each against batched REST
-on the same server, in interleaved rounds (`--rounds`) on two servers that stay up; medians.
-Bar (issue 17): the h2 front at least batched REST's req/s at 16 and 64 callers.
+`--fronts` compares gRPC fronts on the batched server: `ledgerflow serve`'s own HTTP/2 front
+(services/serving/grpc_front.py), grpcio's server it replaced (bench/grpc_front_grpcio.py) and
+the first prototype front on the h2 library (bench/grpc_front_h2.py), against batched REST on
+the first one's server, in interleaved rounds (`--rounds`) on three servers that stay up;
+medians. Bar (issue 17): our own front at least batched REST's req/s at 16 and 64 callers.
 
 Bar (issue 6): at concurrency 16, ledgerflow's best REST or gRPC mode >= 3x MLflow's
 throughput with p99 <= half of MLflow's.
@@ -308,13 +309,16 @@ def start_mlflow(model: Path, work: Path) -> Server:
 
 
 def start_ledgerflow(
-    model: Path, work: Path, batch: int, grpc_port: int | None, front: str = "grpcio"
+    model: Path, work: Path, batch: int, grpc_port: int | None, front: str = "own"
 ) -> Server:
-    """`ledgerflow serve`; `front` "h2" serves gRPC with the prototype of bench/grpc_front.py."""
+    """`ledgerflow serve`; gRPC on its own front ("own"), or with `front` "grpcio" on grpcio's
+    server (bench/grpc_front_grpcio.py), "h2" on the h2 prototype (bench/grpc_front_h2.py)."""
     port = free_port()
-    launcher = (
-        ["-m", "ledgerflow.cli"] if front == "grpcio" else [str(ROOT / "bench/grpc_front.py")]
-    )
+    launcher = {
+        "own": ["-m", "ledgerflow.cli"],
+        "grpcio": [str(ROOT / "bench/grpc_front_grpcio.py")],
+        "h2": [str(ROOT / "bench/grpc_front_h2.py")],
+    }[front]
     cmd = [PYTHON, *launcher, "--tracking-uri", str(work / "data"), "serve",
            "-m", str(model), "-p", str(port), "--name", model.name,
            "--max-batch-size", str(batch), "--max-wait-ms", str(WAIT_MS)]  # fmt: skip
@@ -424,8 +428,9 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def bench_fronts(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """gRPC through grpcio's server and through our HTTP/2 front, against batched REST, in
-    interleaved rounds on two servers that stay up (one per front, both batching 64)."""
+    """gRPC through grpcio's server, the h2 prototype front and our own HTTP/2 front, against
+    batched REST, in interleaved rounds on three servers that stay up (one per front, all
+    batching 64)."""
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lf-bench-fronts-") as tmp:
         work = Path(tmp)
@@ -434,14 +439,14 @@ def bench_fronts(args: argparse.Namespace) -> list[dict[str, Any]]:
             if args.only and name != args.only:
                 continue
             body = json.dumps({"inputs": [row]})
-            ports = {front: free_port() for front in ("grpcio", "h2")}
+            ports = {front: free_port() for front in ("grpcio", "h2", "own")}
             servers = {f: start_ledgerflow(folder, work, 64, p, f) for f, p in ports.items()}
             try:
                 request = grpc_request(folder.name, row, datatype)
                 specs = {
                     "REST batched": {
                         "kind": "http", "host": "127.0.0.1", "path": "/invocations",
-                        "body": body, "port": servers["h2"].port, "pid": servers["h2"].proc.pid,
+                        "body": body, "port": servers["own"].port, "pid": servers["own"].proc.pid,
                     },
                     "gRPC grpcio server": {
                         "kind": "grpc", "target": f"127.0.0.1:{ports['grpcio']}",
@@ -451,20 +456,25 @@ def bench_fronts(args: argparse.Namespace) -> list[dict[str, Any]]:
                         "kind": "grpc", "target": f"127.0.0.1:{ports['h2']}",
                         "request": request, "pid": servers["h2"].proc.pid,
                     },
+                    "gRPC own front": {
+                        "kind": "grpc", "target": f"127.0.0.1:{ports['own']}",
+                        "request": request, "pid": servers["own"].proc.pid,
+                    },
                 }  # fmt: skip
                 if args.grpcio_client:
-                    specs["gRPC h2 front, grpcio client"] = {
-                        **specs["gRPC h2 front"],
+                    specs["gRPC own front, grpcio client"] = {
+                        **specs["gRPC own front"],
                         "client": "grpcio",
                     }
                 metrics = {
-                    "REST batched": servers["h2"].port,
+                    "REST batched": servers["own"].port,
                     "gRPC grpcio server": servers["grpcio"].port,
+                    "gRPC h2 front": servers["h2"].port,
                 }
                 for round_ in range(args.rounds):
                     for c in CONCURRENCY:
                         for label, spec in specs.items():
-                            port = metrics.get(label, servers["h2"].port)
+                            port = metrics.get(label, servers["own"].port)
                             r = run_load(spec, c, args, work, port)
                             results.append(
                                 {"model": name, "server": label, "concurrency": c,
@@ -478,7 +488,7 @@ def bench_fronts(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def fronts_summary(results: list[dict[str, Any]]) -> bool:
-    """Medians over the rounds, each against batched REST; the bar: the h2 front at least
+    """Medians over the rounds, each against batched REST; the bar: our own front at least
     batched REST's req/s at 16 and 64 callers."""
     import statistics
 
@@ -502,10 +512,10 @@ def fronts_summary(results: list[dict[str, Any]]) -> bool:
                 f"{model:8} {label:29} {c:4} {rps:8.0f} ({each})".ljust(70)
                 + f"{rps / rest:6.2f}x {p99:7.2f} {per:13.1f} {cpu:10.0f}"
             )
-            if label == "gRPC h2 front" and c in (16, 64):
+            if label == "gRPC own front" and c in (16, 64):
                 ok &= rps >= rest
     errors = sum(r["errors"] for r in results)
-    print(f"bar: h2 front >= batched REST at 16 and 64, {errors} errors -> "
+    print(f"bar: own front >= batched REST at 16 and 64, {errors} errors -> "
           f"{'PASS' if ok and not errors else 'MISS'}")  # fmt: skip
     return ok and not errors
 

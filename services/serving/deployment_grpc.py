@@ -105,7 +105,7 @@ async def start_deployment_grpc(
     *,
     tls: Tls | None = None,
 ) -> Any:
-    """A started grpc.aio server routing deployments (0: any free port; read `.port`)."""
+    """A listening gRPC front routing deployments (0: any free port; read `.port`)."""
     from ledgerflow.services.serving.grpc_service import start_grpc_server
 
     servicer = DeploymentServicer(host, auth)

@@ -1,5 +1,6 @@
-"""The Open Inference Protocol `inference.GRPCInferenceService` over a ModelRepository
-(grpc.aio, on the server's event loop).
+"""The Open Inference Protocol `inference.GRPCInferenceService` over a ModelRepository, served
+by `grpc_front` on the server's event loop (grpcio's own server before; the servicer keeps
+grpc's method signatures and status codes).
 
 Status codes: INVALID_ARGUMENT for input the model cannot take (the message names the tensor),
 NOT_FOUND for a model or version not served here, UNAVAILABLE for one still warming. Where
@@ -11,7 +12,7 @@ need `authorization` metadata (UNAUTHENTICATED without) and READ on what is serv
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -30,14 +31,17 @@ from ledgerflow.services.serving.http import server_version
 from ledgerflow.services.serving.oip import output_tensors
 from ledgerflow.services.serving.oip_routes import SERVER_NAME, model_metadata
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
-from ledgerflow.services.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from ledgerflow.services.serving.repository import ModelRepository, ServedModel
 from ledgerflow.services.serving.scoring import ModelRequest
 from ledgerflow.services.tls import Tls
 
+if TYPE_CHECKING:
+    from ledgerflow.services.serving.grpc_front import GrpcFront
+
 
 class InferenceServicer:
-    """Implements the six OIP RPCs; registered with `add_GRPCInferenceServiceServicer_to_server`."""
+    """Implements the six OIP RPCs, with grpc.aio's servicer signatures (`grpc_front` serves them;
+    `add_GRPCInferenceServiceServicer_to_server` would register them with grpcio's server)."""
 
     def __init__(self, repository: ModelRepository, auth: ServingAuth | None = None) -> None:
         self.repository = repository
@@ -141,25 +145,10 @@ async def start_grpc_server(
     servicer: InferenceServicer | None = None,
     auth: ServingAuth | None = None,
     tls: Tls | None = None,
-) -> Any:
-    """A started grpc.aio server on `host:port` (0: any free port; read `server.port`);
-    `servicer` replaces the plain one (a deployment replica's routes deployments)."""
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.max_send_message_length", 64 * 1024 * 1024),
-        ]
-    )
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-        servicer or InferenceServicer(repository, auth), server
-    )
-    address = f"{host}:{port}"
-    if tls is None:
-        bound = server.add_insecure_port(address)
-    else:
-        bound = server.add_secure_port(address, tls.grpc_credentials())
-    if bound == 0:
-        raise OSError(f"gRPC could not listen on {host}:{port}")
-    await server.start()
-    server.port = bound
-    return server
+) -> GrpcFront:
+    """A listening gRPC front on `host:port` (0: any free port; read `.port`; `stop(grace)` it),
+    on this event loop; `servicer` replaces the plain one (a deployment replica's routes
+    deployments)."""
+    from ledgerflow.services.serving.grpc_front import start_front
+
+    return await start_front(servicer or InferenceServicer(repository, auth), host, port, tls=tls)

@@ -56,7 +56,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_installed_wheel_imports_every_layer_from_site_packages(venv: Path) -> None:
     code = (
         "import ledgerflow, ledgerflow.services.bootstrap, ledgerflow.services.server, "
-        "ledgerflow.services.tracking, ledgerflow.workers, ledgerflow.events; "
+        "ledgerflow.services.tracking, ledgerflow.workers, ledgerflow.events, "
+        "ledgerflow.services.serving.grpc_front; "  # its hpack comes with the server extra
         "print(ledgerflow.__file__); print(ledgerflow.services.bootstrap.__file__)"
     )
     out = _run(venv / "bin" / "python", "-c", code, env=python_env() | {"PYTHONPATH": ""})

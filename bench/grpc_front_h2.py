@@ -1,6 +1,9 @@
-"""A prototype, measured and not kept: unary gRPC over HTTP/2 on the server's event loop, with
-the `h2` library doing the framing, HPACK, flow control and settings (docs/benchmarks.md,
-"An HTTP/2 front of our own, on h2"). `ledgerflow serve` keeps grpcio's server.
+"""The first prototype, measured and not kept: unary gRPC over HTTP/2 on the server's event
+loop, with the `h2` library doing the framing, HPACK, flow control and settings
+(docs/benchmarks.md, "An HTTP/2 front of our own, on h2"). `ledgerflow serve`'s front
+(services/serving/grpc_front.py) has HTTP/2 framing of its own instead; this one stays for
+`bench/serving.py --fronts` to measure beside it. Its tests were those of the product's front
+(tests/integration/test_serving_grpc_front.py) until that replaced it.
 
 Why it was tried: grpcio's asyncio server hands Python one call per trip through its
 completion queue, so concurrent `ModelInfer` calls reach the batcher one at a time (1.1-1.7
@@ -18,7 +21,7 @@ DATA message and trailers, errors a trailers-only response. `grpc-timeout` is a 
 (DEADLINE_EXCEEDED), a stream the client resets cancels its call, gzip/deflate request
 messages are inflated, answers are not compressed; TLS negotiates ALPN "h2".
 
-    python bench/grpc_front.py --tracking-uri DIR serve -m MODEL --grpc-port 8001 ...
+    python bench/grpc_front_h2.py --tracking-uri DIR serve -m MODEL --grpc-port 8001 ...
 
 runs the `ledgerflow` command with this front serving `--grpc-port` instead of grpcio's
 server (bench/serving.py --fronts does). BENCH_H2_VALIDATE=0 turns off h2's checks and

@@ -1,16 +1,15 @@
-"""bench/grpc_front.py, the prototype gRPC front on h2 that bench/serving.py --fronts measures,
-against real clients: grpcio's generated stub and channels, and h2's client side where a test
-controls the frames (calls written in one read, a `grpc-timeout` the server must enforce
-itself). What it measured is only worth reading if it is a correct gRPC server."""
+"""The gRPC front of `ledgerflow serve` (services/serving/grpc_front.py on the HTTP/2 of
+services/serving/http2.py) against real clients: grpcio's generated stub and channels, and
+h2's client side where a test controls the frames (calls written in one read, a
+`grpc-timeout` the server must enforce itself). Frame-level checks are in
+test_serving_grpc_front_frames.py."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import grpc
@@ -20,6 +19,7 @@ import h2.events
 import numpy as np
 import pytest
 
+from ledgerflow.services.serving import grpc_front as front_module
 from ledgerflow.services.serving.grpc_service import InferenceServicer
 from ledgerflow.services.serving.loading import LoadedModel, load
 from ledgerflow.services.serving.predictors import TensorMeta
@@ -30,16 +30,6 @@ from ledgerflow.services.serving.repository import ModelRepository
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 
-def _grpc_front() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "bench" / "grpc_front.py"
-    spec = importlib.util.spec_from_file_location("bench_grpc_front", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-front_module = _grpc_front()
 GrpcFront = front_module.GrpcFront
 start_front = front_module.start_front
 Check = Callable[[Any, ModelRepository], Awaitable[None]]
