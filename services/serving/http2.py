@@ -237,6 +237,17 @@ class Http2Protocol(asyncio.Protocol):
         for stream in streams:
             self.cancelled(stream)
 
+    def pause_writing(self) -> None:
+        """The peer reads our answers slower than it sends (the transport's buffer is past
+        its high-water mark): read no more of its frames until the buffer drains, so a
+        peer that sends calls or PINGs and never reads cannot grow what we hold."""
+        if self.transport is not None and not self._closed:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.resume_reading()
+
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return

@@ -552,3 +552,42 @@ def test_a_grpc_status_is_percent_encoded_and_reaches_grpcio() -> None:
             assert "no such model ü" in (e.value.details() or "")
 
     serve(check)
+
+
+def test_a_peer_that_sends_and_never_reads_is_read_no_further() -> None:
+    """PINGs (each answered) written without reading an answer: once the server's unsent
+    answers pass the transport's high-water mark it stops reading, so the peer's writes
+    stall instead of the server buffering answers without bound; it reads on, and answers
+    every PING, once the peer reads."""
+
+    async def check(front: Any) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        writer.transport.pause_reading()  # this side reads nothing for now
+        writer.write(PREFACE + settings())
+        pings = frame(PING, 0, 0, b"12345678") * 4096  # 68 KiB, answered by as many acks
+        sent, limit = 0, 64 << 20
+        while sent < limit:
+            writer.write(pings)
+            sent += len(pings)
+            try:
+                await asyncio.wait_for(writer.drain(), 1.0)
+            except TimeoutError:
+                break  # the server stopped reading: the sockets' buffers are full
+        assert sent < limit, f"the server read {sent} bytes of PINGs whose answers nobody read"
+        # Its SETTINGS, WINDOW_UPDATE and SETTINGS ack, then one 17-byte ack per PING.
+        expected = 9 + 18 + 9 + 4 + 9 + sent
+
+        async def read_all() -> bytes:
+            got = b""
+            while len(got) < expected:
+                got += await asyncio.wait_for(reader.read(1 << 20), 10)
+            return got
+
+        writer.transport.resume_reading()
+        reading = asyncio.create_task(read_all())
+        await asyncio.wait_for(writer.drain(), 30)  # the server reads the rest
+        got = await reading
+        assert len(got) == expected and got.endswith(frame(PING, 1, 0, b"12345678"))
+        writer.close()
+
+    serve(check)
