@@ -19,7 +19,7 @@ from ledgerflow.events.auth_payloads import AUTH_PAYLOADS
 from ledgerflow.events.bundle_payloads import BUNDLE_PAYLOADS
 from ledgerflow.events.chain import document
 from ledgerflow.events.deployment_payloads import DEPLOYMENT_PAYLOADS, TRAFFIC_PAYLOADS
-from ledgerflow.events.envelope import Event
+from ledgerflow.events.envelope import Event, stored_event
 from ledgerflow.events.errors import CorruptEvent, InvalidInput
 from ledgerflow.events.job_payloads import JOB_PAYLOADS
 from ledgerflow.events.logged_model_payloads import LOGGED_MODEL_PAYLOADS
@@ -227,8 +227,7 @@ def decode_columns(
         except ValidationError:
             pass
         else:
-            # by position, in Event's field order (a third cheaper than by keyword)
-            return Event(type, stream, payload, actor, id, time, v, trace)
+            return stored_event(type, stream, payload, actor, id, time, v, trace)
     payload = decode_data(type, v, data, registry)
     return Event(
         id=id,

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from ledgerflow.events.chain import GENESIS, StoredEvent, StoredLog, chain_hash, document
 from ledgerflow.events.codec import REGISTRY, EventRegistry, decode_columns, encode_data
-from ledgerflow.events.envelope import Event, Position, Recorded
+from ledgerflow.events.envelope import Event, Position, Recorded, stored_record
 from ledgerflow.events.errors import CorruptEvent, InvalidInput, Timeout, Unavailable
 from ledgerflow.events.group_commit import GroupCommit
 from ledgerflow.events.log import After, Checkpoint, CorruptRecord, Item, TypeMatcher
@@ -259,7 +259,7 @@ class SQLiteEventLog:
             event = decode_columns(id_, type_, stream, time_, v, actor, trace, data, self.registry)
         except CorruptEvent as e:
             return CorruptRecord(position, id_, type_, stream, data, e.message)
-        return Recorded(position, event)
+        return stored_record(position, event)
 
     def stored(self) -> StoredLog:
         """Every row as stored, in position order, for `verify`: one read transaction

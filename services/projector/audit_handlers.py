@@ -62,15 +62,17 @@ _COLUMNS = (
 )  # fmt: skip
 _MARKS = ", ".join("?" for _ in _COLUMNS)
 _INSERT = f"INSERT INTO audit_entries ({', '.join(_COLUMNS)}) VALUES ({_MARKS})"
-_PLAIN = 12
-"""A plain entry is the first 12 columns; the rest are (detail None, events 1, no rollup):
-one event's entry without a refused request's particulars, most entries by far."""
-_PLAIN_REST = (None, 1, None, None, None, None)
-_NUMBERED = f"INSERT INTO audit_entries (id, {', '.join(_COLUMNS)}) VALUES (?, {_MARKS})"
-_NUMBERED_PLAIN = (
-    f"INSERT INTO audit_entries (id, {', '.join(_COLUMNS[:_PLAIN])}, events) "
-    f"VALUES (?, {', '.join('?' for _ in range(_PLAIN))}, 1)"
-)
+_BARE, _CHANGE = 10, 12
+"""An entry may leave off its trailing columns when they hold what most entries hold:
+after its first 10 (`_BARE`: no before and after either) or 12 (`_CHANGE`), the rest are
+detail None, events 1 and no rollup (`_REST`): one event's entry without a refused
+request's particulars, most entries by far."""
+_REST = (None, None, None, 1, None, None, None, None)
+_NUMBERED = {
+    n: f"INSERT INTO audit_entries (id, {', '.join(_COLUMNS[:n])}, events) "
+    f"VALUES (?, {', '.join('?' for _ in range(n))}, 1)"
+    for n in (_BARE, _CHANGE)
+} | {len(_COLUMNS): f"INSERT INTO audit_entries (id, {', '.join(_COLUMNS)}) VALUES (?, {_MARKS})"}
 _NEXT_ID = "SELECT COALESCE(MAX(id), 0) + 1 FROM audit_entries"
 _RUN_EXPERIMENT = "SELECT experiment_id FROM runs WHERE run_id = ?"
 _RUN_EXPERIMENTS = "SELECT run_id, experiment_id FROM runs WHERE run_id IN ({})"
@@ -275,8 +277,8 @@ def _stored(conn: Connection, rollups: Iterable[_Rollup]) -> list[tuple[Any, ...
 
 
 def note(conn: Connection, item: Recorded) -> tuple[Any, ...] | Recorded:
-    """The row of a single event (its first 12 columns when it is plain, see `_PLAIN`); a
-    metric batch only as itself (`write` folds it)."""
+    """The row of a single event (without the trailing columns most entries hold, see
+    `_BARE`); a metric batch only as itself (`write` folds it)."""
     ev = item.event
     if ev.type == p.RunMetricsLogged.TYPE:
         return item
@@ -290,9 +292,10 @@ def note(conn: Connection, item: Recorded) -> tuple[Any, ...] | Recorded:
     row = (
         ev.id, item.partition, item.position, ev.time, ev.type, ev.stream,
         audit_resource(conn, ev), user_of(ev.actor), token, summarize(ev),
-        _json(before), _json(after),
     )  # fmt: skip
-    return row if detail is None else (*row, _json(detail), 1, None, None, None, None)
+    if detail is not None:
+        return (*row, _json(before), _json(after), _json(detail), 1, None, None, None, None)
+    return row if change is None else (*row, _json(before), _json(after))
 
 
 _IN_THEIR_RUN = (p.RunParamsLogged, p.RunTagsSet, p.RunFinished)
@@ -323,10 +326,11 @@ def known(item: Recorded, run: RunFacts | None) -> tuple[Any, ...] | Recorded:
     else:
         resource = None if run is None else f"experiment:{run.experiment_id}"
     user, token = _who(ev.actor)
-    return (
+    row = (
         ev.id, item.partition, item.position, ev.time, ev.type, ev.stream, resource, user,
-        token, summarize(ev), before, after,
+        token, summarize(ev),
     )  # fmt: skip
+    return row if before is None else (*row, before, after)
 
 
 def write(conn: Connection, notes: Sequence[tuple[Any, ...] | Recorded]) -> None:
@@ -371,25 +375,25 @@ def write(conn: Connection, notes: Sequence[tuple[Any, ...] | Recorded]) -> None
 
 
 def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert entries (plain ones as their first 12 columns) in this order.
+    """Insert entries (some without their trailing columns, see `_BARE`) in this order.
 
     On SQLite the rows are numbered here as SQLite would number them (the largest id
-    plus one, then in order; the write transaction holds the lock), so plain entries go
-    through a statement that writes their constant columns itself: sqlite3 binds a None
-    through its adapter lookup, about a quarter of a microsecond each, and a plain entry
-    has six. Elsewhere the database numbers them (a sequence), in this order."""
+    plus one, then in order; the write transaction holds the lock), so that entries of
+    each length go through a statement that writes the columns they leave off itself:
+    sqlite3 binds a None through its adapter lookup, about a quarter of a microsecond
+    each, and most entries had eight. Elsewhere the database numbers them (a sequence),
+    in this order."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        full = [row if len(row) > _PLAIN else (*row, *_PLAIN_REST) for row in rows]
+        full = [r if len(r) == len(_COLUMNS) else (*r, *_REST[len(r) - _BARE :]) for r in rows]
         execute_many(conn, _INSERT, full)
         return
-    plain: list[tuple[Any, ...]] = []
-    others: list[tuple[Any, ...]] = []
+    shaped: dict[int, list[tuple[Any, ...]]] = {n: [] for n in _NUMBERED}
     for number, row in enumerate(rows, fetch_all(conn, _NEXT_ID, ())[0][0]):
-        (plain if len(row) == _PLAIN else others).append((number, *row))
-    execute_many(conn, _NUMBERED_PLAIN, plain)
-    execute_many(conn, _NUMBERED, others)
+        shaped[len(row)].append((number, *row))
+    for n, numbered in shaped.items():
+        execute_many(conn, _NUMBERED[n], numbered)
 
 
 every_event(EveryEvent(note, write, known))

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 import re
@@ -20,7 +21,7 @@ from ledgerflow.events.codec import (
     encode,
     encode_data,
 )
-from ledgerflow.events.envelope import Event, uuid7
+from ledgerflow.events.envelope import Event, Recorded, stored_event, stored_record, uuid7
 from ledgerflow.events.errors import CorruptEvent
 from tests.unit.deployment_samples import DEPLOYMENT_SAMPLES
 
@@ -312,3 +313,15 @@ def test_a_stored_row_the_validator_refuses_is_corrupt_for_the_general_path_s_re
         decode_row(id="i", type="run.params_logged", stream="run:r", time=1, v=1, actor="a",
                    trace=None, data=data)  # fmt: skip
     assert stored.value.message == general.value.message
+
+
+def test_events_a_reader_makes_without_init_are_the_events_init_makes() -> None:
+    data = p.RunFinished(run_id="r", status="FINISHED", end_time=9)
+    made = Event(type="run.finished", stream="run:r", data=data, actor="bob", id="i", time=7,
+                 v=1, trace="00-abc-def-01")  # fmt: skip
+    stored = stored_event("run.finished", "run:r", data, "bob", "i", 7, 1, "00-abc-def-01")
+    assert stored == made and hash(stored) == hash(made) and repr(stored) == repr(made)
+    record = stored_record(3, stored)
+    assert record == Recorded(3, made) and stored_record(3, stored, "p") == Recorded(3, made, "p")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stored.actor = "eve"  # type: ignore[misc]
