@@ -11,6 +11,13 @@ run.tags_set (2 tags), run.finished; after one experiment.created. It is built o
 per size and kept under `build/bench-replay/` (building 1,000,000 events takes a few
 minutes of appends with the hash chain); `--fresh-log` builds it again.
 
+Event ids are made as the product makes them (`--ids product`, the default): UUIDv7
+from the event's time for telemetry, so they sort by time as the log does, and the
+name-derived id of `Event.of` for a run's start (a hash: random order). `--ids random`
+gives every event a random id, as this bench did before 2026-12-06 (its logs keep the
+old file name, `log-<events>.db`): every applied id then lands at a random place in
+the applied-id index, which a real log does not do.
+
 Each repeat projects the whole log into a fresh SQLite views file with one
 `Projector.catch_up()` (what a new projector, or `ledgerflow replay` on empty views,
 does) and prints wall seconds, CPU seconds of this process, events per second of each,
@@ -38,10 +45,17 @@ PER_RUN = 5
 STORE = Path(__file__).resolve().parent.parent / "build" / "bench-replay"
 
 
-def run_events(i: int, experiment: str, rng: random.Random) -> list[Any]:
-    """The five events of the `i`-th run."""
+def uuid7_at(ms: int, rng: random.Random) -> str:
+    """A UUIDv7 as `ledgerflow.events.envelope.uuid7` makes it at `ms`, its random bits
+    from `rng` (so a log is the same each time it is built)."""
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rng.getrandbits(12) << 64
+    return str(uuid.UUID(int=value | 0b10 << 62 | rng.getrandbits(62)))
+
+
+def run_events(i: int, experiment: str, rng: random.Random, ids: str = "product") -> list[Any]:
+    """The five events of the `i`-th run, with ids made as `ids` says (see the module)."""
     from ledgerflow.events import payloads as p
-    from ledgerflow.events.envelope import Event
+    from ledgerflow.events.envelope import Event, named_id
 
     run = uuid.UUID(int=rng.getrandbits(128)).hex
     t0 = 1_700_000_000_000 + i * 1_000
@@ -59,12 +73,17 @@ def run_events(i: int, experiment: str, rng: random.Random) -> list[Any]:
         p.RunTagsSet(run_id=run, tags={"team": f"t{i % 7}", "stage": "sweep"}),
         p.RunFinished(run_id=run, status="FINISHED", end_time=t0 + 900),
     ]  # fmt: skip
-    return [Event(id=str(uuid.UUID(int=rng.getrandbits(128))), type=d.TYPE,
-                  stream=f"run:{run}", time=t0 + k, v=d.VERSION, actor=ACTOR, data=d)
+    if ids == "random":
+        made = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in payloads]
+    else:  # as Event.of: a name-derived id for what happens once (a run's start)
+        made = [named_id(d.TYPE, key) if (key := d.identity()) is not None
+                else uuid7_at(t0 + k, rng) for k, d in enumerate(payloads)]  # fmt: skip
+    return [Event(id=made[k], type=d.TYPE, stream=f"run:{run}", time=t0 + k, v=d.VERSION,
+                  actor=ACTOR, data=d)
             for k, d in enumerate(payloads)]  # fmt: skip
 
 
-def build_log(path: Path, events: int, *, say: Any) -> None:
+def build_log(path: Path, events: int, *, say: Any, ids: str = "product") -> None:
     """A log of `events` events (rounded up to whole runs) at `path`."""
     from ledgerflow.events import payloads as p
     from ledgerflow.events.envelope import Event
@@ -79,7 +98,7 @@ def build_log(path: Path, events: int, *, say: Any) -> None:
     batch: list[Any] = [Event.of(created, actor=ACTOR)]
     began = time.monotonic()
     for i in range(-(-(events - 1) // PER_RUN)):
-        batch += run_events(i, "1", rng)
+        batch += run_events(i, "1", rng, ids)
         if len(batch) >= 5_000:
             log.append(batch)
             batch = []
@@ -142,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--views-db", default=None, help="an empty views database URL instead")
     ap.add_argument("--log", type=Path, default=None, help="the log file to build or reuse")
     ap.add_argument("--fresh-log", action="store_true", help="build the log again")
+    ap.add_argument("--ids", choices=("product", "random"), default="product",
+                    help="event ids as the product makes them (default), or random")  # fmt: skip
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="cProfile the catch-up; print the top N functions to stderr")  # fmt: skip
     args = ap.parse_args(argv)
@@ -150,10 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    log_path = args.log or STORE / f"log-{events}.db"
+    suffix = "" if args.ids == "random" else "-product-ids"
+    log_path = args.log or STORE / f"log-{events}{suffix}.db"
     if args.fresh_log or not log_path.exists():
         say(f"building a log of {events:,} events at {log_path}")
-        build_log(log_path, events, say=say)
+        build_log(log_path, events, say=say, ids=args.ids)
     print(f"{'repeat':>6} {'events':>10} {'wall s':>8} {'CPU s':>8} {'ev/s wall':>10} "
           f"{'ev/s CPU':>10} {'load':>5}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ledgerflow-replay-") as tmp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -99,3 +99,53 @@ class Recorded:
     position: Position
     event: Event
     partition: str = ""
+
+
+# Events as a log's reader makes them, one per stored row: the frozen dataclasses'
+# __init__ sets each field through object.__setattr__, which costs about four times what
+# setting the slots directly does. These make the same objects (equal, hashable, frozen)
+# from values already checked; only a reader whose columns are checked may use them.
+_EVENT_FIELDS = ("type", "stream", "data", "actor", "id", "time", "v", "trace")
+_RECORDED_FIELDS = ("position", "event", "partition")
+if (
+    tuple(f.name for f in fields(Event)) != _EVENT_FIELDS
+    or tuple(f.name for f in fields(Recorded)) != _RECORDED_FIELDS
+):  # a field added or moved: the makers below must follow
+    raise TypeError("stored_event/stored_record do not match Event's and Recorded's fields")
+_new = object.__new__
+_type, _stream, _data, _actor, _id, _time, _v, _trace = (
+    Event.__dict__[name].__set__ for name in _EVENT_FIELDS
+)
+_position, _event, _partition = (Recorded.__dict__[name].__set__ for name in _RECORDED_FIELDS)
+
+
+def stored_event(
+    type_: str,
+    stream: str,
+    data: Payload,
+    actor: str,
+    id_: str,
+    time_: int,
+    v: int,
+    trace: str | None,
+) -> Event:
+    """`Event(type_, stream, data, actor, id_, time_, v, trace)`, made without __init__."""
+    event: Event = _new(Event)
+    _type(event, type_)
+    _stream(event, stream)
+    _data(event, data)
+    _actor(event, actor)
+    _id(event, id_)
+    _time(event, time_)
+    _v(event, v)
+    _trace(event, trace)
+    return event
+
+
+def stored_record(position: Position, event: Event, partition: str = "") -> Recorded:
+    """`Recorded(position, event, partition)`, made without __init__."""
+    record: Recorded = _new(Recorded)
+    _position(record, position)
+    _event(record, event)
+    _partition(record, partition)
+    return record

@@ -343,14 +343,16 @@ class Projector:
             handler = HANDLERS.get(ev.type)
             if handler is None:  # a type these views do not fold (another service owns it,
                 continue  # e.g. traffic): nothing to apply, and no applied id to remember
-            if self._copy(first, ev.id, item.position):
-                continue  # redelivered: already applied
-            if ev.id in first:  # a copy from beyond the window: an event again
-                stale.append(ev.id)
-                applied = [a for a in applied if a[0] != ev.id]  # its first, this batch
-            first[ev.id] = item.position
-            applied.append((ev.id, item.partition, item.position))
-            outcomes[ev.id] = None
+            event_id = ev.id
+            if event_id in first:
+                if self._copy(first, event_id, item.position):
+                    continue  # redelivered: already applied
+                # a copy from beyond the window: an event again
+                stale.append(event_id)
+                applied = [a for a in applied if a[0] != event_id]  # its first, this batch
+            first[event_id] = item.position
+            applied.append((event_id, item.partition, item.position))
+            outcomes[event_id] = None
             traced = ev.trace is not None and tracing.enabled()
             if traced:  # continue the producer's trace
                 handler = _traced_handler(handler, item)

@@ -77,6 +77,12 @@ class _Run:
     """The run.started of a run this stretch creates (its row is inserted at the end)."""
     changed: bool = False
     params: dict[str, str] = field(default_factory=dict)
+    facts: RunFacts = field(init=False)
+    """What the views over every event are told of the run: made again when its status
+    changes (its experiment never does)."""
+
+    def __post_init__(self) -> None:
+        self.facts = RunFacts(self.experiment_id, self.status)
 
 
 def foldable_types(
@@ -116,7 +122,7 @@ def apply_stretch(
     for item in items:
         d = item.event.data
         run = runs.get(d.run_id)  # type: ignore[attr-defined]
-        facts = None if run is None else RunFacts(run.experiment_id, run.status)
+        facts = None if run is None else run.facts
         for keep, known in noting:
             note = known(item, facts)  # type: ignore[misc]
             if note is not None:
@@ -162,6 +168,7 @@ def apply_stretch(
                 run.changed = True
         elif isinstance(d, p.RunFinished):
             run.status, run.end_time, run.changed = d.status, d.end_time, True
+            run.facts = RunFacts(run.experiment_id, d.status)
         else:  # pragma: no cover - TYPES and these branches are kept together
             raise TypeError(f"{item.event.type} is not run telemetry")
     _write(conn, runs, params, tags, points, latest)

@@ -6,6 +6,7 @@ do, on SQLite and PostgreSQL views; a replay from zero that defers the views' in
 from __future__ import annotations
 
 import random
+import sqlite3
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.schema import CreateTable
 
 from ledgerflow.events import payloads as p
 from ledgerflow.events.envelope import Event
@@ -23,7 +26,13 @@ from ledgerflow.events.sqlite_log import SQLiteEventLog
 from ledgerflow.services.projector import bulk
 from ledgerflow.services.projector.database import make_engine
 from ledgerflow.services.projector.projector import Projector
-from ledgerflow.services.projector.tables import DEAD_LETTERS
+from ledgerflow.services.projector.tables import (
+    APPLIED_EVENTS,
+    DEAD_LETTERS,
+    LATEST_METRICS,
+    PARAMS,
+    TAGS,
+)
 from tests.integration.test_projection_replay import every_row, payload
 from tests.integration.views_dump import dump_views
 
@@ -141,6 +150,35 @@ def test_a_large_replay_from_zero_builds_the_indexes_it_deferred(
         deferred.rebuild()  # in one transaction, indexes deferred inside it
         assert dump_views(deferred.engine) == dump_views(small.engine)
         for projector in (deferred, small):
+            projector.engine.dispose()
+    finally:
+        log.close()
+
+
+def test_views_made_before_keyed_tables_keep_their_rowid_tables_and_fold_the_same(
+    tmp_path: Path,
+) -> None:
+    log = SQLiteEventLog(tmp_path / "events.db")
+    keyed = (PARAMS, TAGS, LATEST_METRICS, APPLIED_EVENTS)
+    before = tmp_path / "before.db"
+    with sqlite3.connect(before) as conn:  # the tables as versions before WITHOUT ROWID made them
+        for table in keyed:
+            ddl = str(CreateTable(table).compile(dialect=sqlite_dialect()))
+            conn.execute(ddl.replace("WITHOUT ROWID", ""))
+    try:
+        log.append(_telemetry(random.Random(5), runs=10, events=400))
+        old = _project(Projector, log, f"sqlite:///{before}", batch=40)
+        new = _project(Projector, log, f"sqlite:///{tmp_path}/new.db", batch=40)
+
+        def layout(engine: Engine) -> set[str]:
+            with engine.connect() as conn:
+                sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE ?"
+                return set(conn.exec_driver_sql(sql, ("%WITHOUT ROWID%",)).scalars())
+
+        assert layout(old.engine) == set() and layout(new.engine) >= {t.name for t in keyed}
+        assert _dead(old.engine) and _dead(old.engine) == _dead(new.engine)
+        assert every_row(old.engine) == every_row(new.engine)
+        for projector in (old, new):
             projector.engine.dispose()
     finally:
         log.close()

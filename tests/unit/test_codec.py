@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 import re
@@ -11,8 +12,16 @@ from ledgerflow.events import logged_model_payloads as lm
 from ledgerflow.events import model_payloads as m
 from ledgerflow.events import payloads as p
 from ledgerflow.events import webhook_payloads as w
-from ledgerflow.events.codec import REGISTRY, EventRegistry, decode, decode_data, encode
-from ledgerflow.events.envelope import Event, uuid7
+from ledgerflow.events.codec import (
+    REGISTRY,
+    EventRegistry,
+    decode,
+    decode_data,
+    decode_row,
+    encode,
+    encode_data,
+)
+from ledgerflow.events.envelope import Event, Recorded, stored_event, stored_record, uuid7
 from ledgerflow.events.errors import CorruptEvent
 from tests.unit.deployment_samples import DEPLOYMENT_SAMPLES
 
@@ -276,3 +285,43 @@ def test_event_ids_are_uuid7_and_sort_by_creation_time():
     assert len(set(ids)) == 200
     prefixes = [i[:13] for i in ids]
     assert prefixes == sorted(prefixes)
+
+
+@pytest.mark.parametrize("payload", SAMPLES, ids=lambda s: s.TYPE)
+def test_a_stored_row_at_the_current_version_decodes_as_the_general_path_does(
+    payload: p.Payload,
+) -> None:
+    ev = Event.of(payload, actor="alice#token:01")
+    text = encode_data(payload)
+    row = decode_row(id=ev.id, type=ev.type, stream=ev.stream, time=ev.time, v=ev.v,
+                     actor=ev.actor, trace=None, data=text)  # fmt: skip
+    assert row == ev
+    assert row.data == decode_data(ev.type, ev.v, text)
+
+
+@pytest.mark.parametrize(
+    "data",
+    ['{"run_id": "r"}', '{"run_id": "", "params": {}}', '{"run_id": "r", "params": {"a": 1}}',
+     "{not json", '{"run_id": "r", "params": {}, "extra": 1}', "[]", '"text"'],
+)  # fmt: skip
+def test_a_stored_row_the_validator_refuses_is_corrupt_for_the_general_path_s_reason(
+    data: str,
+) -> None:
+    with pytest.raises(CorruptEvent) as general:
+        decode_data("run.params_logged", 1, data)
+    with pytest.raises(CorruptEvent) as stored:
+        decode_row(id="i", type="run.params_logged", stream="run:r", time=1, v=1, actor="a",
+                   trace=None, data=data)  # fmt: skip
+    assert stored.value.message == general.value.message
+
+
+def test_events_a_reader_makes_without_init_are_the_events_init_makes() -> None:
+    data = p.RunFinished(run_id="r", status="FINISHED", end_time=9)
+    made = Event(type="run.finished", stream="run:r", data=data, actor="bob", id="i", time=7,
+                 v=1, trace="00-abc-def-01")  # fmt: skip
+    stored = stored_event("run.finished", "run:r", data, "bob", "i", 7, 1, "00-abc-def-01")
+    assert stored == made and hash(stored) == hash(made) and repr(stored) == repr(made)
+    record = stored_record(3, stored)
+    assert record == Recorded(3, made) and stored_record(3, stored, "p") == Recorded(3, made, "p")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stored.actor = "eve"  # type: ignore[misc]
