@@ -10,7 +10,6 @@ inference needs an identity, a deployment's `ModelInfer` needs READ on the deplo
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import grpc
@@ -23,6 +22,7 @@ from ledgerflow.services.serving.grpc_codec import decode_inputs, encode_respons
 from ledgerflow.services.serving.grpc_service import InferenceServicer
 from ledgerflow.services.serving.oip import output_tensors
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
+from ledgerflow.services.serving.request_ids import new_request_id
 from ledgerflow.services.serving.scoring import ModelRequest
 from ledgerflow.services.tls import Tls
 
@@ -66,7 +66,7 @@ class DeploymentServicer(InferenceServicer):
             return await super().ModelInfer(request, context)
         caller = await self._caller(context)
         await self._require(caller, ("deployment", name), context)
-        rid = request.id or uuid.uuid4().hex
+        rid = request.id or new_request_id()
         metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
         try:
             dep = self.host.deployment(name)

@@ -11,7 +11,6 @@ need `authorization` metadata (UNAUTHENTICATED without) and READ on what is serv
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -32,6 +31,7 @@ from ledgerflow.services.serving.oip import output_tensors
 from ledgerflow.services.serving.oip_routes import SERVER_NAME, model_metadata
 from ledgerflow.services.serving.proto import grpc_predict_v2_pb2 as pb
 from ledgerflow.services.serving.repository import ModelRepository, ServedModel
+from ledgerflow.services.serving.request_ids import new_request_id
 from ledgerflow.services.serving.scoring import ModelRequest
 from ledgerflow.services.tls import Tls
 
@@ -116,7 +116,7 @@ class InferenceServicer:
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, f"model {served.name!r} is still loading"
             )
-        rid = request.id or uuid.uuid4().hex
+        rid = request.id or new_request_id()
         try:
             tensors = decode_inputs(request)
             params = served.predictor.model_params(parameters(request.parameters))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -10,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ledgerflow.services.serving import _json
+from ledgerflow.services.serving.request_ids import new_request_id
 
 REQUEST_ID = "x-request-id"
 JSON_TYPE = "application/json"
@@ -25,7 +25,7 @@ def server_version() -> str:
 
 def request_id(request: Request) -> str:
     """The caller's X-Request-Id, or a fresh one."""
-    return request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+    return request.headers.get(REQUEST_ID) or new_request_id()
 
 
 def respond(
