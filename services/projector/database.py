@@ -66,9 +66,6 @@ def make_engine(url: str, *, writer: bool, **options: Any) -> Engine:
         # the OS on every statement. Pages are only allocated as they are used.
         cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         cur.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in PostgreSQL; ILIKE for the rest
-        # Statement journals and sorts in memory, not in files made and unlinked in
-        # /var/tmp (one per multi-row statement: four system calls and the pages copied).
-        cur.execute("PRAGMA temp_store = MEMORY")
         # Checkpoint the WAL every WAL_PAGES pages, not SQLite's 1,000: each checkpoint
         # writes every page changed since the last, so the pages every command touches
         # (offsets, applied ids, index roots) are written once per 40 MiB, not per 4.
