@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -113,7 +114,11 @@ class Projector:
         # The checkpoint this process last committed or read in a catch-up: the views hold
         # at least this much, so a command whose events it covers need not ask the database.
         self._reached = Checkpoint()
-        self._outcomes: Outcomes = {}  # see _remember
+        # Oldest first; an OrderedDict drops its oldest entry in O(1). A dict's
+        # `del kept[next(iter(kept))]` scans every entry deleted before it (they stay as
+        # holes until the dict is resized): quadratic in a transaction's events, 1.4 s of
+        # CPU in a 200,000-event replay (transactions of 20,000 events).
+        self._outcomes: OrderedDict[str, Outcome] = OrderedDict()  # see _remember
         self._create()
 
     def _create(self) -> None:
@@ -275,7 +280,7 @@ class Projector:
         kept = self._outcomes
         kept.update(outcomes)
         for _ in range(len(kept) - OUTCOMES_KEPT):
-            del kept[next(iter(kept))]  # the oldest
+            kept.popitem(last=False)  # the oldest
 
     def outcomes(self, event_ids: Sequence[str]) -> list[Outcome] | None:
         """What became of each of `event_ids` (None: applied; (type, reason): dead-lettered)
