@@ -303,21 +303,30 @@ class TrafficStreamProcessor:
                 fold.unpublished.add(name)
 
     async def _find_lost(self) -> None:
-        """Mark for publishing the deployments held here whose key is gone from Redis."""
-        fold = self.fold
-        held = sorted(set(fold.stats.deployments) - fold.unpublished)
+        """Mark for publishing whole the deployments this worker published whose keys
+        Redis no longer holds as published: gone (restarted, flushed, evicted), or holding
+        fewer chunks than written. Deployments with changes waiting are checked too: their
+        next publish rewrites only the changed chunks, which on a flushed Redis would leave
+        a head and a few chunks that look whole to this check and partial to readers."""
+        fold, published = self.fold, self.writer.published
+        held = sorted(name for name in fold.stats.deployments if name in published)
         if not held or self._redis is None:
             return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for name in held:
-                    pipe.exists(*snapshot_keys(name, self.config.key_prefix))
+                    head, _, versions = snapshot_keys(name, self.config.key_prefix)
+                    pipe.exists(head)
+                    pipe.hlen(versions)
                 found = await pipe.execute()
         except aioredis.RedisError as e:
             log.warning("checking the published traffic in Redis failed (retrying): %s", e)
             return
-        every = len(snapshot_keys("", self.config.key_prefix))
-        lost = {name for name, there in zip(held, found, strict=True) if there < every}
+        lost = {
+            name
+            for name, there, chunks in zip(held, found[::2], found[1::2], strict=True)
+            if not there or chunks != len(published[name])
+        }
         if lost:
             log.warning("traffic of %s is gone from Redis; publishing it again", sorted(lost))
             fold.unpublished |= lost

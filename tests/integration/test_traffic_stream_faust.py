@@ -28,7 +28,11 @@ from ledgerflow.events.envelope import Event
 from ledgerflow.events.kafka_log import KafkaEventLog
 from ledgerflow.services.analytics.aggregates import VariantStats
 from ledgerflow.services.analytics.series import DeploymentTraffic
-from ledgerflow.services.analytics.snapshots import RedisTrafficSnapshots, snapshot_key
+from ledgerflow.services.analytics.snapshots import (
+    RedisTrafficSnapshots,
+    snapshot_key,
+    snapshot_keys,
+)
 from ledgerflow.services.analytics.traffic import TRAFFIC_TYPES
 from ledgerflow.services.analytics.window import TrafficStats
 from tests.conftest import free_port
@@ -294,6 +298,18 @@ def test_the_faust_worker_publishes_again_what_redis_lost_without_new_traffic(
         expected = _wait_for(snapshots, deployment, _fold(deployment, events))
         snapshots.client.delete(snapshot_key(deployment))
         assert _wait_for(snapshots, deployment, expected) == expected
+        # Lost while new traffic waits to be published (a window 40 s later: another
+        # chunk): published whole, not just the changed chunk over an empty Redis.
+        more: list[Event] = []
+        for k in range(12):  # traffic waiting at every publish (each 0.5 s) around the loss
+            if k == 2:
+                snapshots.client.delete(*snapshot_keys(deployment))
+            more += _batch(deployment, 40_000 + 10 * k, 10)
+            log.append(more[-11:])
+            time.sleep(0.1)
+        expected = _fold(deployment, events + more)
+        fresh = RedisTrafficSnapshots(snapshots.client, prefix=snapshots.prefix)  # no chunks held
+        assert _wait_for(fresh, deployment, expected) == expected
     finally:
         worker.stop()
 
