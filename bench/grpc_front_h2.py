@@ -31,17 +31,13 @@ normalization of header fields, both ways (the second of the two measured runs).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import os
 import socket
 import ssl
 import sys
-import zlib
-from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
-from urllib.parse import quote
 
 import grpc
 import h2.config
@@ -51,18 +47,26 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame
 
+from ledgerflow.services.serving.grpc_front import (  # what the product's front shares
+    MAX_MESSAGE,
+    CallContext,
+    Handler,
+    _Abort,
+    _message,
+    _status_headers,
+    _timeout,
+    methods,
+    server_ssl_context,
+)
 from ledgerflow.services.tls import Tls
 
 log = logging.getLogger("ledgerflow.serving")
 
-MAX_MESSAGE = 64 * 1024 * 1024
-"""The largest request or answer message, as grpcio's server was configured."""
 MAX_STREAMS = 4096
 STREAM_WINDOW = 1 << 20
 """What a client may send on one call before we read it (its window grows as we do)."""
 CONNECTION_WINDOW = 16 << 20
 
-Handler = Callable[[Any, "CallContext"], Awaitable[Any]]
 _VALIDATE = os.environ.get("BENCH_H2_VALIDATE", "1") == "1"
 _CONFIG = h2.config.H2Configuration(
     client_side=False,
@@ -74,101 +78,6 @@ _CONFIG = h2.config.H2Configuration(
 )
 _RESPONSE_HEADERS = ((b":status", b"200"), (b"content-type", b"application/grpc"))
 _OK_TRAILERS = ((b"grpc-status", b"0"),)
-_TIMEOUT_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
-_MESSAGE_SAFE = " !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"
-"""Printable ASCII but '%': what grpc-message carries as is (the rest percent-encoded)."""
-_RESERVED = frozenset(
-    (b"content-type", b"te", b"grpc-timeout", b"grpc-encoding", b"grpc-accept-encoding")
-)
-
-
-class _Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-class CallContext:
-    """What a servicer method reads of its call: the metadata the client sent, `abort`, and
-    trailing metadata to send with the status."""
-
-    __slots__ = ("_headers", "_metadata", "trailing")
-
-    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self._headers = headers
-        self._metadata: tuple[tuple[str, str | bytes], ...] | None = None
-        self.trailing: tuple[tuple[str, str], ...] = ()
-
-    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
-        """The call's custom metadata, as grpc gives it: `-bin` values base64-decoded."""
-        if self._metadata is None:
-            metadata: list[tuple[str, str | bytes]] = []
-            for name, value in self._headers:
-                if name[:1] == b":" or name in _RESERVED:
-                    continue
-                key = name.decode("ascii", "replace")
-                if key.endswith("-bin"):
-                    metadata.append((key, base64.b64decode(value + b"==")))
-                else:
-                    metadata.append((key, value.decode("latin-1")))
-            self._metadata = tuple(metadata)
-        return self._metadata
-
-    async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
-        raise _Abort(code, details)
-
-    def set_trailing_metadata(self, metadata: Iterable[tuple[str, str]]) -> None:
-        self.trailing = tuple(metadata)
-
-
-def methods(servicer: Any, service: Any) -> dict[bytes, tuple[Handler, Any]]:
-    """`:path` -> (the servicer's bound method, its request message class), for every method
-    of `service` (a protobuf ServiceDescriptor) the servicer has."""
-    from google.protobuf.message_factory import GetMessageClass
-
-    table: dict[bytes, tuple[Handler, Any]] = {}
-    for m in service.methods:
-        if m.client_streaming or m.server_streaming:
-            continue  # not served here
-        handler = getattr(servicer, m.name, None)
-        if handler is not None:
-            path = f"/{service.full_name}/{m.name}".encode()
-            table[path] = (handler, GetMessageClass(m.input_type))
-    return table
-
-
-def _timeout(value: bytes) -> float | None:
-    """A `grpc-timeout` value in seconds (None: not a timeout)."""
-    digits, unit = value[:-1], value[-1:]
-    if not digits.isdigit() or len(digits) > 8 or unit not in _TIMEOUT_UNITS:
-        return None
-    return int(digits) * _TIMEOUT_UNITS[unit]
-
-
-def _message(body: bytes, encoding: bytes | None) -> bytes | tuple[grpc.StatusCode, str]:
-    """The one message of a unary request body, or the status to answer instead."""
-    if len(body) < 5 or int.from_bytes(body[1:5], "big") != len(body) - 5:
-        return grpc.StatusCode.INTERNAL, "a unary request carries exactly one gRPC message"
-    if not body[0]:
-        return body[5:]
-    try:
-        if encoding == b"gzip":
-            return zlib.decompress(body[5:], zlib.MAX_WBITS | 16)
-        if encoding == b"deflate":
-            return zlib.decompress(body[5:])
-    except zlib.error as e:
-        return grpc.StatusCode.INTERNAL, f"the request message cannot be inflated: {e}"
-    return grpc.StatusCode.UNIMPLEMENTED, f"message encoding {encoding!r} is not supported"
-
-
-def _status_headers(
-    code: grpc.StatusCode, message: str, trailing: tuple[tuple[str, str], ...] = ()
-) -> list[tuple[bytes, bytes]]:
-    headers = [(b"grpc-status", str(code.value[0]).encode())]
-    if message:  # percent-encoded, as the gRPC spec asks of grpc-message
-        headers.append((b"grpc-message", quote(message, safe=_MESSAGE_SAFE).encode()))
-    headers += [(k.encode(), v.encode()) for k, v in trailing]
-    return headers
 
 
 class _Call:
@@ -322,7 +231,7 @@ class GrpcProtocol(asyncio.Protocol):
             call.task.cancel()
 
     async def _run(self, stream_id: int, call: _Call, handler: Handler, request: Any) -> None:
-        context = CallContext(call.headers)
+        context = CallContext(tuple(call.headers))
         try:
             response = await handler(request, context)
             payload = response.SerializeToString()
@@ -481,14 +390,6 @@ class GrpcFront:
                 c.transport.close()
         if self.server is not None:
             await self.server.wait_closed()
-
-
-def server_ssl_context(tls: Tls) -> ssl.SSLContext:
-    """TLS for the front: the server's pair, HTTP/2 by ALPN (gRPC clients require it)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls.certfile, tls.keyfile)
-    context.set_alpn_protocols(["h2"])
-    return context
 
 
 async def start_front(
