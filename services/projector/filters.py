@@ -61,6 +61,15 @@ class Comparison:
     value: Value
 
 
+def split_nan(values: Sequence[Scalar]) -> tuple[tuple[Scalar, ...], bool]:
+    """An IN list's values other than NaN, and whether it named NaN. NaN metric points
+    are stored as NULL (``metrics.x = NaN`` is ``IS NULL``), so ``metrics.x IN (1, NaN)``
+    is ``= 1 OR IS NULL`` and ``NOT IN (1, NaN)`` is ``!= 1 AND IS NOT NULL``: a NaN
+    bound into the list would match nothing (SQLite binds it as NULL)."""
+    kept = tuple(v for v in values if not (isinstance(v, float) and math.isnan(v)))
+    return kept, len(kept) < len(values)
+
+
 @dataclass(frozen=True, slots=True)
 class And:
     """All of ``items`` hold (two or more, in the order written)."""
@@ -366,7 +375,9 @@ class _Parser:
                 if tok.kind == "num" and tok.text.lstrip("+-").upper() in ("NAN", "INFINITY"):
                     self.fail(tok.pos, f"'{tok.text}' is only allowed for metrics, not {name}")
                 self.fail(tok.pos, f"{_clip(tok.text)} is too large a number for {name}")
-            return number
+            # Metric values are floats: an int among them would make a driver bind the
+            # whole IN list as integers (PostgreSQL: "integer out of range" for NaN).
+            return float(number) if entity == "metric" else number
         if not isinstance(tok.value, str):
             fix = f"quote it: '{tok.text}'" if "IN" in op else f"write {name} {op} '{tok.text}'"
             self.fail(tok.pos, f"{name} is compared as a string; {fix}")

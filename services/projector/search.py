@@ -39,7 +39,15 @@ from ledgerflow.services.projector.filter_fields import (
     RUN_FIELDS,
     Fields,
 )
-from ledgerflow.services.projector.filters import And, Comparison, Node, Not, Or, OrderKey
+from ledgerflow.services.projector.filters import (
+    And,
+    Comparison,
+    Node,
+    Not,
+    Or,
+    OrderKey,
+    split_nan,
+)
 from ledgerflow.services.projector.registry_tables import (
     MODEL_VERSION_TAGS,
     MODEL_VERSIONS,
@@ -146,8 +154,9 @@ def _value_test(c: Comparison) -> tuple[str, tuple[Any, ...]]:
     if isinstance(c.value, float) and math.isnan(c.value):
         return ("value IS NULL", ()) if c.op == "=" else ("1 = 0", ())
     if c.op == "IN":
-        values = tuple(c.value) if isinstance(c.value, tuple) else (c.value,)
-        return f"value IN ({', '.join('?' * len(values))})", values
+        values, nan = split_nan(c.value if isinstance(c.value, tuple) else (c.value,))
+        test = f"value IN ({', '.join('?' * len(values))})" if values else "1 = 0"
+        return (f"({test} OR value IS NULL)" if nan else test), values
     if c.op not in search_plan.DRIVING_OPS:
         raise InvalidInput(f"unsupported operator {c.op!r}")
     return f"value {c.op} ?", (c.value,)
@@ -175,9 +184,13 @@ def _apply_op(col: Any, op: str, value: Any) -> ColumnElement[bool]:
         case ">=":
             return col >= value  # type: ignore[no-any-return]
         case "IN":
-            return col.in_(list(value))  # type: ignore[no-any-return]
+            values, nan = split_nan(value)
+            listed = col.in_(list(values)) if values else false()
+            return or_(listed, col.is_(None)) if nan else listed
         case "NOT IN":
-            return col.not_in(list(value))  # type: ignore[no-any-return]
+            values, nan = split_nan(value)
+            unlisted = col.not_in(list(values)) if values else true()
+            return and_(unlisted, col.is_not(None)) if nan else unlisted
         case "LIKE":
             return col.like(value)  # type: ignore[no-any-return]
         case "NOT LIKE":

@@ -21,7 +21,15 @@ from sqlalchemy import Connection
 
 from ledgerflow.events.errors import InvalidInput
 from ledgerflow.services.projector import cursor, search_plan
-from ledgerflow.services.projector.filters import And, Comparison, Node, Not, Or, OrderKey
+from ledgerflow.services.projector.filters import (
+    And,
+    Comparison,
+    Node,
+    Not,
+    Or,
+    OrderKey,
+    split_nan,
+)
 from ledgerflow.services.projector.search import Page, Searchable
 from ledgerflow.services.projector.search_plan import Group
 from ledgerflow.services.projector.sql import fetch_all
@@ -132,8 +140,13 @@ class _Compiler:
         if op in _PLAIN_OPS:
             return f"{col} {op} ?", (value,)
         if op in ("IN", "NOT IN"):
-            values = tuple(value)
-            return f"{col} {op} ({', '.join('?' * len(values))})", values
+            values, nan = split_nan(value)
+            marks = ", ".join("?" * len(values))
+            if op == "IN":
+                test = f"{col} IN ({marks})" if values else "1 = 0"
+                return (f"({test} OR {col} IS NULL)" if nan else test), values
+            test = f"{col} NOT IN ({marks})" if values else "1 = 1"
+            return (f"({test} AND {col} IS NOT NULL)" if nan else test), values
         if op in ("ILIKE", "NOT ILIKE"):
             if self.native_ilike:
                 return f"{col} {op} ?", (value,)

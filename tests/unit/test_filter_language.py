@@ -261,9 +261,16 @@ def test_string_literals_support_doubling_and_backslash_escapes(literal: str, va
     ],
 )
 def test_numbers_keep_int_or_float_as_written(literal: str, value: float) -> None:
-    node = parse_filter(f"metrics.m = {literal}")
-    assert node == C("metric", "m", "=", value)
+    node = parse_filter(f"attributes.start_time = {literal}")
+    assert node == C("attribute", "start_time", "=", value)
     assert type(node.value) is type(value)
+
+
+def test_metric_values_are_floats_as_the_metrics_they_compare_with() -> None:
+    node = parse_filter("metrics.m IN (1, 0.5, NaN)")
+    assert isinstance(node, C) and isinstance(node.value, tuple)
+    assert [type(v) for v in node.value] == [float, float, float]
+    assert parse_filter("metrics.m = 42") == C("metric", "m", "=", 42.0)
 
 
 @pytest.mark.parametrize(
