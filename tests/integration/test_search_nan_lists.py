@@ -70,7 +70,9 @@ def test_logged_model_searches_with_nan_in_a_list_find_what_the_comparisons_find
         if value is not None:
             point = ("acc", value, 0, 0)
             models.execute(
-                lc.LogLoggedModelMetrics(experiment_id=exp, model_id=model.model_id, points=[point]),
+                lc.LogLoggedModelMetrics(
+                    experiment_id=exp, model_id=model.model_id, points=[point]
+                ),
                 actor=ACTOR,
             )
 
