@@ -4,6 +4,7 @@
     .venv/bin/python bench/tracking.py --quick      # smaller sizes, a smoke run
     .venv/bin/python bench/tracking.py --only search --only import
     .venv/bin/python bench/tracking.py --only shapes --runs 100000   # every filter shape
+    .venv/bin/python bench/tracking.py --only shapes --runs 100000 --repeats 1 --keep build/s100k
     .venv/bin/python bench/tracking.py --only shapes --keep build/shapes --side ledgerflow
     .venv/bin/python bench/tracking.py --only commands   # 1, 8, 64 callers, in process and served
 
@@ -1030,6 +1031,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--runs", type=int, default=None, help=f"runs searched over (default {FULL.runs:,})"
     )
     ap.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help=f"timed repetitions of each read, median reported (default {FULL.repeats}); "
+        "1 for MLflow's searches of 100,000 runs, which take minutes each",
+    )
+    ap.add_argument(
         "--keep",
         type=Path,
         help="shapes: fill the stores in this folder once and search them there on later "
@@ -1048,6 +1056,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sz = Sizes(**{**asdict(sz), "api_runs": args.api_runs})
     if args.runs is not None:
         sz = Sizes(**{**asdict(sz), "runs": args.runs})
+    if args.repeats is not None:
+        sz = Sizes(**{**asdict(sz), "repeats": args.repeats})
     chosen = [b for b in BENCHES if not args.only or b in args.only]
 
     print(
