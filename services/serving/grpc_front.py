@@ -199,13 +199,16 @@ class GrpcProtocol(http2.Http2Protocol):
         return _Head(self.front, fields)
 
     def too_large(self, stream: Stream) -> bool:
-        if stream.received <= self.front.max_message + 5:
+        if stream.received > self.front.max_message + 5:
+            why = f"the request message is larger than {self.front.max_message} bytes"
+        elif self.held > self.front.max_held:
+            why = (
+                f"this connection's calls hold more than {self.front.max_held} bytes of "
+                "requests; send fewer large messages at once, or over more connections"
+            )
+        else:
             return False
-        self._answer_status(
-            stream,
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-            f"the request message is larger than {self.front.max_message} bytes",
-        )
+        self._answer_status(stream, grpc.StatusCode.RESOURCE_EXHAUSTED, why)
         return True
 
     def request(self, stream: Stream) -> None:
@@ -310,6 +313,9 @@ class GrpcFront:
         self.loop = asyncio.get_running_loop()
         self.methods = methods(servicer, service)
         self.max_message = max_message
+        # one connection's request bytes: room for a call of the largest message beside
+        # others (http2.MAX_HELD), whatever the limit
+        self.max_held = max(http2.MAX_HELD, 2 * (max_message + 5))
         self.connections: set[GrpcProtocol] = set()
         self.server: asyncio.AbstractServer | None = None
         self.port = 0

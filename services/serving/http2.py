@@ -21,7 +21,8 @@ framing per call; docs/benchmarks.md, "HTTP/2 framing of our own"):
 What is implemented: the preface, SETTINGS (ack; the peer's initial window, max frame size
 and header table size honoured), PING acks, flow control both ways (connection and stream;
 answers never exceed the peer's windows, the rest waits for its WINDOW_UPDATE; our receive
-windows are enforced and reopened as we read), HEADERS with padding, priority and
+windows are enforced and reopened as we read; what a connection's open streams hold is
+counted, `held`, and past MAX_HELD the application refuses more), HEADERS with padding, priority and
 CONTINUATION, DATA with padding, RST_STREAM both ways, GOAWAY (ours on stop and on errors;
 the peer's noted), PRIORITY ignored, unknown frame types ignored, and the errors of RFC 9113
 section 5.4: connection errors answered GOAWAY and a close, stream errors RST_STREAM.
@@ -69,6 +70,11 @@ MAX_STREAMS = 4096
 STREAM_WINDOW = 1 << 20
 """What a peer may send on one stream before we read it (reopened as we do)."""
 CONNECTION_WINDOW = 16 << 20
+MAX_HELD = 256 << 20
+"""Request bytes one connection may hold (bodies of the calls it has open, finished or
+not) before `too_large` is asked to refuse more: flow control alone bounds only what is
+in flight, and MAX_STREAMS streams, each up to the application's message limit, could
+hold far more."""
 MAX_HEADER_LIST = 1 << 16
 MAX_HEADER_BLOCK = 1 << 20
 """The most header block fragments (HEADERS + CONTINUATION) we gather before decoding."""
@@ -195,6 +201,7 @@ class Http2Protocol(asyncio.Protocol):
         self.recv_window = CONNECTION_WINDOW
         self._recv_unacked = 0
         self._blocked: dict[int, Stream] = {}  # answers waiting for the peer's windows
+        self.held = 0  # request body bytes of the streams open (see MAX_HELD)
 
     # ------------------------------------------------------------------ hooks
 
@@ -210,8 +217,9 @@ class Http2Protocol(asyncio.Protocol):
         """The peer reset `stream`, or the connection is gone."""
 
     def too_large(self, stream: Stream) -> bool:
-        """Whether the request body received so far is more than the application takes; if
-        so it has answered, and the rest is not read."""
+        """Whether the request body received so far is more than the application takes,
+        alone or beside what the connection holds (`held` past MAX_HELD); if so it has
+        answered, and the rest is not read."""
         return False
 
     # ------------------------------------------------------------------ asyncio.Protocol
@@ -234,6 +242,7 @@ class Http2Protocol(asyncio.Protocol):
         streams = list(self.streams.values())
         self.streams.clear()
         self._blocked.clear()
+        self.held = 0
         for stream in streams:
             self.cancelled(stream)
 
@@ -357,6 +366,7 @@ class Http2Protocol(asyncio.Protocol):
         if payload:
             stream.body.append(payload)
             stream.received += len(payload)
+            self.held += len(payload)
         if flags & END_STREAM:
             stream.receiving = False
             self.request(stream)
@@ -513,18 +523,16 @@ class Http2Protocol(asyncio.Protocol):
             raise Http2ConnectionError(FRAME_SIZE_ERROR, "a RST_STREAM that is not 4 bytes")
         if not sid or sid > self.last_stream:
             raise Http2ConnectionError(PROTOCOL_ERROR, f"RST_STREAM on idle stream {sid}")
-        stream = self.streams.pop(sid, None)
+        stream = self._drop(sid)
         if stream is not None:
-            self._blocked.pop(sid, None)
             self.cancelled(stream)
 
     # ------------------------------------------------------------------ errors
 
     def _stream_error(self, sid: int, code: int) -> None:
         self._out.append(frame(RST_STREAM, 0, sid, code.to_bytes(4, "big")))
-        stream = self.streams.pop(sid, None)
+        stream = self._drop(sid)
         if stream is not None:
-            self._blocked.pop(sid, None)
             self.cancelled(stream)
 
     def _connection_error(self, code: int, message: str) -> None:
@@ -572,15 +580,22 @@ class Http2Protocol(asyncio.Protocol):
     def reset(self, stream: Stream, code: int = CANCEL) -> None:
         """End `stream` with RST_STREAM, answered or not."""
         if self.streams.get(stream.id) is stream:
-            del self.streams[stream.id]
-            self._blocked.pop(stream.id, None)
+            self._drop(stream.id)
             self._out.append(frame(RST_STREAM, 0, stream.id, code.to_bytes(4, "big")))
             self._schedule_flush()
 
     def _done(self, stream: Stream) -> None:
         """Our side of `stream` has ended; if the peer is still sending, it is told to stop."""
-        if self.streams.pop(stream.id, None) is not None and stream.receiving:
+        if self._drop(stream.id) is not None and stream.receiving:
             self._out.append(frame(RST_STREAM, 0, stream.id, b"\x00\x00\x00\x00"))  # NO_ERROR
+
+    def _drop(self, sid: int) -> Stream | None:
+        """Forget stream `sid` (answered or reset): its body is no longer held."""
+        stream = self.streams.pop(sid, None)
+        if stream is not None:
+            self._blocked.pop(sid, None)
+            self.held -= stream.received
+        return stream
 
     def _header_frames(self, sid: int, block: bytes, end_stream: bool) -> None:
         if self._table_update:

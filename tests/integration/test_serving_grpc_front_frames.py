@@ -591,3 +591,50 @@ def test_a_peer_that_sends_and_never_reads_is_read_no_further() -> None:
         writer.close()
 
     serve(check)
+
+
+def test_a_connection_holding_too_many_request_bytes_is_refused_more_calls() -> None:
+    """Flow control bounds what is in flight, not what a connection makes the server keep:
+    streams opened and filled but never ended would each hold up to the message limit. Past
+    the front's `max_held` (1 MiB here) the call whose bytes cross it is refused with
+    RESOURCE_EXHAUSTED; the others are answered, and every byte is released."""
+    side = 256  # a 512 KiB request
+    body = double_call(side)
+    partial = frame(DATA, 0, 3, b"\x00" * 16_384)
+
+    async def check(front: Any) -> None:
+        front.max_held = 1 << 20
+        raw = await Raw.open(front.port, (0x4, 1 << 20), window=1 << 20)  # room for the answer
+        raw.send(frame(HEADERS, END_HEADERS, 1, request_block()))
+        head = body[:-100]  # all of call 1 but its last 100 bytes
+        raw.send(*(frame(DATA, 0, 1, head[i : i + 16_384]) for i in range(0, len(head), 16_384)))
+        raw.send(frame(HEADERS, END_HEADERS, 3, request_block()), *[partial] * 40)  # 640 KiB
+        refused: dict[str, str] = {}
+        while "grpc-status" not in refused:
+            kind, _, sid, payload = await raw.next()
+            if kind == WINDOW_UPDATE:
+                continue
+            assert (kind, sid) == (HEADERS, 3), (kind, sid, payload)
+            refused.update((k.decode(), v.decode()) for k, v in raw.decoder.decode(payload, True))
+        assert refused["grpc-status"] == "8"  # RESOURCE_EXHAUSTED
+        assert "hold more than 1048576 bytes" in refused["grpc-message"].replace("%20", " ")
+        raw.send(frame(DATA, END_STREAM, 1, body[-100:]))  # call 1 ends: answered
+        fields: dict[str, str] = {}
+        answer = b""
+        while "grpc-status" not in fields:
+            kind, _, sid, payload = await raw.next()
+            if kind in (WINDOW_UPDATE, RST_STREAM) and sid in (0, 3):
+                continue  # windows reopened; call 3 told to stop sending
+            assert sid == 1, (kind, sid, payload)
+            if kind == HEADERS:
+                fields.update(
+                    (k.decode(), v.decode()) for k, v in raw.decoder.decode(payload, True)
+                )
+            elif kind == DATA:
+                answer += payload
+        assert fields["grpc-status"] == "0" and doubled(answer, side)
+        [connection] = front.connections
+        assert connection.held == 0 and not connection.calls
+        raw.close()
+
+    serve(check)
