@@ -58,6 +58,7 @@ app = typer.Typer(
     help="Ledgerflow: event-sourced experiment tracking. Every change is an event on a log; "
     "runs, metrics and experiments are views folded from it.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     pretty_exceptions_show_locals=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -61,7 +61,7 @@ def audit(
             "--entity",
             "-e",
             help="A stream or resource: model:digits-cnn, deployment:web, experiment:1 (with "
-            "its runs), run:<id>, user:alice; * globs.",
+            "its runs), run:RUN_ID, user:alice; * globs.",
         ),
     ] = None,
     actor: Annotated[

@@ -21,7 +21,7 @@ def serve(
         typer.Option(
             "--model-uri",
             "-m",
-            help="models:/name/1, models:/name@alias, runs:/<id>/path, a model folder, "
+            help="models:/name/1, models:/name@alias, runs:/RUN_ID/path, a model folder, "
             "bundle:<bundle id> or a bundle folder.",
         ),
     ] = None,

@@ -198,6 +198,23 @@ def test_the_root_help_lists_every_command_group() -> None:
         assert name in out
 
 
+def test_help_flows_docstrings_as_paragraphs_and_keeps_placeholders() -> None:
+    """Docstrings are wrapped at the code's width; help rewraps them to the terminal's
+    instead of breaking lines where the source did."""
+
+    def help_of(*args: str) -> str:
+        env = {**cli_env(Path("unused")), "COLUMNS": "200"}
+        run = subprocess.run(
+            [PYTHON, "-m", "ledgerflow.cli", *args, "--help"],
+            capture_output=True, text=True, timeout=60, check=False, env=env,
+        )  # fmt: skip
+        return ok(run)
+
+    assert "the identity its credentials (LEDGERFLOW_TRACKING_TOKEN" in help_of()
+    assert "the projector and the webhook dispatcher share the data directory" in help_of("server")
+    assert "run:RUN_ID" in help_of("audit")
+
+
 def test_every_command_and_option_has_its_own_help_text() -> None:
     import typer.main
 
