@@ -53,12 +53,24 @@ Value: TypeAlias = Scalar | tuple[Scalar, ...] | None
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """``entity.key op value``; ``value`` is a tuple for IN and None for IS NULL."""
+    """``entity.key op value``; ``value`` is a tuple for IN and None for IS NULL. A
+    metric's values are floats, as the values they compare with: an int beside them
+    would have SQLAlchemy bind the comparison as INTEGER on PostgreSQL, which fails for
+    NaN and infinities ("integer out of range")."""
 
     entity: str
     key: str
     op: str
     value: Value
+
+    def __post_init__(self) -> None:
+        if self.entity != "metric":
+            return
+        if isinstance(self.value, int) and not isinstance(self.value, bool):
+            object.__setattr__(self, "value", float(self.value))
+        elif isinstance(self.value, tuple) and any(type(v) is int for v in self.value):
+            floats = tuple(float(v) if type(v) is int else v for v in self.value)
+            object.__setattr__(self, "value", floats)
 
 
 def split_nan(values: Sequence[Scalar]) -> tuple[tuple[Scalar, ...], bool]:
@@ -375,9 +387,7 @@ class _Parser:
                 if tok.kind == "num" and tok.text.lstrip("+-").upper() in ("NAN", "INFINITY"):
                     self.fail(tok.pos, f"'{tok.text}' is only allowed for metrics, not {name}")
                 self.fail(tok.pos, f"{_clip(tok.text)} is too large a number for {name}")
-            # Metric values are floats: an int among them would make a driver bind the
-            # whole IN list as integers (PostgreSQL: "integer out of range" for NaN).
-            return float(number) if entity == "metric" else number
+            return number  # a metric's as a float (Comparison)
         if not isinstance(tok.value, str):
             fix = f"quote it: '{tok.text}'" if "IN" in op else f"write {name} {op} '{tok.text}'"
             self.fail(tok.pos, f"{name} is compared as a string; {fix}")

@@ -237,10 +237,18 @@ def test_an_in_list_of_an_integer_and_nan_is_bound_as_written(
     request: pytest.FixtureRequest, which: str
 ) -> None:
     engine, _ = request.getfixturevalue(which)
-    node = Comparison("metric", "n", "IN", (0, math.nan))  # n is 0 on runs 0, 11, 22, 33
+    node = And(
+        (
+            Comparison("metric", "n", "IN", (0, math.nan, math.inf)),  # 0 on runs 0, 11, 22, 33
+            Comparison("metric", "n", ">=", 0),
+        )
+    )
     with engine.connect() as conn:
         found = where_sql(node, RUN_SEARCH, native_ilike=conn.dialect.name == "postgresql")
         assert found is not None
         text, values = found
         rows = fetch_all(conn, f"SELECT runs.run_name FROM runs WHERE {text}", values)
+        compiled = select(R.c.run_name).where(compile_filter(node, RUN_SEARCH))
+        old = [name for (name,) in conn.execute(compiled)]  # SQLAlchemy's binds
     assert sorted(name for (name,) in rows) == ["run-00", "run-11", "run-22", "run-33"]
+    assert sorted(old) == ["run-00", "run-11", "run-22", "run-33"]
