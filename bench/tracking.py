@@ -139,8 +139,10 @@ def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 def median_times(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
     """`median_time` and the median CPU time of this process per call: the work itself,
-    whatever else the machine runs (a search runs in the calling thread on both sides)."""
-    result = fn()
+    whatever else the machine runs (a search runs in the calling thread on both sides).
+    With one repeat there is no warm-up call: MLflow's searches of 100,000 runs take
+    minutes each (the stores were just filled or searched, so their pages are cached)."""
+    result = fn() if repeats > 1 else None
     walls, cpus = [], []
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
