@@ -23,9 +23,10 @@ and header table size honoured), PING acks, flow control both ways (connection a
 answers never exceed the peer's windows, the rest waits for its WINDOW_UPDATE; our receive
 windows are enforced and reopened as we read; what a connection's open streams hold is
 counted, `held`, and past MAX_HELD the application refuses more), HEADERS with padding,
-priority and CONTINUATION, DATA with padding, RST_STREAM both ways, GOAWAY (ours on stop and on errors;
-the peer's noted), PRIORITY ignored, unknown frame types ignored, and the errors of RFC 9113
-section 5.4: connection errors answered GOAWAY and a close, stream errors RST_STREAM.
+priority and CONTINUATION, DATA with padding, RST_STREAM both ways, GOAWAY (ours on stop and
+on errors; the peer's noted), PRIORITY ignored, unknown frame types ignored, and the errors
+of RFC 9113 section 5.4: connection errors answered GOAWAY and a close, stream errors
+RST_STREAM.
 Malformed requests (section 8.1.1: uppercase names, connection-specific fields, pseudo-header
 fields missing, repeated, unknown or after regular fields) are stream errors. Not
 implemented: server push (a server never needs it), the CONNECT method, `content-length`
