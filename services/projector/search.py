@@ -154,7 +154,8 @@ def _value_test(c: Comparison) -> tuple[str, tuple[Any, ...]]:
     if isinstance(c.value, float) and math.isnan(c.value):
         return ("value IS NULL", ()) if c.op == "=" else ("1 = 0", ())
     if c.op == "IN":
-        values, nan = split_nan(c.value if isinstance(c.value, tuple) else (c.value,))
+        listed = c.value if isinstance(c.value, tuple) else (c.value,)
+        values, nan = split_nan([v for v in listed if v is not None])
         test = f"value IN ({', '.join('?' * len(values))})" if values else "1 = 0"
         return (f"({test} OR value IS NULL)" if nan else test), values
     if c.op not in search_plan.DRIVING_OPS:
