@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -29,6 +30,16 @@ pytest_plugins = (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A suite started in the background of a non-interactive shell (`cmd &`) inherits
+    SIGINT ignored (POSIX), and so would every process the tests start: the tests that
+    stop a server or a follower with Ctrl-C would see it ignored. Python's own handler
+    here makes each child start with the default again (an ignored signal survives exec,
+    a handler does not)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
